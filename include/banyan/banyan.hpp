@@ -1,0 +1,10 @@
+#pragma once
+// Umbrella header: everything a training program needs.
+
+#include <banyan/communicator.hpp>
+#include <banyan/error.hpp>
+#include <banyan/options.hpp>
+#include <banyan/store.hpp>
+#include <banyan/tcp_store.hpp>
+#include <banyan/types.hpp>
+#include <banyan/work.hpp>

@@ -1,0 +1,30 @@
+#pragma once
+// Everything a user can set in code. Each field mirrors one BANYAN_* environment variable
+// (docs/configuration.md has the table). Precedence: a field set here, then the environment,
+// then the measured default. Unset fields are std::nullopt.
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace banyan {
+
+struct Options {
+  // BANYAN_TIMEOUT: deadline for every wait (connect, store call, collective). Default 300 s.
+  std::optional<std::chrono::milliseconds> timeout;
+  // BANYAN_TRANSPORT: "tcp" (the only one in this build; later "shm", "ofi").
+  std::optional<std::string> transport;
+  // BANYAN_SLICE_BYTES: pipeline slice of ring algorithms; a ring step is cut into slices
+  // of this size so sending, receiving and reducing overlap.
+  std::optional<std::size_t> sliceBytes;
+  // BANYAN_SOCKETS_PER_PEER: TCP connections per peer pair (large messages are striped).
+  std::optional<int> socketsPerPeer;
+  // BANYAN_SOCKET_ADDR: local address the TCP transport listens on. Default: the address
+  // this host uses to reach the store (loopback when the store is local).
+  std::optional<std::string> socketAddr;
+  // BANYAN_DEBUG: log level, one of "none", "warn", "info", "trace". Default warn.
+  std::optional<std::string> debug;
+};
+
+}  // namespace banyan

@@ -1,0 +1,30 @@
+#pragma once
+// Element types and reduction operators understood by every collective.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace banyan {
+
+enum class DataType : std::uint8_t { f32, f64, f16, bf16, i8, u8, i32, i64 };
+inline constexpr int kDataTypeCount = 8;
+
+enum class ReduceOp : std::uint8_t { sum, prod, min, max, avg };
+inline constexpr int kReduceOpCount = 5;
+
+// Size of one element in bytes; 0 for a value outside the enum.
+std::size_t dataTypeSize(DataType type) noexcept;
+
+// True when `type` / `op` is one of the enumerators (values cast from integers may not be).
+bool isValid(DataType type) noexcept;
+bool isValid(ReduceOp op) noexcept;
+
+// Short lower-case names ("f32", "sum"), as used in messages, flags and benchmark output.
+std::string_view toString(DataType type) noexcept;
+std::string_view toString(ReduceOp op) noexcept;
+std::optional<DataType> parseDataType(std::string_view name) noexcept;
+std::optional<ReduceOp> parseReduceOp(std::string_view name) noexcept;
+
+}  // namespace banyan
