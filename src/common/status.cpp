@@ -1,1 +1,19 @@
-// placeholder: being written
+#include "common/status.hpp"
+
+#include <cstring>
+
+namespace banyan {
+
+Status Status::withContext(const std::string& context) const {
+  if (!failed_) return *this;
+  return Status(code_, context + ": " + message_);
+}
+
+std::string errnoText(int err) {
+  char buffer[256];
+  // GNU strerror_r returns the message pointer (maybe not `buffer`).
+  const char* text = strerror_r(err, buffer, sizeof buffer);
+  return fmt::format("{} (errno {})", text, err);
+}
+
+}  // namespace banyan

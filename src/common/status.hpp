@@ -1,0 +1,52 @@
+#pragma once
+// Errors as values, for event loops and completion callbacks where throwing is wrong.
+// A Status becomes a banyan::Error at the API (toError / throwIfError).
+
+#include <banyan/error.hpp>
+
+#include <fmt/format.h>
+
+#include <string>
+#include <utility>
+
+namespace banyan {
+
+class Status {
+ public:
+  Status() = default;  // ok
+  Status(ErrorCode code, std::string message) : failed_(true), code_(code), message_(std::move(message)) {}
+
+  static Status ok() { return {}; }
+  template <typename... Args>
+  static Status make(ErrorCode code, fmt::format_string<Args...> format, Args&&... args) {
+    return Status(code, fmt::format(format, std::forward<Args>(args)...));
+  }
+
+  bool isOk() const { return !failed_; }
+  explicit operator bool() const { return !failed_; }
+  ErrorCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+
+  // A copy whose message is "<context>: <message>", to add where-information on the way up.
+  Status withContext(const std::string& context) const;
+  Error toError() const { return Error(code_, message_); }
+  void throwIfError() const {
+    if (failed_) throw toError();
+  }
+
+ private:
+  bool failed_ = false;
+  ErrorCode code_ = ErrorCode::Internal;
+  std::string message_;
+};
+
+// Throws banyan::Error(code, formatted message).
+template <typename... Args>
+[[noreturn]] void fail(ErrorCode code, fmt::format_string<Args...> format, Args&&... args) {
+  throw Error(code, fmt::format(format, std::forward<Args>(args)...));
+}
+
+// "Connection refused (errno 111)"
+std::string errnoText(int err);
+
+}  // namespace banyan
