@@ -25,6 +25,11 @@ class Store {
                            std::chrono::milliseconds timeout) = 0;
   // Returns once every key in `keys` has been set.
   virtual void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) = 0;
+
+  // The local IP address this process uses to reach the store's server, when there is one
+  // ("" otherwise). The TCP transport listens there by default: it is the interface that
+  // routes to the rest of the job.
+  virtual std::string localAddress() const { return {}; }
 };
 
 }  // namespace banyan
