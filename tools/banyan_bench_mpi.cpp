@@ -1,1 +1,200 @@
-int main() { return 0; }
+// banyan-bench-mpi: the MPI reference for banyan-bench. Run under mpirun, it measures
+// MPI_Allreduce / MPI_Allgather with the same flags, steps and output as banyan-bench, so the
+// two tables can be put side by side (bench/run.sh does).
+
+#include "tools/bench/bench_args.hpp"
+#include "tools/bench/bench_driver.hpp"
+#include "tools/bench/bench_report.hpp"
+
+#include <fmt/format.h>
+
+// The C API only: the deprecated C++ bindings add nothing here and warn under -Wextra.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace banyan;
+using namespace banyan::bench;
+
+constexpr const char* kProgram = "banyan-bench-mpi";
+#ifdef OPEN_MPI
+constexpr const char* kLibrary = "openmpi";
+#else
+constexpr const char* kLibrary = "mpi";
+#endif
+
+std::optional<MPI_Datatype> mpiType(DataType type) {
+  switch (type) {
+    case DataType::f32: return MPI_FLOAT;
+    case DataType::f64: return MPI_DOUBLE;
+    case DataType::i8: return MPI_INT8_T;
+    case DataType::u8: return MPI_UINT8_T;
+    case DataType::i32: return MPI_INT32_T;
+    case DataType::i64: return MPI_INT64_T;
+    case DataType::f16:
+    case DataType::bf16: return std::nullopt;  // MPI has no 16-bit float types
+  }
+  return std::nullopt;
+}
+
+std::optional<MPI_Op> mpiOp(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum: return MPI_SUM;
+    case ReduceOp::prod: return MPI_PROD;
+    case ReduceOp::min: return MPI_MIN;
+    case ReduceOp::max: return MPI_MAX;
+    case ReduceOp::avg: return std::nullopt;  // no MPI equivalent
+  }
+  return std::nullopt;
+}
+
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int length = 0;
+  MPI_Error_string(rc, text, &length);
+  throw std::runtime_error(fmt::format("{} failed: {}", what, text));
+}
+
+class MpiBackend {
+ public:
+  MpiBackend(MPI_Comm comm, MPI_Datatype type, MPI_Op op) : comm_(comm), type_(type), op_(op) {
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+  void run(const Call& call) {
+    const int count = static_cast<int>(call.count);
+    if (call.collective == Collective::allreduce) {
+      check(MPI_Allreduce(call.inPlace ? MPI_IN_PLACE : call.send, call.recv, count, type_, op_, comm_),
+            "MPI_Allreduce");
+    } else if (call.inPlace) {
+      check(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, call.recv, count, type_, comm_),
+            "MPI_Allgather");
+    } else {
+      check(MPI_Allgather(call.send, count, type_, call.recv, count, type_, comm_), "MPI_Allgather");
+    }
+  }
+
+  // -z only changes how banyan is driven; MPI's blocking calls are the reference either way.
+  void runBatch(const Call& call, int iters) {
+    for (int i = 0; i < iters; ++i) run(call);
+  }
+
+  // The same tiny allreduce banyan-bench uses, rather than MPI_Barrier, so that both tools
+  // start their timed loops the same way.
+  void sync() {
+    int value = 0;
+    check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT, MPI_SUM, comm_), "MPI_Allreduce");
+  }
+
+  void maxOverRanks(double* values, int n) {
+    check(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_MAX, comm_), "MPI_Allreduce");
+  }
+
+  void sumOverRanks(std::int64_t* values, int n) {
+    check(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_INT64_T, MPI_SUM, comm_), "MPI_Allreduce");
+  }
+
+  std::vector<RankInfo> gatherRankInfo(const RankInfo& mine) {
+    // Fixed-size records: pid, then the host name (truncated).
+    constexpr int kRecord = 72;
+    std::vector<char> record(kRecord, 0);
+    const long long pid = mine.pid;
+    std::memcpy(record.data(), &pid, sizeof(pid));
+    std::snprintf(record.data() + 8, kRecord - 8, "%s", mine.host.c_str());
+    std::vector<char> all(static_cast<std::size_t>(kRecord) * size_);
+    check(MPI_Allgather(record.data(), kRecord, MPI_CHAR, all.data(), kRecord, MPI_CHAR, comm_),
+          "MPI_Allgather");
+    std::vector<RankInfo> ranks;
+    for (int r = 0; r < size_; ++r) {
+      const char* p = all.data() + static_cast<std::size_t>(r) * kRecord;
+      long long otherPid = 0;
+      std::memcpy(&otherPid, p, sizeof(otherPid));
+      ranks.push_back(RankInfo{r, static_cast<long>(otherPid), std::string(p + 8)});
+    }
+    return ranks;
+  }
+
+ private:
+  MPI_Comm comm_;
+  MPI_Datatype type_;
+  MPI_Op op_;
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+// Every rank parses the same arguments and reaches the same verdict; rank 0 speaks for all.
+int usageError(int rank, const std::string& message, bool showUsage) {
+  if (rank == 0) {
+    std::fprintf(stderr, "%s: %s\n", kProgram, message.c_str());
+    if (showUsage) std::fprintf(stderr, "%s", benchUsage(kProgram).c_str());
+  }
+  return 2;
+}
+
+int runMain(int argc, char** argv, int rank) {
+  const ParseResult parsed = parseBenchArgs(argc, argv);
+  if (!parsed.ok()) return usageError(rank, parsed.error, true);
+  const BenchArgs& args = *parsed.args;
+  if (args.help) {
+    if (rank == 0) std::printf("%s", benchUsage(kProgram).c_str());
+    return 0;
+  }
+  if (args.numRanks) {
+    return usageError(rank, "-np is for banyan-bench; start this tool with mpirun -np N", false);
+  }
+  const auto type = mpiType(args.dataType);
+  if (!type) {
+    return usageError(rank, fmt::format("datatype {} is not supported by the MPI reference (MPI has "
+                                        "no 16-bit float types)", dataTypeName(args.dataType)), false);
+  }
+  // Allgather ignores the op, so an unsupported op only matters for allreduce.
+  std::optional<MPI_Op> op = MPI_SUM;
+  if (args.collective == Collective::allreduce) op = mpiOp(args.op);
+  if (!op) {
+    return usageError(rank, fmt::format("op {} is not supported by the MPI reference (MPI has no "
+                                        "average)", reduceOpName(args.op)), false);
+  }
+  // MPI counts are int; refuse sizes that would not fit instead of wrapping.
+  if (args.maxBytes / elementSize(args.dataType) > static_cast<std::size_t>(INT32_MAX)) {
+    return usageError(rank, "-e/--maxbytes is too large for MPI's int counts", false);
+  }
+  MpiBackend backend(MPI_COMM_WORLD, *type, *op);
+  return runBenchmark(backend, args, kProgram, kLibrary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  // Errors come back as codes so they can be reported with the rank, not as an abort.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  int code = 0;
+  try {
+    code = runMain(argc, argv, rank);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: rank %d: %s\n", kProgram, rank, e.what());
+    std::fflush(stderr);
+    // The other ranks may be blocked in a collective with this one; only an abort frees them.
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    return 1;
+  }
+  MPI_Finalize();
+  return code;
+}

@@ -1,0 +1,71 @@
+#pragma once
+// Command line of banyan-bench and banyan-bench-mpi: `<collective> [flags]`, with the flags of
+// nccl-tests so that commands can be carried over from GPU runs unchanged.
+//
+// This library (bench_common) is linked by banyan-bench-mpi, which does not link libbanyan, so it
+// only uses the enums of <banyan/types.hpp> (header-only) and keeps its own name tables.
+
+#include <banyan/types.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace banyan::bench {
+
+enum class Collective : std::uint8_t { allreduce, allgather };
+
+struct BenchArgs {
+  Collective collective = Collective::allreduce;
+  // The sweep: sizes from minBytes to maxBytes, multiplied by stepFactor when it is > 1,
+  // otherwise increased by stepBytes (the nccl-tests rule). Defaults are nccl-tests' own.
+  std::size_t minBytes = 32u << 20;
+  std::size_t maxBytes = 32u << 20;
+  std::size_t stepBytes = 1u << 20;
+  std::uint64_t stepFactor = 1;
+  int iters = 20;
+  int warmupIters = 5;
+  bool check = true;  // -c 1: verify every result and report #wrong
+  DataType dataType = DataType::f32;
+  ReduceOp op = ReduceOp::sum;
+  // -z 1: every call waits for its result. -z 0: the timed iterations are all issued
+  // asynchronously and waited for at the end (nccl-tests' default; matters for banyan only).
+  bool blocking = true;
+  std::optional<int> numRanks;  // -np N: launch N local ranks
+  std::string jsonPath;         // -J file: also write every row as JSON
+  bool help = false;            // -h: print usage and exit 0 (other fields left at defaults)
+};
+
+// Outcome of parsing: the arguments, or a message saying what is wrong (exit code 2).
+struct ParseResult {
+  std::optional<BenchArgs> args;
+  std::string error;
+  bool ok() const { return args.has_value(); }
+};
+
+// `argv` excludes the program name: {"allreduce", "-b", "8", ...}.
+ParseResult parseBenchArgs(const std::vector<std::string_view>& argv);
+ParseResult parseBenchArgs(int argc, const char* const* argv);  // argv[0] = program name
+
+// The usage text, for -h and after an error. `program` names the tool.
+std::string benchUsage(std::string_view program);
+
+// "1024", "4K", "64M", "1G" (powers of 1024, case-insensitive, optional trailing B).
+std::optional<std::size_t> parseByteSize(std::string_view text);
+
+// The message sizes of the sweep in order; always includes minBytes, never exceeds maxBytes.
+std::vector<std::size_t> sweepSizes(const BenchArgs& args);
+
+// Names. The bench keeps its own tables (see the note at the top of this file).
+std::string_view collectiveName(Collective collective);  // "allreduce"
+std::string_view dataTypeName(DataType type);            // "f32"
+std::string_view ncclTypeName(DataType type);            // "float", as in nccl-tests' table
+std::string_view reduceOpName(ReduceOp op);              // "sum"
+std::size_t elementSize(DataType type);
+std::optional<DataType> parseDataTypeName(std::string_view name);  // short and nccl names
+std::optional<ReduceOp> parseReduceOpName(std::string_view name);
+
+}  // namespace banyan::bench

@@ -1,0 +1,164 @@
+#pragma once
+// The sweep both benchmark tools run, written once over a small backend interface so that
+// banyan and the MPI reference are measured by exactly the same steps.
+//
+// A Backend provides:
+//   int rank() const; int size() const;
+//   void run(const Call&);                    // one blocking collective
+//   void runBatch(const Call&, int iters);    // `iters` collectives, returns when all are done
+//   void sync();                              // a tiny collective that every rank must enter
+//   void maxOverRanks(double* values, int n); // in place, result on every rank
+//   void sumOverRanks(std::int64_t* values, int n);
+//   std::vector<RankInfo> gatherRankInfo(const RankInfo& mine);  // every rank's, by rank
+
+#include "tools/bench/bench_args.hpp"
+#include "tools/bench/bench_data.hpp"
+#include "tools/bench/bench_report.hpp"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace banyan::bench {
+
+struct Call {
+  Collective collective = Collective::allreduce;
+  DataType type = DataType::f32;
+  ReduceOp op = ReduceOp::sum;
+  const void* send = nullptr;  // unused when inPlace
+  void* recv = nullptr;        // the whole receive buffer (allgather: size() * count elements)
+  std::size_t count = 0;       // elements per rank: allreduce's count, allgather's send count
+  bool inPlace = false;        // allgather in place: this rank's block of recv is the input
+};
+
+namespace detail {
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<std::byte, FreeDeleter>;
+
+inline Buffer allocatePages(std::size_t bytes) {
+  constexpr std::size_t kPage = 4096;
+  const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + kPage - 1) / kPage * kPage;
+  void* p = std::aligned_alloc(kPage, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  return Buffer(static_cast<std::byte*>(p));
+}
+
+inline std::string hostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
+}
+
+inline void printAndFlush(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);  // rows appear as they are measured; forked ranks _exit without flushing
+}
+
+}  // namespace detail
+
+// Runs the sweep of `args` on `backend`; rank 0 prints the report (and writes -J). Returns the
+// process exit code, the same on every rank: 0, or 1 when a checked result was wrong.
+template <typename Backend>
+int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& program,
+                 const std::string& library) {
+  using Clock = std::chrono::steady_clock;
+  const int rank = backend.rank();
+  const int nranks = backend.size();
+  const std::size_t elem = elementSize(args.dataType);
+  const std::vector<std::size_t> sizes = sweepSizes(args);
+  if (sizes.empty()) throw std::invalid_argument("empty sweep");
+
+  // Both buffers are allocated once at the largest size and touched here, before any timing:
+  // the first touch of a page costs far more than moving it (about 12 us per 4 KiB page on
+  // small VMs), and would otherwise be charged to the first iterations of each new size.
+  const SizePlan largest = planSize(args.collective, sizes.back(), args.dataType, nranks);
+  detail::Buffer send = detail::allocatePages(largest.sendCount * elem);
+  detail::Buffer recv = detail::allocatePages(largest.recvCount * elem);
+  const DataPattern pattern(args.collective, args.op, nranks);
+  // Inputs do not depend on the size, so one fill serves the whole sweep, checked or not
+  // (timing on well-formed numbers avoids denormal slowdowns in the reduction).
+  pattern.fillInput(send.get(), largest.sendCount, args.dataType, rank);
+  std::memset(recv.get(), 0xff, std::max<std::size_t>(largest.recvCount * elem, 1));
+
+  const std::vector<RankInfo> ranks =
+      backend.gatherRankInfo(RankInfo{rank, static_cast<long>(getpid()), detail::hostName()});
+  Report report(ReportInfo{program, library, nranks, args});
+  if (rank == 0) detail::printAndFlush(report.header(ranks));
+
+  for (std::size_t sweepBytes : sizes) {
+    const SizePlan plan = planSize(args.collective, sweepBytes, args.dataType, nranks);
+    double times[2] = {0, 0};
+    std::int64_t wrong[2] = {0, 0};
+    for (int place = 0; place < 2; ++place) {
+      const bool inPlace = place == 1;
+      // A rank sending nothing (allgather sizes below nranks elements) has nothing to time;
+      // the row is still printed, as nccl-tests does, with zeros.
+      if (plan.sendCount == 0) continue;
+      Call call{args.collective, args.dataType, args.op, send.get(), recv.get(), plan.sendCount,
+                inPlace};
+      std::byte* ownBlock = recv.get() + (args.collective == Collective::allgather
+                                              ? static_cast<std::size_t>(rank) * plan.sendCount * elem
+                                              : 0);
+      if (inPlace) std::memcpy(ownBlock, send.get(), plan.sendCount * elem);
+
+      for (int i = 0; i < args.warmupIters; ++i) backend.run(call);
+      backend.sync();  // start together, so that no rank's time includes waiting for another
+      const auto start = Clock::now();
+      if (args.blocking) {
+        for (int i = 0; i < args.iters; ++i) backend.run(call);
+      } else {
+        backend.runBatch(call, args.iters);
+      }
+      const std::chrono::duration<double, std::micro> elapsed = Clock::now() - start;
+      times[place] = elapsed.count() / args.iters;
+
+      if (args.check) {
+        // Reset what the timed runs left so that only this call's result is checked.
+        std::memset(recv.get(), 0xff, plan.recvCount * elem);
+        if (inPlace) std::memcpy(ownBlock, send.get(), plan.sendCount * elem);
+        backend.run(call);
+        wrong[place] = pattern.countWrong(recv.get(), plan.recvCount, plan.sendCount, args.dataType);
+      }
+    }
+    backend.maxOverRanks(times, 2);
+    backend.sumOverRanks(wrong, 2);
+    const std::int64_t unchecked = -1;
+    ResultRow row{plan, Measurement{times[0], args.check ? wrong[0] : unchecked},
+                  Measurement{times[1], args.check ? wrong[1] : unchecked}};
+    const std::string line = report.addRow(row);
+    if (rank == 0) detail::printAndFlush(line);
+  }
+
+  if (rank == 0) {
+    detail::printAndFlush(report.footer());
+    if (!args.jsonPath.empty()) {
+      std::FILE* f = std::fopen(args.jsonPath.c_str(), "w");
+      if (f == nullptr) {
+        throw std::runtime_error(fmt::format("cannot write {}: {}", args.jsonPath, std::strerror(errno)));
+      }
+      const std::string text = report.json();
+      const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+      if (std::fclose(f) != 0 || !written) {
+        throw std::runtime_error(fmt::format("cannot write {}", args.jsonPath));
+      }
+    }
+  }
+  return report.wrongTotal() == 0 ? 0 : 1;
+}
+
+}  // namespace banyan::bench
