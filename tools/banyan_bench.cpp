@@ -1,1 +1,197 @@
-int main() { return 0; }
+// banyan-bench: nccl-tests style benchmark of banyan's collectives.
+//
+//   banyan-bench allreduce -np 4 -b 8 -e 64M -f 2       launches 4 local ranks
+//   RANK=.. WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=.. banyan-bench allgather ...
+//                                                       one rank of a torchrun-style job
+//
+// banyan-bench-mpi measures MPI with the same flags and output; bench/run.sh runs both.
+
+#include <banyan/communicator.hpp>
+#include <banyan/error.hpp>
+#include <banyan/work.hpp>
+
+#include "bootstrap/local_launcher.hpp"
+#include "tools/bench/bench_args.hpp"
+#include "tools/bench/bench_driver.hpp"
+#include "tools/bench/bench_report.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace banyan;
+using namespace banyan::bench;
+
+constexpr const char* kProgram = "banyan-bench";
+
+// A sweep to 64M on a small VM takes minutes; a hung rank is caught much earlier by the
+// communicator's own timeout (BANYAN_TIMEOUT), so this only bounds the pathological case.
+constexpr std::chrono::minutes kLaunchDeadline{60};
+
+class BanyanBackend {
+ public:
+  explicit BanyanBackend(Communicator& comm) : comm_(comm) {}
+
+  int rank() const { return comm_.rank(); }
+  int size() const { return comm_.size(); }
+
+  void run(const Call& call) {
+    if (call.collective == Collective::allreduce) {
+      if (call.inPlace) {
+        comm_.allreduce(call.recv, call.count, call.type, call.op);
+      } else {
+        comm_.allreduce(call.send, call.recv, call.count, call.type, call.op);
+      }
+    } else if (call.inPlace) {
+      comm_.allgather(call.recv, call.count, call.type);
+    } else {
+      comm_.allgather(call.send, call.recv, call.count, call.type);
+    }
+  }
+
+  // -z 0: every iteration is issued before the first is waited for, so per-call overheads
+  // that the runtime can overlap do not count (nccl-tests' non-blocking mode).
+  void runBatch(const Call& call, int iters) {
+    const void* send = call.send;
+    if (call.inPlace) {
+      send = call.collective == Collective::allreduce
+                 ? call.recv
+                 : static_cast<const std::byte*>(call.recv) +
+                       static_cast<std::size_t>(rank()) * call.count * elementSize(call.type);
+    }
+    std::vector<Work> works;
+    works.reserve(static_cast<std::size_t>(iters));
+    for (int i = 0; i < iters; ++i) {
+      works.push_back(call.collective == Collective::allreduce
+                          ? comm_.allreduceAsync(send, call.recv, call.count, call.type, call.op)
+                          : comm_.allgatherAsync(send, call.recv, call.count, call.type));
+    }
+    for (const Work& work : works) work.wait();
+  }
+
+  void sync() {
+    std::int32_t value = 0;
+    comm_.allreduce(&value, 1, DataType::i32, ReduceOp::sum);
+  }
+
+  void maxOverRanks(double* values, int n) {
+    comm_.allreduce(values, static_cast<std::size_t>(n), DataType::f64, ReduceOp::max);
+  }
+
+  void sumOverRanks(std::int64_t* values, int n) {
+    comm_.allreduce(values, static_cast<std::size_t>(n), DataType::i64, ReduceOp::sum);
+  }
+
+  std::vector<RankInfo> gatherRankInfo(const RankInfo& mine) {
+    // Fixed-size records: pid, then the host name (truncated).
+    constexpr std::size_t kRecord = 72;
+    std::vector<char> record(kRecord, 0);
+    const long long pid = mine.pid;
+    std::memcpy(record.data(), &pid, sizeof(pid));
+    std::snprintf(record.data() + 8, kRecord - 8, "%s", mine.host.c_str());
+    std::vector<char> all(kRecord * static_cast<std::size_t>(size()));
+    comm_.allgather(record.data(), all.data(), kRecord, DataType::u8);
+    std::vector<RankInfo> ranks;
+    for (int r = 0; r < size(); ++r) {
+      const char* p = all.data() + static_cast<std::size_t>(r) * kRecord;
+      long long otherPid = 0;
+      std::memcpy(&otherPid, p, sizeof(otherPid));
+      ranks.push_back(RankInfo{r, static_cast<long>(otherPid), std::string(p + 8)});
+    }
+    return ranks;
+  }
+
+ private:
+  Communicator& comm_;
+};
+
+// One rank: join the job described by the environment and run the sweep.
+int runRank(const BenchArgs& args) {
+  int rank = -1;
+  try {
+    Communicator comm = Communicator::fromEnvironment();
+    rank = comm.rank();
+    BanyanBackend backend(comm);
+    const int code = runBenchmark(backend, args, kProgram, "banyan");
+    comm.close();
+    return code;
+  } catch (const std::exception& e) {
+    if (rank >= 0) {
+      std::fprintf(stderr, "%s: rank %d: %s\n", kProgram, rank, e.what());
+    } else {
+      std::fprintf(stderr, "%s: %s\n", kProgram, e.what());
+    }
+    std::fflush(stderr);
+    return 1;
+  }
+}
+
+int launchRanks(const BenchArgs& args) {
+  bootstrap::LaunchOptions options;
+  options.deadline = kLaunchDeadline;
+  // Flush before forking so nothing buffered here is printed once per child.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const std::vector<bootstrap::RankExit> exits =
+      bootstrap::launchLocal(*args.numRanks, [&](int) { return runRank(args); }, options);
+  int code = 0;
+  for (const bootstrap::RankExit& exit : exits) {
+    if (exit.ok()) continue;
+    code = 1;
+    // Exit code 1 is a verdict the rank printed itself (wrong results, or an error with its
+    // message); a signal, the deadline or another code is reported here.
+    if (exit.signal != 0 || exit.killedAtDeadline || exit.exitCode != 1) {
+      std::fprintf(stderr, "%s: %s\n", kProgram, exit.describe().c_str());
+    }
+  }
+  return code;
+}
+
+bool hasEnv(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0';
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const ParseResult parsed = parseBenchArgs(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s: %s\n%s", kProgram, parsed.error.c_str(), benchUsage(kProgram).c_str());
+    return 2;
+  }
+  const BenchArgs& args = *parsed.args;
+  if (args.help) {
+    std::printf("%s", benchUsage(kProgram).c_str());
+    return 0;
+  }
+  try {
+    if (args.numRanks) return launchRanks(args);
+    if (hasEnv("BANYAN_RANK") || (hasEnv("RANK") && hasEnv("WORLD_SIZE"))) return runRank(args);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", kProgram, e.what());
+    return 1;
+  }
+  if (hasEnv("OMPI_COMM_WORLD_RANK") || hasEnv("PMI_RANK") || hasEnv("PMIX_RANK")) {
+    std::fprintf(stderr,
+                 "%s: running under mpirun is not supported: start it with -np N (local ranks) or "
+                 "with the torchrun variables RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT. To "
+                 "measure MPI itself, use banyan-bench-mpi under mpirun.\n",
+                 kProgram);
+    return 2;
+  }
+  std::fprintf(stderr,
+               "%s: no ranks to run: pass -np N to launch N local ranks, or set RANK, WORLD_SIZE, "
+               "MASTER_ADDR, MASTER_PORT (torchrun) or BANYAN_RANK, BANYAN_SIZE, "
+               "BANYAN_STORE_ADDR for each rank\n%s",
+               kProgram, benchUsage(kProgram).c_str());
+  return 2;
+}
