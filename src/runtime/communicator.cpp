@@ -1,1 +1,304 @@
-// placeholder: being written
+// Communicator: checks the caller's arguments, queues operations for the progress thread,
+// and owns everything an operation needs (transport, schedule cache, scratch memory).
+
+#include "runtime/communicator_impl.hpp"
+
+#include "bootstrap/environment.hpp"
+#include "common/log.hpp"
+
+#include <banyan/communicator.hpp>
+
+#include <random>
+
+namespace banyan {
+
+// ---- public API: thin forwarding --------------------------------------------------------
+
+Communicator Communicator::create(std::shared_ptr<Store> store, int rank, int size, const Options& options) {
+  return Communicator(std::make_unique<detail::CommunicatorImpl>(std::move(store), rank, size, options));
+}
+
+Communicator Communicator::fromEnvironment(const Options& options) {
+  auto job = bootstrap::jobFromEnvironment();
+  if (!job) {
+    fail(ErrorCode::InvalidUsage,
+         "Communicator::fromEnvironment: no job found in the environment; set BANYAN_RANK, BANYAN_SIZE and "
+         "BANYAN_STORE_ADDR (banyan's launcher does), or RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT "
+         "(torchrun); under mpirun use banyan::mpi::createCommunicator");
+  }
+  return create(std::move(job->store), job->rank, job->size, options);
+}
+
+Communicator::Communicator(std::unique_ptr<detail::CommunicatorImpl> impl) : impl_(std::move(impl)) {}
+Communicator::Communicator(Communicator&&) noexcept = default;
+Communicator& Communicator::operator=(Communicator&&) noexcept = default;
+Communicator::~Communicator() = default;
+
+int Communicator::rank() const { return impl_->rank(); }
+int Communicator::size() const { return impl_->size(); }
+
+void Communicator::allreduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op) {
+  allreduceAsync(send, recv, count, type, op).wait();
+}
+
+void Communicator::allreduce(void* buffer, std::size_t count, DataType type, ReduceOp op) {
+  allreduceAsync(buffer, buffer, count, type, op).wait();
+}
+
+Work Communicator::allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op) {
+  if (!impl_) fail(ErrorCode::InvalidUsage, "allreduce on a moved-from Communicator");
+  return impl_->enqueue({detail::Collective::Allreduce, send, recv, count, type, op});
+}
+
+void Communicator::allgather(const void* send, void* recv, std::size_t count, DataType type) {
+  allgatherAsync(send, recv, count, type).wait();
+}
+
+void Communicator::allgather(void* buffer, std::size_t count, DataType type) {
+  if (!impl_) fail(ErrorCode::InvalidUsage, "allgather on a moved-from Communicator");
+  const auto* own = static_cast<std::byte*>(buffer) + static_cast<std::size_t>(impl_->rank()) * count * dataTypeSize(type);
+  allgatherAsync(buffer == nullptr ? nullptr : own, buffer, count, type).wait();
+}
+
+Work Communicator::allgatherAsync(const void* send, void* recv, std::size_t count, DataType type) {
+  if (!impl_) fail(ErrorCode::InvalidUsage, "allgather on a moved-from Communicator");
+  return impl_->enqueue({detail::Collective::Allgather, send, recv, count, type, ReduceOp::sum});
+}
+
+void Communicator::close() {
+  if (impl_) impl_->close();
+}
+
+namespace detail {
+
+// ---- set-up -------------------------------------------------------------------------
+
+namespace {
+
+// Communicators made in one process are numbered in creation order, which every rank must
+// share (as with MPI_Comm_dup), so their store keys never collide.
+std::atomic<std::uint64_t> gCommunicatorCount{0};
+
+std::uint64_t randomNonce() {
+  std::random_device device;
+  return (static_cast<std::uint64_t>(device()) << 32) ^ device() ^ 1;
+}
+
+}  // namespace
+
+CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options)
+    : config_(config::resolve(options)),
+      rank_(rank),
+      size_(size),
+      store_(std::move(store)),
+      work_(asio::make_work_guard(io_)),
+      timer_(io_) {
+  log::setLevel(config_.logLevel);
+  if (!store_) fail(ErrorCode::InvalidUsage, "Communicator::create: the store is null");
+  if (size_ < 1) fail(ErrorCode::InvalidUsage, "Communicator::create: size {} must be at least 1", size_);
+  if (rank_ < 0 || rank_ >= size_) {
+    fail(ErrorCode::InvalidUsage, "Communicator::create: rank {} is outside 0..{}", rank_, size_ - 1);
+  }
+  name_ = fmt::format("communicator {}", gCommunicatorCount++);
+  prefix_ = fmt::format("banyan/{}/", name_.substr(name_.rfind(' ') + 1));
+
+  // Rank 0 draws the nonce every hello must carry; reading it is also the moment each rank
+  // learns that rank 0 exists.
+  const std::string nonceKey = prefix_ + "nonce";
+  if (rank_ == 0) {
+    const std::string text = std::to_string(randomNonce());
+    store_->set(nonceKey, Store::Bytes(text.begin(), text.end()), config_.timeout);
+  }
+  const auto nonceBytes = store_->get(nonceKey, config_.timeout);
+  const std::uint64_t nonce = std::stoull(std::string(nonceBytes.begin(), nonceBytes.end()));
+
+  std::string listen = config_.socketAddr;
+  if (listen.empty()) listen = store_->localAddress();
+  if (listen.empty()) listen = "127.0.0.1";
+  auto tcp = std::make_unique<transport::tcp::TcpTransport>(
+      io_, store_,
+      transport::tcp::TcpTransportParams{rank_, size_, nonce, prefix_, listen, config_.socketsPerPeer, config_.timeout});
+  log::info(rank_, "{}: rank {} of {}, tcp on {}, {} socket(s) per peer, slice {} B, timeout {} ms", name_, rank_,
+            size_, tcp->listenAddress(), config_.socketsPerPeer, config_.sliceBytes, config_.timeout.count());
+  transport_ = std::move(tcp);
+  executor_ = std::make_unique<runtime::Executor>(*transport_);
+  progress_ = std::thread([this] { io_.run(); });
+}
+
+CommunicatorImpl::~CommunicatorImpl() { close(); }
+
+void CommunicatorImpl::close() {
+  std::lock_guard lock(closeMutex_);
+  if (closed_.exchange(true) && !progress_.joinable()) return;
+  if (progress_.joinable()) {
+    asio::post(io_, [this] {
+      const Status why = Status::make(ErrorCode::Aborted, "{} was closed on rank {}", name_, rank_);
+      failEverything(why);
+      work_.reset();
+      io_.stop();
+    });
+    progress_.join();
+  }
+  transport_.reset();
+}
+
+// ---- enqueue (user thread) ------------------------------------------------------------
+
+Work CommunicatorImpl::enqueue(const Request& request) {
+  validate(request);
+  auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout);
+  {
+    // One lock orders sequence numbers and posts, so issue order is execution order even
+    // when several user threads call at once.
+    std::lock_guard lock(enqueueMutex_);
+    if (closed_) fail(ErrorCode::InvalidUsage, "{} on {} after close() (rank {})", name(request.kind), name_, rank_);
+    Pending pending{request, ++sequence_, state};
+    asio::post(io_, [this, pending = std::move(pending)]() mutable {
+      queue_.push_back(std::move(pending));
+      startNext();
+    });
+  }
+  return Work(state);
+}
+
+// Rejects what would crash or corrupt, naming the argument, before anything is queued.
+void CommunicatorImpl::validate(const Request& r) const {
+  const char* what = name(r.kind);
+  if (!isValid(r.type)) {
+    fail(ErrorCode::InvalidUsage, "{}: invalid data type (value {}) on rank {}", what, static_cast<int>(r.type), rank_);
+  }
+  if (!isValid(r.op)) {
+    fail(ErrorCode::InvalidUsage, "{}: invalid reduce op (value {}) on rank {}", what, static_cast<int>(r.op), rank_);
+  }
+  const std::size_t element = dataTypeSize(r.type);
+  const std::size_t outputElements = r.kind == Collective::Allgather ? r.count * size_ : r.count;
+  if (r.count > std::numeric_limits<std::size_t>::max() / element / static_cast<std::size_t>(size_) ||
+      r.count > (std::size_t{1} << 60)) {
+    fail(ErrorCode::InvalidUsage, "{}: count {} of {} overflows the address space on rank {}", what, r.count,
+         toString(r.type), rank_);
+  }
+  if (r.count == 0) return;
+  if (r.send == nullptr) fail(ErrorCode::InvalidUsage, "{}(count={}): send buffer is null on rank {}", what, r.count, rank_);
+  if (r.recv == nullptr) fail(ErrorCode::InvalidUsage, "{}(count={}): receive buffer is null on rank {}", what, r.count, rank_);
+
+  // Out of place, the buffers must not overlap: the schedule would read what it already wrote.
+  const auto* sendBegin = static_cast<const std::byte*>(r.send);
+  const auto* recvBegin = static_cast<const std::byte*>(r.recv);
+  const std::size_t sendBytes = r.count * element;
+  const std::size_t recvBytes = outputElements * element;
+  const std::byte* inPlaceSend =
+      r.kind == Collective::Allgather ? recvBegin + static_cast<std::size_t>(rank_) * sendBytes : recvBegin;
+  const bool overlap = sendBegin < recvBegin + recvBytes && recvBegin < sendBegin + sendBytes;
+  if (overlap && sendBegin != inPlaceSend) {
+    fail(ErrorCode::InvalidUsage,
+         "{}(count={}): send and receive buffers overlap without being in place on rank {} (in place means {})", what,
+         r.count, rank_,
+         r.kind == Collective::Allgather ? "send == recv + rank * count * element size" : "send == recv");
+  }
+}
+
+const char* CommunicatorImpl::name(Collective kind) {
+  switch (kind) {
+    case Collective::Allreduce: return "allreduce";
+    case Collective::Allgather: return "allgather";
+  }
+  return "operation";
+}
+
+std::string CommunicatorImpl::describe(const Pending& p) const {
+  const Request& r = p.request;
+  if (r.kind == Collective::Allreduce) {
+    return fmt::format("allreduce #{} (count={}, {}, {}) on rank {} of {}", p.sequence, r.count, toString(r.type),
+                       toString(r.op), rank_, size_);
+  }
+  return fmt::format("{} #{} (count={}, {}) on rank {} of {}", name(r.kind), p.sequence, r.count, toString(r.type),
+                     rank_, size_);
+}
+
+// ---- progress thread ------------------------------------------------------------------
+
+void CommunicatorImpl::startNext() {
+  if (starting_) return;  // an operation finishing inside start() comes back to this loop
+  starting_ = true;
+  while (!running_ && !queue_.empty()) {
+    running_ = true;
+    Pending pending = std::move(queue_.front());
+    queue_.pop_front();
+    if (!broken_.isOk()) {
+      finishOperation(pending.state, Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}",
+                                                  describe(pending), name_, broken_.message()));
+      continue;
+    }
+    startOperation(std::move(pending));
+  }
+  starting_ = false;
+}
+
+void CommunicatorImpl::startOperation(Pending pending) {
+  const Request& r = pending.request;
+  const std::size_t element = dataTypeSize(r.type);
+  std::shared_ptr<const runtime::Plan> plan = plans_.get(r.kind, rank_, size_, r.count, sliceElements(element));
+  scratch_.reserve(plan->schedule.scratchCount * element);
+
+  current_ = std::make_unique<Pending>(std::move(pending));
+  const std::string what = describe(*current_);
+  log::trace(rank_, "{}: start {}", name_, what);
+
+  // The deadline counts from the call (as PyTorch's timeout does), so a queue of operations
+  // behind a stuck one fails too instead of waiting a full timeout each.
+  timer_.expires_at(current_->state->deadline());
+  timer_.async_wait([this, sequence = current_->sequence](const asio::error_code& ec) {
+    if (ec || !current_ || current_->sequence != sequence) return;
+    executor_->fail(Status::make(ErrorCode::Timeout, "{}: not done within the {} ms timeout (BANYAN_TIMEOUT); waiting for {}", describe(*current_),
+                                 config_.timeout.count(), executor_->describePending()));
+  });
+
+  runtime::Operation operation;
+  operation.tag = current_->sequence;
+  operation.plan = std::move(plan);
+  operation.input = static_cast<const std::byte*>(r.send);
+  operation.output = static_cast<std::byte*>(r.recv);
+  operation.scratch = scratch_.data();
+  operation.elementSize = element;
+  operation.type = r.type;
+  operation.op = r.op;
+  operation.nranks = size_;
+  operation.onDone = [this, what](const Status& status) {
+    timer_.cancel();
+    auto finished = std::move(current_);
+    if (!status.isOk()) {
+      // The streams to our peers lost their place: nothing more can run on them.
+      const Status failed = status.code() == ErrorCode::Timeout ? status : status.withContext(what);
+      broken_ = failed;
+      transport_->shutdown(failed);
+      finishOperation(finished->state, failed);
+    } else {
+      finishOperation(finished->state, status);
+    }
+    running_ = false;
+    startNext();
+  };
+  executor_->start(std::move(operation));
+}
+
+void CommunicatorImpl::finishOperation(const std::shared_ptr<WorkState>& state, const Status& status) {
+  if (!status.isOk()) log::warn(rank_, "{}", status.message());
+  state->complete(status);
+  running_ = false;
+}
+
+void CommunicatorImpl::failEverything(const Status& why) {
+  if (broken_.isOk()) broken_ = why;
+  executor_->fail(why);
+  for (auto& pending : queue_) pending.state->complete(why);
+  queue_.clear();
+  transport_->shutdown(why);
+  timer_.cancel();
+}
+
+std::size_t CommunicatorImpl::sliceElements(std::size_t elementSize) const {
+  return std::max<std::size_t>(1, config_.sliceBytes / elementSize);
+}
+
+}  // namespace detail
+}  // namespace banyan

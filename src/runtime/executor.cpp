@@ -1,1 +1,193 @@
-// placeholder: being written
+#include "runtime/executor.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace banyan::runtime {
+
+using algorithms::BufferId;
+using algorithms::StepKind;
+
+std::shared_ptr<const Plan> makePlan(algorithms::Schedule schedule) {
+  auto plan = std::make_shared<Plan>();
+  const auto& steps = schedule.steps;
+  const std::size_t n = steps.size();
+
+  std::vector<std::uint32_t> counts(n + 1, 0);
+  for (const auto& step : steps) {
+    for (std::uint8_t d = 0; d < step.depCount; ++d) ++counts[step.deps[d] + 1];
+  }
+  for (std::size_t i = 0; i < n; ++i) counts[i + 1] += counts[i];
+  plan->dependentsBegin = counts;
+  plan->dependents.resize(counts[n]);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    for (std::uint8_t d = 0; d < steps[i].depCount; ++d) plan->dependents[counts[steps[i].deps[d]]++] = i;
+  }
+
+  plan->peerSlot.assign(n, -1);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const auto& step = steps[i];
+    if (step.kind != StepKind::Send && step.kind != StepKind::Recv) continue;
+    auto it = std::find(plan->peers.begin(), plan->peers.end(), step.peer);
+    if (it == plan->peers.end()) {
+      plan->peers.push_back(step.peer);
+      plan->sendsByPeer.emplace_back();
+      plan->recvsByPeer.emplace_back();
+      it = plan->peers.end() - 1;
+    }
+    const auto slot = static_cast<std::size_t>(it - plan->peers.begin());
+    plan->peerSlot[i] = static_cast<int>(slot);
+    (step.kind == StepKind::Send ? plan->sendsByPeer : plan->recvsByPeer)[slot].push_back(i);
+  }
+  plan->schedule = std::move(schedule);
+  return plan;
+}
+
+std::byte* Executor::address(const algorithms::Span& span) const {
+  std::byte* base = nullptr;
+  switch (span.buffer) {
+    case BufferId::Input: base = const_cast<std::byte*>(current_.input); break;
+    case BufferId::Output: base = current_.output; break;
+    case BufferId::Scratch: base = current_.scratch; break;
+  }
+  return base + span.offset * current_.elementSize;
+}
+
+void Executor::start(Operation operation) {
+  current_ = std::move(operation);
+  busy_ = true;
+  ++generation_;
+  kernel_ = reduce::kernelFor(current_.type, current_.op);
+
+  const Plan& plan = *current_.plan;
+  const auto& steps = plan.schedule.steps;
+  stepsLeft_ = steps.size();
+  depsLeft_.resize(steps.size());
+  ready_.assign(steps.size(), 0);
+  worklist_.clear();
+  for (std::uint32_t i = 0; i < steps.size(); ++i) {
+    depsLeft_[i] = steps[i].depCount;
+    if (depsLeft_[i] == 0) worklist_.push_back(i);
+  }
+  // Start in step order: reverse, since the worklist is a stack.
+  std::reverse(worklist_.begin(), worklist_.end());
+  const std::size_t peerCount = plan.peers.size();
+  sendCursor_.assign(peerCount, 0);
+  recvCursor_.assign(peerCount, 0);
+  sendsDone_.assign(peerCount, 0);
+  recvsDone_.assign(peerCount, 0);
+
+  if (stepsLeft_ == 0) {
+    finish(Status::ok());
+    return;
+  }
+  drain();
+}
+
+// Runs everything that is ready. Local steps complete inline and may make more steps ready;
+// the loop (not recursion) keeps the stack flat however long the schedule.
+void Executor::drain() {
+  if (draining_) return;
+  draining_ = true;
+  const std::uint64_t generation = generation_;
+  while (!worklist_.empty() && busy_ && generation == generation_) {
+    const std::uint32_t index = worklist_.back();
+    worklist_.pop_back();
+    const auto& step = current_.plan->schedule.steps[index];
+    if (step.kind == StepKind::Send || step.kind == StepKind::Recv) {
+      ready_[index] = 1;
+      postReady(static_cast<std::size_t>(current_.plan->peerSlot[index]), step.kind == StepKind::Send);
+    } else {
+      runLocal(index);
+    }
+  }
+  draining_ = false;
+}
+
+void Executor::runLocal(std::uint32_t index) {
+  const auto& step = current_.plan->schedule.steps[index];
+  std::byte* dst = address(step.dst);
+  const std::size_t count = step.dst.count;
+  if (step.kind == StepKind::Copy) {
+    const std::byte* from = address(step.a);
+    if (from != dst && count != 0) std::memcpy(dst, from, count * current_.elementSize);
+  } else {
+    kernel_(dst, address(step.a), address(step.b), count);
+    if (step.finalize && current_.op == ReduceOp::avg) reduce::divideBy(current_.type, dst, count, current_.nranks);
+  }
+  stepDone(index);
+}
+
+// Hands the transport every ready send (or recv) of one peer that is next in step order.
+void Executor::postReady(std::size_t slot, bool sends) {
+  const Plan& plan = *current_.plan;
+  const auto& order = sends ? plan.sendsByPeer[slot] : plan.recvsByPeer[slot];
+  std::size_t& cursor = sends ? sendCursor_[slot] : recvCursor_[slot];
+  while (cursor < order.size() && ready_[order[cursor]]) {
+    const std::uint32_t index = order[cursor++];
+    const auto& step = plan.schedule.steps[index];
+    const std::uint64_t generation = generation_;
+    auto done = [this, index, generation, slot, sends](const Status& status) {
+      if (generation != generation_ || !busy_) return;  // an operation that already ended
+      if (!status.isOk()) {
+        finish(status);
+        return;
+      }
+      ++(sends ? sendsDone_ : recvsDone_)[slot];
+      stepDone(index);
+      drain();
+    };
+    if (sends) {
+      transport_.send(step.peer, current_.tag, address(step.a), step.a.count * current_.elementSize, std::move(done));
+    } else {
+      transport_.recv(step.peer, current_.tag, address(step.dst), step.dst.count * current_.elementSize,
+                      std::move(done));
+    }
+  }
+}
+
+void Executor::stepDone(std::uint32_t index) {
+  const Plan& plan = *current_.plan;
+  for (std::uint32_t k = plan.dependentsBegin[index]; k < plan.dependentsBegin[index + 1]; ++k) {
+    const std::uint32_t next = plan.dependents[k];
+    if (--depsLeft_[next] == 0) worklist_.push_back(next);
+  }
+  if (--stepsLeft_ == 0) finish(Status::ok());
+}
+
+void Executor::fail(const Status& status) {
+  if (busy_) finish(status);
+}
+
+void Executor::finish(const Status& status) {
+  busy_ = false;
+  ++generation_;
+  worklist_.clear();
+  auto onDone = std::move(current_.onDone);
+  current_ = Operation{};
+  if (onDone) onDone(status);
+}
+
+std::string Executor::describePending() const {
+  if (!busy_) return "nothing";
+  const Plan& plan = *current_.plan;
+  std::string text;
+  for (std::size_t slot = 0; slot < plan.peers.size(); ++slot) {
+    const int peer = plan.peers[slot];
+    const std::size_t recvs = plan.recvsByPeer[slot].size();
+    const std::size_t sends = plan.sendsByPeer[slot].size();
+    if (recvsDone_[slot] < recvs) {
+      text += fmt::format("{}receive {} of {} from {}", text.empty() ? "" : ", ", recvsDone_[slot] + 1, recvs,
+                          transport_.describePeer(peer));
+    }
+    if (sendsDone_[slot] < sends) {
+      text += fmt::format("{}send {} of {} to {}", text.empty() ? "" : ", ", sendsDone_[slot] + 1, sends,
+                          transport_.describePeer(peer));
+    }
+  }
+  return text.empty() ? "local steps" : text;
+}
+
+}  // namespace banyan::runtime

@@ -1,1 +1,63 @@
-// placeholder: being written
+#include "runtime/work_state.hpp"
+
+namespace banyan {
+namespace detail {
+
+void WorkState::complete(const Status& status) {
+  {
+    std::lock_guard lock(mutex_);
+    if (done_) return;
+    done_ = true;
+    status_ = status;
+  }
+  changed_.notify_all();
+}
+
+bool WorkState::done() const {
+  std::lock_guard lock(mutex_);
+  return done_;
+}
+
+bool WorkState::waitUntil(std::chrono::steady_clock::time_point until) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_until(lock, until, [this] { return done_; });
+}
+
+Status WorkState::status() const {
+  std::lock_guard lock(mutex_);
+  return status_;
+}
+
+}  // namespace detail
+
+Work::Work(std::shared_ptr<detail::WorkState> state) : state_(std::move(state)) {}
+
+void Work::wait() const {
+  if (!state_) return;
+  // The progress thread fails every operation by its deadline; the slack covers a loaded
+  // machine. Past it, the runtime itself is stuck, and saying so beats hanging.
+  const auto limit = state_->deadline() + std::chrono::seconds(30);
+  if (!state_->waitUntil(limit)) {
+    throw Error(ErrorCode::Internal,
+                "operation still running 30 s after its deadline: the progress thread is stuck (please report)");
+  }
+  state_->status().throwIfError();
+}
+
+bool Work::waitFor(std::chrono::milliseconds timeout) const {
+  if (!state_) return true;
+  if (!state_->waitUntil(std::chrono::steady_clock::now() + timeout)) return false;
+  state_->status().throwIfError();
+  return true;
+}
+
+bool Work::test() const { return !state_ || state_->done(); }
+
+std::optional<Error> Work::error() const {
+  if (!state_ || !state_->done()) return std::nullopt;
+  Status status = state_->status();
+  if (status.isOk()) return std::nullopt;
+  return status.toError();
+}
+
+}  // namespace banyan

@@ -1,1 +1,193 @@
-// placeholder: being written
+// Bad input and failing peers: each must give a banyan::Error that says what and where, in
+// bounded time, never a crash, a hang or a wrong result.
+
+#include "support/multiproc.hpp"
+
+#include <banyan/banyan.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace banyan;
+using banyan::test::runRanks;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Runs `call`; true when it throws a banyan::Error with `code` whose message contains `part`.
+template <typename Call>
+bool throwsError(Call&& call, ErrorCode code, const std::string& part) {
+  try {
+    call();
+  } catch (const Error& error) {
+    if (error.code() == code && contains(error.what(), part)) return true;
+    std::fprintf(stderr, "unexpected error: %s\n", error.what());
+    return false;
+  }
+  std::fprintf(stderr, "no error (expected %s containing '%s')\n", std::string(toString(code)).c_str(), part.c_str());
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("bad arguments are refused with InvalidUsage naming the argument", "[multiproc][errors]") {
+  runRanks(2, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    const int rank = comm.rank();
+    std::vector<float> buffer(64);
+    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(nullptr, buffer.data(), 4, DataType::f32, ReduceOp::sum); },
+                                  ErrorCode::InvalidUsage, "send buffer is null"));
+    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), nullptr, 4, DataType::f32, ReduceOp::sum); },
+                                  ErrorCode::InvalidUsage, "receive buffer is null"));
+    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), 4, static_cast<DataType>(42), ReduceOp::sum); },
+                                  ErrorCode::InvalidUsage, "invalid data type (value 42)"));
+    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), 4, DataType::f32, static_cast<ReduceOp>(9)); },
+                                  ErrorCode::InvalidUsage, "invalid reduce op (value 9)"));
+    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), ~std::size_t{0} / 2, DataType::f32, ReduceOp::sum); },
+                                  ErrorCode::InvalidUsage, "overflows"));
+    RANK_EXPECT(rank, throwsError([&] { comm.allgather(buffer.data(), buffer.data() + 1, 8, DataType::f32); },
+                                  ErrorCode::InvalidUsage, "overlap"));
+    // Null is fine with a zero count.
+    comm.allreduce(nullptr, nullptr, 0, DataType::f32, ReduceOp::sum);
+    // The communicator still works after refused calls: nothing was queued.
+    buffer.assign(64, 1.0f);
+    comm.allreduce(buffer.data(), 64, DataType::f32, ReduceOp::sum);
+    RANK_EXPECT(rank, buffer[63] == 2.0f);
+    comm.close();
+    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), 64, DataType::f32, ReduceOp::sum); },
+                                  ErrorCode::InvalidUsage, "after close()"));
+    return 0;
+  });
+}
+
+TEST_CASE("an unreachable store fails within the timeout", "[multiproc][errors]") {
+  // A port nobody listens on: bind one, learn its number, close it.
+  bootstrap::LaunchOptions options;
+  runRanks(
+      1,
+      [](int) {
+        setenv("BANYAN_STORE_ADDR", "127.0.0.1:1", 1);  // port 1: nothing listens there
+        setenv("BANYAN_TIMEOUT", "2s", 1);
+        const auto start = Clock::now();
+        const bool ok = throwsError([] { Communicator::fromEnvironment(); }, ErrorCode::Timeout, "127.0.0.1:1");
+        const auto elapsed = Clock::now() - start;
+        RANK_EXPECT(0, ok);
+        RANK_EXPECT(0, elapsed < std::chrono::seconds(10));
+        return 0;
+      },
+      options);
+}
+
+TEST_CASE("a peer that exits mid-job gives a Remote error naming it", "[multiproc][errors]") {
+  runRanks(3, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    std::vector<float> data(1 << 20, 1.0f);
+    comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);  // all connected
+    if (comm.rank() == 1) _exit(0);  // leaves without a word, sockets close with the process
+    const auto start = Clock::now();
+    const int rank = comm.rank();
+    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum); },
+                                  ErrorCode::Remote, "rank 1"));
+    RANK_EXPECT(rank, Clock::now() - start < std::chrono::seconds(20));
+    // After a failure the communicator refuses work, saying why.
+    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(data.data(), 4, DataType::f32, ReduceOp::sum); },
+                                  ErrorCode::Aborted, "earlier failure"));
+    return 0;
+  });
+}
+
+TEST_CASE("a silent peer gives a Timeout naming the operation and the peer", "[multiproc][errors]") {
+  bootstrap::LaunchOptions options;
+  options.environment["BANYAN_TIMEOUT"] = "2s";
+  runRanks(
+      2,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> data(1024, 1.0f);
+        comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+        if (comm.rank() == 1) {
+          std::this_thread::sleep_for(std::chrono::seconds(6));  // alive but absent
+          return 0;
+        }
+        const auto start = Clock::now();
+        RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::max); },
+                                   ErrorCode::Timeout, "allreduce #2 (count=1024, f32, max)"));
+        const auto elapsed = Clock::now() - start;
+        RANK_EXPECT(0, elapsed >= std::chrono::milliseconds(1900) && elapsed < std::chrono::seconds(5));
+        return 0;
+      },
+      options);
+}
+
+TEST_CASE("the timeout message says which peer is awaited", "[multiproc][errors]") {
+  bootstrap::LaunchOptions options;
+  options.environment["BANYAN_TIMEOUT"] = "2s";
+  runRanks(
+      2,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> data(16, 1.0f);
+        comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+        if (comm.rank() == 1) {
+          std::this_thread::sleep_for(std::chrono::seconds(5));
+          return 0;
+        }
+        RANK_EXPECT(0, throwsError([&] { comm.allgather(data.data(), 8, DataType::f32); }, ErrorCode::Timeout,
+                                   "from rank 1"));
+        return 0;
+      },
+      options);
+}
+
+TEST_CASE("close() while an operation waits on an absent peer ends it with Aborted", "[multiproc][errors]") {
+  runRanks(2, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    std::vector<float> data(16, 1.0f);
+    comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+    if (comm.rank() == 1) {
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      return 0;
+    }
+    Work work = comm.allreduceAsync(data.data(), data.data(), data.size(), DataType::f32, ReduceOp::sum);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    RANK_EXPECT(0, !work.test());
+    const auto start = Clock::now();
+    comm.close();
+    RANK_EXPECT(0, Clock::now() - start < std::chrono::seconds(2));
+    RANK_EXPECT(0, work.test());
+    const auto error = work.error();
+    RANK_EXPECT(0, error && error->code() == ErrorCode::Aborted);
+    return 0;
+  });
+}
+
+TEST_CASE("ranks that disagree on the operation get an error, not mixed data", "[multiproc][errors]") {
+  bootstrap::LaunchOptions options;
+  options.environment["BANYAN_TIMEOUT"] = "5s";
+  runRanks(
+      2,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> data(4096, 1.0f);
+        // Rank 0 reduces 4096 floats, rank 1 only 1024: the message lengths disagree.
+        const std::size_t count = comm.rank() == 0 ? 4096 : 1024;
+        try {
+          comm.allreduce(data.data(), count, DataType::f32, ReduceOp::sum);
+        } catch (const Error& error) {
+          // Remote (mismatch seen) or, for the rank whose peer failed first, Remote/Timeout.
+          if (error.code() == ErrorCode::Remote || error.code() == ErrorCode::Timeout) return 0;
+          std::fprintf(stderr, "rank %d: unexpected %s\n", comm.rank(), error.what());
+          return 1;
+        }
+        std::fprintf(stderr, "rank %d: mismatched allreduce succeeded\n", comm.rank());
+        return 1;
+      },
+      options);
+}

@@ -1,1 +1,111 @@
-// placeholder: being written
+#include "config/config.hpp"
+
+#include <banyan/error.hpp>
+#include <banyan/types.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+using namespace banyan;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Sets an environment variable for the scope of a test, restoring what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) setenv(name, value, 1); else unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_) setenv(name_, old_->c_str(), 1); else unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+}  // namespace
+
+TEST_CASE("data types and ops have sizes and names that parse back", "[config]") {
+  for (int i = 0; i < kDataTypeCount; ++i) {
+    const auto type = static_cast<DataType>(i);
+    CHECK(isValid(type));
+    CHECK(dataTypeSize(type) > 0);
+    CHECK(parseDataType(toString(type)) == type);
+  }
+  for (int i = 0; i < kReduceOpCount; ++i) {
+    const auto op = static_cast<ReduceOp>(i);
+    CHECK(parseReduceOp(toString(op)) == op);
+  }
+  CHECK_FALSE(isValid(static_cast<DataType>(kDataTypeCount)));
+  CHECK(dataTypeSize(static_cast<DataType>(200)) == 0);
+  CHECK(parseDataType("bfloat16") == DataType::bf16);
+  CHECK_FALSE(parseDataType("f128"));
+}
+
+TEST_CASE("durations and byte sizes parse with units and name the variable when wrong", "[config]") {
+  CHECK(config::parseDuration("5", "X") == 5000ms);
+  CHECK(config::parseDuration("1500ms", "X") == 1500ms);
+  CHECK(config::parseDuration("2m", "X") == 120000ms);
+  CHECK(config::parseBytes("64K", "X") == 65536);
+  CHECK(config::parseBytes("4M", "X") == 4u << 20);
+  CHECK(config::parseBytes("1g", "X") == 1u << 30);
+  CHECK_THROWS_WITH(config::parseDuration("soon", "BANYAN_TIMEOUT"), Catch::Contains("BANYAN_TIMEOUT") && Catch::Contains("soon"));
+  CHECK_THROWS_WITH(config::parseDuration("0", "BANYAN_TIMEOUT"), Catch::Contains("more than 0"));
+  CHECK_THROWS_WITH(config::parseBytes("12Q", "BANYAN_SLICE_BYTES"), Catch::Contains("unknown suffix"));
+}
+
+TEST_CASE("options override the environment, which overrides defaults", "[config]") {
+  ScopedEnv timeout("BANYAN_TIMEOUT", "7s");
+  ScopedEnv slice("BANYAN_SLICE_BYTES", nullptr);
+  ScopedEnv transport("BANYAN_TRANSPORT", nullptr);
+  ScopedEnv sockets("BANYAN_SOCKETS_PER_PEER", "2");
+
+  config::Config fromEnv = config::resolve({});
+  CHECK(fromEnv.timeout == 7000ms);
+  CHECK(fromEnv.socketsPerPeer == 2);
+  CHECK(fromEnv.sliceBytes == config::Config{}.sliceBytes);
+
+  Options options;
+  options.timeout = 250ms;
+  options.socketsPerPeer = 4;
+  config::Config fromCode = config::resolve(options);
+  CHECK(fromCode.timeout == 250ms);
+  CHECK(fromCode.socketsPerPeer == 4);
+}
+
+TEST_CASE("bad configuration is refused naming the variable", "[config]") {
+  {
+    ScopedEnv transport("BANYAN_TRANSPORT", "carrier-pigeon");
+    CHECK_THROWS_WITH(config::resolve({}), Catch::Contains("carrier-pigeon") && Catch::Contains("BANYAN_TRANSPORT"));
+  }
+  {
+    ScopedEnv sockets("BANYAN_SOCKETS_PER_PEER", "0");
+    CHECK_THROWS_WITH(config::resolve({}), Catch::Contains("BANYAN_SOCKETS_PER_PEER"));
+  }
+  {
+    ScopedEnv slice("BANYAN_SLICE_BYTES", "8");
+    CHECK_THROWS_WITH(config::resolve({}), Catch::Contains("BANYAN_SLICE_BYTES"));
+  }
+  Options options;
+  options.timeout = -1ms;
+  CHECK_THROWS_AS(config::resolve(options), Error);
+}
+
+TEST_CASE("every variable the code reads is in docs/configuration.md", "[config]") {
+  std::ifstream file(BANYAN_SOURCE_DIR "/docs/configuration.md");
+  REQUIRE(file.good());
+  std::stringstream text;
+  text << file.rdbuf();
+  for (const auto& variable : config::variables()) {
+    INFO(variable.name);
+    CHECK_THAT(text.str(), Catch::Contains(std::string("`") + variable.name + "`"));
+    CHECK_THAT(text.str(), Catch::Contains(variable.meaning));
+  }
+}

@@ -1,1 +1,71 @@
-// placeholder: being written
+#include "transports/tcp/framing.hpp"
+
+namespace banyan::transport::tcp {
+namespace {
+
+template <typename T>
+void put(std::uint8_t* at, T value) {
+  for (std::size_t i = 0; i < sizeof(T); ++i) at[i] = static_cast<std::uint8_t>(value >> (8 * i));
+}
+
+template <typename T>
+T get(const std::uint8_t* at) {
+  T value = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) value |= static_cast<T>(at[i]) << (8 * i);
+  return value;
+}
+
+}  // namespace
+
+HelloBytes encodeHello(const Hello& hello) {
+  HelloBytes bytes{};
+  put<std::uint32_t>(&bytes[0], kHelloMagic);
+  put<std::uint32_t>(&bytes[4], kProtocolVersion);
+  put<std::uint64_t>(&bytes[8], hello.nonce);
+  put<std::uint32_t>(&bytes[16], hello.rank);
+  put<std::uint32_t>(&bytes[20], hello.socketIndex);
+  return bytes;
+}
+
+Status decodeHello(const HelloBytes& bytes, Hello& out) {
+  const auto magic = get<std::uint32_t>(&bytes[0]);
+  if (magic != kHelloMagic) {
+    return Status::make(ErrorCode::Remote, "connection opened without a banyan hello (magic {:#010x})", magic);
+  }
+  const auto version = get<std::uint32_t>(&bytes[4]);
+  if (version != kProtocolVersion) {
+    return Status::make(ErrorCode::Remote, "peer speaks protocol version {}, this build speaks {}", version,
+                        kProtocolVersion);
+  }
+  out.nonce = get<std::uint64_t>(&bytes[8]);
+  out.rank = get<std::uint32_t>(&bytes[16]);
+  out.socketIndex = get<std::uint32_t>(&bytes[20]);
+  return Status::ok();
+}
+
+FrameHeaderBytes encodeFrameHeader(const FrameHeader& header) {
+  FrameHeaderBytes bytes{};
+  put<std::uint32_t>(&bytes[0], kFrameMagic);
+  put<std::uint32_t>(&bytes[4], 0);
+  put<std::uint64_t>(&bytes[8], header.tag);
+  put<std::uint64_t>(&bytes[16], header.length);
+  return bytes;
+}
+
+Status decodeFrameHeader(const FrameHeaderBytes& bytes, FrameHeader& out) {
+  const auto magic = get<std::uint32_t>(&bytes[0]);
+  const auto reserved = get<std::uint32_t>(&bytes[4]);
+  if (magic != kFrameMagic || reserved != 0) {
+    return Status::make(ErrorCode::Remote, "garbled frame header (magic {:#010x}, reserved {:#x})", magic,
+                        reserved);
+  }
+  out.tag = get<std::uint64_t>(&bytes[8]);
+  out.length = get<std::uint64_t>(&bytes[16]);
+  if (out.length > kMaxPayload) {
+    return Status::make(ErrorCode::Remote, "frame announces {} bytes, more than the {} byte bound", out.length,
+                        kMaxPayload);
+  }
+  return Status::ok();
+}
+
+}  // namespace banyan::transport::tcp

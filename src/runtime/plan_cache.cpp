@@ -1,0 +1,20 @@
+#include "runtime/plan_cache.hpp"
+
+#include "algorithms/ring.hpp"
+
+namespace banyan::runtime {
+
+std::shared_ptr<const Plan> PlanCache::get(Collective kind, int rank, int size, std::size_t count,
+                                           std::size_t sliceElements) {
+  const Key key{kind, count, sliceElements};
+  if (auto it = plans_.find(key); it != plans_.end()) return it->second;
+  if (plans_.size() >= kMaxEntries) plans_.clear();
+  algorithms::Schedule schedule = kind == Collective::Allreduce
+                                      ? algorithms::ringAllreduce(rank, size, count, sliceElements)
+                                      : algorithms::ringAllgather(rank, size, count, sliceElements);
+  auto plan = makePlan(std::move(schedule));
+  plans_.emplace(key, plan);
+  return plan;
+}
+
+}  // namespace banyan::runtime

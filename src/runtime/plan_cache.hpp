@@ -1,0 +1,25 @@
+#pragma once
+// Schedules depend only on (collective, rank, size, count, slice), and training loops repeat
+// the same few shapes, so plans are built once and reused.
+
+#include "runtime/collective.hpp"
+#include "runtime/executor.hpp"
+
+#include <map>
+#include <memory>
+#include <tuple>
+
+namespace banyan::runtime {
+
+class PlanCache {
+ public:
+  std::shared_ptr<const Plan> get(Collective kind, int rank, int size, std::size_t count, std::size_t sliceElements);
+
+ private:
+  // A bound on memory when a program sweeps through many sizes (a benchmark does).
+  static constexpr std::size_t kMaxEntries = 256;
+  using Key = std::tuple<Collective, std::size_t, std::size_t>;
+  std::map<Key, std::shared_ptr<const Plan>> plans_;
+};
+
+}  // namespace banyan::runtime

@@ -1,0 +1,41 @@
+#pragma once
+// Runs test bodies as real ranks: forked processes that find each other through a TcpStore
+// served by the test process (bootstrap::launchLocal), over loopback sockets.
+
+#include "bootstrap/local_launcher.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+
+namespace banyan::test {
+
+// Runs body(rank) in `n` processes; fails the test case with every rank's exit description
+// unless all returned 0. Bodies report what went wrong on stderr before returning non-zero.
+inline void runRanks(int n, const std::function<int(int rank)>& body,
+                     bootstrap::LaunchOptions options = {}) {
+  if (options.environment.find("BANYAN_TIMEOUT") == options.environment.end()) {
+    options.environment["BANYAN_TIMEOUT"] = "60s";
+  }
+  const auto exits = bootstrap::launchLocal(n, body, options);
+  std::string failures;
+  for (const auto& exit : exits) {
+    if (!exit.ok()) failures += exit.describe() + "\n";
+  }
+  INFO(failures);
+  CHECK(failures.empty());
+}
+
+// Inside a rank: records a failed expectation on stderr (the parent shows the exit code).
+#define RANK_EXPECT(rank, condition, ...)                                                     \
+  do {                                                                                        \
+    if (!(condition)) {                                                                       \
+      std::fprintf(stderr, "rank %d: %s:%d: expectation failed: %s\n", (rank), __FILE__,     \
+                   __LINE__, #condition);                                                     \
+      return 1;                                                                               \
+    }                                                                                         \
+  } while (0)
+
+}  // namespace banyan::test

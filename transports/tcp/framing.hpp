@@ -1,0 +1,48 @@
+#pragma once
+// What crosses a TCP connection, byte for byte. Every field is little-endian and fixed-size so
+// the layout is visible here rather than implied by a struct's padding.
+//
+// Hello (the connecting side sends it once, first):
+//   u32 magic 'BNYH' | u32 version | u64 communicator nonce | u32 rank | u32 socket index
+// Frame header (before every message):
+//   u32 magic 'BNYF' | u32 reserved (0) | u64 tag | u64 payload length
+// The payload follows the header directly and is written from / read into the caller's buffer.
+
+#include "common/status.hpp"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace banyan::transport::tcp {
+
+inline constexpr std::uint32_t kHelloMagic = 0x484e5942;  // "BNYH"
+inline constexpr std::uint32_t kFrameMagic = 0x464e5942;  // "BNYF"
+inline constexpr std::uint32_t kProtocolVersion = 1;
+// A payload longer than this is taken for garbage rather than trusted (2^48 bytes = 256 TiB).
+inline constexpr std::uint64_t kMaxPayload = std::uint64_t{1} << 48;
+
+struct Hello {
+  std::uint64_t nonce = 0;
+  std::uint32_t rank = 0;
+  std::uint32_t socketIndex = 0;
+};
+inline constexpr std::size_t kHelloSize = 24;
+using HelloBytes = std::array<std::uint8_t, kHelloSize>;
+
+struct FrameHeader {
+  std::uint64_t tag = 0;
+  std::uint64_t length = 0;
+};
+inline constexpr std::size_t kFrameHeaderSize = 24;
+using FrameHeaderBytes = std::array<std::uint8_t, kFrameHeaderSize>;
+
+HelloBytes encodeHello(const Hello& hello);
+// Checks magic and version; the caller checks nonce/rank against what it expects.
+Status decodeHello(const HelloBytes& bytes, Hello& out);
+
+FrameHeaderBytes encodeFrameHeader(const FrameHeader& header);
+// Checks magic, reserved bits and the length bound.
+Status decodeFrameHeader(const FrameHeaderBytes& bytes, FrameHeader& out);
+
+}  // namespace banyan::transport::tcp

@@ -1,0 +1,64 @@
+#pragma once
+// The TCP transport: Asio sockets on the communicator's progress thread.
+//
+// Connections form lazily, on the first message to or from a peer: the lower rank of a pair
+// connects (to the address the higher rank published in the store), the higher rank accepts.
+// Both ends of a pair always take part in the same messages, so each learns of the pair at
+// the same operation and neither waits for a connection the other never makes.
+//
+// Each peer pair has `socketsPerPeer` connections. A message of kStripeBytes or more is cut
+// into one part per connection; smaller messages go whole, round-robin. Both ends count a
+// pair's messages the same way, so they agree on which connection carries which part.
+//
+// Memory stays bounded whatever a peer sends: a connection is read only when a receive is
+// posted for it, straight into the receiver's buffer, so unexpected data waits in the
+// kernel's socket buffer (and then in the sender's) under TCP flow control.
+
+#include "config/config.hpp"
+#include "transports/transport.hpp"
+
+#include <banyan/store.hpp>
+
+#include <memory>
+#include <string>
+
+namespace asio {
+class io_context;
+}
+
+namespace banyan::transport::tcp {
+
+// Messages of at least this many bytes are striped across the pair's connections.
+inline constexpr std::size_t kStripeBytes = std::size_t{1} << 20;
+
+struct TcpTransportParams {
+  int rank = 0;
+  int size = 1;
+  std::uint64_t nonce = 0;        // shared by the communicator's ranks; hellos must carry it
+  std::string storePrefix;        // keys: <prefix>tcp/<rank> = "ip:port"
+  std::string listenAddress;      // IP to listen on
+  int socketsPerPeer = 1;
+  std::chrono::milliseconds timeout{300000};  // for store lookups and handshakes
+};
+
+class TcpTransport final : public Transport {
+ public:
+  // Opens the listening socket and publishes its address in `store` (blocking; user thread).
+  TcpTransport(asio::io_context& io, std::shared_ptr<Store> store, const TcpTransportParams& params);
+  ~TcpTransport() override;
+
+  std::string_view name() const override { return "tcp"; }
+  void send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) override;
+  void recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) override;
+  void shutdown(const Status& why) override;
+  std::string describePeer(int peer) const override;
+
+  // "ip:port" this transport listens on.
+  const std::string& listenAddress() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace banyan::transport::tcp

@@ -1,0 +1,53 @@
+#pragma once
+// The interface every transport implements (tcp now; shm and ofi later). A transport moves
+// byte messages between ranks and knows nothing of collectives.
+//
+// Threading: a transport lives on the communicator's progress thread, an asio::io_context
+// that every transport plugs its file descriptors into. send/recv/shutdown are called on that
+// thread only, and completions run there too, never from inside the call that posted them.
+//
+// Ordering: messages from rank a to rank b arrive in the order a posted them, and b's recvs
+// from a are matched in the order b posted them. The executor relies on this: schedules are
+// deterministic, so both ends post a pair's messages in the same order, and no tag matching
+// or unexpected-message buffer is needed. Each message still carries a tag and its length,
+// which the receiver checks, so two ranks that disagree on the sequence of operations get an
+// error instead of silently mixed data.
+
+#include "common/status.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace banyan::transport {
+
+// Runs on the progress thread once the operation has finished (buffer reusable / filled) or
+// failed. A failed Status names the peer and the cause.
+using Completion = std::function<void(const Status&)>;
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  virtual std::string_view name() const = 0;
+
+  // Queues `bytes` from `data` to `peer`; `data` must stay valid until `done` runs.
+  // Connects to `peer` first if this is the first contact.
+  virtual void send(int peer, std::uint64_t tag, const void* data, std::size_t bytes,
+                    Completion done) = 0;
+  // Receives the next message from `peer` into `data`. The message must carry `tag` and be
+  // exactly `bytes` long; otherwise `done` gets a Remote error naming both sides' values.
+  virtual void recv(int peer, std::uint64_t tag, void* data, std::size_t bytes,
+                    Completion done) = 0;
+
+  // Fails every queued operation with `why`, closes every connection, and makes later
+  // sends/recvs fail at once with `why`. Idempotent.
+  virtual void shutdown(const Status& why) = 0;
+
+  // Where `peer` is, for error messages ("rank 2 at 10.0.0.3:41234"); "" if unknown.
+  virtual std::string describePeer(int peer) const = 0;
+};
+
+}  // namespace banyan::transport
