@@ -23,6 +23,9 @@ struct Options {
   // BANYAN_SOCKET_ADDR: local address the TCP transport listens on. Default: the address
   // this host uses to reach the store (loopback when the store is local).
   std::optional<std::string> socketAddr;
+  // BANYAN_SPIN_US: how long waits poll before sleeping (0: never spin). Default: 50 us when
+  // ranks do not outnumber cores, else 0.
+  std::optional<std::chrono::microseconds> spin;
   // BANYAN_DEBUG: log level, one of "none", "warn", "info", "trace". Default warn.
   std::optional<std::string> debug;
 };

@@ -10,7 +10,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 10> kVariables{{
+constexpr std::array<Variable, 11> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -22,6 +22,9 @@ constexpr std::array<Variable, 10> kVariables{{
      "TCP connections per peer pair; messages of 1 MiB and more are striped across them."},
     {"BANYAN_SOCKET_ADDR", "(address used to reach the store)",
      "Local IP address the TCP transport listens on."},
+    {"BANYAN_SPIN_US", "auto",
+     "Microseconds the progress thread and blocking waits poll before they sleep; 0 never spins. "
+     "auto: 50 when the job has no more ranks than the host has cores, else 0."},
     {"BANYAN_DEBUG", "warn", "Log level: none, warn, info, trace. Logs go to stderr."},
     {"BANYAN_RANK", "(unset)", "Bootstrap: this process's rank (set by banyan's launcher)."},
     {"BANYAN_SIZE", "(unset)", "Bootstrap: number of ranks in the job."},
@@ -150,6 +153,16 @@ Config resolve(const Options& options) {
     config.socketAddr = *options.socketAddr;
   } else if (const char* v = env("BANYAN_SOCKET_ADDR")) {
     config.socketAddr = v;
+  }
+
+  if (options.spin) {
+    config.spin = *options.spin;
+  } else if (const char* v = env("BANYAN_SPIN_US"); v != nullptr && lower(v) != "auto") {
+    auto [value, suffix] = numberAndSuffix(v, "BANYAN_SPIN_US");
+    if (!suffix.empty() || value > 1'000'000) {
+      fail(ErrorCode::InvalidUsage, "BANYAN_SPIN_US: '{}' must be auto or 0..1000000 microseconds", v);
+    }
+    config.spin = std::chrono::microseconds(value);
   }
 
   if (options.debug) {

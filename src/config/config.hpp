@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -21,6 +22,9 @@ struct Config {
   int socketsPerPeer = 1;
   std::string socketAddr;  // empty: derive from the store connection
   LogLevel logLevel = LogLevel::Warn;
+  // How long the progress thread and blocking waits poll before they sleep.
+  // Unset: 50 us when the job has no more ranks than this host has cores, else 0.
+  std::optional<std::chrono::microseconds> spin;
 };
 
 struct Variable {

@@ -4,6 +4,7 @@
 #include "runtime/communicator_impl.hpp"
 
 #include "bootstrap/environment.hpp"
+#include "common/cpu_relax.hpp"
 #include "common/log.hpp"
 
 #include <banyan/communicator.hpp>
@@ -94,6 +95,11 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
       work_(asio::make_work_guard(io_)),
       timer_(io_) {
   log::setLevel(config_.logLevel);
+  // Spinning only pays when every rank can have a core; otherwise it steals the core a peer
+  // needs. Without a topology probe yet, the job is assumed to share this host.
+  spin_ = config_.spin.value_or(static_cast<unsigned>(size) <= std::thread::hardware_concurrency()
+                                    ? std::chrono::microseconds(50)
+                                    : std::chrono::microseconds(0));
   if (!store_) fail(ErrorCode::InvalidUsage, "Communicator::create: the store is null");
   if (size_ < 1) fail(ErrorCode::InvalidUsage, "Communicator::create: size {} must be at least 1", size_);
   if (rank_ < 0 || rank_ >= size_) {
@@ -122,7 +128,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
             size_, tcp->listenAddress(), config_.socketsPerPeer, config_.sliceBytes, config_.timeout.count());
   transport_ = std::move(tcp);
   executor_ = std::make_unique<runtime::Executor>(*transport_);
-  progress_ = std::thread([this] { io_.run(); });
+  progress_ = std::thread([this] { progressLoop(); });
 }
 
 CommunicatorImpl::~CommunicatorImpl() { close(); }
@@ -146,7 +152,7 @@ void CommunicatorImpl::close() {
 
 Work CommunicatorImpl::enqueue(const Request& request) {
   validate(request);
-  auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout);
+  auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_);
   {
     // One lock orders sequence numbers and posts, so issue order is execution order even
     // when several user threads call at once.
@@ -216,6 +222,29 @@ std::string CommunicatorImpl::describe(const Pending& p) const {
 }
 
 // ---- progress thread ------------------------------------------------------------------
+
+// Spin briefly, then block. After any activity the loop polls without sleeping for
+// config_.spin, because the next message of a collective usually follows within
+// microseconds and waking a thread blocked in epoll costs more than that on a VM. Past the
+// window it blocks in epoll, so an idle rank (or one of many ranks sharing a core) leaves the
+// CPU to others.
+void CommunicatorImpl::progressLoop() {
+  auto lastActivity = std::chrono::steady_clock::now();
+  while (!io_.stopped()) {
+    if (spin_.count() > 0) {
+      if (io_.poll() > 0) {
+        lastActivity = std::chrono::steady_clock::now();
+        continue;
+      }
+      if (std::chrono::steady_clock::now() - lastActivity < spin_) {
+        cpuRelax();
+        continue;
+      }
+    }
+    io_.run_one();
+    lastActivity = std::chrono::steady_clock::now();
+  }
+}
 
 void CommunicatorImpl::startNext() {
   if (starting_) return;  // an operation finishing inside start() comes back to this loop

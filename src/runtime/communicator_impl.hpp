@@ -61,12 +61,14 @@ class CommunicatorImpl {
   std::size_t sliceElements(std::size_t elementSize) const;
 
   // Progress thread only, from here on.
+  void progressLoop();
   void startNext();
   void startOperation(Pending pending);
   void finishOperation(const std::shared_ptr<WorkState>& state, const Status& status);
   void failEverything(const Status& why);
 
   const config::Config config_;
+  std::chrono::microseconds spin_{0};  // config_.spin, or its automatic value
   const int rank_;
   const int size_;
   std::shared_ptr<Store> store_;

@@ -1,5 +1,9 @@
 #include "runtime/work_state.hpp"
 
+#include "common/cpu_relax.hpp"
+
+#include <algorithm>
+
 namespace banyan {
 namespace detail {
 
@@ -9,16 +13,22 @@ void WorkState::complete(const Status& status) {
     if (done_) return;
     done_ = true;
     status_ = status;
+    doneFlag_.store(true, std::memory_order_release);
   }
   changed_.notify_all();
 }
 
-bool WorkState::done() const {
-  std::lock_guard lock(mutex_);
-  return done_;
-}
-
 bool WorkState::waitUntil(std::chrono::steady_clock::time_point until) const {
+  // A small collective usually ends within microseconds: poll that long before sleeping,
+  // since a condition-variable wake-up costs more than the whole operation.
+  if (spin_.count() > 0) {
+    const auto spinEnd = std::min(until, std::chrono::steady_clock::now() + spin_);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= spinEnd) break;
+      cpuRelax();
+    }
+    if (done()) return true;
+  }
   std::unique_lock lock(mutex_);
   return changed_.wait_until(lock, until, [this] { return done_; });
 }

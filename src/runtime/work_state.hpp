@@ -6,6 +6,7 @@
 
 #include <banyan/work.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -16,12 +17,14 @@ class WorkState {
  public:
   // `deadline`: by when the runtime promises to have ended the operation (its timeout plus
   // slack); a wait that outlives it reports the runtime itself as stuck.
-  explicit WorkState(std::chrono::steady_clock::time_point deadline) : deadline_(deadline) {}
+  // `spin`: how long a waiter polls before it sleeps on the condition variable.
+  WorkState(std::chrono::steady_clock::time_point deadline, std::chrono::microseconds spin)
+      : deadline_(deadline), spin_(spin) {}
 
   // First call wins; later calls are ignored.
   void complete(const Status& status);
 
-  bool done() const;
+  bool done() const { return doneFlag_.load(std::memory_order_acquire); }
   // Waits until done or `until`; returns done().
   bool waitUntil(std::chrono::steady_clock::time_point until) const;
   Status status() const;
@@ -31,8 +34,10 @@ class WorkState {
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   bool done_ = false;
+  std::atomic<bool> doneFlag_{false};  // done_, readable without the lock (polling waiters)
   Status status_;
   std::chrono::steady_clock::time_point deadline_;
+  std::chrono::microseconds spin_;
 };
 
 }  // namespace banyan::detail

@@ -37,6 +37,16 @@ bool throwsError(Call&& call, ErrorCode code, const std::string& part) {
 
 }  // namespace
 
+namespace {
+// Failures are the point of these tests; their WARN lines would only bury real problems.
+bootstrap::LaunchOptions quiet(const char* timeout = "60s") {
+  bootstrap::LaunchOptions options;
+  options.environment["BANYAN_DEBUG"] = "none";
+  options.environment["BANYAN_TIMEOUT"] = timeout;
+  return options;
+}
+}  // namespace
+
 TEST_CASE("bad arguments are refused with InvalidUsage naming the argument", "[multiproc][errors]") {
   runRanks(2, [](int) {
     auto comm = Communicator::fromEnvironment();
@@ -64,12 +74,11 @@ TEST_CASE("bad arguments are refused with InvalidUsage naming the argument", "[m
     RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), 64, DataType::f32, ReduceOp::sum); },
                                   ErrorCode::InvalidUsage, "after close()"));
     return 0;
-  });
+  }, quiet());
 }
 
 TEST_CASE("an unreachable store fails within the timeout", "[multiproc][errors]") {
-  // A port nobody listens on: bind one, learn its number, close it.
-  bootstrap::LaunchOptions options;
+  bootstrap::LaunchOptions options = quiet();
   runRanks(
       1,
       [](int) {
@@ -100,12 +109,11 @@ TEST_CASE("a peer that exits mid-job gives a Remote error naming it", "[multipro
     RANK_EXPECT(rank, throwsError([&] { comm.allreduce(data.data(), 4, DataType::f32, ReduceOp::sum); },
                                   ErrorCode::Aborted, "earlier failure"));
     return 0;
-  });
+  }, quiet());
 }
 
 TEST_CASE("a silent peer gives a Timeout naming the operation and the peer", "[multiproc][errors]") {
-  bootstrap::LaunchOptions options;
-  options.environment["BANYAN_TIMEOUT"] = "2s";
+  bootstrap::LaunchOptions options = quiet("2s");
   runRanks(
       2,
       [](int) {
@@ -127,8 +135,7 @@ TEST_CASE("a silent peer gives a Timeout naming the operation and the peer", "[m
 }
 
 TEST_CASE("the timeout message says which peer is awaited", "[multiproc][errors]") {
-  bootstrap::LaunchOptions options;
-  options.environment["BANYAN_TIMEOUT"] = "2s";
+  bootstrap::LaunchOptions options = quiet("2s");
   runRanks(
       2,
       [](int) {
@@ -165,12 +172,11 @@ TEST_CASE("close() while an operation waits on an absent peer ends it with Abort
     const auto error = work.error();
     RANK_EXPECT(0, error && error->code() == ErrorCode::Aborted);
     return 0;
-  });
+  }, quiet());
 }
 
 TEST_CASE("ranks that disagree on the operation get an error, not mixed data", "[multiproc][errors]") {
-  bootstrap::LaunchOptions options;
-  options.environment["BANYAN_TIMEOUT"] = "5s";
+  bootstrap::LaunchOptions options = quiet("5s");
   runRanks(
       2,
       [](int) {

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every test binary of the build and ends with the line "N passed, N failed", where N
+# counts Catch2 test cases (each generated section separately). Exit status 1 if any failed.
+# Each binary runs under a deadline so that a hang fails the run instead of stalling CI.
+set -uo pipefail
+
+build=${1:-build}
+out="$build/test-results"
+mkdir -p "$out"
+
+# name:deadline-in-seconds
+suites=("unit_tests:600" "multiproc_tests:1800")
+
+passed=0
+failed=0
+status=0
+for entry in "${suites[@]}"; do
+  name=${entry%%:*}
+  deadline=${entry##*:}
+  binary="$build/tests/$name"
+  xml="$out/$name.xml"
+  if [[ ! -x "$binary" ]]; then
+    echo "run-tests: $binary is missing (did the build fail?)"
+    failed=$((failed + 1))
+    status=1
+    continue
+  fi
+  echo "== $name"
+  start=$(date +%s)
+  timeout --signal=KILL "$deadline" "$binary" --reporter junit --out "$xml" --durations no
+  rc=$?
+  end=$(date +%s)
+  if [[ ! -s "$xml" ]] || ! grep -q '</testsuites>' "$xml"; then
+    echo "run-tests: $name ended with status $rc before writing its report (crash or ${deadline}s deadline)"
+    failed=$((failed + 1))
+    status=1
+    continue
+  fi
+  # One <testcase> per test case or leaf section; a failed one holds <failure> or <error>.
+  read -r p f < <(awk '
+    /<testcase / { total++; open = ($0 !~ /\/>[[:space:]]*$/); bad = 0; if (!open) next }
+    open && /<(failure|error)/ { bad = 1 }
+    open && /<\/testcase>/ { if (bad) fails++; open = 0 }
+    END { print total - fails, fails + 0 }' "$xml")
+  echo "   $p passed, $f failed in $((end - start)) s"
+  if ((f > 0)) || ((rc != 0)); then
+    status=1
+    # Show what failed, with Catch2's own messages.
+    awk '/<testcase /{name=$0} /<(failure|error)/{print name; show=1} show{print} /<\/(failure|error)>/{show=0}' "$xml"
+    if ((f == 0)); then f=1; fi
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+done
+
+echo "$passed passed, $failed failed"
+exit $status
