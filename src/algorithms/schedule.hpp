@@ -71,4 +71,7 @@ Step copyStep(Span dst, Span from);
 // and for banyan-topo.
 std::string describe(const Schedule& schedule);
 
+// One line of describe(), without the newline: step `index` of a schedule.
+std::string describeStep(const Step& step, std::size_t index);
+
 }  // namespace banyan::algorithms
