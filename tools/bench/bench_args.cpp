@@ -41,7 +41,7 @@ std::string lower(std::string_view s) {
 }
 
 template <typename Int>
-std::optional<Int> parseInt(std::string_view text) {
+std::optional<Int> parseNumber(std::string_view text) {
   Int value{};
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
@@ -61,7 +61,7 @@ struct FlagSpec {
   std::string_view longName;   // "--minbytes"
   bool takesValue;
 };
-constexpr std::array<FlagSpec, 13> kFlags{{
+constexpr std::array<FlagSpec, 14> kFlags{{
     {"-b", "--minbytes", true},
     {"-e", "--maxbytes", true},
     {"-f", "--stepfactor", true},
@@ -72,6 +72,7 @@ constexpr std::array<FlagSpec, 13> kFlags{{
     {"-d", "--datatype", true},
     {"-o", "--op", true},
     {"-z", "--blocking", true},
+    {"-T", "--time_budget", true},
     {"-np", "--nranks", true},
     {"-J", "--json", true},
     {"-h", "--help", false},
@@ -103,15 +104,15 @@ std::string applyFlag(const FlagSpec& spec, std::string_view value, BenchArgs& a
     if (*bytes > kMaxBytesLimit) return bad(fmt::format("at most {} bytes", kMaxBytesLimit));
     (name == "-b" ? args.minBytes : name == "-e" ? args.maxBytes : args.stepBytes) = *bytes;
   } else if (name == "-f") {
-    auto factor = parseInt<std::uint64_t>(value);
+    auto factor = parseNumber<std::uint64_t>(value);
     if (!factor || *factor < 1 || *factor > 1024) return bad("an integer from 1 to 1024");
     args.stepFactor = *factor;
   } else if (name == "-n") {
-    auto n = parseInt<int>(value);
+    auto n = parseNumber<int>(value);
     if (!n || *n < 1 || *n > kMaxIters) return bad(fmt::format("an integer from 1 to {}", kMaxIters));
     args.iters = *n;
   } else if (name == "-w") {
-    auto n = parseInt<int>(value);
+    auto n = parseNumber<int>(value);
     if (!n || *n < 0 || *n > kMaxIters) return bad(fmt::format("an integer from 0 to {}", kMaxIters));
     args.warmupIters = *n;
   } else if (name == "-c") {
@@ -133,8 +134,12 @@ std::string applyFlag(const FlagSpec& spec, std::string_view value, BenchArgs& a
     auto op = parseReduceOpName(value);
     if (!op) return bad("one of sum prod min max avg");
     args.op = *op;
+  } else if (name == "-T") {
+    auto seconds = parseNumber<double>(value);
+    if (!seconds || !(*seconds >= 0) || *seconds > 1e6) return bad("a number of seconds >= 0");
+    args.timeBudgetSeconds = *seconds;
   } else if (name == "-np") {
-    auto n = parseInt<int>(value);
+    auto n = parseNumber<int>(value);
     if (!n || *n < 1 || *n > kMaxRanks) return bad(fmt::format("an integer from 1 to {}", kMaxRanks));
     args.numRanks = *n;
   } else if (name == "-J") {
@@ -164,7 +169,7 @@ std::optional<std::size_t> parseByteSize(std::string_view text) {
     default: break;
   }
   if (multiplier != 1) text.remove_suffix(1);
-  auto number = parseInt<std::size_t>(text);
+  auto number = parseNumber<std::size_t>(text);
   if (!number) return std::nullopt;
   if (*number > std::numeric_limits<std::size_t>::max() / multiplier) return std::nullopt;
   return *number * multiplier;
@@ -250,6 +255,8 @@ std::string benchUsage(std::string_view program) {
       "  -o, --op <op>              sum prod min max avg (allreduce; default sum)\n"
       "  -z, --blocking <0|1>       1: each call waits; 0: issue all timed iterations, then\n"
       "                             wait (default 1)\n"
+      "  -T, --time_budget <s>      cap each size's timed iterations at about s seconds,\n"
+      "                             estimated from the last warmup iteration (default 0: off)\n"
       "  -np, --nranks <n>          launch n local ranks (banyan-bench only)\n"
       "  -J, --json <file>          also write every result row as JSON to <file>\n"
       "  -h, --help                 this text\n",

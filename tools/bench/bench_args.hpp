@@ -34,6 +34,10 @@ struct BenchArgs {
   // -z 1: every call waits for its result. -z 0: the timed iterations are all issued
   // asynchronously and waited for at the end (nccl-tests' default; matters for banyan only).
   bool blocking = true;
+  // -T seconds (0: off): caps the timed iterations of each size and placement at about this
+  // long, estimated from the last warmup iteration, so a sweep to large sizes stays short.
+  // Not an nccl-tests flag; every rank runs the same count (the estimate is the slowest rank's).
+  double timeBudgetSeconds = 0;
   std::optional<int> numRanks;  // -np N: launch N local ranks
   std::string jsonPath;         // -J file: also write every row as JSON
   bool help = false;            // -h: print usage and exit 0 (other fields left at defaults)

@@ -104,6 +104,7 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
     const SizePlan plan = planSize(args.collective, sweepBytes, args.dataType, nranks);
     double times[2] = {0, 0};
     std::int64_t wrong[2] = {0, 0};
+    int iters[2] = {0, 0};
     for (int place = 0; place < 2; ++place) {
       const bool inPlace = place == 1;
       // A rank sending nothing (allgather sizes below nranks elements) has nothing to time;
@@ -116,16 +117,31 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
                                               : 0);
       if (inPlace) std::memcpy(ownBlock, send.get(), plan.sendCount * elem);
 
-      for (int i = 0; i < args.warmupIters; ++i) backend.run(call);
+      double lastWarmupSeconds = 0;
+      for (int i = 0; i < args.warmupIters; ++i) {
+        const auto warmupStart = Clock::now();
+        backend.run(call);
+        lastWarmupSeconds = std::chrono::duration<double>(Clock::now() - warmupStart).count();
+      }
+      iters[place] = args.iters;
+      if (args.timeBudgetSeconds > 0 && args.warmupIters > 0) {
+        // The last warmup call is past connection setup; the slowest rank's decides, so that
+        // every rank runs the same number of calls.
+        backend.maxOverRanks(&lastWarmupSeconds, 1);
+        if (lastWarmupSeconds > 0) {
+          const double fit = args.timeBudgetSeconds / lastWarmupSeconds;
+          iters[place] = static_cast<int>(std::clamp(fit, 1.0, static_cast<double>(args.iters)));
+        }
+      }
       backend.sync();  // start together, so that no rank's time includes waiting for another
       const auto start = Clock::now();
       if (args.blocking) {
-        for (int i = 0; i < args.iters; ++i) backend.run(call);
+        for (int i = 0; i < iters[place]; ++i) backend.run(call);
       } else {
-        backend.runBatch(call, args.iters);
+        backend.runBatch(call, iters[place]);
       }
       const std::chrono::duration<double, std::micro> elapsed = Clock::now() - start;
-      times[place] = elapsed.count() / args.iters;
+      times[place] = elapsed.count() / iters[place];
 
       if (args.check) {
         // Reset what the timed runs left so that only this call's result is checked.
@@ -138,8 +154,8 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
     backend.maxOverRanks(times, 2);
     backend.sumOverRanks(wrong, 2);
     const std::int64_t unchecked = -1;
-    ResultRow row{plan, Measurement{times[0], args.check ? wrong[0] : unchecked},
-                  Measurement{times[1], args.check ? wrong[1] : unchecked}};
+    ResultRow row{plan, Measurement{times[0], args.check ? wrong[0] : unchecked, iters[0]},
+                  Measurement{times[1], args.check ? wrong[1] : unchecked, iters[1]}};
     const std::string line = report.addRow(row);
     if (rank == 0) detail::printAndFlush(line);
   }

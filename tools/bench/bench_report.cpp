@@ -106,6 +106,10 @@ std::string Report::header(const std::vector<RankInfo>& ranks) const {
   out += fmt::format(
       "# minBytes {} maxBytes {} step: {} warmup iters: {} iters: {} validation: {} blocking: {}\n",
       a.minBytes, a.maxBytes, step, a.warmupIters, a.iters, a.check ? 1 : 0, a.blocking ? 1 : 0);
+  if (a.timeBudgetSeconds > 0) {
+    out += fmt::format("# time budget: {:g} s per size and placement (fewer iterations where slower)\n",
+                       a.timeBudgetSeconds);
+  }
   out += "#\n# Using ranks\n";
   for (const RankInfo& r : ranks) {
     out += fmt::format("#  Rank {:2} Pid {:6} on {}\n", r.rank, r.pid, r.host);
@@ -174,9 +178,10 @@ std::string Report::json() const {
   out += fmt::format("  \"tool\": {}, {},\n", jsonString(info_.program), common);
   out += fmt::format(
       "  \"min_bytes\": {}, \"max_bytes\": {}, \"step_factor\": {}, \"step_bytes\": {}, "
-      "\"iters\": {}, \"warmup_iters\": {}, \"check\": {}, \"blocking\": {},\n",
+      "\"iters\": {}, \"warmup_iters\": {}, \"check\": {}, \"blocking\": {}, "
+      "\"time_budget_s\": {},\n",
       a.minBytes, a.maxBytes, a.stepFactor, a.stepBytes, a.iters, a.warmupIters, a.check,
-      a.blocking);
+      a.blocking, a.timeBudgetSeconds);
   out += fmt::format("  \"wrong_total\": {}, \"avg_busbw\": {},\n", wrongTotal(),
                      jsonNumber(averageBusBandwidth()));
   out += "  \"rows\": [";
@@ -190,9 +195,9 @@ std::string Report::json() const {
       first = false;
       out += fmt::format(
           "{{{}, \"bytes\": {}, \"count\": {}, \"time_us\": {}, \"algbw\": {}, \"busbw\": {}, "
-          "\"wrong\": {}, \"in_place\": {}}}",
+          "\"iters\": {}, \"wrong\": {}, \"in_place\": {}}}",
           common, row.plan.bytes, row.plan.count, jsonNumber(m.timeUs), jsonNumber(alg),
-          jsonNumber(alg * factor), m.wrong < 0 ? std::string("null") : fmt::format("{}", m.wrong),
+          jsonNumber(alg * factor), m.iters, m.wrong < 0 ? std::string("null") : fmt::format("{}", m.wrong),
           inPlace);
     }
   }

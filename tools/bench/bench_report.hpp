@@ -43,6 +43,7 @@ struct Measurement {
   // fast as its last rank, and the maximum does not depend on which rank happens to be first.
   double timeUs = 0;
   std::int64_t wrong = -1;  // elements that differ from the expected result, all ranks; -1: unchecked
+  int iters = 0;            // timed iterations (fewer than -n when -T cut them)
 };
 
 struct ResultRow {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The two-rank TCP comparison: banyan against Open MPI over TCP (btl self,tcp), f32 sum,
+# allreduce and allgather; prints the bus bandwidth ratio banyan / Open MPI at 64K, 1M, 16M and
+# 64M and the 8-byte latency ratio.
+#
+#   bench/compare.sh [BUILD_DIR]      default BUILD_DIR: build
+#
+# Environment: BENCH_NP (default 2), BENCH_ITERS (20), BENCH_MPI_BTL (self,tcp),
+# BENCH_OUT (bench/out/compare-<time>). Takes about a minute.
+set -uo pipefail
+
+BUILD=${1:-build}
+NP=${BENCH_NP:-2}
+ITERS=${BENCH_ITERS:-20}
+BTL=${BENCH_MPI_BTL:-self,tcp}
+OUT=${BENCH_OUT:-bench/out/compare-$(date +%Y%m%d-%H%M%S)}
+HERE=$(cd "$(dirname "$0")" && pwd)
+SIZES=(8 64K 1M 16M 64M)
+
+BENCH="$BUILD/tools/banyan-bench"
+BENCH_MPI="$BUILD/tools/banyan-bench-mpi"
+for tool in "$BENCH" "$BENCH_MPI"; do
+  if [[ ! -x "$tool" ]]; then
+    echo "compare.sh: $tool not found: build first (make build; MPI needed for the reference)" >&2
+    exit 2
+  fi
+done
+if [[ $(id -u) -eq 0 ]]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+mkdir -p "$OUT"
+
+status=0
+for coll in allreduce allgather; do
+  for size in "${SIZES[@]}"; do
+    # One size per run: the sizes are not a geometric series, and a run per size costs little.
+    flags=(-b "$size" -e "$size" -n "$ITERS" -w 5 -T 3 -c 1 -d f32 -o sum)
+    "$BENCH" "$coll" -np "$NP" "${flags[@]}" -J "$OUT/banyan_${coll}_$size.json" \
+      >"$OUT/banyan_${coll}_$size.txt" || { status=1; cat "$OUT/banyan_${coll}_$size.txt"; }
+    mpirun -np "$NP" --oversubscribe --mca btl "$BTL" "$BENCH_MPI" "$coll" "${flags[@]}" \
+      -J "$OUT/openmpi_${coll}_$size.json" >"$OUT/openmpi_${coll}_$size.txt" ||
+      { status=1; cat "$OUT/openmpi_${coll}_$size.txt"; }
+  done
+done
+
+echo "== $NP ranks, f32 sum, banyan vs Open MPI (btl $BTL)"
+python3 "$HERE/summarize.py" --sizes 64K,1M,16M,64M --latency-bytes 8 "$OUT"/*.json |
+  tee "$OUT/summary.txt" || status=1
+echo "compare.sh: results in $OUT"
+exit $status

@@ -1,0 +1,346 @@
+// The benchmark tools' command line, sizes, report format and check data (tools/bench).
+
+#include "tools/bench/bench_args.hpp"
+#include "tools/bench/bench_data.hpp"
+#include "tools/bench/bench_report.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace banyan;
+using namespace banyan::bench;
+
+namespace {
+
+ParseResult parse(std::vector<std::string_view> argv) { return parseBenchArgs(argv); }
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("bench args: defaults are nccl-tests'", "[bench]") {
+  auto r = parse({"allreduce"});
+  REQUIRE(r.ok());
+  CHECK(r.args->collective == Collective::allreduce);
+  CHECK(r.args->minBytes == 32u << 20);
+  CHECK(r.args->maxBytes == 32u << 20);
+  CHECK(r.args->iters == 20);
+  CHECK(r.args->check);
+  CHECK(r.args->dataType == DataType::f32);
+  CHECK(r.args->op == ReduceOp::sum);
+  CHECK_FALSE(r.args->numRanks.has_value());
+  CHECK(r.args->timeBudgetSeconds == 0);
+  CHECK(r.args->jsonPath.empty());
+}
+
+TEST_CASE("bench args: every flag, short and long", "[bench]") {
+  auto r = parse({"-b", "8", "-e", "64M", "-f", "2", "-i", "4K", "-n", "7", "-w", "3", "-c", "0",
+                  "-d", "bf16", "-o", "max", "-z", "0", "-np", "4", "-J", "out.json", "-T", "1.5",
+                  "allgather"});
+  REQUIRE(r.ok());
+  const BenchArgs& a = *r.args;
+  CHECK(a.collective == Collective::allgather);
+  CHECK(a.minBytes == 8);
+  CHECK(a.maxBytes == 64u << 20);
+  CHECK(a.stepFactor == 2);
+  CHECK(a.stepBytes == 4096);
+  CHECK(a.iters == 7);
+  CHECK(a.warmupIters == 3);
+  CHECK_FALSE(a.check);
+  CHECK(a.dataType == DataType::bf16);
+  CHECK(a.op == ReduceOp::max);
+  CHECK_FALSE(a.blocking);
+  CHECK(a.numRanks == 4);
+  CHECK(a.jsonPath == "out.json");
+  CHECK(a.timeBudgetSeconds == 1.5);
+
+  auto l = parse({"all_reduce", "--minbytes", "1K", "--maxbytes=1G", "--stepfactor", "4",
+                  "--iters=3", "--warmup_iters", "0", "--check", "1", "--datatype", "half",
+                  "--op", "avg", "--blocking", "1", "--nranks", "2", "--json", "x.json"});
+  REQUIRE(l.ok());
+  CHECK(l.args->collective == Collective::allreduce);
+  CHECK(l.args->minBytes == 1024);
+  CHECK(l.args->maxBytes == std::size_t{1} << 30);
+  CHECK(l.args->warmupIters == 0);
+  CHECK(l.args->dataType == DataType::f16);
+  CHECK(l.args->op == ReduceOp::avg);
+  CHECK(l.args->numRanks == 2);
+}
+
+TEST_CASE("bench args: data type names, short and nccl", "[bench]") {
+  const std::vector<std::pair<std::string_view, DataType>> names{
+      {"f32", DataType::f32},     {"float", DataType::f32},   {"f64", DataType::f64},
+      {"double", DataType::f64},  {"f16", DataType::f16},     {"half", DataType::f16},
+      {"bf16", DataType::bf16},   {"bfloat16", DataType::bf16}, {"i8", DataType::i8},
+      {"int8", DataType::i8},     {"u8", DataType::u8},       {"uint8", DataType::u8},
+      {"i32", DataType::i32},     {"int32", DataType::i32},   {"i64", DataType::i64},
+      {"int64", DataType::i64},
+  };
+  for (const auto& [name, type] : names) {
+    auto r = parse({"allreduce", "-d", name});
+    INFO(name);
+    REQUIRE(r.ok());
+    CHECK(r.args->dataType == type);
+  }
+  for (std::string_view op : {"sum", "prod", "min", "max", "avg"}) {
+    auto r = parse({"allreduce", "-o", op});
+    REQUIRE(r.ok());
+    CHECK(reduceOpName(r.args->op) == op);
+  }
+}
+
+TEST_CASE("bench args: byte sizes", "[bench]") {
+  CHECK(parseByteSize("8") == 8u);
+  CHECK(parseByteSize("4K") == 4096u);
+  CHECK(parseByteSize("4k") == 4096u);
+  CHECK(parseByteSize("64M") == 64u << 20);
+  CHECK(parseByteSize("2G") == std::size_t{2} << 30);
+  CHECK(parseByteSize("1KB") == 1024u);
+  CHECK_FALSE(parseByteSize(""));
+  CHECK_FALSE(parseByteSize("K"));
+  CHECK_FALSE(parseByteSize("-1"));
+  CHECK_FALSE(parseByteSize("1.5M"));
+  CHECK_FALSE(parseByteSize("12X"));
+  CHECK_FALSE(parseByteSize("99999999999999999999"));
+}
+
+TEST_CASE("bench args: mistakes are reported, not guessed", "[bench]") {
+  const std::vector<std::vector<std::string_view>> bad{
+      {},                                  // no collective
+      {"broadcast"},                       // unknown collective
+      {"allreduce", "allgather"},          // two collectives
+      {"allreduce", "-x", "1"},            // unknown flag
+      {"allreduce", "-b"},                 // missing value
+      {"allreduce", "-b", "lots"},         // bad size
+      {"allreduce", "-b", "0"},            // empty messages
+      {"allreduce", "-b", "2M", "-e", "1M"},
+      {"allreduce", "-f", "0"},
+      {"allreduce", "-f", "1", "-i", "0"},  // a sweep that never advances
+      {"allreduce", "-n", "0"},
+      {"allreduce", "-w", "-1"},
+      {"allreduce", "-c", "2"},
+      {"allreduce", "-z", "yes"},
+      {"allreduce", "-d", "f128"},
+      {"allreduce", "-o", "xor"},
+      {"allreduce", "-np", "0"},
+      {"allreduce", "-np", "two"},
+      {"allreduce", "-J", ""},
+      {"allreduce", "-T", "-1"},
+      {"allreduce", "-T", "soon"},
+      {"allreduce", "--help=1"},
+  };
+  for (const auto& argv : bad) {
+    auto r = parse(argv);
+    std::string joined;
+    for (auto a : argv) joined += std::string(a) + " ";
+    INFO(joined);
+    CHECK_FALSE(r.ok());
+    CHECK_FALSE(r.error.empty());
+  }
+  auto unknown = parse({"allreduce", "--bogus"});
+  CHECK(unknown.error.find("--bogus") != std::string::npos);
+  auto size = parse({"allreduce", "-e", "3Q"});
+  CHECK(size.error.find("3Q") != std::string::npos);
+}
+
+TEST_CASE("bench args: -h needs nothing else", "[bench]") {
+  auto r = parse({"-h"});
+  REQUIRE(r.ok());
+  CHECK(r.args->help);
+  CHECK(parse({"allreduce", "--help"}).args->help);
+  CHECK(benchUsage("banyan-bench").find("--warmup_iters") != std::string::npos);
+}
+
+TEST_CASE("bench args: the argc/argv form skips the program name", "[bench]") {
+  const char* argv[] = {"banyan-bench", "allgather", "-n", "3"};
+  auto r = parseBenchArgs(4, argv);
+  REQUIRE(r.ok());
+  CHECK(r.args->collective == Collective::allgather);
+  CHECK(r.args->iters == 3);
+}
+
+TEST_CASE("bench sweep: factor and step", "[bench]") {
+  auto a = *parse({"allreduce", "-b", "8", "-e", "64", "-f", "2"}).args;
+  CHECK(sweepSizes(a) == std::vector<std::size_t>{8, 16, 32, 64});
+  a = *parse({"allreduce", "-b", "8", "-e", "100", "-f", "4"}).args;
+  CHECK(sweepSizes(a) == std::vector<std::size_t>{8, 32});
+  a = *parse({"allreduce", "-b", "1K", "-e", "3K", "-i", "1K"}).args;
+  CHECK(sweepSizes(a) == std::vector<std::size_t>{1024, 2048, 3072});
+  a = *parse({"allreduce", "-b", "5", "-e", "5"}).args;
+  CHECK(sweepSizes(a) == std::vector<std::size_t>{5});
+  a = *parse({"allreduce", "-b", "8", "-e", "64M", "-f", "2"}).args;
+  CHECK(sweepSizes(a).size() == 24);
+}
+
+TEST_CASE("bench plan: nccl-tests size and count conventions", "[bench]") {
+  // allreduce: size = count * element size.
+  auto p = planSize(Collective::allreduce, 1024, DataType::f32, 4);
+  CHECK(p.count == 256);
+  CHECK(p.sendCount == 256);
+  CHECK(p.recvCount == 256);
+  CHECK(p.bytes == 1024);
+  // allgather: the sweep size is the total received; each rank sends its share.
+  p = planSize(Collective::allgather, 1024, DataType::f32, 4);
+  CHECK(p.count == 256);
+  CHECK(p.sendCount == 64);
+  CHECK(p.recvCount == 256);
+  CHECK(p.bytes == 1024);
+  // Not divisible: the size column shows what is really moved, count the sweep's elements.
+  p = planSize(Collective::allgather, 8, DataType::f32, 4);
+  CHECK(p.count == 2);
+  CHECK(p.sendCount == 0);
+  CHECK(p.bytes == 0);
+  p = planSize(Collective::allgather, 40, DataType::f32, 3);
+  CHECK(p.count == 10);
+  CHECK(p.sendCount == 3);
+  CHECK(p.bytes == 36);
+}
+
+TEST_CASE("bench report: bandwidths", "[bench]") {
+  CHECK(busBandwidthFactor(Collective::allreduce, 4) == Approx(1.5));
+  CHECK(busBandwidthFactor(Collective::allgather, 4) == Approx(0.75));
+  CHECK(busBandwidthFactor(Collective::allreduce, 2) == Approx(1.0));
+  CHECK(busBandwidthFactor(Collective::allreduce, 1) == 0.0);
+  CHECK(algorithmBandwidth(1'000'000, 1000.0) == Approx(1.0));  // 1 MB in 1 ms = 1 GB/s
+  CHECK(algorithmBandwidth(0, 5.0) == 0.0);
+  CHECK(algorithmBandwidth(100, 0.0) == 0.0);
+}
+
+TEST_CASE("bench report: the nccl-tests table", "[bench]") {
+  const std::string expectedHeader =
+      "#       size         count      type   redop    root     time   algbw   busbw #wrong     time"
+      "   algbw   busbw #wrong\n"
+      "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)"
+      "  (GB/s)  (GB/s)\n";
+  CHECK(Report::tableHeader() == expectedHeader);
+
+  BenchArgs args = *parse({"allreduce", "-b", "8", "-e", "16", "-f", "2"}).args;
+  Report report(ReportInfo{"banyan-bench", "banyan", 4, args});
+  const std::string header = report.header({{0, 100, "hostA"}, {1, 101, "hostA"}});
+  const auto h = lines(header);
+  REQUIRE(h.size() >= 4);
+  CHECK(h[0] == "# Collective test starting: banyan-bench allreduce");
+  CHECK(header.find("#  Rank  0 Pid    100 on hostA\n") != std::string::npos);
+  CHECK(header.find("#  Rank  1 Pid    101 on hostA\n") != std::string::npos);
+  CHECK(header.find(expectedHeader) != std::string::npos);
+
+  // 1 MB in 1000 us: algbw 1.00, busbw 1.50 with 4 ranks.
+  ResultRow row{planSize(Collective::allreduce, 1'000'000, DataType::f32, 4), {1000.0, 0}, {500.0, 3}};
+  const std::string line = report.addRow(row);
+  CHECK(line ==
+        "     1000000        250000     float     sum      -1  1000.00    1.00    1.50      0   500.00"
+        "    2.00    3.00      3\n");
+  // Every column ends where the header's does.
+  const auto headerLine = lines(expectedHeader)[0];
+  CHECK(line.size() - 1 == headerLine.size());
+
+  CHECK(report.wrongTotal() == 3);
+  CHECK(report.averageBusBandwidth() == Approx(2.25));
+  const std::string footer = report.footer();
+  CHECK(footer.find("# Out of bounds values : 3 FAILED\n") != std::string::npos);
+  CHECK(footer.find("# Avg bus bandwidth    : 2.25\n") != std::string::npos);
+}
+
+TEST_CASE("bench report: unchecked rows, allgather, JSON", "[bench]") {
+  BenchArgs args = *parse({"allgather", "-c", "0", "-b", "1K", "-e", "1K"}).args;
+  Report report(ReportInfo{"banyan-bench-mpi", "openmpi", 2, args});
+  ResultRow row{planSize(Collective::allgather, 1024, DataType::f32, 2), {10.0, -1}, {20.0, -1}};
+  const std::string line = report.addRow(row);
+  CHECK(line.find("    none      -1") != std::string::npos);
+  CHECK(line.find("N/A") != std::string::npos);
+  CHECK(report.footer().find("# Out of bounds values : 0 OK\n") != std::string::npos);
+
+  const std::string json = report.json();
+  CHECK(json.find("\"library\": \"openmpi\"") != std::string::npos);
+  CHECK(json.find("\"collective\": \"allgather\"") != std::string::npos);
+  CHECK(json.find("\"bytes\": 1024") != std::string::npos);
+  CHECK(json.find("\"wrong\": null") != std::string::npos);
+  CHECK(json.find("\"in_place\": false") != std::string::npos);
+  CHECK(json.find("\"in_place\": true") != std::string::npos);
+  CHECK(json.find("\"time_us\": 20") != std::string::npos);
+}
+
+TEST_CASE("bench data: 16-bit float conversions", "[bench]") {
+  for (int v = -2048; v <= 2048; ++v) {
+    INFO(v);
+    REQUIRE(halfToFloat(floatToHalf(static_cast<float>(v))) == static_cast<float>(v));
+  }
+  for (int v = -256; v <= 256; ++v) {
+    REQUIRE(bfloat16ToFloat(floatToBFloat16(static_cast<float>(v))) == static_cast<float>(v));
+  }
+  CHECK(floatToHalf(1.0f) == 0x3c00);
+  CHECK(floatToHalf(65504.0f) == 0x7bff);
+  CHECK(floatToHalf(1e6f) == 0x7c00);               // overflow to infinity
+  CHECK(halfToFloat(0x0001) == Approx(5.96046448e-8f));  // smallest subnormal
+  CHECK(floatToHalf(2049.0f) == floatToHalf(2048.0f));   // ties to even
+  CHECK(floatToBFloat16(1.0f) == 0x3f80);
+  CHECK(floatToBFloat16(257.0f) == floatToBFloat16(256.0f));  // ties to even
+}
+
+TEST_CASE("bench data: expected results are what the inputs reduce to", "[bench]") {
+  // Reduce the inputs here, in double, and compare with the pattern's expected values.
+  for (int n : {1, 2, 3, 4, 7, 16}) {
+    for (ReduceOp op : {ReduceOp::sum, ReduceOp::prod, ReduceOp::min, ReduceOp::max, ReduceOp::avg}) {
+      DataPattern pattern(Collective::allreduce, op, n);
+      for (std::size_t i = 0; i < 97; ++i) {
+        double acc = pattern.inputValue(0, i);
+        for (int r = 1; r < n; ++r) {
+          const double v = pattern.inputValue(r, i);
+          switch (op) {
+            case ReduceOp::sum:
+            case ReduceOp::avg: acc += v; break;
+            case ReduceOp::prod: acc *= v; break;
+            case ReduceOp::min: acc = std::min(acc, v); break;
+            case ReduceOp::max: acc = std::max(acc, v); break;
+          }
+        }
+        if (op == ReduceOp::avg) acc /= n;
+        INFO("n " << n << " op " << reduceOpName(op) << " i " << i);
+        REQUIRE(acc == pattern.expectedValue(i, 97));
+        REQUIRE(acc >= 0);
+        REQUIRE(acc <= 127);  // exact in i8 and every float type
+        for (int r = 0; r < n; ++r) REQUIRE(pattern.inputValue(r, i) >= 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("bench data: checks count what is wrong", "[bench]") {
+  const int n = 4;
+  const std::size_t count = 50;
+  for (DataType type : {DataType::f32, DataType::f64, DataType::f16, DataType::bf16, DataType::i8,
+                        DataType::u8, DataType::i32, DataType::i64}) {
+    INFO(dataTypeName(type));
+    // allgather: the receive buffer is every rank's input in rank order.
+    DataPattern gather(Collective::allgather, ReduceOp::sum, n);
+    std::vector<std::byte> recv(n * count * elementSize(type));
+    for (int r = 0; r < n; ++r) {
+      gather.fillInput(recv.data() + r * count * elementSize(type), count, type, r);
+    }
+    CHECK(gather.countWrong(recv.data(), n * count, count, type) == 0);
+    std::memset(recv.data() + 3 * elementSize(type), 0xff, 2 * elementSize(type));
+    CHECK(gather.countWrong(recv.data(), n * count, count, type) == 2);
+
+    // allreduce with rank 0's input as the "result": wrong wherever it differs from the sum.
+    DataPattern reduce(Collective::allreduce, ReduceOp::max, n);
+    std::vector<std::byte> result(count * elementSize(type));
+    reduce.fillInput(result.data(), count, type, 0);
+    std::int64_t differing = 0;
+    for (std::size_t i = 0; i < count; ++i) differing += reduce.inputValue(0, i) != reduce.expectedValue(i, count);
+    CHECK(differing > 0);
+    CHECK(reduce.countWrong(result.data(), count, count, type) == differing);
+  }
+}
