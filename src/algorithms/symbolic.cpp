@@ -79,6 +79,8 @@ struct Setup {
   // depend on it (CSR).
   std::vector<std::vector<std::uint32_t>> messageIndex;
   std::vector<std::vector<std::uint32_t>> dependentsBegin, dependents;
+  // Allreduce: per element, the hash of the full reduction {(r, i) for every r}.
+  std::vector<std::uint64_t> fullHash;
 
   std::size_t inputCount() const { return count; }
   std::size_t outputCount() const {
@@ -608,6 +610,9 @@ class Simulation {
                              v.element < 0 ? ", of different elements" : "");
         }
         v.finalized = true;
+      } else if (setup_.size > 1 && isFullReduction(v)) {
+        return fmt::format("{}: completes the reduction (element {} of the span) without "
+                           "finalize", setup_.where(rank, i), e);
       }
       dst[e] = v;
     }
@@ -616,9 +621,8 @@ class Simulation {
 
   bool isFullReduction(const Value& v) const {
     if (v.element < 0 || v.terms != static_cast<std::uint32_t>(setup_.size)) return false;
-    std::uint64_t full = 0;
-    for (int r = 0; r < setup_.size; ++r) full += contribution(r, static_cast<std::size_t>(v.element));
-    return v.hash == full;
+    const auto element = static_cast<std::size_t>(v.element);
+    return element < setup_.fullHash.size() && v.hash == setup_.fullHash[element];
   }
 
   std::string deadlock() const {
@@ -701,6 +705,12 @@ std::string check(Collective collective, int size, std::size_t count,
   setup.size = size;
   setup.count = count;
   for (int r = 0; r < size; ++r) setup.schedules.push_back(make(r));
+  if (collective == Collective::Allreduce) {
+    setup.fullHash.assign(count, 0);
+    for (std::size_t i = 0; i < count; ++i) {
+      for (int r = 0; r < size; ++r) setup.fullHash[i] += contribution(r, i);
+    }
+  }
 
   std::string error = checkEachSchedule(setup);
   if (!error.empty()) return error;

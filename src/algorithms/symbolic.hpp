@@ -6,8 +6,10 @@
 // {(r, i)}; a Reduce takes the union of its operands; Send/Recv/Copy move values. (Internally a
 // multiset is kept as a sum of 64-bit hashes plus a term count, so a duplicated or missing
 // contribution always shows.) A value also carries a "finalized" mark, set by a Reduce with
-// finalize = true; such a Reduce must produce the full reduction, and finalized data must not be
-// reduced again, so every element is finalized exactly once along its way to each Output.
+// finalize = true; such a Reduce must produce the full reduction, the Reduce that completes a
+// reduction must be marked finalize (so it happens on the rank that first holds the full
+// value), and finalized data must not be reduced again: every element is finalized exactly
+// once along its way to each Output.
 //
 // What is checked, in this order (the first failure is returned):
 //   1. each schedule on its own: deps point to earlier steps, peers are other valid ranks, spans
