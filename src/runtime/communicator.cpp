@@ -266,12 +266,13 @@ void CommunicatorImpl::startNext() {
 void CommunicatorImpl::startOperation(Pending pending) {
   const Request& r = pending.request;
   const std::size_t element = dataTypeSize(r.type);
-  std::shared_ptr<const runtime::Plan> plan = plans_.get(r.kind, rank_, size_, r.count, sliceElements(element));
+  const tuning::Algorithm algorithm = tuning::choose(r.kind, size_, r.count * element);
+  std::shared_ptr<const runtime::Plan> plan = plans_.get(r.kind, algorithm, rank_, size_, r.count, sliceElements(element));
   scratch_.reserve(plan->schedule.scratchCount * element);
 
   current_ = std::make_unique<Pending>(std::move(pending));
   const std::string what = describe(*current_);
-  log::trace(rank_, "{}: start {}", name_, what);
+  log::trace(rank_, "{}: start {} with {}", name_, what, tuning::toString(algorithm));
 
   // The deadline counts from the call (as PyTorch's timeout does), so a queue of operations
   // behind a stuck one fails too instead of waiting a full timeout each.

@@ -87,12 +87,13 @@ void Executor::start(Operation operation) {
 }
 
 // Runs everything that is ready. Local steps complete inline and may make more steps ready;
-// the loop (not recursion) keeps the stack flat however long the schedule.
+// the loop (not recursion) keeps the stack flat however long the schedule. When the last step
+// of an operation finishes here, onDone may start the next operation, whose first steps land
+// in the same worklist and are run by this same loop (a nested drain() returns at once).
 void Executor::drain() {
   if (draining_) return;
   draining_ = true;
-  const std::uint64_t generation = generation_;
-  while (!worklist_.empty() && busy_ && generation == generation_) {
+  while (!worklist_.empty() && busy_) {
     const std::uint32_t index = worklist_.back();
     worklist_.pop_back();
     const auto& step = current_.plan->schedule.steps[index];

@@ -4,6 +4,7 @@
 
 #include "runtime/collective.hpp"
 #include "runtime/executor.hpp"
+#include "tuning/selection.hpp"
 
 #include <map>
 #include <memory>
@@ -13,12 +14,13 @@ namespace banyan::runtime {
 
 class PlanCache {
  public:
-  std::shared_ptr<const Plan> get(Collective kind, int rank, int size, std::size_t count, std::size_t sliceElements);
+  std::shared_ptr<const Plan> get(Collective kind, tuning::Algorithm algorithm, int rank, int size,
+                                  std::size_t count, std::size_t sliceElements);
 
  private:
   // A bound on memory when a program sweeps through many sizes (a benchmark does).
   static constexpr std::size_t kMaxEntries = 256;
-  using Key = std::tuple<Collective, std::size_t, std::size_t>;
+  using Key = std::tuple<Collective, tuning::Algorithm, std::size_t, std::size_t>;
   std::map<Key, std::shared_ptr<const Plan>> plans_;
 };
 

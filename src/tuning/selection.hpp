@@ -1,0 +1,24 @@
+#pragma once
+// Which schedule runs a collective of a given shape. For now a measured size threshold
+// (bench/RESULTS.md has the sweep behind it); the cost model over a probed topology replaces
+// it later. Every rank computes the same answer from the same (size, bytes), so no agreement
+// round is needed.
+
+#include "runtime/collective.hpp"
+
+#include <cstddef>
+#include <string_view>
+
+namespace banyan::tuning {
+
+enum class Algorithm { Ring, RecursiveDoubling };
+
+std::string_view toString(Algorithm algorithm);
+
+// Allreduce messages up to this size take recursive doubling: its log2(n) whole-vector
+// exchanges beat the ring's 2(n-1) latency-bound steps until the extra bytes dominate.
+inline constexpr std::size_t kRecursiveDoublingMaxBytes = 16 * 1024;
+
+Algorithm choose(runtime::Collective collective, int size, std::size_t bytes);
+
+}  // namespace banyan::tuning
