@@ -1,1 +1,173 @@
-// placeholder: being written
+#include "bootstrap/environment.hpp"
+
+#include <banyan/tcp_store.hpp>
+
+#include "bootstrap/serving_store.hpp"
+#include "common/status.hpp"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+
+namespace banyan::bootstrap {
+
+namespace {
+
+const char* getEnv(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : nullptr;
+}
+
+// A whole-string decimal integer in [min, max], or InvalidUsage naming the variable.
+long long parseInteger(const char* name, const std::string& text, long long min, long long max) {
+  long long value = 0;
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  auto [ptr, err] = std::from_chars(begin, end, value);
+  if (err != std::errc() || ptr != end || text.empty()) {
+    fail(ErrorCode::InvalidUsage, "{}='{}' is not an integer", name, text);
+  }
+  if (value < min || value > max) {
+    fail(ErrorCode::InvalidUsage, "{}={} is out of range [{}, {}]", name, value, min, max);
+  }
+  return value;
+}
+
+// Of a set of variables that belong together, the values; empty when none is set. Throws
+// naming the first missing one when only some are.
+std::optional<std::vector<std::string>> readSet(const std::vector<const char*>& names,
+                                                const char* who) {
+  std::vector<std::string> values;
+  const char* present = nullptr;
+  const char* missing = nullptr;
+  for (const char* name : names) {
+    const char* value = getEnv(name);
+    values.emplace_back(value ? value : "");
+    if (value && !present) present = name;
+    if (!value && !missing) missing = name;
+  }
+  if (!present) return std::nullopt;
+  if (missing) {
+    std::string all;
+    for (const char* name : names) all += (all.empty() ? "" : ", ") + std::string(name);
+    fail(ErrorCode::InvalidUsage, "{} is set but {} is not ({} sets {})", present, missing, who,
+         all);
+  }
+  return values;
+}
+
+void checkRankAndSize(int rank, int size, const char* rankName, const char* sizeName) {
+  if (rank >= size) {
+    fail(ErrorCode::InvalidUsage, "{}={} is not below {}={}", rankName, rank, sizeName, size);
+  }
+}
+
+// True when `host` names an address of this machine: one we can bind a socket to.
+bool isLocalAddress(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* addresses = nullptr;
+  if (::getaddrinfo(host.c_str(), "0", &hints, &addresses) != 0) return false;
+  bool local = false;
+  for (addrinfo* a = addresses; a != nullptr && !local; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    local = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0;
+    ::close(fd);
+  }
+  ::freeaddrinfo(addresses);
+  return local;
+}
+
+JobEnvironment fromBanyanVariables(const std::vector<std::string>& values) {
+  JobEnvironment job;
+  job.source = "BANYAN_*";
+  job.size = static_cast<int>(parseInteger("BANYAN_SIZE", values[1], 1, 1 << 30));
+  job.rank = static_cast<int>(parseInteger("BANYAN_RANK", values[0], 0, 1 << 30));
+  checkRankAndSize(job.rank, job.size, "BANYAN_RANK", "BANYAN_SIZE");
+  auto [host, port] = parseHostPort(values[2], "BANYAN_STORE_ADDR");
+  job.store = std::make_shared<TcpStore>(host, port);
+  return job;
+}
+
+JobEnvironment fromTorchrunVariables(const std::vector<std::string>& values) {
+  JobEnvironment job;
+  job.source = "torchrun";
+  job.size = static_cast<int>(parseInteger("WORLD_SIZE", values[1], 1, 1 << 30));
+  job.rank = static_cast<int>(parseInteger("RANK", values[0], 0, 1 << 30));
+  checkRankAndSize(job.rank, job.size, "RANK", "WORLD_SIZE");
+  const std::string& host = values[2];
+  const auto port = static_cast<std::uint16_t>(parseInteger("MASTER_PORT", values[3], 1, 65535));
+  if (job.rank != 0) {
+    job.store = std::make_shared<TcpStore>(host, port);
+    return job;
+  }
+  // Rank 0 serves. MASTER_ADDR may name this host through an address we cannot bind (a
+  // service name, a NAT address): then listen on every interface, as the other ranks still
+  // reach us through MASTER_ADDR.
+  const std::string bindHost = isLocalAddress(host) ? host : "0.0.0.0";
+  std::unique_ptr<TcpStoreServer> server;
+  try {
+    server = std::make_unique<TcpStoreServer>(bindHost, port);
+  } catch (const Error& e) {
+    fail(e.code(),
+         "rank 0 cannot serve the store on MASTER_ADDR:MASTER_PORT={}:{} (is the port taken, "
+         "e.g. by another job or by torchrun's own agent store?): {}",
+         host, port, e.detail());
+  }
+  // Connect through MASTER_ADDR, not loopback: localAddress() is then the interface the
+  // other ranks reach this host on.
+  job.store = std::make_shared<ServingStore>(std::move(server), host);
+  return job;
+}
+
+}  // namespace
+
+std::pair<std::string, std::uint16_t> parseHostPort(const std::string& text, const char* what) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      fail(ErrorCode::InvalidUsage, "{}='{}' is not [IPv6]:port", what, text);
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      fail(ErrorCode::InvalidUsage, "{}='{}' is not host:port (no ':port')", what, text);
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string::npos) {
+      fail(ErrorCode::InvalidUsage, "{}='{}': write an IPv6 address in brackets, [addr]:port",
+           what, text);
+    }
+  }
+  if (host.empty()) fail(ErrorCode::InvalidUsage, "{}='{}' has no host", what, text);
+  std::uint16_t value = 0;
+  auto [ptr, err] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || err != std::errc() || ptr != port.data() + port.size() || value == 0) {
+    fail(ErrorCode::InvalidUsage, "{}='{}': port '{}' is not a number in 1..65535", what, text,
+         port);
+  }
+  return {host, value};
+}
+
+std::optional<JobEnvironment> jobFromEnvironment() {
+  if (auto values = readSet({"BANYAN_RANK", "BANYAN_SIZE", "BANYAN_STORE_ADDR"},
+                            "banyan's launcher")) {
+    return fromBanyanVariables(*values);
+  }
+  if (auto values = readSet({"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}, "torchrun")) {
+    return fromTorchrunVariables(*values);
+  }
+  return std::nullopt;
+}
+
+}  // namespace banyan::bootstrap

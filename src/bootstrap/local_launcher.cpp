@@ -1,1 +1,226 @@
-// placeholder: being written
+// launchLocal: the store's socket is bound and listening before the first fork, so every
+// child knows the address at birth and its first connect waits in the listen backlog until
+// the parent's TcpStoreServer (started after the forks, so fork happens single-threaded)
+// accepts it.
+
+#include "bootstrap/local_launcher.hpp"
+
+#include <banyan/tcp_store.hpp>
+
+#include "common/status.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <thread>
+
+namespace banyan::bootstrap {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Children are polled with waitpid(WNOHANG) between sleeps growing to this: short enough that
+// a test of a quick job does not wait noticeably, long enough to cost nothing.
+constexpr std::chrono::milliseconds kMaxPollSleep{10};
+
+// A socket on 127.0.0.1 with a kernel-chosen port, listening. Returns the fd and the port.
+std::pair<int, std::uint16_t> listenOnLoopback() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail(ErrorCode::System, "launcher: store socket(): {}", errnoText(errno));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof address;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::listen(fd, SOMAXCONN) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail(ErrorCode::System, "launcher: cannot listen on 127.0.0.1: {}", errnoText(err));
+  }
+  return {fd, ntohs(address.sin_port)};
+}
+
+// In the child, straight after fork: die with the parent, drop the parent's listening socket,
+// and learn who we are from the environment.
+void prepareChild(pid_t parent, int listeningFd, int rank, int n, std::uint16_t port,
+                  const LaunchOptions& options) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // The parent may have died before prctl took effect; then we were reparented already.
+  if (::getppid() != parent) ::_exit(1);
+  ::close(listeningFd);
+  ::setenv("BANYAN_RANK", std::to_string(rank).c_str(), 1);
+  ::setenv("BANYAN_SIZE", std::to_string(n).c_str(), 1);
+  ::setenv("BANYAN_STORE_ADDR", fmt::format("127.0.0.1:{}", port).c_str(), 1);
+  for (const auto& [name, value] : options.environment) ::setenv(name.c_str(), value.c_str(), 1);
+}
+
+[[noreturn]] void exitChild(int code) {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  // _exit: the parent's atexit handlers and static destructors (a test framework's, a
+  // server's) are not ours to run.
+  ::_exit(code);
+}
+
+struct Child {
+  pid_t pid = -1;
+  RankExit exit;
+  bool done = false;
+};
+
+RankExit decodeStatus(int rank, int status) {
+  RankExit result;
+  result.rank = rank;
+  if (WIFEXITED(status)) {
+    result.exitCode = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.signal = WTERMSIG(status);
+  }
+  return result;
+}
+
+// Forks the ranks, serves the store, and reaps them. `runChild` never returns in the child.
+std::vector<RankExit> launch(int n, const std::function<void(int rank)>& runChild,
+                             const LaunchOptions& options) {
+  if (n < 1) fail(ErrorCode::InvalidUsage, "launcher: need at least 1 rank, got {}", n);
+  const auto deadline = Clock::now() + options.deadline;
+  auto [listeningFd, port] = listenOnLoopback();
+
+  // Buffered output would otherwise be written once by the parent and once per child.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+
+  const pid_t parent = ::getpid();
+  std::vector<Child> children(n);
+  for (int rank = 0; rank < n; ++rank) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      prepareChild(parent, listeningFd, rank, n, port, options);
+      runChild(rank);
+      exitChild(127);  // not reached: runChild exits
+    }
+    if (pid < 0) {
+      const int err = errno;
+      for (int r = 0; r < rank; ++r) ::kill(children[r].pid, SIGKILL);
+      for (int r = 0; r < rank; ++r) ::waitpid(children[r].pid, nullptr, 0);
+      ::close(listeningFd);
+      fail(ErrorCode::System, "launcher: fork of rank {} of {} failed: {}", rank, n,
+           errnoText(err));
+    }
+    children[rank].pid = pid;
+  }
+
+  {
+    // Serves the store until every child is reaped; stopped before we return.
+    std::unique_ptr<TcpStoreServer> server;
+    try {
+      server = std::make_unique<TcpStoreServer>(listeningFd);
+    } catch (...) {
+      for (auto& child : children) ::kill(child.pid, SIGKILL);
+      for (auto& child : children) ::waitpid(child.pid, nullptr, 0);
+      throw;
+    }
+
+    int running = n;
+    auto sleep = std::chrono::milliseconds(1);
+    while (running > 0) {
+      for (int rank = 0; rank < n; ++rank) {
+        Child& child = children[rank];
+        if (child.done) continue;
+        int status = 0;
+        const pid_t reaped = ::waitpid(child.pid, &status, WNOHANG);
+        if (reaped == child.pid || (reaped < 0 && errno == ECHILD)) {
+          child.exit = reaped == child.pid ? decodeStatus(rank, status) : RankExit{rank, -1, 0};
+          child.done = true;
+          --running;
+        }
+      }
+      if (running == 0) break;
+      if (Clock::now() >= deadline) {
+        for (auto& child : children) {
+          if (child.done) continue;
+          ::kill(child.pid, SIGKILL);
+          int status = 0;
+          ::waitpid(child.pid, &status, 0);
+          child.exit = decodeStatus(static_cast<int>(&child - children.data()), status);
+          child.exit.killedAtDeadline = true;
+          child.done = true;
+        }
+        break;
+      }
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(sleep, std::max<Clock::duration>(deadline - Clock::now(), {})));
+      sleep = std::min(sleep * 2, kMaxPollSleep);
+    }
+  }
+
+  std::vector<RankExit> exits;
+  exits.reserve(n);
+  for (auto& child : children) exits.push_back(child.exit);
+  return exits;
+}
+
+}  // namespace
+
+std::string RankExit::describe() const {
+  if (killedAtDeadline) return fmt::format("rank {} killed: still running at deadline", rank);
+  if (signal != 0) {
+    const char* name = sigabbrev_np(signal);
+    return name ? fmt::format("rank {} killed by SIG{} ({})", rank, name, strsignal(signal))
+                : fmt::format("rank {} killed by signal {}", rank, signal);
+  }
+  return fmt::format("rank {} exited with {}", rank, exitCode);
+}
+
+std::vector<RankExit> launchLocal(int n, const std::function<int(int rank)>& body,
+                                  const LaunchOptions& options) {
+  return launch(
+      n,
+      [&body](int rank) {
+        int code = 1;
+        try {
+          code = body(rank);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "rank %d: %s\n", rank, e.what());
+        } catch (...) {
+          std::fprintf(stderr, "rank %d: unknown exception\n", rank);
+        }
+        exitChild(code);
+      },
+      options);
+}
+
+std::vector<RankExit> launchLocalExec(int n, const std::vector<std::string>& argv,
+                                      const LaunchOptions& options) {
+  if (argv.empty()) fail(ErrorCode::InvalidUsage, "launcher: empty command line");
+  return launch(
+      n,
+      [&argv](int rank) {
+        std::vector<char*> args;
+        for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+        args.push_back(nullptr);
+        ::execvp(args[0], args.data());
+        std::fprintf(stderr, "rank %d: cannot exec %s: %s\n", rank, args[0],
+                     errnoText(errno).c_str());
+        exitChild(127);
+      },
+      options);
+}
+
+}  // namespace banyan::bootstrap

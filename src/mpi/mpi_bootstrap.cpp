@@ -1,1 +1,133 @@
-// placeholder: being written
+// banyan::mpi::createCommunicator: MPI only carries the rendezvous. Rank 0 starts a
+// TcpStoreServer, broadcasts "host:port", and every rank joins through that store.
+
+// Only the C API is used; Open MPI's deprecated C++ bindings warn under -Wextra.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+
+#include <banyan/mpi.hpp>
+#include <banyan/tcp_store.hpp>
+
+#include "bootstrap/environment.hpp"
+#include "bootstrap/serving_store.hpp"
+#include "common/status.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace banyan::mpi {
+
+namespace {
+
+constexpr int kHostNameBytes = 256;
+constexpr int kMessageBytes = 1024;
+// Rank 0 sends this first byte instead of an address when it could not start the store, so
+// the other ranks fail with its reason instead of waiting for a server that is not there.
+constexpr char kFailureMark = '!';
+
+void check(int rc, const char* call) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int length = 0;
+  MPI_Error_string(rc, text, &length);
+  fail(ErrorCode::System, "banyan::mpi::createCommunicator: {} failed: {}", call, text);
+}
+
+std::string hostName() {
+  std::array<char, kHostNameBytes> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0) {
+    fail(ErrorCode::System, "banyan::mpi::createCommunicator: gethostname: {}", errnoText(errno));
+  }
+  return name.data();
+}
+
+// The address the other hosts reach this one on: the first non-loopback IPv4 address its host
+// name resolves to, else the name itself (and let the other hosts' resolver decide).
+std::string advertisedAddress(const std::string& name) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* addresses = nullptr;
+  if (::getaddrinfo(name.c_str(), nullptr, &hints, &addresses) != 0) return name;
+  std::string chosen = name;
+  for (addrinfo* a = addresses; a != nullptr; a = a->ai_next) {
+    const auto& in = reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr;
+    if ((ntohl(in.s_addr) >> 24) == 127) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &in, text, sizeof text);
+    chosen = text;
+    break;
+  }
+  ::freeaddrinfo(addresses);
+  return chosen;
+}
+
+// True when every rank of `comm` runs on the host this rank runs on.
+bool allOnOneHost(MPI_Comm comm, int size) {
+  std::array<char, kHostNameBytes> mine{};
+  const std::string name = hostName();
+  std::copy_n(name.begin(), std::min<std::size_t>(name.size(), mine.size() - 1), mine.begin());
+  std::vector<char> all(static_cast<std::size_t>(size) * kHostNameBytes);
+  check(MPI_Allgather(mine.data(), kHostNameBytes, MPI_CHAR, all.data(), kHostNameBytes, MPI_CHAR,
+                      comm),
+        "MPI_Allgather(host names)");
+  for (int r = 0; r < size; ++r) {
+    if (std::memcmp(all.data() + static_cast<std::size_t>(r) * kHostNameBytes, mine.data(),
+                    kHostNameBytes) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Communicator createCommunicator(MPI_Comm comm, const Options& options) {
+  int rank = 0;
+  int size = 0;
+  check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
+  check(MPI_Comm_size(comm, &size), "MPI_Comm_size");
+  // Every rank computes the same answer, but only rank 0's is used.
+  const bool oneHost = allOnOneHost(comm, size);
+
+  std::array<char, kMessageBytes> message{};
+  std::unique_ptr<TcpStoreServer> server;
+  std::string advertised;
+  if (rank == 0) {
+    std::string text;
+    try {
+      // One host: stay on loopback, nothing outside can reach the store. Several: listen on
+      // every interface and advertise the one the host name resolves to.
+      server = std::make_unique<TcpStoreServer>(oneHost ? "127.0.0.1" : "0.0.0.0", 0);
+      advertised = oneHost ? "127.0.0.1" : advertisedAddress(hostName());
+      text = fmt::format("{}:{}", advertised, server->port());
+    } catch (const Error& e) {
+      text = kFailureMark + e.detail();
+    }
+    std::copy_n(text.begin(), std::min<std::size_t>(text.size(), message.size() - 1),
+                message.begin());
+  }
+  check(MPI_Bcast(message.data(), kMessageBytes, MPI_CHAR, 0, comm), "MPI_Bcast(store address)");
+
+  const std::string received(message.data());
+  if (!received.empty() && received.front() == kFailureMark) {
+    fail(ErrorCode::System, "banyan::mpi::createCommunicator: rank 0 could not start the store: {}",
+         received.substr(1));
+  }
+  const auto [host, port] = bootstrap::parseHostPort(received, "store address from MPI rank 0");
+  std::shared_ptr<Store> store;
+  if (rank == 0) {
+    store = std::make_shared<bootstrap::ServingStore>(std::move(server), host);
+  } else {
+    store = std::make_shared<TcpStore>(host, port);
+  }
+  return Communicator::create(std::move(store), rank, size, options);
+}
+
+}  // namespace banyan::mpi

@@ -1,0 +1,75 @@
+#pragma once
+// The TcpStore wire protocol. Pure encode/decode functions, no I/O, so that every frame shape
+// (and every malformed one) is unit-tested without a socket.
+//
+// Every frame is {u32 length, body[length]}; integers are little-endian on the wire.
+//
+//   request body   u8 command, then
+//     Set          u32 keyLength, key, u32 valueLength, value
+//     Get          u32 keyLength, key
+//     Add          u32 keyLength, key, i64 delta
+//     Wait         u32 keyCount, keyCount x (u32 keyLength, key)
+//   response body  u8 status, then
+//     Ok           the result: Get -> the value, Add -> i64 new value, Set/Wait -> nothing
+//     Error        a UTF-8 message (the server's reason, e.g. a counter that is not a number)
+//
+// Lengths are checked against the k* bounds below before anything is allocated: a peer that
+// declares a 4 GiB frame is disconnected, it does not make the server allocate 4 GiB.
+
+#include "common/status.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace banyan::bootstrap::protocol {
+
+using Bytes = std::vector<std::uint8_t>;
+
+inline constexpr std::size_t kHeaderBytes = 4;
+inline constexpr std::size_t kMaxKeyBytes = 4 * 1024;
+inline constexpr std::size_t kMaxValueBytes = 64 * 1024 * 1024;
+inline constexpr std::size_t kMaxWaitKeys = 1024;
+inline constexpr std::size_t kMaxErrorBytes = 4 * 1024;
+// The largest legal bodies: a Set of a maximal key and value, and a Get answer of a maximal
+// value (a maximal Wait, 1024 x 4 KiB keys, is smaller than either).
+inline constexpr std::size_t kMaxRequestBytes = 1 + 4 + kMaxKeyBytes + 4 + kMaxValueBytes;
+inline constexpr std::size_t kMaxResponseBytes = 1 + kMaxValueBytes;
+
+enum class Command : std::uint8_t { Set = 1, Get = 2, Add = 3, Wait = 4 };
+enum class ResponseStatus : std::uint8_t { Ok = 0, Error = 1 };
+
+const char* commandName(Command command);
+
+struct Request {
+  Command command = Command::Get;
+  std::vector<std::string> keys;  // exactly one, except for Wait
+  Bytes value;                    // Set
+  std::int64_t delta = 0;         // Add
+};
+
+struct Response {
+  ResponseStatus status = ResponseStatus::Ok;
+  Bytes payload;  // the result when Ok, the message text when Error
+};
+
+// Whole frames, length prefix included. Throw banyan::Error(InvalidUsage) for a request that
+// breaks a bound (key or value too long), so the caller learns it before anything is sent.
+Bytes encodeRequest(const Request& request);
+Bytes encodeResponse(const Response& response);
+Response okResponse(Bytes payload = {});
+Response errorResponse(const std::string& message);
+
+// The body length in a frame header, checked against `maxBody`.
+Status decodeFrameLength(const std::uint8_t* header, std::size_t maxBody, std::uint32_t& length);
+
+// Bodies, length prefix excluded. A Status failure (code Remote) says what was wrong.
+Status decodeRequest(const std::uint8_t* body, std::size_t size, Request& request);
+Status decodeResponse(const std::uint8_t* body, std::size_t size, Response& response);
+
+// The i64 result of an Add from an Ok payload.
+Status decodeAddResult(const Bytes& payload, std::int64_t& value);
+Bytes encodeAddResult(std::int64_t value);
+
+}  // namespace banyan::bootstrap::protocol
