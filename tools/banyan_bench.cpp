@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -142,15 +143,17 @@ int launchRanks(const BenchArgs& args) {
   std::fflush(stderr);
   const std::vector<bootstrap::RankExit> exits =
       bootstrap::launchLocal(*args.numRanks, [&](int) { return runRank(args); }, options);
-  int code = 0;
+  // Ranks print their own errors and verdicts. When every rank ended the same ordinary way
+  // (0; 1: wrong results or an error; 2: usage) that code is the answer; anything else (a
+  // signal, the deadline, disagreeing ranks) is reported here.
+  const int first = exits.empty() ? 1 : exits.front().exitCode;
+  const bool uniform = std::all_of(exits.begin(), exits.end(), [&](const bootstrap::RankExit& e) {
+    return e.signal == 0 && !e.killedAtDeadline && e.exitCode == first;
+  });
+  if (uniform) return first;
+  int code = 1;
   for (const bootstrap::RankExit& exit : exits) {
-    if (exit.ok()) continue;
-    code = 1;
-    // Exit code 1 is a verdict the rank printed itself (wrong results, or an error with its
-    // message); a signal, the deadline or another code is reported here.
-    if (exit.signal != 0 || exit.killedAtDeadline || exit.exitCode != 1) {
-      std::fprintf(stderr, "%s: %s\n", kProgram, exit.describe().c_str());
-    }
+    if (!exit.ok()) std::fprintf(stderr, "%s: %s\n", kProgram, exit.describe().c_str());
   }
   return code;
 }

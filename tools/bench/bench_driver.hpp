@@ -72,7 +72,8 @@ inline void printAndFlush(const std::string& text) {
 }  // namespace detail
 
 // Runs the sweep of `args` on `backend`; rank 0 prints the report (and writes -J). Returns the
-// process exit code, the same on every rank: 0, or 1 when a checked result was wrong.
+// process exit code, the same on every rank: 0; 1 when a checked result was wrong; 2 when the
+// -J file cannot be written.
 template <typename Backend>
 int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& program,
                  const std::string& library) {
@@ -94,6 +95,21 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
   // (timing on well-formed numbers avoids denormal slowdowns in the reduction).
   pattern.fillInput(send.get(), largest.sendCount, args.dataType, rank);
   std::memset(recv.get(), 0xff, std::max<std::size_t>(largest.recvCount * elem, 1));
+
+  // The JSON file is opened before the sweep, so that a bad path fails in a second rather than
+  // after minutes of measuring; every rank learns of it and stops.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> json(nullptr, &std::fclose);
+  std::int64_t jsonFailed = 0;
+  if (rank == 0 && !args.jsonPath.empty()) {
+    json.reset(std::fopen(args.jsonPath.c_str(), "w"));
+    if (!json) {
+      std::fprintf(stderr, "%s: cannot write %s: %s\n", program.c_str(), args.jsonPath.c_str(),
+                   std::strerror(errno));
+      jsonFailed = 1;
+    }
+  }
+  backend.sumOverRanks(&jsonFailed, 1);
+  if (jsonFailed != 0) return 2;
 
   const std::vector<RankInfo> ranks =
       backend.gatherRankInfo(RankInfo{rank, static_cast<long>(getpid()), detail::hostName()});
@@ -162,14 +178,10 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
 
   if (rank == 0) {
     detail::printAndFlush(report.footer());
-    if (!args.jsonPath.empty()) {
-      std::FILE* f = std::fopen(args.jsonPath.c_str(), "w");
-      if (f == nullptr) {
-        throw std::runtime_error(fmt::format("cannot write {}: {}", args.jsonPath, std::strerror(errno)));
-      }
+    if (json) {
       const std::string text = report.json();
-      const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-      if (std::fclose(f) != 0 || !written) {
+      const bool written = std::fwrite(text.data(), 1, text.size(), json.get()) == text.size();
+      if (std::fclose(json.release()) != 0 || !written) {
         throw std::runtime_error(fmt::format("cannot write {}", args.jsonPath));
       }
     }
