@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -77,8 +78,12 @@ struct TcpStore::Impl {
   std::uint16_t port;
   std::string endpoint;  // "host:port" for messages
 
-  // Serialises calls. Timed, so a call queued behind a long get() still honours its deadline.
-  std::timed_mutex callMutex;
+  // Serialises calls. A call queued behind a long get() still honours its own deadline, so
+  // this is a flag under a condition variable rather than a plain mutex. (Not std::timed_mutex:
+  // ThreadSanitizer does not understand the pthread_mutex_clocklock it is built on.)
+  std::mutex busyMutex;
+  std::condition_variable idle;
+  bool busy = false;
   int fd = -1;
 
   mutable std::mutex addressMutex;
@@ -113,7 +118,7 @@ struct TcpStore::Impl {
   int tryConnect(const addrinfo& address, const Call& call) {
     int s = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                      address.ai_protocol);
-    if (s < 0) failed(call, ErrorCode::System, "socket() failed: " + errnoText(errno));
+    if (s < 0) return errno;
     int err = 0;
     if (::connect(s, address.ai_addr, address.ai_addrlen) != 0) {
       err = errno;
@@ -158,17 +163,18 @@ struct TcpStore::Impl {
       addrinfo* addresses = nullptr;
       const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addresses);
       if (rc == 0) {
+        // Try every address ("localhost" may be ::1 and 127.0.0.1). Give up before the
+        // deadline only when none failed in a way that time could cure.
+        bool worthRetrying = false;
         for (addrinfo* a = addresses; a != nullptr && fd < 0; a = a->ai_next) {
           const int err = tryConnect(*a, call);
           if (err == 0) break;
           lastError = errnoText(err);
-          if (!retryableConnectError(err)) {
-            ::freeaddrinfo(addresses);
-            failed(call, ErrorCode::System, "cannot connect: " + lastError);
-          }
+          worthRetrying = worthRetrying || retryableConnectError(err);
         }
         ::freeaddrinfo(addresses);
         if (fd >= 0) return;
+        if (!worthRetrying) failed(call, ErrorCode::System, "cannot connect: " + lastError);
       } else if (rc == EAI_AGAIN) {
         lastError = std::string("cannot resolve host: ") + ::gai_strerror(rc);
       } else {
@@ -233,12 +239,25 @@ struct TcpStore::Impl {
     // Encode first: a key over the limit is the caller's error, not a reason to connect.
     const protocol::Bytes frame = protocol::encodeRequest(request);
 
-    std::unique_lock lock(callMutex, std::defer_lock);
-    if (!lock.try_lock_until(call.deadline)) {
-      fail(ErrorCode::Timeout,
-           "store {} at {} timed out after {} ms waiting for another call on the same client",
-           call.what, endpoint, bounded.count());
+    {
+      std::unique_lock lock(busyMutex);
+      if (!idle.wait_until(lock, call.deadline, [this] { return !busy; })) {
+        fail(ErrorCode::Timeout,
+             "store {} at {} timed out after {} ms waiting for another call on the same client",
+             call.what, endpoint, bounded.count());
+      }
+      busy = true;
     }
+    struct Release {
+      Impl& impl;
+      ~Release() {
+        {
+          std::lock_guard lock(impl.busyMutex);
+          impl.busy = false;
+        }
+        impl.idle.notify_one();
+      }
+    } release{*this};
     if (fd < 0) connect(call);
     sendAll(frame, call);
 

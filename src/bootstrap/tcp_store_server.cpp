@@ -297,7 +297,14 @@ TcpStoreServer::TcpStoreServer(const std::string& host, std::uint16_t port)
     fail(ErrorCode::System, "store server cannot resolve {}:{}: {}", host, port,
          ec ? errorText(ec) : "no address");
   }
-  const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  // A name with both families ("localhost") listens on IPv4, which every client can reach.
+  tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  for (const auto& entry : endpoints) {
+    if (entry.endpoint().address().is_v4()) {
+      endpoint = entry.endpoint();
+      break;
+    }
+  }
   auto& acceptor = impl_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
