@@ -38,32 +38,42 @@ Communicator::~Communicator() = default;
 int Communicator::rank() const { return impl_->rank(); }
 int Communicator::size() const { return impl_->size(); }
 
+namespace {
+
+detail::CommunicatorImpl& checked(const std::unique_ptr<detail::CommunicatorImpl>& impl, const char* what) {
+  if (!impl) fail(ErrorCode::InvalidUsage, "{} on a moved-from Communicator", what);
+  return *impl;
+}
+
+}  // namespace
+
 void Communicator::allreduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op) {
-  allreduceAsync(send, recv, count, type, op).wait();
+  checked(impl_, "allreduce").enqueue({detail::Collective::Allreduce, send, recv, count, type, op}, true).wait();
 }
 
 void Communicator::allreduce(void* buffer, std::size_t count, DataType type, ReduceOp op) {
-  allreduceAsync(buffer, buffer, count, type, op).wait();
+  allreduce(buffer, buffer, count, type, op);
 }
 
 Work Communicator::allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op) {
-  if (!impl_) fail(ErrorCode::InvalidUsage, "allreduce on a moved-from Communicator");
-  return impl_->enqueue({detail::Collective::Allreduce, send, recv, count, type, op});
+  return checked(impl_, "allreduce").enqueue({detail::Collective::Allreduce, send, recv, count, type, op}, false);
 }
 
 void Communicator::allgather(const void* send, void* recv, std::size_t count, DataType type) {
-  allgatherAsync(send, recv, count, type).wait();
+  checked(impl_, "allgather").enqueue({detail::Collective::Allgather, send, recv, count, type, ReduceOp::sum}, true).wait();
 }
 
 void Communicator::allgather(void* buffer, std::size_t count, DataType type) {
-  if (!impl_) fail(ErrorCode::InvalidUsage, "allgather on a moved-from Communicator");
-  const auto* own = static_cast<std::byte*>(buffer) + static_cast<std::size_t>(impl_->rank()) * count * dataTypeSize(type);
-  allgatherAsync(buffer == nullptr ? nullptr : own, buffer, count, type).wait();
+  auto& impl = checked(impl_, "allgather");
+  // In place: this rank's block already sits at its place in the buffer.
+  const auto* own = buffer == nullptr ? nullptr
+                                      : static_cast<std::byte*>(buffer) +
+                                            static_cast<std::size_t>(impl.rank()) * count * dataTypeSize(type);
+  impl.enqueue({detail::Collective::Allgather, own, buffer, count, type, ReduceOp::sum}, true).wait();
 }
 
 Work Communicator::allgatherAsync(const void* send, void* recv, std::size_t count, DataType type) {
-  if (!impl_) fail(ErrorCode::InvalidUsage, "allgather on a moved-from Communicator");
-  return impl_->enqueue({detail::Collective::Allgather, send, recv, count, type, ReduceOp::sum});
+  return checked(impl_, "allgather").enqueue({detail::Collective::Allgather, send, recv, count, type, ReduceOp::sum}, false);
 }
 
 void Communicator::close() {
@@ -135,34 +145,51 @@ CommunicatorImpl::~CommunicatorImpl() { close(); }
 
 void CommunicatorImpl::close() {
   std::lock_guard lock(closeMutex_);
-  if (closed_.exchange(true) && !progress_.joinable()) return;
-  if (progress_.joinable()) {
-    asio::post(io_, [this] {
-      const Status why = Status::make(ErrorCode::Aborted, "{} was closed on rank {}", name_, rank_);
-      failEverything(why);
-      work_.reset();
-      io_.stop();
-    });
-    progress_.join();
+  if (!progress_.joinable()) return;
+  {
+    std::lock_guard enqueue(enqueueMutex_);
+    closed_ = true;  // refuse new work from here on
   }
+  asio::post(io_, [this] {
+    failEverything(Status::make(ErrorCode::Aborted, "{} was closed on rank {}", name_, rank_));
+  });
+  {
+    // Whoever drives now runs the handler above, which ends every operation, and then stops
+    // driving; if nobody drives, we run it here.
+    std::lock_guard driver(driverMutex_);
+    io_.poll();
+  }
+  {
+    std::lock_guard wake(wakeMutex_);
+    closing_ = true;
+  }
+  wake_.notify_all();
+  progress_.join();
   transport_.reset();
 }
 
 // ---- enqueue (user thread) ------------------------------------------------------------
 
-Work CommunicatorImpl::enqueue(const Request& request) {
+Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
   validate(request);
-  auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_);
+  auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_, this);
   {
     // One lock orders sequence numbers and posts, so issue order is execution order even
     // when several user threads call at once.
     std::lock_guard lock(enqueueMutex_);
     if (closed_) fail(ErrorCode::InvalidUsage, "{} on {} after close() (rank {})", name(request.kind), name_, rank_);
     Pending pending{request, ++sequence_, state};
+    ++outstanding_;
     asio::post(io_, [this, pending = std::move(pending)]() mutable {
       queue_.push_back(std::move(pending));
       startNext();
     });
+  }
+  if (!blocking) {
+    // The caller goes back to computing: the progress thread drives. (A blocking caller
+    // drives itself in Work::wait, and waking the progress thread would only race it.)
+    std::lock_guard wake(wakeMutex_);
+    wake_.notify_one();
   }
   return Work(state);
 }
@@ -223,26 +250,54 @@ std::string CommunicatorImpl::describe(const Pending& p) const {
 
 // ---- progress thread ------------------------------------------------------------------
 
-// Spin briefly, then block. After any activity the loop polls without sleeping for
-// config_.spin, because the next message of a collective usually follows within
-// microseconds and waking a thread blocked in epoll costs more than that on a VM. Past the
-// window it blocks in epoll, so an idle rank (or one of many ranks sharing a core) leaves the
-// CPU to others.
-void CommunicatorImpl::progressLoop() {
+// Spin briefly, then block. After any activity the driver polls without sleeping for spin_,
+// because the next message of a collective usually follows within microseconds and waking a
+// thread blocked in epoll costs more than that on a VM. Past the window it blocks in epoll, so
+// an idle rank (or one of many ranks sharing a core) leaves the CPU to others.
+template <typename Done>
+void CommunicatorImpl::drive(Done&& done, std::chrono::steady_clock::time_point until) {
   auto lastActivity = std::chrono::steady_clock::now();
-  while (!io_.stopped()) {
-    if (spin_.count() > 0) {
+  while (!done()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) return;
+    if (spin_.count() > 0 && now - lastActivity < spin_) {
       if (io_.poll() > 0) {
         lastActivity = std::chrono::steady_clock::now();
-        continue;
-      }
-      if (std::chrono::steady_clock::now() - lastActivity < spin_) {
+      } else {
         cpuRelax();
-        continue;
       }
+      continue;
     }
-    io_.run_one();
-    lastActivity = std::chrono::steady_clock::now();
+    // Bounded, so `done` and `until` are looked at again even if nothing happens.
+    if (io_.run_one_until(std::min(until, now + std::chrono::milliseconds(100))) > 0) {
+      lastActivity = std::chrono::steady_clock::now();
+    }
+  }
+}
+
+bool CommunicatorImpl::tryDriveUntil(const WorkState& state, std::chrono::steady_clock::time_point until) {
+  std::unique_lock driver(driverMutex_, std::try_to_lock);
+  if (!driver.owns_lock()) return false;
+  drive([&] { return state.done(); }, until);
+  driver.unlock();
+  // Operations still outstanding (queued by other threads) need a driver now that we stop.
+  if (outstanding_ > 0) {
+    std::lock_guard wake(wakeMutex_);
+    wake_.notify_one();
+  }
+  return true;
+}
+
+// The progress thread sleeps until operations are outstanding, then drives until none are.
+void CommunicatorImpl::progressLoop() {
+  for (;;) {
+    {
+      std::unique_lock wake(wakeMutex_);
+      wake_.wait(wake, [this] { return closing_ || outstanding_ > 0; });
+      if (closing_) return;
+    }
+    std::lock_guard driver(driverMutex_);
+    drive([this] { return outstanding_ == 0; }, std::chrono::steady_clock::time_point::max());
   }
 }
 
@@ -313,14 +368,19 @@ void CommunicatorImpl::startOperation(Pending pending) {
 
 void CommunicatorImpl::finishOperation(const std::shared_ptr<WorkState>& state, const Status& status) {
   if (!status.isOk()) log::warn(rank_, "{}", status.message());
-  state->complete(status);
+  completeWork(state, status);
   running_ = false;
+}
+
+void CommunicatorImpl::completeWork(const std::shared_ptr<WorkState>& state, const Status& status) {
+  --outstanding_;
+  state->complete(status);
 }
 
 void CommunicatorImpl::failEverything(const Status& why) {
   if (broken_.isOk()) broken_ = why;
   executor_->fail(why);
-  for (auto& pending : queue_) pending.state->complete(why);
+  for (auto& pending : queue_) completeWork(pending.state, why);
   queue_.clear();
   transport_->shutdown(why);
   timer_.cancel();

@@ -1,6 +1,12 @@
 #pragma once
-// What a Communicator is made of. One progress thread runs an asio::io_context that drives
-// the transport, the executor and the timeout timer; user threads only queue requests.
+// What a Communicator is made of.
+//
+// Progress: one asio::io_context drives the transport, the executor and the timeout timer,
+// and exactly one thread at a time runs it (the driver, under driverMutex_). A thread that
+// waits for its own operation drives itself when nobody else does, so a blocking collective
+// runs on the caller's thread with no hand-offs. The progress thread drives whenever
+// operations are outstanding and no waiter does, so asynchronous operations advance while the
+// caller computes.
 
 #include "common/status.hpp"
 #include "config/config.hpp"
@@ -18,6 +24,7 @@
 #include <asio.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -37,16 +44,19 @@ struct Request {
   ReduceOp op;
 };
 
-class CommunicatorImpl {
+class CommunicatorImpl final : public Driver {
  public:
   CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options);
   ~CommunicatorImpl();
 
   int rank() const { return rank_; }
   int size() const { return size_; }
-  // Checks `request` (throws InvalidUsage) and queues it; returns its Work.
-  Work enqueue(const Request& request);
+  // Checks `request` (throws InvalidUsage) and queues it; returns its Work. `blocking`: the
+  // caller waits at once, and will drive progress itself.
+  Work enqueue(const Request& request, bool blocking);
   void close();
+
+  bool tryDriveUntil(const WorkState& state, std::chrono::steady_clock::time_point until) override;
 
  private:
   struct Pending {
@@ -62,6 +72,10 @@ class CommunicatorImpl {
 
   // Progress thread only, from here on.
   void progressLoop();
+  // Runs handlers until `done()` or `until`: polls for spin_ after any activity, then blocks.
+  template <typename Done>
+  void drive(Done&& done, std::chrono::steady_clock::time_point until);
+  void completeWork(const std::shared_ptr<WorkState>& state, const Status& status);
   void startNext();
   void startOperation(Pending pending);
   void finishOperation(const std::shared_ptr<WorkState>& state, const Status& status);
@@ -81,6 +95,12 @@ class CommunicatorImpl {
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<runtime::Executor> executor_;
   std::thread progress_;
+
+  std::mutex driverMutex_;            // held by the thread running io_
+  std::mutex wakeMutex_;              // with wake_: the progress thread's sleep
+  std::condition_variable wake_;
+  bool closing_ = false;              // under wakeMutex_
+  std::atomic<std::int64_t> outstanding_{0};  // queued or running operations
 
   std::mutex enqueueMutex_;
   std::mutex closeMutex_;

@@ -19,14 +19,14 @@ void WorkState::complete(const Status& status) {
 }
 
 bool WorkState::waitUntil(std::chrono::steady_clock::time_point until) const {
-  // A small collective usually ends within microseconds: poll that long before sleeping,
-  // since a condition-variable wake-up costs more than the whole operation.
+  if (done()) return true;
+  // Nobody else progressing the communicator: this thread does, and sees its result at once.
+  if (driver_ != nullptr && driver_->tryDriveUntil(*this, until)) return done();
+  // Another thread drives; it completes this state. A small collective usually ends within
+  // microseconds, so poll that long before sleeping on the condition variable.
   if (spin_.count() > 0) {
     const auto spinEnd = std::min(until, std::chrono::steady_clock::now() + spin_);
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= spinEnd) break;
-      cpuRelax();
-    }
+    while (!done() && std::chrono::steady_clock::now() < spinEnd) cpuRelax();
     if (done()) return true;
   }
   std::unique_lock lock(mutex_);

@@ -13,13 +13,27 @@
 
 namespace banyan::detail {
 
+class WorkState;
+
+// Lets a waiting thread run the communicator's progress engine itself, so a blocking call
+// costs no thread hand-offs (implemented by CommunicatorImpl).
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  // Drives progress on this thread until `state` is done or `until` passes. Returns false at
+  // once, without driving, when another thread is driving already.
+  virtual bool tryDriveUntil(const WorkState& state, std::chrono::steady_clock::time_point until) = 0;
+};
+
 class WorkState {
  public:
   // `deadline`: by when the runtime promises to have ended the operation (its timeout plus
   // slack); a wait that outlives it reports the runtime itself as stuck.
   // `spin`: how long a waiter polls before it sleeps on the condition variable.
-  WorkState(std::chrono::steady_clock::time_point deadline, std::chrono::microseconds spin)
-      : deadline_(deadline), spin_(spin) {}
+  // `driver`: the communicator's engine, valid until this state is completed (a communicator
+  // completes every state before it goes away).
+  WorkState(std::chrono::steady_clock::time_point deadline, std::chrono::microseconds spin, Driver* driver)
+      : deadline_(deadline), spin_(spin), driver_(driver) {}
 
   // First call wins; later calls are ignored.
   void complete(const Status& status);
@@ -38,6 +52,7 @@ class WorkState {
   Status status_;
   std::chrono::steady_clock::time_point deadline_;
   std::chrono::microseconds spin_;
+  Driver* driver_;
 };
 
 }  // namespace banyan::detail

@@ -95,19 +95,35 @@ TEST_CASE("an unreachable store fails within the timeout", "[multiproc][errors]"
 }
 
 TEST_CASE("a peer that exits mid-job gives a Remote error naming it", "[multiproc][errors]") {
+  runRanks(2, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    std::vector<float> data(1 << 20, 1.0f);
+    comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);  // connected
+    if (comm.rank() == 1) _exit(0);  // leaves without a word; the kernel closes its sockets
+    const auto start = Clock::now();
+    RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum); },
+                               ErrorCode::Remote, "rank 1 at 127.0.0.1"));
+    RANK_EXPECT(0, Clock::now() - start < std::chrono::seconds(20));
+    // After a failure the communicator refuses work, saying why.
+    RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), 4, DataType::f32, ReduceOp::sum); },
+                               ErrorCode::Aborted, "earlier failure"));
+    return 0;
+  }, quiet());
+}
+
+TEST_CASE("a peer that exits mid-job fails every survivor quickly", "[multiproc][errors]") {
+  // With 3 ranks a survivor may first see the other survivor leave (which it does once it has
+  // failed): each must end with a Remote error, well before the timeout. Naming the rank that
+  // died first, everywhere, is failure propagation's job (not yet built).
   runRanks(3, [](int) {
     auto comm = Communicator::fromEnvironment();
     std::vector<float> data(1 << 20, 1.0f);
-    comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);  // all connected
-    if (comm.rank() == 1) _exit(0);  // leaves without a word, sockets close with the process
+    comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+    if (comm.rank() == 1) _exit(0);
     const auto start = Clock::now();
-    const int rank = comm.rank();
-    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum); },
-                                  ErrorCode::Remote, "rank 1"));
-    RANK_EXPECT(rank, Clock::now() - start < std::chrono::seconds(20));
-    // After a failure the communicator refuses work, saying why.
-    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(data.data(), 4, DataType::f32, ReduceOp::sum); },
-                                  ErrorCode::Aborted, "earlier failure"));
+    RANK_EXPECT(comm.rank(), throwsError([&] { comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum); },
+                                         ErrorCode::Remote, "closed its connection"));
+    RANK_EXPECT(comm.rank(), Clock::now() - start < std::chrono::seconds(20));
     return 0;
   }, quiet());
 }

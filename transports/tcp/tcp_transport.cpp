@@ -177,7 +177,7 @@ struct TcpTransport::Impl {
       socket->async_connect(endpoint, [this, socket, peerRank, index](const asio::error_code& connectError) {
         if (shutDown) return;
         if (connectError) {
-          failPeer(peerRank, Status::make(ErrorCode::Remote, "rank {}: cannot connect to {}: {}", params.rank,
+          failPeer(peerRank, Status::make(ErrorCode::Remote, "cannot connect to {}: {}",
                                           who(peerRank), connectError.message()));
           return;
         }
@@ -187,8 +187,8 @@ struct TcpTransport::Impl {
                           [this, socket, hello, peerRank, index](const asio::error_code& writeError, std::size_t) {
                             if (shutDown) return;
                             if (writeError) {
-                              failPeer(peerRank, Status::make(ErrorCode::Remote, "rank {}: greeting {} failed: {}",
-                                                              params.rank, who(peerRank), writeError.message()));
+                              failPeer(peerRank, Status::make(ErrorCode::Remote, "greeting {} failed: {}",
+                                                              who(peerRank), writeError.message()));
                               return;
                             }
                             adopt(peerRank, index, std::make_unique<tcp::socket>(std::move(*socket)));
@@ -268,8 +268,7 @@ struct TcpTransport::Impl {
                         if (shutDown) return;
                         connection.writing = false;
                         if (ec) {
-                          failPeer(peerRank, Status::make(ErrorCode::Remote, "rank {}: sending to {} failed: {}",
-                                                          params.rank, who(peerRank), ec.message()));
+                          failPeer(peerRank, ioError(peerRank, ec, "sending to"));
                           return;
                         }
                         Part done = std::move(connection.sends.front());
@@ -287,7 +286,7 @@ struct TcpTransport::Impl {
                        if (shutDown) return;
                        if (ec) {
                          connection.reading = false;
-                         failPeer(peerRank, readError(peerRank, ec));
+                         failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
                          return;
                        }
                        FrameHeader header;
@@ -303,7 +302,7 @@ struct TcpTransport::Impl {
                        }
                        if (!status.isOk()) {
                          connection.reading = false;
-                         failPeer(peerRank, status.withContext(fmt::format("rank {}", params.rank)));
+                         failPeer(peerRank, status);
                          return;
                        }
                        readPayload(peerRank, connection);
@@ -317,7 +316,7 @@ struct TcpTransport::Impl {
                        if (shutDown) return;
                        connection.reading = false;
                        if (ec) {
-                         failPeer(peerRank, readError(peerRank, ec));
+                         failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
                          return;
                        }
                        Part done = std::move(connection.recvs.front());
@@ -327,13 +326,14 @@ struct TcpTransport::Impl {
                      });
   }
 
-  Status readError(int peerRank, const asio::error_code& ec) const {
-    if (ec == asio::error::eof || ec == asio::error::connection_reset) {
-      return Status::make(ErrorCode::Remote, "rank {}: {} closed its connection ({})", params.rank, who(peerRank),
-                          ec.message());
+  // A peer that went away shows as EOF or a reset when reading, a broken pipe when writing:
+  // all say the same thing to the user.
+  Status ioError(int peerRank, const asio::error_code& ec, const char* doing) const {
+    if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+        ec == asio::error::connection_aborted) {
+      return Status::make(ErrorCode::Remote, "{} closed its connection ({})", who(peerRank), ec.message());
     }
-    return Status::make(ErrorCode::Remote, "rank {}: receiving from {} failed: {}", params.rank, who(peerRank),
-                        ec.message());
+    return Status::make(ErrorCode::Remote, "{} {} failed: {}", doing, who(peerRank), ec.message());
   }
 
   // ---- failure -----------------------------------------------------------------------
