@@ -10,9 +10,10 @@
 //   step    a ring step: one round in which every rank sends one block to its next rank and
 //           receives one block from its previous rank (made of several schedule Steps).
 //
-// First the rank copies its Input into its own block of Output (out-of-place only: in place,
-// Input already is Output block `rank` and the executor skips a Copy whose source and
-// destination are the same memory). Then, for s in [0, size - 1), rank r sends block
+// The rank copies its Input into its own block of Output, slice by slice (out-of-place only:
+// in place, Input already is Output block `rank` and the executor skips a Copy whose source
+// and destination are the same memory). The copies come last in the schedule but depend on
+// nothing, so they run while the messages travel. For s in [0, size - 1), rank r sends block
 // (r - s) mod size to rank r + 1 and receives block (r - s - 1) mod size from rank r - 1 into
 // Output. At step 0 the rank sends its own block from Input, so the sends do not wait for the
 // Copy and the Copy is never on the critical path; at step s > 0 it forwards the block it
@@ -38,13 +39,25 @@ Schedule ringAllgather(int rank, int size, std::size_t count, std::size_t sliceC
   if (count == 0) return schedule;
 
   const auto own = static_cast<std::size_t>(rank);
-  schedule.add(copyStep(Span{BufferId::Output, own * count, count}, Span{BufferId::Input, 0, count}));
-  if (size == 1) return schedule;
+  const std::size_t slices = (count + sliceCount - 1) / sliceCount;
+  // The own-block copy goes slice by slice, so the executor can interleave it with the
+  // messages (it posts sends and receives before it runs local steps) instead of stalling
+  // every socket behind one long memcpy.
+  auto addCopies = [&] {
+    for (std::size_t j = 0; j < slices; ++j) {
+      const ElementRange slice = evenPart(count, static_cast<int>(slices), static_cast<int>(j));
+      schedule.add(copyStep(Span{BufferId::Output, own * count + slice.offset, slice.count},
+                            Span{BufferId::Input, slice.offset, slice.count}));
+    }
+  };
+  if (size == 1) {
+    addCopies();
+    return schedule;
+  }
 
   const int next = (rank + 1) % size;
   const int prev = (rank - 1 + size) % size;
-  const std::size_t slices = (count + sliceCount - 1) / sliceCount;
-  schedule.steps.reserve(1 + 2 * slices * static_cast<std::size_t>(size - 1));
+  schedule.steps.reserve(slices + 2 * slices * static_cast<std::size_t>(size - 1));
 
   std::vector<std::uint32_t> received(slices, 0);
   for (int s = 0; s < size - 1; ++s) {
@@ -63,6 +76,7 @@ Schedule ringAllgather(int rank, int size, std::size_t count, std::size_t sliceC
           recvStep(prev, Span{BufferId::Output, recvBlock * count + slice.offset, slice.count}));
     }
   }
+  addCopies();
   return schedule;
 }
 

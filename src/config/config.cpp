@@ -15,7 +15,7 @@ constexpr std::array<Variable, 11> kVariables{{
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
     {"BANYAN_TRANSPORT", "tcp", "Transport between ranks. This build has: tcp."},
-    {"BANYAN_SLICE_BYTES", "256K",
+    {"BANYAN_SLICE_BYTES", "1M",
      "Pipeline slice of ring algorithms (bytes, K/M/G suffixes). Smaller overlaps more, larger "
      "costs fewer messages."},
     {"BANYAN_SOCKETS_PER_PEER", "1",

@@ -18,7 +18,7 @@ enum class LogLevel { None, Warn, Info, Trace };
 struct Config {
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
   std::string transport = "tcp";
-  std::size_t sliceBytes = 256 * 1024;
+  std::size_t sliceBytes = 1024 * 1024;
   int socketsPerPeer = 1;
   std::string socketAddr;  // empty: derive from the store connection
   LogLevel logLevel = LogLevel::Warn;

@@ -137,7 +137,8 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   log::info(rank_, "{}: rank {} of {}, tcp on {}, {} socket(s) per peer, slice {} B, timeout {} ms", name_, rank_,
             size_, tcp->listenAddress(), config_.socketsPerPeer, config_.sliceBytes, config_.timeout.count());
   transport_ = std::move(tcp);
-  executor_ = std::make_unique<runtime::Executor>(*transport_);
+  executor_ = std::make_unique<runtime::Executor>(
+      *transport_, [this](std::function<void()> work) { asio::post(io_, std::move(work)); });
   progress_ = std::thread([this] { progressLoop(); });
 }
 

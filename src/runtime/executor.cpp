@@ -66,13 +66,12 @@ void Executor::start(Operation operation) {
   stepsLeft_ = steps.size();
   depsLeft_.resize(steps.size());
   ready_.assign(steps.size(), 0);
-  worklist_.clear();
+  localReady_.clear();
+  networkReady_.clear();
   for (std::uint32_t i = 0; i < steps.size(); ++i) {
     depsLeft_[i] = steps[i].depCount;
-    if (depsLeft_[i] == 0) worklist_.push_back(i);
+    if (depsLeft_[i] == 0) makeReady(i);
   }
-  // Start in step order: reverse, since the worklist is a stack.
-  std::reverse(worklist_.begin(), worklist_.end());
   const std::size_t peerCount = plan.peers.size();
   sendCursor_.assign(peerCount, 0);
   recvCursor_.assign(peerCount, 0);
@@ -86,39 +85,66 @@ void Executor::start(Operation operation) {
   drain();
 }
 
-// Runs everything that is ready. Local steps complete inline and may make more steps ready;
-// the loop (not recursion) keeps the stack flat however long the schedule. When the last step
-// of an operation finishes here, onDone may start the next operation, whose first steps land
-// in the same worklist and are run by this same loop (a nested drain() returns at once).
+void Executor::makeReady(std::uint32_t index) {
+  const StepKind kind = current_.plan->schedule.steps[index].kind;
+  if (kind == StepKind::Send || kind == StepKind::Recv) {
+    networkReady_.push_back(index);
+  } else {
+    localReady_.push_back(index);
+  }
+}
+
+// Runs what is ready: first hands every ready send and receive to the transport, then runs
+// local steps one at a time (each may make more steps ready). A loop, not recursion, keeps the
+// stack flat however long the schedule. When the last step of an operation finishes here,
+// onDone may start the next operation, whose first steps are picked up by this same loop (a
+// nested drain() returns at once).
 void Executor::drain() {
   if (draining_) return;
   draining_ = true;
-  while (!worklist_.empty() && busy_) {
-    const std::uint32_t index = worklist_.back();
-    worklist_.pop_back();
-    const auto& step = current_.plan->schedule.steps[index];
-    if (step.kind == StepKind::Send || step.kind == StepKind::Recv) {
+  std::size_t localBytes = 0;
+  while (busy_) {
+    if (!networkReady_.empty()) {
+      const std::uint32_t index = networkReady_.back();
+      networkReady_.pop_back();
       ready_[index] = 1;
+      const auto& step = current_.plan->schedule.steps[index];
       postReady(static_cast<std::size_t>(current_.plan->peerSlot[index]), step.kind == StepKind::Send);
-    } else {
-      runLocal(index);
+      continue;
     }
+    if (localReady_.empty()) break;
+    if (localBytes >= kYieldBytes) {
+      // Let the event loop move bytes, then come back for the rest.
+      defer_([this, generation = generation_] {
+        if (generation == generation_) drain();
+      });
+      break;
+    }
+    const std::uint32_t index = localReady_.front();
+    localReady_.pop_front();
+    localBytes += runLocal(index);
   }
   draining_ = false;
 }
 
-void Executor::runLocal(std::uint32_t index) {
+std::size_t Executor::runLocal(std::uint32_t index) {
   const auto& step = current_.plan->schedule.steps[index];
   std::byte* dst = address(step.dst);
   const std::size_t count = step.dst.count;
+  std::size_t bytes = 0;
   if (step.kind == StepKind::Copy) {
     const std::byte* from = address(step.a);
-    if (from != dst && count != 0) std::memcpy(dst, from, count * current_.elementSize);
+    if (from != dst && count != 0) {
+      std::memcpy(dst, from, count * current_.elementSize);
+      bytes = count * current_.elementSize;
+    }
   } else {
     kernel_(dst, address(step.a), address(step.b), count);
     if (step.finalize && current_.op == ReduceOp::avg) reduce::divideBy(current_.type, dst, count, current_.nranks);
+    bytes = count * current_.elementSize;
   }
   stepDone(index);
+  return bytes;
 }
 
 // Hands the transport every ready send (or recv) of one peer that is next in step order.
@@ -153,7 +179,7 @@ void Executor::stepDone(std::uint32_t index) {
   const Plan& plan = *current_.plan;
   for (std::uint32_t k = plan.dependentsBegin[index]; k < plan.dependentsBegin[index + 1]; ++k) {
     const std::uint32_t next = plan.dependents[k];
-    if (--depsLeft_[next] == 0) worklist_.push_back(next);
+    if (--depsLeft_[next] == 0) makeReady(next);
   }
   if (--stepsLeft_ == 0) finish(Status::ok());
 }
@@ -165,7 +191,8 @@ void Executor::fail(const Status& status) {
 void Executor::finish(const Status& status) {
   busy_ = false;
   ++generation_;
-  worklist_.clear();
+  localReady_.clear();
+  networkReady_.clear();
   auto onDone = std::move(current_.onDone);
   current_ = Operation{};
   if (onDone) onDone(status);

@@ -4,7 +4,9 @@
 // A step starts as soon as the steps it depends on have completed, so independent work
 // overlaps: while slice j is on the wire, slice j-1 is being reduced and slice j+1 received.
 // Sends and receives are handed to the transport in step order per peer (the schedule's
-// matching rule). Reduce and Copy steps run inline on the progress thread.
+// matching rule). Reduce and Copy steps run inline on the driving thread, after every ready
+// send and receive has been posted (so the wire never waits behind arithmetic), and after
+// kYieldBytes of local work the executor yields to the event loop so sockets keep moving.
 
 #include "algorithms/schedule.hpp"
 #include "common/status.hpp"
@@ -15,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -53,7 +56,13 @@ struct Operation {
 
 class Executor {
  public:
-  explicit Executor(transport::Transport& transport) : transport_(transport) {}
+  // Local work done between two visits to the event loop: long enough to amortise the visit,
+  // short enough (tens of microseconds) that socket buffers do not run dry meanwhile.
+  static constexpr std::size_t kYieldBytes = 256 * 1024;
+
+  // `defer` queues a function to run later on the event loop (asio::post).
+  Executor(transport::Transport& transport, std::function<void(std::function<void()>)> defer)
+      : transport_(transport), defer_(std::move(defer)) {}
 
   // Starts `operation`; one at a time (the previous one must have called onDone).
   void start(Operation operation);
@@ -65,13 +74,15 @@ class Executor {
 
  private:
   void drain();
-  void runLocal(std::uint32_t index);
+  void makeReady(std::uint32_t index);
+  std::size_t runLocal(std::uint32_t index);  // returns the bytes it touched
   void postReady(std::size_t peerSlot, bool sends);
   void stepDone(std::uint32_t index);
   void finish(const Status& status);
   std::byte* address(const algorithms::Span& span) const;
 
   transport::Transport& transport_;
+  std::function<void(std::function<void()>)> defer_;
   Operation current_;
   bool busy_ = false;
   bool draining_ = false;
@@ -81,7 +92,8 @@ class Executor {
   // Per-step state, reused across operations to avoid allocating per call.
   std::vector<std::uint8_t> depsLeft_;
   std::vector<std::uint8_t> ready_;  // deps met, waiting for its turn in per-peer order
-  std::vector<std::uint32_t> worklist_;
+  std::deque<std::uint32_t> localReady_;  // Reduce/Copy steps whose deps are met, oldest first
+  std::vector<std::uint32_t> networkReady_;
   std::vector<std::size_t> sendCursor_, recvCursor_;  // per peer slot: next to post
   std::vector<std::size_t> sendsDone_, recvsDone_;    // per peer slot, for describePending
 };

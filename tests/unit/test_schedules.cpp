@@ -123,7 +123,7 @@ TEST_CASE("ring schedules stay small", "[schedule]") {
   CHECK(allreduce.steps.size() == 7 * 10 * 5);
   CHECK(allreduce.scratchCount == kRingScratchSlots * 100);
   const Schedule allgather = ringAllgather(3, 8, 1000, 100);
-  CHECK(allgather.steps.size() == 1 + 7 * 10 * 2);
+  CHECK(allgather.steps.size() == 10 + 7 * 10 * 2);  // one copy per slice of the own block
   // size 1 is a copy; nothing at all for count 0.
   CHECK(ringAllreduce(0, 1, 10, 4).steps.size() == 1);
   CHECK(ringAllreduce(0, 4, 0, 4).steps.empty());
@@ -222,7 +222,13 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
 
   SECTION("a missing block in allgather") {
     const std::string error = checkAllgather(size, count, mutated(allgather, 2, [](Schedule& s) {
-      s.steps[0].dst.offset = 0;  // the copy goes to block 0 instead of block 2
+      // The first copy of the own block (the copies come last) goes to block 0, not block 2.
+      for (auto& step : s.steps) {
+        if (step.kind == StepKind::Copy) {
+          step.dst.offset -= 2 * count;
+          break;
+        }
+      }
     }));
     INFO(error);
     CHECK(error.find("rank 2") != std::string::npos);
