@@ -160,14 +160,20 @@ std::pair<std::string, std::uint16_t> parseHostPort(const std::string& text, con
 }
 
 std::optional<JobEnvironment> jobFromEnvironment() {
+  std::optional<JobEnvironment> job;
   if (auto values = readSet({"BANYAN_RANK", "BANYAN_SIZE", "BANYAN_STORE_ADDR"},
                             "banyan's launcher")) {
-    return fromBanyanVariables(*values);
+    job = fromBanyanVariables(*values);
+  } else if (auto values = readSet({"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}, "torchrun")) {
+    job = fromTorchrunVariables(*values);
   }
-  if (auto values = readSet({"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}, "torchrun")) {
-    return fromTorchrunVariables(*values);
+  // Several jobs may share one store server; a prefix keeps their keys apart.
+  if (job) {
+    if (const char* prefix = std::getenv("BANYAN_STORE_PREFIX"); prefix != nullptr && *prefix != '\0') {
+      job->store = std::make_shared<PrefixStore>(prefix, job->store);
+    }
   }
-  return std::nullopt;
+  return job;
 }
 
 }  // namespace banyan::bootstrap

@@ -16,8 +16,8 @@ constexpr std::array<Variable, 11> kVariables{{
      "(ms, s, m)."},
     {"BANYAN_TRANSPORT", "tcp", "Transport between ranks. This build has: tcp."},
     {"BANYAN_SLICE_BYTES", "1M",
-     "Pipeline slice of ring algorithms (bytes, K/M/G suffixes). Smaller overlaps more, larger "
-     "costs fewer messages."},
+     "Largest pipeline slice of ring algorithms (bytes, K/M/G suffixes); smaller messages get "
+     "smaller slices, about four per chunk, down to 64K."},
     {"BANYAN_SOCKETS_PER_PEER", "1",
      "TCP connections per peer pair; messages of 1 MiB and more are striped across them."},
     {"BANYAN_SOCKET_ADDR", "(address used to reach the store)",

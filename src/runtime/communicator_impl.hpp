@@ -68,7 +68,7 @@ class CommunicatorImpl final : public Driver {
   static const char* name(Collective kind);
   void validate(const Request& request) const;
   std::string describe(const Pending& pending) const;
-  std::size_t sliceElements(std::size_t elementSize) const;
+  std::size_t sliceElements(const Request& request, std::size_t elementSize) const;
 
   // Progress thread only, from here on.
   void progressLoop();

@@ -34,7 +34,7 @@ namespace {
 
 const char* const kJobVariables[] = {"BANYAN_RANK", "BANYAN_SIZE", "BANYAN_STORE_ADDR",
                                      "RANK",        "WORLD_SIZE",  "MASTER_ADDR",
-                                     "MASTER_PORT"};
+                                     "MASTER_PORT", "BANYAN_STORE_PREFIX"};
 
 // Clears the job variables for a test and puts back whatever was there before.
 class JobEnvironmentGuard {
@@ -232,6 +232,23 @@ TEST_CASE("jobFromEnvironment: banyan variables", "[launcher]") {
 
   ::unsetenv("BANYAN_SIZE");
   CHECK_THAT(jobError(), Catch::Contains("BANYAN_SIZE is not"));
+}
+
+TEST_CASE("jobFromEnvironment: BANYAN_STORE_PREFIX keeps jobs on one store apart", "[launcher]") {
+  JobEnvironmentGuard env;
+  banyan::TcpStoreServer server("127.0.0.1", 0);
+  env.set("BANYAN_RANK", "0");
+  env.set("BANYAN_SIZE", "1");
+  env.set("BANYAN_STORE_ADDR", fmt::format("127.0.0.1:{}", server.port()));
+  env.set("BANYAN_STORE_PREFIX", "jobA");
+  auto job = jobFromEnvironment();
+  REQUIRE(job.has_value());
+  const std::chrono::milliseconds timeout(2000);
+  job->store->set("key", {1, 2, 3}, timeout);
+  // Seen under the prefix by a plain client, and not under the bare key.
+  banyan::TcpStore plain("127.0.0.1", server.port());
+  CHECK(plain.get("jobA/key", timeout) == banyan::Store::Bytes{1, 2, 3});
+  CHECK_THROWS_AS(plain.get("key", std::chrono::milliseconds(200)), banyan::Error);
 }
 
 TEST_CASE("jobFromEnvironment: torchrun variables", "[launcher]") {
