@@ -24,7 +24,7 @@ struct Options {
   // this host uses to reach the store (loopback when the store is local).
   std::optional<std::string> socketAddr;
   // BANYAN_SPIN_US: how long waits poll before sleeping (0: never spin). Default: 50 us when
-  // ranks do not outnumber cores, else 0.
+  // ranks do not outnumber cores, else 200 us polling with sched_yield.
   std::optional<std::chrono::microseconds> spin;
   // BANYAN_DEBUG: log level, one of "none", "warn", "info", "trace". Default warn.
   std::optional<std::string> debug;

@@ -23,8 +23,8 @@ constexpr std::array<Variable, 11> kVariables{{
     {"BANYAN_SOCKET_ADDR", "(address used to reach the store)",
      "Local IP address the TCP transport listens on."},
     {"BANYAN_SPIN_US", "auto",
-     "Microseconds the progress thread and blocking waits poll before they sleep; 0 never spins. "
-     "auto: 50 when the job has no more ranks than the host has cores, else 0."},
+     "Microseconds a waiting rank polls before it sleeps; 0 never spins. auto: 50 (busy) when "
+     "ranks do not outnumber cores, else 200 polling with sched_yield."},
     {"BANYAN_DEBUG", "warn", "Log level: none, warn, info, trace. Logs go to stderr."},
     {"BANYAN_RANK", "(unset)", "Bootstrap: this process's rank (set by banyan's launcher)."},
     {"BANYAN_SIZE", "(unset)", "Bootstrap: number of ranks in the job."},

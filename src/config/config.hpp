@@ -23,7 +23,7 @@ struct Config {
   std::string socketAddr;  // empty: derive from the store connection
   LogLevel logLevel = LogLevel::Warn;
   // How long the progress thread and blocking waits poll before they sleep.
-  // Unset: 50 us when the job has no more ranks than this host has cores, else 0.
+  // Unset: 50 us when ranks do not outnumber cores, else 200 us yielding (see CommunicatorImpl).
   std::optional<std::chrono::microseconds> spin;
 };
 

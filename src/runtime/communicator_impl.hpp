@@ -83,6 +83,7 @@ class CommunicatorImpl final : public Driver {
 
   const config::Config config_;
   std::chrono::microseconds spin_{0};  // config_.spin, or its automatic value
+  bool yieldWhileSpinning_ = false;    // ranks outnumber cores: spin with sched_yield
   const int rank_;
   const int size_;
   std::shared_ptr<Store> store_;
