@@ -114,6 +114,14 @@ TEST_CASE("allreduce and allgather are exact for every dtype, op and count", "[m
   }
 }
 
+TEST_CASE("16 ranks on 2 cores stay exact", "[multiproc][collectives]") {
+  runRanks(16, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    if (checkAllreduce(comm, 16) != 0) return 1;
+    return checkAllgather(comm, 16);
+  });
+}
+
 TEST_CASE("small slices pipeline many messages and stay exact", "[multiproc][collectives]") {
   // 64-byte slices make every chunk many slices long: the pipelined path, scratch slots
   // reused round-robin, and per-peer ordering all get exercised.

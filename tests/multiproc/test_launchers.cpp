@@ -1,0 +1,76 @@
+// The ways a job starts, end to end with the shipped programs: banyan-bench's own launcher
+// (-np), mpirun (banyan-mpi bootstrap), and torchrun-style variables (the example program).
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+// Runs a shell command; returns its exit status and everything it printed.
+std::pair<int, std::string> run(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
+}
+
+// A port that was free a moment ago (the kernel rarely hands it out again that fast).
+int freePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+const std::string kBuild = BANYAN_BUILD_DIR;
+
+}  // namespace
+
+TEST_CASE("banyan-bench -np launches ranks and checks every result", "[multiproc][launchers]") {
+  const auto [status, output] =
+      run("timeout 120 " + kBuild + "/tools/banyan-bench allreduce -np 3 -b 8 -e 1M -f 64 -n 3 -w 1 -c 1 -d bf16 -o avg");
+  INFO(output);
+  CHECK(status == 0);
+  CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
+}
+
+TEST_CASE("torchrun-style variables start a job (the example program)", "[multiproc][launchers]") {
+  const int port = freePort();
+  const std::string env = fmt::format("BANYAN_TIMEOUT=30s WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT={}", port);
+  const std::string example = kBuild + "/examples/allreduce_example";
+  const auto [status, output] =
+      run(fmt::format("({0} RANK=1 timeout 60 {1} & {0} RANK=0 timeout 60 {1}; wait $!; r0=$?; wait; exit $r0)", env,
+                      example));
+  INFO(output);
+  CHECK(status == 0);
+  CHECK_THAT(output, Catch::Contains("rank 0 of 2: sum 1 (expected 1)"));
+  CHECK_THAT(output, Catch::Contains("rank 1 of 2: sum 1 (expected 1)"));
+}
+
+#ifdef BANYAN_HAVE_MPI
+TEST_CASE("banyan-bench runs under mpirun (banyan-mpi bootstrap)", "[multiproc][launchers]") {
+  const auto [status, output] = run(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 2 --oversubscribe " + kBuild +
+      "/tools/banyan-bench allgather -b 8 -e 1M -f 64 -n 3 -w 1 -c 1");
+  INFO(output);
+  CHECK(status == 0);
+  CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
+}
+#endif
