@@ -20,6 +20,8 @@ struct Options {
   std::optional<std::size_t> sliceBytes;
   // BANYAN_SOCKETS_PER_PEER: TCP connections per peer pair (large messages are striped).
   std::optional<int> socketsPerPeer;
+  // BANYAN_SOCKET_BUFFER: SO_SNDBUF/SO_RCVBUF of each TCP connection; 0 = kernel autotuning.
+  std::optional<std::size_t> socketBufferBytes;
   // BANYAN_SOCKET_ADDR: local address the TCP transport listens on. Default: the address
   // this host uses to reach the store (loopback when the store is local).
   std::optional<std::string> socketAddr;

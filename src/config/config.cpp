@@ -10,7 +10,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 11> kVariables{{
+constexpr std::array<Variable, 12> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -20,6 +20,9 @@ constexpr std::array<Variable, 11> kVariables{{
      "smaller slices, about four per chunk, down to 64K."},
     {"BANYAN_SOCKETS_PER_PEER", "1",
      "TCP connections per peer pair; messages of 1 MiB and more are striped across them."},
+    {"BANYAN_SOCKET_BUFFER", "4M",
+     "Send and receive buffer of each TCP connection (bytes, K/M suffixes; the kernel caps it at "
+     "net.core.wmem_max/rmem_max). 0 leaves it to the kernel's autotuning."},
     {"BANYAN_SOCKET_ADDR", "(address used to reach the store)",
      "Local IP address the TCP transport listens on."},
     {"BANYAN_SPIN_US", "auto",
@@ -147,6 +150,16 @@ Config resolve(const Options& options) {
     config.socketsPerPeer = *options.socketsPerPeer;
   } else if (const char* v = env("BANYAN_SOCKETS_PER_PEER")) {
     config.socketsPerPeer = parsePositiveInt(v, "BANYAN_SOCKETS_PER_PEER", 64);
+  }
+
+  if (options.socketBufferBytes) {
+    config.socketBufferBytes = *options.socketBufferBytes;
+  } else if (const char* v = env("BANYAN_SOCKET_BUFFER")) {
+    config.socketBufferBytes = parseBytes(v, "BANYAN_SOCKET_BUFFER");
+  }
+  if (config.socketBufferBytes > (std::size_t{1} << 30)) {
+    fail(ErrorCode::InvalidUsage, "socket buffer {} bytes is more than 1 GiB (BANYAN_SOCKET_BUFFER)",
+         config.socketBufferBytes);
   }
 
   if (options.socketAddr) {

@@ -20,6 +20,7 @@ struct Config {
   std::string transport = "tcp";
   std::size_t sliceBytes = 1024 * 1024;
   int socketsPerPeer = 1;
+  std::size_t socketBufferBytes = 4 * 1024 * 1024;
   std::string socketAddr;  // empty: derive from the store connection
   LogLevel logLevel = LogLevel::Warn;
   // How long the progress thread and blocking waits poll before they sleep.

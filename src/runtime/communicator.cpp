@@ -137,7 +137,8 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   if (listen.empty()) listen = "127.0.0.1";
   auto tcp = std::make_unique<transport::tcp::TcpTransport>(
       io_, store_,
-      transport::tcp::TcpTransportParams{rank_, size_, nonce, prefix_, listen, config_.socketsPerPeer, config_.timeout});
+      transport::tcp::TcpTransportParams{rank_, size_, nonce, prefix_, listen, config_.socketsPerPeer,
+                                         config_.socketBufferBytes, config_.timeout});
   log::info(rank_, "{}: rank {} of {}, tcp on {}, {} socket(s) per peer, slice {} B, timeout {} ms", name_, rank_,
             size_, tcp->listenAddress(), config_.socketsPerPeer, config_.sliceBytes, config_.timeout.count());
   transport_ = std::move(tcp);

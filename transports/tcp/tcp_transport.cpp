@@ -210,6 +210,14 @@ struct TcpTransport::Impl {
   void adopt(int peerRank, std::uint32_t index, std::unique_ptr<tcp::socket> socket) {
     asio::error_code ignored;
     socket->set_option(tcp::no_delay(true), ignored);
+    if (params.socketBufferBytes > 0) {
+      // A fresh connection's autotuned buffers start small and grow over the first megabytes;
+      // until then a large message stalls on a full socket (1 MiB allgather, 2 ranks, fresh
+      // job: 1.3-3.7 GB/s autotuned, 3.2-3.3 GB/s with 4 MiB).
+      const int bytes = static_cast<int>(params.socketBufferBytes);
+      socket->set_option(asio::socket_base::send_buffer_size(bytes), ignored);
+      socket->set_option(asio::socket_base::receive_buffer_size(bytes), ignored);
+    }
     Connection& connection = peers[peerRank].connections[index];
     connection.socket = std::move(socket);
     log::trace(params.rank, "tcp: connection {} with {} up", index, who(peerRank));

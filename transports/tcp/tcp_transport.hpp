@@ -38,6 +38,7 @@ struct TcpTransportParams {
   std::string storePrefix;        // keys: <prefix>tcp/<rank> = "ip:port"
   std::string listenAddress;      // IP to listen on
   int socketsPerPeer = 1;
+  std::size_t socketBufferBytes = 0;  // SO_SNDBUF/SO_RCVBUF; 0 leaves them to the kernel
   std::chrono::milliseconds timeout{300000};  // for store lookups and handshakes
 };
 
