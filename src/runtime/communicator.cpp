@@ -334,17 +334,10 @@ void CommunicatorImpl::startOperation(Pending pending) {
   scratch_.reserve(plan->schedule.scratchCount * element);
 
   current_ = std::make_unique<Pending>(std::move(pending));
-  const std::string what = describe(*current_);
-  log::trace(rank_, "{}: start {} with {}", name_, what, tuning::toString(algorithm));
-
-  // The deadline counts from the call (as PyTorch's timeout does), so a queue of operations
-  // behind a stuck one fails too instead of waiting a full timeout each.
-  timer_.expires_at(current_->state->deadline());
-  timer_.async_wait([this, sequence = current_->sequence](const asio::error_code& ec) {
-    if (ec || !current_ || current_->sequence != sequence) return;
-    executor_->fail(Status::make(ErrorCode::Timeout, "{}: not done within the {} ms timeout (BANYAN_TIMEOUT); waiting for {}", describe(*current_),
-                                 config_.timeout.count(), executor_->describePending()));
-  });
+  if (log::enabled(config::LogLevel::Trace)) {
+    log::trace(rank_, "{}: start {} with {}", name_, describe(*current_), tuning::toString(algorithm));
+  }
+  armWatchdog();
 
   runtime::Operation operation;
   operation.tag = current_->sequence;
@@ -356,12 +349,11 @@ void CommunicatorImpl::startOperation(Pending pending) {
   operation.type = r.type;
   operation.op = r.op;
   operation.nranks = size_;
-  operation.onDone = [this, what](const Status& status) {
-    timer_.cancel();
+  operation.onDone = [this](const Status& status) {
     auto finished = std::move(current_);
     if (!status.isOk()) {
       // The streams to our peers lost their place: nothing more can run on them.
-      const Status failed = status.code() == ErrorCode::Timeout ? status : status.withContext(what);
+      const Status failed = status.code() == ErrorCode::Timeout ? status : status.withContext(describe(*finished));
       broken_ = failed;
       transport_->shutdown(failed);
       finishOperation(finished->state, failed);
@@ -372,6 +364,27 @@ void CommunicatorImpl::startOperation(Pending pending) {
     startNext();
   };
   executor_->start(std::move(operation));
+}
+
+// One timer serves every deadline. It ticks while operations run and fails the running one
+// once its deadline (the call time plus BANYAN_TIMEOUT, as PyTorch counts it, so a queue behind
+// a stuck operation fails together) has passed. Arming a timer per operation would cost two
+// timerfd system calls per collective, a noticeable part of a small one.
+void CommunicatorImpl::armWatchdog() {
+  if (watchdogArmed_) return;
+  watchdogArmed_ = true;
+  const auto tick = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(100), config_.timeout / 4);
+  timer_.expires_after(tick);
+  timer_.async_wait([this](const asio::error_code& ec) {
+    watchdogArmed_ = false;
+    if (ec) return;
+    if (current_ && std::chrono::steady_clock::now() >= current_->state->deadline()) {
+      executor_->fail(Status::make(ErrorCode::Timeout,
+                                   "{}: not done within the {} ms timeout (BANYAN_TIMEOUT); waiting for {}",
+                                   describe(*current_), config_.timeout.count(), executor_->describePending()));
+    }
+    if (current_ || !queue_.empty()) armWatchdog();
+  });
 }
 
 void CommunicatorImpl::finishOperation(const std::shared_ptr<WorkState>& state, const Status& status) {

@@ -80,6 +80,7 @@ class CommunicatorImpl final : public Driver {
   void startOperation(Pending pending);
   void finishOperation(const std::shared_ptr<WorkState>& state, const Status& status);
   void failEverything(const Status& why);
+  void armWatchdog();
 
   const config::Config config_;
   std::chrono::microseconds spin_{0};  // config_.spin, or its automatic value
@@ -112,6 +113,7 @@ class CommunicatorImpl final : public Driver {
   std::unique_ptr<Pending> current_;
   bool running_ = false;
   bool starting_ = false;
+  bool watchdogArmed_ = false;
   Status broken_;
   runtime::PlanCache plans_;
   runtime::ScratchBuffer scratch_;

@@ -47,6 +47,8 @@ struct Connection {
   bool reading = false;
   FrameHeaderBytes txHeader{};
   FrameHeaderBytes rxHeader{};
+  bool rxChecked = false;  // the current read has checked its frame header
+  Status rxStatus;         // what that check found
 };
 
 struct Peer {
@@ -296,40 +298,29 @@ struct TcpTransport::Impl {
                       });
   }
 
+  // Reads the next frame straight into the posted receive: header and payload in one read
+  // (one system call for a small message). The completion condition looks at the header as
+  // soon as it has arrived and stops the read if the frame is not the one expected, so a
+  // shorter or different message is reported, never waited for.
   void pumpRecvs(int peerRank, Connection& connection) {
     if (connection.reading || connection.recvs.empty() || !connection.socket) return;
     connection.reading = true;
-    asio::async_read(*connection.socket, asio::buffer(connection.rxHeader),
-                     [this, peerRank, &connection](const asio::error_code& ec, std::size_t) {
-                       if (shutDown) return;
-                       if (ec) {
-                         connection.reading = false;
-                         failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
-                         return;
-                       }
-                       FrameHeader header;
-                       Status status = decodeFrameHeader(connection.rxHeader, header);
-                       const Part& part = connection.recvs.front();
-                       if (status.isOk() && (header.tag != part.tag || header.length != part.bytes)) {
-                         status = Status::make(ErrorCode::Remote,
-                                               "message from {} does not match: it is tag {:#x} with {} bytes, "
-                                               "rank {} expected tag {:#x} with {} bytes (did the ranks call "
-                                               "different operations?)",
-                                               who(peerRank), header.tag, header.length, params.rank, part.tag,
-                                               part.bytes);
-                       }
-                       if (!status.isOk()) {
-                         connection.reading = false;
-                         failPeer(peerRank, status);
-                         return;
-                       }
-                       readPayload(peerRank, connection);
-                     });
-  }
-
-  void readPayload(int peerRank, Connection& connection) {
+    connection.rxChecked = false;
+    connection.rxStatus = Status::ok();
     const Part& part = connection.recvs.front();
-    asio::async_read(*connection.socket, asio::buffer(part.data, part.bytes), TransferAllUncapped{part.bytes},
+    const std::array<asio::mutable_buffer, 2> buffers{asio::buffer(connection.rxHeader),
+                                                      asio::buffer(part.data, part.bytes)};
+    const std::size_t total = kFrameHeaderSize + part.bytes;
+    auto checkHeader = [this, peerRank, &connection, total](const asio::error_code& ec, std::size_t done) -> std::size_t {
+      if (ec) return 0;
+      if (!connection.rxChecked && done >= kFrameHeaderSize) {
+        connection.rxChecked = true;
+        connection.rxStatus = checkFrame(peerRank, connection);
+        if (!connection.rxStatus.isOk()) return 0;
+      }
+      return total - done;
+    };
+    asio::async_read(*connection.socket, buffers, checkHeader,
                      [this, peerRank, &connection](const asio::error_code& ec, std::size_t) {
                        if (shutDown) return;
                        connection.reading = false;
@@ -337,11 +328,31 @@ struct TcpTransport::Impl {
                          failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
                          return;
                        }
+                       // Asio skips the completion condition when one read fills every
+                       // buffer (the usual case for small messages): check here as well.
+                       if (!connection.rxChecked) connection.rxStatus = checkFrame(peerRank, connection);
+                       if (!connection.rxStatus.isOk()) {
+                         failPeer(peerRank, connection.rxStatus);
+                         return;
+                       }
                        Part done = std::move(connection.recvs.front());
                        connection.recvs.pop_front();
                        pumpRecvs(peerRank, connection);
                        done.message->partDone(Status::ok());
                      });
+  }
+
+  Status checkFrame(int peerRank, const Connection& connection) const {
+    FrameHeader header;
+    Status status = decodeFrameHeader(connection.rxHeader, header);
+    const Part& part = connection.recvs.front();
+    if (status.isOk() && (header.tag != part.tag || header.length != part.bytes)) {
+      status = Status::make(ErrorCode::Remote,
+                            "message from {} does not match: it is tag {:#x} with {} bytes, rank {} expected tag "
+                            "{:#x} with {} bytes (did the ranks call different operations?)",
+                            who(peerRank), header.tag, header.length, params.rank, part.tag, part.bytes);
+    }
+    return status;
   }
 
   // A peer that went away shows as EOF or a reset when reading, a broken pipe when writing:
