@@ -96,23 +96,8 @@ class BanyanBackend {
     comm_.allreduce(values, static_cast<std::size_t>(n), DataType::i64, ReduceOp::sum);
   }
 
-  std::vector<RankInfo> gatherRankInfo(const RankInfo& mine) {
-    // Fixed-size records: pid, then the host name (truncated).
-    constexpr std::size_t kRecord = 72;
-    std::vector<char> record(kRecord, 0);
-    const long long pid = mine.pid;
-    std::memcpy(record.data(), &pid, sizeof(pid));
-    std::snprintf(record.data() + 8, kRecord - 8, "%s", mine.host.c_str());
-    std::vector<char> all(kRecord * static_cast<std::size_t>(size()));
-    comm_.allgather(record.data(), all.data(), kRecord, DataType::u8);
-    std::vector<RankInfo> ranks;
-    for (int r = 0; r < size(); ++r) {
-      const char* p = all.data() + static_cast<std::size_t>(r) * kRecord;
-      long long otherPid = 0;
-      std::memcpy(&otherPid, p, sizeof(otherPid));
-      ranks.push_back(RankInfo{r, static_cast<long>(otherPid), std::string(p + 8)});
-    }
-    return ranks;
+  void allgatherBytes(const void* mine, void* all, std::size_t bytes) {
+    comm_.allgather(mine, all, bytes, DataType::u8);
   }
 
  private:

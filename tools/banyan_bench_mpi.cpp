@@ -109,24 +109,9 @@ class MpiBackend {
     check(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_INT64_T, MPI_SUM, comm_), "MPI_Allreduce");
   }
 
-  std::vector<RankInfo> gatherRankInfo(const RankInfo& mine) {
-    // Fixed-size records: pid, then the host name (truncated).
-    constexpr int kRecord = 72;
-    std::vector<char> record(kRecord, 0);
-    const long long pid = mine.pid;
-    std::memcpy(record.data(), &pid, sizeof(pid));
-    std::snprintf(record.data() + 8, kRecord - 8, "%s", mine.host.c_str());
-    std::vector<char> all(static_cast<std::size_t>(kRecord) * size_);
-    check(MPI_Allgather(record.data(), kRecord, MPI_CHAR, all.data(), kRecord, MPI_CHAR, comm_),
+  void allgatherBytes(const void* mine, void* all, std::size_t bytes) {
+    check(MPI_Allgather(mine, static_cast<int>(bytes), MPI_CHAR, all, static_cast<int>(bytes), MPI_CHAR, comm_),
           "MPI_Allgather");
-    std::vector<RankInfo> ranks;
-    for (int r = 0; r < size_; ++r) {
-      const char* p = all.data() + static_cast<std::size_t>(r) * kRecord;
-      long long otherPid = 0;
-      std::memcpy(&otherPid, p, sizeof(otherPid));
-      ranks.push_back(RankInfo{r, static_cast<long>(otherPid), std::string(p + 8)});
-    }
-    return ranks;
   }
 
  private:

@@ -1,6 +1,8 @@
 // The ways a job starts, end to end with the shipped programs: banyan-bench's own launcher
 // (-np), mpirun (banyan-mpi bootstrap), and torchrun-style variables (the example program).
 
+#include "support/ports.hpp"
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -26,18 +28,6 @@ std::pair<int, std::string> run(const std::string& command) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
 }
 
-// A port that was free a moment ago (the kernel rarely hands it out again that fast).
-int freePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 const std::string kBuild = BANYAN_BUILD_DIR;
 
@@ -52,7 +42,7 @@ TEST_CASE("banyan-bench -np launches ranks and checks every result", "[multiproc
 }
 
 TEST_CASE("torchrun-style variables start a job (the example program)", "[multiproc][launchers]") {
-  const int port = freePort();
+  const int port = banyan::test::unusedPort();
   const std::string env = fmt::format("BANYAN_TIMEOUT=30s WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT={}", port);
   const std::string example = kBuild + "/examples/allreduce_example";
   const auto [status, output] =

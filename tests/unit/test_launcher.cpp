@@ -7,6 +7,8 @@
 #include "bootstrap/environment.hpp"
 #include "bootstrap/local_launcher.hpp"
 
+#include "support/ports.hpp"
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -72,17 +74,7 @@ std::string jobError() {
   return "";
 }
 
-std::uint16_t unusedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
+using banyan::test::unusedPort;
 
 }  // namespace
 

@@ -5,6 +5,8 @@
 
 #include "bootstrap/store_protocol.hpp"
 
+#include "support/ports.hpp"
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -72,18 +74,7 @@ banyan::Status decodeBody(const protocol::Bytes& body) {
   return protocol::decodeRequest(body.data(), body.size(), request);
 }
 
-// A port on 127.0.0.1 that nothing listens on (bound, then released).
-std::uint16_t unusedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
+using banyan::test::unusedPort;
 
 int connectRaw(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

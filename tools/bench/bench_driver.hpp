@@ -9,7 +9,7 @@
 //   void sync();                              // a tiny collective that every rank must enter
 //   void maxOverRanks(double* values, int n); // in place, result on every rank
 //   void sumOverRanks(std::int64_t* values, int n);
-//   std::vector<RankInfo> gatherRankInfo(const RankInfo& mine);  // every rank's, by rank
+//   void allgatherBytes(const void* mine, void* all, std::size_t bytes);  // all = size() * bytes
 
 #include "tools/bench/bench_args.hpp"
 #include "tools/bench/bench_data.hpp"
@@ -44,6 +44,27 @@ struct Call {
 };
 
 namespace detail {
+
+// Every rank's pid and host, for the header, as fixed-size records (pid, then the host name,
+// truncated) gathered with the backend's own allgather.
+template <typename Backend>
+std::vector<RankInfo> gatherRankInfo(Backend& backend, const RankInfo& mine) {
+  constexpr std::size_t kRecord = 72;
+  std::vector<char> record(kRecord, 0);
+  const long long pid = mine.pid;
+  std::memcpy(record.data(), &pid, sizeof(pid));
+  std::snprintf(record.data() + 8, kRecord - 8, "%s", mine.host.c_str());
+  std::vector<char> all(kRecord * static_cast<std::size_t>(backend.size()));
+  backend.allgatherBytes(record.data(), all.data(), kRecord);
+  std::vector<RankInfo> ranks;
+  for (int r = 0; r < backend.size(); ++r) {
+    const char* p = all.data() + static_cast<std::size_t>(r) * kRecord;
+    long long otherPid = 0;
+    std::memcpy(&otherPid, p, sizeof(otherPid));
+    ranks.push_back(RankInfo{r, static_cast<long>(otherPid), std::string(p + 8)});
+  }
+  return ranks;
+}
 
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
@@ -112,7 +133,7 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
   if (jsonFailed != 0) return 2;
 
   const std::vector<RankInfo> ranks =
-      backend.gatherRankInfo(RankInfo{rank, static_cast<long>(getpid()), detail::hostName()});
+      detail::gatherRankInfo(backend, RankInfo{rank, static_cast<long>(getpid()), detail::hostName()});
   Report report(ReportInfo{program, library, nranks, args});
   if (rank == 0) detail::printAndFlush(report.header(ranks));
 
