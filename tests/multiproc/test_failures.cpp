@@ -3,8 +3,13 @@
 
 #include "support/multiproc.hpp"
 
+#include "bootstrap/environment.hpp"
+
 #include <banyan/banyan.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -212,4 +217,39 @@ TEST_CASE("ranks that disagree on the operation get an error, not mixed data", "
         return 1;
       },
       options);
+}
+
+TEST_CASE("strangers on a rank's port are turned away and the job goes on", "[multiproc][errors]") {
+  runRanks(2, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    std::vector<std::int32_t> data(1000, 1);
+    comm.allreduce(data.data(), data.size(), DataType::i32, ReduceOp::sum);
+    int garbage = -1, silent = -1;
+    if (comm.rank() == 0) {
+      // Rank 1 accepts connections (the lower rank connects); find its port in the store.
+      auto [host, port] = bootstrap::parseHostPort(std::getenv("BANYAN_STORE_ADDR"), "BANYAN_STORE_ADDR");
+      TcpStore store(host, port);
+      const auto bytes = store.get("banyan/0/tcp/1", std::chrono::seconds(5));
+      const std::string address(bytes.begin(), bytes.end());
+      const auto colon = address.rfind(':');
+      sockaddr_in target{};
+      target.sin_family = AF_INET;
+      target.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+      inet_pton(AF_INET, address.substr(0, colon).c_str(), &target.sin_addr);
+      garbage = socket(AF_INET, SOCK_STREAM, 0);
+      silent = socket(AF_INET, SOCK_STREAM, 0);
+      RANK_EXPECT(0, connect(garbage, reinterpret_cast<sockaddr*>(&target), sizeof target) == 0);
+      RANK_EXPECT(0, connect(silent, reinterpret_cast<sockaddr*>(&target), sizeof target) == 0);
+      const char junk[64] = "GET / HTTP/1.0\r\n\r\n this is not a banyan hello";
+      RANK_EXPECT(0, write(garbage, junk, sizeof junk) == static_cast<ssize_t>(sizeof junk));
+    }
+    for (int k = 0; k < 20; ++k) {
+      std::fill(data.begin(), data.end(), comm.rank() + k);
+      comm.allreduce(data.data(), data.size(), DataType::i32, ReduceOp::sum);
+      RANK_EXPECT(comm.rank(), data[0] == 2 * k + 1 && data[999] == 2 * k + 1);
+    }
+    if (garbage >= 0) close(garbage);
+    if (silent >= 0) close(silent);
+    return 0;
+  }, quiet());
 }

@@ -84,8 +84,12 @@ struct TcpTransport::Impl {
   std::vector<Peer> peers;
   Status failure;  // set by shutdown(); every later post fails with it
   bool shutDown = false;
-  // Accepted sockets still reading their hello; owned here so shutdown can close them.
-  std::vector<std::shared_ptr<tcp::socket>> greeting;
+  // Accepted connections still owing their hello; owned here so shutdown can close them.
+  struct Greeting {
+    std::shared_ptr<tcp::socket> socket;
+    asio::steady_timer deadline;
+  };
+  std::vector<std::shared_ptr<Greeting>> greeting;
 
   Impl(asio::io_context& context, std::shared_ptr<Store> s, const TcpTransportParams& p)
       : io(context), store(std::move(s)), params(p), acceptor(context), peers(p.size) {
@@ -130,11 +134,19 @@ struct TcpTransport::Impl {
   }
 
   // Reads an accepted connection's hello and, if it belongs to this communicator, adopts it.
+  // A connection that does not say hello within the timeout is closed: a stranger (or a port
+  // scanner) must not hold a socket forever.
   void greet(const std::shared_ptr<tcp::socket>& socket) {
-    greeting.push_back(socket);
+    auto entry = std::make_shared<Greeting>(Greeting{socket, asio::steady_timer(io, params.timeout)});
+    greeting.push_back(entry);
+    entry->deadline.async_wait([socket](const asio::error_code& ec) {
+      asio::error_code ignored;
+      if (!ec) socket->close(ignored);
+    });
     auto hello = std::make_shared<HelloBytes>();
-    asio::async_read(*socket, asio::buffer(*hello), [this, socket, hello](const asio::error_code& ec, std::size_t) {
-      std::erase(greeting, socket);
+    asio::async_read(*socket, asio::buffer(*hello), [this, entry, socket, hello](const asio::error_code& ec, std::size_t) {
+      entry->deadline.cancel();
+      std::erase(greeting, entry);
       if (ec || shutDown) return;
       Hello parsed;
       Status status = decodeHello(*hello, parsed);
@@ -406,7 +418,10 @@ struct TcpTransport::Impl {
   void closeSockets() {
     asio::error_code ignored;
     acceptor.close(ignored);
-    for (auto& socket : greeting) socket->close(ignored);
+    for (auto& entry : greeting) {
+      entry->deadline.cancel();
+      entry->socket->close(ignored);
+    }
     greeting.clear();
     for (auto& peer : peers) {
       for (auto& connection : peer.connections) {
