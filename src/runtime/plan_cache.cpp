@@ -1,5 +1,6 @@
 #include "runtime/plan_cache.hpp"
 
+#include "algorithms/bruck.hpp"
 #include "algorithms/recursive_doubling.hpp"
 #include "algorithms/ring.hpp"
 
@@ -12,7 +13,8 @@ std::shared_ptr<const Plan> PlanCache::get(Collective kind, tuning::Algorithm al
   if (plans_.size() >= kMaxEntries) plans_.clear();
   algorithms::Schedule schedule;
   if (kind == Collective::Allgather) {
-    schedule = algorithms::ringAllgather(rank, size, count, sliceElements);
+    schedule = algorithm == tuning::Algorithm::Bruck ? algorithms::bruckAllgather(rank, size, count)
+                                                     : algorithms::ringAllgather(rank, size, count, sliceElements);
   } else if (algorithm == tuning::Algorithm::RecursiveDoubling) {
     schedule = algorithms::recursiveDoublingAllreduce(rank, size, count);
   } else {

@@ -6,6 +6,7 @@ std::string_view toString(Algorithm algorithm) {
   switch (algorithm) {
     case Algorithm::Ring: return "ring";
     case Algorithm::RecursiveDoubling: return "recursive-doubling";
+    case Algorithm::Bruck: return "bruck";
   }
   return "unknown";
 }
@@ -13,6 +14,10 @@ std::string_view toString(Algorithm algorithm) {
 Algorithm choose(runtime::Collective collective, int size, std::size_t bytes) {
   if (collective == runtime::Collective::Allreduce && size > 1 && bytes <= kRecursiveDoublingMaxBytes) {
     return Algorithm::RecursiveDoubling;
+  }
+  if (collective == runtime::Collective::Allgather && size > 2 &&
+      bytes * static_cast<std::size_t>(size) <= kBruckMaxOutputBytes) {
+    return Algorithm::Bruck;
   }
   return Algorithm::Ring;
 }

@@ -11,7 +11,7 @@
 
 namespace banyan::tuning {
 
-enum class Algorithm { Ring, RecursiveDoubling };
+enum class Algorithm { Ring, RecursiveDoubling, Bruck };
 
 std::string_view toString(Algorithm algorithm);
 
@@ -19,6 +19,11 @@ std::string_view toString(Algorithm algorithm);
 // exchanges beat the ring's 2(n-1) latency-bound steps until the extra bytes dominate.
 inline constexpr std::size_t kRecursiveDoublingMaxBytes = 16 * 1024;
 
+// Allgathers whose whole output is up to this size take Bruck (ceil(log2 n) rounds) when there
+// are more than 2 ranks (with 2, the ring is one step already).
+inline constexpr std::size_t kBruckMaxOutputBytes = 32 * 1024;
+
+// `bytes`: the caller's buffer size (allreduce: count elements; allgather: one rank's block).
 Algorithm choose(runtime::Collective collective, int size, std::size_t bytes);
 
 }  // namespace banyan::tuning
