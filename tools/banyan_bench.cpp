@@ -29,6 +29,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -129,6 +130,11 @@ int runRank(const BenchArgs& args, Join&& join) {
 int launchRanks(const BenchArgs& args) {
   bootstrap::LaunchOptions options;
   options.deadline = kLaunchDeadline;
+  // Bind ranks to cores when each can have its own, as mpirun does by default for the Open MPI
+  // reference it is compared with; BANYAN_BENCH_BIND=0 turns it off.
+  const char* bind = std::getenv("BANYAN_BENCH_BIND");
+  options.bindToCores = (bind == nullptr || std::string(bind) != "0") &&
+                        *args.numRanks <= static_cast<int>(std::thread::hardware_concurrency());
   // Flush before forking so nothing buffered here is printed once per child.
   std::fflush(stdout);
   std::fflush(stderr);

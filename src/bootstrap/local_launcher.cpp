@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,6 +67,21 @@ void prepareChild(pid_t parent, int listeningFd, int rank, int n, std::uint16_t 
   ::setenv("BANYAN_SIZE", std::to_string(n).c_str(), 1);
   ::setenv("BANYAN_STORE_ADDR", fmt::format("127.0.0.1:{}", port).c_str(), 1);
   for (const auto& [name, value] : options.environment) ::setenv(name.c_str(), value.c_str(), 1);
+  if (options.bindToCores) {
+    cpu_set_t allowed;
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) > 0) {
+      // The (rank mod count)-th CPU this process may use.
+      int wanted = rank % CPU_COUNT(&allowed);
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (!CPU_ISSET(cpu, &allowed) || wanted-- != 0) continue;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        ::sched_setaffinity(0, sizeof one, &one);  // best effort: unpinned still works
+        break;
+      }
+    }
+  }
 }
 
 [[noreturn]] void exitChild(int code) {

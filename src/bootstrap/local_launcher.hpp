@@ -27,6 +27,9 @@ struct LaunchOptions {
   std::chrono::milliseconds deadline{std::chrono::minutes(5)};
   // Extra environment for every rank (e.g. BANYAN_TIMEOUT for a test).
   std::map<std::string, std::string> environment;
+  // Pin rank r to CPU r mod (CPUs this process may use), as mpirun's default binding does for
+  // small jobs: a rank that migrates between cores loses its cache and its wake-ups get slower.
+  bool bindToCores = false;
 };
 
 // Forks `n` children; child r runs body(r) and _exit()s with its return value (1 if it threw;

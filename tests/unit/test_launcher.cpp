@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -310,4 +311,20 @@ TEST_CASE("RankExit::describe", "[launcher]") {
   CHECK(exit.describe() == "rank 2 exited with 1");
   exit.signal = SIGKILL;
   CHECK_THAT(exit.describe(), Catch::StartsWith("rank 2 killed by SIGKILL"));
+}
+
+TEST_CASE("launcher: bindToCores pins each rank to one CPU", "[launcher]") {
+  LaunchOptions options;
+  options.bindToCores = true;
+  const auto exits = launchLocal(2, [](int rank) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 10;
+    if (CPU_COUNT(&set) != 1) return 11;
+    // Rank r takes the r-th allowed CPU (modulo their count), so ranks differ when they can.
+    return (rank == 0 || std::thread::hardware_concurrency() == 1 || !CPU_ISSET(0, &set)) ? 0 : 12;
+  }, options);
+  for (const auto& exit : exits) {
+    INFO(exit.describe());
+    CHECK(exit.ok());
+  }
 }
