@@ -3,12 +3,13 @@
 # Idempotent: when every package is present it only runs dpkg-query and returns.
 set -euo pipefail
 
+# Build: compiler, meson/ninja, fmt, Asio, Catch2. Open MPI: banyan-mpi, the reference
+# benchmark and the mpirun launch test. python3: bench/summarize.py (standard library only).
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
   libopenmpi-dev openmpi-bin
-  libhwloc-dev
-  iproute2 procps
+  python3 procps
 )
 
 missing=()
