@@ -68,8 +68,9 @@ class Reader {
     offset_ += 8;
     return true;
   }
-  // A u32 length (at most `max`) followed by that many bytes.
-  Status string(std::string& value, std::size_t max, const char* what) {
+  // A u32 length (at most `max`) followed by that many bytes, into a std::string or Bytes.
+  template <typename Out>
+  Status lengthPrefixed(Out& value, std::size_t max, const char* what) {
     std::uint32_t length = 0;
     if (!u32(length)) return truncated(what);
     if (length > max) {
@@ -77,22 +78,13 @@ class Reader {
                           max);
     }
     if (remaining() < length) return truncated(what);
-    value.assign(reinterpret_cast<const char*>(data_ + offset_), length);
+    const auto* begin = reinterpret_cast<const typename Out::value_type*>(data_ + offset_);
+    value.assign(begin, begin + length);
     offset_ += length;
     return {};
   }
-  Status bytes(Bytes& value, std::size_t max, const char* what) {
-    std::uint32_t length = 0;
-    if (!u32(length)) return truncated(what);
-    if (length > max) {
-      return Status::make(ErrorCode::Remote, "{} of {} bytes exceeds the limit of {}", what, length,
-                          max);
-    }
-    if (remaining() < length) return truncated(what);
-    value.assign(data_ + offset_, data_ + offset_ + length);
-    offset_ += length;
-    return {};
-  }
+  Status string(std::string& value, std::size_t max, const char* what) { return lengthPrefixed(value, max, what); }
+  Status bytes(Bytes& value, std::size_t max, const char* what) { return lengthPrefixed(value, max, what); }
   std::size_t remaining() const { return size_ - offset_; }
   static Status truncated(const char* what) {
     return Status::make(ErrorCode::Remote, "frame ends inside its {}", what);
