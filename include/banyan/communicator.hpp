@@ -14,6 +14,8 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
+#include <type_traits>
 
 namespace banyan {
 
@@ -51,12 +53,31 @@ class Communicator {
   void allgather(void* buffer, std::size_t count, DataType type);
   Work allgatherAsync(const void* send, void* recv, std::size_t count, DataType type);
 
+  // Typed conveniences: the element type gives the DataType (float, double, int8_t, uint8_t,
+  // int32_t, int64_t), the span its count. allgather's `recv` holds size() * send.size().
+  template <typename T>
+  void allreduce(std::span<T> buffer, ReduceOp op) {
+    allreduce(buffer.data(), buffer.size(), DataTypeOf<std::remove_const_t<T>>::value, op);
+  }
+  template <typename T>
+  void allreduce(std::span<const T> send, std::span<T> recv, ReduceOp op) {
+    checkSpanSizes(send.size(), recv.size(), 1);
+    allreduce(send.data(), recv.data(), send.size(), DataTypeOf<T>::value, op);
+  }
+  template <typename T>
+  void allgather(std::span<const T> send, std::span<T> recv) {
+    checkSpanSizes(send.size(), recv.size(), size());
+    allgather(send.data(), recv.data(), send.size(), DataTypeOf<T>::value);
+  }
+
   // Ends every pending operation with an Aborted error, closes connections and refuses new
   // work. Returns within the configured timeout even when peers are gone. Idempotent.
   void close();
 
  private:
   explicit Communicator(std::unique_ptr<detail::CommunicatorImpl> impl);
+  // Throws InvalidUsage unless recvCount == sendCount * factor.
+  void checkSpanSizes(std::size_t sendCount, std::size_t recvCount, int factor) const;
   std::unique_ptr<detail::CommunicatorImpl> impl_;
 };
 

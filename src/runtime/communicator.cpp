@@ -77,6 +77,14 @@ Work Communicator::allgatherAsync(const void* send, void* recv, std::size_t coun
   return checked(impl_, "allgather").enqueue({detail::Collective::Allgather, send, recv, count, type, ReduceOp::sum}, false);
 }
 
+void Communicator::checkSpanSizes(std::size_t sendCount, std::size_t recvCount, int factor) const {
+  if (recvCount != sendCount * static_cast<std::size_t>(factor)) {
+    fail(ErrorCode::InvalidUsage, "{}: receive span holds {} elements, expected {} ({} x {}) on rank {}",
+         factor == 1 ? "allreduce" : "allgather", recvCount, sendCount * static_cast<std::size_t>(factor), sendCount,
+         factor, rank());
+  }
+}
+
 void Communicator::close() {
   if (impl_) impl_->close();
 }

@@ -28,6 +28,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -116,6 +117,7 @@ class CommunicatorImpl final : public Driver {
   bool watchdogArmed_ = false;
   Status broken_;
   runtime::PlanCache plans_;
+  std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
   runtime::ScratchBuffer scratch_;
 };
 

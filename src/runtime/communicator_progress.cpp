@@ -94,6 +94,11 @@ void CommunicatorImpl::startOperation(Pending pending) {
     log::trace(rank_, "{}: start {} with {}", name_, describe(*current_), tuning::toString(algorithm));
   }
   armWatchdog();
+  // Say once per communicator which algorithm each kind of call gets, and why.
+  if (log::enabled(config::LogLevel::Info) && announced_.insert({r.kind, algorithm}).second) {
+    log::info(rank_, "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), r.count * element,
+              tuning::toString(algorithm), tuning::reason(r.kind, size_, r.count * element));
+  }
 
   runtime::Operation operation;
   operation.tag = current_->sequence;

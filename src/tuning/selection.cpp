@@ -1,5 +1,7 @@
 #include "tuning/selection.hpp"
 
+#include <fmt/format.h>
+
 namespace banyan::tuning {
 
 std::string_view toString(Algorithm algorithm) {
@@ -9,6 +11,18 @@ std::string_view toString(Algorithm algorithm) {
     case Algorithm::Bruck: return "bruck";
   }
   return "unknown";
+}
+
+std::string reason(runtime::Collective collective, int size, std::size_t bytes) {
+  switch (choose(collective, size, bytes)) {
+    case Algorithm::RecursiveDoubling:
+      return fmt::format("message <= {} B: latency-bound, log2(n) exchanges", kRecursiveDoublingMaxBytes);
+    case Algorithm::Bruck:
+      return fmt::format("output <= {} B on more than 2 ranks: ceil(log2 n) rounds", kBruckMaxOutputBytes);
+    case Algorithm::Ring:
+      break;
+  }
+  return size == 1 ? "one rank: a copy" : "bandwidth-bound: pipelined ring";
 }
 
 Algorithm choose(runtime::Collective collective, int size, std::size_t bytes) {

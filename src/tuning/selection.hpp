@@ -7,6 +7,7 @@
 #include "runtime/collective.hpp"
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace banyan::tuning {
@@ -25,5 +26,8 @@ inline constexpr std::size_t kBruckMaxOutputBytes = 32 * 1024;
 
 // `bytes`: the caller's buffer size (allreduce: count elements; allgather: one rank's block).
 Algorithm choose(runtime::Collective collective, int size, std::size_t bytes);
+
+// Why choose() picked what it did, for the INFO log ("message <= 16384 B: ...").
+std::string reason(runtime::Collective collective, int size, std::size_t bytes);
 
 }  // namespace banyan::tuning

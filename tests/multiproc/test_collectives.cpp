@@ -214,3 +214,26 @@ TEST_CASE("allreduce beyond 2^31 bytes", "[multiproc][large]") {
     return 0;
   });
 }
+
+TEST_CASE("typed span overloads deduce the data type and check sizes", "[multiproc][collectives]") {
+  runRanks(3, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    std::vector<double> grads(10, comm.rank() + 1.0);
+    comm.allreduce(std::span<double>(grads), ReduceOp::avg);
+    RANK_EXPECT(comm.rank(), grads[9] == 2.0);
+
+    const std::vector<std::int32_t> shard(4, comm.rank());
+    std::vector<std::int32_t> all(12, -1);
+    comm.allgather(std::span<const std::int32_t>(shard), std::span<std::int32_t>(all));
+    RANK_EXPECT(comm.rank(), all[0] == 0 && all[4] == 1 && all[11] == 2);
+
+    std::vector<std::int32_t> tooSmall(11);
+    try {
+      comm.allgather(std::span<const std::int32_t>(shard), std::span<std::int32_t>(tooSmall));
+      return 1;
+    } catch (const Error& error) {
+      RANK_EXPECT(comm.rank(), error.code() == ErrorCode::InvalidUsage);
+    }
+    return 0;
+  });
+}
