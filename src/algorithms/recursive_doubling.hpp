@@ -13,4 +13,8 @@ namespace banyan::algorithms {
 // Allreduce of `count` elements. Scratch needed: `count` elements (one received vector).
 Schedule recursiveDoublingAllreduce(int rank, int size, std::size_t count);
 
+// Allgather of `count` elements per rank, for `size` a power of two (see
+// recursive_doubling_allgather.cpp). No scratch.
+Schedule recursiveDoublingAllgather(int rank, int size, std::size_t count);
+
 }  // namespace banyan::algorithms

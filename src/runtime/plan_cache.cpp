@@ -14,7 +14,9 @@ std::shared_ptr<const Plan> PlanCache::get(Collective kind, tuning::Algorithm al
   algorithms::Schedule schedule;
   if (kind == Collective::Allgather) {
     schedule = algorithm == tuning::Algorithm::Bruck ? algorithms::bruckAllgather(rank, size, count)
-                                                     : algorithms::ringAllgather(rank, size, count, sliceElements);
+               : algorithm == tuning::Algorithm::RecursiveDoubling
+                   ? algorithms::recursiveDoublingAllgather(rank, size, count)
+                   : algorithms::ringAllgather(rank, size, count, sliceElements);
   } else if (algorithm == tuning::Algorithm::RecursiveDoubling) {
     schedule = algorithms::recursiveDoublingAllreduce(rank, size, count);
   } else {

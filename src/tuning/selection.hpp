@@ -24,6 +24,12 @@ inline constexpr std::size_t kRecursiveDoublingMaxBytes = 16 * 1024;
 // are more than 2 ranks (with 2, the ring is one step already).
 inline constexpr std::size_t kBruckMaxOutputBytes = 32 * 1024;
 
+// Allgathers on a power-of-two rank count above 2 take recursive doubling (log2 n rounds, the
+// same bytes as the ring) up to this output size; beyond it the ring's pipelined slices win
+// (4 ranks on 2 cores: RD 1.2-1.7x the ring's busbw from 64 KiB to 4 MiB, equal at 16 MiB,
+// 0.8x at 64 MiB).
+inline constexpr std::size_t kRecursiveDoublingAllgatherMaxOutputBytes = 4 * 1024 * 1024;
+
 // `bytes`: the caller's buffer size (allreduce: count elements; allgather: one rank's block).
 Algorithm choose(runtime::Collective collective, int size, std::size_t bytes);
 

@@ -19,6 +19,20 @@ TEST_CASE("recursive doubling allreduce is exact for every rank count", "[schedu
   }
 }
 
+TEST_CASE("recursive doubling allgather is exact for powers of two", "[schedule]") {
+  for (int size : {1, 2, 4, 8, 16, 32}) {
+    for (std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{7}}) {
+      CheckOptions options;
+      options.seed = static_cast<std::uint64_t>(size) * 13 + count;
+      const std::string defect =
+          checkAllgather(size, count, [&](int rank) { return recursiveDoublingAllgather(rank, size, count); }, options);
+      INFO("size " << size << " count " << count);
+      CHECK(defect.empty());
+      if (!defect.empty()) FAIL(defect);
+    }
+  }
+}
+
 TEST_CASE("recursive doubling takes log2 rounds", "[schedule]") {
   // 8 ranks: 3 rounds of one send, one recv and one reduce each.
   const Schedule schedule = recursiveDoublingAllreduce(5, 8, 100);
