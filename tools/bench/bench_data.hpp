@@ -65,15 +65,15 @@ inline std::uint16_t floatToBFloat16(float f) {
 }
 
 template <typename T>
-inline double toDouble(T value) {
+inline double asDouble(T value) {
   return static_cast<double>(value);
 }
 template <>
-inline double toDouble(Half value) {
+inline double asDouble(Half value) {
   return halfToFloat(value.bits);
 }
 template <>
-inline double toDouble(BFloat16 value) {
+inline double asDouble(BFloat16 value) {
   return bfloat16ToFloat(value.bits);
 }
 
@@ -187,7 +187,7 @@ class DataPattern {
       std::int64_t wrong = 0;
       for (std::size_t i = 0; i < total; ++i) {
         const double expected = expectedValue(i, countPerRank);
-        const double got = toDouble(in[i]);
+        const double got = asDouble(in[i]);
         // Written so that NaN counts as wrong.
         if (!(std::fabs(got - expected) <= tolerance * expected)) ++wrong;
       }
