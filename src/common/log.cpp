@@ -31,13 +31,7 @@ const std::string& hostName() {
 
 }  // namespace
 
-void setLevel(config::LogLevel level) {
-  int wanted = static_cast<int>(level);
-  int current = gLevel.load();
-  while (wanted > current && !gLevel.compare_exchange_weak(current, wanted)) {
-  }
-  if (level == config::LogLevel::None) gLevel = wanted;
-}
+void setLevel(config::LogLevel level) { gLevel = static_cast<int>(level); }
 
 bool enabled(config::LogLevel level) { return static_cast<int>(level) <= gLevel.load(std::memory_order_relaxed); }
 

@@ -11,7 +11,7 @@
 
 namespace banyan::log {
 
-// Set once per process by the first communicator (the most verbose level wins).
+// Per process: each communicator sets it from its configuration; the last one created wins.
 void setLevel(config::LogLevel level);
 bool enabled(config::LogLevel level);
 void write(config::LogLevel level, int rank, const std::string& message);

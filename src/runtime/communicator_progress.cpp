@@ -85,7 +85,8 @@ void CommunicatorImpl::startNext() {
 void CommunicatorImpl::startOperation(Pending pending) {
   const Request& r = pending.request;
   const std::size_t element = dataTypeSize(r.type);
-  const tuning::Algorithm algorithm = tuning::choose(r.kind, size_, r.count * element);
+  const std::size_t bytes = r.count * element;  // this rank's buffer (allgather: its block)
+  const tuning::Algorithm algorithm = tuning::choose(r.kind, size_, bytes);
   std::shared_ptr<const runtime::Plan> plan = plans_.get(r.kind, algorithm, rank_, size_, r.count, sliceElements(r, element));
   scratch_.reserve(plan->schedule.scratchCount * element);
 
@@ -96,8 +97,8 @@ void CommunicatorImpl::startOperation(Pending pending) {
   armWatchdog();
   // Say once per communicator which algorithm each kind of call gets, and why.
   if (log::enabled(config::LogLevel::Info) && announced_.insert({r.kind, algorithm}).second) {
-    log::info(rank_, "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), r.count * element,
-              tuning::toString(algorithm), tuning::reason(r.kind, size_, r.count * element));
+    log::info(rank_, "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), bytes, tuning::toString(algorithm),
+              tuning::reason(r.kind, size_, bytes));
   }
 
   runtime::Operation operation;
@@ -121,7 +122,6 @@ void CommunicatorImpl::startOperation(Pending pending) {
     } else {
       finishOperation(finished->state, status);
     }
-    running_ = false;
     startNext();
   };
   executor_->start(std::move(operation));
@@ -176,7 +176,7 @@ std::size_t CommunicatorImpl::sliceElements(const Request& r, std::size_t elemen
   constexpr std::size_t kSlicesPerChunk = 4;
   constexpr std::size_t kMinSliceBytes = 64 * 1024;
   const std::size_t chunkBytes =
-      r.kind == Collective::Allreduce ? r.count * elementSize / static_cast<std::size_t>(size_) : r.count * elementSize;
+      r.count * elementSize / (r.kind == Collective::Allreduce ? static_cast<std::size_t>(size_) : 1);
   const std::size_t sliceBytes = std::min(config_.sliceBytes, std::max(kMinSliceBytes, chunkBytes / kSlicesPerChunk));
   return std::max<std::size_t>(1, sliceBytes / elementSize);
 }

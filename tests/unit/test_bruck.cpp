@@ -1,22 +1,13 @@
 #include "algorithms/bruck.hpp"
 #include "algorithms/symbolic.hpp"
+#include "support/schedule_sweep.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace banyan::algorithms;
 
 TEST_CASE("Bruck allgather is exact for every rank count", "[schedule]") {
-  for (int size = 1; size <= 32; ++size) {
-    for (std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{40}}) {
-      CheckOptions options;
-      options.seed = static_cast<std::uint64_t>(size) * 17 + count;
-      const std::string defect =
-          checkAllgather(size, count, [&](int rank) { return bruckAllgather(rank, size, count); }, options);
-      INFO("size " << size << " count " << count);
-      CHECK(defect.empty());
-      if (!defect.empty()) FAIL(defect);
-    }
-  }
+  banyan::test::expectExactForAll(checkAllgather, banyan::test::sizesUpTo(32), {0, 1, 3, 40}, 17, bruckAllgather);
 }
 
 TEST_CASE("Bruck allgather takes ceil(log2 n) rounds", "[schedule]") {

@@ -1,36 +1,18 @@
 #include "algorithms/recursive_doubling.hpp"
 #include "algorithms/symbolic.hpp"
+#include "support/schedule_sweep.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace banyan::algorithms;
 
 TEST_CASE("recursive doubling allreduce is exact for every rank count", "[schedule]") {
-  for (int size = 1; size <= 32; ++size) {
-    for (std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{5}, std::size_t{64}}) {
-      CheckOptions options;
-      options.seed = static_cast<std::uint64_t>(size) * 31 + count;
-      const std::string defect =
-          checkAllreduce(size, count, [&](int rank) { return recursiveDoublingAllreduce(rank, size, count); }, options);
-      INFO("size " << size << " count " << count);
-      CHECK(defect.empty());
-      if (!defect.empty()) FAIL(defect);
-    }
-  }
+  banyan::test::expectExactForAll(checkAllreduce, banyan::test::sizesUpTo(32), {0, 1, 5, 64}, 31,
+                                  recursiveDoublingAllreduce);
 }
 
 TEST_CASE("recursive doubling allgather is exact for powers of two", "[schedule]") {
-  for (int size : {1, 2, 4, 8, 16, 32}) {
-    for (std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{7}}) {
-      CheckOptions options;
-      options.seed = static_cast<std::uint64_t>(size) * 13 + count;
-      const std::string defect =
-          checkAllgather(size, count, [&](int rank) { return recursiveDoublingAllgather(rank, size, count); }, options);
-      INFO("size " << size << " count " << count);
-      CHECK(defect.empty());
-      if (!defect.empty()) FAIL(defect);
-    }
-  }
+  banyan::test::expectExactForAll(checkAllgather, {1, 2, 4, 8, 16, 32}, {0, 1, 7}, 13, recursiveDoublingAllgather);
 }
 
 TEST_CASE("recursive doubling takes log2 rounds", "[schedule]") {
