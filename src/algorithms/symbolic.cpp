@@ -1,8 +1,9 @@
 // The symbolic checker (see symbolic.hpp for what it checks and its model of execution).
 //
 // Terms used below
-//   variant   out-of-place or in-place. The in-place variant maps Input spans onto Output
-//             (offset + inputBase(rank)) before anything touches memory.
+//   variant   out-of-place or in-place. On the ranks where a collective aliases its buffers,
+//             the in-place variant maps Input and Output spans into one physical buffer (at
+//             the layout's inputBase / outputBase) before anything touches memory.
 //   place     a span after that mapping: (physical buffer, offset, count).
 //   message k the k-th Send from rank a to rank b, matched with the k-th Recv on b from a.
 //
@@ -18,34 +19,26 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 namespace banyan::algorithms {
 namespace {
 
 using namespace symbolic;
 
-std::string check(Collective collective, int size, std::size_t count,
-                  const std::function<Schedule(int rank)>& make, const CheckOptions& options) {
-  if (size < 1) return "size must be at least 1";
-  Setup setup;
-  setup.collective = collective;
-  setup.size = size;
-  setup.count = count;
-  for (int r = 0; r < size; ++r) setup.schedules.push_back(make(r));
-  if (collective == Collective::Allreduce) {
-    setup.fullHash.assign(count, 0);
-    for (std::size_t i = 0; i < count; ++i) {
-      for (int r = 0; r < size; ++r) setup.fullHash[i] += contribution(r, i);
-    }
-  }
+std::string check(Setup setup, const ScheduleMaker& make, const CheckOptions& options) {
+  std::string error = describeCollective(setup);
+  if (!error.empty()) return error;
+  for (int r = 0; r < setup.size; ++r) setup.schedules.push_back(make(r));
 
-  std::string error = checkEachSchedule(setup);
+  error = checkEachSchedule(setup);
   if (!error.empty()) return error;
 
   for (int variant = 0; variant < 2; ++variant) {
     const bool inPlace = variant == 1;
-    if (inPlace ? !options.inPlace : !options.outOfPlace) continue;
+    if (inPlace ? !(options.inPlace && setup.hasInPlace) : !options.outOfPlace) continue;
     const char* label = inPlace ? "in place" : "out of place";
-    for (int r = 0; r < size; ++r) {
+    for (int r = 0; r < setup.size; ++r) {
       error = checkRaces(setup, r, inPlace, options.races);
       if (!error.empty()) return fmt::format("{}: {}", label, error);
     }
@@ -55,21 +48,63 @@ std::string check(Collective collective, int size, std::size_t count,
       if (!error.empty()) return fmt::format("{} (seed {}): {}", label, seed, error);
     }
   }
+  if (setup.collective == Collective::Barrier) return checkBarrierOrdering(setup);
   return {};
+}
+
+Setup setupOf(Collective collective, int size, std::size_t count, int root = 0) {
+  Setup setup;
+  setup.collective = collective;
+  setup.size = size;
+  setup.count = count;
+  setup.root = root;
+  return setup;
 }
 
 }  // namespace
 
-std::string checkAllreduce(int size, std::size_t count,
-                           const std::function<Schedule(int rank)>& make,
-                           const CheckOptions& options) {
-  return check(Collective::Allreduce, size, count, make, options);
+std::string checkAllreduce(int size, std::size_t count, const ScheduleMaker& make, const CheckOptions& options) {
+  return check(setupOf(Collective::Allreduce, size, count), make, options);
 }
 
-std::string checkAllgather(int size, std::size_t count,
-                           const std::function<Schedule(int rank)>& make,
+std::string checkAllgather(int size, std::size_t count, const ScheduleMaker& make, const CheckOptions& options) {
+  return check(setupOf(Collective::Allgather, size, count), make, options);
+}
+
+std::string checkReduceScatter(int size, std::size_t count, const ScheduleMaker& make, const CheckOptions& options) {
+  return check(setupOf(Collective::ReduceScatter, size, count), make, options);
+}
+
+std::string checkBroadcast(int size, int root, std::size_t count, const ScheduleMaker& make,
                            const CheckOptions& options) {
-  return check(Collective::Allgather, size, count, make, options);
+  return check(setupOf(Collective::Broadcast, size, count, root), make, options);
+}
+
+std::string checkReduce(int size, int root, std::size_t count, const ScheduleMaker& make, const CheckOptions& options) {
+  return check(setupOf(Collective::Reduce, size, count, root), make, options);
+}
+
+std::string checkGather(int size, int root, std::size_t count, const ScheduleMaker& make, const CheckOptions& options) {
+  return check(setupOf(Collective::Gather, size, count, root), make, options);
+}
+
+std::string checkScatter(int size, int root, std::size_t count, const ScheduleMaker& make,
+                         const CheckOptions& options) {
+  return check(setupOf(Collective::Scatter, size, count, root), make, options);
+}
+
+std::string checkAlltoall(int size, std::size_t count, const ScheduleMaker& make, const CheckOptions& options) {
+  return check(setupOf(Collective::Alltoall, size, count), make, options);
+}
+
+std::string checkAlltoallv(const AlltoallvLayout& layout, const ScheduleMaker& make, const CheckOptions& options) {
+  Setup setup = setupOf(Collective::Alltoallv, static_cast<int>(layout.counts.size()), 0);
+  setup.alltoallv = layout;
+  return check(std::move(setup), make, options);
+}
+
+std::string checkBarrier(int size, const ScheduleMaker& make, const CheckOptions& options) {
+  return check(setupOf(Collective::Barrier, size, 0), make, options);
 }
 
 }  // namespace banyan::algorithms

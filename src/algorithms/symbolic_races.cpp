@@ -14,9 +14,7 @@ class RaceCheck {
       : setup_(setup), rank_(rank), inPlace_(inPlace),
         steps_(setup.schedules[static_cast<std::size_t>(rank)].steps) {
     for (int buffer = 0; buffer < 3; ++buffer) {
-      const std::size_t n = buffer == 0 ? (inPlace ? 0 : setup.inputCount())
-                          : buffer == 1 ? setup.outputCount()
-                                        : setup.schedules[static_cast<std::size_t>(rank)].scratchCount;
+      const std::size_t n = setup.physicalCount(rank, buffer, inPlace);
       lastWrite_[buffer].assign(n, kNone);
       readers_[buffer].assign(n, kNone);
     }

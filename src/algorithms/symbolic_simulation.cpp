@@ -25,12 +25,18 @@ class Simulation {
       state.status.assign(steps, Status::Waiting);
       state.sendHead.assign(n, 0);
       state.recvHead.assign(n, 0);
-      state.buffers[0].assign(inPlace ? 0 : setup.inputCount(), Value{});
-      state.buffers[1].assign(setup.outputCount(), Value{});
-      state.buffers[2].assign(setup.schedules[static_cast<std::size_t>(r)].scratchCount, Value{});
-      for (std::size_t i = 0; i < setup.inputCount(); ++i) {
-        Value& v = inPlace ? state.buffers[1][setup.inputBase(r) + i] : state.buffers[0][i];
-        v = Value{contribution(r, i), static_cast<std::int32_t>(i), 1, true, false};
+      for (int buffer = 0; buffer < 3; ++buffer) {
+        state.buffers[buffer].assign(setup.physicalCount(r, buffer, inPlace), Value{});
+      }
+      const std::size_t inputs = setup.inputCount(r);
+      if (inputs != 0) {
+        Value* input = at(r, Span{BufferId::Input, 0, inputs});
+        for (std::size_t i = 0; i < inputs; ++i) {
+          input[i] = Value{contribution(r, i), static_cast<std::int32_t>(i), 1, true, false};
+        }
+      }
+      if (setup.scratchStartsDefined) {
+        for (Value& v : state.buffers[2]) v.defined = true;  // a token's content is meaningless
       }
     }
   }
@@ -269,37 +275,43 @@ class Simulation {
     return fmt::format("deadlock: {} of {} steps completed", completed_, total_);
   }
 
-  std::string finalCheck() const {
-    const bool allreduce = setup_.collective == Collective::Allreduce;
+  std::string finalCheck() {
     for (int rank = 0; rank < setup_.size; ++rank) {
-      const auto& out = ranks_[static_cast<std::size_t>(rank)].buffers[1];
-      for (std::size_t e = 0; e < out.size(); ++e) {
-        const Value& v = out[e];
-        std::string what;
-        if (!v.defined) {
-          what = "is never written";
-        } else if (allreduce) {
-          if (v.element != static_cast<std::int64_t>(e)) {
-            what = v.element < 0 ? "mixes contributions of different elements"
-                                 : fmt::format("holds element {}", v.element);
-          } else if (!isFullReduction(v)) {
-            what = fmt::format("holds {} contributions, expected each of the {} ranks once",
-                               v.terms, setup_.size);
-          } else if (!v.finalized && setup_.size > 1) {
-            what = "holds the full reduction but was never finalized";
-          }
-        } else {
-          const std::size_t block = e / setup_.count;
-          const std::size_t element = e % setup_.count;
-          if (v.terms != 1 || v.finalized ||
-              v.hash != contribution(static_cast<int>(block), element)) {
-            what = fmt::format("does not hold element {} of rank {}", element, block);
-          }
-        }
+      const std::size_t outputs = setup_.outputCount(rank);
+      if (outputs == 0) continue;
+      const Value* out = at(rank, Span{BufferId::Output, 0, outputs});
+      for (std::size_t e = 0; e < outputs; ++e) {
+        const std::string what = mismatch(out[e], setup_.expected(rank, e));
         if (!what.empty()) {
           return fmt::format("rank {}: output element {} {} after all steps completed", rank, e, what);
         }
       }
+    }
+    return {};
+  }
+
+  // How a final Output value differs from what it should be ("" when it does not).
+  std::string mismatch(const Value& v, const Expected& expected) const {
+    switch (expected.kind) {
+      case Expected::Kind::Untouched:
+        return v.defined ? "is written, but no block covers it" : "";
+      case Expected::Kind::Element:
+        if (!v.defined) return "is never written";
+        if (v.terms != 1 || v.finalized || v.hash != contribution(expected.rank, expected.element)) {
+          return fmt::format("does not hold element {} of rank {}", expected.element, expected.rank);
+        }
+        return {};
+      case Expected::Kind::Reduction:
+        if (!v.defined) return "is never written";
+        if (v.element != static_cast<std::int64_t>(expected.element)) {
+          return v.element < 0 ? "mixes contributions of different elements"
+                               : fmt::format("holds element {}, expected {}", v.element, expected.element);
+        }
+        if (!isFullReduction(v)) {
+          return fmt::format("holds {} contributions, expected each of the {} ranks once", v.terms, setup_.size);
+        }
+        if (!v.finalized && setup_.size > 1) return "holds the full reduction but was never finalized";
+        return {};
     }
     return {};
   }

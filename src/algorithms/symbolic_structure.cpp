@@ -21,6 +21,15 @@ std::string checkSpan(const Setup& setup, int rank, std::uint32_t index, const S
   return {};
 }
 
+// Input is the caller's send buffer: schedules only read it. (In place, results still reach the
+// shared memory, through Output spans.)
+std::string checkDestination(const Setup& setup, int rank, std::uint32_t index, const Span& span) {
+  if (span.buffer == BufferId::Input) {
+    return fmt::format("{}: writes Input, which is read-only", setup.where(rank, index));
+  }
+  return checkSpan(setup, rank, index, span, "destination");
+}
+
 }  // namespace
 
 std::string checkEachSchedule(Setup& setup) {
@@ -62,11 +71,11 @@ std::string checkEachSchedule(Setup& setup) {
           setup.messageIndex[r][i] = static_cast<std::uint32_t>(queue.size());
           queue.push_back(i);
           error = step.kind == StepKind::Send ? checkSpan(setup, rank, i, step.a, "source")
-                                              : checkSpan(setup, rank, i, step.dst, "destination");
+                                              : checkDestination(setup, rank, i, step.dst);
           break;
         }
         case StepKind::Reduce:
-          error = checkSpan(setup, rank, i, step.dst, "destination");
+          error = checkDestination(setup, rank, i, step.dst);
           if (error.empty()) error = checkSpan(setup, rank, i, step.a, "first operand");
           if (error.empty()) error = checkSpan(setup, rank, i, step.b, "second operand");
           if (error.empty() && (step.a.count != step.dst.count || step.b.count != step.dst.count)) {
@@ -74,7 +83,7 @@ std::string checkEachSchedule(Setup& setup) {
           }
           break;
         case StepKind::Copy:
-          error = checkSpan(setup, rank, i, step.dst, "destination");
+          error = checkDestination(setup, rank, i, step.dst);
           if (error.empty()) error = checkSpan(setup, rank, i, step.a, "source");
           if (error.empty() && step.a.count != step.dst.count) {
             error = fmt::format("{}: source and destination lengths differ", setup.where(rank, i));
