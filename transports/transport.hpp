@@ -48,6 +48,17 @@ class Transport {
 
   // Where `peer` is, for error messages ("rank 2 at 10.0.0.3:41234"); "" if unknown.
   virtual std::string describePeer(int peer) const = 0;
+
+  // Progress that no file descriptor signals (shared memory is written, not sent): the driver
+  // calls poll() between rounds of the event loop. Runs the completions that are due and
+  // returns how many ran. Transports whose progress all comes through the event loop keep the
+  // default.
+  virtual std::size_t poll() { return 0; }
+  // The driver is about to block in the event loop: returns false if poll() has work right now
+  // (do not block); otherwise arranges for peers to wake the event loop when they write, and
+  // returns true. awake() is called when the driver runs again.
+  virtual bool prepareToSleep() { return true; }
+  virtual void awake() {}
 };
 
 }  // namespace banyan::transport

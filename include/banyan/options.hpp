@@ -13,8 +13,15 @@ namespace banyan {
 struct Options {
   // BANYAN_TIMEOUT: deadline for every wait (connect, store call, collective). Default 300 s.
   std::optional<std::chrono::milliseconds> timeout;
-  // BANYAN_TRANSPORT: "tcp" (the only one in this build; later "shm", "ofi").
+  // BANYAN_TRANSPORT: "auto" (default: shared memory inside a host, TCP between hosts),
+  // "tcp" or "shm" (every pair over that one).
   std::optional<std::string> transport;
+  // BANYAN_SHM_CMA_BYTES: shared-memory messages of at least this size are copied once from
+  // the sender's memory (process_vm_readv) where allowed; 0 never. Default 256 KiB.
+  std::optional<std::size_t> crossMemoryBytes;
+  // BANYAN_SHM_COLLECTIVES: with every rank on one host, run allreduce/allgather directly in
+  // shared memory (true, default) or as messages over the transport (false).
+  std::optional<bool> shmCollectives;
   // BANYAN_SLICE_BYTES: pipeline slice of ring algorithms; a ring step is cut into slices
   // of this size so sending, receiving and reducing overlap.
   std::optional<std::size_t> sliceBytes;

@@ -10,11 +10,23 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 12> kVariables{{
+constexpr std::array<Variable, 15> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
-    {"BANYAN_TRANSPORT", "tcp", "Transport between ranks. This build has: tcp."},
+    {"BANYAN_TRANSPORT", "auto",
+     "Transport between ranks. auto: shared memory (shm) between ranks of one host, TCP between "
+     "hosts. tcp or shm forces one for every pair (shm needs every rank on one host)."},
+    {"BANYAN_HOST_ID", "(hostname/boot id)",
+     "Which host this rank counts as on; ranks with equal ids talk through shared memory. Set it "
+     "to tell apart ranks in different network namespaces of one machine."},
+    {"BANYAN_SHM_CMA_BYTES", "256K",
+     "Shared-memory messages of at least this size are copied once, straight from the sender's "
+     "memory (process_vm_readv), where the kernel allows it; smaller ones go through the ring. "
+     "0 never uses it."},
+    {"BANYAN_SHM_COLLECTIVES", "1",
+     "1: when every rank is on one host, allreduce and allgather work directly in shared memory "
+     "(see docs/shared-memory.md); 0: they run as messages over the transport."},
     {"BANYAN_SLICE_BYTES", "1M",
      "Largest pipeline slice of ring algorithms (bytes, K/M/G suffixes); smaller messages get "
      "smaller slices, about four per chunk, down to 64K."},
@@ -124,14 +136,29 @@ Config resolve(const Options& options) {
     config.timeout = parseDuration(v, "BANYAN_TIMEOUT");
   }
 
-  std::string transport = options.transport.value_or(env("BANYAN_TRANSPORT") ? env("BANYAN_TRANSPORT") : "tcp");
+  std::string transport = options.transport.value_or(env("BANYAN_TRANSPORT") ? env("BANYAN_TRANSPORT") : "auto");
   transport = lower(transport);
-  if (transport != "tcp") {
-    fail(ErrorCode::NotSupported,
-         "transport '{}' (from {}) is not available in this build; available: tcp", transport,
-         options.transport ? "Options::transport" : "BANYAN_TRANSPORT");
+  if (transport != "auto" && transport != "tcp" && transport != "shm") {
+    fail(ErrorCode::NotSupported, "transport '{}' (from {}) is not available in this build; available: auto, tcp, shm",
+         transport, options.transport ? "Options::transport" : "BANYAN_TRANSPORT");
   }
   config.transport = transport;
+
+  if (options.crossMemoryBytes) {
+    config.crossMemoryBytes = *options.crossMemoryBytes;
+  } else if (const char* v = env("BANYAN_SHM_CMA_BYTES")) {
+    config.crossMemoryBytes = parseBytes(v, "BANYAN_SHM_CMA_BYTES");
+  }
+
+  if (options.shmCollectives) {
+    config.shmCollectives = *options.shmCollectives;
+  } else if (const char* v = env("BANYAN_SHM_COLLECTIVES")) {
+    const std::string value = lower(v);
+    if (value != "0" && value != "1") {
+      fail(ErrorCode::InvalidUsage, "BANYAN_SHM_COLLECTIVES: '{}' must be 0 or 1", v);
+    }
+    config.shmCollectives = value == "1";
+  }
 
   if (options.sliceBytes) {
     config.sliceBytes = *options.sliceBytes;

@@ -144,16 +144,11 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
     fail(ErrorCode::Remote, "{}: the store holds a malformed '{}' (another program uses these keys?)", name_, nonceKey);
   }
 
-  std::string listen = config_.socketAddr;
-  if (listen.empty()) listen = store_->localAddress();
-  if (listen.empty()) listen = "127.0.0.1";
-  auto tcp = std::make_unique<transport::tcp::TcpTransport>(
-      io_, store_,
-      transport::tcp::TcpTransportParams{rank_, size_, nonce, prefix_, listen, config_.socketsPerPeer,
-                                         config_.socketBufferBytes, config_.timeout});
-  log::info(rank_, "{}: rank {} of {}, tcp on {}, {} socket(s) per peer, slice {} B, timeout {} ms", name_, rank_,
-            size_, tcp->listenAddress(), config_.socketsPerPeer, config_.sliceBytes, config_.timeout.count());
-  transport_ = std::move(tcp);
+  auto setup = runtime::setUpTransports(io_, store_, {rank_, size_, nonce, id, prefix_}, config_);
+  log::info(rank_, "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms", name_, rank_, size_,
+            setup.layout.hostCount, setup.summary, config_.sliceBytes, config_.timeout.count());
+  layout_ = std::move(setup.layout);
+  transport_ = std::move(setup.transport);
   executor_ = std::make_unique<runtime::Executor>(
       *transport_, [this](std::function<void()> work) { asio::post(io_, std::move(work)); });
   progress_ = std::thread([this] { progressLoop(); });

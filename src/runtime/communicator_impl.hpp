@@ -15,7 +15,7 @@
 #include "runtime/plan_cache.hpp"
 #include "runtime/scratch_buffer.hpp"
 #include "runtime/work_state.hpp"
-#include "transports/tcp/tcp_transport.hpp"
+#include "runtime/transport_setup.hpp"
 
 #include <banyan/options.hpp>
 #include <banyan/store.hpp>
@@ -95,6 +95,7 @@ class CommunicatorImpl final : public Driver {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::steady_timer timer_;
+  runtime::HostLayout layout_;
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<runtime::Executor> executor_;
   std::thread progress_;

@@ -23,7 +23,7 @@ void CommunicatorImpl::drive(Done&& done, std::chrono::steady_clock::time_point 
     const auto now = std::chrono::steady_clock::now();
     if (now >= until) return;
     if (spin_.count() > 0 && now - lastActivity < spin_) {
-      if (io_.poll() > 0) {
+      if (io_.poll() + transport_->poll() > 0) {
         lastActivity = std::chrono::steady_clock::now();
       } else if (yieldWhileSpinning_) {
         sched_yield();  // more ranks than cores: let a peer run, then look again
@@ -32,10 +32,16 @@ void CommunicatorImpl::drive(Done&& done, std::chrono::steady_clock::time_point 
       }
       continue;
     }
-    // Bounded, so `done` and `until` are looked at again even if nothing happens.
-    if (io_.run_one_until(std::min(until, now + std::chrono::milliseconds(100))) > 0) {
+    if (transport_->poll() > 0) {
       lastActivity = std::chrono::steady_clock::now();
+      continue;
     }
+    if (!transport_->prepareToSleep()) continue;  // shared memory has work after all
+    // Bounded, so `done` and `until` are looked at again even if nothing happens (and a lost
+    // wake-up could cost at most this long).
+    const std::size_t ran = io_.run_one_until(std::min(until, now + std::chrono::milliseconds(100)));
+    transport_->awake();
+    if (ran > 0) lastActivity = std::chrono::steady_clock::now();
   }
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 using namespace banyan;
+using banyan::test::over;
 using banyan::test::runRanks;
 
 namespace {
@@ -103,29 +104,37 @@ int checkAllgather(Communicator& comm, unsigned seed) {
 }  // namespace
 
 TEST_CASE("allreduce and allgather are exact for every dtype, op and count", "[multiproc][collectives]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
   const int ranks = GENERATE(1, 2, 3, 4, 5, 6, 7, 8);
-  SECTION(std::to_string(ranks) + " ranks") {
-    runRanks(ranks, [](int) {
-      auto comm = Communicator::fromEnvironment();
-      const unsigned seed = 1234u + static_cast<unsigned>(comm.size());
-      if (checkAllreduce(comm, seed) != 0) return 1;
-      return checkAllgather(comm, seed);
-    });
+  SECTION(transport + ", " + std::to_string(ranks) + " ranks") {
+    runRanks(
+        ranks,
+        [](int) {
+          auto comm = Communicator::fromEnvironment();
+          const unsigned seed = 1234u + static_cast<unsigned>(comm.size());
+          if (checkAllreduce(comm, seed) != 0) return 1;
+          return checkAllgather(comm, seed);
+        },
+        over(transport));
   }
 }
 
 TEST_CASE("16 ranks on 2 cores stay exact", "[multiproc][collectives]") {
-  runRanks(16, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    if (checkAllreduce(comm, 16) != 0) return 1;
-    return checkAllgather(comm, 16);
-  });
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  runRanks(
+      16,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        if (checkAllreduce(comm, 16) != 0) return 1;
+        return checkAllgather(comm, 16);
+      },
+      over(transport));
 }
 
 TEST_CASE("small slices pipeline many messages and stay exact", "[multiproc][collectives]") {
   // 64-byte slices make every chunk many slices long: the pipelined path, scratch slots
   // reused round-robin, and per-peer ordering all get exercised.
-  bootstrap::LaunchOptions options;
+  bootstrap::LaunchOptions options = over(BANYAN_EACH_TRANSPORT());
   options.environment["BANYAN_SLICE_BYTES"] = "64";
   const int ranks = GENERATE(2, 3, 5);
   runRanks(
@@ -138,7 +147,7 @@ TEST_CASE("small slices pipeline many messages and stay exact", "[multiproc][col
 }
 
 TEST_CASE("several sockets per peer stripe large messages exactly", "[multiproc][collectives]") {
-  bootstrap::LaunchOptions options;
+  bootstrap::LaunchOptions options = over("tcp");  // striping is TCP's
   options.environment["BANYAN_SOCKETS_PER_PEER"] = "3";
   options.environment["BANYAN_SLICE_BYTES"] = "4M";
   runRanks(
@@ -160,6 +169,7 @@ TEST_CASE("several sockets per peer stripe large messages exactly", "[multiproc]
 }
 
 TEST_CASE("many asynchronous operations complete in issue order", "[multiproc][async]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
   runRanks(4, [](int) {
     auto comm = Communicator::fromEnvironment();
     constexpr int kOperations = 100;
@@ -180,10 +190,11 @@ TEST_CASE("many asynchronous operations complete in issue order", "[multiproc][a
       }
     }
     return 0;
-  });
+  }, over(transport));
 }
 
 TEST_CASE("two communicators on one store stay apart", "[multiproc][collectives]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
   runRanks(3, [](int) {
     auto first = Communicator::fromEnvironment();
     auto second = Communicator::fromEnvironment();
@@ -195,11 +206,12 @@ TEST_CASE("two communicators on one store stay apart", "[multiproc][collectives]
     RANK_EXPECT(first.rank(), a[0] == 6 && a[999] == 6);
     RANK_EXPECT(first.rank(), b[0] == 30 && b[999] == 30);
     return 0;
-  });
+  }, over(transport));
 }
 
 TEST_CASE("allreduce beyond 2^31 bytes", "[multiproc][large]") {
   // Counts and offsets are 64-bit throughout; 2^31 + 4 KiB bytes of u8 on 2 ranks.
+  const std::string transport = BANYAN_EACH_TRANSPORT();
   runRanks(2, [](int) {
     auto comm = Communicator::fromEnvironment();
     const std::size_t count = (std::size_t{1} << 31) + 4096;
@@ -212,10 +224,11 @@ TEST_CASE("allreduce beyond 2^31 bytes", "[multiproc][large]") {
     }
     RANK_EXPECT(comm.rank(), data[count - 1] == 7);
     return 0;
-  });
+  }, over(transport));
 }
 
 TEST_CASE("typed span overloads deduce the data type and check sizes", "[multiproc][collectives]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
   runRanks(3, [](int) {
     auto comm = Communicator::fromEnvironment();
     std::vector<double> grads(10, comm.rank() + 1.0);
@@ -235,12 +248,13 @@ TEST_CASE("typed span overloads deduce the data type and check sizes", "[multipr
       RANK_EXPECT(comm.rank(), error.code() == ErrorCode::InvalidUsage);
     }
     return 0;
-  });
+  }, over(transport));
 }
 
 TEST_CASE("allgather is exact on each algorithm's size band", "[multiproc][collectives]") {
   // 4 ranks: 8 B blocks take Bruck, 160 KB blocks recursive doubling, 1.6 MB blocks the ring
   // (output beyond 4 MiB); tests/unit covers their schedules, this their execution.
+  const std::string transport = BANYAN_EACH_TRANSPORT();
   runRanks(4, [](int) {
     auto comm = Communicator::fromEnvironment();
     for (std::size_t count : {std::size_t{1}, std::size_t{20000}, std::size_t{200000}}) {
@@ -255,5 +269,5 @@ TEST_CASE("allgather is exact on each algorithm's size band", "[multiproc][colle
       }
     }
     return 0;
-  });
+  }, over(transport));
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 using namespace banyan;
+using banyan::test::over;
 using banyan::test::runRanks;
 using Clock = std::chrono::steady_clock;
 
@@ -100,26 +101,30 @@ TEST_CASE("an unreachable store fails within the timeout", "[multiproc][errors]"
 }
 
 TEST_CASE("a peer that exits mid-job gives a Remote error naming it", "[multiproc][errors]") {
-  runRanks(2, [](int) {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  // Over TCP the peer is named by its address, over shared memory by its pid.
+  const std::string where = transport == "tcp" ? "rank 1 at 127.0.0.1" : "rank 1 (pid ";
+  runRanks(2, [&](int) {
     auto comm = Communicator::fromEnvironment();
     std::vector<float> data(1 << 20, 1.0f);
     comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);  // connected
     if (comm.rank() == 1) _exit(0);  // leaves without a word; the kernel closes its sockets
     const auto start = Clock::now();
     RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum); },
-                               ErrorCode::Remote, "rank 1 at 127.0.0.1"));
+                               ErrorCode::Remote, where));
     RANK_EXPECT(0, Clock::now() - start < std::chrono::seconds(20));
     // After a failure the communicator refuses work, saying why.
     RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), 4, DataType::f32, ReduceOp::sum); },
                                ErrorCode::Aborted, "earlier failure"));
     return 0;
-  }, quiet());
+  }, over(transport, quiet()));
 }
 
 TEST_CASE("a peer that exits mid-job fails every survivor quickly", "[multiproc][errors]") {
   // With 3 ranks a survivor may first see the other survivor leave (which it does once it has
   // failed): each must end with a Remote error, well before the timeout. Naming the rank that
   // died first, everywhere, is failure propagation's job (not yet built).
+  const std::string transport = BANYAN_EACH_TRANSPORT();
   runRanks(3, [](int) {
     auto comm = Communicator::fromEnvironment();
     std::vector<float> data(1 << 20, 1.0f);
@@ -130,11 +135,12 @@ TEST_CASE("a peer that exits mid-job fails every survivor quickly", "[multiproc]
                                          ErrorCode::Remote, "closed its connection"));
     RANK_EXPECT(comm.rank(), Clock::now() - start < std::chrono::seconds(20));
     return 0;
-  }, quiet());
+  }, over(transport, quiet()));
 }
 
 TEST_CASE("a silent peer gives a Timeout naming the operation and the peer", "[multiproc][errors]") {
-  bootstrap::LaunchOptions options = quiet("2s");
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  bootstrap::LaunchOptions options = over(transport, quiet("2s"));
   runRanks(
       2,
       [](int) {
@@ -156,7 +162,8 @@ TEST_CASE("a silent peer gives a Timeout naming the operation and the peer", "[m
 }
 
 TEST_CASE("the timeout message says which peer is awaited", "[multiproc][errors]") {
-  bootstrap::LaunchOptions options = quiet("2s");
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  bootstrap::LaunchOptions options = over(transport, quiet("2s"));
   runRanks(
       2,
       [](int) {
@@ -175,6 +182,7 @@ TEST_CASE("the timeout message says which peer is awaited", "[multiproc][errors]
 }
 
 TEST_CASE("close() while an operation waits on an absent peer ends it with Aborted", "[multiproc][errors]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
   runRanks(2, [](int) {
     auto comm = Communicator::fromEnvironment();
     std::vector<float> data(16, 1.0f);
@@ -193,11 +201,12 @@ TEST_CASE("close() while an operation waits on an absent peer ends it with Abort
     const auto error = work.error();
     RANK_EXPECT(0, error && error->code() == ErrorCode::Aborted);
     return 0;
-  }, quiet());
+  }, over(transport, quiet()));
 }
 
 TEST_CASE("ranks that disagree on the operation get an error, not mixed data", "[multiproc][errors]") {
-  bootstrap::LaunchOptions options = quiet("5s");
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  bootstrap::LaunchOptions options = over(transport, quiet("5s"));
   runRanks(
       2,
       [](int) {
@@ -220,6 +229,7 @@ TEST_CASE("ranks that disagree on the operation get an error, not mixed data", "
 }
 
 TEST_CASE("strangers on a rank's port are turned away and the job goes on", "[multiproc][errors]") {
+  // The port is TCP's; shared memory has none.
   runRanks(2, [](int) {
     auto comm = Communicator::fromEnvironment();
     std::vector<std::int32_t> data(1000, 1);
@@ -251,5 +261,5 @@ TEST_CASE("strangers on a rank's port are turned away and the job goes on", "[mu
     if (garbage >= 0) close(garbage);
     if (silent >= 0) close(silent);
     return 0;
-  }, quiet());
+  }, over("tcp", quiet()));
 }

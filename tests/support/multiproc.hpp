@@ -28,6 +28,18 @@ inline void runRanks(int n, const std::function<int(int rank)>& body,
   CHECK(failures.empty());
 }
 
+// The ways ranks of one host can talk; multi-process tests run once per way:
+//   tcp           loopback sockets (BANYAN_TRANSPORT=tcp)
+//   shm-messages  the shared-memory transport under the generic schedules (BANYAN_SHM_COLLECTIVES=0)
+//   shm           the default: shared-memory transport plus the direct shared-memory collectives
+#define BANYAN_EACH_TRANSPORT() GENERATE(as<std::string>{}, "tcp", "shm-messages", "shm")
+
+inline bootstrap::LaunchOptions over(const std::string& transport, bootstrap::LaunchOptions options = {}) {
+  options.environment["BANYAN_TRANSPORT"] = transport == "tcp" ? "tcp" : "shm";
+  options.environment["BANYAN_SHM_COLLECTIVES"] = transport == "shm" ? "1" : "0";
+  return options;
+}
+
 // Inside a rank: records a failed expectation on stderr (the parent shows the exit code).
 #define RANK_EXPECT(rank, condition, ...)                                                     \
   do {                                                                                        \

@@ -1,0 +1,47 @@
+#pragma once
+// Chooses the transport of every peer pair and builds them: shared memory between ranks of one
+// host (same host identity), TCP between hosts, unless BANYAN_TRANSPORT forces one. Every rank
+// publishes its host identity in the store and reads everyone's, so all ranks derive the same
+// host layout.
+
+#include "config/config.hpp"
+#include "transports/per_peer_transport.hpp"
+
+#include <banyan/store.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace asio {
+class io_context;
+}
+
+namespace banyan::runtime {
+
+struct HostLayout {
+  std::vector<int> hostOfRank;  // host index (in order of first appearance) per rank
+  std::vector<int> localRanks;  // ranks on this rank's host, ascending (includes itself)
+  int hostCount = 1;
+};
+
+struct TransportSetup {
+  std::unique_ptr<transport::PerPeerTransport> transport;
+  HostLayout layout;
+  bool sharedMemory = false;  // local peers talk through shm
+  std::string summary;        // for the INFO log: "shm to 3 ranks (cma), tcp on 10.0.0.1:4000 to 4 ranks"
+};
+
+struct TransportParams {
+  int rank = 0;
+  int size = 1;
+  std::uint64_t nonce = 0;
+  std::uint64_t communicatorId = 0;
+  std::string storePrefix;
+};
+
+TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,
+                               const config::Config& config);
+
+}  // namespace banyan::runtime

@@ -1,0 +1,65 @@
+#include "transports/per_peer_transport.hpp"
+
+namespace banyan::transport {
+
+PerPeerTransport::PerPeerTransport(std::vector<std::unique_ptr<Transport>> transports, std::vector<int> route)
+    : transports_(std::move(transports)), route_(std::move(route)) {
+  for (const auto& transport : transports_) {
+    if (!name_.empty()) name_ += "+";
+    name_ += transport->name();
+  }
+}
+
+Transport& PerPeerTransport::of(int peer) const {
+  // Validated by the executor's schedules; a bad index here is a bug, so fail loudly.
+  if (peer < 0 || peer >= static_cast<int>(route_.size()) || route_[static_cast<std::size_t>(peer)] < 0) {
+    fail(ErrorCode::Internal, "no transport routes to rank {}", peer);
+  }
+  return *transports_[static_cast<std::size_t>(route_[static_cast<std::size_t>(peer)])];
+}
+
+void PerPeerTransport::send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
+  of(peer).send(peer, tag, data, bytes, std::move(done));
+}
+
+void PerPeerTransport::recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
+  of(peer).recv(peer, tag, data, bytes, std::move(done));
+}
+
+void PerPeerTransport::shutdown(const Status& why) {
+  for (auto& transport : transports_) transport->shutdown(why);
+}
+
+std::string PerPeerTransport::describePeer(int peer) const {
+  if (peer < 0 || peer >= static_cast<int>(route_.size()) || route_[static_cast<std::size_t>(peer)] < 0) {
+    return {};
+  }
+  return of(peer).describePeer(peer);
+}
+
+std::size_t PerPeerTransport::poll() {
+  std::size_t ran = 0;
+  for (auto& transport : transports_) ran += transport->poll();
+  return ran;
+}
+
+bool PerPeerTransport::prepareToSleep() {
+  for (std::size_t i = 0; i < transports_.size(); ++i) {
+    if (!transports_[i]->prepareToSleep()) {
+      for (std::size_t j = 0; j < i; ++j) transports_[j]->awake();
+      return false;
+    }
+  }
+  return true;
+}
+
+void PerPeerTransport::awake() {
+  for (auto& transport : transports_) transport->awake();
+}
+
+std::string_view PerPeerTransport::transportOf(int peer) const {
+  if (peer < 0 || peer >= static_cast<int>(route_.size()) || route_[static_cast<std::size_t>(peer)] < 0) return {};
+  return transports_[static_cast<std::size_t>(route_[static_cast<std::size_t>(peer)])]->name();
+}
+
+}  // namespace banyan::transport

@@ -1,0 +1,39 @@
+#pragma once
+// Routes each peer to the transport chosen for that pair (shared memory inside a host, TCP
+// between hosts), so the executor sees one Transport. Ordering per peer holds because a
+// pair always uses the same transport.
+
+#include "transports/transport.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace banyan::transport {
+
+class PerPeerTransport final : public Transport {
+ public:
+  // `route[rank]` indexes `transports` (-1 for this rank itself).
+  PerPeerTransport(std::vector<std::unique_ptr<Transport>> transports, std::vector<int> route);
+
+  std::string_view name() const override { return name_; }
+  void send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) override;
+  void recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) override;
+  void shutdown(const Status& why) override;
+  std::string describePeer(int peer) const override;
+  std::size_t poll() override;
+  bool prepareToSleep() override;
+  void awake() override;
+
+  // The transport that carries messages to `peer` ("" for this rank).
+  std::string_view transportOf(int peer) const;
+
+ private:
+  Transport& of(int peer) const;
+
+  std::vector<std::unique_ptr<Transport>> transports_;
+  std::vector<int> route_;
+  std::string name_;
+};
+
+}  // namespace banyan::transport

@@ -1,0 +1,156 @@
+#include "transports/shm/segment.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace banyan::transport::shm {
+namespace {
+
+constexpr std::size_t kStampBytes = 4096;  // the payload starts page-aligned
+
+bool processAlive(std::int64_t pid) {
+  if (pid <= 0) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+// Reads the stamp of the segment `name`; false if it cannot be read or is not banyan's.
+bool readStamp(const std::string& name, SegmentStamp& stamp) {
+  const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
+  if (fd < 0) return false;
+  const bool ok = ::pread(fd, &stamp, sizeof stamp, 0) == static_cast<ssize_t>(sizeof stamp) &&
+                  stamp.magic == SegmentStamp::kMagic;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+Segment::Segment(Segment&& other) noexcept { *this = std::move(other); }
+
+Segment& Segment::operator=(Segment&& other) noexcept {
+  if (this != &other) {
+    release();
+    name_ = std::move(other.name_);
+    base_ = std::exchange(other.base_, nullptr);
+    mapped_ = std::exchange(other.mapped_, 0);
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+    owner_ = std::exchange(other.owner_, false);
+    linked_ = std::exchange(other.linked_, false);
+  }
+  return *this;
+}
+
+Segment::~Segment() { release(); }
+
+void Segment::release() {
+  if (owner_) unlink();
+  if (base_ != nullptr) ::munmap(base_, mapped_);
+  base_ = nullptr;
+  data_ = nullptr;
+}
+
+void Segment::unlink() {
+  if (owner_ && linked_) {
+    ::shm_unlink(name_.c_str());
+    linked_ = false;
+  }
+}
+
+Segment Segment::create(const std::string& name, std::size_t bytes) {
+  Segment segment;
+  segment.name_ = name;
+  segment.mapped_ = kStampBytes + ((bytes + 4095) & ~std::size_t{4095});
+  int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 && errno == EEXIST) {
+    // Same name: either a segment a killed job left (its creator is gone: remove it) or a
+    // live process that drew the same job key, which we must not touch.
+    SegmentStamp stamp{};
+    if (readStamp(name, stamp) && processAlive(stamp.creatorPid)) {
+      fail(ErrorCode::System, "shared memory segment {} already belongs to live process {}", name, stamp.creatorPid);
+    }
+    ::shm_unlink(name.c_str());
+    fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  }
+  if (fd < 0) fail(ErrorCode::System, "cannot create shared memory segment {}: {}", name, errnoText(errno));
+  segment.owner_ = true;
+  segment.linked_ = true;
+  if (::ftruncate(fd, static_cast<off_t>(segment.mapped_)) != 0) {
+    const int error = errno;
+    ::close(fd);
+    fail(ErrorCode::System, "cannot size shared memory segment {} to {} bytes: {} (is /dev/shm full?)", name,
+         segment.mapped_, errnoText(error));
+  }
+  // MAP_POPULATE allocates and maps every page now: a first touch later would cost a fault
+  // per 4 KiB page in the middle of a collective.
+  void* base = ::mmap(nullptr, segment.mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  const int error = errno;
+  ::close(fd);
+  if (base == MAP_FAILED) fail(ErrorCode::System, "cannot map shared memory segment {}: {}", name, errnoText(error));
+  segment.base_ = base;
+  segment.data_ = static_cast<std::byte*>(base) + kStampBytes;
+  segment.bytes_ = bytes;
+  // Huge pages where the kernel gives them for shared memory (shmem_enabled=advise);
+  // harmless where it does not.
+  ::madvise(base, segment.mapped_, MADV_HUGEPAGE);
+  auto* stamp = static_cast<SegmentStamp*>(base);
+  stamp->creatorPid = ::getpid();
+  stamp->bytes = segment.mapped_;
+  stamp->magic = SegmentStamp::kMagic;
+  return segment;
+}
+
+Segment Segment::open(const std::string& name, std::size_t bytes) {
+  Segment segment;
+  segment.name_ = name;
+  segment.mapped_ = kStampBytes + ((bytes + 4095) & ~std::size_t{4095});
+  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+  if (fd < 0) fail(ErrorCode::System, "cannot open shared memory segment {}: {}", name, errnoText(errno));
+  struct stat info{};
+  if (::fstat(fd, &info) != 0 || static_cast<std::size_t>(info.st_size) != segment.mapped_) {
+    ::close(fd);
+    fail(ErrorCode::Remote, "shared memory segment {} is {} bytes, expected {} (a stale or foreign segment?)", name,
+         static_cast<long long>(info.st_size), segment.mapped_);
+  }
+  void* base = ::mmap(nullptr, segment.mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  const int error = errno;
+  ::close(fd);
+  if (base == MAP_FAILED) fail(ErrorCode::System, "cannot map shared memory segment {}: {}", name, errnoText(error));
+  segment.base_ = base;
+  segment.data_ = static_cast<std::byte*>(base) + kStampBytes;
+  segment.bytes_ = bytes;
+  const auto* stamp = static_cast<const SegmentStamp*>(base);
+  if (stamp->magic != SegmentStamp::kMagic || stamp->bytes != segment.mapped_) {
+    fail(ErrorCode::Remote, "shared memory segment {} does not carry banyan's stamp (a foreign segment?)", name);
+  }
+  return segment;
+}
+
+int removeStale(const std::string& prefix) {
+  // Names given to shm_open("/x") appear as /dev/shm/x.
+  std::string bare = prefix.starts_with('/') ? prefix.substr(1) : prefix;
+  DIR* dir = ::opendir("/dev/shm");
+  if (dir == nullptr) return 0;
+  int removed = 0;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string file = entry->d_name;
+    if (!file.starts_with(bare)) continue;
+    SegmentStamp stamp{};
+    const std::string name = "/" + file;
+    if (readStamp(name, stamp) && !processAlive(stamp.creatorPid)) {
+      if (::shm_unlink(name.c_str()) == 0) ++removed;
+    }
+  }
+  ::closedir(dir);
+  return removed;
+}
+
+}  // namespace banyan::transport::shm

@@ -1,0 +1,68 @@
+#pragma once
+// A POSIX shared-memory segment (shm_open + mmap), owned by the rank that created it and
+// mapped by the ranks of the same host that talk to it.
+//
+// Names: "/banyan-<job key>-c<communicator>-r<rank>[-<what>]", so two jobs (whose keys are
+// drawn at random) never meet, and the ranks of one job find each other's segments without
+// asking the store. Lifetime: the creator unlinks the name as soon as every peer has mapped
+// the segment, so nothing is left in /dev/shm once a communicator is up, even if a rank is
+// killed later. A segment left behind by a job killed during set-up is removed by
+// removeStale(), which checks the creator's pid recorded in the segment's first bytes.
+
+#include "common/status.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace banyan::transport::shm {
+
+// First bytes of every banyan segment, written by the creator.
+struct SegmentStamp {
+  static constexpr std::uint64_t kMagic = 0x62616e79616e3031ULL;  // "banyan01"
+  std::uint64_t magic;
+  std::int64_t creatorPid;
+  std::uint64_t bytes;  // mapped length
+  std::uint64_t reserved;
+};
+
+class Segment {
+ public:
+  Segment() = default;
+  Segment(Segment&& other) noexcept;
+  Segment& operator=(Segment&& other) noexcept;
+  ~Segment();
+
+  // Creates `name` with room for `bytes` (plus the stamp page) and maps it, touching every
+  // page so later use never faults. A segment already under that name is removed first if its
+  // creator is gone (a killed job); if its creator lives, that is an error naming it.
+  static Segment create(const std::string& name, std::size_t bytes);
+  // Maps the segment `name` made by a peer; checks its stamp and that it is `bytes` long.
+  static Segment open(const std::string& name, std::size_t bytes);
+
+  // Removes the name (mappings stay valid). Idempotent; the destructor calls it for the creator.
+  void unlink();
+
+  // Payload (after the stamp page).
+  std::byte* data() const { return data_; }
+  std::size_t size() const { return bytes_; }
+  const std::string& name() const { return name_; }
+  bool valid() const { return base_ != nullptr; }
+
+ private:
+  void release();
+
+  std::string name_;
+  void* base_ = nullptr;
+  std::size_t mapped_ = 0;
+  std::byte* data_ = nullptr;
+  std::size_t bytes_ = 0;
+  bool owner_ = false;
+  bool linked_ = false;
+};
+
+// Removes banyan segments in /dev/shm whose name starts with `prefix` and whose creator
+// process no longer exists. Returns how many it removed.
+int removeStale(const std::string& prefix);
+
+}  // namespace banyan::transport::shm

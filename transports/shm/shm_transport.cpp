@@ -1,0 +1,401 @@
+#include "transports/shm/shm_transport.hpp"
+
+#include "transports/shm/cma.hpp"
+#include "transports/shm/doorbell.hpp"
+#include "transports/shm/segment.hpp"
+
+#include <asio.hpp>
+#include <fmt/format.h>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+
+namespace banyan::transport::shm {
+
+std::string segmentName(const std::string& name, int rank) { return fmt::format("/{}-r{}", name, rank); }
+
+namespace {
+
+struct SendOp {
+  const std::byte* data;
+  std::size_t bytes;
+  std::uint64_t tag;
+  Completion done;
+  bool crossMemory = false;
+  std::size_t written = 0;   // Inline: bytes already in slots
+  bool posted = false;       // every slot of the message is in the ring
+  std::uint64_t lastSlot = 0;  // CrossMemory: the slot whose release completes the send
+};
+
+struct RecvOp {
+  std::byte* data;
+  std::size_t bytes;
+  std::uint64_t tag;
+  Completion done;
+  std::size_t received = 0;
+};
+
+}  // namespace
+
+struct ShmTransport::Impl {
+  struct Peer {
+    int rank = -1;
+    int local = -1;  // index in params.localRanks
+    Segment segment;
+    SegmentView view;          // the peer's segment
+    RingControl* out = nullptr;  // in my segment: my messages to the peer
+    RingControl* in = nullptr;   // in the peer's segment: its messages to me
+    std::string doorbell;
+    pid_t pid = 0;
+    bool crossMemoryToPeer = false;  // the peer can read my memory
+    std::unique_ptr<asio::posix::stream_descriptor> exitWatch;  // pidfd: readable once it exits
+    std::string gone;                // why the peer can no longer take part ("" while it can)
+    std::deque<SendOp> sends;
+    std::deque<RecvOp> recvs;
+  };
+
+  Impl(asio::io_context& io, ShmTransportParams p) : io(io), params(std::move(p)) {}
+
+  asio::io_context& io;
+  ShmTransportParams params;
+  int myLocal = -1;
+  Segment mine;
+  SegmentView myView;
+  std::unique_ptr<Doorbell> doorbell;
+  std::vector<Peer> peers;               // by local index (mine unused)
+  std::vector<int> localOfRank;          // global rank -> local index, -1 if not on this host
+  std::deque<std::pair<Completion, Status>> due;  // completions poll() runs
+  bool shutDown = false;
+  Status failure;
+
+  Peer* peerOf(int rank) {
+    if (rank < 0 || rank >= static_cast<int>(localOfRank.size()) || rank == params.rank) return nullptr;
+    const int local = localOfRank[static_cast<std::size_t>(rank)];
+    return local < 0 ? nullptr : &peers[static_cast<std::size_t>(local)];
+  }
+
+  void complete(Completion&& done, Status status) { due.emplace_back(std::move(done), std::move(status)); }
+
+  void wake(Peer& peer) {
+    if (takeSleeper(peer.view.header()->sleeping)) doorbell->ring(peer.doorbell);
+  }
+
+  // Moves as much of the peer's send queue into its ring as fits; true if anything moved.
+  bool pumpSends(Peer& peer) {
+    bool moved = false;
+    const auto& geometry = params.geometry;
+    while (!peer.sends.empty()) {
+      SendOp& op = peer.sends.front();
+      while (!op.posted) {
+        const std::uint64_t tail = peer.out->tail.load(std::memory_order_relaxed);
+        if (tail - peer.out->head.load(std::memory_order_acquire) >= geometry.slots) break;
+        SlotHeader* slot = myView.slot(peer.local, tail);
+        slot->tag = op.tag;
+        slot->messageBytes = op.bytes;
+        if (op.crossMemory) {
+          slot->kind = SlotKind::CrossMemory;
+          slot->bytes = 0;
+          slot->address = reinterpret_cast<std::uint64_t>(op.data);
+          op.posted = true;
+          op.lastSlot = tail;
+        } else {
+          const std::size_t part = std::min<std::size_t>(op.bytes - op.written, geometry.slotPayload);
+          slot->kind = SlotKind::Inline;
+          slot->bytes = static_cast<std::uint32_t>(part);
+          if (part != 0) std::memcpy(SegmentView::payload(slot), op.data + op.written, part);
+          op.written += part;
+          op.posted = op.written == op.bytes;
+        }
+        peer.out->tail.store(tail + 1, std::memory_order_release);
+        moved = true;
+      }
+      if (!op.posted) break;
+      if (op.crossMemory && peer.out->head.load(std::memory_order_acquire) <= op.lastSlot) break;
+      complete(std::move(op.done), Status::ok());
+      peer.sends.pop_front();
+      moved = true;
+    }
+    return moved;
+  }
+
+  // Takes messages from the peer's ring into posted receives; true if anything moved.
+  bool pumpRecvs(Peer& peer) {
+    bool moved = false;
+    while (!peer.recvs.empty()) {
+      const std::uint64_t head = peer.in->head.load(std::memory_order_relaxed);
+      if (peer.in->tail.load(std::memory_order_acquire) == head) break;
+      RecvOp& op = peer.recvs.front();
+      SlotHeader* slot = peer.view.slot(myLocal, head);
+      if (slot->tag != op.tag || slot->messageBytes != op.bytes) {
+        failAll(Status::make(ErrorCode::Remote,
+                             "shm: rank {} sent a message of {} bytes for operation {}, but rank {} expected {} bytes "
+                             "for operation {} (the ranks disagree on the sequence of collectives)",
+                             peer.rank, slot->messageBytes, slot->tag, params.rank, op.bytes, op.tag));
+        return true;
+      }
+      if (slot->kind == SlotKind::CrossMemory) {
+        Status status = crossMemoryRead(peer.pid, op.data, slot->address, op.bytes);
+        if (!status.isOk()) {
+          failAll(Status::make(ErrorCode::System, "shm: reading {} bytes from rank {}: {}", op.bytes, peer.rank,
+                               status.message()));
+          return true;
+        }
+        op.received = op.bytes;
+      } else {
+        const std::size_t part = slot->bytes;
+        if (part > op.bytes - op.received) {
+          failAll(Status::make(ErrorCode::Remote, "shm: rank {} overran a {}-byte message to rank {}", peer.rank,
+                               op.bytes, params.rank));
+          return true;
+        }
+        if (part != 0) std::memcpy(op.data + op.received, SegmentView::payload(slot), part);
+        op.received += part;
+      }
+      peer.in->head.store(head + 1, std::memory_order_release);
+      moved = true;
+      if (op.received == op.bytes) {
+        complete(std::move(op.done), Status::ok());
+        peer.recvs.pop_front();
+      }
+    }
+    return moved;
+  }
+
+  bool progress(Peer& peer) {
+    const bool sent = !peer.sends.empty() && pumpSends(peer);
+    const bool received = !peer.recvs.empty() && pumpRecvs(peer);
+    // The peer may sleep waiting for what we just did: data in its ring, or slots handed back.
+    if (sent || received) wake(peer);
+    return sent || received;
+  }
+
+  std::size_t runDue() {
+    std::size_t ran = 0;
+    while (!due.empty()) {
+      auto [done, status] = std::move(due.front());
+      due.pop_front();
+      done(status);
+      ++ran;
+    }
+    return ran;
+  }
+
+  bool hasWork() {
+    if (!due.empty()) return true;
+    for (auto& peer : peers) {
+      if (peer.rank < 0) continue;
+      if (!peer.recvs.empty() &&
+          peer.in->tail.load(std::memory_order_acquire) != peer.in->head.load(std::memory_order_relaxed)) {
+        return true;
+      }
+      if (!peer.sends.empty()) {
+        const SendOp& op = peer.sends.front();
+        const std::uint64_t head = peer.out->head.load(std::memory_order_acquire);
+        if (!op.posted && peer.out->tail.load(std::memory_order_relaxed) - head < params.geometry.slots) return true;
+        if (op.posted && head > op.lastSlot) return true;
+      }
+    }
+    return false;
+  }
+
+  // A peer that left: what it already put in its ring is still ours to read (its segment stays
+  // mapped), so only operations that can no longer complete fail.
+  void checkGone(Peer& peer) {
+    if (peer.gone.empty() || shutDown) return;
+    if (!peer.recvs.empty()) pumpRecvs(peer);
+    if (!peer.recvs.empty() || !peer.sends.empty()) {
+      failAll(Status::make(ErrorCode::Remote, "{} {}", describe(peer), peer.gone));
+    }
+  }
+
+  std::string describe(const Peer& peer) const {
+    return fmt::format("rank {} (pid {}, shared memory)", peer.rank, peer.pid);
+  }
+
+  // Runs when the doorbell rings: a peer that shut down rings everyone on its way out.
+  void lookForClosedPeers() {
+    for (auto& peer : peers) {
+      if (peer.rank >= 0 && peer.gone.empty() && peer.view.header()->closed.load(std::memory_order_acquire) != 0) {
+        peer.gone = "closed its connection (shut its communicator down)";
+        checkGone(peer);
+      }
+    }
+  }
+
+  // The kernel tells us when a peer process ends (pidfd, Linux 5.3+), so a rank killed
+  // mid-collective fails its peers at once instead of at the timeout.
+  void watchExit(Peer& peer) {
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, peer.pid, 0));
+    if (fd < 0) return;  // older kernel: the timeout still ends the wait
+    peer.exitWatch = std::make_unique<asio::posix::stream_descriptor>(io, fd);
+    peer.exitWatch->async_wait(asio::posix::stream_descriptor::wait_read, [this, &peer](const asio::error_code& ec) {
+      if (ec) return;
+      if (peer.gone.empty()) peer.gone = "closed its connection: the process exited";
+      checkGone(peer);
+    });
+  }
+
+  void failAll(const Status& why) {
+    if (shutDown) return;
+    shutDown = true;
+    failure = why;
+    for (auto& peer : peers) {
+      for (auto& op : peer.sends) complete(std::move(op.done), why);
+      for (auto& op : peer.recvs) complete(std::move(op.done), why);
+      peer.sends.clear();
+      peer.recvs.clear();
+    }
+  }
+
+  void setUp(Store& store);
+};
+
+void ShmTransport::Impl::setUp(Store& store) {
+  const auto& locals = params.localRanks;
+  const int localCount = static_cast<int>(locals.size());
+  if (localCount > kMaxLocalRanks) {
+    fail(ErrorCode::NotSupported, "shm: {} ranks on one host; the shared-memory transport supports {}", localCount,
+         kMaxLocalRanks);
+  }
+  localOfRank.assign(static_cast<std::size_t>(params.size), -1);
+  for (int i = 0; i < localCount; ++i) localOfRank[static_cast<std::size_t>(locals[static_cast<std::size_t>(i)])] = i;
+  myLocal = localOfRank[static_cast<std::size_t>(params.rank)];
+  if (myLocal < 0) fail(ErrorCode::Internal, "shm: rank {} is not among its host's ranks", params.rank);
+
+  // A job killed while setting up may have left segments behind; their creators are gone.
+  removeStale("/banyan-");
+  mine = Segment::create(segmentName(params.name, params.rank), params.geometry.segmentBytes(localCount));
+  myView = SegmentView{mine.data(), params.geometry};
+  SegmentHeader* header = myView.header();
+  header->pid = ::getpid();
+  header->probe = params.probeValue ^ static_cast<std::uint64_t>(params.rank);
+  header->probeAddress = reinterpret_cast<std::uint64_t>(&header->probe);
+  doorbell = std::make_unique<Doorbell>(io, segmentName(params.name, params.rank), [this] { lookForClosedPeers(); });
+  allowCrossMemoryReaders();
+
+  const auto key = [&](const char* what, int rank) { return fmt::format("{}shm/{}/{}", params.storePrefix, what, rank); };
+  const Store::Bytes one{'1'};
+  store.set(key("created", params.rank), one, params.timeout);
+
+  std::vector<std::string> created;
+  for (int rank : locals) {
+    if (rank != params.rank) created.push_back(key("created", rank));
+  }
+  store.wait(created, params.timeout);
+  peers.resize(static_cast<std::size_t>(localCount));
+  for (int i = 0; i < localCount; ++i) {
+    const int rank = locals[static_cast<std::size_t>(i)];
+    if (rank == params.rank) continue;
+    Peer& peer = peers[static_cast<std::size_t>(i)];
+    peer.rank = rank;
+    peer.local = i;
+    peer.segment = Segment::open(segmentName(params.name, rank), params.geometry.segmentBytes(localCount));
+    peer.view = SegmentView{peer.segment.data(), params.geometry};
+    peer.out = myView.ring(i);
+    peer.in = peer.view.ring(myLocal);
+    peer.doorbell = segmentName(params.name, rank);
+    const SegmentHeader* theirs = peer.view.header();
+    peer.pid = static_cast<pid_t>(theirs->pid);
+    header->canReadFrom[i] =
+        params.crossMemoryBytes != 0 &&
+        crossMemoryProbe(peer.pid, theirs->probeAddress, params.probeValue ^ static_cast<std::uint64_t>(rank));
+  }
+  // Once every peer has mapped our segment (and written what it can read), the name can go.
+  store.set(key("mapped", params.rank), one, params.timeout);
+  std::vector<std::string> mapped;
+  for (int rank : locals) {
+    if (rank != params.rank) mapped.push_back(key("mapped", rank));
+  }
+  store.wait(mapped, params.timeout);
+  mine.unlink();
+  for (auto& peer : peers) {
+    if (peer.rank < 0) continue;
+    peer.crossMemoryToPeer = peer.view.header()->canReadFrom[myLocal] != 0;
+    watchExit(peer);
+  }
+}
+
+ShmTransport::ShmTransport(asio::io_context& io, std::shared_ptr<Store> store, const ShmTransportParams& params)
+    : impl_(std::make_unique<Impl>(io, params)) {
+  impl_->setUp(*store);
+}
+
+ShmTransport::~ShmTransport() {
+  // Tell the peers we are gone, so one that still waits for us fails now, not at its timeout.
+  Impl& impl = *impl_;
+  if (impl.myView.base != nullptr) {
+    impl.myView.header()->closed.store(1, std::memory_order_release);
+    for (auto& peer : impl.peers) {
+      if (peer.rank >= 0) impl.doorbell->ring(peer.doorbell);
+    }
+  }
+}
+
+void ShmTransport::send(int peerRank, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
+  Impl& impl = *impl_;
+  if (impl.shutDown) return impl.complete(std::move(done), impl.failure);
+  Impl::Peer* peer = impl.peerOf(peerRank);
+  if (peer == nullptr) {
+    return impl.complete(std::move(done), Status::make(ErrorCode::Internal, "shm: rank {} is not on the host of rank {}",
+                                                       peerRank, impl.params.rank));
+  }
+  SendOp op{static_cast<const std::byte*>(data), bytes, tag, std::move(done)};
+  op.crossMemory = peer->crossMemoryToPeer && bytes >= impl.params.crossMemoryBytes && bytes != 0;
+  peer->sends.push_back(std::move(op));
+  if (peer->sends.size() == 1) impl.progress(*peer);
+  impl.checkGone(*peer);
+}
+
+void ShmTransport::recv(int peerRank, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
+  Impl& impl = *impl_;
+  if (impl.shutDown) return impl.complete(std::move(done), impl.failure);
+  Impl::Peer* peer = impl.peerOf(peerRank);
+  if (peer == nullptr) {
+    return impl.complete(std::move(done), Status::make(ErrorCode::Internal, "shm: rank {} is not on the host of rank {}",
+                                                       peerRank, impl.params.rank));
+  }
+  peer->recvs.push_back(RecvOp{static_cast<std::byte*>(data), bytes, tag, std::move(done)});
+  if (peer->recvs.size() == 1) impl.progress(*peer);
+  impl.checkGone(*peer);
+}
+
+std::size_t ShmTransport::poll() {
+  Impl& impl = *impl_;
+  bool moved = false;
+  for (auto& peer : impl.peers) {
+    if (peer.rank >= 0 && (!peer.sends.empty() || !peer.recvs.empty())) moved |= impl.progress(peer);
+  }
+  return impl.runDue() + (moved ? 1 : 0);
+}
+
+bool ShmTransport::prepareToSleep() {
+  Impl& impl = *impl_;
+  announceSleep(impl.myView.header()->sleeping);
+  if (impl.hasWork()) {
+    impl.myView.header()->sleeping.store(0, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void ShmTransport::awake() { impl_->myView.header()->sleeping.store(0, std::memory_order_relaxed); }
+
+void ShmTransport::shutdown(const Status& why) { impl_->failAll(why); }
+
+std::string ShmTransport::describePeer(int peerRank) const {
+  const Impl::Peer* peer = impl_->peerOf(peerRank);
+  if (peer == nullptr) return fmt::format("rank {}", peerRank);
+  return impl_->describe(*peer);
+}
+
+int ShmTransport::crossMemoryPeers() const {
+  int count = 0;
+  for (const auto& peer : impl_->peers) count += peer.rank >= 0 && peer.crossMemoryToPeer ? 1 : 0;
+  return count;
+}
+
+}  // namespace banyan::transport::shm

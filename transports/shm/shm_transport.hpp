@@ -1,0 +1,68 @@
+#pragma once
+// The shared-memory transport: messages between ranks of one host through rings of slots in
+// POSIX shared memory (shm_layout.hpp), large ones by a single cross-memory copy
+// (cma.hpp) where the kernel allows it, wake-ups through a per-rank doorbell (doorbell.hpp).
+//
+// Each rank creates one segment holding its outgoing rings, maps its local peers' segments at
+// construction, and unlinks its segment's name once every peer has mapped it, so nothing
+// remains in /dev/shm while the job runs or after it dies.
+//
+// Progress is by polling (Transport::poll, called by the driver between event-loop rounds);
+// the doorbell wakes a driver that has gone to sleep.
+
+#include "transports/shm/shm_layout.hpp"
+#include "transports/transport.hpp"
+
+#include <banyan/store.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace asio {
+class io_context;
+}
+
+namespace banyan::transport::shm {
+
+struct ShmTransportParams {
+  int rank = 0;
+  int size = 1;
+  std::vector<int> localRanks;  // global ranks on this host, ascending; includes `rank`
+  std::string name;             // unique per job and communicator: "banyan-<key>-c<id>"
+  std::string storePrefix;      // keys: <prefix>shm/...
+  std::uint64_t probeValue = 0; // any value shared by the job (the nonce)
+  RingGeometry geometry;
+  // Messages of at least this many bytes go by cross-memory attach where it works; 0: never.
+  std::size_t crossMemoryBytes = 256 * 1024;
+  std::chrono::milliseconds timeout{300000};
+};
+
+class ShmTransport final : public Transport {
+ public:
+  // Creates this rank's segment and maps every local peer's (blocking, through the store).
+  ShmTransport(asio::io_context& io, std::shared_ptr<Store> store, const ShmTransportParams& params);
+  ~ShmTransport() override;
+
+  std::string_view name() const override { return "shm"; }
+  void send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) override;
+  void recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) override;
+  void shutdown(const Status& why) override;
+  std::string describePeer(int peer) const override;
+  std::size_t poll() override;
+  bool prepareToSleep() override;
+  void awake() override;
+
+  // How many local peers this rank reads by cross-memory attach (the rest use the ring).
+  int crossMemoryPeers() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The segment and doorbell name of `rank` in the communicator named `name`.
+std::string segmentName(const std::string& name, int rank);
+
+}  // namespace banyan::transport::shm
