@@ -4,7 +4,6 @@
 
 #include "algorithms/symbolic_internal.hpp"
 
-
 namespace banyan::algorithms::symbolic {
 namespace {
 
