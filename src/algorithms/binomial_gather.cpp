@@ -61,7 +61,8 @@ Schedule binomialGather(int rank, int size, int root, std::size_t count) {
   const std::uint32_t copied = schedule.add(copyStep(Span{BufferId::Scratch, 0, count}, input));
   std::uint32_t lastRecv = copied;
   for (const int child : tree.children(v)) {
-    Step recv = recvStep(tree.absolute(child), Span{BufferId::Scratch, blocks(v, child), blocks(child, tree.subtreeEnd(child))});
+    Step recv = recvStep(tree.absolute(child),
+                         Span{BufferId::Scratch, blocks(v, child), blocks(child, tree.subtreeEnd(child))});
     if (lastRecv != copied) recv.dependOn(lastRecv);
     lastRecv = schedule.add(recv);
   }

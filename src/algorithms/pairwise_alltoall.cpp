@@ -44,7 +44,8 @@ Schedule pairwiseAlltoallv(int rank, int size, std::span<const std::size_t> send
   }
   const auto own = static_cast<std::size_t>(rank);
   if (sendCounts[own] != recvCounts[own]) {
-    throw std::invalid_argument("pairwiseAlltoallv: the block a rank sends itself must be as long as the one it receives");
+    throw std::invalid_argument(
+        "pairwiseAlltoallv: the block a rank sends itself must be as long as the one it receives");
   }
   Schedule schedule;
   std::vector<std::uint32_t> messages;  // this rank's message steps, in order

@@ -93,7 +93,9 @@ Schedule recursiveHalvingReduceScatter(int rank, int size, std::size_t count) {
   std::size_t accStart = 0;  // first element the accumulator holds
   std::size_t accCount = 0;
   std::size_t receiveMax = 0;
-  auto acc = [&](const Range& range) { return Span{BufferId::Scratch, foldCount + range.offset - accStart, range.count}; };
+  auto acc = [&](const Range& range) {
+    return Span{BufferId::Scratch, foldCount + range.offset - accStart, range.count};
+  };
   auto receiveArea = [&](std::size_t elements) { return Span{BufferId::Scratch, foldCount + accCount, elements}; };
 
   std::uint32_t lastReduce = sourceReady;

@@ -58,9 +58,7 @@ Schedule ringReduceScatter(int rank, int size, std::size_t count, std::size_t sl
 
   const int next = (rank + 1) % size;
   const int prev = (rank - 1 + size) % size;
-  auto blockStart = [&](int shift) {
-    return static_cast<std::size_t>(((rank + shift) % size + size) % size) * count;
-  };
+  auto blockStart = [&](int shift) { return static_cast<std::size_t>(((rank + shift) % size + size) % size) * count; };
   const std::size_t slices = (count + sliceCount - 1) / sliceCount;
   const std::size_t slotSize = evenPart(count, static_cast<int>(slices), 0).count;
   const std::size_t receives = static_cast<std::size_t>(size - 1) * slices;

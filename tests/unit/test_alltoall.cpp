@@ -130,9 +130,9 @@ TEST_CASE("the alltoall checkers report broken schedules", "[schedule][alltoall]
 
   SECTION("a final copy into the wrong block") {
     const std::string error = checkAlltoall(size, count, mutated(bruck, 3, [=](Schedule& s) {
-      Step& last = s.steps.back();
-      last.dst.offset = (last.dst.offset + count) % (size * count);
-    }));
+                                              Step& last = s.steps.back();
+                                              last.dst.offset = (last.dst.offset + count) % (size * count);
+                                            }));
     INFO(error);
     CHECK(error.find("rank 3") != std::string::npos);
   }
@@ -140,11 +140,11 @@ TEST_CASE("the alltoall checkers report broken schedules", "[schedule][alltoall]
   SECTION("a missing dep in the unpacking") {
     // The first unpacking copy no longer waits for the packing that read its block.
     const std::string error = checkAlltoall(size, count, mutated(bruck, 1, [](Schedule& s) {
-      const std::size_t recv = firstStepOf(s, StepKind::Recv);
-      Step& unpack = s.steps[recv + 1];
-      unpack.depCount = 0;
-      unpack.dependOn(static_cast<std::uint32_t>(recv));
-    }));
+                                              const std::size_t recv = firstStepOf(s, StepKind::Recv);
+                                              Step& unpack = s.steps[recv + 1];
+                                              unpack.depCount = 0;
+                                              unpack.dependOn(static_cast<std::uint32_t>(recv));
+                                            }));
     INFO(error);
     CHECK(error.find("data race") != std::string::npos);
   }
@@ -154,8 +154,8 @@ TEST_CASE("the alltoall checkers report broken schedules", "[schedule][alltoall]
     // counts[1][3] is (7 + 9) % 4 = 0: rank 1 sends rank 3 a message all the same.
     REQUIRE(layout.counts[1][3] == 0);
     const std::string error = checkAlltoallv(layout, mutated(alltoallvMaker(layout), 1, [](Schedule& s) {
-      s.add(sendStep(3, Span{BufferId::Input, 0, 1}));
-    }));
+                                               s.add(sendStep(3, Span{BufferId::Input, 0, 1}));
+                                             }));
     INFO(error);
     CHECK(error.find("no matching receive") != std::string::npos);
   }
@@ -164,9 +164,10 @@ TEST_CASE("the alltoall checkers report broken schedules", "[schedule][alltoall]
     const AlltoallvLayout layout = unevenLayout(4);
     // Rank 2 receives 2 elements from rank 0 at Output 0, then leaves a gap at element 2.
     REQUIRE(layout.counts[0][2] == 2);
-    const std::string error = checkAlltoallv(layout, mutated(alltoallvMaker(layout), 2, [](Schedule& s) {
-      s.add(copyStep(Span{BufferId::Output, 2, 1}, Span{BufferId::Input, 0, 1}));
-    }));
+    const std::string error =
+        checkAlltoallv(layout, mutated(alltoallvMaker(layout), 2, [](Schedule& s) {
+                         s.add(copyStep(Span{BufferId::Output, 2, 1}, Span{BufferId::Input, 0, 1}));
+                       }));
     INFO(error);
     CHECK(error.find("rank 2: output element 2 is written, but no block covers it") != std::string::npos);
   }

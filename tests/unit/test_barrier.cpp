@@ -16,7 +16,8 @@ TEST_CASE("the dissemination barrier holds every rank until all have arrived", "
   for (int size = 1; size <= 64; ++size) {
     CheckOptions options;
     options.seed = static_cast<std::uint64_t>(size) * 73;
-    const std::string error = checkBarrier(size, [size](int rank) { return disseminationBarrier(rank, size); }, options);
+    const std::string error = checkBarrier(
+        size, [size](int rank) { return disseminationBarrier(rank, size); }, options);
     INFO("size " << size);
     REQUIRE(error == "");
   }

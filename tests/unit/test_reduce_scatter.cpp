@@ -20,14 +20,13 @@ TEST_CASE("ring reduce-scatter is exact for every rank count", "[schedule][reduc
   // Slices of 1 and 3 elements pipeline many slices per block; a huge slice is one per block.
   for (const std::size_t slice : {std::size_t{1}, std::size_t{3}, std::size_t{1} << 40}) {
     INFO("slice " << slice);
-    expectExactForAll(checkReduceScatter, sizesUpTo(64), {0, 1, 5}, 7 + slice, [slice](int rank, int size, std::size_t count) {
-      return ringReduceScatter(rank, size, count, slice);
-    });
+    expectExactForAll(
+        checkReduceScatter, sizesUpTo(64), {0, 1, 5}, 7 + slice,
+        [slice](int rank, int size, std::size_t count) { return ringReduceScatter(rank, size, count, slice); });
   }
   // Many slices per block on a few rank counts: the slot count must stay above the slice count.
-  expectExactForAll(checkReduceScatter, {2, 3, 8, 13}, {64}, 11, [](int rank, int size, std::size_t count) {
-    return ringReduceScatter(rank, size, count, 4);
-  });
+  expectExactForAll(checkReduceScatter, {2, 3, 8, 13}, {64}, 11,
+                    [](int rank, int size, std::size_t count) { return ringReduceScatter(rank, size, count, 4); });
 }
 
 TEST_CASE("recursive halving reduce-scatter is exact for every rank count", "[schedule][reduce_scatter]") {
@@ -56,26 +55,29 @@ TEST_CASE("the reduce-scatter checker reports broken schedules", "[schedule][red
   SECTION("a result in the wrong block") {
     // Rank 3 reduces its Input block 2 instead of 3 in the last step.
     const std::string error = checkReduceScatter(size, count, mutated(ring, 3, [](Schedule& s) {
-      for (Step& step : s.steps) {
-        if (step.kind == StepKind::Reduce && step.finalize) step.a.offset -= count;
-      }
-    }));
+                                                   for (Step& step : s.steps) {
+                                                     if (step.kind == StepKind::Reduce && step.finalize)
+                                                       step.a.offset -= count;
+                                                   }
+                                                 }));
     INFO(error);
     CHECK(error.find("rank 3") != std::string::npos);
   }
 
   SECTION("writing Input") {
     const std::string error = checkReduceScatter(size, count, mutated(ring, 1, [](Schedule& s) {
-      for (Step& step : s.steps) {
-        if (step.kind == StepKind::Reduce && step.finalize) step.dst = step.a;
-      }
-    }));
+                                                   for (Step& step : s.steps) {
+                                                     if (step.kind == StepKind::Reduce && step.finalize)
+                                                       step.dst = step.a;
+                                                   }
+                                                 }));
     INFO(error);
     CHECK(error.find("writes Input") != std::string::npos);
   }
 
   SECTION("a dropped step") {
-    const std::string error = checkReduceScatter(size, count, mutated(ring, 0, [](Schedule& s) { s.steps.pop_back(); }));
+    const std::string error =
+        checkReduceScatter(size, count, mutated(ring, 0, [](Schedule& s) { s.steps.pop_back(); }));
     INFO(error);
     CHECK(!error.empty());
   }

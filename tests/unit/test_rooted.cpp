@@ -56,9 +56,9 @@ TEST_CASE("chain reduce is exact for every rank count and root", "[schedule][roo
                            });
   }
   // More slices than scratch slots: slots are reused.
-  expectExactForAllRoots(checkReduce, {2, 3, 7}, {40}, kAllRootsUpTo, 41, [](int rank, int size, int root, std::size_t count) {
-    return chainReduce(rank, size, root, count, 2);
-  });
+  expectExactForAllRoots(
+      checkReduce, {2, 3, 7}, {40}, kAllRootsUpTo, 41,
+      [](int rank, int size, int root, std::size_t count) { return chainReduce(rank, size, root, count, 2); });
 }
 
 TEST_CASE("binomial and direct gather are exact for every rank count and root", "[schedule][rooted]") {
@@ -99,9 +99,8 @@ TEST_CASE("the rooted checkers report broken schedules", "[schedule][rooted]") {
   const std::size_t count = 4;
 
   SECTION("a broadcast from the wrong root") {
-    const std::string error = checkBroadcast(size, root, count, [=](int rank) {
-      return binomialBroadcast(rank, size, (root + 1) % size, count);
-    });
+    const std::string error = checkBroadcast(
+        size, root, count, [=](int rank) { return binomialBroadcast(rank, size, (root + 1) % size, count); });
     INFO(error);
     CHECK(!error.empty());
   }
@@ -118,17 +117,19 @@ TEST_CASE("the rooted checkers report broken schedules", "[schedule][rooted]") {
   }
 
   SECTION("a reduce to the wrong root") {
-    const std::string error = checkReduce(size, root, count, [=](int rank) { return binomialReduce(rank, size, 0, count); });
+    const std::string error =
+        checkReduce(size, root, count, [=](int rank) { return binomialReduce(rank, size, 0, count); });
     INFO(error);
     CHECK(!error.empty());
   }
 
   SECTION("a reduce that never finalizes") {
-    const std::string error = checkReduce(size, root, count,
-                                          mutated([=](int rank) { return chainReduce(rank, size, root, count, 1); },
-                                                  root, [](Schedule& s) {
-                                                    for (Step& step : s.steps) step.finalize = false;
-                                                  }));
+    const std::string error =
+        checkReduce(size, root, count,
+                    mutated([=](int rank) { return chainReduce(rank, size, root, count, 1); }, root,
+                            [](Schedule& s) {
+                              for (Step& step : s.steps) step.finalize = false;
+                            }));
     INFO(error);
     CHECK(error.find("without finalize") != std::string::npos);
   }
@@ -148,15 +149,16 @@ TEST_CASE("the rooted checkers report broken schedules", "[schedule][rooted]") {
 
   SECTION("a scatter that sends the wrong blocks") {
     // The root sends every child the blocks one rank further on.
-    const std::string error = checkScatter(size, root, count,
-                                           mutated([=](int rank) { return directScatter(rank, size, root, count); },
-                                                   root, [=](Schedule& s) {
-                                                     for (Step& step : s.steps) {
-                                                       if (step.kind == StepKind::Send) {
-                                                         step.a.offset = (step.a.offset + count) % (size * count);
-                                                       }
-                                                     }
-                                                   }));
+    const std::string error =
+        checkScatter(size, root, count,
+                     mutated([=](int rank) { return directScatter(rank, size, root, count); }, root,
+                             [=](Schedule& s) {
+                               for (Step& step : s.steps) {
+                                 if (step.kind == StepKind::Send) {
+                                   step.a.offset = (step.a.offset + count) % (size * count);
+                                 }
+                               }
+                             }));
     INFO(error);
     CHECK(error.find("does not hold element") != std::string::npos);
   }

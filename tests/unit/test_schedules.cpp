@@ -4,6 +4,7 @@
 #include "algorithms/ring.hpp"
 #include "algorithms/schedule.hpp"
 #include "algorithms/symbolic.hpp"
+#include "support/schedule_sweep.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -12,6 +13,8 @@
 #include <vector>
 
 using namespace banyan::algorithms;
+using banyan::test::firstStepOf;
+using banyan::test::mutated;
 
 namespace {
 
@@ -22,16 +25,6 @@ std::vector<std::size_t> countsFor(int size) {
   return {0, 1, n - 1, n, n + 1, 3 * n + 2, 100, 1000};
 }
 
-// A schedule generator for all ranks with one rank's schedule changed by `mutate`.
-template <typename Generator, typename Mutation>
-std::function<Schedule(int)> mutated(Generator generator, int victim, Mutation mutate) {
-  return [=](int rank) {
-    Schedule schedule = generator(rank);
-    if (rank == victim) mutate(schedule);
-    return schedule;
-  };
-}
-
 void removeDep(Step& step, std::uint32_t dep) {
   for (std::uint8_t i = 0; i < step.depCount; ++i) {
     if (step.deps[i] == dep) {
@@ -40,13 +33,6 @@ void removeDep(Step& step, std::uint32_t dep) {
       return;
     }
   }
-}
-
-std::size_t firstOf(const Schedule& schedule, StepKind kind, std::size_t from = 0) {
-  for (std::size_t i = from; i < schedule.steps.size(); ++i) {
-    if (schedule.steps[i].kind == kind) return i;
-  }
-  return schedule.steps.size();
 }
 
 }  // namespace
@@ -156,7 +142,7 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
   SECTION("a missing dep that only matters in place") {
     // The allgather receive into the own chunk must wait for the reduce-scatter send of Input.
     auto broken = mutated(allreduce, 2, [](Schedule& s) {
-      const std::size_t firstSend = firstOf(s, StepKind::Send);
+      const std::size_t firstSend = firstStepOf(s, StepKind::Send);
       for (auto& step : s.steps) {
         if (step.kind == StepKind::Recv && step.dst.buffer == BufferId::Output) {
           removeDep(step, static_cast<std::uint32_t>(firstSend));
@@ -174,7 +160,7 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
 
   SECTION("a wrong peer") {
     const std::string error = checkAllreduce(size, count, mutated(allreduce, 0, [](Schedule& s) {
-      s.steps[firstOf(s, StepKind::Send)].peer = 2;
+      s.steps[firstStepOf(s, StepKind::Send)].peer = 2;
     }));
     INFO(error);
     CHECK(error.find("message") != std::string::npos);
@@ -191,7 +177,7 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
 
   SECTION("messages of different lengths") {
     const std::string error = checkAllgather(size, count, mutated(allgather, 1, [](Schedule& s) {
-      s.steps[firstOf(s, StepKind::Send)].a.count -= 1;
+      s.steps[firstStepOf(s, StepKind::Send)].a.count -= 1;
     }));
     INFO(error);
     CHECK(error.find("elements") != std::string::npos);
@@ -200,7 +186,7 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
   SECTION("a wrong final value") {
     // Rank 1 adds the received slice twice instead of its own input.
     const std::string error = checkAllreduce(size, count, mutated(allreduce, 1, [](Schedule& s) {
-      Step& reduce = s.steps[firstOf(s, StepKind::Reduce)];
+      Step& reduce = s.steps[firstStepOf(s, StepKind::Reduce)];
       reduce.a = reduce.b;
     }));
     INFO(error);
@@ -236,7 +222,7 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
 
   SECTION("finalize on a partial reduction, or none at all") {
     std::string error = checkAllreduce(size, count, mutated(allreduce, 0, [](Schedule& s) {
-      s.steps[firstOf(s, StepKind::Reduce)].finalize = true;
+      s.steps[firstStepOf(s, StepKind::Reduce)].finalize = true;
     }));
     INFO(error);
     CHECK(error.find("finalizes a partial reduction") != std::string::npos);
