@@ -9,9 +9,9 @@
 // and so twice the latency).
 //
 // Tokens: every send reads Scratch element 0 (never written: its content does not matter), and
-// every receive writes element 1, each receive after the one before (they overwrite each other)
-// . Sends and receives so never touch the same element, so a round's send need not wait for
-// anything but the previous round's receive.
+// every receive writes element 1, each receive after the one before (they overwrite each
+// other). Sends and receives never touch the same element, so a round's send waits for nothing
+// but the previous round's receive, which is exactly the ordering the barrier needs.
 
 #include "algorithms/barrier.hpp"
 

@@ -21,7 +21,8 @@ Schedule ringReduceScatter(int rank, int size, std::size_t count, std::size_t sl
 
 // Recursive halving, latency-optimal: log2 rounds, halving the data each round; rank counts
 // that are not powers of two fold pairs of ranks first (recursive_halving_reduce_scatter.cpp).
-// Scratch: up to 3/4 of the input, plus the whole input on the ranks that take a fold.
+// Scratch: 3/4 of the input (size * count) for powers of two; on other rank counts up to the
+// input's size, and on the ranks that take a fold the input's size again for the folded copy.
 Schedule recursiveHalvingReduceScatter(int rank, int size, std::size_t count);
 
 }  // namespace banyan::algorithms
