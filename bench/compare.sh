@@ -6,7 +6,8 @@
 #   bench/compare.sh [BUILD_DIR]      default BUILD_DIR: build
 #
 # Environment: BENCH_NP (default 2), BENCH_ITERS (20), BENCH_MPI_BTL (self,tcp),
-# BENCH_OUT (bench/out/compare-<time>). Takes about a minute.
+# BENCH_SIZES ("8 64K 1M 16M 64M"), BENCH_OUT (bench/out/compare-<time>), and any BANYAN_*
+# variable (e.g. BANYAN_TRANSPORT=tcp). Takes about a minute.
 set -uo pipefail
 
 BUILD=${1:-build}
@@ -15,7 +16,7 @@ ITERS=${BENCH_ITERS:-20}
 BTL=${BENCH_MPI_BTL:-self,tcp}
 OUT=${BENCH_OUT:-bench/out/compare-$(date +%Y%m%d-%H%M%S)}
 HERE=$(cd "$(dirname "$0")" && pwd)
-SIZES=(8 64K 1M 16M 64M)
+read -r -a SIZES <<<"${BENCH_SIZES:-8 64K 1M 16M 64M}"
 
 BENCH="$BUILD/tools/banyan-bench"
 BENCH_MPI="$BUILD/tools/banyan-bench-mpi"
@@ -44,7 +45,8 @@ for coll in allreduce allgather; do
 done
 
 echo "== $NP ranks, f32 sum, banyan vs Open MPI (btl $BTL)"
-python3 "$HERE/summarize.py" --sizes 64K,1M,16M,64M --latency-bytes 8 "$OUT"/*.json |
+summary_sizes=$(printf '%s\n' "${SIZES[@]}" | grep -vx 8 | paste -sd,)
+python3 "$HERE/summarize.py" --sizes "$summary_sizes" --latency-bytes 8 "$OUT"/*.json |
   tee "$OUT/summary.txt" || status=1
 echo "compare.sh: results in $OUT"
 exit $status

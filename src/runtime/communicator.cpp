@@ -149,6 +149,13 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
             setup.layout.hostCount, setup.summary, config_.sliceBytes, config_.timeout.count());
   layout_ = std::move(setup.layout);
   transport_ = std::move(setup.transport);
+  if (setup.sharedMemory && layout_.hostCount == 1 && config_.shmCollectives) {
+    shmCollectives_ = std::make_unique<intrahost::ShmCollectives>(
+        io_, store_,
+        intrahost::ShmCollectivesParams{rank_, size_, fmt::format("banyan-{:016x}-c{}", nonce, id), prefix_,
+                                        config_.timeout});
+    log::info(rank_, "{}: allreduce and allgather run directly in shared memory", name_);
+  }
   executor_ = std::make_unique<runtime::Executor>(
       *transport_, [this](std::function<void()> work) { asio::post(io_, std::move(work)); });
   progress_ = std::thread([this] { progressLoop(); });
@@ -178,6 +185,7 @@ void CommunicatorImpl::close() {
   }
   wake_.notify_all();
   progress_.join();
+  shmCollectives_.reset();
   transport_.reset();
 }
 

@@ -15,6 +15,7 @@
 #include "runtime/plan_cache.hpp"
 #include "runtime/scratch_buffer.hpp"
 #include "runtime/work_state.hpp"
+#include "intrahost/shm_collectives.hpp"
 #include "runtime/transport_setup.hpp"
 
 #include <banyan/options.hpp>
@@ -82,6 +83,12 @@ class CommunicatorImpl final : public Driver {
   void finishOperation(const std::shared_ptr<WorkState>& state, const Status& status);
   void failEverything(const Status& why);
   void armWatchdog();
+  // Progress, sleep and failure of whichever engine runs the current operation.
+  std::size_t pollEngines();
+  bool prepareToSleep();
+  void awake();
+  void failRunning(const Status& status);
+  std::string describeRunning() const;
 
   const config::Config config_;
   std::chrono::microseconds spin_{0};  // config_.spin, or its automatic value
@@ -98,6 +105,9 @@ class CommunicatorImpl final : public Driver {
   runtime::HostLayout layout_;
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<runtime::Executor> executor_;
+  // Allreduce/allgather straight in shared memory, when every rank is on this host.
+  std::unique_ptr<intrahost::ShmCollectives> shmCollectives_;
+  bool runningInShm_ = false;  // the current operation runs in shmCollectives_
   std::thread progress_;
 
   std::mutex driverMutex_;            // held by the thread running io_

@@ -23,7 +23,7 @@ void CommunicatorImpl::drive(Done&& done, std::chrono::steady_clock::time_point 
     const auto now = std::chrono::steady_clock::now();
     if (now >= until) return;
     if (spin_.count() > 0 && now - lastActivity < spin_) {
-      if (io_.poll() + transport_->poll() > 0) {
+      if (io_.poll() + pollEngines() > 0) {
         lastActivity = std::chrono::steady_clock::now();
       } else if (yieldWhileSpinning_) {
         sched_yield();  // more ranks than cores: let a peer run, then look again
@@ -32,17 +32,47 @@ void CommunicatorImpl::drive(Done&& done, std::chrono::steady_clock::time_point 
       }
       continue;
     }
-    if (transport_->poll() > 0) {
+    if (pollEngines() > 0) {
       lastActivity = std::chrono::steady_clock::now();
       continue;
     }
-    if (!transport_->prepareToSleep()) continue;  // shared memory has work after all
+    if (!prepareToSleep()) continue;  // shared memory has work after all
     // Bounded, so `done` and `until` are looked at again even if nothing happens (and a lost
     // wake-up could cost at most this long).
     const std::size_t ran = io_.run_one_until(std::min(until, now + std::chrono::milliseconds(100)));
-    transport_->awake();
+    awake();
     if (ran > 0) lastActivity = std::chrono::steady_clock::now();
   }
+}
+
+std::size_t CommunicatorImpl::pollEngines() {
+  return transport_->poll() + (shmCollectives_ ? shmCollectives_->poll() : 0);
+}
+
+bool CommunicatorImpl::prepareToSleep() {
+  if (!transport_->prepareToSleep()) return false;
+  if (shmCollectives_ && !shmCollectives_->prepareToSleep()) {
+    transport_->awake();
+    return false;
+  }
+  return true;
+}
+
+void CommunicatorImpl::awake() {
+  transport_->awake();
+  if (shmCollectives_) shmCollectives_->awake();
+}
+
+void CommunicatorImpl::failRunning(const Status& status) {
+  if (runningInShm_) {
+    shmCollectives_->fail(status);
+  } else {
+    executor_->fail(status);
+  }
+}
+
+std::string CommunicatorImpl::describeRunning() const {
+  return runningInShm_ ? shmCollectives_->describePending() : executor_->describePending();
 }
 
 bool CommunicatorImpl::tryDriveUntil(const WorkState& state, std::chrono::steady_clock::time_point until) {
@@ -92,15 +122,40 @@ void CommunicatorImpl::startOperation(Pending pending) {
   const Request& r = pending.request;
   const std::size_t element = dataTypeSize(r.type);
   const std::size_t bytes = r.count * element;  // this rank's buffer (allgather: its block)
+  current_ = std::make_unique<Pending>(std::move(pending));
+  armWatchdog();
+
+  auto onDone = [this](const Status& status) {
+    auto finished = std::move(current_);
+    runningInShm_ = false;
+    if (!status.isOk()) {
+      // The streams to our peers lost their place: nothing more can run on them.
+      const Status failed = status.code() == ErrorCode::Timeout ? status : status.withContext(describe(*finished));
+      broken_ = failed;
+      transport_->shutdown(failed);
+      finishOperation(finished->state, failed);
+    } else {
+      finishOperation(finished->state, status);
+    }
+    startNext();
+  };
+
+  if (shmCollectives_ && intrahost::ShmCollectives::handles(r.kind)) {
+    if (log::enabled(config::LogLevel::Trace)) {
+      log::trace(rank_, "{}: start {} in shared memory", name_, describe(*current_));
+    }
+    runningInShm_ = true;
+    shmCollectives_->start(intrahost::ShmOperation{r.kind, current_->sequence, r.send, r.recv, r.count, r.type, r.op,
+                                                   std::move(onDone)});
+    return;
+  }
+
   const tuning::Algorithm algorithm = tuning::choose(r.kind, size_, bytes);
   std::shared_ptr<const runtime::Plan> plan = plans_.get(r.kind, algorithm, rank_, size_, r.count, sliceElements(r, element));
   scratch_.reserve(plan->schedule.scratchCount * element);
-
-  current_ = std::make_unique<Pending>(std::move(pending));
   if (log::enabled(config::LogLevel::Trace)) {
     log::trace(rank_, "{}: start {} with {}", name_, describe(*current_), tuning::toString(algorithm));
   }
-  armWatchdog();
   // Say once per communicator which algorithm each kind of call gets, and why.
   if (log::enabled(config::LogLevel::Info) && announced_.insert({r.kind, algorithm}).second) {
     log::info(rank_, "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), bytes, tuning::toString(algorithm),
@@ -117,19 +172,7 @@ void CommunicatorImpl::startOperation(Pending pending) {
   operation.type = r.type;
   operation.op = r.op;
   operation.nranks = size_;
-  operation.onDone = [this](const Status& status) {
-    auto finished = std::move(current_);
-    if (!status.isOk()) {
-      // The streams to our peers lost their place: nothing more can run on them.
-      const Status failed = status.code() == ErrorCode::Timeout ? status : status.withContext(describe(*finished));
-      broken_ = failed;
-      transport_->shutdown(failed);
-      finishOperation(finished->state, failed);
-    } else {
-      finishOperation(finished->state, status);
-    }
-    startNext();
-  };
+  operation.onDone = std::move(onDone);
   executor_->start(std::move(operation));
 }
 
@@ -146,9 +189,9 @@ void CommunicatorImpl::armWatchdog() {
     watchdogArmed_ = false;
     if (ec) return;
     if (current_ && std::chrono::steady_clock::now() >= current_->state->deadline()) {
-      executor_->fail(Status::make(ErrorCode::Timeout,
+      failRunning(Status::make(ErrorCode::Timeout,
                                    "{}: not done within the {} ms timeout (BANYAN_TIMEOUT); waiting for {}",
-                                   describe(*current_), config_.timeout.count(), executor_->describePending()));
+                                   describe(*current_), config_.timeout.count(), describeRunning()));
     }
     if (current_ || !queue_.empty()) armWatchdog();
   });
@@ -167,7 +210,7 @@ void CommunicatorImpl::completeWork(const std::shared_ptr<WorkState>& state, con
 
 void CommunicatorImpl::failEverything(const Status& why) {
   if (broken_.isOk()) broken_ = why;
-  executor_->fail(why);
+  failRunning(why);
   for (auto& pending : queue_) completeWork(pending.state, why);
   queue_.clear();
   transport_->shutdown(why);

@@ -2,12 +2,12 @@
 
 #include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
+#include "transports/shm/exit_watch.hpp"
 #include "transports/shm/segment.hpp"
 
 #include <asio.hpp>
 #include <fmt/format.h>
 
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -226,14 +226,8 @@ struct ShmTransport::Impl {
     }
   }
 
-  // The kernel tells us when a peer process ends (pidfd, Linux 5.3+), so a rank killed
-  // mid-collective fails its peers at once instead of at the timeout.
   void watchExit(Peer& peer) {
-    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, peer.pid, 0));
-    if (fd < 0) return;  // older kernel: the timeout still ends the wait
-    peer.exitWatch = std::make_unique<asio::posix::stream_descriptor>(io, fd);
-    peer.exitWatch->async_wait(asio::posix::stream_descriptor::wait_read, [this, &peer](const asio::error_code& ec) {
-      if (ec) return;
+    peer.exitWatch = watchProcessExit(io, peer.pid, [this, &peer] {
       if (peer.gone.empty()) peer.gone = "closed its connection: the process exited";
       checkGone(peer);
     });

@@ -1,0 +1,391 @@
+#include "intrahost/shm_collectives.hpp"
+
+#include "algorithms/ring.hpp"
+#include "transports/shm/doorbell.hpp"
+#include "transports/shm/exit_watch.hpp"
+#include "transports/shm/segment.hpp"
+
+#include <asio.hpp>
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+namespace banyan::intrahost {
+
+using runtime::Collective;
+using transport::shm::Doorbell;
+using transport::shm::Segment;
+
+namespace {
+
+// Half of a rank's arena: the most one round moves per rank. 1 MiB halves keep a round's
+// working set (p halves read, one written) within the last-level cache for a few ranks, and a
+// 64 MiB collective then takes 64 rounds, whose synchronisations cost little against the copies.
+constexpr std::size_t kHalfBytes = std::size_t{1} << 20;
+// Up to this size an allreduce reduces the whole vector on every rank after a single
+// synchronisation: for small vectors the second synchronisation costs more than the p-fold
+// arithmetic it saves.
+constexpr std::size_t kSmallBytes = 16 * 1024;
+constexpr std::size_t kHeaderBytes = 4096;
+
+struct alignas(64) ArenaHeader {
+  alignas(64) std::atomic<std::uint64_t> epoch;  // synchronisation points this rank has passed
+  alignas(64) std::atomic<std::uint32_t> sleeping;
+  std::atomic<std::uint32_t> closed;
+  std::int64_t pid;
+};
+static_assert(sizeof(ArenaHeader) <= kHeaderBytes);
+
+// Which collective a half's data belongs to, so ranks that disagree find out.
+struct alignas(64) Fingerprint {
+  std::uint64_t sequence;
+  std::uint64_t count;
+  std::uint32_t kind;
+  std::uint32_t type;
+  std::uint32_t op;
+  std::uint32_t valid;
+};
+
+constexpr std::size_t kHalfStride = sizeof(Fingerprint) + kHalfBytes;
+constexpr std::size_t kArenaBytes = kHeaderBytes + 2 * kHalfStride;
+
+const char* kindName(std::uint32_t kind) {
+  return kind == static_cast<std::uint32_t>(Collective::Allgather) ? "allgather" : "allreduce";
+}
+
+std::string describeCall(const Fingerprint& f) {
+  if (f.kind == static_cast<std::uint32_t>(Collective::Allgather)) {
+    return fmt::format("allgather(count={},{}) #{}", f.count, toString(static_cast<DataType>(f.type)), f.sequence);
+  }
+  return fmt::format("allreduce(count={},{},{}) #{}", f.count, toString(static_cast<DataType>(f.type)),
+                     toString(static_cast<ReduceOp>(f.op)), f.sequence);
+}
+
+enum class Phase { Begin, WaitInputs, WaitResults };
+
+}  // namespace
+
+struct ShmCollectives::Impl {
+  struct Peer {
+    int rank = -1;
+    Segment segment;  // empty for this rank
+    std::byte* base = nullptr;
+    pid_t pid = 0;
+    std::string doorbell;
+    std::unique_ptr<asio::posix::stream_descriptor> exitWatch;
+    std::string gone;
+  };
+
+  Impl(asio::io_context& io, ShmCollectivesParams p) : io(io), params(std::move(p)) {}
+
+  asio::io_context& io;
+  ShmCollectivesParams params;
+  Segment mine;
+  std::unique_ptr<Doorbell> doorbell;
+  std::vector<Peer> ranks;  // by rank; ranks[params.rank].base is our own arena
+  std::uint64_t epoch = 0;
+  std::uint64_t rounds = 0;  // rounds started, which picks the half
+
+  // The running operation.
+  bool running = false;
+  ShmOperation op;
+  reduce::Kernel kernel = nullptr;
+  std::size_t element = 0;
+  std::size_t total = 0;   // elements to process (allgather: per rank)
+  std::size_t done = 0;    // elements processed
+  std::size_t chunk = 0;   // elements of this round
+  int half = 0;
+  Phase phase = Phase::Begin;
+  std::uint64_t target = 0;
+  bool small = false;
+
+  ArenaHeader* header(int rank) const { return reinterpret_cast<ArenaHeader*>(ranks[static_cast<std::size_t>(rank)].base); }
+  Fingerprint* fingerprint(int rank, int which) const {
+    return reinterpret_cast<Fingerprint*>(ranks[static_cast<std::size_t>(rank)].base + kHeaderBytes +
+                                          static_cast<std::size_t>(which) * kHalfStride);
+  }
+  std::byte* halfData(int rank, int which) const {
+    return reinterpret_cast<std::byte*>(fingerprint(rank, which)) + sizeof(Fingerprint);
+  }
+  int me() const { return params.rank; }
+  int size() const { return params.size; }
+
+  void publish() {
+    header(me())->epoch.store(++epoch, std::memory_order_release);
+    for (auto& peer : ranks) {
+      if (peer.rank == me() || peer.rank < 0) continue;
+      if (transport::shm::takeSleeper(header(peer.rank)->sleeping)) doorbell->ring(peer.doorbell);
+    }
+  }
+
+  int firstBehind() const {
+    for (int rank = 0; rank < size(); ++rank) {
+      if (rank != me() && header(rank)->epoch.load(std::memory_order_acquire) < target) return rank;
+    }
+    return -1;
+  }
+
+  void finish(const Status& status) {
+    running = false;
+    auto onDone = std::move(op.onDone);
+    op = ShmOperation{};
+    if (onDone) onDone(status);
+  }
+
+  // Every peer's half must hold the same call as ours.
+  bool checkFingerprints() {
+    const Fingerprint& ours = *fingerprint(me(), half);
+    for (int rank = 0; rank < size(); ++rank) {
+      if (rank == me()) continue;
+      const Fingerprint& theirs = *fingerprint(rank, half);
+      if (theirs.sequence != ours.sequence || theirs.count != ours.count || theirs.kind != ours.kind ||
+          theirs.type != ours.type || (ours.kind == static_cast<std::uint32_t>(Collective::Allreduce) && theirs.op != ours.op)) {
+        finish(Status::make(ErrorCode::InvalidUsage, "rank {} called {} while rank {} called {}", rank,
+                            describeCall(theirs), me(), describeCall(ours)));
+        return false;
+      }
+    }
+    return true;
+  }
+
+  const std::byte* input() const { return static_cast<const std::byte*>(op.input); }
+  std::byte* output() const { return static_cast<std::byte*>(op.output); }
+
+  void beginRound() {
+    chunk = std::min(total - done, kHalfBytes / element);
+    half = static_cast<int>(rounds++ & 1);
+    Fingerprint& mark = *fingerprint(me(), half);
+    mark = Fingerprint{op.sequence, op.count, static_cast<std::uint32_t>(op.kind), static_cast<std::uint32_t>(op.type),
+                       static_cast<std::uint32_t>(op.op), 1};
+    std::byte* mine = halfData(me(), half);
+    const std::byte* from = input() + done * element;
+    if (op.kind == Collective::Allgather) {
+      std::memcpy(mine, from, chunk * element);
+      std::byte* ownBlock = output() + (static_cast<std::size_t>(me()) * total + done) * element;
+      if (ownBlock != from) std::memcpy(ownBlock, from, chunk * element);
+    } else if (small) {
+      std::memcpy(mine, from, chunk * element);
+    } else {
+      // Only the slices other ranks reduce; ours is reduced straight from the input.
+      for (int rank = 0; rank < size(); ++rank) {
+        if (rank == me()) continue;
+        const auto part = algorithms::evenPart(chunk, size(), rank);
+        std::memcpy(mine + part.offset * element, from + part.offset * element, part.count * element);
+      }
+    }
+    publish();
+    target = epoch;
+    phase = Phase::WaitInputs;
+  }
+
+  void afterInputs() {
+    std::byte* out = output() + done * element;
+    if (op.kind == Collective::Allgather) {
+      for (int rank = 0; rank < size(); ++rank) {
+        if (rank == me()) continue;
+        std::memcpy(output() + (static_cast<std::size_t>(rank) * total + done) * element, halfData(rank, half),
+                    chunk * element);
+      }
+      endRound();
+    } else if (small) {
+      // Rank order, from the halves (never from `out`, which may be our input).
+      if (size() == 1) {
+        std::memcpy(out, halfData(0, half), chunk * element);
+      } else {
+        kernel(out, halfData(0, half), halfData(1, half), chunk);
+        for (int rank = 2; rank < size(); ++rank) kernel(out, out, halfData(rank, half), chunk);
+      }
+      if (op.op == ReduceOp::avg) reduce::divideBy(op.type, out, chunk, size());
+      endRound();
+    } else {
+      // Our slice, over every rank in rank order, accumulated in our own half (its slot for
+      // our slice is free), then copied out; peers read it from the half.
+      const auto part = algorithms::evenPart(chunk, size(), me());
+      const std::size_t offset = part.offset * element;
+      std::byte* acc = halfData(me(), half) + offset;
+      const auto source = [&](int rank) -> const std::byte* {
+        return rank == me() ? input() + done * element + offset : halfData(rank, half) + offset;
+      };
+      if (part.count != 0) {
+        kernel(acc, source(0), source(1), part.count);
+        for (int rank = 2; rank < size(); ++rank) kernel(acc, acc, source(rank), part.count);
+        if (op.op == ReduceOp::avg) reduce::divideBy(op.type, acc, part.count, size());
+        std::memcpy(out + offset, acc, part.count * element);
+      }
+      publish();
+      target = epoch;
+      phase = Phase::WaitResults;
+    }
+  }
+
+  void afterResults() {
+    std::byte* out = output() + done * element;
+    for (int rank = 0; rank < size(); ++rank) {
+      if (rank == me()) continue;
+      const auto part = algorithms::evenPart(chunk, size(), rank);
+      std::memcpy(out + part.offset * element, halfData(rank, half) + part.offset * element, part.count * element);
+    }
+    endRound();
+  }
+
+  void endRound() {
+    done += chunk;
+    phase = Phase::Begin;
+  }
+
+  std::size_t advance() {
+    std::size_t steps = 0;
+    while (running) {
+      if (phase == Phase::Begin) {
+        if (done == total) {
+          finish(Status::ok());
+          return steps + 1;
+        }
+        beginRound();
+      } else {
+        const int behind = firstBehind();
+        if (behind >= 0) {
+          if (!ranks[static_cast<std::size_t>(behind)].gone.empty()) failGone(behind);
+          return steps;
+        }
+        if (phase == Phase::WaitInputs) {
+          if (!checkFingerprints()) return steps + 1;
+          afterInputs();
+        } else {
+          afterResults();
+        }
+      }
+      ++steps;
+    }
+    return steps;
+  }
+
+  void failGone(int rank) {
+    const Peer& peer = ranks[static_cast<std::size_t>(rank)];
+    finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) {}", rank, peer.pid, peer.gone));
+  }
+
+  // A peer left: fail the running operation if it still needs that peer.
+  void peerGone(int rank, const char* why) {
+    Peer& peer = ranks[static_cast<std::size_t>(rank)];
+    if (peer.gone.empty()) peer.gone = why;
+    if (running) advance();
+  }
+
+  void lookForClosedPeers() {
+    for (auto& peer : ranks) {
+      if (peer.rank != me() && peer.gone.empty() && header(peer.rank)->closed.load(std::memory_order_acquire) != 0) {
+        peerGone(peer.rank, "closed its connection (shut its communicator down)");
+      }
+    }
+  }
+
+  void setUp(Store& store);
+};
+
+void ShmCollectives::Impl::setUp(Store& store) {
+  const auto nameOf = [&](int rank) { return fmt::format("/{}-r{}-arena", params.name, rank); };
+  const auto key = [&](const char* what, int rank) { return fmt::format("{}arena/{}/{}", params.storePrefix, what, rank); };
+  ranks.resize(static_cast<std::size_t>(size()));
+  mine = Segment::create(nameOf(me()), kArenaBytes);
+  ranks[static_cast<std::size_t>(me())].rank = me();
+  ranks[static_cast<std::size_t>(me())].base = mine.data();
+  header(me())->pid = ::getpid();
+  doorbell = std::make_unique<Doorbell>(io, nameOf(me()).substr(1), [this] { lookForClosedPeers(); });
+
+  const Store::Bytes one{'1'};
+  store.set(key("created", me()), one, params.timeout);
+  std::vector<std::string> keys;
+  for (int rank = 0; rank < size(); ++rank) {
+    if (rank != me()) keys.push_back(key("created", rank));
+  }
+  store.wait(keys, params.timeout);
+  for (int rank = 0; rank < size(); ++rank) {
+    if (rank == me()) continue;
+    Peer& peer = ranks[static_cast<std::size_t>(rank)];
+    peer.rank = rank;
+    peer.segment = Segment::open(nameOf(rank), kArenaBytes);
+    peer.base = peer.segment.data();
+    peer.pid = static_cast<pid_t>(header(rank)->pid);
+    peer.doorbell = nameOf(rank).substr(1);
+    peer.exitWatch = transport::shm::watchProcessExit(io, peer.pid, [this, rank] {
+      peerGone(rank, "closed its connection: the process exited");
+    });
+  }
+  store.set(key("mapped", me()), one, params.timeout);
+  keys.clear();
+  for (int rank = 0; rank < size(); ++rank) {
+    if (rank != me()) keys.push_back(key("mapped", rank));
+  }
+  store.wait(keys, params.timeout);
+  mine.unlink();
+}
+
+ShmCollectives::ShmCollectives(asio::io_context& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params)
+    : impl_(std::make_unique<Impl>(io, params)) {
+  impl_->setUp(*store);
+}
+
+ShmCollectives::~ShmCollectives() {
+  Impl& impl = *impl_;
+  if (impl.mine.valid()) {
+    impl.header(impl.me())->closed.store(1, std::memory_order_release);
+    for (auto& peer : impl.ranks) {
+      if (peer.rank != impl.me() && peer.rank >= 0) impl.doorbell->ring(peer.doorbell);
+    }
+  }
+}
+
+bool ShmCollectives::handles(Collective kind) { return kind == Collective::Allreduce || kind == Collective::Allgather; }
+
+void ShmCollectives::start(ShmOperation operation) {
+  Impl& impl = *impl_;
+  impl.op = std::move(operation);
+  impl.running = true;
+  impl.element = dataTypeSize(impl.op.type);
+  impl.kernel = reduce::kernelFor(impl.op.type, impl.op.op);
+  impl.total = impl.op.count;
+  impl.done = 0;
+  impl.phase = Phase::Begin;
+  impl.small = impl.op.kind == Collective::Allreduce && impl.total * impl.element <= kSmallBytes;
+  impl.advance();
+}
+
+bool ShmCollectives::busy() const { return impl_->running; }
+
+std::size_t ShmCollectives::poll() { return impl_->running ? impl_->advance() : 0; }
+
+bool ShmCollectives::prepareToSleep() {
+  Impl& impl = *impl_;
+  if (!impl.running) return true;
+  transport::shm::announceSleep(impl.header(impl.me())->sleeping);
+  if (impl.phase == Phase::Begin || impl.firstBehind() < 0) {
+    awake();
+    return false;
+  }
+  return true;
+}
+
+void ShmCollectives::awake() { impl_->header(impl_->me())->sleeping.store(0, std::memory_order_relaxed); }
+
+void ShmCollectives::fail(const Status& status) {
+  if (impl_->running) impl_->finish(status);
+}
+
+std::string ShmCollectives::describePending() const {
+  const Impl& impl = *impl_;
+  if (!impl.running) return "nothing";
+  const int behind = impl.firstBehind();
+  if (behind < 0) return "local work";
+  const auto& peer = impl.ranks[static_cast<std::size_t>(behind)];
+  return fmt::format("synchronisation {} of {} from rank {} (pid {}, shared memory), which is at {}", impl.target,
+                     kindName(static_cast<std::uint32_t>(impl.op.kind)), behind, peer.pid,
+                     impl.header(behind)->epoch.load(std::memory_order_relaxed));
+}
+
+}  // namespace banyan::intrahost

@@ -1,0 +1,92 @@
+#pragma once
+// Collectives that use shared memory as memory, not as a pipe, for communicators whose ranks
+// all share one host. See docs/shared-memory.md for the design and the bytes each rank moves.
+//
+// Each rank owns an arena segment: a header (epoch counter, sleeping word) and two halves of
+// kHalfBytes, used alternately by successive rounds. A collective proceeds in rounds of at most
+// one half:
+//
+//   allreduce  1. each rank copies the slices of its input that other ranks will reduce into
+//                 its half, and bumps its epoch (publish);
+//              2. once every rank's epoch has reached the round, rank r reduces slice r over
+//                 all ranks, in rank order (so every rank gets bitwise the same result), into
+//                 its output and into its half, and publishes again;
+//              3. once every rank has, each copies the other slices of the result out.
+//              Small inputs (up to kSmallBytes) skip 2-3: every rank reduces the whole vector
+//              from all halves after one publish, which costs one synchronisation instead of two.
+//   allgather  each rank copies its block into its half and publishes; once all have, each
+//              copies every other block out.
+//
+// Why the halves are safe to reuse without a third synchronisation: a rank writes half h again
+// two rounds later, after it has seen every peer publish the round in between, and a peer
+// publishes that round only after it has finished reading half h.
+//
+// Each round's half carries a fingerprint (operation sequence, kind, count, dtype, op), so
+// ranks that disagree on the collective fail with an error naming both calls instead of mixing
+// data. Waiting polls; the driver sleeps through the same doorbell scheme as the shm transport.
+
+#include "common/status.hpp"
+#include "reduce/reduce.hpp"
+#include "runtime/collective.hpp"
+
+#include <banyan/store.hpp>
+#include <banyan/types.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace asio {
+class io_context;
+}
+
+namespace banyan::intrahost {
+
+struct ShmCollectivesParams {
+  int rank = 0;
+  int size = 1;              // every rank of the communicator is on this host
+  std::string name;          // unique per job and communicator
+  std::string storePrefix;
+  std::chrono::milliseconds timeout{300000};
+};
+
+struct ShmOperation {
+  runtime::Collective kind = runtime::Collective::Allreduce;
+  std::uint64_t sequence = 0;
+  const void* input = nullptr;
+  void* output = nullptr;
+  std::size_t count = 0;  // allreduce: elements; allgather: elements per rank
+  DataType type = DataType::f32;
+  ReduceOp op = ReduceOp::sum;
+  std::function<void(const Status&)> onDone;  // on the driving thread
+};
+
+class ShmCollectives {
+ public:
+  // Creates this rank's arena and maps every peer's (blocking, through the store).
+  ShmCollectives(asio::io_context& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params);
+  ~ShmCollectives();
+
+  // Whether start() can run `kind` (allreduce and allgather).
+  static bool handles(runtime::Collective kind);
+
+  void start(ShmOperation operation);
+  bool busy() const;
+  // Advances the running operation; returns how much happened (0: waiting for peers).
+  std::size_t poll();
+  bool prepareToSleep();
+  void awake();
+  // Ends the running operation with `status` (timeout, abort). No-op when idle.
+  void fail(const Status& status);
+  // What the running operation waits for: "rank 2 (pid 123) to reach step 5 of allreduce #7".
+  std::string describePending() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace banyan::intrahost

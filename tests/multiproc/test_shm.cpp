@@ -1,0 +1,211 @@
+// The shared-memory transport's own promises: nothing left in /dev/shm after a job, whether it
+// ends normally or a rank is killed; a stale segment under a job's name does not corrupt the
+// job; two jobs on one host at once stay apart.
+
+#include "support/multiproc.hpp"
+
+#include "bootstrap/environment.hpp"
+#include "transports/shm/segment.hpp"
+
+#include <banyan/banyan.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace banyan;
+using banyan::test::over;
+using banyan::test::runRanks;
+
+namespace {
+
+std::set<std::string> banyanSegments() {
+  std::set<std::string> names;
+  if (DIR* dir = opendir("/dev/shm")) {
+    while (const dirent* entry = readdir(dir)) {
+      if (std::strncmp(entry->d_name, "banyan-", 7) == 0) names.insert(entry->d_name);
+    }
+    closedir(dir);
+  }
+  return names;
+}
+
+// A pid that no process has: a child that has exited and been reaped.
+pid_t deadPid() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  return child;
+}
+
+// Leaves garbage under `name`, stamped as made by a process that is gone (a killed job).
+void plantStaleSegment(const std::string& name, std::size_t bytes) {
+  const int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(ftruncate(fd, static_cast<off_t>(bytes)) == 0);
+  std::vector<unsigned char> junk(bytes, 0xA5);
+  transport::shm::SegmentStamp stamp{transport::shm::SegmentStamp::kMagic, deadPid(), bytes, 0};
+  std::memcpy(junk.data(), &stamp, sizeof stamp);
+  REQUIRE(pwrite(fd, junk.data(), junk.size(), 0) == static_cast<ssize_t>(junk.size()));
+  close(fd);
+}
+
+// A store that hands every communicator the same job key, so a test knows the segment names.
+class FixedKeyStore final : public Store {
+ public:
+  explicit FixedKeyStore(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
+  void set(const std::string& key, const Bytes& value, std::chrono::milliseconds timeout) override {
+    if (key.ends_with("/nonce")) {
+      const std::string fixed = std::to_string(kKey);
+      inner_->set(key, Bytes(fixed.begin(), fixed.end()), timeout);
+    } else {
+      inner_->set(key, value, timeout);
+    }
+  }
+  Bytes get(const std::string& key, std::chrono::milliseconds timeout) override { return inner_->get(key, timeout); }
+  std::int64_t add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) override {
+    return inner_->add(key, delta, timeout);
+  }
+  void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override {
+    inner_->wait(keys, timeout);
+  }
+  std::string localAddress() const override { return inner_->localAddress(); }
+
+  static constexpr std::uint64_t kKey = 0x5ca1ab1e;
+
+ private:
+  std::shared_ptr<Store> inner_;
+};
+
+int exactAllreduces(Communicator& comm, int rounds, int salt) {
+  std::vector<std::int64_t> data(100'003);
+  for (int k = 0; k < rounds; ++k) {
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = salt + k + comm.rank() + static_cast<std::int64_t>(i);
+    comm.allreduce(data.data(), data.size(), DataType::i64, ReduceOp::sum);
+    const std::int64_t n = comm.size();
+    for (std::size_t i = 0; i < data.size(); i += 997) {
+      RANK_EXPECT(comm.rank(), data[i] == n * (salt + k + static_cast<std::int64_t>(i)) + n * (n - 1) / 2);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("shared memory leaves nothing in /dev/shm, during or after a job", "[multiproc][shm]") {
+  const std::string transport = GENERATE(as<std::string>{}, "shm-messages", "shm");
+  const auto before = banyanSegments();
+  runRanks(
+      3,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        if (exactAllreduces(comm, 2, 0) != 0) return 1;
+        // Every rank has mapped every peer's segment, so the names are gone already: a rank
+        // killed from here on leaves nothing behind.
+        for (const auto& name : banyanSegments()) {
+          transport::shm::SegmentStamp stamp{};
+          const int fd = shm_open(("/" + name).c_str(), O_RDONLY, 0);
+          if (fd < 0) continue;
+          const bool read = pread(fd, &stamp, sizeof stamp, 0) == static_cast<ssize_t>(sizeof stamp);
+          close(fd);
+          RANK_EXPECT(comm.rank(), !read || stamp.creatorPid != getpid());
+        }
+        return 0;
+      },
+      over(transport));
+  CHECK(banyanSegments() == before);
+}
+
+TEST_CASE("a rank killed mid-job leaves no segment and fails its peers quickly", "[multiproc][shm]") {
+  const std::string transport = GENERATE(as<std::string>{}, "shm-messages", "shm");
+  const auto before = banyanSegments();
+  bootstrap::LaunchOptions options = over(transport);
+  options.environment["BANYAN_DEBUG"] = "none";
+  const auto exits = bootstrap::launchLocal(
+      3,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> data(1 << 20, 1.0f);
+        comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+        if (comm.rank() == 1) raise(SIGKILL);
+        const auto start = std::chrono::steady_clock::now();
+        try {
+          comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+        } catch (const Error& error) {
+          RANK_EXPECT(comm.rank(), error.code() == ErrorCode::Remote);
+          RANK_EXPECT(comm.rank(), std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+          return 0;
+        }
+        std::fprintf(stderr, "rank %d: allreduce without rank 1 succeeded\n", comm.rank());
+        return 1;
+      },
+      options);
+  REQUIRE(exits.size() == 3);
+  CHECK(exits[0].ok());
+  CHECK(exits[2].ok());
+  CHECK_FALSE(exits[1].ok());  // it was killed
+  CHECK(banyanSegments() == before);
+}
+
+TEST_CASE("a stale segment under a job's name does not corrupt the job", "[multiproc][shm]") {
+  const std::string transport = GENERATE(as<std::string>{}, "shm-messages", "shm");
+  // Garbage where the job's segments will go, as a job killed during set-up leaves it.
+  std::vector<std::string> planted;
+  for (int rank = 0; rank < 2; ++rank) {
+    for (const char* suffix : {"", "-arena"}) {
+      planted.push_back(fmt::format("/banyan-{:016x}-c0-r{}{}", FixedKeyStore::kKey, rank, suffix));
+      plantStaleSegment(planted.back(), 12345);
+    }
+  }
+  runRanks(
+      2,
+      [](int) {
+        auto job = bootstrap::jobFromEnvironment();
+        auto comm = Communicator::create(std::make_shared<FixedKeyStore>(job->store), job->rank, job->size);
+        return exactAllreduces(comm, 3, 7);
+      },
+      over(transport));
+  for (const auto& name : planted) CHECK(shm_unlink(name.c_str()) != 0);  // cleaned up
+}
+
+TEST_CASE("a segment name held by a live process is refused, not taken over", "[shm]") {
+  const std::string name = fmt::format("/banyan-test-live-{}", getpid());
+  auto held = transport::shm::Segment::create(name, 4096);
+  CHECK_THROWS_WITH(transport::shm::Segment::create(name, 4096), Catch::Contains("live process"));
+  CHECK(transport::shm::removeStale(name) == 0);  // its creator (us) lives
+}
+
+TEST_CASE("two jobs on one host at once stay apart", "[multiproc][shm]") {
+  // Each job is launched from its own child process (launchLocal forks; one launcher per process).
+  std::vector<pid_t> launchers;
+  for (int job = 0; job < 2; ++job) {
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      const auto exits = bootstrap::launchLocal(
+          3, [job](int) {
+            auto comm = Communicator::fromEnvironment();
+            return exactAllreduces(comm, 20, 1000 * job);
+          },
+          over("shm"));
+      bool ok = true;
+      for (const auto& exit : exits) ok = ok && exit.ok();
+      _exit(ok ? 0 : 1);
+    }
+    launchers.push_back(child);
+  }
+  for (pid_t launcher : launchers) {
+    int status = 0;
+    REQUIRE(waitpid(launcher, &status, 0) == launcher);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+}
