@@ -341,7 +341,10 @@ ShmCollectives::~ShmCollectives() {
   }
 }
 
-bool ShmCollectives::handles(Collective kind) { return kind == Collective::Allreduce || kind == Collective::Allgather; }
+bool ShmCollectives::handles(Collective kind, std::size_t bytes, std::size_t crossMemoryBytes) {
+  if (kind == Collective::Allreduce) return true;
+  return kind == Collective::Allgather && (crossMemoryBytes == 0 || bytes < crossMemoryBytes);
+}
 
 void ShmCollectives::start(ShmOperation operation) {
   Impl& impl = *impl_;
