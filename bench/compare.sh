@@ -14,6 +14,8 @@ BUILD=${1:-build}
 NP=${BENCH_NP:-2}
 ITERS=${BENCH_ITERS:-20}
 BTL=${BENCH_MPI_BTL:-self,tcp}
+# Like for like: an Open MPI over TCP is compared with banyan over TCP.
+if [[ $BTL != *vader* && $BTL != *sm* && -z ${BANYAN_TRANSPORT:-} ]]; then export BANYAN_TRANSPORT=tcp; fi
 OUT=${BENCH_OUT:-bench/out/compare-$(date +%Y%m%d-%H%M%S)}
 HERE=$(cd "$(dirname "$0")" && pwd)
 read -r -a SIZES <<<"${BENCH_SIZES:-8 64K 1M 16M 64M}"

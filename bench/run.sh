@@ -7,8 +7,9 @@
 # Environment:
 #   BENCH_NP=4                        ranks
 #   BENCH_FLAGS="..."                 sweep flags (default below)
-#   BENCH_MPI_BTL=self,tcp            Open MPI transports: TCP, the like-for-like comparison with
-#                                     banyan's TCP transport; self,vader is MPI's shared memory
+#   BENCH_MPI_BTL=self,vader          Open MPI transports: shared memory, the like-for-like
+#                                     comparison with banyan's default on one host; with
+#                                     self,tcp banyan is run with BANYAN_TRANSPORT=tcp too
 #   BENCH_OUT=bench/out/<time>        where the tables and JSON go
 #
 # Runtime: about 2-3 minutes on a 2-core VM. -T 2 caps the timed iterations of each size at
@@ -19,7 +20,9 @@ set -uo pipefail
 BUILD=${1:-build}
 NP=${BENCH_NP:-4}
 FLAGS=${BENCH_FLAGS:-"-b 8 -e 64M -f 2 -n 20 -w 3 -T 2 -c 1"}
-BTL=${BENCH_MPI_BTL:-self,tcp}
+BTL=${BENCH_MPI_BTL:-self,vader}
+# Like for like: an Open MPI over TCP is compared with banyan over TCP.
+if [[ $BTL != *vader* && $BTL != *sm* && -z ${BANYAN_TRANSPORT:-} ]]; then export BANYAN_TRANSPORT=tcp; fi
 OUT=${BENCH_OUT:-bench/out/$(date +%Y%m%d-%H%M%S)}
 HERE=$(cd "$(dirname "$0")" && pwd)
 

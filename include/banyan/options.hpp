@@ -17,7 +17,7 @@ struct Options {
   // "tcp" or "shm" (every pair over that one).
   std::optional<std::string> transport;
   // BANYAN_SHM_CMA_BYTES: shared-memory messages of at least this size are copied once from
-  // the sender's memory (process_vm_readv) where allowed; 0 never. Default 256 KiB.
+  // the sender's memory (process_vm_readv) where allowed; 0 never. Default 64 KiB.
   std::optional<std::size_t> crossMemoryBytes;
   // BANYAN_SHM_COLLECTIVES: with every rank on one host, run allreduce/allgather directly in
   // shared memory (true, default) or as messages over the transport (false).

@@ -20,7 +20,7 @@ constexpr std::array<Variable, 15> kVariables{{
     {"BANYAN_HOST_ID", "(hostname/boot id)",
      "Which host this rank counts as on; ranks with equal ids talk through shared memory. Set it "
      "to tell apart ranks in different network namespaces of one machine."},
-    {"BANYAN_SHM_CMA_BYTES", "256K",
+    {"BANYAN_SHM_CMA_BYTES", "64K",
      "Shared-memory messages of at least this size are copied once, straight from the sender's "
      "memory (process_vm_readv), where the kernel allows it; smaller ones go through the ring. "
      "0 never uses it."},

@@ -18,7 +18,7 @@ enum class LogLevel { None, Warn, Info, Trace };
 struct Config {
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
   std::string transport = "auto";       // auto | tcp | shm
-  std::size_t crossMemoryBytes = 256 * 1024;  // 0: never
+  std::size_t crossMemoryBytes = 64 * 1024;  // 0: never
   bool shmCollectives = true;
   std::size_t sliceBytes = 1024 * 1024;
   int socketsPerPeer = 1;

@@ -35,7 +35,7 @@ struct ShmTransportParams {
   std::uint64_t probeValue = 0; // any value shared by the job (the nonce)
   RingGeometry geometry;
   // Messages of at least this many bytes go by cross-memory attach where it works; 0: never.
-  std::size_t crossMemoryBytes = 256 * 1024;
+  std::size_t crossMemoryBytes = 64 * 1024;
   std::chrono::milliseconds timeout{300000};
 };
 
