@@ -65,6 +65,18 @@ void Segment::unlink() {
   }
 }
 
+// MAP_POPULATE maps every page now (allocating it for the creator): a first touch later would
+// cost a fault per 4 KiB page in the middle of a collective.
+void Segment::mapAndClose(int fd, std::size_t bytes) {
+  void* base = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  const int error = errno;
+  ::close(fd);
+  if (base == MAP_FAILED) fail(ErrorCode::System, "cannot map shared memory segment {}: {}", name_, errnoText(error));
+  base_ = base;
+  data_ = static_cast<std::byte*>(base) + kStampBytes;
+  bytes_ = bytes;
+}
+
 Segment Segment::create(const std::string& name, std::size_t bytes) {
   Segment segment;
   segment.name_ = name;
@@ -89,15 +101,8 @@ Segment Segment::create(const std::string& name, std::size_t bytes) {
     fail(ErrorCode::System, "cannot size shared memory segment {} to {} bytes: {} (is /dev/shm full?)", name,
          segment.mapped_, errnoText(error));
   }
-  // MAP_POPULATE allocates and maps every page now: a first touch later would cost a fault
-  // per 4 KiB page in the middle of a collective.
-  void* base = ::mmap(nullptr, segment.mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-  const int error = errno;
-  ::close(fd);
-  if (base == MAP_FAILED) fail(ErrorCode::System, "cannot map shared memory segment {}: {}", name, errnoText(error));
-  segment.base_ = base;
-  segment.data_ = static_cast<std::byte*>(base) + kStampBytes;
-  segment.bytes_ = bytes;
+  segment.mapAndClose(fd, bytes);
+  void* base = segment.base_;
   // Huge pages where the kernel gives them for shared memory (shmem_enabled=advise);
   // harmless where it does not.
   ::madvise(base, segment.mapped_, MADV_HUGEPAGE);
@@ -120,14 +125,8 @@ Segment Segment::open(const std::string& name, std::size_t bytes) {
     fail(ErrorCode::Remote, "shared memory segment {} is {} bytes, expected {} (a stale or foreign segment?)", name,
          static_cast<long long>(info.st_size), segment.mapped_);
   }
-  void* base = ::mmap(nullptr, segment.mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-  const int error = errno;
-  ::close(fd);
-  if (base == MAP_FAILED) fail(ErrorCode::System, "cannot map shared memory segment {}: {}", name, errnoText(error));
-  segment.base_ = base;
-  segment.data_ = static_cast<std::byte*>(base) + kStampBytes;
-  segment.bytes_ = bytes;
-  const auto* stamp = static_cast<const SegmentStamp*>(base);
+  segment.mapAndClose(fd, bytes);
+  const auto* stamp = static_cast<const SegmentStamp*>(segment.base_);
   if (stamp->magic != SegmentStamp::kMagic || stamp->bytes != segment.mapped_) {
     fail(ErrorCode::Remote, "shared memory segment {} does not carry banyan's stamp (a foreign segment?)", name);
   }

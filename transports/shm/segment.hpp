@@ -51,6 +51,7 @@ class Segment {
 
  private:
   void release();
+  void mapAndClose(int fd, std::size_t bytes);
 
   std::string name_;
   void* base_ = nullptr;

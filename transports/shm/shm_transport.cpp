@@ -245,6 +245,7 @@ struct ShmTransport::Impl {
     }
   }
 
+  Peer* accept(int peerRank, Completion& done);
   void setUp(Store& store);
 };
 
@@ -329,14 +330,25 @@ ShmTransport::~ShmTransport() {
   }
 }
 
+// The peer a send or receive goes to, or nullptr after completing `done` with the reason there
+// is none (the transport is shut down, or the rank is not on this host).
+ShmTransport::Impl::Peer* ShmTransport::Impl::accept(int peerRank, Completion& done) {
+  if (shutDown) {
+    complete(std::move(done), failure);
+    return nullptr;
+  }
+  Peer* peer = peerOf(peerRank);
+  if (peer == nullptr) {
+    complete(std::move(done),
+             Status::make(ErrorCode::Internal, "shm: rank {} is not on the host of rank {}", peerRank, params.rank));
+  }
+  return peer;
+}
+
 void ShmTransport::send(int peerRank, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
   Impl& impl = *impl_;
-  if (impl.shutDown) return impl.complete(std::move(done), impl.failure);
-  Impl::Peer* peer = impl.peerOf(peerRank);
-  if (peer == nullptr) {
-    return impl.complete(std::move(done), Status::make(ErrorCode::Internal, "shm: rank {} is not on the host of rank {}",
-                                                       peerRank, impl.params.rank));
-  }
+  Impl::Peer* peer = impl.accept(peerRank, done);
+  if (peer == nullptr) return;
   SendOp op{static_cast<const std::byte*>(data), bytes, tag, std::move(done)};
   op.crossMemory = peer->crossMemoryToPeer && bytes >= impl.params.crossMemoryBytes && bytes != 0;
   peer->sends.push_back(std::move(op));
@@ -346,12 +358,8 @@ void ShmTransport::send(int peerRank, std::uint64_t tag, const void* data, std::
 
 void ShmTransport::recv(int peerRank, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
   Impl& impl = *impl_;
-  if (impl.shutDown) return impl.complete(std::move(done), impl.failure);
-  Impl::Peer* peer = impl.peerOf(peerRank);
-  if (peer == nullptr) {
-    return impl.complete(std::move(done), Status::make(ErrorCode::Internal, "shm: rank {} is not on the host of rank {}",
-                                                       peerRank, impl.params.rank));
-  }
+  Impl::Peer* peer = impl.accept(peerRank, done);
+  if (peer == nullptr) return;
   peer->recvs.push_back(RecvOp{static_cast<std::byte*>(data), bytes, tag, std::move(done)});
   if (peer->recvs.size() == 1) impl.progress(*peer);
   impl.checkGone(*peer);
