@@ -4,6 +4,7 @@
 #include "transports/shm/doorbell.hpp"
 #include "transports/shm/exit_watch.hpp"
 #include "transports/shm/segment.hpp"
+#include "transports/shm/segment_exchange.hpp"
 
 #include <asio.hpp>
 #include <fmt/format.h>
@@ -290,7 +291,6 @@ struct ShmCollectives::Impl {
 
 void ShmCollectives::Impl::setUp(Store& store) {
   const auto nameOf = [&](int rank) { return fmt::format("/{}-r{}-arena", params.name, rank); };
-  const auto key = [&](const char* what, int rank) { return fmt::format("{}arena/{}/{}", params.storePrefix, what, rank); };
   ranks.resize(static_cast<std::size_t>(size()));
   mine = Segment::create(nameOf(me()), kArenaBytes);
   ranks[static_cast<std::size_t>(me())].rank = me();
@@ -298,32 +298,23 @@ void ShmCollectives::Impl::setUp(Store& store) {
   header(me())->pid = ::getpid();
   doorbell = std::make_unique<Doorbell>(io, nameOf(me()).substr(1), [this] { lookForClosedPeers(); });
 
-  const Store::Bytes one{'1'};
-  store.set(key("created", me()), one, params.timeout);
-  std::vector<std::string> keys;
+  std::vector<int> all(static_cast<std::size_t>(size()));
+  for (int rank = 0; rank < size(); ++rank) all[static_cast<std::size_t>(rank)] = rank;
+  auto segments = transport::shm::exchangeSegments(
+      store, mine, {params.storePrefix + "arena/", all, me(), nameOf, kArenaBytes, params.timeout},
+      [&](std::size_t rank, const Segment& segment) {
+        Peer& peer = ranks[rank];
+        peer.rank = static_cast<int>(rank);
+        peer.base = segment.data();
+        peer.pid = static_cast<pid_t>(header(peer.rank)->pid);
+        peer.doorbell = nameOf(peer.rank).substr(1);
+        peer.exitWatch = transport::shm::watchProcessExit(io, peer.pid, [this, rank = peer.rank] {
+          peerGone(rank, "closed its connection: the process exited");
+        });
+      });
   for (int rank = 0; rank < size(); ++rank) {
-    if (rank != me()) keys.push_back(key("created", rank));
+    if (rank != me()) ranks[static_cast<std::size_t>(rank)].segment = std::move(segments[static_cast<std::size_t>(rank)]);
   }
-  store.wait(keys, params.timeout);
-  for (int rank = 0; rank < size(); ++rank) {
-    if (rank == me()) continue;
-    Peer& peer = ranks[static_cast<std::size_t>(rank)];
-    peer.rank = rank;
-    peer.segment = Segment::open(nameOf(rank), kArenaBytes);
-    peer.base = peer.segment.data();
-    peer.pid = static_cast<pid_t>(header(rank)->pid);
-    peer.doorbell = nameOf(rank).substr(1);
-    peer.exitWatch = transport::shm::watchProcessExit(io, peer.pid, [this, rank] {
-      peerGone(rank, "closed its connection: the process exited");
-    });
-  }
-  store.set(key("mapped", me()), one, params.timeout);
-  keys.clear();
-  for (int rank = 0; rank < size(); ++rank) {
-    if (rank != me()) keys.push_back(key("mapped", rank));
-  }
-  store.wait(keys, params.timeout);
-  mine.unlink();
 }
 
 ShmCollectives::ShmCollectives(asio::io_context& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params)

@@ -4,6 +4,7 @@
 #include "transports/shm/doorbell.hpp"
 #include "transports/shm/exit_watch.hpp"
 #include "transports/shm/segment.hpp"
+#include "transports/shm/segment_exchange.hpp"
 
 #include <asio.hpp>
 #include <fmt/format.h>
@@ -262,7 +263,8 @@ void ShmTransport::Impl::setUp(Store& store) {
   if (myLocal < 0) fail(ErrorCode::Internal, "shm: rank {} is not among its host's ranks", params.rank);
 
   // A job killed while setting up may have left segments behind; their creators are gone.
-  removeStale("/banyan-");
+  // One rank per host sweeps (the others would only read the same directory again).
+  if (params.rank == locals.front()) removeStale("/banyan-");
   mine = Segment::create(segmentName(params.name, params.rank), params.geometry.segmentBytes(localCount));
   myView = SegmentView{mine.data(), params.geometry};
   SegmentHeader* header = myView.header();
@@ -272,41 +274,30 @@ void ShmTransport::Impl::setUp(Store& store) {
   doorbell = std::make_unique<Doorbell>(io, segmentName(params.name, params.rank), [this] { lookForClosedPeers(); });
   allowCrossMemoryReaders();
 
-  const auto key = [&](const char* what, int rank) { return fmt::format("{}shm/{}/{}", params.storePrefix, what, rank); };
-  const Store::Bytes one{'1'};
-  store.set(key("created", params.rank), one, params.timeout);
-
-  std::vector<std::string> created;
-  for (int rank : locals) {
-    if (rank != params.rank) created.push_back(key("created", rank));
-  }
-  store.wait(created, params.timeout);
   peers.resize(static_cast<std::size_t>(localCount));
-  for (int i = 0; i < localCount; ++i) {
-    const int rank = locals[static_cast<std::size_t>(i)];
-    if (rank == params.rank) continue;
-    Peer& peer = peers[static_cast<std::size_t>(i)];
-    peer.rank = rank;
-    peer.local = i;
-    peer.segment = Segment::open(segmentName(params.name, rank), params.geometry.segmentBytes(localCount));
-    peer.view = SegmentView{peer.segment.data(), params.geometry};
-    peer.out = myView.ring(i);
-    peer.in = peer.view.ring(myLocal);
-    peer.doorbell = segmentName(params.name, rank);
-    const SegmentHeader* theirs = peer.view.header();
-    peer.pid = static_cast<pid_t>(theirs->pid);
-    header->canReadFrom[i] =
-        params.crossMemoryBytes != 0 &&
-        crossMemoryProbe(peer.pid, theirs->probeAddress, params.probeValue ^ static_cast<std::uint64_t>(rank));
+  const std::size_t bytes = params.geometry.segmentBytes(localCount);
+  auto segments = exchangeSegments(
+      store, mine,
+      SegmentExchange{params.storePrefix + "shm/", locals, params.rank,
+                      [&](int rank) { return segmentName(params.name, rank); }, bytes, params.timeout},
+      [&](std::size_t i, const Segment& segment) {
+        Peer& peer = peers[i];
+        peer.rank = locals[i];
+        peer.local = static_cast<int>(i);
+        peer.view = SegmentView{segment.data(), params.geometry};
+        peer.out = myView.ring(peer.local);
+        peer.in = peer.view.ring(myLocal);
+        peer.doorbell = segmentName(params.name, peer.rank);
+        const SegmentHeader* theirs = peer.view.header();
+        peer.pid = static_cast<pid_t>(theirs->pid);
+        // Written before the second barrier: the peer reads it once the exchange is over.
+        header->canReadFrom[i] = params.crossMemoryBytes != 0 &&
+                                 crossMemoryProbe(peer.pid, theirs->probeAddress,
+                                                  params.probeValue ^ static_cast<std::uint64_t>(peer.rank));
+      });
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    if (peers[i].rank >= 0) peers[i].segment = std::move(segments[i]);
   }
-  // Once every peer has mapped our segment (and written what it can read), the name can go.
-  store.set(key("mapped", params.rank), one, params.timeout);
-  std::vector<std::string> mapped;
-  for (int rank : locals) {
-    if (rank != params.rank) mapped.push_back(key("mapped", rank));
-  }
-  store.wait(mapped, params.timeout);
-  mine.unlink();
   for (auto& peer : peers) {
     if (peer.rank < 0) continue;
     peer.crossMemoryToPeer = peer.view.header()->canReadFrom[myLocal] != 0;
