@@ -1,6 +1,7 @@
 #include "intrahost/shm_collectives.hpp"
 
 #include "algorithms/ring.hpp"
+#include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
 #include "transports/shm/exit_watch.hpp"
 #include "transports/shm/segment.hpp"
@@ -34,15 +35,8 @@ constexpr std::size_t kHalfBytes = std::size_t{1} << 20;
 constexpr std::size_t kSmallBytes = 16 * 1024;
 constexpr std::size_t kHeaderBytes = 4096;
 
-struct alignas(64) ArenaHeader {
-  alignas(64) std::atomic<std::uint64_t> epoch;  // synchronisation points this rank has passed
-  alignas(64) std::atomic<std::uint32_t> sleeping;
-  std::atomic<std::uint32_t> closed;
-  std::int64_t pid;
-};
-static_assert(sizeof(ArenaHeader) <= kHeaderBytes);
-
-// Which collective a half's data belongs to, so ranks that disagree find out.
+// The call a rank is in, with its buffers' addresses in its own address space (read by peers
+// with process_vm_readv), so ranks that disagree on the call find out.
 struct alignas(64) Fingerprint {
   std::uint64_t sequence;
   std::uint64_t count;
@@ -50,9 +44,25 @@ struct alignas(64) Fingerprint {
   std::uint32_t type;
   std::uint32_t op;
   std::uint32_t valid;
+  std::uint64_t input;
+  std::uint64_t output;
 };
 
-constexpr std::size_t kHalfStride = sizeof(Fingerprint) + kHalfBytes;
+struct alignas(64) ArenaHeader {
+  alignas(64) std::atomic<std::uint64_t> epoch;  // synchronisation points this rank has passed
+  alignas(64) std::atomic<std::uint32_t> sleeping;
+  std::atomic<std::uint32_t> closed;
+  std::int64_t pid;
+  std::uint64_t probe;         // cross-memory probe word, and its address in the owner
+  std::uint64_t probeAddress;
+  std::uint32_t readsEveryPeer;  // 1: this rank can process_vm_readv every peer
+  // posted[k % 2]: the k-th operation of this engine. Rewritten two operations later, after
+  // every peer has published the operation in between, so no peer still reads it.
+  Fingerprint posted[2];
+};
+static_assert(sizeof(ArenaHeader) <= kHeaderBytes);
+
+constexpr std::size_t kHalfStride = kHalfBytes;
 constexpr std::size_t kArenaBytes = kHeaderBytes + 2 * kHalfStride;
 
 const char* kindName(std::uint32_t kind) {
@@ -67,7 +77,9 @@ std::string describeCall(const Fingerprint& f) {
                      toString(static_cast<ReduceOp>(f.op)), f.sequence);
 }
 
-enum class Phase { Begin, WaitInputs, WaitResults };
+// Arena rounds: Begin -> WaitInputs -> (WaitResults) -> Begin ...
+// Direct reads (allgather): WaitPosted -> WaitDone
+enum class Phase { Begin, WaitInputs, WaitResults, WaitPosted, WaitDone };
 
 }  // namespace
 
@@ -91,6 +103,8 @@ struct ShmCollectives::Impl {
   std::vector<Peer> ranks;  // by rank; ranks[params.rank].base is our own arena
   std::uint64_t epoch = 0;
   std::uint64_t rounds = 0;  // rounds started, which picks the half
+  std::uint64_t operations = 0;  // operations started, which picks the posted fingerprint
+  bool readEveryone = false;     // every rank can process_vm_readv every other
 
   // The running operation.
   bool running = false;
@@ -104,14 +118,13 @@ struct ShmCollectives::Impl {
   Phase phase = Phase::Begin;
   std::uint64_t target = 0;
   bool small = false;
+  bool direct = false;   // this allgather reads peers' buffers with process_vm_readv
+  int posted = 0;        // which posted fingerprint this operation uses
 
   ArenaHeader* header(int rank) const { return reinterpret_cast<ArenaHeader*>(ranks[static_cast<std::size_t>(rank)].base); }
-  Fingerprint* fingerprint(int rank, int which) const {
-    return reinterpret_cast<Fingerprint*>(ranks[static_cast<std::size_t>(rank)].base + kHeaderBytes +
-                                          static_cast<std::size_t>(which) * kHalfStride);
-  }
+  const Fingerprint& fingerprint(int rank) const { return header(rank)->posted[posted]; }
   std::byte* halfData(int rank, int which) const {
-    return reinterpret_cast<std::byte*>(fingerprint(rank, which)) + sizeof(Fingerprint);
+    return ranks[static_cast<std::size_t>(rank)].base + kHeaderBytes + static_cast<std::size_t>(which) * kHalfStride;
   }
   int me() const { return params.rank; }
   int size() const { return params.size; }
@@ -138,12 +151,12 @@ struct ShmCollectives::Impl {
     if (onDone) onDone(status);
   }
 
-  // Every peer's half must hold the same call as ours.
+  // Every peer must be in the same call as ours.
   bool checkFingerprints() {
-    const Fingerprint& ours = *fingerprint(me(), half);
+    const Fingerprint& ours = fingerprint(me());
     for (int rank = 0; rank < size(); ++rank) {
       if (rank == me()) continue;
-      const Fingerprint& theirs = *fingerprint(rank, half);
+      const Fingerprint& theirs = fingerprint(rank);
       if (theirs.sequence != ours.sequence || theirs.count != ours.count || theirs.kind != ours.kind ||
           theirs.type != ours.type || (ours.kind == static_cast<std::uint32_t>(Collective::Allreduce) && theirs.op != ours.op)) {
         finish(Status::make(ErrorCode::InvalidUsage, "rank {} called {} while rank {} called {}", rank,
@@ -160,9 +173,6 @@ struct ShmCollectives::Impl {
   void beginRound() {
     chunk = std::min(total - done, kHalfBytes / element);
     half = static_cast<int>(rounds++ & 1);
-    Fingerprint& mark = *fingerprint(me(), half);
-    mark = Fingerprint{op.sequence, op.count, static_cast<std::uint32_t>(op.kind), static_cast<std::uint32_t>(op.type),
-                       static_cast<std::uint32_t>(op.op), 1};
     std::byte* mine = halfData(me(), half);
     const std::byte* from = input() + done * element;
     if (op.kind == Collective::Allgather) {
@@ -234,6 +244,43 @@ struct ShmCollectives::Impl {
     endRound();
   }
 
+  // ---- direct reads (process_vm_readv), one pass over the whole buffer ----
+
+  void beginDirect() {
+    publish();
+    target = epoch;
+    phase = Phase::WaitPosted;
+  }
+
+  // Copies `bytes` at `remote` in `rank`'s memory to `local`; on failure ends the operation.
+  bool readPeer(int rank, void* local, std::uint64_t remote, std::size_t bytes) {
+    if (bytes == 0) return true;
+    const Status status = transport::shm::crossMemoryRead(ranks[static_cast<std::size_t>(rank)].pid, local, remote, bytes);
+    if (!status.isOk()) {
+      finish(Status::make(ErrorCode::Remote, "reading rank {}'s buffer: {}", rank, status.message()));
+      return false;
+    }
+    return true;
+  }
+
+  // Every block straight from its owner's buffer into ours: one copy per block.
+  bool afterPosted() {
+    const std::size_t block = total * element;
+    for (int rank = 0; rank < size(); ++rank) {
+      std::byte* into = output() + static_cast<std::size_t>(rank) * block;
+      if (rank == me()) {
+        if (into != input()) std::memcpy(into, input(), block);
+      } else if (!readPeer(rank, into, fingerprint(rank).input, block)) {
+        return false;
+      }
+    }
+    // Peers may still be reading our input: wait until all have before returning it.
+    publish();
+    target = epoch;
+    phase = Phase::WaitDone;
+    return true;
+  }
+
   void endRound() {
     done += chunk;
     phase = Phase::Begin;
@@ -254,11 +301,19 @@ struct ShmCollectives::Impl {
           if (!ranks[static_cast<std::size_t>(behind)].gone.empty()) failGone(behind);
           return steps;
         }
-        if (phase == Phase::WaitInputs) {
-          if (!checkFingerprints()) return steps + 1;
-          afterInputs();
-        } else {
-          afterResults();
+        switch (phase) {
+          case Phase::WaitInputs:
+            // The first round's synchronisation is the first moment peers' calls are known.
+            if (done == 0 && !checkFingerprints()) return steps + 1;
+            afterInputs();
+            break;
+          case Phase::WaitResults: afterResults(); break;
+          case Phase::WaitPosted:
+            if (!checkFingerprints()) return steps + 1;
+            if (!afterPosted()) return steps + 1;
+            break;
+          case Phase::WaitDone: finish(Status::ok()); return steps + 1;
+          case Phase::Begin: break;
         }
       }
       ++steps;
@@ -295,7 +350,12 @@ void ShmCollectives::Impl::setUp(Store& store) {
   mine = Segment::create(nameOf(me()), kArenaBytes);
   ranks[static_cast<std::size_t>(me())].rank = me();
   ranks[static_cast<std::size_t>(me())].base = mine.data();
-  header(me())->pid = ::getpid();
+  ArenaHeader* own = header(me());
+  own->pid = ::getpid();
+  own->probe = reinterpret_cast<std::uint64_t>(own) ^ 0x9e3779b97f4a7c15ULL;
+  own->probeAddress = reinterpret_cast<std::uint64_t>(&own->probe);
+  own->readsEveryPeer = params.crossMemoryBytes != 0 ? 1 : 0;
+  transport::shm::allowCrossMemoryReaders();
   doorbell = std::make_unique<Doorbell>(io, nameOf(me()).substr(1), [this] { lookForClosedPeers(); });
 
   std::vector<int> all(static_cast<std::size_t>(size()));
@@ -308,6 +368,9 @@ void ShmCollectives::Impl::setUp(Store& store) {
         peer.base = segment.data();
         peer.pid = static_cast<pid_t>(header(peer.rank)->pid);
         peer.doorbell = nameOf(peer.rank).substr(1);
+        const ArenaHeader* theirs = header(peer.rank);
+        // Written before the exchange's second barrier, so every peer sees the final value.
+        if (!transport::shm::crossMemoryProbe(peer.pid, theirs->probeAddress, theirs->probe)) own->readsEveryPeer = 0;
         peer.exitWatch = transport::shm::watchProcessExit(io, peer.pid, [this, rank = peer.rank] {
           peerGone(rank, "closed its connection: the process exited");
         });
@@ -315,6 +378,8 @@ void ShmCollectives::Impl::setUp(Store& store) {
   for (int rank = 0; rank < size(); ++rank) {
     if (rank != me()) ranks[static_cast<std::size_t>(rank)].segment = std::move(segments[static_cast<std::size_t>(rank)]);
   }
+  readEveryone = true;
+  for (int rank = 0; rank < size(); ++rank) readEveryone = readEveryone && header(rank)->readsEveryPeer != 0;
 }
 
 ShmCollectives::ShmCollectives(asio::io_context& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params)
@@ -332,9 +397,12 @@ ShmCollectives::~ShmCollectives() {
   }
 }
 
-bool ShmCollectives::handles(Collective kind, std::size_t bytes, std::size_t crossMemoryBytes) {
+bool ShmCollectives::handles(Collective kind, std::size_t bytes) const {
   if (kind == Collective::Allreduce) return true;
-  return kind == Collective::Allgather && (crossMemoryBytes == 0 || bytes < crossMemoryBytes);
+  // Large allgather blocks read straight from their owners; where that is not allowed, the
+  // transport (ring, through its slots) does better than the arena's extra copy.
+  return kind == Collective::Allgather &&
+         (impl_->readEveryone || impl_->params.crossMemoryBytes == 0 || bytes < impl_->params.crossMemoryBytes);
 }
 
 void ShmCollectives::start(ShmOperation operation) {
@@ -346,7 +414,17 @@ void ShmCollectives::start(ShmOperation operation) {
   impl.total = impl.op.count;
   impl.done = 0;
   impl.phase = Phase::Begin;
-  impl.small = impl.op.kind == Collective::Allreduce && impl.total * impl.element <= kSmallBytes;
+  const std::size_t bytes = impl.total * impl.element;
+  impl.small = impl.op.kind == Collective::Allreduce && bytes <= kSmallBytes;
+  // Every rank decides alike: the same call, sizes and readEveryone on every rank.
+  impl.direct = impl.readEveryone && impl.size() > 1 && impl.op.kind == Collective::Allgather &&
+                bytes >= impl.params.crossMemoryBytes;
+  impl.posted = static_cast<int>(impl.operations++ & 1);
+  impl.header(impl.me())->posted[impl.posted] =
+      Fingerprint{impl.op.sequence, impl.op.count, static_cast<std::uint32_t>(impl.op.kind),
+                  static_cast<std::uint32_t>(impl.op.type), static_cast<std::uint32_t>(impl.op.op), 1,
+                  reinterpret_cast<std::uint64_t>(impl.op.input), reinterpret_cast<std::uint64_t>(impl.op.output)};
+  if (impl.direct && impl.total != 0) impl.beginDirect();
   impl.advance();
 }
 

@@ -14,16 +14,19 @@
 //              3. once every rank has, each copies the other slices of the result out.
 //              Small inputs (up to kSmallBytes) skip 2-3: every rank reduces the whole vector
 //              from all halves after one publish, which costs one synchronisation instead of two.
-//   allgather  each rank copies its block into its half and publishes; once all have, each
-//              copies every other block out.
+//   allgather  blocks under crossMemoryBytes: each rank copies its block into its half and
+//              publishes; once all have, each copies every other block out. Larger blocks,
+//              where every pair allows process_vm_readv: each rank publishes its buffers'
+//              addresses, reads every other block straight from its owner into its output (one
+//              copy per block), and publishes again so no rank returns a buffer still being read.
 //
 // Why the halves are safe to reuse without a third synchronisation: a rank writes half h again
 // two rounds later, after it has seen every peer publish the round in between, and a peer
 // publishes that round only after it has finished reading half h.
 //
-// Each round's half carries a fingerprint (operation sequence, kind, count, dtype, op), so
-// ranks that disagree on the collective fail with an error naming both calls instead of mixing
-// data. Waiting polls; the driver sleeps through the same doorbell scheme as the shm transport.
+// Each operation posts a fingerprint (operation sequence, kind, count, dtype, op, buffer
+// addresses) in the rank's header, checked at its first synchronisation, so ranks that disagree
+// on the collective fail with an error naming both calls instead of mixing data. Waiting polls; the driver sleeps through the same doorbell scheme as the shm transport.
 
 #include "common/status.hpp"
 #include "reduce/reduce.hpp"
@@ -50,6 +53,9 @@ struct ShmCollectivesParams {
   int size = 1;              // every rank of the communicator is on this host
   std::string name;          // unique per job and communicator
   std::string storePrefix;
+  // Blocks of at least this size are read straight from peers (process_vm_readv) where every
+  // pair allows it; 0 never reads peers directly.
+  std::size_t crossMemoryBytes = 64 * 1024;
   std::chrono::milliseconds timeout{300000};
 };
 
@@ -70,11 +76,10 @@ class ShmCollectives {
   ShmCollectives(asio::io_context& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params);
   ~ShmCollectives();
 
-  // Whether start() should run `kind` with `bytes` per rank: allreduce always; allgather while
-  // each rank's block is under `crossMemoryBytes`. Larger blocks move fewer bytes through the
-  // transport's single copy (the peer reads straight into its output: 2 copies per block
-  // against 3 here; measured 2 ranks, 16 MiB out of place: 1.59-1.65 ms against 1.80-2.03 ms).
-  static bool handles(runtime::Collective kind, std::size_t bytes, std::size_t crossMemoryBytes);
+  // Whether start() should run `kind` with `bytes` per rank: allreduce always; allgather unless
+  // its blocks are large and process_vm_readv is not allowed everywhere (then the transport's
+  // ring beats the arena's extra copy).
+  bool handles(runtime::Collective kind, std::size_t bytes) const;
 
   void start(ShmOperation operation);
   bool busy() const;

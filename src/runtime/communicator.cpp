@@ -153,7 +153,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
     shmCollectives_ = std::make_unique<intrahost::ShmCollectives>(
         io_, store_,
         intrahost::ShmCollectivesParams{rank_, size_, fmt::format("banyan-{:016x}-c{}", nonce, id), prefix_,
-                                        config_.timeout});
+                                        config_.crossMemoryBytes, config_.timeout});
     log::info(rank_, "{}: allreduce and allgather run directly in shared memory", name_);
   }
   executor_ = std::make_unique<runtime::Executor>(

@@ -140,7 +140,7 @@ void CommunicatorImpl::startOperation(Pending pending) {
     startNext();
   };
 
-  if (shmCollectives_ && intrahost::ShmCollectives::handles(r.kind, bytes, config_.crossMemoryBytes)) {
+  if (shmCollectives_ && shmCollectives_->handles(r.kind, bytes)) {
     if (log::enabled(config::LogLevel::Trace)) {
       log::trace(rank_, "{}: start {} in shared memory", name_, describe(*current_));
     }
