@@ -146,6 +146,9 @@ struct ShmCollectives::Impl {
 
   void finish(const Status& status) {
     running = false;
+    // A failed operation hands its buffers back while peers may still be reading them; after a
+    // failure the communicator takes no more work, so closing tells them both things at once.
+    if (!status.isOk()) announceClosed();
     auto onDone = std::move(op.onDone);
     op = ShmOperation{};
     if (onDone) onDone(status);
@@ -256,6 +259,12 @@ struct ShmCollectives::Impl {
   bool readPeer(int rank, void* local, std::uint64_t remote, std::size_t bytes) {
     if (bytes == 0) return true;
     const Status status = transport::shm::crossMemoryRead(ranks[static_cast<std::size_t>(rank)].pid, local, remote, bytes);
+    // Checked after the copy: a peer that failed meanwhile may have reused the buffer.
+    if (header(rank)->closed.load(std::memory_order_acquire) != 0) {
+      finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) closed its connection while its buffer "
+                          "was being read", rank, ranks[static_cast<std::size_t>(rank)].pid));
+      return false;
+    }
     if (!status.isOk()) {
       finish(Status::make(ErrorCode::Remote, "reading rank {}'s buffer: {}", rank, status.message()));
       return false;
@@ -341,6 +350,13 @@ struct ShmCollectives::Impl {
     }
   }
 
+  void announceClosed() {
+    if (!mine.valid() || header(me())->closed.exchange(1, std::memory_order_seq_cst) != 0) return;
+    for (auto& peer : ranks) {
+      if (peer.rank != me() && peer.rank >= 0) doorbell->ring(peer.doorbell);
+    }
+  }
+
   void setUp(Store& store);
 };
 
@@ -387,15 +403,7 @@ ShmCollectives::ShmCollectives(asio::io_context& io, std::shared_ptr<Store> stor
   impl_->setUp(*store);
 }
 
-ShmCollectives::~ShmCollectives() {
-  Impl& impl = *impl_;
-  if (impl.mine.valid()) {
-    impl.header(impl.me())->closed.store(1, std::memory_order_release);
-    for (auto& peer : impl.ranks) {
-      if (peer.rank != impl.me() && peer.rank >= 0) impl.doorbell->ring(peer.doorbell);
-    }
-  }
-}
+ShmCollectives::~ShmCollectives() { impl_->announceClosed(); }
 
 bool ShmCollectives::handles(Collective kind, std::size_t bytes) const {
   if (kind == Collective::Allreduce) return true;

@@ -140,6 +140,13 @@ struct ShmTransport::Impl {
       }
       if (slot->kind == SlotKind::CrossMemory) {
         Status status = crossMemoryRead(peer.pid, op.data, slot->address, op.bytes);
+        // A sender that shut down (its operation failed) has handed its buffer back to its
+        // caller: whatever we read may be stale, so the flag is checked after the copy.
+        if (peer.view.header()->closed.load(std::memory_order_acquire) != 0) {
+          failAll(Status::make(ErrorCode::Remote, "{} closed its connection while its {}-byte message was being read",
+                               describe(peer), op.bytes));
+          return true;
+        }
         if (!status.isOk()) {
           failAll(Status::make(ErrorCode::System, "shm: reading {} bytes from rank {}: {}", op.bytes, peer.rank,
                                status.message()));
@@ -207,6 +214,9 @@ struct ShmTransport::Impl {
   // mapped), so only operations that can no longer complete fail.
   void checkGone(Peer& peer) {
     if (peer.gone.empty() || shutDown) return;
+    // Sends it completed before leaving (slots it handed back) and messages it left in the
+    // ring count: only what can no longer complete fails.
+    if (!peer.sends.empty()) pumpSends(peer);
     if (!peer.recvs.empty()) pumpRecvs(peer);
     if (!peer.recvs.empty() || !peer.sends.empty()) {
       failAll(Status::make(ErrorCode::Remote, "{} {}", describe(peer), peer.gone));
@@ -238,11 +248,22 @@ struct ShmTransport::Impl {
     if (shutDown) return;
     shutDown = true;
     failure = why;
+    announceClosed();
     for (auto& peer : peers) {
       for (auto& op : peer.sends) complete(std::move(op.done), why);
       for (auto& op : peer.recvs) complete(std::move(op.done), why);
       peer.sends.clear();
       peer.recvs.clear();
+    }
+  }
+
+  // Tells the peers this transport is done: one waiting for us fails now, not at its timeout,
+  // and one reading a message of ours by cross-memory attach knows the buffer is no longer ours
+  // to lend (set before any send's completion hands its buffer back).
+  void announceClosed() {
+    if (myView.base == nullptr || myView.header()->closed.exchange(1, std::memory_order_seq_cst) != 0) return;
+    for (auto& peer : peers) {
+      if (peer.rank >= 0) doorbell->ring(peer.doorbell);
     }
   }
 
@@ -310,16 +331,7 @@ ShmTransport::ShmTransport(asio::io_context& io, std::shared_ptr<Store> store, c
   impl_->setUp(*store);
 }
 
-ShmTransport::~ShmTransport() {
-  // Tell the peers we are gone, so one that still waits for us fails now, not at its timeout.
-  Impl& impl = *impl_;
-  if (impl.myView.base != nullptr) {
-    impl.myView.header()->closed.store(1, std::memory_order_release);
-    for (auto& peer : impl.peers) {
-      if (peer.rank >= 0) impl.doorbell->ring(peer.doorbell);
-    }
-  }
-}
+ShmTransport::~ShmTransport() { impl_->announceClosed(); }
 
 // The peer a send or receive goes to, or nullptr after completing `done` with the reason there
 // is none (the transport is shut down, or the rank is not on this host).
