@@ -194,6 +194,10 @@ void CommunicatorImpl::close() {
 Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
   validate(request);
   auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_, this);
+  // A blocking call that finds nobody driving becomes the driver at once and queues its
+  // operation itself, skipping a trip through the event loop (a post and a wake of epoll).
+  std::unique_lock driver(driverMutex_, std::defer_lock);
+  if (blocking) driver.try_lock();
   {
     // One lock orders sequence numbers and posts, so issue order is execution order even
     // when several user threads call at once.
@@ -201,10 +205,18 @@ Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
     if (closed_) fail(ErrorCode::InvalidUsage, "{} on {} after close() (rank {})", name(request.kind), name_, rank_);
     Pending pending{request, ++sequence_, state};
     ++outstanding_;
-    asio::post(io_, [this, pending = std::move(pending)]() mutable {
+    if (driver.owns_lock() && postedStarts_ == 0) {
+      // Nothing posted is waiting to start before it, so queueing here keeps issue order.
       queue_.push_back(std::move(pending));
       startNext();
-    });
+    } else {
+      ++postedStarts_;
+      asio::post(io_, [this, pending = std::move(pending)]() mutable {
+        --postedStarts_;
+        queue_.push_back(std::move(pending));
+        startNext();
+      });
+    }
   }
   if (!blocking) {
     // The caller goes back to computing: the progress thread drives. (A blocking caller

@@ -120,6 +120,7 @@ class CommunicatorImpl final : public Driver {
   std::mutex closeMutex_;
   std::atomic<bool> closed_{false};
   std::uint64_t sequence_ = 0;  // under enqueueMutex_
+  std::atomic<int> postedStarts_{0};  // operations posted to io_ that have not reached queue_
 
   std::deque<Pending> queue_;
   std::unique_ptr<Pending> current_;
