@@ -5,7 +5,7 @@
 #
 #   bench/compare.sh [BUILD_DIR]      default BUILD_DIR: build
 #
-# Environment: BENCH_NP (default 2), BENCH_ITERS (20), BENCH_MPI_BTL (self,tcp),
+# Environment: BENCH_NP (default 2), BENCH_ITERS (20; ten times that below 1M), BENCH_MPI_BTL (self,tcp),
 # BENCH_SIZES ("8 64K 1M 16M 64M"), BENCH_OUT (bench/out/compare-<time>), and any BANYAN_*
 # variable (e.g. BANYAN_TRANSPORT=tcp). Takes about a minute.
 set -uo pipefail
@@ -37,7 +37,11 @@ status=0
 for coll in allreduce allgather; do
   for size in "${SIZES[@]}"; do
     # One size per run: the sizes are not a geometric series, and a run per size costs little.
-    flags=(-b "$size" -e "$size" -n "$ITERS" -w 5 -T 3 -c 1 -d f32 -o sum)
+    # Small sizes take microseconds: 20 calls are too few to average out one slow wake-up on
+    # an oversubscribed host, so they get ten times as many (the -T cap still bounds the run).
+    iters=$ITERS
+    case $size in 8 | *[0-9] | *K) iters=$((ITERS * 10)) ;; esac
+    flags=(-b "$size" -e "$size" -n "$iters" -w 5 -T 3 -c 1 -d f32 -o sum)
     "$BENCH" "$coll" -np "$NP" "${flags[@]}" -J "$OUT/banyan_${coll}_$size.json" \
       >"$OUT/banyan_${coll}_$size.txt" || { status=1; cat "$OUT/banyan_${coll}_$size.txt"; }
     mpirun -np "$NP" --oversubscribe --mca btl "$BTL" "$BENCH_MPI" "$coll" "${flags[@]}" \

@@ -24,8 +24,7 @@ void CommunicatorImpl::drive(Done&& done, std::chrono::steady_clock::time_point 
   while (!done()) {
     // Reading the clock and asking epoll for events cost 0.1-0.5 us each on a VM, several
     // times a look at shared memory; while an operation runs in shared memory (its peers answer
-    // there), they happen on every 16th look only. (2 ranks, 8 B allreduce: 1.3 -> see
-    // bench/RESULTS.md.)
+    // there), they happen on every 16th look only (2 ranks, 8 B allreduce: 1.3 -> 0.6-0.8 us).
     const bool full = !runningInShm_ || (++looks & 15) == 0;
     if (full) {
       now = std::chrono::steady_clock::now();
@@ -33,7 +32,9 @@ void CommunicatorImpl::drive(Done&& done, std::chrono::steady_clock::time_point 
     }
     if (spin_.count() > 0 && now - lastActivity < spin_) {
       if (pollEngines() + (full ? io_.poll() : 0) > 0) {
-        lastActivity = now;
+        // Read afresh: the work just done (a reduction of a round) may have taken longer
+        // than the whole spin window, which counts from its end.
+        now = lastActivity = std::chrono::steady_clock::now();
       } else if (yieldWhileSpinning_) {
         sched_yield();  // more ranks than cores: let a peer run, then look again
       } else {
