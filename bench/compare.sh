@@ -44,7 +44,7 @@ for coll in allreduce allgather; do
     flags=(-b "$size" -e "$size" -n "$iters" -w 5 -T 3 -c 1 -d f32 -o sum)
     "$BENCH" "$coll" -np "$NP" "${flags[@]}" -J "$OUT/banyan_${coll}_$size.json" \
       >"$OUT/banyan_${coll}_$size.txt" || { status=1; cat "$OUT/banyan_${coll}_$size.txt"; }
-    mpirun -np "$NP" --oversubscribe --mca btl "$BTL" "$BENCH_MPI" "$coll" "${flags[@]}" \
+    mpirun -np "$NP" --oversubscribe --bind-to core:overload-allowed --mca btl "$BTL" "$BENCH_MPI" "$coll" "${flags[@]}" \
       -J "$OUT/openmpi_${coll}_$size.json" >"$OUT/openmpi_${coll}_$size.txt" ||
       { status=1; cat "$OUT/openmpi_${coll}_$size.txt"; }
   done

@@ -51,9 +51,9 @@ for coll in allreduce allgather; do
   "$BENCH" "$coll" -np "$NP" $FLAGS -J "$OUT/banyan_$coll.json" | tee "$OUT/banyan_$coll.txt" ||
     status=1
   if ((have_mpi)); then
-    echo "== mpirun -np $NP --mca btl $BTL banyan-bench-mpi $coll $FLAGS"
+    echo "== mpirun -np $NP --bind-to core:overload-allowed --mca btl $BTL banyan-bench-mpi $coll $FLAGS"
     # shellcheck disable=SC2086
-    mpirun -np "$NP" --oversubscribe --mca btl "$BTL" "$BENCH_MPI" "$coll" $FLAGS \
+    mpirun -np "$NP" --oversubscribe --bind-to core:overload-allowed --mca btl "$BTL" "$BENCH_MPI" "$coll" $FLAGS \
       -J "$OUT/openmpi_$coll.json" | tee "$OUT/openmpi_$coll.txt" || status=1
   fi
 done

@@ -29,7 +29,6 @@
 #include <cstring>
 #include <exception>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -130,11 +129,12 @@ int runRank(const BenchArgs& args, Join&& join) {
 int launchRanks(const BenchArgs& args) {
   bootstrap::LaunchOptions options;
   options.deadline = kLaunchDeadline;
-  // Bind ranks to cores when each can have its own, as mpirun does by default for the Open MPI
-  // reference it is compared with; BANYAN_BENCH_BIND=0 turns it off.
+  // Bind rank r to core r mod cores, as bench/ runs the Open MPI reference (mpirun
+  // --bind-to core:overload-allowed); BANYAN_BENCH_BIND=0 turns it off. Unbound, 4 ranks on 2
+  // cores swing between about 3 and 20 us per 8 B allreduce from run to run (the scheduler's
+  // placement; bench/RESULTS.md), bound they stay at 2.6-3.4 us.
   const char* bind = std::getenv("BANYAN_BENCH_BIND");
-  options.bindToCores = (bind == nullptr || std::string(bind) != "0") &&
-                        *args.numRanks <= static_cast<int>(std::thread::hardware_concurrency());
+  options.bindToCores = bind == nullptr || std::string(bind) != "0";
   // Flush before forking so nothing buffered here is printed once per child.
   std::fflush(stdout);
   std::fflush(stderr);
