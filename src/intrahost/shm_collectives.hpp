@@ -14,8 +14,8 @@
 //              3. once every rank has, each copies the other slices of the result out.
 //              Small inputs (up to kSmallBytes) skip 2-3: every rank reduces the whole vector
 //              from all halves after one publish, which costs one synchronisation instead of two.
-//   allgather  blocks under crossMemoryBytes: each rank copies its block into its half and
-//              publishes; once all have, each copies every other block out. Larger blocks,
+//   allgather  small blocks: each rank copies its block into its half and publishes; once all
+//              have, each copies every other block out. Blocks of 8 KiB x (p-1)^2 and more,
 //              where every pair allows process_vm_readv: each rank publishes its buffers'
 //              addresses, reads every other block straight from its owner into its output (one
 //              copy per block), and publishes again so no rank returns a buffer still being read.
@@ -53,8 +53,8 @@ struct ShmCollectivesParams {
   int size = 1;              // every rank of the communicator is on this host
   std::string name;          // unique per job and communicator
   std::string storePrefix;
-  // Blocks of at least this size are read straight from peers (process_vm_readv) where every
-  // pair allows it; 0 never reads peers directly.
+  // The transport's single-copy threshold (BANYAN_SHM_CMA_BYTES): 0 means peers' memory is
+  // never read directly; otherwise large allgather blocks are, where every pair allows it.
   std::size_t crossMemoryBytes = 64 * 1024;
   std::chrono::milliseconds timeout{300000};
 };
