@@ -260,12 +260,20 @@ TEST_CASE("allgather is exact on each algorithm's size band", "[multiproc][colle
     for (std::size_t count : {std::size_t{1}, std::size_t{20000}, std::size_t{200000}}) {
       std::vector<double> mine(count), all(count * 4);
       for (std::size_t i = 0; i < count; ++i) mine[i] = static_cast<double>(comm.rank() * 1000003 + i);
-      comm.allgather(mine.data(), all.data(), count, DataType::f64);
-      for (int r = 0; r < 4; ++r) {
-        for (std::size_t i = 0; i < count; i += 997) {
-          RANK_EXPECT(comm.rank(), all[r * count + i] == static_cast<double>(r * 1000003 + i));
+      for (const bool inPlace : {false, true}) {
+        std::fill(all.begin(), all.end(), -1.0);
+        if (inPlace) {
+          std::copy(mine.begin(), mine.end(), all.begin() + static_cast<std::ptrdiff_t>(comm.rank() * count));
+          comm.allgather(all.data(), count, DataType::f64);
+        } else {
+          comm.allgather(mine.data(), all.data(), count, DataType::f64);
         }
-        RANK_EXPECT(comm.rank(), all[r * count + count - 1] == static_cast<double>(r * 1000003 + count - 1));
+        for (int r = 0; r < 4; ++r) {
+          for (std::size_t i = 0; i < count; i += 997) {
+            RANK_EXPECT(comm.rank(), all[r * count + i] == static_cast<double>(r * 1000003 + i));
+          }
+          RANK_EXPECT(comm.rank(), all[r * count + count - 1] == static_cast<double>(r * 1000003 + count - 1));
+        }
       }
     }
     return 0;
