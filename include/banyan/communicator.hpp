@@ -1,8 +1,10 @@
 #pragma once
 // A group of ranks that run collectives together.
 //
-// Buffers are raw pointers plus an element count; `count` is per rank for allgather (the
-// receive buffer holds size() * count elements). Blocking calls wait for completion; the
+// Buffers are raw pointers plus an element count; `count` is per rank for allgather, gather
+// and scatter (the root's or every rank's large buffer holds size() * count elements), per
+// received block for reduceScatter and per peer for alltoall. Rooted collectives take the
+// root's rank, which must be the same on every rank. Blocking calls wait for completion; the
 // *Async calls return at once with a Work, and the buffers must stay untouched until it ends.
 // Operations on one communicator run in the order they were issued, which must be the same
 // on every rank.
@@ -52,6 +54,46 @@ class Communicator {
   void allgather(const void* send, void* recv, std::size_t count, DataType type);
   void allgather(void* buffer, std::size_t count, DataType type);
   Work allgatherAsync(const void* send, void* recv, std::size_t count, DataType type);
+
+  // recv[i] = op over ranks of send[rank() * recvCount + i], for i < recvCount: send holds
+  // size() * recvCount elements, block r reduced onto rank r. In place: recv == send + rank() *
+  // recvCount * elemsize, or the one-buffer overload, where the result replaces this rank's own
+  // block of `buffer` (the other blocks keep their input).
+  void reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op);
+  void reduceScatter(void* buffer, std::size_t recvCount, DataType type, ReduceOp op);
+  Work reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op);
+
+  // Copies the root's `count` elements of `buffer` into `buffer` on every other rank.
+  void broadcast(void* buffer, std::size_t count, DataType type, int root);
+  Work broadcastAsync(void* buffer, std::size_t count, DataType type, int root);
+
+  // On the root, recv[i] = op over ranks of send[i]. Off the root recv is not used (may be
+  // null) and send is left as it was. In place: send == recv on the root, or the one-buffer
+  // overload.
+  void reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root);
+  void reduce(void* buffer, std::size_t count, DataType type, ReduceOp op, int root);
+  Work reduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root);
+
+  // gather: on the root, recv[r * count + i] = send of rank r [i]; recv holds size() * count
+  // and is not used off the root (may be null). In place: on the root, send == recv + root *
+  // count * elemsize.
+  // scatter: recv[i] = the root's send[rank() * count + i]; send holds size() * count on the
+  // root and is not used elsewhere (may be null). In place: on the root, recv == send + root *
+  // count * elemsize.
+  void gather(const void* send, void* recv, std::size_t count, DataType type, int root);
+  Work gatherAsync(const void* send, void* recv, std::size_t count, DataType type, int root);
+  void scatter(const void* send, void* recv, std::size_t count, DataType type, int root);
+  Work scatterAsync(const void* send, void* recv, std::size_t count, DataType type, int root);
+
+  // recv[p * countPerPeer + i] = send of rank p [rank() * countPerPeer + i]: both buffers hold
+  // size() * countPerPeer elements. Out of place only: overlapping buffers are an InvalidUsage
+  // error (copy the input aside first).
+  void alltoall(const void* send, void* recv, std::size_t countPerPeer, DataType type);
+  Work alltoallAsync(const void* send, void* recv, std::size_t countPerPeer, DataType type);
+
+  // Returns (or the Work completes) once every rank has entered the barrier.
+  void barrier();
+  Work barrierAsync();
 
   // Typed conveniences: the element type gives the DataType (float, double, int8_t, uint8_t,
   // int32_t, int64_t), the span its count. allgather's `recv` holds size() * send.size().

@@ -4,6 +4,29 @@
 
 namespace banyan::runtime {
 
-enum class Collective : std::uint8_t { Allreduce, Allgather };
+// Allreduce and Allgather come first: the shared-memory engine stores these values in its
+// segment (intrahost/shm_collectives.cpp), so they must keep their numbers.
+enum class Collective : std::uint8_t {
+  Allreduce,
+  Allgather,
+  ReduceScatter,
+  Broadcast,
+  Reduce,
+  Gather,
+  Scatter,
+  Alltoall,
+  Barrier,
+};
+
+// Rooted collectives: their Request carries a root, and buffers on other ranks may be absent.
+inline bool isRooted(Collective kind) {
+  return kind == Collective::Broadcast || kind == Collective::Reduce || kind == Collective::Gather ||
+         kind == Collective::Scatter;
+}
+
+// Collectives that combine values, so the reduce op matters.
+inline bool reduces(Collective kind) {
+  return kind == Collective::Allreduce || kind == Collective::ReduceScatter || kind == Collective::Reduce;
+}
 
 }  // namespace banyan::runtime

@@ -77,6 +77,107 @@ Work Communicator::allgatherAsync(const void* send, void* recv, std::size_t coun
   return checked(impl_, "allgather").enqueue({detail::Collective::Allgather, send, recv, count, type, ReduceOp::sum}, false);
 }
 
+namespace {
+
+// `count` elements into a buffer: where this rank's block of an in-place call sits.
+const std::byte* blockOf(const void* buffer, int block, std::size_t count, DataType type) {
+  if (buffer == nullptr) return nullptr;
+  return static_cast<const std::byte*>(buffer) + static_cast<std::size_t>(block) * count * dataTypeSize(type);
+}
+
+}  // namespace
+
+void Communicator::reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op) {
+  checked(impl_, "reduceScatter")
+      .enqueue({detail::Collective::ReduceScatter, send, recv, recvCount, type, op}, true)
+      .wait();
+}
+
+void Communicator::reduceScatter(void* buffer, std::size_t recvCount, DataType type, ReduceOp op) {
+  auto& impl = checked(impl_, "reduceScatter");
+  // In place: the result replaces this rank's own block of the buffer.
+  void* own = const_cast<std::byte*>(blockOf(buffer, impl.rank(), recvCount, type));
+  impl.enqueue({detail::Collective::ReduceScatter, buffer, own, recvCount, type, op}, true).wait();
+}
+
+Work Communicator::reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op) {
+  return checked(impl_, "reduceScatter")
+      .enqueue({detail::Collective::ReduceScatter, send, recv, recvCount, type, op}, false);
+}
+
+Work Communicator::broadcastAsync(void* buffer, std::size_t count, DataType type, int root) {
+  auto& impl = checked(impl_, "broadcast");
+  // Only the root's buffer is read; elsewhere it is only written.
+  const void* send = impl.rank() == root ? buffer : nullptr;
+  return impl.enqueue({detail::Collective::Broadcast, send, buffer, count, type, ReduceOp::sum, root}, false);
+}
+
+void Communicator::broadcast(void* buffer, std::size_t count, DataType type, int root) {
+  auto& impl = checked(impl_, "broadcast");
+  const void* send = impl.rank() == root ? buffer : nullptr;
+  impl.enqueue({detail::Collective::Broadcast, send, buffer, count, type, ReduceOp::sum, root}, true).wait();
+}
+
+void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root) {
+  checked(impl_, "reduce").enqueue({detail::Collective::Reduce, send, recv, count, type, op, root}, true).wait();
+}
+
+void Communicator::reduce(void* buffer, std::size_t count, DataType type, ReduceOp op, int root) {
+  auto& impl = checked(impl_, "reduce");
+  // Off the root the buffer is only read: the schedule keeps partial results in scratch.
+  void* recv = impl.rank() == root ? buffer : nullptr;
+  impl.enqueue({detail::Collective::Reduce, buffer, recv, count, type, op, root}, true).wait();
+}
+
+Work Communicator::reduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root) {
+  return checked(impl_, "reduce").enqueue({detail::Collective::Reduce, send, recv, count, type, op, root}, false);
+}
+
+void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root) {
+  checked(impl_, "gather")
+      .enqueue({detail::Collective::Gather, send, recv, count, type, ReduceOp::sum, root}, true)
+      .wait();
+}
+
+Work Communicator::gatherAsync(const void* send, void* recv, std::size_t count, DataType type, int root) {
+  return checked(impl_, "gather")
+      .enqueue({detail::Collective::Gather, send, recv, count, type, ReduceOp::sum, root}, false);
+}
+
+void Communicator::scatter(const void* send, void* recv, std::size_t count, DataType type, int root) {
+  checked(impl_, "scatter")
+      .enqueue({detail::Collective::Scatter, send, recv, count, type, ReduceOp::sum, root}, true)
+      .wait();
+}
+
+Work Communicator::scatterAsync(const void* send, void* recv, std::size_t count, DataType type, int root) {
+  return checked(impl_, "scatter")
+      .enqueue({detail::Collective::Scatter, send, recv, count, type, ReduceOp::sum, root}, false);
+}
+
+void Communicator::alltoall(const void* send, void* recv, std::size_t countPerPeer, DataType type) {
+  checked(impl_, "alltoall")
+      .enqueue({detail::Collective::Alltoall, send, recv, countPerPeer, type, ReduceOp::sum}, true)
+      .wait();
+}
+
+Work Communicator::alltoallAsync(const void* send, void* recv, std::size_t countPerPeer, DataType type) {
+  return checked(impl_, "alltoall")
+      .enqueue({detail::Collective::Alltoall, send, recv, countPerPeer, type, ReduceOp::sum}, false);
+}
+
+// The barrier's messages are one-byte tokens in scratch, hence u8.
+void Communicator::barrier() {
+  checked(impl_, "barrier")
+      .enqueue({detail::Collective::Barrier, nullptr, nullptr, 0, DataType::u8, ReduceOp::sum}, true)
+      .wait();
+}
+
+Work Communicator::barrierAsync() {
+  return checked(impl_, "barrier")
+      .enqueue({detail::Collective::Barrier, nullptr, nullptr, 0, DataType::u8, ReduceOp::sum}, false);
+}
+
 void Communicator::checkSpanSizes(std::size_t sendCount, std::size_t recvCount, int factor) const {
   if (recvCount != sendCount * static_cast<std::size_t>(factor)) {
     fail(ErrorCode::InvalidUsage, "{}: receive span holds {} elements, expected {} ({} x {}) on rank {}",
@@ -236,30 +337,106 @@ void CommunicatorImpl::validate(const Request& r) const {
   if (!isValid(r.op)) {
     fail(ErrorCode::InvalidUsage, "{}: invalid reduce op (value {}) on rank {}", what, static_cast<int>(r.op), rank_);
   }
+  if (runtime::isRooted(r.kind) && (r.root < 0 || r.root >= size_)) {
+    fail(ErrorCode::InvalidUsage, "{}(count={}): root {} is outside 0..{} on rank {}", what, r.count, r.root, size_ - 1,
+         rank_);
+  }
   const std::size_t element = dataTypeSize(r.type);
-  const std::size_t outputElements = r.kind == Collective::Allgather ? r.count * size_ : r.count;
+  // Buffers hold up to size * count elements (allgather, reduce-scatter, gather, alltoall).
   if (r.count > std::numeric_limits<std::size_t>::max() / element / static_cast<std::size_t>(size_) ||
       r.count > (std::size_t{1} << 60)) {
     fail(ErrorCode::InvalidUsage, "{}: count {} of {} overflows the address space on rank {}", what, r.count,
          toString(r.type), rank_);
   }
   if (r.count == 0) return;
-  if (r.send == nullptr) fail(ErrorCode::InvalidUsage, "{}(count={}): send buffer is null on rank {}", what, r.count, rank_);
-  if (r.recv == nullptr) fail(ErrorCode::InvalidUsage, "{}(count={}): receive buffer is null on rank {}", what, r.count, rank_);
+  validateBuffers(r);
+}
+
+// Null buffers and overlap, for a request whose count is not zero. Each collective says how
+// many elements this rank's send and receive buffers hold (zero: the rank has no such buffer,
+// and it may be null), and where the send buffer sits when the call is in place.
+void CommunicatorImpl::validateBuffers(const Request& r) const {
+  const char* what = name(r.kind);
+  const std::size_t n = static_cast<std::size_t>(size_);
+  const bool isRoot = rank_ == r.root;
+  const std::size_t c = r.count;
+  std::size_t sendElements = c, recvElements = c;
+  // In place, by convention per collective: the send buffer equals the receive buffer
+  // (SameBuffer), is the receive buffer's block `block` (SendIsBlock), or contains the receive
+  // buffer as its block `block` (RecvIsBlock).
+  enum class InPlace { SameBuffer, SendIsBlock, RecvIsBlock, Never } inPlace = InPlace::SameBuffer;
+  int block = rank_;
+  const char* inPlaceRule = "send == recv";
+  switch (r.kind) {
+    case Collective::Allreduce:
+      break;
+    case Collective::Allgather:
+      recvElements = n * c;
+      inPlace = InPlace::SendIsBlock;
+      inPlaceRule = "send == recv + rank * count * element size";
+      break;
+    case Collective::ReduceScatter:
+      sendElements = n * c;
+      inPlace = InPlace::RecvIsBlock;
+      inPlaceRule = "recv == send + rank * recvCount * element size";
+      break;
+    case Collective::Broadcast:
+      sendElements = isRoot ? c : 0;
+      break;
+    case Collective::Reduce:
+      recvElements = isRoot ? c : 0;
+      break;
+    case Collective::Gather:
+      recvElements = isRoot ? n * c : 0;
+      inPlace = InPlace::SendIsBlock;
+      block = r.root;
+      inPlaceRule = "on the root, send == recv + root * count * element size";
+      break;
+    case Collective::Scatter:
+      sendElements = isRoot ? n * c : 0;
+      inPlace = InPlace::RecvIsBlock;
+      block = r.root;
+      inPlaceRule = "on the root, recv == send + root * count * element size";
+      break;
+    case Collective::Alltoall:
+      sendElements = recvElements = n * c;
+      inPlace = InPlace::Never;
+      break;
+    case Collective::Barrier:
+      return;  // no buffers
+  }
+  if (sendElements > 0 && r.send == nullptr) {
+    fail(ErrorCode::InvalidUsage, "{}(count={}): send buffer is null on rank {}", what, r.count, rank_);
+  }
+  if (recvElements > 0 && r.recv == nullptr) {
+    fail(ErrorCode::InvalidUsage, "{}(count={}): receive buffer is null on rank {}", what, r.count, rank_);
+  }
+  if (sendElements == 0 || recvElements == 0) return;  // one buffer: nothing can overlap
 
   // Out of place, the buffers must not overlap: the schedule would read what it already wrote.
+  const std::size_t element = dataTypeSize(r.type);
   const auto* sendBegin = static_cast<const std::byte*>(r.send);
   const auto* recvBegin = static_cast<const std::byte*>(r.recv);
-  const std::size_t sendBytes = r.count * element;
-  const std::size_t recvBytes = outputElements * element;
-  const std::byte* inPlaceSend =
-      r.kind == Collective::Allgather ? recvBegin + static_cast<std::size_t>(rank_) * sendBytes : recvBegin;
-  const bool overlap = sendBegin < recvBegin + recvBytes && recvBegin < sendBegin + sendBytes;
-  if (overlap && sendBegin != inPlaceSend) {
+  const std::size_t blockBytes = static_cast<std::size_t>(block) * c * element;
+  const bool overlap = sendBegin < recvBegin + recvElements * element && recvBegin < sendBegin + sendElements * element;
+  if (!overlap) return;
+  bool isInPlace = false;
+  switch (inPlace) {
+    case InPlace::SameBuffer: isInPlace = sendBegin == recvBegin; break;
+    case InPlace::SendIsBlock: isInPlace = sendBegin == recvBegin + blockBytes; break;
+    case InPlace::RecvIsBlock: isInPlace = recvBegin == sendBegin + blockBytes; break;
+    case InPlace::Never:
+      // The pairwise schedule would overwrite a block before sending it; copying the input
+      // aside would hide a second buffer of the full size, so the caller decides.
+      fail(ErrorCode::InvalidUsage,
+           "{}(count={}): send and receive buffers overlap on rank {}; {} works out of place only (copy the "
+           "input to a separate buffer first)",
+           what, r.count, rank_, what);
+  }
+  if (!isInPlace) {
     fail(ErrorCode::InvalidUsage,
          "{}(count={}): send and receive buffers overlap without being in place on rank {} (in place means {})", what,
-         r.count, rank_,
-         r.kind == Collective::Allgather ? "send == recv + rank * count * element size" : "send == recv");
+         r.count, rank_, inPlaceRule);
   }
 }
 
@@ -267,18 +444,25 @@ const char* CommunicatorImpl::name(Collective kind) {
   switch (kind) {
     case Collective::Allreduce: return "allreduce";
     case Collective::Allgather: return "allgather";
+    case Collective::ReduceScatter: return "reduceScatter";
+    case Collective::Broadcast: return "broadcast";
+    case Collective::Reduce: return "reduce";
+    case Collective::Gather: return "gather";
+    case Collective::Scatter: return "scatter";
+    case Collective::Alltoall: return "alltoall";
+    case Collective::Barrier: return "barrier";
   }
   return "operation";
 }
 
+// "broadcast #7 (count=1024, f32, root=2) on rank 1 of 4"; the op only where it matters.
 std::string CommunicatorImpl::describe(const Pending& p) const {
   const Request& r = p.request;
-  if (r.kind == Collective::Allreduce) {
-    return fmt::format("allreduce #{} (count={}, {}, {}) on rank {} of {}", p.sequence, r.count, toString(r.type),
-                       toString(r.op), rank_, size_);
-  }
-  return fmt::format("{} #{} (count={}, {}) on rank {} of {}", name(r.kind), p.sequence, r.count, toString(r.type),
-                     rank_, size_);
+  if (r.kind == Collective::Barrier) return fmt::format("barrier #{} on rank {} of {}", p.sequence, rank_, size_);
+  std::string details = fmt::format("count={}, {}", r.count, toString(r.type));
+  if (runtime::reduces(r.kind)) details += fmt::format(", {}", toString(r.op));
+  if (runtime::isRooted(r.kind)) details += fmt::format(", root={}", r.root);
+  return fmt::format("{} #{} ({}) on rank {} of {}", name(r.kind), p.sequence, details, rank_, size_);
 }
 
 }  // namespace detail

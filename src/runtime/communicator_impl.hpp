@@ -37,6 +37,10 @@ namespace banyan::detail {
 
 using runtime::Collective;
 
+// One call, as the caller made it. `count` is the per-rank count the API names (allgather,
+// gather, scatter: one rank's block; reduce-scatter: the received block; alltoall: one peer's
+// block). Buffers a rank does not have (the receive buffer off the root of reduce or gather,
+// the send buffer off the root of scatter, both of a barrier) may be null.
 struct Request {
   Collective kind;
   const void* send;
@@ -44,6 +48,7 @@ struct Request {
   std::size_t count;
   DataType type;
   ReduceOp op;
+  int root = 0;  // rooted collectives only
 };
 
 class CommunicatorImpl final : public Driver {
@@ -69,6 +74,7 @@ class CommunicatorImpl final : public Driver {
 
   static const char* name(Collective kind);
   void validate(const Request& request) const;
+  void validateBuffers(const Request& request) const;
   std::string describe(const Pending& pending) const;
   std::size_t sliceElements(const Request& request, std::size_t elementSize) const;
 

@@ -131,7 +131,7 @@ void CommunicatorImpl::startNext() {
 void CommunicatorImpl::startOperation(Pending pending) {
   const Request& r = pending.request;
   const std::size_t element = dataTypeSize(r.type);
-  const std::size_t bytes = r.count * element;  // this rank's buffer (allgather: its block)
+  const std::size_t bytes = r.count * element;  // per rank, as Request::count
   current_ = std::make_unique<Pending>(std::move(pending));
   armWatchdog();
 
@@ -161,7 +161,8 @@ void CommunicatorImpl::startOperation(Pending pending) {
   }
 
   const tuning::Algorithm algorithm = tuning::choose(r.kind, size_, bytes);
-  std::shared_ptr<const runtime::Plan> plan = plans_.get(r.kind, algorithm, rank_, size_, r.count, sliceElements(r, element));
+  std::shared_ptr<const runtime::Plan> plan =
+      plans_.get(r.kind, algorithm, rank_, size_, r.root, r.count, sliceElements(r, element));
   scratch_.reserve(plan->schedule.scratchCount * element);
   if (log::enabled(config::LogLevel::Trace)) {
     log::trace(rank_, "{}: start {} with {}", name_, describe(*current_), tuning::toString(algorithm));

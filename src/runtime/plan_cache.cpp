@@ -1,28 +1,65 @@
 #include "runtime/plan_cache.hpp"
 
+#include "algorithms/alltoall.hpp"
+#include "algorithms/barrier.hpp"
+#include "algorithms/broadcast.hpp"
 #include "algorithms/bruck.hpp"
+#include "algorithms/gather_scatter.hpp"
 #include "algorithms/recursive_doubling.hpp"
+#include "algorithms/reduce_scatter.hpp"
 #include "algorithms/ring.hpp"
+#include "algorithms/rooted_reduce.hpp"
+#include "common/status.hpp"
+#include "tuning/selection.hpp"
 
 namespace banyan::runtime {
 
-std::shared_ptr<const Plan> PlanCache::get(Collective kind, tuning::Algorithm algorithm, int rank, int size,
+namespace {
+
+using tuning::Algorithm;
+
+algorithms::Schedule generate(Collective kind, Algorithm algorithm, int rank, int size, int root, std::size_t count,
+                              std::size_t slice) {
+  switch (kind) {
+    case Collective::Allreduce:
+      return algorithm == Algorithm::RecursiveDoubling ? algorithms::recursiveDoublingAllreduce(rank, size, count)
+                                                       : algorithms::ringAllreduce(rank, size, count, slice);
+    case Collective::Allgather:
+      return algorithm == Algorithm::Bruck               ? algorithms::bruckAllgather(rank, size, count)
+             : algorithm == Algorithm::RecursiveDoubling ? algorithms::recursiveDoublingAllgather(rank, size, count)
+                                                         : algorithms::ringAllgather(rank, size, count, slice);
+    case Collective::ReduceScatter:
+      return algorithm == Algorithm::RecursiveHalving ? algorithms::recursiveHalvingReduceScatter(rank, size, count)
+                                                      : algorithms::ringReduceScatter(rank, size, count, slice);
+    case Collective::Broadcast:
+      return algorithm == Algorithm::BinomialTree ? algorithms::binomialBroadcast(rank, size, root, count)
+                                                  : algorithms::chainBroadcast(rank, size, root, count, slice);
+    case Collective::Reduce:
+      return algorithm == Algorithm::BinomialTree ? algorithms::binomialReduce(rank, size, root, count)
+                                                  : algorithms::chainReduce(rank, size, root, count, slice);
+    case Collective::Gather:
+      return algorithm == Algorithm::BinomialTree ? algorithms::binomialGather(rank, size, root, count)
+                                                  : algorithms::directGather(rank, size, root, count);
+    case Collective::Scatter:
+      return algorithm == Algorithm::BinomialTree ? algorithms::binomialScatter(rank, size, root, count)
+                                                  : algorithms::directScatter(rank, size, root, count);
+    case Collective::Alltoall:
+      return algorithm == Algorithm::Bruck ? algorithms::bruckAlltoall(rank, size, count)
+                                           : algorithms::pairwiseAlltoall(rank, size, count);
+    case Collective::Barrier:
+      return algorithms::disseminationBarrier(rank, size);
+  }
+  fail(ErrorCode::Internal, "plan cache: no schedule for collective {}", static_cast<int>(kind));
+}
+
+}  // namespace
+
+std::shared_ptr<const Plan> PlanCache::get(Collective kind, tuning::Algorithm algorithm, int rank, int size, int root,
                                            std::size_t count, std::size_t sliceElements) {
-  const Key key{kind, algorithm, count, sliceElements};
+  const Key key{kind, algorithm, root, count, sliceElements};
   if (auto it = plans_.find(key); it != plans_.end()) return it->second;
   if (plans_.size() >= kMaxEntries) plans_.clear();
-  algorithms::Schedule schedule;
-  if (kind == Collective::Allgather) {
-    schedule = algorithm == tuning::Algorithm::Bruck ? algorithms::bruckAllgather(rank, size, count)
-               : algorithm == tuning::Algorithm::RecursiveDoubling
-                   ? algorithms::recursiveDoublingAllgather(rank, size, count)
-                   : algorithms::ringAllgather(rank, size, count, sliceElements);
-  } else if (algorithm == tuning::Algorithm::RecursiveDoubling) {
-    schedule = algorithms::recursiveDoublingAllreduce(rank, size, count);
-  } else {
-    schedule = algorithms::ringAllreduce(rank, size, count, sliceElements);
-  }
-  auto plan = makePlan(std::move(schedule));
+  auto plan = makePlan(generate(kind, algorithm, rank, size, root, count, sliceElements));
   plans_.emplace(key, plan);
   return plan;
 }

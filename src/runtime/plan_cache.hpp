@@ -1,5 +1,5 @@
 #pragma once
-// Schedules depend only on (collective, rank, size, count, slice), and training loops repeat
+// Schedules depend only on (collective, algorithm, rank, size, root, count, slice), and training loops repeat
 // the same few shapes, so plans are built once and reused.
 
 #include "runtime/collective.hpp"
@@ -14,13 +14,15 @@ namespace banyan::runtime {
 
 class PlanCache {
  public:
-  std::shared_ptr<const Plan> get(Collective kind, tuning::Algorithm algorithm, int rank, int size,
+  // `root`: of a rooted collective (isRooted); ignored, pass 0, for the others.
+  std::shared_ptr<const Plan> get(Collective kind, tuning::Algorithm algorithm, int rank, int size, int root,
                                   std::size_t count, std::size_t sliceElements);
 
  private:
   // A bound on memory when a program sweeps through many sizes (a benchmark does).
   static constexpr std::size_t kMaxEntries = 256;
-  using Key = std::tuple<Collective, tuning::Algorithm, std::size_t, std::size_t>;
+  // rank and size are fixed per communicator (one cache each), so they are not part of it.
+  using Key = std::tuple<Collective, tuning::Algorithm, int, std::size_t, std::size_t>;
   std::map<Key, std::shared_ptr<const Plan>> plans_;
 };
 

@@ -9,12 +9,33 @@ std::string_view toString(Algorithm algorithm) {
     case Algorithm::Ring: return "ring";
     case Algorithm::RecursiveDoubling: return "recursive-doubling";
     case Algorithm::Bruck: return "bruck";
+    case Algorithm::RecursiveHalving: return "recursive-halving";
+    case Algorithm::BinomialTree: return "binomial-tree";
+    case Algorithm::Chain: return "chain";
+    case Algorithm::Direct: return "direct";
+    case Algorithm::Pairwise: return "pairwise";
+    case Algorithm::Dissemination: return "dissemination";
   }
   return "unknown";
 }
 
 std::string reason(runtime::Collective collective, int size, std::size_t bytes) {
   switch (choose(collective, size, bytes)) {
+    case Algorithm::RecursiveHalving:
+      return fmt::format("power-of-two ranks, input <= {} B (not measured yet): log2(n) rounds",
+                         kRecursiveHalvingMaxInputBytes);
+    case Algorithm::BinomialTree:
+      if (collective == runtime::Collective::Gather || collective == runtime::Collective::Scatter) {
+        return fmt::format("block <= {} B (not measured yet): ceil(log2 n) rounds", kBinomialGatherMaxBlockBytes);
+      }
+      return fmt::format("message <= {} B (not measured yet): ceil(log2 n) rounds", kTreeMaxBytes);
+    case Algorithm::Chain:
+      return fmt::format("message > {} B (not measured yet): pipelined chain, each link carries it once",
+                         kTreeMaxBytes);
+    case Algorithm::Direct:
+      return fmt::format("block > {} B (not measured yet): straight to or from the root", kBinomialGatherMaxBlockBytes);
+    case Algorithm::Pairwise: return "large blocks or 2 ranks: pairwise exchange";
+    case Algorithm::Dissemination: return "dissemination: ceil(log2 n) rounds";
     case Algorithm::RecursiveDoubling:
       if (collective == runtime::Collective::Allgather) {
         return fmt::format("power-of-two ranks, output <= {} B: log2(n) rounds, ring's bytes",
@@ -22,6 +43,10 @@ std::string reason(runtime::Collective collective, int size, std::size_t bytes) 
       }
       return fmt::format("message <= {} B: latency-bound, log2(n) exchanges", kRecursiveDoublingMaxBytes);
     case Algorithm::Bruck:
+      if (collective == runtime::Collective::Alltoall) {
+        return fmt::format("block <= {} B on more than 2 ranks (not measured yet): ceil(log2 n) rounds",
+                           kBruckAlltoallMaxBlockBytes);
+      }
       return fmt::format("output <= {} B on more than 2 ranks: ceil(log2 n) rounds", kBruckMaxOutputBytes);
     case Algorithm::Ring:
       break;
@@ -30,6 +55,27 @@ std::string reason(runtime::Collective collective, int size, std::size_t bytes) 
 }
 
 Algorithm choose(runtime::Collective collective, int size, std::size_t bytes) {
+  using runtime::Collective;
+  const auto n = static_cast<std::size_t>(size);
+  switch (collective) {
+    case Collective::Allreduce:
+    case Collective::Allgather:
+      break;  // measured choices, below
+    case Collective::ReduceScatter:
+      return size > 1 && (size & (size - 1)) == 0 && bytes * n <= kRecursiveHalvingMaxInputBytes
+                 ? Algorithm::RecursiveHalving
+                 : Algorithm::Ring;
+    case Collective::Broadcast:
+    case Collective::Reduce:
+      return bytes <= kTreeMaxBytes ? Algorithm::BinomialTree : Algorithm::Chain;
+    case Collective::Gather:
+    case Collective::Scatter:
+      return bytes <= kBinomialGatherMaxBlockBytes ? Algorithm::BinomialTree : Algorithm::Direct;
+    case Collective::Alltoall:
+      return size > 2 && bytes <= kBruckAlltoallMaxBlockBytes ? Algorithm::Bruck : Algorithm::Pairwise;
+    case Collective::Barrier:
+      return Algorithm::Dissemination;
+  }
   if (collective == runtime::Collective::Allreduce && size > 1 && bytes <= kRecursiveDoublingMaxBytes) {
     return Algorithm::RecursiveDoubling;
   }

@@ -12,7 +12,17 @@
 
 namespace banyan::tuning {
 
-enum class Algorithm { Ring, RecursiveDoubling, Bruck };
+enum class Algorithm {
+  Ring,
+  RecursiveDoubling,
+  Bruck,
+  RecursiveHalving,  // reduce-scatter
+  BinomialTree,      // broadcast, reduce, gather, scatter
+  Chain,             // broadcast, reduce: pipelined
+  Direct,            // gather, scatter: every rank talks to the root
+  Pairwise,          // alltoall
+  Dissemination,     // barrier
+};
 
 std::string_view toString(Algorithm algorithm);
 
@@ -30,7 +40,31 @@ inline constexpr std::size_t kBruckMaxOutputBytes = 32 * 1024;
 // 0.8x at 64 MiB).
 inline constexpr std::size_t kRecursiveDoublingAllgatherMaxOutputBytes = 4 * 1024 * 1024;
 
-// `bytes`: the caller's buffer size (allreduce: count elements; allgather: one rank's block).
+// The thresholds below, for the collectives beyond allreduce and allgather, are NOT measured
+// yet: they are the textbook latency/bandwidth crossovers, set where a whole message is about
+// one slice (64 KiB). bench/ has no driver for these collectives so far; replace them with
+// swept values once it does.
+
+// Broadcast and reduce up to this many bytes take the binomial tree (ceil(log2 n) rounds of
+// the whole message); larger ones the pipelined chain (each link carries the data once).
+inline constexpr std::size_t kTreeMaxBytes = 64 * 1024;
+
+// Reduce-scatters on a power-of-two rank count whose whole input (size * block) is up to this
+// size take recursive halving (log2 n rounds); otherwise the ring.
+inline constexpr std::size_t kRecursiveHalvingMaxInputBytes = 64 * 1024;
+
+// Gathers and scatters whose blocks are up to this size take the binomial tree (blocks
+// forwarded through inner ranks in log2 n rounds); larger blocks go straight to or from the
+// root, whose link is the bottleneck either way.
+inline constexpr std::size_t kBinomialGatherMaxBlockBytes = 16 * 1024;
+
+// Alltoalls on more than 2 ranks whose per-peer blocks are up to this size take Bruck
+// (ceil(log2 n) rounds, each block moved about log2(n) / 2 times); larger blocks pairwise.
+inline constexpr std::size_t kBruckAlltoallMaxBlockBytes = 1024;
+
+// `bytes`: the caller's buffer size (allreduce, broadcast, reduce: count elements; allgather,
+// gather, scatter: one rank's block; reduce-scatter: the received block; alltoall: one peer's
+// block; barrier: 0).
 Algorithm choose(runtime::Collective collective, int size, std::size_t bytes);
 
 // Why choose() picked what it did, for the INFO log ("message <= 16384 B: ...").
