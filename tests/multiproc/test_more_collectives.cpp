@@ -371,3 +371,37 @@ TEST_CASE("bad arguments to the new collectives are rejected, naming what is wro
       },
       over("tcp"));
 }
+
+TEST_CASE("a timed-out broadcast names itself, its root and the rank", "[multiproc][more]") {
+  bootstrap::LaunchOptions options;
+  options.environment["BANYAN_DEBUG"] = "none";  // the failure is the point; its WARN lines are noise
+  options.environment["BANYAN_TIMEOUT"] = "1s";
+  runRanks(
+      2,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        if (comm.rank() == 1) {
+          std::this_thread::sleep_for(std::chrono::seconds(3));  // the root: alive but absent
+          return 0;
+        }
+        std::vector<float> data(8, 0.0f);
+        const auto expectError = [](auto&& call, ErrorCode code, const std::string& part) {
+          try {
+            call();
+          } catch (const Error& error) {
+            if (error.code() == code && std::string(error.what()).find(part) != std::string::npos) return true;
+            std::fprintf(stderr, "rank 0: unexpected error: %s\n", error.what());
+            return false;
+          }
+          std::fprintf(stderr, "rank 0: no error, expected one containing '%s'\n", part.c_str());
+          return false;
+        };
+        RANK_EXPECT(0, expectError([&] { comm.broadcast(data.data(), 8, DataType::f32, 1); }, ErrorCode::Timeout,
+                                   "broadcast #1 (count=8, f32, root=1) on rank 0 of 2"));
+        // The communicator is unusable now, and the refusal names the operation it refuses.
+        RANK_EXPECT(0, expectError([&] { comm.reduce(data.data(), nullptr, 8, DataType::f32, ReduceOp::avg, 1); },
+                                   ErrorCode::Aborted, "reduce #2 (count=8, f32, avg, root=1) on rank 0 of 2"));
+        return 0;
+      },
+      over("tcp", options));
+}
