@@ -150,10 +150,9 @@ void CommunicatorImpl::startOperation(Pending pending) {
     startNext();
   };
 
-  // The shared-memory engine implements allreduce and allgather only; everything else runs
-  // as a schedule, whatever its handles() might one day say about other kinds.
-  const bool shmKind = r.kind == Collective::Allreduce || r.kind == Collective::Allgather;
-  if (shmKind && shmCollectives_ && shmCollectives_->handles(r.kind, bytes)) {
+  // handles() is the one place that says which calls the shared-memory engine runs
+  // (allreduce, allgather); everything else runs as a schedule.
+  if (shmCollectives_ && shmCollectives_->handles(r.kind, bytes)) {
     if (log::enabled(config::LogLevel::Trace)) {
       log::trace(rank_, "{}: start {} in shared memory", name_, describe(*current_));
     }
