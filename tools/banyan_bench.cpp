@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -49,39 +50,32 @@ class BanyanBackend {
   int rank() const { return comm_.rank(); }
   int size() const { return comm_.size(); }
 
-  void run(const Call& call) {
-    if (call.collective == Collective::allreduce) {
-      if (call.inPlace) {
-        comm_.allreduce(call.recv, call.count, call.type, call.op);
-      } else {
-        comm_.allreduce(call.send, call.recv, call.count, call.type, call.op);
-      }
-    } else if (call.inPlace) {
-      comm_.allgather(call.recv, call.count, call.type);
-    } else {
-      comm_.allgather(call.send, call.recv, call.count, call.type);
+  // In place the Call's pointers alias as the API documents for each collective.
+  void run(const Call& c) {
+    switch (c.collective) {
+      case Collective::allreduce: comm_.allreduce(c.send, c.recv, c.count, c.type, c.op); break;
+      case Collective::allgather: comm_.allgather(c.send, c.recv, c.count, c.type); break;
+      case Collective::reduce_scatter: comm_.reduceScatter(c.send, c.recv, c.count, c.type, c.op); break;
+      case Collective::broadcast: comm_.broadcast(c.recv, c.count, c.type, c.root); break;
+      case Collective::reduce: comm_.reduce(c.send, c.recv, c.count, c.type, c.op, c.root); break;
+      case Collective::alltoall: comm_.alltoall(c.send, c.recv, c.count, c.type); break;
+      case Collective::gather: comm_.gather(c.send, c.recv, c.count, c.type, c.root); break;
+      case Collective::scatter: comm_.scatter(c.send, c.recv, c.count, c.type, c.root); break;
     }
   }
 
   // -z 0: every iteration is issued before the first is waited for, so per-call overheads
   // that the runtime can overlap do not count (nccl-tests' non-blocking mode).
   void runBatch(const Call& call, int iters) {
-    const void* send = call.send;
-    if (call.inPlace) {
-      send = call.collective == Collective::allreduce
-                 ? call.recv
-                 : static_cast<const std::byte*>(call.recv) +
-                       static_cast<std::size_t>(rank()) * call.count * elementSize(call.type);
-    }
     std::vector<Work> works;
     works.reserve(static_cast<std::size_t>(iters));
-    for (int i = 0; i < iters; ++i) {
-      works.push_back(call.collective == Collective::allreduce
-                          ? comm_.allreduceAsync(send, call.recv, call.count, call.type, call.op)
-                          : comm_.allgatherAsync(send, call.recv, call.count, call.type));
-    }
+    for (int i = 0; i < iters; ++i) works.push_back(issue(call));
     for (const Work& work : works) work.wait();
   }
+
+  // Banyan's in-place reduceScatter leaves the result in this rank's own block, where the
+  // Call's recv points.
+  const void* reduceScatterInPlaceResult(const Call& call) const { return call.recv; }
 
   void sync() {
     std::int32_t value = 0;
@@ -101,6 +95,20 @@ class BanyanBackend {
   }
 
  private:
+  Work issue(const Call& c) {
+    switch (c.collective) {
+      case Collective::allreduce: return comm_.allreduceAsync(c.send, c.recv, c.count, c.type, c.op);
+      case Collective::allgather: return comm_.allgatherAsync(c.send, c.recv, c.count, c.type);
+      case Collective::reduce_scatter: return comm_.reduceScatterAsync(c.send, c.recv, c.count, c.type, c.op);
+      case Collective::broadcast: return comm_.broadcastAsync(c.recv, c.count, c.type, c.root);
+      case Collective::reduce: return comm_.reduceAsync(c.send, c.recv, c.count, c.type, c.op, c.root);
+      case Collective::alltoall: return comm_.alltoallAsync(c.send, c.recv, c.count, c.type);
+      case Collective::gather: return comm_.gatherAsync(c.send, c.recv, c.count, c.type, c.root);
+      case Collective::scatter: return comm_.scatterAsync(c.send, c.recv, c.count, c.type, c.root);
+    }
+    throw std::invalid_argument("invalid collective");
+  }
+
   Communicator& comm_;
 };
 

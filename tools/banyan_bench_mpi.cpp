@@ -1,6 +1,7 @@
 // banyan-bench-mpi: the MPI reference for banyan-bench. Run under mpirun, it measures
-// MPI_Allreduce / MPI_Allgather with the same flags, steps and output as banyan-bench, so the
-// two tables can be put side by side (bench/run.sh does).
+// MPI_Allreduce, MPI_Allgather, MPI_Reduce_scatter_block, MPI_Bcast, MPI_Reduce, MPI_Alltoall,
+// MPI_Gather and MPI_Scatter with the same flags, steps and output as banyan-bench, so the two
+// tables can be put side by side (bench/run.sh and bench/compare.sh do).
 
 #include "tools/bench/bench_args.hpp"
 #include "tools/bench/bench_driver.hpp"
@@ -76,18 +77,50 @@ class MpiBackend {
   int rank() const { return rank_; }
   int size() const { return size_; }
 
-  void run(const Call& call) {
-    const int count = static_cast<int>(call.count);
-    if (call.collective == Collective::allreduce) {
-      check(MPI_Allreduce(call.inPlace ? MPI_IN_PLACE : call.send, call.recv, count, type_, op_, comm_),
-            "MPI_Allreduce");
-    } else if (call.inPlace) {
-      check(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, call.recv, count, type_, comm_),
-            "MPI_Allgather");
-    } else {
-      check(MPI_Allgather(call.send, count, type_, call.recv, count, type_, comm_), "MPI_Allgather");
+  // MPI spells in place MPI_IN_PLACE rather than by aliasing; the Call's aliased pointers say
+  // which buffer holds the data.
+  void run(const Call& c) {
+    const int count = static_cast<int>(c.count);
+    const bool isRoot = rank_ == c.root;
+    switch (c.collective) {
+      case Collective::allreduce:
+        check(MPI_Allreduce(c.inPlace ? MPI_IN_PLACE : c.send, c.recv, count, type_, op_, comm_), "MPI_Allreduce");
+        break;
+      case Collective::allgather:
+        if (c.inPlace) {
+          check(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, c.recv, count, type_, comm_), "MPI_Allgather");
+        } else {
+          check(MPI_Allgather(c.send, count, type_, c.recv, count, type_, comm_), "MPI_Allgather");
+        }
+        break;
+      case Collective::reduce_scatter:
+        // In place MPI takes the whole input in recvbuf (c.send) and leaves the result at its start.
+        check(c.inPlace ? MPI_Reduce_scatter_block(MPI_IN_PLACE, const_cast<void*>(c.send), count, type_, op_, comm_)
+                        : MPI_Reduce_scatter_block(c.send, c.recv, count, type_, op_, comm_),
+              "MPI_Reduce_scatter_block");
+        break;
+      case Collective::broadcast: check(MPI_Bcast(c.recv, count, type_, c.root, comm_), "MPI_Bcast"); break;
+      case Collective::reduce:
+        check(MPI_Reduce(c.inPlace && isRoot ? MPI_IN_PLACE : c.send, c.recv, count, type_, op_, c.root, comm_),
+              "MPI_Reduce");
+        break;
+      case Collective::alltoall:
+        check(MPI_Alltoall(c.send, count, type_, c.recv, count, type_, comm_), "MPI_Alltoall");
+        break;
+      case Collective::gather:
+        check(MPI_Gather(c.inPlace && isRoot ? MPI_IN_PLACE : c.send, count, type_, c.recv, count, type_, c.root,
+                         comm_),
+              "MPI_Gather");
+        break;
+      case Collective::scatter:
+        check(MPI_Scatter(c.send, count, type_, c.inPlace && isRoot ? MPI_IN_PLACE : c.recv, count, type_, c.root,
+                          comm_),
+              "MPI_Scatter");
+        break;
     }
   }
+
+  const void* reduceScatterInPlaceResult(const Call& call) const { return call.send; }
 
   // -z only changes how banyan is driven; MPI's blocking calls are the reference either way.
   void runBatch(const Call& call, int iters) {
@@ -147,9 +180,9 @@ int runMain(int argc, char** argv, int rank) {
     return usageError(rank, fmt::format("datatype {} is not supported by the MPI reference (MPI has "
                                         "no 16-bit float types)", dataTypeName(args.dataType)), false);
   }
-  // Allgather ignores the op, so an unsupported op only matters for allreduce.
+  // Only the reducing collectives use the op, so an unsupported op only matters for them.
   std::optional<MPI_Op> op = MPI_SUM;
-  if (args.collective == Collective::allreduce) op = mpiOp(args.op);
+  if (reduces(args.collective)) op = mpiOp(args.op);
   if (!op) {
     return usageError(rank, fmt::format("op {} is not supported by the MPI reference (MPI has no "
                                         "average)", reduceOpName(args.op)), false);

@@ -61,7 +61,7 @@ struct FlagSpec {
   std::string_view longName;   // "--minbytes"
   bool takesValue;
 };
-constexpr std::array<FlagSpec, 14> kFlags{{
+constexpr std::array<FlagSpec, 15> kFlags{{
     {"-b", "--minbytes", true},
     {"-e", "--maxbytes", true},
     {"-f", "--stepfactor", true},
@@ -71,6 +71,7 @@ constexpr std::array<FlagSpec, 14> kFlags{{
     {"-c", "--check", true},
     {"-d", "--datatype", true},
     {"-o", "--op", true},
+    {"-r", "--root", true},
     {"-z", "--blocking", true},
     {"-T", "--time_budget", true},
     {"-np", "--nranks", true},
@@ -134,6 +135,11 @@ std::string applyFlag(const FlagSpec& spec, std::string_view value, BenchArgs& a
     auto op = parseReduceOpName(value);
     if (!op) return bad("one of sum prod min max avg");
     args.op = *op;
+  } else if (name == "-r") {
+    // Checked against the job size at run time (-np may come later, mpirun sets it outside).
+    auto n = parseNumber<int>(value);
+    if (!n || *n < 0 || *n >= kMaxRanks) return bad(fmt::format("a rank from 0 to {}", kMaxRanks - 1));
+    args.root = *n;
   } else if (name == "-T") {
     auto seconds = parseNumber<double>(value);
     if (!seconds || !(*seconds >= 0) || *seconds > 1e6) return bad("a number of seconds >= 0");
@@ -149,10 +155,32 @@ std::string applyFlag(const FlagSpec& spec, std::string_view value, BenchArgs& a
   return {};
 }
 
+// Canonical names first (what collectiveName prints); nccl-tests spells the first two with an
+// underscore, and its binaries drop it in places (alltoall_perf), so both spellings are taken.
+struct CollectiveName {
+  Collective collective;
+  std::string_view name;
+  std::string_view alias;
+};
+constexpr std::array<CollectiveName, kCollectiveCount> kCollectiveNames{{
+    {Collective::allreduce, "allreduce", "all_reduce"},
+    {Collective::allgather, "allgather", "all_gather"},
+    {Collective::reduce_scatter, "reduce_scatter", "reducescatter"},
+    {Collective::broadcast, "broadcast", "bcast"},
+    {Collective::reduce, "reduce", "reduce"},
+    {Collective::alltoall, "alltoall", "all_to_all"},
+    {Collective::gather, "gather", "gather"},
+    {Collective::scatter, "scatter", "scatter"},
+}};
+
+constexpr std::string_view kCollectiveList =
+    "allreduce, allgather, reduce_scatter, broadcast, reduce, alltoall, gather or scatter";
+
 std::optional<Collective> parseCollective(std::string_view text) {
   const std::string name = lower(text);
-  if (name == "allreduce" || name == "all_reduce") return Collective::allreduce;
-  if (name == "allgather" || name == "all_gather") return Collective::allgather;
+  for (const auto& entry : kCollectiveNames) {
+    if (name == entry.name || name == entry.alias) return entry.collective;
+  }
   return std::nullopt;
 }
 
@@ -209,7 +237,7 @@ ParseResult parseBenchArgs(const std::vector<std::string_view>& argv) {
       if (collective) return fail(fmt::format("unexpected argument '{}': give one collective", arg));
       collective = parseCollective(arg);
       if (!collective) {
-        return fail(fmt::format("unknown collective '{}': expected allreduce or allgather", arg));
+        return fail(fmt::format("unknown collective '{}': expected {}", arg, kCollectiveList));
       }
     }
   }
@@ -219,12 +247,15 @@ ParseResult parseBenchArgs(const std::vector<std::string_view>& argv) {
     result.args->help = true;
     return result;
   }
-  if (!collective) return fail("missing collective: expected allreduce or allgather");
+  if (!collective) return fail(fmt::format("missing collective: expected {}", kCollectiveList));
   args.collective = *collective;
   if (args.minBytes == 0) return fail("-b/--minbytes must be at least 1");
   if (args.maxBytes < args.minBytes) {
     return fail(fmt::format("-e/--maxbytes ({}) is smaller than -b/--minbytes ({})",
                             args.maxBytes, args.minBytes));
+  }
+  if (args.numRanks && args.root >= *args.numRanks) {
+    return fail(fmt::format("-r/--root ({}) must be below -np/--nranks ({})", args.root, *args.numRanks));
   }
   if (args.stepFactor <= 1 && args.stepBytes == 0) {
     return fail("-i/--stepbytes must be at least 1 when -f/--stepfactor is 1");
@@ -242,7 +273,10 @@ ParseResult parseBenchArgs(int argc, const char* const* argv) {
 
 std::string benchUsage(std::string_view program) {
   return fmt::format(
-      "usage: {} <allreduce|allgather> [flags]\n"
+      "usage: {} <collective> [flags]\n"
+      "  collective: allreduce allgather reduce_scatter broadcast reduce alltoall gather scatter\n"
+      "  (nccl-tests sizes: the buffer of allreduce, broadcast, reduce; the total per rank of\n"
+      "  allgather, gather (received), reduce_scatter, scatter (sent) and alltoall)\n"
       "  -b, --minbytes <size>      smallest message (default 32M); K/M/G = powers of 1024\n"
       "  -e, --maxbytes <size>      largest message (default 32M)\n"
       "  -f, --stepfactor <n>       multiply the size by n each step (default 1: use -i)\n"
@@ -252,7 +286,9 @@ std::string benchUsage(std::string_view program) {
       "  -c, --check <0|1>          verify results and count wrong elements (default 1)\n"
       "  -d, --datatype <type>      f32 f64 f16 bf16 i8 u8 i32 i64, or float double half\n"
       "                             bfloat16 int8 uint8 int32 int64 (default f32)\n"
-      "  -o, --op <op>              sum prod min max avg (allreduce; default sum)\n"
+      "  -o, --op <op>              sum prod min max avg (allreduce, reduce_scatter, reduce;\n"
+      "                             default sum)\n"
+      "  -r, --root <rank>          root of broadcast, reduce, gather, scatter (default 0)\n"
       "  -z, --blocking <0|1>       1: each call waits; 0: issue all timed iterations, then\n"
       "                             wait (default 1)\n"
       "  -T, --time_budget <s>      cap each size's timed iterations at about s seconds,\n"
@@ -276,7 +312,8 @@ std::vector<std::size_t> sweepSizes(const BenchArgs& args) {
 }
 
 std::string_view collectiveName(Collective collective) {
-  return collective == Collective::allreduce ? "allreduce" : "allgather";
+  auto i = static_cast<unsigned>(collective);
+  return i < kCollectiveNames.size() ? kCollectiveNames[i].name : "invalid";
 }
 
 std::string_view dataTypeName(DataType type) {

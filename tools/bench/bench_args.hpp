@@ -16,7 +16,31 @@
 
 namespace banyan::bench {
 
-enum class Collective : std::uint8_t { allreduce, allgather };
+// In nccl-tests' order of tests. Names: collectiveName() (nccl-tests' test names).
+enum class Collective : std::uint8_t {
+  allreduce,
+  allgather,
+  reduce_scatter,
+  broadcast,
+  reduce,
+  alltoall,
+  gather,
+  scatter,
+};
+inline constexpr int kCollectiveCount = 8;
+
+// Whether the collective combines values with -o (the others only move them).
+constexpr bool reduces(Collective c) {
+  return c == Collective::allreduce || c == Collective::reduce || c == Collective::reduce_scatter;
+}
+// Whether the collective has a root (-r); the report's root column shows -1 for the others.
+constexpr bool hasRoot(Collective c) {
+  return c == Collective::broadcast || c == Collective::reduce || c == Collective::gather ||
+         c == Collective::scatter;
+}
+// Whether it has an in-place form in both banyan and MPI; alltoall has none in banyan, so
+// its in-place column stays empty (zeros, #wrong N/A).
+constexpr bool hasInPlace(Collective c) { return c != Collective::alltoall; }
 
 struct BenchArgs {
   Collective collective = Collective::allreduce;
@@ -31,6 +55,7 @@ struct BenchArgs {
   bool check = true;  // -c 1: verify every result and report #wrong
   DataType dataType = DataType::f32;
   ReduceOp op = ReduceOp::sum;
+  int root = 0;  // -r: the root of broadcast, reduce, gather and scatter (nccl-tests' default 0)
   // -z 1: every call waits for its result. -z 0: the timed iterations are all issued
   // asynchronously and waited for at the end (nccl-tests' default; matters for banyan only).
   bool blocking = true;
@@ -64,7 +89,7 @@ std::optional<std::size_t> parseByteSize(std::string_view text);
 std::vector<std::size_t> sweepSizes(const BenchArgs& args);
 
 // Names. The bench keeps its own tables (see the note at the top of this file).
-std::string_view collectiveName(Collective collective);  // "allreduce"
+std::string_view collectiveName(Collective collective);  // "allreduce", "reduce_scatter"
 std::string_view dataTypeName(DataType type);            // "f32"
 std::string_view ncclTypeName(DataType type);            // "float", as in nccl-tests' table
 std::string_view reduceOpName(ReduceOp op);              // "sum"

@@ -106,13 +106,15 @@ decltype(auto) visitDataType(DataType type, Fn&& fn) {
   throw std::invalid_argument("invalid data type");
 }
 
-// The values. `rank` of `nranks` contributes inputValue(rank, i) at index i; the correct result
-// at index i is expectedValue(i). All stay within 0..127 (i8) for up to ~25 ranks (avg) and
-// 120 ranks (sum); larger jobs would need the i8 cases revisited.
+// The values. `rank` of `nranks` contributes inputValue(rank, i) at index i of its send buffer;
+// the correct result at index i of a rank's result buffer is expectedValue(i, ...). Reductions
+// stay within 0..127 (i8) for up to ~25 ranks (avg) and 120 ranks (sum); larger jobs would need
+// the i8 cases revisited. Collectives that only move data use copyValue, which differs between
+// ranks and between neighbouring indices, so a block from the wrong rank or offset is caught.
 class DataPattern {
  public:
-  DataPattern(Collective collective, ReduceOp op, int nranks)
-      : collective_(collective), op_(op), nranks_(nranks) {
+  DataPattern(Collective collective, ReduceOp op, int nranks, int root = 0)
+      : collective_(collective), op_(op), nranks_(nranks), root_(root) {
     // sum: values (rank + i) % modulus; the modulus shrinks for large jobs so the sum of
     // nranks values stays within i8 range.
     modulus_ = std::clamp(120 / std::max(nranks_, 1) + 1, 1, 4);
@@ -122,10 +124,12 @@ class DataPattern {
     }
   }
 
+  static int copyValue(std::size_t rank, std::size_t i) { return static_cast<int>((3 * rank + i) % 101); }
+
   int inputValue(int rank, std::size_t i) const {
     const auto n = static_cast<std::size_t>(nranks_);
     const auto r = static_cast<std::size_t>(rank);
-    if (collective_ == Collective::allgather) return static_cast<int>((3 * r + i) % 101);
+    if (!reduces(collective_)) return copyValue(r, i);
     switch (op_) {
       case ReduceOp::sum: return static_cast<int>((r + i) % static_cast<std::size_t>(modulus_));
       case ReduceOp::prod:  // one rank holds a 2 at every other group of indices, the rest 1
@@ -145,18 +149,19 @@ class DataPattern {
     return 0;
   }
 
-  // For allgather, `i` indexes the whole receive buffer of `count` elements per rank.
-  int expectedValue(std::size_t i, std::size_t countPerRank) const {
-    if (collective_ == Collective::allgather) {
-      return inputValue(static_cast<int>(i / countPerRank), i % countPerRank);
-    }
-    const auto n = static_cast<std::size_t>(nranks_);
-    switch (op_) {
-      case ReduceOp::sum: return sumByResidue_[i % static_cast<std::size_t>(modulus_)];
-      case ReduceOp::prod: return (i / n) % 2 == 0 ? 2 : 1;
-      case ReduceOp::min: return static_cast<int>(i % 5);
-      case ReduceOp::max: return static_cast<int>(i % 5) + 3;
-      case ReduceOp::avg: return static_cast<int>(i % 4) + 1;
+  // Index i of the result on `rank`; `block` is the call's count (per rank, block or peer).
+  int expectedValue(std::size_t i, std::size_t block, int rank = 0) const {
+    const auto r = static_cast<std::size_t>(rank);
+    const auto root = static_cast<std::size_t>(root_);
+    switch (collective_) {
+      case Collective::allgather:
+      case Collective::gather: return copyValue(i / block, i % block);
+      case Collective::broadcast: return copyValue(root, i);
+      case Collective::scatter: return copyValue(root, r * block + i);
+      case Collective::alltoall: return copyValue(i / block, r * block + i % block);
+      case Collective::reduce_scatter: return reducedValue(r * block + i);
+      case Collective::allreduce:
+      case Collective::reduce: return reducedValue(i);
     }
     return 0;
   }
@@ -169,14 +174,14 @@ class DataPattern {
     });
   }
 
-  // Number of elements of `result` (total elements, all ranks' blocks for allgather) that
-  // differ from the expected values.
+  // Number of the `total` elements of `result` (rank `rank`'s result buffer) that differ from
+  // the expected values.
   std::int64_t countWrong(const void* result, std::size_t total, std::size_t countPerRank,
-                          DataType type) const {
+                          DataType type, int rank = 0) const {
     // avg divides in floating point; a library may multiply by 1/n instead, which can be an
     // ulp off. Everything else is exact.
     double tolerance = 0;
-    if (collective_ == Collective::allreduce && op_ == ReduceOp::avg) {
+    if (reduces(collective_) && op_ == ReduceOp::avg) {
       if (type == DataType::f32) tolerance = 1e-6;
       if (type == DataType::f64) tolerance = 1e-12;
       if (type == DataType::f16) tolerance = 5e-3;
@@ -186,7 +191,7 @@ class DataPattern {
       const T* in = static_cast<const T*>(result);
       std::int64_t wrong = 0;
       for (std::size_t i = 0; i < total; ++i) {
-        const double expected = expectedValue(i, countPerRank);
+        const double expected = expectedValue(i, countPerRank, rank);
         const double got = asDouble(in[i]);
         // Written so that NaN counts as wrong.
         if (!(std::fabs(got - expected) <= tolerance * expected)) ++wrong;
@@ -196,9 +201,22 @@ class DataPattern {
   }
 
  private:
+  int reducedValue(std::size_t i) const {
+    const auto n = static_cast<std::size_t>(nranks_);
+    switch (op_) {
+      case ReduceOp::sum: return sumByResidue_[i % static_cast<std::size_t>(modulus_)];
+      case ReduceOp::prod: return (i / n) % 2 == 0 ? 2 : 1;
+      case ReduceOp::min: return static_cast<int>(i % 5);
+      case ReduceOp::max: return static_cast<int>(i % 5) + 3;
+      case ReduceOp::avg: return static_cast<int>(i % 4) + 1;
+    }
+    return 0;
+  }
+
   Collective collective_;
   ReduceOp op_;
   int nranks_;
+  int root_;
   int modulus_ = 4;
   std::vector<int> sumByResidue_;
 };

@@ -10,6 +10,9 @@
 //   void maxOverRanks(double* values, int n); // in place, result on every rank
 //   void sumOverRanks(std::int64_t* values, int n);
 //   void allgatherBytes(const void* mine, void* all, std::size_t bytes);  // all = size() * bytes
+//   const void* reduceScatterInPlaceResult(const Call&);  // where in-place reduce_scatter puts
+//                                             // this rank's block (banyan: its own block of the
+//                                             // buffer, as NCCL; MPI: the start of the buffer)
 
 #include "tools/bench/bench_args.hpp"
 #include "tools/bench/bench_data.hpp"
@@ -33,14 +36,19 @@
 
 namespace banyan::bench {
 
+// One call as the backend should issue it. The driver works out the pointers, so that both
+// backends pass exactly the same buffers; in place they alias as banyan's API documents (for
+// MPI the backend passes MPI_IN_PLACE where the standard wants it instead).
 struct Call {
   Collective collective = Collective::allreduce;
   DataType type = DataType::f32;
   ReduceOp op = ReduceOp::sum;
-  const void* send = nullptr;  // unused when inPlace
-  void* recv = nullptr;        // the whole receive buffer (allgather: size() * count elements)
-  std::size_t count = 0;       // elements per rank: allreduce's count, allgather's send count
-  bool inPlace = false;        // allgather in place: this rank's block of recv is the input
+  int root = 0;
+  const void* send = nullptr;  // broadcast: unused (recv is its one buffer)
+  void* recv = nullptr;
+  std::size_t count = 0;  // the API's count: per rank (allgather, gather, scatter), per block
+                          // (reduce_scatter), per peer (alltoall), the whole buffer otherwise
+  bool inPlace = false;
 };
 
 namespace detail {
@@ -79,6 +87,80 @@ inline Buffer allocatePages(std::size_t bytes) {
   return Buffer(static_cast<std::byte*>(p));
 }
 
+// One placement (out-of-place or in-place) of one size on one rank: the call, what must be
+// copied into the receive buffer before it runs (in place, this rank's input), and where this
+// rank's result is and how many elements it has (0: nothing to check on this rank, such as the
+// receive buffer of a non-root for reduce and gather).
+struct Placement {
+  Call call;
+  std::byte* prepare = nullptr;  // copy prepareCount elements of send here first
+  std::size_t prepareCount = 0;
+  const std::byte* result = nullptr;
+  std::size_t resultCount = 0;
+};
+
+template <typename Backend>
+Placement placeCall(Backend& backend, const BenchArgs& args, const SizePlan& plan, std::byte* send,
+                    std::byte* recv, bool inPlace) {
+  const int rank = backend.rank();
+  const bool isRoot = rank == args.root;
+  const std::size_t elem = elementSize(args.dataType);
+  const std::size_t count = plan.callCount;
+  const std::size_t own = static_cast<std::size_t>(rank) * count * elem;  // this rank's block
+  Placement p;
+  p.call = Call{args.collective, args.dataType, args.op, args.root, send, recv, count, inPlace};
+  p.result = recv;
+  p.resultCount = plan.recvCount;
+  switch (args.collective) {
+    case Collective::allreduce:
+    case Collective::reduce:
+      if (inPlace) {
+        p.call.send = recv;
+        p.prepare = recv;
+        p.prepareCount = count;
+      }
+      if (args.collective == Collective::reduce && !isRoot) p.resultCount = 0;
+      break;
+    case Collective::allgather:
+    case Collective::gather:
+      if (inPlace && (args.collective == Collective::allgather || isRoot)) {
+        p.call.send = recv + own;
+        p.prepare = recv + own;
+        p.prepareCount = count;
+      }
+      if (args.collective == Collective::gather && !isRoot) p.resultCount = 0;
+      break;
+    case Collective::reduce_scatter:
+      if (inPlace) {  // the whole input in the receive buffer; the result replaces our block
+        p.call.send = recv;
+        p.call.recv = recv + own;
+        p.prepare = recv;
+        p.prepareCount = plan.sendCount;
+        p.result = static_cast<const std::byte*>(backend.reduceScatterInPlaceResult(p.call));
+      }
+      break;
+    case Collective::scatter:
+      if (inPlace && isRoot) {  // the root's own block stays where it is in the send buffer
+        p.call.recv = send + own;
+        p.result = send + own;
+      }
+      break;
+    case Collective::broadcast:
+      // Out of place the root sends from its send buffer and the others receive into theirs,
+      // which is nccl-tests' out-of-place broadcast without the root's local copy.
+      if (inPlace && isRoot) {
+        p.prepare = recv;
+        p.prepareCount = count;
+      }
+      if (!inPlace && isRoot) p.call.recv = send;
+      p.call.send = p.call.recv;
+      p.result = static_cast<const std::byte*>(p.call.recv);
+      break;
+    case Collective::alltoall: break;  // out of place only (hasInPlace)
+  }
+  return p;
+}
+
 inline std::string hostName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
@@ -101,6 +183,14 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
   using Clock = std::chrono::steady_clock;
   const int rank = backend.rank();
   const int nranks = backend.size();
+  if (args.root >= nranks) {
+    // Every rank reaches this verdict; rank 0 speaks for all.
+    if (rank == 0) {
+      std::fprintf(stderr, "%s: -r/--root (%d) must be below the number of ranks (%d)\n", program.c_str(),
+                   args.root, nranks);
+    }
+    return 2;
+  }
   const std::size_t elem = elementSize(args.dataType);
   const std::vector<std::size_t> sizes = sweepSizes(args);
   if (sizes.empty()) throw std::invalid_argument("empty sweep");
@@ -108,14 +198,17 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
   // Both buffers are allocated once at the largest size and touched here, before any timing:
   // the first touch of a page costs far more than moving it (about 12 us per 4 KiB page on
   // small VMs), and would otherwise be charged to the first iterations of each new size.
+  // Both are as large as the larger of the two: in-place reduce_scatter keeps its whole input in
+  // the receive buffer.
   const SizePlan largest = planSize(args.collective, sizes.back(), args.dataType, nranks);
-  detail::Buffer send = detail::allocatePages(largest.sendCount * elem);
-  detail::Buffer recv = detail::allocatePages(largest.recvCount * elem);
-  const DataPattern pattern(args.collective, args.op, nranks);
+  const std::size_t bufferCount = std::max(largest.sendCount, largest.recvCount);
+  detail::Buffer send = detail::allocatePages(bufferCount * elem);
+  detail::Buffer recv = detail::allocatePages(bufferCount * elem);
+  const DataPattern pattern(args.collective, args.op, nranks, args.root);
   // Inputs do not depend on the size, so one fill serves the whole sweep, checked or not
   // (timing on well-formed numbers avoids denormal slowdowns in the reduction).
-  pattern.fillInput(send.get(), largest.sendCount, args.dataType, rank);
-  std::memset(recv.get(), 0xff, std::max<std::size_t>(largest.recvCount * elem, 1));
+  pattern.fillInput(send.get(), bufferCount, args.dataType, rank);
+  std::memset(recv.get(), 0xff, std::max<std::size_t>(bufferCount * elem, 1));
 
   // The JSON file is opened before the sweep, so that a bad path fails in a second rather than
   // after minutes of measuring; every rank learns of it and stops.
@@ -140,19 +233,23 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
   for (std::size_t sweepBytes : sizes) {
     const SizePlan plan = planSize(args.collective, sweepBytes, args.dataType, nranks);
     double times[2] = {0, 0};
-    std::int64_t wrong[2] = {0, 0};
     int iters[2] = {0, 0};
+    std::int64_t wrong[2] = {-1, -1};  // -1: not checked (or not measured)
     for (int place = 0; place < 2; ++place) {
       const bool inPlace = place == 1;
-      // A rank sending nothing (allgather sizes below nranks elements) has nothing to time;
-      // the row is still printed, as nccl-tests does, with zeros.
-      if (plan.sendCount == 0) continue;
-      Call call{args.collective, args.dataType, args.op, send.get(), recv.get(), plan.sendCount,
-                inPlace};
-      std::byte* ownBlock = recv.get() + (args.collective == Collective::allgather
-                                              ? static_cast<std::size_t>(rank) * plan.sendCount * elem
-                                              : 0);
-      if (inPlace) std::memcpy(ownBlock, send.get(), plan.sendCount * elem);
+      // A rank sending nothing (sizes below nranks elements where the size is split over the
+      // ranks) has nothing to time, nor has a placement the collective lacks; the row is still
+      // printed, as nccl-tests does, with zeros.
+      if (plan.callCount == 0 || (inPlace && !hasInPlace(args.collective))) continue;
+      const detail::Placement placement =
+          detail::placeCall(backend, args, plan, send.get(), recv.get(), inPlace);
+      const Call& call = placement.call;
+      auto prepare = [&] {
+        if (placement.prepareCount > 0) {
+          std::memcpy(placement.prepare, send.get(), placement.prepareCount * elem);
+        }
+      };
+      prepare();
 
       double lastWarmupSeconds = 0;
       for (int i = 0; i < args.warmupIters; ++i) {
@@ -182,17 +279,18 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
 
       if (args.check) {
         // Reset what the timed runs left so that only this call's result is checked.
-        std::memset(recv.get(), 0xff, plan.recvCount * elem);
-        if (inPlace) std::memcpy(ownBlock, send.get(), plan.sendCount * elem);
+        std::memset(recv.get(), 0xff, std::max(plan.sendCount, plan.recvCount) * elem);
+        prepare();
         backend.run(call);
-        wrong[place] = pattern.countWrong(recv.get(), plan.recvCount, plan.sendCount, args.dataType);
+        wrong[place] = pattern.countWrong(placement.result, placement.resultCount, plan.callCount,
+                                          args.dataType, rank);
       }
     }
     backend.maxOverRanks(times, 2);
+    // Unchecked is -1 on every rank alike; a sum of -1s stays negative, which means N/A.
     backend.sumOverRanks(wrong, 2);
-    const std::int64_t unchecked = -1;
-    ResultRow row{plan, Measurement{times[0], args.check ? wrong[0] : unchecked, iters[0]},
-                  Measurement{times[1], args.check ? wrong[1] : unchecked, iters[1]}};
+    ResultRow row{plan, Measurement{times[0], wrong[0] < 0 ? -1 : wrong[0], iters[0]},
+                  Measurement{times[1], wrong[1] < 0 ? -1 : wrong[1], iters[1]}};
     const std::string line = report.addRow(row);
     if (rank == 0) detail::printAndFlush(line);
   }

@@ -44,31 +44,53 @@ std::string jsonString(std::string_view s) {
 std::string jsonNumber(double value) { return std::isfinite(value) ? fmt::format("{}", value) : "null"; }
 
 std::string_view opColumn(const BenchArgs& args) {
-  return args.collective == Collective::allreduce ? reduceOpName(args.op) : "none";
+  return reduces(args.collective) ? reduceOpName(args.op) : "none";
 }
 
 }  // namespace
 
 SizePlan planSize(Collective collective, std::size_t sweepBytes, DataType type, int nranks) {
   const std::size_t elem = elementSize(type);
+  const std::size_t n = nranks > 0 ? static_cast<std::size_t>(nranks) : 0;
   SizePlan plan;
   plan.sweepBytes = sweepBytes;
   plan.count = elem == 0 ? 0 : sweepBytes / elem;
-  if (collective == Collective::allreduce) {
-    plan.sendCount = plan.count;
-    plan.recvCount = plan.count;
-  } else {
-    plan.sendCount = nranks > 0 ? plan.count / static_cast<std::size_t>(nranks) : 0;
-    plan.recvCount = plan.sendCount * static_cast<std::size_t>(nranks);
+  const std::size_t block = n > 0 ? plan.count / n : 0;
+  switch (collective) {
+    case Collective::allreduce:
+    case Collective::reduce:
+    case Collective::broadcast:
+      plan.callCount = plan.sendCount = plan.recvCount = plan.count;
+      break;
+    case Collective::allgather:
+    case Collective::gather:
+      plan.callCount = plan.sendCount = block;
+      plan.recvCount = block * n;
+      break;
+    case Collective::reduce_scatter:
+    case Collective::scatter:
+      plan.callCount = plan.recvCount = block;
+      plan.sendCount = block * n;
+      break;
+    case Collective::alltoall:
+      plan.callCount = block;
+      plan.sendCount = plan.recvCount = block * n;
+      break;
   }
-  plan.bytes = plan.recvCount * elem;
+  plan.bytes = std::max(plan.sendCount, plan.recvCount) * elem;
   return plan;
 }
 
 double busBandwidthFactor(Collective collective, int nranks) {
   if (nranks <= 0) return 0;
   const double n = nranks;
-  return collective == Collective::allreduce ? 2.0 * (n - 1) / n : (n - 1) / n;
+  switch (collective) {
+    case Collective::allreduce: return 2.0 * (n - 1) / n;
+    // The root's link carries the whole buffer once, whatever the algorithm.
+    case Collective::broadcast:
+    case Collective::reduce: return 1.0;
+    default: return (n - 1) / n;  // every rank's own block does not cross a link
+  }
 }
 
 double algorithmBandwidth(std::size_t bytes, double timeUs) {
@@ -137,8 +159,8 @@ std::string Report::addRow(const ResultRow& row) {
   rows_.push_back(row);
   const BenchArgs& a = info_.args;
   return fmt::format("{:>{}}{:>{}}{:>{}}{:>{}}{:>{}}", row.plan.bytes, kSizeWidth, row.plan.count,
-                     kCountWidth, ncclTypeName(a.dataType), kTypeWidth, opColumn(a), kOpWidth, -1,
-                     kRootWidth) +
+                     kCountWidth, ncclTypeName(a.dataType), kTypeWidth, opColumn(a), kOpWidth,
+                     hasRoot(a.collective) ? a.root : -1, kRootWidth) +
          formatMeasurement(row.plan, row.outOfPlace) + formatMeasurement(row.plan, row.inPlace) + "\n";
 }
 
@@ -171,9 +193,9 @@ std::string Report::footer() const {
 std::string Report::json() const {
   const BenchArgs& a = info_.args;
   const std::string common = fmt::format(
-      "\"collective\": {}, \"library\": {}, \"nranks\": {}, \"dtype\": {}, \"op\": {}",
+      "\"collective\": {}, \"library\": {}, \"nranks\": {}, \"dtype\": {}, \"op\": {}, \"root\": {}",
       jsonString(collectiveName(a.collective)), jsonString(info_.library), info_.nranks,
-      jsonString(dataTypeName(a.dataType)), jsonString(opColumn(a)));
+      jsonString(dataTypeName(a.dataType)), jsonString(opColumn(a)), hasRoot(a.collective) ? a.root : -1);
   std::string out = "{\n";
   out += fmt::format("  \"tool\": {}, {},\n", jsonString(info_.program), common);
   out += fmt::format(

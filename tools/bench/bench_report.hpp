@@ -11,16 +11,19 @@
 
 namespace banyan::bench {
 
-// What one size of the sweep runs, by nccl-tests' conventions. For allgather the sweep size is
-// the total received: each rank sends size / elemsize / nranks elements (rounded down), the
-// "size" column shows what is actually received and the "count" column the sweep size in
-// elements, so small sizes can show size 0 when nranks does not divide them.
+// What one size of the sweep runs, by nccl-tests' conventions. For allreduce, reduce and
+// broadcast the sweep size is the buffer. For the others it is the total per rank: what
+// allgather and gather receive, what reduce_scatter and scatter send, what alltoall sends and
+// receives; the per-rank (per-peer) block is size / elemsize / nranks elements, rounded down.
+// The "size" column shows that total as actually moved and the "count" column the sweep size
+// in elements, so small sizes can show size 0 when nranks does not divide them.
 struct SizePlan {
   std::size_t sweepBytes = 0;  // the size from the sweep (-b ... -e)
   std::size_t count = 0;       // "count" column: sweepBytes / element size
-  std::size_t sendCount = 0;   // elements each rank passes to the call (allgather: per rank)
-  std::size_t recvCount = 0;   // elements each rank receives
-  std::size_t bytes = 0;       // "size" column: bytes received per rank
+  std::size_t callCount = 0;   // the count passed to the call (per rank, block or peer)
+  std::size_t sendCount = 0;   // elements of the (largest) send buffer
+  std::size_t recvCount = 0;   // elements of the (largest) receive buffer
+  std::size_t bytes = 0;       // "size" column, what algbw is computed from
 };
 SizePlan planSize(Collective collective, std::size_t sweepBytes, DataType type, int nranks);
 
