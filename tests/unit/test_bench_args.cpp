@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -80,6 +81,46 @@ TEST_CASE("bench args: every flag, short and long", "[bench]") {
   CHECK(l.args->numRanks == 2);
 }
 
+TEST_CASE("bench args: every collective, by its nccl-tests name", "[bench]") {
+  const std::vector<std::pair<std::string_view, Collective>> names{
+      {"allreduce", Collective::allreduce},           {"all_reduce", Collective::allreduce},
+      {"allgather", Collective::allgather},           {"all_gather", Collective::allgather},
+      {"reduce_scatter", Collective::reduce_scatter}, {"reducescatter", Collective::reduce_scatter},
+      {"broadcast", Collective::broadcast},           {"Broadcast", Collective::broadcast},
+      {"reduce", Collective::reduce},                 {"alltoall", Collective::alltoall},
+      {"all_to_all", Collective::alltoall},           {"gather", Collective::gather},
+      {"scatter", Collective::scatter},
+  };
+  for (const auto& [name, collective] : names) {
+    INFO(name);
+    auto r = parse({name});
+    REQUIRE(r.ok());
+    CHECK(r.args->collective == collective);
+    CHECK(r.args->root == 0);
+    // The canonical name parses back to the same collective.
+    CHECK(parse({collectiveName(collective)}).args->collective == collective);
+  }
+  CHECK(collectiveName(Collective::reduce_scatter) == "reduce_scatter");
+  CHECK(collectiveName(Collective::alltoall) == "alltoall");
+  CHECK(parse({"broadcast"}).error.empty());
+  CHECK(parse({"bogus"}).error.find("reduce_scatter") != std::string::npos);
+  CHECK(benchUsage("banyan-bench").find("--root") != std::string::npos);
+}
+
+TEST_CASE("bench args: -r/--root", "[bench]") {
+  CHECK(parse({"broadcast", "-r", "3"}).args->root == 3);
+  CHECK(parse({"reduce", "--root", "2"}).args->root == 2);
+  CHECK(parse({"gather", "--root=1"}).args->root == 1);
+  CHECK(parse({"scatter", "-r", "3", "-np", "4"}).args->root == 3);
+  // Without -np the job size is unknown here (mpirun, torchrun): checked when the job runs.
+  CHECK(parse({"reduce", "-r", "7"}).ok());
+  auto tooLarge = parse({"reduce", "-np", "2", "-r", "2"});
+  CHECK_FALSE(tooLarge.ok());
+  CHECK(tooLarge.error.find("-r/--root") != std::string::npos);
+  // Taken by every collective, as nccl-tests does; only the rooted ones use it.
+  CHECK(parse({"allreduce", "-r", "1"}).ok());
+}
+
 TEST_CASE("bench args: data type names, short and nccl", "[bench]") {
   const std::vector<std::pair<std::string_view, DataType>> names{
       {"f32", DataType::f32},     {"float", DataType::f32},   {"f64", DataType::f64},
@@ -120,7 +161,7 @@ TEST_CASE("bench args: byte sizes", "[bench]") {
 TEST_CASE("bench args: mistakes are reported, not guessed", "[bench]") {
   const std::vector<std::vector<std::string_view>> bad{
       {},                                  // no collective
-      {"broadcast"},                       // unknown collective
+      {"allscatter"},                      // unknown collective
       {"allreduce", "allgather"},          // two collectives
       {"allreduce", "-x", "1"},            // unknown flag
       {"allreduce", "-b"},                 // missing value
@@ -141,6 +182,10 @@ TEST_CASE("bench args: mistakes are reported, not guessed", "[bench]") {
       {"allreduce", "-T", "-1"},
       {"allreduce", "-T", "soon"},
       {"allreduce", "--help=1"},
+      {"broadcast", "-r", "-1"},
+      {"broadcast", "-r", "first"},
+      {"broadcast", "-r", "1024"},
+      {"reduce", "-r", "4", "-np", "4"},    // the root must be one of the ranks
   };
   for (const auto& argv : bad) {
     auto r = parse(argv);
@@ -207,6 +252,72 @@ TEST_CASE("bench plan: nccl-tests size and count conventions", "[bench]") {
   CHECK(p.count == 10);
   CHECK(p.sendCount == 3);
   CHECK(p.bytes == 36);
+}
+
+TEST_CASE("bench plan: the other collectives", "[bench]") {
+  // Like allreduce: the size is the buffer.
+  for (Collective c : {Collective::broadcast, Collective::reduce}) {
+    auto p = planSize(c, 1024, DataType::f32, 4);
+    CHECK(p.callCount == 256);
+    CHECK(p.sendCount == 256);
+    CHECK(p.recvCount == 256);
+    CHECK(p.bytes == 1024);
+  }
+  // reduce_scatter and scatter: the size is what each rank (the root) sends; one block each.
+  for (Collective c : {Collective::reduce_scatter, Collective::scatter}) {
+    auto p = planSize(c, 1024, DataType::f32, 4);
+    CHECK(p.count == 256);
+    CHECK(p.callCount == 64);
+    CHECK(p.sendCount == 256);
+    CHECK(p.recvCount == 64);
+    CHECK(p.bytes == 1024);
+  }
+  // gather: like allgather, the size is what the root receives.
+  auto p = planSize(Collective::gather, 1024, DataType::f64, 4);
+  CHECK(p.callCount == 32);
+  CHECK(p.recvCount == 128);
+  CHECK(p.bytes == 1024);
+  // alltoall: the size is each rank's whole buffer, both ways; the count is per peer.
+  p = planSize(Collective::alltoall, 1024, DataType::f32, 4);
+  CHECK(p.callCount == 64);
+  CHECK(p.sendCount == 256);
+  CHECK(p.recvCount == 256);
+  CHECK(p.bytes == 1024);
+  // Not divisible: rounded down to whole blocks.
+  p = planSize(Collective::reduce_scatter, 40, DataType::f32, 3);
+  CHECK(p.callCount == 3);
+  CHECK(p.bytes == 36);
+  p = planSize(Collective::alltoall, 8, DataType::f32, 4);
+  CHECK(p.callCount == 0);
+  CHECK(p.bytes == 0);
+}
+
+TEST_CASE("bench report: bus bandwidth factors are nccl-tests'", "[bench]") {
+  CHECK(busBandwidthFactor(Collective::reduce_scatter, 4) == Approx(0.75));
+  CHECK(busBandwidthFactor(Collective::alltoall, 4) == Approx(0.75));
+  CHECK(busBandwidthFactor(Collective::gather, 4) == Approx(0.75));
+  CHECK(busBandwidthFactor(Collective::scatter, 2) == Approx(0.5));
+  CHECK(busBandwidthFactor(Collective::broadcast, 4) == 1.0);
+  CHECK(busBandwidthFactor(Collective::reduce, 8) == 1.0);
+}
+
+TEST_CASE("bench report: root and op columns", "[bench]") {
+  BenchArgs args = *parse({"reduce", "-r", "2", "-o", "max", "-b", "1K", "-e", "1K"}).args;
+  Report report(ReportInfo{"banyan-bench", "banyan", 4, args});
+  const std::string line = report.addRow({planSize(Collective::reduce, 1024, DataType::f32, 4), {10.0, 0}, {10.0, 0}});
+  CHECK(line.find("     max       2") != std::string::npos);
+  CHECK(report.json().find("\"root\": 2") != std::string::npos);
+  CHECK(report.json().find("\"collective\": \"reduce\"") != std::string::npos);
+
+  args = *parse({"alltoall", "-r", "2", "-b", "1K", "-e", "1K"}).args;
+  Report unrooted(ReportInfo{"banyan-bench", "banyan", 4, args});
+  const std::string other = unrooted.addRow({planSize(Collective::alltoall, 1024, DataType::f32, 4), {10.0, 0}, {0.0, -1}});
+  CHECK(other.find("    none      -1") != std::string::npos);
+  CHECK(unrooted.json().find("\"root\": -1") != std::string::npos);
+
+  args = *parse({"reduce_scatter", "-o", "min"}).args;
+  Report scatter(ReportInfo{"banyan-bench", "banyan", 2, args});
+  CHECK(scatter.header({}).find("op: min") != std::string::npos);
 }
 
 TEST_CASE("bench report: bandwidths", "[bench]") {
@@ -343,4 +454,74 @@ TEST_CASE("bench data: checks count what is wrong", "[bench]") {
     CHECK(differing > 0);
     CHECK(reduce.countWrong(result.data(), count, count, type) == differing);
   }
+}
+
+namespace {
+
+// Runs `collective` on `n` simulated ranks from the pattern's inputs, by the API's definition,
+// and returns the number of wrong elements over all ranks' results.
+std::int64_t simulateWrong(Collective collective, ReduceOp op, int n, int root, std::size_t block) {
+  const DataPattern pattern(collective, op, n, root);
+  const std::size_t total = block * static_cast<std::size_t>(n);
+  auto in = [&](int r, std::size_t i) { return static_cast<float>(pattern.inputValue(r, i)); };
+  auto reduceAt = [&](std::size_t i) {
+    double acc = in(0, i);
+    for (int r = 1; r < n; ++r) {
+      const double v = in(r, i);
+      if (op == ReduceOp::sum) acc += v;
+      if (op == ReduceOp::max) acc = std::max(acc, v);
+    }
+    return static_cast<float>(acc);
+  };
+  std::int64_t wrong = 0;
+  for (int rank = 0; rank < n; ++rank) {
+    std::vector<float> result;
+    switch (collective) {
+      case Collective::reduce_scatter:
+        for (std::size_t i = 0; i < block; ++i) result.push_back(reduceAt(rank * block + i));
+        break;
+      case Collective::broadcast:
+        for (std::size_t i = 0; i < block; ++i) result.push_back(in(root, i));
+        break;
+      case Collective::gather:
+        if (rank != root) continue;
+        for (std::size_t i = 0; i < total; ++i) result.push_back(in(static_cast<int>(i / block), i % block));
+        break;
+      case Collective::scatter:
+        for (std::size_t i = 0; i < block; ++i) result.push_back(in(root, rank * block + i));
+        break;
+      case Collective::alltoall:
+        for (std::size_t i = 0; i < total; ++i) result.push_back(in(static_cast<int>(i / block), rank * block + i % block));
+        break;
+      default: FAIL("not simulated");
+    }
+    wrong += pattern.countWrong(result.data(), result.size(), block, DataType::f32, rank);
+  }
+  return wrong;
+}
+
+}  // namespace
+
+TEST_CASE("bench data: the other collectives' expected results", "[bench]") {
+  for (int n : {2, 3, 4}) {
+    for (int root : {0, n - 1}) {
+      INFO("n " << n << " root " << root);
+      CHECK(simulateWrong(Collective::reduce_scatter, ReduceOp::sum, n, root, 13) == 0);
+      CHECK(simulateWrong(Collective::reduce_scatter, ReduceOp::max, n, root, 13) == 0);
+      CHECK(simulateWrong(Collective::broadcast, ReduceOp::sum, n, root, 13) == 0);
+      CHECK(simulateWrong(Collective::gather, ReduceOp::sum, n, root, 13) == 0);
+      CHECK(simulateWrong(Collective::scatter, ReduceOp::sum, n, root, 13) == 0);
+      CHECK(simulateWrong(Collective::alltoall, ReduceOp::sum, n, root, 13) == 0);
+    }
+  }
+  // A block from the wrong rank or offset is caught: inputs differ between ranks and indices.
+  const DataPattern bcast(Collective::broadcast, ReduceOp::sum, 4, 1);
+  std::vector<float> own(20);
+  bcast.fillInput(own.data(), own.size(), DataType::f32, 2);  // rank 2 kept its own data
+  CHECK(bcast.countWrong(own.data(), own.size(), own.size(), DataType::f32, 2) == 20);
+  const DataPattern scatter(Collective::scatter, ReduceOp::sum, 4, 0);
+  std::vector<float> block0(5);
+  for (std::size_t i = 0; i < 5; ++i) block0[i] = static_cast<float>(scatter.inputValue(0, i));
+  CHECK(scatter.countWrong(block0.data(), 5, 5, DataType::f32, 0) == 0);
+  CHECK(scatter.countWrong(block0.data(), 5, 5, DataType::f32, 1) == 5);  // rank 1 got rank 0's block
 }
