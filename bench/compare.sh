@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The two-rank TCP comparison: banyan against Open MPI over TCP (btl self,tcp), f32 sum,
-# allreduce and allgather; prints the bus bandwidth ratio banyan / Open MPI at 64K, 1M, 16M and
-# 64M and the 8-byte latency ratio.
+# allreduce and allgather (or BENCH_COLLECTIVES); prints the bus bandwidth ratio banyan / Open MPI
+# at 64K, 1M, 16M and 64M and the 8-byte latency ratio.
 #
 #   bench/compare.sh [BUILD_DIR]      default BUILD_DIR: build
 #
 # Environment: BENCH_NP (default 2), BENCH_ITERS (20; ten times that below 1M), BENCH_MPI_BTL (self,tcp),
-# BENCH_SIZES ("8 64K 1M 16M 64M"), BENCH_OUT (bench/out/compare-<time>), and any BANYAN_*
-# variable (e.g. BANYAN_TRANSPORT=tcp). Takes about a minute.
+# BENCH_SIZES ("8 64K 1M 16M 64M"), BENCH_COLLECTIVES ("allreduce allgather"; any collective
+# the two tools take), BENCH_ROOT (0, for the rooted ones), BENCH_OUT
+# (bench/out/compare-<time>), and any BANYAN_* variable (e.g. BANYAN_TRANSPORT=tcp). Takes
+# about a minute per collective.
 set -uo pipefail
 
 BUILD=${1:-build}
@@ -19,6 +21,8 @@ if [[ $BTL != *vader* && $BTL != *sm* && -z ${BANYAN_TRANSPORT:-} ]]; then expor
 OUT=${BENCH_OUT:-bench/out/compare-$(date +%Y%m%d-%H%M%S)}
 HERE=$(cd "$(dirname "$0")" && pwd)
 read -r -a SIZES <<<"${BENCH_SIZES:-8 64K 1M 16M 64M}"
+read -r -a COLLECTIVES <<<"${BENCH_COLLECTIVES:-allreduce allgather}"
+ROOT=${BENCH_ROOT:-0}
 
 BENCH="$BUILD/tools/banyan-bench"
 BENCH_MPI="$BUILD/tools/banyan-bench-mpi"
@@ -34,14 +38,14 @@ fi
 mkdir -p "$OUT"
 
 status=0
-for coll in allreduce allgather; do
+for coll in "${COLLECTIVES[@]}"; do
   for size in "${SIZES[@]}"; do
     # One size per run: the sizes are not a geometric series, and a run per size costs little.
     # Small sizes take microseconds: 20 calls are too few to average out one slow wake-up on
     # an oversubscribed host, so they get ten times as many (the -T cap still bounds the run).
     iters=$ITERS
     case $size in 8 | *[0-9] | *K) iters=$((ITERS * 10)) ;; esac
-    flags=(-b "$size" -e "$size" -n "$iters" -w 5 -T 3 -c 1 -d f32 -o sum)
+    flags=(-b "$size" -e "$size" -n "$iters" -w 5 -T 3 -c 1 -d f32 -o sum -r "$ROOT")
     "$BENCH" "$coll" -np "$NP" "${flags[@]}" -J "$OUT/banyan_${coll}_$size.json" \
       >"$OUT/banyan_${coll}_$size.txt" || { status=1; cat "$OUT/banyan_${coll}_$size.txt"; }
     mpirun -np "$NP" --oversubscribe --bind-to core:overload-allowed --mca btl "$BTL" "$BENCH_MPI" "$coll" "${flags[@]}" \
@@ -52,7 +56,11 @@ done
 
 echo "== $NP ranks, f32 sum, banyan vs Open MPI (btl $BTL)"
 summary_sizes=$(printf '%s\n' "${SIZES[@]}" | grep -vx 8 | paste -sd,)
-python3 "$HERE/summarize.py" --sizes "$summary_sizes" --latency-bytes 8 "$OUT"/*.json |
+# Only this run's collectives, in case BENCH_OUT already holds others; the digit after the
+# name keeps "reduce" from also matching reduce_scatter's files.
+jsons=()
+for coll in "${COLLECTIVES[@]}"; do jsons+=("$OUT"/{banyan,openmpi}_"${coll}"_[0-9]*.json); done
+python3 "$HERE/summarize.py" --sizes "$summary_sizes" --latency-bytes 8 "${jsons[@]}" |
   tee "$OUT/summary.txt" || status=1
 echo "compare.sh: results in $OUT"
 exit $status

@@ -8,6 +8,10 @@ small-message latency ratio. Standard library only.
 
     bench/summarize.py out/banyan_allreduce.json out/openmpi_allreduce.json
     bench/summarize.py --sizes 64K,1M,16M,64M --latency-bytes 8 out/*.json
+    bench/summarize.py --markdown --label shm --sizes 64K,1M out/*.json   # one table row per
+                                                                         # collective x ranks
+Any collective the tools run (allreduce, allgather, reduce_scatter, broadcast, reduce, alltoall,
+gather, scatter); rows a placement does not measure (time 0, such as in-place alltoall) are skipped.
 """
 
 import argparse
@@ -53,6 +57,28 @@ def ratio_text(num, den):
     return f"{num / den:.2f}"
 
 
+def markdown(groups, wanted, args):
+    """One row per collective x ranks: the busbw ratio banyan / reference at each size."""
+    sizes = sorted(wanted) if wanted else sorted({b for per in groups.values() for b in per if b})
+    if args.markdown_header:
+        print("| transport | collective | ranks | " + " | ".join(human(b) for b in sizes) + " |")
+        print("|---|---|---|" + "---|" * len(sizes))
+    failed = False
+    for (collective, nranks, _dtype, _op, _root), by_size in sorted(groups.items()):
+        cells = []
+        for nbytes in sizes:
+            per = by_size.get(nbytes, {})
+            ours = per.get(BANYAN)
+            theirs = next((row for lib, row in per.items() if lib != BANYAN), None)
+            if ours is None or theirs is None:
+                cells.append("-")
+                continue
+            failed |= bool(ours.get("wrong")) or bool(theirs.get("wrong"))
+            cells.append(ratio_text(ours["busbw"], theirs["busbw"]))
+        print(f"| {args.label} | {collective} | {nranks} | " + " | ".join(cells) + " |")
+    return 1 if failed else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", help="JSON files from banyan-bench / banyan-bench-mpi -J")
@@ -60,6 +86,11 @@ def main():
     parser.add_argument("--latency-bytes", type=parse_size, default=8,
                         help="size whose time is reported as latency (default 8)")
     parser.add_argument("--in-place", action="store_true", help="compare in-place rows instead")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print only markdown table rows: label | collective | ranks | ratio per size")
+    parser.add_argument("--markdown-header", action="store_true",
+                        help="with --markdown, print the table's header lines first")
+    parser.add_argument("--label", default="", help="first column of --markdown rows (e.g. the transport)")
     args = parser.parse_args()
 
     wanted = {parse_size(s) for s in args.sizes.split(",")} if args.sizes else None
@@ -73,12 +104,17 @@ def main():
     for row in rows:
         if bool(row.get("in_place")) != args.in_place:
             continue
-        key = (row["collective"], row["nranks"], row["dtype"], row["op"])
+        if not row.get("time_us"):  # not measured: no such placement, or nothing to send
+            continue
+        key = (row["collective"], row["nranks"], row["dtype"], row["op"], row.get("root", -1))
         groups[key][row["bytes"]][row["library"]] = row
+
+    if args.markdown:
+        return markdown(groups, wanted, args)
 
     failed = False
     place = "in-place" if args.in_place else "out-of-place"
-    for (collective, nranks, dtype, op), by_size in sorted(groups.items()):
+    for (collective, nranks, dtype, op, root), by_size in sorted(groups.items()):
         libraries = sorted({lib for per in by_size.values() for lib in per})
         others = [lib for lib in libraries if lib != BANYAN]
         if BANYAN not in libraries or not others:
@@ -86,7 +122,8 @@ def main():
                   f"(have {', '.join(libraries)})")
             continue
         ref = others[0]
-        print(f"# {collective}, {nranks} ranks, {dtype}, op {op}, {place}: "
+        rooted = f", root {root}" if root >= 0 else ""
+        print(f"# {collective}, {nranks} ranks, {dtype}, op {op}{rooted}, {place}: "
               f"busbw GB/s and time us, ratio = {BANYAN} / {ref}")
         print(f"# {'size':>8} {BANYAN + ' busbw':>13} {ref + ' busbw':>14} {'ratio':>7}"
               f" {BANYAN + ' us':>11} {ref + ' us':>11}")
