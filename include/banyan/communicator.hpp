@@ -91,6 +91,19 @@ class Communicator {
   void alltoall(const void* send, void* recv, std::size_t countPerPeer, DataType type);
   Work alltoallAsync(const void* send, void* recv, std::size_t countPerPeer, DataType type);
 
+  // Alltoall with a block size per peer: sendCounts[p] elements from send + sendOffsets[p] go
+  // to rank p, and recvCounts[p] elements from rank p land at recv + recvOffsets[p] (counts and
+  // offsets in elements; each table has size() entries). Rank r's sendCounts[p] must equal rank
+  // p's recvCounts[r]; a length that disagrees fails on the receiver. A zero count is no
+  // message at all. Receive blocks must not overlap; recv outside them is left as it was.
+  // Out of place only. The tables are copied: they need not outlive the call.
+  void alltoallv(const void* send, std::span<const std::size_t> sendCounts, std::span<const std::size_t> sendOffsets,
+                 void* recv, std::span<const std::size_t> recvCounts, std::span<const std::size_t> recvOffsets,
+                 DataType type);
+  Work alltoallvAsync(const void* send, std::span<const std::size_t> sendCounts,
+                      std::span<const std::size_t> sendOffsets, void* recv, std::span<const std::size_t> recvCounts,
+                      std::span<const std::size_t> recvOffsets, DataType type);
+
   // Returns (or the Work completes) once every rank has entered the barrier.
   void barrier();
   Work barrierAsync();

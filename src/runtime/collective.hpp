@@ -16,6 +16,7 @@ enum class Collective : std::uint8_t {
   Scatter,
   Alltoall,
   Barrier,
+  Alltoallv,
 };
 
 // Rooted collectives: their Request carries a root, and buffers on other ranks may be absent.

@@ -8,6 +8,7 @@
 
 #include <banyan/communicator.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <random>
 
@@ -164,6 +165,41 @@ void Communicator::alltoall(const void* send, void* recv, std::size_t countPerPe
 Work Communicator::alltoallAsync(const void* send, void* recv, std::size_t countPerPeer, DataType type) {
   return checked(impl_, "alltoall")
       .enqueue({detail::Collective::Alltoall, send, recv, countPerPeer, type, ReduceOp::sum}, false);
+}
+
+namespace {
+
+detail::Request alltoallvRequest(const void* send, std::span<const std::size_t> sendCounts,
+                                 std::span<const std::size_t> sendOffsets, void* recv,
+                                 std::span<const std::size_t> recvCounts, std::span<const std::size_t> recvOffsets,
+                                 DataType type) {
+  auto tables = std::make_shared<detail::BlockTables>();
+  tables->sendCounts.assign(sendCounts.begin(), sendCounts.end());
+  tables->sendOffsets.assign(sendOffsets.begin(), sendOffsets.end());
+  tables->recvCounts.assign(recvCounts.begin(), recvCounts.end());
+  tables->recvOffsets.assign(recvOffsets.begin(), recvOffsets.end());
+  std::size_t total = 0;
+  for (std::size_t count : sendCounts) total += count;  // overflow is caught by validateBlocks
+  return {detail::Collective::Alltoallv, send, recv, total, type, ReduceOp::sum, 0, std::move(tables)};
+}
+
+}  // namespace
+
+void Communicator::alltoallv(const void* send, std::span<const std::size_t> sendCounts,
+                             std::span<const std::size_t> sendOffsets, void* recv,
+                             std::span<const std::size_t> recvCounts, std::span<const std::size_t> recvOffsets,
+                             DataType type) {
+  checked(impl_, "alltoallv")
+      .enqueue(alltoallvRequest(send, sendCounts, sendOffsets, recv, recvCounts, recvOffsets, type), true)
+      .wait();
+}
+
+Work Communicator::alltoallvAsync(const void* send, std::span<const std::size_t> sendCounts,
+                                  std::span<const std::size_t> sendOffsets, void* recv,
+                                  std::span<const std::size_t> recvCounts, std::span<const std::size_t> recvOffsets,
+                                  DataType type) {
+  return checked(impl_, "alltoallv")
+      .enqueue(alltoallvRequest(send, sendCounts, sendOffsets, recv, recvCounts, recvOffsets, type), false);
 }
 
 // The barrier's messages are one-byte tokens in scratch, hence u8.
@@ -341,6 +377,7 @@ void CommunicatorImpl::validate(const Request& r) const {
     fail(ErrorCode::InvalidUsage, "{}(count={}): root {} is outside 0..{} on rank {}", what, r.count, r.root, size_ - 1,
          rank_);
   }
+  if (r.kind == Collective::Alltoallv) return validateBlocks(r);
   const std::size_t element = dataTypeSize(r.type);
   // Buffers hold up to size * count elements (allgather, reduce-scatter, gather, alltoall).
   if (r.count > std::numeric_limits<std::size_t>::max() / element / static_cast<std::size_t>(size_) ||
@@ -403,7 +440,8 @@ void CommunicatorImpl::validateBuffers(const Request& r) const {
       inPlace = InPlace::Never;
       break;
     case Collective::Barrier:
-      return;  // no buffers
+    case Collective::Alltoallv:  // validateBlocks
+      return;
   }
   if (sendElements > 0 && r.send == nullptr) {
     fail(ErrorCode::InvalidUsage, "{}(count={}): send buffer is null on rank {}", what, r.count, rank_);
@@ -440,6 +478,65 @@ void CommunicatorImpl::validateBuffers(const Request& r) const {
   }
 }
 
+// Alltoallv: four tables of size() entries, blocks that fit the address space, receive blocks
+// that do not overlap, and send and receive buffers that do not overlap (out of place only).
+void CommunicatorImpl::validateBlocks(const Request& r) const {
+  const BlockTables& t = *r.blocks;
+  const std::size_t n = static_cast<std::size_t>(size_);
+  const std::pair<const char*, const std::vector<std::size_t>*> tables[] = {
+      {"sendCounts", &t.sendCounts}, {"sendOffsets", &t.sendOffsets},
+      {"recvCounts", &t.recvCounts}, {"recvOffsets", &t.recvOffsets}};
+  for (const auto& [label, table] : tables) {
+    if (table->size() != n) {
+      fail(ErrorCode::InvalidUsage, "alltoallv: {} has {} entries, expected one per rank ({}) on rank {}", label,
+           table->size(), n, rank_);
+    }
+  }
+  const std::size_t element = dataTypeSize(r.type);
+  const std::size_t limit = (std::size_t{1} << 60) / element;
+  // Extent of each buffer in elements, checking every block on the way.
+  const auto extent = [&](const std::vector<std::size_t>& counts, const std::vector<std::size_t>& offsets,
+                          const char* side) {
+    std::size_t end = 0;
+    for (std::size_t p = 0; p < n; ++p) {
+      if (counts[p] > limit || offsets[p] > limit - counts[p]) {
+        fail(ErrorCode::InvalidUsage, "alltoallv: {} block for rank {} (offset {}, count {}) overflows the address "
+             "space on rank {}", side, p, offsets[p], counts[p], rank_);
+      }
+      if (counts[p] != 0) end = std::max(end, offsets[p] + counts[p]);
+    }
+    return end;
+  };
+  const std::size_t sendEnd = extent(t.sendCounts, t.sendOffsets, "send");
+  const std::size_t recvEnd = extent(t.recvCounts, t.recvOffsets, "receive");
+  if (sendEnd > 0 && r.send == nullptr) {
+    fail(ErrorCode::InvalidUsage, "alltoallv: send buffer is null but sendCounts are not all zero on rank {}", rank_);
+  }
+  if (recvEnd > 0 && r.recv == nullptr) {
+    fail(ErrorCode::InvalidUsage, "alltoallv: receive buffer is null but recvCounts are not all zero on rank {}", rank_);
+  }
+  // Receive blocks must not overlap: sort them by offset and compare neighbours.
+  std::vector<std::size_t> order;
+  for (std::size_t p = 0; p < n; ++p) {
+    if (t.recvCounts[p] != 0) order.push_back(p);
+  }
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return t.recvOffsets[a] < t.recvOffsets[b]; });
+  for (std::size_t i = 1; i < order.size(); ++i) {
+    const std::size_t before = order[i - 1], after = order[i];
+    if (t.recvOffsets[before] + t.recvCounts[before] > t.recvOffsets[after]) {
+      fail(ErrorCode::InvalidUsage, "alltoallv: receive blocks from ranks {} and {} overlap on rank {}", before, after,
+           rank_);
+    }
+  }
+  if (sendEnd == 0 || recvEnd == 0) return;
+  const auto* sendBegin = static_cast<const std::byte*>(r.send);
+  const auto* recvBegin = static_cast<const std::byte*>(r.recv);
+  if (sendBegin < recvBegin + recvEnd * element && recvBegin < sendBegin + sendEnd * element) {
+    fail(ErrorCode::InvalidUsage,
+         "alltoallv: send and receive buffers overlap on rank {}; alltoallv works out of place only", rank_);
+  }
+}
+
 const char* CommunicatorImpl::name(Collective kind) {
   switch (kind) {
     case Collective::Allreduce: return "allreduce";
@@ -451,6 +548,7 @@ const char* CommunicatorImpl::name(Collective kind) {
     case Collective::Scatter: return "scatter";
     case Collective::Alltoall: return "alltoall";
     case Collective::Barrier: return "barrier";
+    case Collective::Alltoallv: return "alltoallv";
   }
   return "operation";
 }

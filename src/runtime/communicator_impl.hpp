@@ -32,6 +32,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace banyan::detail {
 
@@ -41,14 +42,20 @@ using runtime::Collective;
 // gather, scatter: one rank's block; reduce-scatter: the received block; alltoall: one peer's
 // block). Buffers a rank does not have (the receive buffer off the root of reduce or gather,
 // the send buffer off the root of scatter, both of a barrier) may be null.
+// Alltoallv's tables, copied from the caller (four tables of size() entries).
+struct BlockTables {
+  std::vector<std::size_t> sendCounts, sendOffsets, recvCounts, recvOffsets;
+};
+
 struct Request {
   Collective kind;
   const void* send;
   void* recv;
-  std::size_t count;
+  std::size_t count;  // alltoallv: the elements this rank sends in all
   DataType type;
   ReduceOp op;
   int root = 0;  // rooted collectives only
+  std::shared_ptr<const BlockTables> blocks = nullptr;  // alltoallv only
 };
 
 class CommunicatorImpl final : public Driver {
@@ -74,6 +81,7 @@ class CommunicatorImpl final : public Driver {
 
   static const char* name(Collective kind);
   void validate(const Request& request) const;
+  void validateBlocks(const Request& request) const;
   void validateBuffers(const Request& request) const;
   std::string describe(const Pending& pending) const;
   std::size_t sliceElements(const Request& request, std::size_t elementSize) const;

@@ -5,6 +5,7 @@
 
 #include "runtime/communicator_impl.hpp"
 
+#include "algorithms/alltoall.hpp"
 #include "common/cpu_relax.hpp"
 #include "common/log.hpp"
 
@@ -129,10 +130,10 @@ void CommunicatorImpl::startNext() {
 }
 
 void CommunicatorImpl::startOperation(Pending pending) {
-  const Request& r = pending.request;
+  current_ = std::make_unique<Pending>(std::move(pending));
+  const Request& r = current_->request;  // not `pending`'s: it has been moved from
   const std::size_t element = dataTypeSize(r.type);
   const std::size_t bytes = r.count * element;  // per rank, as Request::count
-  current_ = std::make_unique<Pending>(std::move(pending));
   armWatchdog();
 
   auto onDone = [this](const Status& status) {
@@ -164,7 +165,11 @@ void CommunicatorImpl::startOperation(Pending pending) {
 
   const tuning::Algorithm algorithm = tuning::choose(r.kind, size_, bytes);
   std::shared_ptr<const runtime::Plan> plan =
-      plans_.get(r.kind, algorithm, rank_, size_, r.root, r.count, sliceElements(r, element));
+      r.kind == Collective::Alltoallv
+          // Its tables change from call to call, so it is planned per call, not cached.
+          ? runtime::makePlan(algorithms::pairwiseAlltoallv(rank_, size_, r.blocks->sendCounts, r.blocks->sendOffsets,
+                                                            r.blocks->recvCounts, r.blocks->recvOffsets))
+          : plans_.get(r.kind, algorithm, rank_, size_, r.root, r.count, sliceElements(r, element));
   scratch_.reserve(plan->schedule.scratchCount * element);
   if (log::enabled(config::LogLevel::Trace)) {
     log::trace(rank_, "{}: start {} with {}", name_, describe(*current_), tuning::toString(algorithm));

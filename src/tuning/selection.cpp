@@ -75,6 +75,8 @@ Algorithm choose(runtime::Collective collective, int size, std::size_t bytes) {
       return size > 2 && bytes <= kBruckAlltoallMaxBlockBytes ? Algorithm::Bruck : Algorithm::Pairwise;
     case Collective::Barrier:
       return Algorithm::Dissemination;
+    case Collective::Alltoallv:
+      return Algorithm::Pairwise;  // block sizes differ per peer; Bruck would pad to the largest
   }
   if (collective == runtime::Collective::Allreduce && size > 1 && bytes <= kRecursiveDoublingMaxBytes) {
     return Algorithm::RecursiveDoubling;

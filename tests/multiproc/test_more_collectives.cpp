@@ -405,3 +405,120 @@ TEST_CASE("a timed-out broadcast names itself, its root and the rank", "[multipr
       },
       over("tcp", options));
 }
+
+namespace {
+
+// Alltoallv layout with uneven, zero-length and gapped blocks: rank r sends (r + 2p) % 4
+// elements to rank p (0 for some pairs); send blocks are packed in peer order, receive blocks
+// are laid out in reverse peer order with a gap of 2 elements before each, which must stay
+// untouched.
+std::size_t vCount(int from, int to) { return static_cast<std::size_t>((from + 2 * to) % 4); }
+
+struct VLayout {
+  std::vector<std::size_t> sendCounts, sendOffsets, recvCounts, recvOffsets;
+  std::size_t sendTotal = 0, recvTotal = 0;
+};
+
+VLayout vLayout(int rank, int n) {
+  VLayout v;
+  for (int p = 0; p < n; ++p) {
+    v.sendCounts.push_back(vCount(rank, p));
+    v.sendOffsets.push_back(v.sendTotal);
+    v.sendTotal += v.sendCounts.back();
+  }
+  v.recvCounts.resize(static_cast<std::size_t>(n));
+  v.recvOffsets.resize(static_cast<std::size_t>(n));
+  for (int p = n - 1; p >= 0; --p) {
+    v.recvTotal += 2;  // the gap
+    v.recvCounts[static_cast<std::size_t>(p)] = vCount(p, rank);
+    v.recvOffsets[static_cast<std::size_t>(p)] = v.recvTotal;
+    v.recvTotal += vCount(p, rank);
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("alltoallv moves uneven and empty blocks exactly", "[multiproc][more]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const int ranks = GENERATE(1, 2, 3, 5);
+  SECTION(transport + ", " + std::to_string(ranks) + " ranks") {
+    runRanks(
+        ranks,
+        [](int) {
+          auto comm = Communicator::fromEnvironment();
+          const int rank = comm.rank(), n = comm.size();
+          const VLayout v = vLayout(rank, n);
+          for (const DataType type : {DataType::f64, DataType::i32}) {
+            for (const bool async : {false, true}) {
+              const std::size_t element = dataTypeSize(type);
+              Bytes send(v.sendTotal * element + 1), recv(v.recvTotal * element + 1, kUnset);
+              // Block for peer p holds moveValue(rank, 100 * p + i).
+              for (int p = 0; p < n; ++p) {
+                const auto q = static_cast<std::size_t>(p);
+                for (std::size_t i = 0; i < v.sendCounts[q]; ++i) {
+                  test::storeValue(type, send.data(), v.sendOffsets[q] + i, moveValue(rank, 100 * q + i));
+                }
+              }
+              if (async) {
+                comm.alltoallvAsync(send.data(), v.sendCounts, v.sendOffsets, recv.data(), v.recvCounts,
+                                    v.recvOffsets, type)
+                    .wait();
+              } else {
+                comm.alltoallv(send.data(), v.sendCounts, v.sendOffsets, recv.data(), v.recvCounts, v.recvOffsets,
+                               type);
+              }
+              Bytes expected(recv.size(), kUnset);
+              for (int p = 0; p < n; ++p) {
+                const auto q = static_cast<std::size_t>(p);
+                for (std::size_t i = 0; i < v.recvCounts[q]; ++i) {
+                  test::storeValue(type, expected.data(), v.recvOffsets[q] + i,
+                                   moveValue(p, 100 * static_cast<std::size_t>(rank) + i));
+                }
+              }
+              Checker check{comm, rank, n};
+              if (!check.same(recv, expected, type, std::string("alltoallv ") + std::string(toString(type)) +
+                                                        (async ? " async" : ""))) {
+                return 1;
+              }
+            }
+          }
+          return 0;
+        },
+        over(transport));
+  }
+}
+
+TEST_CASE("alltoallv refuses bad tables, naming what is wrong", "[multiproc][more]") {
+  runRanks(3, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    const int rank = comm.rank();
+    std::vector<double> send(16), recv(16);
+    const std::vector<std::size_t> ones{1, 1, 1}, packed{0, 1, 2}, twoEntries{1, 1}, clash{0, 0, 1};
+    const auto expectError = [&](auto call, const char* part) {
+      try {
+        call();
+      } catch (const Error& error) {
+        if (error.code() == ErrorCode::InvalidUsage && std::strstr(error.what(), part) != nullptr) return true;
+        std::fprintf(stderr, "rank %d: unexpected error: %s\n", rank, error.what());
+        return false;
+      }
+      std::fprintf(stderr, "rank %d: no error (expected '%s')\n", rank, part);
+      return false;
+    };
+    RANK_EXPECT(rank, expectError([&] {
+      comm.alltoallv(send.data(), twoEntries, packed, recv.data(), ones, packed, DataType::f64);
+    }, "sendCounts has 2 entries"));
+    RANK_EXPECT(rank, expectError([&] {
+      comm.alltoallv(send.data(), ones, packed, recv.data(), ones, clash, DataType::f64);
+    }, "overlap"));
+    RANK_EXPECT(rank, expectError([&] {
+      comm.alltoallv(send.data(), ones, packed, send.data() + 1, ones, packed, DataType::f64);
+    }, "out of place only"));
+    // Still usable: every rank sends one element to every rank.
+    for (std::size_t i = 0; i < 3; ++i) send[i] = 10.0 * rank + static_cast<double>(i);
+    comm.alltoallv(send.data(), ones, packed, recv.data(), ones, packed, DataType::f64);
+    for (int p = 0; p < 3; ++p) RANK_EXPECT(rank, recv[static_cast<std::size_t>(p)] == 10.0 * p + rank);
+    return 0;
+  });
+}
