@@ -53,14 +53,30 @@ class BanyanBackend {
   // In place the Call's pointers alias as the API documents for each collective.
   void run(const Call& c) {
     switch (c.collective) {
-      case Collective::allreduce: comm_.allreduce(c.send, c.recv, c.count, c.type, c.op); break;
-      case Collective::allgather: comm_.allgather(c.send, c.recv, c.count, c.type); break;
-      case Collective::reduce_scatter: comm_.reduceScatter(c.send, c.recv, c.count, c.type, c.op); break;
-      case Collective::broadcast: comm_.broadcast(c.recv, c.count, c.type, c.root); break;
-      case Collective::reduce: comm_.reduce(c.send, c.recv, c.count, c.type, c.op, c.root); break;
-      case Collective::alltoall: comm_.alltoall(c.send, c.recv, c.count, c.type); break;
-      case Collective::gather: comm_.gather(c.send, c.recv, c.count, c.type, c.root); break;
-      case Collective::scatter: comm_.scatter(c.send, c.recv, c.count, c.type, c.root); break;
+      case Collective::allreduce:
+        comm_.allreduce(c.send, c.recv, c.count, c.type, c.op);
+        break;
+      case Collective::allgather:
+        comm_.allgather(c.send, c.recv, c.count, c.type);
+        break;
+      case Collective::reduce_scatter:
+        comm_.reduceScatter(c.send, c.recv, c.count, c.type, c.op);
+        break;
+      case Collective::broadcast:
+        comm_.broadcast(c.recv, c.count, c.type, c.root);
+        break;
+      case Collective::reduce:
+        comm_.reduce(c.send, c.recv, c.count, c.type, c.op, c.root);
+        break;
+      case Collective::alltoall:
+        comm_.alltoall(c.send, c.recv, c.count, c.type);
+        break;
+      case Collective::gather:
+        comm_.gather(c.send, c.recv, c.count, c.type, c.root);
+        break;
+      case Collective::scatter:
+        comm_.scatter(c.send, c.recv, c.count, c.type, c.root);
+        break;
     }
   }
 
@@ -97,14 +113,22 @@ class BanyanBackend {
  private:
   Work issue(const Call& c) {
     switch (c.collective) {
-      case Collective::allreduce: return comm_.allreduceAsync(c.send, c.recv, c.count, c.type, c.op);
-      case Collective::allgather: return comm_.allgatherAsync(c.send, c.recv, c.count, c.type);
-      case Collective::reduce_scatter: return comm_.reduceScatterAsync(c.send, c.recv, c.count, c.type, c.op);
-      case Collective::broadcast: return comm_.broadcastAsync(c.recv, c.count, c.type, c.root);
-      case Collective::reduce: return comm_.reduceAsync(c.send, c.recv, c.count, c.type, c.op, c.root);
-      case Collective::alltoall: return comm_.alltoallAsync(c.send, c.recv, c.count, c.type);
-      case Collective::gather: return comm_.gatherAsync(c.send, c.recv, c.count, c.type, c.root);
-      case Collective::scatter: return comm_.scatterAsync(c.send, c.recv, c.count, c.type, c.root);
+      case Collective::allreduce:
+        return comm_.allreduceAsync(c.send, c.recv, c.count, c.type, c.op);
+      case Collective::allgather:
+        return comm_.allgatherAsync(c.send, c.recv, c.count, c.type);
+      case Collective::reduce_scatter:
+        return comm_.reduceScatterAsync(c.send, c.recv, c.count, c.type, c.op);
+      case Collective::broadcast:
+        return comm_.broadcastAsync(c.recv, c.count, c.type, c.root);
+      case Collective::reduce:
+        return comm_.reduceAsync(c.send, c.recv, c.count, c.type, c.op, c.root);
+      case Collective::alltoall:
+        return comm_.alltoallAsync(c.send, c.recv, c.count, c.type);
+      case Collective::gather:
+        return comm_.gatherAsync(c.send, c.recv, c.count, c.type, c.root);
+      case Collective::scatter:
+        return comm_.scatterAsync(c.send, c.recv, c.count, c.type, c.root);
     }
     throw std::invalid_argument("invalid collective");
   }

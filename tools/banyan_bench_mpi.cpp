@@ -99,7 +99,9 @@ class MpiBackend {
                         : MPI_Reduce_scatter_block(c.send, c.recv, count, type_, op_, comm_),
               "MPI_Reduce_scatter_block");
         break;
-      case Collective::broadcast: check(MPI_Bcast(c.recv, count, type_, c.root, comm_), "MPI_Bcast"); break;
+      case Collective::broadcast:
+        check(MPI_Bcast(c.recv, count, type_, c.root, comm_), "MPI_Bcast");
+        break;
       case Collective::reduce:
         check(MPI_Reduce(c.inPlace && isRoot ? MPI_IN_PLACE : c.send, c.recv, count, type_, op_, c.root, comm_),
               "MPI_Reduce");
@@ -108,14 +110,14 @@ class MpiBackend {
         check(MPI_Alltoall(c.send, count, type_, c.recv, count, type_, comm_), "MPI_Alltoall");
         break;
       case Collective::gather:
-        check(MPI_Gather(c.inPlace && isRoot ? MPI_IN_PLACE : c.send, count, type_, c.recv, count, type_, c.root,
-                         comm_),
-              "MPI_Gather");
+        check(
+            MPI_Gather(c.inPlace && isRoot ? MPI_IN_PLACE : c.send, count, type_, c.recv, count, type_, c.root, comm_),
+            "MPI_Gather");
         break;
       case Collective::scatter:
-        check(MPI_Scatter(c.send, count, type_, c.inPlace && isRoot ? MPI_IN_PLACE : c.recv, count, type_, c.root,
-                          comm_),
-              "MPI_Scatter");
+        check(
+            MPI_Scatter(c.send, count, type_, c.inPlace && isRoot ? MPI_IN_PLACE : c.recv, count, type_, c.root, comm_),
+            "MPI_Scatter");
         break;
     }
   }

@@ -83,12 +83,18 @@ TEST_CASE("bench args: every flag, short and long", "[bench]") {
 
 TEST_CASE("bench args: every collective, by its nccl-tests name", "[bench]") {
   const std::vector<std::pair<std::string_view, Collective>> names{
-      {"allreduce", Collective::allreduce},           {"all_reduce", Collective::allreduce},
-      {"allgather", Collective::allgather},           {"all_gather", Collective::allgather},
-      {"reduce_scatter", Collective::reduce_scatter}, {"reducescatter", Collective::reduce_scatter},
-      {"broadcast", Collective::broadcast},           {"Broadcast", Collective::broadcast},
-      {"reduce", Collective::reduce},                 {"alltoall", Collective::alltoall},
-      {"all_to_all", Collective::alltoall},           {"gather", Collective::gather},
+      {"allreduce", Collective::allreduce},
+      {"all_reduce", Collective::allreduce},
+      {"allgather", Collective::allgather},
+      {"all_gather", Collective::allgather},
+      {"reduce_scatter", Collective::reduce_scatter},
+      {"reducescatter", Collective::reduce_scatter},
+      {"broadcast", Collective::broadcast},
+      {"Broadcast", Collective::broadcast},
+      {"reduce", Collective::reduce},
+      {"alltoall", Collective::alltoall},
+      {"all_to_all", Collective::alltoall},
+      {"gather", Collective::gather},
       {"scatter", Collective::scatter},
   };
   for (const auto& [name, collective] : names) {
@@ -160,13 +166,13 @@ TEST_CASE("bench args: byte sizes", "[bench]") {
 
 TEST_CASE("bench args: mistakes are reported, not guessed", "[bench]") {
   const std::vector<std::vector<std::string_view>> bad{
-      {},                                  // no collective
-      {"allscatter"},                      // unknown collective
-      {"allreduce", "allgather"},          // two collectives
-      {"allreduce", "-x", "1"},            // unknown flag
-      {"allreduce", "-b"},                 // missing value
-      {"allreduce", "-b", "lots"},         // bad size
-      {"allreduce", "-b", "0"},            // empty messages
+      {},                           // no collective
+      {"allscatter"},               // unknown collective
+      {"allreduce", "allgather"},   // two collectives
+      {"allreduce", "-x", "1"},     // unknown flag
+      {"allreduce", "-b"},          // missing value
+      {"allreduce", "-b", "lots"},  // bad size
+      {"allreduce", "-b", "0"},     // empty messages
       {"allreduce", "-b", "2M", "-e", "1M"},
       {"allreduce", "-f", "0"},
       {"allreduce", "-f", "1", "-i", "0"},  // a sweep that never advances
@@ -185,7 +191,7 @@ TEST_CASE("bench args: mistakes are reported, not guessed", "[bench]") {
       {"broadcast", "-r", "-1"},
       {"broadcast", "-r", "first"},
       {"broadcast", "-r", "1024"},
-      {"reduce", "-r", "4", "-np", "4"},    // the root must be one of the ranks
+      {"reduce", "-r", "4", "-np", "4"},  // the root must be one of the ranks
   };
   for (const auto& argv : bad) {
     auto r = parse(argv);
@@ -311,7 +317,8 @@ TEST_CASE("bench report: root and op columns", "[bench]") {
 
   args = *parse({"alltoall", "-r", "2", "-b", "1K", "-e", "1K"}).args;
   Report unrooted(ReportInfo{"banyan-bench", "banyan", 4, args});
-  const std::string other = unrooted.addRow({planSize(Collective::alltoall, 1024, DataType::f32, 4), {10.0, 0}, {0.0, -1}});
+  const std::string other =
+      unrooted.addRow({planSize(Collective::alltoall, 1024, DataType::f32, 4), {10.0, 0}, {0.0, -1}});
   CHECK(other.find("    none      -1") != std::string::npos);
   CHECK(unrooted.json().find("\"root\": -1") != std::string::npos);
 
@@ -491,9 +498,11 @@ std::int64_t simulateWrong(Collective collective, ReduceOp op, int n, int root, 
         for (std::size_t i = 0; i < block; ++i) result.push_back(in(root, rank * block + i));
         break;
       case Collective::alltoall:
-        for (std::size_t i = 0; i < total; ++i) result.push_back(in(static_cast<int>(i / block), rank * block + i % block));
+        for (std::size_t i = 0; i < total; ++i)
+          result.push_back(in(static_cast<int>(i / block), rank * block + i % block));
         break;
-      default: FAIL("not simulated");
+      default:
+        FAIL("not simulated");
     }
     wrong += pattern.countWrong(result.data(), result.size(), block, DataType::f32, rank);
   }

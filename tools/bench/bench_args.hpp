@@ -35,8 +35,7 @@ constexpr bool reduces(Collective c) {
 }
 // Whether the collective has a root (-r); the report's root column shows -1 for the others.
 constexpr bool hasRoot(Collective c) {
-  return c == Collective::broadcast || c == Collective::reduce || c == Collective::gather ||
-         c == Collective::scatter;
+  return c == Collective::broadcast || c == Collective::reduce || c == Collective::gather || c == Collective::scatter;
 }
 // Whether it has an in-place form in both banyan and MPI; alltoall has none in banyan, so
 // its in-place column stays empty (zeros, #wrong N/A).

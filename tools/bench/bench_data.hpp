@@ -155,13 +155,19 @@ class DataPattern {
     const auto root = static_cast<std::size_t>(root_);
     switch (collective_) {
       case Collective::allgather:
-      case Collective::gather: return copyValue(i / block, i % block);
-      case Collective::broadcast: return copyValue(root, i);
-      case Collective::scatter: return copyValue(root, r * block + i);
-      case Collective::alltoall: return copyValue(i / block, r * block + i % block);
-      case Collective::reduce_scatter: return reducedValue(r * block + i);
+      case Collective::gather:
+        return copyValue(i / block, i % block);
+      case Collective::broadcast:
+        return copyValue(root, i);
+      case Collective::scatter:
+        return copyValue(root, r * block + i);
+      case Collective::alltoall:
+        return copyValue(i / block, r * block + i % block);
+      case Collective::reduce_scatter:
+        return reducedValue(r * block + i);
       case Collective::allreduce:
-      case Collective::reduce: return reducedValue(i);
+      case Collective::reduce:
+        return reducedValue(i);
     }
     return 0;
   }
@@ -176,8 +182,8 @@ class DataPattern {
 
   // Number of the `total` elements of `result` (rank `rank`'s result buffer) that differ from
   // the expected values.
-  std::int64_t countWrong(const void* result, std::size_t total, std::size_t countPerRank,
-                          DataType type, int rank = 0) const {
+  std::int64_t countWrong(const void* result, std::size_t total, std::size_t countPerRank, DataType type,
+                          int rank = 0) const {
     // avg divides in floating point; a library may multiply by 1/n instead, which can be an
     // ulp off. Everything else is exact.
     double tolerance = 0;
@@ -204,11 +210,16 @@ class DataPattern {
   int reducedValue(std::size_t i) const {
     const auto n = static_cast<std::size_t>(nranks_);
     switch (op_) {
-      case ReduceOp::sum: return sumByResidue_[i % static_cast<std::size_t>(modulus_)];
-      case ReduceOp::prod: return (i / n) % 2 == 0 ? 2 : 1;
-      case ReduceOp::min: return static_cast<int>(i % 5);
-      case ReduceOp::max: return static_cast<int>(i % 5) + 3;
-      case ReduceOp::avg: return static_cast<int>(i % 4) + 1;
+      case ReduceOp::sum:
+        return sumByResidue_[i % static_cast<std::size_t>(modulus_)];
+      case ReduceOp::prod:
+        return (i / n) % 2 == 0 ? 2 : 1;
+      case ReduceOp::min:
+        return static_cast<int>(i % 5);
+      case ReduceOp::max:
+        return static_cast<int>(i % 5) + 3;
+      case ReduceOp::avg:
+        return static_cast<int>(i % 4) + 1;
     }
     return 0;
   }

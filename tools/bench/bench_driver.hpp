@@ -100,8 +100,8 @@ struct Placement {
 };
 
 template <typename Backend>
-Placement placeCall(Backend& backend, const BenchArgs& args, const SizePlan& plan, std::byte* send,
-                    std::byte* recv, bool inPlace) {
+Placement placeCall(Backend& backend, const BenchArgs& args, const SizePlan& plan, std::byte* send, std::byte* recv,
+                    bool inPlace) {
   const int rank = backend.rank();
   const bool isRoot = rank == args.root;
   const std::size_t elem = elementSize(args.dataType);
@@ -156,7 +156,8 @@ Placement placeCall(Backend& backend, const BenchArgs& args, const SizePlan& pla
       p.call.send = p.call.recv;
       p.result = static_cast<const std::byte*>(p.call.recv);
       break;
-    case Collective::alltoall: break;  // out of place only (hasInPlace)
+    case Collective::alltoall:
+      break;  // out of place only (hasInPlace)
   }
   return p;
 }
@@ -186,8 +187,8 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
   if (args.root >= nranks) {
     // Every rank reaches this verdict; rank 0 speaks for all.
     if (rank == 0) {
-      std::fprintf(stderr, "%s: -r/--root (%d) must be below the number of ranks (%d)\n", program.c_str(),
-                   args.root, nranks);
+      std::fprintf(stderr, "%s: -r/--root (%d) must be below the number of ranks (%d)\n", program.c_str(), args.root,
+                   nranks);
     }
     return 2;
   }
@@ -241,8 +242,7 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
       // ranks) has nothing to time, nor has a placement the collective lacks; the row is still
       // printed, as nccl-tests does, with zeros.
       if (plan.callCount == 0 || (inPlace && !hasInPlace(args.collective))) continue;
-      const detail::Placement placement =
-          detail::placeCall(backend, args, plan, send.get(), recv.get(), inPlace);
+      const detail::Placement placement = detail::placeCall(backend, args, plan, send.get(), recv.get(), inPlace);
       const Call& call = placement.call;
       auto prepare = [&] {
         if (placement.prepareCount > 0) {
@@ -282,8 +282,7 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
         std::memset(recv.get(), 0xff, std::max(plan.sendCount, plan.recvCount) * elem);
         prepare();
         backend.run(call);
-        wrong[place] = pattern.countWrong(placement.result, placement.resultCount, plan.callCount,
-                                          args.dataType, rank);
+        wrong[place] = pattern.countWrong(placement.result, placement.resultCount, plan.callCount, args.dataType, rank);
       }
     }
     backend.maxOverRanks(times, 2);

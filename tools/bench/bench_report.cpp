@@ -43,9 +43,7 @@ std::string jsonString(std::string_view s) {
 // Not every double is a JSON number; times and bandwidths always are in practice.
 std::string jsonNumber(double value) { return std::isfinite(value) ? fmt::format("{}", value) : "null"; }
 
-std::string_view opColumn(const BenchArgs& args) {
-  return reduces(args.collective) ? reduceOpName(args.op) : "none";
-}
+std::string_view opColumn(const BenchArgs& args) { return reduces(args.collective) ? reduceOpName(args.op) : "none"; }
 
 }  // namespace
 
@@ -85,11 +83,14 @@ double busBandwidthFactor(Collective collective, int nranks) {
   if (nranks <= 0) return 0;
   const double n = nranks;
   switch (collective) {
-    case Collective::allreduce: return 2.0 * (n - 1) / n;
+    case Collective::allreduce:
+      return 2.0 * (n - 1) / n;
     // The root's link carries the whole buffer once, whatever the algorithm.
     case Collective::broadcast:
-    case Collective::reduce: return 1.0;
-    default: return (n - 1) / n;  // every rank's own block does not cross a link
+    case Collective::reduce:
+      return 1.0;
+    default:
+      return (n - 1) / n;  // every rank's own block does not cross a link
   }
 }
 
@@ -158,9 +159,9 @@ std::string Report::formatMeasurement(const SizePlan& plan, const Measurement& m
 std::string Report::addRow(const ResultRow& row) {
   rows_.push_back(row);
   const BenchArgs& a = info_.args;
-  return fmt::format("{:>{}}{:>{}}{:>{}}{:>{}}{:>{}}", row.plan.bytes, kSizeWidth, row.plan.count,
-                     kCountWidth, ncclTypeName(a.dataType), kTypeWidth, opColumn(a), kOpWidth,
-                     hasRoot(a.collective) ? a.root : -1, kRootWidth) +
+  return fmt::format("{:>{}}{:>{}}{:>{}}{:>{}}{:>{}}", row.plan.bytes, kSizeWidth, row.plan.count, kCountWidth,
+                     ncclTypeName(a.dataType), kTypeWidth, opColumn(a), kOpWidth, hasRoot(a.collective) ? a.root : -1,
+                     kRootWidth) +
          formatMeasurement(row.plan, row.outOfPlace) + formatMeasurement(row.plan, row.inPlace) + "\n";
 }
 
@@ -192,10 +193,10 @@ std::string Report::footer() const {
 
 std::string Report::json() const {
   const BenchArgs& a = info_.args;
-  const std::string common = fmt::format(
-      "\"collective\": {}, \"library\": {}, \"nranks\": {}, \"dtype\": {}, \"op\": {}, \"root\": {}",
-      jsonString(collectiveName(a.collective)), jsonString(info_.library), info_.nranks,
-      jsonString(dataTypeName(a.dataType)), jsonString(opColumn(a)), hasRoot(a.collective) ? a.root : -1);
+  const std::string common =
+      fmt::format("\"collective\": {}, \"library\": {}, \"nranks\": {}, \"dtype\": {}, \"op\": {}, \"root\": {}",
+                  jsonString(collectiveName(a.collective)), jsonString(info_.library), info_.nranks,
+                  jsonString(dataTypeName(a.dataType)), jsonString(opColumn(a)), hasRoot(a.collective) ? a.root : -1);
   std::string out = "{\n";
   out += fmt::format("  \"tool\": {}, {},\n", jsonString(info_.program), common);
   out += fmt::format(
