@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -28,6 +29,16 @@ class Work {
   bool test() const;
   // The error the operation ended with, if it ended with one.
   std::optional<Error> error() const;
+
+  // Runs `callback` once the operation has ended, with its error if it failed: on the thread
+  // that completes it (the communicator's progress thread, or a thread waiting on one of its
+  // operations), or at once on this thread if it has ended already. Callbacks run before the
+  // operation counts as ended, so once wait() returns they have all run. Callbacks of one
+  // operation run in the order they were added, and operations complete in issue order, so
+  // their callbacks do too. A callback must be short and must not call a blocking operation or
+  // wait() on the same communicator (it runs where that communicator makes progress); it may
+  // start *Async operations. An exception it throws is caught and dropped.
+  void then(std::function<void(const std::optional<Error>&)> callback) const;
 
  private:
   std::shared_ptr<detail::WorkState> state_;

@@ -7,15 +7,49 @@
 namespace banyan {
 namespace detail {
 
+namespace {
+
+void runCallback(const WorkState::Callback& callback, const Status& status) {
+  const std::optional<Error> error = status.isOk() ? std::nullopt : std::optional<Error>(status.toError());
+  try {
+    callback(error);
+  } catch (...) {
+    // A user's callback must not take the progress engine down with it.
+  }
+}
+
+}  // namespace
+
+// Callbacks run before the operation counts as done, so a wait() that returns has seen them
+// all (a test can check what they did right after waiting). One added while they run is
+// picked up by the loop.
 void WorkState::complete(const Status& status) {
+  std::unique_lock lock(mutex_);
+  if (done_ || completing_) return;
+  completing_ = true;
+  status_ = status;
+  while (!callbacks_.empty()) {
+    std::vector<Callback> callbacks;
+    callbacks.swap(callbacks_);
+    lock.unlock();
+    for (const auto& callback : callbacks) runCallback(callback, status);
+    lock.lock();
+  }
+  done_ = true;
+  doneFlag_.store(true, std::memory_order_release);
+  lock.unlock();
+  changed_.notify_all();
+}
+
+void WorkState::addCallback(Callback callback) {
   {
     std::lock_guard lock(mutex_);
-    if (done_) return;
-    done_ = true;
-    status_ = status;
-    doneFlag_.store(true, std::memory_order_release);
+    if (!done_) {
+      callbacks_.push_back(std::move(callback));
+      return;
+    }
   }
-  changed_.notify_all();
+  runCallback(callback, status());
 }
 
 bool WorkState::waitUntil(std::chrono::steady_clock::time_point until) const {
@@ -62,6 +96,15 @@ bool Work::waitFor(std::chrono::milliseconds timeout) const {
 }
 
 bool Work::test() const { return !state_ || state_->done(); }
+
+void Work::then(std::function<void(const std::optional<Error>&)> callback) const {
+  if (!callback) return;
+  if (!state_) {
+    callback(std::nullopt);  // an empty handle has completed without error
+    return;
+  }
+  state_->addCallback(std::move(callback));
+}
 
 std::optional<Error> Work::error() const {
   if (!state_ || !state_->done()) return std::nullopt;

@@ -9,7 +9,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
+#include <optional>
+#include <vector>
 
 namespace banyan::detail {
 
@@ -35,8 +38,12 @@ class WorkState {
   WorkState(std::chrono::steady_clock::time_point deadline, std::chrono::microseconds spin, Driver* driver)
       : deadline_(deadline), spin_(spin), driver_(driver) {}
 
-  // First call wins; later calls are ignored.
+  using Callback = std::function<void(const std::optional<Error>&)>;
+
+  // First call wins; later calls are ignored. Runs the callbacks added so far, in order.
   void complete(const Status& status);
+  // Runs `callback` on completion, or now if already complete (see Work::then).
+  void addCallback(Callback callback);
 
   bool done() const { return doneFlag_.load(std::memory_order_acquire); }
   // Waits until done or `until`; returns done().
@@ -48,8 +55,10 @@ class WorkState {
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   bool done_ = false;
+  bool completing_ = false;  // complete() is running callbacks
   std::atomic<bool> doneFlag_{false};  // done_, readable without the lock (polling waiters)
   Status status_;
+  std::vector<Callback> callbacks_;  // under mutex_, until done_
   std::chrono::steady_clock::time_point deadline_;
   std::chrono::microseconds spin_;
   Driver* driver_;

@@ -193,6 +193,36 @@ TEST_CASE("many asynchronous operations complete in issue order", "[multiproc][a
   }, over(transport));
 }
 
+TEST_CASE("Work callbacks run once, in issue order, also when added late", "[multiproc][async]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  runRanks(3, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    constexpr int kOperations = 50;
+    std::vector<std::vector<std::int32_t>> buffers(kOperations, std::vector<std::int32_t>(1000));
+    std::vector<int> order;  // appended by callbacks, which run one at a time on the driving thread
+    std::vector<Work> works;
+    for (int k = 0; k < kOperations; ++k) {
+      std::fill(buffers[k].begin(), buffers[k].end(), k + comm.rank());
+      Work work = k % 2 == 0 ? comm.allreduceAsync(buffers[k].data(), buffers[k].data(), 1000, DataType::i32, ReduceOp::sum)
+                             : comm.broadcastAsync(buffers[k].data(), 1000, DataType::i32, k % comm.size());
+      work.then([&order, &buffers, k, n = comm.size()](const std::optional<Error>& error) {
+        // The result is in place by the time the callback runs.
+        const std::int32_t expected = k % 2 == 0 ? n * k + n * (n - 1) / 2 : k + k % n;
+        order.push_back(!error && buffers[k][999] == expected ? k : -1000 - k);
+      });
+      works.push_back(work);
+    }
+    works.back().wait();
+    RANK_EXPECT(comm.rank(), static_cast<int>(order.size()) == kOperations);
+    for (int k = 0; k < kOperations; ++k) RANK_EXPECT(comm.rank(), order[static_cast<std::size_t>(k)] == k);
+    // Added after completion: runs at once, on this thread.
+    bool late = false;
+    works.front().then([&late](const std::optional<Error>& error) { late = !error; });
+    RANK_EXPECT(comm.rank(), late);
+    return 0;
+  }, over(transport));
+}
+
 TEST_CASE("two communicators on one store stay apart", "[multiproc][collectives]") {
   const std::string transport = BANYAN_EACH_TRANSPORT();
   runRanks(3, [](int) {
