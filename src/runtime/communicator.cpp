@@ -5,6 +5,7 @@
 
 #include "bootstrap/environment.hpp"
 #include "common/log.hpp"
+#include "transports/shm/segment.hpp"
 
 #include <banyan/communicator.hpp>
 
@@ -292,6 +293,13 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
         intrahost::ShmCollectivesParams{rank_, size_, fmt::format("banyan-{:016x}-c{}", nonce, id), prefix_,
                                         config_.crossMemoryBytes, config_.timeout});
     log::info(rank_, "{}: allreduce and allgather run directly in shared memory", name_);
+  }
+  if (setup.sharedMemory && layout_.localRanks.front() == rank_) {
+    // A job killed while setting up may have left segments in /dev/shm; their creators are
+    // gone. One rank per host sweeps, and only now: every segment of this communicator has been
+    // created (replacing any stale one under its name) and mapped, so the sweep cannot race a
+    // peer that is replacing a stale segment under one of our names.
+    transport::shm::removeStale("/banyan-");
   }
   executor_ = std::make_unique<runtime::Executor>(
       *transport_, [this](std::function<void()> work) { asio::post(io_, std::move(work)); });

@@ -19,6 +19,8 @@ namespace banyan::transport::shm {
 
 std::string segmentName(const std::string& name, int rank) { return fmt::format("/{}-r{}", name, rank); }
 
+
+
 namespace {
 
 struct SendOp {
@@ -283,9 +285,6 @@ void ShmTransport::Impl::setUp(Store& store) {
   myLocal = localOfRank[static_cast<std::size_t>(params.rank)];
   if (myLocal < 0) fail(ErrorCode::Internal, "shm: rank {} is not among its host's ranks", params.rank);
 
-  // A job killed while setting up may have left segments behind; their creators are gone.
-  // One rank per host sweeps (the others would only read the same directory again).
-  if (params.rank == locals.front()) removeStale("/banyan-");
   mine = Segment::create(segmentName(params.name, params.rank), params.geometry.segmentBytes(localCount));
   myView = SegmentView{mine.data(), params.geometry};
   SegmentHeader* header = myView.header();
