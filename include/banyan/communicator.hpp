@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <type_traits>
 
@@ -43,6 +44,17 @@ class Communicator {
 
   int rank() const;
   int size() const;
+
+  // Splits this communicator, like MPI_Comm_split: the ranks that pass the same color form a
+  // new communicator, ranked by key (ties by rank here). A negative color joins none and gets
+  // std::nullopt. Collective: every rank of this communicator calls it, in the same order
+  // relative to its other calls. The new communicator has its own connections (shared memory
+  // inside a host, TCP between hosts) and never mixes messages with this one; it uses this
+  // one's store and options.
+  std::optional<Communicator> split(int color, int key);
+  // The communicator of the listed ranks of this one, ranked in list order; std::nullopt on
+  // ranks not listed. Collective: every rank calls it with the same list (no duplicates).
+  std::optional<Communicator> subset(std::span<const int> ranks);
 
   // recv[i] = op over ranks of send[i], for i < count. send may equal recv (in place).
   void allreduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op);

@@ -8,6 +8,7 @@
 #include "transports/shm/segment.hpp"
 
 #include <banyan/communicator.hpp>
+#include <banyan/tcp_store.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -227,15 +228,66 @@ void Communicator::close() {
   if (impl_) impl_->close();
 }
 
+std::optional<Communicator> Communicator::split(int color, int key) {
+  auto& impl = checked(impl_, "split");
+  const int n = impl.size();
+  // Everyone's (color, key), through this communicator itself.
+  const std::int64_t mine[2] = {color, key};
+  std::vector<std::int64_t> all(2 * static_cast<std::size_t>(n));
+  allgather(mine, all.data(), 2, DataType::i64);
+  const std::uint64_t splitNumber = impl.nextSplit();
+  // Every rank takes a communicator number here, joining or not, so the numbers of
+  // communicators made later still agree across ranks.
+  const std::uint64_t id = detail::takeCommunicatorId();
+  if (color < 0) return std::nullopt;
+  std::vector<std::pair<std::int64_t, int>> members;  // (key, parent rank)
+  for (int r = 0; r < n; ++r) {
+    if (all[2 * static_cast<std::size_t>(r)] == color) members.emplace_back(all[2 * static_cast<std::size_t>(r) + 1], r);
+  }
+  std::sort(members.begin(), members.end());
+  const int newRank = static_cast<int>(
+      std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.second == impl.rank(); }) -
+      members.begin());
+  // The new communicator's keys live under this one's, per split call and color, so groups of
+  // different colors and later splits never meet in the store.
+  auto store = std::make_shared<PrefixStore>(
+      fmt::format("{}split/{}/{}/", impl.storePrefix(), splitNumber, color), impl.store());
+  return Communicator(std::make_unique<detail::CommunicatorImpl>(std::move(store), newRank,
+                                                                 static_cast<int>(members.size()), impl.options(), id));
+}
+
+std::optional<Communicator> Communicator::subset(std::span<const int> ranks) {
+  auto& impl = checked(impl_, "subset");
+  int position = -1;
+  std::vector<bool> seen(static_cast<std::size_t>(impl.size()), false);
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    const int r = ranks[i];
+    if (r < 0 || r >= impl.size()) {
+      fail(ErrorCode::InvalidUsage, "subset: rank {} (entry {}) is outside 0..{} on rank {}", r, i, impl.size() - 1,
+           impl.rank());
+    }
+    if (seen[static_cast<std::size_t>(r)]) {
+      fail(ErrorCode::InvalidUsage, "subset: rank {} is listed twice on rank {}", r, impl.rank());
+    }
+    seen[static_cast<std::size_t>(r)] = true;
+    if (r == impl.rank()) position = static_cast<int>(i);
+  }
+  return split(position < 0 ? -1 : 0, position);
+}
+
 namespace detail {
 
 // ---- set-up -------------------------------------------------------------------------
 
 namespace {
 
-// Communicators made in one process are numbered in creation order, which every rank must
-// share (as with MPI_Comm_dup), so their store keys never collide.
-std::atomic<std::uint64_t> gCommunicatorCount{0};
+std::atomic<std::uint64_t> gCommunicatorCount{0};  // see takeCommunicatorId
+
+}  // namespace
+
+std::uint64_t takeCommunicatorId() { return gCommunicatorCount++; }
+
+namespace {
 
 std::uint64_t randomNonce() {
   std::random_device device;
@@ -244,8 +296,10 @@ std::uint64_t randomNonce() {
 
 }  // namespace
 
-CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options)
-    : config_(config::resolve(options)),
+CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options,
+                                   std::optional<std::uint64_t> givenId)
+    : options_(options),
+      config_(config::resolve(options)),
       rank_(rank),
       size_(size),
       store_(std::move(store)),
@@ -264,7 +318,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   if (rank_ < 0 || rank_ >= size_) {
     fail(ErrorCode::InvalidUsage, "Communicator::create: rank {} is outside 0..{}", rank_, size_ - 1);
   }
-  const std::uint64_t id = gCommunicatorCount++;
+  const std::uint64_t id = givenId ? *givenId : takeCommunicatorId();
   name_ = fmt::format("communicator {}", id);
   prefix_ = fmt::format("banyan/{}/", id);
 

@@ -29,6 +29,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -58,13 +59,25 @@ struct Request {
   std::shared_ptr<const BlockTables> blocks = nullptr;  // alltoallv only
 };
 
+// Communicators made in one process are numbered in creation order, which every rank must
+// share (as with MPI_Comm_dup), so their store keys never collide. Returns the next number.
+std::uint64_t takeCommunicatorId();
+
 class CommunicatorImpl final : public Driver {
  public:
-  CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options);
+  // `id` numbers the communicator in this process (store keys, segment names); by default the
+  // next number. Every rank must number its communicators alike (see takeCommunicatorId).
+  CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options,
+                   std::optional<std::uint64_t> id = std::nullopt);
   ~CommunicatorImpl();
 
   int rank() const { return rank_; }
   int size() const { return size_; }
+  const std::shared_ptr<Store>& store() const { return store_; }
+  const Options& options() const { return options_; }
+  const std::string& storePrefix() const { return prefix_; }
+  // Numbers this communicator's split() calls, which every rank makes in the same order.
+  std::uint64_t nextSplit() { return splits_++; }
   // Checks `request` (throws InvalidUsage) and queues it; returns its Work. `blocking`: the
   // caller waits at once, and will drive progress itself.
   Work enqueue(const Request& request, bool blocking);
@@ -104,6 +117,7 @@ class CommunicatorImpl final : public Driver {
   void failRunning(const Status& status);
   std::string describeRunning() const;
 
+  const Options options_;  // as given, for communicators split from this one
   const config::Config config_;
   std::chrono::microseconds spin_{0};  // config_.spin, or its automatic value
   bool yieldWhileSpinning_ = false;    // ranks outnumber cores: spin with sched_yield
@@ -112,6 +126,7 @@ class CommunicatorImpl final : public Driver {
   std::shared_ptr<Store> store_;
   std::string name_;    // "communicator 3", for messages
   std::string prefix_;  // store key prefix of this communicator
+  std::atomic<std::uint64_t> splits_{0};
 
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
