@@ -55,6 +55,9 @@ std::optional<MPI_Op> mpiOp(ReduceOp op) {
     case ReduceOp::min: return MPI_MIN;
     case ReduceOp::max: return MPI_MAX;
     case ReduceOp::avg: return std::nullopt;  // no MPI equivalent
+    case ReduceOp::band: return MPI_BAND;
+    case ReduceOp::bor: return MPI_BOR;
+    case ReduceOp::bxor: return MPI_BXOR;
   }
   return std::nullopt;
 }

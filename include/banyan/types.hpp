@@ -11,8 +11,10 @@ namespace banyan {
 enum class DataType : std::uint8_t { f32, f64, f16, bf16, i8, u8, i32, i64 };
 inline constexpr int kDataTypeCount = 8;
 
-enum class ReduceOp : std::uint8_t { sum, prod, min, max, avg };
-inline constexpr int kReduceOpCount = 5;
+// band, bor, bxor: bitwise and, or, xor, on the integer types only (as PyTorch's BAND, BOR,
+// BXOR); a floating-point type with one of them is an InvalidUsage error.
+enum class ReduceOp : std::uint8_t { sum, prod, min, max, avg, band, bor, bxor };
+inline constexpr int kReduceOpCount = 8;
 
 // The DataType of a C++ element type, for the typed (std::span) overloads. f16 and bf16 have no
 // standard C++ type before C++23; use the pointer overloads for them.
@@ -31,6 +33,8 @@ std::size_t dataTypeSize(DataType type) noexcept;
 // True when `type` / `op` is one of the enumerators (values cast from integers may not be).
 bool isValid(DataType type) noexcept;
 bool isValid(ReduceOp op) noexcept;
+// Whether `op` is defined on `type` (bitwise ops need an integer type).
+bool isDefined(DataType type, ReduceOp op) noexcept;
 
 // Short lower-case names ("f32", "sum"), as used in messages, flags and benchmark output.
 std::string_view toString(DataType type) noexcept;

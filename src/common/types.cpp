@@ -12,12 +12,20 @@ struct TypeInfo {
 constexpr std::array<TypeInfo, kDataTypeCount> kTypes{{
     {"f32", 4}, {"f64", 8}, {"f16", 2}, {"bf16", 2}, {"i8", 1}, {"u8", 1}, {"i32", 4}, {"i64", 8},
 }};
-constexpr std::array<std::string_view, kReduceOpCount> kOps{{"sum", "prod", "min", "max", "avg"}};
+constexpr std::array<std::string_view, kReduceOpCount> kOps{
+    {"sum", "prod", "min", "max", "avg", "band", "bor", "bxor"}};
 
 }  // namespace
 
 bool isValid(DataType type) noexcept { return static_cast<unsigned>(type) < kTypes.size(); }
 bool isValid(ReduceOp op) noexcept { return static_cast<unsigned>(op) < kOps.size(); }
+
+bool isDefined(DataType type, ReduceOp op) noexcept {
+  if (!isValid(type) || !isValid(op)) return false;
+  const bool bitwise = op == ReduceOp::band || op == ReduceOp::bor || op == ReduceOp::bxor;
+  const bool integer = type == DataType::i8 || type == DataType::u8 || type == DataType::i32 || type == DataType::i64;
+  return !bitwise || integer;
+}
 
 std::size_t dataTypeSize(DataType type) noexcept {
   return isValid(type) ? kTypes[static_cast<unsigned>(type)].size : 0;

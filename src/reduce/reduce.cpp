@@ -92,6 +92,21 @@ struct Max {
     }
 };
 
+struct BitAnd {
+    template <class T>
+    static T apply(T a, T b) noexcept { return static_cast<T>(a & b); }
+};
+
+struct BitOr {
+    template <class T>
+    static T apply(T a, T b) noexcept { return static_cast<T>(a | b); }
+};
+
+struct BitXor {
+    template <class T>
+    static T apply(T a, T b) noexcept { return static_cast<T>(a ^ b); }
+};
+
 // ---- Generic kernels -----------------------------------------------------------------------
 
 // A plain loop with no restrict: dst may be exactly a or b, and reading element i before
@@ -111,9 +126,17 @@ void combine(void* dst, const void* a, const void* b, std::size_t count) noexcep
 
 template <class Format>
 constexpr std::array<Kernel, kReduceOpCount> kernelsFor() {
-    // Order follows ReduceOp: sum, prod, min, max, avg (avg combines as sum).
-    return {&combine<Format, Sum>, &combine<Format, Prod>, &combine<Format, Min>,
-            &combine<Format, Max>, &combine<Format, Sum>};
+    // Order follows ReduceOp: sum, prod, min, max, avg (avg combines as sum), band, bor, bxor
+    // (integers only: null for floating-point formats).
+    if constexpr (std::is_integral_v<typename Format::Compute>) {
+        return {&combine<Format, Sum>,    &combine<Format, Prod>,  &combine<Format, Min>,
+                &combine<Format, Max>,    &combine<Format, Sum>,   &combine<Format, BitAnd>,
+                &combine<Format, BitOr>,  &combine<Format, BitXor>};
+    } else {
+        return {&combine<Format, Sum>, &combine<Format, Prod>, &combine<Format, Min>,
+                &combine<Format, Max>, &combine<Format, Sum>,  nullptr,
+                nullptr,               nullptr};
+    }
 }
 
 // Order follows DataType: f32, f64, f16, bf16, i8, u8, i32, i64. These are the portable

@@ -165,7 +165,8 @@ BANYAN_SIMD_TARGET void divide(void* buffer, std::size_t count, int divisor) noe
     for (std::size_t j = 0; j < rest; ++j) p[i + j] = tmp[j];
 }
 
-// Indexed by ReduceOp: sum, prod, min, max, avg (avg combines as sum).
+// Indexed by ReduceOp: sum, prod, min, max, avg (avg combines as sum); the bitwise ops are not
+// defined on these formats, so their entries stay null.
 template <class FormatV>
 inline constexpr std::array<Kernel, kReduceOpCount> kKernels = {
     &combine<FormatV, SumV>, &combine<FormatV, ProdV>, &combine<FormatV, MinV>,

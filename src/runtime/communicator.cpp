@@ -435,6 +435,10 @@ void CommunicatorImpl::validate(const Request& r) const {
   if (!isValid(r.op)) {
     fail(ErrorCode::InvalidUsage, "{}: invalid reduce op (value {}) on rank {}", what, static_cast<int>(r.op), rank_);
   }
+  if (runtime::reduces(r.kind) && !isDefined(r.type, r.op)) {
+    fail(ErrorCode::InvalidUsage, "{}: {} is not defined on {} (bitwise ops need an integer type) on rank {}", what,
+         toString(r.op), toString(r.type), rank_);
+  }
   if (runtime::isRooted(r.kind) && (r.root < 0 || r.root >= size_)) {
     fail(ErrorCode::InvalidUsage, "{}(count={}): root {} is outside 0..{} on rank {}", what, r.count, r.root, size_ - 1,
          rank_);

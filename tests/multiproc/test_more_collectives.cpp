@@ -522,3 +522,42 @@ TEST_CASE("alltoallv refuses bad tables, naming what is wrong", "[multiproc][mor
     return 0;
   });
 }
+
+TEST_CASE("bitwise and, or, xor reduce integers exactly and refuse floating point", "[multiproc][more]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  runRanks(3, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    const int rank = comm.rank(), n = comm.size();
+    for (const std::size_t count : {std::size_t{1}, std::size_t{1000}, std::size_t{300000}}) {
+      std::vector<std::int64_t> a(count), o(count), x(count);
+      for (std::size_t i = 0; i < count; ++i) {
+        const auto bit = std::int64_t{1} << ((i + static_cast<std::size_t>(rank)) % 63);
+        a[i] = ~bit;  // each rank clears one bit
+        o[i] = bit;   // ... or sets it
+        x[i] = static_cast<std::int64_t>(i * 2654435761u) ^ (rank * 977);
+      }
+      comm.allreduce(a.data(), count, DataType::i64, ReduceOp::band);
+      comm.allreduce(o.data(), count, DataType::i64, ReduceOp::bor);
+      comm.allreduce(x.data(), count, DataType::i64, ReduceOp::bxor);
+      for (std::size_t i = 0; i < count; i += 101) {
+        std::int64_t cleared = 0, xored = 0;
+        for (int r = 0; r < n; ++r) {
+          cleared |= std::int64_t{1} << ((i + static_cast<std::size_t>(r)) % 63);
+          xored ^= static_cast<std::int64_t>(i * 2654435761u) ^ (r * 977);
+        }
+        RANK_EXPECT(rank, a[i] == ~cleared);
+        RANK_EXPECT(rank, o[i] == cleared);
+        RANK_EXPECT(rank, x[i] == xored);
+      }
+    }
+    float f = 1.0f;
+    try {
+      comm.allreduce(&f, 1, DataType::f32, ReduceOp::bxor);
+      std::fprintf(stderr, "rank %d: bxor on f32 was accepted\n", rank);
+      return 1;
+    } catch (const Error& error) {
+      RANK_EXPECT(rank, error.code() == ErrorCode::InvalidUsage && std::strstr(error.what(), "integer type"));
+    }
+    return 0;
+  }, over(transport));
+}

@@ -43,19 +43,25 @@ inline void storeValue(DataType type, void* buffer, std::size_t index, double va
 
 // The exact expected allreduce result at `index`, stored into `buffer` in the element type.
 inline void storeExpected(ReduceOp op, DataType type, int ranks, void* buffer, std::size_t index) {
-  std::int64_t sum = 0, prod = 1, lo = 0, hi = 0;
+  std::int64_t sum = 0, prod = 1, lo = 0, hi = 0, all = -1, any = 0, odd = 0;
   for (int r = 0; r < ranks; ++r) {
     const std::int64_t v = inputValue(op, type, r, index);
     sum += v;
     prod *= v;
     lo = r == 0 ? v : std::min(lo, v);
     hi = r == 0 ? v : std::max(hi, v);
+    all &= v;
+    any |= v;
+    odd ^= v;
   }
   switch (op) {
     case ReduceOp::sum: storeValue(type, buffer, index, static_cast<double>(sum)); return;
     case ReduceOp::prod: storeValue(type, buffer, index, static_cast<double>(prod)); return;
     case ReduceOp::min: storeValue(type, buffer, index, static_cast<double>(lo)); return;
     case ReduceOp::max: storeValue(type, buffer, index, static_cast<double>(hi)); return;
+    case ReduceOp::band: storeValue(type, buffer, index, static_cast<double>(all)); return;
+    case ReduceOp::bor: storeValue(type, buffer, index, static_cast<double>(any)); return;
+    case ReduceOp::bxor: storeValue(type, buffer, index, static_cast<double>(odd)); return;
     case ReduceOp::avg: break;
   }
   // avg: the sum divided once, in the type's own arithmetic.

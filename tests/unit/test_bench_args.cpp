@@ -408,10 +408,19 @@ TEST_CASE("bench data: 16-bit float conversions", "[bench]") {
   CHECK(floatToBFloat16(257.0f) == floatToBFloat16(256.0f));  // ties to even
 }
 
+TEST_CASE("bench op names are banyan's", "[bench]") {
+  for (int i = 0; i < kReduceOpCount; ++i) {
+    const auto op = static_cast<ReduceOp>(i);
+    CHECK(reduceOpName(op) == toString(op));
+    CHECK(parseReduceOpName(toString(op)) == op);
+  }
+}
+
 TEST_CASE("bench data: expected results are what the inputs reduce to", "[bench]") {
   // Reduce the inputs here, in double, and compare with the pattern's expected values.
   for (int n : {1, 2, 3, 4, 7, 16}) {
-    for (ReduceOp op : {ReduceOp::sum, ReduceOp::prod, ReduceOp::min, ReduceOp::max, ReduceOp::avg}) {
+    for (ReduceOp op : {ReduceOp::sum, ReduceOp::prod, ReduceOp::min, ReduceOp::max, ReduceOp::avg, ReduceOp::band,
+                        ReduceOp::bor, ReduceOp::bxor}) {
       DataPattern pattern(Collective::allreduce, op, n);
       for (std::size_t i = 0; i < 97; ++i) {
         double acc = pattern.inputValue(0, i);
@@ -423,6 +432,9 @@ TEST_CASE("bench data: expected results are what the inputs reduce to", "[bench]
             case ReduceOp::prod: acc *= v; break;
             case ReduceOp::min: acc = std::min(acc, v); break;
             case ReduceOp::max: acc = std::max(acc, v); break;
+            case ReduceOp::band: acc = static_cast<int>(acc) & static_cast<int>(v); break;
+            case ReduceOp::bor: acc = static_cast<int>(acc) | static_cast<int>(v); break;
+            case ReduceOp::bxor: acc = static_cast<int>(acc) ^ static_cast<int>(v); break;
           }
         }
         if (op == ReduceOp::avg) acc /= n;

@@ -105,6 +105,9 @@ std::int64_t referenceOp(ReduceOp op, std::int64_t a, std::int64_t b) {
         case ReduceOp::prod: return static_cast<std::int64_t>(ua * ub);
         case ReduceOp::min: return a < b ? a : b;
         case ReduceOp::max: return a > b ? a : b;
+        case ReduceOp::band: return a & b;
+        case ReduceOp::bor: return a | b;
+        case ReduceOp::bxor: return a ^ b;
     }
     return 0;
 }
@@ -500,5 +503,29 @@ TEST_CASE("portable and SIMD 16-bit kernels agree bit for bit", "[reduce]") {
                 REQUIRE(p[i] == s[i]);
             }
         }
+    }
+}
+
+TEST_CASE("bitwise ops on every integer type, none on floating point", "[reduce]") {
+    for (DataType type : {DataType::f32, DataType::f64, DataType::f16, DataType::bf16}) {
+        for (ReduceOp op : {ReduceOp::band, ReduceOp::bor, ReduceOp::bxor}) {
+            CHECK(reduce::kernelFor(type, op) == nullptr);
+            CHECK_FALSE(banyan::isDefined(type, op));
+        }
+    }
+    const std::uint8_t a[4] = {0xf0, 0x0f, 0xff, 0x00}, b[4] = {0x3c, 0x3c, 0x81, 0x00};
+    std::uint8_t r[4];
+    reduce::reduce(DataType::u8, ReduceOp::band, r, a, b, 4);
+    CHECK((r[0] == 0x30 && r[1] == 0x0c && r[2] == 0x81 && r[3] == 0));
+    reduce::reduce(DataType::u8, ReduceOp::bor, r, a, b, 4);
+    CHECK((r[0] == 0xfc && r[1] == 0x3f && r[2] == 0xff && r[3] == 0));
+    reduce::reduce(DataType::u8, ReduceOp::bxor, r, a, b, 4);
+    CHECK((r[0] == 0xcc && r[1] == 0x33 && r[2] == 0x7e && r[3] == 0));
+    const std::int64_t x[2] = {-1, 0x5555555555555555}, y[2] = {0x123456789abcdef, -0x5555555555555556};
+    std::int64_t z[2];
+    reduce::reduce(DataType::i64, ReduceOp::bxor, z, x, y, 2);
+    CHECK((z[0] == ~std::int64_t{0x123456789abcdef} && z[1] == -1));
+    for (DataType type : {DataType::i8, DataType::u8, DataType::i32, DataType::i64}) {
+        for (ReduceOp op : {ReduceOp::band, ReduceOp::bor, ReduceOp::bxor}) CHECK(reduce::kernelFor(type, op) != nullptr);
     }
 }

@@ -27,7 +27,11 @@ constexpr std::array<TypeName, kDataTypeCount> kTypeNames{{
     {DataType::i32, "i32", "int32", 4},
     {DataType::i64, "i64", "int64", 8},
 }};
-constexpr std::array<std::string_view, kReduceOpCount> kOpNames{{"sum", "prod", "min", "max", "avg"}};
+
+// banyan's op names (src/common/types.cpp), repeated here because banyan-bench-mpi, which
+// shares this file, does not link libbanyan; a unit test checks the two lists agree.
+constexpr std::array<std::string_view, kReduceOpCount> kOpNames{
+    {"sum", "prod", "min", "max", "avg", "band", "bor", "bxor"}};
 
 // Caps that keep arithmetic on sizes far from overflow and catch typos ("-n 2000000000").
 constexpr std::size_t kMaxBytesLimit = std::size_t{1} << 40;
@@ -133,7 +137,7 @@ std::string applyFlag(const FlagSpec& spec, std::string_view value, BenchArgs& a
     args.dataType = *type;
   } else if (name == "-o") {
     auto op = parseReduceOpName(value);
-    if (!op) return bad("one of sum prod min max avg");
+    if (!op) return bad("one of sum prod min max avg band bor bxor");
     args.op = *op;
   } else if (name == "-r") {
     // Checked against the job size at run time (-np may come later, mpirun sets it outside).
@@ -286,7 +290,8 @@ std::string benchUsage(std::string_view program) {
       "  -c, --check <0|1>          verify results and count wrong elements (default 1)\n"
       "  -d, --datatype <type>      f32 f64 f16 bf16 i8 u8 i32 i64, or float double half\n"
       "                             bfloat16 int8 uint8 int32 int64 (default f32)\n"
-      "  -o, --op <op>              sum prod min max avg (allreduce, reduce_scatter, reduce;\n"
+      "  -o, --op <op>              sum prod min max avg band bor bxor (the last three on integer\n"
+      "                             types; allreduce, reduce_scatter, reduce;\n"
       "                             default sum)\n"
       "  -r, --root <rank>          root of broadcast, reduce, gather, scatter (default 0)\n"
       "  -z, --blocking <0|1>       1: each call waits; 0: issue all timed iterations, then\n"
@@ -327,7 +332,7 @@ std::string_view ncclTypeName(DataType type) {
 }
 
 std::string_view reduceOpName(ReduceOp op) {
-  auto i = static_cast<unsigned>(op);
+  const auto i = static_cast<std::size_t>(op);
   return i < kOpNames.size() ? kOpNames[i] : "invalid";
 }
 

@@ -145,6 +145,11 @@ class DataPattern {
         const int offset = rank < paired ? (rank % 2 == 0 ? 1 : -1) : 0;
         return static_cast<int>(i % 4) + 1 + offset;
       }
+      // Bitwise (integer types): the rank with i % n == r differs from the others in one bit
+      // (band, bor) or alone holds a value (bxor); every value fits i8.
+      case ReduceOp::band: return 0x7f & ~(i % n == r ? 1 << (i % 7) : 0);
+      case ReduceOp::bor: return i % n == r ? 1 << (i % 7) : 0;
+      case ReduceOp::bxor: return i % n == r ? static_cast<int>(i % 7) + 1 : 0;
     }
     return 0;
   }
@@ -220,6 +225,12 @@ class DataPattern {
         return static_cast<int>(i % 5) + 3;
       case ReduceOp::avg:
         return static_cast<int>(i % 4) + 1;
+      case ReduceOp::band:
+        return 0x7f & ~(1 << (i % 7));
+      case ReduceOp::bor:
+        return 1 << (i % 7);
+      case ReduceOp::bxor:
+        return static_cast<int>(i % 7) + 1;
     }
     return 0;
   }
