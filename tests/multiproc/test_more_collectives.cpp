@@ -561,3 +561,51 @@ TEST_CASE("bitwise and, or, xor reduce integers exactly and refuse floating poin
     return 0;
   }, over(transport));
 }
+
+TEST_CASE("100 outstanding operations of mixed kinds complete in issue order", "[multiproc][more]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  runRanks(4, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    const int rank = comm.rank(), n = comm.size();
+    constexpr int kOperations = 100;
+    constexpr std::size_t kCount = 64;  // per rank or per peer
+    std::vector<std::vector<std::int32_t>> in(kOperations), out(kOperations);
+    std::vector<Work> works;
+    std::vector<int> finished;  // operation indices, in the order their callbacks ran
+    for (int k = 0; k < kOperations; ++k) {
+      in[k].assign(kCount * static_cast<std::size_t>(n), rank * 1000 + k);
+      out[k].assign(kCount * static_cast<std::size_t>(n), -1);
+      Work work;
+      switch (k % 6) {
+        case 0: work = comm.allreduceAsync(in[k].data(), out[k].data(), kCount, DataType::i32, ReduceOp::sum); break;
+        case 1: work = comm.allgatherAsync(in[k].data(), out[k].data(), kCount, DataType::i32); break;
+        case 2: work = comm.broadcastAsync(in[k].data(), kCount, DataType::i32, k % n); break;
+        case 3: work = comm.reduceScatterAsync(in[k].data(), out[k].data(), kCount, DataType::i32, ReduceOp::max); break;
+        case 4: work = comm.alltoallAsync(in[k].data(), out[k].data(), kCount, DataType::i32); break;
+        case 5: work = comm.barrierAsync(); break;
+      }
+      work.then([&finished, k](const std::optional<Error>&) { finished.push_back(k); });
+      works.push_back(work);
+    }
+    works.back().wait();
+    for (auto& work : works) RANK_EXPECT(rank, work.test() && !work.error());
+    RANK_EXPECT(rank, static_cast<int>(finished.size()) == kOperations);
+    for (int k = 0; k < kOperations; ++k) RANK_EXPECT(rank, finished[static_cast<std::size_t>(k)] == k);
+    for (int k = 0; k < kOperations; ++k) {
+      const auto& o = out[k];
+      switch (k % 6) {
+        case 0: RANK_EXPECT(rank, o[kCount - 1] == 1000 * (n * (n - 1) / 2) + n * k); break;
+        case 1:
+          for (int p = 0; p < n; ++p) RANK_EXPECT(rank, o[static_cast<std::size_t>(p) * kCount] == p * 1000 + k);
+          break;
+        case 2: RANK_EXPECT(rank, in[k][kCount - 1] == (k % n) * 1000 + k); break;
+        case 3: RANK_EXPECT(rank, o[0] == (n - 1) * 1000 + k); break;
+        case 4:
+          for (int p = 0; p < n; ++p) RANK_EXPECT(rank, o[static_cast<std::size_t>(p) * kCount] == p * 1000 + k);
+          break;
+        default: break;
+      }
+    }
+    return 0;
+  }, over(transport));
+}
