@@ -255,7 +255,7 @@ int checkEverything(Communicator& comm) {
 
 TEST_CASE("reduceScatter, broadcast, reduce, gather, scatter and alltoall are exact", "[multiproc][more]") {
   const std::string transport = BANYAN_EACH_TRANSPORT();
-  const int ranks = GENERATE(1, 2, 3, 4, 5);
+  const int ranks = GENERATE(1, 2, 3, 4, 5, 6, 7, 8);
   SECTION(transport + ", " + std::to_string(ranks) + " ranks") {
     runRanks(
         ranks,
