@@ -397,6 +397,7 @@ Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
   // operation itself, skipping a trip through the event loop (a post and a wake of epoll).
   std::unique_lock driver(driverMutex_, std::defer_lock);
   if (blocking) driver.try_lock();
+  bool startHere = false;
   {
     // One lock orders sequence numbers and posts, so issue order is execution order even
     // when several user threads call at once.
@@ -405,9 +406,10 @@ Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
     Pending pending{request, ++sequence_, state};
     ++outstanding_;
     if (driver.owns_lock() && postedStarts_ == 0) {
-      // Nothing posted is waiting to start before it, so queueing here keeps issue order.
+      // Nothing posted is waiting to start before it, so queueing here keeps issue order; and
+      // anything another thread posts from now on runs under driverMutex_, after us.
       queue_.push_back(std::move(pending));
-      startNext();
+      startHere = true;
     } else {
       ++postedStarts_;
       asio::post(io_, [this, pending = std::move(pending)]() mutable {
@@ -417,6 +419,8 @@ Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
       });
     }
   }
+  // Outside enqueueMutex_: starting may complete operations, whose callbacks may enqueue more.
+  if (startHere) startNext();
   if (!blocking) {
     // The caller goes back to computing: the progress thread drives. (A blocking caller
     // drives itself in Work::wait, and waking the progress thread would only race it.)
