@@ -225,6 +225,26 @@ TEST_CASE("Work callbacks run once, in issue order, also when added late", "[mul
   }, over(transport));
 }
 
+TEST_CASE("a Work callback may start the next asynchronous operation", "[multiproc][async]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  runRanks(3, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    std::vector<std::int32_t> first(100, comm.rank()), second(100, 0);
+    std::optional<Work> chained;
+    Work work = comm.allreduceAsync(first.data(), first.data(), first.size(), DataType::i32, ReduceOp::sum);
+    work.then([&](const std::optional<Error>& error) {
+      if (error) return;
+      second = first;  // the first result feeds the second operation
+      chained = comm.allreduceAsync(second.data(), second.data(), second.size(), DataType::i32, ReduceOp::sum);
+    });
+    work.wait();
+    RANK_EXPECT(comm.rank(), chained.has_value());
+    chained->wait();
+    RANK_EXPECT(comm.rank(), first[99] == 3 && second[99] == 9);
+    return 0;
+  }, over(transport));
+}
+
 TEST_CASE("two communicators on one store stay apart", "[multiproc][collectives]") {
   const std::string transport = BANYAN_EACH_TRANSPORT();
   runRanks(3, [](int) {
