@@ -57,9 +57,11 @@ class Communicator {
   std::optional<Communicator> subset(std::span<const int> ranks);
 
   // recv[i] = op over ranks of send[i], for i < count. send may equal recv (in place).
-  void allreduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op);
-  void allreduce(void* buffer, std::size_t count, DataType type, ReduceOp op);
-  Work allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op);
+  // `op` is a ReduceOp or Reduction::premulSum(factor) (see types.hpp), here and in
+  // reduceScatter and reduce.
+  void allreduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op);
+  void allreduce(void* buffer, std::size_t count, DataType type, Reduction op);
+  Work allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op);
 
   // recv[r * count + i] = send of rank r [i]. In place: send == recv + rank() * count * elemsize,
   // or the one-buffer overload, where this rank's block is already in place.
@@ -71,9 +73,9 @@ class Communicator {
   // size() * recvCount elements, block r reduced onto rank r. In place: recv == send + rank() *
   // recvCount * elemsize, or the one-buffer overload, where the result replaces this rank's own
   // block of `buffer` (the other blocks keep their input).
-  void reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op);
-  void reduceScatter(void* buffer, std::size_t recvCount, DataType type, ReduceOp op);
-  Work reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op);
+  void reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op);
+  void reduceScatter(void* buffer, std::size_t recvCount, DataType type, Reduction op);
+  Work reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op);
 
   // Copies the root's `count` elements of `buffer` into `buffer` on every other rank.
   void broadcast(void* buffer, std::size_t count, DataType type, int root);
@@ -82,9 +84,9 @@ class Communicator {
   // On the root, recv[i] = op over ranks of send[i]. Off the root recv is not used (may be
   // null) and send is left as it was. In place: send == recv on the root, or the one-buffer
   // overload.
-  void reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root);
-  void reduce(void* buffer, std::size_t count, DataType type, ReduceOp op, int root);
-  Work reduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root);
+  void reduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op, int root);
+  void reduce(void* buffer, std::size_t count, DataType type, Reduction op, int root);
+  Work reduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op, int root);
 
   // gather: on the root, recv[r * count + i] = send of rank r [i]; recv holds size() * count
   // and is not used off the root (may be null). In place: on the root, send == recv + root *

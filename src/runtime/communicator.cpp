@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <random>
 
 
@@ -44,6 +45,14 @@ int Communicator::size() const { return impl_->size(); }
 
 namespace {
 
+// The request of a reducing collective: a premultiplied sum travels as sum plus its factor.
+detail::Request reducing(detail::Collective kind, const void* send, void* recv, std::size_t count, DataType type,
+                         Reduction op, int root = 0) {
+  detail::Request request{kind, send, recv, count, type, op.op(), root};
+  if (op.premultiplied()) request.premulFactor = op.factor();
+  return request;
+}
+
 detail::CommunicatorImpl& checked(const std::unique_ptr<detail::CommunicatorImpl>& impl, const char* what) {
   if (!impl) fail(ErrorCode::InvalidUsage, "{} on a moved-from Communicator", what);
   return *impl;
@@ -51,16 +60,16 @@ detail::CommunicatorImpl& checked(const std::unique_ptr<detail::CommunicatorImpl
 
 }  // namespace
 
-void Communicator::allreduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op) {
-  checked(impl_, "allreduce").enqueue({detail::Collective::Allreduce, send, recv, count, type, op}, true).wait();
+void Communicator::allreduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op) {
+  checked(impl_, "allreduce").enqueue(reducing(detail::Collective::Allreduce, send, recv, count, type, op), true).wait();
 }
 
-void Communicator::allreduce(void* buffer, std::size_t count, DataType type, ReduceOp op) {
+void Communicator::allreduce(void* buffer, std::size_t count, DataType type, Reduction op) {
   allreduce(buffer, buffer, count, type, op);
 }
 
-Work Communicator::allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op) {
-  return checked(impl_, "allreduce").enqueue({detail::Collective::Allreduce, send, recv, count, type, op}, false);
+Work Communicator::allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op) {
+  return checked(impl_, "allreduce").enqueue(reducing(detail::Collective::Allreduce, send, recv, count, type, op), false);
 }
 
 void Communicator::allgather(const void* send, void* recv, std::size_t count, DataType type) {
@@ -90,22 +99,22 @@ const std::byte* blockOf(const void* buffer, int block, std::size_t count, DataT
 
 }  // namespace
 
-void Communicator::reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op) {
+void Communicator::reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op) {
   checked(impl_, "reduceScatter")
-      .enqueue({detail::Collective::ReduceScatter, send, recv, recvCount, type, op}, true)
+      .enqueue(reducing(detail::Collective::ReduceScatter, send, recv, recvCount, type, op), true)
       .wait();
 }
 
-void Communicator::reduceScatter(void* buffer, std::size_t recvCount, DataType type, ReduceOp op) {
+void Communicator::reduceScatter(void* buffer, std::size_t recvCount, DataType type, Reduction op) {
   auto& impl = checked(impl_, "reduceScatter");
   // In place: the result replaces this rank's own block of the buffer.
   void* own = const_cast<std::byte*>(blockOf(buffer, impl.rank(), recvCount, type));
-  impl.enqueue({detail::Collective::ReduceScatter, buffer, own, recvCount, type, op}, true).wait();
+  impl.enqueue(reducing(detail::Collective::ReduceScatter, buffer, own, recvCount, type, op), true).wait();
 }
 
-Work Communicator::reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op) {
+Work Communicator::reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op) {
   return checked(impl_, "reduceScatter")
-      .enqueue({detail::Collective::ReduceScatter, send, recv, recvCount, type, op}, false);
+      .enqueue(reducing(detail::Collective::ReduceScatter, send, recv, recvCount, type, op), false);
 }
 
 Work Communicator::broadcastAsync(void* buffer, std::size_t count, DataType type, int root) {
@@ -121,19 +130,19 @@ void Communicator::broadcast(void* buffer, std::size_t count, DataType type, int
   impl.enqueue({detail::Collective::Broadcast, send, buffer, count, type, ReduceOp::sum, root}, true).wait();
 }
 
-void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root) {
-  checked(impl_, "reduce").enqueue({detail::Collective::Reduce, send, recv, count, type, op, root}, true).wait();
+void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op, int root) {
+  checked(impl_, "reduce").enqueue(reducing(detail::Collective::Reduce, send, recv, count, type, op, root), true).wait();
 }
 
-void Communicator::reduce(void* buffer, std::size_t count, DataType type, ReduceOp op, int root) {
+void Communicator::reduce(void* buffer, std::size_t count, DataType type, Reduction op, int root) {
   auto& impl = checked(impl_, "reduce");
   // Off the root the buffer is only read: the schedule keeps partial results in scratch.
   void* recv = impl.rank() == root ? buffer : nullptr;
-  impl.enqueue({detail::Collective::Reduce, buffer, recv, count, type, op, root}, true).wait();
+  impl.enqueue(reducing(detail::Collective::Reduce, buffer, recv, count, type, op, root), true).wait();
 }
 
-Work Communicator::reduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root) {
-  return checked(impl_, "reduce").enqueue({detail::Collective::Reduce, send, recv, count, type, op, root}, false);
+Work Communicator::reduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op, int root) {
+  return checked(impl_, "reduce").enqueue(reducing(detail::Collective::Reduce, send, recv, count, type, op, root), false);
 }
 
 void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root) {
@@ -517,6 +526,17 @@ void CommunicatorImpl::validate(const Request& r) const {
     fail(ErrorCode::InvalidUsage, "{}: {} is not defined on {} (bitwise ops need an integer type) on rank {}", what,
          toString(r.op), toString(r.type), rank_);
   }
+  if (r.premulFactor) {
+    const bool floating = r.type == DataType::f32 || r.type == DataType::f64 || r.type == DataType::f16 ||
+                          r.type == DataType::bf16;
+    if (!floating) {
+      fail(ErrorCode::InvalidUsage, "{}: premul_sum needs a floating-point type, not {}, on rank {}", what,
+           toString(r.type), rank_);
+    }
+    if (!std::isfinite(*r.premulFactor)) {
+      fail(ErrorCode::InvalidUsage, "{}: premul_sum factor {} is not finite on rank {}", what, *r.premulFactor, rank_);
+    }
+  }
   if (runtime::isRooted(r.kind) && (r.root < 0 || r.root >= size_)) {
     fail(ErrorCode::InvalidUsage, "{}(count={}): root {} is outside 0..{} on rank {}", what, r.count, r.root, size_ - 1,
          rank_);
@@ -702,7 +722,11 @@ std::string CommunicatorImpl::describe(const Pending& p) const {
   const Request& r = p.request;
   if (r.kind == Collective::Barrier) return fmt::format("barrier #{} on rank {} of {}", p.sequence, rank_, size_);
   std::string details = fmt::format("count={}, {}", r.count, toString(r.type));
-  if (runtime::reduces(r.kind)) details += fmt::format(", {}", toString(r.op));
+  if (r.premulFactor) {
+    details += fmt::format(", premul_sum({})", *r.premulFactor);
+  } else if (runtime::reduces(r.kind)) {
+    details += fmt::format(", {}", toString(r.op));
+  }
   if (runtime::isRooted(r.kind)) details += fmt::format(", root={}", r.root);
   return fmt::format("{} #{} ({}) on rank {} of {}", name(r.kind), p.sequence, details, rank_, size_);
 }

@@ -58,6 +58,8 @@ struct Request {
   ReduceOp op;
   int root = 0;  // rooted collectives only
   std::shared_ptr<const BlockTables> blocks = nullptr;  // alltoallv only
+  // A premultiplied sum (op is sum): each rank's input is scaled by this first.
+  std::optional<double> premulFactor = std::nullopt;
 };
 
 // One send or receive, as the caller made it (peer may be kAnySource for a receive).
@@ -182,6 +184,7 @@ class CommunicatorImpl final : public Driver {
   runtime::PlanCache plans_;
   std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
   runtime::ScratchBuffer scratch_;
+  runtime::ScratchBuffer premultiplied_;  // a premultiplied sum's scaled input
 };
 
 }  // namespace banyan::detail

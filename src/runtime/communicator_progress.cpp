@@ -8,6 +8,7 @@
 #include "algorithms/alltoall.hpp"
 #include "common/cpu_relax.hpp"
 #include "common/log.hpp"
+#include "reduce/reduce.hpp"
 
 #include <sched.h>
 
@@ -166,10 +167,19 @@ void CommunicatorImpl::startPointToPoint(const PointToPointRequest& r, std::uint
 
 void CommunicatorImpl::startOperation(Pending pending) {
   current_ = std::make_unique<Pending>(std::move(pending));
-  const Request& r = current_->request;  // not `pending`'s: it has been moved from
+  Request& r = current_->request;  // not `pending`'s: it has been moved from
   const std::size_t element = dataTypeSize(r.type);
   const std::size_t bytes = r.count * element;  // per rank, as Request::count
   armWatchdog();
+  if (r.premulFactor) {
+    // Scale this rank's input aside, then sum as usual: the caller's buffers are untouched
+    // until the result lands, whether the call is in place or not.
+    const std::size_t elements = r.kind == Collective::ReduceScatter ? r.count * static_cast<std::size_t>(size_)
+                                                                      : r.count;
+    premultiplied_.reserve(elements * element);
+    reduce::scale(r.type, premultiplied_.data(), r.send, elements, *r.premulFactor);
+    r.send = premultiplied_.data();
+  }
 
   auto onDone = [this](const Status& status) {
     auto finished = std::move(current_);
