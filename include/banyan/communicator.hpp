@@ -133,6 +133,19 @@ class Communicator {
   // Work::source() says where the message came from once the receive has ended.
   Work recvAsync(void* data, std::size_t count, DataType type, int peer, int tag);
 
+  // Groups, as ncclGroupStart/End and PyTorch's coalescing: between groupStart() and
+  // groupEnd(), the *Async calls this thread makes on this communicator are collected, not
+  // started, and groupEnd() issues them together, in call order, as one batch: consecutive
+  // small allreduces with the same type and op run as one fused allreduce (one round of
+  // messages instead of one per call), and sends and receives are posted together, so no
+  // member waits for another. Each call still returns its own Work; groupEnd() returns one that
+  // ends when all of them have (with the first error). Every rank must make the same group
+  // (fusion changes what goes on the wire). Blocking calls inside a group are an InvalidUsage
+  // error (they would wait for themselves); other threads' calls are not part of the group.
+  // Groups nest: only the outermost groupEnd() issues.
+  void groupStart();
+  Work groupEnd();
+
   // Returns (or the Work completes) once every rank has entered the barrier.
   void barrier();
   Work barrierAsync();

@@ -214,22 +214,28 @@ Work Communicator::alltoallvAsync(const void* send, std::span<const std::size_t>
 }
 
 void Communicator::send(const void* data, std::size_t count, DataType type, int peer, int tag) {
-  sendAsync(data, count, type, peer, tag).wait();
+  checked(impl_, "send").enqueue(detail::PointToPointRequest{true, data, nullptr, count, type, peer, tag}, true).wait();
 }
 
 Work Communicator::sendAsync(const void* data, std::size_t count, DataType type, int peer, int tag) {
-  return checked(impl_, "send").enqueue(detail::PointToPointRequest{true, data, nullptr, count, type, peer, tag});
+  return checked(impl_, "send").enqueue(detail::PointToPointRequest{true, data, nullptr, count, type, peer, tag}, false);
 }
 
 int Communicator::recv(void* data, std::size_t count, DataType type, int peer, int tag) {
-  Work work = recvAsync(data, count, type, peer, tag);
+  Work work =
+      checked(impl_, "recv").enqueue(detail::PointToPointRequest{false, nullptr, data, count, type, peer, tag}, true);
   work.wait();
   return work.source();
 }
 
 Work Communicator::recvAsync(void* data, std::size_t count, DataType type, int peer, int tag) {
-  return checked(impl_, "recv").enqueue(detail::PointToPointRequest{false, nullptr, data, count, type, peer, tag});
+  return checked(impl_, "recv").enqueue(detail::PointToPointRequest{false, nullptr, data, count, type, peer, tag},
+                                        false);
 }
+
+void Communicator::groupStart() { checked(impl_, "groupStart").groupStart(); }
+
+Work Communicator::groupEnd() { return checked(impl_, "groupEnd").groupEnd(); }
 
 // The barrier's messages are one-byte tokens in scratch, hence u8.
 void Communicator::barrier() {
@@ -427,9 +433,14 @@ void CommunicatorImpl::close() {
 
 // ---- enqueue (user thread) ------------------------------------------------------------
 
+std::shared_ptr<WorkState> CommunicatorImpl::newState() {
+  return std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_, this);
+}
+
 Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
   validate(request);
-  auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_, this);
+  if (auto grouped = collectIfGrouped(&request, nullptr, blocking, name(request.kind))) return *grouped;
+  auto state = newState();
   // A blocking call that finds nobody driving becomes the driver at once and queues its
   // operation itself, skipping a trip through the event loop (a post and a wake of epoll).
   std::unique_lock driver(driverMutex_, std::defer_lock);
@@ -467,9 +478,10 @@ Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
   return Work(state);
 }
 
-Work CommunicatorImpl::enqueue(const PointToPointRequest& request) {
+Work CommunicatorImpl::enqueue(const PointToPointRequest& request, bool blocking) {
   validate(request);
-  auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_, this);
+  if (auto grouped = collectIfGrouped(nullptr, &request, blocking, request.isSend ? "send" : "recv")) return *grouped;
+  auto state = newState();
   {
     // Posted in issue order under one lock, so two sends to one peer with one tag leave in the
     // order they were called, even from several threads.
@@ -484,6 +496,174 @@ Work CommunicatorImpl::enqueue(const PointToPointRequest& request) {
   std::lock_guard wake(wakeMutex_);
   wake_.notify_one();
   return Work(state);
+}
+
+// ---- groups ---------------------------------------------------------------------------
+
+void CommunicatorImpl::groupStart() {
+  std::lock_guard lock(groupMutex_);
+  if (groupDepth_ > 0 && groupOwner_ != std::this_thread::get_id()) {
+    fail(ErrorCode::InvalidUsage, "groupStart on {}: another thread has a group open (rank {})", name_, rank_);
+  }
+  groupOwner_ = std::this_thread::get_id();
+  ++groupDepth_;
+  groupOpen_ = true;
+}
+
+std::optional<Work> CommunicatorImpl::collectIfGrouped(const Request* collective,
+                                                       const PointToPointRequest* pointToPoint, bool blocking,
+                                                       const char* what) {
+  if (!groupOpen_.load(std::memory_order_acquire)) return std::nullopt;
+  std::lock_guard lock(groupMutex_);
+  if (groupDepth_ == 0 || groupOwner_ != std::this_thread::get_id()) return std::nullopt;
+  if (blocking) {
+    fail(ErrorCode::InvalidUsage,
+         "blocking {} inside a group on {} would wait for itself (groupEnd starts the group's calls); use the Async "
+         "call (rank {})", what, name_, rank_);
+  }
+  Grouped call;
+  if (collective != nullptr) call.collective = *collective;
+  if (pointToPoint != nullptr) call.pointToPoint = *pointToPoint;
+  call.state = newState();
+  grouped_.push_back(call);
+  return Work(call.state);
+}
+
+namespace {
+
+// Allreduces up to this size (each) are fused in a group: below it a call's cost is mostly
+// per-message latency, which fusing pays once; above it the packing copies start to cost more
+// than the latency they save. A fused call carries at most kFusedBytes.
+constexpr std::size_t kFuseEachBytes = 256 * 1024;
+constexpr std::size_t kFusedBytes = 4 * 1024 * 1024;
+
+bool fusable(const Request& r) {
+  return r.kind == Collective::Allreduce && r.count * dataTypeSize(r.type) <= kFuseEachBytes;
+}
+
+bool sameReduction(const Request& a, const Request& b) {
+  return a.type == b.type && a.op == b.op && a.premulFactor == b.premulFactor;
+}
+
+}  // namespace
+
+Work CommunicatorImpl::groupEnd() {
+  std::vector<Grouped> calls;
+  {
+    std::lock_guard lock(groupMutex_);
+    if (groupDepth_ == 0 || groupOwner_ != std::this_thread::get_id()) {
+      fail(ErrorCode::InvalidUsage, "groupEnd on {} without a groupStart on this thread (rank {})", name_, rank_);
+    }
+    if (--groupDepth_ > 0) return Work();  // an inner group: the outermost end issues
+    calls.swap(grouped_);
+    groupOpen_ = false;
+  }
+  if (calls.empty()) return Work();
+
+  // The group's own Work ends when every call has, with the first error.
+  auto group = std::make_shared<WorkState>(calls.back().state->deadline(), spin_, this);
+  struct Tally {
+    std::mutex mutex;
+    std::size_t remaining;
+    Status first;
+  };
+  auto tally = std::make_shared<Tally>();
+  tally->remaining = calls.size();
+  for (const auto& call : calls) {
+    call.state->addAfterDone([tally, group](const std::optional<Error>& error) {
+      Status status;
+      {
+        std::lock_guard lock(tally->mutex);
+        if (error && tally->first.isOk()) tally->first = Status(error->code(), error->detail());
+        if (--tally->remaining > 0) return;
+        status = tally->first;
+      }
+      group->complete(status);
+    });
+  }
+
+  // Runs of consecutive small allreduces (among the group's collectives) with one reduction
+  // become one fused allreduce; its parts' Works end when it does.
+  std::vector<Grouped> batch;
+  std::size_t runStart = 0;  // index into batch of the open run's first collective
+  bool runOpen = false;
+  for (auto& call : calls) {
+    if (!call.collective) {
+      batch.push_back(std::move(call));
+      continue;
+    }
+    const Request& r = *call.collective;
+    Grouped* head = runOpen ? &batch[runStart] : nullptr;
+    if (head != nullptr && fusable(r) && sameReduction(*head->collective, r) &&
+        (head->collective->count + r.count) * dataTypeSize(r.type) <= kFusedBytes) {
+      Request& fused = *head->collective;
+      if (!fused.fused) {
+        // The run's first call becomes the fused call's first part.
+        auto parts = std::make_shared<FusedAllreduce>();
+        parts->parts.push_back({fused.send, fused.recv, fused.count, head->state});
+        fused.fused = parts;
+        head->state = std::make_shared<WorkState>(head->state->deadline(), spin_, this);
+        // Whichever way the fused call ends (run, failed, or dropped from the queue by a
+        // failure or close), its parts end with it. After a run they have ended already, with
+        // their results unpacked; complete() is first-call-wins.
+        head->state->addCallback([parts](const std::optional<Error>& error) {
+          const Status status = error ? Status(error->code(), error->detail()) : Status::ok();
+          for (const auto& part : parts->parts) part.state->complete(status);
+        });
+      }
+      fused.fused->parts.push_back({r.send, r.recv, r.count, call.state});
+      fused.count += r.count;
+      continue;
+    }
+    runOpen = fusable(r);
+    runStart = batch.size();
+    batch.push_back(std::move(call));
+  }
+
+  {
+    std::lock_guard lock(enqueueMutex_);
+    if (closed_) {
+      const Status closed = Status::make(ErrorCode::InvalidUsage, "groupEnd on {} after close() (rank {})", name_, rank_);
+      for (auto& call : batch) {
+        if (call.collective && call.collective->fused) {
+          for (auto& part : call.collective->fused->parts) part.state->complete(closed);
+        } else {
+          call.state->complete(closed);
+        }
+      }
+      return Work(group);
+    }
+    struct Start {
+      std::optional<Pending> collective;
+      std::optional<PointToPointRequest> pointToPoint;
+      std::uint64_t number = 0;
+      std::shared_ptr<WorkState> state;
+    };
+    std::vector<Start> starts;
+    for (auto& call : batch) {
+      ++outstanding_;
+      if (call.collective) {
+        starts.push_back({Pending{*call.collective, ++sequence_, call.state}, std::nullopt, 0, nullptr});
+      } else {
+        starts.push_back({std::nullopt, call.pointToPoint, ++p2pSequence_, call.state});
+      }
+    }
+    ++postedStarts_;
+    asio::post(io_, [this, starts = std::move(starts)]() mutable {
+      --postedStarts_;
+      for (auto& start : starts) {
+        if (start.collective) {
+          queue_.push_back(std::move(*start.collective));
+        } else {
+          startPointToPoint(*start.pointToPoint, start.number, start.state);
+        }
+      }
+      startNext();
+    });
+  }
+  std::lock_guard wake(wakeMutex_);
+  wake_.notify_one();
+  return Work(group);
 }
 
 void CommunicatorImpl::validate(const PointToPointRequest& r) const {
@@ -722,6 +902,7 @@ std::string CommunicatorImpl::describe(const Pending& p) const {
   const Request& r = p.request;
   if (r.kind == Collective::Barrier) return fmt::format("barrier #{} on rank {} of {}", p.sequence, rank_, size_);
   std::string details = fmt::format("count={}, {}", r.count, toString(r.type));
+  if (r.fused) details += fmt::format(", {} calls fused", r.fused->parts.size());
   if (r.premulFactor) {
     details += fmt::format(", premul_sum({})", *r.premulFactor);
   } else if (runtime::reduces(r.kind)) {

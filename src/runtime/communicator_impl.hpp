@@ -49,6 +49,8 @@ struct BlockTables {
   std::vector<std::size_t> sendCounts, sendOffsets, recvCounts, recvOffsets;
 };
 
+struct FusedAllreduce;
+
 struct Request {
   Collective kind;
   const void* send;
@@ -60,6 +62,19 @@ struct Request {
   std::shared_ptr<const BlockTables> blocks = nullptr;  // alltoallv only
   // A premultiplied sum (op is sum): each rank's input is scaled by this first.
   std::optional<double> premulFactor = std::nullopt;
+  // Allreduces of a group run as this one (count is their total); see groupEnd.
+  std::shared_ptr<FusedAllreduce> fused = nullptr;
+};
+
+// Small allreduces of one group, run as one in place on a packed buffer.
+struct FusedAllreduce {
+  struct Part {
+    const void* send;
+    void* recv;
+    std::size_t count;
+    std::shared_ptr<WorkState> state;
+  };
+  std::vector<Part> parts;
 };
 
 // One send or receive, as the caller made it (peer may be kAnySource for a receive).
@@ -96,8 +111,10 @@ class CommunicatorImpl final : public Driver {
   // caller waits at once, and will drive progress itself.
   Work enqueue(const Request& request, bool blocking);
   // Checks a send or receive (throws InvalidUsage) and posts it; returns its Work.
-  Work enqueue(const PointToPointRequest& request);
+  Work enqueue(const PointToPointRequest& request, bool blocking);
   void close();
+  void groupStart();
+  Work groupEnd();
 
   bool tryDriveUntil(const WorkState& state, std::chrono::steady_clock::time_point until) override;
 
@@ -107,6 +124,16 @@ class CommunicatorImpl final : public Driver {
     std::uint64_t sequence;
     std::shared_ptr<WorkState> state;
   };
+  // A call made inside a group, kept until groupEnd.
+  struct Grouped {
+    std::optional<Request> collective;
+    std::optional<PointToPointRequest> pointToPoint;
+    std::shared_ptr<WorkState> state;
+  };
+  // If this thread has a group open, collects the call and returns its Work.
+  std::optional<Work> collectIfGrouped(const Request* collective, const PointToPointRequest* pointToPoint,
+                                       bool blocking, const char* what);
+  std::shared_ptr<WorkState> newState();
 
   static const char* name(Collective kind);
   void validate(const Request& request) const;
@@ -185,6 +212,13 @@ class CommunicatorImpl final : public Driver {
   std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
   runtime::ScratchBuffer scratch_;
   runtime::ScratchBuffer premultiplied_;  // a premultiplied sum's scaled input
+  runtime::ScratchBuffer fusion_;         // a fused allreduce's packed parts
+
+  std::atomic<bool> groupOpen_{false};  // quick check before groupMutex_
+  std::mutex groupMutex_;
+  std::thread::id groupOwner_;  // under groupMutex_
+  int groupDepth_ = 0;          // under groupMutex_
+  std::vector<Grouped> grouped_;  // under groupMutex_
 };
 
 }  // namespace banyan::detail

@@ -12,6 +12,8 @@
 
 #include <sched.h>
 
+#include <cstring>
+
 namespace banyan::detail {
 
 // Spin briefly, then block. After any activity the driver polls without sleeping for spin_,
@@ -171,6 +173,16 @@ void CommunicatorImpl::startOperation(Pending pending) {
   const std::size_t element = dataTypeSize(r.type);
   const std::size_t bytes = r.count * element;  // per rank, as Request::count
   armWatchdog();
+  if (r.fused) {
+    // A group's small allreduces, packed one after another and reduced in place together.
+    fusion_.reserve(r.count * element);
+    std::size_t offset = 0;
+    for (const auto& part : r.fused->parts) {
+      if (part.count > 0) std::memcpy(fusion_.data() + offset * element, part.send, part.count * element);
+      offset += part.count;
+    }
+    r.send = r.recv = fusion_.data();
+  }
   if (r.premulFactor) {
     // Scale this rank's input aside, then sum as usual: the caller's buffers are untouched
     // until the result lands, whether the call is in place or not.
@@ -184,6 +196,18 @@ void CommunicatorImpl::startOperation(Pending pending) {
   auto onDone = [this](const Status& status) {
     auto finished = std::move(current_);
     runningInShm_ = false;
+    if (const auto& fused = finished->request.fused) {
+      // Each part gets its result (before fusion_ serves the next operation) and its ending.
+      const std::size_t element = dataTypeSize(finished->request.type);
+      std::size_t offset = 0;
+      for (const auto& part : fused->parts) {
+        if (status.isOk() && part.count > 0) {
+          std::memcpy(part.recv, fusion_.data() + offset * element, part.count * element);
+        }
+        offset += part.count;
+        part.state->complete(status.isOk() ? status : status.withContext(describe(*finished)));
+      }
+    }
     if (!status.isOk()) {
       // The streams to our peers lost their place: nothing more can run on them.
       const Status failed = status.code() == ErrorCode::Timeout ? status : status.withContext(describe(*finished));
