@@ -162,6 +162,12 @@ class CommunicatorImpl final : public Driver {
   bool prepareToSleep();
   void awake();
   void failRunning(const Status& status);
+  // Failure propagation (communicator_failures.cpp): the store key where `rank` says why it
+  // failed; the cause of losing a peer, with that peer's own reason if it published one; and
+  // this rank's reason, published once.
+  std::string failureKey(int rank) const;
+  Status explainLoss(const Status& failed);
+  void publishFailure(const Status& failed);
   std::string describeRunning() const;
 
   const Options options_;  // as given, for communicators split from this one
@@ -208,6 +214,7 @@ class CommunicatorImpl final : public Driver {
   bool starting_ = false;
   bool watchdogArmed_ = false;
   Status broken_;
+  bool failurePublished_ = false;
   runtime::PlanCache plans_;
   std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
   runtime::ScratchBuffer scratch_;

@@ -210,7 +210,12 @@ void CommunicatorImpl::startOperation(Pending pending) {
     }
     if (!status.isOk()) {
       // The streams to our peers lost their place: nothing more can run on them.
-      const Status failed = status.code() == ErrorCode::Timeout ? status : status.withContext(describe(*finished));
+      Status failed = status.code() == ErrorCode::Timeout ? status : status.withContext(describe(*finished));
+      if (status.code() != ErrorCode::Aborted) {
+        // Say why before closing, so peers that see us go can tell (communicator_failures.cpp).
+        failed = explainLoss(failed);
+        publishFailure(failed);
+      }
       broken_ = failed;
       transport_->shutdown(failed);
       finishOperation(finished->state, failed);
@@ -299,6 +304,8 @@ void CommunicatorImpl::completeWork(const std::shared_ptr<WorkState>& state, con
 
 void CommunicatorImpl::failEverything(const Status& why) {
   if (broken_.isOk()) broken_ = why;
+  // Closing with work pending: peers waiting on that work will see us go, and should know why.
+  if (current_ || !queue_.empty()) publishFailure(why);
   failRunning(why);
   for (auto& pending : queue_) completeWork(pending.state, why);
   queue_.clear();
