@@ -170,6 +170,10 @@ class Communicator {
   // Ends every pending operation with an Aborted error, closes connections and refuses new
   // work. Returns within the configured timeout even when peers are gone. Idempotent.
   void close();
+  // close() for emergencies, as ncclCommAbort: callable from any thread, including while other
+  // threads are blocked in calls on this communicator (they return at once with Aborted), but
+  // not from a Work callback (it would wait for the thread it runs on).
+  void abort();
 
  private:
   explicit Communicator(std::unique_ptr<detail::CommunicatorImpl> impl);

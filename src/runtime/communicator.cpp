@@ -261,6 +261,11 @@ void Communicator::close() {
   if (impl_) impl_->close();
 }
 
+// The same path as close(): it posts the failure of everything to the event loop, which the
+// thread driving it (a blocked caller, or the progress thread) runs at its next look, so the
+// blocked calls end before close() takes over the loop.
+void Communicator::abort() { close(); }
+
 std::optional<Communicator> Communicator::split(int color, int key) {
   auto& impl = checked(impl_, "split");
   const int n = impl.size();
