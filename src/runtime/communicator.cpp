@@ -487,19 +487,37 @@ Work CommunicatorImpl::enqueue(const PointToPointRequest& request, bool blocking
   validate(request);
   if (auto grouped = collectIfGrouped(nullptr, &request, blocking, request.isSend ? "send" : "recv")) return *grouped;
   auto state = newState();
+  // As for collectives: a blocking call that finds nobody driving starts its own send or
+  // receive at once, skipping a trip through the event loop and a hand-off to the progress
+  // thread; anything else is posted to the loop.
+  std::unique_lock driver(driverMutex_, std::defer_lock);
+  if (blocking) driver.try_lock();
+  std::uint64_t number = 0;
+  bool startHere = false;
   {
-    // Posted in issue order under one lock, so two sends to one peer with one tag leave in the
-    // order they were called, even from several threads.
+    // Started in issue order under one lock, so two sends to one peer with one tag leave in
+    // the order they were called, even from several threads.
     std::lock_guard lock(enqueueMutex_);
     if (closed_) {
       fail(ErrorCode::InvalidUsage, "{} on {} after close() (rank {})", request.isSend ? "send" : "recv", name_, rank_);
     }
-    const std::uint64_t number = ++p2pSequence_;
+    number = ++p2pSequence_;
     ++outstanding_;
-    asio::post(io_, [this, request, number, state] { startPointToPoint(request, number, state); });
+    if (driver.owns_lock() && postedPointToPoint_ == 0) {
+      startHere = true;
+    } else {
+      ++postedPointToPoint_;
+      asio::post(io_, [this, request, number, state] {
+        --postedPointToPoint_;
+        startPointToPoint(request, number, state);
+      });
+    }
   }
-  std::lock_guard wake(wakeMutex_);
-  wake_.notify_one();
+  if (startHere) startPointToPoint(request, number, state);
+  if (!blocking) {
+    std::lock_guard wake(wakeMutex_);
+    wake_.notify_one();
+  }
   return Work(state);
 }
 
@@ -654,8 +672,10 @@ Work CommunicatorImpl::groupEnd() {
       }
     }
     ++postedStarts_;
+    ++postedPointToPoint_;
     asio::post(io_, [this, starts = std::move(starts)]() mutable {
       --postedStarts_;
+      --postedPointToPoint_;
       for (auto& start : starts) {
         if (start.collective) {
           queue_.push_back(std::move(*start.collective));

@@ -207,6 +207,7 @@ class CommunicatorImpl final : public Driver {
   std::uint64_t sequence_ = 0;  // under enqueueMutex_
   std::uint64_t p2pSequence_ = 0;  // under enqueueMutex_: numbers sends and receives for messages
   std::atomic<int> postedStarts_{0};  // operations posted to io_ that have not reached queue_
+  std::atomic<int> postedPointToPoint_{0};  // sends/receives posted to io_, not yet started
 
   std::deque<Pending> queue_;
   std::unique_ptr<Pending> current_;
