@@ -349,7 +349,8 @@ TEST_CASE("bench report: root and op columns", "[bench]") {
   CHECK(hasInPlace(Collective::sendrecv));
   args = *parse({"sendrecv", "-r", "1", "-o", "max", "-b", "1K", "-e", "1K"}).args;
   Report p2p(ReportInfo{"banyan-bench", "banyan", 4, args});
-  const std::string p2pLine = p2p.addRow({planSize(Collective::sendrecv, 1024, DataType::f32, 4), {10.0, 0}, {20.0, 0}});
+  const std::string p2pLine =
+      p2p.addRow({planSize(Collective::sendrecv, 1024, DataType::f32, 4), {10.0, 0}, {20.0, 0}});
   CHECK(p2pLine.find("    none      -1") != std::string::npos);
   // 1024 B in 10 us: algbw 0.10 GB/s, busbw the same (factor 1).
   CHECK(p2pLine.find("   10.00    0.10    0.10      0") != std::string::npos);
