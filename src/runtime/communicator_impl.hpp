@@ -200,6 +200,8 @@ class CommunicatorImpl final : public Driver {
   std::condition_variable wake_;
   bool closing_ = false;              // under wakeMutex_
   std::atomic<std::int64_t> outstanding_{0};  // queued or running operations
+  std::atomic<bool> progressDriving_{false};  // the progress thread holds driverMutex_
+  std::atomic<int> stepAsideRequests_{0};     // callers waiting to take over from it
 
   std::mutex enqueueMutex_;
   std::mutex closeMutex_;
