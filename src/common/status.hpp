@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -37,6 +38,16 @@ class Status {
     return copy;
   }
   int lostPeer() const { return lostPeer_; }  // -1: none recorded
+  // A copy that records that `rank` sent a message this rank did not expect (another tag or
+  // length: the two ranks are in different calls), so the communicator can name both calls.
+  Status withMismatch(int rank, std::uint64_t theirTag) const {
+    Status copy = *this;
+    copy.mismatchPeer_ = rank;
+    copy.mismatchTag_ = theirTag;
+    return copy;
+  }
+  int mismatchPeer() const { return mismatchPeer_; }  // -1: none recorded
+  std::uint64_t mismatchTag() const { return mismatchTag_; }  // the tag the peer's message carried
   Error toError() const { return Error(code_, message_); }
   void throwIfError() const {
     if (failed_) throw toError();
@@ -47,6 +58,8 @@ class Status {
   ErrorCode code_ = ErrorCode::Internal;
   std::string message_;
   int lostPeer_ = -1;
+  int mismatchPeer_ = -1;
+  std::uint64_t mismatchTag_ = 0;
 };
 
 // Throws banyan::Error(code, formatted message).

@@ -14,23 +14,30 @@
 
 #include "common/log.hpp"
 
+#include <optional>
+
 namespace banyan::detail {
 
 namespace {
 
-constexpr std::chrono::milliseconds kLookupTimeout{250};
+constexpr std::chrono::milliseconds kLookupTimeout{500};
 constexpr std::chrono::milliseconds kPublishTimeout{1000};
 
 }  // namespace
 
 std::string CommunicatorImpl::failureKey(int rank) const { return fmt::format("{}failed/{}", prefix_, rank); }
 
-Status CommunicatorImpl::explainLoss(const Status& failed) {
+Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pending) {
   const int peer = failed.lostPeer();
   if (peer < 0 || peer == rank_ || peer >= size_) return failed;
   try {
     const auto bytes = store_->get(failureKey(peer), std::min(kLookupTimeout, config_.timeout));
     const std::string theirs(bytes.begin(), bytes.end());
+    // The peer failed on a message of ours that belonged to another call, and closed before we
+    // read its message: this is the same mismatch seen from the other side.
+    if (theirs.find(fmt::format("rank {} sent a message of another call", rank_)) != std::string::npos) {
+      if (auto both = exchangeCalls(peer, pending)) return *both;
+    }
     return Status(failed.code(), fmt::format("{}; rank {} had failed before it closed: {}", failed.message(), peer,
                                              theirs));
   } catch (const std::exception&) {
@@ -39,8 +46,67 @@ Status CommunicatorImpl::explainLoss(const Status& failed) {
   }
 }
 
+std::uint16_t CommunicatorImpl::fingerprint(const Request& r) {
+  std::uint64_t h = 0x9e3779b97f4a7c15ull;
+  const auto mix = [&h](std::uint64_t value) {
+    h ^= value + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  };
+  mix(static_cast<std::uint64_t>(r.kind));
+  mix(static_cast<std::uint64_t>(r.type));
+  if (runtime::reduces(r.kind)) mix(static_cast<std::uint64_t>(r.op));
+  if (runtime::isRooted(r.kind)) mix(static_cast<std::uint64_t>(r.root));
+  // Alltoallv's count is what this rank sends, which differs between ranks by design.
+  if (r.kind != Collective::Alltoallv) mix(r.count);
+  return static_cast<std::uint16_t>(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
+}
+
+std::string CommunicatorImpl::describeCall(const Pending& p) const {
+  const Request& r = p.request;
+  if (r.kind == Collective::Barrier) return fmt::format("barrier() #{}", p.sequence);
+  std::string args = fmt::format("count={},{}", r.count, toString(r.type));
+  if (runtime::reduces(r.kind)) args += fmt::format(",{}", toString(r.op));
+  if (runtime::isRooted(r.kind)) args += fmt::format(",root={}", r.root);
+  return fmt::format("{}({}) #{}", name(r.kind), args, p.sequence);
+}
+
+Status CommunicatorImpl::explainMismatch(const Status& failed, const Pending& pending) {
+  const int peer = failed.mismatchPeer();
+  const std::string mine = describeCall(pending);
+  // The peer's tag says which of its calls the message belongs to, and that call's fingerprint.
+  const std::uint64_t theirSequence = failed.mismatchTag() >> 16;
+  const std::string inCall =
+      theirSequence == pending.sequence
+          ? fmt::format("its call #{} differs from this one (kind, count, type, op or root)", theirSequence)
+          : fmt::format("it is in its call #{}, this rank in #{}", theirSequence, pending.sequence);
+  const Status account(ErrorCode::InvalidUsage,
+                       fmt::format("{}: rank {} sent a message of another call ({}) while rank {} called {} (every "
+                                   "rank must make the same calls in the same order)", describe(pending), peer, inCall,
+                                   rank_, mine));
+  // First what we know, for peers that see us close while we wait for the peer's side.
+  publishFailure(account);
+  if (auto both = exchangeCalls(peer, pending)) return *both;
+  return account;
+}
+
+std::optional<Status> CommunicatorImpl::exchangeCalls(int peer, const Pending& pending) {
+  const std::string mine = describeCall(pending);
+  const auto key = [this](int rank) { return fmt::format("{}call/{}", prefix_, rank); };
+  try {
+    store_->set(key(rank_), Store::Bytes(mine.begin(), mine.end()), std::min(kPublishTimeout, config_.timeout));
+    // The peer found our message unexpected too (or learnt of it from our account), and
+    // publishes its call the same way.
+    const auto bytes = store_->get(key(peer), std::min(kLookupTimeout, config_.timeout));
+    const std::string theirs(bytes.begin(), bytes.end());
+    return Status(ErrorCode::InvalidUsage,
+                  fmt::format("{}: rank {} called {} while rank {} called {} (every rank must make the same calls "
+                              "in the same order)", describe(pending), peer, theirs, rank_, mine));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// Publishing again replaces the earlier account (explainMismatch publishes a first one early).
 void CommunicatorImpl::publishFailure(const Status& failed) {
-  if (failurePublished_) return;
   failurePublished_ = true;
   try {
     const std::string& text = failed.message();

@@ -166,7 +166,15 @@ class CommunicatorImpl final : public Driver {
   // failed; the cause of losing a peer, with that peer's own reason if it published one; and
   // this rank's reason, published once.
   std::string failureKey(int rank) const;
-  Status explainLoss(const Status& failed);
+  Status explainLoss(const Status& failed, const Pending& pending);
+  // A peer sent a message of another call: publish ours, read theirs, and say both.
+  Status explainMismatch(const Status& failed, const Pending& pending);
+  // Publishes this rank's call, reads `peer`'s: an InvalidUsage naming both, if the peer said.
+  std::optional<Status> exchangeCalls(int peer, const Pending& pending);
+  // 16 bits of what every rank's call must agree on (kind, count, type, op, root).
+  static std::uint16_t fingerprint(const Request& request);
+  // "allreduce(count=1024,f32,sum) #17", as the shared-memory engine names calls.
+  std::string describeCall(const Pending& pending) const;
   void publishFailure(const Status& failed);
   std::string describeRunning() const;
 

@@ -252,7 +252,7 @@ void CommunicatorImpl::startOperation(Pending pending) {
       Status failed = status.code() == ErrorCode::Timeout ? status : status.withContext(describe(*finished));
       if (status.code() != ErrorCode::Aborted) {
         // Say why before closing, so peers that see us go can tell (communicator_failures.cpp).
-        failed = explainLoss(failed);
+        failed = status.mismatchPeer() >= 0 ? explainMismatch(failed, *finished) : explainLoss(failed, *finished);
         publishFailure(failed);
       }
       broken_ = failed;
@@ -294,7 +294,10 @@ void CommunicatorImpl::startOperation(Pending pending) {
   }
 
   runtime::Operation operation;
-  operation.tag = current_->sequence;
+  // The call's fingerprint rides in every message tag, beside the sequence number, so ranks
+  // in different calls fail on the first message instead of exchanging data (and the failure
+  // path can name both calls: communicator_failures.cpp).
+  operation.tag = (current_->sequence << 16) | fingerprint(r);
   operation.plan = std::move(plan);
   operation.input = static_cast<const std::byte*>(r.send);
   operation.output = static_cast<std::byte*>(r.recv);
@@ -344,7 +347,7 @@ void CommunicatorImpl::completeWork(const std::shared_ptr<WorkState>& state, con
 void CommunicatorImpl::failEverything(const Status& why) {
   if (broken_.isOk()) broken_ = why;
   // Closing with work pending: peers waiting on that work will see us go, and should know why.
-  if (current_ || !queue_.empty()) publishFailure(why);
+  if ((current_ || !queue_.empty()) && !failurePublished_) publishFailure(why);
   failRunning(why);
   for (auto& pending : queue_) completeWork(pending.state, why);
   queue_.clear();

@@ -219,15 +219,12 @@ TEST_CASE("ranks that disagree on the operation get an error, not mixed data", "
         try {
           comm.allreduce(data.data(), count, DataType::f32, ReduceOp::sum);
         } catch (const Error& error) {
-          // The shared-memory collectives compare both calls and name them on every rank.
-          if (transport == "shm") {
-            const std::string other = comm.rank() == 0 ? "rank 1 called allreduce(count=1024,f32,sum) #1"
-                                                       : "rank 0 called allreduce(count=4096,f32,sum) #1";
-            if (error.code() == ErrorCode::InvalidUsage && std::string(error.what()).find(other) != std::string::npos) {
-              return 0;
-            }
-          } else if (error.code() == ErrorCode::Remote || error.code() == ErrorCode::Timeout) {
-            // Messages: a length mismatch (Remote), or for the rank whose peer failed first, Timeout.
+          // Every rank names both calls: the shared-memory collectives compare fingerprints in
+          // shared memory; over messages the fingerprint in each tag trips the first message,
+          // and the ranks tell each other their calls through the store.
+          const std::string other = comm.rank() == 0 ? "rank 1 called allreduce(count=1024,f32,sum) #1"
+                                                     : "rank 0 called allreduce(count=4096,f32,sum) #1";
+          if (error.code() == ErrorCode::InvalidUsage && std::string(error.what()).find(other) != std::string::npos) {
             return 0;
           }
           std::fprintf(stderr, "rank %d: unexpected %s\n", comm.rank(), error.what());
@@ -316,4 +313,64 @@ TEST_CASE("abort() from another thread ends blocked calls at once; a second dest
     comm.close();
     return 0;
   }, over(transport, quiet()));
+}
+
+TEST_CASE("mismatched calls of each kind name both sides on every rank", "[multiproc][errors]") {
+  // Over messages (the shared-memory collectives have their own check, tested above).
+  const std::string transport = GENERATE(as<std::string>{}, "tcp", "shm-messages");
+  const int kind = GENERATE(range(0, 4));
+  bootstrap::LaunchOptions options = over(transport, quiet("5s"));
+  runRanks(
+      3,
+      [&](int) {
+        auto comm = Communicator::fromEnvironment();
+        const int rank = comm.rank();
+        std::vector<float> a(3 * 4096, 1.0f), b(3 * 4096, 1.0f);
+        comm.barrier();  // #1 on every rank
+        // Rank 2 makes a different call #2 from ranks 0 and 1.
+        const bool odd = rank == 2;
+        std::string mine, theirs;
+        try {
+          switch (kind) {
+            case 0:  // another collective
+              if (odd) comm.allgather(a.data(), b.data(), 512, DataType::f32);
+              else comm.allreduce(a.data(), 1024, DataType::f32, ReduceOp::sum);
+              mine = odd ? "allgather(count=512,f32) #2" : "allreduce(count=1024,f32,sum) #2";
+              theirs = odd ? "allreduce(count=1024,f32,sum) #2" : "allgather(count=512,f32) #2";
+              break;
+            case 1:  // another root
+              comm.broadcast(a.data(), 1000, DataType::f32, odd ? 1 : 0);
+              mine = odd ? "broadcast(count=1000,f32,root=1) #2" : "broadcast(count=1000,f32,root=0) #2";
+              theirs = odd ? "broadcast(count=1000,f32,root=0) #2" : "broadcast(count=1000,f32,root=1) #2";
+              break;
+            case 2:  // another op
+              comm.allreduce(a.data(), 100, DataType::f32, odd ? ReduceOp::max : ReduceOp::sum);
+              mine = odd ? "allreduce(count=100,f32,max) #2" : "allreduce(count=100,f32,sum) #2";
+              theirs = odd ? "allreduce(count=100,f32,sum) #2" : "allreduce(count=100,f32,max) #2";
+              break;
+            case 3:  // another type, same bytes
+              comm.allreduce(a.data(), odd ? 200 : 100, odd ? DataType::f32 : DataType::f64, ReduceOp::sum);
+              mine = odd ? "allreduce(count=200,f32,sum) #2" : "allreduce(count=100,f64,sum) #2";
+              theirs = odd ? "allreduce(count=100,f64,sum) #2" : "allreduce(count=200,f32,sum) #2";
+              break;
+          }
+          // A rank whose part of call #2 never met the odd rank (a broadcast root's sends are
+          // buffered) learns of the mismatch at the next call.
+          comm.barrier();
+        } catch (const Error& error) {
+          const std::string text = error.what();
+          // Every rank's error names the odd rank's call #2, first-hand or through the account
+          // a failed neighbour published; where the two sides' calls #2 met, both are named.
+          const std::string oddCall = odd ? mine : theirs;
+          const bool both = text.find(mine) != std::string::npos && text.find(theirs) != std::string::npos;
+          const bool skew = text.find("in its call #3") != std::string::npos;  // met a rank already in #3
+          if (text.find(oddCall) != std::string::npos && (both || skew || !odd)) return 0;
+          std::fprintf(stderr, "rank %d: does not name '%s' and '%s': %s\n", rank, mine.c_str(), theirs.c_str(),
+                       error.what());
+          return 1;
+        }
+        std::fprintf(stderr, "rank %d: the mismatched call succeeded\n", rank);
+        return 1;
+      },
+      options);
 }

@@ -139,7 +139,8 @@ struct ShmTransport::Impl {
         failAll(Status::make(ErrorCode::Remote,
                              "shm: rank {} sent a message of {} bytes for operation {}, but rank {} expected {} bytes "
                              "for operation {} (the ranks disagree on the sequence of collectives)",
-                             peer.rank, slot->messageBytes, slot->tag, params.rank, op.bytes, op.tag));
+                             peer.rank, slot->messageBytes, slot->tag, params.rank, op.bytes, op.tag)
+                    .withMismatch(peer.rank, slot->tag));
         return true;
       }
       if (slot->kind == SlotKind::CrossMemory) {

@@ -127,7 +127,8 @@ Status TcpTransport::Impl::checkFrame(int peerRank, const Connection& connection
     status = Status::make(ErrorCode::Remote,
                           "message from {} does not match: it is tag {:#x} with {} bytes, rank {} expected tag "
                           "{:#x} with {} bytes (did the ranks call different operations?)",
-                          who(peerRank), header.tag, header.length, params.rank, part.tag, part.bytes);
+                          who(peerRank), header.tag, header.length, params.rank, part.tag, part.bytes)
+                 .withMismatch(peerRank, header.tag);
   }
   return status;
 }
