@@ -34,7 +34,30 @@ inline void runRanks(int n, const std::function<int(int rank)>& body,
 //   shm           the default: shared-memory transport plus the direct shared-memory collectives
 #define BANYAN_EACH_TRANSPORT() GENERATE(as<std::string>{}, "tcp", "shm-messages", "shm")
 
+// The collective tests also run over libfabric (BANYAN_TRANSPORT=ofi), once per software
+// provider, when banyan was built with it:
+//   ofi-tcp      provider tcp;ofi_rxm (loopback)
+//   ofi-sockets  provider sockets (loopback)
+//   ofi-shm      provider shm (libfabric's shared memory, manual progress)
+#ifdef BANYAN_HAVE_OFI
+#define BANYAN_EACH_TRANSPORT_AND_OFI() \
+  GENERATE(as<std::string>{}, "tcp", "shm-messages", "shm", "ofi-tcp", "ofi-sockets", "ofi-shm")
+#else
+#define BANYAN_EACH_TRANSPORT_AND_OFI() BANYAN_EACH_TRANSPORT()
+#endif
+
+// The libfabric provider of an "ofi-..." variant.
+inline std::string ofiProviderOf(const std::string& transport) {
+  const std::string provider = transport.substr(4);
+  return provider == "tcp" ? "tcp;ofi_rxm" : provider;
+}
+
 inline bootstrap::LaunchOptions over(const std::string& transport, bootstrap::LaunchOptions options = {}) {
+  if (transport.rfind("ofi-", 0) == 0) {
+    options.environment["BANYAN_TRANSPORT"] = "ofi";
+    options.environment["BANYAN_OFI_PROVIDER"] = ofiProviderOf(transport);
+    return options;
+  }
   options.environment["BANYAN_TRANSPORT"] = transport == "tcp" ? "tcp" : "shm";
   options.environment["BANYAN_SHM_COLLECTIVES"] = transport == "shm" ? "1" : "0";
   return options;

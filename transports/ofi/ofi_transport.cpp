@@ -142,7 +142,9 @@ struct OfiTransport::Impl {
   std::vector<std::size_t> freeSendSlots;
   std::deque<std::pair<int, ControlMessage>> pendingControl;  // waiting for a free send slot
 
-  std::deque<std::function<ssize_t()>> blocked;  // posts that met -FI_EAGAIN, in order
+  std::deque<std::function<ssize_t()>> waiting[2];  // posts held back, per queue, in order
+  std::size_t posted[2] = {0, 0};                   // operations in the provider's queues
+  std::size_t limit[2] = {0, 0};
   std::uint64_t retried = 0;
   std::deque<std::pair<Completion, Status>> due;
   bool shutDown = false;
@@ -158,34 +160,44 @@ struct OfiTransport::Impl {
   void close();
 
   // --- posting -----------------------------------------------------------------------------
-  // Posts now, or queues the post behind others that met -FI_EAGAIN (retried in poll()).
-  void post(std::function<ssize_t()> attempt) {
+  // The transmit and receive queues hold tx_attr->size and rx_attr->size operations; banyan
+  // counts what it has posted and holds back the rest (shm answers a full receive queue with
+  // -FI_ENOMEM, not -FI_EAGAIN). A post that still meets -FI_EAGAIN (rxm while it connects to a
+  // peer) waits too; both are retried in poll(), after the queue was read.
+  enum Queue { kTx = 0, kRx = 1 };
+
+  void post(Queue queue, std::function<ssize_t()> attempt) {
     if (shutDown) return;
-    if (blocked.empty()) {
-      const ssize_t ret = attempt();
-      if (ret == 0) return;
-      if (ret != -FI_EAGAIN) {
-        failAll(Status::make(ErrorCode::System, "ofi: posting to the {} endpoint: {}", providerName, fiText(ret)));
-        return;
-      }
-      ++retried;
+    if (waiting[queue].empty() && posted[queue] < limit[queue] && tryPost(queue, attempt)) return;
+    waiting[queue].push_back(std::move(attempt));
+  }
+
+  // True once posted (or failed for good); false if it must wait.
+  bool tryPost(Queue queue, const std::function<ssize_t()>& attempt) {
+    const ssize_t ret = attempt();
+    if (ret == 0) {
+      ++posted[queue];
+      return true;
     }
-    blocked.push_back(std::move(attempt));
+    if (ret == -FI_EAGAIN || (ret == -FI_ENOMEM && posted[queue] > 0)) {
+      ++retried;
+      return false;
+    }
+    failAll(Status::make(ErrorCode::System, "ofi: posting to the {} endpoint: {}", providerName, fiText(ret)));
+    return true;
   }
 
   void retryBlocked() {
-    while (!blocked.empty() && !shutDown) {
-      const ssize_t ret = blocked.front()();
-      if (ret == -FI_EAGAIN) {
-        ++retried;
-        return;
-      }
-      blocked.pop_front();
-      if (ret != 0) {
-        failAll(Status::make(ErrorCode::System, "ofi: posting to the {} endpoint: {}", providerName, fiText(ret)));
+    for (Queue queue : {kTx, kRx}) {
+      auto& list = waiting[queue];
+      while (!list.empty() && !shutDown && posted[queue] < limit[queue]) {
+        if (!tryPost(queue, list.front())) break;
+        list.pop_front();
       }
     }
   }
+
+  bool anyWaiting() const { return !waiting[kTx].empty() || !waiting[kRx].empty(); }
 
   // --- operations --------------------------------------------------------------------------
   bool usesRma(std::size_t bytes) const { return rmaEnabled && bytes != 0 && bytes >= params.rmaBytes; }
@@ -225,7 +237,7 @@ struct OfiTransport::Impl {
     op->pinnedLocal = registry->localRequired();
     const fi_addr_t dest = peer.addr;
     const std::uint64_t tag = dataTag(params.rank, op->seq);
-    post([this, op, desc, dest, tag] {
+    post(kTx, [this, op, desc, dest, tag] {
       return cqDataMask != 0
                  ? fi_tsenddata(ep, op->data, op->bytes, desc, op->tag & cqDataMask, dest, tag, &op->fi)
                  : fi_tsend(ep, op->data, op->bytes, desc, dest, tag, &op->fi);
@@ -236,7 +248,7 @@ struct OfiTransport::Impl {
     void* desc = registry->localDescriptor(op->data, op->bytes);
     op->pinned = registry->localRequired();
     const std::uint64_t tag = dataTag(op->peer, op->seq);
-    post([this, op, desc, tag] { return fi_trecv(ep, op->data, op->bytes, desc, FI_ADDR_UNSPEC, tag, 0, &op->fi); });
+    post(kRx, [this, op, desc, tag] { return fi_trecv(ep, op->data, op->bytes, desc, FI_ADDR_UNSPEC, tag, 0, &op->fi); });
   }
 
   void postRmaRecv(RecvOp* op, Peer& peer) {
@@ -283,13 +295,13 @@ struct OfiTransport::Impl {
       const std::uint64_t key = ready.key;
       const std::byte* from = op->data + offset;
       if (notify == RmaNotify::CqData) {
-        post([this, write, from, length, desc, dest, address, key, id = ready.id] {
+        post(kTx, [this, write, from, length, desc, dest, address, key, id = ready.id] {
           return fi_writedata(ep, from, length, desc, id, dest, address, key, &write->fi);
         });
       } else {
         // Delivery complete: once the write completes here the data is in place there, so the
         // Done message that follows cannot overtake it.
-        post([this, write, from, length, desc, dest, address, key] {
+        post(kTx, [this, write, from, length, desc, dest, address, key] {
           iovec iov{const_cast<std::byte*>(from), length};
           void* descs[1] = {desc};
           fi_rma_iov rma{address, length, key};
@@ -319,27 +331,30 @@ struct OfiTransport::Impl {
     control.kind = Context::Kind::ControlSend;
     *control.slot = message;
     const fi_addr_t dest = peers[static_cast<std::size_t>(peerRank)].addr;
-    post([this, &control, dest] {
+    post(kTx, [this, &control, dest] {
       return fi_tsend(ep, control.slot, sizeof(ControlMessage), arenaDesc, dest, kControlTag, &control.fi);
     });
   }
 
   void postControlRecv(ControlOp& control) {
     control.kind = Context::Kind::ControlRecv;
-    post([this, &control] {
+    post(kRx, [this, &control] {
       return fi_trecv(ep, control.slot, sizeof(ControlMessage), arenaDesc, FI_ADDR_UNSPEC, kControlTag, ~kControlTag,
                       &control.fi);
     });
   }
 
   void handleControl(const ControlMessage& message) {
-    Peer* peer = peerOf(message.from);
-    if (message.magic != ControlMessage::kMagic || peer == nullptr) {
+    // Not peerOf(): a peer's Ready may arrive before connect() has added its address here (the
+    // helper thread reads the queue from the start), and is kept for the send that will follow.
+    const bool known = message.from >= 0 && message.from < params.size && message.from != params.rank;
+    if (message.magic != ControlMessage::kMagic || !known) {
       failAll(Status::make(ErrorCode::Remote,
                            "ofi: rank {} received a control message that is not banyan's (magic {:#x}, sender {})",
                            params.rank, message.magic, message.from));
       return;
     }
+    Peer* peer = &peers[static_cast<std::size_t>(message.from)];
     if (message.kind == ControlKind::Ready) {
       auto it = peer->awaitingReady.find(message.seq);
       if (it == peer->awaitingReady.end()) {
@@ -379,6 +394,8 @@ struct OfiTransport::Impl {
       return;
     }
     auto* context = static_cast<Context*>(entry.op_context);
+    const bool received = context->kind == Context::Kind::Recv || context->kind == Context::Kind::ControlRecv;
+    --posted[received ? kRx : kTx];
     switch (context->kind) {
       case Context::Kind::Send:
         finish(static_cast<SendOp*>(context), Status::ok());
@@ -517,7 +534,8 @@ struct OfiTransport::Impl {
       fi_close(&ep->fid);
       ep = nullptr;
     }
-    blocked.clear();
+    waiting[kTx].clear();
+    waiting[kRx].clear();
     pendingControl.clear();
     for (Context* context : live) {
       if (context->kind == Context::Kind::Send) {
@@ -582,6 +600,8 @@ void OfiTransport::Impl::open() {
     fail(ErrorCode::NotSupported, "ofi: {} ranks; the transport's tags hold at most {}", params.size, kMaxRanks);
   }
   peers.resize(static_cast<std::size_t>(params.size));
+  limit[kTx] = info->tx_attr->size != 0 ? info->tx_attr->size : SIZE_MAX;
+  limit[kRx] = info->rx_attr->size != 0 ? info->rx_attr->size : SIZE_MAX;
 
   arena.resize(kControlReceives + kControlSends);
   controlOps.resize(arena.size());
@@ -788,7 +808,7 @@ bool OfiTransport::prepareToSleep() {
   if (!impl.due.empty()) return false;
   if (impl.shutDown) return true;
   if (impl.readQueue() > 0 || !impl.due.empty()) return false;
-  const bool outstanding = !impl.live.empty() || !impl.blocked.empty();
+  const bool outstanding = !impl.live.empty() || impl.anyWaiting();
   bool waitable = false;
   if (impl.waitDescriptor) {
     fid* fids[1] = {&impl.cq->fid};
