@@ -23,9 +23,11 @@ constexpr std::array<Variable, 19> kVariables{{
      "libfabric provider of the ofi transport, any fi_info name (verbs;ofi_rxm, efa, cxi, "
      "tcp;ofi_rxm, sockets, shm, ...). Unset: the fastest RDMA fabric found; software providers "
      "only when BANYAN_TRANSPORT=ofi forces libfabric."},
-    {"BANYAN_OFI_RMA_BYTES", "64K",
+    {"BANYAN_OFI_RMA_BYTES", "64K (shm provider: 0)",
      "ofi messages of at least this size are RMA-written into the receiver's registered buffer "
-     "where the provider has RMA; smaller ones are tagged sends. 0 never uses RMA."},
+     "where the provider has RMA; smaller ones are tagged sends. 0 never uses RMA. Unset with "
+     "the shm provider: 0 (its RMA writes stalled with 4 and more ranks in libfabric 1.17; its "
+     "tagged messages use a single cross-memory copy anyway)."},
     {"BANYAN_OFI_MR_CACHE", "64",
      "Memory registrations the ofi transport keeps for reuse across calls; 0 deregisters each "
      "buffer after use."},
@@ -179,8 +181,10 @@ Config resolve(const Options& options) {
   }
   if (options.ofiRmaBytes) {
     config.ofiRmaBytes = *options.ofiRmaBytes;
+    config.ofiRmaBytesSet = true;
   } else if (const char* v = env("BANYAN_OFI_RMA_BYTES")) {
     config.ofiRmaBytes = parseBytes(v, "BANYAN_OFI_RMA_BYTES");
+    config.ofiRmaBytesSet = true;
   }
   if (const char* v = env("BANYAN_OFI_MR_CACHE")) {
     auto [value, suffix] = numberAndSuffix(v, "BANYAN_OFI_MR_CACHE");

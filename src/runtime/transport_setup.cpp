@@ -135,7 +135,9 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
       transport::ofi::OfiTransportParams p;
       p.rank = params.rank;
       p.size = params.size;
-      p.rmaBytes = config.ofiRmaBytes;
+      // libfabric 1.17's shm provider stalled (4+ ranks, RMA writes into one rank from several
+      // peers, with CQ data or Done messages alike; 2 ranks never did), so RMA is opt-in there.
+      p.rmaBytes = !config.ofiRmaBytesSet && std::string(info->fabric_attr->prov_name) == "shm" ? 0 : config.ofiRmaBytes;
       p.notify = config.ofiRmaByMessage ? transport::ofi::RmaNotify::Message : transport::ofi::RmaNotify::CqData;
       p.registrationCache = config.ofiRegistrationCache;
       p.timeout = config.timeout;

@@ -205,7 +205,7 @@ TEST_CASE("close() while an operation waits on an absent peer ends it with Abort
 }
 
 TEST_CASE("ranks that disagree on the operation get an error, not mixed data", "[multiproc][errors]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   bootstrap::LaunchOptions options = over(transport, quiet("5s"));
   runRanks(
       2,

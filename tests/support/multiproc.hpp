@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 
@@ -39,9 +40,16 @@ inline void runRanks(int n, const std::function<int(int rank)>& body,
 //   ofi-tcp      provider tcp;ofi_rxm (loopback)
 //   ofi-sockets  provider sockets (loopback)
 //   ofi-shm      provider shm (libfabric's shared memory, manual progress)
+// BANYAN_TEST_TRANSPORTS=ofi-tcp,ofi-shm (a test-run knob, not read by banyan) runs only those.
+inline bool transportSelected(const std::string& transport) {
+  const char* only = std::getenv("BANYAN_TEST_TRANSPORTS");
+  if (only == nullptr || *only == '\0') return true;
+  return ("," + std::string(only) + ",").find("," + transport + ",") != std::string::npos;
+}
 #ifdef BANYAN_HAVE_OFI
-#define BANYAN_EACH_TRANSPORT_AND_OFI() \
-  GENERATE(as<std::string>{}, "tcp", "shm-messages", "shm", "ofi-tcp", "ofi-sockets", "ofi-shm")
+#define BANYAN_EACH_TRANSPORT_AND_OFI()                                                                     \
+  GENERATE(filter(banyan::test::transportSelected,                                                         \
+                  values<std::string>({"tcp", "shm-messages", "shm", "ofi-tcp", "ofi-sockets", "ofi-shm"})))
 #else
 #define BANYAN_EACH_TRANSPORT_AND_OFI() BANYAN_EACH_TRANSPORT()
 #endif
