@@ -137,7 +137,8 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
       p.size = params.size;
       // libfabric 1.17's shm provider stalled (4+ ranks, RMA writes into one rank from several
       // peers, with CQ data or Done messages alike; 2 ranks never did), so RMA is opt-in there.
-      p.rmaBytes = !config.ofiRmaBytesSet && std::string(info->fabric_attr->prov_name) == "shm" ? 0 : config.ofiRmaBytes;
+      p.rmaBytes =
+          !config.ofiRmaBytesSet && std::string(info->fabric_attr->prov_name) == "shm" ? 0 : config.ofiRmaBytes;
       p.notify = config.ofiRmaByMessage ? transport::ofi::RmaNotify::Message : transport::ofi::RmaNotify::CqData;
       p.registrationCache = config.ofiRegistrationCache;
       p.timeout = config.timeout;
@@ -149,9 +150,10 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
       ofi->connect(addresses);
       setup.ofiProvider = ofi->providerDescription();
       log::info(params.rank, "ofi: {}", setup.ofiProvider);
-      summary += fmt::format("{}ofi ({}) to {} rank(s)", summary.empty() ? "" : ", ", ofi->providerName(),
-                             addresses.size());
-      for (const auto& [rank, address] : addresses) route[static_cast<std::size_t>(rank)] = static_cast<int>(transports.size());
+      summary +=
+          fmt::format("{}ofi ({}) to {} rank(s)", summary.empty() ? "" : ", ", ofi->providerName(), addresses.size());
+      for (const auto& [rank, address] : addresses)
+        route[static_cast<std::size_t>(rank)] = static_cast<int>(transports.size());
       remote -= addresses.size();
       transports.push_back(std::move(ofi));
     }

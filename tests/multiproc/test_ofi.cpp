@@ -5,27 +5,26 @@
 // test_collectives.cpp, test_more_collectives.cpp and test_split.cpp.)
 
 #include "support/multiproc.hpp"
+#include "support/reference.hpp"
 
 #ifdef BANYAN_HAVE_OFI
 
-#include "bootstrap/environment.hpp"
-#include "transports/ofi/memory_registry.hpp"
-#include "transports/ofi/ofi_transport.hpp"
-#include "transports/ofi/provider.hpp"
-
-#include <banyan/banyan.hpp>
-
-#include <asio.hpp>
 #include <fmt/format.h>
-
 #include <sched.h>
 #include <unistd.h>
 
+#include <asio.hpp>
+#include <banyan/banyan.hpp>
 #include <chrono>
 #include <cstring>
 #include <map>
 #include <thread>
 #include <vector>
+
+#include "bootstrap/environment.hpp"
+#include "transports/ofi/memory_registry.hpp"
+#include "transports/ofi/ofi_transport.hpp"
+#include "transports/ofi/provider.hpp"
 
 using namespace banyan;
 using banyan::test::over;
@@ -116,10 +115,14 @@ TEST_CASE("ofi: a burst of sends at first contact survives -FI_EAGAIN and keeps 
           });
         }
       }
-      const bool all = driveUntil(*endpoint, [&] {
-        for (int c : completions) if (c == 0) return false;
-        return true;
-      }, 60s);
+      const bool all = driveUntil(
+          *endpoint,
+          [&] {
+            for (int c : completions)
+              if (c == 0) return false;
+            return true;
+          },
+          60s);
       RANK_EXPECT(rank, all);
       RANK_EXPECT(rank, failures == 0);
       for (int c : completions) RANK_EXPECT(rank, c == 1);
@@ -157,7 +160,8 @@ TEST_CASE("ofi: an RMA target that stops polling does not stall the writer", "[m
         // computing): only the transport's own helper reads the queue meanwhile.
         for (int m = 0; m < kMessages; ++m) endpoint->transport->recv(0, 7, buffers[m].data(), kBytes, count);
         std::this_thread::sleep_for(3s);
-        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return done == kMessages; }, 30s));
+        RANK_EXPECT(rank, driveUntil(
+                              *endpoint, [&] { return done == kMessages; }, 30s));
         RANK_EXPECT(rank, failures == 0);
         for (int m = 0; m < kMessages; ++m) {
           for (std::size_t i = 0; i < kBytes; i += 4093) RANK_EXPECT(rank, buffers[m][i] == patternByte(m, i));
@@ -169,7 +173,8 @@ TEST_CASE("ofi: an RMA target that stops polling does not stall the writer", "[m
         }
         // Well inside the target's 3 s of silence.
         const auto start = std::chrono::steady_clock::now();
-        const bool sent = driveUntil(*endpoint, [&] { return done == kMessages; }, 2500ms);
+        const bool sent = driveUntil(
+            *endpoint, [&] { return done == kMessages; }, 2500ms);
         if (!sent) {
           std::fprintf(stderr, "rank 0: %d of %d writes done after %.1f s while the target was idle\n", done, kMessages,
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -188,20 +193,23 @@ TEST_CASE("ofi: a provider that does not exist is a clear error", "[multiproc][o
   options.environment["BANYAN_TRANSPORT"] = "ofi";
   options.environment["BANYAN_OFI_PROVIDER"] = "no-such-fabric";
   options.environment["BANYAN_DEBUG"] = "none";
-  runRanks(2, [](int rank) {
-    try {
-      auto comm = Communicator::fromEnvironment();
-    } catch (const Error& error) {
-      const std::string text = error.what();
-      RANK_EXPECT(rank, error.code() == ErrorCode::NotSupported);
-      RANK_EXPECT(rank, text.find("BANYAN_OFI_PROVIDER='no-such-fabric'") != std::string::npos);
-      RANK_EXPECT(rank, text.find("available here: ") != std::string::npos);
-      RANK_EXPECT(rank, text.find("tcp;ofi_rxm") != std::string::npos);
-      return 0;
-    }
-    std::fprintf(stderr, "rank %d: a communicator over a provider that does not exist was created\n", rank);
-    return 1;
-  }, options);
+  runRanks(
+      2,
+      [](int rank) {
+        try {
+          auto comm = Communicator::fromEnvironment();
+        } catch (const Error& error) {
+          const std::string text = error.what();
+          RANK_EXPECT(rank, error.code() == ErrorCode::NotSupported);
+          RANK_EXPECT(rank, text.find("BANYAN_OFI_PROVIDER='no-such-fabric'") != std::string::npos);
+          RANK_EXPECT(rank, text.find("available here: ") != std::string::npos);
+          RANK_EXPECT(rank, text.find("tcp;ofi_rxm") != std::string::npos);
+          return 0;
+        }
+        std::fprintf(stderr, "rank %d: a communicator over a provider that does not exist was created\n", rank);
+        return 1;
+      },
+      options);
 }
 
 TEST_CASE("ofi: registrations are released when the communicator closes and when a failure ends it",
@@ -212,32 +220,35 @@ TEST_CASE("ofi: registrations are released when the communicator closes and when
     options.environment["BANYAN_OFI_PROVIDER"] = provider;
     options.environment["BANYAN_TIMEOUT"] = "5s";
     options.environment["BANYAN_DEBUG"] = "none";
-    runRanks(2, [](int rank) {
-      {
-        auto comm = Communicator::fromEnvironment();
-        std::vector<float> data(1 << 20, 1.0f);  // 4 MiB: RMA, so buffers get registered
-        comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
-        RANK_EXPECT(rank, data[12345] == 2.0f);
-        // The cache keeps them for the next call.
-        RANK_EXPECT(rank, transport::ofi::liveRegistrations() > 0);
-      }
-      RANK_EXPECT(rank, transport::ofi::liveRegistrations() == 0);
+    runRanks(
+        2,
+        [](int rank) {
+          {
+            auto comm = Communicator::fromEnvironment();
+            std::vector<float> data(1 << 20, 1.0f);  // 4 MiB: RMA, so buffers get registered
+            comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+            RANK_EXPECT(rank, data[12345] == 2.0f);
+            // The cache keeps them for the next call.
+            RANK_EXPECT(rank, transport::ofi::liveRegistrations() > 0);
+          }
+          RANK_EXPECT(rank, transport::ofi::liveRegistrations() == 0);
 
-      auto comm = Communicator::fromEnvironment();
-      std::vector<float> data(1 << 20, 1.0f);
-      comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
-      if (rank == 1) _exit(0);  // leaves mid-job
-      try {
-        for (int i = 0; i < 3; ++i) comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
-      } catch (const Error& error) {
-        RANK_EXPECT(rank, error.code() == ErrorCode::Remote || error.code() == ErrorCode::Timeout);
-        // The failure closed the endpoint and dropped every registration, before close().
-        RANK_EXPECT(rank, transport::ofi::liveRegistrations() == 0);
-        return 0;
-      }
-      std::fprintf(stderr, "rank 0: allreduce with a departed peer succeeded\n");
-      return 1;
-    }, options);
+          auto comm = Communicator::fromEnvironment();
+          std::vector<float> data(1 << 20, 1.0f);
+          comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+          if (rank == 1) _exit(0);  // leaves mid-job
+          try {
+            for (int i = 0; i < 3; ++i) comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+          } catch (const Error& error) {
+            RANK_EXPECT(rank, error.code() == ErrorCode::Remote || error.code() == ErrorCode::Timeout);
+            // The failure closed the endpoint and dropped every registration, before close().
+            RANK_EXPECT(rank, transport::ofi::liveRegistrations() == 0);
+            return 0;
+          }
+          std::fprintf(stderr, "rank 0: allreduce with a departed peer succeeded\n");
+          return 1;
+        },
+        options);
   }
 }
 
@@ -249,26 +260,60 @@ TEST_CASE("ofi: RMA announced by message, without the cache, or never used stays
     if (variant == "cache=0") options.environment["BANYAN_OFI_MR_CACHE"] = "0";
     if (variant == "rma=0") options.environment["BANYAN_OFI_RMA_BYTES"] = "0";
     if (variant == "rma=1") options.environment["BANYAN_OFI_RMA_BYTES"] = "1";
-    runRanks(3, [](int rank) {
-      auto comm = Communicator::fromEnvironment();
-      for (std::size_t count : {std::size_t{1}, std::size_t{1000}, std::size_t{70000}, std::size_t{1} << 20}) {
-        for (int round = 0; round < 2; ++round) {
-          std::vector<std::int64_t> data(count);
-          for (std::size_t i = 0; i < count; ++i) data[i] = static_cast<std::int64_t>(i * 3 + rank + round);
-          comm.allreduce(data.data(), count, DataType::i64, ReduceOp::sum);
-          for (std::size_t i = 0; i < count; ++i) {
-            RANK_EXPECT(rank, data[i] == static_cast<std::int64_t>(3 * (i * 3 + round) + 3));
+    runRanks(
+        3,
+        [](int rank) {
+          auto comm = Communicator::fromEnvironment();
+          for (std::size_t count : {std::size_t{1}, std::size_t{1000}, std::size_t{70000}, std::size_t{1} << 20}) {
+            for (int round = 0; round < 2; ++round) {
+              std::vector<std::int64_t> data(count);
+              for (std::size_t i = 0; i < count; ++i) data[i] = static_cast<std::int64_t>(i * 3 + rank + round);
+              comm.allreduce(data.data(), count, DataType::i64, ReduceOp::sum);
+              for (std::size_t i = 0; i < count; ++i) {
+                RANK_EXPECT(rank, data[i] == static_cast<std::int64_t>(3 * (i * 3 + round) + 3));
+              }
+              std::vector<std::int64_t> all(count * 3);
+              std::vector<std::int64_t> mine(count, rank * 100 + round);
+              comm.allgather(mine.data(), all.data(), count, DataType::i64);
+              for (std::size_t i = 0; i < all.size(); ++i) {
+                RANK_EXPECT(rank, all[i] == static_cast<std::int64_t>((i / count) * 100 + round));
+              }
+            }
           }
-          std::vector<std::int64_t> all(count * 3);
-          std::vector<std::int64_t> mine(count, rank * 100 + round);
-          comm.allgather(mine.data(), all.data(), count, DataType::i64);
-          for (std::size_t i = 0; i < all.size(); ++i) {
-            RANK_EXPECT(rank, all[i] == static_cast<std::int64_t>((i / count) * 100 + round));
+          return 0;
+        },
+        options);
+  }
+}
+
+TEST_CASE("ofi: allreduce and allgather are exact over libfabric's sockets provider", "[multiproc][ofi]") {
+  // The rest of the collective suite skips ofi-sockets by default (tests/support/multiproc.hpp).
+  const int ranks = GENERATE(2, 3);
+  SECTION(std::to_string(ranks) + " ranks") {
+    runRanks(
+        ranks,
+        [](int rank) {
+          auto comm = Communicator::fromEnvironment();
+          const int n = comm.size();
+          for (std::size_t count : {std::size_t{1}, std::size_t{777}, std::size_t{20000}, std::size_t{300000}}) {
+            for (DataType type : {DataType::f32, DataType::i64, DataType::bf16}) {
+              std::vector<std::uint8_t> data(count * dataTypeSize(type)), expected(data.size());
+              std::vector<std::uint8_t> all(data.size() * static_cast<std::size_t>(n));
+              test::fillInput(ReduceOp::sum, type, rank, data.data(), count);
+              comm.allgather(data.data(), all.data(), count, type);
+              for (int r = 0; r < n; ++r) {
+                test::fillInput(ReduceOp::sum, type, r, expected.data(), count);
+                RANK_EXPECT(rank, std::memcmp(all.data() + static_cast<std::size_t>(r) * data.size(), expected.data(),
+                                              data.size()) == 0);
+              }
+              for (std::size_t i = 0; i < count; ++i) test::storeExpected(ReduceOp::sum, type, n, expected.data(), i);
+              comm.allreduce(data.data(), count, type, ReduceOp::sum);
+              RANK_EXPECT(rank, std::memcmp(data.data(), expected.data(), data.size()) == 0);
+            }
           }
-        }
-      }
-      return 0;
-    }, options);
+          return 0;
+        },
+        over("ofi-sockets"));
   }
 }
 

@@ -35,21 +35,24 @@ inline void runRanks(int n, const std::function<int(int rank)>& body,
 //   shm           the default: shared-memory transport plus the direct shared-memory collectives
 #define BANYAN_EACH_TRANSPORT() GENERATE(as<std::string>{}, "tcp", "shm-messages", "shm")
 
-// The collective tests also run over libfabric (BANYAN_TRANSPORT=ofi), once per software
-// provider, when banyan was built with it:
+// The collective tests also run over libfabric (BANYAN_TRANSPORT=ofi) when banyan was built
+// with it:
 //   ofi-tcp      provider tcp;ofi_rxm (loopback)
-//   ofi-sockets  provider sockets (loopback)
 //   ofi-shm      provider shm (libfabric's shared memory, manual progress)
+//   ofi-sockets  provider sockets (loopback). Its progress thread makes a collective cost
+//                milliseconds on this 2-core machine (a 4-rank exactness sweep: 30 s), so by
+//                default it runs only in test_ofi.cpp and the 2- and 3-rank exactness sweep;
+//                BANYAN_TEST_TRANSPORTS=ofi-sockets runs the whole suite over it.
 // BANYAN_TEST_TRANSPORTS=ofi-tcp,ofi-shm (a test-run knob, not read by banyan) runs only those.
 inline bool transportSelected(const std::string& transport) {
   const char* only = std::getenv("BANYAN_TEST_TRANSPORTS");
-  if (only == nullptr || *only == '\0') return true;
+  if (only == nullptr || *only == '\0') return transport != "ofi-sockets";
   return ("," + std::string(only) + ",").find("," + transport + ",") != std::string::npos;
 }
 #ifdef BANYAN_HAVE_OFI
 #define BANYAN_EACH_TRANSPORT_AND_OFI()                                                                     \
   GENERATE(filter(banyan::test::transportSelected,                                                         \
-                  values<std::string>({"tcp", "shm-messages", "shm", "ofi-tcp", "ofi-sockets", "ofi-shm"})))
+                  values<std::string>({"tcp", "shm-messages", "shm", "ofi-tcp", "ofi-shm", "ofi-sockets"})))
 #else
 #define BANYAN_EACH_TRANSPORT_AND_OFI() BANYAN_EACH_TRANSPORT()
 #endif

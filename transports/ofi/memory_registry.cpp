@@ -1,10 +1,10 @@
 #include "transports/ofi/memory_registry.hpp"
 
-#include "common/status.hpp"
-
 #include <rdma/fi_endpoint.h>
 
 #include <atomic>
+
+#include "common/status.hpp"
 
 namespace banyan::transport::ofi {
 namespace {

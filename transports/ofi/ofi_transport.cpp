@@ -1,8 +1,6 @@
 #include "transports/ofi/ofi_transport.hpp"
 
-#include "transports/ofi/memory_registry.hpp"
-#include "transports/ofi/wire.hpp"
-
+#include <fmt/format.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
@@ -10,10 +8,8 @@
 #include <rdma/fi_rma.h>
 #include <rdma/fi_tagged.h>
 
-#include <asio.hpp>
-#include <fmt/format.h>
-
 #include <algorithm>
+#include <asio.hpp>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -22,6 +18,9 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+
+#include "transports/ofi/memory_registry.hpp"
+#include "transports/ofi/wire.hpp"
 
 namespace banyan::transport::ofi {
 namespace {
@@ -132,7 +131,7 @@ struct OfiTransport::Impl {
   std::size_t maxWrite = 0;
 
   std::vector<Peer> peers;
-  std::unordered_set<Context*> live;  // sends, receives and writes posted or waiting
+  std::unordered_set<Context*> live;                    // sends, receives and writes posted or waiting
   std::unordered_map<std::uint64_t, RecvOp*> rmaRecvs;  // by id
   std::uint64_t nextId = 1;
 
@@ -238,9 +237,8 @@ struct OfiTransport::Impl {
     const fi_addr_t dest = peer.addr;
     const std::uint64_t tag = dataTag(params.rank, op->seq);
     post(kTx, [this, op, desc, dest, tag] {
-      return cqDataMask != 0
-                 ? fi_tsenddata(ep, op->data, op->bytes, desc, op->tag & cqDataMask, dest, tag, &op->fi)
-                 : fi_tsend(ep, op->data, op->bytes, desc, dest, tag, &op->fi);
+      return cqDataMask != 0 ? fi_tsenddata(ep, op->data, op->bytes, desc, op->tag & cqDataMask, dest, tag, &op->fi)
+                             : fi_tsend(ep, op->data, op->bytes, desc, dest, tag, &op->fi);
     });
   }
 
@@ -248,7 +246,8 @@ struct OfiTransport::Impl {
     void* desc = registry->localDescriptor(op->data, op->bytes);
     op->pinned = registry->localRequired();
     const std::uint64_t tag = dataTag(op->peer, op->seq);
-    post(kRx, [this, op, desc, tag] { return fi_trecv(ep, op->data, op->bytes, desc, FI_ADDR_UNSPEC, tag, 0, &op->fi); });
+    post(kRx,
+         [this, op, desc, tag] { return fi_trecv(ep, op->data, op->bytes, desc, FI_ADDR_UNSPEC, tag, 0, &op->fi); });
   }
 
   void postRmaRecv(RecvOp* op, Peer& peer) {
@@ -376,8 +375,10 @@ struct OfiTransport::Impl {
   void writeArrived(std::uint64_t id, bool all) {
     auto it = rmaRecvs.find(id);
     if (it == rmaRecvs.end()) {
-      failAll(Status::make(ErrorCode::Remote, "ofi: rank {} was told of a write into receive {}, which it is not "
-                                              "waiting for", params.rank, id));
+      failAll(Status::make(ErrorCode::Remote,
+                           "ofi: rank {} was told of a write into receive {}, which it is not "
+                           "waiting for",
+                           params.rank, id));
       return;
     }
     RecvOp* op = it->second;
@@ -612,8 +613,7 @@ void OfiTransport::Impl::open() {
   if (shutDown) failure.throwIfError();
 
   description = fmt::format("{}, {}, large messages from {} B by {}", describeProvider(*info),
-                            waitFd >= 0 ? "waits on a descriptor" : "no wait descriptor (naps)",
-                            params.rmaBytes,
+                            waitFd >= 0 ? "waits on a descriptor" : "no wait descriptor (naps)", params.rmaBytes,
                             rmaEnabled ? (notify == RmaNotify::CqData ? "RMA write with remote CQ data"
                                                                       : "RMA write and a completion message")
                                        : "tagged send (no RMA)");

@@ -16,17 +16,16 @@
 // mutex guards the libfabric objects and the transport's state; completions run in poll(),
 // outside it.
 
-#include "transports/ofi/provider.hpp"
-#include "transports/transport.hpp"
-
 #include <banyan/store.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "transports/ofi/provider.hpp"
+#include "transports/transport.hpp"
 
 namespace asio {
 class io_context;

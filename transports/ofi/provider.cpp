@@ -1,15 +1,14 @@
 #include "transports/ofi/provider.hpp"
 
-#include "common/status.hpp"
-
+#include <fmt/format.h>
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
 #include <set>
+
+#include "common/status.hpp"
 
 namespace banyan::transport::ofi {
 namespace {
@@ -51,8 +50,8 @@ InfoPtr makeHints(const std::string& provider, bool rma) {
 InfoPtr getInfo(const std::string& provider, bool rma, const std::string& node) {
   InfoPtr hints = makeHints(provider, rma);
   fi_info* found = nullptr;
-  const int ret = fi_getinfo(kApiVersion, node.empty() ? nullptr : node.c_str(), nullptr,
-                             node.empty() ? 0 : FI_SOURCE, hints.get(), &found);
+  const int ret = fi_getinfo(kApiVersion, node.empty() ? nullptr : node.c_str(), nullptr, node.empty() ? 0 : FI_SOURCE,
+                             hints.get(), &found);
   if (ret == -FI_ENODATA || ret == -FI_ENOENT || ret == -FI_EADDRNOTAVAIL || ret == -FI_ENODEV) return nullptr;
   if (ret != 0) {
     fail(ErrorCode::System, "ofi: fi_getinfo(provider '{}', node '{}'): {}", provider, node, fi_strerror(-ret));
@@ -104,7 +103,9 @@ std::vector<std::string> availableProviders() {
   return names;
 }
 
-bool isRealFabric(const std::string& provider) { return rankOf(provider) < static_cast<int>(std::size(kFabricRanking)); }
+bool isRealFabric(const std::string& provider) {
+  return rankOf(provider) < static_cast<int>(std::size(kFabricRanking));
+}
 
 InfoPtr chooseProvider(const ProviderRequest& request) {
   if (!request.provider.empty()) {
@@ -131,11 +132,9 @@ InfoPtr chooseProvider(const ProviderRequest& request) {
 
 std::string mrModeText(int mrMode) {
   static constexpr std::pair<int, const char*> kBits[] = {
-      {FI_MR_LOCAL, "FI_MR_LOCAL"},         {FI_MR_RAW, "FI_MR_RAW"},
-      {FI_MR_VIRT_ADDR, "FI_MR_VIRT_ADDR"}, {FI_MR_ALLOCATED, "FI_MR_ALLOCATED"},
-      {FI_MR_PROV_KEY, "FI_MR_PROV_KEY"},   {FI_MR_MMU_NOTIFY, "FI_MR_MMU_NOTIFY"},
-      {FI_MR_RMA_EVENT, "FI_MR_RMA_EVENT"}, {FI_MR_ENDPOINT, "FI_MR_ENDPOINT"},
-      {FI_MR_HMEM, "FI_MR_HMEM"},
+      {FI_MR_LOCAL, "FI_MR_LOCAL"},         {FI_MR_RAW, "FI_MR_RAW"},           {FI_MR_VIRT_ADDR, "FI_MR_VIRT_ADDR"},
+      {FI_MR_ALLOCATED, "FI_MR_ALLOCATED"}, {FI_MR_PROV_KEY, "FI_MR_PROV_KEY"}, {FI_MR_MMU_NOTIFY, "FI_MR_MMU_NOTIFY"},
+      {FI_MR_RMA_EVENT, "FI_MR_RMA_EVENT"}, {FI_MR_ENDPOINT, "FI_MR_ENDPOINT"}, {FI_MR_HMEM, "FI_MR_HMEM"},
   };
   std::string text;
   for (const auto& [bit, name] : kBits) {
