@@ -136,7 +136,17 @@ TEST_CASE("16 ranks on 2 cores stay exact", "[multiproc][collectives]") {
 TEST_CASE("small slices pipeline many messages and stay exact", "[multiproc][collectives]") {
   // 64-byte slices make every chunk many slices long: the pipelined path, scratch slots
   // reused round-robin, and per-peer ordering all get exercised.
-  bootstrap::LaunchOptions options = over(BANYAN_EACH_TRANSPORT_AND_OFI());
+  // Not over ofi-shm: with 5 ranks, libfabric 1.17's shm provider stalled under these floods of
+  // 64-byte messages (thousands unmatched at a receiver; docs/ofi.md, known problems).
+  const std::string transport = GENERATE(filter(
+      [](const std::string& t) { return t != "ofi-shm" && banyan::test::transportSelected(t); },
+      values<std::string>({"tcp", "shm-messages", "shm"
+#ifdef BANYAN_HAVE_OFI
+                           ,
+                           "ofi-tcp", "ofi-sockets"
+#endif
+      })));
+  bootstrap::LaunchOptions options = over(transport);
   options.environment["BANYAN_SLICE_BYTES"] = "64";
   const int ranks = GENERATE(2, 3, 5);
   runRanks(
