@@ -125,7 +125,15 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
   }
   if (!ofiCandidates.empty()) {
 #ifdef BANYAN_HAVE_OFI
-    auto info = transport::ofi::chooseProvider({config.ofiProvider, forcedOfi, listen});
+    transport::ofi::InfoPtr info;
+    try {
+      info = transport::ofi::chooseProvider({config.ofiProvider, forcedOfi, listen});
+    } catch (const Error& error) {
+      // Asked for (forced or named): the error is the answer. Merely looking for a fabric: a
+      // libfabric that fails to enumerate its providers must not stop a job TCP can carry.
+      if (forcedOfi || !config.ofiProvider.empty()) throw;
+      log::warn(params.rank, "ofi: looking for a fabric failed, using TCP between hosts: {}", error.what());
+    }
     if (!info && forcedOfi) {
       fail(ErrorCode::NotSupported,
            "BANYAN_TRANSPORT=ofi: no libfabric provider here offers reliable-datagram endpoints with tagged messages");

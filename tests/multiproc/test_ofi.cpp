@@ -218,6 +218,7 @@ TEST_CASE("ofi: registrations are released when the communicator closes and when
   SECTION(provider) {
     bootstrap::LaunchOptions options = over("ofi-x");
     options.environment["BANYAN_OFI_PROVIDER"] = provider;
+    options.environment["BANYAN_OFI_RMA_BYTES"] = "64K";  // shm's default is no RMA (docs/ofi.md)
     options.environment["BANYAN_TIMEOUT"] = "5s";
     options.environment["BANYAN_DEBUG"] = "none";
     runRanks(
