@@ -5,11 +5,13 @@ set -euo pipefail
 
 # Build: compiler, meson/ninja, fmt, Asio, Catch2. Open MPI: banyan-mpi, the reference
 # benchmark and the mpirun launch test. python3: bench/summarize.py (standard library only).
+# libfabric: the ofi transport (built only when found) and fi_pingpong, its benchmark ceiling.
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
   libopenmpi-dev openmpi-bin
   python3 procps
+  libfabric-dev libfabric-bin
 )
 
 missing=()

@@ -13,9 +13,14 @@ namespace banyan {
 struct Options {
   // BANYAN_TIMEOUT: deadline for every wait (connect, store call, collective). Default 300 s.
   std::optional<std::chrono::milliseconds> timeout;
-  // BANYAN_TRANSPORT: "auto" (default: shared memory inside a host, TCP between hosts),
-  // "tcp" or "shm" (every pair over that one).
+  // BANYAN_TRANSPORT: "auto" (default: shared memory inside a host; between hosts libfabric
+  // where a real fabric is found, else TCP), "tcp", "shm" or "ofi" (every pair over that one).
   std::optional<std::string> transport;
+  // BANYAN_OFI_PROVIDER: the libfabric provider ("verbs;ofi_rxm", "efa", "tcp;ofi_rxm", "shm",
+  // ...). Default: the fastest real fabric found.
+  std::optional<std::string> ofiProvider;
+  // BANYAN_OFI_RMA_BYTES: ofi messages of at least this size are RMA writes (0: never). 64 KiB.
+  std::optional<std::size_t> ofiRmaBytes;
   // BANYAN_SHM_CMA_BYTES: shared-memory messages of at least this size are copied once from
   // the sender's memory (process_vm_readv) where allowed; 0 never. Default 64 KiB.
   std::optional<std::size_t> crossMemoryBytes;

@@ -10,13 +10,30 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 16> kVariables{{
+constexpr std::array<Variable, 20> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
     {"BANYAN_TRANSPORT", "auto",
-     "Transport between ranks. auto: shared memory (shm) between ranks of one host, TCP between "
-     "hosts. tcp or shm forces one for every pair (shm needs every rank on one host)."},
+     "Transport between ranks. auto: shared memory (shm) between ranks of one host; between hosts "
+     "libfabric (ofi) where a real fabric (or BANYAN_OFI_PROVIDER) is found, else TCP. tcp, shm "
+     "or ofi forces one for every pair (shm needs every rank on one host; ofi needs a build with "
+     "libfabric)."},
+    {"BANYAN_OFI_PROVIDER", "(fastest real fabric)",
+     "libfabric provider of the ofi transport, any fi_info name (verbs;ofi_rxm, efa, cxi, "
+     "tcp;ofi_rxm, sockets, shm, ...). Unset: the fastest RDMA fabric found; software providers "
+     "only when BANYAN_TRANSPORT=ofi forces libfabric."},
+    {"BANYAN_OFI_RMA_BYTES", "64K (shm provider: 0)",
+     "ofi messages of at least this size are RMA-written into the receiver's registered buffer "
+     "where the provider has RMA; smaller ones are tagged sends. 0 never uses RMA. Unset with "
+     "the shm provider: 0 (its RMA writes stalled with 4 and more ranks in libfabric 1.17; its "
+     "tagged messages use a single cross-memory copy anyway)."},
+    {"BANYAN_OFI_MR_CACHE", "64",
+     "Memory registrations the ofi transport keeps for reuse across calls; 0 deregisters each "
+     "buffer after use."},
+    {"BANYAN_OFI_RMA_NOTIFY", "data",
+     "Debug: how an RMA receiver learns the write is complete. data: remote CQ data where the "
+     "provider has it; message: a completion message after a delivery-complete write."},
     {"BANYAN_HOST_ID", "(hostname/boot id)",
      "Which host this rank counts as on; ranks with equal ids talk through shared memory. Set it "
      "to tell apart ranks in different network namespaces of one machine."},
@@ -141,11 +158,51 @@ Config resolve(const Options& options) {
 
   std::string transport = options.transport.value_or(env("BANYAN_TRANSPORT") ? env("BANYAN_TRANSPORT") : "auto");
   transport = lower(transport);
+#ifdef BANYAN_HAVE_OFI
+  if (transport != "auto" && transport != "tcp" && transport != "shm" && transport != "ofi") {
+    fail(ErrorCode::NotSupported, "transport '{}' (from {}) is not available in this build; available: auto, tcp, shm, ofi",
+         transport, options.transport ? "Options::transport" : "BANYAN_TRANSPORT");
+  }
+#else
+  if (transport == "ofi") {
+    fail(ErrorCode::NotSupported,
+         "transport 'ofi' (from {}): this banyan was built without libfabric; install libfabric-dev "
+         "(tools/install-deps.sh) and rebuild",
+         options.transport ? "Options::transport" : "BANYAN_TRANSPORT");
+  }
   if (transport != "auto" && transport != "tcp" && transport != "shm") {
     fail(ErrorCode::NotSupported, "transport '{}' (from {}) is not available in this build; available: auto, tcp, shm",
          transport, options.transport ? "Options::transport" : "BANYAN_TRANSPORT");
   }
+#endif
   config.transport = transport;
+
+  if (options.ofiProvider) {
+    config.ofiProvider = *options.ofiProvider;
+  } else if (const char* v = env("BANYAN_OFI_PROVIDER")) {
+    config.ofiProvider = v;
+  }
+  if (options.ofiRmaBytes) {
+    config.ofiRmaBytes = *options.ofiRmaBytes;
+    config.ofiRmaBytesSet = true;
+  } else if (const char* v = env("BANYAN_OFI_RMA_BYTES")) {
+    config.ofiRmaBytes = parseBytes(v, "BANYAN_OFI_RMA_BYTES");
+    config.ofiRmaBytesSet = true;
+  }
+  if (const char* v = env("BANYAN_OFI_MR_CACHE")) {
+    auto [value, suffix] = numberAndSuffix(v, "BANYAN_OFI_MR_CACHE");
+    if (!suffix.empty() || value > (1u << 20)) {
+      fail(ErrorCode::InvalidUsage, "BANYAN_OFI_MR_CACHE: '{}' must be an integer from 0 to {}", v, 1u << 20);
+    }
+    config.ofiRegistrationCache = static_cast<std::size_t>(value);
+  }
+  if (const char* v = env("BANYAN_OFI_RMA_NOTIFY")) {
+    const std::string value = lower(v);
+    if (value != "data" && value != "message") {
+      fail(ErrorCode::InvalidUsage, "BANYAN_OFI_RMA_NOTIFY: '{}' must be data or message", v);
+    }
+    config.ofiRmaByMessage = value == "message";
+  }
 
   if (options.crossMemoryBytes) {
     config.crossMemoryBytes = *options.crossMemoryBytes;

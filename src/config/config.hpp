@@ -17,7 +17,12 @@ enum class LogLevel { None, Warn, Info, Trace };
 
 struct Config {
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
-  std::string transport = "auto";       // auto | tcp | shm
+  std::string transport = "auto";       // auto | tcp | shm | ofi
+  std::string ofiProvider;              // BANYAN_OFI_PROVIDER; empty: choose (transports/ofi/provider.hpp)
+  std::size_t ofiRmaBytes = 64 * 1024;  // 0: never RMA
+  bool ofiRmaBytesSet = false;          // set by the user (else per-provider defaults apply)
+  bool ofiRmaByMessage = false;         // debug: announce RMA writes by message, not CQ data
+  std::size_t ofiRegistrationCache = 64;
   std::size_t crossMemoryBytes = 64 * 1024;  // 0: never
   bool shmCollectives = true;
   std::size_t sliceBytes = 1024 * 1024;

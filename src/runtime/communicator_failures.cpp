@@ -75,7 +75,8 @@ Status CommunicatorImpl::explainMismatch(const Status& failed, const Pending& pe
   // The peer's tag says which of its calls the message belongs to, and that call's fingerprint.
   const std::uint64_t theirSequence = failed.mismatchTag() >> 16;
   const std::string inCall =
-      theirSequence == pending.sequence
+      failed.mismatchTag() == 0 ? std::string("its message does not fit this call")
+      : theirSequence == pending.sequence
           ? fmt::format("its call #{} differs from this one (kind, count, type, op or root)", theirSequence)
           : fmt::format("it is in its call #{}, this rank in #{}", theirSequence, pending.sequence);
   const Status account(ErrorCode::InvalidUsage,

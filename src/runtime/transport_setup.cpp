@@ -1,12 +1,17 @@
 #include "runtime/transport_setup.hpp"
 
 #include "bootstrap/host_identity.hpp"
+#include "common/log.hpp"
 #include "transports/shm/shm_transport.hpp"
 #include "transports/tcp/tcp_transport.hpp"
 
 #include <fmt/format.h>
 
 #include <map>
+
+#ifdef BANYAN_HAVE_OFI
+#include "transports/ofi/ofi_transport.hpp"
+#endif
 
 namespace banyan::runtime {
 namespace {
@@ -35,6 +40,34 @@ HostLayout exchangeHosts(Store& store, const TransportParams& params, std::chron
   return layout;
 }
 
+// Every rank that may use libfabric publishes "<provider>\n<address>" ("" without a provider) and
+// reads the candidates'; a pair uses ofi when both name the same provider.
+std::map<int, std::string> exchangeOfiAddresses(Store& store, const TransportParams& params,
+                                                const std::vector<int>& candidates, const std::string& provider,
+                                                const std::string& address, bool forced,
+                                                std::chrono::milliseconds timeout) {
+  const auto key = [&](int rank) { return fmt::format("{}ofi/{}", params.storePrefix, rank); };
+  const std::string mine = provider.empty() ? std::string() : provider + "\n" + address;
+  store.set(key(params.rank), Store::Bytes(mine.begin(), mine.end()), timeout);
+  std::map<int, std::string> addresses;
+  for (int rank : candidates) {
+    const auto bytes = store.get(key(rank), timeout);
+    const std::string theirs(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    const auto newline = theirs.find('\n');
+    const std::string theirProvider = newline == std::string::npos ? std::string() : theirs.substr(0, newline);
+    if (!provider.empty() && theirProvider == provider) {
+      addresses[rank] = theirs.substr(newline + 1);
+    } else if (forced) {
+      fail(ErrorCode::InvalidUsage,
+           "BANYAN_TRANSPORT=ofi: rank {} uses libfabric provider '{}' but rank {} {} (set BANYAN_OFI_PROVIDER to one "
+           "provider every rank has)",
+           params.rank, provider, rank,
+           theirProvider.empty() ? std::string("found none") : fmt::format("uses '{}'", theirProvider));
+    }
+  }
+  return addresses;
+}
+
 }  // namespace
 
 TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,
@@ -55,12 +88,16 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
          "with {} of {} ranks)",
          layout.hostCount, params.rank, layout.localRanks.size(), params.size);
   }
-  const bool useShm = config.transport != "tcp" && layout.localRanks.size() > 1;
-  const std::size_t remote = static_cast<std::size_t>(params.size) - (useShm ? layout.localRanks.size() : 1);
+  const bool forcedOfi = config.transport == "ofi";
+  const bool useShm = config.transport != "tcp" && !forcedOfi && layout.localRanks.size() > 1;
+  std::size_t remote = static_cast<std::size_t>(params.size) - (useShm ? layout.localRanks.size() : 1);
 
   std::vector<std::unique_ptr<transport::Transport>> transports;
   std::vector<int> route(static_cast<std::size_t>(params.size), -1);
   std::string summary;
+  std::string listen = config.socketAddr;
+  if (listen.empty()) listen = store->localAddress();
+  if (listen.empty()) listen = "127.0.0.1";
   if (useShm) {
     transport::shm::ShmTransportParams shm;
     shm.rank = params.rank;
@@ -80,10 +117,62 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
     transports.push_back(std::move(transport));
     setup.sharedMemory = true;
   }
+  // libfabric: every peer when forced; in auto mode the peers on other hosts (never the
+  // peers of a job that forces tcp or shm).
+  std::vector<int> ofiCandidates;
+  if (forcedOfi || (config.transport == "auto" && remote > 0)) {
+    for (int rank = 0; rank < params.size; ++rank) {
+      if (rank != params.rank && route[static_cast<std::size_t>(rank)] < 0) ofiCandidates.push_back(rank);
+    }
+  }
+  if (!ofiCandidates.empty()) {
+#ifdef BANYAN_HAVE_OFI
+    transport::ofi::InfoPtr info;
+    try {
+      info = transport::ofi::chooseProvider({config.ofiProvider, forcedOfi, listen});
+    } catch (const Error& error) {
+      // Asked for (forced or named): the error is the answer. Merely looking for a fabric: a
+      // libfabric that fails to enumerate its providers must not stop a job TCP can carry.
+      if (forcedOfi || !config.ofiProvider.empty()) throw;
+      log::warn(params.rank, "ofi: looking for a fabric failed, using TCP between hosts: {}", error.what());
+    }
+    if (!info && forcedOfi) {
+      fail(ErrorCode::NotSupported,
+           "BANYAN_TRANSPORT=ofi: no libfabric provider here offers reliable-datagram endpoints with tagged messages");
+    }
+    std::unique_ptr<transport::ofi::OfiTransport> ofi;
+    if (info) {
+      transport::ofi::OfiTransportParams p;
+      p.rank = params.rank;
+      p.size = params.size;
+      // libfabric 1.17's shm provider stalled (4+ ranks, RMA writes into one rank from several
+      // peers, with CQ data or Done messages alike; 2 ranks never did), so RMA is opt-in there.
+      p.rmaBytes =
+          !config.ofiRmaBytesSet && std::string(info->fabric_attr->prov_name) == "shm" ? 0 : config.ofiRmaBytes;
+      p.notify = config.ofiRmaByMessage ? transport::ofi::RmaNotify::Message : transport::ofi::RmaNotify::CqData;
+      p.registrationCache = config.ofiRegistrationCache;
+      p.timeout = config.timeout;
+      ofi = std::make_unique<transport::ofi::OfiTransport>(io, std::move(info), p);
+    }
+    const auto addresses = exchangeOfiAddresses(*store, params, ofiCandidates, ofi ? ofi->providerName() : "",
+                                                ofi ? ofi->address() : "", forcedOfi, config.timeout);
+    if (ofi && !addresses.empty()) {
+      ofi->connect(addresses);
+      setup.ofiProvider = ofi->providerDescription();
+      log::info(params.rank, "ofi: {}", setup.ofiProvider);
+      summary +=
+          fmt::format("{}ofi ({}) to {} rank(s)", summary.empty() ? "" : ", ", ofi->providerName(), addresses.size());
+      for (const auto& [rank, address] : addresses)
+        route[static_cast<std::size_t>(rank)] = static_cast<int>(transports.size());
+      remote -= addresses.size();
+      transports.push_back(std::move(ofi));
+    }
+#else
+    // Peers built with libfabric read this rank's choice: none.
+    exchangeOfiAddresses(*store, params, ofiCandidates, "", "", false, config.timeout);
+#endif
+  }
   if (remote > 0) {
-    std::string listen = config.socketAddr;
-    if (listen.empty()) listen = store->localAddress();
-    if (listen.empty()) listen = "127.0.0.1";
     auto tcp = std::make_unique<transport::tcp::TcpTransport>(
         io, store,
         transport::tcp::TcpTransportParams{params.rank, params.size, params.nonce, params.storePrefix, listen,

@@ -1,8 +1,9 @@
 #pragma once
 // Chooses the transport of every peer pair and builds them: shared memory between ranks of one
-// host (same host identity), TCP between hosts, unless BANYAN_TRANSPORT forces one. Every rank
-// publishes its host identity in the store and reads everyone's, so all ranks derive the same
-// host layout.
+// host (same host identity); between hosts libfabric where both ranks found the same provider,
+// else TCP; unless BANYAN_TRANSPORT forces one. Every rank publishes its host identity (and, when
+// it has peers on other hosts or ofi is forced, its libfabric provider and address) in the store
+// and reads everyone's, so all ranks derive the same layout and routes.
 
 #include "config/config.hpp"
 #include "transports/per_peer_transport.hpp"
@@ -31,6 +32,7 @@ struct TransportSetup {
   HostLayout layout;
   bool sharedMemory = false;  // local peers talk through shm
   std::string summary;        // for the INFO log: "shm to 3 ranks (cma), tcp on 10.0.0.1:4000 to 4 ranks"
+  std::string ofiProvider;    // the libfabric provider and its attributes, "" when ofi is not used
 };
 
 struct TransportParams {

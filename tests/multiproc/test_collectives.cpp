@@ -106,7 +106,7 @@ int checkAllgather(Communicator& comm, unsigned seed) {
 }  // namespace
 
 TEST_CASE("allreduce and allgather are exact for every dtype, op and count", "[multiproc][collectives]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   const int ranks = GENERATE(1, 2, 3, 4, 5, 6, 7, 8);
   SECTION(transport + ", " + std::to_string(ranks) + " ranks") {
     runRanks(
@@ -122,7 +122,7 @@ TEST_CASE("allreduce and allgather are exact for every dtype, op and count", "[m
 }
 
 TEST_CASE("16 ranks on 2 cores stay exact", "[multiproc][collectives]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(
       16,
       [](int) {
@@ -136,7 +136,17 @@ TEST_CASE("16 ranks on 2 cores stay exact", "[multiproc][collectives]") {
 TEST_CASE("small slices pipeline many messages and stay exact", "[multiproc][collectives]") {
   // 64-byte slices make every chunk many slices long: the pipelined path, scratch slots
   // reused round-robin, and per-peer ordering all get exercised.
-  bootstrap::LaunchOptions options = over(BANYAN_EACH_TRANSPORT());
+  // Not over ofi-shm: with 5 ranks, libfabric 1.17's shm provider stalled under these floods of
+  // 64-byte messages (thousands unmatched at a receiver; docs/ofi.md, known problems).
+  const std::string transport = GENERATE(filter(
+      [](const std::string& t) { return t != "ofi-shm" && banyan::test::transportSelected(t); },
+      values<std::string>({"tcp", "shm-messages", "shm"
+#ifdef BANYAN_HAVE_OFI
+                           ,
+                           "ofi-tcp", "ofi-sockets"
+#endif
+      })));
+  bootstrap::LaunchOptions options = over(transport);
   options.environment["BANYAN_SLICE_BYTES"] = "64";
   const int ranks = GENERATE(2, 3, 5);
   runRanks(
@@ -171,7 +181,7 @@ TEST_CASE("several sockets per peer stripe large messages exactly", "[multiproc]
 }
 
 TEST_CASE("many asynchronous operations complete in issue order", "[multiproc][async]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(4, [](int) {
     auto comm = Communicator::fromEnvironment();
     constexpr int kOperations = 100;
@@ -196,7 +206,7 @@ TEST_CASE("many asynchronous operations complete in issue order", "[multiproc][a
 }
 
 TEST_CASE("Work callbacks run once, in issue order, also when added late", "[multiproc][async]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(3, [](int) {
     auto comm = Communicator::fromEnvironment();
     constexpr int kOperations = 50;
@@ -226,7 +236,7 @@ TEST_CASE("Work callbacks run once, in issue order, also when added late", "[mul
 }
 
 TEST_CASE("a Work callback may start the next asynchronous operation", "[multiproc][async]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(3, [](int) {
     auto comm = Communicator::fromEnvironment();
     std::vector<std::int32_t> first(100, comm.rank()), second(100, 0);
@@ -246,7 +256,7 @@ TEST_CASE("a Work callback may start the next asynchronous operation", "[multipr
 }
 
 TEST_CASE("two communicators on one store stay apart", "[multiproc][collectives]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(3, [](int) {
     auto first = Communicator::fromEnvironment();
     auto second = Communicator::fromEnvironment();
@@ -262,7 +272,8 @@ TEST_CASE("two communicators on one store stay apart", "[multiproc][collectives]
 }
 
 TEST_CASE("allreduce beyond 2^31 bytes", "[multiproc][large]") {
-  // Counts and offsets are 64-bit throughout; 2^31 + 4 KiB bytes of u8 on 2 ranks.
+  // Counts and offsets are 64-bit throughout; 2^31 + 4 KiB bytes of u8 on 2 ranks. (Not over
+  // ofi: its messages are the same 1 MiB slices, and 3 more 4 GiB runs would cost minutes.)
   const std::string transport = BANYAN_EACH_TRANSPORT();
   runRanks(2, [](int) {
     auto comm = Communicator::fromEnvironment();
@@ -280,7 +291,7 @@ TEST_CASE("allreduce beyond 2^31 bytes", "[multiproc][large]") {
 }
 
 TEST_CASE("typed span overloads deduce the data type and check sizes", "[multiproc][collectives]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(3, [](int) {
     auto comm = Communicator::fromEnvironment();
     std::vector<double> grads(10, comm.rank() + 1.0);
@@ -306,7 +317,7 @@ TEST_CASE("typed span overloads deduce the data type and check sizes", "[multipr
 TEST_CASE("allgather is exact on each algorithm's size band", "[multiproc][collectives]") {
   // 4 ranks: 8 B blocks take Bruck, 160 KB blocks recursive doubling, 1.6 MB blocks the ring
   // (output beyond 4 MiB); tests/unit covers their schedules, this their execution.
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(4, [](int) {
     auto comm = Communicator::fromEnvironment();
     for (std::size_t count : {std::size_t{1}, std::size_t{20000}, std::size_t{200000}}) {

@@ -256,7 +256,7 @@ int checkEverything(Communicator& comm) {
 }  // namespace
 
 TEST_CASE("reduceScatter, broadcast, reduce, gather, scatter and alltoall are exact", "[multiproc][more]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   const int ranks = GENERATE(1, 2, 3, 4, 5, 6, 7, 8);
   SECTION(transport + ", " + std::to_string(ranks) + " ranks") {
     runRanks(
@@ -270,7 +270,7 @@ TEST_CASE("reduceScatter, broadcast, reduce, gather, scatter and alltoall are ex
 }
 
 TEST_CASE("no rank leaves a barrier before every rank entered it", "[multiproc][more]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   const int ranks = GENERATE(1, 2, 3, 5);
   SECTION(transport + ", " + std::to_string(ranks) + " ranks") {
     runRanks(
@@ -442,7 +442,7 @@ VLayout vLayout(int rank, int n) {
 }  // namespace
 
 TEST_CASE("alltoallv moves uneven and empty blocks exactly", "[multiproc][more]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   const int ranks = GENERATE(1, 2, 3, 5);
   SECTION(transport + ", " + std::to_string(ranks) + " ranks") {
     runRanks(
@@ -526,7 +526,7 @@ TEST_CASE("alltoallv refuses bad tables, naming what is wrong", "[multiproc][mor
 }
 
 TEST_CASE("bitwise and, or, xor reduce integers exactly and refuse floating point", "[multiproc][more]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(3, [](int) {
     auto comm = Communicator::fromEnvironment();
     const int rank = comm.rank(), n = comm.size();
@@ -565,7 +565,7 @@ TEST_CASE("bitwise and, or, xor reduce integers exactly and refuse floating poin
 }
 
 TEST_CASE("100 outstanding operations of mixed kinds complete in issue order", "[multiproc][more]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(4, [](int) {
     auto comm = Communicator::fromEnvironment();
     const int rank = comm.rank(), n = comm.size();

@@ -16,7 +16,7 @@ using banyan::test::over;
 using banyan::test::runRanks;
 
 TEST_CASE("split by color orders by key, and parent and children run interleaved", "[multiproc][split]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(6, [](int) {
     auto parent = Communicator::fromEnvironment();
     const int rank = parent.rank();
@@ -47,7 +47,7 @@ TEST_CASE("split by color orders by key, and parent and children run interleaved
 }
 
 TEST_CASE("a negative color joins no communicator, and later communicators still agree", "[multiproc][split]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(4, [](int) {
     auto parent = Communicator::fromEnvironment();
     const int rank = parent.rank();
@@ -69,7 +69,7 @@ TEST_CASE("a negative color joins no communicator, and later communicators still
 }
 
 TEST_CASE("subset takes the listed ranks in list order", "[multiproc][split]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
   runRanks(5, [](int) {
     auto parent = Communicator::fromEnvironment();
     const int rank = parent.rank();

@@ -109,3 +109,29 @@ TEST_CASE("every variable the code reads is in docs/configuration.md", "[config]
     CHECK_THAT(text.str(), Catch::Contains(variable.meaning));
   }
 }
+
+TEST_CASE("BANYAN_TRANSPORT=ofi and the BANYAN_OFI_* variables", "[config][ofi]") {
+  ScopedEnv transport("BANYAN_TRANSPORT", "ofi");
+#ifdef BANYAN_HAVE_OFI
+  ScopedEnv provider("BANYAN_OFI_PROVIDER", "tcp;ofi_rxm");
+  ScopedEnv rma("BANYAN_OFI_RMA_BYTES", "1M");
+  ScopedEnv cache("BANYAN_OFI_MR_CACHE", "0");
+  const config::Config config = config::resolve({});
+  CHECK(config.transport == "ofi");
+  CHECK(config.ofiProvider == "tcp;ofi_rxm");
+  CHECK(config.ofiRmaBytes == 1024 * 1024);
+  CHECK(config.ofiRegistrationCache == 0);
+  {
+    ScopedEnv notify("BANYAN_OFI_RMA_NOTIFY", "pigeon");
+    CHECK_THROWS_WITH(config::resolve({}), Catch::Contains("BANYAN_OFI_RMA_NOTIFY") && Catch::Contains("pigeon"));
+  }
+  {
+    ScopedEnv badCache("BANYAN_OFI_MR_CACHE", "lots");
+    CHECK_THROWS_WITH(config::resolve({}), Catch::Contains("BANYAN_OFI_MR_CACHE"));
+  }
+#else
+  // A build without libfabric says why ofi is missing and how to get it.
+  CHECK_THROWS_WITH(config::resolve({}), Catch::Contains("built without libfabric") &&
+                                             Catch::Contains("libfabric-dev"));
+#endif
+}

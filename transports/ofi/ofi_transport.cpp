@@ -1,0 +1,862 @@
+#include "transports/ofi/ofi_transport.hpp"
+
+#include <fmt/format.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
+#include <rdma/fi_tagged.h>
+
+#include <algorithm>
+#include <asio.hpp>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "transports/ofi/memory_registry.hpp"
+#include "transports/ofi/wire.hpp"
+
+namespace banyan::transport::ofi {
+namespace {
+
+// Every operation handed to libfabric starts with its fi_context2 (hints->mode FI_CONTEXT2),
+// so the completion's op_context leads back to it.
+struct Context {
+  enum class Kind : std::uint8_t { Send, Recv, Write, ControlSend, ControlRecv };
+  explicit Context(Kind k) : kind(k) {}
+  fi_context2 fi{};
+  Kind kind;
+};
+
+struct SendOp : Context {
+  SendOp() : Context(Kind::Send) {}
+  int peer = -1;
+  std::uint64_t seq = 0;
+  std::uint64_t tag = 0;
+  const std::byte* data = nullptr;
+  std::size_t bytes = 0;
+  Completion done;
+  bool rma = false;
+  bool pinnedLocal = false;  // holds a local-descriptor pin (FI_MR_LOCAL)
+  std::uint32_t writesLeft = 0;
+  std::uint64_t id = 0;  // the receiver's id for this message (RMA)
+};
+
+struct RecvOp : Context {
+  RecvOp() : Context(Kind::Recv) {}
+  int peer = -1;
+  std::uint64_t seq = 0;
+  std::uint64_t tag = 0;
+  std::byte* data = nullptr;
+  std::size_t bytes = 0;
+  Completion done;
+  bool rma = false;
+  bool pinned = false;  // holds a pin: the RMA target region, or a local descriptor
+  std::uint64_t id = 0;
+  std::uint32_t piecesLeft = 0;
+};
+
+struct WriteOp : Context {
+  explicit WriteOp(SendOp* s) : Context(Kind::Write), send(s) {}
+  SendOp* send;
+};
+
+struct ControlOp : Context {
+  ControlOp() : Context(Kind::ControlRecv) {}
+  ControlMessage* slot = nullptr;
+};
+
+constexpr std::size_t kControlReceives = 64;
+constexpr std::size_t kControlSends = 64;
+// How long a driver with operations outstanding sleeps at most: manual-progress providers
+// move nothing until the queue is read again.
+constexpr auto kNap = std::chrono::microseconds(200);
+// The helper thread's look at a queue nobody else reads: often while there is traffic, rarely
+// once the transport has been idle for a second.
+constexpr auto kHelperTick = std::chrono::milliseconds(1);
+constexpr auto kHelperIdleTick = std::chrono::milliseconds(20);
+constexpr int kHelperTicksBeforeIdle = 1000;
+
+std::string fiText(ssize_t ret) { return fmt::format("{} ({})", fi_strerror(static_cast<int>(-ret)), -ret); }
+
+// State the event-loop handlers touch: shared, so a handler that runs after the transport is
+// gone (cancelled on destruction) touches nothing freed.
+struct SleepState {
+  bool timerArmed = false;
+  bool fdArmed = false;
+};
+
+}  // namespace
+
+struct OfiTransport::Impl {
+  struct Peer {
+    bool reachable = false;
+    fi_addr_t addr = FI_ADDR_UNSPEC;
+    std::string where;  // fi_av_straddr of its address
+    std::uint64_t sendSeq = 0;
+    std::uint64_t recvSeq = 0;
+    std::unordered_map<std::uint64_t, SendOp*> awaitingReady;      // RMA sends by seq
+    std::unordered_map<std::uint64_t, ControlMessage> earlyReady;  // Ready before the send was posted
+  };
+
+  Impl(asio::io_context& io, InfoPtr i, const OfiTransportParams& p)
+      : io(io), info(std::move(i)), params(p), timer(io), sleep(std::make_shared<SleepState>()) {}
+
+  asio::io_context& io;
+  InfoPtr info;
+  OfiTransportParams params;
+  std::string description;
+  std::string providerName;
+
+  fid_fabric* fabric = nullptr;
+  fid_domain* domain = nullptr;
+  fid_cq* cq = nullptr;
+  fid_av* av = nullptr;
+  fid_ep* ep = nullptr;
+  std::unique_ptr<MemoryRegistry> registry;
+  int waitFd = -1;
+  std::unique_ptr<asio::posix::stream_descriptor> waitDescriptor;
+  asio::steady_timer timer;
+  std::shared_ptr<SleepState> sleep;
+
+  bool rmaEnabled = false;
+  RmaNotify notify = RmaNotify::CqData;
+  std::uint64_t cqDataMask = 0;  // the bits of remote CQ data the provider carries
+  std::size_t maxWrite = 0;
+
+  std::vector<Peer> peers;
+  std::unordered_set<Context*> live;                    // sends, receives and writes posted or waiting
+  std::unordered_map<std::uint64_t, RecvOp*> rmaRecvs;  // by id
+  std::uint64_t nextId = 1;
+
+  std::vector<ControlMessage> arena;  // control slots: receives first, then sends
+  std::vector<ControlOp> controlOps;
+  void* arenaDesc = nullptr;
+  std::vector<std::size_t> freeSendSlots;
+  std::deque<std::pair<int, ControlMessage>> pendingControl;  // waiting for a free send slot
+
+  std::deque<std::function<ssize_t()>> waiting[2];  // posts held back, per queue, in order
+  std::size_t posted[2] = {0, 0};                   // operations in the provider's queues
+  std::size_t limit[2] = {0, 0};
+  std::uint64_t retried = 0;
+  std::deque<std::pair<Completion, Status>> due;
+  bool shutDown = false;
+  Status failure;
+
+  std::mutex mutex;
+  std::condition_variable helperWake;
+  std::thread helper;
+  bool stopping = false;
+  std::uint64_t driverPolls = 0;
+
+  void open();
+  void close();
+
+  // --- posting -----------------------------------------------------------------------------
+  // The transmit and receive queues hold tx_attr->size and rx_attr->size operations; banyan
+  // counts what it has posted and holds back the rest (shm answers a full receive queue with
+  // -FI_ENOMEM, not -FI_EAGAIN). A post that still meets -FI_EAGAIN (rxm while it connects to a
+  // peer) waits too; both are retried in poll(), after the queue was read.
+  enum Queue { kTx = 0, kRx = 1 };
+
+  void post(Queue queue, std::function<ssize_t()> attempt) {
+    if (shutDown) return;
+    if (waiting[queue].empty() && posted[queue] < limit[queue] && tryPost(queue, attempt)) return;
+    waiting[queue].push_back(std::move(attempt));
+  }
+
+  // True once posted (or failed for good); false if it must wait.
+  bool tryPost(Queue queue, const std::function<ssize_t()>& attempt) {
+    const ssize_t ret = attempt();
+    if (ret == 0) {
+      ++posted[queue];
+      return true;
+    }
+    if (ret == -FI_EAGAIN || (ret == -FI_ENOMEM && posted[queue] > 0)) {
+      ++retried;
+      return false;
+    }
+    failAll(Status::make(ErrorCode::System, "ofi: posting to the {} endpoint: {}", providerName, fiText(ret)));
+    return true;
+  }
+
+  void retryBlocked() {
+    for (Queue queue : {kTx, kRx}) {
+      auto& list = waiting[queue];
+      while (!list.empty() && !shutDown && posted[queue] < limit[queue]) {
+        if (!tryPost(queue, list.front())) break;
+        list.pop_front();
+      }
+    }
+  }
+
+  bool anyWaiting() const { return !waiting[kTx].empty() || !waiting[kRx].empty(); }
+
+  // --- operations --------------------------------------------------------------------------
+  bool usesRma(std::size_t bytes) const { return rmaEnabled && bytes != 0 && bytes >= params.rmaBytes; }
+  std::uint32_t piecesOf(std::size_t bytes) const {
+    return static_cast<std::uint32_t>((bytes + maxWrite - 1) / maxWrite);
+  }
+
+  Peer* peerOf(int rank) {
+    if (rank < 0 || rank >= params.size || rank == params.rank) return nullptr;
+    Peer& peer = peers[static_cast<std::size_t>(rank)];
+    return peer.reachable ? &peer : nullptr;
+  }
+
+  void finish(SendOp* op, const Status& status) {
+    if (op->pinnedLocal) registry->unpinLocal(op->data, op->bytes);
+    due.emplace_back(std::move(op->done), status);
+    live.erase(op);
+    delete op;
+  }
+
+  void finish(RecvOp* op, const Status& status) {
+    if (op->pinned) {
+      if (op->rma) {
+        registry->unpin(op->data, op->bytes);
+      } else {
+        registry->unpinLocal(op->data, op->bytes);
+      }
+    }
+    if (op->rma) rmaRecvs.erase(op->id);
+    due.emplace_back(std::move(op->done), status);
+    live.erase(op);
+    delete op;
+  }
+
+  void postEagerSend(SendOp* op, const Peer& peer) {
+    void* desc = registry->localDescriptor(op->data, op->bytes);
+    op->pinnedLocal = registry->localRequired();
+    const fi_addr_t dest = peer.addr;
+    const std::uint64_t tag = dataTag(params.rank, op->seq);
+    post(kTx, [this, op, desc, dest, tag] {
+      return cqDataMask != 0 ? fi_tsenddata(ep, op->data, op->bytes, desc, op->tag & cqDataMask, dest, tag, &op->fi)
+                             : fi_tsend(ep, op->data, op->bytes, desc, dest, tag, &op->fi);
+    });
+  }
+
+  void postEagerRecv(RecvOp* op) {
+    void* desc = registry->localDescriptor(op->data, op->bytes);
+    op->pinned = registry->localRequired();
+    const std::uint64_t tag = dataTag(op->peer, op->seq);
+    post(kRx,
+         [this, op, desc, tag] { return fi_trecv(ep, op->data, op->bytes, desc, FI_ADDR_UNSPEC, tag, 0, &op->fi); });
+  }
+
+  void postRmaRecv(RecvOp* op, Peer& peer) {
+    const Region region = registry->pin(op->data, op->bytes);
+    op->pinned = true;
+    op->id = nextId++ & (cqDataMask != 0 ? cqDataMask : ~std::uint64_t{0});
+    op->piecesLeft = piecesOf(op->bytes);
+    rmaRecvs[op->id] = op;
+    ControlMessage ready;
+    ready.kind = ControlKind::Ready;
+    ready.from = params.rank;
+    ready.pieces = op->piecesLeft;
+    ready.seq = op->seq;
+    ready.bytes = op->bytes;
+    ready.operation = op->tag;
+    ready.address = region.address;
+    ready.key = region.key;
+    ready.id = op->id;
+    sendControl(static_cast<int>(&peer - peers.data()), ready);
+  }
+
+  // The receiver is ready for `op`: check that both sides mean the same message, then write it.
+  void startWrites(SendOp* op, const ControlMessage& ready) {
+    if (ready.bytes != op->bytes || ready.operation != op->tag || ready.pieces != piecesOf(op->bytes)) {
+      failAll(Status::make(ErrorCode::Remote,
+                           "ofi: rank {} expects {} bytes for operation {} as message {} from rank {}, but rank {} "
+                           "sends {} bytes for operation {} (the ranks disagree on the sequence of collectives)",
+                           op->peer, ready.bytes, ready.operation, op->seq, params.rank, params.rank, op->bytes,
+                           op->tag)
+                  .withMismatch(op->peer, ready.operation));
+      return;
+    }
+    const Peer& peer = peers[static_cast<std::size_t>(op->peer)];
+    void* desc = registry->localDescriptor(op->data, op->bytes);
+    op->pinnedLocal = registry->localRequired();
+    op->id = ready.id;
+    op->writesLeft = ready.pieces;
+    for (std::uint32_t i = 0; i < ready.pieces; ++i) {
+      const std::size_t offset = static_cast<std::size_t>(i) * maxWrite;
+      const std::size_t length = std::min(maxWrite, op->bytes - offset);
+      auto* write = new WriteOp(op);
+      live.insert(write);
+      const fi_addr_t dest = peer.addr;
+      const std::uint64_t address = ready.address + offset;
+      const std::uint64_t key = ready.key;
+      const std::byte* from = op->data + offset;
+      if (notify == RmaNotify::CqData) {
+        post(kTx, [this, write, from, length, desc, dest, address, key, id = ready.id] {
+          return fi_writedata(ep, from, length, desc, id, dest, address, key, &write->fi);
+        });
+      } else {
+        // Delivery complete: once the write completes here the data is in place there, so the
+        // Done message that follows cannot overtake it.
+        post(kTx, [this, write, from, length, desc, dest, address, key] {
+          iovec iov{const_cast<std::byte*>(from), length};
+          void* descs[1] = {desc};
+          fi_rma_iov rma{address, length, key};
+          fi_msg_rma msg{};
+          msg.msg_iov = &iov;
+          msg.desc = descs;
+          msg.iov_count = 1;
+          msg.addr = dest;
+          msg.rma_iov = &rma;
+          msg.rma_iov_count = 1;
+          msg.context = &write->fi;
+          return fi_writemsg(ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE);
+        });
+      }
+    }
+  }
+
+  // --- control messages --------------------------------------------------------------------
+  void sendControl(int peerRank, const ControlMessage& message) {
+    if (freeSendSlots.empty()) {
+      pendingControl.emplace_back(peerRank, message);
+      return;
+    }
+    const std::size_t index = freeSendSlots.back();
+    freeSendSlots.pop_back();
+    ControlOp& control = controlOps[index];
+    control.kind = Context::Kind::ControlSend;
+    *control.slot = message;
+    const fi_addr_t dest = peers[static_cast<std::size_t>(peerRank)].addr;
+    post(kTx, [this, &control, dest] {
+      return fi_tsend(ep, control.slot, sizeof(ControlMessage), arenaDesc, dest, kControlTag, &control.fi);
+    });
+  }
+
+  void postControlRecv(ControlOp& control) {
+    control.kind = Context::Kind::ControlRecv;
+    post(kRx, [this, &control] {
+      return fi_trecv(ep, control.slot, sizeof(ControlMessage), arenaDesc, FI_ADDR_UNSPEC, kControlTag, ~kControlTag,
+                      &control.fi);
+    });
+  }
+
+  void handleControl(const ControlMessage& message) {
+    // Not peerOf(): a peer's Ready may arrive before connect() has added its address here (the
+    // helper thread reads the queue from the start), and is kept for the send that will follow.
+    const bool known = message.from >= 0 && message.from < params.size && message.from != params.rank;
+    if (message.magic != ControlMessage::kMagic || !known) {
+      failAll(Status::make(ErrorCode::Remote,
+                           "ofi: rank {} received a control message that is not banyan's (magic {:#x}, sender {})",
+                           params.rank, message.magic, message.from));
+      return;
+    }
+    Peer* peer = &peers[static_cast<std::size_t>(message.from)];
+    if (message.kind == ControlKind::Ready) {
+      auto it = peer->awaitingReady.find(message.seq);
+      if (it == peer->awaitingReady.end()) {
+        peer->earlyReady[message.seq] = message;
+        return;
+      }
+      SendOp* op = it->second;
+      peer->awaitingReady.erase(it);
+      startWrites(op, message);
+    } else if (message.kind == ControlKind::Done) {
+      writeArrived(message.id, true);
+    } else {
+      failAll(Status::make(ErrorCode::Remote, "ofi: rank {} sent a control message of unknown kind {}", message.from,
+                           static_cast<std::uint32_t>(message.kind)));
+    }
+  }
+
+  // Remote CQ data (one per piece) or a Done message (all pieces) for the receive `id`.
+  void writeArrived(std::uint64_t id, bool all) {
+    auto it = rmaRecvs.find(id);
+    if (it == rmaRecvs.end()) {
+      failAll(Status::make(ErrorCode::Remote,
+                           "ofi: rank {} was told of a write into receive {}, which it is not "
+                           "waiting for",
+                           params.rank, id));
+      return;
+    }
+    RecvOp* op = it->second;
+    op->piecesLeft = all ? 0 : op->piecesLeft - 1;
+    if (op->piecesLeft == 0) finish(op, Status::ok());
+  }
+
+  // --- completions -------------------------------------------------------------------------
+  void dispatch(const fi_cq_data_entry& entry) {
+    if (entry.op_context == nullptr) {
+      if ((entry.flags & FI_REMOTE_WRITE) != 0 && (entry.flags & FI_REMOTE_CQ_DATA) != 0) {
+        writeArrived(entry.data & cqDataMask, false);
+      }
+      return;
+    }
+    auto* context = static_cast<Context*>(entry.op_context);
+    const bool received = context->kind == Context::Kind::Recv || context->kind == Context::Kind::ControlRecv;
+    --posted[received ? kRx : kTx];
+    switch (context->kind) {
+      case Context::Kind::Send:
+        finish(static_cast<SendOp*>(context), Status::ok());
+        return;
+      case Context::Kind::Recv: {
+        auto* op = static_cast<RecvOp*>(context);
+        if (entry.len != op->bytes) {
+          failAll(Status::make(ErrorCode::Remote,
+                               "ofi: rank {} sent {} bytes as message {} to rank {}, which expected {} bytes for "
+                               "operation {} (the ranks disagree on the sequence of collectives)",
+                               op->peer, entry.len, op->seq, params.rank, op->bytes, op->tag)
+                      .withMismatch(op->peer, 0));  // the sender's operation is not on the wire here
+          return;
+        }
+        if (cqDataMask != 0 && (entry.flags & FI_REMOTE_CQ_DATA) != 0 && entry.data != (op->tag & cqDataMask)) {
+          failAll(Status::make(ErrorCode::Remote,
+                               "ofi: rank {} sent message {} for operation {}, but rank {} expected it for operation "
+                               "{} (the ranks disagree on the sequence of collectives)",
+                               op->peer, op->seq, entry.data, params.rank, op->tag & cqDataMask));
+          return;
+        }
+        finish(op, Status::ok());
+        return;
+      }
+      case Context::Kind::Write: {
+        auto* write = static_cast<WriteOp*>(context);
+        SendOp* op = write->send;
+        live.erase(write);
+        delete write;
+        if (--op->writesLeft == 0) {
+          if (notify == RmaNotify::Message) {
+            ControlMessage done;
+            done.kind = ControlKind::Done;
+            done.from = params.rank;
+            done.seq = op->seq;
+            done.id = op->id;
+            sendControl(op->peer, done);
+          }
+          finish(op, Status::ok());
+        }
+        return;
+      }
+      case Context::Kind::ControlSend: {
+        auto& control = *static_cast<ControlOp*>(context);
+        freeSendSlots.push_back(static_cast<std::size_t>(&control - controlOps.data()));
+        if (!pendingControl.empty()) {
+          auto [peer, message] = pendingControl.front();
+          pendingControl.pop_front();
+          sendControl(peer, message);
+        }
+        return;
+      }
+      case Context::Kind::ControlRecv: {
+        auto& control = *static_cast<ControlOp*>(context);
+        const ControlMessage message = *control.slot;
+        postControlRecv(control);
+        handleControl(message);
+        return;
+      }
+    }
+  }
+
+  std::string describeContext(const Context* context) const {
+    switch (context->kind) {
+      case Context::Kind::Send: {
+        const auto* op = static_cast<const SendOp*>(context);
+        return fmt::format("sending {} bytes to rank {}", op->bytes, op->peer);
+      }
+      case Context::Kind::Recv: {
+        const auto* op = static_cast<const RecvOp*>(context);
+        return fmt::format("receiving {} bytes from rank {}", op->bytes, op->peer);
+      }
+      case Context::Kind::Write: {
+        const auto* op = static_cast<const WriteOp*>(context)->send;
+        return fmt::format("writing {} bytes into rank {}", op->bytes, op->peer);
+      }
+      case Context::Kind::ControlSend:
+        return "sending a control message";
+      case Context::Kind::ControlRecv:
+        return "receiving a control message";
+    }
+    return "?";
+  }
+
+  void readError() {
+    fi_cq_err_entry error{};
+    if (fi_cq_readerr(cq, &error, 0) <= 0) return;
+    if (error.err == FI_ECANCELED && shutDown) return;
+    const char* detail = fi_cq_strerror(cq, error.prov_errno, error.err_data, nullptr, 0);
+    const std::string what = error.op_context != nullptr
+                                 ? describeContext(static_cast<const Context*>(error.op_context))
+                                 : std::string("a remote write");
+    if (error.err == FI_ETRUNC && error.op_context != nullptr &&
+        static_cast<const Context*>(error.op_context)->kind == Context::Kind::Recv) {
+      const auto* op = static_cast<const RecvOp*>(error.op_context);
+      failAll(Status::make(ErrorCode::Remote,
+                           "ofi: rank {} sent message {} to rank {} longer than the {} bytes expected for operation {} "
+                           "(the ranks disagree on the sequence of collectives)",
+                           op->peer, op->seq, params.rank, op->bytes, op->tag));
+      return;
+    }
+    failAll(Status::make(ErrorCode::Remote, "ofi ({}): rank {} {} failed: {}{}{}", providerName, params.rank, what,
+                         fi_strerror(error.err), detail != nullptr ? ": " : "", detail != nullptr ? detail : ""));
+  }
+
+  // Reads every completion there is (which is also what drives providers with manual
+  // progress); returns how many.
+  std::size_t readQueue() {
+    std::size_t count = 0;
+    fi_cq_data_entry entries[16];
+    while (!shutDown) {
+      const ssize_t ret = fi_cq_read(cq, entries, std::size(entries));
+      if (ret > 0) {
+        for (ssize_t i = 0; i < ret && !shutDown; ++i) dispatch(entries[i]);
+        count += static_cast<std::size_t>(ret);
+        continue;
+      }
+      if (ret == -FI_EAGAIN) break;
+      if (ret == -FI_EAVAIL) {
+        readError();
+        ++count;
+        continue;
+      }
+      failAll(Status::make(ErrorCode::System, "ofi: reading the completion queue: {}", fiText(ret)));
+      break;
+    }
+    return count;
+  }
+
+  // Closes the endpoint (which cancels everything posted: no buffer of a failed operation is
+  // touched after its completion ran), fails every operation, drops every registration.
+  void failAll(const Status& why) {
+    if (shutDown) return;
+    shutDown = true;
+    failure = why;
+    if (ep != nullptr) {
+      fi_close(&ep->fid);
+      ep = nullptr;
+    }
+    waiting[kTx].clear();
+    waiting[kRx].clear();
+    pendingControl.clear();
+    for (Context* context : live) {
+      if (context->kind == Context::Kind::Send) {
+        auto* op = static_cast<SendOp*>(context);
+        due.emplace_back(std::move(op->done), why);
+        delete op;
+      } else if (context->kind == Context::Kind::Recv) {
+        auto* op = static_cast<RecvOp*>(context);
+        due.emplace_back(std::move(op->done), why);
+        delete op;
+      } else {
+        delete static_cast<WriteOp*>(context);
+      }
+    }
+    live.clear();
+    rmaRecvs.clear();
+    for (auto& peer : peers) {
+      peer.awaitingReady.clear();
+      peer.earlyReady.clear();
+    }
+    if (registry) registry->clear();
+  }
+
+  void helperLoop();
+};
+
+void OfiTransport::Impl::open() {
+  providerName = info->fabric_attr->prov_name;
+  auto check = [&](int ret, const char* call) {
+    if (ret != 0) fail(ErrorCode::System, "ofi ({}): {}: {}", providerName, call, fiText(ret));
+  };
+  check(fi_fabric(info->fabric_attr, &fabric, nullptr), "fi_fabric");
+  check(fi_domain(fabric, info.get(), &domain, nullptr), "fi_domain");
+
+  fi_cq_attr cqAttr{};
+  cqAttr.format = FI_CQ_FORMAT_DATA;
+  cqAttr.wait_obj = FI_WAIT_FD;
+  if (fi_cq_open(domain, &cqAttr, &cq, nullptr) != 0) {
+    cqAttr.wait_obj = FI_WAIT_NONE;  // the provider has no descriptor to wait on: the driver naps
+    check(fi_cq_open(domain, &cqAttr, &cq, nullptr), "fi_cq_open");
+  } else if (fi_control(&cq->fid, FI_GETWAIT, &waitFd) != 0) {
+    waitFd = -1;
+  }
+
+  fi_av_attr avAttr{};
+  avAttr.type = info->domain_attr->av_type != FI_AV_UNSPEC ? info->domain_attr->av_type : FI_AV_TABLE;
+  check(fi_av_open(domain, &avAttr, &av, nullptr), "fi_av_open");
+  check(fi_endpoint(domain, info.get(), &ep, nullptr), "fi_endpoint");
+  check(fi_ep_bind(ep, &av->fid, 0), "fi_ep_bind(av)");
+  check(fi_ep_bind(ep, &cq->fid, FI_TRANSMIT | FI_RECV), "fi_ep_bind(cq)");
+  check(fi_enable(ep), "fi_enable");
+
+  const int mrMode = info->domain_attr->mr_mode;
+  registry = std::make_unique<MemoryRegistry>(domain, ep, mrMode, params.registrationCache);
+  rmaEnabled = (info->caps & FI_RMA) != 0 && params.rmaBytes != 0;
+  const std::size_t dataBytes = info->domain_attr->cq_data_size;
+  cqDataMask = dataBytes >= 8 ? ~std::uint64_t{0} : dataBytes >= 4 ? 0xffffffffULL : 0;
+  notify = cqDataMask == 0 ? RmaNotify::Message : params.notify;
+  maxWrite = static_cast<std::size_t>(std::min<std::uint64_t>(info->ep_attr->max_msg_size, std::uint64_t{1} << 30));
+  if (maxWrite == 0) maxWrite = std::size_t{1} << 30;
+  if (params.size > kMaxRanks) {
+    fail(ErrorCode::NotSupported, "ofi: {} ranks; the transport's tags hold at most {}", params.size, kMaxRanks);
+  }
+  peers.resize(static_cast<std::size_t>(params.size));
+  limit[kTx] = info->tx_attr->size != 0 ? info->tx_attr->size : SIZE_MAX;
+  limit[kRx] = info->rx_attr->size != 0 ? info->rx_attr->size : SIZE_MAX;
+
+  arena.resize(kControlReceives + kControlSends);
+  controlOps.resize(arena.size());
+  for (std::size_t i = 0; i < arena.size(); ++i) controlOps[i].slot = &arena[i];
+  if (registry->localRequired()) arenaDesc = registry->pin(arena.data(), arena.size() * sizeof(ControlMessage)).desc;
+  for (std::size_t i = 0; i < kControlReceives; ++i) postControlRecv(controlOps[i]);
+  for (std::size_t i = arena.size(); i > kControlReceives; --i) freeSendSlots.push_back(i - 1);
+  if (shutDown) failure.throwIfError();
+
+  description = fmt::format("{}, {}, large messages from {} B by {}", describeProvider(*info),
+                            waitFd >= 0 ? "waits on a descriptor" : "no wait descriptor (naps)", params.rmaBytes,
+                            rmaEnabled ? (notify == RmaNotify::CqData ? "RMA write with remote CQ data"
+                                                                      : "RMA write and a completion message")
+                                       : "tagged send (no RMA)");
+  if (waitFd >= 0) waitDescriptor = std::make_unique<asio::posix::stream_descriptor>(io, waitFd);
+  helper = std::thread([this] { helperLoop(); });
+}
+
+void OfiTransport::Impl::close() {
+  {
+    std::lock_guard lock(mutex);
+    stopping = true;
+  }
+  helperWake.notify_all();
+  if (helper.joinable()) helper.join();
+  if (waitDescriptor) {
+    asio::error_code ignored;
+    waitDescriptor->cancel(ignored);
+    waitDescriptor->release();  // libfabric owns the descriptor
+    waitDescriptor.reset();
+  }
+  timer.cancel();
+  failAll(Status::make(ErrorCode::Aborted, "ofi: the transport was closed"));
+  registry.reset();
+  if (av != nullptr) fi_close(&av->fid);
+  if (cq != nullptr) fi_close(&cq->fid);
+  if (domain != nullptr) fi_close(&domain->fid);
+  if (fabric != nullptr) fi_close(&fabric->fid);
+  av = nullptr;
+  cq = nullptr;
+  domain = nullptr;
+  fabric = nullptr;
+}
+
+// Reads the queue when the driver has not for a tick: the driver sleeps between operations
+// (or the communicator has none), but a peer's write into us may still need our progress.
+void OfiTransport::Impl::helperLoop() {
+  std::unique_lock lock(mutex);
+  std::uint64_t seen = driverPolls;
+  int idleTicks = 0;
+  while (!stopping) {
+    helperWake.wait_for(lock, idleTicks < kHelperTicksBeforeIdle ? std::chrono::milliseconds(kHelperTick)
+                                                                 : std::chrono::milliseconds(kHelperIdleTick));
+    if (stopping) break;
+    if (driverPolls != seen || shutDown) {
+      seen = driverPolls;
+      idleTicks = 0;
+      continue;
+    }
+    const std::size_t before = due.size();
+    const std::size_t read = readQueue();
+    retryBlocked();
+    idleTicks = read > 0 || !live.empty() ? 0 : idleTicks + 1;
+    if (due.size() > before) asio::post(io, [] {});  // wake a driver sleeping in the event loop
+  }
+}
+
+OfiTransport::OfiTransport(asio::io_context& io, InfoPtr info, const OfiTransportParams& params)
+    : impl_(std::make_unique<Impl>(io, std::move(info), params)) {
+  try {
+    impl_->open();
+  } catch (...) {
+    impl_->close();
+    throw;
+  }
+}
+
+OfiTransport::~OfiTransport() { impl_->close(); }
+
+std::string OfiTransport::address() const {
+  std::lock_guard lock(impl_->mutex);
+  std::string name(64, '\0');
+  std::size_t length = name.size();
+  int ret = fi_getname(&impl_->ep->fid, name.data(), &length);
+  if (ret == -FI_ETOOSMALL) {
+    name.resize(length);
+    ret = fi_getname(&impl_->ep->fid, name.data(), &length);
+  }
+  if (ret != 0) fail(ErrorCode::System, "ofi ({}): fi_getname: {}", impl_->providerName, fiText(ret));
+  name.resize(length);
+  return name;
+}
+
+void OfiTransport::connect(const std::map<int, std::string>& addresses) {
+  Impl& impl = *impl_;
+  std::lock_guard lock(impl.mutex);
+  for (const auto& [rank, address] : addresses) {
+    if (rank < 0 || rank >= impl.params.size || rank == impl.params.rank) continue;
+    Impl::Peer& peer = impl.peers[static_cast<std::size_t>(rank)];
+    const int inserted = fi_av_insert(impl.av, address.data(), 1, &peer.addr, 0, nullptr);
+    if (inserted != 1) {
+      fail(ErrorCode::System, "ofi ({}): adding rank {}'s address to the address vector: {}", impl.providerName, rank,
+           inserted < 0 ? fiText(inserted) : std::string("not inserted"));
+    }
+    char text[128] = {};
+    std::size_t length = sizeof text;
+    fi_av_straddr(impl.av, address.data(), text, &length);
+    peer.where = text;
+    peer.reachable = true;
+  }
+}
+
+void OfiTransport::send(int peerRank, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
+  Impl& impl = *impl_;
+  std::lock_guard lock(impl.mutex);
+  if (impl.shutDown) {
+    impl.due.emplace_back(std::move(done), impl.failure);
+    return;
+  }
+  Impl::Peer* peer = impl.peerOf(peerRank);
+  if (peer == nullptr) {
+    impl.due.emplace_back(std::move(done), Status::make(ErrorCode::Internal, "ofi: rank {} cannot reach rank {}",
+                                                        impl.params.rank, peerRank));
+    return;
+  }
+  auto* op = new SendOp;
+  op->peer = peerRank;
+  op->seq = peer->sendSeq++;
+  op->tag = tag;
+  op->data = static_cast<const std::byte*>(data);
+  op->bytes = bytes;
+  op->done = std::move(done);
+  op->rma = impl.usesRma(bytes);
+  impl.live.insert(op);
+  try {
+    if (!op->rma) {
+      impl.postEagerSend(op, *peer);
+    } else if (auto early = peer->earlyReady.find(op->seq); early != peer->earlyReady.end()) {
+      const ControlMessage ready = early->second;
+      peer->earlyReady.erase(early);
+      impl.startWrites(op, ready);
+    } else {
+      peer->awaitingReady[op->seq] = op;
+    }
+  } catch (const Error& e) {
+    impl.failAll(Status(e.code(), e.what()));
+  }
+}
+
+void OfiTransport::recv(int peerRank, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
+  Impl& impl = *impl_;
+  std::lock_guard lock(impl.mutex);
+  if (impl.shutDown) {
+    impl.due.emplace_back(std::move(done), impl.failure);
+    return;
+  }
+  Impl::Peer* peer = impl.peerOf(peerRank);
+  if (peer == nullptr) {
+    impl.due.emplace_back(std::move(done), Status::make(ErrorCode::Internal, "ofi: rank {} cannot reach rank {}",
+                                                        impl.params.rank, peerRank));
+    return;
+  }
+  auto* op = new RecvOp;
+  op->peer = peerRank;
+  op->seq = peer->recvSeq++;
+  op->tag = tag;
+  op->data = static_cast<std::byte*>(data);
+  op->bytes = bytes;
+  op->done = std::move(done);
+  op->rma = impl.usesRma(bytes);
+  impl.live.insert(op);
+  try {
+    if (op->rma) {
+      impl.postRmaRecv(op, *peer);
+    } else {
+      impl.postEagerRecv(op);
+    }
+  } catch (const Error& e) {
+    impl.failAll(Status(e.code(), e.what()));
+  }
+}
+
+std::size_t OfiTransport::poll() {
+  Impl& impl = *impl_;
+  std::deque<std::pair<Completion, Status>> due;
+  {
+    std::lock_guard lock(impl.mutex);
+    ++impl.driverPolls;
+    if (!impl.shutDown) {
+      impl.readQueue();
+      impl.retryBlocked();
+    }
+    due.swap(impl.due);
+  }
+  for (auto& [done, status] : due) done(status);
+  return due.size();
+}
+
+bool OfiTransport::prepareToSleep() {
+  Impl& impl = *impl_;
+  std::lock_guard lock(impl.mutex);
+  ++impl.driverPolls;
+  if (!impl.due.empty()) return false;
+  if (impl.shutDown) return true;
+  if (impl.readQueue() > 0 || !impl.due.empty()) return false;
+  const bool outstanding = !impl.live.empty() || impl.anyWaiting();
+  bool waitable = false;
+  if (impl.waitDescriptor) {
+    fid* fids[1] = {&impl.cq->fid};
+    waitable = fi_trywait(impl.fabric, fids, 1) == FI_SUCCESS;
+    if (waitable && !impl.sleep->fdArmed) {
+      impl.sleep->fdArmed = true;
+      impl.waitDescriptor->async_wait(asio::posix::stream_descriptor::wait_read,
+                                      [state = impl.sleep](const asio::error_code&) { state->fdArmed = false; });
+    }
+  }
+  // Providers with manual progress (and any without a usable descriptor) need the queue read
+  // again soon while anything is outstanding: nap, do not block for the driver's full bound.
+  if (outstanding && !impl.sleep->timerArmed) {
+    impl.sleep->timerArmed = true;
+    impl.timer.expires_after(kNap);
+    impl.timer.async_wait([state = impl.sleep](const asio::error_code&) { state->timerArmed = false; });
+  }
+  return true;
+}
+
+void OfiTransport::awake() {}
+
+void OfiTransport::shutdown(const Status& why) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->failAll(why);
+}
+
+std::string OfiTransport::describePeer(int peerRank) const {
+  Impl& impl = *impl_;
+  std::lock_guard lock(impl.mutex);
+  const Impl::Peer* peer = impl.peerOf(peerRank);
+  if (peer == nullptr) return fmt::format("rank {}", peerRank);
+  return fmt::format("rank {} (ofi {} at {})", peerRank, impl.providerName, peer->where);
+}
+
+const std::string& OfiTransport::providerDescription() const { return impl_->description; }
+const std::string& OfiTransport::providerName() const { return impl_->providerName; }
+
+std::uint64_t OfiTransport::retriedPosts() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->retried;
+}
+
+std::size_t OfiTransport::registrations() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->registry ? impl_->registry->size() : 0;
+}
+
+}  // namespace banyan::transport::ofi
