@@ -79,7 +79,8 @@ std::string FlightRecorder::expandPath(const std::string& pattern, const Recorde
 FlightRecorder::FlightRecorder(RecorderIdentity identity, std::size_t capacity, std::string pathPattern)
     : identity_(std::move(identity)),
       path_(expandPath(pathPattern, identity_, static_cast<long>(getpid()), log::hostName())),
-      ring_(std::max<std::size_t>(1, capacity)) {
+      ring_(std::max<std::size_t>(1, capacity)),
+      transfers_(std::max<std::size_t>(1, capacity)) {
   registerForSignal(this);
 }
 
@@ -142,6 +143,25 @@ void FlightRecorder::finished(std::uint64_t sequence, const Status& status) {
   }
 }
 
+void FlightRecorder::transferStarted(std::uint64_t number, bool isSend, int peer, int tag, std::size_t bytes,
+                                     DataType type) {
+  const std::int64_t now = nowUs();
+  std::lock_guard lock(mutex_);
+  TransferRecord& slot = transfers_[number % transfers_.size()];
+  slot = TransferRecord{number, isSend, peer, tag, bytes, type, OperationState::Running, now, 0, {}};
+  lastTransfer_ = std::max(lastTransfer_, number);
+}
+
+void FlightRecorder::transferFinished(std::uint64_t number, const Status& status) {
+  const std::int64_t now = nowUs();
+  std::lock_guard lock(mutex_);
+  TransferRecord& slot = transfers_[number % transfers_.size()];
+  if (slot.number != number) return;
+  slot.state = status.isOk() ? OperationState::Done : OperationState::Failed;
+  slot.finishedUs = now;
+  if (!status.isOk()) slot.error = fmt::format("{}: {}", toString(status.code()), status.message());
+}
+
 std::string FlightRecorder::toJson(const std::string& reason) const {
   std::string out;
   out.reserve(256 + ring_.size() * 64);
@@ -177,6 +197,24 @@ std::string FlightRecorder::toJson(const std::string& reason) const {
     appendJsonString(out, r.waitingFor);
     out += ", \"error\": ";
     appendJsonString(out, r.error);
+    out += "}";
+  }
+  out += first ? "],\n" : "\n  ],\n";
+  // Sends and receives, oldest first, likewise.
+  out += "  \"point_to_point\": [";
+  first = true;
+  const std::uint64_t oldestTransfer = lastTransfer_ >= transfers_.size() ? lastTransfer_ - transfers_.size() + 1 : 1;
+  for (std::uint64_t number = oldestTransfer; number <= lastTransfer_; ++number) {
+    const TransferRecord& t = transfers_[number % transfers_.size()];
+    if (t.number != number) continue;
+    out += first ? "\n    " : ",\n    ";
+    first = false;
+    out += fmt::format(
+        "{{\"number\": {}, \"op\": \"{}\", \"peer\": {}, \"tag\": {}, \"bytes\": {}, \"dtype\": \"{}\", "
+        "\"state\": \"{}\", \"started_us\": {}, \"finished_us\": {}, \"error\": ",
+        t.number, t.isSend ? "send" : "recv", t.peer, t.tag, t.bytes, toString(t.type), stateName(t.state),
+        t.startedUs, t.finishedUs);
+    appendJsonString(out, t.error);
     out += "}";
   }
   out += first ? "]\n}\n" : "\n  ]\n}\n";

@@ -39,6 +39,20 @@ struct OperationRecord {
   std::string error;                                         // a failed operation's message
 };
 
+// A send or receive. Their numbers are this rank's own (sends and receives are not numbered
+// alike across ranks, unlike collectives), so they are kept beside the collectives, not among them.
+struct TransferRecord {
+  std::uint64_t number = 0;  // 0: empty slot
+  bool isSend = true;
+  int peer = 0;  // -1: any source
+  int tag = 0;
+  std::size_t bytes = 0;
+  DataType type = DataType::u8;
+  OperationState state = OperationState::Running;
+  std::int64_t startedUs = 0, finishedUs = 0;
+  std::string error;
+};
+
 struct RecorderIdentity {
   std::string communicator;  // "communicator 3"
   std::uint64_t id = 0;
@@ -61,6 +75,9 @@ class FlightRecorder {
   // `describe` what it waits for (cheap enough every tick, but pointless for short operations).
   void stillRunning(std::uint64_t sequence, const std::function<std::string()>& describe);
   void finished(std::uint64_t sequence, const Status& status);
+  // Sends and receives (point-to-point), by their own numbers.
+  void transferStarted(std::uint64_t number, bool isSend, int peer, int tag, std::size_t bytes, DataType type);
+  void transferFinished(std::uint64_t number, const Status& status);
 
   // Writes the dump (to a temporary file, then renamed, so a reader never sees half of one).
   // Returns the path written, or "" when writing failed (reported through log::warn).
@@ -82,6 +99,8 @@ class FlightRecorder {
   mutable std::mutex mutex_;
   std::mutex dumpMutex_;  // one dump at a time: a failure and SIGUSR1 may dump together
   std::vector<OperationRecord> ring_;  // slot = sequence % size
+  std::vector<TransferRecord> transfers_;  // slot = number % size
+  std::uint64_t lastTransfer_ = 0;
   std::uint64_t lastQueued_ = 0, lastStarted_ = 0, lastFinished_ = 0;
 };
 

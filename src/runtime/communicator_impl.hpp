@@ -144,6 +144,7 @@ class CommunicatorImpl final : public Driver {
   void validateBuffers(const Request& request) const;
   std::string describe(const Pending& pending) const;
   void recordQueued(const Pending& pending);  // into recorder_, when there is one
+  void recordTransfer(std::uint64_t number, const Status& status);  // likewise, a send or receive ended
   std::size_t sliceElements(const Request& request, std::size_t elementSize) const;
 
   // Progress thread only, from here on.

@@ -154,19 +154,31 @@ void CommunicatorImpl::startPointToPoint(const PointToPointRequest& r, std::uint
   }
   armWatchdog();
   const std::size_t bytes = r.count * dataTypeSize(r.type);
+  if (recorder_) recorder_->transferStarted(number, r.isSend, r.peer, r.tag, bytes, r.type);
   if (r.isSend) {
-    p2p_->send(r.peer, r.tag, r.send, bytes, state->deadline(), std::move(what), [this, state](const Status& status) {
-      if (!status.isOk()) log::warn(logAs(log::Subsystem::Coll), "{}", status.message());
-      completeWork(state, status);
-    });
+    p2p_->send(r.peer, r.tag, r.send, bytes, state->deadline(), std::move(what),
+               [this, state, number](const Status& status) {
+                 if (!status.isOk()) log::warn(logAs(log::Subsystem::Coll), "{}", status.message());
+                 recordTransfer(number, status);
+                 completeWork(state, status);
+               });
   } else {
     p2p_->recv(r.peer, r.tag, r.recv, bytes, state->deadline(), std::move(what),
-               [this, state](const Status& status, int source) {
+               [this, state, number](const Status& status, int source) {
                  if (!status.isOk()) log::warn(logAs(log::Subsystem::Coll), "{}", status.message());
+                 recordTransfer(number, status);
                  state->setSource(source);
                  completeWork(state, status);
                });
   }
+}
+
+// A send or receive ended: into the flight recorder, which a timeout makes write its dump (a
+// failed send or receive leaves the communicator usable, so only timeouts, the stalls, dump).
+void CommunicatorImpl::recordTransfer(std::uint64_t number, const Status& status) {
+  if (!recorder_) return;
+  recorder_->transferFinished(number, status);
+  if (status.code() == ErrorCode::Timeout) recorder_->dump(fmt::format("Timeout: {}", status.message()));
 }
 
 void CommunicatorImpl::startOperation(Pending pending) {
@@ -316,16 +328,16 @@ void CommunicatorImpl::completeWork(const std::shared_ptr<WorkState>& state, con
 
 void CommunicatorImpl::failEverything(const Status& why) {
   if (broken_.isOk()) broken_ = why;
-  const bool pending = current_ || !queue_.empty();
+  const bool pending = current_ || !queue_.empty() || p2p_->busy();
   failRunning(why);
   for (auto& queued : queue_) {
     if (recorder_) recorder_->finished(queued.sequence, why);
     completeWork(queued.state, why);
   }
   queue_.clear();
-  if (recorder_ && pending) recorder_->dump(fmt::format("{}: {}", toString(why.code()), why.message()));
   transport_->shutdown(why);
   p2p_->fail(why);
+  if (recorder_ && pending) recorder_->dump(fmt::format("{}: {}", toString(why.code()), why.message()));
   timer_.cancel();
 }
 

@@ -151,3 +151,48 @@ TEST_CASE("close() with work pending writes the flight recorder dump, and the to
   CHECK_THAT(output, Catch::Contains("rank 0 waits in broadcast #2"));
   run("rm -rf " + dir);
 }
+
+TEST_CASE("a send never received: the dump holds it and the tool says the peer never posted the receive",
+          "[multiproc][observe]") {
+  const std::string dir = makeTempDir();
+  bootstrap::LaunchOptions options = over("tcp");
+  options.environment["BANYAN_DEBUG"] = "none";
+  options.environment["BANYAN_TIMEOUT"] = "2s";
+  options.environment["BANYAN_FLIGHT_RECORDER"] = dir + "/fr-%r.json";
+  runRanks(
+      2,
+      [&](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> data(256 * 1024, 1.0f);  // 1 MiB: above the eager limit, it waits for its receive
+        comm.barrier();
+        if (comm.rank() == 1) {
+          std::this_thread::sleep_for(std::chrono::seconds(3));
+          kill(getpid(), SIGUSR1);  // dumps: it has done nothing wrong, only nothing at all
+          const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (!exists(dir + "/fr-1.json") && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+          RANK_EXPECT(1, exists(dir + "/fr-1.json"));
+          return 0;
+        }
+        try {
+          comm.send(data.data(), data.size(), DataType::f32, 1, 7);
+          RANK_EXPECT(0, false);  // nobody receives: it must time out
+        } catch (const Error& error) {
+          RANK_EXPECT(0, error.code() == ErrorCode::Timeout);
+        }
+        RANK_EXPECT(0, exists(dir + "/fr-0.json"));
+        return 0;
+      },
+      options);
+  const std::string text = slurp(dir + "/fr-0.json");
+  INFO(text);
+  CHECK_THAT(text, Catch::Contains("\"op\": \"send\", \"peer\": 1, \"tag\": 7, \"bytes\": 1048576"));
+  CHECK_THAT(text, Catch::Contains("\"state\": \"failed\""));
+  const auto [status, output] = run(kTool + " " + dir);
+  INFO(output);
+  CHECK(status == 0);
+  CHECK_THAT(output, Catch::Contains("rank 0's send #1 to rank 1 (tag 7, 1048576 B, f32) did not complete: rank 1 "
+                                     "never posted a receive from rank 0 with tag 7"));
+  run("rm -rf " + dir);
+}

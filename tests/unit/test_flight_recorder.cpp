@@ -51,6 +51,9 @@ TEST_CASE("the flight recorder keeps the last N operations, oldest first, as val
       if (s < 9) recorder.finished(s, Status::ok());
     }
     recorder.finished(9, Status::make(ErrorCode::Timeout, "waiting for \"rank 1\"\\ \t\x01 done"));
+    recorder.transferStarted(1, true, 1, 5, 64, DataType::f32);
+    recorder.transferFinished(1, Status::ok());
+    recorder.transferStarted(2, false, -1, 6, 8, DataType::u8);  // a receive from any rank, pending
     CHECK(recorder.dump("test: \"quoted\"") == path);
   }
   const std::string text = slurp(path);
@@ -72,7 +75,9 @@ TEST_CASE("the flight recorder keeps the last N operations, oldest first, as val
       "/usr/bin/python3 -c \"import json,sys; d=json.load(open(sys.argv[1])); "
       "assert [o['sequence'] for o in d['operations']] == [7,8,9,10], d; "
       "assert d['operations'][2]['error'].startswith('Timeout: waiting for \\\"rank 1\\\"'); "
-      "assert d['communicator'] == 'communicator \\\"odd\\\"\\n'\" " +
+      "assert d['communicator'] == 'communicator \\\"odd\\\"\\n'; "
+      "assert [(t['op'], t['peer'], t['tag'], t['state']) for t in d['point_to_point']] == "
+      "[('send', 1, 5, 'done'), ('recv', -1, 6, 'running')], d['point_to_point']\" " +
       path;
   CHECK(std::system(check.c_str()) == 0);
   std::remove(path.c_str());
