@@ -36,6 +36,19 @@ const char* stateName(OperationState state) {
   return "unknown";
 }
 
+std::string detailsText(const CallDetails& d) {
+  std::string text;
+  const auto add = [&text](const std::string& part) { text += (text.empty() ? "" : ", ") + part; };
+  if (d.fusedCalls > 0) add(fmt::format("{} calls fused", d.fusedCalls));
+  if (d.premulFactor) {
+    add(fmt::format("premul_sum({})", *d.premulFactor));
+  } else if (!d.op.empty()) {
+    add(std::string(d.op));
+  }
+  if (d.root >= 0) add(fmt::format("root={}", d.root));
+  return text;
+}
+
 }  // namespace
 
 std::string FlightRecorder::expandPath(const std::string& pattern, const RecorderIdentity& identity, long pid,
@@ -92,18 +105,22 @@ OperationRecord* FlightRecorder::find(std::uint64_t sequence) {
 }
 
 void FlightRecorder::queued(std::uint64_t sequence, const char* kind, std::size_t count, std::size_t bytes,
-                            DataType type, std::string details) {
+                            DataType type, const CallDetails& details) {
   const std::int64_t now = nowUs();
   std::lock_guard lock(mutex_);
   OperationRecord& slot = ring_[sequence % ring_.size()];
-  slot = OperationRecord{};
   slot.sequence = sequence;
   slot.kind = kind;
   slot.count = count;
   slot.bytes = bytes;
   slot.type = type;
-  slot.details = std::move(details);
+  slot.details = details;
+  slot.algorithm.clear();
+  slot.state = OperationState::Queued;
   slot.queuedUs = now;
+  slot.startedUs = slot.finishedUs = 0;
+  slot.waitingFor.clear();
+  slot.error.clear();
   lastQueued_ = std::max(lastQueued_, sequence);
 }
 
@@ -188,7 +205,7 @@ std::string FlightRecorder::toJson(const std::string& reason) const {
     out += fmt::format(
         "{{\"sequence\": {}, \"kind\": \"{}\", \"count\": {}, \"bytes\": {}, \"dtype\": \"{}\", \"details\": ",
         r.sequence, r.kind, r.count, r.bytes, toString(r.type));
-    appendJsonString(out, r.details);
+    appendJsonString(out, detailsText(r.details));
     out += ", \"algorithm\": ";
     appendJsonString(out, r.algorithm);
     out += fmt::format(", \"state\": \"{}\", \"queued_us\": {}, \"started_us\": {}, \"finished_us\": {}",

@@ -16,7 +16,9 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.hpp"
@@ -25,13 +27,23 @@ namespace banyan::observe {
 
 enum class OperationState { Queued, Running, Done, Failed };
 
+// What describes a call beyond its size, kept as fields and formatted only when a dump is
+// written ("3 calls fused, sum, root=1"): building the text per call cost more than the rest of
+// the recording.
+struct CallDetails {
+  std::string_view op;  // empty when the op does not matter (a static name: toString(ReduceOp))
+  int root = -1;        // -1: not a rooted collective
+  std::size_t fusedCalls = 0;
+  std::optional<double> premulFactor;
+};
+
 struct OperationRecord {
   std::uint64_t sequence = 0;  // 0: empty slot
   const char* kind = "";       // "allreduce", ...
   std::size_t count = 0;       // per rank, as the call's count
   std::size_t bytes = 0;
   DataType type = DataType::u8;
-  std::string details;    // root, op, fused calls: whatever describes the call beyond its size
+  CallDetails details;
   std::string algorithm;  // set at start
   OperationState state = OperationState::Queued;
   std::int64_t queuedUs = 0, startedUs = 0, finishedUs = 0;  // wall clock, microseconds since the epoch
@@ -69,7 +81,7 @@ class FlightRecorder {
   FlightRecorder& operator=(const FlightRecorder&) = delete;
 
   void queued(std::uint64_t sequence, const char* kind, std::size_t count, std::size_t bytes, DataType type,
-              std::string details);
+              const CallDetails& details);
   void started(std::uint64_t sequence, std::string_view algorithm);
   // Called on the watchdog's ticks: once the running operation has run for a while, asks
   // `describe` what it waits for (cheap enough every tick, but pointless for short operations).

@@ -933,15 +933,12 @@ const char* CommunicatorImpl::name(Collective kind) {
 void CommunicatorImpl::recordQueued(const Pending& p) {
   if (!recorder_) return;
   const Request& r = p.request;
-  std::string details;
-  if (r.fused) details += fmt::format("{} calls fused", r.fused->parts.size());
-  if (r.premulFactor) {
-    details += fmt::format("{}premul_sum({})", details.empty() ? "" : ", ", *r.premulFactor);
-  } else if (runtime::reduces(r.kind)) {
-    details += fmt::format("{}{}", details.empty() ? "" : ", ", toString(r.op));
-  }
-  if (runtime::isRooted(r.kind)) details += fmt::format("{}root={}", details.empty() ? "" : ", ", r.root);
-  recorder_->queued(p.sequence, name(r.kind), r.count, r.count * dataTypeSize(r.type), r.type, std::move(details));
+  observe::CallDetails details;
+  if (r.fused) details.fusedCalls = r.fused->parts.size();
+  details.premulFactor = r.premulFactor;
+  if (runtime::reduces(r.kind)) details.op = toString(r.op);
+  if (runtime::isRooted(r.kind)) details.root = r.root;
+  recorder_->queued(p.sequence, name(r.kind), r.count, r.count * dataTypeSize(r.type), r.type, details);
 }
 
 // "broadcast #7 (count=1024, f32, root=2) on rank 1 of 4"; the op only where it matters.

@@ -46,7 +46,7 @@ TEST_CASE("the flight recorder keeps the last N operations, oldest first, as val
   {
     FlightRecorder recorder({"communicator \"odd\"\n", 0, 0, 2}, 4, std::string(dir) + "/dump-%r.json");
     for (std::uint64_t s = 1; s <= 10; ++s) {
-      recorder.queued(s, "allreduce", 16, 64, DataType::f32, "sum");
+      recorder.queued(s, "allreduce", 16, 64, DataType::f32, {"sum"});
       if (s < 10) recorder.started(s, "ring");
       if (s < 9) recorder.finished(s, Status::ok());
     }
@@ -86,9 +86,18 @@ TEST_CASE("the flight recorder keeps the last N operations, oldest first, as val
 
 TEST_CASE("a flight recorder that cannot write says so and returns no path", "[observe]") {
   FlightRecorder recorder({"communicator 0", 0, 0, 1}, 8, "/nonexistent-dir/fr-%r.json");
-  recorder.queued(1, "barrier", 0, 0, DataType::u8, "");
+  recorder.queued(1, "barrier", 0, 0, DataType::u8, {});
   log::setLevel(config::LogLevel::None);  // the warning is expected here
   const std::string written = recorder.dump("test");
   log::setLevel(config::LogLevel::Warn);
   CHECK(written.empty());
+}
+
+TEST_CASE("the flight recorder describes fused, premultiplied and rooted calls", "[observe]") {
+  FlightRecorder recorder({"communicator 0", 0, 0, 4}, 8, "/tmp/unused-%r.json");
+  recorder.queued(1, "allreduce", 48, 192, DataType::f32, {"sum", -1, 3, 0.25});
+  recorder.queued(2, "broadcast", 8, 32, DataType::f32, {"", 2});
+  const std::string text = recorder.toJson("test");
+  CHECK_THAT(text, Catch::Contains("\"details\": \"3 calls fused, premul_sum(0.25)\""));
+  CHECK_THAT(text, Catch::Contains("\"details\": \"root=2\""));
 }
