@@ -35,7 +35,12 @@ Communicator Communicator::fromEnvironment(const Options& options) {
          "BANYAN_STORE_ADDR (banyan's launcher does), or RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT "
          "(torchrun); under mpirun use banyan::mpi::createCommunicator");
   }
-  return create(std::move(job->store), job->rank, job->size, options);
+  const std::string source = job->source;
+  Communicator communicator = create(std::move(job->store), job->rank, job->size, options);
+  // After create(): the log level is the communicator's from here.
+  log::info(log::Where{log::Subsystem::Bootstrap, communicator.rank()}, "job found through {} variables: rank {} of {}",
+            source, communicator.rank(), communicator.size());
+  return communicator;
 }
 
 Communicator::Communicator(std::unique_ptr<detail::CommunicatorImpl> impl) : impl_(std::move(impl)) {}

@@ -71,10 +71,11 @@ TEST_CASE("INFO logs say per communicator the transports, the topology and the a
     ++count;
     INFO(line);
     CHECK(line.rfind("banyan ", 0) == 0);
-    CHECK(contains(line, " r0 c0 INFO "));
+    CHECK((contains(line, " r0 c0 INFO ") || contains(line, " r0 c- INFO bootstrap: ")));
   }
   CHECK(count >= 5);
   CHECK(contains(text, "INFO init: topology: 1 host: [0-1]"));
+  CHECK(contains(text, "r0 c- INFO bootstrap: job found through BANYAN_* variables: rank 0 of 2"));
   CHECK(contains(text, "INFO transport: transports per peer: tcp to rank 1"));
   CHECK(
       contains(text, "INFO tuning: algorithms by bytes: allreduce: 0-16384 B recursive-doubling, 16385 B and up ring"));
