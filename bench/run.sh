@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What `make bench` runs: banyan-bench on 4 local ranks beside Open MPI (banyan-bench-mpi under
-# mpirun) with the same flags, for allreduce and allgather, then a side-by-side summary.
+# mpirun) with the same flags, for allreduce and allgather, then a side-by-side summary and a
+# picture of both (bench.png, tools/plot).
 #
 #   bench/run.sh [BUILD_DIR]          default BUILD_DIR: build
 #
@@ -62,5 +63,7 @@ if ((have_mpi)); then
   echo "== summary: bus bandwidth banyan / Open MPI (btl $BTL), $NP ranks"
   python3 "$HERE/summarize.py" "$OUT"/*.json | tee "$OUT/summary.txt" || status=1
 fi
+# The picture next to the tables: busbw and time per call against size, banyan and the peer.
+/usr/bin/python3 "$HERE/../tools/plot" -o "$OUT/bench.png" --title "$NP ranks, $FLAGS" "$OUT"/*.json || status=1
 echo "run.sh: results in $OUT"
 exit $status

@@ -4,13 +4,14 @@
 set -euo pipefail
 
 # Build: compiler, meson/ninja, fmt, Asio, Catch2. Open MPI: banyan-mpi, the reference
-# benchmark and the mpirun launch test. python3: bench/summarize.py (standard library only).
+# benchmark and the mpirun launch test. python3: bench/summarize.py and the tools/ scripts
+# (standard library only); python3-matplotlib: tools/plot (the pictures of `make bench`).
 # libfabric: the ofi transport (built only when found) and fi_pingpong, its benchmark ceiling.
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
   libopenmpi-dev openmpi-bin
-  python3 procps
+  python3 python3-matplotlib procps
   libfabric-dev libfabric-bin
 )
 

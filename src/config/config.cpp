@@ -2,6 +2,7 @@
 
 #include "common/status.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdlib>
@@ -60,7 +61,22 @@ constexpr std::array<Variable, 20> kVariables{{
     {"BANYAN_SPIN_US", "auto",
      "Microseconds a waiting rank polls before it sleeps; 0 never spins. auto: 50 (busy) when "
      "ranks do not outnumber cores, else 200 polling with sched_yield."},
-    {"BANYAN_DEBUG", "warn", "Log level: none, warn, info, trace. Logs go to stderr."},
+    {"BANYAN_DEBUG", "warn",
+     "Log level: none, warn, info, trace. Logs go to stderr, each line prefixed with host, pid, "
+     "rank, communicator and subsystem."},
+    {"BANYAN_DEBUG_SUBSYS", "all",
+     "Subsystems whose INFO and TRACE lines print: a comma list of init, bootstrap, transport, "
+     "tuning, coll, observe, or all; a leading ^ prints all but those listed. WARN lines always print."},
+    {"BANYAN_FLIGHT_RECORDER", "(unset)",
+     "Path pattern of the flight recorder's JSON dumps (%r rank, %c communicator number, %p pid, "
+     "%h host); when set, each communicator keeps its last operations and writes them on a "
+     "timeout, a failure, a close with work pending, or SIGUSR1. tools/banyan-flight reads them."},
+    {"BANYAN_TRACE", "(unset)",
+     "Path pattern (as BANYAN_FLIGHT_RECORDER's) of a Chrome trace-event JSON file per rank and "
+     "communicator: operation spans, and each send, receive and reduce step; opens in Perfetto. "
+     "tools/banyan-trace-merge joins the ranks' files into one."},
+    {"BANYAN_FLIGHT_RECORDER_SIZE", "2000",
+     "Operations each communicator's flight recorder keeps (1 to 1000000)."},
     {"BANYAN_RANK", "(unset)", "Bootstrap: this process's rank (set by banyan's launcher)."},
     {"BANYAN_SIZE", "(unset)", "Bootstrap: number of ranks in the job."},
     {"BANYAN_STORE_ADDR", "(unset)", "Bootstrap: host:port of the job's TCP store."},
@@ -141,6 +157,48 @@ LogLevel parseLogLevel(const std::string& text, const char* what) {
   if (value == "info") return LogLevel::Info;
   if (value == "trace" || value == "debug") return LogLevel::Trace;
   fail(ErrorCode::InvalidUsage, "{}: '{}' is not a log level (none, warn, info, trace)", what, text);
+}
+
+std::string_view toString(Subsystem subsystem) {
+  switch (subsystem) {
+    case Subsystem::Init: return "init";
+    case Subsystem::Bootstrap: return "bootstrap";
+    case Subsystem::Transport: return "transport";
+    case Subsystem::Tuning: return "tuning";
+    case Subsystem::Coll: return "coll";
+    case Subsystem::Observe: return "observe";
+  }
+  return "?";
+}
+
+unsigned parseSubsystems(const std::string& text, const char* what) {
+  std::string list = lower(text);
+  const bool except = !list.empty() && list.front() == '^';
+  if (except) list.erase(0, 1);
+  unsigned mask = 0;
+  std::size_t begin = 0;
+  while (begin <= list.size()) {
+    const std::size_t end = std::min(list.find(',', begin), list.size());
+    const std::string name = list.substr(begin, end - begin);
+    begin = end + 1;
+    if (name == "all") {
+      mask = kAllSubsystems;
+      continue;
+    }
+    bool known = false;
+    for (unsigned s = 0; (1u << s) & kAllSubsystems; ++s) {
+      if (name == toString(static_cast<Subsystem>(s))) {
+        mask |= 1u << s;
+        known = true;
+      }
+    }
+    if (!known) {
+      fail(ErrorCode::InvalidUsage,
+           "{}: '{}' names an unknown subsystem '{}' (known: init, bootstrap, transport, tuning, coll, observe, all)",
+           what, text, name);
+    }
+  }
+  return except ? kAllSubsystems & ~mask : mask;
 }
 
 Config resolve(const Options& options) {
@@ -274,6 +332,14 @@ Config resolve(const Options& options) {
     }
     config.spin = std::chrono::microseconds(value);
   }
+
+  if (const char* v = env("BANYAN_FLIGHT_RECORDER")) config.flightRecorderPath = v;
+  if (const char* v = env("BANYAN_TRACE")) config.tracePath = v;
+  if (const char* v = env("BANYAN_FLIGHT_RECORDER_SIZE")) {
+    config.flightRecorderSize = static_cast<std::size_t>(parsePositiveInt(v, "BANYAN_FLIGHT_RECORDER_SIZE", 1'000'000));
+  }
+
+  if (const char* v = env("BANYAN_DEBUG_SUBSYS")) config.logSubsystems = parseSubsystems(v, "BANYAN_DEBUG_SUBSYS");
 
   if (options.debug) {
     config.logLevel = parseLogLevel(*options.debug, "Options::debug");

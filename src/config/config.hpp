@@ -10,10 +10,16 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace banyan::config {
 
 enum class LogLevel { None, Warn, Info, Trace };
+
+// What a log line is about, for BANYAN_DEBUG_SUBSYS. WARN lines print whatever their subsystem.
+enum class Subsystem { Init, Bootstrap, Transport, Tuning, Coll, Observe };
+inline constexpr unsigned kAllSubsystems = (1u << 6) - 1;
+inline constexpr unsigned bit(Subsystem s) { return 1u << static_cast<unsigned>(s); }
 
 struct Config {
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
@@ -31,6 +37,12 @@ struct Config {
   std::size_t socketBufferBytes = 4 * 1024 * 1024;
   std::string socketAddr;  // empty: derive from the store connection
   LogLevel logLevel = LogLevel::Warn;
+  unsigned logSubsystems = kAllSubsystems;  // bit(Subsystem) set: its INFO/TRACE lines print
+  // Flight recorder (src/observe/): where each communicator's ring of recent operations is
+  // written (empty: no recording), and how many operations the ring keeps.
+  std::string flightRecorderPath;
+  std::size_t flightRecorderSize = 2000;
+  std::string tracePath;  // BANYAN_TRACE: Chrome trace-event file pattern; empty: no tracing
   // How long the progress thread and blocking waits poll before they sleep.
   // Unset: 50 us when ranks do not outnumber cores, else 200 us yielding (see CommunicatorImpl).
   std::optional<std::chrono::microseconds> spin;
@@ -55,5 +67,8 @@ std::chrono::milliseconds parseDuration(const std::string& text, const char* wha
 // "65536", "64K", "4M", "1G" (powers of 1024).
 std::size_t parseBytes(const std::string& text, const char* what);
 LogLevel parseLogLevel(const std::string& text, const char* what);
+// "init,coll", "all", "^transport" (all but those listed) -> a mask of bit(Subsystem).
+unsigned parseSubsystems(const std::string& text, const char* what);
+std::string_view toString(Subsystem subsystem);
 
 }  // namespace banyan::config

@@ -5,10 +5,13 @@
 
 #include "bootstrap/environment.hpp"
 #include "common/log.hpp"
+#include "observe/communicator_summary.hpp"
 #include "transports/shm/segment.hpp"
 
 #include <banyan/communicator.hpp>
 #include <banyan/tcp_store.hpp>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -32,7 +35,12 @@ Communicator Communicator::fromEnvironment(const Options& options) {
          "BANYAN_STORE_ADDR (banyan's launcher does), or RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT "
          "(torchrun); under mpirun use banyan::mpi::createCommunicator");
   }
-  return create(std::move(job->store), job->rank, job->size, options);
+  const std::string source = job->source;
+  Communicator communicator = create(std::move(job->store), job->rank, job->size, options);
+  // After create(): the log level is the communicator's from here.
+  log::info(log::Where{log::Subsystem::Bootstrap, communicator.rank()}, "job found through {} variables: rank {} of {}",
+            source, communicator.rank(), communicator.size());
+  return communicator;
 }
 
 Communicator::Communicator(std::unique_ptr<detail::CommunicatorImpl> impl) : impl_(std::move(impl)) {}
@@ -344,6 +352,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
       work_(asio::make_work_guard(io_)),
       timer_(io_) {
   log::setLevel(config_.logLevel);
+  log::setSubsystems(config_.logSubsystems);
   // A rank that has a core to itself spins with `pause`; when ranks outnumber cores it spins
   // with sched_yield, so the peer it waits for gets the core (measured, 4 ranks on 2 cores,
   // 8 B allreduce: blocking at once 60-70 us, yield-spin 200 us ~29 us; 2 ranks: pause-spin
@@ -358,6 +367,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   }
   const std::uint64_t id = givenId ? *givenId : takeCommunicatorId();
   name_ = fmt::format("communicator {}", id);
+  id_ = static_cast<std::int64_t>(id);
   prefix_ = fmt::format("banyan/{}/", id);
 
   // Rank 0 draws the nonce every hello must carry; reading it is also the moment each rank
@@ -375,8 +385,11 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   }
 
   auto setup = runtime::setUpTransports(io_, store_, {rank_, size_, nonce, id, prefix_, ""}, config_);
-  log::info(rank_, "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms", name_, rank_, size_,
-            setup.layout.hostCount, setup.summary, config_.sliceBytes, config_.timeout.count());
+  log::info(logAs(log::Subsystem::Init), "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms", name_,
+            rank_, size_, setup.layout.hostCount, setup.summary, config_.sliceBytes, config_.timeout.count());
+  log::info(logAs(log::Subsystem::Init), "topology: {}", observe::topologySummary(setup.layout));
+  log::info(logAs(log::Subsystem::Transport), "transports per peer: {}",
+            observe::peerTransports(*setup.transport, rank_, size_));
   layout_ = std::move(setup.layout);
   transport_ = std::move(setup.transport);
   if (setup.sharedMemory && layout_.hostCount == 1 && config_.shmCollectives) {
@@ -384,7 +397,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
         io_, store_,
         intrahost::ShmCollectivesParams{rank_, size_, fmt::format("banyan-{:016x}-c{}", nonce, id), prefix_,
                                         config_.crossMemoryBytes, config_.timeout});
-    log::info(rank_, "{}: allreduce and allgather run directly in shared memory", name_);
+    log::info(logAs(log::Subsystem::Init), "{}: allreduce and allgather run directly in shared memory", name_);
   }
   // Point-to-point gets connections of its own (see p2p/point_to_point.hpp); TCP ones form on
   // first use, shared-memory rings now. Its hellos carry a nonce of their own, so a connection
@@ -403,6 +416,25 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   }
   executor_ = std::make_unique<runtime::Executor>(
       *transport_, [this](std::function<void()> work) { asio::post(io_, std::move(work)); });
+  if (!config_.tracePath.empty()) {
+    const observe::RecorderIdentity identity{name_, id, rank_, size_};
+    tracer_ = std::make_unique<observe::Tracer>(
+        observe::FlightRecorder::expandPath(config_.tracePath, identity, static_cast<long>(getpid()), log::hostName()),
+        rank_, id);
+    executor_->setTracer(tracer_.get());
+  }
+  if (!config_.flightRecorderPath.empty()) {
+    recorder_ = std::make_unique<observe::FlightRecorder>(observe::RecorderIdentity{name_, id, rank_, size_},
+                                                          config_.flightRecorderSize, config_.flightRecorderPath);
+  }
+  if (log::enabled(config::LogLevel::Info, log::Subsystem::Tuning)) {
+    const auto inShm = [this](Collective kind, std::size_t bytes) {
+      return shmCollectives_ && shmCollectives_->handles(kind, bytes);
+    };
+    for (const auto& line : observe::algorithmTable(size_, inShm)) {
+      log::info(logAs(log::Subsystem::Tuning), "algorithms by bytes: {}", line);
+    }
+  }
   progress_ = std::thread([this] { progressLoop(); });
 }
 
@@ -430,6 +462,10 @@ void CommunicatorImpl::close() {
   }
   wake_.notify_all();
   progress_.join();
+  if (tracer_) {
+    executor_->setTracer(nullptr);
+    tracer_.reset();  // writes the trace's closing "]"
+  }
   shmCollectives_.reset();
   p2p_.reset();
   p2pTransport_.reset();
@@ -457,6 +493,7 @@ Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
     std::lock_guard lock(enqueueMutex_);
     if (closed_) fail(ErrorCode::InvalidUsage, "{} on {} after close() (rank {})", name(request.kind), name_, rank_);
     Pending pending{request, ++sequence_, state};
+    recordQueued(pending);
     ++outstanding_;
     if (driver.owns_lock() && postedStarts_ == 0) {
       // Nothing posted is waiting to start before it, so queueing here keeps issue order; and
@@ -667,6 +704,7 @@ Work CommunicatorImpl::groupEnd() {
       ++outstanding_;
       if (call.collective) {
         starts.push_back({Pending{*call.collective, ++sequence_, call.state}, std::nullopt, 0, nullptr});
+        recordQueued(*starts.back().collective);
       } else {
         starts.push_back({std::nullopt, call.pointToPoint, ++p2pSequence_, call.state});
       }
@@ -920,6 +958,17 @@ const char* CommunicatorImpl::name(Collective kind) {
     case Collective::Alltoallv: return "alltoallv";
   }
   return "operation";
+}
+
+void CommunicatorImpl::recordQueued(const Pending& p) {
+  if (!recorder_) return;
+  const Request& r = p.request;
+  observe::CallDetails details;
+  if (r.fused) details.fusedCalls = r.fused->parts.size();
+  details.premulFactor = r.premulFactor;
+  if (runtime::reduces(r.kind)) details.op = toString(r.op);
+  if (runtime::isRooted(r.kind)) details.root = r.root;
+  recorder_->queued(p.sequence, name(r.kind), r.count, r.count * dataTypeSize(r.type), r.type, details);
 }
 
 // "broadcast #7 (count=1024, f32, root=2) on rank 1 of 4"; the op only where it matters.

@@ -8,6 +8,7 @@
 // operations are outstanding and no waiter does, so asynchronous operations advance while the
 // caller computes.
 
+#include "common/log.hpp"
 #include "common/status.hpp"
 #include "config/config.hpp"
 #include "runtime/collective.hpp"
@@ -16,6 +17,8 @@
 #include "runtime/scratch_buffer.hpp"
 #include "runtime/work_state.hpp"
 #include "intrahost/shm_collectives.hpp"
+#include "observe/flight_recorder.hpp"
+#include "observe/tracer.hpp"
 #include "p2p/point_to_point.hpp"
 #include "runtime/transport_setup.hpp"
 
@@ -140,6 +143,8 @@ class CommunicatorImpl final : public Driver {
   void validateBlocks(const Request& request) const;
   void validateBuffers(const Request& request) const;
   std::string describe(const Pending& pending) const;
+  void recordQueued(const Pending& pending);  // into recorder_, when there is one
+  void recordTransfer(std::uint64_t number, const Status& status);  // likewise, a send or receive ended
   std::size_t sliceElements(const Request& request, std::size_t elementSize) const;
 
   // Progress thread only, from here on.
@@ -186,6 +191,8 @@ class CommunicatorImpl final : public Driver {
   const int size_;
   std::shared_ptr<Store> store_;
   std::string name_;    // "communicator 3", for messages
+  std::int64_t id_ = -1;  // its number, for log lines
+  log::Where logAs(log::Subsystem subsystem) const { return {subsystem, rank_, id_}; }
   std::string prefix_;  // store key prefix of this communicator
   std::atomic<std::uint64_t> splits_{0};
 
@@ -227,6 +234,8 @@ class CommunicatorImpl final : public Driver {
   Status broken_;
   bool failurePublished_ = false;
   runtime::PlanCache plans_;
+  std::unique_ptr<observe::FlightRecorder> recorder_;  // BANYAN_FLIGHT_RECORDER set; else null
+  std::unique_ptr<observe::Tracer> tracer_;            // BANYAN_TRACE set; else null
   std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
   runtime::ScratchBuffer scratch_;
   runtime::ScratchBuffer premultiplied_;  // a premultiplied sum's scaled input

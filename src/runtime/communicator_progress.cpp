@@ -171,8 +171,10 @@ void CommunicatorImpl::startNext() {
     Pending pending = std::move(queue_.front());
     queue_.pop_front();
     if (!broken_.isOk()) {
-      finishOperation(pending.state, Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}",
-                                                  describe(pending), name_, broken_.message()));
+      const Status refused = Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}",
+                                          describe(pending), name_, broken_.message());
+      if (recorder_) recorder_->finished(pending.sequence, refused);
+      finishOperation(pending.state, refused);
       continue;
     }
     startOperation(std::move(pending));
@@ -191,19 +193,31 @@ void CommunicatorImpl::startPointToPoint(const PointToPointRequest& r, std::uint
   }
   armWatchdog();
   const std::size_t bytes = r.count * dataTypeSize(r.type);
+  if (recorder_) recorder_->transferStarted(number, r.isSend, r.peer, r.tag, bytes, r.type);
   if (r.isSend) {
-    p2p_->send(r.peer, r.tag, r.send, bytes, state->deadline(), std::move(what), [this, state](const Status& status) {
-      if (!status.isOk()) log::warn(rank_, "{}", status.message());
-      completeWork(state, status);
-    });
+    p2p_->send(r.peer, r.tag, r.send, bytes, state->deadline(), std::move(what),
+               [this, state, number](const Status& status) {
+                 if (!status.isOk()) log::warn(logAs(log::Subsystem::Coll), "{}", status.message());
+                 recordTransfer(number, status);
+                 completeWork(state, status);
+               });
   } else {
     p2p_->recv(r.peer, r.tag, r.recv, bytes, state->deadline(), std::move(what),
-               [this, state](const Status& status, int source) {
-                 if (!status.isOk()) log::warn(rank_, "{}", status.message());
+               [this, state, number](const Status& status, int source) {
+                 if (!status.isOk()) log::warn(logAs(log::Subsystem::Coll), "{}", status.message());
+                 recordTransfer(number, status);
                  state->setSource(source);
                  completeWork(state, status);
                });
   }
+}
+
+// A send or receive ended: into the flight recorder, which a timeout makes write its dump (a
+// failed send or receive leaves the communicator usable, so only timeouts, the stalls, dump).
+void CommunicatorImpl::recordTransfer(std::uint64_t number, const Status& status) {
+  if (!recorder_) return;
+  recorder_->transferFinished(number, status);
+  if (status.code() == ErrorCode::Timeout) recorder_->dump(fmt::format("Timeout: {}", status.message()));
 }
 
 void CommunicatorImpl::startOperation(Pending pending) {
@@ -235,6 +249,10 @@ void CommunicatorImpl::startOperation(Pending pending) {
   auto onDone = [this](const Status& status) {
     auto finished = std::move(current_);
     runningInShm_ = false;
+    if (tracer_) {
+      const Request& done = finished->request;
+      tracer_->endOperation(finished->sequence, name(done.kind), done.count * dataTypeSize(done.type), status.isOk());
+    }
     if (const auto& fused = finished->request.fused) {
       // Each part gets its result (before fusion_ serves the next operation) and its ending.
       const std::size_t element = dataTypeSize(finished->request.type);
@@ -257,8 +275,13 @@ void CommunicatorImpl::startOperation(Pending pending) {
       }
       broken_ = failed;
       transport_->shutdown(failed);
+      if (recorder_) {
+        recorder_->finished(finished->sequence, failed);
+        recorder_->dump(fmt::format("{}: {}", toString(failed.code()), failed.message()));
+      }
       finishOperation(finished->state, failed);
     } else {
+      if (recorder_) recorder_->finished(finished->sequence, status);
       finishOperation(finished->state, status);
     }
     startNext();
@@ -267,10 +290,12 @@ void CommunicatorImpl::startOperation(Pending pending) {
   // handles() is the one place that says which calls the shared-memory engine runs
   // (allreduce, allgather); everything else runs as a schedule.
   if (shmCollectives_ && shmCollectives_->handles(r.kind, bytes)) {
-    if (log::enabled(config::LogLevel::Trace)) {
-      log::trace(rank_, "{}: start {} in shared memory", name_, describe(*current_));
+    if (log::enabled(config::LogLevel::Trace, log::Subsystem::Coll)) {
+      log::trace(logAs(log::Subsystem::Coll), "{}: start {} in shared memory", name_, describe(*current_));
     }
     runningInShm_ = true;
+    if (recorder_) recorder_->started(current_->sequence, "shm");
+    if (tracer_) tracer_->beginOperation("shm");
     shmCollectives_->start(intrahost::ShmOperation{r.kind, current_->sequence, r.send, r.recv, r.count, r.type, r.op,
                                                    std::move(onDone)});
     return;
@@ -284,13 +309,16 @@ void CommunicatorImpl::startOperation(Pending pending) {
                                                             r.blocks->recvCounts, r.blocks->recvOffsets))
           : plans_.get(r.kind, algorithm, rank_, size_, r.root, r.count, sliceElements(r, element));
   scratch_.reserve(plan->schedule.scratchCount * element);
-  if (log::enabled(config::LogLevel::Trace)) {
-    log::trace(rank_, "{}: start {} with {}", name_, describe(*current_), tuning::toString(algorithm));
+  if (log::enabled(config::LogLevel::Trace, log::Subsystem::Coll)) {
+    log::trace(logAs(log::Subsystem::Coll), "{}: start {} with {}", name_, describe(*current_),
+               tuning::toString(algorithm));
   }
+  if (recorder_) recorder_->started(current_->sequence, tuning::toString(algorithm));
+  if (tracer_) tracer_->beginOperation(tuning::toString(algorithm));
   // Say once per communicator which algorithm each kind of call gets, and why.
-  if (log::enabled(config::LogLevel::Info) && announced_.insert({r.kind, algorithm}).second) {
-    log::info(rank_, "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), bytes, tuning::toString(algorithm),
-              tuning::reason(r.kind, size_, bytes));
+  if (log::enabled(config::LogLevel::Info, log::Subsystem::Tuning) && announced_.insert({r.kind, algorithm}).second) {
+    log::info(logAs(log::Subsystem::Tuning), "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), bytes,
+              tuning::toString(algorithm), tuning::reason(r.kind, size_, bytes));
   }
 
   runtime::Operation operation;
@@ -328,13 +356,14 @@ void CommunicatorImpl::armWatchdog() {
                                    "{}: not done within the {} ms timeout (BANYAN_TIMEOUT); waiting for {}",
                                    describe(*current_), config_.timeout.count(), describeRunning()));
     }
+    if (recorder_ && current_) recorder_->stillRunning(current_->sequence, [this] { return describeRunning(); });
     if (p2p_->busy()) p2p_->expire(now);
     if (current_ || !queue_.empty() || p2p_->busy()) armWatchdog();
   });
 }
 
 void CommunicatorImpl::finishOperation(const std::shared_ptr<WorkState>& state, const Status& status) {
-  if (!status.isOk()) log::warn(rank_, "{}", status.message());
+  if (!status.isOk()) log::warn(logAs(log::Subsystem::Coll), "{}", status.message());
   completeWork(state, status);
   running_ = false;
 }
@@ -348,11 +377,16 @@ void CommunicatorImpl::failEverything(const Status& why) {
   if (broken_.isOk()) broken_ = why;
   // Closing with work pending: peers waiting on that work will see us go, and should know why.
   if ((current_ || !queue_.empty()) && !failurePublished_) publishFailure(why);
+  const bool pending = current_ || !queue_.empty() || p2p_->busy();
   failRunning(why);
-  for (auto& pending : queue_) completeWork(pending.state, why);
+  for (auto& queued : queue_) {
+    if (recorder_) recorder_->finished(queued.sequence, why);
+    completeWork(queued.state, why);
+  }
   queue_.clear();
   transport_->shutdown(why);
   p2p_->fail(why);
+  if (recorder_ && pending) recorder_->dump(fmt::format("{}: {}", toString(why.code()), why.message()));
   timer_.cancel();
 }
 

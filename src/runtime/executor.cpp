@@ -1,5 +1,7 @@
 #include "runtime/executor.hpp"
 
+#include "observe/tracer.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -129,6 +131,7 @@ void Executor::drain() {
 
 std::size_t Executor::runLocal(std::uint32_t index) {
   const auto& step = current_.plan->schedule.steps[index];
+  const double traceStart = tracer_ ? observe::Tracer::now() : 0.0;
   std::byte* dst = address(step.dst);
   const std::size_t count = step.dst.count;
   std::size_t bytes = 0;
@@ -143,6 +146,10 @@ std::size_t Executor::runLocal(std::uint32_t index) {
     if (step.finalize && current_.op == ReduceOp::avg) reduce::divideBy(current_.type, dst, count, current_.nranks);
     bytes = count * current_.elementSize;
   }
+  if (tracer_) {
+    tracer_->local(step.kind == StepKind::Copy ? "copy" : "reduce", bytes, current_.tag, traceStart,
+                   observe::Tracer::now());
+  }
   stepDone(index);
   return bytes;
 }
@@ -156,11 +163,17 @@ void Executor::postReady(std::size_t slot, bool sends) {
     const std::uint32_t index = order[cursor++];
     const auto& step = plan.schedule.steps[index];
     const std::uint64_t generation = generation_;
-    auto done = [this, index, generation, slot, sends](const Status& status) {
+    const double posted = tracer_ ? observe::Tracer::now() : 0.0;
+    auto done = [this, index, generation, slot, sends, posted](const Status& status) {
       if (generation != generation_ || !busy_) return;  // an operation that already ended
       if (!status.isOk()) {
         finish(status);
         return;
+      }
+      if (tracer_) {
+        const auto& moved = current_.plan->schedule.steps[index];
+        tracer_->transfer(sends, moved.peer, (sends ? moved.a.count : moved.dst.count) * current_.elementSize,
+                          current_.tag, posted, observe::Tracer::now());
       }
       ++(sends ? sendsDone_ : recvsDone_)[slot];
       stepDone(index);

@@ -23,6 +23,10 @@
 #include <string>
 #include <vector>
 
+namespace banyan::observe {
+class Tracer;
+}
+
 namespace banyan::runtime {
 
 // A schedule with what the executor derives from it once (reverse edges, per-peer order),
@@ -71,6 +75,8 @@ class Executor {
   bool busy() const { return busy_; }
   // What the running operation waits on: "recv from rank 2 (3 of 8), send to rank 1 (4 of 8)".
   std::string describePending() const;
+  // BANYAN_TRACE: every send, receive and local step is reported here as a span (null: none).
+  void setTracer(observe::Tracer* tracer) { tracer_ = tracer; }
 
  private:
   void drain();
@@ -96,6 +102,7 @@ class Executor {
   std::vector<std::uint32_t> networkReady_;
   std::vector<std::size_t> sendCursor_, recvCursor_;  // per peer slot: next to post
   std::vector<std::size_t> sendsDone_, recvsDone_;    // per peer slot, for describePending
+  observe::Tracer* tracer_ = nullptr;
 };
 
 }  // namespace banyan::runtime

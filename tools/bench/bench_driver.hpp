@@ -20,6 +20,7 @@
 #include "tools/bench/bench_args.hpp"
 #include "tools/bench/bench_data.hpp"
 #include "tools/bench/bench_report.hpp"
+#include "tools/bench/progress.hpp"
 
 #include <fmt/format.h>
 
@@ -244,7 +245,11 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
   Report report(ReportInfo{program, library, nranks, args});
   if (rank == 0) detail::printAndFlush(report.header(ranks));
 
-  for (std::size_t sweepBytes : sizes) {
+  ProgressLine progress(rank == 0, fmt::format("{}: {} on {} ranks,", program, collectiveName(args.collective), nranks),
+                        sizes, args.timeBudgetSeconds);  // quiet unless stderr is a terminal
+  for (std::size_t sizeIndex = 0; sizeIndex < sizes.size(); ++sizeIndex) {
+    const std::size_t sweepBytes = sizes[sizeIndex];
+    progress.starting(sizeIndex);
     const SizePlan plan = planSize(args.collective, sweepBytes, args.dataType, nranks);
     double times[2] = {0, 0};
     int iters[2] = {0, 0};
@@ -304,6 +309,7 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
     ResultRow row{plan, Measurement{times[0], wrong[0] < 0 ? -1 : wrong[0], iters[0]},
                   Measurement{times[1], wrong[1] < 0 ? -1 : wrong[1], iters[1]}};
     const std::string line = report.addRow(row);
+    progress.clear();
     if (rank == 0) detail::printAndFlush(line);
   }
 

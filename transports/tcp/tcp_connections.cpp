@@ -71,7 +71,8 @@ void TcpTransport::Impl::greet(const std::shared_ptr<tcp::socket>& socket) {
               Status::make(ErrorCode::Remote, "second connection {} from rank {}", parsed.socketIndex, parsed.rank);
         }
         if (!status.isOk()) {
-          log::warn(params.rank, "tcp: refused connection from {}: {}", from, status.message());
+          log::warn(log::Where{log::Subsystem::Transport, params.rank}, "tcp: refused connection from {}: {}", from,
+                    status.message());
           asio::error_code ignored;
           socket->close(ignored);
           return;
@@ -142,7 +143,7 @@ void TcpTransport::Impl::adopt(int peerRank, std::uint32_t index, std::unique_pt
   }
   Connection& connection = peers[peerRank].connections[index];
   connection.socket = std::move(socket);
-  log::trace(params.rank, "tcp: connection {} with {} up", index, who(peerRank));
+  log::trace(log::Where{log::Subsystem::Transport, params.rank}, "tcp: connection {} with {} up", index, who(peerRank));
   pumpSends(peerRank, connection);
   pumpRecvs(peerRank, connection);
 }

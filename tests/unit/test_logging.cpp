@@ -1,0 +1,55 @@
+// BANYAN_DEBUG_SUBSYS parsing, the subsystem filter, and the algorithm table the INFO log shows.
+
+#include <banyan/error.hpp>
+#include <catch2/catch.hpp>
+
+#include "common/log.hpp"
+#include "config/config.hpp"
+#include "observe/communicator_summary.hpp"
+#include "tuning/selection.hpp"
+
+using namespace banyan;
+using config::bit;
+using config::Subsystem;
+
+TEST_CASE("BANYAN_DEBUG_SUBSYS lists subsystems, all, or all but some", "[observe][config]") {
+  CHECK(config::parseSubsystems("all", "X") == config::kAllSubsystems);
+  CHECK(config::parseSubsystems("init,COLL", "X") == (bit(Subsystem::Init) | bit(Subsystem::Coll)));
+  CHECK(config::parseSubsystems("^tuning", "X") == (config::kAllSubsystems & ~bit(Subsystem::Tuning)));
+  CHECK_THROWS_WITH(config::parseSubsystems("init,netwrok", "BANYAN_DEBUG_SUBSYS"),
+                    Catch::Contains("BANYAN_DEBUG_SUBSYS") && Catch::Contains("'netwrok'"));
+  CHECK_THROWS_AS(config::parseSubsystems("", "X"), Error);
+}
+
+TEST_CASE("the subsystem filter narrows INFO and TRACE, never WARN", "[observe]") {
+  log::setLevel(config::LogLevel::Info);
+  log::setSubsystems(bit(Subsystem::Transport));
+  CHECK(log::enabled(config::LogLevel::Info, Subsystem::Transport));
+  CHECK(!log::enabled(config::LogLevel::Info, Subsystem::Tuning));
+  CHECK(!log::enabled(config::LogLevel::Trace, Subsystem::Transport));  // above the level
+  CHECK(log::enabled(config::LogLevel::Warn, Subsystem::Tuning));
+  log::setSubsystems(config::kAllSubsystems);
+  log::setLevel(config::LogLevel::Warn);
+}
+
+TEST_CASE("the algorithm table gives the exact sizes where the selection changes", "[observe]") {
+  const auto table = observe::algorithmTable(4, {});
+  REQUIRE(table.size() == 10);
+  CHECK(table[0] == fmt::format("allreduce: 0-{} B recursive-doubling, {} B and up ring",
+                                tuning::kRecursiveDoublingMaxBytes, tuning::kRecursiveDoublingMaxBytes + 1));
+  // Allgather on 4 ranks: Bruck, then recursive doubling, then the ring (sizes are one block).
+  CHECK(table[1] == fmt::format("allgather: 0-{} B bruck, {}-{} B recursive-doubling, {} B and up ring",
+                                tuning::kBruckMaxOutputBytes / 4, tuning::kBruckMaxOutputBytes / 4 + 1,
+                                tuning::kRecursiveDoublingAllgatherMaxOutputBytes / 4,
+                                tuning::kRecursiveDoublingAllgatherMaxOutputBytes / 4 + 1));
+  CHECK(table[9] == "barrier: dissemination");
+  // The shared-memory engine's claim shows as "shm".
+  const auto shm = observe::algorithmTable(
+      4, [](runtime::Collective kind, std::size_t) { return kind == runtime::Collective::Allreduce; });
+  CHECK(shm[0] == "allreduce: shm");
+}
+
+TEST_CASE("rank lists collapse runs", "[observe]") {
+  CHECK(observe::rankList({0, 1, 2, 4, 6, 7}) == "0-2,4,6-7");
+  CHECK(observe::rankList({}) == "");
+}
