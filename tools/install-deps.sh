@@ -5,11 +5,14 @@ set -euo pipefail
 
 # Build: compiler, meson/ninja, fmt, Asio, Catch2. Open MPI: banyan-mpi, the reference
 # benchmark and the mpirun launch test. python3: bench/summarize.py (standard library only).
+# python3-torch, libtorch-dev, pybind11-dev, python3-dev: the PyTorch backend (python/banyan_torch),
+# its tests, the DDP example and bench/torch.sh (torch 1.13 for /usr/bin/python3).
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
   libopenmpi-dev openmpi-bin
   python3 procps
+  python3-dev python3-torch libtorch-dev pybind11-dev
 )
 
 missing=()

@@ -121,7 +121,7 @@ class Communicator {
   Work barrierAsync();
 
   // Typed conveniences: the element type gives the DataType (float, double, int8_t, uint8_t,
-  // int32_t, int64_t), the span its count. allgather's `recv` holds size() * send.size().
+  // int16_t, int32_t, int64_t), the span its count. allgather's `recv` holds size() * send.size().
   template <typename T>
   void allreduce(std::span<T> buffer, ReduceOp op) {
     allreduce(buffer.data(), buffer.size(), DataTypeOf<std::remove_const_t<T>>::value, op);
