@@ -1,0 +1,125 @@
+#include "work.hpp"
+
+#include "errors.hpp"
+
+#include <ATen/core/jit_type.h>
+
+namespace banyan::torch_backend {
+
+BanyanWork::BanyanWork(int rank, c10d::OpType type, std::string name, banyan::Work work, Staging staging,
+                       std::vector<at::Tensor> outputs, std::optional<std::chrono::milliseconds> deadline,
+                       std::function<int()> source)
+    : c10d::Work(rank, type),
+      name_(std::move(name)),
+      work_(std::move(work)),
+      staging_(std::move(staging)),
+      outputs_(std::move(outputs)),
+      deadline_(deadline),
+      source_(std::move(source)),
+      future_(c10::make_intrusive<c10::ivalue::Future>(c10::ListType::create(c10::TensorType::get()))) {}
+
+bool BanyanWork::isCompleted() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (completed_) return true;
+  }
+  if (!work_.test()) return false;
+  complete();
+  return true;
+}
+
+bool BanyanWork::wait(std::chrono::milliseconds timeout) {
+  std::optional<std::chrono::milliseconds> limit = deadline_;
+  if (timeout != kNoTimeout) limit = timeout;
+  if (limit) {
+    if (!work_.waitFor(*limit)) {
+      throwError("{} (rank {}) did not complete within the {} ms wait timeout; it is still running", name_, rank_,
+                 limit->count());
+    }
+  } else {
+    try {
+      work_.wait();
+    } catch (const std::exception&) {
+      // complete() reads the same error from the Work and stores it for rethrowing below.
+    }
+  }
+  complete();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (exception_) std::rethrow_exception(exception_);
+  return true;
+}
+
+int BanyanWork::sourceRank() const {
+  if (!source_) throwError("sourceRank() is only defined for recv_anysource, not {}", name_);
+  return source_();
+}
+
+void BanyanWork::complete() {
+  if (completing_.exchange(true)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this] { return completed_; });
+    return;
+  }
+  std::exception_ptr failure;
+  if (const auto error = work_.error()) {
+    failure = std::make_exception_ptr(std::runtime_error(error->what()));
+  } else {
+    try {
+      staging_.finish();
+    } catch (const std::exception& e) {
+      failure = std::make_exception_ptr(
+          std::runtime_error("banyan: " + name_ + ": copying the result into the output tensors failed: " + e.what()));
+    }
+  }
+  staging_.release();
+  finish(failure);
+  // Future callbacks run inside these calls; one that throws must not take down the thread
+  // completing the operation (the future records its own error for chained futures).
+  try {
+    if (failure) {
+      future_->setError(failure);
+    } else {
+      future_->markCompleted(c10::IValue(outputs_));
+    }
+  } catch (const std::exception&) {
+  }
+}
+
+Completer::Completer() : thread_([this] { run(); }) {}
+
+Completer::~Completer() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void Completer::watch(const c10::intrusive_ptr<BanyanWork>& work) {
+  // The callback holds the Work until it has been handed over; banyan runs it when the
+  // operation ends, at the latest by the communicator's deadline or close().
+  work->banyanWork().then([this, work](const std::optional<banyan::Error>&) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(work);
+    }
+    wake_.notify_one();
+  });
+}
+
+void Completer::run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and nothing left
+    auto work = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    work->complete();  // a future callback's exception is the future's; complete() does not throw
+    work.reset();
+    lock.lock();
+  }
+}
+
+}  // namespace banyan::torch_backend
