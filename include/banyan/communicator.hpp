@@ -116,6 +116,21 @@ class Communicator {
                       std::span<const std::size_t> sendOffsets, void* recv, std::span<const std::size_t> recvCounts,
                       std::span<const std::size_t> recvOffsets, DataType type);
 
+  // Point-to-point. send delivers `count` elements to rank `peer`, where a recv from this rank
+  // (or from kAnySource) with the same tag takes them; tags are >= 0. Receives match messages by
+  // (source, tag) in the order they were posted, and two messages from one source with one tag
+  // are received in the order they were sent (as in MPI); otherwise sends and receives need not
+  // be issued in any particular order, and they never wait for, or hold up, collectives. The
+  // length must match the receive's exactly (InvalidUsage on the receiver otherwise). A send of
+  // up to BANYAN_P2P_EAGER_BYTES completes once it has left; a larger one once its receive has
+  // been posted and the data has moved. peer == rank() is allowed. recv returns the source.
+  static constexpr int kAnySource = -1;
+  void send(const void* data, std::size_t count, DataType type, int peer, int tag);
+  Work sendAsync(const void* data, std::size_t count, DataType type, int peer, int tag);
+  int recv(void* data, std::size_t count, DataType type, int peer, int tag);
+  // Work::source() says where the message came from once the receive has ended.
+  Work recvAsync(void* data, std::size_t count, DataType type, int peer, int tag);
+
   // Returns (or the Work completes) once every rank has entered the barrier.
   void barrier();
   Work barrierAsync();

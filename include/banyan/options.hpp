@@ -25,6 +25,9 @@ struct Options {
   // BANYAN_SLICE_BYTES: pipeline slice of ring algorithms; a ring step is cut into slices
   // of this size so sending, receiving and reducing overlap.
   std::optional<std::size_t> sliceBytes;
+  // BANYAN_P2P_EAGER_BYTES: point-to-point messages up to this size are sent at once (and kept
+  // by the receiver until a receive takes them); larger ones wait for the receive. Default 64 KiB.
+  std::optional<std::size_t> p2pEagerBytes;
   // BANYAN_SOCKETS_PER_PEER: TCP connections per peer pair (large messages are striped).
   std::optional<int> socketsPerPeer;
   // BANYAN_SOCKET_BUFFER: SO_SNDBUF/SO_RCVBUF of each TCP connection; 0 = kernel autotuning.

@@ -27,6 +27,9 @@ class Work {
   bool waitFor(std::chrono::milliseconds timeout) const;
   // True once the operation has ended, successfully or not. Never blocks.
   bool test() const;
+  // For a receive that has ended successfully, the rank its message came from (the way to
+  // learn it after a receive from Communicator::kAnySource); -1 for anything else.
+  int source() const;
   // The error the operation ended with, if it ended with one.
   std::optional<Error> error() const;
 

@@ -10,7 +10,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 15> kVariables{{
+constexpr std::array<Variable, 16> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -30,6 +30,9 @@ constexpr std::array<Variable, 15> kVariables{{
     {"BANYAN_SLICE_BYTES", "1M",
      "Largest pipeline slice of ring algorithms (bytes, K/M/G suffixes); smaller messages get "
      "smaller slices, about four per chunk, down to 64K."},
+    {"BANYAN_P2P_EAGER_BYTES", "64K",
+     "Point-to-point messages up to this size go at once and wait at the receiver if no receive "
+     "is posted yet; larger ones wait at the sender until the receive is posted (rendezvous)."},
     {"BANYAN_SOCKETS_PER_PEER", "1",
      "TCP connections per peer pair; messages of 1 MiB and more are striped across them."},
     {"BANYAN_SOCKET_BUFFER", "4M",
@@ -168,6 +171,16 @@ Config resolve(const Options& options) {
   if (config.sliceBytes < 64 || config.sliceBytes > (std::size_t{1} << 30)) {
     fail(ErrorCode::InvalidUsage, "slice size {} bytes is outside 64 B .. 1 GiB (BANYAN_SLICE_BYTES)",
          config.sliceBytes);
+  }
+
+  if (options.p2pEagerBytes) {
+    config.p2pEagerBytes = *options.p2pEagerBytes;
+  } else if (const char* v = env("BANYAN_P2P_EAGER_BYTES")) {
+    config.p2pEagerBytes = parseBytes(v, "BANYAN_P2P_EAGER_BYTES");
+  }
+  if (config.p2pEagerBytes > (std::size_t{1} << 30)) {
+    fail(ErrorCode::InvalidUsage, "point-to-point eager limit {} bytes is more than 1 GiB (BANYAN_P2P_EAGER_BYTES)",
+         config.p2pEagerBytes);
   }
 
   if (options.socketsPerPeer) {

@@ -21,6 +21,7 @@ struct Config {
   std::size_t crossMemoryBytes = 64 * 1024;  // 0: never
   bool shmCollectives = true;
   std::size_t sliceBytes = 1024 * 1024;
+  std::size_t p2pEagerBytes = 64 * 1024;  // larger point-to-point messages wait for their receive
   int socketsPerPeer = 1;
   std::size_t socketBufferBytes = 4 * 1024 * 1024;
   std::string socketAddr;  // empty: derive from the store connection

@@ -204,6 +204,24 @@ Work Communicator::alltoallvAsync(const void* send, std::span<const std::size_t>
       .enqueue(alltoallvRequest(send, sendCounts, sendOffsets, recv, recvCounts, recvOffsets, type), false);
 }
 
+void Communicator::send(const void* data, std::size_t count, DataType type, int peer, int tag) {
+  sendAsync(data, count, type, peer, tag).wait();
+}
+
+Work Communicator::sendAsync(const void* data, std::size_t count, DataType type, int peer, int tag) {
+  return checked(impl_, "send").enqueue(detail::PointToPointRequest{true, data, nullptr, count, type, peer, tag});
+}
+
+int Communicator::recv(void* data, std::size_t count, DataType type, int peer, int tag) {
+  Work work = recvAsync(data, count, type, peer, tag);
+  work.wait();
+  return work.source();
+}
+
+Work Communicator::recvAsync(void* data, std::size_t count, DataType type, int peer, int tag) {
+  return checked(impl_, "recv").enqueue(detail::PointToPointRequest{false, nullptr, data, count, type, peer, tag});
+}
+
 // The barrier's messages are one-byte tokens in scratch, hence u8.
 void Communicator::barrier() {
   checked(impl_, "barrier")
@@ -336,7 +354,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
     fail(ErrorCode::Remote, "{}: the store holds a malformed '{}' (another program uses these keys?)", name_, nonceKey);
   }
 
-  auto setup = runtime::setUpTransports(io_, store_, {rank_, size_, nonce, id, prefix_}, config_);
+  auto setup = runtime::setUpTransports(io_, store_, {rank_, size_, nonce, id, prefix_, ""}, config_);
   log::info(rank_, "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms", name_, rank_, size_,
             setup.layout.hostCount, setup.summary, config_.sliceBytes, config_.timeout.count());
   layout_ = std::move(setup.layout);
@@ -348,6 +366,14 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
                                         config_.crossMemoryBytes, config_.timeout});
     log::info(rank_, "{}: allreduce and allgather run directly in shared memory", name_);
   }
+  // Point-to-point gets connections of its own (see p2p/point_to_point.hpp); TCP ones form on
+  // first use, shared-memory rings now. Its hellos carry a nonce of their own, so a connection
+  // meant for one channel can never join the other.
+  constexpr std::uint64_t kPointToPointNonce = 0x7032702d6e6f6e63ull;
+  auto channel = runtime::setUpTransports(
+      io_, store_, {rank_, size_, nonce ^ kPointToPointNonce, id, fmt::format("{}p2p/", prefix_), "p"}, config_, &layout_);
+  p2pTransport_ = std::move(channel.transport);
+  p2p_ = std::make_unique<p2p::PointToPoint>(*p2pTransport_, rank_, size_, config_.p2pEagerBytes, name_);
   if (setup.sharedMemory && layout_.localRanks.front() == rank_) {
     // A job killed while setting up may have left segments in /dev/shm; their creators are
     // gone. One rank per host sweeps, and only now: every segment of this communicator has been
@@ -385,6 +411,8 @@ void CommunicatorImpl::close() {
   wake_.notify_all();
   progress_.join();
   shmCollectives_.reset();
+  p2p_.reset();
+  p2pTransport_.reset();
   transport_.reset();
 }
 
@@ -428,6 +456,52 @@ Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
     wake_.notify_one();
   }
   return Work(state);
+}
+
+Work CommunicatorImpl::enqueue(const PointToPointRequest& request) {
+  validate(request);
+  auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_, this);
+  {
+    // Posted in issue order under one lock, so two sends to one peer with one tag leave in the
+    // order they were called, even from several threads.
+    std::lock_guard lock(enqueueMutex_);
+    if (closed_) {
+      fail(ErrorCode::InvalidUsage, "{} on {} after close() (rank {})", request.isSend ? "send" : "recv", name_, rank_);
+    }
+    const std::uint64_t number = ++p2pSequence_;
+    ++outstanding_;
+    asio::post(io_, [this, request, number, state] { startPointToPoint(request, number, state); });
+  }
+  std::lock_guard wake(wakeMutex_);
+  wake_.notify_one();
+  return Work(state);
+}
+
+void CommunicatorImpl::validate(const PointToPointRequest& r) const {
+  const char* what = r.isSend ? "send" : "recv";
+  if (!isValid(r.type)) {
+    fail(ErrorCode::InvalidUsage, "{}: invalid data type (value {}) on rank {}", what, static_cast<int>(r.type), rank_);
+  }
+  const bool anySource = !r.isSend && r.peer == Communicator::kAnySource;
+  if (!anySource && (r.peer < 0 || r.peer >= size_)) {
+    fail(ErrorCode::InvalidUsage, "{}(count={}): peer {} is outside 0..{}{} on rank {}", what, r.count, r.peer,
+         size_ - 1, r.isSend ? "" : " (or kAnySource)", rank_);
+  }
+  if (r.tag < 0) fail(ErrorCode::InvalidUsage, "{}(count={}): tag {} is negative on rank {}", what, r.count, r.tag, rank_);
+  if (r.count > (std::size_t{1} << 60) / dataTypeSize(r.type)) {
+    fail(ErrorCode::InvalidUsage, "{}: count {} of {} overflows the address space on rank {}", what, r.count,
+         toString(r.type), rank_);
+  }
+  if (r.count > 0 && (r.isSend ? r.send == nullptr : r.recv == nullptr)) {
+    fail(ErrorCode::InvalidUsage, "{}(count={}): buffer is null on rank {}", what, r.count, rank_);
+  }
+}
+
+// "send #3 to rank 2 (count=16, f32, tag=5) on rank 0 of 4"
+std::string CommunicatorImpl::describe(const PointToPointRequest& r, std::uint64_t number) const {
+  const std::string peer = r.peer == Communicator::kAnySource ? "any rank" : fmt::format("rank {}", r.peer);
+  return fmt::format("{} #{} {} {} (count={}, {}, tag={}) on rank {} of {}", r.isSend ? "send" : "recv", number,
+                     r.isSend ? "to" : "from", peer, r.count, toString(r.type), r.tag, rank_, size_);
 }
 
 // Rejects what would crash or corrupt, naming the argument, before anything is queued.

@@ -16,6 +16,7 @@
 #include "runtime/scratch_buffer.hpp"
 #include "runtime/work_state.hpp"
 #include "intrahost/shm_collectives.hpp"
+#include "p2p/point_to_point.hpp"
 #include "runtime/transport_setup.hpp"
 
 #include <banyan/options.hpp>
@@ -59,6 +60,17 @@ struct Request {
   std::shared_ptr<const BlockTables> blocks = nullptr;  // alltoallv only
 };
 
+// One send or receive, as the caller made it (peer may be kAnySource for a receive).
+struct PointToPointRequest {
+  bool isSend;
+  const void* send;
+  void* recv;
+  std::size_t count;
+  DataType type;
+  int peer;
+  int tag;
+};
+
 // Communicators made in one process are numbered in creation order, which every rank must
 // share (as with MPI_Comm_dup), so their store keys never collide. Returns the next number.
 std::uint64_t takeCommunicatorId();
@@ -81,6 +93,8 @@ class CommunicatorImpl final : public Driver {
   // Checks `request` (throws InvalidUsage) and queues it; returns its Work. `blocking`: the
   // caller waits at once, and will drive progress itself.
   Work enqueue(const Request& request, bool blocking);
+  // Checks a send or receive (throws InvalidUsage) and posts it; returns its Work.
+  Work enqueue(const PointToPointRequest& request);
   void close();
 
   bool tryDriveUntil(const WorkState& state, std::chrono::steady_clock::time_point until) override;
@@ -106,6 +120,10 @@ class CommunicatorImpl final : public Driver {
   void drive(Done&& done, std::chrono::steady_clock::time_point until);
   void completeWork(const std::shared_ptr<WorkState>& state, const Status& status);
   void startNext();
+  void startPointToPoint(const PointToPointRequest& request, std::uint64_t number,
+                         const std::shared_ptr<WorkState>& state);
+  void validate(const PointToPointRequest& request) const;
+  std::string describe(const PointToPointRequest& request, std::uint64_t number) const;
   void startOperation(Pending pending);
   void finishOperation(const std::shared_ptr<WorkState>& state, const Status& status);
   void failEverything(const Status& why);
@@ -134,6 +152,9 @@ class CommunicatorImpl final : public Driver {
   runtime::HostLayout layout_;
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<runtime::Executor> executor_;
+  // Point-to-point runs on connections of its own, beside the collectives (see p2p/).
+  std::unique_ptr<transport::Transport> p2pTransport_;
+  std::unique_ptr<p2p::PointToPoint> p2p_;
   // Allreduce/allgather straight in shared memory, when every rank is on this host.
   std::unique_ptr<intrahost::ShmCollectives> shmCollectives_;
   bool runningInShm_ = false;  // the current operation runs in shmCollectives_
@@ -149,6 +170,7 @@ class CommunicatorImpl final : public Driver {
   std::mutex closeMutex_;
   std::atomic<bool> closed_{false};
   std::uint64_t sequence_ = 0;  // under enqueueMutex_
+  std::uint64_t p2pSequence_ = 0;  // under enqueueMutex_: numbers sends and receives for messages
   std::atomic<int> postedStarts_{0};  // operations posted to io_ that have not reached queue_
 
   std::deque<Pending> queue_;

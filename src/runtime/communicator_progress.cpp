@@ -56,8 +56,11 @@ void CommunicatorImpl::drive(Done&& done, std::chrono::steady_clock::time_point 
   }
 }
 
+// The point-to-point channel needs looking at only once this rank has used it (before that,
+// messages sent to it wait in the channel).
 std::size_t CommunicatorImpl::pollEngines() {
-  return transport_->poll() + (shmCollectives_ ? shmCollectives_->poll() : 0);
+  return transport_->poll() + (shmCollectives_ ? shmCollectives_->poll() : 0) +
+         (p2p_->listening() ? p2pTransport_->poll() : 0);
 }
 
 bool CommunicatorImpl::prepareToSleep() {
@@ -66,12 +69,18 @@ bool CommunicatorImpl::prepareToSleep() {
     transport_->awake();
     return false;
   }
+  if (p2p_->listening() && !p2pTransport_->prepareToSleep()) {
+    transport_->awake();
+    if (shmCollectives_) shmCollectives_->awake();
+    return false;
+  }
   return true;
 }
 
 void CommunicatorImpl::awake() {
   transport_->awake();
   if (shmCollectives_) shmCollectives_->awake();
+  if (p2p_->listening()) p2pTransport_->awake();
 }
 
 void CommunicatorImpl::failRunning(const Status& status) {
@@ -127,6 +136,32 @@ void CommunicatorImpl::startNext() {
     startOperation(std::move(pending));
   }
   starting_ = false;
+}
+
+void CommunicatorImpl::startPointToPoint(const PointToPointRequest& r, std::uint64_t number,
+                                         const std::shared_ptr<WorkState>& state) {
+  std::string what = describe(r, number);
+  if (!broken_.isOk()) {
+    --outstanding_;
+    state->complete(Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}", what, name_,
+                                 broken_.message()));
+    return;
+  }
+  armWatchdog();
+  const std::size_t bytes = r.count * dataTypeSize(r.type);
+  if (r.isSend) {
+    p2p_->send(r.peer, r.tag, r.send, bytes, state->deadline(), std::move(what), [this, state](const Status& status) {
+      if (!status.isOk()) log::warn(rank_, "{}", status.message());
+      completeWork(state, status);
+    });
+  } else {
+    p2p_->recv(r.peer, r.tag, r.recv, bytes, state->deadline(), std::move(what),
+               [this, state](const Status& status, int source) {
+                 if (!status.isOk()) log::warn(rank_, "{}", status.message());
+                 state->setSource(source);
+                 completeWork(state, status);
+               });
+  }
 }
 
 void CommunicatorImpl::startOperation(Pending pending) {
@@ -206,12 +241,14 @@ void CommunicatorImpl::armWatchdog() {
   timer_.async_wait([this](const asio::error_code& ec) {
     watchdogArmed_ = false;
     if (ec) return;
-    if (current_ && std::chrono::steady_clock::now() >= current_->state->deadline()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (current_ && now >= current_->state->deadline()) {
       failRunning(Status::make(ErrorCode::Timeout,
                                    "{}: not done within the {} ms timeout (BANYAN_TIMEOUT); waiting for {}",
                                    describe(*current_), config_.timeout.count(), describeRunning()));
     }
-    if (current_ || !queue_.empty()) armWatchdog();
+    if (p2p_->busy()) p2p_->expire(now);
+    if (current_ || !queue_.empty() || p2p_->busy()) armWatchdog();
   });
 }
 
@@ -232,6 +269,7 @@ void CommunicatorImpl::failEverything(const Status& why) {
   for (auto& pending : queue_) completeWork(pending.state, why);
   queue_.clear();
   transport_->shutdown(why);
+  p2p_->fail(why);
   timer_.cancel();
 }
 

@@ -38,9 +38,11 @@ HostLayout exchangeHosts(Store& store, const TransportParams& params, std::chron
 }  // namespace
 
 TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,
-                               const config::Config& config) {
+                               const config::Config& config, const HostLayout* known) {
   TransportSetup setup;
-  if (params.size > 1) {
+  if (known != nullptr) {
+    setup.layout = *known;
+  } else if (params.size > 1) {
     setup.layout = exchangeHosts(*store, params, config.timeout);
   } else {
     setup.layout.hostOfRank = {0};
@@ -64,7 +66,7 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
     shm.rank = params.rank;
     shm.size = params.size;
     shm.localRanks = layout.localRanks;
-    shm.name = fmt::format("banyan-{:016x}-c{}", params.nonce, params.communicatorId);
+    shm.name = fmt::format("banyan-{:016x}-c{}{}", params.nonce, params.communicatorId, params.channel);
     shm.storePrefix = params.storePrefix;
     shm.probeValue = params.nonce;
     shm.crossMemoryBytes = config.crossMemoryBytes;

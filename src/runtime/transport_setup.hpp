@@ -39,9 +39,13 @@ struct TransportParams {
   std::uint64_t nonce = 0;
   std::uint64_t communicatorId = 0;
   std::string storePrefix;
+  // Tells apart two sets of connections of one communicator (collectives "", point-to-point
+  // "p"): part of the shared-memory segment names.
+  std::string channel;
 };
 
+// `known`: the host layout, when an earlier call has exchanged it already.
 TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,
-                               const config::Config& config);
+                               const config::Config& config, const HostLayout* known = nullptr);
 
 }  // namespace banyan::runtime

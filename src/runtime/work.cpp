@@ -97,6 +97,8 @@ bool Work::waitFor(std::chrono::milliseconds timeout) const {
 
 bool Work::test() const { return !state_ || state_->done(); }
 
+int Work::source() const { return state_ && state_->done() ? state_->source() : -1; }
+
 void Work::then(std::function<void(const std::optional<Error>&)> callback) const {
   if (!callback) return;
   if (!state_) {

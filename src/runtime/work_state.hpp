@@ -46,6 +46,9 @@ class WorkState {
   void addCallback(Callback callback);
 
   bool done() const { return doneFlag_.load(std::memory_order_acquire); }
+  // A receive's source rank, set before it completes (see Work::source).
+  void setSource(int rank) { source_.store(rank, std::memory_order_relaxed); }
+  int source() const { return source_.load(std::memory_order_relaxed); }
   // Waits until done or `until`; returns done().
   bool waitUntil(std::chrono::steady_clock::time_point until) const;
   Status status() const;
@@ -57,6 +60,7 @@ class WorkState {
   bool done_ = false;
   bool completing_ = false;  // complete() is running callbacks
   std::atomic<bool> doneFlag_{false};  // done_, readable without the lock (polling waiters)
+  std::atomic<int> source_{-1};
   Status status_;
   std::vector<Callback> callbacks_;  // under mutex_, until done_
   std::chrono::steady_clock::time_point deadline_;

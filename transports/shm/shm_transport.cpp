@@ -220,8 +220,14 @@ struct ShmTransport::Impl {
     // ring count: only what can no longer complete fails.
     if (!peer.sends.empty()) pumpSends(peer);
     if (!peer.recvs.empty()) pumpRecvs(peer);
+    // Only this peer's operations fail, as with TCP: the collectives' executor shuts the whole
+    // transport down on any failure, while point-to-point goes on with the other peers.
     if (!peer.recvs.empty() || !peer.sends.empty()) {
-      failAll(Status::make(ErrorCode::Remote, "{} {}", describe(peer), peer.gone));
+      const Status why = Status::make(ErrorCode::Remote, "{} {}", describe(peer), peer.gone);
+      for (auto& op : peer.sends) complete(std::move(op.done), why);
+      for (auto& op : peer.recvs) complete(std::move(op.done), why);
+      peer.sends.clear();
+      peer.recvs.clear();
     }
   }
 
