@@ -1,26 +1,47 @@
-// send / recv / recvAnysource. banyan's point-to-point API (tag-matched send/recv) is being
-// added by issue 5; until it is merged these raise a clear NotSupported error rather than
-// emulate point-to-point with collectives (which would deadlock when only two ranks call).
+// send / recv / recvAnysource over banyan's tag-matched point-to-point messages. A message's
+// length must equal the receiving tensor's (banyan reports a mismatch on the receiver).
 
 #include "checks.hpp"
+#include "elements.hpp"
 #include "process_group.hpp"
 
 namespace banyan::torch_backend {
 
 c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::send(std::vector<at::Tensor>& tensors, int dstRank, int tag) {
-  (void)tensors, (void)dstRank, (void)tag;
-  throwError("send is not supported yet: banyan's point-to-point messages (issue 5) are not in this build");
+  const char* op = "send";
+  at::Tensor& t = single(tensors, op, "tensors");
+  checkPeer(dstRank, op);
+  if (tag < 0) throwError("{}: tag {} is negative; tags are >= 0", op, tag);
+  const Elements e = elementsOf(t, op);
+  Staging staging;
+  at::Tensor buffer = staging.input(t);
+  auto work = comm_.sendAsync(buffer.data_ptr(), countOf(buffer, e), e.type, dstRank, tag);
+  return launch(c10d::OpType::SEND, op, work, std::move(staging), tensors, c10d::kUnsetTimeout);
 }
 
 c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::recv(std::vector<at::Tensor>& tensors, int srcRank, int tag) {
-  (void)tensors, (void)srcRank, (void)tag;
-  throwError("recv is not supported yet: banyan's point-to-point messages (issue 5) are not in this build");
+  const char* op = "recv";
+  at::Tensor& t = single(tensors, op, "tensors");
+  checkPeer(srcRank, op);
+  if (tag < 0) throwError("{}: tag {} is negative; tags are >= 0", op, tag);
+  const Elements e = elementsOf(t, op);
+  Staging staging;
+  at::Tensor buffer = staging.output(t);
+  auto work = comm_.recvAsync(buffer.data_ptr(), countOf(buffer, e), e.type, srcRank, tag);
+  return launch(c10d::OpType::RECV, op, work, std::move(staging), tensors, c10d::kUnsetTimeout,
+                [work] { return work.source(); });
 }
 
 c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::recvAnysource(std::vector<at::Tensor>& tensors, int tag) {
-  (void)tensors, (void)tag;
-  throwError("recv from any source is not supported yet: banyan's point-to-point messages (issue 5) are not in "
-             "this build");
+  const char* op = "recv_anysource";
+  at::Tensor& t = single(tensors, op, "tensors");
+  if (tag < 0) throwError("{}: tag {} is negative; tags are >= 0", op, tag);
+  const Elements e = elementsOf(t, op);
+  Staging staging;
+  at::Tensor buffer = staging.output(t);
+  auto work = comm_.recvAsync(buffer.data_ptr(), countOf(buffer, e), e.type, Communicator::kAnySource, tag);
+  return launch(c10d::OpType::RECVANYSOURCE, op, work, std::move(staging), tensors, c10d::kUnsetTimeout,
+                [work] { return work.source(); });
 }
 
 }  // namespace banyan::torch_backend

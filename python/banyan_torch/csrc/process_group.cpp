@@ -33,7 +33,8 @@ ProcessGroupBanyan::ProcessGroupBanyan(const c10::intrusive_ptr<c10d::Store>& st
     : c10d::ProcessGroup(rank, size),
       store_(store),
       timeout_(timeout),
-      comm_(Communicator::create(std::make_shared<C10dStore>(store), rank, size, optionsFor(timeout))),
+      // torch prefixes the store per group, and ranks outside a subgroup never call this.
+      comm_(Communicator::createWithOwnStore(std::make_shared<C10dStore>(store), rank, size, optionsFor(timeout))),
       completer_(std::make_unique<Completer>()) {
   setSequenceNumberForGroup();
   init();
@@ -65,7 +66,6 @@ void ProcessGroupBanyan::checkRoot(int64_t root, const char* op) const {
 
 void ProcessGroupBanyan::checkPeer(int peer, const char* op) const {
   if (peer < 0 || peer >= size_) throwError("{}: peer rank {} is outside the group of {} ranks", op, peer, size_);
-  if (peer == rank_) throwError("{}: rank {} cannot be its own peer", op, peer);
 }
 
 c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::barrier(const c10d::BarrierOptions& opts) {
