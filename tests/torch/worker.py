@@ -11,6 +11,7 @@ import faulthandler
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 
@@ -529,7 +530,7 @@ def check_errors():
     expect_error(lambda: b_pg().broadcast(torch.ones(1), SIZE + 3), "banyan", "root rank")
     expect_error(lambda: dist.all_to_all_single(torch.zeros(SIZE), torch.ones(SIZE), [1] * SIZE, [2] * SIZE,
                                                 group=b), "banyan", "split sizes")
-    expect_error(lambda: dist.send(torch.ones(1), SIZE + 1, group=b), "banyan")
+    expect_error(lambda: b_pg().send([torch.ones(1)], SIZE + 1, 0), "banyan", "peer rank")
     expect_error(lambda: dist.reduce_scatter_tensor(torch.zeros(2), torch.ones(2 * SIZE + 1), group=b),
                  "banyan", "world size")
     # Nothing above reached the wire: the group still works.
@@ -651,9 +652,23 @@ def failure_checks():
         _checks.append(("a dead peer fails the others' collectives", traceback.format_exc(limit=6)))
 
 
+def exit_with_driver():
+    """Ends this rank if the driver goes away (killed at its deadline), so no rank outlives
+    the test run waiting on peers that are gone."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main():
     global G
     faulthandler.enable()  # a crash prints the Python stack into the rank's log
+    exit_with_driver()
     scenario = sys.argv[1]
     # The default group is banyan's; the gloo twin is made beside it.
     dist.init_process_group("banyan", timeout=datetime.timedelta(seconds=90))

@@ -16,7 +16,7 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::send(std::vector<at::Tensor>&
   Staging staging;
   at::Tensor buffer = staging.input(t);
   auto work = comm_.sendAsync(buffer.data_ptr(), countOf(buffer, e), e.type, dstRank, tag);
-  return launch(c10d::OpType::SEND, op, work, std::move(staging), tensors, c10d::kUnsetTimeout);
+  return launch(c10d::OpType::SEND, op, work, std::move(staging), tensors, c10d::kUnsetTimeout, {}, false);
 }
 
 c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::recv(std::vector<at::Tensor>& tensors, int srcRank, int tag) {
@@ -29,7 +29,7 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::recv(std::vector<at::Tensor>&
   at::Tensor buffer = staging.output(t);
   auto work = comm_.recvAsync(buffer.data_ptr(), countOf(buffer, e), e.type, srcRank, tag);
   return launch(c10d::OpType::RECV, op, work, std::move(staging), tensors, c10d::kUnsetTimeout,
-                [work] { return work.source(); });
+                [work] { return work.source(); }, false);
 }
 
 c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::recvAnysource(std::vector<at::Tensor>& tensors, int tag) {
@@ -41,7 +41,7 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::recvAnysource(std::vector<at:
   at::Tensor buffer = staging.output(t);
   auto work = comm_.recvAsync(buffer.data_ptr(), countOf(buffer, e), e.type, Communicator::kAnySource, tag);
   return launch(c10d::OpType::RECVANYSOURCE, op, work, std::move(staging), tensors, c10d::kUnsetTimeout,
-                [work] { return work.source(); });
+                [work] { return work.source(); }, false);
 }
 
 }  // namespace banyan::torch_backend

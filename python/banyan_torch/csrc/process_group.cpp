@@ -50,8 +50,8 @@ ProcessGroupBanyan::~ProcessGroupBanyan() {
 c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::launch(c10d::OpType type, const char* name, banyan::Work work,
                                                           Staging staging, std::vector<at::Tensor> outputs,
                                                           std::chrono::milliseconds opTimeout,
-                                                          std::function<int()> source) {
-  if (sequenceNum_) sequenceNum_->increment();
+                                                          std::function<int()> source, bool counted) {
+  if (sequenceNum_ && counted) sequenceNum_->increment();
   std::optional<std::chrono::milliseconds> deadline;
   if (opTimeout != c10d::kUnsetTimeout) deadline = opTimeout;
   auto result = c10::make_intrusive<BanyanWork>(rank_, type, name, std::move(work), std::move(staging),

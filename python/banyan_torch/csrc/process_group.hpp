@@ -78,9 +78,11 @@ class ProcessGroupBanyan : public c10d::ProcessGroup {
 
  private:
   // Wraps a started banyan operation in a Work that the completion thread will finish.
+  // Collectives count in the sequence number; point-to-point (`source` given, or `counted`
+  // false) does not, as with gloo, since only some ranks take part.
   c10::intrusive_ptr<c10d::Work> launch(c10d::OpType type, const char* name, banyan::Work work, Staging staging,
                                         std::vector<at::Tensor> outputs, std::chrono::milliseconds opTimeout,
-                                        std::function<int()> source = {});
+                                        std::function<int()> source = {}, bool counted = true);
   void checkRoot(int64_t root, const char* op) const;
   void checkPeer(int peer, const char* op) const;
 

@@ -24,7 +24,7 @@ bool BanyanWork::isCompleted() {
     if (completed_) return true;
   }
   if (!work_.test()) return false;
-  complete();
+  complete(work_.error());
   return true;
 }
 
@@ -40,10 +40,10 @@ bool BanyanWork::wait(std::chrono::milliseconds timeout) {
     try {
       work_.wait();
     } catch (const std::exception&) {
-      // complete() reads the same error from the Work and stores it for rethrowing below.
+      // The Work has ended: complete() reads the same error from it and stores it for below.
     }
   }
-  complete();
+  complete(work_.error());
   std::lock_guard<std::mutex> lock(mutex_);
   if (exception_) std::rethrow_exception(exception_);
   return true;
@@ -54,14 +54,14 @@ int BanyanWork::sourceRank() const {
   return source_();
 }
 
-void BanyanWork::complete() {
+void BanyanWork::complete(const std::optional<banyan::Error>& error) {
   if (completing_.exchange(true)) {
     std::unique_lock<std::mutex> lock(mutex_);
     cv_.wait(lock, [this] { return completed_; });
     return;
   }
   std::exception_ptr failure;
-  if (const auto error = work_.error()) {
+  if (error) {
     failure = std::make_exception_ptr(std::runtime_error(error->what()));
   } else {
     try {
@@ -99,10 +99,10 @@ Completer::~Completer() {
 void Completer::watch(const c10::intrusive_ptr<BanyanWork>& work) {
   // The callback holds the Work until it has been handed over; banyan runs it when the
   // operation ends, at the latest by the communicator's deadline or close().
-  work->banyanWork().then([this, work](const std::optional<banyan::Error>&) {
+  work->banyanWork().then([this, work](const std::optional<banyan::Error>& error) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(work);
+      queue_.emplace_back(work, error);
     }
     wake_.notify_one();
   });
@@ -113,10 +113,10 @@ void Completer::run() {
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and nothing left
-    auto work = std::move(queue_.front());
+    auto [work, error] = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    work->complete();  // a future callback's exception is the future's; complete() does not throw
+    work->complete(error);  // complete() does not throw
     work.reset();
     lock.lock();
   }

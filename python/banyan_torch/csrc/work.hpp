@@ -43,9 +43,11 @@ class BanyanWork : public c10d::Work {
   c10::intrusive_ptr<c10::ivalue::Future> getFuture() override { return future_; }
   int sourceRank() const override;
 
-  // Ends the c10d side of the operation once banyan's side has ended. Idempotent and
-  // thread-safe: a second caller waits until the first has finished.
-  void complete();
+  // Ends the c10d side of the operation once banyan's side has finished, with banyan's
+  // `error` if it failed. Idempotent and thread-safe: a second caller waits until the first
+  // has finished. (The error is passed in because banyan runs completion callbacks before the
+  // Work counts as ended, when Work::error() does not report it yet.)
+  void complete(const std::optional<banyan::Error>& error);
   const banyan::Work& banyanWork() const { return work_; }
 
  private:
@@ -73,7 +75,7 @@ class Completer {
   void run();
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<c10::intrusive_ptr<BanyanWork>> queue_;
+  std::deque<std::pair<c10::intrusive_ptr<BanyanWork>, std::optional<banyan::Error>>> queue_;
   bool stopping_ = false;
   std::thread thread_;
 };
