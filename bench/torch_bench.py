@@ -7,8 +7,10 @@ input of `size` bytes (each rank keeps size / n). gloo in torch 1.13 has neither
 all_gather_into_tensor nor reduce_scatter_tensor, so its column there is what a gloo user runs
 instead: all_gather into a list of tensors, and all_reduce of the whole input (then a slice).
 
-Time is the median over the timed iterations of one call, the slowest rank's (max over ranks,
-per iteration); algbw = size / time. ratio = gloo time / banyan time (above 1: banyan faster).
+Time is one call's share of a round of back-to-back calls (as nccl-tests measures), the
+median of 5 rounds of the slowest rank; algbw = size / time. ratio = gloo time / banyan time
+(above 1: banyan faster). The machine's load average is printed: on a shared 2-core VM the
+figures move a lot between runs, the ratio (both measured in the same minute) less so.
 """
 
 import datetime
@@ -25,25 +27,27 @@ import banyan_torch  # noqa: F401
 SIZES = [1 << k for k in range(10, 27, 2)]  # 1 KiB, 4 KiB, ... 64 MiB
 
 
-def timed(fn, size, group):
-    # About 1.5 s of timed calls per size at most, and at least 5.
+def timed(fn, group, rounds=5):
+    """Seconds per call: `rounds` rounds of back-to-back calls (as nccl-tests times them), each
+    round about 0.3 s and at least 3 calls; the median round of the slowest rank."""
     fn()
     dist.barrier(group=group)
     start = time.perf_counter()
     fn()
-    one = time.perf_counter() - start
-    iters = max(5, min(200, int(1.5 / max(one, 1e-6))))
-    warm = max(2, iters // 10)
-    for _ in range(warm):
+    one = torch.tensor([time.perf_counter() - start], dtype=torch.float64)
+    # Every rank must make the same number of calls: agree on the slowest rank's estimate.
+    dist.all_reduce(one, op=dist.ReduceOp.MAX, group=group)
+    calls = max(3, min(500, int(0.3 / max(one.item(), 1e-6))))
+    for _ in range(max(2, calls // 10)):
         fn()
-    samples = []
-    for _ in range(iters):
+    per_call = []
+    for _ in range(rounds):
         dist.barrier(group=group)
         t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    # The slowest rank's time per iteration.
-    s = torch.tensor(samples, dtype=torch.float64)
+        for _ in range(calls):
+            fn()
+        per_call.append((time.perf_counter() - t) / calls)
+    s = torch.tensor(per_call, dtype=torch.float64)
     dist.all_reduce(s, op=dist.ReduceOp.MAX, group=group)
     return statistics.median(s.tolist())
 
@@ -113,15 +117,15 @@ def main():
     groups = {"banyan": dist.new_group(backend="banyan"), "gloo": dist.group.WORLD}
     only = os.environ.get("BENCH_OPS", "all_reduce,all_gather_into_tensor,reduce_scatter_tensor").split(",")
     if rank == 0:
-        print(f"# {world} ranks, f32, torch {torch.__version__}; time = median of one call (slowest rank)")
+        print(f"# {world} ranks, f32, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}; "
+              f"time = one call, median of 5 rounds (slowest rank)")
         print(f"# {'collective':<24}{'size':>10}{'banyan us':>12}{'gloo us':>12}{'banyan GB/s':>13}"
               f"{'gloo GB/s':>11}{'ratio':>8}")
     for name in only:
         for size in SIZES:
             t = {}
             for backend in ("banyan", "gloo"):  # alternate per size: both see the same machine load
-                t[backend] = timed(collectives(name, groups[backend], size, world, backend), size,
-                                   groups[backend])
+                t[backend] = timed(collectives(name, groups[backend], size, world, backend), groups[backend])
             if rank == 0:
                 print(f"  {name:<24}{human(size):>10}{t['banyan'] * 1e6:>12.1f}{t['gloo'] * 1e6:>12.1f}"
                       f"{size / t['banyan'] / 1e9:>13.3f}{size / t['gloo'] / 1e9:>11.3f}"
@@ -129,6 +133,7 @@ def main():
     b = ddp_step_time(groups["banyan"])
     g = ddp_step_time(groups["gloo"])
     if rank == 0:
+        print(f"# load average {os.getloadavg()[0]:.1f}")
         print(f"  DDP step (8.4 M params, batch 32): banyan {b * 1e3:.1f} ms, gloo {g * 1e3:.1f} ms, "
               f"ratio {g / b:.2f}")
     dist.destroy_process_group()

@@ -28,14 +28,24 @@ bool BanyanWork::isCompleted() {
   return true;
 }
 
+bool BanyanWork::handToWaiter(const std::optional<banyan::Error>& error) {
+  std::lock_guard<std::mutex> lock(handoffMutex_);
+  if (waiters_ == 0) return false;
+  handedOver_ = true;
+  handedError_ = error;
+  return true;
+}
+
 bool BanyanWork::wait(std::chrono::milliseconds timeout) {
   std::optional<std::chrono::milliseconds> limit = deadline_;
   if (timeout != kNoTimeout) limit = timeout;
+  {
+    std::lock_guard<std::mutex> lock(handoffMutex_);
+    ++waiters_;
+  }
+  bool ended = true;
   if (limit) {
-    if (!work_.waitFor(*limit)) {
-      throwError("{} (rank {}) did not complete within the {} ms wait timeout; it is still running", name_, rank_,
-                 limit->count());
-    }
+    ended = work_.waitFor(*limit);
   } else {
     try {
       work_.wait();
@@ -43,7 +53,22 @@ bool BanyanWork::wait(std::chrono::milliseconds timeout) {
       // The Work has ended: complete() reads the same error from it and stores it for below.
     }
   }
-  complete(work_.error());
+  bool handed = false;
+  std::optional<banyan::Error> handedError;
+  {
+    std::lock_guard<std::mutex> lock(handoffMutex_);
+    --waiters_;
+    handed = handedOver_;
+    handedError = handedError_;
+  }
+  if (ended) {
+    complete(work_.error());
+  } else if (handed) {
+    complete(handedError);  // it ended just as the wait gave up: the callback passed it here
+  } else {
+    throwError("{} (rank {}) did not complete within the {} ms wait timeout; it is still running", name_, rank_,
+               limit->count());
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   if (exception_) std::rethrow_exception(exception_);
   return true;
@@ -100,6 +125,7 @@ void Completer::watch(const c10::intrusive_ptr<BanyanWork>& work) {
   // The callback holds the Work until it has been handed over; banyan runs it when the
   // operation ends, at the latest by the communicator's deadline or close().
   work->banyanWork().then([this, work](const std::optional<banyan::Error>& error) {
+    if (work->handToWaiter(error)) return;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.emplace_back(work, error);

@@ -49,6 +49,10 @@ class BanyanWork : public c10d::Work {
   // Work counts as ended, when Work::error() does not report it yet.)
   void complete(const std::optional<banyan::Error>& error);
   const banyan::Work& banyanWork() const { return work_; }
+  // Called from banyan's completion callback: true if a thread is inside wait() and will
+  // complete this Work itself (then the completion thread need not be woken, which on a busy
+  // machine costs a blocking collective a context switch); `error` is kept for that thread.
+  bool handToWaiter(const std::optional<banyan::Error>& error);
 
  private:
   std::string name_;
@@ -59,6 +63,11 @@ class BanyanWork : public c10d::Work {
   std::function<int()> source_;
   c10::intrusive_ptr<c10::ivalue::Future> future_;
   std::atomic<bool> completing_{false};
+  // Hand-over between banyan's completion callback and threads inside wait().
+  std::mutex handoffMutex_;
+  int waiters_ = 0;
+  bool handedOver_ = false;
+  std::optional<banyan::Error> handedError_;
 };
 
 // The thread that completes operations nobody waits for. One per process group; it runs
