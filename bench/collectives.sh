@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# The collectives beyond allreduce and allgather (issue 5): reduce_scatter, broadcast and
-# alltoall, banyan against Open MPI, f32 sum, root 0, at 8 B, 64K, 1M and 16M, for 2 and 4
-# ranks, over shared memory (banyan's default on one host, against Open MPI's btl self,vader)
-# and over TCP (BANYAN_TRANSPORT=tcp, against btl self,tcp). Each case is one bench/compare.sh
-# run; at the end the busbw ratios banyan / Open MPI are printed as one markdown table.
+# The collectives beyond allreduce and allgather (issue 5): reduce_scatter, broadcast,
+# alltoall and sendrecv (point-to-point: each rank sends to rank + 1 and receives from
+# rank - 1; banyan's sendAsync + recvAsync in one group against MPI_Sendrecv), banyan against
+# Open MPI, f32 sum, root 0, at 8 B, 64K, 1M and 16M, for 2 and 4 ranks, over shared memory
+# (banyan's default on one host, against Open MPI's btl self,vader) and over TCP
+# (BANYAN_TRANSPORT=tcp, against btl self,tcp). Each case is one bench/compare.sh run; at the
+# end the busbw ratios banyan / Open MPI are printed as one markdown table.
 #
 #   bench/collectives.sh [BUILD_DIR]      default BUILD_DIR: build
 #
-# Environment: BENCH_RANKS ("2 4"), BENCH_COLLECTIVES ("reduce_scatter broadcast alltoall"),
-# BENCH_SIZES ("8 64K 1M 16M"), BENCH_ITERS, BENCH_ROOT and any BANYAN_* variable, as compare.sh.
+# Environment: BENCH_RANKS ("2 4"), BENCH_COLLECTIVES ("reduce_scatter broadcast alltoall
+# sendrecv"), BENCH_SIZES ("8 64K 1M 16M"), BENCH_ITERS, BENCH_ROOT and any BANYAN_* variable,
+# as compare.sh.
 # Writes bench/out/collectives-<time>/<transport>-np<N>/.
 set -uo pipefail
 
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=bench/out/collectives-$(date +%Y%m%d-%H%M%S)
-COLLECTIVES=${BENCH_COLLECTIVES:-reduce_scatter broadcast alltoall}
+COLLECTIVES=${BENCH_COLLECTIVES:-reduce_scatter broadcast alltoall sendrecv}
 SIZES=${BENCH_SIZES:-8 64K 1M 16M}
 mkdir -p "$OUT"
 

@@ -11,7 +11,7 @@ small-message latency ratio. Standard library only.
     bench/summarize.py --markdown --label shm --sizes 64K,1M out/*.json   # one table row per
                                                                          # collective x ranks
 Any collective the tools run (allreduce, allgather, reduce_scatter, broadcast, reduce, alltoall,
-gather, scatter); rows a placement does not measure (time 0, such as in-place alltoall) are skipped.
+gather, scatter, sendrecv); rows a placement does not measure (time 0, such as in-place alltoall) are skipped.
 """
 
 import argparse

@@ -77,12 +77,21 @@ class BanyanBackend {
       case Collective::scatter:
         comm_.scatter(c.send, c.recv, c.count, c.type, c.root);
         break;
+      case Collective::sendrecv:
+        sendrecv(c);
+        break;
     }
   }
 
   // -z 0: every iteration is issued before the first is waited for, so per-call overheads
   // that the runtime can overlap do not count (nccl-tests' non-blocking mode).
   void runBatch(const Call& call, int iters) {
+    if (call.collective == Collective::sendrecv && call.inPlace) {
+      // Each replace must have sent the buffer before the next one's receive overwrites it,
+      // so in place they cannot overlap; they run one after another (as MPI's do).
+      for (int i = 0; i < iters; ++i) sendrecv(call);
+      return;
+    }
     std::vector<Work> works;
     works.reserve(static_cast<std::size_t>(iters));
     for (int i = 0; i < iters; ++i) works.push_back(issue(call));
@@ -129,11 +138,46 @@ class BanyanBackend {
         return comm_.gatherAsync(c.send, c.recv, c.count, c.type, c.root);
       case Collective::scatter:
         return comm_.scatterAsync(c.send, c.recv, c.count, c.type, c.root);
+      case Collective::sendrecv:
+        return postSendRecv(c.send, c.recv, c);
     }
     throw std::invalid_argument("invalid collective");
   }
 
+  // nccl-tests' sendrecv: one group of a send to rank + 1 and a receive from rank - 1, so both
+  // are posted before either is waited for (every rank sends first and would otherwise wait
+  // for a receive its neighbour has not posted yet, above the eager size).
+  Work postSendRecv(const void* send, void* recv, const Call& c) {
+    const int n = comm_.size();
+    const int to = (comm_.rank() + 1) % n;
+    const int from = (comm_.rank() - 1 + n) % n;
+    comm_.groupStart();
+    comm_.sendAsync(send, c.count, c.type, to, kSendRecvTag);
+    comm_.recvAsync(recv, c.count, c.type, from, kSendRecvTag);
+    return comm_.groupEnd();
+  }
+
+  // Out of place: the group above. In place (send == recv): replace semantics, the way Open
+  // MPI's MPI_Sendrecv_replace does it, so that the two columns cost the same work: receive
+  // into a scratch buffer while the send reads the user's, then copy the scratch buffer in.
+  void sendrecv(const Call& c) {
+    if (!c.inPlace) {
+      postSendRecv(c.send, c.recv, c).wait();
+      return;
+    }
+    const std::size_t bytes = c.count * elementSize(c.type);
+    if (scratchBytes_ < bytes) {  // grows once per larger size, in the warmup calls
+      scratch_ = bench::detail::allocatePages(bytes);
+      scratchBytes_ = bytes;
+    }
+    postSendRecv(c.send, scratch_.get(), c).wait();
+    std::memcpy(c.recv, scratch_.get(), bytes);
+  }
+
+  static constexpr int kSendRecvTag = 0;
   Communicator& comm_;
+  bench::detail::Buffer scratch_;
+  std::size_t scratchBytes_ = 0;
 };
 
 // One rank: join the job (`join` makes the communicator) and run the sweep.

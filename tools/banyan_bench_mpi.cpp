@@ -1,7 +1,8 @@
 // banyan-bench-mpi: the MPI reference for banyan-bench. Run under mpirun, it measures
 // MPI_Allreduce, MPI_Allgather, MPI_Reduce_scatter_block, MPI_Bcast, MPI_Reduce, MPI_Alltoall,
-// MPI_Gather and MPI_Scatter with the same flags, steps and output as banyan-bench, so the two
-// tables can be put side by side (bench/run.sh and bench/compare.sh do).
+// MPI_Gather, MPI_Scatter and MPI_Sendrecv (MPI_Sendrecv_replace in place) with the same flags,
+// steps and output as banyan-bench, so the two tables can be put side by side (bench/run.sh and
+// bench/compare.sh do).
 
 #include "tools/bench/bench_args.hpp"
 #include "tools/bench/bench_driver.hpp"
@@ -123,6 +124,21 @@ class MpiBackend {
             MPI_Scatter(c.send, count, type_, c.inPlace && isRoot ? MPI_IN_PLACE : c.recv, count, type_, c.root, comm_),
             "MPI_Scatter");
         break;
+      case Collective::sendrecv: {
+        // To rank + 1, from rank - 1, as nccl-tests' sendrecv. In place, the one buffer is sent
+        // and replaced by what arrives (MPI_Sendrecv_replace; bench_args.hpp says why).
+        const int to = (rank_ + 1) % size_;
+        const int from = (rank_ - 1 + size_) % size_;
+        if (c.inPlace) {
+          check(MPI_Sendrecv_replace(c.recv, count, type_, to, kTag, from, kTag, comm_, MPI_STATUS_IGNORE),
+                "MPI_Sendrecv_replace");
+        } else {
+          check(MPI_Sendrecv(c.send, count, type_, to, kTag, c.recv, count, type_, from, kTag, comm_,
+                             MPI_STATUS_IGNORE),
+                "MPI_Sendrecv");
+        }
+        break;
+      }
     }
   }
 
@@ -154,6 +170,7 @@ class MpiBackend {
   }
 
  private:
+  static constexpr int kTag = 0;
   MPI_Comm comm_;
   MPI_Datatype type_;
   MPI_Op op_;

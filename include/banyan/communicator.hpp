@@ -63,9 +63,11 @@ class Communicator {
   std::optional<Communicator> subset(std::span<const int> ranks);
 
   // recv[i] = op over ranks of send[i], for i < count. send may equal recv (in place).
-  void allreduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op);
-  void allreduce(void* buffer, std::size_t count, DataType type, ReduceOp op);
-  Work allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op);
+  // `op` is a ReduceOp or Reduction::premulSum(factor) (see types.hpp), here and in
+  // reduceScatter and reduce.
+  void allreduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op);
+  void allreduce(void* buffer, std::size_t count, DataType type, Reduction op);
+  Work allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op);
 
   // recv[r * count + i] = send of rank r [i]. In place: send == recv + rank() * count * elemsize,
   // or the one-buffer overload, where this rank's block is already in place.
@@ -77,9 +79,9 @@ class Communicator {
   // size() * recvCount elements, block r reduced onto rank r. In place: recv == send + rank() *
   // recvCount * elemsize, or the one-buffer overload, where the result replaces this rank's own
   // block of `buffer` (the other blocks keep their input).
-  void reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op);
-  void reduceScatter(void* buffer, std::size_t recvCount, DataType type, ReduceOp op);
-  Work reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op);
+  void reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op);
+  void reduceScatter(void* buffer, std::size_t recvCount, DataType type, Reduction op);
+  Work reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op);
 
   // Copies the root's `count` elements of `buffer` into `buffer` on every other rank.
   void broadcast(void* buffer, std::size_t count, DataType type, int root);
@@ -88,9 +90,9 @@ class Communicator {
   // On the root, recv[i] = op over ranks of send[i]. Off the root recv is not used (may be
   // null) and send is left as it was. In place: send == recv on the root, or the one-buffer
   // overload.
-  void reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root);
-  void reduce(void* buffer, std::size_t count, DataType type, ReduceOp op, int root);
-  Work reduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root);
+  void reduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op, int root);
+  void reduce(void* buffer, std::size_t count, DataType type, Reduction op, int root);
+  Work reduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op, int root);
 
   // gather: on the root, recv[r * count + i] = send of rank r [i]; recv holds size() * count
   // and is not used off the root (may be null). In place: on the root, send == recv + root *
@@ -137,6 +139,19 @@ class Communicator {
   // Work::source() says where the message came from once the receive has ended.
   Work recvAsync(void* data, std::size_t count, DataType type, int peer, int tag);
 
+  // Groups, as ncclGroupStart/End and PyTorch's coalescing: between groupStart() and
+  // groupEnd(), the *Async calls this thread makes on this communicator are collected, not
+  // started, and groupEnd() issues them together, in call order, as one batch: consecutive
+  // small allreduces with the same type and op run as one fused allreduce (one round of
+  // messages instead of one per call), and sends and receives are posted together, so no
+  // member waits for another. Each call still returns its own Work; groupEnd() returns one that
+  // ends when all of them have (with the first error). Every rank must make the same group
+  // (fusion changes what goes on the wire). Blocking calls inside a group are an InvalidUsage
+  // error (they would wait for themselves); other threads' calls are not part of the group.
+  // Groups nest: only the outermost groupEnd() issues.
+  void groupStart();
+  Work groupEnd();
+
   // Returns (or the Work completes) once every rank has entered the barrier.
   void barrier();
   Work barrierAsync();
@@ -161,6 +176,10 @@ class Communicator {
   // Ends every pending operation with an Aborted error, closes connections and refuses new
   // work. Returns within the configured timeout even when peers are gone. Idempotent.
   void close();
+  // close() for emergencies, as ncclCommAbort: callable from any thread, including while other
+  // threads are blocked in calls on this communicator (they return at once with Aborted), but
+  // not from a Work callback (it would wait for the thread it runs on).
+  void abort();
 
  private:
   explicit Communicator(std::unique_ptr<detail::CommunicatorImpl> impl);

@@ -17,6 +17,30 @@ inline constexpr int kDataTypeCount = 9;
 enum class ReduceOp : std::uint8_t { sum, prod, min, max, avg, band, bor, bxor };
 inline constexpr int kReduceOpCount = 8;
 
+// What a reducing collective (allreduce, reduce, reduceScatter) combines with: a ReduceOp (it
+// converts implicitly), or a premultiplied sum, where every rank's input is scaled by `factor`
+// and the scaled values are summed, as PyTorch's PREMUL_SUM and ncclRedOpCreatePreMulSum do
+// (used to average gradients without a division afterwards). Premultiplied sums take the
+// floating-point types only; the factor must be finite.
+class Reduction {
+ public:
+  Reduction(ReduceOp op) noexcept : op_(op) {}  // NOLINT: implicit on purpose
+  static Reduction premulSum(double factor) noexcept {
+    Reduction r(ReduceOp::sum);
+    r.premultiplied_ = true;
+    r.factor_ = factor;
+    return r;
+  }
+  ReduceOp op() const noexcept { return op_; }  // sum for a premultiplied sum
+  bool premultiplied() const noexcept { return premultiplied_; }
+  double factor() const noexcept { return factor_; }  // 1 unless premultiplied
+
+ private:
+  ReduceOp op_;
+  bool premultiplied_ = false;
+  double factor_ = 1;
+};
+
 // The DataType of a C++ element type, for the typed (std::span) overloads. f16 and bf16 have no
 // standard C++ type before C++23; use the pointer overloads for them.
 template <typename T>

@@ -6,7 +6,9 @@ namespace banyan {
 
 Status Status::withContext(const std::string& context) const {
   if (!failed_) return *this;
-  return Status(code_, context + ": " + message_);
+  Status copy(code_, context + ": " + message_);
+  copy.lostPeer_ = lostPeer_;
+  return copy;
 }
 
 std::string errnoText(int err) {

@@ -29,6 +29,14 @@ class Status {
 
   // A copy whose message is "<context>: <message>", to add where-information on the way up.
   Status withContext(const std::string& context) const;
+  // A copy that records which rank was lost (its connection closed, its process exited), so
+  // the communicator can ask whether that rank had failed first (failure propagation).
+  Status withLostPeer(int rank) const {
+    Status copy = *this;
+    copy.lostPeer_ = rank;
+    return copy;
+  }
+  int lostPeer() const { return lostPeer_; }  // -1: none recorded
   Error toError() const { return Error(code_, message_); }
   void throwIfError() const {
     if (failed_) throw toError();
@@ -38,6 +46,7 @@ class Status {
   bool failed_ = false;
   ErrorCode code_ = ErrorCode::Internal;
   std::string message_;
+  int lostPeer_ = -1;
 };
 
 // Throws banyan::Error(code, formatted message).

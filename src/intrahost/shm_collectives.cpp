@@ -16,6 +16,8 @@
 #include <atomic>
 #include <cstring>
 #include <vector>
+#include <cerrno>
+#include <signal.h>
 
 namespace banyan::intrahost {
 
@@ -272,11 +274,17 @@ struct ShmCollectives::Impl {
     // Checked after the copy: a peer that failed meanwhile may have reused the buffer.
     if (header(rank)->closed.load(std::memory_order_acquire) != 0) {
       finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) closed its connection while its buffer "
-                          "was being read", rank, ranks[static_cast<std::size_t>(rank)].pid));
+                          "was being read", rank, ranks[static_cast<std::size_t>(rank)].pid).withLostPeer(rank));
       return false;
     }
     if (!status.isOk()) {
-      finish(Status::make(ErrorCode::Remote, "reading rank {}'s buffer: {}", rank, status.message()));
+      const auto pid = ranks[static_cast<std::size_t>(rank)].pid;
+      if (::kill(pid, 0) != 0 && errno == ESRCH) {
+        finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) closed its connection: the process "
+                            "exited while its buffer was being read", rank, pid).withLostPeer(rank));
+      } else {
+        finish(Status::make(ErrorCode::Remote, "reading rank {}'s buffer: {}", rank, status.message()));
+      }
       return false;
     }
     return true;
@@ -342,7 +350,8 @@ struct ShmCollectives::Impl {
 
   void failGone(int rank) {
     const Peer& peer = ranks[static_cast<std::size_t>(rank)];
-    finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) {}", rank, peer.pid, peer.gone));
+    finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) {}", rank, peer.pid, peer.gone)
+               .withLostPeer(rank));
   }
 
   // A peer left: fail the running operation if it still needs that peer.

@@ -301,4 +301,35 @@ std::uint16_t floatToHalf(float f) noexcept { return detail::floatToHalfBits(f);
 float bfloat16ToFloat(std::uint16_t h) noexcept { return detail::bfloat16BitsToFloat(h); }
 std::uint16_t floatToBfloat16(float f) noexcept { return detail::floatToBfloat16Bits(f); }
 
+// ---- scale ---------------------------------------------------------------------------------
+
+namespace {
+
+template <typename T>
+void scaleNative(void* dst, const void* src, std::size_t count, T factor) noexcept {
+  auto* out = static_cast<T*>(dst);
+  const auto* in = static_cast<const T*>(src);
+  for (std::size_t i = 0; i < count; ++i) out[i] = in[i] * factor;
+}
+
+template <float (*Widen)(std::uint16_t), std::uint16_t (*Narrow)(float)>
+void scaleHalf(void* dst, const void* src, std::size_t count, float factor) noexcept {
+  auto* out = static_cast<std::uint16_t*>(dst);
+  const auto* in = static_cast<const std::uint16_t*>(src);
+  for (std::size_t i = 0; i < count; ++i) out[i] = Narrow(Widen(in[i]) * factor);
+}
+
+}  // namespace
+
+void scale(DataType type, void* dst, const void* src, std::size_t count, double factor) noexcept {
+  switch (type) {
+    case DataType::f32: return scaleNative<float>(dst, src, count, static_cast<float>(factor));
+    case DataType::f64: return scaleNative<double>(dst, src, count, factor);
+    case DataType::f16: return scaleHalf<halfToFloat, floatToHalf>(dst, src, count, static_cast<float>(factor));
+    case DataType::bf16:
+      return scaleHalf<bfloat16ToFloat, floatToBfloat16>(dst, src, count, static_cast<float>(factor));
+    default: return;  // integer types: refused before any call gets here
+  }
+}
+
 }  // namespace banyan::reduce

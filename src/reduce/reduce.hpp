@@ -25,6 +25,10 @@ void reduce(DataType type, ReduceOp op, void* dst, const void* a, const void* b,
 // floating types divide in their own precision (f16/bf16 through f32).
 void divideBy(DataType type, void* buffer, std::size_t count, int divisor) noexcept;
 
+// dst[i] = src[i] * factor, for premultiplied sums; floating types only (f16/bf16 through
+// f32, f32 in f32, f64 in f64). dst may equal src.
+void scale(DataType type, void* dst, const void* src, std::size_t count, double factor) noexcept;
+
 // Conversions used by the kernels and by tests (round to nearest even; NaN stays NaN).
 float halfToFloat(std::uint16_t h) noexcept;
 std::uint16_t floatToHalf(float f) noexcept;

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <random>
 
 
@@ -51,6 +52,14 @@ int Communicator::size() const { return impl_->size(); }
 
 namespace {
 
+// The request of a reducing collective: a premultiplied sum travels as sum plus its factor.
+detail::Request reducing(detail::Collective kind, const void* send, void* recv, std::size_t count, DataType type,
+                         Reduction op, int root = 0) {
+  detail::Request request{kind, send, recv, count, type, op.op(), root};
+  if (op.premultiplied()) request.premulFactor = op.factor();
+  return request;
+}
+
 detail::CommunicatorImpl& checked(const std::unique_ptr<detail::CommunicatorImpl>& impl, const char* what) {
   if (!impl) fail(ErrorCode::InvalidUsage, "{} on a moved-from Communicator", what);
   return *impl;
@@ -58,16 +67,16 @@ detail::CommunicatorImpl& checked(const std::unique_ptr<detail::CommunicatorImpl
 
 }  // namespace
 
-void Communicator::allreduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op) {
-  checked(impl_, "allreduce").enqueue({detail::Collective::Allreduce, send, recv, count, type, op}, true).wait();
+void Communicator::allreduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op) {
+  checked(impl_, "allreduce").enqueue(reducing(detail::Collective::Allreduce, send, recv, count, type, op), true).wait();
 }
 
-void Communicator::allreduce(void* buffer, std::size_t count, DataType type, ReduceOp op) {
+void Communicator::allreduce(void* buffer, std::size_t count, DataType type, Reduction op) {
   allreduce(buffer, buffer, count, type, op);
 }
 
-Work Communicator::allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op) {
-  return checked(impl_, "allreduce").enqueue({detail::Collective::Allreduce, send, recv, count, type, op}, false);
+Work Communicator::allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op) {
+  return checked(impl_, "allreduce").enqueue(reducing(detail::Collective::Allreduce, send, recv, count, type, op), false);
 }
 
 void Communicator::allgather(const void* send, void* recv, std::size_t count, DataType type) {
@@ -97,22 +106,22 @@ const std::byte* blockOf(const void* buffer, int block, std::size_t count, DataT
 
 }  // namespace
 
-void Communicator::reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op) {
+void Communicator::reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op) {
   checked(impl_, "reduceScatter")
-      .enqueue({detail::Collective::ReduceScatter, send, recv, recvCount, type, op}, true)
+      .enqueue(reducing(detail::Collective::ReduceScatter, send, recv, recvCount, type, op), true)
       .wait();
 }
 
-void Communicator::reduceScatter(void* buffer, std::size_t recvCount, DataType type, ReduceOp op) {
+void Communicator::reduceScatter(void* buffer, std::size_t recvCount, DataType type, Reduction op) {
   auto& impl = checked(impl_, "reduceScatter");
   // In place: the result replaces this rank's own block of the buffer.
   void* own = const_cast<std::byte*>(blockOf(buffer, impl.rank(), recvCount, type));
-  impl.enqueue({detail::Collective::ReduceScatter, buffer, own, recvCount, type, op}, true).wait();
+  impl.enqueue(reducing(detail::Collective::ReduceScatter, buffer, own, recvCount, type, op), true).wait();
 }
 
-Work Communicator::reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, ReduceOp op) {
+Work Communicator::reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op) {
   return checked(impl_, "reduceScatter")
-      .enqueue({detail::Collective::ReduceScatter, send, recv, recvCount, type, op}, false);
+      .enqueue(reducing(detail::Collective::ReduceScatter, send, recv, recvCount, type, op), false);
 }
 
 Work Communicator::broadcastAsync(void* buffer, std::size_t count, DataType type, int root) {
@@ -128,19 +137,19 @@ void Communicator::broadcast(void* buffer, std::size_t count, DataType type, int
   impl.enqueue({detail::Collective::Broadcast, send, buffer, count, type, ReduceOp::sum, root}, true).wait();
 }
 
-void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root) {
-  checked(impl_, "reduce").enqueue({detail::Collective::Reduce, send, recv, count, type, op, root}, true).wait();
+void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op, int root) {
+  checked(impl_, "reduce").enqueue(reducing(detail::Collective::Reduce, send, recv, count, type, op, root), true).wait();
 }
 
-void Communicator::reduce(void* buffer, std::size_t count, DataType type, ReduceOp op, int root) {
+void Communicator::reduce(void* buffer, std::size_t count, DataType type, Reduction op, int root) {
   auto& impl = checked(impl_, "reduce");
   // Off the root the buffer is only read: the schedule keeps partial results in scratch.
   void* recv = impl.rank() == root ? buffer : nullptr;
-  impl.enqueue({detail::Collective::Reduce, buffer, recv, count, type, op, root}, true).wait();
+  impl.enqueue(reducing(detail::Collective::Reduce, buffer, recv, count, type, op, root), true).wait();
 }
 
-Work Communicator::reduceAsync(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root) {
-  return checked(impl_, "reduce").enqueue({detail::Collective::Reduce, send, recv, count, type, op, root}, false);
+Work Communicator::reduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op, int root) {
+  return checked(impl_, "reduce").enqueue(reducing(detail::Collective::Reduce, send, recv, count, type, op, root), false);
 }
 
 void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root) {
@@ -212,22 +221,28 @@ Work Communicator::alltoallvAsync(const void* send, std::span<const std::size_t>
 }
 
 void Communicator::send(const void* data, std::size_t count, DataType type, int peer, int tag) {
-  sendAsync(data, count, type, peer, tag).wait();
+  checked(impl_, "send").enqueue(detail::PointToPointRequest{true, data, nullptr, count, type, peer, tag}, true).wait();
 }
 
 Work Communicator::sendAsync(const void* data, std::size_t count, DataType type, int peer, int tag) {
-  return checked(impl_, "send").enqueue(detail::PointToPointRequest{true, data, nullptr, count, type, peer, tag});
+  return checked(impl_, "send").enqueue(detail::PointToPointRequest{true, data, nullptr, count, type, peer, tag}, false);
 }
 
 int Communicator::recv(void* data, std::size_t count, DataType type, int peer, int tag) {
-  Work work = recvAsync(data, count, type, peer, tag);
+  Work work =
+      checked(impl_, "recv").enqueue(detail::PointToPointRequest{false, nullptr, data, count, type, peer, tag}, true);
   work.wait();
   return work.source();
 }
 
 Work Communicator::recvAsync(void* data, std::size_t count, DataType type, int peer, int tag) {
-  return checked(impl_, "recv").enqueue(detail::PointToPointRequest{false, nullptr, data, count, type, peer, tag});
+  return checked(impl_, "recv").enqueue(detail::PointToPointRequest{false, nullptr, data, count, type, peer, tag},
+                                        false);
 }
+
+void Communicator::groupStart() { checked(impl_, "groupStart").groupStart(); }
+
+Work Communicator::groupEnd() { return checked(impl_, "groupEnd").groupEnd(); }
 
 // The barrier's messages are one-byte tokens in scratch, hence u8.
 void Communicator::barrier() {
@@ -252,6 +267,11 @@ void Communicator::checkSpanSizes(std::size_t sendCount, std::size_t recvCount, 
 void Communicator::close() {
   if (impl_) impl_->close();
 }
+
+// The same path as close(): it posts the failure of everything to the event loop, which the
+// thread driving it (a blocked caller, or the progress thread) runs at its next look, so the
+// blocked calls end before close() takes over the loop.
+void Communicator::abort() { close(); }
 
 std::optional<Communicator> Communicator::split(int color, int key) {
   auto& impl = checked(impl_, "split");
@@ -425,9 +445,14 @@ void CommunicatorImpl::close() {
 
 // ---- enqueue (user thread) ------------------------------------------------------------
 
+std::shared_ptr<WorkState> CommunicatorImpl::newState() {
+  return std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_, this);
+}
+
 Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
   validate(request);
-  auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_, this);
+  if (auto grouped = collectIfGrouped(&request, nullptr, blocking, name(request.kind))) return *grouped;
+  auto state = newState();
   // A blocking call that finds nobody driving becomes the driver at once and queues its
   // operation itself, skipping a trip through the event loop (a post and a wake of epoll).
   std::unique_lock driver(driverMutex_, std::defer_lock);
@@ -465,23 +490,212 @@ Work CommunicatorImpl::enqueue(const Request& request, bool blocking) {
   return Work(state);
 }
 
-Work CommunicatorImpl::enqueue(const PointToPointRequest& request) {
+Work CommunicatorImpl::enqueue(const PointToPointRequest& request, bool blocking) {
   validate(request);
-  auto state = std::make_shared<WorkState>(std::chrono::steady_clock::now() + config_.timeout, spin_, this);
+  if (auto grouped = collectIfGrouped(nullptr, &request, blocking, request.isSend ? "send" : "recv")) return *grouped;
+  auto state = newState();
+  // As for collectives: a blocking call that finds nobody driving starts its own send or
+  // receive at once, skipping a trip through the event loop and a hand-off to the progress
+  // thread; anything else is posted to the loop.
+  std::unique_lock driver(driverMutex_, std::defer_lock);
+  if (blocking) driver.try_lock();
+  std::uint64_t number = 0;
+  bool startHere = false;
   {
-    // Posted in issue order under one lock, so two sends to one peer with one tag leave in the
-    // order they were called, even from several threads.
+    // Started in issue order under one lock, so two sends to one peer with one tag leave in
+    // the order they were called, even from several threads.
     std::lock_guard lock(enqueueMutex_);
     if (closed_) {
       fail(ErrorCode::InvalidUsage, "{} on {} after close() (rank {})", request.isSend ? "send" : "recv", name_, rank_);
     }
-    const std::uint64_t number = ++p2pSequence_;
+    number = ++p2pSequence_;
     ++outstanding_;
-    asio::post(io_, [this, request, number, state] { startPointToPoint(request, number, state); });
+    if (driver.owns_lock() && postedPointToPoint_ == 0) {
+      startHere = true;
+    } else {
+      ++postedPointToPoint_;
+      asio::post(io_, [this, request, number, state] {
+        --postedPointToPoint_;
+        startPointToPoint(request, number, state);
+      });
+    }
+  }
+  if (startHere) startPointToPoint(request, number, state);
+  if (!blocking) {
+    std::lock_guard wake(wakeMutex_);
+    wake_.notify_one();
+  }
+  return Work(state);
+}
+
+// ---- groups ---------------------------------------------------------------------------
+
+void CommunicatorImpl::groupStart() {
+  std::lock_guard lock(groupMutex_);
+  if (groupDepth_ > 0 && groupOwner_ != std::this_thread::get_id()) {
+    fail(ErrorCode::InvalidUsage, "groupStart on {}: another thread has a group open (rank {})", name_, rank_);
+  }
+  groupOwner_ = std::this_thread::get_id();
+  ++groupDepth_;
+  groupOpen_ = true;
+}
+
+std::optional<Work> CommunicatorImpl::collectIfGrouped(const Request* collective,
+                                                       const PointToPointRequest* pointToPoint, bool blocking,
+                                                       const char* what) {
+  if (!groupOpen_.load(std::memory_order_acquire)) return std::nullopt;
+  std::lock_guard lock(groupMutex_);
+  if (groupDepth_ == 0 || groupOwner_ != std::this_thread::get_id()) return std::nullopt;
+  if (blocking) {
+    fail(ErrorCode::InvalidUsage,
+         "blocking {} inside a group on {} would wait for itself (groupEnd starts the group's calls); use the Async "
+         "call (rank {})", what, name_, rank_);
+  }
+  Grouped call;
+  if (collective != nullptr) call.collective = *collective;
+  if (pointToPoint != nullptr) call.pointToPoint = *pointToPoint;
+  call.state = newState();
+  grouped_.push_back(call);
+  return Work(call.state);
+}
+
+namespace {
+
+// Allreduces up to this size (each) are fused in a group: below it a call's cost is mostly
+// per-message latency, which fusing pays once; above it the packing copies start to cost more
+// than the latency they save. A fused call carries at most kFusedBytes.
+constexpr std::size_t kFuseEachBytes = 256 * 1024;
+constexpr std::size_t kFusedBytes = 4 * 1024 * 1024;
+
+bool fusable(const Request& r) {
+  return r.kind == Collective::Allreduce && r.count * dataTypeSize(r.type) <= kFuseEachBytes;
+}
+
+bool sameReduction(const Request& a, const Request& b) {
+  return a.type == b.type && a.op == b.op && a.premulFactor == b.premulFactor;
+}
+
+}  // namespace
+
+Work CommunicatorImpl::groupEnd() {
+  std::vector<Grouped> calls;
+  {
+    std::lock_guard lock(groupMutex_);
+    if (groupDepth_ == 0 || groupOwner_ != std::this_thread::get_id()) {
+      fail(ErrorCode::InvalidUsage, "groupEnd on {} without a groupStart on this thread (rank {})", name_, rank_);
+    }
+    if (--groupDepth_ > 0) return Work();  // an inner group: the outermost end issues
+    calls.swap(grouped_);
+    groupOpen_ = false;
+  }
+  if (calls.empty()) return Work();
+
+  // The group's own Work ends when every call has, with the first error.
+  auto group = std::make_shared<WorkState>(calls.back().state->deadline(), spin_, this);
+  struct Tally {
+    std::mutex mutex;
+    std::size_t remaining;
+    Status first;
+  };
+  auto tally = std::make_shared<Tally>();
+  tally->remaining = calls.size();
+  for (const auto& call : calls) {
+    call.state->addAfterDone([tally, group](const std::optional<Error>& error) {
+      Status status;
+      {
+        std::lock_guard lock(tally->mutex);
+        if (error && tally->first.isOk()) tally->first = Status(error->code(), error->detail());
+        if (--tally->remaining > 0) return;
+        status = tally->first;
+      }
+      group->complete(status);
+    });
+  }
+
+  // Runs of consecutive small allreduces (among the group's collectives) with one reduction
+  // become one fused allreduce; its parts' Works end when it does.
+  std::vector<Grouped> batch;
+  std::size_t runStart = 0;  // index into batch of the open run's first collective
+  bool runOpen = false;
+  for (auto& call : calls) {
+    if (!call.collective) {
+      batch.push_back(std::move(call));
+      continue;
+    }
+    const Request& r = *call.collective;
+    Grouped* head = runOpen ? &batch[runStart] : nullptr;
+    if (head != nullptr && fusable(r) && sameReduction(*head->collective, r) &&
+        (head->collective->count + r.count) * dataTypeSize(r.type) <= kFusedBytes) {
+      Request& fused = *head->collective;
+      if (!fused.fused) {
+        // The run's first call becomes the fused call's first part.
+        auto parts = std::make_shared<FusedAllreduce>();
+        parts->parts.push_back({fused.send, fused.recv, fused.count, head->state});
+        fused.fused = parts;
+        head->state = std::make_shared<WorkState>(head->state->deadline(), spin_, this);
+        // Whichever way the fused call ends (run, failed, or dropped from the queue by a
+        // failure or close), its parts end with it. After a run they have ended already, with
+        // their results unpacked; complete() is first-call-wins.
+        head->state->addCallback([parts](const std::optional<Error>& error) {
+          const Status status = error ? Status(error->code(), error->detail()) : Status::ok();
+          for (const auto& part : parts->parts) part.state->complete(status);
+        });
+      }
+      fused.fused->parts.push_back({r.send, r.recv, r.count, call.state});
+      fused.count += r.count;
+      continue;
+    }
+    runOpen = fusable(r);
+    runStart = batch.size();
+    batch.push_back(std::move(call));
+  }
+
+  {
+    std::lock_guard lock(enqueueMutex_);
+    if (closed_) {
+      const Status closed = Status::make(ErrorCode::InvalidUsage, "groupEnd on {} after close() (rank {})", name_, rank_);
+      for (auto& call : batch) {
+        if (call.collective && call.collective->fused) {
+          for (auto& part : call.collective->fused->parts) part.state->complete(closed);
+        } else {
+          call.state->complete(closed);
+        }
+      }
+      return Work(group);
+    }
+    struct Start {
+      std::optional<Pending> collective;
+      std::optional<PointToPointRequest> pointToPoint;
+      std::uint64_t number = 0;
+      std::shared_ptr<WorkState> state;
+    };
+    std::vector<Start> starts;
+    for (auto& call : batch) {
+      ++outstanding_;
+      if (call.collective) {
+        starts.push_back({Pending{*call.collective, ++sequence_, call.state}, std::nullopt, 0, nullptr});
+      } else {
+        starts.push_back({std::nullopt, call.pointToPoint, ++p2pSequence_, call.state});
+      }
+    }
+    ++postedStarts_;
+    ++postedPointToPoint_;
+    asio::post(io_, [this, starts = std::move(starts)]() mutable {
+      --postedStarts_;
+      --postedPointToPoint_;
+      for (auto& start : starts) {
+        if (start.collective) {
+          queue_.push_back(std::move(*start.collective));
+        } else {
+          startPointToPoint(*start.pointToPoint, start.number, start.state);
+        }
+      }
+      startNext();
+    });
   }
   std::lock_guard wake(wakeMutex_);
   wake_.notify_one();
-  return Work(state);
+  return Work(group);
 }
 
 void CommunicatorImpl::validate(const PointToPointRequest& r) const {
@@ -523,6 +737,17 @@ void CommunicatorImpl::validate(const Request& r) const {
   if (runtime::reduces(r.kind) && !isDefined(r.type, r.op)) {
     fail(ErrorCode::InvalidUsage, "{}: {} is not defined on {} (bitwise ops need an integer type) on rank {}", what,
          toString(r.op), toString(r.type), rank_);
+  }
+  if (r.premulFactor) {
+    const bool floating = r.type == DataType::f32 || r.type == DataType::f64 || r.type == DataType::f16 ||
+                          r.type == DataType::bf16;
+    if (!floating) {
+      fail(ErrorCode::InvalidUsage, "{}: premul_sum needs a floating-point type, not {}, on rank {}", what,
+           toString(r.type), rank_);
+    }
+    if (!std::isfinite(*r.premulFactor)) {
+      fail(ErrorCode::InvalidUsage, "{}: premul_sum factor {} is not finite on rank {}", what, *r.premulFactor, rank_);
+    }
   }
   if (runtime::isRooted(r.kind) && (r.root < 0 || r.root >= size_)) {
     fail(ErrorCode::InvalidUsage, "{}(count={}): root {} is outside 0..{} on rank {}", what, r.count, r.root, size_ - 1,
@@ -709,7 +934,12 @@ std::string CommunicatorImpl::describe(const Pending& p) const {
   const Request& r = p.request;
   if (r.kind == Collective::Barrier) return fmt::format("barrier #{} on rank {} of {}", p.sequence, rank_, size_);
   std::string details = fmt::format("count={}, {}", r.count, toString(r.type));
-  if (runtime::reduces(r.kind)) details += fmt::format(", {}", toString(r.op));
+  if (r.fused) details += fmt::format(", {} calls fused", r.fused->parts.size());
+  if (r.premulFactor) {
+    details += fmt::format(", premul_sum({})", *r.premulFactor);
+  } else if (runtime::reduces(r.kind)) {
+    details += fmt::format(", {}", toString(r.op));
+  }
   if (runtime::isRooted(r.kind)) details += fmt::format(", root={}", r.root);
   return fmt::format("{} #{} ({}) on rank {} of {}", name(r.kind), p.sequence, details, rank_, size_);
 }

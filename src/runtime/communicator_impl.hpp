@@ -49,6 +49,8 @@ struct BlockTables {
   std::vector<std::size_t> sendCounts, sendOffsets, recvCounts, recvOffsets;
 };
 
+struct FusedAllreduce;
+
 struct Request {
   Collective kind;
   const void* send;
@@ -58,6 +60,21 @@ struct Request {
   ReduceOp op;
   int root = 0;  // rooted collectives only
   std::shared_ptr<const BlockTables> blocks = nullptr;  // alltoallv only
+  // A premultiplied sum (op is sum): each rank's input is scaled by this first.
+  std::optional<double> premulFactor = std::nullopt;
+  // Allreduces of a group run as this one (count is their total); see groupEnd.
+  std::shared_ptr<FusedAllreduce> fused = nullptr;
+};
+
+// Small allreduces of one group, run as one in place on a packed buffer.
+struct FusedAllreduce {
+  struct Part {
+    const void* send;
+    void* recv;
+    std::size_t count;
+    std::shared_ptr<WorkState> state;
+  };
+  std::vector<Part> parts;
 };
 
 // One send or receive, as the caller made it (peer may be kAnySource for a receive).
@@ -94,8 +111,10 @@ class CommunicatorImpl final : public Driver {
   // caller waits at once, and will drive progress itself.
   Work enqueue(const Request& request, bool blocking);
   // Checks a send or receive (throws InvalidUsage) and posts it; returns its Work.
-  Work enqueue(const PointToPointRequest& request);
+  Work enqueue(const PointToPointRequest& request, bool blocking);
   void close();
+  void groupStart();
+  Work groupEnd();
 
   bool tryDriveUntil(const WorkState& state, std::chrono::steady_clock::time_point until) override;
 
@@ -105,6 +124,16 @@ class CommunicatorImpl final : public Driver {
     std::uint64_t sequence;
     std::shared_ptr<WorkState> state;
   };
+  // A call made inside a group, kept until groupEnd.
+  struct Grouped {
+    std::optional<Request> collective;
+    std::optional<PointToPointRequest> pointToPoint;
+    std::shared_ptr<WorkState> state;
+  };
+  // If this thread has a group open, collects the call and returns its Work.
+  std::optional<Work> collectIfGrouped(const Request* collective, const PointToPointRequest* pointToPoint,
+                                       bool blocking, const char* what);
+  std::shared_ptr<WorkState> newState();
 
   static const char* name(Collective kind);
   void validate(const Request& request) const;
@@ -133,6 +162,12 @@ class CommunicatorImpl final : public Driver {
   bool prepareToSleep();
   void awake();
   void failRunning(const Status& status);
+  // Failure propagation (communicator_failures.cpp): the store key where `rank` says why it
+  // failed; the cause of losing a peer, with that peer's own reason if it published one; and
+  // this rank's reason, published once.
+  std::string failureKey(int rank) const;
+  Status explainLoss(const Status& failed);
+  void publishFailure(const Status& failed);
   std::string describeRunning() const;
 
   const Options options_;  // as given, for communicators split from this one
@@ -165,6 +200,8 @@ class CommunicatorImpl final : public Driver {
   std::condition_variable wake_;
   bool closing_ = false;              // under wakeMutex_
   std::atomic<std::int64_t> outstanding_{0};  // queued or running operations
+  std::atomic<bool> progressDriving_{false};  // the progress thread holds driverMutex_
+  std::atomic<int> stepAsideRequests_{0};     // callers waiting to take over from it
 
   std::mutex enqueueMutex_;
   std::mutex closeMutex_;
@@ -172,6 +209,7 @@ class CommunicatorImpl final : public Driver {
   std::uint64_t sequence_ = 0;  // under enqueueMutex_
   std::uint64_t p2pSequence_ = 0;  // under enqueueMutex_: numbers sends and receives for messages
   std::atomic<int> postedStarts_{0};  // operations posted to io_ that have not reached queue_
+  std::atomic<int> postedPointToPoint_{0};  // sends/receives posted to io_, not yet started
 
   std::deque<Pending> queue_;
   std::unique_ptr<Pending> current_;
@@ -179,9 +217,18 @@ class CommunicatorImpl final : public Driver {
   bool starting_ = false;
   bool watchdogArmed_ = false;
   Status broken_;
+  bool failurePublished_ = false;
   runtime::PlanCache plans_;
   std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
   runtime::ScratchBuffer scratch_;
+  runtime::ScratchBuffer premultiplied_;  // a premultiplied sum's scaled input
+  runtime::ScratchBuffer fusion_;         // a fused allreduce's packed parts
+
+  std::atomic<bool> groupOpen_{false};  // quick check before groupMutex_
+  std::mutex groupMutex_;
+  std::thread::id groupOwner_;  // under groupMutex_
+  int groupDepth_ = 0;          // under groupMutex_
+  std::vector<Grouped> grouped_;  // under groupMutex_
 };
 
 }  // namespace banyan::detail

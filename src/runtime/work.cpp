@@ -37,8 +37,22 @@ void WorkState::complete(const Status& status) {
   }
   done_ = true;
   doneFlag_.store(true, std::memory_order_release);
+  std::vector<Callback> afterDone;
+  afterDone.swap(afterDone_);
   lock.unlock();
   changed_.notify_all();
+  for (const auto& callback : afterDone) runCallback(callback, status);
+}
+
+void WorkState::addAfterDone(Callback callback) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!done_) {
+      afterDone_.push_back(std::move(callback));
+      return;
+    }
+  }
+  runCallback(callback, status());
 }
 
 void WorkState::addCallback(Callback callback) {

@@ -44,6 +44,9 @@ class WorkState {
   void complete(const Status& status);
   // Runs `callback` on completion, or now if already complete (see Work::then).
   void addCallback(Callback callback);
+  // As addCallback, but runs once the state counts as done (for a group's Work, which must
+  // not end before its members do).
+  void addAfterDone(Callback callback);
 
   bool done() const { return doneFlag_.load(std::memory_order_acquire); }
   // A receive's source rank, set before it completes (see Work::source).
@@ -63,6 +66,7 @@ class WorkState {
   std::atomic<int> source_{-1};
   Status status_;
   std::vector<Callback> callbacks_;  // under mutex_, until done_
+  std::vector<Callback> afterDone_;  // under mutex_, until done_
   std::chrono::steady_clock::time_point deadline_;
   std::chrono::microseconds spin_;
   Driver* driver_;

@@ -41,6 +41,22 @@ TEST_CASE("banyan-bench -np launches ranks and checks every result", "[multiproc
   CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
 }
 
+// sendrecv from below to above the eager limit (64K by default, so 8 B..1M crosses it), out of
+// place and in place (the replace), blocking and with every timed call outstanding (-z 0).
+TEST_CASE("banyan-bench sendrecv checks both placements on a ring of ranks", "[multiproc][launchers]") {
+  for (const char* blocking : {"1", "0"}) {
+    const auto [status, output] = run("timeout 120 " + kBuild +
+                                      "/tools/banyan-bench sendrecv -np 3 -b 8 -e 1M -f 32 -n 3 -w 1 -c 1 -d i32 -z " +
+                                      blocking);
+    INFO(output);
+    CHECK(status == 0);
+    CHECK_THAT(output, Catch::Contains("# Collective test starting: banyan-bench sendrecv"));
+    CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
+    // Every size checked in both placements: no N/A in the #wrong columns.
+    CHECK_THAT(output, !Catch::Contains("N/A"));
+  }
+}
+
 TEST_CASE("torchrun-style variables start a job (the example program)", "[multiproc][launchers]") {
   const int port = banyan::test::unusedPort();
   const std::string env = fmt::format("BANYAN_TIMEOUT=30s WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT={}", port);
@@ -62,5 +78,15 @@ TEST_CASE("banyan-bench runs under mpirun (banyan-mpi bootstrap)", "[multiproc][
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
+}
+
+TEST_CASE("banyan-bench-mpi sendrecv: MPI_Sendrecv and MPI_Sendrecv_replace, checked", "[multiproc][launchers]") {
+  const auto [status, output] = run(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 3 --oversubscribe " + kBuild +
+      "/tools/banyan-bench-mpi sendrecv -b 8 -e 1M -f 32 -n 3 -w 1 -c 1");
+  INFO(output);
+  CHECK(status == 0);
+  CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
+  CHECK_THAT(output, !Catch::Contains("N/A"));
 }
 #endif

@@ -6,10 +6,12 @@
 
 #include "support/multiproc.hpp"
 #include "support/reference.hpp"
+#include "reduce/reduce.hpp"
 
 #include <banyan/banyan.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -605,6 +607,84 @@ TEST_CASE("100 outstanding operations of mixed kinds complete in issue order", "
           break;
         default: break;
       }
+    }
+    return 0;
+  }, over(transport));
+}
+
+namespace {
+
+double loadValue(DataType type, const void* buffer, std::size_t index) {
+  switch (type) {
+    case DataType::f32: return static_cast<const float*>(buffer)[index];
+    case DataType::f64: return static_cast<const double*>(buffer)[index];
+    case DataType::f16: return reduce::halfToFloat(static_cast<const std::uint16_t*>(buffer)[index]);
+    case DataType::bf16: return reduce::bfloat16ToFloat(static_cast<const std::uint16_t*>(buffer)[index]);
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("premul_sum scales each rank's input by its own factor, then sums", "[multiproc][more]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  runRanks(3, [](int) {
+    auto comm = Communicator::fromEnvironment();
+    const int rank = comm.rank(), n = comm.size();
+    // Small integers times powers of two: every product and sum is exact in each type, so
+    // the check is exact too. Each rank has its own factor, as NCCL allows.
+    const auto factorOf = [](int r) { return std::ldexp(1.0, -(r + 1)); };
+    const auto input = [](int r, std::size_t i) { return static_cast<double>((i % 7) + static_cast<std::size_t>(r)); };
+    const auto expect = [&](std::size_t i) {
+      double sum = 0;
+      for (int r = 0; r < n; ++r) sum += input(r, i) * factorOf(r);
+      return sum;
+    };
+    for (DataType type : {DataType::f32, DataType::f64, DataType::f16, DataType::bf16}) {
+      const std::size_t element = dataTypeSize(type);
+      for (const std::size_t count : {std::size_t{5}, std::size_t{70000}}) {
+        std::vector<std::byte> send(count * element * static_cast<std::size_t>(n)), recv(send.size());
+        for (std::size_t i = 0; i < count * static_cast<std::size_t>(n); ++i) {
+          test::storeValue(type, send.data(), i, input(rank, i));
+        }
+        const std::vector<std::byte> original = send;
+        const Reduction op = Reduction::premulSum(factorOf(rank));
+        // Out of place: the input is left as it was.
+        comm.allreduce(send.data(), recv.data(), count, type, op);
+        RANK_EXPECT(rank, send == original);
+        for (std::size_t i = 0; i < count; ++i) RANK_EXPECT(rank, loadValue(type, recv.data(), i) == expect(i));
+        // In place.
+        comm.allreduce(send.data(), count, type, op);
+        for (std::size_t i = 0; i < count; ++i) RANK_EXPECT(rank, loadValue(type, send.data(), i) == expect(i));
+        // reduceScatter: block r of the sum lands on rank r.
+        send = original;
+        comm.reduceScatter(send.data(), recv.data(), count, type, op);
+        for (std::size_t i = 0; i < count; ++i) {
+          RANK_EXPECT(rank, loadValue(type, recv.data(), i) == expect(static_cast<std::size_t>(rank) * count + i));
+        }
+        // reduce to the last rank; elsewhere the input stays as it was.
+        comm.reduce(send.data(), recv.data(), count, type, op, n - 1);
+        RANK_EXPECT(rank, send == original);
+        if (rank == n - 1) {
+          for (std::size_t i = 0; i < count; ++i) RANK_EXPECT(rank, loadValue(type, recv.data(), i) == expect(i));
+        }
+      }
+    }
+    std::int32_t value = 1;
+    try {
+      comm.allreduce(&value, 1, DataType::i32, Reduction::premulSum(0.5));
+      std::fprintf(stderr, "rank %d: premul_sum on i32 was accepted\n", rank);
+      return 1;
+    } catch (const Error& error) {
+      RANK_EXPECT(rank, error.code() == ErrorCode::InvalidUsage && std::strstr(error.what(), "floating-point type"));
+    }
+    float f = 1;
+    try {
+      comm.allreduce(&f, 1, DataType::f32, Reduction::premulSum(std::nan("")));
+      std::fprintf(stderr, "rank %d: a NaN factor was accepted\n", rank);
+      return 1;
+    } catch (const Error& error) {
+      RANK_EXPECT(rank, error.code() == ErrorCode::InvalidUsage && std::strstr(error.what(), "not finite"));
     }
     return 0;
   }, over(transport));

@@ -96,6 +96,9 @@ TEST_CASE("bench args: every collective, by its nccl-tests name", "[bench]") {
       {"all_to_all", Collective::alltoall},
       {"gather", Collective::gather},
       {"scatter", Collective::scatter},
+      {"sendrecv", Collective::sendrecv},
+      {"send_recv", Collective::sendrecv},
+      {"SendRecv", Collective::sendrecv},
   };
   for (const auto& [name, collective] : names) {
     INFO(name);
@@ -108,7 +111,10 @@ TEST_CASE("bench args: every collective, by its nccl-tests name", "[bench]") {
   }
   CHECK(collectiveName(Collective::reduce_scatter) == "reduce_scatter");
   CHECK(collectiveName(Collective::alltoall) == "alltoall");
+  CHECK(collectiveName(Collective::sendrecv) == "sendrecv");
   CHECK(parse({"broadcast"}).error.empty());
+  CHECK(parse({"bogus"}).error.find("sendrecv") != std::string::npos);
+  CHECK(benchUsage("banyan-bench").find("sendrecv") != std::string::npos);
   CHECK(parse({"bogus"}).error.find("reduce_scatter") != std::string::npos);
   CHECK(benchUsage("banyan-bench").find("--root") != std::string::npos);
 }
@@ -296,6 +302,19 @@ TEST_CASE("bench plan: the other collectives", "[bench]") {
   p = planSize(Collective::alltoall, 8, DataType::f32, 4);
   CHECK(p.callCount == 0);
   CHECK(p.bytes == 0);
+  // sendrecv (nccl-tests): the size is the message each rank sends and receives, whatever the
+  // number of ranks; nothing is split, so no size rounds to 0.
+  for (int n : {1, 2, 4, 7}) {
+    p = planSize(Collective::sendrecv, 1024, DataType::f32, n);
+    CHECK(p.count == 256);
+    CHECK(p.callCount == 256);
+    CHECK(p.sendCount == 256);
+    CHECK(p.recvCount == 256);
+    CHECK(p.bytes == 1024);
+  }
+  p = planSize(Collective::sendrecv, 8, DataType::f64, 4);
+  CHECK(p.callCount == 1);
+  CHECK(p.bytes == 8);
 }
 
 TEST_CASE("bench report: bus bandwidth factors are nccl-tests'", "[bench]") {
@@ -305,6 +324,8 @@ TEST_CASE("bench report: bus bandwidth factors are nccl-tests'", "[bench]") {
   CHECK(busBandwidthFactor(Collective::scatter, 2) == Approx(0.5));
   CHECK(busBandwidthFactor(Collective::broadcast, 4) == 1.0);
   CHECK(busBandwidthFactor(Collective::reduce, 8) == 1.0);
+  // sendrecv: 1 whatever the number of ranks (every rank's link carries the whole message).
+  for (int n : {1, 2, 4, 8}) CHECK(busBandwidthFactor(Collective::sendrecv, n) == 1.0);
 }
 
 TEST_CASE("bench report: root and op columns", "[bench]") {
@@ -321,6 +342,19 @@ TEST_CASE("bench report: root and op columns", "[bench]") {
       unrooted.addRow({planSize(Collective::alltoall, 1024, DataType::f32, 4), {10.0, 0}, {0.0, -1}});
   CHECK(other.find("    none      -1") != std::string::npos);
   CHECK(unrooted.json().find("\"root\": -1") != std::string::npos);
+
+  // sendrecv neither reduces nor has a root, and both placements are measured.
+  CHECK_FALSE(reduces(Collective::sendrecv));
+  CHECK_FALSE(hasRoot(Collective::sendrecv));
+  CHECK(hasInPlace(Collective::sendrecv));
+  args = *parse({"sendrecv", "-r", "1", "-o", "max", "-b", "1K", "-e", "1K"}).args;
+  Report p2p(ReportInfo{"banyan-bench", "banyan", 4, args});
+  const std::string p2pLine =
+      p2p.addRow({planSize(Collective::sendrecv, 1024, DataType::f32, 4), {10.0, 0}, {20.0, 0}});
+  CHECK(p2pLine.find("    none      -1") != std::string::npos);
+  // 1024 B in 10 us: algbw 0.10 GB/s, busbw the same (factor 1).
+  CHECK(p2pLine.find("   10.00    0.10    0.10      0") != std::string::npos);
+  CHECK(p2p.json().find("\"collective\": \"sendrecv\"") != std::string::npos);
 
   args = *parse({"reduce_scatter", "-o", "min"}).args;
   Report scatter(ReportInfo{"banyan-bench", "banyan", 2, args});
@@ -513,6 +547,9 @@ std::int64_t simulateWrong(Collective collective, ReduceOp op, int n, int root, 
         for (std::size_t i = 0; i < total; ++i)
           result.push_back(in(static_cast<int>(i / block), rank * block + i % block));
         break;
+      case Collective::sendrecv:  // the previous rank's message
+        for (std::size_t i = 0; i < block; ++i) result.push_back(in((rank + n - 1) % n, i));
+        break;
       default:
         FAIL("not simulated");
     }
@@ -533,8 +570,28 @@ TEST_CASE("bench data: the other collectives' expected results", "[bench]") {
       CHECK(simulateWrong(Collective::gather, ReduceOp::sum, n, root, 13) == 0);
       CHECK(simulateWrong(Collective::scatter, ReduceOp::sum, n, root, 13) == 0);
       CHECK(simulateWrong(Collective::alltoall, ReduceOp::sum, n, root, 13) == 0);
+      CHECK(simulateWrong(Collective::sendrecv, ReduceOp::sum, n, root, 13) == 0);
     }
   }
+  // sendrecv: a rank that kept its own message, or got the next rank's (the ring turned the
+  // wrong way), is caught; with one rank the message comes back to itself.
+  for (int n : {2, 3, 4}) {
+    const DataPattern sendrecv(Collective::sendrecv, ReduceOp::sum, n, 0);
+    for (int rank = 0; rank < n; ++rank) {
+      INFO("n " << n << " rank " << rank);
+      std::vector<float> own(20), next(20), previous(20);
+      sendrecv.fillInput(own.data(), own.size(), DataType::f32, rank);
+      sendrecv.fillInput(next.data(), next.size(), DataType::f32, (rank + 1) % n);
+      sendrecv.fillInput(previous.data(), previous.size(), DataType::f32, (rank + n - 1) % n);
+      CHECK(sendrecv.countWrong(previous.data(), 20, 20, DataType::f32, rank) == 0);
+      CHECK(sendrecv.countWrong(own.data(), 20, 20, DataType::f32, rank) == 20);
+      if (n > 2) CHECK(sendrecv.countWrong(next.data(), 20, 20, DataType::f32, rank) == 20);
+    }
+  }
+  const DataPattern alone(Collective::sendrecv, ReduceOp::sum, 1, 0);
+  std::vector<float> self(7);
+  alone.fillInput(self.data(), self.size(), DataType::f32, 0);
+  CHECK(alone.countWrong(self.data(), 7, 7, DataType::f32, 0) == 0);
   // A block from the wrong rank or offset is caught: inputs differ between ranks and indices.
   const DataPattern bcast(Collective::broadcast, ReduceOp::sum, 4, 1);
   std::vector<float> own(20);

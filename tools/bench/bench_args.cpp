@@ -176,10 +176,11 @@ constexpr std::array<CollectiveName, kCollectiveCount> kCollectiveNames{{
     {Collective::alltoall, "alltoall", "all_to_all"},
     {Collective::gather, "gather", "gather"},
     {Collective::scatter, "scatter", "scatter"},
+    {Collective::sendrecv, "sendrecv", "send_recv"},
 }};
 
 constexpr std::string_view kCollectiveList =
-    "allreduce, allgather, reduce_scatter, broadcast, reduce, alltoall, gather or scatter";
+    "allreduce, allgather, reduce_scatter, broadcast, reduce, alltoall, gather, scatter or sendrecv";
 
 std::optional<Collective> parseCollective(std::string_view text) {
   const std::string name = lower(text);
@@ -280,8 +281,11 @@ std::string benchUsage(std::string_view program) {
   return fmt::format(
       "usage: {} <collective> [flags]\n"
       "  collective: allreduce allgather reduce_scatter broadcast reduce alltoall gather scatter\n"
-      "  (nccl-tests sizes: the buffer of allreduce, broadcast, reduce; the total per rank of\n"
-      "  allgather, gather (received), reduce_scatter, scatter (sent) and alltoall)\n"
+      "              sendrecv\n"
+      "  (nccl-tests sizes: the buffer of allreduce, broadcast, reduce and sendrecv; the total per\n"
+      "  rank of allgather, gather (received), reduce_scatter, scatter (sent) and alltoall)\n"
+      "  sendrecv: each rank sends to rank+1 and receives from rank-1 (mod n) at once; in place\n"
+      "  means MPI_Sendrecv_replace (the buffer's data is sent and replaced by what arrives)\n"
       "  -b, --minbytes <size>      smallest message (default 32M); K/M/G = powers of 1024\n"
       "  -e, --maxbytes <size>      largest message (default 32M)\n"
       "  -f, --stepfactor <n>       multiply the size by n each step (default 1: use -i)\n"

@@ -26,8 +26,9 @@ enum class Collective : std::uint8_t {
   alltoall,
   gather,
   scatter,
+  sendrecv,  // point-to-point: each rank sends to rank + 1 and receives from rank - 1 (mod n)
 };
-inline constexpr int kCollectiveCount = 8;
+inline constexpr int kCollectiveCount = 9;
 
 // Whether the collective combines values with -o (the others only move them).
 constexpr bool reduces(Collective c) {
@@ -39,6 +40,16 @@ constexpr bool hasRoot(Collective c) {
 }
 // Whether it has an in-place form in both banyan and MPI; alltoall has none in banyan, so
 // its in-place column stays empty (zeros, #wrong N/A).
+//
+// sendrecv in place: nccl-tests passes one buffer as both the send and the receive buffer and
+// leaves the result unchecked ("We don't support in-place sendrecv"): the receive may overwrite
+// data the send has not read yet, so what arrives is undefined. The meaningful operation with one
+// buffer is MPI_Sendrecv_replace: the buffer's contents go to rank + 1 and are replaced by what
+// rank - 1 sent. That is what the in-place column measures, checked like out of place: the MPI
+// reference calls MPI_Sendrecv_replace, and banyan-bench, banyan having no replace call, does
+// what Open MPI's does inside: receive into a scratch buffer while sending from the user's, then
+// copy the scratch buffer in (one extra copy of the message in either library; Open MPI
+// allocates its scratch per call above 2 KiB, banyan-bench keeps one).
 constexpr bool hasInPlace(Collective c) { return c != Collective::alltoall; }
 
 struct BenchArgs {

@@ -174,6 +174,8 @@ class DataPattern {
       case Collective::allreduce:
       case Collective::reduce:
         return reducedValue(i);
+      case Collective::sendrecv:  // what the previous rank sent
+        return copyValue((r + static_cast<std::size_t>(nranks_) - 1) % static_cast<std::size_t>(nranks_), i);
     }
     return 0;
   }

@@ -6,6 +6,9 @@
 //   int rank() const; int size() const;
 //   void run(const Call&);                    // one blocking collective
 //   void runBatch(const Call&, int iters);    // `iters` collectives, returns when all are done
+//                                             // (sendrecv: each call sends to rank + 1 and
+//                                             // receives from rank - 1; in place, send == recv,
+//                                             // the buffer is sent and then replaced)
 //   void sync();                              // a tiny collective that every rank must enter
 //   void maxOverRanks(double* values, int n); // in place, result on every rank
 //   void sumOverRanks(std::int64_t* values, int n);
@@ -48,6 +51,7 @@ struct Call {
   void* recv = nullptr;
   std::size_t count = 0;  // the API's count: per rank (allgather, gather, scatter), per block
                           // (reduce_scatter), per peer (alltoall), the whole buffer otherwise
+                          // (sendrecv: the message each rank sends and receives)
   bool inPlace = false;
 };
 
@@ -158,6 +162,15 @@ Placement placeCall(Backend& backend, const BenchArgs& args, const SizePlan& pla
       break;
     case Collective::alltoall:
       break;  // out of place only (hasInPlace)
+    case Collective::sendrecv:
+      // In place is one buffer, sent and then replaced by what arrives (MPI_Sendrecv_replace;
+      // see hasInPlace): the backend sees send == recv.
+      if (inPlace) {
+        p.call.send = recv;
+        p.prepare = recv;
+        p.prepareCount = count;
+      }
+      break;
   }
   return p;
 }

@@ -58,6 +58,7 @@ SizePlan planSize(Collective collective, std::size_t sweepBytes, DataType type, 
     case Collective::allreduce:
     case Collective::reduce:
     case Collective::broadcast:
+    case Collective::sendrecv:
       plan.callCount = plan.sendCount = plan.recvCount = plan.count;
       break;
     case Collective::allgather:
@@ -88,6 +89,10 @@ double busBandwidthFactor(Collective collective, int nranks) {
     // The root's link carries the whole buffer once, whatever the algorithm.
     case Collective::broadcast:
     case Collective::reduce:
+      return 1.0;
+    // Each rank's link carries the whole message out (and another in): busbw = algbw, as
+    // nccl-tests' sendrecv.
+    case Collective::sendrecv:
       return 1.0;
     default:
       return (n - 1) / n;  // every rank's own block does not cross a link

@@ -11,8 +11,9 @@
 
 namespace banyan::bench {
 
-// What one size of the sweep runs, by nccl-tests' conventions. For allreduce, reduce and
-// broadcast the sweep size is the buffer. For the others it is the total per rank: what
+// What one size of the sweep runs, by nccl-tests' conventions. For allreduce, reduce,
+// broadcast and sendrecv the sweep size is the buffer (sendrecv: what each rank sends, and
+// receives). For the others it is the total per rank: what
 // allgather and gather receive, what reduce_scatter and scatter send, what alltoall sends and
 // receives; the per-rank (per-peer) block is size / elemsize / nranks elements, rounded down.
 // The "size" column shows that total as actually moved and the "count" column the sweep size

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <cerrno>
+#include <signal.h>
 
 namespace banyan::transport::shm {
 
@@ -146,12 +148,21 @@ struct ShmTransport::Impl {
         // caller: whatever we read may be stale, so the flag is checked after the copy.
         if (peer.view.header()->closed.load(std::memory_order_acquire) != 0) {
           failAll(Status::make(ErrorCode::Remote, "{} closed its connection while its {}-byte message was being read",
-                               describe(peer), op.bytes));
+                               describe(peer), op.bytes)
+                      .withLostPeer(peer.rank));
           return true;
         }
         if (!status.isOk()) {
-          failAll(Status::make(ErrorCode::System, "shm: reading {} bytes from rank {}: {}", op.bytes, peer.rank,
-                               status.message()));
+          // A sender killed mid-message takes its memory with it: that is the peer lost, not a
+          // local system error.
+          if (::kill(peer.pid, 0) != 0 && errno == ESRCH) {
+            failAll(Status::make(ErrorCode::Remote, "{} closed its connection: the process exited while its {}-byte "
+                                 "message was being read", describe(peer), op.bytes)
+                        .withLostPeer(peer.rank));
+          } else {
+            failAll(Status::make(ErrorCode::System, "shm: reading {} bytes from rank {}: {}", op.bytes, peer.rank,
+                                 status.message()));
+          }
           return true;
         }
         op.received = op.bytes;
@@ -223,7 +234,7 @@ struct ShmTransport::Impl {
     // Only this peer's operations fail, as with TCP: the collectives' executor shuts the whole
     // transport down on any failure, while point-to-point goes on with the other peers.
     if (!peer.recvs.empty() || !peer.sends.empty()) {
-      const Status why = Status::make(ErrorCode::Remote, "{} {}", describe(peer), peer.gone);
+      const Status why = Status::make(ErrorCode::Remote, "{} {}", describe(peer), peer.gone).withLostPeer(peer.rank);
       for (auto& op : peer.sends) complete(std::move(op.done), why);
       for (auto& op : peer.recvs) complete(std::move(op.done), why);
       peer.sends.clear();

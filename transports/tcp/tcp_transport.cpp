@@ -137,9 +137,10 @@ Status TcpTransport::Impl::checkFrame(int peerRank, const Connection& connection
 Status TcpTransport::Impl::ioError(int peerRank, const asio::error_code& ec, const char* doing) const {
   if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
       ec == asio::error::connection_aborted) {
-    return Status::make(ErrorCode::Remote, "{} closed its connection ({})", who(peerRank), ec.message());
+    return Status::make(ErrorCode::Remote, "{} closed its connection ({})", who(peerRank), ec.message())
+        .withLostPeer(peerRank);
   }
-  return Status::make(ErrorCode::Remote, "{} {} failed: {}", doing, who(peerRank), ec.message());
+  return Status::make(ErrorCode::Remote, "{} {} failed: {}", doing, who(peerRank), ec.message()).withLostPeer(peerRank);
 }
 
 // Fails every queued part of one peer. The executor reacts by shutting the whole transport
