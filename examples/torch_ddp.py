@@ -50,7 +50,7 @@ def train(group=None, steps=20, bucket_cap_mb=25):
     """Trains a fresh model with DDP over `group` (default: the default group) and returns
     (the loss of every step on this rank, the trained module)."""
     model = DDP(build_model(), process_group=group, bucket_cap_mb=bucket_cap_mb)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
     losses = []
     rank = dist.get_rank()
     for x, y in batches(rank, steps):

@@ -68,8 +68,7 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::allreduce(std::vector<at::Ten
   const Reduction r = reductionOf(opts.reduceOp, e, t, op);
   Staging staging;
   at::Tensor buffer = staging.inOut(t);
-  r.premultiply(buffer);  // the buffer is overwritten by the result anyway
-  auto work = comm_.allreduceAsync(buffer.data_ptr(), buffer.data_ptr(), countOf(buffer, e), e.type, r.op);
+  auto work = comm_.allreduceAsync(buffer.data_ptr(), buffer.data_ptr(), countOf(buffer, e), e.type, r);
   return launch(c10d::OpType::ALLREDUCE, op, work, std::move(staging), tensors, opts.timeout);
 }
 
@@ -86,9 +85,8 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::allreduce_coalesced(std::vect
   const Reduction r = reductionOf(opts.reduceOp, e, tensors[0], op);
   Staging staging;
   at::Tensor flat = staging.packed(tensors);
-  r.premultiply(flat);
   staging.unpackInto(tensors, flat);
-  auto work = comm_.allreduceAsync(flat.data_ptr(), flat.data_ptr(), countOf(flat, e), e.type, r.op);
+  auto work = comm_.allreduceAsync(flat.data_ptr(), flat.data_ptr(), countOf(flat, e), e.type, r);
   return launch(c10d::OpType::ALLREDUCE_COALESCED, op, work, std::move(staging), tensors, opts.timeout);
 }
 
@@ -104,14 +102,8 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::reduce(std::vector<at::Tensor
   Staging staging;
   // Off the root the tensor is only read; on the root it receives the result.
   at::Tensor buffer = rank_ == root ? staging.inOut(t) : staging.input(t);
-  at::Tensor send = buffer;
-  if (r.premultiplies()) {
-    send = buffer.clone();  // a scaled copy: the input tensor itself stays as it was
-    r.premultiply(send);
-    staging.keep(send);
-  }
   void* recv = rank_ == root ? buffer.data_ptr() : nullptr;
-  auto work = comm_.reduceAsync(send.data_ptr(), recv, countOf(buffer, e), e.type, r.op, root);
+  auto work = comm_.reduceAsync(buffer.data_ptr(), recv, countOf(buffer, e), e.type, r, root);
   return launch(c10d::OpType::REDUCE, op, work, std::move(staging), tensors, opts.timeout);
 }
 
@@ -238,10 +230,9 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::reduce_scatter(std::vector<at
   const Elements e = elementsOf(out, op);
   const Reduction r = reductionOf(opts.reduceOp, e, out, op);
   Staging staging;
-  at::Tensor send = staging.packed(inputs[0]);  // a copy: premultiplying it is safe
-  r.premultiply(send);
+  at::Tensor send = staging.packed(inputs[0]);
   at::Tensor recv = staging.output(out);
-  auto work = comm_.reduceScatterAsync(send.data_ptr(), recv.data_ptr(), countOf(recv, e), e.type, r.op);
+  auto work = comm_.reduceScatterAsync(send.data_ptr(), recv.data_ptr(), countOf(recv, e), e.type, r);
   return launch(c10d::OpType::REDUCE_SCATTER, op, work, std::move(staging), outputs, opts.timeout);
 }
 
@@ -256,13 +247,8 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::_reduce_scatter_base(at::Tens
   const Reduction r = reductionOf(opts.reduceOp, e, input, op);
   Staging staging;
   at::Tensor send = staging.input(input);
-  if (r.premultiplies()) {
-    send = send.clone();
-    r.premultiply(send);
-    staging.keep(send);
-  }
   at::Tensor recv = staging.output(output);
-  auto work = comm_.reduceScatterAsync(send.data_ptr(), recv.data_ptr(), countOf(recv, e), e.type, r.op);
+  auto work = comm_.reduceScatterAsync(send.data_ptr(), recv.data_ptr(), countOf(recv, e), e.type, r);
   return launch(c10d::OpType::_REDUCE_SCATTER_BASE, op, work, std::move(staging), {output}, opts.timeout);
 }
 

@@ -58,44 +58,31 @@ Reduction reductionOf(const c10d::ReduceOp& op, const Elements& e, const at::Ten
     refuse("complex tensors are reduced as pairs of reals, which is only right for SUM, AVG and PREMUL_SUM");
   }
   if (bitwise && !e.isInteger && !e.isBool) refuse("bitwise ops need integer or bool tensors");
-  Reduction r;
   switch (op.op_) {
-    case c10d::ReduceOp::SUM: r.op = e.isBool ? ReduceOp::max : ReduceOp::sum; break;
+    case c10d::ReduceOp::SUM: return e.isBool ? ReduceOp::max : ReduceOp::sum;
     case c10d::ReduceOp::AVG:
       if (e.isBool) refuse("the average of booleans is not a boolean");
-      r.op = ReduceOp::avg;
-      break;
-    case c10d::ReduceOp::PRODUCT: r.op = e.isBool ? ReduceOp::min : ReduceOp::prod; break;
-    case c10d::ReduceOp::MIN: r.op = ReduceOp::min; break;
-    case c10d::ReduceOp::MAX: r.op = ReduceOp::max; break;
-    case c10d::ReduceOp::BAND: r.op = ReduceOp::band; break;
-    case c10d::ReduceOp::BOR: r.op = ReduceOp::bor; break;
-    case c10d::ReduceOp::BXOR: r.op = ReduceOp::bxor; break;
+      return ReduceOp::avg;
+    case c10d::ReduceOp::PRODUCT: return e.isBool ? ReduceOp::min : ReduceOp::prod;
+    case c10d::ReduceOp::MIN: return ReduceOp::min;
+    case c10d::ReduceOp::MAX: return ReduceOp::max;
+    case c10d::ReduceOp::BAND: return ReduceOp::band;
+    case c10d::ReduceOp::BOR: return ReduceOp::bor;
+    case c10d::ReduceOp::BXOR: return ReduceOp::bxor;
     case c10d::ReduceOp::PREMUL_SUM: {
       if (e.isBool || e.isInteger) refuse("the factor is a real number; use a floating or complex tensor");
       const auto* supplement = dynamic_cast<const c10d::NCCLPreMulSumSupplement*>(op.supplement_.get());
       if (supplement == nullptr) refuse("the op carries no factor (make it with _make_nccl_premul_sum)");
-      r.op = ReduceOp::sum;
       if (!supplement->tensor_factors.empty()) {
         const at::Tensor& factor = supplement->tensor_factors.front();
         if (factor.numel() != 1 || !factor.device().is_cpu()) refuse("a tensor factor must be one CPU element");
-        r.factorTensor = factor;
-      } else {
-        r.factor = supplement->double_factor;
+        return Reduction::premulSum(factor.item<double>());
       }
-      break;
+      return Reduction::premulSum(supplement->double_factor);
     }
     default: refuse("unknown reduce op");
   }
-  return r;
-}
-
-void Reduction::premultiply(at::Tensor& buffer) const {
-  if (factorTensor) {
-    buffer.mul_(factorTensor->to(buffer.scalar_type()).reshape({}));
-  } else if (factor) {
-    buffer.mul_(*factor);
-  }
+  return ReduceOp::sum;  // not reached: refuse() throws
 }
 
 }  // namespace banyan::torch_backend

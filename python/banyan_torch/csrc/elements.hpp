@@ -8,8 +8,8 @@
 // - complex is a pair of reals (complex32/64/128 -> 2 x f16/f32/f64), which is exact for the
 //   element-wise ops SUM, AVG and PREMUL_SUM; PRODUCT, MIN, MAX and the bitwise ops are not
 //   element-wise on the pairs (or not defined) and raise an error naming the case.
-// - PREMUL_SUM (torch.distributed._make_nccl_premul_sum) multiplies the input by its factor
-//   before a SUM; the factor is a number or a one-element tensor.
+// - PREMUL_SUM (torch.distributed._make_nccl_premul_sum) is banyan's premultiplied sum
+//   (Reduction::premulSum); the factor is a number or a one-element tensor.
 
 #include <banyan/types.hpp>
 
@@ -35,17 +35,6 @@ struct Elements {
 Elements elementsOf(const at::Tensor& tensor, const char* op);
 // Number of banyan elements in `tensor`.
 std::size_t countOf(const at::Tensor& tensor, const Elements& elements);
-
-struct Reduction {
-  ReduceOp op = ReduceOp::sum;
-  // PREMUL_SUM: the factor each rank's input is multiplied by before the sum.
-  std::optional<double> factor;
-  std::optional<at::Tensor> factorTensor;
-
-  bool premultiplies() const { return factor.has_value() || factorTensor.has_value(); }
-  // buffer *= factor, in place (buffer is banyan's own staging copy or an in/out tensor).
-  void premultiply(at::Tensor& buffer) const;
-};
 
 // The banyan reduction for torch's `op` on `elements`; throws naming the op, the dtype and
 // the collective `opName` for a combination that has no meaning there.
