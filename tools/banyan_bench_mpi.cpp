@@ -43,6 +43,7 @@ std::optional<MPI_Datatype> mpiType(DataType type) {
     case DataType::u8: return MPI_UINT8_T;
     case DataType::i32: return MPI_INT32_T;
     case DataType::i64: return MPI_INT64_T;
+    case DataType::i16: return MPI_INT16_T;
     case DataType::f16:
     case DataType::bf16: return std::nullopt;  // MPI has no 16-bit float types
   }

@@ -7,12 +7,15 @@ set -euo pipefail
 # benchmark and the mpirun launch test. python3: bench/summarize.py and the tools/ scripts
 # (standard library only); python3-matplotlib: tools/plot (the pictures of `make bench`).
 # libfabric: the ofi transport (built only when found) and fi_pingpong, its benchmark ceiling.
+# python3-torch, libtorch-dev, pybind11-dev, python3-dev: the PyTorch backend (python/banyan_torch),
+# its tests, the DDP example and bench/torch.sh (torch 1.13 for /usr/bin/python3).
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
   libopenmpi-dev openmpi-bin
   python3 python3-matplotlib procps
   libfabric-dev libfabric-bin
+  python3-dev python3-torch libtorch-dev pybind11-dev
 )
 
 missing=()

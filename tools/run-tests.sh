@@ -8,8 +8,9 @@ build=${1:-build}
 out="$build/test-results"
 mkdir -p "$out"
 
-# name:deadline-in-seconds
-suites=("unit_tests:600" "multiproc_tests:1800")
+# name:deadline-in-seconds. torch_tests is tests/torch/driver.py, run with /usr/bin/python3
+# against this build's banyan_torch; it writes the same JUnit report as the Catch2 binaries.
+suites=("unit_tests:600" "multiproc_tests:1800" "torch_tests:900")
 
 passed=0
 failed=0
@@ -19,15 +20,22 @@ for entry in "${suites[@]}"; do
   deadline=${entry##*:}
   binary="$build/tests/$name"
   xml="$out/$name.xml"
-  if [[ ! -x "$binary" ]]; then
+  command=("$binary" --reporter junit --out "$xml" --durations no)
+  if [[ "$name" == torch_tests ]]; then
+    # Built only when /usr/bin/python3 imports torch (tools/install-deps.sh installs it).
+    binary="$build/python/banyan_torch/__init__.py"
+    command=(env PYTHONPATH="$build/python" /usr/bin/python3 "$(dirname "$0")/../tests/torch/driver.py" --out "$xml")
+  fi
+  if [[ ! -e "$binary" ]]; then
     echo "run-tests: $binary is missing (did the build fail?)"
     failed=$((failed + 1))
     status=1
     continue
   fi
+  rm -f "$xml"
   echo "== $name"
   start=$(date +%s)
-  timeout --signal=KILL "$deadline" "$binary" --reporter junit --out "$xml" --durations no
+  timeout --signal=KILL "$deadline" "${command[@]}"
   rc=$?
   end=$(date +%s)
   if [[ ! -s "$xml" ]] || ! grep -q '</testsuites>' "$xml"; then

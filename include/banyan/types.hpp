@@ -8,8 +8,9 @@
 
 namespace banyan {
 
-enum class DataType : std::uint8_t { f32, f64, f16, bf16, i8, u8, i32, i64 };
-inline constexpr int kDataTypeCount = 8;
+// New types are appended: the numbering is part of the wire format and of saved configurations.
+enum class DataType : std::uint8_t { f32, f64, f16, bf16, i8, u8, i32, i64, i16 };
+inline constexpr int kDataTypeCount = 9;
 
 // band, bor, bxor: bitwise and, or, xor, on the integer types only (as PyTorch's BAND, BOR,
 // BXOR); a floating-point type with one of them is an InvalidUsage error.
@@ -50,6 +51,7 @@ template <> struct DataTypeOf<std::int8_t> { static constexpr DataType value = D
 template <> struct DataTypeOf<std::uint8_t> { static constexpr DataType value = DataType::u8; };
 template <> struct DataTypeOf<std::int32_t> { static constexpr DataType value = DataType::i32; };
 template <> struct DataTypeOf<std::int64_t> { static constexpr DataType value = DataType::i64; };
+template <> struct DataTypeOf<std::int16_t> { static constexpr DataType value = DataType::i16; };
 
 // Size of one element in bytes; 0 for a value outside the enum.
 std::size_t dataTypeSize(DataType type) noexcept;

@@ -10,7 +10,7 @@ struct TypeInfo {
   std::size_t size;
 };
 constexpr std::array<TypeInfo, kDataTypeCount> kTypes{{
-    {"f32", 4}, {"f64", 8}, {"f16", 2}, {"bf16", 2}, {"i8", 1}, {"u8", 1}, {"i32", 4}, {"i64", 8},
+    {"f32", 4}, {"f64", 8}, {"f16", 2}, {"bf16", 2}, {"i8", 1}, {"u8", 1}, {"i32", 4}, {"i64", 8}, {"i16", 2},
 }};
 constexpr std::array<std::string_view, kReduceOpCount> kOps{
     {"sum", "prod", "min", "max", "avg", "band", "bor", "bxor"}};
@@ -23,7 +23,8 @@ bool isValid(ReduceOp op) noexcept { return static_cast<unsigned>(op) < kOps.siz
 bool isDefined(DataType type, ReduceOp op) noexcept {
   if (!isValid(type) || !isValid(op)) return false;
   const bool bitwise = op == ReduceOp::band || op == ReduceOp::bor || op == ReduceOp::bxor;
-  const bool integer = type == DataType::i8 || type == DataType::u8 || type == DataType::i32 || type == DataType::i64;
+  const bool integer = type == DataType::i8 || type == DataType::u8 || type == DataType::i32 || type == DataType::i64 ||
+                       type == DataType::i16;
   return !bitwise || integer;
 }
 
@@ -52,6 +53,7 @@ std::optional<DataType> parseDataType(std::string_view name) noexcept {
   if (name == "uint8") return DataType::u8;
   if (name == "int" || name == "int32") return DataType::i32;
   if (name == "int64") return DataType::i64;
+  if (name == "int16" || name == "short") return DataType::i16;
   return std::nullopt;
 }
 

@@ -45,18 +45,21 @@ struct Bfloat16 {
 };
 
 // ---- Operators ---------------------------------------------------------------------------
-// Integer sum/prod go through the unsigned type: signed overflow is UB, unsigned wraps, and
-// converting back is modular in C++20. (i8/u8 promote to int first; 255 * 255 still fits.)
+// Integer sum/prod go through an unsigned type: signed overflow is UB, unsigned wraps, and
+// converting back is modular in C++20. Types narrower than int would promote to (signed) int,
+// where 65535 * 65535 overflows, so they are combined in unsigned int (Wrapping<T>).
 
 template <class T>
 using Unsigned = std::make_unsigned_t<T>;
+template <class T>
+using Wrapping = std::common_type_t<Unsigned<T>, unsigned>;
 
 struct Sum {
     template <class T>
     static T apply(T a, T b) noexcept {
         if constexpr (std::is_integral_v<T>) {
-            return static_cast<T>(static_cast<Unsigned<T>>(static_cast<Unsigned<T>>(a) +
-                                                           static_cast<Unsigned<T>>(b)));
+            return static_cast<T>(static_cast<Wrapping<T>>(static_cast<Unsigned<T>>(a)) +
+                                  static_cast<Wrapping<T>>(static_cast<Unsigned<T>>(b)));
         } else {
             return a + b;
         }
@@ -67,8 +70,8 @@ struct Prod {
     template <class T>
     static T apply(T a, T b) noexcept {
         if constexpr (std::is_integral_v<T>) {
-            return static_cast<T>(static_cast<Unsigned<T>>(static_cast<Unsigned<T>>(a) *
-                                                           static_cast<Unsigned<T>>(b)));
+            return static_cast<T>(static_cast<Wrapping<T>>(static_cast<Unsigned<T>>(a)) *
+                                  static_cast<Wrapping<T>>(static_cast<Unsigned<T>>(b)));
         } else {
             return a * b;
         }
@@ -139,13 +142,14 @@ constexpr std::array<Kernel, kReduceOpCount> kernelsFor() {
     }
 }
 
-// Order follows DataType: f32, f64, f16, bf16, i8, u8, i32, i64. These are the portable
+// Order follows DataType: f32, f64, f16, bf16, i8, u8, i32, i64, i16. These are the portable
 // kernels; kernelFor() prefers the AVX2/F16C ones for f16 and bf16 when the CPU has them.
 constexpr std::array<std::array<Kernel, kReduceOpCount>, kDataTypeCount> kKernels = {
     kernelsFor<Native<float>>(),        kernelsFor<Native<double>>(),
     kernelsFor<Half>(),                 kernelsFor<Bfloat16>(),
     kernelsFor<Native<std::int8_t>>(),  kernelsFor<Native<std::uint8_t>>(),
     kernelsFor<Native<std::int32_t>>(), kernelsFor<Native<std::int64_t>>(),
+    kernelsFor<Native<std::int16_t>>(),
 };
 
 // ---- divideBy -------------------------------------------------------------------------------
@@ -165,12 +169,12 @@ void divideInteger(void* buffer, std::size_t count, int divisor) noexcept {
     }
     if constexpr (sizeof(T) <= 4) {
         // x86 has no SIMD integer division, so divide in floating point instead, which
-        // vectorises: f32 for 8-bit values, f64 for 32-bit ones. Truncating the rounded
-        // quotient is still exact. If x / d is not an integer it lies at least 1/|d| from
-        // the nearest one, and the rounding error is at most |x / d| * 2^-24 (f32) or
-        // 2^-53 (f64), which is below 1/|d| because |x| < 2^8 or 2^31. (A divisor above
+        // vectorises: f32 for 8- and 16-bit values, f64 for 32-bit ones. Truncating the
+        // rounded quotient is still exact. If x / d is not an integer it lies at least 1/|d|
+        // from the nearest one, and the rounding error is at most |x / d| * 2^-24 (f32) or
+        // 2^-53 (f64), which is below 1/|d| because |x| < 2^16 or 2^31. (A divisor above
         // 2^24 may round in f32, but then |x| < |d| either way and the answer is 0.)
-        using Fp = std::conditional_t<sizeof(T) == 1, float, double>;
+        using Fp = std::conditional_t<sizeof(T) <= 2, float, double>;
         const auto d = static_cast<Fp>(divisor);
         for (std::size_t i = 0; i < count; ++i) {
             // Via int32: the quotient fits it, but not necessarily an unsigned T (u8 / -2).
@@ -238,6 +242,7 @@ void portableDivideBy(DataType type, void* buffer, std::size_t count, int diviso
         case DataType::u8: divideInteger<std::uint8_t>(buffer, count, divisor); return;
         case DataType::i32: divideInteger<std::int32_t>(buffer, count, divisor); return;
         case DataType::i64: divideInteger<std::int64_t>(buffer, count, divisor); return;
+        case DataType::i16: divideInteger<std::int16_t>(buffer, count, divisor); return;
     }
 }
 

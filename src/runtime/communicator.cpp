@@ -27,6 +27,13 @@ Communicator Communicator::create(std::shared_ptr<Store> store, int rank, int si
   return Communicator(std::make_unique<detail::CommunicatorImpl>(std::move(store), rank, size, options));
 }
 
+Communicator Communicator::createWithOwnStore(std::shared_ptr<Store> store, int rank, int size,
+                                              const Options& options) {
+  // Number 0 on every rank: the store is this communicator's alone, so its keys cannot meet
+  // another's, and shared-memory segment names stay unique through the nonce they carry.
+  return Communicator(std::make_unique<detail::CommunicatorImpl>(std::move(store), rank, size, options, 0));
+}
+
 Communicator Communicator::fromEnvironment(const Options& options) {
   auto job = bootstrap::jobFromEnvironment();
   if (!job) {

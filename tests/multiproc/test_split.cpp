@@ -7,6 +7,8 @@
 #include <banyan/banyan.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -93,4 +95,36 @@ TEST_CASE("subset takes the listed ranks in list order", "[multiproc][split]") {
     }
     return 0;
   }, over(transport));
+}
+
+TEST_CASE("createWithOwnStore: ranks that made different communicators before still meet", "[multiproc][split]") {
+  runRanks(3, [](int) {
+    auto world = Communicator::fromEnvironment();
+    const int rank = world.rank();
+    const std::string address = std::getenv("BANYAN_STORE_ADDR");
+    const auto colon = address.rfind(':');
+    auto server = std::make_shared<TcpStore>(address.substr(0, colon),
+                                             static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+    // Rank 1 alone makes one more communicator, as a rank that belongs to an extra torch
+    // subgroup does; create() numbers it, so rank 1's later numbers run ahead of the others'.
+    if (rank == 1) {
+      auto alone = Communicator::create(std::make_shared<PrefixStore>("alone", server), 0, 1);
+      std::int32_t one = 1;
+      alone.allreduce(&one, 1, DataType::i32, ReduceOp::sum);
+      RANK_EXPECT(rank, one == 1);
+    }
+    // A store of its own needs no agreement on those numbers.
+    auto group = Communicator::createWithOwnStore(std::make_shared<PrefixStore>("group", server), rank, 3);
+    std::vector<std::int64_t> values(1000, rank + 1);
+    group.allreduce(values.data(), values.size(), DataType::i64, ReduceOp::sum);
+    RANK_EXPECT(rank, values[999] == 6);
+    // And two such groups in one process do not meet either (both are number 0 inside).
+    auto second = Communicator::createWithOwnStore(std::make_shared<PrefixStore>("second", server), rank, 3);
+    std::int64_t value = rank;
+    second.allreduce(&value, 1, DataType::i64, ReduceOp::max);
+    RANK_EXPECT(rank, value == 2);
+    group.allreduce(values.data(), values.size(), DataType::i64, ReduceOp::sum);
+    RANK_EXPECT(rank, values[999] == 18);
+    return 0;
+  });
 }

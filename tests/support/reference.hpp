@@ -38,6 +38,7 @@ inline void storeValue(DataType type, void* buffer, std::size_t index, double va
     case DataType::u8: { bytes[index] = static_cast<std::uint8_t>(static_cast<std::int64_t>(value) & 0xff); break; }
     case DataType::i32: { auto v = static_cast<std::int32_t>(static_cast<std::int64_t>(value)); std::memcpy(bytes + index * 4, &v, 4); break; }
     case DataType::i64: { auto v = static_cast<std::int64_t>(value); std::memcpy(bytes + index * 8, &v, 8); break; }
+    case DataType::i16: { auto v = static_cast<std::int16_t>(static_cast<std::int64_t>(value)); std::memcpy(bytes + index * 2, &v, 2); break; }
   }
 }
 
@@ -71,7 +72,7 @@ inline void storeExpected(ReduceOp op, DataType type, int ranks, void* buffer, s
     case DataType::f64: { double v = static_cast<double>(sum) / ranks; std::memcpy(bytes + index * 8, &v, 8); return; }
     case DataType::f16: { auto h = reduce::floatToHalf(static_cast<float>(sum) / static_cast<float>(ranks)); std::memcpy(bytes + index * 2, &h, 2); return; }
     case DataType::bf16: { auto h = reduce::floatToBfloat16(static_cast<float>(sum) / static_cast<float>(ranks)); std::memcpy(bytes + index * 2, &h, 2); return; }
-    case DataType::i8: case DataType::i32: case DataType::i64:
+    case DataType::i8: case DataType::i16: case DataType::i32: case DataType::i64:
       storeValue(type, buffer, index, static_cast<double>(sum / ranks)); return;
     case DataType::u8: storeValue(type, buffer, index, static_cast<double>(sum / ranks)); return;
   }

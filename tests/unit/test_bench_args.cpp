@@ -140,7 +140,7 @@ TEST_CASE("bench args: data type names, short and nccl", "[bench]") {
       {"bf16", DataType::bf16},   {"bfloat16", DataType::bf16}, {"i8", DataType::i8},
       {"int8", DataType::i8},     {"u8", DataType::u8},       {"uint8", DataType::u8},
       {"i32", DataType::i32},     {"int32", DataType::i32},   {"i64", DataType::i64},
-      {"int64", DataType::i64},
+      {"int64", DataType::i64},   {"i16", DataType::i16},     {"int16", DataType::i16},
   };
   for (const auto& [name, type] : names) {
     auto r = parse({"allreduce", "-d", name});
@@ -486,7 +486,7 @@ TEST_CASE("bench data: checks count what is wrong", "[bench]") {
   const int n = 4;
   const std::size_t count = 50;
   for (DataType type : {DataType::f32, DataType::f64, DataType::f16, DataType::bf16, DataType::i8,
-                        DataType::u8, DataType::i32, DataType::i64}) {
+                        DataType::u8, DataType::i32, DataType::i64, DataType::i16}) {
     INFO(dataTypeName(type));
     // allgather: the receive buffer is every rank's input in rank order.
     DataPattern gather(Collective::allgather, ReduceOp::sum, n);

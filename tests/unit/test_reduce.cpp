@@ -24,7 +24,8 @@ namespace detail = banyan::reduce::detail;
 namespace {
 
 constexpr DataType kAllTypes[] = {DataType::f32, DataType::f64, DataType::f16, DataType::bf16,
-                                  DataType::i8,  DataType::u8,  DataType::i32, DataType::i64};
+                                  DataType::i8,  DataType::u8,  DataType::i32, DataType::i64,
+                                  DataType::i16};
 constexpr ReduceOp kAllOps[] = {ReduceOp::sum, ReduceOp::prod, ReduceOp::min, ReduceOp::max,
                                 ReduceOp::avg};
 constexpr std::size_t kCounts[] = {0, 1, 7, 33, 1000, 4099};
@@ -56,6 +57,7 @@ void encode(DataType type, Bytes& out, std::size_t i, std::int64_t v) {
         case DataType::u8: put(static_cast<std::uint8_t>(bits)); break;
         case DataType::i32: put(static_cast<std::int32_t>(bits)); break;
         case DataType::i64: put(static_cast<std::int64_t>(bits)); break;
+        case DataType::i16: put(static_cast<std::int16_t>(bits)); break;
     }
 }
 
@@ -78,6 +80,7 @@ std::int64_t decodeInt(DataType type, const Bytes& in, std::size_t i) {
         case DataType::u8: return get(std::uint8_t{});
         case DataType::i32: return get(std::int32_t{});
         case DataType::i64: return get(std::int64_t{});
+        case DataType::i16: return get(std::int16_t{});
         default: return 0;
     }
 }
@@ -91,6 +94,7 @@ std::int64_t randomValue(DataType type, std::mt19937_64& rng) {
         case DataType::u8: return static_cast<std::uint8_t>(r);
         case DataType::i32: return static_cast<std::int32_t>(r);
         case DataType::i64: return static_cast<std::int64_t>(r);
+        case DataType::i16: return static_cast<std::int16_t>(r);
         default: return static_cast<std::int64_t>(r % 17) - 8;
     }
 }
@@ -391,9 +395,9 @@ TEST_CASE("divideBy divides every type", "[reduce]") {
                     encode(type, buffer, i, randomValue(type, rng));
                 }
             }
-            if (type == DataType::i32 || type == DataType::i64) {
+            if (type == DataType::i16 || type == DataType::i32 || type == DataType::i64) {
                 // The one quotient that overflows: it must wrap, not trap.
-                encode(type, buffer, 0, type == DataType::i32 ? INT32_MIN : INT64_MIN);
+                encode(type, buffer, 0, type == DataType::i16 ? INT16_MIN : type == DataType::i32 ? INT32_MIN : INT64_MIN);
             }
             const Bytes original = buffer;
             reduce::divideBy(type, buffer.data(), kCount, divisor);
@@ -525,7 +529,7 @@ TEST_CASE("bitwise ops on every integer type, none on floating point", "[reduce]
     std::int64_t z[2];
     reduce::reduce(DataType::i64, ReduceOp::bxor, z, x, y, 2);
     CHECK((z[0] == ~std::int64_t{0x123456789abcdef} && z[1] == -1));
-    for (DataType type : {DataType::i8, DataType::u8, DataType::i32, DataType::i64}) {
+    for (DataType type : {DataType::i8, DataType::u8, DataType::i32, DataType::i64, DataType::i16}) {
         for (ReduceOp op : {ReduceOp::band, ReduceOp::bor, ReduceOp::bxor}) CHECK(reduce::kernelFor(type, op) != nullptr);
     }
 }

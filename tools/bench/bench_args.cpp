@@ -26,6 +26,7 @@ constexpr std::array<TypeName, kDataTypeCount> kTypeNames{{
     {DataType::u8, "u8", "uint8", 1},
     {DataType::i32, "i32", "int32", 4},
     {DataType::i64, "i64", "int64", 8},
+    {DataType::i16, "i16", "int16", 2},
 }};
 
 // banyan's op names (src/common/types.cpp), repeated here because banyan-bench-mpi, which

@@ -102,6 +102,7 @@ decltype(auto) visitDataType(DataType type, Fn&& fn) {
     case DataType::u8: return fn.template operator()<std::uint8_t>();
     case DataType::i32: return fn.template operator()<std::int32_t>();
     case DataType::i64: return fn.template operator()<std::int64_t>();
+    case DataType::i16: return fn.template operator()<std::int16_t>();
   }
   throw std::invalid_argument("invalid data type");
 }
