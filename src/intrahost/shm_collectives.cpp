@@ -16,8 +16,6 @@
 #include <atomic>
 #include <cstring>
 #include <vector>
-#include <cerrno>
-#include <signal.h>
 
 namespace banyan::intrahost {
 
@@ -279,7 +277,7 @@ struct ShmCollectives::Impl {
     }
     if (!status.isOk()) {
       const auto pid = ranks[static_cast<std::size_t>(rank)].pid;
-      if (::kill(pid, 0) != 0 && errno == ESRCH) {
+      if (status.code() == ErrorCode::Remote) {
         finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) closed its connection: the process "
                             "exited while its buffer was being read", rank, pid).withLostPeer(rank));
       } else {

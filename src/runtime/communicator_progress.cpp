@@ -326,6 +326,7 @@ void CommunicatorImpl::startOperation(Pending pending) {
   // in different calls fail on the first message instead of exchanging data (and the failure
   // path can name both calls: communicator_failures.cpp).
   operation.tag = (current_->sequence << 16) | fingerprint(r);
+  operation.sequence = current_->sequence;
   operation.plan = std::move(plan);
   operation.input = static_cast<const std::byte*>(r.send);
   operation.output = static_cast<std::byte*>(r.recv);

@@ -147,7 +147,7 @@ std::size_t Executor::runLocal(std::uint32_t index) {
     bytes = count * current_.elementSize;
   }
   if (tracer_) {
-    tracer_->local(step.kind == StepKind::Copy ? "copy" : "reduce", bytes, current_.tag, traceStart,
+    tracer_->local(step.kind == StepKind::Copy ? "copy" : "reduce", bytes, current_.sequence, traceStart,
                    observe::Tracer::now());
   }
   stepDone(index);
@@ -173,7 +173,7 @@ void Executor::postReady(std::size_t slot, bool sends) {
       if (tracer_) {
         const auto& moved = current_.plan->schedule.steps[index];
         tracer_->transfer(sends, moved.peer, (sends ? moved.a.count : moved.dst.count) * current_.elementSize,
-                          current_.tag, posted, observe::Tracer::now());
+                          current_.sequence, posted, observe::Tracer::now());
       }
       ++(sends ? sendsDone_ : recvsDone_)[slot];
       stepDone(index);

@@ -46,6 +46,7 @@ std::shared_ptr<const Plan> makePlan(algorithms::Schedule schedule);
 
 struct Operation {
   std::uint64_t tag = 0;  // carried by every message of the operation
+  std::uint64_t sequence = 0;  // the call's number (tracing; the tag also holds a fingerprint)
   std::shared_ptr<const Plan> plan;
   const std::byte* input = nullptr;
   std::byte* output = nullptr;

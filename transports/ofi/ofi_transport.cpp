@@ -496,7 +496,8 @@ struct OfiTransport::Impl {
       failAll(Status::make(ErrorCode::Remote,
                            "ofi: rank {} sent message {} to rank {} longer than the {} bytes expected for operation {} "
                            "(the ranks disagree on the sequence of collectives)",
-                           op->peer, op->seq, params.rank, op->bytes, op->tag));
+                           op->peer, op->seq, params.rank, op->bytes, op->tag)
+                  .withMismatch(op->peer, 0));  // the sender's operation is not on the wire here
       return;
     }
     failAll(Status::make(ErrorCode::Remote, "ofi ({}): rank {} {} failed: {}{}{}", providerName, params.rank, what,

@@ -15,6 +15,10 @@ Status crossMemoryRead(pid_t pid, void* local, std::uint64_t remote, std::size_t
     iovec localVec{into + done, bytes - done};
     iovec remoteVec{reinterpret_cast<void*>(remote + done), bytes - done};
     const ssize_t got = ::process_vm_readv(pid, &localVec, 1, &remoteVec, 1, 0);
+    if (got < 0 && errno == ESRCH) {
+      // The process has exited (a zombie has no memory left to read): the peer is lost.
+      return Status::make(ErrorCode::Remote, "process {} has exited", pid);
+    }
     if (got <= 0) {
       return Status::make(ErrorCode::System, "process_vm_readv of {} bytes from pid {} failed: {}", bytes - done, pid,
                           got == 0 ? "no progress" : errnoText(errno));

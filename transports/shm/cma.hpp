@@ -13,7 +13,8 @@
 
 namespace banyan::transport::shm {
 
-// Copies `bytes` from address `remote` in process `pid` to `local`. Fails with the errno text.
+// Copies `bytes` from address `remote` in process `pid` to `local`. Fails with a Remote error
+// when the process has exited, otherwise with the errno text.
 Status crossMemoryRead(pid_t pid, void* local, std::uint64_t remote, std::size_t bytes);
 
 // True if this process can read 8 bytes at `remote` in `pid` and finds `expected` there.

@@ -14,8 +14,6 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
-#include <cerrno>
-#include <signal.h>
 
 namespace banyan::transport::shm {
 
@@ -156,7 +154,7 @@ struct ShmTransport::Impl {
         if (!status.isOk()) {
           // A sender killed mid-message takes its memory with it: that is the peer lost, not a
           // local system error.
-          if (::kill(peer.pid, 0) != 0 && errno == ESRCH) {
+          if (status.code() == ErrorCode::Remote) {
             failAll(Status::make(ErrorCode::Remote, "{} closed its connection: the process exited while its {}-byte "
                                  "message was being read", describe(peer), op.bytes)
                         .withLostPeer(peer.rank));
