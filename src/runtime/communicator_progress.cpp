@@ -269,8 +269,16 @@ void CommunicatorImpl::startOperation(Pending pending) {
       // The streams to our peers lost their place: nothing more can run on them.
       Status failed = status.code() == ErrorCode::Timeout ? status : status.withContext(describe(*finished));
       if (status.code() != ErrorCode::Aborted) {
-        // Say why before closing, so peers that see us go can tell (communicator_failures.cpp).
-        failed = status.mismatchPeer() >= 0 ? explainMismatch(failed, *finished) : explainLoss(failed, *finished);
+        // Say why before closing, so peers that see us go can tell (communicator_failures.cpp):
+        // first what we know now (our engines may already look closed to peers, and finding
+        // out more can take a store wait), then the fuller account.
+        // (A mismatch publishes its own first account at once: explainMismatch.)
+        if (status.mismatchPeer() >= 0) {
+          failed = explainMismatch(failed, *finished);
+        } else {
+          publishFailure(failed);
+          failed = explainLoss(failed, *finished);
+        }
         publishFailure(failed);
       }
       broken_ = failed;
