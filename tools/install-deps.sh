@@ -5,11 +5,13 @@ set -euo pipefail
 
 # Build: compiler, meson/ninja, fmt, Asio, Catch2. Open MPI: banyan-mpi, the reference
 # benchmark and the mpirun launch test. python3: bench/summarize.py (standard library only).
+# iproute2 (ip, tc) and util-linux (unshare, nsenter): tools/netns-hosts.sh's simulated hosts.
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
   libopenmpi-dev openmpi-bin
   python3 procps
+  iproute2 util-linux
 )
 
 missing=()

@@ -13,7 +13,19 @@ suites=("unit_tests:600" "multiproc_tests:1800")
 
 passed=0
 failed=0
+skipped=0
 status=0
+
+# The simulated multi-host cases ([netns]) need network namespaces (root): where they cannot be
+# made, leave those cases out, say why, and count them as skipped (never as passed).
+declare -A filter=()
+if ! netns_reason=$(tools/netns-hosts.sh check 2>&1); then
+  filter[multiproc_tests]="~[netns]"
+  if [[ -x "$build/tests/multiproc_tests" ]]; then
+    skipped=$("$build/tests/multiproc_tests" --list-test-names-only "[netns]" | grep -c . || true)
+  fi
+  echo "run-tests: skipping $skipped simulated multi-host case(s) [netns]: $netns_reason"
+fi
 for entry in "${suites[@]}"; do
   name=${entry%%:*}
   deadline=${entry##*:}
@@ -27,7 +39,7 @@ for entry in "${suites[@]}"; do
   fi
   echo "== $name"
   start=$(date +%s)
-  timeout --signal=KILL "$deadline" "$binary" --reporter junit --out "$xml" --durations no
+  timeout --signal=KILL "$deadline" "$binary" --reporter junit --out "$xml" --durations no ${filter[$name]:-}
   rc=$?
   end=$(date +%s)
   if [[ ! -s "$xml" ]] || ! grep -q '</testsuites>' "$xml"; then
@@ -53,5 +65,9 @@ for entry in "${suites[@]}"; do
   failed=$((failed + f))
 done
 
-echo "$passed passed, $failed failed"
+if ((skipped > 0)); then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
 exit $status
