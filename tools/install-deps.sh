@@ -5,6 +5,7 @@ set -euo pipefail
 
 # Build: compiler, meson/ninja, fmt, Asio, Catch2. Open MPI: banyan-mpi, the reference
 # benchmark and the mpirun launch test. python3: bench/summarize.py (standard library only).
+# libhwloc-dev: the topology probe (cores, NUMA). graphviz: banyan-topo's pictures (dot).
 # iproute2 (ip, tc) and util-linux (unshare, nsenter): tools/netns-hosts.sh's simulated hosts.
 packages=(
   g++ make pkg-config meson ninja-build
@@ -12,6 +13,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   python3 procps
   iproute2 util-linux
+  libhwloc-dev graphviz
 )
 
 missing=()

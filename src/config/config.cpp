@@ -10,7 +10,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 15> kVariables{{
+constexpr std::array<Variable, 18> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -41,6 +41,13 @@ constexpr std::array<Variable, 15> kVariables{{
      "Microseconds a waiting rank polls before it sleeps; 0 never spins. auto: 50 (busy) when "
      "ranks do not outnumber cores, else 200 polling with sched_yield."},
     {"BANYAN_DEBUG", "warn", "Log level: none, warn, info, trace. Logs go to stderr."},
+    {"BANYAN_ALGO", "(unset)",
+     "Forces algorithms per collective and size band, e.g. allreduce:0-64K:recursive-doubling,64K-:ring;"
+     "allgather:0-32K:bruck. Sizes not covered are left to the cost model (see docs/topology.md)."},
+    {"BANYAN_TOPO_FILE", "(unset)",
+     "Load the topology from this file (as written by BANYAN_TOPO_DUMP_FILE or banyan-topo --save) "
+     "instead of probing; every rank reads it."},
+    {"BANYAN_TOPO_DUMP_FILE", "(unset)", "Rank 0 writes the probed topology to this file."},
     {"BANYAN_RANK", "(unset)", "Bootstrap: this process's rank (set by banyan's launcher)."},
     {"BANYAN_SIZE", "(unset)", "Bootstrap: number of ranks in the job."},
     {"BANYAN_STORE_ADDR", "(unset)", "Bootstrap: host:port of the job's TCP store."},
@@ -204,6 +211,10 @@ Config resolve(const Options& options) {
     }
     config.spin = std::chrono::microseconds(value);
   }
+
+  if (const char* v = env("BANYAN_ALGO")) config.algo = v;
+  if (const char* v = env("BANYAN_TOPO_FILE")) config.topoFile = v;
+  if (const char* v = env("BANYAN_TOPO_DUMP_FILE")) config.topoDumpFile = v;
 
   if (options.debug) {
     config.logLevel = parseLogLevel(*options.debug, "Options::debug");

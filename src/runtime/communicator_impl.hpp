@@ -17,6 +17,7 @@
 #include "runtime/work_state.hpp"
 #include "intrahost/shm_collectives.hpp"
 #include "runtime/transport_setup.hpp"
+#include "tuning/selector.hpp"
 
 #include <banyan/options.hpp>
 #include <banyan/store.hpp>
@@ -132,6 +133,7 @@ class CommunicatorImpl final : public Driver {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::steady_timer timer_;
   runtime::HostLayout layout_;
+  std::unique_ptr<tuning::Selector> selector_;  // topology + cost model + BANYAN_ALGO
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<runtime::Executor> executor_;
   // Allreduce/allgather straight in shared memory, when every rank is on this host.

@@ -163,7 +163,8 @@ void CommunicatorImpl::startOperation(Pending pending) {
     return;
   }
 
-  const tuning::Algorithm algorithm = tuning::choose(r.kind, size_, bytes);
+  const tuning::Choice choice = selector_->choose(r.kind, bytes);
+  const tuning::Algorithm algorithm = choice.algorithm;
   std::shared_ptr<const runtime::Plan> plan =
       r.kind == Collective::Alltoallv
           // Its tables change from call to call, so it is planned per call, not cached.
@@ -177,7 +178,7 @@ void CommunicatorImpl::startOperation(Pending pending) {
   // Say once per communicator which algorithm each kind of call gets, and why.
   if (log::enabled(config::LogLevel::Info) && announced_.insert({r.kind, algorithm}).second) {
     log::info(rank_, "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), bytes, tuning::toString(algorithm),
-              tuning::reason(r.kind, size_, bytes));
+              choice.why);
   }
 
   runtime::Operation operation;

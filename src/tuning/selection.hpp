@@ -22,6 +22,7 @@ enum class Algorithm {
   Direct,            // gather, scatter: every rank talks to the root
   Pairwise,          // alltoall
   Dissemination,     // barrier
+  Hierarchical,      // allreduce: reduce inside hosts, ring among host leaders, hand back
 };
 
 std::string_view toString(Algorithm algorithm);

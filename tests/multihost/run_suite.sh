@@ -36,7 +36,7 @@ for collective in "${collectives[@]}"; do
         -x BANYAN_TIMEOUT -x BANYAN_DEBUG "$bench" "$collective" "${flags[@]}" 2>&1 || status=1
       ;;
     env)
-      port=$((20000 + RANDOM % 20000))
+      port=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768-)
       pids=()
       for ((r = size - 1; r >= 0; r--)); do
         RANK=$r WORLD_SIZE=$size MASTER_ADDR=10.213.0.1 MASTER_PORT=$port timeout 90 \

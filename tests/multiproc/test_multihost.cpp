@@ -101,3 +101,35 @@ TEST_CASE("netns-hosts.sh gives each host its own hostname and address, and remo
   // After `with` returns, none of the set's namespaces is left.
   CHECK(output.find(set + "-", output.find("after")) == std::string::npos);
 }
+
+TEST_CASE("banyan-topo on 2 simulated hosts x 2 ranks sees both hosts and their interfaces", "[multiproc][netns]") {
+  requireNamespaces();
+  const std::string topo = kBuild + "/tools/banyan-topo";
+  const auto [status, output] = run(fmt::format(
+      "timeout 120 {0}/tools/netns-hosts.sh with 2 -- sh -c 'for r in 3 2 1; do RANK=$r WORLD_SIZE=4 "
+      "MASTER_ADDR=10.213.0.1 MASTER_PORT=29400 BANYAN_TIMEOUT=30s \"$NETNS_HOSTS_SCRIPT\" run $((r / 2)) {1} & "
+      "done; RANK=0 WORLD_SIZE=4 MASTER_ADDR=10.213.0.1 MASTER_PORT=29400 BANYAN_TIMEOUT=30s "
+      "\"$NETNS_HOSTS_SCRIPT\" run 0 {1}; s=$?; wait; exit $s'",
+      kSource, topo));
+  INFO(output);
+  CHECK(status == 0);
+  CHECK_THAT(output, Catch::Contains("Topology: 4 rank(s) on 2 host(s)"));
+  CHECK_THAT(output, Catch::Contains("-h0: 2 rank(s) [0,1]") && Catch::Contains("-h1: 2 rank(s) [2,3]"));
+  CHECK_THAT(output, Catch::Contains("nic eth0 at 10000 Mbit/s"));  // veth reports 10 Gbit/s
+  CHECK_THAT(output, Catch::Contains("  allreduce        8 B  recursive-doubling"));
+}
+
+TEST_CASE("Hierarchical allreduce on 2 simulated hosts x 2 and 3 hosts x 2, forced by BANYAN_ALGO", "[multiproc][netns]") {
+  requireNamespaces();
+  for (int hosts : {2, 3}) {
+    const auto [status, output] = run(fmt::format(
+        "BANYAN_ALGO='allreduce:0-:hierarchical' timeout 300 {0}/tools/netns-hosts.sh with {1} -- "
+        "{0}/tests/multihost/run_suite.sh {2} env {1} 2 allreduce",
+        kSource, hosts, kBuild));
+    INFO(output);
+    CHECK(status == 0);
+    CHECK(occurrences(output, "# Out of bounds values : 0 OK") == 1);
+    CHECK(occurrences(output, "uses hierarchical (BANYAN_ALGO") >= static_cast<std::size_t>(2 * hosts));
+    CHECK(occurrences(output, "uses ring") == 0);
+  }
+}
