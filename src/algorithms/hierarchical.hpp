@@ -12,7 +12,6 @@ namespace banyan::algorithms {
 
 // Allreduce of `count` elements; `hostOfRank[r]` is rank r's host (any numbering, any
 // placement of ranks). `sliceCount`: the leaders' ring slice, as ringAllreduce's.
-Schedule hierarchicalAllreduce(int rank, const std::vector<int>& hostOfRank, std::size_t count,
-                               std::size_t sliceCount);
+Schedule hierarchicalAllreduce(int rank, const std::vector<int>& hostOfRank, std::size_t count, std::size_t sliceCount);
 
 }  // namespace banyan::algorithms

@@ -72,7 +72,8 @@ Schedule hierarchicalAllreduce(int rank, const std::vector<int>& hostOfRank, std
   int leader = -1;
   for (int r = 0; r < size; ++r) {
     const int h = hostOfRank[static_cast<std::size_t>(r)];
-    if (std::none_of(leaders.begin(), leaders.end(), [&](int l) { return hostOfRank[static_cast<std::size_t>(l)] == h; })) {
+    if (std::none_of(leaders.begin(), leaders.end(),
+                     [&](int l) { return hostOfRank[static_cast<std::size_t>(l)] == h; })) {
       leaders.push_back(r);
       if (h == host) leader = r;
     } else if (h == host) {

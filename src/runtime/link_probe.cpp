@@ -77,9 +77,11 @@ std::optional<topology::LinkFigures> measureLink(Executor& executor, const std::
   double bestRoundTrip = 1e300;
   for (int i = 0; i < kRoundTrips; ++i) {
     // a: send, then wait for the reply; b: wait, then reply (pattern with one message).
-    bestRoundTrip = std::min(bestRoundTrip, runUs(executor, pollOnce, pattern(isA, peer, 8, 1), in, out, size, deadline, peer));
+    bestRoundTrip =
+        std::min(bestRoundTrip, runUs(executor, pollOnce, pattern(isA, peer, 8, 1), in, out, size, deadline, peer));
   }
-  const double bulkUs = runUs(executor, pollOnce, pattern(isA, peer, bulkBytes, kBulkMessages), in, out, size, deadline, peer);
+  const double bulkUs =
+      runUs(executor, pollOnce, pattern(isA, peer, bulkBytes, kBulkMessages), in, out, size, deadline, peer);
   if (!isA) return std::nullopt;
   const double transferUs = std::max(bulkUs - bestRoundTrip, 1.0);
   return topology::LinkFigures{bestRoundTrip / 2, static_cast<double>(bulkBytes) * kBulkMessages / transferUs,

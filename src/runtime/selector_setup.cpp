@@ -28,8 +28,10 @@ std::unique_ptr<tuning::Selector> makeSelector(Store& store, int rank, int size,
       if (local && intraPeer < 0) intraPeer = r;
       if (!local && interPeer < 0) interPeer = r;
     }
-    if (intraPeer > 0 && (rank == 0 || rank == intraPeer)) params.measuredIntra = measure(0, intraPeer, kBulkBytes, deadline);
-    if (interPeer > 0 && (rank == 0 || rank == interPeer)) params.measuredInter = measure(0, interPeer, kBulkBytes, deadline);
+    if (intraPeer > 0 && (rank == 0 || rank == intraPeer))
+      params.measuredIntra = measure(0, intraPeer, kBulkBytes, deadline);
+    if (interPeer > 0 && (rank == 0 || rank == interPeer))
+      params.measuredInter = measure(0, interPeer, kBulkBytes, deadline);
   }
   params.file = config.topoFile;
   params.dumpFile = config.topoDumpFile;

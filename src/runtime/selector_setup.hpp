@@ -18,8 +18,8 @@ namespace banyan::runtime {
 
 // Measures the link between ranks a and b (both call it; runtime/link_probe.hpp): the figures
 // on rank a, std::nullopt on b.
-using LinkMeasurer = std::function<std::optional<topology::LinkFigures>(int a, int b, std::size_t bulkBytes,
-                                                                        std::chrono::steady_clock::time_point deadline)>;
+using LinkMeasurer = std::function<std::optional<topology::LinkFigures>(
+    int a, int b, std::size_t bulkBytes, std::chrono::steady_clock::time_point deadline)>;
 
 // Rank 0 measures one intra-host link (to the first other rank of its host) and one
 // inter-host link (to the first rank of another host), when there are such ranks; those ranks

@@ -46,7 +46,9 @@ int interfaceSpeedMbps(const std::string& nic) {
   ::close(fd);
   if (rc != 0) return 0;
   const std::uint32_t speed = ethtool_cmd_speed(&command);
-  return speed == 0 || speed == static_cast<std::uint32_t>(SPEED_UNKNOWN) || speed > 10'000'000 ? 0 : static_cast<int>(speed);
+  return speed == 0 || speed == static_cast<std::uint32_t>(SPEED_UNKNOWN) || speed > 10'000'000
+             ? 0
+             : static_cast<int>(speed);
 }
 
 }  // namespace

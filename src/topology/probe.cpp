@@ -69,7 +69,8 @@ Topology discover(Store& store, const ProbeParams& params) {
   }
   const bool hostLeader = [&] {
     for (int rank = 0; rank < params.rank; ++rank) {
-      if (params.hostOfRank[static_cast<std::size_t>(rank)] == params.hostOfRank[static_cast<std::size_t>(params.rank)]) {
+      if (params.hostOfRank[static_cast<std::size_t>(rank)] ==
+          params.hostOfRank[static_cast<std::size_t>(params.rank)]) {
         return false;
       }
     }
@@ -79,8 +80,8 @@ Topology discover(Store& store, const ProbeParams& params) {
   if (params.rank != 0) {
     if (hostLeader) {
       const std::string facts = encode(localFacts(params.tcpAddress));
-      store.set(fmt::format("{}topo/facts/{}", params.storePrefix, params.rank), Store::Bytes(facts.begin(), facts.end()),
-                params.timeout);
+      store.set(fmt::format("{}topo/facts/{}", params.storePrefix, params.rank),
+                Store::Bytes(facts.begin(), facts.end()), params.timeout);
     }
     return parse(asString(store.get(textKey, params.timeout)), "from rank 0 (store key " + textKey + ")");
   }

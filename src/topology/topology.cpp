@@ -30,13 +30,13 @@ bool Topology::blockLayout() const {
 namespace {
 
 std::string linkLine(const char* name, const LinkFigures& f) {
-  return fmt::format("link {} latency_us={:.3f} bandwidth_mbps={:.1f} source={}\n", name, f.latencyUs,
-                     f.bandwidthMBps, f.source);
+  return fmt::format("link {} latency_us={:.3f} bandwidth_mbps={:.1f} source={}\n", name, f.latencyUs, f.bandwidthMBps,
+                     f.source);
 }
 
 // One "key=value key=value" record after its leading words.
 struct Record {
-  std::vector<std::string> words;           // before the first key=value
+  std::vector<std::string> words;  // before the first key=value
   std::map<std::string, std::string> values;
 };
 
@@ -140,7 +140,8 @@ Topology parse(const std::string& text, const std::string& where) {
     }
     const std::string& kind = r.words[0];
     if (kind == "banyan-topology") {
-      if (r.words.size() != 2 || r.words[1] != "1") p.error("unsupported format '{}' (expected 'banyan-topology 1')", line);
+      if (r.words.size() != 2 || r.words[1] != "1")
+        p.error("unsupported format '{}' (expected 'banyan-topology 1')", line);
       header = true;
     } else if (!header) {
       p.error("the first record must be 'banyan-topology 1', not '{}'", kind);
@@ -152,7 +153,8 @@ Topology parse(const std::string& text, const std::string& where) {
       if (t.size == 0) p.error("'host' before 'ranks'");
       if (r.words.size() != 2) p.error("expected 'host INDEX key=value...'");
       const auto index = p.integer(r.words[1], "host index", 0, 1 << 20);
-      if (index != static_cast<long>(t.hosts.size())) p.error("host {} out of order (expected {})", index, t.hosts.size());
+      if (index != static_cast<long>(t.hosts.size()))
+        p.error("host {} out of order (expected {})", index, t.hosts.size());
       HostInfo host;
       host.name = p.need(r, "name");
       std::istringstream ranks(p.need(r, "ranks"));
@@ -167,13 +169,17 @@ Topology parse(const std::string& text, const std::string& where) {
       }
       if (host.ranks.empty()) p.error("host {} has no ranks", index);
       std::sort(host.ranks.begin(), host.ranks.end());
-      if (auto it = r.values.find("cores"); it != r.values.end()) host.cores = static_cast<int>(p.integer(it->second, "cores", 0, 1 << 20));
-      if (auto it = r.values.find("numa"); it != r.values.end()) host.numaNodes = static_cast<int>(p.integer(it->second, "numa", 0, 1 << 16));
+      if (auto it = r.values.find("cores"); it != r.values.end())
+        host.cores = static_cast<int>(p.integer(it->second, "cores", 0, 1 << 20));
+      if (auto it = r.values.find("numa"); it != r.values.end())
+        host.numaNodes = static_cast<int>(p.integer(it->second, "numa", 0, 1 << 16));
       if (auto it = r.values.find("nic"); it != r.values.end() && it->second != "-") host.nic = it->second;
-      if (auto it = r.values.find("nic_mbps"); it != r.values.end()) host.nicMbps = static_cast<int>(p.integer(it->second, "nic_mbps", 0, 1 << 30));
+      if (auto it = r.values.find("nic_mbps"); it != r.values.end())
+        host.nicMbps = static_cast<int>(p.integer(it->second, "nic_mbps", 0, 1 << 30));
       t.hosts.push_back(std::move(host));
     } else if (kind == "link") {
-      if (r.words.size() != 2 || (r.words[1] != "intra" && r.words[1] != "inter")) p.error("expected 'link intra|inter ...'");
+      if (r.words.size() != 2 || (r.words[1] != "intra" && r.words[1] != "inter"))
+        p.error("expected 'link intra|inter ...'");
       (r.words[1] == "intra" ? t.intra : t.inter) = p.link(r, true);
       (r.words[1] == "intra" ? intra : inter) = true;
     } else if (kind == "memory") {

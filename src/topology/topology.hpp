@@ -21,12 +21,12 @@
 namespace banyan::topology {
 
 struct HostInfo {
-  std::string name;         // hostname as the ranks saw it
-  std::vector<int> ranks;   // ascending
-  int cores = 0;            // physical cores (hwloc); 0: unknown
-  int numaNodes = 0;        // NUMA domains (hwloc); 0: unknown
-  std::string nic;          // interface of the TCP address ("" when no TCP peer or unknown)
-  int nicMbps = 0;          // link speed the interface reports, Mbit/s; 0: unknown
+  std::string name;        // hostname as the ranks saw it
+  std::vector<int> ranks;  // ascending
+  int cores = 0;           // physical cores (hwloc); 0: unknown
+  int numaNodes = 0;       // NUMA domains (hwloc); 0: unknown
+  std::string nic;         // interface of the TCP address ("" when no TCP peer or unknown)
+  int nicMbps = 0;         // link speed the interface reports, Mbit/s; 0: unknown
 };
 
 // Where a figure came from (one word): "measured" (probed at creation), "memory" (bandwidth:

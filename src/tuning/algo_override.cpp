@@ -19,10 +19,11 @@ constexpr std::array kCollectives = {Collective::Allreduce, Collective::Allgathe
                                      Collective::Broadcast, Collective::Reduce,    Collective::Gather,
                                      Collective::Scatter,   Collective::Alltoall,  Collective::Barrier};
 
-constexpr std::array kAlgorithms = {Algorithm::Ring,         Algorithm::RecursiveDoubling, Algorithm::Bruck,
-                                    Algorithm::RecursiveHalving, Algorithm::BinomialTree, Algorithm::Chain,
-                                    Algorithm::Direct,       Algorithm::Pairwise,          Algorithm::Dissemination,
-                                    Algorithm::Hierarchical};
+constexpr std::array kAlgorithms = {Algorithm::Ring,          Algorithm::RecursiveDoubling,
+                                    Algorithm::Bruck,         Algorithm::RecursiveHalving,
+                                    Algorithm::BinomialTree,  Algorithm::Chain,
+                                    Algorithm::Direct,        Algorithm::Pairwise,
+                                    Algorithm::Dissemination, Algorithm::Hierarchical};
 
 std::vector<std::string> splitOn(const std::string& text, char separator) {
   std::vector<std::string> parts;
@@ -50,16 +51,26 @@ std::size_t size(const std::string& text, const std::string& band) {
 
 std::string_view collectiveName(Collective collective) {
   switch (collective) {
-    case Collective::Allreduce: return "allreduce";
-    case Collective::Allgather: return "allgather";
-    case Collective::ReduceScatter: return "reduce_scatter";
-    case Collective::Broadcast: return "broadcast";
-    case Collective::Reduce: return "reduce";
-    case Collective::Gather: return "gather";
-    case Collective::Scatter: return "scatter";
-    case Collective::Alltoall: return "alltoall";
-    case Collective::Barrier: return "barrier";
-    case Collective::Alltoallv: return "alltoallv";
+    case Collective::Allreduce:
+      return "allreduce";
+    case Collective::Allgather:
+      return "allgather";
+    case Collective::ReduceScatter:
+      return "reduce_scatter";
+    case Collective::Broadcast:
+      return "broadcast";
+    case Collective::Reduce:
+      return "reduce";
+    case Collective::Gather:
+      return "gather";
+    case Collective::Scatter:
+      return "scatter";
+    case Collective::Alltoall:
+      return "alltoall";
+    case Collective::Barrier:
+      return "barrier";
+    case Collective::Alltoallv:
+      return "alltoallv";
   }
   return "unknown";
 }
@@ -81,16 +92,24 @@ std::optional<Algorithm> algorithmFromName(std::string_view name) {
 
 std::vector<Algorithm> algorithmsOf(Collective collective) {
   switch (collective) {
-    case Collective::Allreduce: return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Hierarchical};
-    case Collective::Allgather: return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Bruck};
-    case Collective::ReduceScatter: return {Algorithm::Ring, Algorithm::RecursiveHalving};
+    case Collective::Allreduce:
+      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Hierarchical};
+    case Collective::Allgather:
+      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Bruck};
+    case Collective::ReduceScatter:
+      return {Algorithm::Ring, Algorithm::RecursiveHalving};
     case Collective::Broadcast:
-    case Collective::Reduce: return {Algorithm::BinomialTree, Algorithm::Chain};
+    case Collective::Reduce:
+      return {Algorithm::BinomialTree, Algorithm::Chain};
     case Collective::Gather:
-    case Collective::Scatter: return {Algorithm::BinomialTree, Algorithm::Direct};
-    case Collective::Alltoall: return {Algorithm::Bruck, Algorithm::Pairwise};
-    case Collective::Barrier: return {Algorithm::Dissemination};
-    case Collective::Alltoallv: return {Algorithm::Pairwise};
+    case Collective::Scatter:
+      return {Algorithm::BinomialTree, Algorithm::Direct};
+    case Collective::Alltoall:
+      return {Algorithm::Bruck, Algorithm::Pairwise};
+    case Collective::Barrier:
+      return {Algorithm::Dissemination};
+    case Collective::Alltoallv:
+      return {Algorithm::Pairwise};
   }
   return {};
 }
@@ -137,14 +156,16 @@ std::vector<Band> parseAlgoOverride(const std::string& text) {
       b.low = size(trim(band.substr(0, dash)), band);
       const std::string high = trim(band.substr(dash + 1, bandColon - dash - 1));
       if (!high.empty()) b.high = size(high, band);
-      if (b.high <= b.low) fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}' of {} is empty (HIGH <= LOW)", band, name);
+      if (b.high <= b.low)
+        fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}' of {} is empty (HIGH <= LOW)", band, name);
       const std::string algorithmName = trim(band.substr(bandColon + 1));
       const auto algorithm = algorithmFromName(algorithmName);
       bool fits = false;
       for (Algorithm a : algorithmsOf(*collective)) fits = fits || (algorithm && a == *algorithm);
       if (!fits) {
         std::string known;
-        for (Algorithm a : algorithmsOf(*collective)) known += fmt::format("{}{}", known.empty() ? "" : ", ", toString(a));
+        for (Algorithm a : algorithmsOf(*collective))
+          known += fmt::format("{}{}", known.empty() ? "" : ", ", toString(a));
         fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}': {} has no algorithm '{}' (it has: {})", band, name,
              algorithmName, known);
       }

@@ -44,7 +44,8 @@ double memoryUs(const Topology& t, double bytes) { return bytes / t.memory.bandw
 double ringAllreduce(const Topology& t, double bytes) {
   const int n = t.size;
   const double chunk = bytes / n;
-  const double step = roundUs(t, [n](int r) { return (r + 1) % n; }, chunk);
+  const double step = roundUs(
+      t, [n](int r) { return (r + 1) % n; }, chunk);
   // Reduce-scatter steps reduce a chunk as it arrives (pipelined slices); allgather steps copy.
   return (n - 1) * std::max(step, memoryUs(t, chunk)) + (n - 1) * step;
 }
@@ -56,22 +57,29 @@ double recursiveDoublingAllreduce(const Topology& t, double bytes) {
   double us = 0;
   if (p != n) {
     // The fold: ranks p.. send their vector to rank - p first and get the result back last.
-    us += 2 * roundUs(t, [p](int r) { return r >= p ? r - p : -1; }, bytes) + memoryUs(t, bytes);
+    us += 2 * roundUs(
+                  t, [p](int r) { return r >= p ? r - p : -1; }, bytes) +
+          memoryUs(t, bytes);
   }
   for (int d = 1; d < p; d *= 2) {
-    us += roundUs(t, [d, p](int r) { return r < p ? (r ^ d) : -1; }, bytes) + memoryUs(t, bytes);
+    us += roundUs(
+              t, [d, p](int r) { return r < p ? (r ^ d) : -1; }, bytes) +
+          memoryUs(t, bytes);
   }
   return us;
 }
 
 double ringAllgather(const Topology& t, double block) {
   const int n = t.size;
-  return (n - 1) * roundUs(t, [n](int r) { return (r + 1) % n; }, block);
+  return (n - 1) * roundUs(
+                       t, [n](int r) { return (r + 1) % n; }, block);
 }
 
 double recursiveDoublingAllgather(const Topology& t, double block) {
   double us = 0;
-  for (int d = 1; d < t.size; d *= 2) us += roundUs(t, [d](int r) { return r ^ d; }, block * d);
+  for (int d = 1; d < t.size; d *= 2)
+    us += roundUs(
+        t, [d](int r) { return r ^ d; }, block * d);
   return us;
 }
 
@@ -79,7 +87,8 @@ double bruckAllgather(const Topology& t, double block) {
   const int n = t.size;
   double us = 2 * memoryUs(t, block * n);  // the initial copy and the final rotation
   for (int d = 1; d < n; d *= 2) {
-    us += roundUs(t, [d, n](int r) { return (r - d + n) % n; }, block * std::min(d, n - d));
+    us += roundUs(
+        t, [d, n](int r) { return (r - d + n) % n; }, block * std::min(d, n - d));
   }
   return us;
 }

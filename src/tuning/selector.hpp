@@ -21,7 +21,7 @@ struct Choice {
   std::optional<double> predictedUs;  // the cost model's figure, when it has one
   std::optional<Algorithm> runnerUp;  // the next cheapest candidate
   std::optional<double> runnerUpUs;
-  std::string why;                    // for the INFO log and banyan-topo
+  std::string why;  // for the INFO log and banyan-topo
 };
 
 class Selector {

@@ -45,9 +45,9 @@ void requireNamespaces() {
 // Runs the suite on `hosts` simulated hosts x `perHost` ranks with `launcher`; returns the output.
 std::string runSuite(const std::string& launcher, int hosts, int perHost, int collectives) {
   requireNamespaces();
-  const auto [status, output] =
-      run(fmt::format("timeout 600 {0}/tools/netns-hosts.sh with {1} -- {0}/tests/multihost/run_suite.sh {2} {3} {1} {4}",
-                      kSource, hosts, kBuild, launcher, perHost));
+  const auto [status, output] = run(
+      fmt::format("timeout 600 {0}/tools/netns-hosts.sh with {1} -- {0}/tests/multihost/run_suite.sh {2} {3} {1} {4}",
+                  kSource, hosts, kBuild, launcher, perHost));
   INFO(output);
   CHECK(status == 0);
   // Every collective's sweep ran and every value was right.
@@ -119,13 +119,14 @@ TEST_CASE("banyan-topo on 2 simulated hosts x 2 ranks sees both hosts and their 
   CHECK_THAT(output, Catch::Contains("  allreduce        8 B  recursive-doubling"));
 }
 
-TEST_CASE("Hierarchical allreduce on 2 simulated hosts x 2 and 3 hosts x 2, forced by BANYAN_ALGO", "[multiproc][netns]") {
+TEST_CASE("Hierarchical allreduce on 2 simulated hosts x 2 and 3 hosts x 2, forced by BANYAN_ALGO",
+          "[multiproc][netns]") {
   requireNamespaces();
   for (int hosts : {2, 3}) {
-    const auto [status, output] = run(fmt::format(
-        "BANYAN_ALGO='allreduce:0-:hierarchical' timeout 300 {0}/tools/netns-hosts.sh with {1} -- "
-        "{0}/tests/multihost/run_suite.sh {2} env {1} 2 allreduce",
-        kSource, hosts, kBuild));
+    const auto [status, output] =
+        run(fmt::format("BANYAN_ALGO='allreduce:0-:hierarchical' timeout 300 {0}/tools/netns-hosts.sh with {1} -- "
+                        "{0}/tests/multihost/run_suite.sh {2} env {1} 2 allreduce",
+                        kSource, hosts, kBuild));
     INFO(output);
     CHECK(status == 0);
     CHECK(occurrences(output, "# Out of bounds values : 0 OK") == 1);

@@ -46,9 +46,9 @@ TEST_CASE("the probed topology is written, loaded back, and refused when it does
   CHECK_THAT(text.str(), Catch::Contains("ranks=0,1,2"));
   CHECK_THAT(text.str(), Catch::Contains("memory bandwidth_mbps=") && Catch::Contains("source=measured"));
 
-  const auto [loaded, loadedOutput] = run(
-      fmt::format("BANYAN_TIMEOUT=30s BANYAN_TOPO_FILE={} timeout 120 {} allgather -np 3 -b 8 -e 64K -f 64 -n 2 -w 1 -c 1",
-                  path, kBench));
+  const auto [loaded, loadedOutput] = run(fmt::format(
+      "BANYAN_TIMEOUT=30s BANYAN_TOPO_FILE={} timeout 120 {} allgather -np 3 -b 8 -e 64K -f 64 -n 2 -w 1 -c 1", path,
+      kBench));
   INFO(loadedOutput);
   CHECK(loaded == 0);
   CHECK_THAT(loadedOutput, Catch::Contains("# Out of bounds values : 0 OK"));
@@ -57,7 +57,8 @@ TEST_CASE("the probed topology is written, loaded back, and refused when it does
       "BANYAN_TIMEOUT=30s BANYAN_TOPO_FILE={} timeout 120 {} allgather -np 2 -b 8 -e 8 -n 1 -w 0 -c 1", path, kBench));
   INFO(refusedOutput);
   CHECK(refused != 0);
-  CHECK_THAT(refusedOutput, Catch::Contains(fmt::format("BANYAN_TOPO_FILE {} describes 3 ranks, but this communicator has 2", path)));
+  CHECK_THAT(refusedOutput,
+             Catch::Contains(fmt::format("BANYAN_TOPO_FILE {} describes 3 ranks, but this communicator has 2", path)));
   std::remove(path.c_str());
 }
 
@@ -86,7 +87,8 @@ TEST_CASE("BANYAN_ALGO forces the algorithm on every rank, and a bad one is refu
   CHECK(forced == announced);
 
   const auto [bad, badOutput] = run(fmt::format(
-      "BANYAN_TIMEOUT=30s BANYAN_ALGO='allgather:0-:rd' timeout 120 {} allgather -np 3 -b 8 -e 8 -n 1 -w 0 -c 1", kBench));
+      "BANYAN_TIMEOUT=30s BANYAN_ALGO='allgather:0-:rd' timeout 120 {} allgather -np 3 -b 8 -e 8 -n 1 -w 0 -c 1",
+      kBench));
   INFO(badOutput);
   CHECK(bad != 0);
   CHECK_THAT(badOutput, Catch::Contains("BANYAN_ALGO forces recursive-doubling for allgather: allgather "

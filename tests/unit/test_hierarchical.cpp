@@ -25,8 +25,8 @@ void checkLayout(const Layout& layout, const std::vector<int>& sizes, const std:
       CheckOptions options;
       options.seed = static_cast<std::uint64_t>(size) * 97 + count;
       options.runs = 1;
-      const std::string defect =
-          checkAllreduce(size, count, [&](int rank) { return hierarchicalAllreduce(rank, hosts, count, slice); }, options);
+      const std::string defect = checkAllreduce(
+          size, count, [&](int rank) { return hierarchicalAllreduce(rank, hosts, count, slice); }, options);
       INFO("size " << size << ", count " << count);
       REQUIRE(defect.empty());
     }

@@ -60,8 +60,8 @@ TEST_CASE("a topology survives its text form and a file", "[unit][topology]") {
 TEST_CASE("a malformed topology file is refused naming the line and the fault", "[unit][topology]") {
   const std::string good = topology::toText(layout(2, 2));
   CHECK_THAT(errorOf([] { topology::parse("", "f"); }), Catch::Contains("f line 0") && Catch::Contains("empty"));
-  CHECK_THAT(errorOf([] { topology::parse("ranks 2\n", "f"); }), Catch::Contains("f line 1") &&
-                                                                   Catch::Contains("banyan-topology 1"));
+  CHECK_THAT(errorOf([] { topology::parse("ranks 2\n", "f"); }),
+             Catch::Contains("f line 1") && Catch::Contains("banyan-topology 1"));
   std::string twice = good;
   twice.replace(twice.find("ranks=2,3"), 9, "ranks=1,3");
   CHECK_THAT(errorOf([&] { topology::parse(twice, "t.txt"); }),
@@ -89,7 +89,8 @@ TEST_CASE("BANYAN_ALGO bands parse and are found by size", "[unit][tuning]") {
 
 TEST_CASE("a bad BANYAN_ALGO says which part is wrong", "[unit][tuning]") {
   using tuning::parseAlgoOverride;
-  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduse:0-:ring"); }), Catch::Contains("unknown collective 'allreduse'"));
+  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduse:0-:ring"); }),
+             Catch::Contains("unknown collective 'allreduse'"));
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-:tree"); }),
              Catch::Contains("allreduce has no algorithm 'tree' (it has: ring, recursive-doubling, hierarchical)"));
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-1X:ring"); }), Catch::Contains("'1X' is not a size"));

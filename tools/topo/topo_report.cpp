@@ -53,13 +53,14 @@ std::string textReport(const tuning::Selector& selector) {
                        host.nic.empty() ? "-" : host.nic,
                        host.nicMbps > 0 ? fmt::format(" at {} Mbit/s", host.nicMbps) : std::string());
   }
-  out += fmt::format("Links:\n  intra-host  {}\n  inter-host  {}{}\n  memory      {:.0f} MB/s ({})\n",
-                     figures(t.intra), figures(t.inter), t.hostCount() > 1 ? "" : "  (unused: one host)",
-                     t.memory.bandwidthMBps, t.memory.source);
+  out += fmt::format("Links:\n  intra-host  {}\n  inter-host  {}{}\n  memory      {:.0f} MB/s ({})\n", figures(t.intra),
+                     figures(t.inter), t.hostCount() > 1 ? "" : "  (unused: one host)", t.memory.bandwidthMBps,
+                     t.memory.source);
   out += "Selection (bytes per rank's buffer; times are the cost model's predictions):\n";
   if (t.hostCount() == 1 && t.size > 1) {
-    out += "  (one host: allreduce and allgather run in the shared-memory engine unless\n"
-           "   BANYAN_SHM_COLLECTIVES=0; this table is what the schedules would use)\n";
+    out +=
+        "  (one host: allreduce and allgather run in the shared-memory engine unless\n"
+        "   BANYAN_SHM_COLLECTIVES=0; this table is what the schedules would use)\n";
   }
   out += fmt::format("  {:<10} {:>9}  {:<20} {:>12}  {:<20} {:>12}  {}\n", "collective", "size", "algorithm",
                      "predicted us", "runner-up", "us", "why");
@@ -68,8 +69,8 @@ std::string textReport(const tuning::Selector& selector) {
       const tuning::Choice choice = selector.choose(c, size);
       out += fmt::format("  {:<10} {:>9}  {:<20} {:>12}  {:<20} {:>12}  {}\n", tuning::collectiveName(c), human(size),
                          tuning::toString(choice.algorithm), us(choice.predictedUs),
-                         choice.runnerUp ? std::string(tuning::toString(*choice.runnerUp)) : "-",
-                         us(choice.runnerUpUs), choice.why);
+                         choice.runnerUp ? std::string(tuning::toString(*choice.runnerUp)) : "-", us(choice.runnerUpUs),
+                         choice.why);
     }
   }
   return out;
@@ -98,10 +99,10 @@ std::string dotReport(const tuning::Selector& selector) {
   for (Collective c : kTabled) {
     for (std::size_t size : tableSizes()) {
       const tuning::Choice choice = selector.choose(c, size);
-      table += fmt::format("{} {}: {} ({} us; runner-up {} {} us)\\l", tuning::collectiveName(c), human(size),
-                           tuning::toString(choice.algorithm), us(choice.predictedUs),
-                           choice.runnerUp ? std::string(tuning::toString(*choice.runnerUp)) : "-",
-                           us(choice.runnerUpUs));
+      table +=
+          fmt::format("{} {}: {} ({} us; runner-up {} {} us)\\l", tuning::collectiveName(c), human(size),
+                      tuning::toString(choice.algorithm), us(choice.predictedUs),
+                      choice.runnerUp ? std::string(tuning::toString(*choice.runnerUp)) : "-", us(choice.runnerUpUs));
     }
   }
   out += fmt::format("  selection [shape=note, fontname=\"Courier\", label=\"selection\\l{}\"];\n", table);
