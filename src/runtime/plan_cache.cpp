@@ -6,6 +6,7 @@
 #include "algorithms/bruck.hpp"
 #include "algorithms/gather_scatter.hpp"
 #include "algorithms/hierarchical.hpp"
+#include "algorithms/rabenseifner.hpp"
 #include "algorithms/recursive_doubling.hpp"
 #include "algorithms/reduce_scatter.hpp"
 #include "algorithms/ring.hpp"
@@ -31,6 +32,7 @@ algorithms::Schedule generate(Collective kind, Algorithm algorithm, int rank, in
         }
         return algorithms::hierarchicalAllreduce(rank, hosts, count, slice);
       }
+      if (algorithm == Algorithm::Rabenseifner) return algorithms::rabenseifnerAllreduce(rank, size, count);
       return algorithm == Algorithm::RecursiveDoubling ? algorithms::recursiveDoublingAllreduce(rank, size, count)
                                                        : algorithms::ringAllreduce(rank, size, count, slice);
     case Collective::Allgather:

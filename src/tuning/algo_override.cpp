@@ -23,7 +23,8 @@ constexpr std::array kAlgorithms = {Algorithm::Ring,          Algorithm::Recursi
                                     Algorithm::Bruck,         Algorithm::RecursiveHalving,
                                     Algorithm::BinomialTree,  Algorithm::Chain,
                                     Algorithm::Direct,        Algorithm::Pairwise,
-                                    Algorithm::Dissemination, Algorithm::Hierarchical};
+                                    Algorithm::Dissemination, Algorithm::Hierarchical,
+                                    Algorithm::Rabenseifner};
 
 std::vector<std::string> splitOn(const std::string& text, char separator) {
   std::vector<std::string> parts;
@@ -93,7 +94,7 @@ std::optional<Algorithm> algorithmFromName(std::string_view name) {
 std::vector<Algorithm> algorithmsOf(Collective collective) {
   switch (collective) {
     case Collective::Allreduce:
-      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Hierarchical};
+      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Rabenseifner, Algorithm::Hierarchical};
     case Collective::Allgather:
       return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Bruck};
     case Collective::ReduceScatter:

@@ -93,6 +93,25 @@ double bruckAllgather(const Topology& t, double block) {
   return us;
 }
 
+// Recursive halving then doubling over the largest power of two, with recursive doubling's fold.
+double rabenseifnerAllreduce(const Topology& t, double bytes) {
+  const int n = t.size;
+  int p = 1;
+  while (p * 2 <= n) p *= 2;
+  double us = 0;
+  if (p != n)
+    us += 2 * roundUs(
+                  t, [p](int r) { return r >= p ? r - p : -1; }, bytes) +
+          memoryUs(t, bytes);
+  for (int d = p / 2; d >= 1; d /= 2) {
+    const double part = bytes * d / p;
+    const double round = roundUs(
+        t, [d, p](int r) { return r < p ? (r ^ d) : -1; }, part);
+    us += 2 * round + memoryUs(t, part);  // a halving round with its reduction, a doubling round
+  }
+  return us;
+}
+
 // Folds of the locals' vectors at the leader, the leaders' ring across hosts, the hand-back.
 double hierarchicalAllreduce(const Topology& t, double bytes) {
   const int locals = t.maxRanksPerHost() - 1;
@@ -113,6 +132,7 @@ std::optional<double> predictUs(const Topology& t, Collective collective, Algori
     case Collective::Allreduce:
       if (algorithm == Algorithm::Ring) return ringAllreduce(t, b);
       if (algorithm == Algorithm::RecursiveDoubling) return recursiveDoublingAllreduce(t, b);
+      if (algorithm == Algorithm::Rabenseifner) return rabenseifnerAllreduce(t, b);
       // Only across hosts: on one host it is a gather and a broadcast through one rank.
       if (algorithm == Algorithm::Hierarchical && t.hostCount() > 1) return hierarchicalAllreduce(t, b);
       return std::nullopt;

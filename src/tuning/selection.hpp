@@ -23,6 +23,7 @@ enum class Algorithm {
   Pairwise,          // alltoall
   Dissemination,     // barrier
   Hierarchical,      // allreduce: reduce inside hosts, ring among host leaders, hand back
+  Rabenseifner,      // allreduce: recursive-halving reduce-scatter + recursive-doubling allgather
 };
 
 std::string_view toString(Algorithm algorithm);

@@ -114,3 +114,21 @@ TEST_CASE("banyan-topo probes local ranks and draws the picture; a bad file is r
   CHECK(bad == 1);
   CHECK_THAT(badOutput, Catch::Contains("cannot read /nonexistent/t.txt"));
 }
+
+TEST_CASE("Rabenseifner and hierarchical allreduce give exact results on real ranks", "[multiproc][topology]") {
+  for (const char* algorithm : {"rabenseifner", "hierarchical"}) {
+    for (int ranks : {3, 4, 5}) {
+      for (const char* op : {"sum", "avg"}) {
+        const auto [status, output] =
+            run(fmt::format("BANYAN_TIMEOUT=30s BANYAN_SHM_COLLECTIVES=0 BANYAN_DEBUG=info "
+                            "BANYAN_ALGO='allreduce:0-:{}' timeout 120 {} "
+                            "allreduce -np {} -b 4 -e 4M -f 32 -n 2 -w 1 -c 1 -o {} -d f32",
+                            algorithm, kBench, ranks, op));
+        INFO(algorithm << " on " << ranks << " ranks, " << op << "\n" << output);
+        CHECK(status == 0);
+        CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
+        CHECK_THAT(output, Catch::Contains(fmt::format("uses {} (BANYAN_ALGO", algorithm)));
+      }
+    }
+  }
+}
