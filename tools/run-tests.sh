@@ -14,13 +14,25 @@ suites=("unit_tests:600" "multiproc_tests:1800" "torch_tests:900")
 
 passed=0
 failed=0
+skipped=0
 status=0
+
+# The simulated multi-host cases ([netns]) need network namespaces (root): where they cannot be
+# made, leave those cases out, say why, and count them as skipped (never as passed).
+declare -A filter=()
+if ! netns_reason=$(tools/netns-hosts.sh check 2>&1); then
+  filter[multiproc_tests]="~[netns]"
+  if [[ -x "$build/tests/multiproc_tests" ]]; then
+    skipped=$("$build/tests/multiproc_tests" --list-test-names-only "[netns]" | grep -c . || true)
+  fi
+  echo "run-tests: skipping $skipped simulated multi-host case(s) [netns]: $netns_reason"
+fi
 for entry in "${suites[@]}"; do
   name=${entry%%:*}
   deadline=${entry##*:}
   binary="$build/tests/$name"
   xml="$out/$name.xml"
-  command=("$binary" --reporter junit --out "$xml" --durations no)
+  command=("$binary" --reporter junit --out "$xml" --durations no ${filter[$name]:-})
   if [[ "$name" == torch_tests ]]; then
     # Built only when /usr/bin/python3 imports torch (tools/install-deps.sh installs it).
     binary="$build/python/banyan_torch/__init__.py"
@@ -61,5 +73,7 @@ for entry in "${suites[@]}"; do
   failed=$((failed + f))
 done
 
+# The last line is the count CI reads; skipped cases are said before it, never counted as passed.
+if ((skipped > 0)); then echo "run-tests: $skipped case(s) skipped (see above)"; fi
 echo "$passed passed, $failed failed"
 exit $status

@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 24> kVariables{{
+constexpr std::array<Variable, 27> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -77,6 +77,13 @@ constexpr std::array<Variable, 24> kVariables{{
      "tools/banyan-trace-merge joins the ranks' files into one."},
     {"BANYAN_FLIGHT_RECORDER_SIZE", "2000",
      "Operations each communicator's flight recorder keeps (1 to 1000000)."},
+    {"BANYAN_ALGO", "(unset)",
+     "Forces algorithms per collective and size band, e.g. allreduce:0-64K:recursive-doubling,64K-:ring;"
+     "allgather:0-32K:bruck. Sizes not covered are left to the cost model (see docs/topology.md)."},
+    {"BANYAN_TOPO_FILE", "(unset)",
+     "Load the topology from this file (as written by BANYAN_TOPO_DUMP_FILE or banyan-topo --save) "
+     "instead of probing; every rank reads it."},
+    {"BANYAN_TOPO_DUMP_FILE", "(unset)", "Rank 0 writes the probed topology to this file."},
     {"BANYAN_RANK", "(unset)", "Bootstrap: this process's rank (set by banyan's launcher)."},
     {"BANYAN_SIZE", "(unset)", "Bootstrap: number of ranks in the job."},
     {"BANYAN_STORE_ADDR", "(unset)", "Bootstrap: host:port of the job's TCP store."},
@@ -340,6 +347,10 @@ Config resolve(const Options& options) {
   }
 
   if (const char* v = env("BANYAN_DEBUG_SUBSYS")) config.logSubsystems = parseSubsystems(v, "BANYAN_DEBUG_SUBSYS");
+
+  if (const char* v = env("BANYAN_ALGO")) config.algo = v;
+  if (const char* v = env("BANYAN_TOPO_FILE")) config.topoFile = v;
+  if (const char* v = env("BANYAN_TOPO_DUMP_FILE")) config.topoDumpFile = v;
 
   if (options.debug) {
     config.logLevel = parseLogLevel(*options.debug, "Options::debug");

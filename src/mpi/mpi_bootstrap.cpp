@@ -13,6 +13,8 @@
 #include "common/status.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -47,25 +49,44 @@ std::string hostName() {
   return name.data();
 }
 
+// The first IPv4 address of an interface that is up and not loopback, or "" when there is none.
+std::string firstInterfaceAddress() {
+  ifaddrs* interfaces = nullptr;
+  if (::getifaddrs(&interfaces) != 0) return {};
+  std::string chosen;
+  for (ifaddrs* i = interfaces; i != nullptr && chosen.empty(); i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    if ((i->ifa_flags & IFF_UP) == 0 || (i->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text);
+    chosen = text;
+  }
+  ::freeifaddrs(interfaces);
+  return chosen;
+}
+
 // The address the other hosts reach this one on: the first non-loopback IPv4 address its host
-// name resolves to, else the name itself (and let the other hosts' resolver decide).
+// name resolves to; when the name does not resolve (no DNS entry, as in containers and network
+// namespaces), the first non-loopback interface's address; else the name itself.
 std::string advertisedAddress(const std::string& name) {
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* addresses = nullptr;
-  if (::getaddrinfo(name.c_str(), nullptr, &hints, &addresses) != 0) return name;
-  std::string chosen = name;
-  for (addrinfo* a = addresses; a != nullptr; a = a->ai_next) {
-    const auto& in = reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr;
-    if ((ntohl(in.s_addr) >> 24) == 127) continue;
-    char text[INET_ADDRSTRLEN] = {};
-    ::inet_ntop(AF_INET, &in, text, sizeof text);
-    chosen = text;
-    break;
+  std::string chosen;
+  if (::getaddrinfo(name.c_str(), nullptr, &hints, &addresses) == 0) {
+    for (addrinfo* a = addresses; a != nullptr; a = a->ai_next) {
+      const auto& in = reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr;
+      if ((ntohl(in.s_addr) >> 24) == 127) continue;
+      char text[INET_ADDRSTRLEN] = {};
+      ::inet_ntop(AF_INET, &in, text, sizeof text);
+      chosen = text;
+      break;
+    }
+    ::freeaddrinfo(addresses);
   }
-  ::freeaddrinfo(addresses);
-  return chosen;
+  if (chosen.empty()) chosen = firstInterfaceAddress();
+  return chosen.empty() ? name : chosen;
 }
 
 // True when every rank of `comm` runs on the host this rank runs on.

@@ -6,6 +6,8 @@
 #include "bootstrap/environment.hpp"
 #include "common/log.hpp"
 #include "observe/communicator_summary.hpp"
+#include "runtime/link_probe.hpp"
+#include "runtime/selector_setup.hpp"
 #include "transports/shm/segment.hpp"
 
 #include <banyan/communicator.hpp>
@@ -16,6 +18,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <sched.h>
 #include <random>
 
 
@@ -442,6 +445,20 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
       log::info(logAs(log::Subsystem::Tuning), "algorithms by bytes: {}", line);
     }
   }
+  // The topology probe measures links through the executor, driven from here: the progress
+  // thread does not run yet.
+  selector_ = runtime::makeSelector(*store_, rank_, size_, prefix_, layout_, config_,
+                                    [this](int a, int b, std::size_t bulkBytes, auto deadline) {
+                                      return runtime::measureLink(
+                                          *executor_,
+                                          [this] {
+                                            // Yield when idle: the peer may need this core.
+                                            if (transport_->poll() + io_.poll() == 0) sched_yield();
+                                          },
+                                          rank_, a, b,
+                                          bulkBytes, deadline);
+                                    });
+  plans_.setHosts(selector_->topology().hostOfRank);
   progress_ = std::thread([this] { progressLoop(); });
 }
 

@@ -21,6 +21,7 @@
 #include "observe/tracer.hpp"
 #include "p2p/point_to_point.hpp"
 #include "runtime/transport_setup.hpp"
+#include "tuning/selector.hpp"
 
 #include <banyan/options.hpp>
 #include <banyan/store.hpp>
@@ -200,6 +201,7 @@ class CommunicatorImpl final : public Driver {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::steady_timer timer_;
   runtime::HostLayout layout_;
+  std::unique_ptr<tuning::Selector> selector_;  // topology + cost model + BANYAN_ALGO
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<runtime::Executor> executor_;
   // Point-to-point runs on connections of its own, beside the collectives (see p2p/).

@@ -309,7 +309,8 @@ void CommunicatorImpl::startOperation(Pending pending) {
     return;
   }
 
-  const tuning::Algorithm algorithm = tuning::choose(r.kind, size_, bytes);
+  const tuning::Choice choice = selector_->choose(r.kind, bytes);
+  const tuning::Algorithm algorithm = choice.algorithm;
   std::shared_ptr<const runtime::Plan> plan =
       r.kind == Collective::Alltoallv
           // Its tables change from call to call, so it is planned per call, not cached.
@@ -326,7 +327,7 @@ void CommunicatorImpl::startOperation(Pending pending) {
   // Say once per communicator which algorithm each kind of call gets, and why.
   if (log::enabled(config::LogLevel::Info, log::Subsystem::Tuning) && announced_.insert({r.kind, algorithm}).second) {
     log::info(logAs(log::Subsystem::Tuning), "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), bytes,
-              tuning::toString(algorithm), tuning::reason(r.kind, size_, bytes));
+              tuning::toString(algorithm), choice.why);
   }
 
   runtime::Operation operation;

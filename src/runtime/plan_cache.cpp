@@ -5,6 +5,8 @@
 #include "algorithms/broadcast.hpp"
 #include "algorithms/bruck.hpp"
 #include "algorithms/gather_scatter.hpp"
+#include "algorithms/hierarchical.hpp"
+#include "algorithms/rabenseifner.hpp"
 #include "algorithms/recursive_doubling.hpp"
 #include "algorithms/reduce_scatter.hpp"
 #include "algorithms/ring.hpp"
@@ -19,9 +21,18 @@ namespace {
 using tuning::Algorithm;
 
 algorithms::Schedule generate(Collective kind, Algorithm algorithm, int rank, int size, int root, std::size_t count,
-                              std::size_t slice) {
+                              std::size_t slice, const std::vector<int>& hostOfRank) {
   switch (kind) {
     case Collective::Allreduce:
+      if (algorithm == Algorithm::Hierarchical) {
+        std::vector<int> hosts = hostOfRank;
+        if (hosts.size() != static_cast<std::size_t>(size)) {
+          hosts.resize(static_cast<std::size_t>(size));
+          for (int r = 0; r < size; ++r) hosts[static_cast<std::size_t>(r)] = r;
+        }
+        return algorithms::hierarchicalAllreduce(rank, hosts, count, slice);
+      }
+      if (algorithm == Algorithm::Rabenseifner) return algorithms::rabenseifnerAllreduce(rank, size, count);
       return algorithm == Algorithm::RecursiveDoubling ? algorithms::recursiveDoublingAllreduce(rank, size, count)
                                                        : algorithms::ringAllreduce(rank, size, count, slice);
     case Collective::Allgather:
@@ -61,7 +72,7 @@ std::shared_ptr<const Plan> PlanCache::get(Collective kind, tuning::Algorithm al
   const Key key{kind, algorithm, root, count, sliceElements};
   if (auto it = plans_.find(key); it != plans_.end()) return it->second;
   if (plans_.size() >= kMaxEntries) plans_.clear();
-  auto plan = makePlan(generate(kind, algorithm, rank, size, root, count, sliceElements));
+  auto plan = makePlan(generate(kind, algorithm, rank, size, root, count, sliceElements, hostOfRank_));
   plans_.emplace(key, plan);
   return plan;
 }

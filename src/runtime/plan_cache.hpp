@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 namespace banyan::runtime {
 
@@ -18,12 +19,17 @@ class PlanCache {
   std::shared_ptr<const Plan> get(Collective kind, tuning::Algorithm algorithm, int rank, int size, int root,
                                   std::size_t count, std::size_t sliceElements);
 
+  // The host of every rank, for the hierarchical schedules (the same on every rank: the
+  // topology's). Unset: every rank on its own host.
+  void setHosts(std::vector<int> hostOfRank) { hostOfRank_ = std::move(hostOfRank); }
+
  private:
   // A bound on memory when a program sweeps through many sizes (a benchmark does).
   static constexpr std::size_t kMaxEntries = 256;
   // rank and size are fixed per communicator (one cache each), so they are not part of it.
   using Key = std::tuple<Collective, tuning::Algorithm, int, std::size_t, std::size_t>;
   std::map<Key, std::shared_ptr<const Plan>> plans_;
+  std::vector<int> hostOfRank_;
 };
 
 }  // namespace banyan::runtime

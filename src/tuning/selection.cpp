@@ -15,6 +15,8 @@ std::string_view toString(Algorithm algorithm) {
     case Algorithm::Direct: return "direct";
     case Algorithm::Pairwise: return "pairwise";
     case Algorithm::Dissemination: return "dissemination";
+    case Algorithm::Hierarchical: return "hierarchical";
+    case Algorithm::Rabenseifner: return "rabenseifner";
   }
   return "unknown";
 }
@@ -36,6 +38,8 @@ std::string reason(runtime::Collective collective, int size, std::size_t bytes) 
       return fmt::format("block > {} B (not measured yet): straight to or from the root", kBinomialGatherMaxBlockBytes);
     case Algorithm::Pairwise: return "large blocks or 2 ranks: pairwise exchange";
     case Algorithm::Dissemination: return "dissemination: ceil(log2 n) rounds";
+    case Algorithm::Hierarchical: return "two-level: inside hosts, then among host leaders";
+    case Algorithm::Rabenseifner: return "recursive halving then doubling: the ring's bytes in 2 log2(n) rounds";
     case Algorithm::RecursiveDoubling:
       if (collective == runtime::Collective::Allgather) {
         return fmt::format("power-of-two ranks, output <= {} B: log2(n) rounds, ring's bytes",

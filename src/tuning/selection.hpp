@@ -22,6 +22,8 @@ enum class Algorithm {
   Direct,            // gather, scatter: every rank talks to the root
   Pairwise,          // alltoall
   Dissemination,     // barrier
+  Hierarchical,      // allreduce: reduce inside hosts, ring among host leaders, hand back
+  Rabenseifner,      // allreduce: recursive-halving reduce-scatter + recursive-doubling allgather
 };
 
 std::string_view toString(Algorithm algorithm);

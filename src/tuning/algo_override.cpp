@@ -1,0 +1,192 @@
+#include "tuning/algo_override.hpp"
+
+#include "common/status.hpp"
+#include "config/config.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstdint>
+#include <sstream>
+
+namespace banyan::tuning {
+
+namespace {
+
+using runtime::Collective;
+
+constexpr std::array kCollectives = {Collective::Allreduce, Collective::Allgather, Collective::ReduceScatter,
+                                     Collective::Broadcast, Collective::Reduce,    Collective::Gather,
+                                     Collective::Scatter,   Collective::Alltoall,  Collective::Barrier};
+
+constexpr std::array kAlgorithms = {Algorithm::Ring,          Algorithm::RecursiveDoubling,
+                                    Algorithm::Bruck,         Algorithm::RecursiveHalving,
+                                    Algorithm::BinomialTree,  Algorithm::Chain,
+                                    Algorithm::Direct,        Algorithm::Pairwise,
+                                    Algorithm::Dissemination, Algorithm::Hierarchical,
+                                    Algorithm::Rabenseifner};
+
+std::vector<std::string> splitOn(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(text);
+  while (std::getline(in, part, separator)) parts.push_back(part);
+  return parts;
+}
+
+std::string trim(std::string s) {
+  const auto first = s.find_first_not_of(" \t");
+  if (first == std::string::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+
+std::size_t size(const std::string& text, const std::string& band) {
+  try {
+    return config::parseBytes(text, "BANYAN_ALGO size");
+  } catch (const Error&) {
+    fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}': '{}' is not a size (such as 0, 4096, 64K, 4M)", band, text);
+  }
+}
+
+}  // namespace
+
+std::string_view collectiveName(Collective collective) {
+  switch (collective) {
+    case Collective::Allreduce:
+      return "allreduce";
+    case Collective::Allgather:
+      return "allgather";
+    case Collective::ReduceScatter:
+      return "reduce_scatter";
+    case Collective::Broadcast:
+      return "broadcast";
+    case Collective::Reduce:
+      return "reduce";
+    case Collective::Gather:
+      return "gather";
+    case Collective::Scatter:
+      return "scatter";
+    case Collective::Alltoall:
+      return "alltoall";
+    case Collective::Barrier:
+      return "barrier";
+    case Collective::Alltoallv:
+      return "alltoallv";
+  }
+  return "unknown";
+}
+
+std::optional<Collective> collectiveFromName(std::string_view name) {
+  for (Collective c : kCollectives) {
+    if (collectiveName(c) == name) return c;
+  }
+  return std::nullopt;
+}
+
+std::optional<Algorithm> algorithmFromName(std::string_view name) {
+  if (name == "rd") return Algorithm::RecursiveDoubling;
+  for (Algorithm a : kAlgorithms) {
+    if (toString(a) == name) return a;
+  }
+  return std::nullopt;
+}
+
+std::vector<Algorithm> algorithmsOf(Collective collective) {
+  switch (collective) {
+    case Collective::Allreduce:
+      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Rabenseifner, Algorithm::Hierarchical};
+    case Collective::Allgather:
+      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Bruck};
+    case Collective::ReduceScatter:
+      return {Algorithm::Ring, Algorithm::RecursiveHalving};
+    case Collective::Broadcast:
+    case Collective::Reduce:
+      return {Algorithm::BinomialTree, Algorithm::Chain};
+    case Collective::Gather:
+    case Collective::Scatter:
+      return {Algorithm::BinomialTree, Algorithm::Direct};
+    case Collective::Alltoall:
+      return {Algorithm::Bruck, Algorithm::Pairwise};
+    case Collective::Barrier:
+      return {Algorithm::Dissemination};
+    case Collective::Alltoallv:
+      return {Algorithm::Pairwise};
+  }
+  return {};
+}
+
+std::string unsupportedReason(Collective collective, Algorithm algorithm, int size) {
+  bool known = false;
+  for (Algorithm a : algorithmsOf(collective)) known = known || a == algorithm;
+  if (!known) return fmt::format("{} has no {} schedule", collectiveName(collective), toString(algorithm));
+  const bool powerOfTwo = size > 0 && (size & (size - 1)) == 0;
+  if (!powerOfTwo && ((collective == Collective::Allgather && algorithm == Algorithm::RecursiveDoubling) ||
+                      (collective == Collective::ReduceScatter && algorithm == Algorithm::RecursiveHalving))) {
+    return fmt::format("{} {} needs a power-of-two rank count, not {}", collectiveName(collective), toString(algorithm),
+                       size);
+  }
+  return {};
+}
+
+std::vector<Band> parseAlgoOverride(const std::string& text) {
+  std::vector<Band> bands;
+  for (const std::string& rawRule : splitOn(text, ';')) {
+    const std::string rule = trim(rawRule);
+    if (rule.empty()) continue;
+    const auto colon = rule.find(':');
+    if (colon == std::string::npos) {
+      fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: rule '{}' needs 'collective:RANGE:ALGORITHM,...'", rule);
+    }
+    const std::string name = trim(rule.substr(0, colon));
+    const auto collective = collectiveFromName(name);
+    if (!collective) {
+      fail(ErrorCode::InvalidUsage,
+           "BANYAN_ALGO: unknown collective '{}' in rule '{}' (known: allreduce, allgather, reduce_scatter, "
+           "broadcast, reduce, gather, scatter, alltoall, barrier)",
+           name, rule);
+    }
+    for (const std::string& rawBand : splitOn(rule.substr(colon + 1), ',')) {
+      const std::string band = trim(rawBand);
+      const auto bandColon = band.find(':');
+      const auto dash = band.find('-');
+      if (bandColon == std::string::npos || dash == std::string::npos || dash > bandColon) {
+        fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}' of {} needs LOW-HIGH:ALGORITHM or LOW-:ALGORITHM", band,
+             name);
+      }
+      Band b{*collective, 0, SIZE_MAX, Algorithm::Ring};
+      b.low = size(trim(band.substr(0, dash)), band);
+      const std::string high = trim(band.substr(dash + 1, bandColon - dash - 1));
+      if (!high.empty()) b.high = size(high, band);
+      if (b.high <= b.low)
+        fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}' of {} is empty (HIGH <= LOW)", band, name);
+      const std::string algorithmName = trim(band.substr(bandColon + 1));
+      const auto algorithm = algorithmFromName(algorithmName);
+      bool fits = false;
+      for (Algorithm a : algorithmsOf(*collective)) fits = fits || (algorithm && a == *algorithm);
+      if (!fits) {
+        std::string known;
+        for (Algorithm a : algorithmsOf(*collective))
+          known += fmt::format("{}{}", known.empty() ? "" : ", ", toString(a));
+        fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}': {} has no algorithm '{}' (it has: {})", band, name,
+             algorithmName, known);
+      }
+      b.algorithm = *algorithm;
+      for (const Band& other : bands) {
+        if (other.collective == b.collective && b.low < other.high && other.low < b.high) {
+          fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}' of {} overlaps another band of {}", band, name, name);
+        }
+      }
+      bands.push_back(b);
+    }
+  }
+  return bands;
+}
+
+std::optional<Band> findBand(const std::vector<Band>& bands, Collective collective, std::size_t bytes) {
+  for (const Band& band : bands) {
+    if (band.collective == collective && bytes >= band.low && bytes < band.high) return band;
+  }
+  return std::nullopt;
+}
+
+}  // namespace banyan::tuning

@@ -1,0 +1,47 @@
+#pragma once
+// BANYAN_ALGO: the user's say over the selector, per collective and size range.
+//
+//   BANYAN_ALGO="allreduce:0-64K:recursive-doubling,64K-:ring;allgather:0-32K:bruck"
+//
+// Rules are separated by ';', one per collective; a rule names the collective, then
+// comma-separated bands RANGE:ALGORITHM. RANGE is LOW-HIGH (LOW <= bytes < HIGH) or LOW- (no
+// upper end), sizes as BANYAN_SLICE_BYTES takes them (65536, 64K, 4M), in the bytes choose()
+// counts (allreduce: the whole buffer; allgather: one rank's block). Sizes no band covers are
+// left to the cost model. Bands of one collective must not overlap.
+
+#include "runtime/collective.hpp"
+#include "tuning/selection.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace banyan::tuning {
+
+struct Band {
+  runtime::Collective collective;
+  std::size_t low = 0;
+  std::size_t high = 0;  // exclusive; SIZE_MAX: no upper end
+  Algorithm algorithm;
+};
+
+// Parses BANYAN_ALGO; throws Error(InvalidUsage) that quotes the part that is wrong and says
+// what was expected (known collectives, the algorithms that collective has).
+std::vector<Band> parseAlgoOverride(const std::string& text);
+
+// The band covering `bytes` of `collective`, if any.
+std::optional<Band> findBand(const std::vector<Band>& bands, runtime::Collective collective, std::size_t bytes);
+
+// Names as BANYAN_ALGO and banyan-topo spell them.
+std::string_view collectiveName(runtime::Collective collective);
+std::optional<runtime::Collective> collectiveFromName(std::string_view name);
+std::optional<Algorithm> algorithmFromName(std::string_view name);
+
+// The algorithms that have a schedule for `collective` (whatever the rank count).
+std::vector<Algorithm> algorithmsOf(runtime::Collective collective);
+
+// Why `algorithm` cannot run `collective` on `size` ranks, or "" when it can.
+std::string unsupportedReason(runtime::Collective collective, Algorithm algorithm, int size);
+
+}  // namespace banyan::tuning

@@ -1,0 +1,56 @@
+#include "tuning/selector.hpp"
+
+#include "common/status.hpp"
+#include "tuning/cost_model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace banyan::tuning {
+
+Selector::Selector(topology::Topology topology, std::vector<Band> bands)
+    : topology_(std::move(topology)), bands_(std::move(bands)) {
+  for (const Band& band : bands_) {
+    if (const std::string why = unsupportedReason(band.collective, band.algorithm, topology_.size); !why.empty()) {
+      fail(ErrorCode::InvalidUsage, "BANYAN_ALGO forces {} for {}: {}", toString(band.algorithm),
+           collectiveName(band.collective), why);
+    }
+  }
+}
+
+Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const {
+  Choice choice;
+  if (const auto band = findBand(bands_, collective, bytes)) {
+    choice.algorithm = band->algorithm;
+    choice.predictedUs = predictUs(topology_, collective, band->algorithm, bytes);
+    choice.why = band->high == SIZE_MAX ? fmt::format("BANYAN_ALGO band {}- B", band->low)
+                                        : fmt::format("BANYAN_ALGO band {}-{} B", band->low, band->high);
+    return choice;
+  }
+  // Candidates the cost model can price, cheapest first; ties keep algorithmsOf()'s order.
+  std::vector<std::pair<double, Algorithm>> priced;
+  for (Algorithm a : algorithmsOf(collective)) {
+    if (!unsupportedReason(collective, a, topology_.size).empty()) continue;
+    if (const auto us = predictUs(topology_, collective, a, bytes)) priced.emplace_back(*us, a);
+  }
+  std::stable_sort(priced.begin(), priced.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  if (topology_.size == 1 || priced.empty()) {
+    choice.algorithm = tuning::choose(collective, topology_.size, bytes);
+    choice.why = reason(collective, topology_.size, bytes);
+    return choice;
+  }
+  choice.algorithm = priced[0].second;
+  choice.predictedUs = priced[0].first;
+  if (priced.size() > 1) {
+    choice.runnerUp = priced[1].second;
+    choice.runnerUpUs = priced[1].first;
+    choice.why = fmt::format("cost model: {:.1f} us predicted, runner-up {} {:.1f} us", priced[0].first,
+                             toString(priced[1].second), priced[1].first);
+  } else {
+    choice.why = fmt::format("cost model: {:.1f} us predicted, the only candidate", priced[0].first);
+  }
+  return choice;
+}
+
+}  // namespace banyan::tuning

@@ -1,0 +1,42 @@
+#pragma once
+// The communicator's algorithm choice: BANYAN_ALGO's bands first, then, for allreduce and
+// allgather, the cheapest candidate by the cost model over the communicator's Topology, and for
+// the other collectives the measured size thresholds of selection.hpp. Every rank holds the same
+// Topology and the same BANYAN_ALGO (it is part of the job's environment), so every rank
+// chooses the same algorithm for the same call without a round of agreement.
+
+#include "runtime/collective.hpp"
+#include "topology/topology.hpp"
+#include "tuning/algo_override.hpp"
+#include "tuning/selection.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace banyan::tuning {
+
+struct Choice {
+  Algorithm algorithm = Algorithm::Ring;
+  std::optional<double> predictedUs;  // the cost model's figure, when it has one
+  std::optional<Algorithm> runnerUp;  // the next cheapest candidate
+  std::optional<double> runnerUpUs;
+  std::string why;  // for the INFO log and banyan-topo
+};
+
+class Selector {
+ public:
+  // `bands`: parsed BANYAN_ALGO. Throws Error(InvalidUsage) when a band forces an algorithm
+  // that cannot run on this topology's rank count.
+  Selector(topology::Topology topology, std::vector<Band> bands);
+
+  Choice choose(runtime::Collective collective, std::size_t bytes) const;
+
+  const topology::Topology& topology() const { return topology_; }
+
+ private:
+  topology::Topology topology_;
+  std::vector<Band> bands_;
+};
+
+}  // namespace banyan::tuning

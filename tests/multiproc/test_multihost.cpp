@@ -1,0 +1,136 @@
+// Multi-host layouts on one machine: simulated hosts in network namespaces
+// (tools/netns-hosts.sh), ranks launched on them as on a cluster (mpirun with an rsh agent, and
+// the torchrun variables), every collective's checked sweep run by banyan-bench
+// (tests/multihost/run_suite.sh). Inside a host the ranks talk over shared memory, between
+// hosts over TCP; the INFO lines the test reads prove which.
+//
+// These cases need root and network namespaces. tools/run-tests.sh leaves them out, and says
+// so, where `netns-hosts.sh check` fails; run directly there, they fail with its reason.
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+namespace {
+
+std::pair<int, std::string> run(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen(("{ " + command + "; } 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t count = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+const std::string kSource = BANYAN_SOURCE_DIR;
+const std::string kBuild = BANYAN_BUILD_DIR;
+
+void requireNamespaces() {
+  const auto [status, output] = run(kSource + "/tools/netns-hosts.sh check");
+  INFO(output);
+  REQUIRE(status == 0);
+}
+
+// Runs the suite on `hosts` simulated hosts x `perHost` ranks with `launcher`; returns the output.
+std::string runSuite(const std::string& launcher, int hosts, int perHost, int collectives) {
+  requireNamespaces();
+  const auto [status, output] = run(
+      fmt::format("timeout 600 {0}/tools/netns-hosts.sh with {1} -- {0}/tests/multihost/run_suite.sh {2} {3} {1} {4}",
+                  kSource, hosts, kBuild, launcher, perHost));
+  INFO(output);
+  CHECK(status == 0);
+  // Every collective's sweep ran and every value was right.
+  CHECK(occurrences(output, "# Out of bounds values : 0 OK") == static_cast<std::size_t>(collectives));
+  // Each rank saw the whole layout and reached the remote hosts over TCP on the namespaces' addresses.
+  CHECK(occurrences(output, fmt::format("on {} host(s)", hosts)) ==
+        static_cast<std::size_t>(collectives * hosts * perHost));
+  CHECK(occurrences(output, "tcp on 10.213.0.") == static_cast<std::size_t>(collectives * hosts * perHost));
+  if (perHost > 1) {
+    CHECK(occurrences(output, fmt::format("shm to {} rank(s)", perHost - 1)) ==
+          static_cast<std::size_t>(collectives * hosts * perHost));
+  }
+  return output;
+}
+
+}  // namespace
+
+TEST_CASE("Every collective on 2 simulated hosts x 2 ranks, launched by mpirun", "[multiproc][netns]") {
+  runSuite("mpirun", 2, 2, 8);
+}
+
+TEST_CASE("Every collective on 4 simulated hosts x 1 rank, torchrun-style variables", "[multiproc][netns]") {
+  runSuite("env", 4, 1, 8);
+}
+
+TEST_CASE("Every collective on 2 simulated hosts x 2 ranks, torchrun-style variables", "[multiproc][netns]") {
+  runSuite("env", 2, 2, 8);
+}
+
+TEST_CASE("Every collective on 4 simulated hosts x 1 rank, launched by mpirun", "[multiproc][netns]") {
+  runSuite("mpirun", 4, 1, 8);
+}
+
+TEST_CASE("netns-hosts.sh gives each host its own hostname and address, and removes everything", "[multiproc][netns]") {
+  requireNamespaces();
+  const auto [status, output] = run(fmt::format(
+      "{0}/tools/netns-hosts.sh with 3 --rate 2gbit -- sh -c 'for h in 0 1 2; do \"$NETNS_HOSTS_SCRIPT\" run $h "
+      "hostname; \"$NETNS_HOSTS_SCRIPT\" run $h cat /sys/class/net/eth0/address >/dev/null; done; "
+      "echo set=$NETNS_HOSTS_SET; \"$NETNS_HOSTS_SCRIPT\" run 1 tc qdisc show dev eth0; "
+      "\"$NETNS_HOSTS_SCRIPT\" run 3 true; echo bad-host=$?'; echo after; ip netns list",
+      kSource));
+  INFO(output);
+  REQUIRE(status == 0);
+  const auto at = output.find("set=");
+  REQUIRE(at != std::string::npos);
+  const std::string set = output.substr(at + 4, output.find('\n', at) - at - 4);
+  for (int h = 0; h < 3; ++h) CHECK_THAT(output, Catch::Contains(fmt::format("{}-h{}\n", set, h)));
+  CHECK_THAT(output, Catch::Contains("tbf") && Catch::Contains("rate 2Gbit") && Catch::Contains("burst 262"));
+  CHECK_THAT(output, Catch::Contains("host '3' is not one of 0..2"));
+  CHECK_THAT(output, Catch::Contains("bad-host=1"));
+  // After `with` returns, none of the set's namespaces is left.
+  CHECK(output.find(set + "-", output.find("after")) == std::string::npos);
+}
+
+TEST_CASE("banyan-topo on 2 simulated hosts x 2 ranks sees both hosts and their interfaces", "[multiproc][netns]") {
+  requireNamespaces();
+  const std::string topo = kBuild + "/tools/banyan-topo";
+  const auto [status, output] = run(fmt::format(
+      "timeout 120 {0}/tools/netns-hosts.sh with 2 -- sh -c 'for r in 3 2 1; do RANK=$r WORLD_SIZE=4 "
+      "MASTER_ADDR=10.213.0.1 MASTER_PORT=29400 BANYAN_TIMEOUT=30s \"$NETNS_HOSTS_SCRIPT\" run $((r / 2)) {1} & "
+      "done; RANK=0 WORLD_SIZE=4 MASTER_ADDR=10.213.0.1 MASTER_PORT=29400 BANYAN_TIMEOUT=30s "
+      "\"$NETNS_HOSTS_SCRIPT\" run 0 {1}; s=$?; wait; exit $s'",
+      kSource, topo));
+  INFO(output);
+  CHECK(status == 0);
+  CHECK_THAT(output, Catch::Contains("Topology: 4 rank(s) on 2 host(s)"));
+  CHECK_THAT(output, Catch::Contains("-h0: 2 rank(s) [0,1]") && Catch::Contains("-h1: 2 rank(s) [2,3]"));
+  CHECK_THAT(output, Catch::Contains("nic eth0 at 10000 Mbit/s"));  // veth reports 10 Gbit/s
+  CHECK_THAT(output, Catch::Contains("  allreduce        8 B  recursive-doubling"));
+}
+
+TEST_CASE("Hierarchical allreduce on 2 simulated hosts x 2 and 3 hosts x 2, forced by BANYAN_ALGO",
+          "[multiproc][netns]") {
+  requireNamespaces();
+  for (int hosts : {2, 3}) {
+    const auto [status, output] =
+        run(fmt::format("BANYAN_ALGO='allreduce:0-:hierarchical' timeout 300 {0}/tools/netns-hosts.sh with {1} -- "
+                        "{0}/tests/multihost/run_suite.sh {2} env {1} 2 allreduce",
+                        kSource, hosts, kBuild));
+    INFO(output);
+    CHECK(status == 0);
+    CHECK(occurrences(output, "# Out of bounds values : 0 OK") == 1);
+    CHECK(occurrences(output, "uses hierarchical (BANYAN_ALGO") >= static_cast<std::size_t>(2 * hosts));
+    CHECK(occurrences(output, "uses ring") == 0);
+  }
+}

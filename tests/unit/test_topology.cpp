@@ -1,0 +1,174 @@
+// Topology text form and files, BANYAN_ALGO's grammar, the cost model's ranking and the
+// selector's precedence (BANYAN_ALGO, then the cost model, then the size thresholds).
+
+#include "common/status.hpp"
+#include "topology/topology.hpp"
+#include "tuning/algo_override.hpp"
+#include "tuning/cost_model.hpp"
+#include "tuning/selector.hpp"
+
+#include <banyan/error.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <string>
+
+using banyan::runtime::Collective;
+using banyan::tuning::Algorithm;
+namespace topology = banyan::topology;
+namespace tuning = banyan::tuning;
+
+namespace {
+
+// 1 Gbit/s between hosts, shared memory inside, as the simulated hosts of tools/netns-hosts.sh.
+topology::Topology layout(int hosts, int perHost) {
+  return topology::uniform(hosts, perHost, {5, 3000, "default"}, {30, 117, "nic"}, {0, 5000, "measured"});
+}
+
+std::string errorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const banyan::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("a topology survives its text form and a file", "[unit][topology]") {
+  topology::Topology t = layout(2, 3);
+  t.hosts[1].nic = "eth0";
+  t.hosts[1].nicMbps = 1000;
+  t.hosts[0].cores = 8;
+  t.hosts[0].numaNodes = 2;
+  const std::string path = "/tmp/banyan-topology-test-" + std::to_string(::getpid());
+  topology::save(t, path);
+  const topology::Topology back = topology::load(path);
+  std::remove(path.c_str());
+  CHECK(topology::toText(back) == topology::toText(t));
+  CHECK(back.hostCount() == 2);
+  CHECK(back.hostOfRank == std::vector<int>{0, 0, 0, 1, 1, 1});
+  CHECK(back.hosts[1].nic == "eth0");
+  CHECK(back.hosts[0].cores == 8);
+  CHECK(back.inter.bandwidthMBps == Approx(117));
+  CHECK(back.blockLayout());
+  CHECK(back.maxRanksPerHost() == 3);
+}
+
+TEST_CASE("a malformed topology file is refused naming the line and the fault", "[unit][topology]") {
+  const std::string good = topology::toText(layout(2, 2));
+  CHECK_THAT(errorOf([] { topology::parse("", "f"); }), Catch::Contains("f line 0") && Catch::Contains("empty"));
+  CHECK_THAT(errorOf([] { topology::parse("ranks 2\n", "f"); }),
+             Catch::Contains("f line 1") && Catch::Contains("banyan-topology 1"));
+  std::string twice = good;
+  twice.replace(twice.find("ranks=2,3"), 9, "ranks=1,3");
+  CHECK_THAT(errorOf([&] { topology::parse(twice, "t.txt"); }),
+             Catch::Contains("t.txt line 4") && Catch::Contains("rank 1 is on host 0 already"));
+  std::string bad = good;
+  bad.replace(bad.find("latency_us=30"), 13, "latency_us=-3");
+  CHECK_THAT(errorOf([&] { topology::parse(bad, "t"); }), Catch::Contains("latency_us '-3.000' is not a positive"));
+  std::string missing = good;
+  missing.replace(missing.find("ranks=2,3"), 9, "ranks=2");
+  CHECK_THAT(errorOf([&] { topology::parse(missing, "t"); }), Catch::Contains("rank 3 is on no host"));
+  CHECK_THAT(errorOf([] { topology::load("/nonexistent/topo"); }), Catch::Contains("cannot read /nonexistent/topo"));
+}
+
+TEST_CASE("BANYAN_ALGO bands parse and are found by size", "[unit][tuning]") {
+  const auto bands = tuning::parseAlgoOverride("allreduce:0-64K:rd,64K-:ring; allgather:0-32K:bruck");
+  REQUIRE(bands.size() == 3);
+  CHECK(tuning::findBand(bands, Collective::Allreduce, 0)->algorithm == Algorithm::RecursiveDoubling);
+  CHECK(tuning::findBand(bands, Collective::Allreduce, 65535)->algorithm == Algorithm::RecursiveDoubling);
+  CHECK(tuning::findBand(bands, Collective::Allreduce, 65536)->algorithm == Algorithm::Ring);
+  CHECK(tuning::findBand(bands, Collective::Allreduce, std::size_t{1} << 40)->algorithm == Algorithm::Ring);
+  CHECK(tuning::findBand(bands, Collective::Allgather, 32 * 1024) == std::nullopt);
+  CHECK(tuning::findBand(bands, Collective::Broadcast, 8) == std::nullopt);
+  CHECK(tuning::parseAlgoOverride("").empty());
+}
+
+TEST_CASE("a bad BANYAN_ALGO says which part is wrong", "[unit][tuning]") {
+  using tuning::parseAlgoOverride;
+  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduse:0-:ring"); }),
+             Catch::Contains("unknown collective 'allreduse'"));
+  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-:tree"); }),
+             Catch::Contains("allreduce has no algorithm 'tree' (it has: ring, recursive-doubling, rabenseifner, hierarchical)"));
+  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-1X:ring"); }), Catch::Contains("'1X' is not a size"));
+  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:4K-1K:ring"); }), Catch::Contains("is empty"));
+  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-8K:ring,4K-:rd"); }), Catch::Contains("overlaps"));
+  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce"); }), Catch::Contains("collective:RANGE:ALGORITHM"));
+  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:ring"); }), Catch::Contains("LOW-HIGH:ALGORITHM"));
+  CHECK_THAT(errorOf([] { tuning::Selector(layout(1, 3), parseAlgoOverride("allgather:0-:rd")); }),
+             Catch::Contains("needs a power-of-two rank count, not 3"));
+}
+
+TEST_CASE("the cost model prefers few rounds small and few bytes large", "[unit][tuning]") {
+  for (auto [hosts, perHost] : {std::pair{1, 4}, std::pair{2, 2}, std::pair{4, 1}, std::pair{3, 5}}) {
+    INFO(hosts << " x " << perHost);
+    const tuning::Selector selector(layout(hosts, perHost), {});
+    CHECK(selector.choose(Collective::Allreduce, 8).algorithm == Algorithm::RecursiveDoubling);
+    // Large: the ring, or across hosts of several ranks the two-level form, whose network link
+    // carries 2 (hosts - 1) / hosts of the vector instead of the flat ring's 2 (n - 1) / n.
+    CHECK(selector.choose(Collective::Allreduce, 64 << 20).algorithm ==
+          (hosts > 1 && perHost > 1 ? Algorithm::Hierarchical : Algorithm::Ring));
+    CHECK(selector.choose(Collective::Allgather, 8).algorithm != Algorithm::Ring);
+    const auto big = selector.choose(Collective::Allgather, 16 << 20);
+    CHECK(big.predictedUs);
+    CHECK(big.runnerUp);
+    CHECK(*big.predictedUs <= *big.runnerUpUs);
+  }
+  // Costs grow with size, and the slower network costs more.
+  const auto t = layout(2, 2);
+  CHECK(*tuning::predictUs(t, Collective::Allreduce, Algorithm::Ring, 1 << 20) <
+        *tuning::predictUs(t, Collective::Allreduce, Algorithm::Ring, 4 << 20));
+  CHECK(*tuning::predictUs(layout(1, 4), Collective::Allreduce, Algorithm::Ring, 4 << 20) <
+        *tuning::predictUs(t, Collective::Allreduce, Algorithm::Ring, 4 << 20));
+  // 64 MiB ring allreduce over 1 Gbit/s with 2 hosts: 2 (n-1)/n of the bytes cross one link.
+  CHECK(*tuning::predictUs(layout(2, 1), Collective::Allreduce, Algorithm::Ring, 64 << 20) ==
+        Approx(2 * (30 + (32 << 20) / 117.0)).epsilon(0.01));
+  // Recursive doubling's exchange across hosts shares the interface between a host's ranks.
+  CHECK(*tuning::predictUs(layout(2, 2), Collective::Allreduce, Algorithm::RecursiveDoubling, 1 << 20) >
+        *tuning::predictUs(layout(4, 1), Collective::Allreduce, Algorithm::RecursiveDoubling, 1 << 20));
+  CHECK_FALSE(tuning::predictUs(layout(1, 3), Collective::Allgather, Algorithm::RecursiveDoubling, 64));
+  CHECK_FALSE(tuning::predictUs(layout(1, 4), Collective::Allreduce, Algorithm::Hierarchical, 64));  // one host
+  // With one rank per host the two-level form is the flat ring.
+  CHECK(*tuning::predictUs(layout(4, 1), Collective::Allreduce, Algorithm::Hierarchical, 1 << 20) ==
+        Approx(*tuning::predictUs(layout(4, 1), Collective::Allreduce, Algorithm::Ring, 1 << 20)));
+}
+
+TEST_CASE("BANYAN_ALGO wins over the cost model; other collectives keep their thresholds", "[unit][tuning]") {
+  const tuning::Selector selector(layout(2, 2), tuning::parseAlgoOverride("allreduce:0-1M:ring;broadcast:0-:chain"));
+  const auto forced = selector.choose(Collective::Allreduce, 8);
+  CHECK(forced.algorithm == Algorithm::Ring);
+  CHECK_THAT(forced.why, Catch::Contains("BANYAN_ALGO band 0-1048576 B"));
+  CHECK(selector.choose(Collective::Allreduce, 1 << 20).algorithm == Algorithm::Hierarchical);  // the cost model's
+  CHECK_THAT(selector.choose(Collective::Allreduce, 1 << 20).why, Catch::Contains("cost model"));
+  CHECK(selector.choose(Collective::Broadcast, 8).algorithm == Algorithm::Chain);
+  CHECK(selector.choose(Collective::Reduce, 8).algorithm == tuning::choose(Collective::Reduce, 4, 8));
+  CHECK(selector.choose(Collective::Alltoallv, 8).algorithm == Algorithm::Pairwise);
+}
+
+#include "tools/topo/topo_report.hpp"
+
+TEST_CASE("banyan-topo's report shows hosts, links and a row per collective and size", "[unit][topology]") {
+  topology::Topology t = layout(2, 2);
+  t.hosts[0].nic = "eth0";
+  t.hosts[0].nicMbps = 1000;
+  const tuning::Selector selector(t, tuning::parseAlgoOverride("allgather:0-1K:bruck"));
+  const std::string text = banyan::topo_tool::textReport(selector);
+  INFO(text);
+  CHECK_THAT(text, Catch::Contains("Topology: 4 rank(s) on 2 host(s)"));
+  CHECK_THAT(text, Catch::Contains("host 1 host1: 2 rank(s) [2,3]"));
+  CHECK_THAT(text, Catch::Contains("nic eth0 at 1000 Mbit/s"));
+  CHECK_THAT(text, Catch::Contains("inter-host  30.0 us, 117 MB/s (nic)"));
+  CHECK_THAT(text, Catch::Contains("BANYAN_ALGO band 0-1024 B"));
+  const auto sizes = banyan::topo_tool::tableSizes();
+  CHECK(sizes.front() == 8);
+  CHECK(sizes.back() == (std::size_t{64} << 20));
+  std::size_t rows = 0;
+  for (auto at = text.find("\n  allreduce "); at != std::string::npos; at = text.find("\n  allreduce ", at + 1)) ++rows;
+  CHECK(rows == sizes.size());
+  const std::string dot = banyan::topo_tool::dotReport(selector);
+  CHECK_THAT(dot, Catch::StartsWith("digraph banyan_topology {"));
+  CHECK_THAT(dot, Catch::Contains("subgraph cluster_host1") && Catch::Contains("r0 -> r2"));
+}
