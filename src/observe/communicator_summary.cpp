@@ -75,11 +75,12 @@ const char* collectiveName(runtime::Collective kind) {
 
 }  // namespace
 
-std::vector<std::string> algorithmTable(int size, const std::function<bool(runtime::Collective, std::size_t)>& inShm) {
+std::vector<std::string> algorithmTable(const std::function<bool(runtime::Collective, std::size_t)>& inShm,
+                                        const std::function<tuning::Algorithm(runtime::Collective, std::size_t)>& chosen) {
   using runtime::Collective;
   const auto choice = [&](Collective kind, std::size_t bytes) -> std::string {
     if (inShm && inShm(kind, bytes)) return "shm";
-    return std::string(tuning::toString(tuning::choose(kind, size, bytes)));
+    return std::string(tuning::toString(chosen(kind, bytes)));
   };
   constexpr std::size_t kLargest = std::size_t{1} << 32;  // beyond any threshold of the selection
   std::vector<std::string> lines;

@@ -11,6 +11,7 @@
 
 #include "runtime/collective.hpp"
 #include "runtime/transport_setup.hpp"
+#include "tuning/selection.hpp"
 
 namespace banyan::transport {
 class PerPeerTransport;
@@ -27,7 +28,10 @@ std::string topologySummary(const runtime::HostLayout& layout);
 // One line per collective: "allreduce: 0-16384 B recursive-doubling, 16385 B and up ring".
 // `inShm(kind, bytes)`: the shared-memory engine runs the call (its rows then say "shm"); may
 // be empty. Sizes are as tuning::choose counts them.
-std::vector<std::string> algorithmTable(int size, const std::function<bool(runtime::Collective, std::size_t)>& inShm);
+// `chosen` is the communicator's own selection (its cost model and BANYAN_ALGO), so the table
+// says what will run.
+std::vector<std::string> algorithmTable(const std::function<bool(runtime::Collective, std::size_t)>& inShm,
+                                        const std::function<tuning::Algorithm(runtime::Collective, std::size_t)>& chosen);
 
 // "0-3,5": ranks in ascending order, runs collapsed.
 std::string rankList(const std::vector<int>& ranks);

@@ -431,19 +431,10 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
     tracer_ = std::make_unique<observe::Tracer>(
         observe::FlightRecorder::expandPath(config_.tracePath, identity, static_cast<long>(getpid()), log::hostName()),
         rank_, id);
-    executor_->setTracer(tracer_.get());
   }
   if (!config_.flightRecorderPath.empty()) {
     recorder_ = std::make_unique<observe::FlightRecorder>(observe::RecorderIdentity{name_, id, rank_, size_},
                                                           config_.flightRecorderSize, config_.flightRecorderPath);
-  }
-  if (log::enabled(config::LogLevel::Info, log::Subsystem::Tuning)) {
-    const auto inShm = [this](Collective kind, std::size_t bytes) {
-      return shmCollectives_ && shmCollectives_->handles(kind, bytes);
-    };
-    for (const auto& line : observe::algorithmTable(size_, inShm)) {
-      log::info(logAs(log::Subsystem::Tuning), "algorithms by bytes: {}", line);
-    }
   }
   // The topology probe measures links through the executor, driven from here: the progress
   // thread does not run yet.
@@ -459,6 +450,17 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
                                           bulkBytes, deadline);
                                     });
   plans_.setHosts(selector_->topology().hostOfRank);
+  // Traced from here on: the probe's measurements above are not the user's operations.
+  if (tracer_) executor_->setTracer(tracer_.get());
+  if (log::enabled(config::LogLevel::Info, log::Subsystem::Tuning)) {
+    const auto inShm = [this](Collective kind, std::size_t bytes) {
+      return shmCollectives_ && shmCollectives_->handles(kind, bytes);
+    };
+    for (const auto& line : observe::algorithmTable(
+             inShm, [this](Collective kind, std::size_t bytes) { return selector_->choose(kind, bytes).algorithm; })) {
+      log::info(logAs(log::Subsystem::Tuning), "algorithms by bytes: {}", line);
+    }
+  }
   progress_ = std::thread([this] { progressLoop(); });
 }
 

@@ -71,7 +71,7 @@ TEST_CASE("BANYAN_ALGO forces the algorithm on every rank, and a bad one is refu
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
   for (int rank = 0; rank < 3; ++rank) {
-    CHECK_THAT(output, Catch::Contains(fmt::format("r{} INFO communicator 0: allreduce of 8 B per rank uses "
+    CHECK_THAT(output, Catch::Contains(fmt::format("r{} c0 INFO tuning: communicator 0: allreduce of 8 B per rank uses "
                                                    "recursive-doubling (BANYAN_ALGO band 0- B)",
                                                    rank)));
   }

@@ -33,7 +33,9 @@ TEST_CASE("the subsystem filter narrows INFO and TRACE, never WARN", "[observe]"
 }
 
 TEST_CASE("the algorithm table gives the exact sizes where the selection changes", "[observe]") {
-  const auto table = observe::algorithmTable(4, {});
+  // With the size-threshold selection (tuning::choose) as the chooser: the table follows it exactly.
+  const auto byThresholds = [](runtime::Collective kind, std::size_t bytes) { return tuning::choose(kind, 4, bytes); };
+  const auto table = observe::algorithmTable({}, byThresholds);
   REQUIRE(table.size() == 10);
   CHECK(table[0] == fmt::format("allreduce: 0-{} B recursive-doubling, {} B and up ring",
                                 tuning::kRecursiveDoublingMaxBytes, tuning::kRecursiveDoublingMaxBytes + 1));
@@ -45,7 +47,7 @@ TEST_CASE("the algorithm table gives the exact sizes where the selection changes
   CHECK(table[9] == "barrier: dissemination");
   // The shared-memory engine's claim shows as "shm".
   const auto shm = observe::algorithmTable(
-      4, [](runtime::Collective kind, std::size_t) { return kind == runtime::Collective::Allreduce; });
+      [](runtime::Collective kind, std::size_t) { return kind == runtime::Collective::Allreduce; }, byThresholds);
   CHECK(shm[0] == "allreduce: shm");
 }
 
