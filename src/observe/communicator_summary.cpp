@@ -44,37 +44,6 @@ std::string topologySummary(const runtime::HostLayout& layout) {
   return text;
 }
 
-namespace {
-
-const char* collectiveName(runtime::Collective kind) {
-  using runtime::Collective;
-  switch (kind) {
-    case Collective::Allreduce:
-      return "allreduce";
-    case Collective::Allgather:
-      return "allgather";
-    case Collective::ReduceScatter:
-      return "reduceScatter";
-    case Collective::Broadcast:
-      return "broadcast";
-    case Collective::Reduce:
-      return "reduce";
-    case Collective::Gather:
-      return "gather";
-    case Collective::Scatter:
-      return "scatter";
-    case Collective::Alltoall:
-      return "alltoall";
-    case Collective::Barrier:
-      return "barrier";
-    case Collective::Alltoallv:
-      return "alltoallv";
-  }
-  return "?";
-}
-
-}  // namespace
-
 std::vector<std::string> algorithmTable(const std::function<bool(runtime::Collective, std::size_t)>& inShm,
                                         const std::function<tuning::Algorithm(runtime::Collective, std::size_t)>& chosen) {
   using runtime::Collective;
@@ -89,7 +58,7 @@ std::vector<std::string> algorithmTable(const std::function<bool(runtime::Collec
                                 Collective::Alltoall, Collective::Alltoallv, Collective::Barrier}) {
     // Walk sizes in powers of two; where the choice changes between two probes, find the
     // exact first byte count of the new choice by bisection (choices are ranges of sizes).
-    std::string line = fmt::format("{}:", collectiveName(kind));
+    std::string line = fmt::format("{}:", runtime::apiName(kind));
     std::size_t from = 0;   // the current choice's first size
     std::size_t known = 0;  // a size known to take the current choice
     std::string current = choice(kind, 0);

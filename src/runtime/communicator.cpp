@@ -970,21 +970,7 @@ void CommunicatorImpl::validateBlocks(const Request& r) const {
   }
 }
 
-const char* CommunicatorImpl::name(Collective kind) {
-  switch (kind) {
-    case Collective::Allreduce: return "allreduce";
-    case Collective::Allgather: return "allgather";
-    case Collective::ReduceScatter: return "reduceScatter";
-    case Collective::Broadcast: return "broadcast";
-    case Collective::Reduce: return "reduce";
-    case Collective::Gather: return "gather";
-    case Collective::Scatter: return "scatter";
-    case Collective::Alltoall: return "alltoall";
-    case Collective::Barrier: return "barrier";
-    case Collective::Alltoallv: return "alltoallv";
-  }
-  return "operation";
-}
+const char* CommunicatorImpl::name(Collective kind) { return runtime::apiName(kind); }
 
 void CommunicatorImpl::recordQueued(const Pending& p) {
   if (!recorder_) return;
