@@ -210,6 +210,21 @@ struct OfiTransport::Impl {
     return peer.reachable ? &peer : nullptr;
   }
 
+  // The peer a send or receive goes to, or nullptr after queueing `done` with the reason there
+  // is none (the transport is shut down, or the rank cannot be reached). Under `mutex`.
+  Peer* accept(int rank, Completion& done) {
+    if (shutDown) {
+      due.emplace_back(std::move(done), failure);
+      return nullptr;
+    }
+    Peer* peer = peerOf(rank);
+    if (peer == nullptr) {
+      due.emplace_back(std::move(done),
+                       Status::make(ErrorCode::Internal, "ofi: rank {} cannot reach rank {}", params.rank, rank));
+    }
+    return peer;
+  }
+
   void finish(SendOp* op, const Status& status) {
     if (op->pinnedLocal) registry->unpinLocal(op->data, op->bytes);
     due.emplace_back(std::move(op->done), status);
@@ -721,16 +736,8 @@ void OfiTransport::connect(const std::map<int, std::string>& addresses) {
 void OfiTransport::send(int peerRank, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
   Impl& impl = *impl_;
   std::lock_guard lock(impl.mutex);
-  if (impl.shutDown) {
-    impl.due.emplace_back(std::move(done), impl.failure);
-    return;
-  }
-  Impl::Peer* peer = impl.peerOf(peerRank);
-  if (peer == nullptr) {
-    impl.due.emplace_back(std::move(done), Status::make(ErrorCode::Internal, "ofi: rank {} cannot reach rank {}",
-                                                        impl.params.rank, peerRank));
-    return;
-  }
+  Impl::Peer* peer = impl.accept(peerRank, done);
+  if (peer == nullptr) return;
   auto* op = new SendOp;
   op->peer = peerRank;
   op->seq = peer->sendSeq++;
@@ -758,16 +765,8 @@ void OfiTransport::send(int peerRank, std::uint64_t tag, const void* data, std::
 void OfiTransport::recv(int peerRank, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
   Impl& impl = *impl_;
   std::lock_guard lock(impl.mutex);
-  if (impl.shutDown) {
-    impl.due.emplace_back(std::move(done), impl.failure);
-    return;
-  }
-  Impl::Peer* peer = impl.peerOf(peerRank);
-  if (peer == nullptr) {
-    impl.due.emplace_back(std::move(done), Status::make(ErrorCode::Internal, "ofi: rank {} cannot reach rank {}",
-                                                        impl.params.rank, peerRank));
-    return;
-  }
+  Impl::Peer* peer = impl.accept(peerRank, done);
+  if (peer == nullptr) return;
   auto* op = new RecvOp;
   op->peer = peerRank;
   op->seq = peer->recvSeq++;
