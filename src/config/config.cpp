@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 27> kVariables{{
+constexpr std::array<Variable, 28> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -45,6 +45,10 @@ constexpr std::array<Variable, 27> kVariables{{
     {"BANYAN_SHM_COLLECTIVES", "1",
      "1: when every rank is on one host, allreduce and allgather work directly in shared memory "
      "(see docs/shared-memory.md); 0: they run as messages over the transport."},
+    {"BANYAN_CHECK", "1",
+     "1: every collective carries a fingerprint of the call (kind, sequence number, count, type, "
+     "op, root) that its peers check, so ranks in different calls fail with an error naming both; "
+     "0: no check (mismatched calls may then mix data silently). See docs/errors.md."},
     {"BANYAN_SLICE_BYTES", "1M",
      "Largest pipeline slice of ring algorithms (bytes, K/M/G suffixes); smaller messages get "
      "smaller slices, about four per chunk, down to 64K."},
@@ -283,6 +287,12 @@ Config resolve(const Options& options) {
       fail(ErrorCode::InvalidUsage, "BANYAN_SHM_COLLECTIVES: '{}' must be 0 or 1", v);
     }
     config.shmCollectives = value == "1";
+  }
+
+  if (const char* v = env("BANYAN_CHECK")) {
+    const std::string value = lower(v);
+    if (value != "0" && value != "1") fail(ErrorCode::InvalidUsage, "BANYAN_CHECK: '{}' must be 0 or 1", v);
+    config.checkCalls = value == "1";
   }
 
   if (options.sliceBytes) {

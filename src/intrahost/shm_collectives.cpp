@@ -166,6 +166,7 @@ struct ShmCollectives::Impl {
 
   // Every peer must be in the same call as ours.
   bool checkFingerprints() {
+    if (!params.checkCalls) return true;
     const Fingerprint& ours = fingerprint(me());
     for (int rank = 0; rank < size(); ++rank) {
       if (rank == me()) continue;

@@ -57,6 +57,8 @@ struct ShmCollectivesParams {
   // never read directly; otherwise large allgather blocks are, where every pair allows it.
   std::size_t crossMemoryBytes = 64 * 1024;
   std::chrono::milliseconds timeout{300000};
+  // BANYAN_CHECK: compare the peers' posted calls with ours before using their data.
+  bool checkCalls = true;
 };
 
 struct ShmOperation {

@@ -406,7 +406,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
     shmCollectives_ = std::make_unique<intrahost::ShmCollectives>(
         io_, store_,
         intrahost::ShmCollectivesParams{rank_, size_, fmt::format("banyan-{:016x}-c{}", nonce, id), prefix_,
-                                        config_.crossMemoryBytes, config_.timeout});
+                                        config_.crossMemoryBytes, config_.timeout, config_.checkCalls});
     log::info(logAs(log::Subsystem::Init), "{}: allreduce and allgather run directly in shared memory", name_);
   }
   // Point-to-point gets connections of its own (see p2p/point_to_point.hpp); TCP ones form on

@@ -384,3 +384,32 @@ TEST_CASE("mismatched calls of each kind name both sides on every rank", "[multi
       },
       options);
 }
+
+TEST_CASE("BANYAN_CHECK=0 really switches the call check off", "[multiproc][errors]") {
+  // The cost figure of the check (bench/check-cost.sh) compares it on and off; this proves "off"
+  // is off. Ranks call allreduce #1 with different types of the same byte length, which the check
+  // catches (the test above); without it nothing on the wire disagrees and both calls finish.
+  // Every collective after that still works.
+  const std::string transport = GENERATE(as<std::string>{}, "tcp", "shm");
+  bootstrap::LaunchOptions options = over(transport, quiet("5s"));
+  options.environment["BANYAN_CHECK"] = "0";
+  runRanks(
+      2,
+      [&](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> a(400, 1.0f);
+        if (comm.rank() == 0) {
+          comm.allreduce(a.data(), 100, DataType::f64, ReduceOp::sum);
+        } else {
+          comm.allreduce(a.data(), 200, DataType::f32, ReduceOp::sum);
+        }
+        std::vector<std::int32_t> data(1000);
+        for (int k = 0; k < 5; ++k) {
+          std::fill(data.begin(), data.end(), comm.rank() + k);
+          comm.allreduce(data.data(), data.size(), DataType::i32, ReduceOp::sum);
+          RANK_EXPECT(comm.rank(), data[0] == 2 * k + 1 && data[999] == 2 * k + 1);
+        }
+        return 0;
+      },
+      options);
+}

@@ -93,9 +93,23 @@ TEST_CASE("bad configuration is refused naming the variable", "[config]") {
     ScopedEnv slice("BANYAN_SLICE_BYTES", "8");
     CHECK_THROWS_WITH(config::resolve({}), Catch::Contains("BANYAN_SLICE_BYTES"));
   }
+  {
+    ScopedEnv check("BANYAN_CHECK", "yes");
+    CHECK_THROWS_WITH(config::resolve({}), Catch::Contains("BANYAN_CHECK") && Catch::Contains("0 or 1"));
+  }
   Options options;
   options.timeout = -1ms;
   CHECK_THROWS_AS(config::resolve(options), Error);
+}
+
+TEST_CASE("BANYAN_CHECK switches the call check off and on", "[config]") {
+  CHECK(config::resolve({}).checkCalls);
+  {
+    ScopedEnv check("BANYAN_CHECK", "0");
+    CHECK_FALSE(config::resolve({}).checkCalls);
+  }
+  ScopedEnv check("BANYAN_CHECK", "1");
+  CHECK(config::resolve({}).checkCalls);
 }
 
 TEST_CASE("every variable the code reads is in docs/configuration.md", "[config]") {
