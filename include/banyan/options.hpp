@@ -27,6 +27,9 @@ struct Options {
   // BANYAN_SHM_COLLECTIVES: with every rank on one host, run allreduce/allgather directly in
   // shared memory (true, default) or as messages over the transport (false).
   std::optional<bool> shmCollectives;
+  // BANYAN_CHECK: peers compare a fingerprint of each collective call (kind, sequence number,
+  // count, type, op, root) and fail calls that disagree, naming both (true, default).
+  std::optional<bool> checkCalls;
   // BANYAN_SLICE_BYTES: pipeline slice of ring algorithms; a ring step is cut into slices
   // of this size so sending, receiving and reducing overlap.
   std::optional<std::size_t> sliceBytes;

@@ -289,7 +289,9 @@ Config resolve(const Options& options) {
     config.shmCollectives = value == "1";
   }
 
-  if (const char* v = env("BANYAN_CHECK")) {
+  if (options.checkCalls) {
+    config.checkCalls = *options.checkCalls;
+  } else if (const char* v = env("BANYAN_CHECK")) {
     const std::string value = lower(v);
     if (value != "0" && value != "1") fail(ErrorCode::InvalidUsage, "BANYAN_CHECK: '{}' must be 0 or 1", v);
     config.checkCalls = value == "1";
