@@ -27,8 +27,8 @@ export BANYAN_TIMEOUT=120s
 # name:BANYAN_ALGO value ("" = automatic). allgather's recursive doubling needs 2^k ranks (4 is).
 variants() {
   case $1 in
-    allreduce) echo "auto: ring:allreduce:0-:ring rd:allreduce:0-:rd rab:allreduce:0-:rabenseifner hier:allreduce:0-:hierarchical" ;;
-    allgather) echo "auto: ring:allgather:0-:ring rd:allgather:0-:rd bruck:allgather:0-:bruck" ;;
+    allreduce) echo "auto: ring:allreduce:0-:ring rd:allreduce:0-:rd rab:allreduce:0-:rabenseifner tree:allreduce:0-:double-tree hier:allreduce:0-:hierarchical" ;;
+    allgather) echo "auto: ring:allgather:0-:ring rd:allgather:0-:rd bruck:allgather:0-:bruck hier:allgather:0-:hierarchical" ;;
   esac
 }
 

@@ -1,5 +1,7 @@
 #include "tuning/cost_model.hpp"
 
+#include "algorithms/double_binary_tree.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -123,6 +125,64 @@ double hierarchicalAllreduce(const Topology& t, double bytes) {
   return intra + locals * memoryUs(t, bytes) + ring + intra;
 }
 
+// Each leader gathers its host's blocks, the leaders pass whole hosts' blocks around a ring,
+// and each leader hands the n - 1 other blocks to its locals, mostly while the ring runs.
+double hierarchicalAllgather(const Topology& t, double block) {
+  const int k = t.maxRanksPerHost();
+  const int hosts = t.hostCount();
+  const int locals = k - 1;
+  const double gather = locals > 0 ? t.intra.latencyUs + locals * block / t.intra.bandwidthMBps : 0;
+  const double ring = (hosts - 1) * (t.inter.latencyUs + k * block / t.inter.bandwidthMBps);
+  const double handBack =
+      locals > 0 ? t.intra.latencyUs + locals * (t.size - 1) * block / t.intra.bandwidthMBps : 0;
+  return gather + std::max(ring, handBack);
+}
+
+// The double binary tree: slices of each half climb a tree and come back down, one behind the
+// other, so the time is (slices + 2 depth - 1) pipeline steps. In a step every rank receives
+// and sends about four slices (two children's and the parent's in the tree where it is
+// interior, one each way in the other) and folds two; a host's network link carries one slice
+// each way per tree edge that leaves it. A step costs the slowest of those at its link class's
+// rate, plus one latency. Slices as the executor cuts them (communicator_progress.cpp).
+double doubleTreeAllreduce(const Topology& t, double bytes) {
+  const int n = t.size;
+  const double slice = std::min(1024.0 * 1024, std::max(64.0 * 1024, bytes / n / 4));
+  const double half = bytes / 2;
+  const double sliceBytes = std::min(slice, half);
+  const double slices = std::ceil(half / sliceBytes);
+  int depth = 0;
+  std::vector<int> intraIn(static_cast<std::size_t>(n), 0);
+  std::vector<int> hostOut(static_cast<std::size_t>(t.hostCount()), 0);
+  std::vector<int> hostIn(static_cast<std::size_t>(t.hostCount()), 0);
+  bool anyInter = false;
+  for (int tree = 0; tree < 2; ++tree) {
+    for (int r = 0; r < n; ++r) {
+      int hops = 0;
+      for (int x = r; x >= 0; x = algorithms::doubleTreeNode(tree, x, n).parent) ++hops;
+      depth = std::max(depth, hops - 1);
+      const int parent = algorithms::doubleTreeNode(tree, r, n).parent;
+      if (parent < 0) continue;
+      // The edge carries a slice up (r -> parent) and one down (parent -> r) per step.
+      if (t.sameHost(r, parent)) {
+        ++intraIn[static_cast<std::size_t>(r)];
+        ++intraIn[static_cast<std::size_t>(parent)];
+      } else {
+        anyInter = true;
+        const auto hr = static_cast<std::size_t>(t.hostOfRank[static_cast<std::size_t>(r)]);
+        const auto hp = static_cast<std::size_t>(t.hostOfRank[static_cast<std::size_t>(parent)]);
+        ++hostOut[hr], ++hostIn[hp], ++hostOut[hp], ++hostIn[hr];
+      }
+    }
+  }
+  const int intraMost = *std::max_element(intraIn.begin(), intraIn.end());
+  const int interMost = std::max(*std::max_element(hostOut.begin(), hostOut.end()),
+                                 *std::max_element(hostIn.begin(), hostIn.end()));
+  double step = std::max(memoryUs(t, 2 * sliceBytes), 0.0);
+  if (intraMost > 0) step = std::max(step, t.intra.latencyUs + intraMost * sliceBytes / t.intra.bandwidthMBps);
+  if (anyInter) step = std::max(step, t.inter.latencyUs + interMost * sliceBytes / t.inter.bandwidthMBps);
+  return (slices + 2 * depth - 1) * step;
+}
+
 }  // namespace
 
 std::optional<double> predictUs(const Topology& t, Collective collective, Algorithm algorithm, std::size_t bytes) {
@@ -133,6 +193,7 @@ std::optional<double> predictUs(const Topology& t, Collective collective, Algori
       if (algorithm == Algorithm::Ring) return ringAllreduce(t, b);
       if (algorithm == Algorithm::RecursiveDoubling) return recursiveDoublingAllreduce(t, b);
       if (algorithm == Algorithm::Rabenseifner) return rabenseifnerAllreduce(t, b);
+      if (algorithm == Algorithm::DoubleTree) return doubleTreeAllreduce(t, b);
       // Only across hosts: on one host it is a gather and a broadcast through one rank.
       if (algorithm == Algorithm::Hierarchical && t.hostCount() > 1) return hierarchicalAllreduce(t, b);
       return std::nullopt;
@@ -140,6 +201,7 @@ std::optional<double> predictUs(const Topology& t, Collective collective, Algori
       if (algorithm == Algorithm::Ring) return ringAllgather(t, b);
       if (algorithm == Algorithm::Bruck) return bruckAllgather(t, b);
       if (algorithm == Algorithm::RecursiveDoubling && powerOfTwo(t.size)) return recursiveDoublingAllgather(t, b);
+      if (algorithm == Algorithm::Hierarchical && t.hostCount() > 1) return hierarchicalAllgather(t, b);
       return std::nullopt;
     default:
       return std::nullopt;

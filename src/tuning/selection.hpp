@@ -24,6 +24,7 @@ enum class Algorithm {
   Dissemination,     // barrier
   Hierarchical,      // allreduce: reduce inside hosts, ring among host leaders, hand back
   Rabenseifner,      // allreduce: recursive-halving reduce-scatter + recursive-doubling allgather
+  DoubleTree,        // allreduce: two pipelined binary trees with disjoint interiors, half the data each
 };
 
 std::string_view toString(Algorithm algorithm);

@@ -9,11 +9,11 @@
 
 namespace banyan::tuning {
 
-Selector::Selector(topology::Topology topology, std::vector<Band> bands)
-    : topology_(std::move(topology)), bands_(std::move(bands)) {
+Selector::Selector(topology::Topology topology, std::vector<Band> bands, std::string source)
+    : topology_(std::move(topology)), bands_(std::move(bands)), source_(std::move(source)) {
   for (const Band& band : bands_) {
     if (const std::string why = unsupportedReason(band.collective, band.algorithm, topology_.size); !why.empty()) {
-      fail(ErrorCode::InvalidUsage, "BANYAN_ALGO forces {} for {}: {}", toString(band.algorithm),
+      fail(ErrorCode::InvalidUsage, "{} forces {} for {}: {}", source_, toString(band.algorithm),
            collectiveName(band.collective), why);
     }
   }
@@ -24,8 +24,8 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
   if (const auto band = findBand(bands_, collective, bytes)) {
     choice.algorithm = band->algorithm;
     choice.predictedUs = predictUs(topology_, collective, band->algorithm, bytes);
-    choice.why = band->high == SIZE_MAX ? fmt::format("BANYAN_ALGO band {}- B", band->low)
-                                        : fmt::format("BANYAN_ALGO band {}-{} B", band->low, band->high);
+    choice.why = band->high == SIZE_MAX ? fmt::format("{} band {}- B", source_, band->low)
+                                        : fmt::format("{} band {}-{} B", source_, band->low, band->high);
     return choice;
   }
   // Candidates the cost model can price, cheapest first; ties keep algorithmsOf()'s order.

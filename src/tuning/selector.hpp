@@ -26,9 +26,10 @@ struct Choice {
 
 class Selector {
  public:
-  // `bands`: parsed BANYAN_ALGO. Throws Error(InvalidUsage) when a band forces an algorithm
-  // that cannot run on this topology's rank count.
-  Selector(topology::Topology topology, std::vector<Band> bands);
+  // `bands`: parsed BANYAN_ALGO (or Options::algo: `source` names which, for messages).
+  // Throws Error(InvalidUsage) when a band forces an algorithm that cannot run on this
+  // topology's rank count.
+  Selector(topology::Topology topology, std::vector<Band> bands, std::string source = "BANYAN_ALGO");
 
   Choice choose(runtime::Collective collective, std::size_t bytes) const;
 
@@ -37,6 +38,7 @@ class Selector {
  private:
   topology::Topology topology_;
   std::vector<Band> bands_;
+  std::string source_;
 };
 
 }  // namespace banyan::tuning

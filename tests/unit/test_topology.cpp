@@ -91,8 +91,10 @@ TEST_CASE("a bad BANYAN_ALGO says which part is wrong", "[unit][tuning]") {
   using tuning::parseAlgoOverride;
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduse:0-:ring"); }),
              Catch::Contains("unknown collective 'allreduse'"));
-  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-:tree"); }),
-             Catch::Contains("allreduce has no algorithm 'tree' (it has: ring, recursive-doubling, rabenseifner, hierarchical)"));
+  CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-:bruck"); }),
+             Catch::Contains("allreduce has no algorithm 'bruck' (it has: ring, recursive-doubling, rabenseifner, "
+                             "double-tree, hierarchical)"));
+  CHECK(parseAlgoOverride("allreduce:0-:tree")[0].algorithm == tuning::Algorithm::DoubleTree);
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-1X:ring"); }), Catch::Contains("'1X' is not a size"));
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:4K-1K:ring"); }), Catch::Contains("is empty"));
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-8K:ring,4K-:rd"); }), Catch::Contains("overlaps"));
