@@ -139,11 +139,13 @@ double hierarchicalAllgather(const Topology& t, double block) {
 }
 
 // The double binary tree: slices of each half climb a tree and come back down, one behind the
-// other, so the time is (slices + 2 depth - 1) pipeline steps. In a step every rank receives
-// and sends about four slices (two children's and the parent's in the tree where it is
-// interior, one each way in the other) and folds two; a host's network link carries one slice
-// each way per tree edge that leaves it. A step costs the slowest of those at its link class's
-// rate, plus one latency. Slices as the executor cuts them (communicator_progress.cpp).
+// other. The first slice takes 2 depth hops, each one slice over the slowest link class the
+// trees use plus its latency; every further slice adds one steady-state step, in which every
+// rank receives and sends about four slices (two children's and the parent's in the tree where
+// it is interior, one each way in the other) and folds two, and a host's network link carries
+// one slice each way per tree edge that leaves it. (Charging the steady-state step for the
+// first slice too over-predicted small trees 2-5x in bench/topo.sh's first run of it.) Slices
+// as the executor cuts them (communicator_progress.cpp).
 double doubleTreeAllreduce(const Topology& t, double bytes) {
   const int n = t.size;
   const double slice = std::min(1024.0 * 1024, std::max(64.0 * 1024, bytes / n / 4));
@@ -177,10 +179,17 @@ double doubleTreeAllreduce(const Topology& t, double bytes) {
   const int intraMost = *std::max_element(intraIn.begin(), intraIn.end());
   const int interMost = std::max(*std::max_element(hostOut.begin(), hostOut.end()),
                                  *std::max_element(hostIn.begin(), hostIn.end()));
-  double step = std::max(memoryUs(t, 2 * sliceBytes), 0.0);
-  if (intraMost > 0) step = std::max(step, t.intra.latencyUs + intraMost * sliceBytes / t.intra.bandwidthMBps);
-  if (anyInter) step = std::max(step, t.inter.latencyUs + interMost * sliceBytes / t.inter.bandwidthMBps);
-  return (slices + 2 * depth - 1) * step;
+  double hop = memoryUs(t, sliceBytes);
+  double step = memoryUs(t, 2 * sliceBytes);
+  if (intraMost > 0) {
+    hop = std::max(hop, t.intra.latencyUs + sliceBytes / t.intra.bandwidthMBps);
+    step = std::max(step, t.intra.latencyUs + intraMost * sliceBytes / t.intra.bandwidthMBps);
+  }
+  if (anyInter) {
+    hop = std::max(hop, t.inter.latencyUs + sliceBytes / t.inter.bandwidthMBps);
+    step = std::max(step, t.inter.latencyUs + interMost * sliceBytes / t.inter.bandwidthMBps);
+  }
+  return 2 * depth * hop + (slices - 1) * step;
 }
 
 }  // namespace

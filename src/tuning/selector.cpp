@@ -35,6 +35,20 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
     if (const auto us = predictUs(topology_, collective, a, bytes)) priced.emplace_back(*us, a);
   }
   std::stable_sort(priced.begin(), priced.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  const auto pipelined = [](Algorithm a) {
+    return a == Algorithm::Ring || a == Algorithm::Hierarchical || a == Algorithm::DoubleTree;
+  };
+  std::string preferred;
+  const std::size_t moved =
+      collective == runtime::Collective::Allgather ? bytes * static_cast<std::size_t>(topology_.size) : bytes;
+  if (!priced.empty() && !pipelined(priced[0].second) && moved >= kPipelinedPreferenceMinBytes) {
+    const auto it = std::find_if(priced.begin(), priced.end(), [&](const auto& p) { return pipelined(p.second); });
+    if (it != priced.end() && it->first <= priced[0].first * (1 + kPipelinedPreference)) {
+      preferred = fmt::format(" (pipelined, within {:.0f}% of {})", kPipelinedPreference * 100,
+                              toString(priced[0].second));
+      std::rotate(priced.begin(), it, it + 1);  // it first, the rest in order
+    }
+  }
   if (topology_.size == 1 || priced.empty()) {
     choice.algorithm = tuning::choose(collective, topology_.size, bytes);
     choice.why = reason(collective, topology_.size, bytes);
@@ -45,7 +59,7 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
   if (priced.size() > 1) {
     choice.runnerUp = priced[1].second;
     choice.runnerUpUs = priced[1].first;
-    choice.why = fmt::format("cost model: {:.1f} us predicted, runner-up {} {:.1f} us", priced[0].first,
+    choice.why = fmt::format("cost model: {:.1f} us predicted{}, runner-up {} {:.1f} us", priced[0].first, preferred,
                              toString(priced[1].second), priced[1].first);
   } else {
     choice.why = fmt::format("cost model: {:.1f} us predicted, the only candidate", priced[0].first);

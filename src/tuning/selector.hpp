@@ -24,6 +24,18 @@ struct Choice {
   std::string why;  // for the INFO log and banyan-topo
 };
 
+// Schedules that move data in whole-message rounds (recursive doubling, Rabenseifner, Bruck)
+// are taken over the cheapest pipelined one (ring, hierarchical, double tree) only when the
+// model predicts them more than this much cheaper. Why: in bench/topo.sh (4 hosts x 1 rank,
+// 1 Gbit/s) whole-message rounds took 1.1-1.6x their predicted time from 1 MiB up while the
+// ring took 0.9x, and near-ties flipped with the probe's noise from run to run; within 10%
+// the model cannot tell them apart, and the pipelined schedule is the steadier bet.
+// Only for calls whose vector (allreduce) or output (allgather) is at least
+// kPipelinedPreferenceMinBytes: below one minimum slice (64 KiB) a pipeline pipelines nothing,
+// and latency, which the model does price well, decides.
+inline constexpr double kPipelinedPreference = 0.10;
+inline constexpr std::size_t kPipelinedPreferenceMinBytes = 64 * 1024;
+
 class Selector {
  public:
   // `bands`: parsed BANYAN_ALGO (or Options::algo: `source` names which, for messages).
