@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Where the cost model is wrong: for each layout, collective, algorithm and size, the measured
 time (bench/topo.sh's JSON, out-of-place) over the cost model's prediction (banyan-topo
---predictions on the same layout), and which algorithm each would pick.
+--predictions on the same layout), the fastest measured algorithm, and the one the selector
+picks from these predictions (its pipelined preference included) with its measured time over
+the fastest's.
 
     bench/topo_model.py OUT    (OUT holds LAYOUT_COLLECTIVE_NAME.json and LAYOUT.predictions)
 
@@ -16,6 +18,9 @@ from collections import defaultdict
 
 NAMES = {"ring": "ring", "rd": "recursive-doubling", "rab": "rabenseifner", "tree": "double-tree",
          "hier": "hierarchical", "bruck": "bruck"}
+
+
+PIPELINED = {"ring", "hierarchical", "double-tree"}
 
 
 def human(n):
@@ -63,10 +68,17 @@ def main():
             continue
         best_m = min(both, key=lambda a: m[a])
         best_p = min(both, key=lambda a: p[a])
+        # The selector's rule on top of the prices (src/tuning/selector.hpp): from 64 KiB moved,
+        # a pipelined schedule within 10% of a cheaper whole-message one is taken instead.
+        moved = size * ranks[layout] if collective == "allgather" else size
+        if best_p not in PIPELINED and moved >= 64 * 1024:
+            pipes = sorted((a for a in both if a in PIPELINED), key=lambda a: p[a])
+            if pipes and p[pipes[0]] <= p[best_p] * 1.10:
+                best_p = pipes[0]
         cells = " ".join(f"{a}={m[a] / p[a]:.2f}" for a in both)
         loss = m[best_p] / m[best_m]
         print(f"{layout} {collective:9} {human(size):>8}: measured/predicted {cells}; "
-              f"best measured {best_m}, model picks {best_p} ({loss:.2f}x the best time)")
+              f"best measured {best_m}, selector picks {best_p} ({loss:.2f}x the best time)")
 
 
 if __name__ == "__main__":
