@@ -192,6 +192,52 @@ double doubleTreeAllreduce(const Topology& t, double bytes) {
   return 2 * depth * hop + (slices - 1) * step;
 }
 
+// Reduce-scatter ring: n - 1 steps, each passing one block to the next rank and reducing the
+// block received, pipelined in slices as the allreduce ring's first half.
+double ringReduceScatter(const Topology& t, double block) {
+  const int n = t.size;
+  const double step = roundUs(
+      t, [n](int r) { return (r + 1) % n; }, block);
+  return (n - 1) * std::max(step, memoryUs(t, block));
+}
+
+// Recursive halving (power-of-two ranks): rounds at distance n/2, n/4, ..., 1, each sending and
+// then reducing half of what is left, unpipelined.
+double recursiveHalvingReduceScatter(const Topology& t, double block) {
+  double us = 0;
+  for (int d = t.size / 2; d >= 1; d /= 2) {
+    us += roundUs(
+              t, [d](int r) { return r ^ d; }, block * d) +
+          memoryUs(t, block * d);
+  }
+  return us;
+}
+
+// Binomial broadcast from rank 0: round k, the 2^k ranks that have the message send it whole to
+// rank + 2^k.
+double binomialBroadcast(const Topology& t, double bytes) {
+  const int n = t.size;
+  double us = 0;
+  for (int d = 1; d < n; d *= 2) {
+    us += roundUs(
+        t, [d, n](int r) { return r < d && r + d < n ? r + d : -1; }, bytes);
+  }
+  return us;
+}
+
+// Chain broadcast from rank 0: (n - 1) + (slices - 1) slice hops, each at the slowest link of
+// the chain (every link is busy at once once the pipe is full). Slices as the executor cuts a
+// broadcast's (communicator_progress.cpp): about four, 64 KiB to 1 MiB; two ranks, one message.
+double chainBroadcast(const Topology& t, double bytes) {
+  const int n = t.size;
+  const double slice = n == 2 ? bytes : std::min(1024.0 * 1024, std::max(64.0 * 1024, bytes / 4));
+  const double sliceBytes = std::min(slice, bytes);
+  const double slices = std::ceil(bytes / sliceBytes);
+  const double hop = roundUs(
+      t, [n](int r) { return r + 1 < n ? r + 1 : -1; }, sliceBytes);
+  return (n - 1 + slices - 1) * hop;
+}
+
 }  // namespace
 
 std::optional<double> predictUs(const Topology& t, Collective collective, Algorithm algorithm, std::size_t bytes) {
@@ -211,6 +257,14 @@ std::optional<double> predictUs(const Topology& t, Collective collective, Algori
       if (algorithm == Algorithm::Bruck) return bruckAllgather(t, b);
       if (algorithm == Algorithm::RecursiveDoubling && powerOfTwo(t.size)) return recursiveDoublingAllgather(t, b);
       if (algorithm == Algorithm::Hierarchical && t.hostCount() > 1) return hierarchicalAllgather(t, b);
+      return std::nullopt;
+    case Collective::ReduceScatter:
+      if (algorithm == Algorithm::Ring) return ringReduceScatter(t, b);
+      if (algorithm == Algorithm::RecursiveHalving && powerOfTwo(t.size)) return recursiveHalvingReduceScatter(t, b);
+      return std::nullopt;
+    case Collective::Broadcast:
+      if (algorithm == Algorithm::BinomialTree) return binomialBroadcast(t, b);
+      if (algorithm == Algorithm::Chain) return chainBroadcast(t, b);
       return std::nullopt;
     default:
       return std::nullopt;

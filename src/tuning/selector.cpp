@@ -36,11 +36,13 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
   }
   std::stable_sort(priced.begin(), priced.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
   const auto pipelined = [](Algorithm a) {
-    return a == Algorithm::Ring || a == Algorithm::Hierarchical || a == Algorithm::DoubleTree;
+    return a == Algorithm::Ring || a == Algorithm::Hierarchical || a == Algorithm::DoubleTree || a == Algorithm::Chain;
   };
   std::string preferred;
   const std::size_t moved =
-      collective == runtime::Collective::Allgather ? bytes * static_cast<std::size_t>(topology_.size) : bytes;
+      collective == runtime::Collective::Allgather || collective == runtime::Collective::ReduceScatter
+          ? bytes * static_cast<std::size_t>(topology_.size)
+          : bytes;
   if (!priced.empty() && !pipelined(priced[0].second) && moved >= kPipelinedPreferenceMinBytes) {
     const auto it = std::find_if(priced.begin(), priced.end(), [&](const auto& p) { return pipelined(p.second); });
     if (it != priced.end() && it->first <= priced[0].first * (1 + kPipelinedPreference)) {

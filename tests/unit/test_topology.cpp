@@ -210,3 +210,25 @@ TEST_CASE("banyan-topo's report shows hosts, links and a row per collective and 
   CHECK_THAT(dot, Catch::StartsWith("digraph banyan_topology {"));
   CHECK_THAT(dot, Catch::Contains("subgraph cluster_host1") && Catch::Contains("r0 -> r2"));
 }
+
+TEST_CASE("the cost model prices reduce-scatter and broadcast", "[unit][tuning]") {
+  for (auto [hosts, perHost] : {std::pair{1, 4}, std::pair{2, 2}, std::pair{4, 1}}) {
+    INFO(hosts << " x " << perHost);
+    const tuning::Selector selector(layout(hosts, perHost), {});
+    // Small: log2(n) rounds beat n - 1 steps; large: each link carries the data once.
+    CHECK(selector.choose(Collective::Broadcast, 8).algorithm == Algorithm::BinomialTree);
+    CHECK(selector.choose(Collective::Broadcast, 64 << 20).algorithm == Algorithm::Chain);
+    CHECK(selector.choose(Collective::ReduceScatter, 8).algorithm == Algorithm::RecursiveHalving);
+    CHECK(selector.choose(Collective::ReduceScatter, 16 << 20).algorithm == Algorithm::Ring);
+    CHECK_THAT(selector.choose(Collective::Broadcast, 8).why, Catch::Contains("cost model"));
+  }
+  // Recursive halving needs a power of two; 3 ranks get the ring at every size.
+  CHECK_FALSE(tuning::predictUs(layout(1, 3), Collective::ReduceScatter, Algorithm::RecursiveHalving, 64));
+  CHECK(tuning::Selector(layout(1, 3), {}).choose(Collective::ReduceScatter, 8).algorithm == Algorithm::Ring);
+  // A 64 MiB chain over 2 hosts x 1 is one 64 MiB message at the link's rate.
+  CHECK(*tuning::predictUs(layout(2, 1), Collective::Broadcast, Algorithm::Chain, 64 << 20) ==
+        Approx(30 + (64 << 20) / 117.0).epsilon(0.01));
+  // Whole-message binomial rounds over 4 hosts: 2 rounds of the message.
+  CHECK(*tuning::predictUs(layout(4, 1), Collective::Broadcast, Algorithm::BinomialTree, 1 << 20) ==
+        Approx(2 * (30 + (1 << 20) / 117.0)).epsilon(0.01));
+}
