@@ -4,7 +4,9 @@
 #   1 host x 4 ranks            (local ranks; the shm engine is one more candidate there)
 #   2 hosts x 2 ranks, 4 hosts x 1 rank   (tools/netns-hosts.sh, links rate-limited to RATE)
 # then bench/topo_summary.py prints, per layout, collective and size, every algorithm's busbw,
-# the automatic choice's ratio to the best forced one, and the worst point.
+# the automatic choice's ratio to the best forced one, and the worst point, and
+# bench/topo_model.py each algorithm's measured time over the cost model's prediction (from
+# the topology the automatic run probed) into OUT/model.txt.
 #
 #   bench/topo.sh [BUILD_DIR]
 # Environment: BENCH_RATE=1gbit, BENCH_FLAGS (default below), BENCH_OUT=bench/out/topo-<time>,
@@ -27,8 +29,8 @@ export BANYAN_TIMEOUT=120s
 # name:BANYAN_ALGO value ("" = automatic). allgather's recursive doubling needs 2^k ranks (4 is).
 variants() {
   case $1 in
-    allreduce) echo "auto: ring:allreduce:0-:ring rd:allreduce:0-:rd rab:allreduce:0-:rabenseifner hier:allreduce:0-:hierarchical" ;;
-    allgather) echo "auto: ring:allgather:0-:ring rd:allgather:0-:rd bruck:allgather:0-:bruck" ;;
+    allreduce) echo "auto: ring:allreduce:0-:ring rd:allreduce:0-:rd rab:allreduce:0-:rabenseifner tree:allreduce:0-:double-tree hier:allreduce:0-:hierarchical" ;;
+    allgather) echo "auto: ring:allgather:0-:ring rd:allgather:0-:rd bruck:allgather:0-:bruck hier:allgather:0-:hierarchical" ;;
   esac
 }
 
@@ -63,6 +65,8 @@ for layout in $LAYOUTS; do
       # On one host the automatic choice is the shared-memory engine; the forced algorithms
       # are schedules, which run only with the engine off.
       if [[ $layout == 1x* && $name != auto ]]; then extra="$extra BANYAN_SHM_COLLECTIVES=0"; fi
+      # The automatic runs keep what their probe saw, for the model's predictions below.
+      if [[ $name == auto ]]; then extra="$extra BANYAN_TOPO_DUMP_FILE=$OUT/${layout}_${collective}.topo"; fi
       json="$OUT/${layout}_${collective}_${name}.json"
       echo "== $layout $collective $name (BANYAN_ALGO='$algo')"
       if ! run_one "$layout" "$collective" "$algo" "$extra" "$json" >"$OUT/${layout}_${collective}_${name}.txt" 2>&1; then
@@ -72,3 +76,10 @@ for layout in $LAYOUTS; do
   done
 done
 python3 "$HERE/topo_summary.py" --rate "$RATE" "$OUT"/*.json | tee "$OUT/summary.md"
+# Measured over predicted time per algorithm (the allreduce run's probe stands for the layout).
+for layout in $LAYOUTS; do
+  if [[ -f $OUT/${layout}_allreduce.topo ]]; then
+    "$BUILD/tools/banyan-topo" --topo "$OUT/${layout}_allreduce.topo" --predictions "$OUT/$layout.predictions" >/dev/null
+  fi
+done
+python3 "$HERE/topo_model.py" "$OUT" >"$OUT/model.txt" && echo "model against measurement: $OUT/model.txt"

@@ -7,6 +7,7 @@
 //   banyan-topo --topo FILE [options]    report a saved topology (BANYAN_TOPO_DUMP_FILE's, or --save's)
 // options:
 //   --save FILE    also write the topology (load it later with BANYAN_TOPO_FILE)
+//   --predictions FILE   write every candidate's predicted time per collective and size
 //   --dot FILE     write the picture as Graphviz DOT
 //   --svg FILE / --png FILE   render it with Graphviz's dot
 // BANYAN_ALGO, when set, shows in the table as it would in a job.
@@ -38,13 +39,13 @@ constexpr const char* kProgram = "banyan-topo";
 
 struct Args {
   std::optional<int> numRanks;
-  std::string topoFile, saveFile, dotFile, svgFile, pngFile;
+  std::string topoFile, saveFile, dotFile, svgFile, pngFile, predictionsFile;
 };
 
 void usage() {
   std::fprintf(stderr,
                "usage: %s (-np N | --topo FILE | under torchrun variables) [--save FILE] [--dot FILE] "
-               "[--svg FILE] [--png FILE]\n",
+               "[--svg FILE] [--png FILE] [--predictions FILE]\n",
                kProgram);
 }
 
@@ -69,6 +70,8 @@ std::optional<Args> parse(int argc, char** argv) {
       args.topoFile = value;
     } else if (flag == "--save") {
       args.saveFile = value;
+    } else if (flag == "--predictions") {
+      args.predictionsFile = value;
     } else if (flag == "--dot") {
       args.dotFile = value;
     } else if (flag == "--svg") {
@@ -110,6 +113,7 @@ int report(const Args& args, const banyan::topology::Topology& topology) {
   if (!args.saveFile.empty()) banyan::topology::save(topology, args.saveFile);
   const std::string dot = banyan::topo_tool::dotReport(selector);
   if (!args.dotFile.empty()) writeFile(args.dotFile, dot);
+  if (!args.predictionsFile.empty()) writeFile(args.predictionsFile, banyan::topo_tool::predictionTable(selector));
   if (!args.svgFile.empty()) render(dot, "svg", args.svgFile);
   if (!args.pngFile.empty()) render(dot, "png", args.pngFile);
   return 0;

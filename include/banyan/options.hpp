@@ -46,6 +46,13 @@ struct Options {
   // BANYAN_SPIN_US: how long waits poll before sleeping (0: never spin). Default: 50 us when
   // ranks do not outnumber cores, else 200 us polling with sched_yield.
   std::optional<std::chrono::microseconds> spin;
+  // BANYAN_ALGO: forced algorithms per collective and size band, e.g.
+  // "allreduce:0-64K:recursive-doubling,64K-:ring" (docs/topology.md). Set here, it replaces
+  // BANYAN_ALGO as a whole (bands are not merged). Every rank must pass the same text.
+  std::optional<std::string> algo;
+  // BANYAN_TOPO_FILE: load the topology from this file instead of probing (every rank reads it).
+  // An empty string probes even when BANYAN_TOPO_FILE is set.
+  std::optional<std::string> topoFile;
   // BANYAN_DEBUG: log level, one of "none", "warn", "info", "trace". Default warn.
   std::optional<std::string> debug;
 };

@@ -83,10 +83,12 @@ constexpr std::array<Variable, 28> kVariables{{
      "Operations each communicator's flight recorder keeps (1 to 1000000)."},
     {"BANYAN_ALGO", "(unset)",
      "Forces algorithms per collective and size band, e.g. allreduce:0-64K:recursive-doubling,64K-:ring;"
-     "allgather:0-32K:bruck. Sizes not covered are left to the cost model (see docs/topology.md)."},
+     "allgather:0-32K:bruck. Sizes not covered are left to the cost model (see docs/topology.md). "
+     "Options::algo, when set, replaces it as a whole."},
     {"BANYAN_TOPO_FILE", "(unset)",
      "Load the topology from this file (as written by BANYAN_TOPO_DUMP_FILE or banyan-topo --save) "
-     "instead of probing; every rank reads it."},
+     "instead of probing; every rank reads it. Options::topoFile, when set, replaces it (an empty string "
+     "probes)."},
     {"BANYAN_TOPO_DUMP_FILE", "(unset)", "Rank 0 writes the probed topology to this file."},
     {"BANYAN_RANK", "(unset)", "Bootstrap: this process's rank (set by banyan's launcher)."},
     {"BANYAN_SIZE", "(unset)", "Bootstrap: number of ranks in the job."},
@@ -360,8 +362,19 @@ Config resolve(const Options& options) {
 
   if (const char* v = env("BANYAN_DEBUG_SUBSYS")) config.logSubsystems = parseSubsystems(v, "BANYAN_DEBUG_SUBSYS");
 
-  if (const char* v = env("BANYAN_ALGO")) config.algo = v;
-  if (const char* v = env("BANYAN_TOPO_FILE")) config.topoFile = v;
+  // As every field: code that sets the algorithm or the topology file means it for this
+  // communicator; the environment fills in what the code leaves unset.
+  if (options.algo) {
+    config.algo = *options.algo;
+    config.algoSource = "Options::algo";
+  } else if (const char* v = env("BANYAN_ALGO")) {
+    config.algo = v;
+  }
+  if (options.topoFile) {
+    config.topoFile = *options.topoFile;
+  } else if (const char* v = env("BANYAN_TOPO_FILE")) {
+    config.topoFile = v;
+  }
   if (const char* v = env("BANYAN_TOPO_DUMP_FILE")) config.topoDumpFile = v;
 
   if (options.debug) {

@@ -44,9 +44,11 @@ struct Config {
   std::string flightRecorderPath;
   std::size_t flightRecorderSize = 2000;
   std::string tracePath;  // BANYAN_TRACE: Chrome trace-event file pattern; empty: no tracing
-  // Selection and topology (environment only so far): the BANYAN_ALGO text (parsed by
-  // tuning::parseAlgoOverride), a topology file to load instead of probing, and one to write.
+  // Selection and topology: the BANYAN_ALGO text (parsed by tuning::parseAlgoOverride) and
+  // where it came from (for its error messages), a topology file to load instead of probing,
+  // and one to write.
   std::string algo;
+  std::string algoSource = "BANYAN_ALGO";
   std::string topoFile;
   std::string topoDumpFile;
   // How long the progress thread and blocking waits poll before they sleep.

@@ -4,6 +4,7 @@
 #include "algorithms/barrier.hpp"
 #include "algorithms/broadcast.hpp"
 #include "algorithms/bruck.hpp"
+#include "algorithms/double_binary_tree.hpp"
 #include "algorithms/gather_scatter.hpp"
 #include "algorithms/hierarchical.hpp"
 #include "algorithms/rabenseifner.hpp"
@@ -20,22 +21,27 @@ namespace {
 
 using tuning::Algorithm;
 
+// The host of each rank for the two-level schedules; without a layout, one rank per host.
+std::vector<int> hostsOf(const std::vector<int>& hostOfRank, int size) {
+  std::vector<int> hosts = hostOfRank;
+  if (hosts.size() != static_cast<std::size_t>(size)) {
+    hosts.resize(static_cast<std::size_t>(size));
+    for (int r = 0; r < size; ++r) hosts[static_cast<std::size_t>(r)] = r;
+  }
+  return hosts;
+}
+
 algorithms::Schedule generate(Collective kind, Algorithm algorithm, int rank, int size, int root, std::size_t count,
                               std::size_t slice, const std::vector<int>& hostOfRank) {
   switch (kind) {
     case Collective::Allreduce:
-      if (algorithm == Algorithm::Hierarchical) {
-        std::vector<int> hosts = hostOfRank;
-        if (hosts.size() != static_cast<std::size_t>(size)) {
-          hosts.resize(static_cast<std::size_t>(size));
-          for (int r = 0; r < size; ++r) hosts[static_cast<std::size_t>(r)] = r;
-        }
-        return algorithms::hierarchicalAllreduce(rank, hosts, count, slice);
-      }
+      if (algorithm == Algorithm::Hierarchical) return algorithms::hierarchicalAllreduce(rank, hostsOf(hostOfRank, size), count, slice);
       if (algorithm == Algorithm::Rabenseifner) return algorithms::rabenseifnerAllreduce(rank, size, count);
+      if (algorithm == Algorithm::DoubleTree) return algorithms::doubleBinaryTreeAllreduce(rank, size, count, slice);
       return algorithm == Algorithm::RecursiveDoubling ? algorithms::recursiveDoublingAllreduce(rank, size, count)
                                                        : algorithms::ringAllreduce(rank, size, count, slice);
     case Collective::Allgather:
+      if (algorithm == Algorithm::Hierarchical) return algorithms::hierarchicalAllgather(rank, hostsOf(hostOfRank, size), count, slice);
       return algorithm == Algorithm::Bruck               ? algorithms::bruckAllgather(rank, size, count)
              : algorithm == Algorithm::RecursiveDoubling ? algorithms::recursiveDoublingAllgather(rank, size, count)
                                                          : algorithms::ringAllgather(rank, size, count, slice);

@@ -8,7 +8,7 @@ std::unique_ptr<tuning::Selector> makeSelector(Store& store, int rank, int size,
                                                const HostLayout& layout, const config::Config& config,
                                                const LinkMeasurer& measure) {
   // Parse BANYAN_ALGO first: a typo fails before any probing is spent.
-  auto bands = tuning::parseAlgoOverride(config.algo);
+  auto bands = tuning::parseAlgoOverride(config.algo, config.algoSource);
   topology::ProbeParams params;
   params.rank = rank;
   params.size = size;
@@ -36,7 +36,7 @@ std::unique_ptr<tuning::Selector> makeSelector(Store& store, int rank, int size,
   params.file = config.topoFile;
   params.dumpFile = config.topoDumpFile;
   params.timeout = config.timeout;
-  return std::make_unique<tuning::Selector>(topology::discover(store, params), std::move(bands));
+  return std::make_unique<tuning::Selector>(topology::discover(store, params), std::move(bands), config.algoSource);
 }
 
 }  // namespace banyan::runtime

@@ -24,7 +24,7 @@ constexpr std::array kAlgorithms = {Algorithm::Ring,          Algorithm::Recursi
                                     Algorithm::BinomialTree,  Algorithm::Chain,
                                     Algorithm::Direct,        Algorithm::Pairwise,
                                     Algorithm::Dissemination, Algorithm::Hierarchical,
-                                    Algorithm::Rabenseifner};
+                                    Algorithm::Rabenseifner,  Algorithm::DoubleTree};
 
 std::vector<std::string> splitOn(const std::string& text, char separator) {
   std::vector<std::string> parts;
@@ -40,11 +40,11 @@ std::string trim(std::string s) {
   return s.substr(first, s.find_last_not_of(" \t") - first + 1);
 }
 
-std::size_t size(const std::string& text, const std::string& band) {
+std::size_t size(const std::string& text, const std::string& band, const std::string& source) {
   try {
     return config::parseBytes(text, "BANYAN_ALGO size");
   } catch (const Error&) {
-    fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}': '{}' is not a size (such as 0, 4096, 64K, 4M)", band, text);
+    fail(ErrorCode::InvalidUsage, "{}: band '{}': '{}' is not a size (such as 0, 4096, 64K, 4M)", source, band, text);
   }
 }
 
@@ -85,6 +85,7 @@ std::optional<Collective> collectiveFromName(std::string_view name) {
 
 std::optional<Algorithm> algorithmFromName(std::string_view name) {
   if (name == "rd") return Algorithm::RecursiveDoubling;
+  if (name == "tree") return Algorithm::DoubleTree;  // as NCCL_ALGO's "Tree"
   for (Algorithm a : kAlgorithms) {
     if (toString(a) == name) return a;
   }
@@ -94,9 +95,10 @@ std::optional<Algorithm> algorithmFromName(std::string_view name) {
 std::vector<Algorithm> algorithmsOf(Collective collective) {
   switch (collective) {
     case Collective::Allreduce:
-      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Rabenseifner, Algorithm::Hierarchical};
+      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Rabenseifner, Algorithm::DoubleTree,
+              Algorithm::Hierarchical};
     case Collective::Allgather:
-      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Bruck};
+      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Bruck, Algorithm::Hierarchical};
     case Collective::ReduceScatter:
       return {Algorithm::Ring, Algorithm::RecursiveHalving};
     case Collective::Broadcast:
@@ -128,37 +130,37 @@ std::string unsupportedReason(Collective collective, Algorithm algorithm, int si
   return {};
 }
 
-std::vector<Band> parseAlgoOverride(const std::string& text) {
+std::vector<Band> parseAlgoOverride(const std::string& text, const std::string& source) {
   std::vector<Band> bands;
   for (const std::string& rawRule : splitOn(text, ';')) {
     const std::string rule = trim(rawRule);
     if (rule.empty()) continue;
     const auto colon = rule.find(':');
     if (colon == std::string::npos) {
-      fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: rule '{}' needs 'collective:RANGE:ALGORITHM,...'", rule);
+      fail(ErrorCode::InvalidUsage, "{}: rule '{}' needs 'collective:RANGE:ALGORITHM,...'", source, rule);
     }
     const std::string name = trim(rule.substr(0, colon));
     const auto collective = collectiveFromName(name);
     if (!collective) {
       fail(ErrorCode::InvalidUsage,
-           "BANYAN_ALGO: unknown collective '{}' in rule '{}' (known: allreduce, allgather, reduce_scatter, "
+           "{}: unknown collective '{}' in rule '{}' (known: allreduce, allgather, reduce_scatter, "
            "broadcast, reduce, gather, scatter, alltoall, barrier)",
-           name, rule);
+           source, name, rule);
     }
     for (const std::string& rawBand : splitOn(rule.substr(colon + 1), ',')) {
       const std::string band = trim(rawBand);
       const auto bandColon = band.find(':');
       const auto dash = band.find('-');
       if (bandColon == std::string::npos || dash == std::string::npos || dash > bandColon) {
-        fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}' of {} needs LOW-HIGH:ALGORITHM or LOW-:ALGORITHM", band,
+        fail(ErrorCode::InvalidUsage, "{}: band '{}' of {} needs LOW-HIGH:ALGORITHM or LOW-:ALGORITHM", source, band,
              name);
       }
       Band b{*collective, 0, SIZE_MAX, Algorithm::Ring};
-      b.low = size(trim(band.substr(0, dash)), band);
+      b.low = size(trim(band.substr(0, dash)), band, source);
       const std::string high = trim(band.substr(dash + 1, bandColon - dash - 1));
-      if (!high.empty()) b.high = size(high, band);
+      if (!high.empty()) b.high = size(high, band, source);
       if (b.high <= b.low)
-        fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}' of {} is empty (HIGH <= LOW)", band, name);
+        fail(ErrorCode::InvalidUsage, "{}: band '{}' of {} is empty (HIGH <= LOW)", source, band, name);
       const std::string algorithmName = trim(band.substr(bandColon + 1));
       const auto algorithm = algorithmFromName(algorithmName);
       bool fits = false;
@@ -167,13 +169,13 @@ std::vector<Band> parseAlgoOverride(const std::string& text) {
         std::string known;
         for (Algorithm a : algorithmsOf(*collective))
           known += fmt::format("{}{}", known.empty() ? "" : ", ", toString(a));
-        fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}': {} has no algorithm '{}' (it has: {})", band, name,
+        fail(ErrorCode::InvalidUsage, "{}: band '{}': {} has no algorithm '{}' (it has: {})", source, band, name,
              algorithmName, known);
       }
       b.algorithm = *algorithm;
       for (const Band& other : bands) {
         if (other.collective == b.collective && b.low < other.high && other.low < b.high) {
-          fail(ErrorCode::InvalidUsage, "BANYAN_ALGO: band '{}' of {} overlaps another band of {}", band, name, name);
+          fail(ErrorCode::InvalidUsage, "{}: band '{}' of {} overlaps another band of {}", source, band, name, name);
         }
       }
       bands.push_back(b);

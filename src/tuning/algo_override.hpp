@@ -26,9 +26,10 @@ struct Band {
   Algorithm algorithm;
 };
 
-// Parses BANYAN_ALGO; throws Error(InvalidUsage) that quotes the part that is wrong and says
-// what was expected (known collectives, the algorithms that collective has).
-std::vector<Band> parseAlgoOverride(const std::string& text);
+// Parses BANYAN_ALGO; throws Error(InvalidUsage) that names `source` (where the text came
+// from), quotes the part that is wrong and says what was expected (known collectives, the
+// algorithms that collective has).
+std::vector<Band> parseAlgoOverride(const std::string& text, const std::string& source = "BANYAN_ALGO");
 
 // The band covering `bytes` of `collective`, if any.
 std::optional<Band> findBand(const std::vector<Band>& bands, runtime::Collective collective, std::size_t bytes);

@@ -1,5 +1,7 @@
 #include "tuning/cost_model.hpp"
 
+#include "algorithms/double_binary_tree.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -123,6 +125,119 @@ double hierarchicalAllreduce(const Topology& t, double bytes) {
   return intra + locals * memoryUs(t, bytes) + ring + intra;
 }
 
+// Each leader gathers its host's blocks, the leaders pass whole hosts' blocks around a ring,
+// and each leader hands the n - 1 other blocks to its locals, mostly while the ring runs.
+double hierarchicalAllgather(const Topology& t, double block) {
+  const int k = t.maxRanksPerHost();
+  const int hosts = t.hostCount();
+  const int locals = k - 1;
+  const double gather = locals > 0 ? t.intra.latencyUs + locals * block / t.intra.bandwidthMBps : 0;
+  const double ring = (hosts - 1) * (t.inter.latencyUs + k * block / t.inter.bandwidthMBps);
+  const double handBack =
+      locals > 0 ? t.intra.latencyUs + locals * (t.size - 1) * block / t.intra.bandwidthMBps : 0;
+  return gather + std::max(ring, handBack);
+}
+
+// The double binary tree: slices of each half climb a tree and come back down, one behind the
+// other. The first slice takes 2 depth hops, each one slice over the slowest link class the
+// trees use plus its latency; every further slice adds one steady-state step, in which every
+// rank receives and sends about four slices (two children's and the parent's in the tree where
+// it is interior, one each way in the other) and folds two, and a host's network link carries
+// one slice each way per tree edge that leaves it. (Charging the steady-state step for the
+// first slice too over-predicted small trees 2-5x in bench/topo.sh's first run of it.) Slices
+// as the executor cuts them (communicator_progress.cpp).
+double doubleTreeAllreduce(const Topology& t, double bytes) {
+  const int n = t.size;
+  const double slice = std::min(1024.0 * 1024, std::max(64.0 * 1024, bytes / n / 4));
+  const double half = bytes / 2;
+  const double sliceBytes = std::min(slice, half);
+  const double slices = std::ceil(half / sliceBytes);
+  int depth = 0;
+  std::vector<int> intraIn(static_cast<std::size_t>(n), 0);
+  std::vector<int> hostOut(static_cast<std::size_t>(t.hostCount()), 0);
+  std::vector<int> hostIn(static_cast<std::size_t>(t.hostCount()), 0);
+  bool anyInter = false;
+  for (int tree = 0; tree < 2; ++tree) {
+    for (int r = 0; r < n; ++r) {
+      int hops = 0;
+      for (int x = r; x >= 0; x = algorithms::doubleTreeNode(tree, x, n).parent) ++hops;
+      depth = std::max(depth, hops - 1);
+      const int parent = algorithms::doubleTreeNode(tree, r, n).parent;
+      if (parent < 0) continue;
+      // The edge carries a slice up (r -> parent) and one down (parent -> r) per step.
+      if (t.sameHost(r, parent)) {
+        ++intraIn[static_cast<std::size_t>(r)];
+        ++intraIn[static_cast<std::size_t>(parent)];
+      } else {
+        anyInter = true;
+        const auto hr = static_cast<std::size_t>(t.hostOfRank[static_cast<std::size_t>(r)]);
+        const auto hp = static_cast<std::size_t>(t.hostOfRank[static_cast<std::size_t>(parent)]);
+        ++hostOut[hr], ++hostIn[hp], ++hostOut[hp], ++hostIn[hr];
+      }
+    }
+  }
+  const int intraMost = *std::max_element(intraIn.begin(), intraIn.end());
+  const int interMost = std::max(*std::max_element(hostOut.begin(), hostOut.end()),
+                                 *std::max_element(hostIn.begin(), hostIn.end()));
+  double hop = memoryUs(t, sliceBytes);
+  double step = memoryUs(t, 2 * sliceBytes);
+  if (intraMost > 0) {
+    hop = std::max(hop, t.intra.latencyUs + sliceBytes / t.intra.bandwidthMBps);
+    step = std::max(step, t.intra.latencyUs + intraMost * sliceBytes / t.intra.bandwidthMBps);
+  }
+  if (anyInter) {
+    hop = std::max(hop, t.inter.latencyUs + sliceBytes / t.inter.bandwidthMBps);
+    step = std::max(step, t.inter.latencyUs + interMost * sliceBytes / t.inter.bandwidthMBps);
+  }
+  return 2 * depth * hop + (slices - 1) * step;
+}
+
+// Reduce-scatter ring: n - 1 steps, each passing one block to the next rank and reducing the
+// block received, pipelined in slices as the allreduce ring's first half.
+double ringReduceScatter(const Topology& t, double block) {
+  const int n = t.size;
+  const double step = roundUs(
+      t, [n](int r) { return (r + 1) % n; }, block);
+  return (n - 1) * std::max(step, memoryUs(t, block));
+}
+
+// Recursive halving (power-of-two ranks): rounds at distance n/2, n/4, ..., 1, each sending and
+// then reducing half of what is left, unpipelined.
+double recursiveHalvingReduceScatter(const Topology& t, double block) {
+  double us = 0;
+  for (int d = t.size / 2; d >= 1; d /= 2) {
+    us += roundUs(
+              t, [d](int r) { return r ^ d; }, block * d) +
+          memoryUs(t, block * d);
+  }
+  return us;
+}
+
+// Binomial broadcast from rank 0: round k, the 2^k ranks that have the message send it whole to
+// rank + 2^k.
+double binomialBroadcast(const Topology& t, double bytes) {
+  const int n = t.size;
+  double us = 0;
+  for (int d = 1; d < n; d *= 2) {
+    us += roundUs(
+        t, [d, n](int r) { return r < d && r + d < n ? r + d : -1; }, bytes);
+  }
+  return us;
+}
+
+// Chain broadcast from rank 0: (n - 1) + (slices - 1) slice hops, each at the slowest link of
+// the chain (every link is busy at once once the pipe is full). Slices as the executor cuts a
+// broadcast's (communicator_progress.cpp): about four, 64 KiB to 1 MiB; two ranks, one message.
+double chainBroadcast(const Topology& t, double bytes) {
+  const int n = t.size;
+  const double slice = n == 2 ? bytes : std::min(1024.0 * 1024, std::max(64.0 * 1024, bytes / 4));
+  const double sliceBytes = std::min(slice, bytes);
+  const double slices = std::ceil(bytes / sliceBytes);
+  const double hop = roundUs(
+      t, [n](int r) { return r + 1 < n ? r + 1 : -1; }, sliceBytes);
+  return (n - 1 + slices - 1) * hop;
+}
+
 }  // namespace
 
 std::optional<double> predictUs(const Topology& t, Collective collective, Algorithm algorithm, std::size_t bytes) {
@@ -133,6 +248,7 @@ std::optional<double> predictUs(const Topology& t, Collective collective, Algori
       if (algorithm == Algorithm::Ring) return ringAllreduce(t, b);
       if (algorithm == Algorithm::RecursiveDoubling) return recursiveDoublingAllreduce(t, b);
       if (algorithm == Algorithm::Rabenseifner) return rabenseifnerAllreduce(t, b);
+      if (algorithm == Algorithm::DoubleTree) return doubleTreeAllreduce(t, b);
       // Only across hosts: on one host it is a gather and a broadcast through one rank.
       if (algorithm == Algorithm::Hierarchical && t.hostCount() > 1) return hierarchicalAllreduce(t, b);
       return std::nullopt;
@@ -140,6 +256,15 @@ std::optional<double> predictUs(const Topology& t, Collective collective, Algori
       if (algorithm == Algorithm::Ring) return ringAllgather(t, b);
       if (algorithm == Algorithm::Bruck) return bruckAllgather(t, b);
       if (algorithm == Algorithm::RecursiveDoubling && powerOfTwo(t.size)) return recursiveDoublingAllgather(t, b);
+      if (algorithm == Algorithm::Hierarchical && t.hostCount() > 1) return hierarchicalAllgather(t, b);
+      return std::nullopt;
+    case Collective::ReduceScatter:
+      if (algorithm == Algorithm::Ring) return ringReduceScatter(t, b);
+      if (algorithm == Algorithm::RecursiveHalving && powerOfTwo(t.size)) return recursiveHalvingReduceScatter(t, b);
+      return std::nullopt;
+    case Collective::Broadcast:
+      if (algorithm == Algorithm::BinomialTree) return binomialBroadcast(t, b);
+      if (algorithm == Algorithm::Chain) return chainBroadcast(t, b);
       return std::nullopt;
     default:
       return std::nullopt;

@@ -17,6 +17,7 @@ std::string_view toString(Algorithm algorithm) {
     case Algorithm::Dissemination: return "dissemination";
     case Algorithm::Hierarchical: return "hierarchical";
     case Algorithm::Rabenseifner: return "rabenseifner";
+    case Algorithm::DoubleTree: return "double-tree";
   }
   return "unknown";
 }
@@ -40,6 +41,7 @@ std::string reason(runtime::Collective collective, int size, std::size_t bytes) 
     case Algorithm::Dissemination: return "dissemination: ceil(log2 n) rounds";
     case Algorithm::Hierarchical: return "two-level: inside hosts, then among host leaders";
     case Algorithm::Rabenseifner: return "recursive halving then doubling: the ring's bytes in 2 log2(n) rounds";
+    case Algorithm::DoubleTree: return "double binary tree: 2 log2(n) pipelined steps, half the data per tree";
     case Algorithm::RecursiveDoubling:
       if (collective == runtime::Collective::Allgather) {
         return fmt::format("power-of-two ranks, output <= {} B: log2(n) rounds, ring's bytes",

@@ -1,8 +1,10 @@
 #pragma once
-// Which schedule runs a collective of a given shape. For now a measured size threshold
-// (bench/RESULTS.md has the sweep behind it); the cost model over a probed topology replaces
-// it later. Every rank computes the same answer from the same (size, bytes), so no agreement
-// round is needed.
+// Which schedule runs a collective of a given shape by size thresholds alone (bench/RESULTS.md
+// has the sweeps behind the allreduce and allgather ones). The communicator asks the Selector
+// (selector.hpp), which prices allreduce, allgather, reduce-scatter and broadcast with the cost
+// model over the probed topology and falls back to these thresholds for the other collectives
+// and for one rank. Every rank computes the same answer from the same (size, bytes), so no
+// agreement round is needed.
 
 #include "runtime/collective.hpp"
 
@@ -24,6 +26,7 @@ enum class Algorithm {
   Dissemination,     // barrier
   Hierarchical,      // allreduce: reduce inside hosts, ring among host leaders, hand back
   Rabenseifner,      // allreduce: recursive-halving reduce-scatter + recursive-doubling allgather
+  DoubleTree,        // allreduce: two pipelined binary trees with disjoint interiors, half the data each
 };
 
 std::string_view toString(Algorithm algorithm);

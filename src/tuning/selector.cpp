@@ -9,11 +9,11 @@
 
 namespace banyan::tuning {
 
-Selector::Selector(topology::Topology topology, std::vector<Band> bands)
-    : topology_(std::move(topology)), bands_(std::move(bands)) {
+Selector::Selector(topology::Topology topology, std::vector<Band> bands, std::string source)
+    : topology_(std::move(topology)), bands_(std::move(bands)), source_(std::move(source)) {
   for (const Band& band : bands_) {
     if (const std::string why = unsupportedReason(band.collective, band.algorithm, topology_.size); !why.empty()) {
-      fail(ErrorCode::InvalidUsage, "BANYAN_ALGO forces {} for {}: {}", toString(band.algorithm),
+      fail(ErrorCode::InvalidUsage, "{} forces {} for {}: {}", source_, toString(band.algorithm),
            collectiveName(band.collective), why);
     }
   }
@@ -24,8 +24,8 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
   if (const auto band = findBand(bands_, collective, bytes)) {
     choice.algorithm = band->algorithm;
     choice.predictedUs = predictUs(topology_, collective, band->algorithm, bytes);
-    choice.why = band->high == SIZE_MAX ? fmt::format("BANYAN_ALGO band {}- B", band->low)
-                                        : fmt::format("BANYAN_ALGO band {}-{} B", band->low, band->high);
+    choice.why = band->high == SIZE_MAX ? fmt::format("{} band {}- B", source_, band->low)
+                                        : fmt::format("{} band {}-{} B", source_, band->low, band->high);
     return choice;
   }
   // Candidates the cost model can price, cheapest first; ties keep algorithmsOf()'s order.
@@ -35,6 +35,22 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
     if (const auto us = predictUs(topology_, collective, a, bytes)) priced.emplace_back(*us, a);
   }
   std::stable_sort(priced.begin(), priced.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  const auto pipelined = [](Algorithm a) {
+    return a == Algorithm::Ring || a == Algorithm::Hierarchical || a == Algorithm::DoubleTree || a == Algorithm::Chain;
+  };
+  std::string preferred;
+  const std::size_t moved =
+      collective == runtime::Collective::Allgather || collective == runtime::Collective::ReduceScatter
+          ? bytes * static_cast<std::size_t>(topology_.size)
+          : bytes;
+  if (!priced.empty() && !pipelined(priced[0].second) && moved >= kPipelinedPreferenceMinBytes) {
+    const auto it = std::find_if(priced.begin(), priced.end(), [&](const auto& p) { return pipelined(p.second); });
+    if (it != priced.end() && it->first <= priced[0].first * (1 + kPipelinedPreference)) {
+      preferred = fmt::format(" (pipelined, within {:.0f}% of {})", kPipelinedPreference * 100,
+                              toString(priced[0].second));
+      std::rotate(priced.begin(), it, it + 1);  // it first, the rest in order
+    }
+  }
   if (topology_.size == 1 || priced.empty()) {
     choice.algorithm = tuning::choose(collective, topology_.size, bytes);
     choice.why = reason(collective, topology_.size, bytes);
@@ -45,7 +61,7 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
   if (priced.size() > 1) {
     choice.runnerUp = priced[1].second;
     choice.runnerUpUs = priced[1].first;
-    choice.why = fmt::format("cost model: {:.1f} us predicted, runner-up {} {:.1f} us", priced[0].first,
+    choice.why = fmt::format("cost model: {:.1f} us predicted{}, runner-up {} {:.1f} us", priced[0].first, preferred,
                              toString(priced[1].second), priced[1].first);
   } else {
     choice.why = fmt::format("cost model: {:.1f} us predicted, the only candidate", priced[0].first);

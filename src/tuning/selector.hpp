@@ -1,9 +1,10 @@
 #pragma once
-// The communicator's algorithm choice: BANYAN_ALGO's bands first, then, for allreduce and
-// allgather, the cheapest candidate by the cost model over the communicator's Topology, and for
-// the other collectives the measured size thresholds of selection.hpp. Every rank holds the same
-// Topology and the same BANYAN_ALGO (it is part of the job's environment), so every rank
-// chooses the same algorithm for the same call without a round of agreement.
+// The communicator's algorithm choice: BANYAN_ALGO's bands (or Options::algo) first, then, for
+// allreduce, allgather, reduce-scatter and broadcast, the cheapest candidate by the cost model
+// over the communicator's Topology, and for the other collectives the size thresholds of
+// selection.hpp. Every rank holds the same Topology and the same BANYAN_ALGO (it is part of
+// the job's environment, or the same code), so every rank chooses the same algorithm for the
+// same call without a round of agreement.
 
 #include "runtime/collective.hpp"
 #include "topology/topology.hpp"
@@ -24,11 +25,26 @@ struct Choice {
   std::string why;  // for the INFO log and banyan-topo
 };
 
+// Schedules that move data in whole-message rounds (recursive doubling, Rabenseifner, Bruck,
+// recursive halving, the binomial tree) are taken over the cheapest pipelined one (ring,
+// hierarchical, double tree, chain) only when the
+// model predicts them more than this much cheaper. Why: in bench/topo.sh (4 hosts x 1 rank,
+// 1 Gbit/s) whole-message rounds took up to 1.7x their predicted time from 1 MiB up while the
+// ring took 0.9-1.2x, and near-ties flipped with the probe's noise from run to run; within 10%
+// the model cannot tell them apart, and the pipelined schedule is the steadier bet.
+// Only for calls whose vector (allreduce, broadcast) or output (allgather; reduce-scatter's
+// input) is at least
+// kPipelinedPreferenceMinBytes: below one minimum slice (64 KiB) a pipeline pipelines nothing,
+// and latency, which the model does price well, decides.
+inline constexpr double kPipelinedPreference = 0.10;
+inline constexpr std::size_t kPipelinedPreferenceMinBytes = 64 * 1024;
+
 class Selector {
  public:
-  // `bands`: parsed BANYAN_ALGO. Throws Error(InvalidUsage) when a band forces an algorithm
-  // that cannot run on this topology's rank count.
-  Selector(topology::Topology topology, std::vector<Band> bands);
+  // `bands`: parsed BANYAN_ALGO (or Options::algo: `source` names which, for messages).
+  // Throws Error(InvalidUsage) when a band forces an algorithm that cannot run on this
+  // topology's rank count.
+  Selector(topology::Topology topology, std::vector<Band> bands, std::string source = "BANYAN_ALGO");
 
   Choice choose(runtime::Collective collective, std::size_t bytes) const;
 
@@ -37,6 +53,7 @@ class Selector {
  private:
   topology::Topology topology_;
   std::vector<Band> bands_;
+  std::string source_;
 };
 
 }  // namespace banyan::tuning

@@ -115,8 +115,9 @@ TEST_CASE("banyan-topo probes local ranks and draws the picture; a bad file is r
   CHECK_THAT(badOutput, Catch::Contains("cannot read /nonexistent/t.txt"));
 }
 
-TEST_CASE("Rabenseifner and hierarchical allreduce give exact results on real ranks", "[multiproc][topology]") {
-  for (const char* algorithm : {"rabenseifner", "hierarchical"}) {
+TEST_CASE("Rabenseifner, double tree and hierarchical allreduce give exact results on real ranks",
+          "[multiproc][topology]") {
+  for (const char* algorithm : {"rabenseifner", "double-tree", "hierarchical"}) {
     for (int ranks : {3, 4, 5}) {
       for (const char* op : {"sum", "avg"}) {
         const auto [status, output] =
@@ -130,5 +131,19 @@ TEST_CASE("Rabenseifner and hierarchical allreduce give exact results on real ra
         CHECK_THAT(output, Catch::Contains(fmt::format("uses {} (BANYAN_ALGO", algorithm)));
       }
     }
+  }
+}
+
+TEST_CASE("hierarchical allgather gives exact results on real ranks", "[multiproc][topology]") {
+  for (int ranks : {3, 4}) {
+    const auto [status, output] =
+        run(fmt::format("BANYAN_TIMEOUT=30s BANYAN_SHM_COLLECTIVES=0 BANYAN_DEBUG=info "
+                        "BANYAN_ALGO='allgather:0-:hierarchical' timeout 120 {} "
+                        "allgather -np {} -b 4 -e 4M -f 32 -n 2 -w 1 -c 1 -d f32",
+                        kBench, ranks));
+    INFO(ranks << " ranks\n" << output);
+    CHECK(status == 0);
+    CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
+    CHECK_THAT(output, Catch::Contains("uses hierarchical (BANYAN_ALGO"));
   }
 }

@@ -68,3 +68,53 @@ TEST_CASE("hierarchical allreduce sends across hosts only from leaders", "[sched
   CHECK(local.steps[0].peer == 0);
   CHECK(local.steps[0].a.count == 100);
 }
+
+namespace {
+
+void checkAllgatherLayout(const Layout& layout, const std::vector<int>& sizes, const std::vector<std::size_t>& counts,
+                          std::size_t slice) {
+  for (int size : sizes) {
+    std::vector<int> hosts(static_cast<std::size_t>(size));
+    for (int r = 0; r < size; ++r) hosts[static_cast<std::size_t>(r)] = layout(r, size);
+    for (std::size_t count : counts) {
+      CheckOptions options;
+      options.seed = static_cast<std::uint64_t>(size) * 89 + count;
+      options.runs = 1;
+      const std::string defect = checkAllgather(
+          size, count, [&](int rank) { return hierarchicalAllgather(rank, hosts, count, slice); }, options);
+      INFO("size " << size << ", count " << count << ", slice " << slice);
+      REQUIRE(defect.empty());
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("hierarchical allgather is exact for 1..64 ranks on several host layouts", "[schedule]") {
+  const auto sizes = banyan::test::sizesUpTo(64);
+  for (int perHost : {1, 2, 3, 4}) {
+    INFO(perHost << " rank(s) per host");
+    checkAllgatherLayout([perHost](int r, int) { return r / perHost; }, sizes, {0, 1, 7}, 3);
+  }
+  const auto fewer = banyan::test::sizesUpTo(24);
+  checkAllgatherLayout([](int r, int) { return r % 2; }, fewer, {1, 5}, 2);
+  checkAllgatherLayout([](int r, int) { return (r * 7) % 3; }, fewer, {3, 16}, 16);
+  checkAllgatherLayout([](int, int) { return 0; }, fewer, {1, 9}, 4);
+}
+
+TEST_CASE("hierarchical allgather crosses hosts only between leaders, each host's blocks once", "[schedule]") {
+  const std::vector<int> hosts{0, 0, 1, 1};
+  std::size_t crossing = 0;
+  for (int rank = 0; rank < 4; ++rank) {
+    const Schedule schedule = hierarchicalAllgather(rank, hosts, 100, 100);
+    for (const Step& step : schedule.steps) {
+      if (step.kind != StepKind::Send) continue;
+      if (hosts[static_cast<std::size_t>(step.peer)] == hosts[static_cast<std::size_t>(rank)]) continue;
+      INFO("rank " << rank << ": " << describeStep(step, 0));
+      CHECK((rank == 0 || rank == 2));
+      crossing += step.a.count;
+    }
+  }
+  // Each host sends its own two blocks across, against three per crossing rank in a flat ring.
+  CHECK(crossing == 2 * 2 * 100);
+}

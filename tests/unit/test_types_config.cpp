@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "tuning/algo_override.hpp"
 
 #include <banyan/error.hpp>
 #include <banyan/types.hpp>
@@ -78,6 +79,25 @@ TEST_CASE("options override the environment, which overrides defaults", "[config
   config::Config fromCode = config::resolve(options);
   CHECK(fromCode.timeout == 250ms);
   CHECK(fromCode.socketsPerPeer == 4);
+}
+
+TEST_CASE("Options::algo and Options::topoFile replace BANYAN_ALGO and BANYAN_TOPO_FILE", "[config]") {
+  ScopedEnv algo("BANYAN_ALGO", "allreduce:0-:ring");
+  ScopedEnv topo("BANYAN_TOPO_FILE", "/tmp/from-env.txt");
+  const config::Config fromEnv = config::resolve({});
+  CHECK(fromEnv.algo == "allreduce:0-:ring");
+  CHECK(fromEnv.algoSource == "BANYAN_ALGO");
+  CHECK(fromEnv.topoFile == "/tmp/from-env.txt");
+
+  Options options;
+  options.algo = "allgather:0-:bruck";
+  options.topoFile = "";
+  const config::Config fromCode = config::resolve(options);
+  CHECK(fromCode.algo == "allgather:0-:bruck");  // whole, not merged with the environment's bands
+  CHECK(fromCode.algoSource == "Options::algo");
+  CHECK(fromCode.topoFile.empty());  // an empty file name probes
+  CHECK_THROWS_WITH(tuning::parseAlgoOverride("allreduce:0-:pigeon", fromCode.algoSource),
+                    Catch::Contains("Options::algo: band '0-:pigeon'"));
 }
 
 TEST_CASE("bad configuration is refused naming the variable", "[config]") {

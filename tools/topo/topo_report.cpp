@@ -2,6 +2,7 @@
 
 #include "runtime/collective.hpp"
 #include "tuning/algo_override.hpp"
+#include "tuning/cost_model.hpp"
 
 #include <fmt/format.h>
 
@@ -71,6 +72,22 @@ std::string textReport(const tuning::Selector& selector) {
                          tuning::toString(choice.algorithm), us(choice.predictedUs),
                          choice.runnerUp ? std::string(tuning::toString(*choice.runnerUp)) : "-", us(choice.runnerUpUs),
                          choice.why);
+    }
+  }
+  return out;
+}
+
+std::string predictionTable(const tuning::Selector& selector) {
+  const topology::Topology& t = selector.topology();
+  std::string out = "# collective bytes algorithm predicted_us\n";
+  for (Collective c : kTabled) {
+    for (std::size_t size = 4; size <= (std::size_t{64} << 20); size *= 2) {
+      for (tuning::Algorithm a : tuning::algorithmsOf(c)) {
+        if (!tuning::unsupportedReason(c, a, t.size).empty()) continue;
+        if (const auto us = tuning::predictUs(t, c, a, size)) {
+          out += fmt::format("{} {} {} {:.2f}\n", tuning::collectiveName(c), size, tuning::toString(a), *us);
+        }
+      }
     }
   }
   return out;

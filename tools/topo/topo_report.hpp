@@ -19,4 +19,9 @@ std::string textReport(const tuning::Selector& selector);
 
 std::string dotReport(const tuning::Selector& selector);
 
+// Every candidate's predicted time, one line each: "collective bytes algorithm us", for every
+// power of two from 4 B to 64 MiB (bytes as choose() takes them: allgather, one rank's block).
+// bench/topo_model.py sets these against measured times.
+std::string predictionTable(const tuning::Selector& selector);
+
 }  // namespace banyan::topo_tool
