@@ -10,7 +10,8 @@
 //   --predictions FILE   write every candidate's predicted time per collective and size
 //   --dot FILE     write the picture as Graphviz DOT
 //   --svg FILE / --png FILE   render it with Graphviz's dot
-// BANYAN_ALGO, when set, shows in the table as it would in a job.
+// BANYAN_ALGO, when set, shows in the table as it would in a job. The libfabric provider that
+// BANYAN_TRANSPORT and BANYAN_OFI_PROVIDER select here, and its attributes, show at the end.
 
 #include <banyan/communicator.hpp>
 
@@ -23,6 +24,10 @@
 #include "tuning/selector.hpp"
 
 #include <fmt/format.h>
+
+#ifdef BANYAN_HAVE_OFI
+#include "transports/ofi/provider.hpp"
+#endif
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,10 +111,34 @@ void render(const std::string& dot, const std::string& format, const std::string
   }
 }
 
+// The libfabric provider this environment selects (the same choice a rank makes,
+// transports/ofi/provider.hpp), described with its attributes, or why there is none.
+std::string fabricReport(const banyan::config::Config& config) {
+#ifdef BANYAN_HAVE_OFI
+  const bool forced = config.transport == "ofi";
+  if (!forced && config.transport != "auto") {
+    return fmt::format("Fabric: libfabric not used (BANYAN_TRANSPORT={})\n", config.transport);
+  }
+  const std::string scope = forced ? "between every pair of ranks (BANYAN_TRANSPORT=ofi)" : "between hosts";
+  try {
+    const auto info = banyan::transport::ofi::chooseProvider({config.ofiProvider, forced, ""});
+    if (!info) return "Fabric: no real fabric found; TCP between hosts (BANYAN_OFI_PROVIDER names a software one)\n";
+    return fmt::format("Fabric: libfabric {}, {}\n  {}\n", info->fabric_attr->prov_name, scope,
+                       banyan::transport::ofi::describeProvider(*info));
+  } catch (const std::exception& e) {
+    return fmt::format("Fabric: {}\n", e.what());
+  }
+#else
+  (void)config;
+  return "Fabric: libfabric not built in (no libfabric-dev at build time)\n";
+#endif
+}
+
 int report(const Args& args, const banyan::topology::Topology& topology) {
   const banyan::config::Config config = banyan::config::resolve({});
   const banyan::tuning::Selector selector(topology, banyan::tuning::parseAlgoOverride(config.algo));
   std::fputs(banyan::topo_tool::textReport(selector).c_str(), stdout);
+  std::fputs(fabricReport(config).c_str(), stdout);
   if (!args.saveFile.empty()) banyan::topology::save(topology, args.saveFile);
   const std::string dot = banyan::topo_tool::dotReport(selector);
   if (!args.dotFile.empty()) writeFile(args.dotFile, dot);

@@ -207,15 +207,12 @@ TEST_CASE("close() while an operation waits on an absent peer ends it with Abort
 }
 
 TEST_CASE("ranks that disagree on the operation get an error, not mixed data", "[multiproc][errors]") {
-  // Not over ofi-shm: there a receive posted after the peer failed and closed its endpoint
-  // mid-message blocked inside fi_trecv (libfabric 1.17 shm), beyond any deadline banyan can
-  // set (docs/ofi.md, known problems).
   const std::string transport = GENERATE(filter(
-      [](const std::string& t) { return t != "ofi-shm" && banyan::test::transportSelected(t); },
+      [](const std::string& t) { return banyan::test::transportSelected(t); },
       values<std::string>({"tcp", "shm-messages", "shm"
 #ifdef BANYAN_HAVE_OFI
                            ,
-                           "ofi-tcp", "ofi-sockets"
+                           "ofi-tcp", "ofi-sockets", "ofi-shm"
 #endif
       })));
   bootstrap::LaunchOptions options = over(transport, quiet("5s"));

@@ -81,6 +81,28 @@ TEST_CASE("Every collective on 4 simulated hosts x 1 rank, launched by mpirun", 
   runSuite("mpirun", 4, 1, 8);
 }
 
+#ifdef BANYAN_HAVE_OFI
+TEST_CASE("Every collective on 2 simulated hosts x 2 ranks over libfabric's tcp;ofi_rxm", "[multiproc][netns][ofi]") {
+  // BANYAN_TRANSPORT=ofi: every pair, on one host or two, talks through libfabric, its
+  // endpoints bound to the namespaces' addresses (the address banyan would listen on).
+  requireNamespaces();
+  const int collectives = 8, ranks = 4;
+  const auto [status, output] =
+      run(fmt::format("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER='tcp;ofi_rxm' timeout 600 {0}/tools/netns-hosts.sh "
+                      "with 2 -- {0}/tests/multihost/run_suite.sh {1} env 2 2",
+                      kSource, kBuild));
+  INFO(output);
+  CHECK(status == 0);
+  CHECK(occurrences(output, "# Out of bounds values : 0 OK") == static_cast<std::size_t>(collectives));
+  CHECK(occurrences(output, "on 2 host(s)") == static_cast<std::size_t>(collectives * ranks));
+  CHECK(occurrences(output, "ofi (tcp;ofi_rxm) to 3 rank(s)") == static_cast<std::size_t>(collectives * ranks));
+  // Bound to the namespaces' network (logged at each transport set-up: at least once a rank).
+  CHECK(occurrences(output, "ofi: provider tcp;ofi_rxm (fabric 10.213.0.") >=
+        static_cast<std::size_t>(collectives * ranks));
+  CHECK(occurrences(output, "tcp on 10.213.0.") == 0);
+}
+#endif
+
 TEST_CASE("netns-hosts.sh gives each host its own hostname and address, and removes everything", "[multiproc][netns]") {
   requireNamespaces();
   const auto [status, output] = run(fmt::format(

@@ -97,10 +97,28 @@ TEST_CASE("BANYAN_ALGO forces the algorithm on every rank, and a bad one is refu
 
 TEST_CASE("banyan-topo probes local ranks and draws the picture; a bad file is refused", "[multiproc][topology]") {
   const std::string png = fmt::format("/tmp/banyan-topo-test-{}.png", ::getpid());
-  const auto [status, output] =
-      run(fmt::format("BANYAN_TIMEOUT=30s timeout 120 {}/tools/banyan-topo -np 3 --png {}", BANYAN_BUILD_DIR, png));
+  const std::string saved = fmt::format("/tmp/banyan-topo-test-{}.txt", ::getpid());
+  const auto [status, output] = run(fmt::format("BANYAN_TIMEOUT=30s BANYAN_TRANSPORT=auto timeout 120 "
+                                                "{}/tools/banyan-topo -np 3 --png {} --save {}",
+                                                BANYAN_BUILD_DIR, png, saved));
   INFO(output);
   CHECK(status == 0);
+#ifdef BANYAN_HAVE_OFI
+  // One host, no fabric named: libfabric would serve only ranks on other hosts, and only a
+  // real fabric (none here).
+  CHECK_THAT(output, Catch::Contains("Fabric: no real fabric found; TCP between hosts"));
+  // The provider a forced job would use, with its attributes.
+  const auto [shm, shmOutput] = run(fmt::format("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER=shm {}/tools/banyan-topo "
+                                                "--topo {}", BANYAN_BUILD_DIR, saved));
+  INFO(shmOutput);
+  CHECK(shm == 0);
+  CHECK_THAT(shmOutput, Catch::Contains("Fabric: libfabric shm, between every pair of ranks (BANYAN_TRANSPORT=ofi)"));
+  CHECK_THAT(shmOutput, Catch::Contains("provider shm (") && Catch::Contains("mr_mode ") &&
+                            Catch::Contains("data progress manual"));
+#else
+  CHECK_THAT(output, Catch::Contains("Fabric: libfabric not built in"));
+#endif
+  std::remove(saved.c_str());
   CHECK_THAT(output, Catch::Contains("Topology: 3 rank(s) on 1 host(s)"));
   CHECK_THAT(output, Catch::Contains("memory ") && Catch::Contains("(measured)"));
   CHECK_THAT(output, Catch::Contains("  allreduce     64 MiB  ring"));

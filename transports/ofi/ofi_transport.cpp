@@ -15,11 +15,13 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "transports/ofi/memory_registry.hpp"
+#include "transports/ofi/receive_guard.hpp"
 #include "transports/ofi/wire.hpp"
 
 namespace banyan::transport::ofi {
@@ -70,6 +72,7 @@ struct WriteOp : Context {
 struct ControlOp : Context {
   ControlOp() : Context(Kind::ControlRecv) {}
   ControlMessage* slot = nullptr;
+  int peer = -1;  // ControlSend: where it goes
 };
 
 constexpr std::size_t kControlReceives = 64;
@@ -82,6 +85,9 @@ constexpr auto kNap = std::chrono::microseconds(200);
 constexpr auto kHelperTick = std::chrono::milliseconds(1);
 constexpr auto kHelperIdleTick = std::chrono::milliseconds(20);
 constexpr int kHelperTicksBeforeIdle = 1000;
+// How long a rank that found a mismatch waits for its Mismatch message to leave before it
+// closes the endpoint anyway.
+constexpr auto kTellBound = std::chrono::milliseconds(200);
 
 std::string fiText(ssize_t ret) { return fmt::format("{} ({})", fi_strerror(static_cast<int>(-ret)), -ret); }
 
@@ -101,8 +107,10 @@ struct OfiTransport::Impl {
     std::string where;  // fi_av_straddr of its address
     std::uint64_t sendSeq = 0;
     std::uint64_t recvSeq = 0;
-    std::unordered_map<std::uint64_t, SendOp*> awaitingReady;      // RMA sends by seq
-    std::unordered_map<std::uint64_t, ControlMessage> earlyReady;  // Ready before the send was posted
+    // RMA sends waiting for the receiver's Ready, by seq, and Ready messages that came before
+    // their send was posted.
+    std::unordered_map<std::uint64_t, SendOp*> awaitingReady;
+    std::unordered_map<std::uint64_t, ControlMessage> earlyReady;
   };
 
   Impl(asio::io_context& io, InfoPtr i, const OfiTransportParams& p)
@@ -129,6 +137,9 @@ struct OfiTransport::Impl {
   RmaNotify notify = RmaNotify::CqData;
   std::uint64_t cqDataMask = 0;  // the bits of remote CQ data the provider carries
   std::size_t maxWrite = 0;
+  // Where a message longer than its receive must not reach the provider (shm:
+  // receive_guard.hpp), the spare space every eager receive gets after the user's buffer.
+  std::unique_ptr<ReceiveGuard> guard;
 
   std::vector<Peer> peers;
   std::unordered_set<Context*> live;                    // sends, receives and writes posted or waiting
@@ -148,6 +159,10 @@ struct OfiTransport::Impl {
   std::deque<std::pair<Completion, Status>> due;
   bool shutDown = false;
   Status failure;
+  // A mismatch found here, told to the peer: the endpoint closes (failAll) once that Mismatch
+  // message has left, or at doomedBy, whichever comes first.
+  std::optional<Status> doomed;
+  std::chrono::steady_clock::time_point doomedBy;
 
   std::mutex mutex;
   std::condition_variable helperWake;
@@ -213,8 +228,8 @@ struct OfiTransport::Impl {
   // The peer a send or receive goes to, or nullptr after queueing `done` with the reason there
   // is none (the transport is shut down, or the rank cannot be reached). Under `mutex`.
   Peer* accept(int rank, Completion& done) {
-    if (shutDown) {
-      due.emplace_back(std::move(done), failure);
+    if (shutDown || doomed) {
+      due.emplace_back(std::move(done), shutDown ? failure : *doomed);
       return nullptr;
     }
     Peer* peer = peerOf(rank);
@@ -261,6 +276,16 @@ struct OfiTransport::Impl {
     void* desc = registry->localDescriptor(op->data, op->bytes);
     op->pinned = registry->localRequired();
     const std::uint64_t tag = dataTag(op->peer, op->seq);
+    if (guard) {
+      // The user's buffer, then the guard: a longer message lands its excess there and
+      // completes with its whole length, which the length check below reports.
+      post(kRx, [this, op, desc, tag] {
+        iovec iov[2] = {{op->data, op->bytes}, {guard->data(), guard->size()}};
+        void* descs[2] = {desc, nullptr};
+        return fi_trecvv(ep, iov, descs, 2, FI_ADDR_UNSPEC, tag, 0, &op->fi);
+      });
+      return;
+    }
     post(kRx,
          [this, op, desc, tag] { return fi_trecv(ep, op->data, op->bytes, desc, FI_ADDR_UNSPEC, tag, 0, &op->fi); });
   }
@@ -285,16 +310,48 @@ struct OfiTransport::Impl {
   }
 
   // The receiver is ready for `op`: check that both sides mean the same message, then write it.
-  void startWrites(SendOp* op, const ControlMessage& ready) {
-    if (ready.bytes != op->bytes || ready.operation != op->tag || ready.pieces != piecesOf(op->bytes)) {
-      failAll(Status::make(ErrorCode::Remote,
-                           "ofi: rank {} expects {} bytes for operation {} as message {} from rank {}, but rank {} "
-                           "sends {} bytes for operation {} (the ranks disagree on the sequence of collectives)",
-                           op->peer, ready.bytes, ready.operation, op->seq, params.rank, params.rank, op->bytes,
-                           op->tag)
-                  .withMismatch(op->peer, ready.operation));
-      return;
+  // Whether the receiver's Ready describes the message `op` sends; if not, fails
+  // both sides with the mismatch (the operation tag the receiver expects is its call's).
+  bool agrees(SendOp* op, const ControlMessage& expected) {
+    const bool same = expected.bytes == op->bytes && expected.operation == op->tag &&
+                      expected.pieces == piecesOf(op->bytes);
+    if (!same) {
+      failMismatch(op->peer, op->seq, op->bytes, op->tag,
+                   Status::make(ErrorCode::Remote,
+                                "ofi: rank {} expects {} bytes for operation {} as message {} from rank {}, but rank {} "
+                                "sends {} bytes for operation {} (the ranks disagree on the sequence of collectives)",
+                                op->peer, expected.bytes, expected.operation, op->seq, params.rank, params.rank,
+                                op->bytes, op->tag)
+                       .withMismatch(op->peer, expected.operation));
     }
+    return same;
+  }
+
+  // Tells `peerRank` that message `seq` does not fit (with this side's length and operation),
+  // then fails here once that word has left (or after a short bound: the peer may be gone).
+  void failMismatch(int peerRank, std::uint64_t seq, std::uint64_t bytes, std::uint64_t operation, const Status& why) {
+    if (shutDown || doomed) return;
+    doomed = why;
+    doomedBy = std::chrono::steady_clock::now() + kTellBound;
+    ControlMessage tell;
+    tell.kind = ControlKind::Mismatch;
+    tell.from = params.rank;
+    tell.seq = seq;
+    tell.bytes = bytes;
+    tell.operation = operation;
+    sendControl(peerRank, tell);
+  }
+
+  // Ends a doomed transport once its Mismatch message has left or its time is up.
+  void settleDoomed(bool told) {
+    if (doomed && !shutDown && (told || std::chrono::steady_clock::now() >= doomedBy)) {
+      const Status why = *doomed;
+      failAll(why);
+    }
+  }
+
+  void startWrites(SendOp* op, const ControlMessage& ready) {
+    if (!agrees(op, ready)) return;
     const Peer& peer = peers[static_cast<std::size_t>(op->peer)];
     void* desc = registry->localDescriptor(op->data, op->bytes);
     op->pinnedLocal = registry->localRequired();
@@ -344,6 +401,7 @@ struct OfiTransport::Impl {
     freeSendSlots.pop_back();
     ControlOp& control = controlOps[index];
     control.kind = Context::Kind::ControlSend;
+    control.peer = peerRank;
     *control.slot = message;
     const fi_addr_t dest = peers[static_cast<std::size_t>(peerRank)].addr;
     post(kTx, [this, &control, dest] {
@@ -379,6 +437,12 @@ struct OfiTransport::Impl {
       SendOp* op = it->second;
       peer->awaitingReady.erase(it);
       startWrites(op, message);
+    } else if (message.kind == ControlKind::Mismatch) {
+      failAll(Status::make(ErrorCode::Remote,
+                           "ofi: rank {} found that message {} between it and rank {} does not fit: rank {} has {} "
+                           "bytes for operation {} there (the ranks disagree on the sequence of collectives)",
+                           message.from, message.seq, params.rank, message.from, message.bytes, message.operation)
+                  .withMismatch(message.from, message.operation));
     } else if (message.kind == ControlKind::Done) {
       writeArrived(message.id, true);
     } else {
@@ -420,7 +484,7 @@ struct OfiTransport::Impl {
       case Context::Kind::Recv: {
         auto* op = static_cast<RecvOp*>(context);
         if (entry.len != op->bytes) {
-          failAll(Status::make(ErrorCode::Remote,
+          failMismatch(op->peer, op->seq, op->bytes, op->tag, Status::make(ErrorCode::Remote,
                                "ofi: rank {} sent {} bytes as message {} to rank {}, which expected {} bytes for "
                                "operation {} (the ranks disagree on the sequence of collectives)",
                                op->peer, entry.len, op->seq, params.rank, op->bytes, op->tag)
@@ -428,10 +492,11 @@ struct OfiTransport::Impl {
           return;
         }
         if (cqDataMask != 0 && (entry.flags & FI_REMOTE_CQ_DATA) != 0 && entry.data != (op->tag & cqDataMask)) {
-          failAll(Status::make(ErrorCode::Remote,
+          failMismatch(op->peer, op->seq, op->bytes, op->tag, Status::make(ErrorCode::Remote,
                                "ofi: rank {} sent message {} for operation {}, but rank {} expected it for operation "
                                "{} (the ranks disagree on the sequence of collectives)",
-                               op->peer, op->seq, entry.data, params.rank, op->tag & cqDataMask));
+                               op->peer, op->seq, entry.data, params.rank, op->tag & cqDataMask)
+                                                                      .withMismatch(op->peer, entry.data));
           return;
         }
         finish(op, Status::ok());
@@ -457,6 +522,10 @@ struct OfiTransport::Impl {
       }
       case Context::Kind::ControlSend: {
         auto& control = *static_cast<ControlOp*>(context);
+        if (control.slot->kind == ControlKind::Mismatch) {
+          settleDoomed(true);
+          return;
+        }
         freeSendSlots.push_back(static_cast<std::size_t>(&control - controlOps.data()));
         if (!pendingControl.empty()) {
           auto [peer, message] = pendingControl.front();
@@ -490,11 +559,28 @@ struct OfiTransport::Impl {
         return fmt::format("writing {} bytes into rank {}", op->bytes, op->peer);
       }
       case Context::Kind::ControlSend:
-        return "sending a control message";
+        return fmt::format("sending a control message to rank {}", static_cast<const ControlOp*>(context)->peer);
       case Context::Kind::ControlRecv:
         return "receiving a control message";
     }
     return "?";
+  }
+
+  // The peer an operation is with, or -1 (a control receive: any peer).
+  static int peerOfContext(const Context* context) {
+    switch (context->kind) {
+      case Context::Kind::Send:
+        return static_cast<const SendOp*>(context)->peer;
+      case Context::Kind::Recv:
+        return static_cast<const RecvOp*>(context)->peer;
+      case Context::Kind::Write:
+        return static_cast<const WriteOp*>(context)->send->peer;
+      case Context::Kind::ControlSend:
+        return static_cast<const ControlOp*>(context)->peer;
+      case Context::Kind::ControlRecv:
+        return -1;
+    }
+    return -1;
   }
 
   void readError() {
@@ -508,15 +594,20 @@ struct OfiTransport::Impl {
     if (error.err == FI_ETRUNC && error.op_context != nullptr &&
         static_cast<const Context*>(error.op_context)->kind == Context::Kind::Recv) {
       const auto* op = static_cast<const RecvOp*>(error.op_context);
-      failAll(Status::make(ErrorCode::Remote,
+      failMismatch(op->peer, op->seq, op->bytes, op->tag, Status::make(ErrorCode::Remote,
                            "ofi: rank {} sent message {} to rank {} longer than the {} bytes expected for operation {} "
                            "(the ranks disagree on the sequence of collectives)",
                            op->peer, op->seq, params.rank, op->bytes, op->tag)
                   .withMismatch(op->peer, 0));  // the sender's operation is not on the wire here
       return;
     }
-    failAll(Status::make(ErrorCode::Remote, "ofi ({}): rank {} {} failed: {}{}{}", providerName, params.rank, what,
-                         fi_strerror(error.err), detail != nullptr ? ": " : "", detail != nullptr ? detail : ""));
+    Status why = Status::make(ErrorCode::Remote, "ofi ({}): rank {} {} failed: {}{}{}", providerName, params.rank, what,
+                              fi_strerror(error.err), detail != nullptr ? ": " : "", detail != nullptr ? detail : "");
+    // An operation with one peer that fails (other than by truncation, above) means that peer
+    // cannot be reached: recorded, so the runtime asks the store whether it had failed first
+    // (src/runtime/communicator_failures.cpp), as over tcp and shm.
+    const int peer = error.op_context != nullptr ? peerOfContext(static_cast<const Context*>(error.op_context)) : -1;
+    failAll(peer >= 0 ? why.withLostPeer(peer) : why);
   }
 
   // Reads every completion there is (which is also what drives providers with manual
@@ -545,8 +636,11 @@ struct OfiTransport::Impl {
 
   // Closes the endpoint (which cancels everything posted: no buffer of a failed operation is
   // touched after its completion ran), fails every operation, drops every registration.
-  void failAll(const Status& why) {
+  void failAll(const Status& failed) {
     if (shutDown) return;
+    // A mismatch found first stays the reason: the peer closing on us (it found the same
+    // mismatch) or our own Mismatch message failing to leave is only its echo.
+    const Status why = doomed ? *doomed : failed;
     shutDown = true;
     failure = why;
     if (ep != nullptr) {
@@ -615,6 +709,10 @@ void OfiTransport::Impl::open() {
   notify = cqDataMask == 0 ? RmaNotify::Message : params.notify;
   maxWrite = static_cast<std::size_t>(std::min<std::uint64_t>(info->ep_attr->max_msg_size, std::uint64_t{1} << 30));
   if (maxWrite == 0) maxWrite = std::size_t{1} << 30;
+  // libfabric 1.17's shm copies a message longer than its inject size by cross-memory attach,
+  // and that copy loops forever (process_vm_readv with an exhausted local iovec, returning 0)
+  // when the receive is shorter than the message: give every receive room to spare.
+  if (providerName == "shm") guard = std::make_unique<ReceiveGuard>();
   if (params.size > kMaxRanks) {
     fail(ErrorCode::NotSupported, "ofi: {} ranks; the transport's tags hold at most {}", params.size, kMaxRanks);
   }
@@ -683,6 +781,7 @@ void OfiTransport::Impl::helperLoop() {
     const std::size_t before = due.size();
     const std::size_t read = readQueue();
     retryBlocked();
+    settleDoomed(false);
     idleTicks = read > 0 || !live.empty() ? 0 : idleTicks + 1;
     if (due.size() > before) asio::post(io, [] {});  // wake a driver sleeping in the event loop
   }
@@ -758,7 +857,7 @@ void OfiTransport::send(int peerRank, std::uint64_t tag, const void* data, std::
       peer->awaitingReady[op->seq] = op;
     }
   } catch (const Error& e) {
-    impl.failAll(Status(e.code(), e.what()));
+    impl.failAll(Status(e.code(), e.detail()));
   }
 }
 
@@ -783,7 +882,7 @@ void OfiTransport::recv(int peerRank, std::uint64_t tag, void* data, std::size_t
       impl.postEagerRecv(op);
     }
   } catch (const Error& e) {
-    impl.failAll(Status(e.code(), e.what()));
+    impl.failAll(Status(e.code(), e.detail()));
   }
 }
 
@@ -796,6 +895,7 @@ std::size_t OfiTransport::poll() {
     if (!impl.shutDown) {
       impl.readQueue();
       impl.retryBlocked();
+      impl.settleDoomed(false);
     }
     due.swap(impl.due);
   }
@@ -810,7 +910,7 @@ bool OfiTransport::prepareToSleep() {
   if (!impl.due.empty()) return false;
   if (impl.shutDown) return true;
   if (impl.readQueue() > 0 || !impl.due.empty()) return false;
-  const bool outstanding = !impl.live.empty() || impl.anyWaiting();
+  const bool outstanding = !impl.live.empty() || impl.anyWaiting() || impl.doomed.has_value();
   bool waitable = false;
   if (impl.waitDescriptor) {
     fid* fids[1] = {&impl.cq->fid};

@@ -12,6 +12,10 @@
 // sender checks them against its own and writes, the last write carrying the id as remote CQ
 // data, or, where the provider has no CQ data, followed by a Done control message. Control
 // messages have the top tag bit set and land in a pool of receives posted in advance.
+//
+// Whichever side finds that a message does not fit (a length, an operation) sends the other a
+// Mismatch control message with its own length and operation, so the other side fails with
+// the same error rather than waiting for its deadline.
 
 #include <cstdint>
 
@@ -26,7 +30,7 @@ constexpr std::uint64_t dataTag(int sender, std::uint64_t seq) {
   return (static_cast<std::uint64_t>(sender) << kSeqBits) | (seq & kSeqMask);
 }
 
-enum class ControlKind : std::uint32_t { Ready = 1, Done = 2 };
+enum class ControlKind : std::uint32_t { Ready = 1, Done = 2, Mismatch = 3 };
 
 struct ControlMessage {
   static constexpr std::uint32_t kMagic = 0xBA0F1C7E;
@@ -35,8 +39,8 @@ struct ControlMessage {
   std::int32_t from = -1;       // sender's rank
   std::uint32_t pieces = 0;     // Ready: how many writes the message takes
   std::uint64_t seq = 0;        // the message's per-pair sequence number
-  std::uint64_t bytes = 0;      // Ready: the length the receiver expects
-  std::uint64_t operation = 0;  // Ready: the operation tag the receiver expects
+  std::uint64_t bytes = 0;      // Ready: the length the receiver expects; Mismatch: the teller's own
+  std::uint64_t operation = 0;  // Ready: the operation the receiver expects; Mismatch: the teller's own
   std::uint64_t address = 0;    // Ready: where to write (virtual address or offset, per mr_mode)
   std::uint64_t key = 0;        // Ready: the region's remote key
   std::uint64_t id = 0;         // names the receive in remote CQ data / Done
