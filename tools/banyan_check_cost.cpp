@@ -48,9 +48,9 @@ int runRank(const std::vector<std::size_t>& sizes, int batches) {
   Options on, off;
   on.checkCalls = true;
   off.checkCalls = false;
-  // Which is created first is swapped by BANYAN_CHECK_COST_OFF_FIRST=1, to see that the order
+  // Which is created first is swapped by CHECK_COST_OFF_FIRST=1, to see that the order
   // of creation (arena placement, communicator number) is not what is measured.
-  const bool offFirst = std::getenv("BANYAN_CHECK_COST_OFF_FIRST") != nullptr;
+  const bool offFirst = std::getenv("CHECK_COST_OFF_FIRST") != nullptr;
   auto first = Communicator::fromEnvironment(offFirst ? off : on);
   auto second = Communicator::fromEnvironment(offFirst ? on : off);
   Communicator& checked = offFirst ? second : first;
