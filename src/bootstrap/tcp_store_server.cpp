@@ -132,7 +132,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void onProof(std::error_code ec) {
-    if (ec) return close();
+    // A client that leaves after the challenge is most likely one that found our proof wrong
+    // (another job key): worth a line, as any failed authentication.
+    if (ec) return refuse(fmt::format("authentication: no proof came back ({})", errorText(ec)));
     security::Proof proof;
     if (auto status = security::decodeProof(proof_.data(), proof_.size(), proof); !status) {
       return refuse(status.message());
