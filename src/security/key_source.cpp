@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <string_view>
 
 namespace banyan::security {
 namespace {
@@ -60,7 +61,13 @@ ScopedServerKey::~ScopedServerKey() {
 std::optional<JobKey> communicatorKey(const config::AuthSettings& auth, Store& store, int rank,
                                       const std::string& keyName, std::chrono::milliseconds timeout) {
   if (!auth.enabled) return std::nullopt;
-  if (auto key = configuredKey(auth)) return key;
+  // What rank 0 publishes when it holds a key of its own: a marker, never the key, so that a
+  // rank without one fails at once with a clear error instead of waiting for a key in the store.
+  static constexpr std::string_view kConfigured = "configured elsewhere (BANYAN_AUTH_KEY or the launcher)";
+  if (auto key = configuredKey(auth)) {
+    if (rank == 0) store.set(keyName, Store::Bytes(kConfigured.begin(), kConfigured.end()), timeout);
+    return key;
+  }
   if (rank == 0) {
     static std::atomic<bool> said{false};
     if (!said.exchange(true)) {
@@ -74,6 +81,12 @@ std::optional<JobKey> communicatorKey(const config::AuthSettings& auth, Store& s
   const auto bytes = store.get(keyName, timeout);
   JobKey key;
   const std::string hex(bytes.begin(), bytes.end());
+  if (hex == kConfigured) {
+    fail(ErrorCode::Unauthenticated,
+         "rank {}: rank 0 holds a job key of its own (BANYAN_AUTH_KEY or its launcher's) and this rank has none: "
+         "set the same BANYAN_AUTH_KEY for every rank",
+         rank);
+  }
   if (auto status = fromHex(hex, "the job key in the store", key); !status) {
     fail(ErrorCode::Remote, "the store holds a malformed '{}' (another program uses these keys?): {}", keyName,
          status.message());

@@ -365,3 +365,43 @@ TEST_CASE("a client with a key refuses a store server that has none", "[security
     CHECK_THAT(error.what(), Catch::Contains("authentication"));
   }
 }
+
+TEST_CASE("communicator keys: published by rank 0 when none is configured, never when one is", "[security][store]") {
+  ScopedEnv passphrase("BANYAN_AUTH_KEY", nullptr);
+  ScopedEnv jobKey("BANYAN_JOB_KEY", nullptr);
+  ScopedEnv auth("BANYAN_AUTH", nullptr);
+  std::optional<TcpStoreServer> server;
+  {
+    const ScopedServerKey none(std::nullopt);
+    server.emplace("127.0.0.1", 0);
+  }
+  TcpStore store("127.0.0.1", server->port());  // no key: an open store, as under torchrun
+
+  // No key anywhere: rank 0 draws one and the others read the same from the store.
+  const auto drawn = communicatorKey(config::resolveAuth(), store, 0, "c0/authkey", 5s);
+  const auto read = communicatorKey(config::resolveAuth(), store, 1, "c0/authkey", 5s);
+  REQUIRE(drawn.has_value());
+  CHECK(read == drawn);
+
+  // BANYAN_AUTH_KEY on rank 0: the store holds only a marker, never the key or the text.
+  {
+    ScopedEnv text("BANYAN_AUTH_KEY", "secret");
+    CHECK(communicatorKey(config::resolveAuth(), store, 0, "c1/authkey", 5s) == deriveKey("secret"));
+  }
+  const auto published = store.get("c1/authkey", 5s);
+  const std::string marker(published.begin(), published.end());
+  CHECK_THAT(marker, !Catch::Contains("secret") && !Catch::Contains(toHex(deriveKey("secret"))));
+  // ... so a rank without a key fails at once, saying what to set.
+  try {
+    communicatorKey(config::resolveAuth(), store, 1, "c1/authkey", 5s);
+    FAIL("a rank without a key joined one whose rank 0 has BANYAN_AUTH_KEY");
+  } catch (const Error& error) {
+    CHECK(error.code() == ErrorCode::Unauthenticated);
+    CHECK_THAT(error.what(), Catch::Contains("BANYAN_AUTH_KEY"));
+  }
+
+  // BANYAN_AUTH=off: no key, nothing in the store.
+  ScopedEnv off("BANYAN_AUTH", "off");
+  CHECK_FALSE(communicatorKey(config::resolveAuth(), store, 0, "c2/authkey", 5s).has_value());
+  CHECK_THROWS_AS(store.get("c2/authkey", 100ms), Error);
+}
