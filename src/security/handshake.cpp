@@ -21,8 +21,7 @@ std::uint32_t getU32(const std::uint8_t* at) {
 Status checkShape(const std::uint8_t* data, std::size_t size, std::size_t expected, std::uint32_t magic,
                   const char* what) {
   if (data == nullptr || size != expected) {
-    return Status::make(ErrorCode::Unauthenticated, "authentication {} of {} bytes, expected {}", what, size,
-                        expected);
+    return Status::make(ErrorCode::Unauthenticated, "authentication {} of {} bytes, expected {}", what, size, expected);
   }
   const auto found = getU32(data);
   if (found != magic) {

@@ -19,13 +19,13 @@
 // Not covered (docs/security.md): what follows the handshake is neither encrypted nor MAC'd per
 // frame, so an attacker on the path who can rewrite TCP segments can still read or alter data.
 
-#include "common/status.hpp"
-#include "security/job_key.hpp"
-
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+
+#include "common/status.hpp"
+#include "security/job_key.hpp"
 
 namespace banyan::security {
 

@@ -6,12 +6,12 @@
 // here with a domain label), else the key banyan's launcher drew for the job and handed its
 // children (BANYAN_JOB_KEY, hex), else one rank 0 draws and publishes through the store.
 
-#include "common/status.hpp"
-
 #include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "common/status.hpp"
 
 namespace banyan::security {
 

@@ -1,10 +1,10 @@
 #include "security/key_source.hpp"
 
-#include "common/log.hpp"
-
 #include <atomic>
 #include <mutex>
 #include <string_view>
+
+#include "common/log.hpp"
 
 namespace banyan::security {
 namespace {

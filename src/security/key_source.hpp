@@ -8,14 +8,13 @@
 //      then is the trust anchor (communicatorKey()).
 // Store servers and clients use 1-4 only: without a key known beforehand the store stays open.
 
-#include "config/config.hpp"
-#include "security/job_key.hpp"
-
 #include <banyan/store.hpp>
-
 #include <chrono>
 #include <optional>
 #include <string>
+
+#include "config/config.hpp"
+#include "security/job_key.hpp"
 
 namespace banyan::security {
 

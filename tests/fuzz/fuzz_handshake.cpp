@@ -7,12 +7,12 @@
 //   tests/fuzz/fuzz_handshake.cpp src/security/handshake.cpp src/security/job_key.cpp
 //   transports/tcp/framing.cpp src/common/status.cpp src/common/error.cpp -lfmt -lsodium
 
-#include "security/handshake.hpp"
-#include "transports/tcp/framing.hpp"
-
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+
+#include "security/handshake.hpp"
+#include "transports/tcp/framing.hpp"
 
 namespace {
 

@@ -15,14 +15,6 @@
 // proof and carries the real connection for the rest of the job. The store's handshake is
 // captured the same way from a member's TcpStore pointed at a relay.
 
-#include "support/multiproc.hpp"
-
-#include "bootstrap/environment.hpp"
-#include "security/handshake.hpp"
-#include "transports/tcp/framing.hpp"
-
-#include <banyan/banyan.hpp>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -30,14 +22,20 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <banyan/banyan.hpp>
 #include <chrono>
-#include <functional>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "bootstrap/environment.hpp"
+#include "security/handshake.hpp"
+#include "support/multiproc.hpp"
+#include "transports/tcp/framing.hpp"
 
 using namespace banyan;
 using namespace std::chrono_literals;
@@ -167,7 +165,8 @@ void attackWithHandshake(const std::string& port, const Bytes& opening, const By
   writeAll(fd, proof.data(), proof.size());
   const long answered = drainUntilClosed(fd);
   ::close(fd);
-  if (answered != 0) findings.add(fmt::format("{}: {} bytes came after the challenge (-1: never closed)", what, answered));
+  if (answered != 0)
+    findings.add(fmt::format("{}: {} bytes came after the challenge (-1: never closed)", what, answered));
 }
 
 // Copies bytes both ways until either side closes.
@@ -253,7 +252,8 @@ void attackThroughTransport(int member, int upstream, const std::string& real, c
         !sec::decodeChallenge(bytes.data(), bytes.size(), answer)) {
       findings.add(std::string(what) + ": the wrong-key stranger got no challenge");
     } else {
-      if (sec::verifyMac(wrong, sec::Role::Acceptor, forgedHello, sniffed.clientNonce, answer.serverNonce, answer.mac)) {
+      if (sec::verifyMac(wrong, sec::Role::Acceptor, forgedHello, sniffed.clientNonce, answer.serverNonce,
+                         answer.mac)) {
         findings.add(std::string(what) + ": a challenge verified under the wrong key");
       }
       const auto wrongProof = sec::encodeProof(
@@ -267,7 +267,8 @@ void attackThroughTransport(int member, int upstream, const std::string& real, c
   // (a) Random bytes.
   attackWithRandomBytes(real, what, findings);
   // Now let the real connection finish and carry it.
-  if (!writeAll(upstream, proof.data(), proof.size())) findings.add(std::string(what) + ": forwarding the proof failed");
+  if (!writeAll(upstream, proof.data(), proof.size()))
+    findings.add(std::string(what) + ": forwarding the proof failed");
   limit = {0, 0};
   ::setsockopt(member, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
   ::setsockopt(upstream, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
@@ -307,9 +308,8 @@ TEST_CASE("strangers on every port of a job: random bytes, a replayed handshake,
             const int listening = listenLoopback(relayAddress);
             setValue(store, key, relayAddress);
             relays.emplace_back([listening, real, key, &stop, &findings] {
-              relay(listening, real, stop, [&](int member, int upstream) {
-                attackThroughTransport(member, upstream, real, key, findings);
-              });
+              relay(listening, real, stop,
+                    [&](int member, int upstream) { attackThroughTransport(member, upstream, real, key, findings); });
             });
           }
 
@@ -331,7 +331,7 @@ TEST_CASE("strangers on every port of a job: random bytes, a replayed handshake,
               // (b) replayed, with a request behind it that must never be answered.
               const std::string key = "test/secret";
               const Bytes get = {static_cast<std::uint8_t>(1 + 4 + key.size()), 0, 0, 0, 2,
-                                 static_cast<std::uint8_t>(key.size()), 0, 0, 0};
+                                 static_cast<std::uint8_t>(key.size()),         0, 0, 0};
               Bytes replay = proof;
               replay.insert(replay.end(), get.begin(), get.end());
               replay.insert(replay.end(), key.begin(), key.end());
@@ -343,14 +343,13 @@ TEST_CASE("strangers on every port of a job: random bytes, a replayed handshake,
               const int fd = connectTo(storeAddress);
               sec::ChallengeBytes bytes{};
               sec::Challenge answer;
-              if (fd < 0 || !writeAll(fd, forged.data(), forged.size()) ||
-                  !readExact(fd, bytes.data(), bytes.size()) ||
+              if (fd < 0 || !writeAll(fd, forged.data(), forged.size()) || !readExact(fd, bytes.data(), bytes.size()) ||
                   !sec::decodeChallenge(bytes.data(), bytes.size(), answer)) {
                 findings.add("store: the wrong-key stranger got no challenge");
               } else {
-                const auto wrongProof = sec::encodeProof({sec::computeMac(sec::deriveKey("a guess"),
-                                                                          sec::Role::Connector, forged,
-                                                                          forgedHello.clientNonce, answer.serverNonce)});
+                const auto wrongProof =
+                    sec::encodeProof({sec::computeMac(sec::deriveKey("a guess"), sec::Role::Connector, forged,
+                                                      forgedHello.clientNonce, answer.serverNonce)});
                 Bytes message(wrongProof.begin(), wrongProof.end());
                 message.insert(message.end(), get.begin(), get.end());
                 message.insert(message.end(), key.begin(), key.end());
@@ -400,7 +399,8 @@ TEST_CASE("strangers on every port of a job: random bytes, a replayed handshake,
         comm.close();
         stop = true;
         for (auto& thread : relays) thread.join();
-        for (const auto& problem : findings.problems) std::fprintf(stderr, "rank %d: %s\n", comm.rank(), problem.c_str());
+        for (const auto& problem : findings.problems)
+          std::fprintf(stderr, "rank %d: %s\n", comm.rank(), problem.c_str());
         // 3 attacks on each of the two transport ports and on the store.
         RANK_EXPECT(comm.rank(), comm.rank() != 2 || findings.attacks == 9);
         return findings.problems.empty() ? 0 : 1;

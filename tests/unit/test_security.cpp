@@ -3,25 +3,23 @@
 // replayed server nonce or a reflected MAC all fail), the TCP hello's new fields, and a TcpStore
 // session that must authenticate (real sockets, one process).
 
-#include "security/handshake.hpp"
-#include "security/job_key.hpp"
-#include "security/key_source.hpp"
-#include "transports/tcp/framing.hpp"
-
-#include <banyan/tcp_store.hpp>
-
-#include <catch2/catch.hpp>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <banyan/tcp_store.hpp>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "security/handshake.hpp"
+#include "security/job_key.hpp"
+#include "security/key_source.hpp"
+#include "transports/tcp/framing.hpp"
 
 using namespace banyan;
 using namespace banyan::security;
@@ -33,10 +31,16 @@ class ScopedEnv {
  public:
   ScopedEnv(const char* name, const char* value) : name_(name) {
     if (const char* old = std::getenv(name)) old_ = old;
-    if (value) setenv(name, value, 1); else unsetenv(name);
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
   }
   ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1); else unsetenv(name_);
+    if (old_)
+      setenv(name_, old_->c_str(), 1);
+    else
+      unsetenv(name_);
   }
 
  private:
@@ -310,7 +314,8 @@ TEST_CASE("a TcpStore with a job key serves only clients that prove it", "[secur
     StoreHello hello;
     REQUIRE(decodeStoreHello(recorded.data(), recorded.size(), hello).isOk());
     const Nonce serverNonce = freshNonce();
-    const auto challenge = encodeChallenge({serverNonce, computeMac(key, Role::Acceptor, recorded, hello.clientNonce, serverNonce)});
+    const auto challenge =
+        encodeChallenge({serverNonce, computeMac(key, Role::Acceptor, recorded, hello.clientNonce, serverNonce)});
     REQUIRE(::send(accepted, challenge.data(), challenge.size(), 0) == static_cast<ssize_t>(challenge.size()));
     std::vector<std::uint8_t> rest(kProofSize + 4 + 1 + 4 + 1);  // proof, then get('k')
     REQUIRE(::recv(accepted, rest.data(), rest.size(), MSG_WAITALL) == static_cast<ssize_t>(rest.size()));

@@ -10,8 +10,8 @@ void TcpTransport::Impl::challenge(const std::shared_ptr<Greeting>& entry, const
                                    const std::string& from) {
   entry->serverNonce = security::freshNonce();
   const security::Challenge challenge{
-      entry->serverNonce, security::computeMac(*params.key, security::Role::Acceptor, entry->hello, hello.clientNonce,
-                                               entry->serverNonce)};
+      entry->serverNonce,
+      security::computeMac(*params.key, security::Role::Acceptor, entry->hello, hello.clientNonce, entry->serverNonce)};
   entry->challenge = security::encodeChallenge(challenge);
   const auto refuse = [this, entry, from](const std::string& why) {
     endGreeting(entry);
@@ -23,8 +23,9 @@ void TcpTransport::Impl::challenge(const std::shared_ptr<Greeting>& entry, const
       *entry->socket, asio::buffer(entry->challenge),
       [this, entry, hello, refuse](const asio::error_code& writeError, std::size_t) {
         if (shutDown) return;
-        if (writeError) return refuse(fmt::format("authentication: sending the challenge failed: {}",
-                                                  entry->timedOut ? "timed out" : writeError.message()));
+        if (writeError)
+          return refuse(fmt::format("authentication: sending the challenge failed: {}",
+                                    entry->timedOut ? "timed out" : writeError.message()));
         asio::async_read(
             *entry->socket, asio::buffer(entry->proof),
             [this, entry, hello, refuse](const asio::error_code& readError, std::size_t) {
@@ -95,9 +96,8 @@ void TcpTransport::Impl::answerChallenge(const std::shared_ptr<Greeting>& entry,
                           "this job at that address)");
         }
         entry->serverNonce = challenge.serverNonce;
-        entry->proof = security::encodeProof({security::computeMac(*params.key, security::Role::Connector,
-                                                                   entry->hello, hello.clientNonce,
-                                                                   challenge.serverNonce)});
+        entry->proof = security::encodeProof({security::computeMac(*params.key, security::Role::Connector, entry->hello,
+                                                                   hello.clientNonce, challenge.serverNonce)});
         asio::async_write(*entry->socket, asio::buffer(entry->proof),
                           [this, entry, peerRank, index, failAuth](const asio::error_code& writeError, std::size_t) {
                             if (shutDown) return;
