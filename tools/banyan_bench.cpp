@@ -185,8 +185,17 @@ template <typename Join>
 int runRank(const BenchArgs& args, Join&& join) {
   int rank = -1;
   try {
+    // BANYAN_BENCH_SETUP_TIME=1: rank 0 prints how long joining took, up to a first barrier
+    // (which opens the connections the barrier's pairs use), for bench/auth.sh.
+    const char* setup = std::getenv("BANYAN_BENCH_SETUP_TIME");
+    const auto start = std::chrono::steady_clock::now();
     Communicator comm = join();
     rank = comm.rank();
+    if (setup != nullptr && std::string(setup) == "1") {
+      comm.barrier();
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      if (rank == 0) std::printf("# setup: communicator created and first barrier done in %.2f ms\n", ms);
+    }
     BanyanBackend backend(comm);
     const int code = runBenchmark(backend, args, kProgram, "banyan");
     comm.close();

@@ -9,6 +9,7 @@ set -euo pipefail
 # libfabric: the ofi transport (built only when found) and fi_pingpong, its benchmark ceiling.
 # python3-torch, libtorch-dev, pybind11-dev, python3-dev: the PyTorch backend (python/banyan_torch),
 # its tests, the DDP example and bench/torch.sh (torch 1.13 for /usr/bin/python3).
+# libsodium-dev: authentication (src/security/: HMAC-SHA256 challenge-response, random keys).
 # libhwloc-dev: the topology probe (cores, NUMA). graphviz: banyan-topo's pictures (dot).
 # iproute2 (ip, tc) and util-linux (unshare, nsenter): tools/netns-hosts.sh's simulated hosts.
 packages=(
@@ -20,6 +21,7 @@ packages=(
   python3-dev python3-torch libtorch-dev pybind11-dev
   iproute2 util-linux
   libhwloc-dev graphviz
+  libsodium-dev
 )
 
 missing=()

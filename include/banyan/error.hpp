@@ -16,6 +16,7 @@ enum class ErrorCode {
   Aborted,       // the operation was ended by abort() / close() or an earlier failure
   NotSupported,  // valid request this build or transport cannot do
   Internal,      // a banyan bug: please report it
+  Unauthenticated,  // a connection or store session could not prove it belongs to the job (job key)
 };
 
 std::string_view toString(ErrorCode code) noexcept;

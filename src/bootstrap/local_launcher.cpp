@@ -8,6 +8,8 @@
 #include <banyan/tcp_store.hpp>
 
 #include "common/status.hpp"
+#include "config/config.hpp"
+#include "security/key_source.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <iostream>
 #include <thread>
 
@@ -58,7 +61,7 @@ std::pair<int, std::uint16_t> listenOnLoopback() {
 // In the child, straight after fork: die with the parent, drop the parent's listening socket,
 // and learn who we are from the environment.
 void prepareChild(pid_t parent, int listeningFd, int rank, int n, std::uint16_t port,
-                  const LaunchOptions& options) {
+                  const LaunchOptions& options, const std::string& jobKeyHex) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   // The parent may have died before prctl took effect; then we were reparented already.
   if (::getppid() != parent) ::_exit(1);
@@ -66,6 +69,8 @@ void prepareChild(pid_t parent, int listeningFd, int rank, int n, std::uint16_t 
   ::setenv("BANYAN_RANK", std::to_string(rank).c_str(), 1);
   ::setenv("BANYAN_SIZE", std::to_string(n).c_str(), 1);
   ::setenv("BANYAN_STORE_ADDR", fmt::format("127.0.0.1:{}", port).c_str(), 1);
+  // The job key goes first, so options.environment can still replace it (tests of a wrong key).
+  if (!jobKeyHex.empty()) ::setenv("BANYAN_JOB_KEY", jobKeyHex.c_str(), 1);
   for (const auto& [name, value] : options.environment) ::setenv(name.c_str(), value.c_str(), 1);
   if (options.bindToCores) {
     cpu_set_t allowed;
@@ -99,6 +104,33 @@ struct Child {
   bool done = false;
 };
 
+// A variable as the ranks will see it: options.environment over this process's environment.
+std::optional<std::string> inChildEnvironment(const LaunchOptions& options, const char* name) {
+  if (auto it = options.environment.find(name); it != options.environment.end()) {
+    if (it->second.empty()) return std::nullopt;
+    return it->second;
+  }
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
+// The key the ranks will hold, resolved as they will resolve it (security/key_source.hpp):
+// none with BANYAN_AUTH=off, the BANYAN_AUTH_KEY-derived one, else a fresh random one (which
+// replaces any BANYAN_JOB_KEY this process inherited: every job has its own).
+std::optional<security::JobKey> keyForJob(const LaunchOptions& options) {
+  if (auto value = inChildEnvironment(options, "BANYAN_AUTH"); value && !config::parseAuthSwitch(*value, "BANYAN_AUTH")) {
+    return std::nullopt;
+  }
+  if (auto passphrase = inChildEnvironment(options, "BANYAN_AUTH_KEY")) return security::deriveKey(*passphrase);
+  if (auto it = options.environment.find("BANYAN_JOB_KEY"); it != options.environment.end()) {
+    security::JobKey key;
+    security::fromHex(it->second, "LaunchOptions BANYAN_JOB_KEY", key).throwIfError();
+    return key;
+  }
+  return security::randomKey();
+}
+
 RankExit decodeStatus(int rank, int status) {
   RankExit result;
   result.rank = rank;
@@ -122,12 +154,18 @@ std::vector<RankExit> launch(int n, const std::function<void(int rank)>& runChil
   std::cerr.flush();
   std::fflush(nullptr);
 
+  // A fresh key per job (docs/security.md): the ranks find it in their environment, the store
+  // server below demands proof of it. None when the ranks will run with authentication off.
+  const std::optional<security::JobKey> jobKey = keyForJob(options);
+  const std::string jobKeyHex =
+      jobKey && !inChildEnvironment(options, "BANYAN_AUTH_KEY") ? security::toHex(*jobKey) : std::string();
+
   const pid_t parent = ::getpid();
   std::vector<Child> children(n);
   for (int rank = 0; rank < n; ++rank) {
     const pid_t pid = ::fork();
     if (pid == 0) {
-      prepareChild(parent, listeningFd, rank, n, port, options);
+      prepareChild(parent, listeningFd, rank, n, port, options, jobKeyHex);
       runChild(rank);
       exitChild(127);  // not reached: runChild exits
     }
@@ -146,6 +184,7 @@ std::vector<RankExit> launch(int n, const std::function<void(int rank)>& runChil
     // Serves the store until every child is reaped; stopped before we return.
     std::unique_ptr<TcpStoreServer> server;
     try {
+      const security::ScopedServerKey serverKey(jobKey);
       server = std::make_unique<TcpStoreServer>(listeningFd);
     } catch (...) {
       for (auto& child : children) ::kill(child.pid, SIGKILL);

@@ -3,11 +3,16 @@
 // After any failure (timeout, reset, a reply that makes no sense) the connection is dropped:
 // its state is unknown (a late reply to a timed-out get could still arrive), and the next call
 // reconnects. The server notices the close and forgets the abandoned waiter.
+//
+// With a job key (security/key_source.hpp) every new connection first proves it holds the key
+// and checks that the server does too (security/handshake.hpp), within the call's deadline.
 
 #include <banyan/tcp_store.hpp>
 
 #include "bootstrap/store_protocol.hpp"
 #include "common/status.hpp"
+#include "security/handshake.hpp"
+#include "security/key_source.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -77,6 +82,8 @@ struct TcpStore::Impl {
   std::string host;
   std::uint16_t port;
   std::string endpoint;  // "host:port" for messages
+  std::optional<security::JobKey> key;  // resolved at construction; none: no authentication
+  bool freshWithoutKey = false;          // the current call opened an unauthenticated connection
 
   // Serialises calls. A call queued behind a long get() still honours its own deadline, so
   // this is a flag under a condition variable rather than a plain mutex. (Not std::timed_mutex:
@@ -213,7 +220,13 @@ struct TcpStore::Impl {
         received += static_cast<std::size_t>(n);
         continue;
       }
-      if (n == 0) failed(call, ErrorCode::Remote, "the server closed the connection");
+      if (n == 0) {
+        failed(call, ErrorCode::Remote,
+               std::string("the server closed the connection") +
+                   (freshWithoutKey ? " (a server that requires authentication closes connections without the job "
+                                      "key: is BANYAN_AUTH_KEY or BANYAN_AUTH set differently here?)"
+                                    : ""));
+      }
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
         failed(call, ErrorCode::Remote, "receive failed: " + errnoText(errno));
@@ -230,6 +243,34 @@ struct TcpStore::Impl {
       if (ready == 0) timedOut(call, "");
       if (errno != EINTR) failed(call, ErrorCode::System, "poll failed: " + errnoText(errno));
     }
+  }
+
+  // The connector's half of the challenge-response, on a fresh connection.
+  void authenticate(const Call& call) {
+    const security::StoreHello hello{security::freshNonce()};
+    const security::StoreHelloBytes helloBytes = security::encodeStoreHello(hello);
+    sendAll(protocol::Bytes(helloBytes.begin(), helloBytes.end()), call);
+    security::ChallengeBytes challengeBytes{};
+    try {
+      receiveAll(challengeBytes.data(), challengeBytes.size(), call);
+    } catch (const Error& error) {
+      if (error.code() == ErrorCode::Timeout) throw;
+      failed(call, ErrorCode::Unauthenticated,
+             "the server closed the connection instead of answering the authentication: it holds another job key "
+             "(BANYAN_AUTH_KEY) or runs with BANYAN_AUTH=off");
+    }
+    security::Challenge challenge;
+    if (auto status = security::decodeChallenge(challengeBytes.data(), challengeBytes.size(), challenge); !status) {
+      failed(call, ErrorCode::Unauthenticated, status.message());
+    }
+    if (!security::verifyMac(*key, security::Role::Acceptor, helloBytes, hello.clientNonce, challenge.serverNonce,
+                             challenge.mac)) {
+      failed(call, ErrorCode::Unauthenticated,
+             "authentication failed: the server could not prove it holds this job's key (another BANYAN_AUTH_KEY?)");
+    }
+    const auto proof = security::encodeProof(
+        {security::computeMac(*key, security::Role::Connector, helloBytes, hello.clientNonce, challenge.serverNonce)});
+    sendAll(protocol::Bytes(proof.begin(), proof.end()), call);
   }
 
   // Sends one request and returns the Ok payload of its answer.
@@ -258,7 +299,12 @@ struct TcpStore::Impl {
         impl.idle.notify_one();
       }
     } release{*this};
-    if (fd < 0) connect(call);
+    freshWithoutKey = false;
+    if (fd < 0) {
+      connect(call);
+      if (key) authenticate(call);
+      freshWithoutKey = !key;
+    }
     sendAll(frame, call);
 
     std::uint8_t header[protocol::kHeaderBytes];
@@ -289,6 +335,7 @@ TcpStore::TcpStore(std::string host, std::uint16_t port) : impl_(std::make_uniqu
                                                         : fmt::format("{}:{}", host, port);
   impl_->host = std::move(host);
   impl_->port = port;
+  impl_->key = security::configuredKey();
 }
 
 TcpStore::~TcpStore() = default;

@@ -1,6 +1,10 @@
 // TcpStoreServer: one io_context on one background thread serves every connection. The key
 // map and the waiter lists are touched only from that thread, so they need no lock.
 //
+// With a job key (security/key_source.hpp: BANYAN_AUTH_KEY or the launcher's), a session
+// serves nothing before the client has proven it holds the key (security/handshake.hpp), within
+// kAuthDeadline; without one the store is open to anyone who reaches its port (docs/security.md).
+//
 // A Get or Wait on a key that is not there yet parks its session on that key; a Set or Add of
 // the key wakes it (server side: clients never poll). A session keeps reading while parked so
 // that a client that gives up (closes) is noticed and its waiter dropped.
@@ -8,7 +12,10 @@
 #include <banyan/tcp_store.hpp>
 
 #include "bootstrap/store_protocol.hpp"
+#include "common/log.hpp"
 #include "common/status.hpp"
+#include "security/handshake.hpp"
+#include "security/key_source.hpp"
 
 #include <asio.hpp>
 #include <sys/socket.h>
@@ -36,6 +43,9 @@ using asio::ip::tcp;
 constexpr std::size_t kMaxPipelined = 8;
 // After a failed accept (EMFILE ...) wait before trying again rather than spin.
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(20);
+// A client has this long to finish the challenge-response (one round trip for a member); a
+// stranger that says nothing loses its connection then instead of holding it.
+constexpr auto kAuthDeadline = std::chrono::seconds(30);
 
 std::string errorText(const std::error_code& ec) {
   if (ec.category() == std::system_category() || ec.category() == asio::error::get_system_category()) {
@@ -55,9 +65,13 @@ struct StoreState {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, StoreState& state) : socket_(std::move(socket)), state_(state) {}
+  Session(tcp::socket socket, StoreState& state, const std::optional<security::JobKey>& key)
+      : socket_(std::move(socket)), state_(state), key_(key), authTimer_(socket_.get_executor()) {}
 
-  void start() { readHeader(); }
+  void start() {
+    if (key_) return authenticate();
+    readHeader();
+  }
 
   // A key this session is parked on was set: serve the head request again.
   void wake() {
@@ -70,6 +84,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     closed_ = true;
     std::error_code ignored;
+    authTimer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     unpark();
@@ -77,6 +92,70 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // The acceptor's half of the challenge-response. The magic is read alone first, so a client
+  // that sends a plain request (one without the key) is refused at once, not at the deadline.
+  void authenticate() {
+    authTimer_.expires_after(kAuthDeadline);
+    authTimer_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (!ec) self->refuse("authentication: nothing proven within the deadline");
+    });
+    asio::async_read(socket_, asio::buffer(hello_.data(), 4), [self = shared_from_this()](std::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      if (helloMagic(self->hello_) != security::kStoreHelloMagic) {
+        return self->refuse("a request without authentication (a stranger, or a client without the job key)");
+      }
+      asio::async_read(self->socket_, asio::buffer(self->hello_.data() + 4, self->hello_.size() - 4),
+                       [self](std::error_code ec, std::size_t) { self->onHello(ec); });
+    });
+  }
+
+  static std::uint32_t helloMagic(const security::StoreHelloBytes& bytes) {
+    return static_cast<std::uint32_t>(bytes[0]) | static_cast<std::uint32_t>(bytes[1]) << 8 |
+           static_cast<std::uint32_t>(bytes[2]) << 16 | static_cast<std::uint32_t>(bytes[3]) << 24;
+  }
+
+  void onHello(std::error_code ec) {
+    if (ec) return close();
+    security::StoreHello hello;
+    if (auto status = security::decodeStoreHello(hello_.data(), hello_.size(), hello); !status) {
+      return refuse(status.message());
+    }
+    clientNonce_ = hello.clientNonce;
+    serverNonce_ = security::freshNonce();
+    challenge_ = security::encodeChallenge(
+        {serverNonce_, security::computeMac(*key_, security::Role::Acceptor, hello_, clientNonce_, serverNonce_)});
+    asio::async_write(socket_, asio::buffer(challenge_), [self = shared_from_this()](std::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      asio::async_read(self->socket_, asio::buffer(self->proof_),
+                       [self](std::error_code ec, std::size_t) { self->onProof(ec); });
+    });
+  }
+
+  void onProof(std::error_code ec) {
+    // A client that leaves after the challenge is most likely one that found our proof wrong
+    // (another job key): worth a line, as any failed authentication.
+    if (ec) return refuse(fmt::format("authentication: no proof came back ({})", errorText(ec)));
+    security::Proof proof;
+    if (auto status = security::decodeProof(proof_.data(), proof_.size(), proof); !status) {
+      return refuse(status.message());
+    }
+    if (!security::verifyMac(*key_, security::Role::Connector, hello_, clientNonce_, serverNonce_, proof.mac)) {
+      return refuse("authentication failed: the proof does not match this job's key");
+    }
+    authTimer_.cancel();
+    readHeader();
+  }
+
+  void refuse(const std::string& why) {
+    if (closed_) return;
+    std::error_code endpointError;
+    const auto remote = socket_.remote_endpoint(endpointError);
+    log::warn(log::Where{log::Subsystem::Bootstrap, -1}, "store: refused connection from {}: {}",
+              endpointError ? std::string("?") : fmt::format("{}:{}", remote.address().to_string(), remote.port()),
+              why);
+    close();
+  }
+
   void readHeader() {
     if (closed_ || reading_) return;
     if (pending_.size() >= kMaxPipelined) return;  // resumed when the queue drains
@@ -230,6 +309,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   tcp::socket socket_;
   StoreState& state_;
+  const std::optional<security::JobKey>& key_;  // the server's; outlives every session
+  asio::steady_timer authTimer_;
+  security::StoreHelloBytes hello_{};
+  security::ChallengeBytes challenge_{};
+  security::ProofBytes proof_{};
+  security::Nonce clientNonce_{};
+  security::Nonce serverNonce_{};
   std::array<std::uint8_t, bootstrap::protocol::kHeaderBytes> header_{};
   Bytes body_;
   std::deque<Request> pending_;
@@ -247,6 +333,8 @@ struct TcpStoreServer::Impl {
   tcp::acceptor acceptor{io};
   asio::steady_timer retryTimer{io};
   StoreState state;
+  // Resolved once, at construction (security::storeServerKey()).
+  std::optional<security::JobKey> key = security::storeServerKey();
   std::uint16_t port = 0;
   std::thread thread;
 
@@ -262,7 +350,7 @@ struct TcpStoreServer::Impl {
       }
       std::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_shared<Session>(std::move(socket), state);
+      auto session = std::make_shared<Session>(std::move(socket), state, key);
       state.sessions.insert(session);
       session->start();
       accept();

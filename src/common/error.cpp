@@ -13,6 +13,7 @@ std::string_view toString(ErrorCode code) noexcept {
     case ErrorCode::Aborted: return "Aborted";
     case ErrorCode::NotSupported: return "NotSupported";
     case ErrorCode::Internal: return "Internal";
+    case ErrorCode::Unauthenticated: return "Unauthenticated";
   }
   return "UnknownError";
 }

@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 28> kVariables{{
+constexpr std::array<Variable, 31> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -90,6 +90,18 @@ constexpr std::array<Variable, 28> kVariables{{
      "instead of probing; every rank reads it. Options::topoFile, when set, replaces it (an empty string "
      "probes)."},
     {"BANYAN_TOPO_DUMP_FILE", "(unset)", "Rank 0 writes the probed topology to this file."},
+    {"BANYAN_AUTH", "on",
+     "on: every TCP connection between ranks, and every session with a TcpStore that knows the job "
+     "key, starts with a challenge-response proving both ends hold the job key (docs/security.md). "
+     "off: no authentication (to measure its cost, or to talk to ranks that run with it off)."},
+    {"BANYAN_AUTH_KEY", "(unset)",
+     "Secret text shared by every rank of the job (and its store server); the 32-byte job key is "
+     "derived from it and never sent. Unset: banyan's launcher draws a key per job, mpirun jobs "
+     "broadcast one, and store-only bootstraps (torchrun, the torch backend) publish one in the "
+     "store, which then is the trust anchor. Recommended wherever the store port is reachable by others."},
+    {"BANYAN_JOB_KEY", "(set by the launcher)",
+     "Internal: the job key (64 hex digits) banyan's local launcher drew for its ranks. Set "
+     "BANYAN_AUTH_KEY instead."},
     {"BANYAN_RANK", "(unset)", "Bootstrap: this process's rank (set by banyan's launcher)."},
     {"BANYAN_SIZE", "(unset)", "Bootstrap: number of ranks in the job."},
     {"BANYAN_STORE_ADDR", "(unset)", "Bootstrap: host:port of the job's TCP store."},
@@ -214,8 +226,24 @@ unsigned parseSubsystems(const std::string& text, const char* what) {
   return except ? kAllSubsystems & ~mask : mask;
 }
 
+bool parseAuthSwitch(const std::string& text, const char* what) {
+  const std::string value = lower(text);
+  if (value == "off" || value == "0" || value == "no" || value == "false") return false;
+  if (value == "on" || value == "1" || value == "yes" || value == "true") return true;
+  fail(ErrorCode::InvalidUsage, "{}: '{}' must be on or off", what, text);
+}
+
+AuthSettings resolveAuth() {
+  AuthSettings auth;
+  if (const char* v = env("BANYAN_AUTH")) auth.enabled = parseAuthSwitch(v, "BANYAN_AUTH");
+  if (const char* v = env("BANYAN_AUTH_KEY")) auth.passphrase = v;
+  if (const char* v = env("BANYAN_JOB_KEY")) auth.jobKeyHex = v;
+  return auth;
+}
+
 Config resolve(const Options& options) {
   Config config;
+  config.auth = resolveAuth();
 
   if (options.timeout) {
     if (options.timeout->count() <= 0) {

@@ -21,6 +21,20 @@ enum class Subsystem { Init, Bootstrap, Transport, Tuning, Coll, Observe };
 inline constexpr unsigned kAllSubsystems = (1u << 6) - 1;
 inline constexpr unsigned bit(Subsystem s) { return 1u << static_cast<unsigned>(s); }
 
+// Authentication (docs/security.md). Read apart from the rest because the TcpStore client and
+// server need it without a communicator's whole Config.
+struct AuthSettings {
+  bool enabled = true;     // BANYAN_AUTH: on (default) | off
+  std::string passphrase;  // BANYAN_AUTH_KEY: any text; the key is derived from it (never sent)
+  std::string jobKeyHex;   // BANYAN_JOB_KEY: 64 hex digits, set by banyan's launcher for its ranks
+};
+
+// BANYAN_AUTH, BANYAN_AUTH_KEY, BANYAN_JOB_KEY. Throws InvalidUsage for a BANYAN_AUTH that is
+// neither on nor off.
+AuthSettings resolveAuth();
+// "on"/"off" (also 1/0, yes/no, true/false) -> whether authentication is on.
+bool parseAuthSwitch(const std::string& text, const char* what);
+
 struct Config {
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
   std::string transport = "auto";       // auto | tcp | shm | ofi
@@ -54,6 +68,7 @@ struct Config {
   // How long the progress thread and blocking waits poll before they sleep.
   // Unset: 50 us when ranks do not outnumber cores, else 200 us yielding (see CommunicatorImpl).
   std::optional<std::chrono::microseconds> spin;
+  AuthSettings auth;
 };
 
 struct Variable {

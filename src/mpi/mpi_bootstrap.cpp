@@ -11,6 +11,8 @@
 #include "bootstrap/environment.hpp"
 #include "bootstrap/serving_store.hpp"
 #include "common/status.hpp"
+#include "config/config.hpp"
+#include "security/key_source.hpp"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -107,6 +109,29 @@ bool allOnOneHost(MPI_Comm comm, int size) {
   return true;
 }
 
+// Without BANYAN_AUTH_KEY (or a key adopted by an earlier call), rank 0 draws the job key and
+// MPI carries it to the others, who adopt it for this process: the store server and clients and
+// the communicator's connections all use it (docs/security.md). Every rank takes part in the
+// broadcast whatever its own settings, so ranks that disagree fail to authenticate instead of
+// deadlocking in MPI.
+void shareJobKey(MPI_Comm comm, int rank) {
+  std::array<unsigned char, 1 + security::kKeyBytes> message{};
+  const auto auth = config::resolveAuth();
+  if (rank == 0 && auth.enabled && !security::configuredKey(auth)) {
+    const auto key = security::randomKey();
+    message[0] = 1;
+    std::copy(key.bytes.begin(), key.bytes.end(), message.begin() + 1);
+    security::adoptProcessKey(key);
+  }
+  check(MPI_Bcast(message.data(), static_cast<int>(message.size()), MPI_UNSIGNED_CHAR, 0, comm),
+        "MPI_Bcast(job key)");
+  if (rank != 0 && message[0] == 1 && auth.enabled && !security::configuredKey(auth)) {
+    security::JobKey key;
+    std::copy(message.begin() + 1, message.end(), key.bytes.begin());
+    security::adoptProcessKey(key);
+  }
+}
+
 }  // namespace
 
 Communicator createCommunicator(MPI_Comm comm, const Options& options) {
@@ -116,6 +141,7 @@ Communicator createCommunicator(MPI_Comm comm, const Options& options) {
   check(MPI_Comm_size(comm, &size), "MPI_Comm_size");
   // Every rank computes the same answer, but only rank 0's is used.
   const bool oneHost = allOnOneHost(comm, size);
+  shareJobKey(comm, rank);
 
   std::array<char, kMessageBytes> message{};
   std::unique_ptr<TcpStoreServer> server;

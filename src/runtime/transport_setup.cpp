@@ -176,7 +176,8 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
     auto tcp = std::make_unique<transport::tcp::TcpTransport>(
         io, store,
         transport::tcp::TcpTransportParams{params.rank, params.size, params.nonce, params.storePrefix, listen,
-                                           config.socketsPerPeer, config.socketBufferBytes, config.timeout});
+                                           config.socketsPerPeer, config.socketBufferBytes, config.timeout,
+                                           params.key});
     summary += fmt::format("{}tcp on {} to {} rank(s), {} socket(s) per peer", summary.empty() ? "" : ", ",
                            tcp->listenAddress(), remote, config.socketsPerPeer);
     for (int rank = 0; rank < params.size; ++rank) {

@@ -6,12 +6,14 @@
 // and reads everyone's, so all ranks derive the same layout and routes.
 
 #include "config/config.hpp"
+#include "security/job_key.hpp"
 #include "transports/per_peer_transport.hpp"
 
 #include <banyan/store.hpp>
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,8 @@ struct TransportParams {
   // Tells apart two sets of connections of one communicator (collectives "", point-to-point
   // "p"): part of the shared-memory segment names.
   std::string channel;
+  // The job key (security/key_source.hpp); none: TCP connections are not authenticated.
+  std::optional<security::JobKey> key;
 };
 
 // `known`: the host layout, when an earlier call has exchanged it already.

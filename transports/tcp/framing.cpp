@@ -1,5 +1,7 @@
 #include "transports/tcp/framing.hpp"
 
+#include <algorithm>
+
 namespace banyan::transport::tcp {
 namespace {
 
@@ -24,6 +26,9 @@ HelloBytes encodeHello(const Hello& hello) {
   put<std::uint64_t>(&bytes[8], hello.nonce);
   put<std::uint32_t>(&bytes[16], hello.rank);
   put<std::uint32_t>(&bytes[20], hello.socketIndex);
+  put<std::uint32_t>(&bytes[24], hello.flags);
+  put<std::uint32_t>(&bytes[28], 0);
+  std::copy(hello.clientNonce.begin(), hello.clientNonce.end(), bytes.begin() + 32);
   return bytes;
 }
 
@@ -40,6 +45,12 @@ Status decodeHello(const HelloBytes& bytes, Hello& out) {
   out.nonce = get<std::uint64_t>(&bytes[8]);
   out.rank = get<std::uint32_t>(&bytes[16]);
   out.socketIndex = get<std::uint32_t>(&bytes[20]);
+  out.flags = get<std::uint32_t>(&bytes[24]);
+  const auto reserved = get<std::uint32_t>(&bytes[28]);
+  if ((out.flags & ~kHelloAuthenticating) != 0 || reserved != 0) {
+    return Status::make(ErrorCode::Remote, "hello with unknown flags {:#x} (reserved {:#x})", out.flags, reserved);
+  }
+  std::copy(bytes.begin() + 32, bytes.end(), out.clientNonce.begin());
   return Status::ok();
 }
 

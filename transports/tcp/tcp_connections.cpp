@@ -38,49 +38,73 @@ void TcpTransport::Impl::startAccepting() {
   });
 }
 
-// Reads an accepted connection's hello and, if it belongs to this communicator, adopts it.
-// A connection that does not say hello within the timeout is closed: a stranger (or a port
-// scanner) must not hold a socket forever.
-void TcpTransport::Impl::greet(const std::shared_ptr<tcp::socket>& socket) {
+std::shared_ptr<TcpTransport::Impl::Greeting> TcpTransport::Impl::startGreeting(
+    const std::shared_ptr<tcp::socket>& socket) {
   auto entry = std::make_shared<Greeting>(Greeting{socket, asio::steady_timer(io, params.timeout)});
   greeting.push_back(entry);
-  entry->deadline.async_wait([socket](const asio::error_code& ec) {
+  std::weak_ptr<Greeting> weak = entry;
+  entry->deadline.async_wait([weak](const asio::error_code& ec) {
+    auto alive = weak.lock();
+    if (ec || !alive) return;
+    alive->timedOut = true;
     asio::error_code ignored;
-    if (!ec) socket->close(ignored);
+    alive->socket->close(ignored);
   });
-  auto hello = std::make_shared<HelloBytes>();
-  asio::async_read(
-      *socket, asio::buffer(*hello), [this, entry, socket, hello](const asio::error_code& ec, std::size_t) {
-        entry->deadline.cancel();
-        std::erase(greeting, entry);
-        if (ec || shutDown) return;
-        Hello parsed;
-        Status status = decodeHello(*hello, parsed);
-        asio::error_code endpointError;
-        const auto remote = socket->remote_endpoint(endpointError);
-        const std::string from = endpointError ? std::string("?") : endpointText(remote);
-        if (status.isOk() && parsed.nonce != params.nonce) {
-          status = Status::make(ErrorCode::Remote, "hello from another job or communicator");
-        } else if (status.isOk() && (parsed.rank >= static_cast<std::uint32_t>(params.rank) ||
-                                     parsed.socketIndex >= static_cast<std::uint32_t>(params.socketsPerPeer))) {
-          status =
-              Status::make(ErrorCode::Remote, "hello claims rank {} connection {}, which may not connect to rank {}",
-                           parsed.rank, parsed.socketIndex, params.rank);
-        } else if (status.isOk() && peers[parsed.rank].connections[parsed.socketIndex].socket) {
-          status =
-              Status::make(ErrorCode::Remote, "second connection {} from rank {}", parsed.socketIndex, parsed.rank);
-        }
-        if (!status.isOk()) {
-          log::warn(log::Where{log::Subsystem::Transport, params.rank}, "tcp: refused connection from {}: {}", from,
-                    status.message());
-          asio::error_code ignored;
-          socket->close(ignored);
-          return;
-        }
-        Peer& peer = peers[parsed.rank];
-        peer.address = from;
-        adopt(static_cast<int>(parsed.rank), parsed.socketIndex, std::make_unique<tcp::socket>(std::move(*socket)));
-      });
+  return entry;
+}
+
+void TcpTransport::Impl::endGreeting(const std::shared_ptr<Greeting>& entry) {
+  entry->deadline.cancel();
+  std::erase(greeting, entry);
+}
+
+// Reads an accepted connection's hello and, if it belongs to this communicator, authenticates
+// and adopts it. A connection that does not finish within the timeout is closed: a stranger (or
+// a port scanner) must not hold a socket forever.
+void TcpTransport::Impl::greet(const std::shared_ptr<tcp::socket>& socket) {
+  auto entry = startGreeting(socket);
+  asio::async_read(*socket, asio::buffer(entry->hello), [this, entry, socket](const asio::error_code& ec, std::size_t) {
+    if (ec || shutDown) {
+      endGreeting(entry);
+      return;
+    }
+    Hello parsed;
+    Status status = decodeHello(entry->hello, parsed);
+    asio::error_code endpointError;
+    const auto remote = socket->remote_endpoint(endpointError);
+    const std::string from = endpointError ? std::string("?") : endpointText(remote);
+    const bool authenticating = (parsed.flags & kHelloAuthenticating) != 0;
+    if (status.isOk() && parsed.nonce != params.nonce) {
+      status = Status::make(ErrorCode::Remote, "hello from another job or communicator");
+    } else if (status.isOk() && (parsed.rank >= static_cast<std::uint32_t>(params.rank) ||
+                                 parsed.socketIndex >= static_cast<std::uint32_t>(params.socketsPerPeer))) {
+      status = Status::make(ErrorCode::Remote, "hello claims rank {} connection {}, which may not connect to rank {}",
+                            parsed.rank, parsed.socketIndex, params.rank);
+    } else if (status.isOk() && peers[parsed.rank].connections[parsed.socketIndex].socket) {
+      status = Status::make(ErrorCode::Remote, "second connection {} from rank {}", parsed.socketIndex, parsed.rank);
+    } else if (status.isOk() && params.key && !authenticating) {
+      status = Status::make(ErrorCode::Unauthenticated,
+                            "hello without authentication (a stranger, or a rank with BANYAN_AUTH=off)");
+    } else if (status.isOk() && !params.key && authenticating) {
+      status = Status::make(ErrorCode::Unauthenticated,
+                            "hello asks for authentication, which this rank has off (BANYAN_AUTH=off here only?)");
+    }
+    if (!status.isOk()) {
+      endGreeting(entry);
+      log::warn(log::Where{log::Subsystem::Transport, params.rank}, "tcp: refused connection from {}: {}", from,
+                status.message());
+      asio::error_code ignored;
+      socket->close(ignored);
+      return;
+    }
+    if (params.key) {
+      challenge(entry, parsed, from);
+      return;
+    }
+    endGreeting(entry);
+    peers[parsed.rank].address = from;
+    adopt(static_cast<int>(parsed.rank), parsed.socketIndex, std::make_unique<tcp::socket>(std::move(*socket)));
+  });
 }
 
 // Looks up `peer`'s address in the store and opens our connections to it. The store call
@@ -114,17 +138,29 @@ void TcpTransport::Impl::connectTo(int peerRank) {
                  Status::make(ErrorCode::Remote, "cannot connect to {}: {}", who(peerRank), connectError.message()));
         return;
       }
-      auto hello = std::make_shared<HelloBytes>(
-          encodeHello({params.nonce, static_cast<std::uint32_t>(params.rank), static_cast<std::uint32_t>(index)}));
-      asio::async_write(*socket, asio::buffer(*hello),
-                        [this, socket, hello, peerRank, index](const asio::error_code& writeError, std::size_t) {
+      auto entry = startGreeting(socket);
+      Hello hello{params.nonce, static_cast<std::uint32_t>(params.rank), static_cast<std::uint32_t>(index)};
+      if (params.key) {
+        hello.flags = kHelloAuthenticating;
+        hello.clientNonce = security::freshNonce();
+      }
+      entry->hello = encodeHello(hello);
+      asio::async_write(*socket, asio::buffer(entry->hello),
+                        [this, entry, peerRank, index](const asio::error_code& writeError, std::size_t) {
                           if (shutDown) return;
                           if (writeError) {
+                            endGreeting(entry);
                             failPeer(peerRank, Status::make(ErrorCode::Remote, "greeting {} failed: {}", who(peerRank),
                                                             writeError.message()));
                             return;
                           }
-                          adopt(peerRank, index, std::make_unique<tcp::socket>(std::move(*socket)));
+                          if (params.key) {
+                            answerChallenge(entry, peerRank, static_cast<std::uint32_t>(index));
+                            return;
+                          }
+                          endGreeting(entry);
+                          adopt(peerRank, static_cast<std::uint32_t>(index),
+                                std::make_unique<tcp::socket>(std::move(*entry->socket)));
                         });
     });
   }

@@ -15,11 +15,13 @@
 // kernel's socket buffer (and then in the sender's) under TCP flow control.
 
 #include "config/config.hpp"
+#include "security/job_key.hpp"
 #include "transports/transport.hpp"
 
 #include <banyan/store.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace asio {
@@ -40,6 +42,9 @@ struct TcpTransportParams {
   int socketsPerPeer = 1;
   std::size_t socketBufferBytes = 0;  // SO_SNDBUF/SO_RCVBUF; 0 leaves them to the kernel
   std::chrono::milliseconds timeout{300000};  // for store lookups and handshakes
+  // The job key: with one, every connection starts with the challenge-response of
+  // security/handshake.hpp; without (BANYAN_AUTH=off), with the hello alone.
+  std::optional<security::JobKey> key;
 };
 
 class TcpTransport final : public Transport {

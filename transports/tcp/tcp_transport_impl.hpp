@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "security/handshake.hpp"
 #include "transports/tcp/framing.hpp"
 #include "transports/tcp/tcp_transport.hpp"
 
@@ -85,10 +86,16 @@ struct TcpTransport::Impl {
   std::vector<Peer> peers;
   Status failure;  // set by shutdown(); every later post fails with it
   bool shutDown = false;
-  // Accepted connections still owing their hello; owned here so shutdown can close them.
+  // Connections still in their hello or challenge-response, accepted or our own; owned here so
+  // shutdown can close them. The deadline closes the socket, which ends the pending read.
   struct Greeting {
     std::shared_ptr<tcp::socket> socket;
     asio::steady_timer deadline;
+    HelloBytes hello{};
+    security::ChallengeBytes challenge{};
+    security::ProofBytes proof{};
+    security::Nonce serverNonce{};
+    bool timedOut = false;
   };
   std::vector<std::shared_ptr<Greeting>> greeting;
 
@@ -115,6 +122,17 @@ struct TcpTransport::Impl {
   // Looks up `peer`'s address in the store and opens our connections to it. The store call
   // blocks the progress thread, once per peer, bounded by the timeout.
   void connectTo(int peerRank);
+  // Starts a greeting: registered for shutdown, its socket closed when the timeout passes.
+  std::shared_ptr<Greeting> startGreeting(const std::shared_ptr<tcp::socket>& socket);
+  void endGreeting(const std::shared_ptr<Greeting>& entry);
+  // The acceptor's half of the challenge-response (tcp_handshake.cpp): sends the challenge,
+  // checks the proof, and adopts the connection only if it holds. A failure closes the socket
+  // and logs a WARN naming the remote address; it never fails the communicator (a stranger
+  // must not be able to end a job).
+  void challenge(const std::shared_ptr<Greeting>& entry, const Hello& hello, const std::string& from);
+  // The connector's half: checks the acceptor's challenge, answers with the proof, then adopts.
+  // Here a failure does fail the peer: the address in the store does not lead to that rank.
+  void answerChallenge(const std::shared_ptr<Greeting>& entry, int peerRank, std::uint32_t index);
   void adopt(int peerRank, std::uint32_t index, std::unique_ptr<tcp::socket> socket);
   void post(int peerRank, std::uint64_t tag, std::uint8_t* data, std::size_t bytes, Completion done, bool isSend);
   void enqueue(int peerRank, std::size_t index, Part part, bool isSend);
