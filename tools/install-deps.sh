@@ -11,6 +11,9 @@ set -euo pipefail
 # its tests, the DDP example and bench/torch.sh (torch 1.13 for /usr/bin/python3).
 # libhwloc-dev: the topology probe (cores, NUMA). graphviz: banyan-topo's pictures (dot).
 # iproute2 (ip, tc) and util-linux (unshare, nsenter): tools/netns-hosts.sh's simulated hosts.
+# clang + libclang-rt-14-dev: the libFuzzer targets (tools/run-fuzz.sh; libFuzzer and clang's
+# ASan/UBSan runtimes are in libclang-rt-14-dev). libasan8, libubsan1, libtsan2: g++'s sanitizer
+# runtimes for tools/run-sanitize.sh (g++ pulls them in; listed so the need is visible).
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
@@ -20,6 +23,7 @@ packages=(
   python3-dev python3-torch libtorch-dev pybind11-dev
   iproute2 util-linux
   libhwloc-dev graphviz
+  clang libclang-rt-14-dev libasan8 libubsan1 libtsan2
 )
 
 missing=()
