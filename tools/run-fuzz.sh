@@ -29,12 +29,13 @@ if ((${#names[@]} == 0)); then
 fi
 
 if [[ ! -f "$build/build.ninja" ]]; then
+  mkdir -p "$build"  # meson setup accepts it empty; its log goes inside
   # Only the fuzz targets are built here; -fsanitize=fuzzer-no-link instruments the library
   # for coverage, -fno-sanitize-recover makes every UBSan report a crash libFuzzer keeps.
   CXX=clang++ meson setup "$build" "$root" --buildtype=debugoptimized -Dfuzz=true -Dtests=false \
     -Dmpi=disabled -Dtorch=disabled -Db_sanitize=address,undefined -Db_lundef=false \
-    "-Dcpp_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=all -fno-omit-frame-pointer" >"$build.setup.log" 2>&1 \
-    || { cat "$build.setup.log"; echo "run-fuzz: meson setup of $build failed"; echo "0 passed, ${#names[@]} failed"; exit 1; }
+    "-Dcpp_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=all -fno-omit-frame-pointer" >"$build/setup.log" 2>&1 \
+    || { cat "$build/setup.log"; echo "run-fuzz: meson setup of $build failed"; echo "0 passed, ${#names[@]} failed"; exit 1; }
 fi
 targets=()
 for name in "${names[@]}"; do

@@ -29,15 +29,16 @@ for kind in "${kinds[@]}"; do
   echo "== $kind build ($build, -fsanitize=$sanitize)"
   start=$(date +%s)
   if [[ ! -f "$build/build.ninja" ]]; then
+    mkdir -p "$build"  # meson setup accepts it empty; its log goes inside
     # The PyTorch backend is left out: a sanitizer runtime cannot be loaded into a Python that
     # was not started with it. b_lundef=false: the library's sanitizer symbols come from the
     # executables' runtime.
     meson setup "$build" "$root" --buildtype=debugoptimized -Db_sanitize="$sanitize" -Db_lundef=false \
-      -Dtorch=disabled "-Dcpp_args=-fno-omit-frame-pointer" >"$build.setup.log" 2>&1 \
-      || { cat "$build.setup.log"; echo "run-sanitize: meson setup of $build failed"; failed=$((failed + 1)); status=1; continue; }
+      -Dtorch=disabled "-Dcpp_args=-fno-omit-frame-pointer" >"$build/setup.log" 2>&1 \
+      || { cat "$build/setup.log"; echo "run-sanitize: meson setup of $build failed"; failed=$((failed + 1)); status=1; continue; }
   fi
-  if ! ninja -C "$build" -j2 >"$build.ninja.log" 2>&1; then
-    tail -40 "$build.ninja.log"
+  if ! ninja -C "$build" -j2 >"$build/ninja.log" 2>&1; then
+    tail -40 "$build/ninja.log"
     echo "run-sanitize: building $build failed"
     failed=$((failed + 1))
     status=1
