@@ -1,7 +1,7 @@
 # The two commands of the README. Both install what is missing (tools/install-deps.sh) and build.
 BUILD ?= build
 
-.PHONY: all deps build test bench install clean
+.PHONY: all deps build test test-sanitize fuzz bench install clean
 
 all: build
 
@@ -15,6 +15,14 @@ build: deps
 test: build
 	@tools/run-tests.sh $(BUILD)
 
+# The multi-process suite under ASan+UBSan (build-asan) and TSan (build-tsan); docs/testing.md.
+test-sanitize: deps
+	@tools/run-sanitize.sh
+
+# The libFuzzer targets alone (build-fuzz); FUZZ_SECONDS=600 make fuzz runs each longer.
+fuzz: deps
+	@tools/run-fuzz.sh $(BUILD)-fuzz
+
 bench: build
 	@bench/run.sh $(BUILD)
 
@@ -22,4 +30,4 @@ install: build
 	@meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-fuzz build-asan build-tsan

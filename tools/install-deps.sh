@@ -12,6 +12,9 @@ set -euo pipefail
 # libsodium-dev: authentication (src/security/: HMAC-SHA256 challenge-response, random keys).
 # libhwloc-dev: the topology probe (cores, NUMA). graphviz: banyan-topo's pictures (dot).
 # iproute2 (ip, tc) and util-linux (unshare, nsenter): tools/netns-hosts.sh's simulated hosts.
+# clang + libclang-rt-14-dev: the libFuzzer targets (tools/run-fuzz.sh; libFuzzer and clang's
+# ASan/UBSan runtimes are in libclang-rt-14-dev). libasan8, libubsan1, libtsan2: g++'s sanitizer
+# runtimes for tools/run-sanitize.sh (g++ pulls them in; listed so the need is visible).
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
@@ -22,6 +25,7 @@ packages=(
   iproute2 util-linux
   libhwloc-dev graphviz
   libsodium-dev
+  clang libclang-rt-14-dev libasan8 libubsan1 libtsan2
 )
 
 missing=()

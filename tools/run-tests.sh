@@ -10,7 +10,12 @@ mkdir -p "$out"
 
 # name:deadline-in-seconds. torch_tests is tests/torch/driver.py, run with /usr/bin/python3
 # against this build's banyan_torch; it writes the same JUnit report as the Catch2 binaries.
-suites=("unit_tests:600" "multiproc_tests:1800" "torch_tests:900")
+# RUN_TESTS_SUITES (space-separated name:deadline) replaces the list and RUN_TESTS_SPEC adds a
+# Catch2 test spec to multiproc_tests: tools/run-sanitize.sh runs the multi-process suite (or a
+# subset) of a sanitizer build this way. Both are test-run knobs, not read by banyan.
+read -r -a suites <<<"${RUN_TESTS_SUITES:-unit_tests:600 multiproc_tests:1800 torch_tests:900}"
+# RUN_TESTS_FUZZ=0 leaves out the libFuzzer targets (tools/run-fuzz.sh, one case each).
+fuzz=${RUN_TESTS_FUZZ:-1}
 
 passed=0
 failed=0
@@ -20,10 +25,13 @@ status=0
 # The simulated multi-host cases ([netns]) need network namespaces (root): where they cannot be
 # made, leave those cases out, say why, and count them as skipped (never as passed).
 declare -A filter=()
+filter[multiproc_tests]=${RUN_TESTS_SPEC:-}
 if ! netns_reason=$(tools/netns-hosts.sh check 2>&1); then
-  filter[multiproc_tests]="~[netns]"
+  # In a Catch2 spec ',' is "or" and juxtaposition "and": the exclusion goes into every clause.
+  spec=${RUN_TESTS_SPEC:-}
+  filter[multiproc_tests]="${spec//,/~[netns],}~[netns]"
   if [[ -x "$build/tests/multiproc_tests" ]]; then
-    skipped=$("$build/tests/multiproc_tests" --list-test-names-only "[netns]" | grep -c . || true)
+    skipped=$("$build/tests/multiproc_tests" --list-test-names-only "${spec//,/[netns],}[netns]" | grep -c . || true)
   fi
   echo "run-tests: skipping $skipped simulated multi-host case(s) [netns]: $netns_reason"
 fi
@@ -32,7 +40,9 @@ for entry in "${suites[@]}"; do
   deadline=${entry##*:}
   binary="$build/tests/$name"
   xml="$out/$name.xml"
-  command=("$binary" --reporter junit --out "$xml" --durations no ${filter[$name]:-})
+  command=("$binary" --reporter junit --out "$xml" --durations no)
+  # One argument: a spec may quote test names, which hold spaces.
+  if [[ -n "${filter[$name]:-}" ]]; then command+=("${filter[$name]}"); fi
   if [[ "$name" == torch_tests ]]; then
     # Built only when /usr/bin/python3 imports torch (tools/install-deps.sh installs it).
     binary="$build/python/banyan_torch/__init__.py"
@@ -72,6 +82,23 @@ for entry in "${suites[@]}"; do
   passed=$((passed + p))
   failed=$((failed + f))
 done
+
+# The libFuzzer targets, in their own clang build beside this one; each target is one case.
+if [[ "$fuzz" != 0 ]]; then
+  echo "== fuzz targets (tools/run-fuzz.sh ${build%/}-fuzz, ${FUZZ_SECONDS:-25} s each)"
+  start=$(date +%s)
+  "$(dirname "$0")/run-fuzz.sh" "${build%/}-fuzz" | tee "$out/fuzz.log"
+  end=$(date +%s)
+  if read -r p _ f _ < <(tail -1 "$out/fuzz.log") && [[ "$p" =~ ^[0-9]+$ && "$f" =~ ^[0-9]+$ ]]; then
+    echo "   $p passed, $f failed in $((end - start)) s"
+  else
+    echo "run-tests: tools/run-fuzz.sh ended without its count"
+    p=0 f=1
+  fi
+  if ((f > 0)); then status=1; fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+fi
 
 # The last line is the count CI reads; skipped cases are said before it, never counted as passed.
 if ((skipped > 0)); then echo "run-tests: $skipped case(s) skipped (see above)"; fi
