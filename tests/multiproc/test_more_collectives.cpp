@@ -127,7 +127,7 @@ struct Checker {
     const auto what =
         label("gather", count, type, " root " + std::to_string(root) + (inPlace ? " in place" : " out of place"));
     if (inPlace && rank == root) {
-      std::memcpy(at(recv, root * count, type), send.data(), count * e);
+      if (count > 0) std::memcpy(at(recv, root * count, type), send.data(), count * e);
       comm.gather(at(recv, root * count, type), recv.data(), count, type, root);
     } else {
       comm.gather(send.data(), rank == root ? recv.data() : nullptr, count, type, root);

@@ -187,6 +187,9 @@ TEST_CASE("a TCP hello carries its flags and client nonce; unknown flags are ref
   CHECK(decoded.clientNonce == nonce);
   bytes[24] = 0x02;  // an undefined flag
   CHECK_THAT(decodeHello(bytes, decoded).message(), Catch::Contains("unknown flags"));
+  // A refused hello leaves nothing half-decoded behind (found by fuzz_tcp_framing).
+  CHECK(decoded.flags == kHelloAuthenticating);
+  CHECK(decodeHello(encodeHello(decoded), decoded).isOk());
   bytes = someHello(nonce);
   bytes[29] = 1;  // reserved
   CHECK_FALSE(decodeHello(bytes, decoded).isOk());

@@ -46,6 +46,7 @@ using FrameHeaderBytes = std::array<std::uint8_t, kFrameHeaderSize>;
 
 HelloBytes encodeHello(const Hello& hello);
 // Checks magic, version and the unused bits; the caller checks nonce/rank against what it expects.
+// On refusal `out` is left untouched.
 Status decodeHello(const HelloBytes& bytes, Hello& out);
 
 FrameHeaderBytes encodeFrameHeader(const FrameHeader& header);
