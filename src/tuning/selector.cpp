@@ -19,13 +19,31 @@ Selector::Selector(topology::Topology topology, std::vector<Band> bands, std::st
   }
 }
 
+void Selector::setSharedMemory(SharedMemoryEngine engine, const std::string& absentWhy) {
+  if (!engine) {
+    for (const Band& band : bands_) {
+      if (band.algorithm == Algorithm::SharedMemory) {
+        fail(ErrorCode::InvalidUsage, "{} forces shm for {}: this communicator has no shared-memory engine ({})",
+             source_, collectiveName(band.collective), absentWhy);
+      }
+    }
+  }
+  engine_ = std::move(engine);
+}
+
 Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const {
   Choice choice;
   if (const auto band = findBand(bands_, collective, bytes)) {
     choice.algorithm = band->algorithm;
+    choice.forced = true;
     choice.predictedUs = predictUs(topology_, collective, band->algorithm, bytes);
     choice.why = band->high == SIZE_MAX ? fmt::format("{} band {}- B", source_, band->low)
                                         : fmt::format("{} band {}-{} B", source_, band->low, band->high);
+    return choice;
+  }
+  if (engine_ && engine_(collective, bytes)) {
+    choice.algorithm = Algorithm::SharedMemory;
+    choice.why = "one host: the shared-memory engine works in memory, not messages";
     return choice;
   }
   // Candidates the cost model can price, cheapest first; ties keep algorithmsOf()'s order.

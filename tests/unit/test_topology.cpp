@@ -93,7 +93,7 @@ TEST_CASE("a bad BANYAN_ALGO says which part is wrong", "[unit][tuning]") {
              Catch::Contains("unknown collective 'allreduse'"));
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-:bruck"); }),
              Catch::Contains("allreduce has no algorithm 'bruck' (it has: ring, recursive-doubling, rabenseifner, "
-                             "double-tree, hierarchical)"));
+                             "double-tree, hierarchical, shm)"));
   CHECK(parseAlgoOverride("allreduce:0-:tree")[0].algorithm == tuning::Algorithm::DoubleTree);
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-1X:ring"); }), Catch::Contains("'1X' is not a size"));
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:4K-1K:ring"); }), Catch::Contains("is empty"));
@@ -184,6 +184,28 @@ TEST_CASE("BANYAN_ALGO wins over the cost model; other collectives keep their th
   CHECK(selector.choose(Collective::Broadcast, 8).algorithm == Algorithm::Chain);
   CHECK(selector.choose(Collective::Reduce, 8).algorithm == tuning::choose(Collective::Reduce, 4, 8));
   CHECK(selector.choose(Collective::Alltoallv, 8).algorithm == Algorithm::Pairwise);
+}
+
+TEST_CASE("one host: a band wins over the shared-memory engine, which takes the rest", "[unit][tuning]") {
+  const auto engineTakes = [](Collective kind, std::size_t) { return kind == Collective::Allreduce; };
+  tuning::Selector selector(layout(1, 4), tuning::parseAlgoOverride("allreduce:0-4K:ring;allgather:0-:shm"));
+  selector.setSharedMemory(engineTakes, "");
+  const auto forced = selector.choose(Collective::Allreduce, 8);
+  CHECK(forced.algorithm == Algorithm::Ring);
+  CHECK(forced.forced);
+  const auto engine = selector.choose(Collective::Allreduce, 1 << 20);
+  CHECK(engine.algorithm == Algorithm::SharedMemory);
+  CHECK_FALSE(engine.forced);
+  CHECK_THAT(engine.why, Catch::Contains("shared-memory engine"));
+  // Forced by name, for a size the engine would not take unasked.
+  CHECK(selector.choose(Collective::Allgather, 1 << 20).algorithm == Algorithm::SharedMemory);
+  // Calls the engine does not take go to the model.
+  CHECK(selector.choose(Collective::Broadcast, 1 << 20).algorithm != Algorithm::SharedMemory);
+
+  tuning::Selector without(layout(2, 2), tuning::parseAlgoOverride("allgather:0-:shm"));
+  CHECK_THAT(errorOf([&] { without.setSharedMemory({}, "the communicator spans 2 hosts"); }),
+             Catch::Contains("BANYAN_ALGO forces shm for allgather: this communicator has no shared-memory engine "
+                             "(the communicator spans 2 hosts)"));
 }
 
 #include "tools/topo/topo_report.hpp"
