@@ -39,7 +39,7 @@ def main():
                 continue
             collective, size, algorithm, us = line.split()
             predicted[(layout, collective, int(size))][algorithm] = float(us)
-    table, _ = read(sorted(glob.glob(os.path.join(out, "*.tsv"))))
+    table, _, _ = read(sorted(glob.glob(os.path.join(out, "*.tsv"))))
     for (layout, collective), by_name in sorted(table.items()):
         n = ranks_of(layout)
         for size in sorted(set().union(*[set(v) for v in by_name.values()])):

@@ -21,23 +21,33 @@ def human(n):
 
 
 def read(paths):
-    """(layout, collective) -> variant -> bytes -> Row; and (layout, collective) -> load lines."""
+    """(layout, collective) -> variant -> bytes -> Row; (layout) -> load lines; and
+    (layout, collective) -> bytes -> the algorithm auto runs: the selector's "# pick" from the
+    shared topology, or on one host "shm" for allreduce and allgather, which the
+    shared-memory engine takes before the model is asked (src/tuning/selector.hpp)."""
     table = defaultdict(lambda: defaultdict(dict))
     loads = defaultdict(list)
+    picks = defaultdict(dict)
     for path in paths:
-        layout = os.path.basename(path).split("_", 1)[0]
+        layout, rest = os.path.basename(path).split("_", 1)
         with open(path) as f:
             for line in f:
                 if line.startswith("# load "):
-                    loads_line = line[len("# load "):].strip()
-                    loads[layout].append(loads_line)
+                    loads[layout].append(line[len("# load "):].strip())
+                    continue
+                if line.startswith("# pick "):
+                    _, _, size, algorithm = line.split()[:4]
+                    collective = rest.rsplit(".", 1)[0]
+                    one_host = layout.startswith("1x")
+                    engine = one_host and collective in ("allreduce", "allgather")
+                    picks[(layout, collective)][int(size)] = "shm" if engine else algorithm
                     continue
                 if line.startswith("#") or not line.strip():
                     continue
                 collective, size, variant, med, low, high, busbw = line.split()
                 table[(layout, collective)][variant][int(size)] = Row(float(med), float(low), float(high),
                                                                       float(busbw))
-    return table, loads
+    return table, loads, picks
 
 
 def choose_bytes(collective, size, ranks):

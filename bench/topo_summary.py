@@ -30,27 +30,40 @@ def main():
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
     link = rate_gbs(args.rate)
-    table, loads = read(args.files)
+    table, loads, picks = read(args.files)
     totals = {}  # collective -> [within, points, worst]
+    twin_totals = {}  # collective -> [twin within 10% of the best, points]
     for (layout, collective), by_name in sorted(table.items()):
         if "auto" not in by_name:
             continue
         forced = sorted(n for n in by_name if n != "auto")
         names = ["auto"] + forced
         print(f"\n### {layout} {collective} (busbw GB/s, median of the rounds)\n")
-        print("| size | " + " | ".join(names) + " | best forced | auto / best |")
-        print("|---" * (len(names) + 3) + "|")
+        print("| size | " + " | ".join(names) + " | best forced | auto / best | auto runs | its forced twin / best |")
+        print("|---" * (len(names) + 5) + "|")
         sizes = sorted(set().union(*[set(v) for v in by_name.values()]))
         within = points = 0
         worst = None
+        twins, noise = [], []
         for size in sizes:
             auto = by_name["auto"].get(size)
-            best_name = max(forced, key=lambda n: by_name[n][size].busbw if size in by_name[n] else 0)
+            # Ratios from the times (busbw is printed rounded): best forced time / auto time.
+            best_name = min(forced, key=lambda n: by_name[n][size].median_us if size in by_name[n] else float("inf"))
             best = by_name[best_name].get(size)
-            ratio = auto.busbw / best.busbw if auto and best and best.busbw else None
-            cells = ["-" if size not in by_name[n] else f"{by_name[n][size].busbw:.4g}" for n in names]
+            ratio = best.median_us / auto.median_us if auto and best and auto.median_us else None
+            cells = ["-" if size not in by_name[n] else f"{by_name[n][size].busbw:.3g}" for n in names]
+            # The forced run of the algorithm auto runs: the same schedule, measured as a candidate,
+            # so twin / best is the choice's loss, and auto / twin this run's noise.
+            twin = picks.get((layout, collective), {}).get(size)
+            twin_ratio = (best.median_us / by_name[twin][size].median_us
+                          if twin in by_name and size in by_name[twin] and best else None)
+            if twin_ratio is not None and size >= args.min_bytes:
+                twins.append(twin_ratio)
+                if auto:
+                    noise.append(by_name[twin][size].median_us / auto.median_us)
             print(f"| {human(size)} | " + " | ".join(cells) +
-                  f" | {best_name} | {'-' if ratio is None else f'{ratio:.2f}'} |")
+                  f" | {best_name} | {'-' if ratio is None else f'{ratio:.2f}'} | {twin or '-'} | "
+                  f"{'-' if twin_ratio is None else f'{twin_ratio:.2f}'} |")
             if ratio is None or size < args.min_bytes:
                 continue
             points += 1
@@ -59,6 +72,13 @@ def main():
                 worst = (ratio, size, best_name)
         print(f"\nWithin 10% of the best forced: {within} of {points} points", end="")
         print(f"; worst {worst[0]:.2f} at {human(worst[1])} (best: {worst[2]})" if worst else "")
+        if twins:
+            print(f"Its forced twin within 10% of the best: {sum(r >= 0.90 for r in twins)} of {len(twins)}; "
+                  f"auto / twin (the same schedule twice: noise) {min(noise):.2f}-{max(noise):.2f}, "
+                  f"{sum(0.9 <= r <= 1.1 / 0.9 for r in noise)} of {len(noise)} within 10%")
+        t2 = twin_totals.setdefault(collective, [0, 0])
+        t2[0] += sum(r >= 0.90 for r in twins)
+        t2[1] += len(twins)
         t = totals.setdefault(collective, [0, 0, None])
         t[0] += within
         t[1] += points
@@ -66,7 +86,7 @@ def main():
             t[2] = (worst[0], layout, worst[1], worst[2])
         if not layout.startswith("1x") and sizes:
             top = max(sizes)
-            best_name = max(names, key=lambda n: by_name[n][top].busbw if top in by_name[n] else 0)
+            best_name = max(forced, key=lambda n: by_name[n][top].busbw if top in by_name[n] else 0)
             bw = by_name[best_name][top].busbw
             print(f"Largest size {human(top)}: best {best_name} {bw:.3f} GB/s = {bw / link:.0%} of the "
                   f"{args.rate} link ({link:.3f} GB/s)")
@@ -75,6 +95,9 @@ def main():
         line = f"- {collective}: {within} of {points} points"
         if worst:
             line += f"; worst {worst[0]:.2f} at {worst[1]} {human(worst[2])} (best forced: {worst[3]})"
+        tw = twin_totals.get(collective)
+        if tw and tw[1]:
+            line += f"; the forced twin of auto's pick: {tw[0]} of {tw[1]}"
         print(line)
     print("\n### Load average per size (1, 5, 15 min: before -> after)\n")
     for layout, lines in sorted(loads.items()):

@@ -22,7 +22,7 @@
 //
 // Sizes are nccl-tests' (banyan-bench's): allreduce and broadcast the buffer, allgather what
 // each rank receives, reduce_scatter what each rank sends; f32 data, at least one element per
-// rank. A batch is max(1, min(1000, 16 MiB / size)) calls, timed on rank 0 after a barrier.
+// rank. A batch is max(1, min(1000, 16 MiB / size)) calls, timed on rank 0 between two barriers.
 // Rank 0 prints, and writes to --out, one line per (size, variant):
 //   collective bytes variant median_us min_us max_us busbw_GBps
 // The load average at the start and end of each size goes into the output as "# load" lines.
@@ -88,7 +88,9 @@ bench::SizePlan planFor(const Args& args, std::size_t sweep, int n) {
   return bench::planSize(args.benchCollective, sizeof(float) * static_cast<std::size_t>(n), DataType::f32, n);
 }
 
-// Microseconds per call of `calls` calls on `comm`, after a barrier.
+// Microseconds per call of `calls` calls on `comm`, from a barrier to a barrier: without the
+// second one, a broadcast root's clock would stop once its own sends were out, and a batch of
+// broadcasts would measure how fast the root injects them rather than how long they take.
 double timeBatch(Communicator& comm, const Args& args, std::vector<float>& send, std::vector<float>& recv,
                  std::size_t callCount, int calls) {
   comm.barrier();
@@ -109,6 +111,7 @@ double timeBatch(Communicator& comm, const Args& args, std::vector<float>& send,
         break;
     }
   }
+  comm.barrier();
   return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / calls;
 }
 
@@ -181,7 +184,7 @@ int runRank(const bootstrap::JobEnvironment& job, const Args& args) {
     for (std::size_t i = 0; i < variants.size(); ++i) {
       const double us = median(times[i]);
       const double busbw = bench::algorithmBandwidth(plan.bytes, us) * bench::busBandwidthFactor(args.benchCollective, n);
-      lines += fmt::format("{} {} {} {:.2f} {:.2f} {:.2f} {:.4f}\n", tuning::collectiveName(args.collective), plan.bytes,
+      lines += fmt::format("{} {} {} {:.2f} {:.2f} {:.2f} {:.6g}\n", tuning::collectiveName(args.collective), plan.bytes,
                            variants[i].name, us, *std::min_element(times[i].begin(), times[i].end()),
                            *std::max_element(times[i].begin(), times[i].end()), busbw);
     }
