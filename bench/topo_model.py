@@ -54,9 +54,10 @@ def main():
             best_m = min(both, key=lambda a: m[a])
             best_p = min(both, key=lambda a: p[a])
             # The selector's rule on top of the prices (src/tuning/selector.hpp): from 64 KiB
-            # moved, a pipelined schedule within 10% of a cheaper whole-message one is taken.
+            # moved, across hosts, a pipelined schedule within 10% of a cheaper whole-message
+            # one is taken.
             moved = key[2] * n if collective in ("allgather", "reduce_scatter") else key[2]
-            if best_p not in PIPELINED and moved >= 64 * 1024:
+            if best_p not in PIPELINED and moved >= 64 * 1024 and not layout.startswith("1x"):
                 pipes = sorted((a for a in both if a in PIPELINED), key=lambda a: p[a])
                 if pipes and p[pipes[0]] <= p[best_p] * 1.10:
                     best_p = pipes[0]

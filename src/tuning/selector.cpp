@@ -61,7 +61,8 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
       collective == runtime::Collective::Allgather || collective == runtime::Collective::ReduceScatter
           ? bytes * static_cast<std::size_t>(topology_.size)
           : bytes;
-  if (!priced.empty() && !pipelined(priced[0].second) && moved >= kPipelinedPreferenceMinBytes) {
+  if (!priced.empty() && !pipelined(priced[0].second) && moved >= kPipelinedPreferenceMinBytes &&
+      topology_.hostCount() > 1) {
     const auto it = std::find_if(priced.begin(), priced.end(), [&](const auto& p) { return pipelined(p.second); });
     if (it != priced.end() && it->first <= priced[0].first * (1 + kPipelinedPreference)) {
       preferred = fmt::format(" (pipelined, within {:.0f}% of {})", kPipelinedPreference * 100,

@@ -42,6 +42,11 @@ using SharedMemoryEngine = std::function<bool(runtime::Collective, std::size_t b
 // input) is at least
 // kPipelinedPreferenceMinBytes: below one minimum slice (64 KiB) a pipeline pipelines nothing,
 // and latency, which the model does price well, decides.
+// Only across hosts: the evidence is from rate-limited network links. On one host (4 ranks on
+// 2 cores, the shared-memory engine off) the whole-message schedules were the faster ones:
+// bench/topo.sh measuring all candidates in the same processes found recursive doubling's
+// allgather 1.25-2.2x the ring's speed from 256 KiB to 16 MiB, where the preference had
+// picked the ring (bench/RESULTS.md, issue 4 third session).
 inline constexpr double kPipelinedPreference = 0.10;
 inline constexpr std::size_t kPipelinedPreferenceMinBytes = 64 * 1024;
 

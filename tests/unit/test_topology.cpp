@@ -174,6 +174,18 @@ TEST_CASE("a near-tie between whole-message rounds and a pipelined schedule goes
   CHECK(tuning::Selector(t, {}).choose(Collective::Allgather, 8).algorithm != Algorithm::Ring);
 }
 
+TEST_CASE("on one host a near-tie goes to the cheaper prediction, pipelined or not", "[unit][tuning]") {
+  // 1 host x 4, 1 MiB blocks: recursive doubling and the ring move the same bytes and are priced
+  // within 10%; across hosts the ring would be preferred, on one host the cheaper one is taken.
+  const topology::Topology t = layout(1, 4);
+  const auto rd = *tuning::predictUs(t, Collective::Allgather, Algorithm::RecursiveDoubling, 1 << 20);
+  const auto ring = *tuning::predictUs(t, Collective::Allgather, Algorithm::Ring, 1 << 20);
+  REQUIRE(std::max(rd, ring) <= std::min(rd, ring) * (1 + tuning::kPipelinedPreference));
+  const auto choice = tuning::Selector(t, {}).choose(Collective::Allgather, 1 << 20);
+  CHECK(choice.algorithm == (rd < ring ? Algorithm::RecursiveDoubling : Algorithm::Ring));
+  CHECK_THAT(choice.why, !Catch::Contains("pipelined"));
+}
+
 TEST_CASE("BANYAN_ALGO wins over the cost model; other collectives keep their thresholds", "[unit][tuning]") {
   const tuning::Selector selector(layout(2, 2), tuning::parseAlgoOverride("allreduce:0-1M:ring;broadcast:0-:chain"));
   const auto forced = selector.choose(Collective::Allreduce, 8);
