@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Summary of bench/topo.sh: per layout, collective and size, the busbw (GB/s, out-of-place) of
-every forced algorithm and of the automatic choice, auto / best forced, and the worst point;
-on rate-limited layouts, the largest size's busbw as a share of the link rate.
+"""Summary of bench/topo.sh: per layout, collective and size, the busbw (GB/s, median of the
+rounds) of every forced algorithm and of the automatic choice, auto / best forced, how many
+points are within 10% (ratio >= 0.90), and the worst point; on rate-limited layouts, the largest
+size's busbw as a share of the link rate; the load average around each job.
 
-    bench/topo_summary.py [--rate 1gbit] OUT/*.json     (files named LAYOUT_COLLECTIVE_NAME.json)
+    bench/topo_summary.py [--rate 1gbit] OUT/*.tsv     (files named LAYOUT_COLLECTIVE.tsv)
 """
 
 import argparse
-import json
 import os
 import sys
-from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from topo_results import human, read  # noqa: E402
 
 
 def rate_gbs(text):
@@ -21,55 +23,86 @@ def rate_gbs(text):
     raise SystemExit(f"topo_summary: rate '{text}' is not like 1gbit or 100mbit")
 
 
-def human(n):
-    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale} {unit}"
-    return f"{n} B"
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", default="1gbit")
+    parser.add_argument("--min-bytes", type=int, default=0, help="count only sizes from this many bytes")
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
     link = rate_gbs(args.rate)
-    # (layout, collective) -> name -> bytes -> busbw
-    table = defaultdict(lambda: defaultdict(dict))
-    for path in args.files:
-        layout, collective, name = os.path.basename(path)[: -len(".json")].split("_", 2)
-        with open(path) as f:
-            data = json.load(f)
-        if data.get("wrong_total", 0):
-            print(f"WARNING: {path} has {data['wrong_total']} wrong values", file=sys.stderr)
-        for row in data["rows"]:
-            if not row["in_place"] and row["time_us"]:
-                table[(layout, collective)][name][row["bytes"]] = row["busbw"]
-    worst = None
+    table, loads, picks = read(args.files)
+    totals = {}  # collective -> [within, points, worst]
+    twin_totals = {}  # collective -> [twin within 10% of the best, points]
     for (layout, collective), by_name in sorted(table.items()):
-        names = ["auto"] + sorted(n for n in by_name if n != "auto")
-        forced = [n for n in names if n != "auto"]
-        print(f"\n### {layout} {collective} (busbw GB/s, out-of-place)\n")
-        print("| size | " + " | ".join(names) + " | auto / best forced |")
-        print("|---" * (len(names) + 2) + "|")
+        if "auto" not in by_name:
+            continue
+        forced = sorted(n for n in by_name if n != "auto")
+        names = ["auto"] + forced
+        print(f"\n### {layout} {collective} (busbw GB/s, median of the rounds)\n")
+        print("| size | " + " | ".join(names) + " | best forced | auto / best | auto runs | its forced twin / best |")
+        print("|---" * (len(names) + 5) + "|")
         sizes = sorted(set().union(*[set(v) for v in by_name.values()]))
+        within = points = 0
+        worst = None
+        twins, noise = [], []
         for size in sizes:
-            cells = [by_name[n].get(size) for n in names]
-            best = max((by_name[n].get(size) or 0) for n in forced) if forced else 0
             auto = by_name["auto"].get(size)
-            ratio = auto / best if auto and best else None
-            if ratio is not None and (worst is None or ratio < worst[0]):
-                worst = (ratio, layout, collective, size)
-            print(f"| {human(size)} | " + " | ".join("-" if c is None else f"{c:.4g}" for c in cells) +
-                  f" | {'-' if ratio is None else f'{ratio:.2f}'} |")
+            # Ratios from the times (busbw is printed rounded): best forced time / auto time.
+            best_name = min(forced, key=lambda n: by_name[n][size].median_us if size in by_name[n] else float("inf"))
+            best = by_name[best_name].get(size)
+            ratio = best.median_us / auto.median_us if auto and best and auto.median_us else None
+            cells = ["-" if size not in by_name[n] else f"{by_name[n][size].busbw:.3g}" for n in names]
+            # The forced run of the algorithm auto runs: the same schedule, measured as a candidate,
+            # so twin / best is the choice's loss, and auto / twin this run's noise.
+            twin = picks.get((layout, collective), {}).get(size)
+            twin_ratio = (best.median_us / by_name[twin][size].median_us
+                          if twin in by_name and size in by_name[twin] and best else None)
+            if twin_ratio is not None and size >= args.min_bytes:
+                twins.append(twin_ratio)
+                if auto:
+                    noise.append(by_name[twin][size].median_us / auto.median_us)
+            print(f"| {human(size)} | " + " | ".join(cells) +
+                  f" | {best_name} | {'-' if ratio is None else f'{ratio:.2f}'} | {twin or '-'} | "
+                  f"{'-' if twin_ratio is None else f'{twin_ratio:.2f}'} |")
+            if ratio is None or size < args.min_bytes:
+                continue
+            points += 1
+            within += ratio >= 0.90
+            if worst is None or ratio < worst[0]:
+                worst = (ratio, size, best_name)
+        print(f"\nWithin 10% of the best forced: {within} of {points} points", end="")
+        print(f"; worst {worst[0]:.2f} at {human(worst[1])} (best: {worst[2]})" if worst else "")
+        if twins:
+            print(f"Its forced twin within 10% of the best: {sum(r >= 0.90 for r in twins)} of {len(twins)}; "
+                  f"auto / twin (the same schedule twice: noise) {min(noise):.2f}-{max(noise):.2f}, "
+                  f"{sum(0.9 <= r <= 1.1 / 0.9 for r in noise)} of {len(noise)} within 10%")
+        t2 = twin_totals.setdefault(collective, [0, 0])
+        t2[0] += sum(r >= 0.90 for r in twins)
+        t2[1] += len(twins)
+        t = totals.setdefault(collective, [0, 0, None])
+        t[0] += within
+        t[1] += points
+        if worst and (t[2] is None or worst[0] < t[2][0]):
+            t[2] = (worst[0], layout, worst[1], worst[2])
         if not layout.startswith("1x") and sizes:
             top = max(sizes)
-            best_name = max(names, key=lambda n: by_name[n].get(top) or 0)
-            bw = by_name[best_name].get(top) or 0
-            print(f"\nLargest size {human(top)}: best {best_name} {bw:.3f} GB/s = {bw / link:.0%} of the "
+            best_name = max(forced, key=lambda n: by_name[n][top].busbw if top in by_name[n] else 0)
+            bw = by_name[best_name][top].busbw
+            print(f"Largest size {human(top)}: best {best_name} {bw:.3f} GB/s = {bw / link:.0%} of the "
                   f"{args.rate} link ({link:.3f} GB/s)")
-    if worst:
-        print(f"\nWorst point: auto / best forced = {worst[0]:.2f} at {worst[1]} {worst[2]} {human(worst[3])}")
+    print("\n### Totals (auto within 10% of the best forced)\n")
+    for collective, (within, points, worst) in sorted(totals.items()):
+        line = f"- {collective}: {within} of {points} points"
+        if worst:
+            line += f"; worst {worst[0]:.2f} at {worst[1]} {human(worst[2])} (best forced: {worst[3]})"
+        tw = twin_totals.get(collective)
+        if tw and tw[1]:
+            line += f"; the forced twin of auto's pick: {tw[0]} of {tw[1]}"
+        print(line)
+    print("\n### Load average per size (1, 5, 15 min: before -> after)\n")
+    for layout, lines in sorted(loads.items()):
+        if lines:
+            print(f"- {layout}: first {lines[0]}; last {lines[-1]}")
 
 
 if __name__ == "__main__":

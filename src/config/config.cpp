@@ -83,7 +83,8 @@ constexpr std::array<Variable, 31> kVariables{{
      "Operations each communicator's flight recorder keeps (1 to 1000000)."},
     {"BANYAN_ALGO", "(unset)",
      "Forces algorithms per collective and size band, e.g. allreduce:0-64K:recursive-doubling,64K-:ring;"
-     "allgather:0-32K:bruck. Sizes not covered are left to the cost model (see docs/topology.md). "
+     "allgather:0-32K:bruck. A band wins over the one-host shared-memory engine, which bands can also name "
+     "as shm. Sizes not covered are left to the engine (one host) or the cost model (see docs/topology.md). "
      "Options::algo, when set, replaces it as a whole."},
     {"BANYAN_TOPO_FILE", "(unset)",
      "Load the topology from this file (as written by BANYAN_TOPO_DUMP_FILE or banyan-topo --save) "

@@ -411,7 +411,10 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
         io_, store_,
         intrahost::ShmCollectivesParams{rank_, size_, fmt::format("banyan-{:016x}-c{}", nonce, id), prefix_,
                                         config_.crossMemoryBytes, config_.timeout, config_.checkCalls});
-    log::info(logAs(log::Subsystem::Init), "{}: allreduce and allgather run directly in shared memory", name_);
+    log::info(logAs(log::Subsystem::Init),
+              "{}: allreduce and allgather run directly in shared memory, except sizes a BANYAN_ALGO band forces "
+              "onto a schedule",
+              name_);
   }
   // Point-to-point gets connections of its own (see p2p/point_to_point.hpp); TCP ones form on
   // first use, shared-memory rings now. Its hellos carry a nonce of their own, so a connection
@@ -454,14 +457,20 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
                                           bulkBytes, deadline);
                                     });
   plans_.setHosts(selector_->topology().hostOfRank);
+  if (shmCollectives_) {
+    selector_->setSharedMemory(
+        [this](Collective kind, std::size_t bytes) { return shmCollectives_->handles(kind, bytes); }, "");
+  } else {
+    selector_->setSharedMemory({}, layout_.hostCount > 1 ? fmt::format("the communicator spans {} hosts", layout_.hostCount)
+                                   : !setup.sharedMemory ? std::string("the transport is not shared memory")
+                                                         : std::string("BANYAN_SHM_COLLECTIVES=0"));
+  }
   // Traced from here on: the probe's measurements above are not the user's operations.
   if (tracer_) executor_->setTracer(tracer_.get());
   if (log::enabled(config::LogLevel::Info, log::Subsystem::Tuning)) {
-    const auto inShm = [this](Collective kind, std::size_t bytes) {
-      return shmCollectives_ && shmCollectives_->handles(kind, bytes);
-    };
+    // The selector says "shm" itself where the shared-memory engine takes a call.
     for (const auto& line : observe::algorithmTable(
-             inShm, [this](Collective kind, std::size_t bytes) { return selector_->choose(kind, bytes).algorithm; })) {
+             {}, [this](Collective kind, std::size_t bytes) { return selector_->choose(kind, bytes).algorithm; })) {
       log::info(logAs(log::Subsystem::Tuning), "algorithms by bytes: {}", line);
     }
   }

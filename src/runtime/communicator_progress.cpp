@@ -295,9 +295,15 @@ void CommunicatorImpl::startOperation(Pending pending) {
     startNext();
   };
 
-  // handles() is the one place that says which calls the shared-memory engine runs
-  // (allreduce, allgather); everything else runs as a schedule.
-  if (shmCollectives_ && shmCollectives_->handles(r.kind, bytes)) {
+  // The selector decides between the shared-memory engine and the schedules (a forced band
+  // wins over the engine: tuning/selector.hpp); the choice is logged once per kind and algorithm.
+  const tuning::Choice choice = selector_->choose(r.kind, bytes);
+  const tuning::Algorithm algorithm = choice.algorithm;
+  if (log::enabled(config::LogLevel::Info, log::Subsystem::Tuning) && announced_.insert({r.kind, algorithm}).second) {
+    log::info(logAs(log::Subsystem::Tuning), "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), bytes,
+              tuning::toString(algorithm), choice.why);
+  }
+  if (algorithm == tuning::Algorithm::SharedMemory) {
     if (log::enabled(config::LogLevel::Trace, log::Subsystem::Coll)) {
       log::trace(logAs(log::Subsystem::Coll), "{}: start {} in shared memory", name_, describe(*current_));
     }
@@ -309,8 +315,6 @@ void CommunicatorImpl::startOperation(Pending pending) {
     return;
   }
 
-  const tuning::Choice choice = selector_->choose(r.kind, bytes);
-  const tuning::Algorithm algorithm = choice.algorithm;
   std::shared_ptr<const runtime::Plan> plan =
       r.kind == Collective::Alltoallv
           // Its tables change from call to call, so it is planned per call, not cached.
@@ -324,11 +328,6 @@ void CommunicatorImpl::startOperation(Pending pending) {
   }
   if (recorder_) recorder_->started(current_->sequence, tuning::toString(algorithm));
   if (tracer_) tracer_->beginOperation(tuning::toString(algorithm));
-  // Say once per communicator which algorithm each kind of call gets, and why.
-  if (log::enabled(config::LogLevel::Info, log::Subsystem::Tuning) && announced_.insert({r.kind, algorithm}).second) {
-    log::info(logAs(log::Subsystem::Tuning), "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), bytes,
-              tuning::toString(algorithm), choice.why);
-  }
 
   runtime::Operation operation;
   // The call's fingerprint rides in every message tag, beside the sequence number, so ranks

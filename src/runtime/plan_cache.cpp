@@ -33,6 +33,10 @@ std::vector<int> hostsOf(const std::vector<int>& hostOfRank, int size) {
 
 algorithms::Schedule generate(Collective kind, Algorithm algorithm, int rank, int size, int root, std::size_t count,
                               std::size_t slice, const std::vector<int>& hostOfRank) {
+  if (algorithm == Algorithm::SharedMemory) {
+    // The communicator hands these calls to the shared-memory engine, never to the executor.
+    fail(ErrorCode::Internal, "plan cache: shm is not a schedule (collective {})", static_cast<int>(kind));
+  }
   switch (kind) {
     case Collective::Allreduce:
       if (algorithm == Algorithm::Hierarchical) return algorithms::hierarchicalAllreduce(rank, hostsOf(hostOfRank, size), count, slice);

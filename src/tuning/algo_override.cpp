@@ -24,7 +24,8 @@ constexpr std::array kAlgorithms = {Algorithm::Ring,          Algorithm::Recursi
                                     Algorithm::BinomialTree,  Algorithm::Chain,
                                     Algorithm::Direct,        Algorithm::Pairwise,
                                     Algorithm::Dissemination, Algorithm::Hierarchical,
-                                    Algorithm::Rabenseifner,  Algorithm::DoubleTree};
+                                    Algorithm::Rabenseifner,  Algorithm::DoubleTree,
+                                    Algorithm::SharedMemory};
 
 std::vector<std::string> splitOn(const std::string& text, char separator) {
   std::vector<std::string> parts;
@@ -95,10 +96,11 @@ std::optional<Algorithm> algorithmFromName(std::string_view name) {
 std::vector<Algorithm> algorithmsOf(Collective collective) {
   switch (collective) {
     case Collective::Allreduce:
-      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Rabenseifner, Algorithm::DoubleTree,
-              Algorithm::Hierarchical};
+      return {Algorithm::Ring,       Algorithm::RecursiveDoubling, Algorithm::Rabenseifner,
+              Algorithm::DoubleTree, Algorithm::Hierarchical,      Algorithm::SharedMemory};
     case Collective::Allgather:
-      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Bruck, Algorithm::Hierarchical};
+      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Bruck, Algorithm::Hierarchical,
+              Algorithm::SharedMemory};
     case Collective::ReduceScatter:
       return {Algorithm::Ring, Algorithm::RecursiveHalving};
     case Collective::Broadcast:

@@ -18,6 +18,7 @@ std::string_view toString(Algorithm algorithm) {
     case Algorithm::Hierarchical: return "hierarchical";
     case Algorithm::Rabenseifner: return "rabenseifner";
     case Algorithm::DoubleTree: return "double-tree";
+    case Algorithm::SharedMemory: return "shm";
   }
   return "unknown";
 }
@@ -42,6 +43,7 @@ std::string reason(runtime::Collective collective, int size, std::size_t bytes) 
     case Algorithm::Hierarchical: return "two-level: inside hosts, then among host leaders";
     case Algorithm::Rabenseifner: return "recursive halving then doubling: the ring's bytes in 2 log2(n) rounds";
     case Algorithm::DoubleTree: return "double binary tree: 2 log2(n) pipelined steps, half the data per tree";
+    case Algorithm::SharedMemory: return "one host: the shared-memory engine";
     case Algorithm::RecursiveDoubling:
       if (collective == runtime::Collective::Allgather) {
         return fmt::format("power-of-two ranks, output <= {} B: log2(n) rounds, ring's bytes",

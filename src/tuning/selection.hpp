@@ -27,6 +27,7 @@ enum class Algorithm {
   Hierarchical,      // allreduce: reduce inside hosts, ring among host leaders, hand back
   Rabenseifner,      // allreduce: recursive-halving reduce-scatter + recursive-doubling allgather
   DoubleTree,        // allreduce: two pipelined binary trees with disjoint interiors, half the data each
+  SharedMemory,      // allreduce, allgather on one host: the shared-memory engine (intrahost/), no schedule
 };
 
 std::string_view toString(Algorithm algorithm);

@@ -19,13 +19,31 @@ Selector::Selector(topology::Topology topology, std::vector<Band> bands, std::st
   }
 }
 
+void Selector::setSharedMemory(SharedMemoryEngine engine, const std::string& absentWhy) {
+  if (!engine) {
+    for (const Band& band : bands_) {
+      if (band.algorithm == Algorithm::SharedMemory) {
+        fail(ErrorCode::InvalidUsage, "{} forces shm for {}: this communicator has no shared-memory engine ({})",
+             source_, collectiveName(band.collective), absentWhy);
+      }
+    }
+  }
+  engine_ = std::move(engine);
+}
+
 Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const {
   Choice choice;
   if (const auto band = findBand(bands_, collective, bytes)) {
     choice.algorithm = band->algorithm;
+    choice.forced = true;
     choice.predictedUs = predictUs(topology_, collective, band->algorithm, bytes);
     choice.why = band->high == SIZE_MAX ? fmt::format("{} band {}- B", source_, band->low)
                                         : fmt::format("{} band {}-{} B", source_, band->low, band->high);
+    return choice;
+  }
+  if (engine_ && engine_(collective, bytes)) {
+    choice.algorithm = Algorithm::SharedMemory;
+    choice.why = "one host: the shared-memory engine works in memory, not messages";
     return choice;
   }
   // Candidates the cost model can price, cheapest first; ties keep algorithmsOf()'s order.
@@ -43,7 +61,8 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
       collective == runtime::Collective::Allgather || collective == runtime::Collective::ReduceScatter
           ? bytes * static_cast<std::size_t>(topology_.size)
           : bytes;
-  if (!priced.empty() && !pipelined(priced[0].second) && moved >= kPipelinedPreferenceMinBytes) {
+  if (!priced.empty() && !pipelined(priced[0].second) && moved >= kPipelinedPreferenceMinBytes &&
+      topology_.hostCount() > 1) {
     const auto it = std::find_if(priced.begin(), priced.end(), [&](const auto& p) { return pipelined(p.second); });
     if (it != priced.end() && it->first <= priced[0].first * (1 + kPipelinedPreference)) {
       preferred = fmt::format(" (pipelined, within {:.0f}% of {})", kPipelinedPreference * 100,

@@ -1,5 +1,6 @@
 #pragma once
-// The communicator's algorithm choice: BANYAN_ALGO's bands (or Options::algo) first, then, for
+// The communicator's algorithm choice: BANYAN_ALGO's bands (or Options::algo) first, then the
+// shared-memory engine for the calls it takes (one host), then, for
 // allreduce, allgather, reduce-scatter and broadcast, the cheapest candidate by the cost model
 // over the communicator's Topology, and for the other collectives the size thresholds of
 // selection.hpp. Every rank holds the same Topology and the same BANYAN_ALGO (it is part of
@@ -11,6 +12,7 @@
 #include "tuning/algo_override.hpp"
 #include "tuning/selection.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,8 +24,12 @@ struct Choice {
   std::optional<double> predictedUs;  // the cost model's figure, when it has one
   std::optional<Algorithm> runnerUp;  // the next cheapest candidate
   std::optional<double> runnerUpUs;
-  std::string why;  // for the INFO log and banyan-topo
+  std::string why;     // for the INFO log and banyan-topo
+  bool forced = false;  // a BANYAN_ALGO (Options::algo) band chose it
 };
+
+// Which calls the communicator's shared-memory engine (intrahost/shm_collectives.hpp) takes.
+using SharedMemoryEngine = std::function<bool(runtime::Collective, std::size_t bytes)>;
 
 // Schedules that move data in whole-message rounds (recursive doubling, Rabenseifner, Bruck,
 // recursive halving, the binomial tree) are taken over the cheapest pipelined one (ring,
@@ -36,6 +42,11 @@ struct Choice {
 // input) is at least
 // kPipelinedPreferenceMinBytes: below one minimum slice (64 KiB) a pipeline pipelines nothing,
 // and latency, which the model does price well, decides.
+// Only across hosts: the evidence is from rate-limited network links. On one host (4 ranks on
+// 2 cores, the shared-memory engine off) the whole-message schedules were the faster ones:
+// bench/topo.sh measuring all candidates in the same processes found recursive doubling's
+// allgather 1.25-2.2x the ring's speed from 256 KiB to 16 MiB, where the preference had
+// picked the ring (bench/RESULTS.md, issue 4 third session).
 inline constexpr double kPipelinedPreference = 0.10;
 inline constexpr std::size_t kPipelinedPreferenceMinBytes = 64 * 1024;
 
@@ -46,6 +57,14 @@ class Selector {
   // topology's rank count.
   Selector(topology::Topology topology, std::vector<Band> bands, std::string source = "BANYAN_ALGO");
 
+  // The rule for one host: a band the user forced runs as written, over the transports when
+  // it names a schedule (the user means it); calls no band covers go to the shared-memory
+  // engine where it takes them (memory, not messages: docs/shared-memory.md), then to the cost
+  // model. A band may also force "shm" itself, for any size of allreduce or allgather.
+  // `engine`: empty when the communicator has none, and then `absentWhy` says why ("the
+  // communicator spans 2 hosts"); throws Error(InvalidUsage) if a band forces shm regardless.
+  void setSharedMemory(SharedMemoryEngine engine, const std::string& absentWhy);
+
   Choice choose(runtime::Collective collective, std::size_t bytes) const;
 
   const topology::Topology& topology() const { return topology_; }
@@ -54,6 +73,7 @@ class Selector {
   topology::Topology topology_;
   std::vector<Band> bands_;
   std::string source_;
+  SharedMemoryEngine engine_;
 };
 
 }  // namespace banyan::tuning

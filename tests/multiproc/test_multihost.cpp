@@ -10,34 +10,21 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
-#include <sys/wait.h>
+#include "support/shell.hpp"
 
 #include <cstdio>
 #include <string>
 
 namespace {
 
-std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen(("{ " + command + "; } 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
-}
-
-std::size_t occurrences(const std::string& text, const std::string& what) {
-  std::size_t count = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
-  return count;
-}
+using banyan::test::runShell;
+using banyan::test::occurrences;
 
 const std::string kSource = BANYAN_SOURCE_DIR;
 const std::string kBuild = BANYAN_BUILD_DIR;
 
 void requireNamespaces() {
-  const auto [status, output] = run(kSource + "/tools/netns-hosts.sh check");
+  const auto [status, output] = runShell(kSource + "/tools/netns-hosts.sh check");
   INFO(output);
   REQUIRE(status == 0);
 }
@@ -45,7 +32,7 @@ void requireNamespaces() {
 // Runs the suite on `hosts` simulated hosts x `perHost` ranks with `launcher`; returns the output.
 std::string runSuite(const std::string& launcher, int hosts, int perHost, int collectives) {
   requireNamespaces();
-  const auto [status, output] = run(
+  const auto [status, output] = runShell(
       fmt::format("timeout 600 {0}/tools/netns-hosts.sh with {1} -- {0}/tests/multihost/run_suite.sh {2} {3} {1} {4}",
                   kSource, hosts, kBuild, launcher, perHost));
   INFO(output);
@@ -88,7 +75,7 @@ TEST_CASE("Every collective on 2 simulated hosts x 2 ranks over libfabric's tcp;
   requireNamespaces();
   const int collectives = 8, ranks = 4;
   const auto [status, output] =
-      run(fmt::format("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER='tcp;ofi_rxm' timeout 600 {0}/tools/netns-hosts.sh "
+      runShell(fmt::format("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER='tcp;ofi_rxm' timeout 600 {0}/tools/netns-hosts.sh "
                       "with 2 -- {0}/tests/multihost/run_suite.sh {1} env 2 2",
                       kSource, kBuild));
   INFO(output);
@@ -105,7 +92,7 @@ TEST_CASE("Every collective on 2 simulated hosts x 2 ranks over libfabric's tcp;
 
 TEST_CASE("netns-hosts.sh gives each host its own hostname and address, and removes everything", "[multiproc][netns]") {
   requireNamespaces();
-  const auto [status, output] = run(fmt::format(
+  const auto [status, output] = runShell(fmt::format(
       "{0}/tools/netns-hosts.sh with 3 --rate 2gbit -- sh -c 'for h in 0 1 2; do \"$NETNS_HOSTS_SCRIPT\" run $h "
       "hostname; \"$NETNS_HOSTS_SCRIPT\" run $h cat /sys/class/net/eth0/address >/dev/null; done; "
       "echo set=$NETNS_HOSTS_SET; \"$NETNS_HOSTS_SCRIPT\" run 1 tc qdisc show dev eth0; "
@@ -127,7 +114,7 @@ TEST_CASE("netns-hosts.sh gives each host its own hostname and address, and remo
 TEST_CASE("banyan-topo on 2 simulated hosts x 2 ranks sees both hosts and their interfaces", "[multiproc][netns]") {
   requireNamespaces();
   const std::string topo = kBuild + "/tools/banyan-topo";
-  const auto [status, output] = run(fmt::format(
+  const auto [status, output] = runShell(fmt::format(
       "timeout 120 {0}/tools/netns-hosts.sh with 2 -- sh -c 'for r in 3 2 1; do RANK=$r WORLD_SIZE=4 "
       "MASTER_ADDR=10.213.0.1 MASTER_PORT=29400 BANYAN_TIMEOUT=30s \"$NETNS_HOSTS_SCRIPT\" run $((r / 2)) {1} & "
       "done; RANK=0 WORLD_SIZE=4 MASTER_ADDR=10.213.0.1 MASTER_PORT=29400 BANYAN_TIMEOUT=30s "
@@ -146,7 +133,7 @@ TEST_CASE("Hierarchical allreduce on 2 simulated hosts x 2 and 3 hosts x 2, forc
   requireNamespaces();
   for (int hosts : {2, 3}) {
     const auto [status, output] =
-        run(fmt::format("BANYAN_ALGO='allreduce:0-:hierarchical' timeout 300 {0}/tools/netns-hosts.sh with {1} -- "
+        runShell(fmt::format("BANYAN_ALGO='allreduce:0-:hierarchical' timeout 300 {0}/tools/netns-hosts.sh with {1} -- "
                         "{0}/tests/multihost/run_suite.sh {2} env {1} 2 allreduce",
                         kSource, hosts, kBuild));
     INFO(output);

@@ -5,7 +5,8 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
-#include <sys/wait.h>
+#include "support/shell.hpp"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,15 +16,7 @@
 
 namespace {
 
-std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen(("{ " + command + "; } 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
-}
+using banyan::test::runShell;
 
 const std::string kBench = std::string(BANYAN_BUILD_DIR) + "/tools/banyan-bench";
 
@@ -32,7 +25,7 @@ const std::string kBench = std::string(BANYAN_BUILD_DIR) + "/tools/banyan-bench"
 TEST_CASE("the probed topology is written, loaded back, and refused when it does not fit", "[multiproc][topology]") {
   const std::string path = fmt::format("/tmp/banyan-topo-{}.txt", ::getpid());
   const auto [status, output] =
-      run(fmt::format("BANYAN_TIMEOUT=30s BANYAN_TOPO_DUMP_FILE={} timeout 120 {} allreduce -np 3 -b 8 -e 64K -f 64 "
+      runShell(fmt::format("BANYAN_TIMEOUT=30s BANYAN_TOPO_DUMP_FILE={} timeout 120 {} allreduce -np 3 -b 8 -e 64K -f 64 "
                       "-n 2 -w 1 -c 1",
                       path, kBench));
   INFO(output);
@@ -46,14 +39,14 @@ TEST_CASE("the probed topology is written, loaded back, and refused when it does
   CHECK_THAT(text.str(), Catch::Contains("ranks=0,1,2"));
   CHECK_THAT(text.str(), Catch::Contains("memory bandwidth_mbps=") && Catch::Contains("source=measured"));
 
-  const auto [loaded, loadedOutput] = run(fmt::format(
+  const auto [loaded, loadedOutput] = runShell(fmt::format(
       "BANYAN_TIMEOUT=30s BANYAN_TOPO_FILE={} timeout 120 {} allgather -np 3 -b 8 -e 64K -f 64 -n 2 -w 1 -c 1", path,
       kBench));
   INFO(loadedOutput);
   CHECK(loaded == 0);
   CHECK_THAT(loadedOutput, Catch::Contains("# Out of bounds values : 0 OK"));
 
-  const auto [refused, refusedOutput] = run(fmt::format(
+  const auto [refused, refusedOutput] = runShell(fmt::format(
       "BANYAN_TIMEOUT=30s BANYAN_TOPO_FILE={} timeout 120 {} allgather -np 2 -b 8 -e 8 -n 1 -w 0 -c 1", path, kBench));
   INFO(refusedOutput);
   CHECK(refused != 0);
@@ -63,7 +56,7 @@ TEST_CASE("the probed topology is written, loaded back, and refused when it does
 }
 
 TEST_CASE("BANYAN_ALGO forces the algorithm on every rank, and a bad one is refused", "[multiproc][topology]") {
-  const auto [status, output] = run(fmt::format(
+  const auto [status, output] = runShell(fmt::format(
       "BANYAN_TIMEOUT=30s BANYAN_SHM_COLLECTIVES=0 BANYAN_DEBUG=info BANYAN_ALGO='allreduce:0-:rd' timeout 120 {} "
       "allreduce -np 3 -b 8 -e 1M -f 64 -n 2 -w 1 -c 1",
       kBench));
@@ -86,7 +79,7 @@ TEST_CASE("BANYAN_ALGO forces the algorithm on every rank, and a bad one is refu
   CHECK(announced >= 3);
   CHECK(forced == announced);
 
-  const auto [bad, badOutput] = run(fmt::format(
+  const auto [bad, badOutput] = runShell(fmt::format(
       "BANYAN_TIMEOUT=30s BANYAN_ALGO='allgather:0-:rd' timeout 120 {} allgather -np 3 -b 8 -e 8 -n 1 -w 0 -c 1",
       kBench));
   INFO(badOutput);
@@ -98,7 +91,7 @@ TEST_CASE("BANYAN_ALGO forces the algorithm on every rank, and a bad one is refu
 TEST_CASE("banyan-topo probes local ranks and draws the picture; a bad file is refused", "[multiproc][topology]") {
   const std::string png = fmt::format("/tmp/banyan-topo-test-{}.png", ::getpid());
   const std::string saved = fmt::format("/tmp/banyan-topo-test-{}.txt", ::getpid());
-  const auto [status, output] = run(fmt::format("BANYAN_TIMEOUT=30s BANYAN_TRANSPORT=auto timeout 120 "
+  const auto [status, output] = runShell(fmt::format("BANYAN_TIMEOUT=30s BANYAN_TRANSPORT=auto timeout 120 "
                                                 "{}/tools/banyan-topo -np 3 --png {} --save {}",
                                                 BANYAN_BUILD_DIR, png, saved));
   INFO(output);
@@ -108,7 +101,7 @@ TEST_CASE("banyan-topo probes local ranks and draws the picture; a bad file is r
   // real fabric (none here).
   CHECK_THAT(output, Catch::Contains("Fabric: no real fabric found; TCP between hosts"));
   // The provider a forced job would use, with its attributes.
-  const auto [shm, shmOutput] = run(fmt::format("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER=shm {}/tools/banyan-topo "
+  const auto [shm, shmOutput] = runShell(fmt::format("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER=shm {}/tools/banyan-topo "
                                                 "--topo {}", BANYAN_BUILD_DIR, saved));
   INFO(shmOutput);
   CHECK(shm == 0);
@@ -128,7 +121,7 @@ TEST_CASE("banyan-topo probes local ranks and draws the picture; a bad file is r
   CHECK(std::string(magic + 1, 3) == "PNG");
   std::remove(png.c_str());
 
-  const auto [bad, badOutput] = run(fmt::format("{}/tools/banyan-topo --topo /nonexistent/t.txt", BANYAN_BUILD_DIR));
+  const auto [bad, badOutput] = runShell(fmt::format("{}/tools/banyan-topo --topo /nonexistent/t.txt", BANYAN_BUILD_DIR));
   CHECK(bad == 1);
   CHECK_THAT(badOutput, Catch::Contains("cannot read /nonexistent/t.txt"));
 }
@@ -139,7 +132,7 @@ TEST_CASE("Rabenseifner, double tree and hierarchical allreduce give exact resul
     for (int ranks : {3, 4, 5}) {
       for (const char* op : {"sum", "avg"}) {
         const auto [status, output] =
-            run(fmt::format("BANYAN_TIMEOUT=30s BANYAN_SHM_COLLECTIVES=0 BANYAN_DEBUG=info "
+            runShell(fmt::format("BANYAN_TIMEOUT=30s BANYAN_SHM_COLLECTIVES=0 BANYAN_DEBUG=info "
                             "BANYAN_ALGO='allreduce:0-:{}' timeout 120 {} "
                             "allreduce -np {} -b 4 -e 4M -f 32 -n 2 -w 1 -c 1 -o {} -d f32",
                             algorithm, kBench, ranks, op));
@@ -155,7 +148,7 @@ TEST_CASE("Rabenseifner, double tree and hierarchical allreduce give exact resul
 TEST_CASE("hierarchical allgather gives exact results on real ranks", "[multiproc][topology]") {
   for (int ranks : {3, 4}) {
     const auto [status, output] =
-        run(fmt::format("BANYAN_TIMEOUT=30s BANYAN_SHM_COLLECTIVES=0 BANYAN_DEBUG=info "
+        runShell(fmt::format("BANYAN_TIMEOUT=30s BANYAN_SHM_COLLECTIVES=0 BANYAN_DEBUG=info "
                         "BANYAN_ALGO='allgather:0-:hierarchical' timeout 120 {} "
                         "allgather -np {} -b 4 -e 4M -f 32 -n 2 -w 1 -c 1 -d f32",
                         kBench, ranks));

@@ -15,19 +15,27 @@ using namespace banyan::algorithms;
 namespace {
 
 using Layout = std::function<int(int rank, int size)>;
+// Which collective a layout sweep checks: checkAllreduce or checkAllgather with the schedule.
+enum class Kind { Allreduce, Allgather };
 
-void checkLayout(const Layout& layout, const std::vector<int>& sizes, const std::vector<std::size_t>& counts,
+// Checks the hierarchical `kind` symbolically for every size of `sizes` with ranks placed on
+// hosts by `layout`, at each count of `counts` (the checker's seeds differ per kind).
+void checkLayout(Kind kind, const Layout& layout, const std::vector<int>& sizes, const std::vector<std::size_t>& counts,
                  std::size_t slice) {
   for (int size : sizes) {
     std::vector<int> hosts(static_cast<std::size_t>(size));
     for (int r = 0; r < size; ++r) hosts[static_cast<std::size_t>(r)] = layout(r, size);
     for (std::size_t count : counts) {
       CheckOptions options;
-      options.seed = static_cast<std::uint64_t>(size) * 97 + count;
+      options.seed = static_cast<std::uint64_t>(size) * (kind == Kind::Allreduce ? 97 : 89) + count;
       options.runs = 1;
-      const std::string defect = checkAllreduce(
-          size, count, [&](int rank) { return hierarchicalAllreduce(rank, hosts, count, slice); }, options);
-      INFO("size " << size << ", count " << count);
+      const std::string defect =
+          kind == Kind::Allreduce
+              ? checkAllreduce(size, count, [&](int rank) { return hierarchicalAllreduce(rank, hosts, count, slice); },
+                               options)
+              : checkAllgather(size, count, [&](int rank) { return hierarchicalAllgather(rank, hosts, count, slice); },
+                               options);
+      INFO("size " << size << ", count " << count << ", slice " << slice);
       REQUIRE(defect.empty());
     }
   }
@@ -39,15 +47,15 @@ TEST_CASE("hierarchical allreduce is exact with consecutive ranks per host", "[s
   const auto sizes = banyan::test::sizesUpTo(64);
   for (int perHost : {1, 2, 3, 4}) {
     INFO(perHost << " rank(s) per host");
-    checkLayout([perHost](int r, int) { return r / perHost; }, sizes, {0, 1, 7}, 2);
+    checkLayout(Kind::Allreduce, [perHost](int r, int) { return r / perHost; }, sizes, {0, 1, 7}, 2);
   }
 }
 
 TEST_CASE("hierarchical allreduce is exact with ranks dealt round-robin and on one host", "[schedule]") {
   const auto sizes = banyan::test::sizesUpTo(24);
-  checkLayout([](int r, int) { return r % 2; }, sizes, {1, 5, 33}, 4);
-  checkLayout([](int r, int) { return (r * 7) % 3; }, sizes, {3, 16}, 3);
-  checkLayout([](int, int) { return 0; }, sizes, {1, 9}, 4);
+  checkLayout(Kind::Allreduce, [](int r, int) { return r % 2; }, sizes, {1, 5, 33}, 4);
+  checkLayout(Kind::Allreduce, [](int r, int) { return (r * 7) % 3; }, sizes, {3, 16}, 3);
+  checkLayout(Kind::Allreduce, [](int, int) { return 0; }, sizes, {1, 9}, 4);
 }
 
 TEST_CASE("hierarchical allreduce sends across hosts only from leaders", "[schedule]") {
@@ -69,37 +77,16 @@ TEST_CASE("hierarchical allreduce sends across hosts only from leaders", "[sched
   CHECK(local.steps[0].a.count == 100);
 }
 
-namespace {
-
-void checkAllgatherLayout(const Layout& layout, const std::vector<int>& sizes, const std::vector<std::size_t>& counts,
-                          std::size_t slice) {
-  for (int size : sizes) {
-    std::vector<int> hosts(static_cast<std::size_t>(size));
-    for (int r = 0; r < size; ++r) hosts[static_cast<std::size_t>(r)] = layout(r, size);
-    for (std::size_t count : counts) {
-      CheckOptions options;
-      options.seed = static_cast<std::uint64_t>(size) * 89 + count;
-      options.runs = 1;
-      const std::string defect = checkAllgather(
-          size, count, [&](int rank) { return hierarchicalAllgather(rank, hosts, count, slice); }, options);
-      INFO("size " << size << ", count " << count << ", slice " << slice);
-      REQUIRE(defect.empty());
-    }
-  }
-}
-
-}  // namespace
-
 TEST_CASE("hierarchical allgather is exact for 1..64 ranks on several host layouts", "[schedule]") {
   const auto sizes = banyan::test::sizesUpTo(64);
   for (int perHost : {1, 2, 3, 4}) {
     INFO(perHost << " rank(s) per host");
-    checkAllgatherLayout([perHost](int r, int) { return r / perHost; }, sizes, {0, 1, 7}, 3);
+    checkLayout(Kind::Allgather, [perHost](int r, int) { return r / perHost; }, sizes, {0, 1, 7}, 3);
   }
   const auto fewer = banyan::test::sizesUpTo(24);
-  checkAllgatherLayout([](int r, int) { return r % 2; }, fewer, {1, 5}, 2);
-  checkAllgatherLayout([](int r, int) { return (r * 7) % 3; }, fewer, {3, 16}, 16);
-  checkAllgatherLayout([](int, int) { return 0; }, fewer, {1, 9}, 4);
+  checkLayout(Kind::Allgather, [](int r, int) { return r % 2; }, fewer, {1, 5}, 2);
+  checkLayout(Kind::Allgather, [](int r, int) { return (r * 7) % 3; }, fewer, {3, 16}, 16);
+  checkLayout(Kind::Allgather, [](int, int) { return 0; }, fewer, {1, 9}, 4);
 }
 
 TEST_CASE("hierarchical allgather crosses hosts only between leaders, each host's blocks once", "[schedule]") {

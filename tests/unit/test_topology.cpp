@@ -93,7 +93,7 @@ TEST_CASE("a bad BANYAN_ALGO says which part is wrong", "[unit][tuning]") {
              Catch::Contains("unknown collective 'allreduse'"));
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-:bruck"); }),
              Catch::Contains("allreduce has no algorithm 'bruck' (it has: ring, recursive-doubling, rabenseifner, "
-                             "double-tree, hierarchical)"));
+                             "double-tree, hierarchical, shm)"));
   CHECK(parseAlgoOverride("allreduce:0-:tree")[0].algorithm == tuning::Algorithm::DoubleTree);
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:0-1X:ring"); }), Catch::Contains("'1X' is not a size"));
   CHECK_THAT(errorOf([] { parseAlgoOverride("allreduce:4K-1K:ring"); }), Catch::Contains("is empty"));
@@ -174,6 +174,18 @@ TEST_CASE("a near-tie between whole-message rounds and a pipelined schedule goes
   CHECK(tuning::Selector(t, {}).choose(Collective::Allgather, 8).algorithm != Algorithm::Ring);
 }
 
+TEST_CASE("on one host a near-tie goes to the cheaper prediction, pipelined or not", "[unit][tuning]") {
+  // 1 host x 4, 1 MiB blocks: recursive doubling and the ring move the same bytes and are priced
+  // within 10%; across hosts the ring would be preferred, on one host the cheaper one is taken.
+  const topology::Topology t = layout(1, 4);
+  const auto rd = *tuning::predictUs(t, Collective::Allgather, Algorithm::RecursiveDoubling, 1 << 20);
+  const auto ring = *tuning::predictUs(t, Collective::Allgather, Algorithm::Ring, 1 << 20);
+  REQUIRE(std::max(rd, ring) <= std::min(rd, ring) * (1 + tuning::kPipelinedPreference));
+  const auto choice = tuning::Selector(t, {}).choose(Collective::Allgather, 1 << 20);
+  CHECK(choice.algorithm == (rd < ring ? Algorithm::RecursiveDoubling : Algorithm::Ring));
+  CHECK_THAT(choice.why, !Catch::Contains("pipelined"));
+}
+
 TEST_CASE("BANYAN_ALGO wins over the cost model; other collectives keep their thresholds", "[unit][tuning]") {
   const tuning::Selector selector(layout(2, 2), tuning::parseAlgoOverride("allreduce:0-1M:ring;broadcast:0-:chain"));
   const auto forced = selector.choose(Collective::Allreduce, 8);
@@ -184,6 +196,28 @@ TEST_CASE("BANYAN_ALGO wins over the cost model; other collectives keep their th
   CHECK(selector.choose(Collective::Broadcast, 8).algorithm == Algorithm::Chain);
   CHECK(selector.choose(Collective::Reduce, 8).algorithm == tuning::choose(Collective::Reduce, 4, 8));
   CHECK(selector.choose(Collective::Alltoallv, 8).algorithm == Algorithm::Pairwise);
+}
+
+TEST_CASE("one host: a band wins over the shared-memory engine, which takes the rest", "[unit][tuning]") {
+  const auto engineTakes = [](Collective kind, std::size_t) { return kind == Collective::Allreduce; };
+  tuning::Selector selector(layout(1, 4), tuning::parseAlgoOverride("allreduce:0-4K:ring;allgather:0-:shm"));
+  selector.setSharedMemory(engineTakes, "");
+  const auto forced = selector.choose(Collective::Allreduce, 8);
+  CHECK(forced.algorithm == Algorithm::Ring);
+  CHECK(forced.forced);
+  const auto engine = selector.choose(Collective::Allreduce, 1 << 20);
+  CHECK(engine.algorithm == Algorithm::SharedMemory);
+  CHECK_FALSE(engine.forced);
+  CHECK_THAT(engine.why, Catch::Contains("shared-memory engine"));
+  // Forced by name, for a size the engine would not take unasked.
+  CHECK(selector.choose(Collective::Allgather, 1 << 20).algorithm == Algorithm::SharedMemory);
+  // Calls the engine does not take go to the model.
+  CHECK(selector.choose(Collective::Broadcast, 1 << 20).algorithm != Algorithm::SharedMemory);
+
+  tuning::Selector without(layout(2, 2), tuning::parseAlgoOverride("allgather:0-:shm"));
+  CHECK_THAT(errorOf([&] { without.setSharedMemory({}, "the communicator spans 2 hosts"); }),
+             Catch::Contains("BANYAN_ALGO forces shm for allgather: this communicator has no shared-memory engine "
+                             "(the communicator spans 2 hosts)"));
 }
 
 #include "tools/topo/topo_report.hpp"

@@ -13,6 +13,9 @@ namespace {
 using runtime::Collective;
 
 constexpr Collective kTabled[] = {Collective::Allreduce, Collective::Allgather};
+// Every collective the cost model prices, for --predictions (bench/topo_model.py).
+constexpr Collective kPriced[] = {Collective::Allreduce, Collective::Allgather, Collective::ReduceScatter,
+                                  Collective::Broadcast};
 
 std::string human(std::size_t bytes) {
   if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return fmt::format("{} MiB", bytes >> 20);
@@ -60,8 +63,9 @@ std::string textReport(const tuning::Selector& selector) {
   out += "Selection (bytes per rank's buffer; times are the cost model's predictions):\n";
   if (t.hostCount() == 1 && t.size > 1) {
     out +=
-        "  (one host: allreduce and allgather run in the shared-memory engine unless\n"
-        "   BANYAN_SHM_COLLECTIVES=0; this table is what the schedules would use)\n";
+        "  (one host: allreduce and allgather run in the shared-memory engine (\"shm\") unless\n"
+        "   BANYAN_SHM_COLLECTIVES=0 or a BANYAN_ALGO band forces a schedule; this table is\n"
+        "   what the schedules would use)\n";
   }
   out += fmt::format("  {:<10} {:>9}  {:<20} {:>12}  {:<20} {:>12}  {}\n", "collective", "size", "algorithm",
                      "predicted us", "runner-up", "us", "why");
@@ -80,7 +84,7 @@ std::string textReport(const tuning::Selector& selector) {
 std::string predictionTable(const tuning::Selector& selector) {
   const topology::Topology& t = selector.topology();
   std::string out = "# collective bytes algorithm predicted_us\n";
-  for (Collective c : kTabled) {
+  for (Collective c : kPriced) {
     for (std::size_t size = 4; size <= (std::size_t{64} << 20); size *= 2) {
       for (tuning::Algorithm a : tuning::algorithmsOf(c)) {
         if (!tuning::unsupportedReason(c, a, t.size).empty()) continue;
