@@ -1,6 +1,7 @@
 // banyan-fault-trials: the fault-trial measurement of "never hang" (bench/faults.sh).
 //
-//   banyan-fault-trials [--kills N] [--stops N] [--ranks R] [--transports tcp,shm-messages,shm]
+//   banyan-fault-trials [--kills N] [--stops N] [--ranks R]
+//                       [--transports tcp,shm-messages,shm,ofi-tcp,ofi-shm]
 //                       [--seed S] [--timeout-ms T] [--json FILE]
 //
 // Each trial launches R local ranks that loop over mixed collectives; one rank, chosen at
@@ -75,8 +76,15 @@ std::int64_t nowNs() {
 }
 
 void environmentFor(const std::string& transport, bootstrap::LaunchOptions& options) {
+  // libfabric: its tcp;ofi_rxm and shm providers (BANYAN_TRANSPORT=ofi).
+  if (transport == "ofi-tcp" || transport == "ofi-shm") {
+    options.environment["BANYAN_TRANSPORT"] = "ofi";
+    options.environment["BANYAN_OFI_PROVIDER"] = transport == "ofi-tcp" ? "tcp;ofi_rxm" : "shm";
+    return;
+  }
   if (transport != "tcp" && transport != "shm" && transport != "shm-messages") {
-    throw std::invalid_argument(fmt::format("--transports: unknown transport '{}' (tcp, shm-messages, shm)", transport));
+    throw std::invalid_argument(
+        fmt::format("--transports: unknown transport '{}' (tcp, shm-messages, shm, ofi-tcp, ofi-shm)", transport));
   }
   options.environment["BANYAN_TRANSPORT"] = transport == "tcp" ? "tcp" : "shm";
   options.environment["BANYAN_SHM_COLLECTIVES"] = transport == "shm" ? "1" : "0";
@@ -122,7 +130,10 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
   options.deadline = std::chrono::seconds(45);
   const int victim = result.victim;
   const auto delay = std::chrono::microseconds(result.delayUs);
-  const std::string named = transport == "tcp" ? fmt::format("rank {} at", victim) : fmt::format("rank {} (pid", victim);
+  // How the victim is named in errors, by the transport that reaches it.
+  const std::string named = transport == "tcp"             ? fmt::format("rank {} at", victim)
+                            : transport.rfind("ofi-", 0) == 0 ? fmt::format("rank {} (ofi", victim)
+                                                             : fmt::format("rank {} (pid", victim);
   const auto stopWait = std::chrono::milliseconds(2 * settings.timeoutMs + 1000);
 
   const auto exits = bootstrap::launchLocal(settings.ranks, [&](int) {

@@ -21,8 +21,10 @@
 #include <unordered_set>
 
 #include "transports/ofi/memory_registry.hpp"
+#include "transports/ofi/peer_liveness.hpp"
 #include "transports/ofi/receive_guard.hpp"
 #include "transports/ofi/wire.hpp"
+#include "transports/shm/exit_watch.hpp"
 
 namespace banyan::transport::ofi {
 namespace {
@@ -111,6 +113,13 @@ struct OfiTransport::Impl {
     // their send was posted.
     std::unordered_map<std::uint64_t, SendOp*> awaitingReady;
     std::unordered_map<std::uint64_t, ControlMessage> earlyReady;
+    // Liveness (peer_liveness.hpp): the process on this host (0: elsewhere or unknown), its
+    // exit watch, why the peer can no longer be reached ("" while it can), and the probe.
+    int pid = 0;
+    std::unique_ptr<asio::posix::stream_descriptor> exitWatch;
+    std::string gone;
+    bool probing = false;
+    std::chrono::steady_clock::time_point probedAt{};
   };
 
   Impl(asio::io_context& io, InfoPtr i, const OfiTransportParams& p)
@@ -169,6 +178,9 @@ struct OfiTransport::Impl {
   std::thread helper;
   bool stopping = false;
   std::uint64_t driverPolls = 0;
+  // Held by the exit watches' handlers: one that runs after the transport is gone does nothing.
+  std::shared_ptr<int> aliveToken = std::make_shared<int>(0);
+  std::chrono::steady_clock::time_point nextProbeRound{};
 
   void open();
   void close();
@@ -236,8 +248,71 @@ struct OfiTransport::Impl {
     if (peer == nullptr) {
       due.emplace_back(std::move(done),
                        Status::make(ErrorCode::Internal, "ofi: rank {} cannot reach rank {}", params.rank, rank));
+    } else if (!peer->gone.empty()) {
+      due.emplace_back(std::move(done), lostStatus(rank));
+      return nullptr;
     }
     return peer;
+  }
+
+  // --- liveness (peer_liveness.hpp) --------------------------------------------------------
+  std::string describe(int rank) const {
+    const Peer& peer = peers[static_cast<std::size_t>(rank)];
+    if (peer.pid > 0) return fmt::format("rank {} (ofi {} at {}, pid {})", rank, providerName, peer.where, peer.pid);
+    return fmt::format("rank {} (ofi {} at {})", rank, providerName, peer.where);
+  }
+
+  Status lostStatus(int rank) const {
+    return Status::make(ErrorCode::Remote, "{} {}", describe(rank), peers[static_cast<std::size_t>(rank)].gone)
+        .withLostPeer(rank);
+  }
+
+  bool waitsOn(int rank) const {
+    for (const Context* context : live) {
+      if (peerOfContext(context) == rank) return true;
+    }
+    return false;
+  }
+
+  // The peer's process exited (exit watch). Under `mutex`.
+  void peerExited(int rank) {
+    Peer& peer = peers[static_cast<std::size_t>(rank)];
+    if (shutDown || !peer.gone.empty()) return;
+    readQueue();  // what it sent before it died still counts
+    if (shutDown) return;
+    peer.gone = "closed its endpoint: the process exited";
+    // The executor fails the whole collective on one peer's failure, and this transport closes
+    // its endpoint on any error (failAll): nothing finer to keep.
+    if (waitsOn(rank)) failAll(lostStatus(rank));
+  }
+
+  // One probe at a time to each peer with operations outstanding, every kProbeInterval.
+  // Under `mutex`.
+  void probePeers() {
+    const auto now = std::chrono::steady_clock::now();
+    if (shutDown || now < nextProbeRound || live.empty()) return;
+    nextProbeRound = now + kProbeInterval / 4;
+    std::vector<bool> waited(peers.size(), false);
+    for (const Context* context : live) {
+      const int rank = peerOfContext(context);
+      if (rank >= 0) waited[static_cast<std::size_t>(rank)] = true;
+    }
+    for (std::size_t rank = 0; rank < peers.size(); ++rank) {
+      Peer& peer = peers[rank];
+      if (!waited[rank] || !peer.reachable || peer.probing) continue;
+      // The first round only starts the clock: short operations never see a probe.
+      if (peer.probedAt == std::chrono::steady_clock::time_point{}) {
+        peer.probedAt = now;
+        continue;
+      }
+      if (now - peer.probedAt < kProbeInterval) continue;
+      peer.probedAt = now;
+      peer.probing = true;
+      ControlMessage probe;
+      probe.kind = ControlKind::Probe;
+      probe.from = params.rank;
+      sendControl(static_cast<int>(rank), probe);
+    }
   }
 
   void finish(SendOp* op, const Status& status) {
@@ -445,6 +520,8 @@ struct OfiTransport::Impl {
                   .withMismatch(message.from, message.operation));
     } else if (message.kind == ControlKind::Done) {
       writeArrived(message.id, true);
+    } else if (message.kind == ControlKind::Probe) {
+      // Only its sender's side matters: the send fails if this process is gone.
     } else {
       failAll(Status::make(ErrorCode::Remote, "ofi: rank {} sent a control message of unknown kind {}", message.from,
                            static_cast<std::uint32_t>(message.kind)));
@@ -522,6 +599,7 @@ struct OfiTransport::Impl {
       }
       case Context::Kind::ControlSend: {
         auto& control = *static_cast<ControlOp*>(context);
+        if (control.slot->kind == ControlKind::Probe) peers[static_cast<std::size_t>(control.peer)].probing = false;
         if (control.slot->kind == ControlKind::Mismatch) {
           settleDoomed(true);
           return;
@@ -601,13 +679,21 @@ struct OfiTransport::Impl {
                   .withMismatch(op->peer, 0));  // the sender's operation is not on the wire here
       return;
     }
-    Status why = Status::make(ErrorCode::Remote, "ofi ({}): rank {} {} failed: {}{}{}", providerName, params.rank, what,
-                              fi_strerror(error.err), detail != nullptr ? ": " : "", detail != nullptr ? detail : "");
     // An operation with one peer that fails (other than by truncation, above) means that peer
     // cannot be reached: recorded, so the runtime asks the store whether it had failed first
     // (src/runtime/communicator_failures.cpp), as over tcp and shm.
     const int peer = error.op_context != nullptr ? peerOfContext(static_cast<const Context*>(error.op_context)) : -1;
-    failAll(peer >= 0 ? why.withLostPeer(peer) : why);
+    if (peer >= 0) {
+      Peer& lost = peers[static_cast<std::size_t>(peer)];
+      if (lost.gone.empty()) {
+        lost.gone = fmt::format("cannot be reached: rank {} {} failed: {}{}{}", params.rank, what,
+                                fi_strerror(error.err), detail != nullptr ? ": " : "", detail != nullptr ? detail : "");
+      }
+      failAll(lostStatus(peer));
+      return;
+    }
+    failAll(Status::make(ErrorCode::Remote, "ofi ({}): rank {} {} failed: {}{}{}", providerName, params.rank, what,
+                         fi_strerror(error.err), detail != nullptr ? ": " : "", detail != nullptr ? detail : ""));
   }
 
   // Reads every completion there is (which is also what drives providers with manual
@@ -751,6 +837,8 @@ void OfiTransport::Impl::close() {
     waitDescriptor.reset();
   }
   timer.cancel();
+  aliveToken.reset();
+  for (auto& peer : peers) peer.exitWatch.reset();
   failAll(Status::make(ErrorCode::Aborted, "ofi: the transport was closed"));
   registry.reset();
   if (av != nullptr) fi_close(&av->fid);
@@ -782,6 +870,7 @@ void OfiTransport::Impl::helperLoop() {
     const std::size_t read = readQueue();
     retryBlocked();
     settleDoomed(false);
+    probePeers();
     idleTicks = read > 0 || !live.empty() ? 0 : idleTicks + 1;
     if (due.size() > before) asio::post(io, [] {});  // wake a driver sleeping in the event loop
   }
@@ -830,6 +919,20 @@ void OfiTransport::connect(const std::map<int, std::string>& addresses) {
     peer.where = text;
     peer.reachable = true;
   }
+}
+
+void OfiTransport::watchPeerProcess(int peerRank, int pid) {
+  Impl& impl = *impl_;
+  std::lock_guard lock(impl.mutex);
+  Impl::Peer* peer = impl.peerOf(peerRank);
+  if (peer == nullptr || pid <= 0) return;
+  peer->pid = pid;
+  peer->exitWatch = shm::watchProcessExit(
+      impl.io, pid, [&impl, peerRank, token = std::weak_ptr<int>(impl.aliveToken)] {
+        if (token.expired()) return;
+        std::lock_guard lock(impl.mutex);
+        impl.peerExited(peerRank);
+      });
 }
 
 void OfiTransport::send(int peerRank, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
@@ -896,6 +999,7 @@ std::size_t OfiTransport::poll() {
       impl.readQueue();
       impl.retryBlocked();
       impl.settleDoomed(false);
+      impl.probePeers();
     }
     due.swap(impl.due);
   }
@@ -941,9 +1045,8 @@ void OfiTransport::shutdown(const Status& why) {
 std::string OfiTransport::describePeer(int peerRank) const {
   Impl& impl = *impl_;
   std::lock_guard lock(impl.mutex);
-  const Impl::Peer* peer = impl.peerOf(peerRank);
-  if (peer == nullptr) return fmt::format("rank {}", peerRank);
-  return fmt::format("rank {} (ofi {} at {})", peerRank, impl.providerName, peer->where);
+  if (impl.peerOf(peerRank) == nullptr) return fmt::format("rank {}", peerRank);
+  return impl.describe(peerRank);
 }
 
 const std::string& OfiTransport::providerDescription() const { return impl_->description; }
