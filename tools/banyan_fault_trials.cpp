@@ -52,6 +52,7 @@ enum class Outcome : int { None = 0, Right = 1, Wrong = 2, NoError = 3 };
 // One survivor's report, written in the shared mapping.
 struct Report {
   std::atomic<int> outcome;
+  std::atomic<int> namesVictim;  // judged on the whole text; `text` may be cut short
   std::int64_t detectedNs;  // error time minus fault time
   char text[kTextBytes];
 };
@@ -173,6 +174,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
       } else {
         right = e.code() == ErrorCode::Remote && text.find(named) != std::string::npos;
       }
+      report.namesVictim.store(text.find(named) != std::string::npos ? 1 : 0);
       report.outcome.store(static_cast<int>(right ? Outcome::Right : Outcome::Wrong));
       if (stop) {
         // The lowest survivor ends the stopped rank once every survivor has had time for its
@@ -203,7 +205,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
                                     : fmt::format("rank {}: wrong error: {}", exit.rank, report.text));
       continue;
     }
-    if (std::string(report.text).find(named) != std::string::npos) ++result.named;
+    if (report.namesVictim.load() != 0) ++result.named;
     result.delaysMs.push_back(static_cast<double>(report.detectedNs) / 1e6);
   }
   // After a stop, the neighbours' timeouts travel as accounts; at least one survivor must name

@@ -29,11 +29,18 @@ using Clock = std::chrono::steady_clock;
 
 // tcp, shm-messages, shm, and libfabric's tcp;ofi_rxm and shm providers where banyan has it
 // (ofi-sockets is left out, as in the collective suites: its progress thread is too slow here).
+// Stops are not tried over ofi-shm: libfabric 1.17's shm provider spins forever inside a send
+// to a rank stopped while it held a lock of its shared-memory region, beyond any deadline
+// banyan can set (docs/ofi.md, known problems).
 #ifdef BANYAN_HAVE_OFI
-#define BANYAN_FAULT_TRANSPORTS() \
-  GENERATE(filter(banyan::test::transportSelected, values<std::string>({"tcp", "shm-messages", "shm", "ofi-tcp", "ofi-shm"})))
+#define BANYAN_KILL_TRANSPORTS()                                                   \
+  GENERATE(filter(banyan::test::transportSelected,                                \
+                  values<std::string>({"tcp", "shm-messages", "shm", "ofi-tcp", "ofi-shm"})))
+#define BANYAN_STOP_TRANSPORTS() \
+  GENERATE(filter(banyan::test::transportSelected, values<std::string>({"tcp", "shm-messages", "shm", "ofi-tcp"})))
 #else
-#define BANYAN_FAULT_TRANSPORTS() BANYAN_EACH_TRANSPORT()
+#define BANYAN_KILL_TRANSPORTS() BANYAN_EACH_TRANSPORT()
+#define BANYAN_STOP_TRANSPORTS() BANYAN_EACH_TRANSPORT()
 #endif
 
 namespace {
@@ -145,7 +152,7 @@ std::string describe(const std::vector<bootstrap::RankExit>& exits) {
 }  // namespace
 
 TEST_CASE("a rank killed at a random moment: every survivor's error names it, in seconds", "[multiproc][faults]") {
-  const std::string transport = BANYAN_FAULT_TRANSPORTS();
+  const std::string transport = BANYAN_KILL_TRANSPORTS();
   const unsigned seed = GENERATE(11u, 12u, 13u);
   const Trial trial = trialFor(seed);
   const auto exits = runTrial(transport, seed, false);
@@ -161,7 +168,7 @@ TEST_CASE("a rank killed at a random moment: every survivor's error names it, in
 }
 
 TEST_CASE("a rank stopped at a random moment: every survivor times out, one names it", "[multiproc][faults]") {
-  const std::string transport = BANYAN_FAULT_TRANSPORTS();
+  const std::string transport = BANYAN_STOP_TRANSPORTS();
   const unsigned seed = GENERATE(21u, 22u);
   const Trial trial = trialFor(seed);
   const auto exits = runTrial(transport, seed, true);

@@ -119,6 +119,7 @@ struct OfiTransport::Impl {
     std::unique_ptr<asio::posix::stream_descriptor> exitWatch;
     std::string gone;
     bool probing = false;
+    bool reached = false;  // an operation with it has completed
     std::chrono::steady_clock::time_point probedAt{};
   };
 
@@ -161,7 +162,13 @@ struct OfiTransport::Impl {
   std::vector<std::size_t> freeSendSlots;
   std::deque<std::pair<int, ControlMessage>> pendingControl;  // waiting for a free send slot
 
-  std::deque<std::function<ssize_t()>> waiting[2];  // posts held back, per queue, in order
+  struct Held {
+    std::function<ssize_t()> attempt;
+    int peer = -1;  // where a transmit goes
+  };
+  std::deque<Held> waiting[2];  // posts held back, per queue, in order
+  // Since when the first held transmit has met -FI_EAGAIN without a break (peer_liveness.hpp).
+  std::optional<std::chrono::steady_clock::time_point> txRefusedSince;
   std::size_t posted[2] = {0, 0};                   // operations in the provider's queues
   std::size_t limit[2] = {0, 0};
   std::uint64_t retried = 0;
@@ -192,10 +199,10 @@ struct OfiTransport::Impl {
   // peer) waits too; both are retried in poll(), after the queue was read.
   enum Queue { kTx = 0, kRx = 1 };
 
-  void post(Queue queue, std::function<ssize_t()> attempt) {
+  void post(Queue queue, std::function<ssize_t()> attempt, int peer = -1) {
     if (shutDown) return;
     if (waiting[queue].empty() && posted[queue] < limit[queue] && tryPost(queue, attempt)) return;
-    waiting[queue].push_back(std::move(attempt));
+    waiting[queue].push_back({std::move(attempt), peer});
   }
 
   // True once posted (or failed for good); false if it must wait.
@@ -217,7 +224,11 @@ struct OfiTransport::Impl {
     for (Queue queue : {kTx, kRx}) {
       auto& list = waiting[queue];
       while (!list.empty() && !shutDown && posted[queue] < limit[queue]) {
-        if (!tryPost(queue, list.front())) break;
+        if (!tryPost(queue, list.front().attempt)) {
+          if (queue == kTx) noteRefused(list.front().peer);
+          break;
+        }
+        if (queue == kTx) txRefusedSince.reset();
         list.pop_front();
       }
     }
@@ -286,6 +297,22 @@ struct OfiTransport::Impl {
     if (waitsOn(rank)) failAll(lostStatus(rank));
   }
 
+  // The first held transmit, to `rank`, met -FI_EAGAIN again. tcp;ofi_rxm answers every send
+  // to a peer whose process is gone that way, for ever (its connection closed, reconnecting is
+  // refused): after kRefusedBound of it, towards a peer that had been reached and whose process
+  // is not watched, the peer is lost. (The first contact also meets -FI_EAGAIN, hence
+  // `reached`.) Under `mutex`.
+  void noteRefused(int rank) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!txRefusedSince) txRefusedSince = now;
+    if (rank < 0 || now - *txRefusedSince < kRefusedBound) return;
+    Peer& peer = peers[static_cast<std::size_t>(rank)];
+    if (!peer.reached || peer.exitWatch || !peer.gone.empty()) return;
+    peer.gone = fmt::format("cannot be reached: {} has refused every send to it for {} ms (-FI_EAGAIN)", providerName,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(now - *txRefusedSince).count());
+    failAll(lostStatus(rank));
+  }
+
   // One probe at a time to each peer with operations outstanding, every kProbeInterval.
   // Under `mutex`.
   void probePeers() {
@@ -299,7 +326,8 @@ struct OfiTransport::Impl {
     }
     for (std::size_t rank = 0; rank < peers.size(); ++rank) {
       Peer& peer = peers[rank];
-      if (!waited[rank] || !peer.reachable || peer.probing) continue;
+      // A watched process needs no probe (and over shm a probe can do harm: peer_liveness.hpp).
+      if (!waited[rank] || !peer.reachable || peer.probing || peer.exitWatch) continue;
       // The first round only starts the clock: short operations never see a probe.
       if (peer.probedAt == std::chrono::steady_clock::time_point{}) {
         peer.probedAt = now;
@@ -344,7 +372,7 @@ struct OfiTransport::Impl {
     post(kTx, [this, op, desc, dest, tag] {
       return cqDataMask != 0 ? fi_tsenddata(ep, op->data, op->bytes, desc, op->tag & cqDataMask, dest, tag, &op->fi)
                              : fi_tsend(ep, op->data, op->bytes, desc, dest, tag, &op->fi);
-    });
+    }, op->peer);
   }
 
   void postEagerRecv(RecvOp* op) {
@@ -444,7 +472,7 @@ struct OfiTransport::Impl {
       if (notify == RmaNotify::CqData) {
         post(kTx, [this, write, from, length, desc, dest, address, key, id = ready.id] {
           return fi_writedata(ep, from, length, desc, id, dest, address, key, &write->fi);
-        });
+        }, op->peer);
       } else {
         // Delivery complete: once the write completes here the data is in place there, so the
         // Done message that follows cannot overtake it.
@@ -461,7 +489,7 @@ struct OfiTransport::Impl {
           msg.rma_iov_count = 1;
           msg.context = &write->fi;
           return fi_writemsg(ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE);
-        });
+        }, op->peer);
       }
     }
   }
@@ -481,7 +509,7 @@ struct OfiTransport::Impl {
     const fi_addr_t dest = peers[static_cast<std::size_t>(peerRank)].addr;
     post(kTx, [this, &control, dest] {
       return fi_tsend(ep, control.slot, sizeof(ControlMessage), arenaDesc, dest, kControlTag, &control.fi);
-    });
+    }, peerRank);
   }
 
   void postControlRecv(ControlOp& control) {
@@ -553,6 +581,7 @@ struct OfiTransport::Impl {
     }
     auto* context = static_cast<Context*>(entry.op_context);
     const bool received = context->kind == Context::Kind::Recv || context->kind == Context::Kind::ControlRecv;
+    if (const int peer = peerOfContext(context); peer >= 0) peers[static_cast<std::size_t>(peer)].reached = true;
     --posted[received ? kRx : kTx];
     switch (context->kind) {
       case Context::Kind::Send:
