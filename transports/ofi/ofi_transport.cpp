@@ -1,6 +1,7 @@
 #include "transports/ofi/ofi_transport.hpp"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
@@ -292,6 +293,7 @@ struct OfiTransport::Impl {
     readQueue();  // what it sent before it died still counts
     if (shutDown) return;
     peer.gone = "closed its endpoint: the process exited";
+    removeDeadRegion(peer);
     // The executor fails the whole collective on one peer's failure, and this transport closes
     // its endpoint on any error (failAll): nothing finer to keep.
     if (waitsOn(rank)) failAll(lostStatus(rank));
@@ -311,6 +313,18 @@ struct OfiTransport::Impl {
     peer.gone = fmt::format("cannot be reached: {} has refused every send to it for {} ms (-FI_EAGAIN)", providerName,
                             std::chrono::duration_cast<std::chrono::milliseconds>(now - *txRefusedSince).count());
     failAll(lostStatus(rank));
+  }
+
+  // libfabric 1.17's shm provider keeps each endpoint's region in /dev/shm under the name in its
+  // address (fi_shm://<pid>:<n>:<m>) and removes it only when the endpoint closes: a killed
+  // rank leaves it behind (a few MB of memory each), and a later process that gets the same pid
+  // then fails fi_enable with EBUSY. The peers that see it die remove it; the first one does,
+  // the others find it gone.
+  void removeDeadRegion(const Peer& peer) {
+    constexpr std::string_view kPrefix = "fi_shm://";
+    if (providerName != "shm" || peer.where.rfind(kPrefix, 0) != 0) return;
+    const std::string name = peer.where.substr(kPrefix.size());
+    if (!name.empty() && name.find('/') == std::string::npos) ::shm_unlink(name.c_str());
   }
 
   // One probe at a time to each peer with operations outstanding, every kProbeInterval.
