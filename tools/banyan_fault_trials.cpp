@@ -1,6 +1,7 @@
 // banyan-fault-trials: the fault-trial measurement of "never hang" (bench/faults.sh).
 //
-//   banyan-fault-trials [--kills N] [--stops N] [--ranks R] [--transports tcp,shm-messages,shm]
+//   banyan-fault-trials [--kills N] [--stops N] [--ranks R]
+//                       [--transports tcp,shm-messages,shm,ofi-tcp,ofi-shm]
 //                       [--seed S] [--timeout-ms T] [--json FILE]
 //
 // Each trial launches R local ranks that loop over mixed collectives; one rank, chosen at
@@ -51,6 +52,7 @@ enum class Outcome : int { None = 0, Right = 1, Wrong = 2, NoError = 3 };
 // One survivor's report, written in the shared mapping.
 struct Report {
   std::atomic<int> outcome;
+  std::atomic<int> namesVictim;  // judged on the whole text; `text` may be cut short
   std::int64_t detectedNs;  // error time minus fault time
   char text[kTextBytes];
 };
@@ -75,8 +77,15 @@ std::int64_t nowNs() {
 }
 
 void environmentFor(const std::string& transport, bootstrap::LaunchOptions& options) {
+  // libfabric: its tcp;ofi_rxm and shm providers (BANYAN_TRANSPORT=ofi).
+  if (transport == "ofi-tcp" || transport == "ofi-shm") {
+    options.environment["BANYAN_TRANSPORT"] = "ofi";
+    options.environment["BANYAN_OFI_PROVIDER"] = transport == "ofi-tcp" ? "tcp;ofi_rxm" : "shm";
+    return;
+  }
   if (transport != "tcp" && transport != "shm" && transport != "shm-messages") {
-    throw std::invalid_argument(fmt::format("--transports: unknown transport '{}' (tcp, shm-messages, shm)", transport));
+    throw std::invalid_argument(
+        fmt::format("--transports: unknown transport '{}' (tcp, shm-messages, shm, ofi-tcp, ofi-shm)", transport));
   }
   options.environment["BANYAN_TRANSPORT"] = transport == "tcp" ? "tcp" : "shm";
   options.environment["BANYAN_SHM_COLLECTIVES"] = transport == "shm" ? "1" : "0";
@@ -122,7 +131,10 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
   options.deadline = std::chrono::seconds(45);
   const int victim = result.victim;
   const auto delay = std::chrono::microseconds(result.delayUs);
-  const std::string named = transport == "tcp" ? fmt::format("rank {} at", victim) : fmt::format("rank {} (pid", victim);
+  // How the victim is named in errors, by the transport that reaches it.
+  const std::string named = transport == "tcp"             ? fmt::format("rank {} at", victim)
+                            : transport.rfind("ofi-", 0) == 0 ? fmt::format("rank {} (ofi", victim)
+                                                             : fmt::format("rank {} (pid", victim);
   const auto stopWait = std::chrono::milliseconds(2 * settings.timeoutMs + 1000);
 
   const auto exits = bootstrap::launchLocal(settings.ranks, [&](int) {
@@ -162,6 +174,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
       } else {
         right = e.code() == ErrorCode::Remote && text.find(named) != std::string::npos;
       }
+      report.namesVictim.store(text.find(named) != std::string::npos ? 1 : 0);
       report.outcome.store(static_cast<int>(right ? Outcome::Right : Outcome::Wrong));
       if (stop) {
         // The lowest survivor ends the stopped rank once every survivor has had time for its
@@ -192,7 +205,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
                                     : fmt::format("rank {}: wrong error: {}", exit.rank, report.text));
       continue;
     }
-    if (std::string(report.text).find(named) != std::string::npos) ++result.named;
+    if (report.namesVictim.load() != 0) ++result.named;
     result.delaysMs.push_back(static_cast<double>(report.detectedNs) / 1e6);
   }
   // After a stop, the neighbours' timeouts travel as accounts; at least one survivor must name

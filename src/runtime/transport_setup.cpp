@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <map>
 
 #ifdef BANYAN_HAVE_OFI
@@ -40,23 +43,33 @@ HostLayout exchangeHosts(Store& store, const TransportParams& params, std::chron
   return layout;
 }
 
-// Every rank that may use libfabric publishes "<provider>\n<address>" ("" without a provider) and
-// reads the candidates'; a pair uses ofi when both name the same provider.
-std::map<int, std::string> exchangeOfiAddresses(Store& store, const TransportParams& params,
+// Every rank that may use libfabric publishes "<provider>\n<pid>\n<address>" ("" without a
+// provider) and reads the candidates'; a pair uses ofi when both name the same provider. The
+// process id lets a peer on the same host watch for its exit (transports/ofi/peer_liveness.hpp).
+struct OfiPeer {
+  std::string address;
+  int pid = 0;
+};
+
+std::map<int, OfiPeer> exchangeOfiAddresses(Store& store, const TransportParams& params,
                                                 const std::vector<int>& candidates, const std::string& provider,
                                                 const std::string& address, bool forced,
                                                 std::chrono::milliseconds timeout) {
   const auto key = [&](int rank) { return fmt::format("{}ofi/{}", params.storePrefix, rank); };
-  const std::string mine = provider.empty() ? std::string() : provider + "\n" + address;
+  const std::string mine =
+      provider.empty() ? std::string() : fmt::format("{}\n{}\n", provider, static_cast<long>(::getpid())) + address;
   store.set(key(params.rank), Store::Bytes(mine.begin(), mine.end()), timeout);
-  std::map<int, std::string> addresses;
+  std::map<int, OfiPeer> addresses;
   for (int rank : candidates) {
     const auto bytes = store.get(key(rank), timeout);
     const std::string theirs(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     const auto newline = theirs.find('\n');
-    const std::string theirProvider = newline == std::string::npos ? std::string() : theirs.substr(0, newline);
+    const auto second = newline == std::string::npos ? std::string::npos : theirs.find('\n', newline + 1);
+    const std::string theirProvider = second == std::string::npos ? std::string() : theirs.substr(0, newline);
     if (!provider.empty() && theirProvider == provider) {
-      addresses[rank] = theirs.substr(newline + 1);
+      OfiPeer& peer = addresses[rank];
+      peer.pid = std::atoi(theirs.substr(newline + 1, second - newline - 1).c_str());
+      peer.address = theirs.substr(second + 1);
     } else if (forced) {
       fail(ErrorCode::InvalidUsage,
            "BANYAN_TRANSPORT=ofi: rank {} uses libfabric provider '{}' but rank {} {} (set BANYAN_OFI_PROVIDER to one "
@@ -157,7 +170,13 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
     const auto addresses = exchangeOfiAddresses(*store, params, ofiCandidates, ofi ? ofi->providerName() : "",
                                                 ofi ? ofi->address() : "", forcedOfi, config.timeout);
     if (ofi && !addresses.empty()) {
-      ofi->connect(addresses);
+      std::map<int, std::string> endpoints;
+      for (const auto& [rank, peer] : addresses) endpoints[rank] = peer.address;
+      ofi->connect(endpoints);
+      const int myHost = layout.hostOfRank[static_cast<std::size_t>(params.rank)];
+      for (const auto& [rank, peer] : addresses) {
+        if (layout.hostOfRank[static_cast<std::size_t>(rank)] == myHost) ofi->watchPeerProcess(rank, peer.pid);
+      }
       setup.ofiProvider = ofi->providerDescription();
       log::info(params.rank, "ofi: {}", setup.ofiProvider);
       summary +=

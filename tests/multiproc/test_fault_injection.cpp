@@ -5,7 +5,8 @@
 //
 // The fault comes from a thread inside the victim, so it lands anywhere: between calls, in the
 // middle of a transfer, inside a reduction. Trials differ by seed (victim, moment), and each
-// runs over TCP, over the shared-memory transport, and with the shared-memory collectives.
+// runs over TCP, over the shared-memory transport, with the shared-memory collectives, and over
+// libfabric's tcp;ofi_rxm provider (transports/ofi/peer_liveness.hpp).
 
 #include "support/multiproc.hpp"
 
@@ -25,6 +26,20 @@
 
 using namespace banyan;
 using Clock = std::chrono::steady_clock;
+
+// tcp, shm-messages, shm, and libfabric's tcp;ofi_rxm provider where banyan has it. Not
+// ofi-sockets (its progress thread is too slow here, as in the collective suites) and not
+// ofi-shm: libfabric 1.17's shm provider takes a spin lock in the receiver's shared memory to
+// send, and a rank killed or stopped while it held one leaves every other sender to that
+// receiver spinning inside fi_tsend for ever, beyond any deadline banyan can set (seen in about
+// 1 kill trial in 25 and 1 stop trial in 8: docs/ofi.md, known problems). banyan-fault-trials
+// --transports ofi-shm measures it.
+#ifdef BANYAN_HAVE_OFI
+#define BANYAN_FAULT_TRANSPORTS() \
+  GENERATE(filter(banyan::test::transportSelected, values<std::string>({"tcp", "shm-messages", "shm", "ofi-tcp"})))
+#else
+#define BANYAN_FAULT_TRANSPORTS() BANYAN_EACH_TRANSPORT()
+#endif
 
 namespace {
 
@@ -63,8 +78,9 @@ std::vector<bootstrap::RankExit> runTrial(const std::string& transport, unsigned
   options.environment["BANYAN_TIMEOUT"] = stop ? "2s" : "30s";
   options.deadline = std::chrono::seconds(60);
   // How the victim is named in errors, by the transport that reaches it.
-  const std::string named = transport == "tcp" ? fmt::format("rank {} at", trial.victim)
-                                               : fmt::format("rank {} (pid", trial.victim);
+  const std::string named = transport == "tcp"             ? fmt::format("rank {} at", trial.victim)
+                            : transport.rfind("ofi-", 0) == 0 ? fmt::format("rank {} (ofi", trial.victim)
+                                                             : fmt::format("rank {} (pid", trial.victim);
   return bootstrap::launchLocal(kRanks, [&](int) {
     auto comm = Communicator::fromEnvironment();
     const int rank = comm.rank();
@@ -134,7 +150,7 @@ std::string describe(const std::vector<bootstrap::RankExit>& exits) {
 }  // namespace
 
 TEST_CASE("a rank killed at a random moment: every survivor's error names it, in seconds", "[multiproc][faults]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_FAULT_TRANSPORTS();
   const unsigned seed = GENERATE(11u, 12u, 13u);
   const Trial trial = trialFor(seed);
   const auto exits = runTrial(transport, seed, false);
@@ -150,7 +166,7 @@ TEST_CASE("a rank killed at a random moment: every survivor's error names it, in
 }
 
 TEST_CASE("a rank stopped at a random moment: every survivor times out, one names it", "[multiproc][faults]") {
-  const std::string transport = BANYAN_EACH_TRANSPORT();
+  const std::string transport = BANYAN_FAULT_TRANSPORTS();
   const unsigned seed = GENERATE(21u, 22u);
   const Trial trial = trialFor(seed);
   const auto exits = runTrial(transport, seed, true);

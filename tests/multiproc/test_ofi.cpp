@@ -188,6 +188,45 @@ TEST_CASE("ofi: an RMA target that stops polling does not stall the writer", "[m
   }
 }
 
+// A peer on another host has no exit watch (transports/ofi/peer_liveness.hpp): only what the
+// provider says about sends to it. These endpoints are never told the peers' process ids, as
+// between hosts. A rank that only waits to receive from a dead peer must learn of it in
+// seconds (probes; tcp;ofi_rxm then refuses every send), not at its 60 s deadline.
+TEST_CASE("ofi: a peer on another host that dies fails a receive from it in seconds, naming it",
+          "[multiproc][ofi][faults]") {
+  runRanks(2, [&](int rank) {
+    auto endpoint = openEndpoint("tcp;ofi_rxm");
+    std::vector<std::uint8_t> buffer(4096, static_cast<std::uint8_t>(rank));
+    Status first = Status::make(ErrorCode::Internal, "not done");
+    bool done = false;
+    const auto record = [&](const Status& s) {
+      first = s;
+      done = true;
+    };
+    // One exchange first, so the peer has been reached.
+    if (rank == 0) {
+      endpoint->transport->send(1, 5, buffer.data(), buffer.size(), record);
+    } else {
+      endpoint->transport->recv(0, 5, buffer.data(), buffer.size(), record);
+    }
+    RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return done; }, 30s));
+    RANK_EXPECT(rank, first.isOk());
+    storeBarrier("peer-dies-exchanged", 2);
+    if (rank == 0) _exit(0);  // its sockets close with it, as in a crash
+    done = false;
+    endpoint->transport->recv(0, 6, buffer.data(), buffer.size(), record);
+    const auto start = std::chrono::steady_clock::now();
+    RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return done; }, 30s));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!first.isOk()) std::fprintf(stderr, "rank 1 after %.1f s: %s\n", seconds, first.message().c_str());
+    RANK_EXPECT(rank, first.code() == ErrorCode::Remote);
+    RANK_EXPECT(rank, first.lostPeer() == 0);
+    RANK_EXPECT(rank, first.message().find("rank 0 (ofi tcp;ofi_rxm") != std::string::npos);
+    RANK_EXPECT(rank, seconds < 10.0);
+    return 0;
+  });
+}
+
 TEST_CASE("ofi: a provider that does not exist is a clear error", "[multiproc][ofi]") {
   bootstrap::LaunchOptions options;
   options.environment["BANYAN_TRANSPORT"] = "ofi";

@@ -1,6 +1,7 @@
 #include "transports/ofi/ofi_transport.hpp"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
@@ -21,8 +22,10 @@
 #include <unordered_set>
 
 #include "transports/ofi/memory_registry.hpp"
+#include "transports/ofi/peer_liveness.hpp"
 #include "transports/ofi/receive_guard.hpp"
 #include "transports/ofi/wire.hpp"
+#include "transports/shm/exit_watch.hpp"
 
 namespace banyan::transport::ofi {
 namespace {
@@ -111,6 +114,14 @@ struct OfiTransport::Impl {
     // their send was posted.
     std::unordered_map<std::uint64_t, SendOp*> awaitingReady;
     std::unordered_map<std::uint64_t, ControlMessage> earlyReady;
+    // Liveness (peer_liveness.hpp): the process on this host (0: elsewhere or unknown), its
+    // exit watch, why the peer can no longer be reached ("" while it can), and the probe.
+    int pid = 0;
+    std::unique_ptr<asio::posix::stream_descriptor> exitWatch;
+    std::string gone;
+    bool probing = false;
+    bool reached = false;  // an operation with it has completed
+    std::chrono::steady_clock::time_point probedAt{};
   };
 
   Impl(asio::io_context& io, InfoPtr i, const OfiTransportParams& p)
@@ -152,7 +163,13 @@ struct OfiTransport::Impl {
   std::vector<std::size_t> freeSendSlots;
   std::deque<std::pair<int, ControlMessage>> pendingControl;  // waiting for a free send slot
 
-  std::deque<std::function<ssize_t()>> waiting[2];  // posts held back, per queue, in order
+  struct Held {
+    std::function<ssize_t()> attempt;
+    int peer = -1;  // where a transmit goes
+  };
+  std::deque<Held> waiting[2];  // posts held back, per queue, in order
+  // Since when the first held transmit has met -FI_EAGAIN without a break (peer_liveness.hpp).
+  std::optional<std::chrono::steady_clock::time_point> txRefusedSince;
   std::size_t posted[2] = {0, 0};                   // operations in the provider's queues
   std::size_t limit[2] = {0, 0};
   std::uint64_t retried = 0;
@@ -169,6 +186,9 @@ struct OfiTransport::Impl {
   std::thread helper;
   bool stopping = false;
   std::uint64_t driverPolls = 0;
+  // Held by the exit watches' handlers: one that runs after the transport is gone does nothing.
+  std::shared_ptr<int> aliveToken = std::make_shared<int>(0);
+  std::chrono::steady_clock::time_point nextProbeRound{};
 
   void open();
   void close();
@@ -180,10 +200,10 @@ struct OfiTransport::Impl {
   // peer) waits too; both are retried in poll(), after the queue was read.
   enum Queue { kTx = 0, kRx = 1 };
 
-  void post(Queue queue, std::function<ssize_t()> attempt) {
+  void post(Queue queue, std::function<ssize_t()> attempt, int peer = -1) {
     if (shutDown) return;
     if (waiting[queue].empty() && posted[queue] < limit[queue] && tryPost(queue, attempt)) return;
-    waiting[queue].push_back(std::move(attempt));
+    waiting[queue].push_back({std::move(attempt), peer});
   }
 
   // True once posted (or failed for good); false if it must wait.
@@ -205,7 +225,11 @@ struct OfiTransport::Impl {
     for (Queue queue : {kTx, kRx}) {
       auto& list = waiting[queue];
       while (!list.empty() && !shutDown && posted[queue] < limit[queue]) {
-        if (!tryPost(queue, list.front())) break;
+        if (!tryPost(queue, list.front().attempt)) {
+          if (queue == kTx) noteRefused(list.front().peer);
+          break;
+        }
+        if (queue == kTx) txRefusedSince.reset();
         list.pop_front();
       }
     }
@@ -236,8 +260,101 @@ struct OfiTransport::Impl {
     if (peer == nullptr) {
       due.emplace_back(std::move(done),
                        Status::make(ErrorCode::Internal, "ofi: rank {} cannot reach rank {}", params.rank, rank));
+    } else if (!peer->gone.empty()) {
+      due.emplace_back(std::move(done), lostStatus(rank));
+      return nullptr;
     }
     return peer;
+  }
+
+  // --- liveness (peer_liveness.hpp) --------------------------------------------------------
+  std::string describe(int rank) const {
+    const Peer& peer = peers[static_cast<std::size_t>(rank)];
+    if (peer.pid > 0) return fmt::format("rank {} (ofi {} at {}, pid {})", rank, providerName, peer.where, peer.pid);
+    return fmt::format("rank {} (ofi {} at {})", rank, providerName, peer.where);
+  }
+
+  Status lostStatus(int rank) const {
+    return Status::make(ErrorCode::Remote, "{} {}", describe(rank), peers[static_cast<std::size_t>(rank)].gone)
+        .withLostPeer(rank);
+  }
+
+  bool waitsOn(int rank) const {
+    for (const Context* context : live) {
+      if (peerOfContext(context) == rank) return true;
+    }
+    return false;
+  }
+
+  // The peer's process exited (exit watch). Under `mutex`.
+  void peerExited(int rank) {
+    Peer& peer = peers[static_cast<std::size_t>(rank)];
+    if (shutDown || !peer.gone.empty()) return;
+    readQueue();  // what it sent before it died still counts
+    if (shutDown) return;
+    peer.gone = "closed its endpoint: the process exited";
+    removeDeadRegion(peer);
+    // The executor fails the whole collective on one peer's failure, and this transport closes
+    // its endpoint on any error (failAll): nothing finer to keep.
+    if (waitsOn(rank)) failAll(lostStatus(rank));
+  }
+
+  // The first held transmit, to `rank`, met -FI_EAGAIN again. tcp;ofi_rxm answers every send
+  // to a peer whose process is gone that way, for ever (its connection closed, reconnecting is
+  // refused): after kRefusedBound of it, towards a peer that had been reached and whose process
+  // is not watched, the peer is lost. (The first contact also meets -FI_EAGAIN, hence
+  // `reached`.) Under `mutex`.
+  void noteRefused(int rank) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!txRefusedSince) txRefusedSince = now;
+    if (rank < 0 || now - *txRefusedSince < kRefusedBound) return;
+    Peer& peer = peers[static_cast<std::size_t>(rank)];
+    if (!peer.reached || peer.exitWatch || !peer.gone.empty()) return;
+    peer.gone = fmt::format("cannot be reached: {} has refused every send to it for {} ms (-FI_EAGAIN)", providerName,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(now - *txRefusedSince).count());
+    failAll(lostStatus(rank));
+  }
+
+  // libfabric 1.17's shm provider keeps each endpoint's region in /dev/shm under the name in its
+  // address (fi_shm://<pid>:<n>:<m>) and removes it only when the endpoint closes: a killed
+  // rank leaves it behind (a few MB of memory each), and a later process that gets the same pid
+  // then fails fi_enable with EBUSY. The peers that see it die remove it; the first one does,
+  // the others find it gone.
+  void removeDeadRegion(const Peer& peer) {
+    constexpr std::string_view kPrefix = "fi_shm://";
+    if (providerName != "shm" || peer.where.rfind(kPrefix, 0) != 0) return;
+    const std::string name = peer.where.substr(kPrefix.size());
+    if (!name.empty() && name.find('/') == std::string::npos) ::shm_unlink(name.c_str());
+  }
+
+  // One probe at a time to each peer with operations outstanding, every kProbeInterval.
+  // Under `mutex`.
+  void probePeers() {
+    const auto now = std::chrono::steady_clock::now();
+    if (shutDown || now < nextProbeRound || live.empty()) return;
+    nextProbeRound = now + kProbeInterval / 4;
+    std::vector<bool> waited(peers.size(), false);
+    for (const Context* context : live) {
+      const int rank = peerOfContext(context);
+      if (rank >= 0) waited[static_cast<std::size_t>(rank)] = true;
+    }
+    for (std::size_t rank = 0; rank < peers.size(); ++rank) {
+      Peer& peer = peers[rank];
+      // A watched process needs no probe (and over shm a probe can do harm: peer_liveness.hpp).
+      if (!waited[rank] || !peer.reachable || peer.probing || peer.exitWatch) continue;
+      // The first round only starts the clock: short operations never see a probe.
+      if (peer.probedAt == std::chrono::steady_clock::time_point{}) {
+        peer.probedAt = now;
+        continue;
+      }
+      if (now - peer.probedAt < kProbeInterval) continue;
+      peer.probedAt = now;
+      peer.probing = true;
+      ControlMessage probe;
+      probe.kind = ControlKind::Probe;
+      probe.from = params.rank;
+      sendControl(static_cast<int>(rank), probe);
+    }
   }
 
   void finish(SendOp* op, const Status& status) {
@@ -269,7 +386,7 @@ struct OfiTransport::Impl {
     post(kTx, [this, op, desc, dest, tag] {
       return cqDataMask != 0 ? fi_tsenddata(ep, op->data, op->bytes, desc, op->tag & cqDataMask, dest, tag, &op->fi)
                              : fi_tsend(ep, op->data, op->bytes, desc, dest, tag, &op->fi);
-    });
+    }, op->peer);
   }
 
   void postEagerRecv(RecvOp* op) {
@@ -369,7 +486,7 @@ struct OfiTransport::Impl {
       if (notify == RmaNotify::CqData) {
         post(kTx, [this, write, from, length, desc, dest, address, key, id = ready.id] {
           return fi_writedata(ep, from, length, desc, id, dest, address, key, &write->fi);
-        });
+        }, op->peer);
       } else {
         // Delivery complete: once the write completes here the data is in place there, so the
         // Done message that follows cannot overtake it.
@@ -386,7 +503,7 @@ struct OfiTransport::Impl {
           msg.rma_iov_count = 1;
           msg.context = &write->fi;
           return fi_writemsg(ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE);
-        });
+        }, op->peer);
       }
     }
   }
@@ -406,7 +523,7 @@ struct OfiTransport::Impl {
     const fi_addr_t dest = peers[static_cast<std::size_t>(peerRank)].addr;
     post(kTx, [this, &control, dest] {
       return fi_tsend(ep, control.slot, sizeof(ControlMessage), arenaDesc, dest, kControlTag, &control.fi);
-    });
+    }, peerRank);
   }
 
   void postControlRecv(ControlOp& control) {
@@ -445,6 +562,8 @@ struct OfiTransport::Impl {
                   .withMismatch(message.from, message.operation));
     } else if (message.kind == ControlKind::Done) {
       writeArrived(message.id, true);
+    } else if (message.kind == ControlKind::Probe) {
+      // Only its sender's side matters: the send fails if this process is gone.
     } else {
       failAll(Status::make(ErrorCode::Remote, "ofi: rank {} sent a control message of unknown kind {}", message.from,
                            static_cast<std::uint32_t>(message.kind)));
@@ -476,6 +595,7 @@ struct OfiTransport::Impl {
     }
     auto* context = static_cast<Context*>(entry.op_context);
     const bool received = context->kind == Context::Kind::Recv || context->kind == Context::Kind::ControlRecv;
+    if (const int peer = peerOfContext(context); peer >= 0) peers[static_cast<std::size_t>(peer)].reached = true;
     --posted[received ? kRx : kTx];
     switch (context->kind) {
       case Context::Kind::Send:
@@ -522,6 +642,7 @@ struct OfiTransport::Impl {
       }
       case Context::Kind::ControlSend: {
         auto& control = *static_cast<ControlOp*>(context);
+        if (control.slot->kind == ControlKind::Probe) peers[static_cast<std::size_t>(control.peer)].probing = false;
         if (control.slot->kind == ControlKind::Mismatch) {
           settleDoomed(true);
           return;
@@ -601,13 +722,21 @@ struct OfiTransport::Impl {
                   .withMismatch(op->peer, 0));  // the sender's operation is not on the wire here
       return;
     }
-    Status why = Status::make(ErrorCode::Remote, "ofi ({}): rank {} {} failed: {}{}{}", providerName, params.rank, what,
-                              fi_strerror(error.err), detail != nullptr ? ": " : "", detail != nullptr ? detail : "");
     // An operation with one peer that fails (other than by truncation, above) means that peer
     // cannot be reached: recorded, so the runtime asks the store whether it had failed first
     // (src/runtime/communicator_failures.cpp), as over tcp and shm.
     const int peer = error.op_context != nullptr ? peerOfContext(static_cast<const Context*>(error.op_context)) : -1;
-    failAll(peer >= 0 ? why.withLostPeer(peer) : why);
+    if (peer >= 0) {
+      Peer& lost = peers[static_cast<std::size_t>(peer)];
+      if (lost.gone.empty()) {
+        lost.gone = fmt::format("cannot be reached: rank {} {} failed: {}{}{}", params.rank, what,
+                                fi_strerror(error.err), detail != nullptr ? ": " : "", detail != nullptr ? detail : "");
+      }
+      failAll(lostStatus(peer));
+      return;
+    }
+    failAll(Status::make(ErrorCode::Remote, "ofi ({}): rank {} {} failed: {}{}{}", providerName, params.rank, what,
+                         fi_strerror(error.err), detail != nullptr ? ": " : "", detail != nullptr ? detail : ""));
   }
 
   // Reads every completion there is (which is also what drives providers with manual
@@ -751,6 +880,8 @@ void OfiTransport::Impl::close() {
     waitDescriptor.reset();
   }
   timer.cancel();
+  aliveToken.reset();
+  for (auto& peer : peers) peer.exitWatch.reset();
   failAll(Status::make(ErrorCode::Aborted, "ofi: the transport was closed"));
   registry.reset();
   if (av != nullptr) fi_close(&av->fid);
@@ -782,6 +913,7 @@ void OfiTransport::Impl::helperLoop() {
     const std::size_t read = readQueue();
     retryBlocked();
     settleDoomed(false);
+    probePeers();
     idleTicks = read > 0 || !live.empty() ? 0 : idleTicks + 1;
     if (due.size() > before) asio::post(io, [] {});  // wake a driver sleeping in the event loop
   }
@@ -830,6 +962,20 @@ void OfiTransport::connect(const std::map<int, std::string>& addresses) {
     peer.where = text;
     peer.reachable = true;
   }
+}
+
+void OfiTransport::watchPeerProcess(int peerRank, int pid) {
+  Impl& impl = *impl_;
+  std::lock_guard lock(impl.mutex);
+  Impl::Peer* peer = impl.peerOf(peerRank);
+  if (peer == nullptr || pid <= 0) return;
+  peer->pid = pid;
+  peer->exitWatch = shm::watchProcessExit(
+      impl.io, pid, [&impl, peerRank, token = std::weak_ptr<int>(impl.aliveToken)] {
+        if (token.expired()) return;
+        std::lock_guard lock(impl.mutex);
+        impl.peerExited(peerRank);
+      });
 }
 
 void OfiTransport::send(int peerRank, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
@@ -896,6 +1042,7 @@ std::size_t OfiTransport::poll() {
       impl.readQueue();
       impl.retryBlocked();
       impl.settleDoomed(false);
+      impl.probePeers();
     }
     due.swap(impl.due);
   }
@@ -941,9 +1088,8 @@ void OfiTransport::shutdown(const Status& why) {
 std::string OfiTransport::describePeer(int peerRank) const {
   Impl& impl = *impl_;
   std::lock_guard lock(impl.mutex);
-  const Impl::Peer* peer = impl.peerOf(peerRank);
-  if (peer == nullptr) return fmt::format("rank {}", peerRank);
-  return fmt::format("rank {} (ofi {} at {})", peerRank, impl.providerName, peer->where);
+  if (impl.peerOf(peerRank) == nullptr) return fmt::format("rank {}", peerRank);
+  return impl.describe(peerRank);
 }
 
 const std::string& OfiTransport::providerDescription() const { return impl_->description; }

@@ -58,6 +58,9 @@ class OfiTransport final : public Transport {
   std::string address() const;
   // Inserts the peers' published addresses; only these ranks can be reached.
   void connect(const std::map<int, std::string>& addresses);
+  // `peer` runs on this host as process `pid`: its exit fails the operations with it at once
+  // (peer_liveness.hpp). Call after connect().
+  void watchPeerProcess(int peer, int pid);
 
   std::string_view name() const override { return "ofi"; }
   void send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) override;

@@ -30,7 +30,9 @@ constexpr std::uint64_t dataTag(int sender, std::uint64_t seq) {
   return (static_cast<std::uint64_t>(sender) << kSeqBits) | (seq & kSeqMask);
 }
 
-enum class ControlKind : std::uint32_t { Ready = 1, Done = 2, Mismatch = 3 };
+// Probe: "are you there?" while operations with the peer are outstanding; the receiver ignores
+// it, and its send failing is the answer (peer_liveness.hpp).
+enum class ControlKind : std::uint32_t { Ready = 1, Done = 2, Mismatch = 3, Probe = 4 };
 
 struct ControlMessage {
   static constexpr std::uint32_t kMagic = 0xBA0F1C7E;
