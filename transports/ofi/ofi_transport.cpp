@@ -229,6 +229,8 @@ struct OfiTransport::Impl {
           if (queue == kTx) noteRefused(list.front().peer);
           break;
         }
+        // A post that failed for good ran failAll, which empties every waiting list.
+        if (list.empty()) break;
         if (queue == kTx) txRefusedSince.reset();
         list.pop_front();
       }
