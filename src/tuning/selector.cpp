@@ -43,7 +43,9 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
   }
   if (engine_ && engine_(collective, bytes)) {
     choice.algorithm = Algorithm::SharedMemory;
-    choice.why = "one host: the shared-memory engine works in memory, not messages";
+    // Short enough for std::string's in-place buffer: this path runs on every small call on
+    // one host, where a heap allocation would be a measurable part of the call.
+    choice.why = "one host";
     return choice;
   }
   // Candidates the cost model can price, cheapest first; ties keep algorithmsOf()'s order.
