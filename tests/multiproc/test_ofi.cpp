@@ -10,7 +10,9 @@
 #ifdef BANYAN_HAVE_OFI
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <asio.hpp>
@@ -324,6 +326,29 @@ TEST_CASE("ofi: RMA announced by message, without the cache, or never used stays
         },
         options);
   }
+}
+
+TEST_CASE("ofi: a region a dead process left under this pid does not stop shm from opening", "[multiproc][ofi]") {
+  // libfabric's shm names each endpoint's region <pid>:<domain>:<endpoint> in /dev/shm and a
+  // killed rank leaves its regions behind; a later process with the same pid failed fi_enable
+  // with EBUSY. Each rank here plants such leftovers under its own pid before it opens ofi.
+  runRanks(
+      2,
+      [](int rank) {
+        for (int index = 0; index < 4; ++index) {
+          const std::string name = fmt::format("/{}:0:{}", ::getpid(), index);
+          const int fd = ::shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
+          RANK_EXPECT(rank, fd >= 0);
+          RANK_EXPECT(rank, ::ftruncate(fd, 4096) == 0);
+          ::close(fd);
+        }
+        auto comm = Communicator::fromEnvironment();
+        std::vector<std::int32_t> data(1000, rank + 1);
+        comm.allreduce(data.data(), data.size(), DataType::i32, ReduceOp::sum);
+        RANK_EXPECT(rank, data[0] == 3 && data[999] == 3);
+        return 0;
+      },
+      over("ofi-shm"));
 }
 
 TEST_CASE("ofi: allreduce and allgather are exact over libfabric's sockets provider", "[multiproc][ofi]") {

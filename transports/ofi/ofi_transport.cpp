@@ -11,15 +11,19 @@
 
 #include <algorithm>
 #include <asio.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+
+#include <unistd.h>
 
 #include "transports/ofi/memory_registry.hpp"
 #include "transports/ofi/peer_liveness.hpp"
@@ -327,6 +331,23 @@ struct OfiTransport::Impl {
     if (providerName != "shm" || peer.where.rfind(kPrefix, 0) != 0) return;
     const std::string name = peer.where.substr(kPrefix.size());
     if (!name.empty() && name.find('/') == std::string::npos) ::shm_unlink(name.c_str());
+  }
+
+  // The other half of removeDeadRegion: when every rank of a job died, nobody removed their
+  // regions, and this process may have inherited one of their pids. A region named after this
+  // pid that exists before this process opened its first shm endpoint is such a leftover (pids
+  // are unique among live processes), so the first open removes them; later opens in the same
+  // process must not, since those regions are its own and live.
+  static void removeStaleOwnRegions() {
+    static std::atomic<pid_t> cleanedFor{0};
+    const pid_t self = ::getpid();
+    if (cleanedFor.exchange(self) == self) return;
+    const std::string prefix = fmt::format("{}:", self);
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", error)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind(prefix, 0) == 0) ::shm_unlink(name.c_str());
+    }
   }
 
   // One probe at a time to each peer with operations outstanding, every kProbeInterval.
@@ -827,6 +848,7 @@ void OfiTransport::Impl::open() {
   fi_av_attr avAttr{};
   avAttr.type = info->domain_attr->av_type != FI_AV_UNSPEC ? info->domain_attr->av_type : FI_AV_TABLE;
   check(fi_av_open(domain, &avAttr, &av, nullptr), "fi_av_open");
+  if (providerName == "shm") removeStaleOwnRegions();
   check(fi_endpoint(domain, info.get(), &ep, nullptr), "fi_endpoint");
   check(fi_ep_bind(ep, &av->fid, 0), "fi_ep_bind(av)");
   check(fi_ep_bind(ep, &cq->fid, FI_TRANSMIT | FI_RECV), "fi_ep_bind(cq)");
