@@ -6,7 +6,13 @@
 // off. So every survivor's error names the first rank lost, not only the neighbour that
 // happened to close on it.
 //
-// Both store calls are bounded well below the operation timeout: this runs on the failure path
+// The lookup does not wait for the key: a rank publishes its account before any of its
+// connections can look closed (communicator_progress.cpp's onDone, failEverything), so when we
+// see a peer go, its account is either in the store already or will never be. A check answers
+// that in one round trip, and a rank that died reports as lost at once rather than after a
+// wait for a key that cannot come.
+//
+// Every store call is bounded well below the operation timeout: this runs on the failure path
 // only, on the driving thread, and the store itself may be gone (its server may have been on
 // the rank that died).
 
@@ -31,7 +37,12 @@ Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pendin
   const int peer = failed.lostPeer();
   if (peer < 0 || peer == rank_ || peer >= size_) return failed;
   try {
-    const auto bytes = store_->get(failureKey(peer), std::min(kLookupTimeout, config_.timeout));
+    const auto bound = std::min(kLookupTimeout, config_.timeout);
+    if (!store_->check({failureKey(peer)}, bound)) {
+      return Status(failed.code(), fmt::format("{}; rank {} reported no failure: it died or was cut off",
+                                               failed.message(), peer));
+    }
+    const auto bytes = store_->get(failureKey(peer), bound);
     const std::string theirs(bytes.begin(), bytes.end());
     // The peer failed on a message of ours that belonged to another call, and closed before we
     // read its message: this is the same mismatch seen from the other side.
@@ -41,6 +52,7 @@ Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pendin
     return Status(failed.code(), fmt::format("{}; rank {} had failed before it closed: {}", failed.message(), peer,
                                              theirs));
   } catch (const std::exception&) {
+    // The store did not answer within the bound (its server may have died with the peer).
     return Status(failed.code(), fmt::format("{}; rank {} reported no failure: it died or was cut off", failed.message(),
                                              peer));
   }
