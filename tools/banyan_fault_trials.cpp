@@ -3,13 +3,11 @@
 //   banyan-fault-trials [--kills N] [--stops N] [--ranks R] [--transports tcp,shm-messages,shm]
 //                       [--seed S] [--timeout-ms T] [--json FILE]
 //
-// Each trial launches R local ranks that loop over mixed collectives; one rank, chosen at
-// random, is SIGKILLed or SIGSTOPped by a thread of its own at a random moment (0-300 ms into
-// the loop), so the fault lands anywhere: between calls, mid-transfer, inside a reduction.
-// Trial i runs over transport i mod (number of transports). Every survivor must end with:
-//   after a kill: a Remote error that names the victim;
-//   after a stop: a Timeout (or a Remote error carrying a neighbour's timeout account).
-// A survivor still running 30 s after the fault counts as a hang (the launcher kills it).
+// Each trial is the one of the fault-injection test (tests/support/fault_trial.hpp, which says
+// what each survivor must report): R local ranks loop over mixed collectives and one, chosen at
+// random, is SIGKILLed or SIGSTOPped by a thread of its own 0-300 ms into the loop. Trial i runs
+// over transport i mod (number of transports). A survivor still running 30 s into the loop
+// counts as a hang (as does one the launcher has to kill).
 // The tool prints, per transport and fault kind, the trials, hangs, wrong or missing error
 // reports, and the time from the fault to each survivor's error (median and max), and exits 1
 // if any hang or wrong report was seen. Survivors share one mapping of results with the tool
@@ -20,10 +18,10 @@
 #include <banyan/error.hpp>
 
 #include "bootstrap/local_launcher.hpp"
+#include "tests/support/fault_trial.hpp"
 
 #include <fmt/format.h>
 
-#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -35,7 +33,6 @@
 #include <map>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -82,18 +79,6 @@ void environmentFor(const std::string& transport, bootstrap::LaunchOptions& opti
   options.environment["BANYAN_SHM_COLLECTIVES"] = transport == "shm" ? "1" : "0";
 }
 
-// One round of mixed collectives, small and large (as tests/multiproc/test_fault_injection.cpp).
-void round(Communicator& comm, std::vector<float>& big, std::vector<float>& small, std::vector<float>& gathered) {
-  const int n = comm.size();
-  comm.allreduce(small.data(), small.size(), DataType::f32, ReduceOp::sum);
-  comm.allreduce(big.data(), big.size(), DataType::f32, ReduceOp::max);
-  comm.allgather(small.data(), gathered.data(), small.size(), DataType::f32);
-  comm.broadcast(big.data(), big.size() / 4, DataType::f32, 1 % n);
-  comm.reduceScatter(gathered.data(), small.data(), small.size(), DataType::f32, ReduceOp::sum);
-  comm.alltoall(gathered.data(), big.data(), small.size() / static_cast<std::size_t>(n), DataType::f32);
-  comm.barrier();
-}
-
 struct TrialResult {
   std::string transport;
   bool stop = false;
@@ -108,73 +93,43 @@ struct TrialResult {
 
 TrialResult runTrial(const Settings& settings, Shared* shared, const std::string& transport, bool stop,
                      std::mt19937& random) {
+  test::faults::Plan plan;
+  plan.ranks = settings.ranks;
+  plan.stop = stop;
+  plan.timeout = stop ? std::chrono::milliseconds(settings.timeoutMs) : std::chrono::milliseconds(60000);
+  plan.loopFor = std::chrono::seconds(30);
+  test::faults::drawVictim(plan, random);
   TrialResult result;
   result.transport = transport;
   result.stop = stop;
-  result.victim = static_cast<int>(random() % static_cast<unsigned>(settings.ranks));
-  result.delayUs = static_cast<int>(random() % 300000);
+  result.victim = plan.victim;
+  result.delayUs = static_cast<int>(plan.delay.count());
   std::memset(static_cast<void*>(shared), 0, sizeof(Shared));
 
   bootstrap::LaunchOptions options;
   environmentFor(transport, options);
-  options.environment["BANYAN_DEBUG"] = "none";
-  options.environment["BANYAN_TIMEOUT"] = stop ? fmt::format("{}ms", settings.timeoutMs) : "60s";
-  options.deadline = std::chrono::seconds(45);
-  const int victim = result.victim;
-  const auto delay = std::chrono::microseconds(result.delayUs);
-  const std::string named = transport == "tcp" ? fmt::format("rank {} at", victim) : fmt::format("rank {} (pid", victim);
-  const auto stopWait = std::chrono::milliseconds(2 * settings.timeoutMs + 1000);
+  const int victim = plan.victim;
+  const std::string named = test::faults::victimNamed(transport, victim);
+  test::faults::Hooks hooks;
+  hooks.atFault = [shared] { shared->faultNs.store(nowNs()); };
+  // A zero means the victim's store was not yet visible: take the planned moment.
+  hooks.faultMoment = [shared](Clock::time_point planned) {
+    const std::int64_t ns = shared->faultNs.load();
+    return ns == 0 ? planned : Clock::time_point(std::chrono::nanoseconds(ns));
+  };
 
-  const auto exits = bootstrap::launchLocal(settings.ranks, [&](int) {
-    auto comm = Communicator::fromEnvironment();
-    const int rank = comm.rank();
-    std::vector<std::int64_t> pids(static_cast<std::size_t>(comm.size()));
-    const std::int64_t mine = getpid();
-    comm.allgather(&mine, pids.data(), 1, DataType::i64);
-    std::vector<float> big(1 << 18, 1.0f), small(4096, 1.0f), gathered(small.size() * static_cast<std::size_t>(comm.size()), 1.0f);
-    comm.barrier();
-    const auto start = Clock::now();
-    if (rank == victim) {
-      std::thread([&] {
-        std::this_thread::sleep_until(start + delay);
-        shared->faultNs.store(nowNs());
-        kill(getpid(), stop ? SIGSTOP : SIGKILL);
-      }).detach();
-    }
+  const auto exits = bootstrap::launchLocal(settings.ranks, [&](int rank) {
     Report& report = shared->reports[rank];
-    try {
-      while (Clock::now() - start < std::chrono::seconds(30)) round(comm, big, small, gathered);
+    const auto outcome = test::faults::runRank(plan, named, hooks);
+    if (!outcome.errored) {
       report.outcome.store(static_cast<int>(Outcome::NoError));
       return 1;
-    } catch (const Error& e) {
-      const std::int64_t at = nowNs();
-      std::int64_t fault = shared->faultNs.load();
-      // A survivor can only fail after the fault; a zero here means the victim's store was not
-      // yet visible, so take the planned moment.
-      if (fault == 0) fault = std::chrono::duration_cast<std::chrono::nanoseconds>((start + delay).time_since_epoch()).count();
-      report.detectedNs = at - fault;
-      std::snprintf(report.text, kTextBytes, "%s", e.what());
-      const std::string text = e.what();
-      bool right;
-      if (stop) {
-        right = (e.code() == ErrorCode::Timeout || e.code() == ErrorCode::Remote) &&
-                text.find("BANYAN_TIMEOUT") != std::string::npos;
-      } else {
-        right = e.code() == ErrorCode::Remote && text.find(named) != std::string::npos;
-      }
-      report.outcome.store(static_cast<int>(right ? Outcome::Right : Outcome::Wrong));
-      if (stop) {
-        // The lowest survivor ends the stopped rank once every survivor has had time for its
-        // own deadline (or they would see a death instead of a timeout).
-        const int lowest = victim == 0 ? 1 : 0;
-        if (rank == lowest) {
-          std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(fault)) + stopWait);
-          kill(static_cast<pid_t>(pids[static_cast<std::size_t>(victim)]), SIGKILL);
-        }
-      }
-      return right ? 0 : 1;
     }
-  }, options);
+    report.detectedNs = std::chrono::duration_cast<std::chrono::nanoseconds>(outcome.detected).count();
+    std::snprintf(report.text, kTextBytes, "%s", outcome.text.c_str());
+    report.outcome.store(static_cast<int>(outcome.right ? Outcome::Right : Outcome::Wrong));
+    return outcome.right ? 0 : 1;
+  }, test::faults::launchOptions(plan, options));
 
   for (const auto& exit : exits) {
     if (exit.rank == victim) continue;
