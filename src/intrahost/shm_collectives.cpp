@@ -1,6 +1,7 @@
 #include "intrahost/shm_collectives.hpp"
 
 #include "algorithms/ring.hpp"
+#include "common/hash_mix.hpp"
 #include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
 #include "transports/shm/exit_watch.hpp"
@@ -64,16 +65,10 @@ struct alignas(64) Fingerprint {
 // (Read from the separate Fingerprint line, the check cost 11-13% of an 8 B and a 1 KiB 2-rank
 // allreduce: bench/check-cost.sh.)
 std::uint64_t callSummary(const Fingerprint& f) {
-  std::uint64_t h = 0x9e3779b97f4a7c15ull;
-  const auto mix = [&h](std::uint64_t value) {
-    h ^= value + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-  };
-  mix(f.sequence);
-  mix(f.count);
-  mix(f.kind);
-  mix(f.type);
-  if (f.kind == static_cast<std::uint32_t>(Collective::Allreduce)) mix(f.op);
-  return h;
+  HashMix h;
+  h.add(f.sequence).add(f.count).add(f.kind).add(f.type);
+  if (f.kind == static_cast<std::uint32_t>(Collective::Allreduce)) h.add(f.op);
+  return h.value();
 }
 
 struct alignas(64) ArenaHeader {

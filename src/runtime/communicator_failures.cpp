@@ -18,6 +18,7 @@
 
 #include "runtime/communicator_impl.hpp"
 
+#include "common/hash_mix.hpp"
 #include "common/log.hpp"
 
 #include <optional>
@@ -59,16 +60,14 @@ Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pendin
 }
 
 std::uint16_t CommunicatorImpl::fingerprint(const Request& r) {
-  std::uint64_t h = 0x9e3779b97f4a7c15ull;
-  const auto mix = [&h](std::uint64_t value) {
-    h ^= value + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-  };
-  mix(static_cast<std::uint64_t>(r.kind));
-  mix(static_cast<std::uint64_t>(r.type));
-  if (runtime::reduces(r.kind)) mix(static_cast<std::uint64_t>(r.op));
-  if (runtime::isRooted(r.kind)) mix(static_cast<std::uint64_t>(r.root));
+  HashMix mix;
+  mix.add(static_cast<std::uint64_t>(r.kind)).add(static_cast<std::uint64_t>(r.type));
+  if (runtime::reduces(r.kind)) mix.add(static_cast<std::uint64_t>(r.op));
+  if (runtime::isRooted(r.kind)) mix.add(static_cast<std::uint64_t>(r.root));
   // Alltoallv's count is what this rank sends, which differs between ranks by design.
-  if (r.kind != Collective::Alltoallv) mix(r.count);
+  if (r.kind != Collective::Alltoallv) mix.add(r.count);
+  // Folded to the 16 bits a message tag has room for.
+  const std::uint64_t h = mix.value();
   return static_cast<std::uint16_t>(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
 }
 
