@@ -116,6 +116,7 @@ struct ShmCollectives::Impl {
     std::string doorbell;
     std::unique_ptr<asio::posix::stream_descriptor> exitWatch;
     std::string gone;
+    bool exited = false;  // its process has ended (not only its connection)
   };
 
   Impl(asio::io_context& io, ShmCollectivesParams p) : io(io), params(std::move(p)) {}
@@ -301,7 +302,7 @@ struct ShmCollectives::Impl {
       const auto pid = ranks[static_cast<std::size_t>(rank)].pid;
       if (status.code() == ErrorCode::Remote) {
         finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) closed its connection: the process "
-                            "exited while its buffer was being read", rank, pid).withLostPeer(rank));
+                            "exited while its buffer was being read", rank, pid).withLostPeer(rank, true));
       } else {
         finish(Status::make(ErrorCode::Remote, "reading rank {}'s buffer: {}", rank, status.message()));
       }
@@ -371,13 +372,14 @@ struct ShmCollectives::Impl {
   void failGone(int rank) {
     const Peer& peer = ranks[static_cast<std::size_t>(rank)];
     finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) {}", rank, peer.pid, peer.gone)
-               .withLostPeer(rank));
+               .withLostPeer(rank, peer.exited));
   }
 
   // A peer left: fail the running operation if it still needs that peer.
-  void peerGone(int rank, const char* why) {
+  void peerGone(int rank, const char* why, bool exited = false) {
     Peer& peer = ranks[static_cast<std::size_t>(rank)];
     if (peer.gone.empty()) peer.gone = why;
+    peer.exited = peer.exited || exited;
     if (running) advance();
   }
 
@@ -427,7 +429,7 @@ void ShmCollectives::Impl::setUp(Store& store) {
         // Written before the exchange's second barrier, so every peer sees the final value.
         if (!transport::shm::crossMemoryProbe(peer.pid, theirs->probeAddress, theirs->probe)) own->readsEveryPeer = 0;
         peer.exitWatch = transport::shm::watchProcessExit(io, peer.pid, [this, rank = peer.rank] {
-          peerGone(rank, "closed its connection: the process exited");
+          peerGone(rank, "closed its connection: the process exited", true);
         });
       });
   for (int rank = 0; rank < size(); ++rank) {

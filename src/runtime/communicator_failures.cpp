@@ -6,11 +6,18 @@
 // off. So every survivor's error names the first rank lost, not only the neighbour that
 // happened to close on it.
 //
-// The lookup does not wait for the key: a rank publishes its account before any of its
-// connections can look closed (communicator_progress.cpp's onDone, failEverything), so when we
-// see a peer go, its account is either in the store already or will never be. A check answers
-// that in one round trip, and a rank that died reports as lost at once rather than after a
-// wait for a key that cannot come.
+// A rank may write two accounts: a first one at once, with what it knows when its operation
+// fails, and its final one once it has looked up its own lost peer (which names the rank that
+// really died); "<prefix>failed/<rank>/final" marks the final one as written. A reader waits
+// for that mark, so it reads the whole chain, not a first account written a moment too early.
+//
+// Whether to wait at all depends on how the peer went. A peer whose process has ended (the
+// shared-memory transports see the exit) writes nothing more: one store check (answered at
+// once, Store::check) says whether it left an account, and a rank that died without one is
+// reported at once. A peer whose connection merely closed may be a live rank that is about to
+// write (the shared-memory transport raises its closed flag, and TCP closes the connections to
+// a peer that sent a message of another call, before the runtime writes the account): for it
+// the reader waits for the final mark, up to kLookupTimeout, as before.
 //
 // Every store call is bounded well below the operation timeout: this runs on the failure path
 // only, on the driving thread, and the store itself may be gone (its server may have been on
@@ -34,17 +41,33 @@ constexpr std::chrono::milliseconds kPublishTimeout{1000};
 
 std::string CommunicatorImpl::failureKey(int rank) const { return fmt::format("{}failed/{}", prefix_, rank); }
 
+std::optional<std::string> CommunicatorImpl::lookUpAccount(int peer, bool exited) {
+  const auto bound = std::min(kLookupTimeout, config_.timeout);
+  const std::string key = failureKey(peer);
+  if (!exited) {
+    try {
+      store_->wait({key + "/final"}, bound);
+    } catch (const Error& e) {
+      // No final account in time: the peer died without one, or is slow; take what there is.
+      if (e.code() != ErrorCode::Timeout) throw;
+    }
+  }
+  if (!store_->check({key}, bound)) return std::nullopt;
+  const auto bytes = store_->get(key, bound);
+  return std::string(bytes.begin(), bytes.end());
+}
+
 Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pending) {
   const int peer = failed.lostPeer();
   if (peer < 0 || peer == rank_ || peer >= size_) return failed;
+  const auto died = [&] {
+    return Status(failed.code(), fmt::format("{}; rank {} reported no failure: it died or was cut off", failed.message(),
+                                             peer));
+  };
   try {
-    const auto bound = std::min(kLookupTimeout, config_.timeout);
-    if (!store_->check({failureKey(peer)}, bound)) {
-      return Status(failed.code(), fmt::format("{}; rank {} reported no failure: it died or was cut off",
-                                               failed.message(), peer));
-    }
-    const auto bytes = store_->get(failureKey(peer), bound);
-    const std::string theirs(bytes.begin(), bytes.end());
+    const auto account = lookUpAccount(peer, failed.lostPeerExited());
+    if (!account) return died();
+    const std::string& theirs = *account;
     // The peer failed on a message of ours that belonged to another call, and closed before we
     // read its message: this is the same mismatch seen from the other side.
     if (theirs.find(fmt::format("rank {} sent a message of another call", rank_)) != std::string::npos) {
@@ -54,8 +77,7 @@ Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pendin
                                              theirs));
   } catch (const std::exception&) {
     // The store did not answer within the bound (its server may have died with the peer).
-    return Status(failed.code(), fmt::format("{}; rank {} reported no failure: it died or was cut off", failed.message(),
-                                             peer));
+    return died();
   }
 }
 
@@ -95,7 +117,7 @@ Status CommunicatorImpl::explainMismatch(const Status& failed, const Pending& pe
                                    "rank must make the same calls in the same order)", describe(pending), peer, inCall,
                                    rank_, mine));
   // First what we know, for peers that see us close while we wait for the peer's side.
-  publishFailure(account);
+  publishFailure(account, false);
   if (auto both = exchangeCalls(peer, pending)) return *both;
   return account;
 }
@@ -117,12 +139,15 @@ std::optional<Status> CommunicatorImpl::exchangeCalls(int peer, const Pending& p
   }
 }
 
-// Publishing again replaces the earlier account (explainMismatch publishes a first one early).
-void CommunicatorImpl::publishFailure(const Status& failed) {
+// Publishing again replaces the earlier account (explainMismatch and onDone publish a first one
+// early). The final mark goes after the account, so a reader that sees it reads the final text.
+void CommunicatorImpl::publishFailure(const Status& failed, bool final) {
   failurePublished_ = true;
   try {
     const std::string& text = failed.message();
-    store_->set(failureKey(rank_), Store::Bytes(text.begin(), text.end()), std::min(kPublishTimeout, config_.timeout));
+    const auto bound = std::min(kPublishTimeout, config_.timeout);
+    store_->set(failureKey(rank_), Store::Bytes(text.begin(), text.end()), bound);
+    if (final) store_->set(failureKey(rank_) + "/final", {}, bound);
   } catch (const std::exception& e) {
     log::warn(rank_, "{}: could not publish this rank's failure in the store: {}", name_, e.what());
   }
