@@ -7,7 +7,8 @@
 // what each survivor must report): R local ranks loop over mixed collectives and one, chosen at
 // random, is SIGKILLed or SIGSTOPped by a thread of its own 0-300 ms into the loop. Trial i runs
 // over transport i mod (number of transports). A survivor still running 30 s into the loop
-// counts as a hang (as does one the launcher has to kill).
+// counts as a hang (as does one the launcher has to kill). A trial whose job did not even start
+// (joining or the start barrier failed: there was no fault yet) is listed and counted apart.
 // The tool prints, per transport and fault kind, the trials, hangs, wrong or missing error
 // reports, and the time from the fault to each survivor's error (median and max), and exits 1
 // if any hang or wrong report was seen. Survivors share one mapping of results with the tool
@@ -41,9 +42,10 @@ using namespace banyan;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kMaxRanks = 16;
-constexpr std::size_t kTextBytes = 240;
+constexpr std::size_t kTextBytes = 1024;
 
-enum class Outcome : int { None = 0, Right = 1, Wrong = 2, NoError = 3 };
+// SetupFailed: the job did not start (no fault yet; test::faults::Outcome::setupFailed).
+enum class Outcome : int { None = 0, Right = 1, Wrong = 2, NoError = 3, SetupFailed = 4 };
 
 // One survivor's report, written in the shared mapping.
 struct Report {
@@ -87,6 +89,7 @@ struct TrialResult {
   int hangs = 0;
   int wrong = 0;
   int named = 0;  // survivors whose error names the victim
+  bool didNotStart = false;  // a survivor's job failed before the fault: nothing to judge
   std::vector<double> delaysMs;
   std::vector<std::string> problems;
 };
@@ -121,6 +124,11 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
   const auto exits = bootstrap::launchLocal(settings.ranks, [&](int rank) {
     Report& report = shared->reports[rank];
     const auto outcome = test::faults::runRank(plan, named, hooks);
+    if (outcome.setupFailed) {
+      std::snprintf(report.text, kTextBytes, "%s", outcome.text.c_str());
+      report.outcome.store(static_cast<int>(Outcome::SetupFailed));
+      return 1;
+    }
     if (!outcome.errored) {
       report.outcome.store(static_cast<int>(Outcome::NoError));
       return 1;
@@ -135,6 +143,19 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
     if (exit.rank == victim) continue;
     const Report& report = shared->reports[exit.rank];
     const auto outcome = static_cast<Outcome>(report.outcome.load());
+    if (outcome == Outcome::SetupFailed) {
+      result.didNotStart = true;
+      result.problems.push_back(fmt::format("rank {}: the job did not start: {}", exit.rank, report.text));
+    }
+  }
+  // Counted apart, never as a right report: the fault did not happen in a running job.
+  if (result.didNotStart) return result;
+  std::vector<std::string> texts;
+  for (const auto& exit : exits) {
+    if (exit.rank == victim) continue;
+    const Report& report = shared->reports[exit.rank];
+    const auto outcome = static_cast<Outcome>(report.outcome.load());
+    texts.push_back(fmt::format("rank {}: {}", exit.rank, report.text));
     if (exit.killedAtDeadline || outcome == Outcome::NoError) {
       ++result.hangs;
       result.problems.push_back(fmt::format("rank {}: no error ({})", exit.rank, exit.describe()));
@@ -154,7 +175,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
   // the stopped rank first-hand, or nobody learns which rank it was.
   if (stop && result.hangs == 0 && result.wrong == 0 && result.named == 0) {
     ++result.wrong;
-    result.problems.push_back(fmt::format("no survivor named rank {}", victim));
+    result.problems.push_back(fmt::format("no survivor named rank {} ({})", victim, fmt::join(texts, " | ")));
   }
   return result;
 }
@@ -245,7 +266,7 @@ int main(int argc, char** argv) {
 
   // The table: per (fault, transport).
   struct Row {
-    int trials = 0, hangs = 0, wrong = 0;
+    int trials = 0, didNotStart = 0, hangs = 0, wrong = 0;
     std::vector<double> delays;
   };
   std::map<std::pair<std::string, std::string>, Row> rows;
@@ -253,17 +274,18 @@ int main(int argc, char** argv) {
     for (const std::string& transport : {r.transport, std::string("all")}) {
       Row& row = rows[{r.stop ? "stop" : "kill", transport}];
       ++row.trials;
+      row.didNotStart += r.didNotStart ? 1 : 0;
       row.hangs += r.hangs;
       row.wrong += r.wrong;
       row.delays.insert(row.delays.end(), r.delaysMs.begin(), r.delaysMs.end());
     }
   }
-  std::printf("\n| fault | transport | trials | survivors' reports | hangs | wrong or missing reports | "
-              "fault to error, median (ms) | max (ms) |\n|---|---|---|---|---|---|---|---|\n");
+  std::printf("\n| fault | transport | trials | did not start | survivors' reports | hangs | wrong or missing reports | "
+              "fault to error, median (ms) | max (ms) |\n|---|---|---|---|---|---|---|---|---|\n");
   int bad = 0;
   for (const auto& [key, row] : rows) {
-    std::printf("| %s | %s | %d | %zu | %d | %d | %.0f | %.0f |\n", key.first.c_str(), key.second.c_str(), row.trials,
-                row.delays.size(), row.hangs, row.wrong, percentile(row.delays, 0.5), percentile(row.delays, 1));
+    std::printf("| %s | %s | %d | %d | %zu | %d | %d | %.0f | %.0f |\n", key.first.c_str(), key.second.c_str(),
+                row.trials, row.didNotStart, row.delays.size(), row.hangs, row.wrong, percentile(row.delays, 0.5), percentile(row.delays, 1));
     if (key.second == "all") bad += row.hangs + row.wrong;
   }
   std::printf("\n%d ranks; stop trials use BANYAN_TIMEOUT=%d ms, kill trials 60 s; seed %u\n", settings.ranks,
@@ -273,9 +295,10 @@ int main(int argc, char** argv) {
       std::fprintf(f, "[\n");
       for (std::size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
-        std::fprintf(f, "  {\"fault\": \"%s\", \"transport\": \"%s\", \"victim\": %d, \"delay_us\": %d, \"hangs\": %d, "
-                        "\"wrong\": %d, \"detected_ms\": [%s]}%s\n",
-                     r.stop ? "stop" : "kill", r.transport.c_str(), r.victim, r.delayUs, r.hangs, r.wrong,
+        std::fprintf(f, "  {\"fault\": \"%s\", \"transport\": \"%s\", \"victim\": %d, \"delay_us\": %d, \"did_not_start\": %s, "
+                        "\"hangs\": %d, \"wrong\": %d, \"detected_ms\": [%s]}%s\n",
+                     r.stop ? "stop" : "kill", r.transport.c_str(), r.victim, r.delayUs,
+                     r.didNotStart ? "true" : "false", r.hangs, r.wrong,
                      fmt::format("{:.1f}", fmt::join(r.delaysMs, ", ")).c_str(), i + 1 < results.size() ? "," : "");
       }
       std::fprintf(f, "]\n");

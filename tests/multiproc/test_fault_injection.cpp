@@ -49,6 +49,10 @@ std::vector<bootstrap::RankExit> runTrial(const std::string& transport, unsigned
   const auto bound = stop ? std::chrono::seconds(8) : std::chrono::seconds(10);
   return bootstrap::launchLocal(kRanks, [&](int rank) {
     const auto outcome = test::faults::runRank(plan, named);
+    if (outcome.setupFailed) {
+      std::fprintf(stderr, "rank %d: the job did not start (before any fault): %s\n", rank, outcome.text.c_str());
+      return 1;
+    }
     if (!outcome.errored) {
       std::fprintf(stderr, "rank %d: no error %lld s into the loop\n", rank,
                    static_cast<long long>(plan.loopFor.count()));

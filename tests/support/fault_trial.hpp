@@ -92,6 +92,10 @@ inline void round(Communicator& comm, Buffers& b) {
 
 // What one survivor saw.
 struct Outcome {
+  // The job could not start (joining, the pid exchange, the start barrier failed; `text` says
+  // why): there was no fault yet, so there is nothing to judge. Seen under heavy load with a
+  // stop trial's 2 s BANYAN_TIMEOUT.
+  bool setupFailed = false;
   bool errored = false;  // false: still looping at plan.loopFor, no error
   ErrorCode code = ErrorCode::Internal;
   std::string text;
@@ -111,13 +115,22 @@ struct Hooks {
 // survivor returns what it saw. After a stop the lowest survivor ends the stopped victim
 // (SIGKILL) once every survivor has had time for its own timeout.
 inline Outcome runRank(const Plan& plan, const std::string& named, const Hooks& hooks = {}) {
-  auto comm = Communicator::fromEnvironment();
+  std::optional<Communicator> made;
+  std::vector<std::int64_t> pids(static_cast<std::size_t>(plan.ranks));
+  try {
+    made.emplace(Communicator::fromEnvironment());
+    const std::int64_t mine = getpid();
+    made->allgather(&mine, pids.data(), 1, DataType::i64);
+    made->barrier();
+  } catch (const Error& e) {
+    Outcome failed;
+    failed.setupFailed = true;
+    failed.text = e.what();
+    return failed;
+  }
+  Communicator& comm = *made;
   const int rank = comm.rank();
-  std::vector<std::int64_t> pids(static_cast<std::size_t>(comm.size()));
-  const std::int64_t mine = getpid();
-  comm.allgather(&mine, pids.data(), 1, DataType::i64);
   Buffers buffers(comm.size());
-  comm.barrier();
   const auto start = Clock::now();
   const auto planned = start + plan.delay;
   if (rank == plan.victim) {
