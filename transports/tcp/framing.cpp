@@ -42,15 +42,18 @@ Status decodeHello(const HelloBytes& bytes, Hello& out) {
     return Status::make(ErrorCode::Remote, "peer speaks protocol version {}, this build speaks {}", version,
                         kProtocolVersion);
   }
-  out.nonce = get<std::uint64_t>(&bytes[8]);
-  out.rank = get<std::uint32_t>(&bytes[16]);
-  out.socketIndex = get<std::uint32_t>(&bytes[20]);
-  out.flags = get<std::uint32_t>(&bytes[24]);
+  // Into a local first: a rejected hello leaves `out` as it was (tests/fuzz/fuzz_tcp_framing.cpp).
+  Hello hello;
+  hello.nonce = get<std::uint64_t>(&bytes[8]);
+  hello.rank = get<std::uint32_t>(&bytes[16]);
+  hello.socketIndex = get<std::uint32_t>(&bytes[20]);
+  hello.flags = get<std::uint32_t>(&bytes[24]);
   const auto reserved = get<std::uint32_t>(&bytes[28]);
-  if ((out.flags & ~kHelloAuthenticating) != 0 || reserved != 0) {
-    return Status::make(ErrorCode::Remote, "hello with unknown flags {:#x} (reserved {:#x})", out.flags, reserved);
+  if ((hello.flags & ~kHelloAuthenticating) != 0 || reserved != 0) {
+    return Status::make(ErrorCode::Remote, "hello with unknown flags {:#x} (reserved {:#x})", hello.flags, reserved);
   }
-  std::copy(bytes.begin() + 32, bytes.end(), out.clientNonce.begin());
+  std::copy(bytes.begin() + 32, bytes.end(), hello.clientNonce.begin());
+  out = hello;
   return Status::ok();
 }
 
