@@ -41,10 +41,24 @@ constexpr std::chrono::milliseconds kPublishTimeout{1000};
 
 std::string CommunicatorImpl::failureKey(int rank) const { return fmt::format("{}failed/{}", prefix_, rank); }
 
+// What a peer's account says when that peer received a message of ours that belonged to
+// another call (explainMismatch writes it).
+std::string CommunicatorImpl::aboutOurMessage() const {
+  return fmt::format("rank {} sent a message of another call", rank_);
+}
+
 std::optional<std::string> CommunicatorImpl::lookUpAccount(int peer, bool exited) {
   const auto bound = std::min(kLookupTimeout, config_.timeout);
   const std::string key = failureKey(peer);
   if (!exited) {
+    // A peer that found our message to be of another call waits for our call (exchangeCalls)
+    // before it writes its final account: its first account says so, and we answer it now
+    // rather than each wait for the other.
+    if (store_->check({key}, bound)) {
+      const auto bytes = store_->get(key, bound);
+      std::string first(bytes.begin(), bytes.end());
+      if (first.find(aboutOurMessage()) != std::string::npos) return first;
+    }
     try {
       store_->wait({key + "/final"}, bound);
     } catch (const Error& e) {
@@ -70,7 +84,7 @@ Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pendin
     const std::string& theirs = *account;
     // The peer failed on a message of ours that belonged to another call, and closed before we
     // read its message: this is the same mismatch seen from the other side.
-    if (theirs.find(fmt::format("rank {} sent a message of another call", rank_)) != std::string::npos) {
+    if (theirs.find(aboutOurMessage()) != std::string::npos) {
       if (auto both = exchangeCalls(peer, pending)) return *both;
     }
     return Status(failed.code(), fmt::format("{}; rank {} had failed before it closed: {}", failed.message(), peer,

@@ -176,6 +176,7 @@ class CommunicatorImpl final : public Driver {
   // `peer`'s account, or none when it wrote none (and, unless `exited`, none came within the
   // bound); waits for its final account when the peer may still be writing it.
   std::optional<std::string> lookUpAccount(int peer, bool exited);
+  std::string aboutOurMessage() const;
   // A peer sent a message of another call: publish ours, read theirs, and say both.
   Status explainMismatch(const Status& failed, const Pending& pending);
   // Publishes this rank's call, reads `peer`'s: an InvalidUsage naming both, if the peer said.
