@@ -29,6 +29,7 @@
 #include "common/log.hpp"
 
 #include <optional>
+#include <thread>
 
 namespace banyan::detail {
 
@@ -36,6 +37,9 @@ namespace {
 
 constexpr std::chrono::milliseconds kLookupTimeout{500};
 constexpr std::chrono::milliseconds kPublishTimeout{1000};
+// Between looks at a live peer's account (lookUpAccount): its final account usually follows its
+// first within milliseconds.
+constexpr std::chrono::milliseconds kPollInterval{2};
 
 }  // namespace
 
@@ -50,25 +54,24 @@ std::string CommunicatorImpl::aboutOurMessage() const {
 std::optional<std::string> CommunicatorImpl::lookUpAccount(int peer, bool exited) {
   const auto bound = std::min(kLookupTimeout, config_.timeout);
   const std::string key = failureKey(peer);
-  if (!exited) {
-    // A peer that found our message to be of another call waits for our call (exchangeCalls)
-    // before it writes its final account: its first account says so, and we answer it now
-    // rather than each wait for the other.
-    if (store_->check({key}, bound)) {
-      const auto bytes = store_->get(key, bound);
-      std::string first(bytes.begin(), bytes.end());
-      if (first.find(aboutOurMessage()) != std::string::npos) return first;
-    }
-    try {
-      store_->wait({key + "/final"}, bound);
-    } catch (const Error& e) {
-      // No final account in time: the peer died without one, or is slow; take what there is.
-      if (e.code() != ErrorCode::Timeout) throw;
-    }
+  const auto current = [&]() -> std::optional<std::string> {
+    if (!store_->check({key}, bound)) return std::nullopt;
+    const auto bytes = store_->get(key, bound);
+    return std::string(bytes.begin(), bytes.end());
+  };
+  if (exited) return current();
+  // Until the final mark, or the bound. A peer that found our message to be of another call
+  // waits for our call (exchangeCalls) before it writes its final account, so its first
+  // account, which says so, is answered at once: waiting for each other would end both
+  // look-ups at their bounds without the other's call. Hence polling the two keys (one round
+  // trip each, every kPollInterval) rather than one blocking wait on the mark.
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    if (store_->check({key + "/final"}, bound)) return current();
+    if (auto first = current(); first && first->find(aboutOurMessage()) != std::string::npos) return first;
+    if (std::chrono::steady_clock::now() >= deadline) return current();
+    std::this_thread::sleep_for(kPollInterval);
   }
-  if (!store_->check({key}, bound)) return std::nullopt;
-  const auto bytes = store_->get(key, bound);
-  return std::string(bytes.begin(), bytes.end());
 }
 
 Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pending) {
