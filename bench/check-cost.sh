@@ -1,38 +1,39 @@
 #!/usr/bin/env bash
 # The cost of the call check (BANYAN_CHECK, docs/errors.md "Mismatched calls"): allreduce, f32
 # sum, 2 ranks, at 8 B, 1 KiB and 1 MiB, over the shared-memory collectives (the default on one
-# host) and over TCP, with the check on and off. Runs alternate on/off REPS times so that drift
-# in the machine's load falls on both; the table gives the median time of each and their ratio
-# (on / off; above 1 means the check costs).
+# host) and over TCP. Each run is tools/banyan-check-cost, which times the check on and off in
+# the same processes, batch against batch, so the shared machine's drifting load falls on both
+# (separate runs per setting could not tell 2% from the drift). Every transport runs twice, once
+# with the checked communicator created first and once with the unchecked one first
+# (CHECK_COST_OFF_FIRST), to show that creation order is not what is measured.
 #
 #   bench/check-cost.sh [BUILD_DIR]     default BUILD_DIR: build
 #
-# Environment: BENCH_REPS (default 7), BENCH_TRANSPORTS ("shm tcp"). Writes bench/out/check-<time>/. Takes about two minutes.
+# Environment: BENCH_BATCHES (default 21), BENCH_TRANSPORTS ("shm tcp"). Writes
+# bench/out/check-<time>/. Takes about two minutes.
 set -uo pipefail
 
 BUILD=${1:-build}
-HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=bench/out/check-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
-reps=${BENCH_REPS:-7}
-status=0
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/load.txt"
-for rep in $(seq 1 "$reps"); do
+run_all() {
+  local status=0 transport order
   for transport in ${BENCH_TRANSPORTS:-shm tcp}; do
-    for size in 8 1K 1M; do
-      iters=2000
-      [[ $size == 1M ]] && iters=100
-      # Alternate which setting goes first, so neither always runs on a warmer machine.
-      order="1 0"
-      ((rep % 2 == 0)) && order="0 1"
-      for check in $order; do
-        BANYAN_CHECK=$check BANYAN_TRANSPORT=$transport "$BUILD/tools/banyan-bench" allreduce -np 2 \
-          -b "$size" -e "$size" -n "$iters" -w 100 -c 0 \
-          -J "$OUT/$transport-$size-check$check-rep$rep.json" >/dev/null || status=1
-      done
+    for order in on-first off-first; do
+      printf '\n### BANYAN_TRANSPORT=%s, check %s\n\n' "$transport" "$order"
+      if [[ $order == off-first ]]; then
+        env CHECK_COST_OFF_FIRST=1 BANYAN_TRANSPORT="$transport" "$BUILD/tools/banyan-check-cost" \
+          --batches "${BENCH_BATCHES:-21}" || status=1
+      else
+        env -u CHECK_COST_OFF_FIRST BANYAN_TRANSPORT="$transport" "$BUILD/tools/banyan-check-cost" \
+          --batches "${BENCH_BATCHES:-21}" || status=1
+      fi
     done
   done
-done
+  return $status
+}
+run_all | tee "$OUT/summary.md"
+status=${PIPESTATUS[0]}
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/load.txt"
-python3 "$HERE/check_cost_summary.py" "$OUT" | tee "$OUT/summary.md"
-exit $status
+exit "$status"

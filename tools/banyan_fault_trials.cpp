@@ -4,13 +4,12 @@
 //                       [--transports tcp,shm-messages,shm,ofi-tcp,ofi-shm]
 //                       [--seed S] [--timeout-ms T] [--json FILE]
 //
-// Each trial launches R local ranks that loop over mixed collectives; one rank, chosen at
-// random, is SIGKILLed or SIGSTOPped by a thread of its own at a random moment (0-300 ms into
-// the loop), so the fault lands anywhere: between calls, mid-transfer, inside a reduction.
-// Trial i runs over transport i mod (number of transports). Every survivor must end with:
-//   after a kill: a Remote error that names the victim;
-//   after a stop: a Timeout (or a Remote error carrying a neighbour's timeout account).
-// A survivor still running 30 s after the fault counts as a hang (the launcher kills it).
+// Each trial is the one of the fault-injection test (tests/support/fault_trial.hpp, which says
+// what each survivor must report): R local ranks loop over mixed collectives and one, chosen at
+// random, is SIGKILLed or SIGSTOPped by a thread of its own 0-300 ms into the loop. Trial i runs
+// over transport i mod (number of transports). A survivor still running 30 s into the loop
+// counts as a hang (as does one the launcher has to kill). A trial whose job did not even start
+// (joining or the start barrier failed: there was no fault yet) is listed and counted apart.
 // The tool prints, per transport and fault kind, the trials, hangs, wrong or missing error
 // reports, and the time from the fault to each survivor's error (median and max), and exits 1
 // if any hang or wrong report was seen. Survivors share one mapping of results with the tool
@@ -21,10 +20,10 @@
 #include <banyan/error.hpp>
 
 #include "bootstrap/local_launcher.hpp"
+#include "tests/support/fault_trial.hpp"
 
 #include <fmt/format.h>
 
-#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -36,7 +35,6 @@
 #include <map>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -45,9 +43,10 @@ using namespace banyan;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kMaxRanks = 16;
-constexpr std::size_t kTextBytes = 240;
+constexpr std::size_t kTextBytes = 1024;
 
-enum class Outcome : int { None = 0, Right = 1, Wrong = 2, NoError = 3 };
+// SetupFailed: the job did not start (no fault yet; test::faults::Outcome::setupFailed).
+enum class Outcome : int { None = 0, Right = 1, Wrong = 2, NoError = 3, SetupFailed = 4 };
 
 // One survivor's report, written in the shared mapping.
 struct Report {
@@ -91,18 +90,6 @@ void environmentFor(const std::string& transport, bootstrap::LaunchOptions& opti
   options.environment["BANYAN_SHM_COLLECTIVES"] = transport == "shm" ? "1" : "0";
 }
 
-// One round of mixed collectives, small and large (as tests/multiproc/test_fault_injection.cpp).
-void round(Communicator& comm, std::vector<float>& big, std::vector<float>& small, std::vector<float>& gathered) {
-  const int n = comm.size();
-  comm.allreduce(small.data(), small.size(), DataType::f32, ReduceOp::sum);
-  comm.allreduce(big.data(), big.size(), DataType::f32, ReduceOp::max);
-  comm.allgather(small.data(), gathered.data(), small.size(), DataType::f32);
-  comm.broadcast(big.data(), big.size() / 4, DataType::f32, 1 % n);
-  comm.reduceScatter(gathered.data(), small.data(), small.size(), DataType::f32, ReduceOp::sum);
-  comm.alltoall(gathered.data(), big.data(), small.size() / static_cast<std::size_t>(n), DataType::f32);
-  comm.barrier();
-}
-
 struct TrialResult {
   std::string transport;
   bool stop = false;
@@ -111,88 +98,74 @@ struct TrialResult {
   int hangs = 0;
   int wrong = 0;
   int named = 0;  // survivors whose error names the victim
+  bool didNotStart = false;  // a survivor's job failed before the fault: nothing to judge
   std::vector<double> delaysMs;
   std::vector<std::string> problems;
 };
 
 TrialResult runTrial(const Settings& settings, Shared* shared, const std::string& transport, bool stop,
                      std::mt19937& random) {
+  test::faults::Plan plan;
+  plan.ranks = settings.ranks;
+  plan.stop = stop;
+  plan.timeout = stop ? std::chrono::milliseconds(settings.timeoutMs) : std::chrono::milliseconds(60000);
+  plan.loopFor = std::chrono::seconds(30);
+  test::faults::drawVictim(plan, random);
   TrialResult result;
   result.transport = transport;
   result.stop = stop;
-  result.victim = static_cast<int>(random() % static_cast<unsigned>(settings.ranks));
-  result.delayUs = static_cast<int>(random() % 300000);
+  result.victim = plan.victim;
+  result.delayUs = static_cast<int>(plan.delay.count());
   std::memset(static_cast<void*>(shared), 0, sizeof(Shared));
 
   bootstrap::LaunchOptions options;
   environmentFor(transport, options);
-  options.environment["BANYAN_DEBUG"] = "none";
-  options.environment["BANYAN_TIMEOUT"] = stop ? fmt::format("{}ms", settings.timeoutMs) : "60s";
-  options.deadline = std::chrono::seconds(45);
-  const int victim = result.victim;
-  const auto delay = std::chrono::microseconds(result.delayUs);
-  // How the victim is named in errors, by the transport that reaches it.
-  const std::string named = transport == "tcp"             ? fmt::format("rank {} at", victim)
-                            : transport.rfind("ofi-", 0) == 0 ? fmt::format("rank {} (ofi", victim)
-                                                             : fmt::format("rank {} (pid", victim);
-  const auto stopWait = std::chrono::milliseconds(2 * settings.timeoutMs + 1000);
+  const int victim = plan.victim;
+  const std::string named = test::faults::victimNamed(transport, victim);
+  test::faults::Hooks hooks;
+  hooks.atFault = [shared] { shared->faultNs.store(nowNs()); };
+  // A zero means the victim's store was not yet visible: take the planned moment.
+  hooks.faultMoment = [shared](Clock::time_point planned) {
+    const std::int64_t ns = shared->faultNs.load();
+    return ns == 0 ? planned : Clock::time_point(std::chrono::nanoseconds(ns));
+  };
 
-  const auto exits = bootstrap::launchLocal(settings.ranks, [&](int) {
-    auto comm = Communicator::fromEnvironment();
-    const int rank = comm.rank();
-    std::vector<std::int64_t> pids(static_cast<std::size_t>(comm.size()));
-    const std::int64_t mine = getpid();
-    comm.allgather(&mine, pids.data(), 1, DataType::i64);
-    std::vector<float> big(1 << 18, 1.0f), small(4096, 1.0f), gathered(small.size() * static_cast<std::size_t>(comm.size()), 1.0f);
-    comm.barrier();
-    const auto start = Clock::now();
-    if (rank == victim) {
-      std::thread([&] {
-        std::this_thread::sleep_until(start + delay);
-        shared->faultNs.store(nowNs());
-        kill(getpid(), stop ? SIGSTOP : SIGKILL);
-      }).detach();
-    }
+  const auto exits = bootstrap::launchLocal(settings.ranks, [&](int rank) {
     Report& report = shared->reports[rank];
-    try {
-      while (Clock::now() - start < std::chrono::seconds(30)) round(comm, big, small, gathered);
+    const auto outcome = test::faults::runRank(plan, named, hooks);
+    if (outcome.setupFailed) {
+      std::snprintf(report.text, kTextBytes, "%s", outcome.text.c_str());
+      report.outcome.store(static_cast<int>(Outcome::SetupFailed));
+      return 1;
+    }
+    if (!outcome.errored) {
       report.outcome.store(static_cast<int>(Outcome::NoError));
       return 1;
-    } catch (const Error& e) {
-      const std::int64_t at = nowNs();
-      std::int64_t fault = shared->faultNs.load();
-      // A survivor can only fail after the fault; a zero here means the victim's store was not
-      // yet visible, so take the planned moment.
-      if (fault == 0) fault = std::chrono::duration_cast<std::chrono::nanoseconds>((start + delay).time_since_epoch()).count();
-      report.detectedNs = at - fault;
-      std::snprintf(report.text, kTextBytes, "%s", e.what());
-      const std::string text = e.what();
-      bool right;
-      if (stop) {
-        right = (e.code() == ErrorCode::Timeout || e.code() == ErrorCode::Remote) &&
-                text.find("BANYAN_TIMEOUT") != std::string::npos;
-      } else {
-        right = e.code() == ErrorCode::Remote && text.find(named) != std::string::npos;
-      }
-      report.namesVictim.store(text.find(named) != std::string::npos ? 1 : 0);
-      report.outcome.store(static_cast<int>(right ? Outcome::Right : Outcome::Wrong));
-      if (stop) {
-        // The lowest survivor ends the stopped rank once every survivor has had time for its
-        // own deadline (or they would see a death instead of a timeout).
-        const int lowest = victim == 0 ? 1 : 0;
-        if (rank == lowest) {
-          std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(fault)) + stopWait);
-          kill(static_cast<pid_t>(pids[static_cast<std::size_t>(victim)]), SIGKILL);
-        }
-      }
-      return right ? 0 : 1;
     }
-  }, options);
+    report.detectedNs = std::chrono::duration_cast<std::chrono::nanoseconds>(outcome.detected).count();
+    std::snprintf(report.text, kTextBytes, "%s", outcome.text.c_str());
+    report.namesVictim.store(outcome.namesVictim ? 1 : 0);
+    report.outcome.store(static_cast<int>(outcome.right ? Outcome::Right : Outcome::Wrong));
+    return outcome.right ? 0 : 1;
+  }, test::faults::launchOptions(plan, options));
 
   for (const auto& exit : exits) {
     if (exit.rank == victim) continue;
     const Report& report = shared->reports[exit.rank];
     const auto outcome = static_cast<Outcome>(report.outcome.load());
+    if (outcome == Outcome::SetupFailed) {
+      result.didNotStart = true;
+      result.problems.push_back(fmt::format("rank {}: the job did not start: {}", exit.rank, report.text));
+    }
+  }
+  // Counted apart, never as a right report: the fault did not happen in a running job.
+  if (result.didNotStart) return result;
+  std::vector<std::string> texts;
+  for (const auto& exit : exits) {
+    if (exit.rank == victim) continue;
+    const Report& report = shared->reports[exit.rank];
+    const auto outcome = static_cast<Outcome>(report.outcome.load());
+    texts.push_back(fmt::format("rank {}: {}", exit.rank, report.text));
     if (exit.killedAtDeadline || outcome == Outcome::NoError) {
       ++result.hangs;
       result.problems.push_back(fmt::format("rank {}: no error ({})", exit.rank, exit.describe()));
@@ -212,7 +185,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
   // the stopped rank first-hand, or nobody learns which rank it was.
   if (stop && result.hangs == 0 && result.wrong == 0 && result.named == 0) {
     ++result.wrong;
-    result.problems.push_back(fmt::format("no survivor named rank {}", victim));
+    result.problems.push_back(fmt::format("no survivor named rank {} ({})", victim, fmt::join(texts, " | ")));
   }
   return result;
 }
@@ -303,7 +276,7 @@ int main(int argc, char** argv) {
 
   // The table: per (fault, transport).
   struct Row {
-    int trials = 0, hangs = 0, wrong = 0;
+    int trials = 0, didNotStart = 0, hangs = 0, wrong = 0;
     std::vector<double> delays;
   };
   std::map<std::pair<std::string, std::string>, Row> rows;
@@ -311,17 +284,18 @@ int main(int argc, char** argv) {
     for (const std::string& transport : {r.transport, std::string("all")}) {
       Row& row = rows[{r.stop ? "stop" : "kill", transport}];
       ++row.trials;
+      row.didNotStart += r.didNotStart ? 1 : 0;
       row.hangs += r.hangs;
       row.wrong += r.wrong;
       row.delays.insert(row.delays.end(), r.delaysMs.begin(), r.delaysMs.end());
     }
   }
-  std::printf("\n| fault | transport | trials | survivors' reports | hangs | wrong or missing reports | "
-              "fault to error, median (ms) | max (ms) |\n|---|---|---|---|---|---|---|---|\n");
+  std::printf("\n| fault | transport | trials | did not start | survivors' reports | hangs | wrong or missing reports | "
+              "fault to error, median (ms) | max (ms) |\n|---|---|---|---|---|---|---|---|---|\n");
   int bad = 0;
   for (const auto& [key, row] : rows) {
-    std::printf("| %s | %s | %d | %zu | %d | %d | %.0f | %.0f |\n", key.first.c_str(), key.second.c_str(), row.trials,
-                row.delays.size(), row.hangs, row.wrong, percentile(row.delays, 0.5), percentile(row.delays, 1));
+    std::printf("| %s | %s | %d | %d | %zu | %d | %d | %.0f | %.0f |\n", key.first.c_str(), key.second.c_str(),
+                row.trials, row.didNotStart, row.delays.size(), row.hangs, row.wrong, percentile(row.delays, 0.5), percentile(row.delays, 1));
     if (key.second == "all") bad += row.hangs + row.wrong;
   }
   std::printf("\n%d ranks; stop trials use BANYAN_TIMEOUT=%d ms, kill trials 60 s; seed %u\n", settings.ranks,
@@ -331,9 +305,10 @@ int main(int argc, char** argv) {
       std::fprintf(f, "[\n");
       for (std::size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
-        std::fprintf(f, "  {\"fault\": \"%s\", \"transport\": \"%s\", \"victim\": %d, \"delay_us\": %d, \"hangs\": %d, "
-                        "\"wrong\": %d, \"detected_ms\": [%s]}%s\n",
-                     r.stop ? "stop" : "kill", r.transport.c_str(), r.victim, r.delayUs, r.hangs, r.wrong,
+        std::fprintf(f, "  {\"fault\": \"%s\", \"transport\": \"%s\", \"victim\": %d, \"delay_us\": %d, \"did_not_start\": %s, "
+                        "\"hangs\": %d, \"wrong\": %d, \"detected_ms\": [%s]}%s\n",
+                     r.stop ? "stop" : "kill", r.transport.c_str(), r.victim, r.delayUs,
+                     r.didNotStart ? "true" : "false", r.hangs, r.wrong,
                      fmt::format("{:.1f}", fmt::join(r.delaysMs, ", ")).c_str(), i + 1 < results.size() ? "," : "");
       }
       std::fprintf(f, "]\n");

@@ -25,6 +25,9 @@ class Store {
                            std::chrono::milliseconds timeout) = 0;
   // Returns once every key in `keys` has been set.
   virtual void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) = 0;
+  // Whether every key in `keys` is set now (true for no keys). Waits for no key: `timeout`
+  // bounds only the exchange with the store itself. (c10d's Store::check.)
+  virtual bool check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) = 0;
 
   // The local IP address this process uses to reach the store's server, when there is one
   // ("" otherwise). The TCP transport listens there by default: it is the interface that

@@ -42,6 +42,7 @@ class TcpStore : public Store {
   std::int64_t add(const std::string& key, std::int64_t delta,
                    std::chrono::milliseconds timeout) override;
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
+  bool check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
 
   // The local address of the connection to the server ("" before the first call): the
   // interface this host uses to reach the job, which the TCP transport listens on by default.
@@ -61,6 +62,7 @@ class PrefixStore : public Store {
   std::int64_t add(const std::string& key, std::int64_t delta,
                    std::chrono::milliseconds timeout) override;
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
+  bool check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
   std::string localAddress() const override { return inner_->localAddress(); }
   const std::shared_ptr<Store>& inner() const { return inner_; }
 

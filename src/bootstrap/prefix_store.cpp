@@ -23,11 +23,23 @@ std::int64_t PrefixStore::add(const std::string& key, std::int64_t delta,
   return inner_->add(prefix_ + "/" + key, delta, timeout);
 }
 
+namespace {
+
+std::vector<std::string> prefixed(const std::string& prefix, const std::vector<std::string>& keys) {
+  std::vector<std::string> out;
+  out.reserve(keys.size());
+  for (const auto& key : keys) out.push_back(prefix + "/" + key);
+  return out;
+}
+
+}  // namespace
+
 void PrefixStore::wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
-  std::vector<std::string> prefixed;
-  prefixed.reserve(keys.size());
-  for (const auto& key : keys) prefixed.push_back(prefix_ + "/" + key);
-  inner_->wait(prefixed, timeout);
+  inner_->wait(prefixed(prefix_, keys), timeout);
+}
+
+bool PrefixStore::check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
+  return inner_->check(prefixed(prefix_, keys), timeout);
 }
 
 }  // namespace banyan

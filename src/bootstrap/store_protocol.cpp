@@ -104,12 +104,13 @@ const char* commandName(Command command) {
     case Command::Get: return "get";
     case Command::Add: return "add";
     case Command::Wait: return "wait";
+    case Command::Check: return "check";
   }
   return "unknown";
 }
 
 Bytes encodeRequest(const Request& request) {
-  const std::size_t expectedKeys = request.command == Command::Wait ? request.keys.size() : 1;
+  const std::size_t expectedKeys = takesKeyList(request.command) ? request.keys.size() : 1;
   if (request.keys.size() != expectedKeys) {
     fail(ErrorCode::Internal, "store {} request with {} keys", commandName(request.command),
          request.keys.size());
@@ -140,9 +141,10 @@ Bytes encodeRequest(const Request& request) {
       putU64(frame, static_cast<std::uint64_t>(request.delta));
       break;
     case Command::Wait:
+    case Command::Check:
       if (request.keys.size() > kMaxWaitKeys) {
-        fail(ErrorCode::InvalidUsage, "store wait on {} keys: more than the limit of {}",
-             request.keys.size(), kMaxWaitKeys);
+        fail(ErrorCode::InvalidUsage, "store {} on {} keys: more than the limit of {}",
+             commandName(request.command), request.keys.size(), kMaxWaitKeys);
       }
       putU32(frame, static_cast<std::uint32_t>(request.keys.size()));
       for (const auto& key : request.keys) {
@@ -203,13 +205,14 @@ Status decodeRequest(const std::uint8_t* body, std::size_t size, Request& reques
       status = reader.string(request.keys[0], kMaxKeyBytes, "key");
       if (status && !reader.i64(request.delta)) status = Reader::truncated("delta");
       break;
-    case Command::Wait: {
-      request.command = Command::Wait;
+    case Command::Wait:
+    case Command::Check: {
+      request.command = static_cast<Command>(command);
       std::uint32_t count = 0;
       if (!reader.u32(count)) return Reader::truncated("key count");
       if (count > kMaxWaitKeys) {
-        return Status::make(ErrorCode::Remote, "wait on {} keys exceeds the limit of {}", count,
-                            kMaxWaitKeys);
+        return Status::make(ErrorCode::Remote, "{} on {} keys exceeds the limit of {}",
+                            commandName(request.command), count, kMaxWaitKeys);
       }
       // Each key takes at least its 4-byte length: a count the body cannot hold is rejected
       // before the vector is sized by it.
@@ -241,6 +244,17 @@ Status decodeResponse(const std::uint8_t* body, std::size_t size, Response& resp
   response.payload.assign(body + 1, body + size);
   return {};
 }
+
+Status decodeCheckResult(const Bytes& payload, bool& allSet) {
+  if (payload.size() != 1 || payload[0] > 1) {
+    return Status::make(ErrorCode::Remote, "check result of {} bytes{}, expected one byte 0 or 1",
+                        payload.size(), payload.size() == 1 ? fmt::format(" ({})", payload[0]) : "");
+  }
+  allSet = payload[0] == 1;
+  return {};
+}
+
+Bytes encodeCheckResult(bool allSet) { return Bytes{static_cast<std::uint8_t>(allSet ? 1 : 0)}; }
 
 Status decodeAddResult(const Bytes& payload, std::int64_t& value) {
   if (payload.size() != 8) {

@@ -366,6 +366,17 @@ void TcpStore::wait(const std::vector<std::string>& keys, std::chrono::milliseco
   impl_->call({protocol::Command::Wait, keys, {}, 0}, timeout);
 }
 
+bool TcpStore::check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
+  if (keys.empty()) return true;
+  const protocol::Bytes payload = impl_->call({protocol::Command::Check, keys, {}, 0}, timeout);
+  bool allSet = false;
+  if (auto status = protocol::decodeCheckResult(payload, allSet); !status) {
+    fail(ErrorCode::Remote, "store {} at {}: malformed reply: {}", describeCall(protocol::Command::Check, keys),
+         impl_->endpoint, status.message());
+  }
+  return allSet;
+}
+
 std::string TcpStore::localAddress() const {
   std::lock_guard lock(impl_->addressMutex);
   return impl_->localAddress;

@@ -5,7 +5,7 @@
 // serves nothing before the client has proven it holds the key (security/handshake.hpp), within
 // kAuthDeadline; without one the store is open to anyone who reaches its port (docs/security.md).
 //
-// A Get or Wait on a key that is not there yet parks its session on that key; a Set or Add of
+// A Check answers at once from the keys held now; a Get or Wait on a key that is not there yet parks its session on that key; a Set or Add of
 // the key wakes it (server side: clients never poll). A session keeps reading while parked so
 // that a client that gives up (closes) is noticed and its waiter dropped.
 
@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <deque>
@@ -254,6 +255,12 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         send(okResponse());
         return true;
+      case Command::Check: {
+        const bool allSet = std::all_of(request.keys.begin(), request.keys.end(),
+                                        [this](const std::string& key) { return state_.values.count(key) != 0; });
+        send(okResponse(bootstrap::protocol::encodeCheckResult(allSet)));
+        return true;
+      }
     }
     close();
     return true;

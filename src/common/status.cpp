@@ -8,6 +8,7 @@ Status Status::withContext(const std::string& context) const {
   if (!failed_) return *this;
   Status copy(code_, context + ": " + message_);
   copy.lostPeer_ = lostPeer_;
+  copy.lostPeerExited_ = lostPeerExited_;
   copy.mismatchPeer_ = mismatchPeer_;
   copy.mismatchTag_ = mismatchTag_;
   return copy;

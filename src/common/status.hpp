@@ -32,12 +32,17 @@ class Status {
   Status withContext(const std::string& context) const;
   // A copy that records which rank was lost (its connection closed, its process exited), so
   // the communicator can ask whether that rank had failed first (failure propagation).
-  Status withLostPeer(int rank) const {
+  // `exited`: its process is known to have ended, so it can write no account any more and the
+  // look-up need not wait for one (a closed connection alone may belong to a live rank that is
+  // about to write its account).
+  Status withLostPeer(int rank, bool exited = false) const {
     Status copy = *this;
     copy.lostPeer_ = rank;
+    copy.lostPeerExited_ = exited;
     return copy;
   }
   int lostPeer() const { return lostPeer_; }  // -1: none recorded
+  bool lostPeerExited() const { return lostPeerExited_; }
   // A copy that records that `rank` sent a message this rank did not expect (another tag or
   // length: the two ranks are in different calls), so the communicator can name both calls.
   Status withMismatch(int rank, std::uint64_t theirTag) const {
@@ -58,6 +63,7 @@ class Status {
   ErrorCode code_ = ErrorCode::Internal;
   std::string message_;
   int lostPeer_ = -1;
+  bool lostPeerExited_ = false;
   int mismatchPeer_ = -1;
   std::uint64_t mismatchTag_ = 0;
 };

@@ -1,6 +1,7 @@
 #include "intrahost/shm_collectives.hpp"
 
 #include "algorithms/ring.hpp"
+#include "common/hash_mix.hpp"
 #include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
 #include "transports/shm/exit_watch.hpp"
@@ -64,16 +65,10 @@ struct alignas(64) Fingerprint {
 // (Read from the separate Fingerprint line, the check cost 11-13% of an 8 B and a 1 KiB 2-rank
 // allreduce: bench/check-cost.sh.)
 std::uint64_t callSummary(const Fingerprint& f) {
-  std::uint64_t h = 0x9e3779b97f4a7c15ull;
-  const auto mix = [&h](std::uint64_t value) {
-    h ^= value + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-  };
-  mix(f.sequence);
-  mix(f.count);
-  mix(f.kind);
-  mix(f.type);
-  if (f.kind == static_cast<std::uint32_t>(Collective::Allreduce)) mix(f.op);
-  return h;
+  HashMix h;
+  h.add(f.sequence).add(f.count).add(f.kind).add(f.type);
+  if (f.kind == static_cast<std::uint32_t>(Collective::Allreduce)) h.add(f.op);
+  return h.value();
 }
 
 struct alignas(64) ArenaHeader {
@@ -121,6 +116,7 @@ struct ShmCollectives::Impl {
     std::string doorbell;
     std::unique_ptr<asio::posix::stream_descriptor> exitWatch;
     std::string gone;
+    bool exited = false;  // its process has ended (not only its connection)
   };
 
   Impl(asio::io_context& io, ShmCollectivesParams p) : io(io), params(std::move(p)) {}
@@ -306,7 +302,7 @@ struct ShmCollectives::Impl {
       const auto pid = ranks[static_cast<std::size_t>(rank)].pid;
       if (status.code() == ErrorCode::Remote) {
         finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) closed its connection: the process "
-                            "exited while its buffer was being read", rank, pid).withLostPeer(rank));
+                            "exited while its buffer was being read", rank, pid).withLostPeer(rank, true));
       } else {
         finish(Status::make(ErrorCode::Remote, "reading rank {}'s buffer: {}", rank, status.message()));
       }
@@ -376,13 +372,14 @@ struct ShmCollectives::Impl {
   void failGone(int rank) {
     const Peer& peer = ranks[static_cast<std::size_t>(rank)];
     finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) {}", rank, peer.pid, peer.gone)
-               .withLostPeer(rank));
+               .withLostPeer(rank, peer.exited));
   }
 
   // A peer left: fail the running operation if it still needs that peer.
-  void peerGone(int rank, const char* why) {
+  void peerGone(int rank, const char* why, bool exited = false) {
     Peer& peer = ranks[static_cast<std::size_t>(rank)];
     if (peer.gone.empty()) peer.gone = why;
+    peer.exited = peer.exited || exited;
     if (running) advance();
   }
 
@@ -432,7 +429,7 @@ void ShmCollectives::Impl::setUp(Store& store) {
         // Written before the exchange's second barrier, so every peer sees the final value.
         if (!transport::shm::crossMemoryProbe(peer.pid, theirs->probeAddress, theirs->probe)) own->readsEveryPeer = 0;
         peer.exitWatch = transport::shm::watchProcessExit(io, peer.pid, [this, rank = peer.rank] {
-          peerGone(rank, "closed its connection: the process exited");
+          peerGone(rank, "closed its connection: the process exited", true);
         });
       });
   for (int rank = 0; rank < size(); ++rank) {

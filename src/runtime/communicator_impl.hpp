@@ -173,6 +173,10 @@ class CommunicatorImpl final : public Driver {
   // this rank's reason, published once.
   std::string failureKey(int rank) const;
   Status explainLoss(const Status& failed, const Pending& pending);
+  // `peer`'s account, or none when it wrote none (and, unless `exited`, none came within the
+  // bound); waits for its final account when the peer may still be writing it.
+  std::optional<std::string> lookUpAccount(int peer, bool exited);
+  std::string aboutOurMessage() const;
   // A peer sent a message of another call: publish ours, read theirs, and say both.
   Status explainMismatch(const Status& failed, const Pending& pending);
   // Publishes this rank's call, reads `peer`'s: an InvalidUsage naming both, if the peer said.
@@ -181,7 +185,9 @@ class CommunicatorImpl final : public Driver {
   static std::uint16_t fingerprint(const Request& request);
   // "allreduce(count=1024,f32,sum) #17", as the shared-memory engine names calls.
   std::string describeCall(const Pending& pending) const;
-  void publishFailure(const Status& failed);
+  // `final`: the account this rank ends with (readers wait for it, up to a bound); a first,
+  // provisional one goes out at once so that readers are not left with nothing meanwhile.
+  void publishFailure(const Status& failed, bool final);
   std::string describeRunning() const;
 
   const Options options_;  // as given, for communicators split from this one

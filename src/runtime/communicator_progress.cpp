@@ -276,10 +276,10 @@ void CommunicatorImpl::startOperation(Pending pending) {
         if (status.mismatchPeer() >= 0) {
           failed = explainMismatch(failed, *finished);
         } else {
-          publishFailure(failed);
+          publishFailure(failed, false);
           failed = explainLoss(failed, *finished);
         }
-        publishFailure(failed);
+        publishFailure(failed, true);
       }
       broken_ = failed;
       transport_->shutdown(failed);
@@ -386,7 +386,7 @@ void CommunicatorImpl::completeWork(const std::shared_ptr<WorkState>& state, con
 void CommunicatorImpl::failEverything(const Status& why) {
   if (broken_.isOk()) broken_ = why;
   // Closing with work pending: peers waiting on that work will see us go, and should know why.
-  if ((current_ || !queue_.empty()) && !failurePublished_) publishFailure(why);
+  if ((current_ || !queue_.empty()) && !failurePublished_) publishFailure(why, true);
   const bool pending = current_ || !queue_.empty() || p2p_->busy();
   failRunning(why);
   for (auto& queued : queue_) {

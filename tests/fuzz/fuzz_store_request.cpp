@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   Request request;
   if (!decodeRequest(body, length, request).isOk()) return 0;
-  FUZZ_CHECK(request.command == Command::Wait ? request.keys.size() <= kMaxWaitKeys : request.keys.size() == 1);
+  FUZZ_CHECK(takesKeyList(request.command) ? request.keys.size() <= kMaxWaitKeys : request.keys.size() == 1);
   for (const auto& key : request.keys) FUZZ_CHECK(key.size() <= kMaxKeyBytes);
   FUZZ_CHECK(request.value.size() <= kMaxValueBytes);
 

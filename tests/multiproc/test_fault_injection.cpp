@@ -8,24 +8,17 @@
 // runs over TCP, over the shared-memory transport, with the shared-memory collectives, and over
 // libfabric's tcp;ofi_rxm provider (transports/ofi/peer_liveness.hpp).
 
+#include "support/fault_trial.hpp"
 #include "support/multiproc.hpp"
 
 #include <banyan/banyan.hpp>
 
-#include <fmt/format.h>
-
-#include <signal.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <cstdio>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 using namespace banyan;
-using Clock = std::chrono::steady_clock;
 
 // tcp, shm-messages, shm, and libfabric's tcp;ofi_rxm provider where banyan has it. Not
 // ofi-sockets (its progress thread is too slow here, as in the collective suites) and not
@@ -45,25 +38,16 @@ namespace {
 
 constexpr int kRanks = 4;
 
-struct Trial {
-  int victim;
-  std::chrono::microseconds delay;  // after the loop's start barrier
-};
-
-Trial trialFor(unsigned seed) {
+// The trial of a seed (victim, moment): the body and what counts as right are shared with
+// the measurement, bench/faults.sh (tests/support/fault_trial.hpp).
+test::faults::Plan planFor(unsigned seed, bool stop) {
+  test::faults::Plan plan;
+  plan.ranks = kRanks;
+  plan.stop = stop;
+  plan.timeout = stop ? std::chrono::seconds(2) : std::chrono::seconds(30);
   std::mt19937 random(seed);
-  return {static_cast<int>(random() % kRanks), std::chrono::microseconds(random() % 300000)};
-}
-
-// One round of mixed collectives, small and large.
-void round(Communicator& comm, std::vector<float>& big, std::vector<float>& small, std::vector<float>& gathered) {
-  comm.allreduce(small.data(), small.size(), DataType::f32, ReduceOp::sum);
-  comm.allreduce(big.data(), big.size(), DataType::f32, ReduceOp::max);
-  comm.allgather(small.data(), gathered.data(), small.size(), DataType::f32);
-  comm.broadcast(big.data(), big.size() / 4, DataType::f32, 1);
-  comm.reduceScatter(gathered.data(), small.data(), small.size(), DataType::f32, ReduceOp::sum);
-  comm.alltoall(gathered.data(), big.data(), small.size() / kRanks, DataType::f32);
-  comm.barrier();
+  test::faults::drawVictim(plan, random);
+  return plan;
 }
 
 // Exit codes of a survivor (the victim never exits by itself).
@@ -72,73 +56,35 @@ constexpr int kOtherwiseRight = 3;  // right error, in time, not naming the vict
 
 // Runs one trial; `stop`: SIGSTOP instead of SIGKILL. Returns the ranks' exits.
 std::vector<bootstrap::RankExit> runTrial(const std::string& transport, unsigned seed, bool stop) {
-  const Trial trial = trialFor(seed);
-  bootstrap::LaunchOptions options = test::over(transport);
-  options.environment["BANYAN_DEBUG"] = "none";
-  options.environment["BANYAN_TIMEOUT"] = stop ? "2s" : "30s";
-  options.deadline = std::chrono::seconds(60);
-  // How the victim is named in errors, by the transport that reaches it.
-  const std::string named = transport == "tcp"             ? fmt::format("rank {} at", trial.victim)
-                            : transport.rfind("ofi-", 0) == 0 ? fmt::format("rank {} (ofi", trial.victim)
-                                                             : fmt::format("rank {} (pid", trial.victim);
-  return bootstrap::launchLocal(kRanks, [&](int) {
-    auto comm = Communicator::fromEnvironment();
-    const int rank = comm.rank();
-    std::vector<std::int64_t> pids(kRanks);
-    const std::int64_t mine = getpid();
-    comm.allgather(&mine, pids.data(), 1, DataType::i64);
-    std::vector<float> big(1 << 18, 1.0f), small(4096, 1.0f), gathered(small.size() * kRanks, 1.0f);
-    comm.barrier();
-    const auto start = Clock::now();
-    if (rank == trial.victim) {
-      std::thread([&] {
-        std::this_thread::sleep_until(start + trial.delay);
-        kill(getpid(), stop ? SIGSTOP : SIGKILL);
-      }).detach();
-    }
-    const auto faultAt = start + trial.delay;
-    try {
-      while (Clock::now() - start < std::chrono::seconds(40)) round(comm, big, small, gathered);
-      std::fprintf(stderr, "rank %d: no error 40 s after the fault\n", rank);
+  const test::faults::Plan plan = planFor(seed, stop);
+  const std::string named = test::faults::victimNamed(transport, plan.victim);
+  // The bound on the fault-to-error time: a stop is reported at its timeout (2 s) or through a
+  // neighbour's account soon after; a kill from the broken connection, in well under a second
+  // on a quiet machine (the bound allows for a loaded one).
+  const auto bound = stop ? std::chrono::seconds(8) : std::chrono::seconds(10);
+  return bootstrap::launchLocal(kRanks, [&](int rank) {
+    const auto outcome = test::faults::runRank(plan, named);
+    if (outcome.setupFailed) {
+      std::fprintf(stderr, "rank %d: the job did not start (before any fault): %s\n", rank, outcome.text.c_str());
       return 1;
-    } catch (const Error& e) {
-      const auto detected = Clock::now() - faultAt;
-      const std::string text = e.what();
-      if (stop) {
-        // Stopped, not dead: a timeout, seen first-hand or through a survivor that timed out
-        // before and said so.
-        if (text.find("BANYAN_TIMEOUT") == std::string::npos ||
-            (e.code() != ErrorCode::Timeout && e.code() != ErrorCode::Remote)) {
-          std::fprintf(stderr, "rank %d: wrong error after a stop: %s\n", rank, e.what());
-          return 1;
-        }
-        if (detected > std::chrono::seconds(8)) {
-          std::fprintf(stderr, "rank %d: error %.1f s after the stop\n", rank,
-                       std::chrono::duration<double>(detected).count());
-          return 1;
-        }
-        // The lowest survivor ends the stopped rank, so the trial does not wait for its deadline;
-        // it waits first until every survivor has had its own timeout (all deadlines fall within
-        // the 2 s timeout of the stop), or they would see a death instead.
-        const int lowest = trial.victim == 0 ? 1 : 0;
-        if (rank == lowest) {
-          std::this_thread::sleep_until(faultAt + std::chrono::seconds(5));
-          kill(static_cast<pid_t>(pids[static_cast<std::size_t>(trial.victim)]), SIGKILL);
-        }
-        return text.find(named) != std::string::npos ? kNamedVictim : kOtherwiseRight;
-      }
-      if (e.code() != ErrorCode::Remote || text.find(named) == std::string::npos) {
-        std::fprintf(stderr, "rank %d: wrong error after rank %d was killed: %s\n", rank, trial.victim, e.what());
-        return 1;
-      }
-      if (detected > std::chrono::seconds(10)) {
-        std::fprintf(stderr, "rank %d: error %.1f s after the kill\n", rank,
-                     std::chrono::duration<double>(detected).count());
-        return 1;
-      }
-      return kNamedVictim;
     }
-  }, options);
+    if (!outcome.errored) {
+      std::fprintf(stderr, "rank %d: no error %lld s into the loop\n", rank,
+                   static_cast<long long>(plan.loopFor.count()));
+      return 1;
+    }
+    if (!outcome.right) {
+      std::fprintf(stderr, "rank %d: wrong error after rank %d was %s: %s\n", rank, plan.victim,
+                   stop ? "stopped" : "killed", outcome.text.c_str());
+      return 1;
+    }
+    if (outcome.detected > bound) {
+      std::fprintf(stderr, "rank %d: error %.1f s after the %s\n", rank,
+                   std::chrono::duration<double>(outcome.detected).count(), stop ? "stop" : "kill");
+      return 1;
+    }
+    return outcome.namesVictim ? kNamedVictim : kOtherwiseRight;
+  }, test::faults::launchOptions(plan, test::over(transport)));
 }
 
 std::string describe(const std::vector<bootstrap::RankExit>& exits) {
@@ -152,7 +98,7 @@ std::string describe(const std::vector<bootstrap::RankExit>& exits) {
 TEST_CASE("a rank killed at a random moment: every survivor's error names it, in seconds", "[multiproc][faults]") {
   const std::string transport = BANYAN_FAULT_TRANSPORTS();
   const unsigned seed = GENERATE(11u, 12u, 13u);
-  const Trial trial = trialFor(seed);
+  const test::faults::Plan trial = planFor(seed, false);
   const auto exits = runTrial(transport, seed, false);
   INFO("transport " << transport << ", victim " << trial.victim << " after " << trial.delay.count() << " us\n"
                     << describe(exits));
@@ -168,7 +114,7 @@ TEST_CASE("a rank killed at a random moment: every survivor's error names it, in
 TEST_CASE("a rank stopped at a random moment: every survivor times out, one names it", "[multiproc][faults]") {
   const std::string transport = BANYAN_FAULT_TRANSPORTS();
   const unsigned seed = GENERATE(21u, 22u);
-  const Trial trial = trialFor(seed);
+  const test::faults::Plan trial = planFor(seed, true);
   const auto exits = runTrial(transport, seed, true);
   INFO("transport " << transport << ", victim " << trial.victim << " after " << trial.delay.count() << " us\n"
                     << describe(exits));

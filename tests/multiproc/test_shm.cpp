@@ -77,6 +77,9 @@ class FixedKeyStore final : public Store {
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override {
     inner_->wait(keys, timeout);
   }
+  bool check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override {
+    return inner_->check(keys, timeout);
+  }
   std::string localAddress() const override { return inner_->localAddress(); }
 
   static constexpr std::uint64_t kKey = 0x5ca1ab1e;

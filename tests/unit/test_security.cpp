@@ -341,6 +341,19 @@ TEST_CASE("a TcpStore with a job key serves only clients that prove it", "[secur
     ::close(replay);
     CHECK(got == kChallengeSize);  // the challenge alone: no value
   }
+  SECTION("a stranger's check is not answered: it cannot learn which keys exist") {
+    const int stranger = rawConnect(port);
+    // A well-formed check('k') frame (store_protocol.hpp), without the handshake.
+    const std::uint8_t check[] = {10, 0, 0, 0, 5, 1, 0, 0, 0, 1, 0, 0, 0, 'k'};
+    REQUIRE(::send(stranger, check, sizeof check, 0) == static_cast<ssize_t>(sizeof check));
+    char answer[64];
+    CHECK(::recv(stranger, answer, sizeof answer, 0) <= 0);
+    ::close(stranger);
+    ScopedEnv member("BANYAN_JOB_KEY", toHex(key).c_str());
+    TcpStore store("127.0.0.1", port);
+    CHECK(store.check({"k"}, 5s));
+    CHECK_FALSE(store.check({"k", "absent"}, 5s));
+  }
   SECTION("random bytes are dropped without an answer") {
     const int stranger = rawConnect(port);
     const char junk[] = "\x10\x00\x00\x00garbage garbage garbage";

@@ -114,6 +114,10 @@ TEST_CASE("store protocol round-trips every request", "[store]") {
   CHECK(wait.command == protocol::Command::Wait);
   CHECK(wait.keys == std::vector<std::string>{"a", "bb", "ccc"});
 
+  auto check = roundTrip({protocol::Command::Check, {"failed/2", ""}, {}, 0});
+  CHECK(check.command == protocol::Command::Check);
+  CHECK(check.keys == std::vector<std::string>{"failed/2", ""});
+
   std::string binary("\0\1\2\xff", 4);
   auto setBinary = roundTrip({protocol::Command::Set, {binary}, bytes(binary), 0});
   CHECK(setBinary.keys[0] == binary);
@@ -132,6 +136,15 @@ TEST_CASE("store protocol round-trips responses", "[store]") {
     CHECK(decoded.status == response.status);
     CHECK(decoded.payload == response.payload);
   }
+  for (const bool allSet : {false, true}) {
+    bool decoded = !allSet;
+    REQUIRE(protocol::decodeCheckResult(protocol::encodeCheckResult(allSet), decoded));
+    CHECK(decoded == allSet);
+  }
+  bool allSet = false;
+  CHECK_FALSE(protocol::decodeCheckResult({}, allSet));
+  CHECK_FALSE(protocol::decodeCheckResult({2}, allSet));
+  CHECK_FALSE(protocol::decodeCheckResult({1, 0}, allSet));
   std::int64_t value = 0;
   REQUIRE(protocol::decodeAddResult(protocol::encodeAddResult(INT64_MIN), value));
   CHECK(value == INT64_MIN);
@@ -165,6 +178,12 @@ TEST_CASE("store protocol rejects malformed and oversized frames", "[store]") {
   CHECK_FALSE(decodeBody(BodyBuilder().u8(4).u32(1000).u32(0).body));
   CHECK_THAT(decodeBody(BodyBuilder().u8(4).u32(0x7fffffff).body).message(),
              Catch::Contains("limit"));
+  // Check is bounded as Wait is.
+  CHECK_FALSE(decodeBody(BodyBuilder().u8(5).u32(1000).u32(0).body));
+  CHECK_THAT(decodeBody(BodyBuilder().u8(5).u32(0x7fffffff).body).message(),
+             Catch::Contains("check on 2147483647 keys exceeds the limit"));
+  CHECK_THAT(decodeBody(BodyBuilder().u8(5).u32(1).u32(1).raw("kX").body).message(),
+             Catch::Contains("trailing bytes after a check"));
   // Unknown response status.
   const std::uint8_t badStatus[1] = {7};
   protocol::Response response;
@@ -173,6 +192,9 @@ TEST_CASE("store protocol rejects malformed and oversized frames", "[store]") {
   // The encoder refuses to build what the decoder would refuse.
   const std::string longKey(protocol::kMaxKeyBytes + 1, 'k');
   CHECK_THROWS_AS(protocol::encodeRequest({protocol::Command::Get, {longKey}, {}, 0}),
+                  banyan::Error);
+  CHECK_THROWS_AS(protocol::encodeRequest(
+                      {protocol::Command::Check, std::vector<std::string>(protocol::kMaxWaitKeys + 1, "k"), {}, 0}),
                   banyan::Error);
 }
 
@@ -240,6 +262,40 @@ TEST_CASE("store get blocks until another client sets the key", "[store]") {
   reader.add("w2", 1, 2s);
   waiter.join();
   CHECK(done);
+}
+
+TEST_CASE("store check answers at once whether keys are set, without waiting for them", "[store]") {
+  TcpStoreServer server("127.0.0.1", 0);
+  TcpStore store("127.0.0.1", server.port());
+  // A check that waited for its key would end in a Timeout after 20 s, not return false.
+  CHECK_FALSE(store.check({"failed/1"}, 20s));
+  CHECK(store.check({}, 20s));
+  store.set("failed/1", bytes("why"), 2s);
+  CHECK(store.check({"failed/1"}, 20s));
+  CHECK_FALSE(store.check({"failed/1", "failed/2"}, 20s));
+  store.add("failed/2", 1, 2s);
+  CHECK(store.check({"failed/2", "failed/1"}, 20s));
+
+  // Through a PrefixStore the keys are the prefixed ones.
+  auto shared = std::make_shared<TcpStore>("127.0.0.1", server.port());
+  banyan::PrefixStore prefixed("job", shared);
+  CHECK_FALSE(prefixed.check({"failed/1"}, 20s));
+  prefixed.set("failed/1", bytes("x"), 2s);
+  CHECK(prefixed.check({"failed/1"}, 20s));
+  CHECK(shared->check({"job/failed/1"}, 20s));
+
+  // A get parked on the server does not hold up another client's check of the same key.
+  std::thread getter([&] { CHECK(text(store.get("late", 20s)) == "here"); });
+  TcpStore other("127.0.0.1", server.port());
+  CHECK_FALSE(other.check({"late"}, 20s));
+  other.set("late", bytes("here"), 2s);
+  getter.join();
+  CHECK(store.check({"late"}, 20s));
+
+  // An unreachable server is an error within the call's bound, not an answer.
+  const std::uint16_t port = unusedPort();
+  TcpStore nobody("127.0.0.1", port);
+  CHECK_THROWS_AS(nobody.check({"k"}, 200ms), banyan::Error);
 }
 
 TEST_CASE("store get of a missing key times out naming the key", "[store]") {

@@ -57,6 +57,7 @@ struct ShmTransport::Impl {
     bool crossMemoryToPeer = false;  // the peer can read my memory
     std::unique_ptr<asio::posix::stream_descriptor> exitWatch;  // pidfd: readable once it exits
     std::string gone;                // why the peer can no longer take part ("" while it can)
+    bool exited = false;             // its process has ended (not only its connection)
     std::deque<SendOp> sends;
     std::deque<RecvOp> recvs;
   };
@@ -157,7 +158,7 @@ struct ShmTransport::Impl {
           if (status.code() == ErrorCode::Remote) {
             failAll(Status::make(ErrorCode::Remote, "{} closed its connection: the process exited while its {}-byte "
                                  "message was being read", describe(peer), op.bytes)
-                        .withLostPeer(peer.rank));
+                        .withLostPeer(peer.rank, true));
           } else {
             failAll(Status::make(ErrorCode::System, "shm: reading {} bytes from rank {}: {}", op.bytes, peer.rank,
                                  status.message()));
@@ -233,7 +234,8 @@ struct ShmTransport::Impl {
     // Only this peer's operations fail, as with TCP: the collectives' executor shuts the whole
     // transport down on any failure, while point-to-point goes on with the other peers.
     if (!peer.recvs.empty() || !peer.sends.empty()) {
-      const Status why = Status::make(ErrorCode::Remote, "{} {}", describe(peer), peer.gone).withLostPeer(peer.rank);
+      const Status why =
+          Status::make(ErrorCode::Remote, "{} {}", describe(peer), peer.gone).withLostPeer(peer.rank, peer.exited);
       for (auto& op : peer.sends) complete(std::move(op.done), why);
       for (auto& op : peer.recvs) complete(std::move(op.done), why);
       peer.sends.clear();
@@ -258,6 +260,7 @@ struct ShmTransport::Impl {
   void watchExit(Peer& peer) {
     peer.exitWatch = watchProcessExit(io, peer.pid, [this, &peer] {
       if (peer.gone.empty()) peer.gone = "closed its connection: the process exited";
+      peer.exited = true;
       checkGone(peer);
     });
   }

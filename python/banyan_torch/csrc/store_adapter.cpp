@@ -72,6 +72,14 @@ void C10dStore::wait(const std::vector<std::string>& keys, std::chrono::millisec
   }
 }
 
+bool C10dStore::check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
+  try {
+    return store_->check(keys);
+  } catch (const std::exception& e) {
+    rethrow(e, "check", keys.empty() ? std::string() : keys.front(), timeout);
+  }
+}
+
 std::string localAddressTowards(const std::string& host) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;

@@ -19,6 +19,9 @@ class C10dStore : public banyan::Store {
   Bytes get(const std::string& key, std::chrono::milliseconds timeout) override;
   std::int64_t add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) override;
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
+  // c10d's own check(): answered from the keys present now, with the store's own timeout for
+  // the exchange (c10d takes none per call).
+  bool check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
   // The local address that routes to MASTER_ADDR (torchrun's store host), so the TCP
   // transport listens on the interface the other hosts reach; "" (loopback) without one.
   std::string localAddress() const override { return localAddress_; }
