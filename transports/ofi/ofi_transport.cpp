@@ -123,6 +123,9 @@ struct OfiTransport::Impl {
     int pid = 0;
     std::unique_ptr<asio::posix::stream_descriptor> exitWatch;
     std::string gone;
+    // The process is known to have ended (the exit watch saw it), not only to be unreachable:
+    // the runtime's look-up of its failure account need not wait for one to appear.
+    bool exited = false;
     bool probing = false;
     bool reached = false;  // an operation with it has completed
     std::chrono::steady_clock::time_point probedAt{};
@@ -282,7 +285,7 @@ struct OfiTransport::Impl {
 
   Status lostStatus(int rank) const {
     return Status::make(ErrorCode::Remote, "{} {}", describe(rank), peers[static_cast<std::size_t>(rank)].gone)
-        .withLostPeer(rank);
+        .withLostPeer(rank, peers[static_cast<std::size_t>(rank)].exited);
   }
 
   bool waitsOn(int rank) const {
@@ -299,6 +302,7 @@ struct OfiTransport::Impl {
     readQueue();  // what it sent before it died still counts
     if (shutDown) return;
     peer.gone = "closed its endpoint: the process exited";
+    peer.exited = true;
     removeDeadRegion(peer);
     // The executor fails the whole collective on one peer's failure, and this transport closes
     // its endpoint on any error (failAll): nothing finer to keep.
