@@ -3,6 +3,7 @@
 // replayed server nonce or a reflected MAC all fail), the TCP hello's new fields, and a TcpStore
 // session that must authenticate (real sockets, one process).
 
+#include "support/scoped_env.hpp"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -22,31 +23,11 @@
 #include "transports/tcp/framing.hpp"
 
 using namespace banyan;
+using banyan::test::ScopedEnv;
 using namespace banyan::security;
 using namespace std::chrono_literals;
 
 namespace {
-
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      setenv(name, value, 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      setenv(name_, old_->c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // A hello as a TCP connector would send it.
 transport::tcp::HelloBytes someHello(const Nonce& clientNonce) {

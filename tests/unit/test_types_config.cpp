@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "support/scoped_env.hpp"
 #include "tuning/algo_override.hpp"
 
 #include <banyan/error.hpp>
@@ -11,27 +12,8 @@
 #include <sstream>
 
 using namespace banyan;
+using banyan::test::ScopedEnv;
 using namespace std::chrono_literals;
-
-namespace {
-
-// Sets an environment variable for the scope of a test, restoring what was there.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) setenv(name, value, 1); else unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1); else unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
-}  // namespace
 
 TEST_CASE("data types and ops have sizes and names that parse back", "[config]") {
   for (int i = 0; i < kDataTypeCount; ++i) {
