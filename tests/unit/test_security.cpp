@@ -3,7 +3,6 @@
 // replayed server nonce or a reflected MAC all fail), the TCP hello's new fields, and a TcpStore
 // session that must authenticate (real sockets, one process).
 
-#include "support/scoped_env.hpp"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,6 +19,7 @@
 #include "security/handshake.hpp"
 #include "security/job_key.hpp"
 #include "security/key_source.hpp"
+#include "support/scoped_env.hpp"
 #include "transports/tcp/framing.hpp"
 
 using namespace banyan;
