@@ -126,6 +126,7 @@ struct OfiTransport::Impl {
     // The process is known to have ended (the exit watch saw it), not only to be unreachable:
     // the runtime's look-up of its failure account need not wait for one to appear.
     bool exited = false;
+    std::optional<std::chrono::steady_clock::time_point> exitedAt;  // seen by the exit watch
     bool probing = false;
     bool reached = false;  // an operation with it has completed
     std::chrono::steady_clock::time_point probedAt{};
@@ -295,18 +296,40 @@ struct OfiTransport::Impl {
     return false;
   }
 
-  // The peer's process exited (exit watch). Under `mutex`.
+  // The peer's process exited (exit watch). Under `mutex`. It is not lost yet: a peer that
+  // finished its last call and exited normally may have sent what this rank still waits for,
+  // and over tcp;ofi_rxm those bytes can still sit in a socket the provider has not read (the
+  // exit and the data travel separately; seen: 5 ranks, the last allgather failed on the rank
+  // that finished first). settleExited() declares it lost after kExitGrace.
+  // Over shm the peer wrote into this rank's own region, so one read has all it sent, and
+  // waiting would be harmful: a survivor still sending to the dead rank can spin for ever on a
+  // lock the dead rank held (docs/ofi.md, known problems), so there it is lost at once.
   void peerExited(int rank) {
     Peer& peer = peers[static_cast<std::size_t>(rank)];
-    if (shutDown || !peer.gone.empty()) return;
-    readQueue();  // what it sent before it died still counts
-    if (shutDown) return;
-    peer.gone = "closed its endpoint: the process exited";
-    peer.exited = true;
-    removeDeadRegion(peer);
-    // The executor fails the whole collective on one peer's failure, and this transport closes
-    // its endpoint on any error (failAll): nothing finer to keep.
-    if (waitsOn(rank)) failAll(lostStatus(rank));
+    if (shutDown || !peer.gone.empty() || peer.exitedAt) return;
+    peer.exitedAt = std::chrono::steady_clock::now();
+    if (providerName == "shm") {
+      *peer.exitedAt -= kExitGrace;  // no grace
+      settleExited(readQueue());     // or the next poll's, if this read found something
+    }
+  }
+
+  // Peers whose process exited at least kExitGrace ago, with a read of the queue since that
+  // found nothing (`read`: completions the caller's read just found), are lost. Under `mutex`.
+  void settleExited(std::size_t read) {
+    if (shutDown || read > 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (std::size_t index = 0; index < peers.size() && !shutDown; ++index) {
+      Peer& peer = peers[index];
+      if (!peer.exitedAt || !peer.gone.empty() || now - *peer.exitedAt < kExitGrace) continue;
+      const int rank = static_cast<int>(index);
+      peer.gone = "closed its endpoint: the process exited";
+      peer.exited = true;
+      removeDeadRegion(peer);
+      // The executor fails the whole collective on one peer's failure, and this transport
+      // closes its endpoint on any error (failAll): nothing finer to keep.
+      if (waitsOn(rank)) failAll(lostStatus(rank));
+    }
   }
 
   // The first held transmit, to `rank`, met -FI_EAGAIN again. tcp;ofi_rxm answers every send
@@ -941,6 +964,7 @@ void OfiTransport::Impl::helperLoop() {
     const std::size_t read = readQueue();
     retryBlocked();
     settleDoomed(false);
+    settleExited(read);
     probePeers();
     idleTicks = read > 0 || !live.empty() ? 0 : idleTicks + 1;
     if (due.size() > before) asio::post(io, [] {});  // wake a driver sleeping in the event loop
@@ -1067,9 +1091,10 @@ std::size_t OfiTransport::poll() {
     std::lock_guard lock(impl.mutex);
     ++impl.driverPolls;
     if (!impl.shutDown) {
-      impl.readQueue();
+      const std::size_t read = impl.readQueue();
       impl.retryBlocked();
       impl.settleDoomed(false);
+      impl.settleExited(read);
       impl.probePeers();
     }
     due.swap(impl.due);

@@ -22,8 +22,10 @@
 // provider can spin forever inside a send to a peer that was stopped while it held a lock of
 // its shared-memory region (docs/ofi.md, known problems), which a probe would only provoke.
 //
-// Before failing the operations with a peer that exited, the transport reads its completion
-// queue once more: what the peer sent before it died still counts.
+// A peer that exited is lost only kExitGrace later, and after a read of the completion queue
+// that found nothing: what the peer sent before it exited still counts, and a peer that simply
+// finished its last call and exited may have sent exactly what this rank still waits for
+// (over tcp;ofi_rxm those bytes can still be in a socket the provider has not read).
 
 #include <chrono>
 
@@ -33,5 +35,7 @@ constexpr auto kProbeInterval = std::chrono::milliseconds(500);
 // How long a provider may answer -FI_EAGAIN to every send towards a peer it had reached before
 // that peer counts as lost.
 constexpr auto kRefusedBound = std::chrono::milliseconds(2000);
+// How long after a watched peer's exit its operations are still given to complete.
+constexpr auto kExitGrace = std::chrono::milliseconds(250);
 
 }  // namespace banyan::transport::ofi
