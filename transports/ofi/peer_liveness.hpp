@@ -36,6 +36,6 @@ constexpr auto kProbeInterval = std::chrono::milliseconds(500);
 // that peer counts as lost.
 constexpr auto kRefusedBound = std::chrono::milliseconds(2000);
 // How long after a watched peer's exit its operations are still given to complete.
-constexpr auto kExitGrace = std::chrono::milliseconds(250);
+constexpr auto kExitGrace = std::chrono::milliseconds(500);
 
 }  // namespace banyan::transport::ofi
