@@ -210,12 +210,13 @@ struct OfiTransport::Impl {
 
   void post(Queue queue, std::function<ssize_t()> attempt, int peer = -1) {
     if (shutDown) return;
-    if (waiting[queue].empty() && posted[queue] < limit[queue] && tryPost(queue, attempt)) return;
+    if (waiting[queue].empty() && posted[queue] < limit[queue] && tryPost(queue, attempt, peer)) return;
     waiting[queue].push_back({std::move(attempt), peer});
   }
 
-  // True once posted (or failed for good); false if it must wait.
-  bool tryPost(Queue queue, const std::function<ssize_t()>& attempt) {
+  // True once posted (or failed for good); false if it must wait. `peer` is the rank a transmit
+  // goes to (-1 for receives).
+  bool tryPost(Queue queue, const std::function<ssize_t()>& attempt, int peer) {
     const ssize_t ret = attempt();
     if (ret == 0) {
       ++posted[queue];
@@ -225,6 +226,15 @@ struct OfiTransport::Impl {
       ++retried;
       return false;
     }
+    // A transmit the provider refuses for good names its peer: the sockets provider answers a
+    // send to a peer whose process has gone with -FI_ENOENT (its connection is gone and cannot
+    // be made again), which is that peer's loss, not a fault of this system.
+    if (peer >= 0 && peer < params.size && peer != params.rank && peers[static_cast<std::size_t>(peer)].gone.empty()) {
+      peers[static_cast<std::size_t>(peer)].gone =
+          fmt::format("cannot be reached: {} refused a send to it: {}", providerName, fiText(ret));
+      failAll(lostStatus(peer));
+      return true;
+    }
     failAll(Status::make(ErrorCode::System, "ofi: posting to the {} endpoint: {}", providerName, fiText(ret)));
     return true;
   }
@@ -233,7 +243,7 @@ struct OfiTransport::Impl {
     for (Queue queue : {kTx, kRx}) {
       auto& list = waiting[queue];
       while (!list.empty() && !shutDown && posted[queue] < limit[queue]) {
-        if (!tryPost(queue, list.front().attempt)) {
+        if (!tryPost(queue, list.front().attempt, list.front().peer)) {
           if (queue == kTx) noteRefused(list.front().peer);
           break;
         }
