@@ -12,16 +12,17 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "support/multiproc.hpp"
 
 using namespace banyan;
+using banyan::test::makeTempDir;
 using banyan::test::over;
 using banyan::test::runRanks;
 
 TEST_CASE("Options::algo replaces BANYAN_ALGO and every rank runs it", "[multiproc][topology]") {
-  char dir[] = "/tmp/banyan-algo-opt-XXXXXX";
-  REQUIRE(mkdtemp(dir) != nullptr);
-  const std::string path = std::string(dir) + "/rank0.log";
+  const std::string dir = makeTempDir("banyan-algo-opt");
+  const std::string path = dir + "/rank0.log";
   bootstrap::LaunchOptions options = over("tcp");
   options.environment["BANYAN_ALGO"] = "allreduce:0-:ring";  // what the code must override
   options.environment["BANYAN_DEBUG"] = "info";
@@ -49,7 +50,7 @@ TEST_CASE("Options::algo replaces BANYAN_ALGO and every rank runs it", "[multipr
   std::stringstream text;
   text << file.rdbuf();
   std::remove(path.c_str());
-  rmdir(dir);
+  rmdir(dir.c_str());
   INFO(text.str());
   CHECK(text.str().find("uses double-tree (Options::algo band 0- B)") != std::string::npos);
   CHECK(text.str().find("uses ring") == std::string::npos);

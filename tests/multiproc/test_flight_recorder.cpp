@@ -17,42 +17,19 @@
 #include <thread>
 #include <vector>
 
+#include "support/files.hpp"
 #include "support/multiproc.hpp"
+#include "support/shell.hpp"
 
 using namespace banyan;
+using banyan::test::fileExists;
+using banyan::test::makeTempDir;
 using banyan::test::over;
+using banyan::test::readFile;
 using banyan::test::runRanks;
+using banyan::test::runShell;
 
 namespace {
-
-std::string makeTempDir() {
-  char pattern[] = "/tmp/banyan-flight-XXXXXX";
-  REQUIRE(mkdtemp(pattern) != nullptr);
-  return pattern;
-}
-
-// Runs a shell command; returns its exit status and everything it printed.
-std::pair<int, std::string> run(const std::string& command) {
-  std::FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-bool exists(const std::string& path) {
-  struct stat info {};
-  return stat(path.c_str(), &info) == 0;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
 const std::string kTool = std::string(BANYAN_SOURCE_DIR) + "/tools/banyan-flight";
 
@@ -61,7 +38,7 @@ const std::string kTool = std::string(BANYAN_SOURCE_DIR) + "/tools/banyan-flight
 TEST_CASE("a staged hang: the flight recorder dumps name the rank that never entered", "[multiproc][observe]") {
   // Shared memory runs allreduce in its own engine and TCP as a schedule; both must record.
   const std::string transport = GENERATE(as<std::string>{}, "tcp", "shm");
-  const std::string dir = makeTempDir();
+  const std::string dir = makeTempDir("banyan-flight");
   bootstrap::LaunchOptions options = over(transport);
   options.environment["BANYAN_TIMEOUT"] = "2s";
   options.environment["BANYAN_DEBUG"] = "none";
@@ -83,7 +60,7 @@ TEST_CASE("a staged hang: the flight recorder dumps name the rank that never ent
           }
         }
         if (comm.rank() != kLagging) {
-          RANK_EXPECT(comm.rank(), exists(dir + "/flight-" + std::to_string(comm.rank()) + ".json"));
+          RANK_EXPECT(comm.rank(), fileExists(dir + "/flight-" + std::to_string(comm.rank()) + ".json"));
           return 0;
         }
         // The lagging rank is alive and busy elsewhere: its dump comes from SIGUSR1, as an
@@ -92,32 +69,32 @@ TEST_CASE("a staged hang: the flight recorder dumps name the rank that never ent
         kill(getpid(), SIGUSR1);
         const std::string mine = dir + "/flight-2.json";
         const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (!exists(mine) && std::chrono::steady_clock::now() < until) {
+        while (!fileExists(mine) && std::chrono::steady_clock::now() < until) {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
-        RANK_EXPECT(comm.rank(), exists(mine));
+        RANK_EXPECT(comm.rank(), fileExists(mine));
         return 0;
       },
       options);
 
   for (int r = 0; r < kRanks; ++r) {
-    const std::string text = slurp(dir + "/flight-" + std::to_string(r) + ".json");
+    const std::string text = readFile(dir + "/flight-" + std::to_string(r) + ".json");
     INFO("rank " << r << " dump:\n" << text);
     CHECK_THAT(text, Catch::Contains("\"format\": \"banyan-flight-recorder\""));
     CHECK_THAT(text, Catch::Contains(r == kLagging ? "\"reason\": \"SIGUSR1\"" : "\"last_queued\": 5"));
   }
-  const auto [status, output] = run(kTool + " " + dir);
+  const auto [status, output] = runShell(kTool + " " + dir);
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("rank 2 never entered allreduce #5 (count=1024, f32, sum)"));
   CHECK_THAT(output, Catch::Contains("ranks 0-1,3 wait for it"));
   CHECK_THAT(output, Catch::Contains("its last call: allreduce #4 (count=1024, f32, sum), done"));
-  run("rm -rf " + dir);
+  runShell("rm -rf " + dir);
 }
 
 TEST_CASE("close() with work pending writes the flight recorder dump, and the tool names the absent rank",
           "[multiproc][observe]") {
-  const std::string dir = makeTempDir();
+  const std::string dir = makeTempDir("banyan-flight");
   bootstrap::LaunchOptions options = over("tcp");
   options.environment["BANYAN_DEBUG"] = "none";
   options.environment["BANYAN_FLIGHT_RECORDER"] = dir + "/fr.json";  // no %r: ".r<rank>" is added
@@ -135,26 +112,26 @@ TEST_CASE("close() with work pending writes the flight recorder dump, and the to
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         comm.close();
         RANK_EXPECT(0, work.test() && work.error() && work.error()->code() == ErrorCode::Aborted);
-        RANK_EXPECT(0, exists(dir + "/fr.json.r0") && !exists(dir + "/fr.json.r1"));
+        RANK_EXPECT(0, fileExists(dir + "/fr.json.r0") && !fileExists(dir + "/fr.json.r1"));
         return 0;
       },
       options);
-  const std::string text = slurp(dir + "/fr.json.r0");
+  const std::string text = readFile(dir + "/fr.json.r0");
   INFO(text);
   CHECK_THAT(text, Catch::Contains("\"reason\": \"Aborted: communicator"));
   CHECK_THAT(text, Catch::Contains("\"kind\": \"broadcast\""));
   CHECK_THAT(text, Catch::Contains("root=1"));
-  const auto [status, output] = run(kTool + " " + dir);
+  const auto [status, output] = runShell(kTool + " " + dir);
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("no dump from rank 1"));
   CHECK_THAT(output, Catch::Contains("rank 0 waits in broadcast #2"));
-  run("rm -rf " + dir);
+  runShell("rm -rf " + dir);
 }
 
 TEST_CASE("a send never received: the dump holds it and the tool says the peer never posted the receive",
           "[multiproc][observe]") {
-  const std::string dir = makeTempDir();
+  const std::string dir = makeTempDir("banyan-flight");
   bootstrap::LaunchOptions options = over("tcp");
   options.environment["BANYAN_DEBUG"] = "none";
   options.environment["BANYAN_TIMEOUT"] = "2s";
@@ -169,10 +146,10 @@ TEST_CASE("a send never received: the dump holds it and the tool says the peer n
           std::this_thread::sleep_for(std::chrono::seconds(3));
           kill(getpid(), SIGUSR1);  // dumps: it has done nothing wrong, only nothing at all
           const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-          while (!exists(dir + "/fr-1.json") && std::chrono::steady_clock::now() < until) {
+          while (!fileExists(dir + "/fr-1.json") && std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
           }
-          RANK_EXPECT(1, exists(dir + "/fr-1.json"));
+          RANK_EXPECT(1, fileExists(dir + "/fr-1.json"));
           return 0;
         }
         try {
@@ -181,18 +158,18 @@ TEST_CASE("a send never received: the dump holds it and the tool says the peer n
         } catch (const Error& error) {
           RANK_EXPECT(0, error.code() == ErrorCode::Timeout);
         }
-        RANK_EXPECT(0, exists(dir + "/fr-0.json"));
+        RANK_EXPECT(0, fileExists(dir + "/fr-0.json"));
         return 0;
       },
       options);
-  const std::string text = slurp(dir + "/fr-0.json");
+  const std::string text = readFile(dir + "/fr-0.json");
   INFO(text);
   CHECK_THAT(text, Catch::Contains("\"op\": \"send\", \"peer\": 1, \"tag\": 7, \"bytes\": 1048576"));
   CHECK_THAT(text, Catch::Contains("\"state\": \"failed\""));
-  const auto [status, output] = run(kTool + " " + dir);
+  const auto [status, output] = runShell(kTool + " " + dir);
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("rank 0's send #1 to rank 1 (tag 7, 1048576 B, f32) did not complete: rank 1 "
                                      "never posted a receive from rank 0 with tag 7"));
-  run("rm -rf " + dir);
+  runShell("rm -rf " + dir);
 }

@@ -19,35 +19,21 @@
 #include <thread>
 #include <vector>
 
+#include "support/files.hpp"
 #include "support/multiproc.hpp"
 #include "support/shell.hpp"
 
 using namespace banyan;
-using banyan::test::over;
+using banyan::test::fileExists;
+using banyan::test::makeTempDir;
 using banyan::test::occurrences;
+using banyan::test::over;
+using banyan::test::readFile;
 using banyan::test::runRanks;
 
 namespace {
 
 constexpr int kRanks = 4;
-
-std::string makeTempDir() {
-  char pattern[] = "/tmp/banyan-forced-XXXXXX";
-  REQUIRE(mkdtemp(pattern) != nullptr);
-  return pattern;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-bool exists(const std::string& path) {
-  struct stat info {};
-  return stat(path.c_str(), &info) == 0;
-}
 
 // What one job on 1 host x 4 ranks over the default transport (shared memory with its engine)
 // logged on rank 0 and recorded in rank 0's flight recorder dump.
@@ -59,7 +45,7 @@ struct Evidence {
 // Runs one small (256 B) and one large (1 MiB) allreduce, and allgathers of 4 B and 16 KiB blocks; checks every result
 // exactly, and asks for a flight recorder dump (SIGUSR1) before closing.
 Evidence runJob(const std::string& algo) {
-  const std::string dir = makeTempDir();
+  const std::string dir = makeTempDir("banyan-forced");
   bootstrap::LaunchOptions options = over("shm");
   if (!algo.empty()) options.environment["BANYAN_ALGO"] = algo;
   options.environment["BANYAN_DEBUG"] = "info";
@@ -93,17 +79,17 @@ Evidence runJob(const std::string& algo) {
           const std::string dump = dir + "/fr-0.json";
           kill(getpid(), SIGUSR1);
           const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-          while (!exists(dump) && std::chrono::steady_clock::now() < until) {
+          while (!fileExists(dump) && std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
           }
-          RANK_EXPECT(rank, exists(dump));
+          RANK_EXPECT(rank, fileExists(dump));
           // The dump is renamed into place whole (flight_recorder.hpp): complete once seen.
         }
         comm.barrier();  // the others stay until rank 0 has its dump
         return 0;
       },
       options);
-  Evidence evidence{slurp(dir + "/rank0.log"), slurp(dir + "/fr-0.json")};
+  Evidence evidence{readFile(dir + "/rank0.log"), readFile(dir + "/fr-0.json")};
   banyan::test::runShell("rm -rf " + dir);
   return evidence;
 }

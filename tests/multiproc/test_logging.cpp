@@ -12,28 +12,23 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "support/multiproc.hpp"
 
 using namespace banyan;
+using banyan::test::makeTempDir;
 using banyan::test::over;
+using banyan::test::readFile;
 using banyan::test::runRanks;
 
 namespace {
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-std::string slurp(const std::string& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
 // Runs two ranks with `subsystems` (empty: unset); returns rank 0's stderr and rank 1's pid.
 std::string logOfRankZero(const std::string& subsystems) {
-  char dir[] = "/tmp/banyan-log-XXXXXX";
-  REQUIRE(mkdtemp(dir) != nullptr);
-  const std::string path = std::string(dir) + "/rank0.log";
+  const std::string dir = makeTempDir("banyan-log");
+  const std::string path = dir + "/rank0.log";
   bootstrap::LaunchOptions options = over("tcp");
   options.environment["BANYAN_DEBUG"] = "info";
   if (!subsystems.empty()) options.environment["BANYAN_DEBUG_SUBSYS"] = subsystems;
@@ -51,9 +46,9 @@ std::string logOfRankZero(const std::string& subsystems) {
         return 0;
       },
       options);
-  const std::string text = slurp(path);
+  const std::string text = readFile(path);
   std::remove(path.c_str());
-  rmdir(dir);
+  rmdir(dir.c_str());
   return text;
 }
 

@@ -10,32 +10,24 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "support/multiproc.hpp"
+#include "support/shell.hpp"
 
 using namespace banyan;
+using banyan::test::makeTempDir;
 using banyan::test::over;
 using banyan::test::runRanks;
+using banyan::test::runShell;
 
 namespace {
-
-std::pair<int, std::string> run(const std::string& command) {
-  std::FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
 
 const std::string kSource = BANYAN_SOURCE_DIR;
 
 }  // namespace
 
 TEST_CASE("BANYAN_TRACE writes valid per-rank traces that merge into one", "[multiproc][observe]") {
-  char pattern[] = "/tmp/banyan-trace-XXXXXX";
-  REQUIRE(mkdtemp(pattern) != nullptr);
-  const std::string dir = pattern;
+  const std::string dir = makeTempDir("banyan-trace");
   constexpr int kRanks = 3;
   // Messages (not the shared-memory engine), so that sends, receives and reductions show.
   bootstrap::LaunchOptions options = over("shm-messages");
@@ -58,22 +50,20 @@ TEST_CASE("BANYAN_TRACE writes valid per-rank traces that merge into one", "[mul
   for (int r = 0; r < kRanks; ++r) {
     const std::string file = dir + "/trace-" + std::to_string(r) + ".json";
     files += " " + file;
-    const auto [status, output] = run(kSource + "/tests/support/check_trace.py " + file + " " + std::to_string(r) +
+    const auto [status, output] = runShell(kSource + "/tests/support/check_trace.py " + file + " " + std::to_string(r) +
                                       " allreduce#1 allreduce#2 allgather#3 broadcast#4");
     INFO(output);
     CHECK(status == 0);
   }
-  const auto [status, output] = run(kSource + "/tools/banyan-trace-merge --check -o " + dir + "/job.json" + files);
+  const auto [status, output] = runShell(kSource + "/tools/banyan-trace-merge --check -o " + dir + "/job.json" + files);
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("from 3 rank(s)"));
-  run("rm -rf " + dir);
+  runShell("rm -rf " + dir);
 }
 
 TEST_CASE("banyan-trace-merge --check refuses overlapping spans and accepts a file a crash cut short", "[observe]") {
-  char pattern[] = "/tmp/banyan-trace-XXXXXX";
-  REQUIRE(mkdtemp(pattern) != nullptr);
-  const std::string dir = pattern;
+  const std::string dir = makeTempDir("banyan-trace");
   const auto write = [&](const std::string& name, const std::string& text) {
     std::FILE* file = std::fopen((dir + "/" + name).c_str(), "w");
     REQUIRE(file != nullptr);
@@ -87,12 +77,12 @@ TEST_CASE("banyan-trace-merge --check refuses overlapping spans and accepts a fi
   const std::string cut = write("cut.json",
                                 "[\n{\"name\": \"a\", \"ph\": \"X\", \"ts\": 0, \"dur\": 10, \"pid\": 0, \"tid\": 1},\n"
                                 "{\"name\": \"b\", \"ph\": \"X\", \"ts\": 2, \"dur\": 3, \"pid\": 0, \"tid\": 1}");
-  const auto [badStatus, badOutput] = run(kSource + "/tools/banyan-trace-merge --check " + bad);
+  const auto [badStatus, badOutput] = runShell(kSource + "/tools/banyan-trace-merge --check " + bad);
   INFO(badOutput);
   CHECK(badStatus == 1);
   CHECK_THAT(badOutput, Catch::Contains("overlaps"));
-  const auto [cutStatus, cutOutput] = run(kSource + "/tools/banyan-trace-merge --check " + cut);
+  const auto [cutStatus, cutOutput] = runShell(kSource + "/tools/banyan-trace-merge --check " + cut);
   INFO(cutOutput);
   CHECK(cutStatus == 0);
-  run("rm -rf " + dir);
+  runShell("rm -rf " + dir);
 }

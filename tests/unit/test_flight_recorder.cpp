@@ -12,21 +12,13 @@
 
 #include "common/log.hpp"
 #include "observe/flight_recorder.hpp"
+#include "support/files.hpp"
 
 using namespace banyan;
 using banyan::observe::FlightRecorder;
 using banyan::observe::RecorderIdentity;
-
-namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-}  // namespace
+using banyan::test::makeTempDir;
+using banyan::test::readFile;
 
 TEST_CASE("flight recorder path patterns", "[observe]") {
   const RecorderIdentity first{"communicator 0", 0, 3, 8};
@@ -40,13 +32,12 @@ TEST_CASE("flight recorder path patterns", "[observe]") {
 }
 
 TEST_CASE("the flight recorder keeps the last N operations, oldest first, as valid JSON", "[observe]") {
-  char dir[] = "/tmp/banyan-fr-unit-XXXXXX";
-  REQUIRE(mkdtemp(dir) != nullptr);
-  const std::string path = std::string(dir) + "/dump-0.json";
+  const std::string dir = makeTempDir("banyan-fr-unit");
+  const std::string path = dir + "/dump-0.json";
   {
-    FlightRecorder recorder({"communicator \"odd\"\n", 0, 0, 2}, 4, std::string(dir) + "/dump-%r.json");
+    FlightRecorder recorder({"communicator \"odd\"\n", 0, 0, 2}, 4, dir + "/dump-%r.json");
     for (std::uint64_t s = 1; s <= 10; ++s) {
-      recorder.queued(s, "allreduce", 16, 64, DataType::f32, {"sum"});
+      recorder.queued(s, "allreduce", 16, 64, DataType::f32, {.op = "sum"});
       if (s < 10) recorder.started(s, "ring");
       if (s < 9) recorder.finished(s, Status::ok());
     }
@@ -56,7 +47,7 @@ TEST_CASE("the flight recorder keeps the last N operations, oldest first, as val
     recorder.transferStarted(2, false, -1, 6, 8, DataType::u8);  // a receive from any rank, pending
     CHECK(recorder.dump("test: \"quoted\"") == path);
   }
-  const std::string text = slurp(path);
+  const std::string text = readFile(path);
   INFO(text);
   // Operations 7..10 survive the ring of 4; 1..6 are gone.
   CHECK(text.find("\"sequence\": 6,") == std::string::npos);
@@ -81,7 +72,7 @@ TEST_CASE("the flight recorder keeps the last N operations, oldest first, as val
       path;
   CHECK(std::system(check.c_str()) == 0);
   std::remove(path.c_str());
-  rmdir(dir);
+  rmdir(dir.c_str());
 }
 
 TEST_CASE("a flight recorder that cannot write says so and returns no path", "[observe]") {
@@ -96,7 +87,7 @@ TEST_CASE("a flight recorder that cannot write says so and returns no path", "[o
 TEST_CASE("the flight recorder describes fused, premultiplied and rooted calls", "[observe]") {
   FlightRecorder recorder({"communicator 0", 0, 0, 4}, 8, "/tmp/unused-%r.json");
   recorder.queued(1, "allreduce", 48, 192, DataType::f32, {"sum", -1, 3, 0.25});
-  recorder.queued(2, "broadcast", 8, 32, DataType::f32, {"", 2});
+  recorder.queued(2, "broadcast", 8, 32, DataType::f32, {.op = "", .root = 2});
   const std::string text = recorder.toJson("test");
   CHECK_THAT(text, Catch::Contains("\"details\": \"3 calls fused, premul_sum(0.25)\""));
   CHECK_THAT(text, Catch::Contains("\"details\": \"root=2\""));

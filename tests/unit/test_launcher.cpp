@@ -145,7 +145,9 @@ TEST_CASE("launcher: kills ranks still running at the deadline", "[launcher]") {
       options);
   const auto elapsed = Clock::now() - start;
   CHECK(elapsed >= 500ms);
-  CHECK(elapsed < 3s);
+  // Not a speed check: only that the launcher did not wait for the paused rank (a generous
+  // bound, as the machine may be loaded).
+  CHECK(elapsed < 30s);
   REQUIRE(exits.size() == 2);
   CHECK(exits[0].ok());
   CHECK(exits[1].killedAtDeadline);
