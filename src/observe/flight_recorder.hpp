@@ -34,7 +34,7 @@ struct CallDetails {
   std::string_view op;  // empty when the op does not matter (a static name: toString(ReduceOp))
   int root = -1;        // -1: not a rooted collective
   std::size_t fusedCalls = 0;
-  std::optional<double> premulFactor;
+  std::optional<double> premulFactor{};
 };
 
 struct OperationRecord {
