@@ -142,7 +142,7 @@ TEST_CASE("messages of one source and tag are received in the order they were se
     constexpr int kMessages = 40;
     // Sizes alternate between eager and rendezvous, so a small message announced after a
     // large one still must not overtake it.
-    const auto countAt = [](int i) { return i % 3 == 0 ? std::size_t{40000} : std::size_t{3 + i}; };
+    const auto countAt = [](int i) { return i % 3 == 0 ? std::size_t{40000} : static_cast<std::size_t>(3 + i); };
     std::vector<std::vector<std::int32_t>> buffers;
     std::vector<Work> works;
     for (int i = 0; i < kMessages; ++i) {
