@@ -81,6 +81,15 @@ std::map<int, OfiPeer> exchangeOfiAddresses(Store& store, const TransportParams&
   return addresses;
 }
 
+// Each rank says it has inserted its ofi peers' addresses, then waits until its peers have.
+template <typename Peers>
+void awaitOfiConnected(Store& store, const TransportParams& params, const Peers& peers,
+                       std::chrono::milliseconds timeout) {
+  const auto key = [&](int rank) { return fmt::format("{}ofi-connected/{}", params.storePrefix, rank); };
+  store.set(key(params.rank), Store::Bytes{std::uint8_t{1}}, timeout);
+  for (const auto& entry : peers) store.get(key(entry.first), timeout);
+}
+
 }  // namespace
 
 TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,
@@ -165,6 +174,8 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
       p.notify = config.ofiRmaByMessage ? transport::ofi::RmaNotify::Message : transport::ofi::RmaNotify::CqData;
       p.registrationCache = config.ofiRegistrationCache;
       p.timeout = config.timeout;
+      // Strangers are kept out where the job is authenticated (transports/ofi/membership.hpp).
+      p.key = params.key;
       ofi = std::make_unique<transport::ofi::OfiTransport>(io, std::move(info), p);
     }
     const auto addresses = exchangeOfiAddresses(*store, params, ofiCandidates, ofi ? ofi->providerName() : "",
@@ -173,6 +184,10 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
       std::map<int, std::string> endpoints;
       for (const auto& [rank, peer] : addresses) endpoints[rank] = peer.address;
       ofi->connect(endpoints);
+      // Directed receives match only addresses already in the address vector: no peer may send
+      // here before this rank has inserted them all, or its first messages could be kept as
+      // from an unknown source (transports/ofi/membership.hpp).
+      if (params.key) awaitOfiConnected(*store, params, addresses, config.timeout);
       const int myHost = layout.hostOfRank[static_cast<std::size_t>(params.rank)];
       for (const auto& [rank, peer] : addresses) {
         if (layout.hostOfRank[static_cast<std::size_t>(rank)] == myHost) ofi->watchPeerProcess(rank, peer.pid);
