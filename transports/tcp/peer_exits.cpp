@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 namespace banyan::transport::tcp {
 
 PeerExits::~PeerExits() {
@@ -19,10 +21,12 @@ void PeerExits::watch(int rank, pid_t pid) {
   fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 }
 
-bool PeerExits::exited(int rank, std::chrono::milliseconds wait) const {
+bool PeerExits::exited(int rank, std::chrono::milliseconds wait) {
   if (rank < 0 || static_cast<std::size_t>(rank) >= fds_.size()) return false;
   const int fd = fds_[static_cast<std::size_t>(rank)];
   if (fd < 0) return false;
+  if (waited_[static_cast<std::size_t>(rank)]) wait = std::chrono::milliseconds(0);
+  waited_[static_cast<std::size_t>(rank)] = true;
   pollfd entry{fd, POLLIN, 0};
   int ready;
   do {

@@ -26,7 +26,7 @@ constexpr std::chrono::milliseconds kExitWait{100};
 
 class PeerExits {
  public:
-  explicit PeerExits(int size) : fds_(static_cast<std::size_t>(size), -1) {}
+  explicit PeerExits(int size) : fds_(static_cast<std::size_t>(size), -1), waited_(static_cast<std::size_t>(size)) {}
   ~PeerExits();
   PeerExits(const PeerExits&) = delete;
   PeerExits& operator=(const PeerExits&) = delete;
@@ -34,11 +34,13 @@ class PeerExits {
   // `rank` runs on this host as `pid`. Without pidfds (Linux before 5.3) nothing is watched.
   void watch(int rank, pid_t pid);
   // True if `rank`'s process is known to have exited, waiting up to `wait` for the kernel to
-  // say so; false for a rank not watched.
-  bool exited(int rank, std::chrono::milliseconds wait) const;
+  // say so; false for a rank not watched. Waits once per rank: a peer found alive is asked
+  // again without waiting (its other connections break too, and each asks).
+  bool exited(int rank, std::chrono::milliseconds wait);
 
  private:
   std::vector<int> fds_;
+  std::vector<bool> waited_;
 };
 
 }  // namespace banyan::transport::tcp

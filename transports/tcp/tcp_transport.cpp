@@ -137,8 +137,9 @@ Status TcpTransport::Impl::checkFrame(int peerRank, const Connection& connection
 // all say the same thing to the user.
 // A peer on this host whose process is seen to have exited is reported so (peer_exits.hpp): the
 // runtime then checks its account once instead of waiting for one.
-Status TcpTransport::Impl::ioError(int peerRank, const asio::error_code& ec, const char* doing) const {
-  const bool exited = exits.exited(peerRank, kExitWait);
+Status TcpTransport::Impl::ioError(int peerRank, const asio::error_code& ec, const char* doing) {
+  // An operation this side cancelled says nothing about the peer.
+  const bool exited = ec != asio::error::operation_aborted && exits.exited(peerRank, kExitWait);
   const char* how = exited ? "; its process exited" : "";
   if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
       ec == asio::error::connection_aborted) {

@@ -147,7 +147,7 @@ struct TcpTransport::Impl {
   Status checkFrame(int peerRank, const Connection& connection) const;
   // A peer that went away shows as EOF or a reset when reading, a broken pipe when writing:
   // all say the same thing to the user.
-  Status ioError(int peerRank, const asio::error_code& ec, const char* doing) const;
+  Status ioError(int peerRank, const asio::error_code& ec, const char* doing);
   // Fails every queued part of one peer. The executor reacts by shutting the whole transport
   // down, since a communicator whose streams lost their place cannot go on.
   void failPeer(int peerRank, const Status& status);
