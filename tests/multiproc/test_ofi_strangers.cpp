@@ -319,10 +319,13 @@ int stranger(const std::string& provider) {
   for (auto& byte : noise) byte = static_cast<std::uint8_t>(random());
   s.send(victim, ofi::kControlTag, noise.data(), noise.size());
   s.send(victim, ofi::kControlTag | 0x1234, junk.data(), 16 * 1024);  // longer than any control message
-  // RMA writes into the registered buffer: keys 0..255 (the old sequential scheme's) and random.
+  // RMA writes into the registered buffer: keys 1..256 (the old sequential scheme's) and random.
   const std::uint64_t address0 = s.virtualAddresses() ? target : 0;
   int written = 0;
-  for (std::uint64_t key = 0; key < 256 && attackWrites; ++key) {
+  // Key 1 first: the old scheme's first registration. (With the old sequential keys put back,
+  // these writes did not land either, over tcp;ofi_rxm: this part shows that no write lands,
+  // not what the random keys add; docs/security.md.)
+  for (std::uint64_t key = 1; key <= 256 && attackWrites; ++key) {
     written += s.write(victim, junk.data(), 512, address0, key);
   }
   for (int i = 0; i < 64 && attackWrites; ++i) written += s.write(victim, junk.data(), 512, address0, random());
