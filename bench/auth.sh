@@ -10,7 +10,9 @@
 #   bench/auth.sh [BUILD_DIR]      default BUILD_DIR: build
 #
 # Environment: BENCH_ROUNDS (5), BENCH_ITERS (200 at 8 B, a tenth of it at 1 MiB), BENCH_OUT
-# (bench/out/auth-<time>). Takes about 2 minutes.
+# (bench/out/auth-<time>), AUTH_TRANSPORT (tcp; ofi-tcp or ofi-shm: banyan over libfabric's
+# tcp;ofi_rxm or shm, where authentication means sealed control messages, directed receives and
+# source checks: transports/ofi/membership.hpp), AUTH_RANKS ("2 4"). Takes about 2 minutes.
 set -uo pipefail
 
 BUILD=${1:-build}
@@ -23,11 +25,19 @@ if [[ ! -x "$BENCH" ]]; then
   exit 2
 fi
 mkdir -p "$OUT"
-export BANYAN_TRANSPORT=tcp BANYAN_BENCH_SETUP_TIME=1
+TRANSPORT=${AUTH_TRANSPORT:-tcp}
+RANKS=${AUTH_RANKS:-2 4}
+case $TRANSPORT in
+  tcp) export BANYAN_TRANSPORT=tcp ;;
+  ofi-tcp) export BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER='tcp;ofi_rxm' ;;
+  ofi-shm) export BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER=shm ;;
+  *) echo "auth.sh: AUTH_TRANSPORT must be tcp, ofi-tcp or ofi-shm" >&2; exit 2 ;;
+esac
+export BANYAN_BENCH_SETUP_TIME=1
 
 status=0
 for ((round = 1; round <= ROUNDS; round++)); do
-  for np in 2 4; do
+  for np in $RANKS; do
     for size in 8 1M; do
       iters=$ITERS
       [[ $size == 1M ]] && iters=$((ITERS / 10))
@@ -40,9 +50,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
   done
 done
 
-python3 - "$OUT" "$ROUNDS" <<'PY'
+python3 - "$OUT" "$ROUNDS" "$TRANSPORT" "$RANKS" <<'PY'
 import json, re, statistics, sys
-out, rounds = sys.argv[1], int(sys.argv[2])
+out, rounds, transport = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ranks = [int(n) for n in sys.argv[4].split()]
 def figures(np, size, auth):
     times, setups = [], []
     for r in range(1, rounds + 1):
@@ -55,9 +66,9 @@ def figures(np, size, auth):
         m = re.search(r"# setup: .* in ([0-9.]+) ms", open(name + ".txt").read())
         if m: setups.append(float(m.group(1)))
     return (statistics.median(times) if times else float("nan"), statistics.median(setups) if setups else float("nan"))
-print(f"== banyan over TCP, allreduce f32 sum, BANYAN_AUTH on vs off, median of {rounds} alternating rounds")
+print(f"== banyan over {transport}, allreduce f32 sum, BANYAN_AUTH on vs off, median of {rounds} alternating rounds")
 print(f"{'ranks':>5} {'size':>5} {'on (us)':>10} {'off (us)':>10} {'on/off':>7}   {'setup on (ms)':>13} {'off (ms)':>9} {'on/off':>7}")
-for np in (2, 4):
+for np in ranks:
     for size in ("8", "1M"):
         on, setup_on = figures(np, size, "on")
         off, setup_off = figures(np, size, "off")

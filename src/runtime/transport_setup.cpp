@@ -20,17 +20,25 @@ namespace banyan::runtime {
 namespace {
 
 HostLayout exchangeHosts(Store& store, const TransportParams& params, std::chrono::milliseconds timeout) {
+  // "<host identity>\n<pid>": the pid lets peers on the same host watch this process's exit.
   const std::string identity = bootstrap::hostIdentity();
+  const std::string published = fmt::format("{}\n{}", identity, static_cast<long>(::getpid()));
   const auto key = [&](int rank) { return fmt::format("{}host/{}", params.storePrefix, rank); };
-  store.set(key(params.rank), Store::Bytes(identity.begin(), identity.end()), timeout);
+  store.set(key(params.rank), Store::Bytes(published.begin(), published.end()), timeout);
   HostLayout layout;
   std::map<std::string, int> hostIndex;
   layout.hostOfRank.resize(static_cast<std::size_t>(params.size));
+  layout.pidOfRank.resize(static_cast<std::size_t>(params.size));
+  layout.pidOfRank[static_cast<std::size_t>(params.rank)] = static_cast<int>(::getpid());
   for (int rank = 0; rank < params.size; ++rank) {
     std::string theirs = identity;
     if (rank != params.rank) {
       const auto bytes = store.get(key(rank), timeout);
       theirs.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      if (const auto newline = theirs.rfind('\n'); newline != std::string::npos) {
+        layout.pidOfRank[static_cast<std::size_t>(rank)] = std::atoi(theirs.c_str() + newline + 1);
+        theirs.resize(newline);
+      }
     }
     auto [it, added] = hostIndex.emplace(theirs, static_cast<int>(hostIndex.size()));
     layout.hostOfRank[static_cast<std::size_t>(rank)] = it->second;
@@ -79,6 +87,15 @@ std::map<int, OfiPeer> exchangeOfiAddresses(Store& store, const TransportParams&
     }
   }
   return addresses;
+}
+
+// Each rank says it has inserted its ofi peers' addresses, then waits until its peers have.
+template <typename Peers>
+void awaitOfiConnected(Store& store, const TransportParams& params, const Peers& peers,
+                       std::chrono::milliseconds timeout) {
+  const auto key = [&](int rank) { return fmt::format("{}ofi-connected/{}", params.storePrefix, rank); };
+  store.set(key(params.rank), Store::Bytes{std::uint8_t{1}}, timeout);
+  for (const auto& entry : peers) store.get(key(entry.first), timeout);
 }
 
 }  // namespace
@@ -165,6 +182,8 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
       p.notify = config.ofiRmaByMessage ? transport::ofi::RmaNotify::Message : transport::ofi::RmaNotify::CqData;
       p.registrationCache = config.ofiRegistrationCache;
       p.timeout = config.timeout;
+      // Strangers are kept out where the job is authenticated (transports/ofi/membership.hpp).
+      p.key = params.key;
       ofi = std::make_unique<transport::ofi::OfiTransport>(io, std::move(info), p);
     }
     const auto addresses = exchangeOfiAddresses(*store, params, ofiCandidates, ofi ? ofi->providerName() : "",
@@ -173,6 +192,10 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
       std::map<int, std::string> endpoints;
       for (const auto& [rank, peer] : addresses) endpoints[rank] = peer.address;
       ofi->connect(endpoints);
+      // Directed receives match only addresses already in the address vector: no peer may send
+      // here before this rank has inserted them all, or its first messages could be kept as
+      // from an unknown source (transports/ofi/membership.hpp).
+      if (params.key) awaitOfiConnected(*store, params, addresses, config.timeout);
       const int myHost = layout.hostOfRank[static_cast<std::size_t>(params.rank)];
       for (const auto& [rank, peer] : addresses) {
         if (layout.hostOfRank[static_cast<std::size_t>(rank)] == myHost) ofi->watchPeerProcess(rank, peer.pid);
@@ -199,9 +222,15 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
                                            params.key});
     summary += fmt::format("{}tcp on {} to {} rank(s), {} socket(s) per peer", summary.empty() ? "" : ", ",
                            tcp->listenAddress(), remote, config.socketsPerPeer);
+    const int myHost = layout.hostOfRank[static_cast<std::size_t>(params.rank)];
     for (int rank = 0; rank < params.size; ++rank) {
       if (rank != params.rank && route[static_cast<std::size_t>(rank)] < 0) {
         route[static_cast<std::size_t>(rank)] = static_cast<int>(transports.size());
+        // A peer on this host: its exit tells a death from a deliberate close at once.
+        if (layout.hostOfRank[static_cast<std::size_t>(rank)] == myHost &&
+            static_cast<std::size_t>(rank) < layout.pidOfRank.size()) {
+          tcp->watchPeerProcess(rank, layout.pidOfRank[static_cast<std::size_t>(rank)]);
+        }
       }
     }
     transports.push_back(std::move(tcp));

@@ -1,10 +1,12 @@
 #include "transports/ofi/memory_registry.hpp"
 
 #include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
 
 #include <atomic>
 
 #include "common/status.hpp"
+#include "transports/ofi/membership.hpp"
 
 namespace banyan::transport::ofi {
 namespace {
@@ -19,8 +21,9 @@ constexpr std::uint64_t kAccess = FI_SEND | FI_RECV | FI_WRITE | FI_REMOTE_WRITE
 
 std::size_t liveRegistrations() { return gLive.load(); }
 
-MemoryRegistry::MemoryRegistry(fid_domain* domain, fid_ep* endpoint, int mrMode, std::size_t capacity)
-    : domain_(domain), endpoint_(endpoint), mrMode_(mrMode), capacity_(capacity) {}
+MemoryRegistry::MemoryRegistry(fid_domain* domain, fid_ep* endpoint, int mrMode, std::size_t capacity,
+                               std::size_t keyBytes)
+    : domain_(domain), endpoint_(endpoint), mrMode_(mrMode), capacity_(capacity), keyBytes_(keyBytes) {}
 
 MemoryRegistry::~MemoryRegistry() { clear(); }
 
@@ -42,9 +45,13 @@ MemoryRegistry::Entries::iterator MemoryRegistry::find(const void* data, std::si
     lru_.splice(lru_.begin(), lru_, hit->second.lru);
     return hit;
   }
-  const std::uint64_t requested = (mrMode_ & FI_MR_PROV_KEY) != 0 ? 0 : nextKey_++;
   fid_mr* mr = nullptr;
-  int ret = fi_mr_reg(domain_, data, bytes, kAccess, 0, requested, 0, &mr, nullptr);
+  int ret = -FI_ENOKEY;
+  // A random key that happens to be in use already (-FI_ENOKEY) is drawn again.
+  for (int attempt = 0; attempt < 4 && ret == -FI_ENOKEY; ++attempt) {
+    const std::uint64_t requested = (mrMode_ & FI_MR_PROV_KEY) != 0 ? 0 : randomRegistrationKey(keyBytes_);
+    ret = fi_mr_reg(domain_, data, bytes, kAccess, 0, requested, 0, &mr, nullptr);
+  }
   if (ret != 0) {
     fail(ErrorCode::System, "ofi: registering {} bytes at {}: {}", bytes, data, fi_strerror(-ret));
   }

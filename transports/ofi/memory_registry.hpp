@@ -39,7 +39,9 @@ struct Region {
 
 class MemoryRegistry {
  public:
-  MemoryRegistry(fid_domain* domain, fid_ep* endpoint, int mrMode, std::size_t capacity);
+  // `keyBytes`: the provider's mr_key_size; where banyan chooses keys (no FI_MR_PROV_KEY) they are
+  // random bits of that width, so no endpoint outside the job can guess one (membership.hpp).
+  MemoryRegistry(fid_domain* domain, fid_ep* endpoint, int mrMode, std::size_t capacity, std::size_t keyBytes = 8);
   ~MemoryRegistry();
   MemoryRegistry(const MemoryRegistry&) = delete;
   MemoryRegistry& operator=(const MemoryRegistry&) = delete;
@@ -79,7 +81,7 @@ class MemoryRegistry {
   fid_ep* endpoint_;
   int mrMode_;
   std::size_t capacity_;
-  std::uint64_t nextKey_ = 1;
+  std::size_t keyBytes_;
   Entries entries_;
   std::list<Entries::iterator> lru_;  // front: most recently used
 };

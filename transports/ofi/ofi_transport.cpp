@@ -25,6 +25,7 @@
 
 #include <unistd.h>
 
+#include "transports/ofi/membership.hpp"
 #include "transports/ofi/memory_registry.hpp"
 #include "transports/ofi/peer_liveness.hpp"
 #include "transports/ofi/receive_guard.hpp"
@@ -133,11 +134,14 @@ struct OfiTransport::Impl {
   };
 
   Impl(asio::io_context& io, InfoPtr i, const OfiTransportParams& p)
-      : io(io), info(std::move(i)), params(p), timer(io), sleep(std::make_shared<SleepState>()) {}
+      : io(io), info(std::move(i)), params(p), strangers(p.rank), timer(io), sleep(std::make_shared<SleepState>()) {}
 
   asio::io_context& io;
   InfoPtr info;
   OfiTransportParams params;
+  // Directed receives and source checks in use (membership.hpp), and what they dropped.
+  bool checkSources = false;
+  StrangerLog strangers;
   std::string description;
   std::string providerName;
 
@@ -453,18 +457,19 @@ struct OfiTransport::Impl {
     void* desc = registry->localDescriptor(op->data, op->bytes);
     op->pinned = registry->localRequired();
     const std::uint64_t tag = dataTag(op->peer, op->seq);
+    // Directed: only the peer's address matches (membership.hpp).
+    const fi_addr_t from = checkSources ? peers[static_cast<std::size_t>(op->peer)].addr : FI_ADDR_UNSPEC;
     if (guard) {
       // The user's buffer, then the guard: a longer message lands its excess there and
       // completes with its whole length, which the length check below reports.
-      post(kRx, [this, op, desc, tag] {
+      post(kRx, [this, op, desc, tag, from] {
         iovec iov[2] = {{op->data, op->bytes}, {guard->data(), guard->size()}};
         void* descs[2] = {desc, nullptr};
-        return fi_trecvv(ep, iov, descs, 2, FI_ADDR_UNSPEC, tag, 0, &op->fi);
+        return fi_trecvv(ep, iov, descs, 2, from, tag, 0, &op->fi);
       });
       return;
     }
-    post(kRx,
-         [this, op, desc, tag] { return fi_trecv(ep, op->data, op->bytes, desc, FI_ADDR_UNSPEC, tag, 0, &op->fi); });
+    post(kRx, [this, op, desc, tag, from] { return fi_trecv(ep, op->data, op->bytes, desc, from, tag, 0, &op->fi); });
   }
 
   void postRmaRecv(RecvOp* op, Peer& peer) {
@@ -580,6 +585,7 @@ struct OfiTransport::Impl {
     control.kind = Context::Kind::ControlSend;
     control.peer = peerRank;
     *control.slot = message;
+    if (params.key) seal(*control.slot, peerRank, *params.key);
     const fi_addr_t dest = peers[static_cast<std::size_t>(peerRank)].addr;
     post(kTx, [this, &control, dest] {
       return fi_tsend(ep, control.slot, sizeof(ControlMessage), arenaDesc, dest, kControlTag, &control.fi);
@@ -588,10 +594,34 @@ struct OfiTransport::Impl {
 
   void postControlRecv(ControlOp& control) {
     control.kind = Context::Kind::ControlRecv;
+    if (guard && params.key) {
+      // A stranger's longer message must not reach shm's endless copy (receive_guard.hpp).
+      post(kRx, [this, &control] {
+        iovec iov[2] = {{control.slot, sizeof(ControlMessage)}, {guard->data(), guard->size()}};
+        void* descs[2] = {arenaDesc, nullptr};
+        return fi_trecvv(ep, iov, descs, 2, FI_ADDR_UNSPEC, kControlTag, ~kControlTag, &control.fi);
+      });
+      return;
+    }
     post(kRx, [this, &control] {
       return fi_trecv(ep, control.slot, sizeof(ControlMessage), arenaDesc, FI_ADDR_UNSPEC, kControlTag, ~kControlTag,
                       &control.fi);
     });
+  }
+
+  // Whether a control message came from the rank it names, where sources are checked
+  // (membership.hpp); if not, it is dropped and logged. Under `mutex`.
+  bool fromMember(const ControlMessage& message, std::size_t length, fi_addr_t source) {
+    if (!params.key) return true;
+    const bool known = message.from >= 0 && message.from < params.size && message.from != params.rank;
+    if (length == sizeof(ControlMessage) && known && peers[static_cast<std::size_t>(message.from)].reachable &&
+        (!checkSources || peers[static_cast<std::size_t>(message.from)].addr == source) &&
+        sealed(message, params.rank, *params.key)) {
+      return true;
+    }
+    strangers.dropped(providerName,
+                      fmt::format("a control message of {} bytes claiming rank {}", length, message.from));
+    return false;
   }
 
   void handleControl(const ControlMessage& message) {
@@ -646,7 +676,8 @@ struct OfiTransport::Impl {
   }
 
   // --- completions -------------------------------------------------------------------------
-  void dispatch(const fi_cq_data_entry& entry) {
+  // `source`: the completion's source address where sources are checked.
+  void dispatch(const fi_cq_data_entry& entry, fi_addr_t source) {
     if (entry.op_context == nullptr) {
       if ((entry.flags & FI_REMOTE_WRITE) != 0 && (entry.flags & FI_REMOTE_CQ_DATA) != 0) {
         writeArrived(entry.data & cqDataMask, false);
@@ -719,7 +750,7 @@ struct OfiTransport::Impl {
         auto& control = *static_cast<ControlOp*>(context);
         const ControlMessage message = *control.slot;
         postControlRecv(control);
-        handleControl(message);
+        if (fromMember(message, entry.len, source)) handleControl(message);
         return;
       }
     }
@@ -768,6 +799,15 @@ struct OfiTransport::Impl {
     fi_cq_err_entry error{};
     if (fi_cq_readerr(cq, &error, 0) <= 0) return;
     if (error.err == FI_ECANCELED && shutDown) return;
+    // No rank sends a control message longer than the receive: one that is (checked sources
+    // only; membership.hpp) is a stranger's, dropped like the others.
+    if (params.key && error.err == FI_ETRUNC && error.op_context != nullptr &&
+        static_cast<const Context*>(error.op_context)->kind == Context::Kind::ControlRecv) {
+      --posted[kRx];
+      postControlRecv(*static_cast<ControlOp*>(error.op_context));
+      strangers.dropped(providerName, fmt::format("a control message of {} bytes", error.olen + error.len));
+      return;
+    }
     const char* detail = fi_cq_strerror(cq, error.prov_errno, error.err_data, nullptr, 0);
     const std::string what = error.op_context != nullptr
                                  ? describeContext(static_cast<const Context*>(error.op_context))
@@ -804,10 +844,12 @@ struct OfiTransport::Impl {
   std::size_t readQueue() {
     std::size_t count = 0;
     fi_cq_data_entry entries[16];
+    fi_addr_t sources[16];
     while (!shutDown) {
-      const ssize_t ret = fi_cq_read(cq, entries, std::size(entries));
+      const ssize_t ret = checkSources ? fi_cq_readfrom(cq, entries, std::size(entries), sources)
+                                       : fi_cq_read(cq, entries, std::size(entries));
       if (ret > 0) {
-        for (ssize_t i = 0; i < ret && !shutDown; ++i) dispatch(entries[i]);
+        for (ssize_t i = 0; i < ret && !shutDown; ++i) dispatch(entries[i], checkSources ? sources[i] : FI_ADDR_UNSPEC);
         count += static_cast<std::size_t>(ret);
         continue;
       }
@@ -892,7 +934,9 @@ void OfiTransport::Impl::open() {
   check(fi_enable(ep), "fi_enable");
 
   const int mrMode = info->domain_attr->mr_mode;
-  registry = std::make_unique<MemoryRegistry>(domain, ep, mrMode, params.registrationCache);
+  registry = std::make_unique<MemoryRegistry>(domain, ep, mrMode, params.registrationCache,
+                                              info->domain_attr->mr_key_size);
+  checkSources = params.key && (info->caps & kMembershipCaps) == kMembershipCaps;
   rmaEnabled = (info->caps & FI_RMA) != 0 && params.rmaBytes != 0;
   const std::size_t dataBytes = info->domain_attr->cq_data_size;
   cqDataMask = dataBytes >= 8 ? ~std::uint64_t{0} : dataBytes >= 4 ? 0xffffffffULL : 0;
@@ -918,7 +962,10 @@ void OfiTransport::Impl::open() {
   for (std::size_t i = arena.size(); i > kControlReceives; --i) freeSendSlots.push_back(i - 1);
   if (shutDown) failure.throwIfError();
 
-  description = fmt::format("{}, {}, large messages from {} B by {}", describeProvider(*info),
+  description = fmt::format("{}, {}, {}, large messages from {} B by {}", describeProvider(*info),
+                            checkSources  ? "receives only from the job's addresses, sealed control messages"
+                            : params.key ? "sources not checked, sealed control messages"
+                                         : "not authenticated",
                             waitFd >= 0 ? "waits on a descriptor" : "no wait descriptor (naps)", params.rmaBytes,
                             rmaEnabled ? (notify == RmaNotify::CqData ? "RMA write with remote CQ data"
                                                                       : "RMA write and a completion message")
@@ -1161,6 +1208,11 @@ const std::string& OfiTransport::providerName() const { return impl_->providerNa
 std::uint64_t OfiTransport::retriedPosts() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->retried;
+}
+
+std::uint64_t OfiTransport::strangerMessages() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->strangers.count();
 }
 
 std::size_t OfiTransport::registrations() const {

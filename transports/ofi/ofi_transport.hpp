@@ -21,9 +21,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "security/job_key.hpp"
 #include "transports/ofi/provider.hpp"
 #include "transports/transport.hpp"
 
@@ -45,6 +47,10 @@ struct OfiTransportParams {
   RmaNotify notify = RmaNotify::CqData;
   std::size_t registrationCache = 64;  // cached registrations; 0 deregisters after each use
   std::chrono::milliseconds timeout{300000};
+  // The job key: control messages are sealed with it, and receives are only from the job's
+  // addresses where the provider can tell (membership.hpp). None: the job runs without
+  // authentication (BANYAN_AUTH=off), and neither is done.
+  std::optional<security::JobKey> key;
 };
 
 class OfiTransport final : public Transport {
@@ -78,6 +84,8 @@ class OfiTransport final : public Transport {
   std::uint64_t retriedPosts() const;
   // Registrations this transport holds now.
   std::size_t registrations() const;
+  // Messages dropped because they came from outside the job (membership.hpp).
+  std::uint64_t strangerMessages() const;
 
  private:
   struct Impl;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/status.hpp"
+#include "transports/ofi/membership.hpp"
 
 namespace banyan::transport::ofi {
 namespace {
@@ -31,10 +32,12 @@ int rankOf(const std::string& provider) {
 // `rma`), completions with their data, and every memory-registration rule the code handles.
 // FI_MR_RAW (keys wider than 64 bits), FI_MR_MMU_NOTIFY and FI_MR_RMA_EVENT are not handled,
 // so they are not offered: providers that need them are not returned.
-InfoPtr makeHints(const std::string& provider, bool rma) {
+// `membership`: also directed receives and source addresses, to keep strangers out
+// (membership.hpp); asked first, and left out for a provider that cannot give them.
+InfoPtr makeHints(const std::string& provider, bool rma, bool membership) {
   InfoPtr hints(fi_allocinfo());
   if (!hints) fail(ErrorCode::System, "ofi: fi_allocinfo failed (out of memory)");
-  hints->caps = FI_TAGGED | FI_MSG | (rma ? FI_RMA : 0);
+  hints->caps = FI_TAGGED | FI_MSG | (rma ? FI_RMA : 0) | (membership ? kMembershipCaps : 0);
   // Operation contexts begin with an fi_context2, so providers that borrow them may.
   hints->mode = FI_CONTEXT | FI_CONTEXT2;
   hints->ep_attr->type = FI_EP_RDM;
@@ -47,8 +50,8 @@ InfoPtr makeHints(const std::string& provider, bool rma) {
 }
 
 // fi_getinfo, or nullptr when the provider has nothing that fits (any other error throws).
-InfoPtr getInfo(const std::string& provider, bool rma, const std::string& node) {
-  InfoPtr hints = makeHints(provider, rma);
+InfoPtr getInfo(const std::string& provider, bool rma, const std::string& node, bool membership = false) {
+  InfoPtr hints = makeHints(provider, rma, membership);
   fi_info* found = nullptr;
   const int ret = fi_getinfo(kApiVersion, node.empty() ? nullptr : node.c_str(), nullptr, node.empty() ? 0 : FI_SOURCE,
                              hints.get(), &found);
@@ -78,15 +81,18 @@ InfoPtr takeExact(InfoPtr list, const std::string& provider) {
   return nullptr;
 }
 
-// The named provider with RMA if it has it, else without; bound to `node` where it binds to IPs.
+// The named provider with RMA if it has it, else without, each with the membership
+// capabilities if it has them; bound to `node` where it binds to IPs.
 InfoPtr openNamed(const std::string& provider, const std::string& node) {
   for (const bool rma : {true, false}) {
-    InfoPtr any = takeExact(getInfo(provider, rma, ""), provider);
-    if (!any) continue;
-    if (!node.empty() && bindsToIp(*any)) {
-      if (InfoPtr bound = takeExact(getInfo(provider, rma, node), provider)) return bound;
+    for (const bool membership : {true, false}) {
+      InfoPtr any = takeExact(getInfo(provider, rma, "", membership), provider);
+      if (!any) continue;
+      if (!node.empty() && bindsToIp(*any)) {
+        if (InfoPtr bound = takeExact(getInfo(provider, rma, node, membership), provider)) return bound;
+      }
+      return any;
     }
-    return any;
   }
   return nullptr;
 }
@@ -150,12 +156,14 @@ std::string describeProvider(const fi_info& info) {
   char* format = fi_tostr(&info.addr_format, FI_TYPE_ADDR_FORMAT);
   return fmt::format(
       "provider {} (fabric {}, domain {}, version {}.{}), address format {}, data progress {}, mr_mode {}, max "
-      "message {} B, inject {} B, {}, remote CQ data {} B",
+      "message {} B, inject {} B, {}, remote CQ data {} B, {}",
       info.fabric_attr->prov_name, info.fabric_attr->name ? info.fabric_attr->name : "?",
       info.domain_attr->name ? info.domain_attr->name : "?", FI_MAJOR(info.fabric_attr->prov_version),
       FI_MINOR(info.fabric_attr->prov_version), format ? format : "?", progress(info.domain_attr->data_progress),
       mrModeText(info.domain_attr->mr_mode), info.ep_attr->max_msg_size, info.tx_attr->inject_size,
-      (info.caps & FI_RMA) != 0 ? "RMA" : "no RMA", info.domain_attr->cq_data_size);
+      (info.caps & FI_RMA) != 0 ? "RMA" : "no RMA", info.domain_attr->cq_data_size,
+      (info.caps & kMembershipCaps) == kMembershipCaps ? "directed receives and source addresses"
+                                                        : "no directed receives or source addresses");
 }
 
 }  // namespace banyan::transport::ofi

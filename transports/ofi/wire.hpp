@@ -46,6 +46,9 @@ struct ControlMessage {
   std::uint64_t address = 0;    // Ready: where to write (virtual address or offset, per mr_mode)
   std::uint64_t key = 0;        // Ready: the region's remote key
   std::uint64_t id = 0;         // names the receive in remote CQ data / Done
+  // HMAC-SHA256 with the job key over the fields above and the receiver's rank, so no process
+  // without the key can forge one (membership.hpp); zeros when the job is not authenticated.
+  std::uint8_t mac[32] = {};
 };
 
 }  // namespace banyan::transport::ofi

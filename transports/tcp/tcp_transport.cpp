@@ -135,17 +135,28 @@ Status TcpTransport::Impl::checkFrame(int peerRank, const Connection& connection
 
 // A peer that went away shows as EOF or a reset when reading, a broken pipe when writing:
 // all say the same thing to the user.
-Status TcpTransport::Impl::ioError(int peerRank, const asio::error_code& ec, const char* doing) const {
+// A peer on this host whose process is seen to have exited is reported so (peer_exits.hpp): the
+// runtime then checks its account once instead of waiting for one.
+Status TcpTransport::Impl::ioError(int peerRank, const asio::error_code& ec, const char* doing) {
+  // An operation this side cancelled says nothing about the peer.
+  const bool exited = ec != asio::error::operation_aborted && exits.exited(peerRank, kExitWait);
+  const char* how = exited ? "; its process exited" : "";
   if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
       ec == asio::error::connection_aborted) {
-    return Status::make(ErrorCode::Remote, "{} closed its connection ({})", who(peerRank), ec.message())
-        .withLostPeer(peerRank);
+    return Status::make(ErrorCode::Remote, "{} closed its connection ({}){}", who(peerRank), ec.message(), how)
+        .withLostPeer(peerRank, exited);
   }
-  return Status::make(ErrorCode::Remote, "{} {} failed: {}", doing, who(peerRank), ec.message()).withLostPeer(peerRank);
+  return Status::make(ErrorCode::Remote, "{} {} failed: {}{}", doing, who(peerRank), ec.message(), how)
+      .withLostPeer(peerRank, exited);
 }
 
 // Fails every queued part of one peer. The executor reacts by shutting the whole transport
 // down, since a communicator whose streams lost their place cannot go on.
+void TcpTransport::watchPeerProcess(int peer, int pid) {
+  // Called during setup, before any connection exists to break.
+  impl_->exits.watch(peer, pid);
+}
+
 void TcpTransport::Impl::failPeer(int peerRank, const Status& status) {
   std::vector<std::shared_ptr<Message>> messages;
   for (auto& connection : peers[peerRank].connections) {

@@ -61,6 +61,9 @@ class TcpTransport final : public Transport {
 
   // "ip:port" this transport listens on.
   const std::string& listenAddress() const;
+  // `peer` runs on this host as process `pid`: a broken connection to it is reported as its
+  // exit when the kernel says the process has ended (peer_exits.hpp).
+  void watchPeerProcess(int peer, int pid);
 
  private:
   struct Impl;

@@ -12,6 +12,7 @@
 #include "common/log.hpp"
 #include "security/handshake.hpp"
 #include "transports/tcp/framing.hpp"
+#include "transports/tcp/peer_exits.hpp"
 #include "transports/tcp/tcp_transport.hpp"
 
 namespace banyan::transport::tcp {
@@ -84,6 +85,7 @@ struct TcpTransport::Impl {
   tcp::acceptor acceptor;
   std::string listenText;
   std::vector<Peer> peers;
+  PeerExits exits;  // peers on this host whose exit the kernel reports (peer_exits.hpp)
   Status failure;  // set by shutdown(); every later post fails with it
   bool shutDown = false;
   // Connections still in their hello or challenge-response, accepted or our own; owned here so
@@ -100,7 +102,7 @@ struct TcpTransport::Impl {
   std::vector<std::shared_ptr<Greeting>> greeting;
 
   Impl(asio::io_context& context, std::shared_ptr<Store> s, const TcpTransportParams& p)
-      : io(context), store(std::move(s)), params(p), acceptor(context), peers(p.size) {
+      : io(context), store(std::move(s)), params(p), acceptor(context), peers(p.size), exits(p.size) {
     for (auto& peer : peers) peer.connections.resize(params.socketsPerPeer);
   }
 
@@ -145,7 +147,7 @@ struct TcpTransport::Impl {
   Status checkFrame(int peerRank, const Connection& connection) const;
   // A peer that went away shows as EOF or a reset when reading, a broken pipe when writing:
   // all say the same thing to the user.
-  Status ioError(int peerRank, const asio::error_code& ec, const char* doing) const;
+  Status ioError(int peerRank, const asio::error_code& ec, const char* doing);
   // Fails every queued part of one peer. The executor reacts by shutting the whole transport
   // down, since a communicator whose streams lost their place cannot go on.
   void failPeer(int peerRank, const Status& status);
