@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <asio.hpp>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -23,8 +24,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include "transports/ofi/flow_control.hpp"
 #include "transports/ofi/memory_registry.hpp"
 #include "transports/ofi/peer_liveness.hpp"
 #include "transports/ofi/receive_guard.hpp"
@@ -55,6 +59,10 @@ struct SendOp : Context {
   bool pinnedLocal = false;  // holds a local-descriptor pin (FI_MR_LOCAL)
   std::uint32_t writesLeft = 0;
   std::uint64_t id = 0;  // the receiver's id for this message (RMA)
+  // A send held for credit (flow_control.hpp) travels from this copy, and its caller was told
+  // it completed when the copy was made: `done` is spent.
+  std::vector<std::byte> copy;
+  bool detached = false;
 };
 
 struct RecvOp : Context {
@@ -118,6 +126,10 @@ struct OfiTransport::Impl {
     // their send was posted.
     std::unordered_map<std::uint64_t, SendOp*> awaitingReady;
     std::unordered_map<std::uint64_t, ControlMessage> earlyReady;
+    // Eager sends waiting for a credit from this peer, and eager receives from it waiting for
+    // one of its posted receives to complete, in order (flow_control.hpp).
+    std::deque<SendOp*> heldForCredit;
+    std::deque<RecvOp*> heldReceives;
     // Liveness (peer_liveness.hpp): the process on this host (0: elsewhere or unknown), its
     // exit watch, why the peer can no longer be reached ("" while it can), and the probe.
     int pid = 0;
@@ -159,6 +171,10 @@ struct OfiTransport::Impl {
   // Where a message longer than its receive must not reach the provider (shm:
   // receive_guard.hpp), the spare space every eager receive gets after the user's buffer.
   std::unique_ptr<ReceiveGuard> guard;
+  // Where the provider's receive pool must not overflow (shm: flow_control.hpp), each peer's
+  // credits; off elsewhere.
+  Credits credits;
+  std::size_t detachedLive = 0;  // sends whose callers were told they completed, not yet sent
 
   std::vector<Peer> peers;
   std::unordered_set<Context*> live;                    // sends, receives and writes posted or waiting
@@ -212,6 +228,15 @@ struct OfiTransport::Impl {
     if (shutDown) return;
     if (waiting[queue].empty() && posted[queue] < limit[queue] && tryPost(queue, attempt, peer)) return;
     waiting[queue].push_back({std::move(attempt), peer});
+  }
+
+  // A control receive going back up after its message arrived: ahead of every held receive and
+  // past the count, since the control messages it takes (credits among them) are what lets the
+  // held ones proceed; a control receive waiting behind data receives that wait for credits
+  // would never see the credit (seen: 5 ranks, 64-byte slices, every rank at its count).
+  void repostControl(std::function<ssize_t()> attempt) {
+    if (shutDown) return;
+    if (!tryPost(kRx, attempt, -1)) waiting[kRx].push_front({std::move(attempt), -1});
   }
 
   // True once posted (or failed for good); false if it must wait. `peer` is the rank a transmit
@@ -419,7 +444,8 @@ struct OfiTransport::Impl {
 
   void finish(SendOp* op, const Status& status) {
     if (op->pinnedLocal) registry->unpinLocal(op->data, op->bytes);
-    due.emplace_back(std::move(op->done), status);
+    if (!op->detached) due.emplace_back(std::move(op->done), status);
+    if (op->detached) --detachedLive;
     live.erase(op);
     delete op;
   }
@@ -433,6 +459,7 @@ struct OfiTransport::Impl {
       }
     }
     if (op->rma) rmaRecvs.erase(op->id);
+    if (!op->rma && status.isOk()) eagerReceived(op->peer);
     due.emplace_back(std::move(op->done), status);
     live.erase(op);
     delete op;
@@ -447,6 +474,65 @@ struct OfiTransport::Impl {
       return cqDataMask != 0 ? fi_tsenddata(ep, op->data, op->bytes, desc, op->tag & cqDataMask, dest, tag, &op->fi)
                              : fi_tsend(ep, op->data, op->bytes, desc, dest, tag, &op->fi);
     }, op->peer);
+  }
+
+  // An eager send goes out now if the peer has a credit for it and none is waiting before it.
+  // Otherwise it waits for one from a copy, and its caller is told at once that it completed:
+  // the collectives count on eager sends completing without the receiver (a rank reuses a
+  // slot once its send completed, and only then posts the receive its peer's progress needs),
+  // and a send that waited for the receiver's credit could close that circle (seen: 5 ranks,
+  // 1 MiB in 64-byte slices, every rank's sends held and every receive unposted).
+  void sendEager(SendOp* op, Peer& peer) {
+    if (peer.heldForCredit.empty() && credits.take(op->peer)) {
+      postEagerSend(op, peer);
+      return;
+    }
+    op->copy.assign(op->data, op->data + op->bytes);
+    op->data = op->copy.data();
+    op->detached = true;
+    ++detachedLive;
+    due.emplace_back(std::move(op->done), Status::ok());
+    peer.heldForCredit.push_back(op);
+  }
+
+  // The peer gave credits back: the sends that waited for them go, in order.
+  void creditsArrived(int rank, std::uint32_t count) {
+    Peer& peer = peers[static_cast<std::size_t>(rank)];
+    credits.give(rank, count);
+    while (!shutDown && !peer.heldForCredit.empty() && credits.take(rank)) {
+      SendOp* op = peer.heldForCredit.front();
+      peer.heldForCredit.pop_front();
+      postEagerSend(op, peer);
+    }
+  }
+
+  // An eager receive is posted now if its peer has fewer than its share posted.
+  void receiveEager(RecvOp* op, Peer& peer) {
+    if (peer.heldReceives.empty() && credits.mayPost(op->peer)) {
+      postEagerRecv(op);
+    } else {
+      peer.heldReceives.push_back(op);
+    }
+  }
+
+  // A message from `rank` was received: its next held receive goes up, and its sender gets
+  // credits back once a batch has come.
+  void eagerReceived(int rank) {
+    if (!credits.enabled()) return;
+    const std::uint32_t count = credits.received(rank);
+    Peer& peer = peers[static_cast<std::size_t>(rank)];
+    while (!shutDown && !peer.heldReceives.empty() && credits.mayPost(rank)) {
+      RecvOp* next = peer.heldReceives.front();
+      peer.heldReceives.pop_front();
+      postEagerRecv(next);
+    }
+    if (count > 0 && !shutDown) {
+      ControlMessage credit;
+      credit.kind = ControlKind::Credit;
+      credit.from = params.rank;
+      credit.pieces = count;
+      sendControl(rank, credit);
+    }
   }
 
   void postEagerRecv(RecvOp* op) {
@@ -586,12 +672,23 @@ struct OfiTransport::Impl {
     }, peerRank);
   }
 
-  void postControlRecv(ControlOp& control) {
+  // Every control message carries exactly kControlTag, so its receives match that tag exactly
+  // (ignore 0), like every other receive here. Never an ignore mask: libfabric 1.17's shm reuses
+  // a receive's entry for an unexpected message without resetting its ignore bits, and matches
+  // a later receive against the unexpected message through those stale bits, so after a
+  // masked receive an early data message could complete another peer's receive (wrong sums),
+  // and its own receive then waited for ever (docs/ofi.md, "Two shm bugs").
+  void postControlRecv(ControlOp& control, bool first = false) {
     control.kind = Context::Kind::ControlRecv;
-    post(kRx, [this, &control] {
-      return fi_trecv(ep, control.slot, sizeof(ControlMessage), arenaDesc, FI_ADDR_UNSPEC, kControlTag, ~kControlTag,
+    auto attempt = [this, &control] {
+      return fi_trecv(ep, control.slot, sizeof(ControlMessage), arenaDesc, FI_ADDR_UNSPEC, kControlTag, 0,
                       &control.fi);
-    });
+    };
+    if (first) {
+      post(kRx, attempt);
+    } else {
+      repostControl(attempt);
+    }
   }
 
   void handleControl(const ControlMessage& message) {
@@ -624,6 +721,8 @@ struct OfiTransport::Impl {
       writeArrived(message.id, true);
     } else if (message.kind == ControlKind::Probe) {
       // Only its sender's side matters: the send fails if this process is gone.
+    } else if (message.kind == ControlKind::Credit) {
+      creditsArrived(message.from, message.pieces);
     } else {
       failAll(Status::make(ErrorCode::Remote, "ofi: rank {} sent a control message of unknown kind {}", message.from,
                            static_cast<std::uint32_t>(message.kind)));
@@ -842,7 +941,7 @@ struct OfiTransport::Impl {
     for (Context* context : live) {
       if (context->kind == Context::Kind::Send) {
         auto* op = static_cast<SendOp*>(context);
-        due.emplace_back(std::move(op->done), why);
+        if (!op->detached) due.emplace_back(std::move(op->done), why);
         delete op;
       } else if (context->kind == Context::Kind::Recv) {
         auto* op = static_cast<RecvOp*>(context);
@@ -853,12 +952,45 @@ struct OfiTransport::Impl {
       }
     }
     live.clear();
+    detachedLive = 0;
     rmaRecvs.clear();
     for (auto& peer : peers) {
       peer.awaitingReady.clear();
       peer.earlyReady.clear();
+      peer.heldForCredit.clear();  // the operations themselves were in `live`
+      peer.heldReceives.clear();
     }
     if (registry) registry->clear();
+  }
+
+  // Before the endpoint closes with nothing of the caller's outstanding, the sends it was told
+  // had completed (held for credit) still leave: a rank that finished its last collective
+  // must not take with it the messages its peers still wait for. Bounded by BANYAN_TIMEOUT,
+  // and ends at once when such a peer's process has exited. Under `lock`.
+  void drainDetached(std::unique_lock<std::mutex>& lock) {
+    const auto deadline = std::chrono::steady_clock::now() + params.timeout;
+    while (!shutDown && detachedLive > 0 && live.size() == detachedLive &&
+           std::chrono::steady_clock::now() < deadline) {
+      readQueue();
+      retryBlocked();
+      for (std::size_t rank = 0; rank < peers.size(); ++rank) {
+        if (!peers[rank].heldForCredit.empty() && processEnded(peers[rank])) return;
+      }
+      lock.unlock();
+      std::this_thread::sleep_for(kNap);
+      lock.lock();
+    }
+  }
+
+  // Whether a watched peer's process has ended, asked of its exit watch's descriptor (or of the
+  // kernel by pid where there is none), outside the event loop.
+  static bool processEnded(const Peer& peer) {
+    if (peer.pid <= 0) return false;
+    if (peer.exitWatch) {
+      pollfd entry{peer.exitWatch->native_handle(), POLLIN, 0};
+      return ::poll(&entry, 1, 0) > 0;
+    }
+    return ::kill(peer.pid, 0) != 0 && errno == ESRCH;
   }
 
   void helperLoop();
@@ -909,12 +1041,19 @@ void OfiTransport::Impl::open() {
   peers.resize(static_cast<std::size_t>(params.size));
   limit[kTx] = info->tx_attr->size != 0 ? info->tx_attr->size : SIZE_MAX;
   limit[kRx] = info->rx_attr->size != 0 ? info->rx_attr->size : SIZE_MAX;
+  if (providerName == "shm" && info->rx_attr->size != 0) {
+    // Posted receives and unexpected messages share shm's pool: shared out among the peers,
+    // less room for control messages (flow_control.hpp). The per-peer shares keep the posted
+    // receives well below rx_attr->size, so the count above never holds one back.
+    credits = Credits(peers.size(), Credits::windowFor(info->rx_attr->size, 2 * kControlReceives,
+                                                       static_cast<std::size_t>(params.size - 1)));
+  }
 
   arena.resize(kControlReceives + kControlSends);
   controlOps.resize(arena.size());
   for (std::size_t i = 0; i < arena.size(); ++i) controlOps[i].slot = &arena[i];
   if (registry->localRequired()) arenaDesc = registry->pin(arena.data(), arena.size() * sizeof(ControlMessage)).desc;
-  for (std::size_t i = 0; i < kControlReceives; ++i) postControlRecv(controlOps[i]);
+  for (std::size_t i = 0; i < kControlReceives; ++i) postControlRecv(controlOps[i], true);
   for (std::size_t i = arena.size(); i > kControlReceives; --i) freeSendSlots.push_back(i - 1);
   if (shutDown) failure.throwIfError();
 
@@ -1056,7 +1195,7 @@ void OfiTransport::send(int peerRank, std::uint64_t tag, const void* data, std::
   impl.live.insert(op);
   try {
     if (!op->rma) {
-      impl.postEagerSend(op, *peer);
+      impl.sendEager(op, *peer);
     } else if (auto early = peer->earlyReady.find(op->seq); early != peer->earlyReady.end()) {
       const ControlMessage ready = early->second;
       peer->earlyReady.erase(early);
@@ -1087,7 +1226,7 @@ void OfiTransport::recv(int peerRank, std::uint64_t tag, void* data, std::size_t
     if (op->rma) {
       impl.postRmaRecv(op, *peer);
     } else {
-      impl.postEagerRecv(op);
+      impl.receiveEager(op, *peer);
     }
   } catch (const Error& e) {
     impl.failAll(Status(e.code(), e.detail()));
@@ -1144,7 +1283,8 @@ bool OfiTransport::prepareToSleep() {
 void OfiTransport::awake() {}
 
 void OfiTransport::shutdown(const Status& why) {
-  std::lock_guard lock(impl_->mutex);
+  std::unique_lock lock(impl_->mutex);
+  impl_->drainDetached(lock);
   impl_->failAll(why);
 }
 
