@@ -1,6 +1,6 @@
 // ofi-shm-repro: shows, with libfabric alone, the two faults of libfabric 1.17's shm
 // provider that made 4 and 5 ranks with 64-byte slices stall or give wrong sums (docs/ofi.md,
-// "Two shm bugs").
+// "Three shm bugs").
 //
 //   ofi-shm-repro pool [POSTED]   default POSTED: the provider's rx_attr->size
 //   ofi-shm-repro ignore

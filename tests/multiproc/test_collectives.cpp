@@ -137,7 +137,7 @@ TEST_CASE("small slices pipeline many messages and stay exact", "[multiproc][col
   // 64-byte slices make every chunk many slices long: the pipelined path, scratch slots
   // reused round-robin, and per-peer ordering all get exercised. Over ofi-shm these floods of
   // thousands of messages per peer are what filled libfabric 1.17's shm receive pool and met its
-  // stale-ignore matching (docs/ofi.md, "Two shm bugs"): the credits and exact control receives
+  // stale-ignore matching (docs/ofi.md, "Three shm bugs"): the credits and exact control receives
   // that work around them are tested here.
   const std::string transport = GENERATE(filter(
       [](const std::string& t) { return banyan::test::transportSelected(t); },

@@ -677,7 +677,7 @@ struct OfiTransport::Impl {
   // a receive's entry for an unexpected message without resetting its ignore bits, and matches
   // a later receive against the unexpected message through those stale bits, so after a
   // masked receive an early data message could complete another peer's receive (wrong sums),
-  // and its own receive then waited for ever (docs/ofi.md, "Two shm bugs").
+  // and its own receive then waited for ever (docs/ofi.md, "Three shm bugs").
   void postControlRecv(ControlOp& control, bool first = false) {
     control.kind = Context::Kind::ControlRecv;
     auto attempt = [this, &control] {
@@ -746,12 +746,14 @@ struct OfiTransport::Impl {
 
   // --- completions -------------------------------------------------------------------------
   void dispatch(const fi_cq_data_entry& entry) {
-    if (entry.op_context == nullptr) {
-      if ((entry.flags & FI_REMOTE_WRITE) != 0 && (entry.flags & FI_REMOTE_CQ_DATA) != 0) {
-        writeArrived(entry.data & cqDataMask, false);
-      }
+    // A peer's write into this rank is known by its flags, not by a null context: libfabric
+    // 1.17's shm fills the target's op_context with the writer's message id (a value from the
+    // writer's address space; dereferencing it crashed 4- and 5-rank RMA runs).
+    if ((entry.flags & FI_REMOTE_WRITE) != 0) {
+      if ((entry.flags & FI_REMOTE_CQ_DATA) != 0) writeArrived(entry.data & cqDataMask, false);
       return;
     }
+    if (entry.op_context == nullptr) return;
     auto* context = static_cast<Context*>(entry.op_context);
     const bool received = context->kind == Context::Kind::Recv || context->kind == Context::Kind::ControlRecv;
     if (const int peer = peerOfContext(context); peer >= 0) peers[static_cast<std::size_t>(peer)].reached = true;
