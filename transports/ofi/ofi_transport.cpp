@@ -31,6 +31,7 @@
 #include "transports/ofi/flow_control.hpp"
 #include "transports/ofi/memory_registry.hpp"
 #include "transports/ofi/peer_liveness.hpp"
+#include "transports/ofi/provider_watchdog.hpp"
 #include "transports/ofi/receive_guard.hpp"
 #include "transports/ofi/wire.hpp"
 #include "transports/shm/exit_watch.hpp"
@@ -103,6 +104,9 @@ constexpr int kHelperTicksBeforeIdle = 1000;
 // How long a rank that found a mismatch waits for its Mismatch message to leave before it
 // closes the endpoint anyway.
 constexpr auto kTellBound = std::chrono::milliseconds(200);
+// How long one libfabric call over shm may take before it counts as spinning on a dead rank's
+// lock (provider_watchdog.hpp): far above any real call, well below the fault tests' 30 s.
+constexpr auto kSpinBound = std::chrono::milliseconds(10000);
 
 std::string fiText(ssize_t ret) { return fmt::format("{} ({})", fi_strerror(static_cast<int>(-ret)), -ret); }
 
@@ -175,6 +179,8 @@ struct OfiTransport::Impl {
   // credits; off elsewhere.
   Credits credits;
   std::size_t detachedLive = 0;  // sends whose callers were told they completed, not yet sent
+  // Over shm, the bound on a libfabric call that spins on a dead rank's lock (provider_watchdog.hpp).
+  std::unique_ptr<ProviderWatchdog> watchdog;
 
   std::vector<Peer> peers;
   std::unordered_set<Context*> live;                    // sends, receives and writes posted or waiting
@@ -242,7 +248,10 @@ struct OfiTransport::Impl {
   // True once posted (or failed for good); false if it must wait. `peer` is the rank a transmit
   // goes to (-1 for receives).
   bool tryPost(Queue queue, const std::function<ssize_t()>& attempt, int peer) {
-    const ssize_t ret = attempt();
+    const ssize_t ret = [&] {
+      ProviderWatchdog::Inside inside(watchdog.get());
+      return attempt();
+    }();
     if (ret == 0) {
       ++posted[queue];
       return true;
@@ -906,7 +915,11 @@ struct OfiTransport::Impl {
     std::size_t count = 0;
     fi_cq_data_entry entries[16];
     while (!shutDown) {
-      const ssize_t ret = fi_cq_read(cq, entries, std::size(entries));
+      ssize_t ret = 0;
+      {
+        ProviderWatchdog::Inside inside(watchdog.get());
+        ret = fi_cq_read(cq, entries, std::size(entries));
+      }
       if (ret > 0) {
         for (ssize_t i = 0; i < ret && !shutDown; ++i) dispatch(entries[i]);
         count += static_cast<std::size_t>(ret);
@@ -1037,6 +1050,9 @@ void OfiTransport::Impl::open() {
   // and that copy loops forever (process_vm_readv with an exhausted local iovec, returning 0)
   // when the receive is shorter than the message: give every receive room to spare.
   if (providerName == "shm") guard = std::make_unique<ReceiveGuard>();
+  if (providerName == "shm") {
+    watchdog = std::make_unique<ProviderWatchdog>(kSpinBound, fmt::format("rank {} (ofi shm)", params.rank));
+  }
   if (params.size > kMaxRanks) {
     fail(ErrorCode::NotSupported, "ofi: {} ranks; the transport's tags hold at most {}", params.size, kMaxRanks);
   }
