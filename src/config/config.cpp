@@ -27,8 +27,9 @@ constexpr std::array<Variable, 31> kVariables{{
     {"BANYAN_OFI_RMA_BYTES", "64K (shm provider: 0)",
      "ofi messages of at least this size are RMA-written into the receiver's registered buffer "
      "where the provider has RMA; smaller ones are tagged sends. 0 never uses RMA. Unset with "
-     "the shm provider: 0 (its RMA writes stalled with 4 and more ranks in libfabric 1.17; its "
-     "tagged messages use a single cross-memory copy anyway)."},
+     "the shm provider: 0 (its tagged messages use a single cross-memory copy anyway; the 4+ "
+     "rank RMA failure once given as the reason was a libfabric 1.17 completion fault that "
+     "banyan now works around: docs/ofi.md, \"Three shm bugs\")."},
     {"BANYAN_OFI_MR_CACHE", "64",
      "Memory registrations the ofi transport keeps for reuse across calls; 0 deregisters each "
      "buffer after use."},

@@ -175,8 +175,9 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
       transport::ofi::OfiTransportParams p;
       p.rank = params.rank;
       p.size = params.size;
-      // libfabric 1.17's shm provider stalled (4+ ranks, RMA writes into one rank from several
-      // peers, with CQ data or Done messages alike; 2 ranks never did), so RMA is opt-in there.
+      // Over libfabric's shm, RMA writes are a cross-memory copy like its tagged messages, so
+      // RMA is opt-in there (docs/ofi.md, "Three shm bugs": the 4+ rank failure once given as
+      // the reason was a completion fault, worked around in the transport).
       p.rmaBytes =
           !config.ofiRmaBytesSet && std::string(info->fabric_attr->prov_name) == "shm" ? 0 : config.ofiRmaBytes;
       p.notify = config.ofiRmaByMessage ? transport::ofi::RmaNotify::Message : transport::ofi::RmaNotify::CqData;

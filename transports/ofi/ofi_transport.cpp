@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <asio.hpp>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -23,11 +24,15 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include "transports/ofi/flow_control.hpp"
 #include "transports/ofi/membership.hpp"
 #include "transports/ofi/memory_registry.hpp"
 #include "transports/ofi/peer_liveness.hpp"
+#include "transports/ofi/provider_watchdog.hpp"
 #include "transports/ofi/receive_guard.hpp"
 #include "transports/ofi/wire.hpp"
 #include "transports/shm/exit_watch.hpp"
@@ -56,6 +61,10 @@ struct SendOp : Context {
   bool pinnedLocal = false;  // holds a local-descriptor pin (FI_MR_LOCAL)
   std::uint32_t writesLeft = 0;
   std::uint64_t id = 0;  // the receiver's id for this message (RMA)
+  // A send held for credit (flow_control.hpp) travels from this copy, and its caller was told
+  // it completed when the copy was made: `done` is spent.
+  std::vector<std::byte> copy;
+  bool detached = false;
 };
 
 struct RecvOp : Context {
@@ -88,6 +97,13 @@ constexpr std::size_t kControlSends = 64;
 // How long a driver with operations outstanding sleeps at most: manual-progress providers
 // move nothing until the queue is read again.
 constexpr auto kNap = std::chrono::microseconds(200);
+// A driver that keeps waking to find nothing naps longer, doubling every kNapsPerStep quiet naps
+// up to kLongestNap (the helper thread's tick, which still reads the queue every millisecond and
+// wakes the driver for what it finds): measured on 2 cores, 5000 empty wake-ups a second cost a
+// rank waiting on a stopped peer 18-23% of a core (bench/ofi_waiting_cpu.sh). Anything read
+// from the queue starts again at kNap.
+constexpr auto kLongestNap = std::chrono::microseconds(1000);
+constexpr std::uint32_t kNapsPerStep = 16;
 // The helper thread's look at a queue nobody else reads: often while there is traffic, rarely
 // once the transport has been idle for a second.
 constexpr auto kHelperTick = std::chrono::milliseconds(1);
@@ -96,6 +112,9 @@ constexpr int kHelperTicksBeforeIdle = 1000;
 // How long a rank that found a mismatch waits for its Mismatch message to leave before it
 // closes the endpoint anyway.
 constexpr auto kTellBound = std::chrono::milliseconds(200);
+// How long one libfabric call over shm may take before it counts as spinning on a dead rank's
+// lock (provider_watchdog.hpp): far above any real call, well below the fault tests' 30 s.
+constexpr auto kSpinBound = std::chrono::milliseconds(10000);
 
 std::string fiText(ssize_t ret) { return fmt::format("{} ({})", fi_strerror(static_cast<int>(-ret)), -ret); }
 
@@ -119,6 +138,10 @@ struct OfiTransport::Impl {
     // their send was posted.
     std::unordered_map<std::uint64_t, SendOp*> awaitingReady;
     std::unordered_map<std::uint64_t, ControlMessage> earlyReady;
+    // Eager sends waiting for a credit from this peer, and eager receives from it waiting for
+    // one of its posted receives to complete, in order (flow_control.hpp).
+    std::deque<SendOp*> heldForCredit;
+    std::deque<RecvOp*> heldReceives;
     // Liveness (peer_liveness.hpp): the process on this host (0: elsewhere or unknown), its
     // exit watch, why the peer can no longer be reached ("" while it can), and the probe.
     int pid = 0;
@@ -163,6 +186,12 @@ struct OfiTransport::Impl {
   // Where a message longer than its receive must not reach the provider (shm:
   // receive_guard.hpp), the spare space every eager receive gets after the user's buffer.
   std::unique_ptr<ReceiveGuard> guard;
+  // Where the provider's receive pool must not overflow (shm: flow_control.hpp), each peer's
+  // credits; off elsewhere.
+  Credits credits;
+  std::size_t detachedLive = 0;  // sends whose callers were told they completed, not yet sent
+  // Over shm, the bound on a libfabric call that spins on a dead rank's lock (provider_watchdog.hpp).
+  std::unique_ptr<ProviderWatchdog> watchdog;
 
   std::vector<Peer> peers;
   std::unordered_set<Context*> live;                    // sends, receives and writes posted or waiting
@@ -198,6 +227,12 @@ struct OfiTransport::Impl {
   std::thread helper;
   bool stopping = false;
   std::uint64_t driverPolls = 0;
+  std::uint32_t quietNaps = 0;  // naps in a row after which the queue had nothing
+
+  std::chrono::microseconds nextNap() {
+    const std::uint32_t step = std::min<std::uint32_t>(quietNaps++ / kNapsPerStep, 8);
+    return std::min<std::chrono::microseconds>(kNap * (1u << step), kLongestNap);
+  }
   // Held by the exit watches' handlers: one that runs after the transport is gone does nothing.
   std::shared_ptr<int> aliveToken = std::make_shared<int>(0);
   std::chrono::steady_clock::time_point nextProbeRound{};
@@ -218,10 +253,22 @@ struct OfiTransport::Impl {
     waiting[queue].push_back({std::move(attempt), peer});
   }
 
+  // A control receive going back up after its message arrived: ahead of every held receive and
+  // past the count, since the control messages it takes (credits among them) are what lets the
+  // held ones proceed; a control receive waiting behind data receives that wait for credits
+  // would never see the credit (seen: 5 ranks, 64-byte slices, every rank at its count).
+  void repostControl(std::function<ssize_t()> attempt) {
+    if (shutDown) return;
+    if (!tryPost(kRx, attempt, -1)) waiting[kRx].push_front({std::move(attempt), -1});
+  }
+
   // True once posted (or failed for good); false if it must wait. `peer` is the rank a transmit
   // goes to (-1 for receives).
   bool tryPost(Queue queue, const std::function<ssize_t()>& attempt, int peer) {
-    const ssize_t ret = attempt();
+    const ssize_t ret = [&] {
+      ProviderWatchdog::Inside inside(watchdog.get());
+      return attempt();
+    }();
     if (ret == 0) {
       ++posted[queue];
       return true;
@@ -423,7 +470,8 @@ struct OfiTransport::Impl {
 
   void finish(SendOp* op, const Status& status) {
     if (op->pinnedLocal) registry->unpinLocal(op->data, op->bytes);
-    due.emplace_back(std::move(op->done), status);
+    if (!op->detached) due.emplace_back(std::move(op->done), status);
+    if (op->detached) --detachedLive;
     live.erase(op);
     delete op;
   }
@@ -437,6 +485,7 @@ struct OfiTransport::Impl {
       }
     }
     if (op->rma) rmaRecvs.erase(op->id);
+    if (!op->rma && status.isOk()) eagerReceived(op->peer);
     due.emplace_back(std::move(op->done), status);
     live.erase(op);
     delete op;
@@ -451,6 +500,65 @@ struct OfiTransport::Impl {
       return cqDataMask != 0 ? fi_tsenddata(ep, op->data, op->bytes, desc, op->tag & cqDataMask, dest, tag, &op->fi)
                              : fi_tsend(ep, op->data, op->bytes, desc, dest, tag, &op->fi);
     }, op->peer);
+  }
+
+  // An eager send goes out now if the peer has a credit for it and none is waiting before it.
+  // Otherwise it waits for one from a copy, and its caller is told at once that it completed:
+  // the collectives count on eager sends completing without the receiver (a rank reuses a
+  // slot once its send completed, and only then posts the receive its peer's progress needs),
+  // and a send that waited for the receiver's credit could close that circle (seen: 5 ranks,
+  // 1 MiB in 64-byte slices, every rank's sends held and every receive unposted).
+  void sendEager(SendOp* op, Peer& peer) {
+    if (peer.heldForCredit.empty() && credits.take(op->peer)) {
+      postEagerSend(op, peer);
+      return;
+    }
+    op->copy.assign(op->data, op->data + op->bytes);
+    op->data = op->copy.data();
+    op->detached = true;
+    ++detachedLive;
+    due.emplace_back(std::move(op->done), Status::ok());
+    peer.heldForCredit.push_back(op);
+  }
+
+  // The peer gave credits back: the sends that waited for them go, in order.
+  void creditsArrived(int rank, std::uint32_t count) {
+    Peer& peer = peers[static_cast<std::size_t>(rank)];
+    credits.give(rank, count);
+    while (!shutDown && !peer.heldForCredit.empty() && credits.take(rank)) {
+      SendOp* op = peer.heldForCredit.front();
+      peer.heldForCredit.pop_front();
+      postEagerSend(op, peer);
+    }
+  }
+
+  // An eager receive is posted now if its peer has fewer than its share posted.
+  void receiveEager(RecvOp* op, Peer& peer) {
+    if (peer.heldReceives.empty() && credits.mayPost(op->peer)) {
+      postEagerRecv(op);
+    } else {
+      peer.heldReceives.push_back(op);
+    }
+  }
+
+  // A message from `rank` was received: its next held receive goes up, and its sender gets
+  // credits back once a batch has come.
+  void eagerReceived(int rank) {
+    if (!credits.enabled()) return;
+    const std::uint32_t count = credits.received(rank);
+    Peer& peer = peers[static_cast<std::size_t>(rank)];
+    while (!shutDown && !peer.heldReceives.empty() && credits.mayPost(rank)) {
+      RecvOp* next = peer.heldReceives.front();
+      peer.heldReceives.pop_front();
+      postEagerRecv(next);
+    }
+    if (count > 0 && !shutDown) {
+      ControlMessage credit;
+      credit.kind = ControlKind::Credit;
+      credit.from = params.rank;
+      credit.pieces = count;
+      sendControl(rank, credit);
+    }
   }
 
   void postEagerRecv(RecvOp* op) {
@@ -592,21 +700,33 @@ struct OfiTransport::Impl {
     }, peerRank);
   }
 
-  void postControlRecv(ControlOp& control) {
+  // Every control message carries exactly kControlTag, so its receives match that tag exactly
+  // (ignore 0), like every other receive here. Never an ignore mask: libfabric 1.17's shm reuses
+  // a receive's entry for an unexpected message without resetting its ignore bits, and matches
+  // a later receive against the unexpected message through those stale bits, so after a
+  // masked receive an early data message could complete another peer's receive (wrong sums),
+  // and its own receive then waited for ever (docs/ofi.md, "Three shm bugs").
+  void postControlRecv(ControlOp& control, bool first = false) {
     control.kind = Context::Kind::ControlRecv;
+    std::function<ssize_t()> attempt;
     if (guard && params.key) {
       // A stranger's longer message must not reach shm's endless copy (receive_guard.hpp).
-      post(kRx, [this, &control] {
+      attempt = [this, &control] {
         iovec iov[2] = {{control.slot, sizeof(ControlMessage)}, {guard->data(), guard->size()}};
         void* descs[2] = {arenaDesc, nullptr};
-        return fi_trecvv(ep, iov, descs, 2, FI_ADDR_UNSPEC, kControlTag, ~kControlTag, &control.fi);
-      });
-      return;
+        return fi_trecvv(ep, iov, descs, 2, FI_ADDR_UNSPEC, kControlTag, 0, &control.fi);
+      };
+    } else {
+      attempt = [this, &control] {
+        return fi_trecv(ep, control.slot, sizeof(ControlMessage), arenaDesc, FI_ADDR_UNSPEC, kControlTag, 0,
+                        &control.fi);
+      };
     }
-    post(kRx, [this, &control] {
-      return fi_trecv(ep, control.slot, sizeof(ControlMessage), arenaDesc, FI_ADDR_UNSPEC, kControlTag, ~kControlTag,
-                      &control.fi);
-    });
+    if (first) {
+      post(kRx, attempt);
+    } else {
+      repostControl(attempt);
+    }
   }
 
   // Whether a control message came from the rank it names, where sources are checked
@@ -654,6 +774,8 @@ struct OfiTransport::Impl {
       writeArrived(message.id, true);
     } else if (message.kind == ControlKind::Probe) {
       // Only its sender's side matters: the send fails if this process is gone.
+    } else if (message.kind == ControlKind::Credit) {
+      creditsArrived(message.from, message.pieces);
     } else {
       failAll(Status::make(ErrorCode::Remote, "ofi: rank {} sent a control message of unknown kind {}", message.from,
                            static_cast<std::uint32_t>(message.kind)));
@@ -678,12 +800,14 @@ struct OfiTransport::Impl {
   // --- completions -------------------------------------------------------------------------
   // `source`: the completion's source address where sources are checked.
   void dispatch(const fi_cq_data_entry& entry, fi_addr_t source) {
-    if (entry.op_context == nullptr) {
-      if ((entry.flags & FI_REMOTE_WRITE) != 0 && (entry.flags & FI_REMOTE_CQ_DATA) != 0) {
-        writeArrived(entry.data & cqDataMask, false);
-      }
+    // A peer's write into this rank is known by its flags, not by a null context: libfabric
+    // 1.17's shm fills the target's op_context with the writer's message id (a value from the
+    // writer's address space; dereferencing it crashed 4- and 5-rank RMA runs).
+    if ((entry.flags & FI_REMOTE_WRITE) != 0) {
+      if ((entry.flags & FI_REMOTE_CQ_DATA) != 0) writeArrived(entry.data & cqDataMask, false);
       return;
     }
+    if (entry.op_context == nullptr) return;
     auto* context = static_cast<Context*>(entry.op_context);
     const bool received = context->kind == Context::Kind::Recv || context->kind == Context::Kind::ControlRecv;
     if (const int peer = peerOfContext(context); peer >= 0) peers[static_cast<std::size_t>(peer)].reached = true;
@@ -846,8 +970,12 @@ struct OfiTransport::Impl {
     fi_cq_data_entry entries[16];
     fi_addr_t sources[16];
     while (!shutDown) {
-      const ssize_t ret = checkSources ? fi_cq_readfrom(cq, entries, std::size(entries), sources)
-                                       : fi_cq_read(cq, entries, std::size(entries));
+      ssize_t ret = 0;
+      {
+        ProviderWatchdog::Inside inside(watchdog.get());
+        ret = checkSources ? fi_cq_readfrom(cq, entries, std::size(entries), sources)
+                           : fi_cq_read(cq, entries, std::size(entries));
+      }
       if (ret > 0) {
         for (ssize_t i = 0; i < ret && !shutDown; ++i) dispatch(entries[i], checkSources ? sources[i] : FI_ADDR_UNSPEC);
         count += static_cast<std::size_t>(ret);
@@ -884,7 +1012,7 @@ struct OfiTransport::Impl {
     for (Context* context : live) {
       if (context->kind == Context::Kind::Send) {
         auto* op = static_cast<SendOp*>(context);
-        due.emplace_back(std::move(op->done), why);
+        if (!op->detached) due.emplace_back(std::move(op->done), why);
         delete op;
       } else if (context->kind == Context::Kind::Recv) {
         auto* op = static_cast<RecvOp*>(context);
@@ -895,12 +1023,45 @@ struct OfiTransport::Impl {
       }
     }
     live.clear();
+    detachedLive = 0;
     rmaRecvs.clear();
     for (auto& peer : peers) {
       peer.awaitingReady.clear();
       peer.earlyReady.clear();
+      peer.heldForCredit.clear();  // the operations themselves were in `live`
+      peer.heldReceives.clear();
     }
     if (registry) registry->clear();
+  }
+
+  // Before the endpoint closes with nothing of the caller's outstanding, the sends it was told
+  // had completed (held for credit) still leave: a rank that finished its last collective
+  // must not take with it the messages its peers still wait for. Bounded by BANYAN_TIMEOUT,
+  // and ends at once when such a peer's process has exited. Under `lock`.
+  void drainDetached(std::unique_lock<std::mutex>& lock) {
+    const auto deadline = std::chrono::steady_clock::now() + params.timeout;
+    while (!shutDown && detachedLive > 0 && live.size() == detachedLive &&
+           std::chrono::steady_clock::now() < deadline) {
+      readQueue();
+      retryBlocked();
+      for (std::size_t rank = 0; rank < peers.size(); ++rank) {
+        if (!peers[rank].heldForCredit.empty() && processEnded(peers[rank])) return;
+      }
+      lock.unlock();
+      std::this_thread::sleep_for(kNap);
+      lock.lock();
+    }
+  }
+
+  // Whether a watched peer's process has ended, asked of its exit watch's descriptor (or of the
+  // kernel by pid where there is none), outside the event loop.
+  static bool processEnded(const Peer& peer) {
+    if (peer.pid <= 0) return false;
+    if (peer.exitWatch) {
+      pollfd entry{peer.exitWatch->native_handle(), POLLIN, 0};
+      return ::poll(&entry, 1, 0) > 0;
+    }
+    return ::kill(peer.pid, 0) != 0 && errno == ESRCH;
   }
 
   void helperLoop();
@@ -947,18 +1108,28 @@ void OfiTransport::Impl::open() {
   // and that copy loops forever (process_vm_readv with an exhausted local iovec, returning 0)
   // when the receive is shorter than the message: give every receive room to spare.
   if (providerName == "shm") guard = std::make_unique<ReceiveGuard>();
+  if (providerName == "shm") {
+    watchdog = std::make_unique<ProviderWatchdog>(kSpinBound, fmt::format("rank {} (ofi shm)", params.rank));
+  }
   if (params.size > kMaxRanks) {
     fail(ErrorCode::NotSupported, "ofi: {} ranks; the transport's tags hold at most {}", params.size, kMaxRanks);
   }
   peers.resize(static_cast<std::size_t>(params.size));
   limit[kTx] = info->tx_attr->size != 0 ? info->tx_attr->size : SIZE_MAX;
   limit[kRx] = info->rx_attr->size != 0 ? info->rx_attr->size : SIZE_MAX;
+  if (providerName == "shm" && info->rx_attr->size != 0) {
+    // Posted receives and unexpected messages share shm's pool: shared out among the peers,
+    // less room for control messages (flow_control.hpp). The per-peer shares keep the posted
+    // receives well below rx_attr->size, so the count above never holds one back.
+    credits = Credits(peers.size(), Credits::windowFor(info->rx_attr->size, 2 * kControlReceives,
+                                                       static_cast<std::size_t>(params.size - 1)));
+  }
 
   arena.resize(kControlReceives + kControlSends);
   controlOps.resize(arena.size());
   for (std::size_t i = 0; i < arena.size(); ++i) controlOps[i].slot = &arena[i];
   if (registry->localRequired()) arenaDesc = registry->pin(arena.data(), arena.size() * sizeof(ControlMessage)).desc;
-  for (std::size_t i = 0; i < kControlReceives; ++i) postControlRecv(controlOps[i]);
+  for (std::size_t i = 0; i < kControlReceives; ++i) postControlRecv(controlOps[i], true);
   for (std::size_t i = arena.size(); i > kControlReceives; --i) freeSendSlots.push_back(i - 1);
   if (shutDown) failure.throwIfError();
 
@@ -1019,6 +1190,7 @@ void OfiTransport::Impl::helperLoop() {
     }
     const std::size_t before = due.size();
     const std::size_t read = readQueue();
+    if (read > 0) quietNaps = 0;
     retryBlocked();
     settleDoomed(false);
     settleExited(read);
@@ -1103,7 +1275,7 @@ void OfiTransport::send(int peerRank, std::uint64_t tag, const void* data, std::
   impl.live.insert(op);
   try {
     if (!op->rma) {
-      impl.postEagerSend(op, *peer);
+      impl.sendEager(op, *peer);
     } else if (auto early = peer->earlyReady.find(op->seq); early != peer->earlyReady.end()) {
       const ControlMessage ready = early->second;
       peer->earlyReady.erase(early);
@@ -1134,7 +1306,7 @@ void OfiTransport::recv(int peerRank, std::uint64_t tag, void* data, std::size_t
     if (op->rma) {
       impl.postRmaRecv(op, *peer);
     } else {
-      impl.postEagerRecv(op);
+      impl.receiveEager(op, *peer);
     }
   } catch (const Error& e) {
     impl.failAll(Status(e.code(), e.detail()));
@@ -1149,6 +1321,7 @@ std::size_t OfiTransport::poll() {
     ++impl.driverPolls;
     if (!impl.shutDown) {
       const std::size_t read = impl.readQueue();
+      if (read > 0) impl.quietNaps = 0;
       impl.retryBlocked();
       impl.settleDoomed(false);
       impl.settleExited(read);
@@ -1166,7 +1339,10 @@ bool OfiTransport::prepareToSleep() {
   ++impl.driverPolls;
   if (!impl.due.empty()) return false;
   if (impl.shutDown) return true;
-  if (impl.readQueue() > 0 || !impl.due.empty()) return false;
+  if (impl.readQueue() > 0 || !impl.due.empty()) {
+    impl.quietNaps = 0;
+    return false;
+  }
   const bool outstanding = !impl.live.empty() || impl.anyWaiting() || impl.doomed.has_value();
   bool waitable = false;
   if (impl.waitDescriptor) {
@@ -1182,7 +1358,7 @@ bool OfiTransport::prepareToSleep() {
   // again soon while anything is outstanding: nap, do not block for the driver's full bound.
   if (outstanding && !impl.sleep->timerArmed) {
     impl.sleep->timerArmed = true;
-    impl.timer.expires_after(kNap);
+    impl.timer.expires_after(impl.nextNap());
     impl.timer.async_wait([state = impl.sleep](const asio::error_code&) { state->timerArmed = false; });
   }
   return true;
@@ -1191,7 +1367,8 @@ bool OfiTransport::prepareToSleep() {
 void OfiTransport::awake() {}
 
 void OfiTransport::shutdown(const Status& why) {
-  std::lock_guard lock(impl_->mutex);
+  std::unique_lock lock(impl_->mutex);
+  impl_->drainDetached(lock);
   impl_->failAll(why);
 }
 

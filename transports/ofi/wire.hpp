@@ -32,14 +32,16 @@ constexpr std::uint64_t dataTag(int sender, std::uint64_t seq) {
 
 // Probe: "are you there?" while operations with the peer are outstanding; the receiver ignores
 // it, and its send failing is the answer (peer_liveness.hpp).
-enum class ControlKind : std::uint32_t { Ready = 1, Done = 2, Mismatch = 3, Probe = 4 };
+// Credit: the sender of it received `pieces` more messages from the receiver of it, which may
+// send that many more (flow_control.hpp; over shm only).
+enum class ControlKind : std::uint32_t { Ready = 1, Done = 2, Mismatch = 3, Probe = 4, Credit = 5 };
 
 struct ControlMessage {
   static constexpr std::uint32_t kMagic = 0xBA0F1C7E;
   std::uint32_t magic = kMagic;
   ControlKind kind = ControlKind::Ready;
   std::int32_t from = -1;       // sender's rank
-  std::uint32_t pieces = 0;     // Ready: how many writes the message takes
+  std::uint32_t pieces = 0;     // Ready: how many writes the message takes; Credit: messages received
   std::uint64_t seq = 0;        // the message's per-pair sequence number
   std::uint64_t bytes = 0;      // Ready: the length the receiver expects; Mismatch: the teller's own
   std::uint64_t operation = 0;  // Ready: the operation the receiver expects; Mismatch: the teller's own

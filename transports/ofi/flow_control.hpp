@@ -1,0 +1,105 @@
+#pragma once
+// Credits for providers whose receiver holds early messages in a fixed pool: libfabric 1.17's
+// shm.
+//
+// shm keeps posted receives and unexpected messages (arrived before their receive was posted)
+// in one pool of rx_attr->size entries. A message that finds neither its receive nor a free
+// entry stays at the head of the receiver's command queue, and every message behind it waits,
+// including those whose receives are posted (tools/ofi_shm_repro.cpp shows it with
+// libfabric alone). Nothing fails and nothing spins: the receiver simply gets nothing more. With
+// 5 ranks and 64-byte slices (a thousand messages per peer per call) the ranks' floods filled
+// the pool and every collective stalled until BANYAN_TIMEOUT.
+//
+// So over such a provider each peer gets a share of the pool, `window` entries for receives and
+// `window` for early messages:
+// - A sender may have `window` eager messages to one peer that the peer has not yet received;
+//   the receiver gives credits back in batches (a Credit control message) as its receives
+//   complete. A send beyond that waits in the transport, from a copy, and its caller is told
+//   at once that it completed (the collectives rely on eager sends completing on their own).
+// - A receiver posts at most `window` receives per peer, the earliest first (per peer, not in
+//   one order for all peers: a rank's receives from one peer, posted for messages not yet
+//   sent, must not keep back its receives from another peer whose messages have arrived).
+// A peer's messages in flight then always fall within the receives posted for it, or belong to
+// receives not yet asked for; those early ones are at most `window` per peer, so the pool never
+// fills, the head of the queue can always be stored and the receives behind it arrive.
+//
+// Why batches cannot deadlock: a receiver keeps back fewer than `batch` credits per peer, and
+// batch <= window, so a sender that has a message held for credit has at least one sent message
+// the receiver has not received; the receiver's receives for a peer are posted in sequence
+// order, so that earlier message's receive is posted (or will be) before the later one's.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace banyan::transport::ofi {
+
+class Credits {
+ public:
+  Credits() = default;
+  // `window` messages per peer in flight; 0 switches flow control off.
+  Credits(std::size_t ranks, std::uint32_t window)
+      : window_(window),
+        batch_(std::max<std::uint32_t>(1, window / 2)),
+        available_(ranks, window),
+        owed_(ranks, 0),
+        posted_(ranks, 0) {}
+
+  // The window that fits a provider pool of `pool` entries with `reserve` of them kept for
+  // control messages, among `peers` peers: each peer may have `window` receives posted and
+  // `window` messages early (unexpected), so 2 x peers x window + reserve fit the pool.
+  static std::uint32_t windowFor(std::size_t pool, std::size_t reserve, std::size_t peers) {
+    const std::size_t free = pool > reserve ? pool - reserve : 0;
+    return static_cast<std::uint32_t>(std::max<std::size_t>(1, free / (2 * std::max<std::size_t>(1, peers))));
+  }
+
+  bool enabled() const { return window_ != 0; }
+  std::uint32_t window() const { return window_; }
+
+  // Sender: takes a credit for one message to `peer`; false if none is left (the message waits).
+  bool take(int peer) {
+    if (!enabled()) return true;
+    auto& left = available_[static_cast<std::size_t>(peer)];
+    if (left == 0) return false;
+    --left;
+    return true;
+  }
+  bool any(int peer) const { return !enabled() || available_[static_cast<std::size_t>(peer)] > 0; }
+  // Sender: the peer gave `count` credits back.
+  void give(int peer, std::uint32_t count) {
+    auto& left = available_[static_cast<std::size_t>(peer)];
+    left = std::min(window_, left + count);
+  }
+
+  // Receiver: a receive from `peer` may be posted now (at most `window` at a time per peer, the
+  // earliest first); false: it waits for one of them to complete.
+  bool mayPost(int peer) {
+    if (!enabled()) return true;
+    auto& posted = posted_[static_cast<std::size_t>(peer)];
+    if (posted == window_) return false;
+    ++posted;
+    return true;
+  }
+
+  // Receiver: one message from `peer` was received (its receive is no longer posted). Returns
+  // how many credits to send back now (0: keep collecting).
+  std::uint32_t received(int peer) {
+    if (!enabled()) return 0;
+    --posted_[static_cast<std::size_t>(peer)];
+    auto& owed = owed_[static_cast<std::size_t>(peer)];
+    if (++owed < batch_) return 0;
+    const std::uint32_t count = owed;
+    owed = 0;
+    return count;
+  }
+
+ private:
+  std::uint32_t window_ = 0;
+  std::uint32_t batch_ = 1;
+  std::vector<std::uint32_t> available_;
+  std::vector<std::uint32_t> owed_;
+  std::vector<std::uint32_t> posted_;
+};
+
+}  // namespace banyan::transport::ofi
