@@ -198,7 +198,12 @@ double doubleTreeAllreduce(const Topology& t, double bytes) {
                                  *std::max_element(hostIn.begin(), hostIn.end()));
   double hop = memoryUs(t, sliceBytes);
   double step = memoryUs(t, 2 * sliceBytes);
-  if (intraMost > 0) {
+  if (oversubscribedOneHost(t)) {
+    // As the ring's (ringStepUs): slices hand off only when the receiver runs, at about twice
+    // their copy, and the folds follow the copies on the same cores.
+    hop += t.intra.latencyUs + 2 * sliceBytes / t.intra.bandwidthMBps;
+    step += t.intra.latencyUs + 2 * intraMost * sliceBytes / t.intra.bandwidthMBps;
+  } else if (intraMost > 0) {
     hop = std::max(hop, t.intra.latencyUs + sliceBytes / t.intra.bandwidthMBps);
     step = std::max(step, t.intra.latencyUs + intraMost * sliceBytes / t.intra.bandwidthMBps);
   }
