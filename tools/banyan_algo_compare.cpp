@@ -184,7 +184,11 @@ void writeTable(const Args& args, int n, const std::vector<std::pair<std::size_t
     }
     std::istringstream lines(text.str());
     for (std::string line; std::getline(lines, line);) {
-      if (line.rfind("layout ", 0) == 0 || line.rfind(collective + " ", 0) == 0) continue;
+      // This collective's bands and its "# collective:" note are replaced below.
+      if (line.rfind("layout ", 0) == 0 || line.rfind(collective + " ", 0) == 0 ||
+          line.rfind("# " + collective + ":", 0) == 0) {
+        continue;
+      }
       kept += line + "\n";
     }
   }

@@ -22,6 +22,7 @@
 
 #include "support/multiproc.hpp"
 #include "support/shell.hpp"
+#include "tuning/tune_table.hpp"
 
 using namespace banyan;
 using banyan::test::occurrences;
@@ -196,4 +197,40 @@ TEST_CASE("ranks with different tables, or a broken one, fail at creation", "[mu
         },
         "bad.tune:3: allgather has no algorithm 'tree'");
   }
+}
+
+TEST_CASE("banyan-algo-compare --tune-out writes a table per collective into one file", "[multiproc][topology]") {
+  const std::string dir = makeTempDir();
+  const std::string tool = std::string(BANYAN_BUILD_DIR) + "/tools/banyan-algo-compare";
+  const std::string table = dir + "/job.tune";
+  for (const char* collective : {"allreduce", "allgather", "allreduce"}) {  // the second allreduce replaces the first
+    const auto [status, output] = banyan::test::runShell(fmt::format(
+        "BANYAN_TIMEOUT=60s timeout 300 {} {} -np 2 --sizes 64,64K --repeats 1 --tune-out {} 2>&1", tool, collective,
+        table));
+    INFO(output);
+    REQUIRE(status == 0);
+  }
+  INFO(slurp(table));
+  const banyan::tuning::TuneTable parsed = banyan::tuning::loadTuneTable(table);
+  CHECK(parsed.hosts == 1);
+  CHECK(parsed.ranksPerHost == 2);
+  // Two measured sizes per collective; bands meet at the geometric midpoint and stop at twice
+  // the largest (allreduce: 64 B and 64 KiB buffers; allgather: 32 B and 32 KiB blocks).
+  REQUIRE(parsed.entries.size() == 4);
+  CHECK(parsed.find(banyan::runtime::Collective::Allreduce, 0) != nullptr);
+  const auto* large = parsed.find(banyan::runtime::Collective::Allreduce, 4096);
+  REQUIRE(large != nullptr);
+  CHECK(large->band.high == 128 * 1024);
+  CHECK(parsed.find(banyan::runtime::Collective::Allreduce, 128 * 1024) == nullptr);
+  const auto* blocks = parsed.find(banyan::runtime::Collective::Allgather, 32 * 1024);
+  REQUIRE(blocks != nullptr);
+  CHECK(blocks->band.high == 64 * 1024);
+  CHECK(occurrences(slurp(table), "# allreduce:") == 1);
+  // A table of another layout is not overwritten.
+  write(table, "layout 2x2\nallreduce 0-1K ring\n");
+  const auto [status, output] = banyan::test::runShell(
+      fmt::format("BANYAN_TIMEOUT=60s timeout 300 {} allreduce -np 2 --sizes 64 --repeats 1 --tune-out {} 2>&1", tool, table));
+  CHECK(status != 0);
+  CHECK_THAT(output, Catch::Contains("holds a table for layout 2x2, this job is 1x2"));
+  banyan::test::runShell("rm -rf " + dir);
 }
