@@ -6,12 +6,17 @@
 # Each (layout, collective) is one job of tools/banyan_algo_compare.cpp: all candidates and the
 # automatic choice in the same processes, in alternating batches, REPEATS rounds per size,
 # medians (the machine is shared and its load drifts by more than the 10% being judged).
+# With BENCH_TABLE=1 (the default) a first job per (layout, collective) measures a tuning table
+# (--tune-out OUT/tune/LAYOUT.tune, TUNE_REPEATS rounds) just before the measured one, which
+# then has one more variant, auto-table: the automatic choice following that table
+# (BANYAN_TUNE_FILE); auto stays the cost model's own choice.
 # bench/topo_summary.py then prints per point every variant's busbw, auto / best forced, the
 # count within 10% and the worst point; bench/topo_model.py each algorithm's measured time over
 # the cost model's prediction (from a topology probed on the same layout) into OUT/model.txt.
 #
 #   bench/topo.sh [BUILD_DIR]
-# Environment: BENCH_RATE=1gbit, BENCH_REPEATS=7, BENCH_SIZES (default 16 B .. 64 MiB x4),
+# Environment: BENCH_RATE=1gbit, BENCH_REPEATS=7, BENCH_TUNE_REPEATS=5, BENCH_TABLE=1,
+#              BENCH_SIZES (default 8 B .. 32 MiB x4, and 64 MiB),
 #              BENCH_OUT=bench/out/topo-<time>, BENCH_LAYOUTS="1x4 2x2 4x1",
 #              BENCH_COLLECTIVES="allreduce allgather reduce_scatter broadcast".
 # Needs root (network namespaces). Runtime on the 2-core VM: about 20-30 minutes.
@@ -22,7 +27,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 RATE=${BENCH_RATE:-1gbit}
 REPEATS=${BENCH_REPEATS:-7}
-SIZES=${BENCH_SIZES:-16,64,256,1K,4K,16K,64K,256K,1M,4M,16M,64M}
+TUNE_REPEATS=${BENCH_TUNE_REPEATS:-5}
+TABLE=${BENCH_TABLE:-1}
+# The 8 B .. 64 MiB in x4 steps: 8 B to 32 MiB, then the 64 MiB end point as before.
+SIZES=${BENCH_SIZES:-8,32,128,512,2K,8K,32K,128K,512K,2M,8M,32M,64M}
 OUT=${BENCH_OUT:-bench/out/topo-$(date +%Y%m%d-%H%M%S)}
 LAYOUTS=${BENCH_LAYOUTS:-"1x4 2x2 4x1"}
 COLLECTIVES=${BENCH_COLLECTIVES:-"allreduce allgather reduce_scatter broadcast"}
@@ -31,13 +39,13 @@ OUT=$(readlink -f "$OUT")
 export BANYAN_TIMEOUT=300s
 status=0
 
-# Runs `banyan-algo-compare $2` on layout $1 (HxR), its table to $3; the topology rank 0
+# Runs `banyan-algo-compare $2 $5` on layout $1 (HxR), its table to $3; the topology rank 0
 # probed goes to $4 (the model's predictions below are made from it). Every rank gets
 # BANYAN_TOPO_DUMP_FILE: it tells the tool to share that topology among its communicators.
 run_one() {
-  local layout=$1 collective=$2 table=$3 topo=$4
+  local layout=$1 collective=$2 table=$3 topo=$4 extra=$5
   local hosts=${layout%x*} per=${layout#*x}
-  local args="$collective --sizes $SIZES --repeats $REPEATS --out $table"
+  local args="$collective --sizes $SIZES --out $table $extra"
   if ((hosts == 1)); then
     BANYAN_TOPO_DUMP_FILE=$topo "$BUILD/tools/banyan-algo-compare" $args -np "$per"
   else
@@ -57,9 +65,21 @@ run_one() {
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/load.txt"
 for layout in $LAYOUTS; do
   for collective in $COLLECTIVES; do
+    extra="--repeats $REPEATS"
+    if [[ $TABLE == 1 ]]; then
+      mkdir -p "$OUT/tune"
+      echo "== $layout $collective: tuning table (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      if run_one "$layout" "$collective" "$OUT/tune/${layout}_${collective}.tsv" "$OUT/tune/${layout}.topo" \
+        "--repeats $TUNE_REPEATS --tune-out $OUT/tune/${layout}.tune" >"$OUT/tune/${layout}_${collective}.log" 2>&1; then
+        extra="$extra --table $OUT/tune/${layout}.tune"
+      else
+        echo "   failed: see $OUT/tune/${layout}_${collective}.log (measuring without a table)"
+        status=1
+      fi
+    fi
     echo "== $layout $collective (load $(cut -d' ' -f1-3 /proc/loadavg))"
     # Every communicator of the job dumps its topology to the same file: the last one stays.
-    if ! run_one "$layout" "$collective" "$OUT/${layout}_${collective}.tsv" "$OUT/${layout}.topo" \
+    if ! run_one "$layout" "$collective" "$OUT/${layout}_${collective}.tsv" "$OUT/${layout}.topo" "$extra" \
       >"$OUT/${layout}_${collective}.log" 2>&1; then
       echo "   failed: see $OUT/${layout}_${collective}.log"
       status=1

@@ -46,7 +46,7 @@ def main():
             key = (layout, collective, choose_bytes(collective, size, n))
             if key not in predicted:
                 continue
-            m = {a: rows[size].median_us for a, rows in by_name.items() if a != "auto" and size in rows}
+            m = {a: rows[size].median_us for a, rows in by_name.items() if not a.startswith("auto") and size in rows}
             p = predicted[key]
             both = sorted(a for a in m if a in p)
             if not both:

@@ -4,7 +4,7 @@ Each OUT/LAYOUT_COLLECTIVE.tsv is tools/banyan_algo_compare.cpp's table: '#' lin
 "# load A B C -> D E F" per size, "# not a candidate here: ...") and one line per size and
 variant, "collective bytes variant median_us min_us max_us busbw_GBps", where bytes is the
 bench's size (allreduce, broadcast: the buffer; allgather: what each rank receives;
-reduce_scatter: what each rank sends) and variant is "auto" or an algorithm's name.
+reduce_scatter: what each rank sends) and variant is "auto", "auto-table" (the choice following a measured tuning table) or an algorithm's name.
 """
 
 import os

@@ -1,7 +1,8 @@
 // banyan-algo-compare: every candidate algorithm of one collective, forced, against the
 // automatic choice, measured in the same processes (bench/topo.sh, issue 4).
 //
-//   banyan-algo-compare COLLECTIVE [-np N] [--sizes 16,64,...,64M] [--repeats R] [--out FILE]
+//   banyan-algo-compare COLLECTIVE [-np N] [--sizes 8,32,...,64M] [--repeats R] [--out FILE]
+//                       [--tune-out TABLE] [--table TABLE]
 //     COLLECTIVE: allreduce, allgather, reduce_scatter or broadcast (root 0)
 //     -np N: N local ranks (banyan's launcher); without it, one rank of a job described by the
 //            environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, as torchrun sets them)
@@ -26,6 +27,16 @@
 // Rank 0 prints, and writes to --out, one line per (size, variant):
 //   collective bytes variant median_us min_us max_us busbw_GBps
 // The load average at the start and end of each size goes into the output as "# load" lines.
+//
+// --tune-out TABLE: rank 0 also writes a tuning table (BANYAN_TUNE_FILE, tuning/tune_table.hpp)
+// from these measurements: for each size, the forced candidate with the lowest median, over a
+// band from the geometric midpoint with the size below to the one with the size above (the
+// smallest size's band starts at 0, the largest's ends at twice it: beyond, the model). The
+// other collectives' bands already in TABLE are kept (one run per collective fills one file);
+// a TABLE of another layout is refused.
+// --table TABLE: one more variant, "auto-table": the automatic choice with TABLE loaded
+// (Options::tuneFile); "auto" stays the model's own choice. The table must be readable on
+// every rank.
 
 #include <banyan/communicator.hpp>
 #include <banyan/error.hpp>
@@ -37,17 +48,22 @@
 #include "topology/topology.hpp"
 #include "tuning/algo_override.hpp"
 #include "tuning/selector.hpp"
+#include "tuning/tune_table.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace {
 
@@ -61,6 +77,8 @@ struct Args {
   std::vector<std::size_t> sizes;
   int repeats = 7;
   std::string out;
+  std::string tuneOut;
+  std::string table;
 };
 
 struct Variant {
@@ -117,19 +135,27 @@ double timeBatch(Communicator& comm, const Args& args, std::vector<float>& send,
 
 // One communicator per variant over the job's store; candidates the communicator refuses are
 // left out (all ranks refuse alike: the reason depends on the layout and rank count only).
-std::vector<Variant> openVariants(const bootstrap::JobEnvironment& job, const Args& args, std::string& notes) {
+// `topoFile`: BANYAN_TOPO_DUMP_FILE as every rank has it ("" when unset).
+std::vector<Variant> openVariants(const bootstrap::JobEnvironment& job, const Args& args, const std::string& topoFile,
+                                  std::string& notes) {
   std::vector<Variant> variants;
   Options automatic;
-  automatic.algo = "";  // no bands: whatever BANYAN_ALGO says, this one chooses
+  automatic.algo = "";      // no bands: whatever BANYAN_ALGO says, this one chooses
+  automatic.tuneFile = "";  // nor a table: the model's choice
   variants.push_back({"auto", Communicator::create(job.store, job.rank, job.size, automatic)});
-  const char* dumped = std::getenv("BANYAN_TOPO_DUMP_FILE");
-  const std::string topoFile = dumped ? dumped : "";
   if (!topoFile.empty()) variants[0].comm->barrier();  // rank 0 has saved it
+  if (!args.table.empty()) {
+    Options tabled = automatic;
+    tabled.tuneFile = args.table;
+    if (!topoFile.empty()) tabled.topoFile = topoFile;
+    variants.push_back({"auto-table", Communicator::create(job.store, job.rank, job.size, tabled)});
+  }
   const std::string collective(tuning::collectiveName(args.collective));
   for (const tuning::Algorithm algorithm : tuning::algorithmsOf(args.collective)) {
     const std::string name(tuning::toString(algorithm));
     Options forced;
     forced.algo = fmt::format("{}:0-:{}", collective, name);
+    forced.tuneFile = "";
     if (!topoFile.empty()) forced.topoFile = topoFile;
     try {
       variants.push_back({name, Communicator::create(job.store, job.rank, job.size, forced)});
@@ -141,9 +167,60 @@ std::vector<Variant> openVariants(const bootstrap::JobEnvironment& job, const Ar
   return variants;
 }
 
+// The fastest forced variant per measured size (in choose()'s bytes), as table bands: see
+// --tune-out above. Keeps TABLE's lines of other collectives.
+void writeTable(const Args& args, int n, const std::vector<std::pair<std::size_t, std::string>>& fastest,
+                const std::string& measuredOn) {
+  std::string kept;
+  const std::string collective(tuning::collectiveName(args.collective));
+  if (std::ifstream old(args.tuneOut); old) {
+    std::ostringstream text;
+    text << old.rdbuf();
+    const tuning::TuneTable table = tuning::parseTuneTable(text.str(), args.tuneOut);
+    if (tuning::layoutName(table.hosts, table.ranksPerHost) != measuredOn) {
+      throw Error(ErrorCode::InvalidUsage, fmt::format("--tune-out {} holds a table for layout {}, this job is {}",
+                                                       args.tuneOut, tuning::layoutName(table.hosts, table.ranksPerHost),
+                                                       measuredOn));
+    }
+    std::istringstream lines(text.str());
+    for (std::string line; std::getline(lines, line);) {
+      // This collective's bands and its "# collective:" note are replaced below.
+      if (line.rfind("layout ", 0) == 0 || line.rfind(collective + " ", 0) == 0 ||
+          line.rfind("# " + collective + ":", 0) == 0) {
+        continue;
+      }
+      kept += line + "\n";
+    }
+  }
+  std::string out = fmt::format("layout {}\n{}", measuredOn, kept);
+  out += fmt::format("# {}: measured by banyan-algo-compare on {} ranks, {} rounds per size (median), load {}\n",
+                     collective, n, args.repeats, loadAverage());
+  for (std::size_t i = 0; i < fastest.size(); ++i) {
+    const std::size_t bytes = fastest[i].first;
+    const std::size_t low =
+        i == 0 ? 0 : static_cast<std::size_t>(std::sqrt(static_cast<double>(fastest[i - 1].first) * bytes)) + 1;
+    const std::size_t high =
+        i + 1 == fastest.size() ? 2 * bytes
+                                : static_cast<std::size_t>(std::sqrt(static_cast<double>(bytes) * fastest[i + 1].first)) + 1;
+    out += fmt::format("{} {}-{} {}\n", collective, low, high, fastest[i].second);
+  }
+  std::ofstream file(args.tuneOut, std::ios::trunc);
+  if (!(file << out)) throw Error(ErrorCode::System, fmt::format("cannot write {}", args.tuneOut));
+}
+
 int runRank(const bootstrap::JobEnvironment& job, const Args& args) {
   std::string notes;
-  std::vector<Variant> variants = openVariants(job, args, notes);
+  const char* dumped = std::getenv("BANYAN_TOPO_DUMP_FILE");
+  const std::string topoFile = dumped ? dumped : "";
+  // --tune-out names the layout it measured, which rank 0 reads from the automatic
+  // communicator's topology: saved where BANYAN_TOPO_DUMP_FILE says, or (rank 0 only: only
+  // rank 0 writes the dump) in a file of its own.
+  std::string layoutFile = topoFile;
+  if (job.rank == 0 && !args.tuneOut.empty() && layoutFile.empty()) {
+    layoutFile = fmt::format("{}.topo-{}", args.tuneOut, static_cast<long>(getpid()));
+    setenv("BANYAN_TOPO_DUMP_FILE", layoutFile.c_str(), 1);
+  }
+  std::vector<Variant> variants = openVariants(job, args, topoFile, notes);
   const int n = job.size;
   std::FILE* out = nullptr;
   if (job.rank == 0) {
@@ -152,8 +229,8 @@ int runRank(const bootstrap::JobEnvironment& job, const Args& args) {
     }
     std::string header = fmt::format("# banyan-algo-compare {} on {} ranks, {} rounds per size\n{}",
                                      tuning::collectiveName(args.collective), n, args.repeats, notes);
-    if (const char* dumped = std::getenv("BANYAN_TOPO_DUMP_FILE")) {
-      const tuning::Selector selector(topology::load(dumped), {});
+    if (!topoFile.empty()) {
+      const tuning::Selector selector(topology::load(topoFile), {});
       for (const std::size_t sweep : args.sizes) {
         const bench::SizePlan plan = planFor(args, sweep, n);
         const std::size_t perCall = plan.callCount * sizeof(float);  // the bytes choose() counts
@@ -165,6 +242,7 @@ int runRank(const bootstrap::JobEnvironment& job, const Args& args) {
     std::fputs(header.c_str(), stdout);
     if (out) std::fputs(header.c_str(), out);
   }
+  std::vector<std::pair<std::size_t, std::string>> fastest;  // per size: choose()'s bytes, fastest forced
   for (const std::size_t sweep : args.sizes) {
     const bench::SizePlan plan = planFor(args, sweep, n);
     std::vector<float> send(std::max<std::size_t>(plan.sendCount, 1), 1.0f);
@@ -181,13 +259,18 @@ int runRank(const bootstrap::JobEnvironment& job, const Args& args) {
     }
     if (job.rank != 0) continue;
     std::string lines = fmt::format("# load {} -> {}\n", loadBefore, loadAverage());
+    double best = 0;
+    std::string bestName;
     for (std::size_t i = 0; i < variants.size(); ++i) {
       const double us = median(times[i]);
+      if (variants[i].name.rfind("auto", 0) != 0 && (bestName.empty() || us < best)) best = us, bestName = variants[i].name;
       const double busbw = bench::algorithmBandwidth(plan.bytes, us) * bench::busBandwidthFactor(args.benchCollective, n);
       lines += fmt::format("{} {} {} {:.2f} {:.2f} {:.2f} {:.6g}\n", tuning::collectiveName(args.collective), plan.bytes,
                            variants[i].name, us, *std::min_element(times[i].begin(), times[i].end()),
                            *std::max_element(times[i].begin(), times[i].end()), busbw);
     }
+    const std::size_t perCall = plan.callCount * sizeof(float);
+    if (!bestName.empty() && (fastest.empty() || fastest.back().first < perCall)) fastest.emplace_back(perCall, bestName);
     std::fputs(lines.c_str(), stdout);
     std::fflush(stdout);
     if (out) {
@@ -196,6 +279,11 @@ int runRank(const bootstrap::JobEnvironment& job, const Args& args) {
     }
   }
   if (out) std::fclose(out);
+  if (job.rank == 0 && !args.tuneOut.empty()) {
+    const auto [hosts, per] = tuning::layoutOf(topology::load(layoutFile));
+    if (layoutFile != topoFile) std::remove(layoutFile.c_str());
+    writeTable(args, n, fastest, tuning::layoutName(hosts, per));
+  }
   return 0;
 }
 
@@ -217,7 +305,7 @@ Args parse(int argc, char** argv) {
                 fmt::format("unknown collective '{}' (allreduce, allgather, reduce_scatter, broadcast)", name));
   }
   args.collective = *collective;
-  for (std::size_t s = 16; s <= (std::size_t{64} << 20); s *= 4) args.sizes.push_back(s);
+  for (std::size_t s = 8; s <= (std::size_t{64} << 20); s *= 4) args.sizes.push_back(s);
   for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) throw Error(ErrorCode::InvalidUsage, fmt::format("{} needs a value", flag));
@@ -228,6 +316,10 @@ Args parse(int argc, char** argv) {
       args.repeats = std::stoi(value);
     } else if (flag == "--out") {
       args.out = value;
+    } else if (flag == "--tune-out") {
+      args.tuneOut = value;
+    } else if (flag == "--table") {
+      args.table = value;
     } else if (flag == "--sizes") {
       args.sizes.clear();
       for (std::size_t from = 0; from < value.size();) {

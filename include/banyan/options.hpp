@@ -53,6 +53,9 @@ struct Options {
   // BANYAN_TOPO_FILE: load the topology from this file instead of probing (every rank reads it).
   // An empty string probes even when BANYAN_TOPO_FILE is set.
   std::optional<std::string> topoFile;
+  // BANYAN_TUNE_FILE: a measured tuning table (banyan-algo-compare --tune-out; docs/topology.md)
+  // the automatic choice follows where it covers a call. An empty string: no table.
+  std::optional<std::string> tuneFile;
   // BANYAN_DEBUG: log level, one of "none", "warn", "info", "trace". Default warn.
   std::optional<std::string> debug;
 };

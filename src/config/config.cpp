@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 31> kVariables{{
+constexpr std::array<Variable, 32> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -92,6 +92,12 @@ constexpr std::array<Variable, 31> kVariables{{
      "instead of probing; every rank reads it. Options::topoFile, when set, replaces it (an empty string "
      "probes)."},
     {"BANYAN_TOPO_DUMP_FILE", "(unset)", "Rank 0 writes the probed topology to this file."},
+    {"BANYAN_TUNE_FILE", "(unset)",
+     "A measured tuning table (banyan-algo-compare --tune-out writes one): per collective and size band, the "
+     "algorithm that measured fastest on the layout (hosts x ranks per host) it names. Followed where it covers a "
+     "call, after BANYAN_ALGO's bands; ignored, with an INFO line saying why, on another layout. Every rank must "
+     "read the same table (checked through the store at creation). Options::tuneFile, when set, replaces it (an "
+     "empty string: no table)."},
     {"BANYAN_AUTH", "on",
      "on: every TCP connection between ranks, and every session with a TcpStore that knows the job "
      "key, starts with a challenge-response proving both ends hold the job key (docs/security.md). "
@@ -406,6 +412,11 @@ Config resolve(const Options& options) {
     config.topoFile = v;
   }
   if (const char* v = env("BANYAN_TOPO_DUMP_FILE")) config.topoDumpFile = v;
+  if (options.tuneFile) {
+    config.tuneFile = *options.tuneFile;
+  } else if (const char* v = env("BANYAN_TUNE_FILE")) {
+    config.tuneFile = v;
+  }
 
   if (options.debug) {
     config.logLevel = parseLogLevel(*options.debug, "Options::debug");

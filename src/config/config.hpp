@@ -65,6 +65,9 @@ struct Config {
   std::string algoSource = "BANYAN_ALGO";
   std::string topoFile;
   std::string topoDumpFile;
+  // BANYAN_TUNE_FILE (or Options::tuneFile): a measured tuning table (tuning/tune_table.hpp);
+  // empty: none, the cost model decides.
+  std::string tuneFile;
   // How long the progress thread and blocking waits poll before they sleep.
   // Unset: 50 us when ranks do not outnumber cores, else 200 us yielding (see CommunicatorImpl).
   std::optional<std::chrono::microseconds> spin;

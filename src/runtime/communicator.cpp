@@ -455,7 +455,8 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
                                           },
                                           rank_, a, b,
                                           bulkBytes, deadline);
-                                    });
+                                    },
+                                    logAs(log::Subsystem::Tuning));
   plans_.setHosts(selector_->topology().hostOfRank);
   if (shmCollectives_) {
     selector_->setSharedMemory(

@@ -1,14 +1,84 @@
 #include "runtime/selector_setup.hpp"
 
+#include "common/status.hpp"
 #include "topology/probe.hpp"
+
+#include <fmt/format.h>
 
 namespace banyan::runtime {
 
+namespace {
+
+std::string describe(const std::optional<tuning::TuneTable>& table) {
+  return table ? fmt::format("{:016x} {}", table->hash(), table->path) : std::string("none");
+}
+
+std::string hashOf(const std::string& described) { return described.substr(0, described.find(' ')); }
+
+std::string asString(const Store::Bytes& bytes) { return {bytes.begin(), bytes.end()}; }
+
+std::string explain(const std::string& described) {
+  return described == "none" ? std::string("no BANYAN_TUNE_FILE")
+                             : fmt::format("table {} (hash {})", described.substr(described.find(' ') + 1),
+                                           hashOf(described));
+}
+
+}  // namespace
+
+void agreeTuneTable(Store& store, int rank, int size, const std::string& storePrefix,
+                    const std::optional<tuning::TuneTable>& table, std::chrono::milliseconds timeout) {
+  if (size == 1) return;
+  const std::string mine = describe(table);
+  const auto key = [&](int r) { return fmt::format("{}tune/hash/{}", storePrefix, r); };
+  const std::string verdictKey = storePrefix + "tune/verdict";
+  const auto differ = [](const std::string& root, int r, const std::string& theirs) {
+    return fmt::format("BANYAN_TUNE_FILE differs between ranks: rank 0 has {}, rank {} has {}; every rank must "
+                       "follow the same table",
+                       explain(root), r, explain(theirs));
+  };
+  if (rank == 0) {
+    store.set(key(0), Store::Bytes(mine.begin(), mine.end()), timeout);
+    if (!table) return;
+    std::vector<std::string> keys;
+    for (int r = 1; r < size; ++r) keys.push_back(key(r));
+    std::string verdict = "ok";
+    try {
+      store.wait(keys, timeout);
+      for (int r = 1; r < size && verdict == "ok"; ++r) {
+        const std::string theirs = asString(store.get(key(r), timeout));
+        if (hashOf(theirs) != hashOf(mine)) verdict = differ(mine, r, theirs);
+      }
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Timeout) throw;
+      fail(ErrorCode::Timeout,
+           "BANYAN_TUNE_FILE: rank 0 has {}, but not every rank published its table's hash within {} ms (is "
+           "BANYAN_TUNE_FILE set on every rank?): {}",
+           explain(mine), timeout.count(), e.what());
+    }
+    store.set(verdictKey, Store::Bytes(verdict.begin(), verdict.end()), timeout);
+    if (verdict != "ok") fail(ErrorCode::InvalidUsage, "{}", verdict);
+    return;
+  }
+  const std::string root = asString(store.get(key(0), timeout));
+  if (root == "none") {
+    // Rank 0 checks nothing then: only this rank can tell, and it fails alone.
+    if (table) fail(ErrorCode::InvalidUsage, "{}", differ(root, rank, mine));
+    return;
+  }
+  store.set(key(rank), Store::Bytes(mine.begin(), mine.end()), timeout);
+  // Rank 0's verdict, so that every rank fails with the same message when one rank differs.
+  const std::string verdict = asString(store.get(verdictKey, timeout));
+  if (verdict != "ok") fail(ErrorCode::InvalidUsage, "{}", verdict);
+}
+
 std::unique_ptr<tuning::Selector> makeSelector(Store& store, int rank, int size, const std::string& storePrefix,
                                                const HostLayout& layout, const config::Config& config,
-                                               const LinkMeasurer& measure) {
-  // Parse BANYAN_ALGO first: a typo fails before any probing is spent.
+                                               const LinkMeasurer& measure, const log::Where& where) {
+  // Parse BANYAN_ALGO and the tuning table first: a typo fails before any probing is spent.
   auto bands = tuning::parseAlgoOverride(config.algo, config.algoSource);
+  std::optional<tuning::TuneTable> table;
+  if (!config.tuneFile.empty()) table = tuning::loadTuneTable(config.tuneFile);
+  agreeTuneTable(store, rank, size, storePrefix, table, config.timeout);
   topology::ProbeParams params;
   params.rank = rank;
   params.size = size;
@@ -36,7 +106,19 @@ std::unique_ptr<tuning::Selector> makeSelector(Store& store, int rank, int size,
   params.file = config.topoFile;
   params.dumpFile = config.topoDumpFile;
   params.timeout = config.timeout;
-  return std::make_unique<tuning::Selector>(topology::discover(store, params), std::move(bands), config.algoSource);
+  auto selector =
+      std::make_unique<tuning::Selector>(topology::discover(store, params), std::move(bands), config.algoSource);
+  if (table) {
+    // Every rank holds the same table and topology, so every rank takes or ignores it alike.
+    if (const std::string why = table->layoutMismatch(selector->topology()); !why.empty()) {
+      log::info(where, "BANYAN_TUNE_FILE ignored: {}; the cost model decides", why);
+    } else {
+      log::info(where, "BANYAN_TUNE_FILE {}: {} measured bands for layout {} (hash {:016x})", table->path,
+                table->entries.size(), tuning::layoutName(table->hosts, table->ranksPerHost), table->hash());
+      selector->setTable(std::move(*table));
+    }
+  }
+  return selector;
 }
 
 }  // namespace banyan::runtime

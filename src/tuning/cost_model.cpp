@@ -43,13 +43,34 @@ double roundUs(const Topology& t, const std::function<int(int)>& peer, double by
 
 double memoryUs(const Topology& t, double bytes) { return bytes / t.memory.bandwidthMBps; }
 
+// One host holding more ranks than it has cores (cores known): its ranks take turns on them.
+bool oversubscribedOneHost(const Topology& t) {
+  if (t.hostCount() != 1) return false;
+  const int cores = t.hosts[0].cores;
+  return cores > 0 && static_cast<int>(t.hosts[0].ranks.size()) > cores;
+}
+
+// A ring step (every rank passing `chunk` to the next, in slices) and, for a reducing step,
+// the reduction of what arrived. Across hosts the slices' reductions overlap the next slices'
+// transfer (the network moves them, the cores reduce): the larger of the two. On one host with
+// more ranks than cores the ring pipelines nothing (bench/RESULTS.md, issue 4 fourth session:
+// 1 host x 4 on 2 cores, the ring took 1.5x Rabenseifner's time from 512 KiB to 32 MiB, which
+// the old max() priced 0.8x): a slice moves only when its receiver is scheduled, so each
+// slice's hand-off costs about one more copy of it while the sender waits, and the reduction
+// runs on the same cores as the copies, after them.
+double ringStepUs(const Topology& t, double chunk, bool reduces) {
+  const int n = t.size;
+  const auto next = [n](int r) { return (r + 1) % n; };
+  if (oversubscribedOneHost(t)) return roundUs(t, next, 2 * chunk) + (reduces ? memoryUs(t, chunk) : 0);
+  const double step = roundUs(t, next, chunk);
+  return reduces ? std::max(step, memoryUs(t, chunk)) : step;
+}
+
 double ringAllreduce(const Topology& t, double bytes) {
   const int n = t.size;
   const double chunk = bytes / n;
-  const double step = roundUs(
-      t, [n](int r) { return (r + 1) % n; }, chunk);
   // Reduce-scatter steps reduce a chunk as it arrives (pipelined slices); allgather steps copy.
-  return (n - 1) * std::max(step, memoryUs(t, chunk)) + (n - 1) * step;
+  return (n - 1) * ringStepUs(t, chunk, true) + (n - 1) * ringStepUs(t, chunk, false);
 }
 
 double recursiveDoublingAllreduce(const Topology& t, double bytes) {
@@ -71,11 +92,7 @@ double recursiveDoublingAllreduce(const Topology& t, double bytes) {
   return us;
 }
 
-double ringAllgather(const Topology& t, double block) {
-  const int n = t.size;
-  return (n - 1) * roundUs(
-                       t, [n](int r) { return (r + 1) % n; }, block);
-}
+double ringAllgather(const Topology& t, double block) { return (t.size - 1) * ringStepUs(t, block, false); }
 
 double recursiveDoublingAllgather(const Topology& t, double block) {
   double us = 0;
@@ -181,7 +198,12 @@ double doubleTreeAllreduce(const Topology& t, double bytes) {
                                  *std::max_element(hostIn.begin(), hostIn.end()));
   double hop = memoryUs(t, sliceBytes);
   double step = memoryUs(t, 2 * sliceBytes);
-  if (intraMost > 0) {
+  if (oversubscribedOneHost(t)) {
+    // As the ring's (ringStepUs): slices hand off only when the receiver runs, at about twice
+    // their copy, and the folds follow the copies on the same cores.
+    hop += t.intra.latencyUs + 2 * sliceBytes / t.intra.bandwidthMBps;
+    step += t.intra.latencyUs + 2 * intraMost * sliceBytes / t.intra.bandwidthMBps;
+  } else if (intraMost > 0) {
     hop = std::max(hop, t.intra.latencyUs + sliceBytes / t.intra.bandwidthMBps);
     step = std::max(step, t.intra.latencyUs + intraMost * sliceBytes / t.intra.bandwidthMBps);
   }
@@ -194,12 +216,7 @@ double doubleTreeAllreduce(const Topology& t, double bytes) {
 
 // Reduce-scatter ring: n - 1 steps, each passing one block to the next rank and reducing the
 // block received, pipelined in slices as the allreduce ring's first half.
-double ringReduceScatter(const Topology& t, double block) {
-  const int n = t.size;
-  const double step = roundUs(
-      t, [n](int r) { return (r + 1) % n; }, block);
-  return (n - 1) * std::max(step, memoryUs(t, block));
-}
+double ringReduceScatter(const Topology& t, double block) { return (t.size - 1) * ringStepUs(t, block, true); }
 
 // Recursive halving (power-of-two ranks): rounds at distance n/2, n/4, ..., 1, each sending and
 // then reducing half of what is left, unpipelined.

@@ -41,6 +41,18 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
                                         : fmt::format("{} band {}-{} B", source_, band->low, band->high);
     return choice;
   }
+  if (const TuneEntry* entry = table_ ? table_->find(collective, bytes) : nullptr) {
+    if (entry->band.algorithm != Algorithm::SharedMemory || (engine_ && engine_(collective, bytes))) {
+      choice.algorithm = entry->band.algorithm;
+      choice.measured = true;
+      if (choice.algorithm != Algorithm::SharedMemory)
+        choice.predictedUs = predictUs(topology_, collective, choice.algorithm, bytes);
+      // Short, as the engine's: shm calls from a table must not allocate either. The file's
+      // path is in the INFO line the communicator logs when it loads the table.
+      choice.why = fmt::format("table line {}", entry->line);
+      return choice;
+    }
+  }
   if (engine_ && engine_(collective, bytes)) {
     choice.algorithm = Algorithm::SharedMemory;
     // Short enough for std::string's in-place buffer: this path runs on every small call on

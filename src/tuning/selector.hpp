@@ -1,6 +1,6 @@
 #pragma once
-// The communicator's algorithm choice: BANYAN_ALGO's bands (or Options::algo) first, then the
-// shared-memory engine for the calls it takes (one host), then, for
+// The communicator's algorithm choice: BANYAN_ALGO's bands (or Options::algo) first, then a
+// measured table's (BANYAN_TUNE_FILE), then the shared-memory engine for the calls it takes (one host), then, for
 // allreduce, allgather, reduce-scatter and broadcast, the cheapest candidate by the cost model
 // over the communicator's Topology, and for the other collectives the size thresholds of
 // selection.hpp. Every rank holds the same Topology and the same BANYAN_ALGO (it is part of
@@ -11,6 +11,7 @@
 #include "topology/topology.hpp"
 #include "tuning/algo_override.hpp"
 #include "tuning/selection.hpp"
+#include "tuning/tune_table.hpp"
 
 #include <functional>
 #include <optional>
@@ -26,6 +27,7 @@ struct Choice {
   std::optional<double> runnerUpUs;
   std::string why;     // for the INFO log and banyan-topo
   bool forced = false;  // a BANYAN_ALGO (Options::algo) band chose it
+  bool measured = false;  // a BANYAN_TUNE_FILE band chose it
 };
 
 // Which calls the communicator's shared-memory engine (intrahost/shm_collectives.hpp) takes.
@@ -65,6 +67,12 @@ class Selector {
   // communicator spans 2 hosts"); throws Error(InvalidUsage) if a band forces shm regardless.
   void setSharedMemory(SharedMemoryEngine engine, const std::string& absentWhy);
 
+  // A measured table (BANYAN_TUNE_FILE, tune_table.hpp) whose layout matches this topology:
+  // its bands come after the user's forced ones and before the shared-memory engine and the
+  // model. The caller has checked the layout and that every rank holds the same table. A
+  // band naming shm where the engine does not take the call leaves that call to the model.
+  void setTable(TuneTable table) { table_ = std::move(table); }
+
   Choice choose(runtime::Collective collective, std::size_t bytes) const;
 
   const topology::Topology& topology() const { return topology_; }
@@ -74,6 +82,7 @@ class Selector {
   std::vector<Band> bands_;
   std::string source_;
   SharedMemoryEngine engine_;
+  std::optional<TuneTable> table_;
 };
 
 }  // namespace banyan::tuning

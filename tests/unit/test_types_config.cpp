@@ -82,6 +82,16 @@ TEST_CASE("Options::algo and Options::topoFile replace BANYAN_ALGO and BANYAN_TO
                     Catch::Contains("Options::algo: band '0-:pigeon'"));
 }
 
+TEST_CASE("Options::tuneFile replaces BANYAN_TUNE_FILE; an empty one means no table", "[config]") {
+  ScopedEnv tune("BANYAN_TUNE_FILE", "/tmp/from-env.tune");
+  CHECK(config::resolve({}).tuneFile == "/tmp/from-env.tune");
+  Options options;
+  options.tuneFile = "";
+  CHECK(config::resolve(options).tuneFile.empty());
+  options.tuneFile = "/tmp/from-code.tune";
+  CHECK(config::resolve(options).tuneFile == "/tmp/from-code.tune");
+}
+
 TEST_CASE("bad configuration is refused naming the variable", "[config]") {
   {
     ScopedEnv transport("BANYAN_TRANSPORT", "carrier-pigeon");
