@@ -4,118 +4,45 @@
 // ranks that hold different tables, or a broken one, fail at creation naming the problem
 // instead of running different schedules for one call.
 
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <banyan/banyan.hpp>
+#include <cstdio>
 #include <fmt/format.h>
 #include <functional>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
-#include <thread>
-#include <vector>
 
+#include "support/files.hpp"
 #include "support/multiproc.hpp"
+#include "support/one_host_job.hpp"
 #include "support/shell.hpp"
 #include "tuning/tune_table.hpp"
 
 using namespace banyan;
+using banyan::test::fileExists;
+using banyan::test::makeTempDir;
 using banyan::test::occurrences;
 using banyan::test::over;
+using banyan::test::readFile;
 using banyan::test::runRanks;
+using banyan::test::writeFile;
 
 namespace {
 
 constexpr int kRanks = 4;
 
-std::string makeTempDir() {
-  char pattern[] = "/tmp/banyan-tune-XXXXXX";
-  REQUIRE(mkdtemp(pattern) != nullptr);
-  return pattern;
-}
+using Evidence = banyan::test::OneHostEvidence;
 
-std::string slurp(const std::string& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-void write(const std::string& path, const std::string& text) {
-  std::ofstream file(path);
-  file << text;
-  REQUIRE(file.good());
-}
-
-bool exists(const std::string& path) {
-  struct stat info {};
-  return stat(path.c_str(), &info) == 0;
-}
-
-struct Evidence {
-  std::string log;
-  std::string flight;
-};
-
-// One job over the default transport (shared memory, with its engine): allreduces of 256 B and
-// 1 MiB and allgathers of 4 B and 16 KiB blocks, every result checked; rank 0's log and flight
-// recorder dump.
+// One job with the table `table` as its BANYAN_TUNE_FILE.
 Evidence runJob(const std::string& table) {
-  const std::string dir = makeTempDir();
-  write(dir + "/table.tune", table);
-  bootstrap::LaunchOptions options = over("shm");
-  options.environment["BANYAN_TUNE_FILE"] = dir + "/table.tune";
-  options.environment["BANYAN_DEBUG"] = "info";
-  options.environment["BANYAN_DEBUG_SUBSYS"] = "tuning";
-  options.environment["BANYAN_FLIGHT_RECORDER"] = dir + "/fr-%r.json";
-  runRanks(
-      kRanks,
-      [&](int rank) {
-        RANK_EXPECT(rank, std::freopen(rank == 0 ? (dir + "/rank0.log").c_str() : "/dev/null", "w", stderr) != nullptr);
-        auto comm = Communicator::fromEnvironment();
-        for (const std::size_t count : {std::size_t{64}, std::size_t{256} * 1024}) {
-          std::vector<float> data(count);
-          for (std::size_t i = 0; i < count; ++i) data[i] = static_cast<float>(rank * 7 + i % 1000);
-          comm.allreduce(data.data(), count, DataType::f32, ReduceOp::sum);
-          for (std::size_t i = 0; i < count; ++i) RANK_EXPECT(rank, data[i] == static_cast<float>(42 + kRanks * (i % 1000)));
-          std::vector<float> block(count / 64), all(count / 64 * kRanks);
-          for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<float>(rank * 100000 + i);
-          comm.allgather(block.data(), all.data(), block.size(), DataType::f32);
-          for (int r = 0; r < kRanks; ++r) {
-            for (std::size_t i = 0; i < block.size(); ++i) {
-              RANK_EXPECT(rank, all[r * block.size() + i] == static_cast<float>(r * 100000 + i));
-            }
-          }
-        }
-        std::fflush(stderr);
-        if (rank == 0) {
-          const std::string dump = dir + "/fr-0.json";
-          kill(getpid(), SIGUSR1);
-          const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-          while (!exists(dump) && std::chrono::steady_clock::now() < until) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          }
-          RANK_EXPECT(rank, exists(dump));
-        }
-        comm.barrier();
-        return 0;
-      },
-      options);
-  Evidence evidence{slurp(dir + "/rank0.log"), slurp(dir + "/fr-0.json")};
-  banyan::test::runShell("rm -rf " + dir);
-  return evidence;
+  const std::string dir = makeTempDir("banyan-tune");
+  writeFile(dir + "/table.tune", table);
+  return banyan::test::runOneHostJob(dir, {{"BANYAN_TUNE_FILE", dir + "/table.tune"}});
 }
 
 // Every rank expects Communicator::fromEnvironment() to throw InvalidUsage containing `expected`
 // (rank 0's verdict reaches every rank, not only the ones that differ);
 // `prepare` runs first in each rank's process (to give ranks different environments).
 void expectRefusal(const std::function<void(int rank, const std::string& dir)>& prepare, const std::string& expected) {
-  const std::string dir = makeTempDir();
+  const std::string dir = makeTempDir("banyan-tune");
   bootstrap::LaunchOptions options = over("shm");
   options.environment["BANYAN_DEBUG"] = "none";
   options.environment["BANYAN_TIMEOUT"] = "20s";  // not reached: every rank hears the verdict
@@ -176,7 +103,7 @@ TEST_CASE("ranks with different tables, or a broken one, fail at creation", "[mu
     expectRefusal(
         [](int rank, const std::string& dir) {
           const std::string path = fmt::format("{}/t{}.tune", dir, rank);
-          write(path, rank == 3 ? "layout 1x4\nallreduce 0-1K rd\n" : "layout 1x4\nallreduce 0-1K ring\n");
+          writeFile(path, rank == 3 ? "layout 1x4\nallreduce 0-1K rd\n" : "layout 1x4\nallreduce 0-1K ring\n");
           setenv("BANYAN_TUNE_FILE", path.c_str(), 1);
         },
         "BANYAN_TUNE_FILE differs between ranks: rank 0 has table ");
@@ -184,7 +111,7 @@ TEST_CASE("ranks with different tables, or a broken one, fail at creation", "[mu
   SECTION("rank 2 has none") {
     expectRefusal(
         [](int rank, const std::string& dir) {
-          write(dir + "/t.tune", "layout 1x4\nallreduce 0-1K ring\n");
+          writeFile(dir + "/t.tune", "layout 1x4\nallreduce 0-1K ring\n");
           if (rank != 2) setenv("BANYAN_TUNE_FILE", (dir + "/t.tune").c_str(), 1);
         },
         "rank 2 has no BANYAN_TUNE_FILE");
@@ -192,7 +119,7 @@ TEST_CASE("ranks with different tables, or a broken one, fail at creation", "[mu
   SECTION("a malformed table names its line") {
     expectRefusal(
         [](int, const std::string& dir) {
-          write(dir + "/bad.tune", "layout 1x4\nallreduce 0-1K ring\nallgather 0-1K tree\n");
+          writeFile(dir + "/bad.tune", "layout 1x4\nallreduce 0-1K ring\nallgather 0-1K tree\n");
           setenv("BANYAN_TUNE_FILE", (dir + "/bad.tune").c_str(), 1);
         },
         "bad.tune:3: allgather has no algorithm 'tree'");
@@ -200,7 +127,7 @@ TEST_CASE("ranks with different tables, or a broken one, fail at creation", "[mu
 }
 
 TEST_CASE("banyan-algo-compare --tune-out writes a table per collective into one file", "[multiproc][topology]") {
-  const std::string dir = makeTempDir();
+  const std::string dir = makeTempDir("banyan-tune");
   const std::string tool = std::string(BANYAN_BUILD_DIR) + "/tools/banyan-algo-compare";
   const std::string table = dir + "/job.tune";
   for (const char* collective : {"allreduce", "allgather", "allreduce"}) {  // the second allreduce replaces the first
@@ -210,7 +137,7 @@ TEST_CASE("banyan-algo-compare --tune-out writes a table per collective into one
     INFO(output);
     REQUIRE(status == 0);
   }
-  INFO(slurp(table));
+  INFO(readFile(table));
   const banyan::tuning::TuneTable parsed = banyan::tuning::loadTuneTable(table);
   CHECK(parsed.hosts == 1);
   CHECK(parsed.ranksPerHost == 2);
@@ -225,9 +152,9 @@ TEST_CASE("banyan-algo-compare --tune-out writes a table per collective into one
   const auto* blocks = parsed.find(banyan::runtime::Collective::Allgather, 32 * 1024);
   REQUIRE(blocks != nullptr);
   CHECK(blocks->band.high == 64 * 1024);
-  CHECK(occurrences(slurp(table), "# allreduce:") == 1);
+  CHECK(occurrences(readFile(table), "# allreduce:") == 1);
   // A table of another layout is not overwritten.
-  write(table, "layout 2x2\nallreduce 0-1K ring\n");
+  writeFile(table, "layout 2x2\nallreduce 0-1K ring\n");
   const auto [status, output] = banyan::test::runShell(
       fmt::format("BANYAN_TIMEOUT=60s timeout 300 {} allreduce -np 2 --sizes 64 --repeats 1 --tune-out {} 2>&1", tool, table));
   CHECK(status != 0);

@@ -1,6 +1,6 @@
 #pragma once
 // Files a test writes or reads back: a fresh temporary directory, whether a path exists, and a
-// whole file as a string (binary-safe, so PNG output reads back unchanged).
+// whole file as a string, read or written (binary-safe, so PNG output reads back unchanged).
 
 #include <catch2/catch.hpp>
 
@@ -31,6 +31,14 @@ inline std::string readFile(const std::string& path) {
   std::stringstream text;
   text << file.rdbuf();
   return text.str();
+}
+
+// Writes `text` as the whole file `path` (replacing it).
+inline void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream file(path, std::ios::binary);
+  file << text;
+  file.close();
+  REQUIRE(file.good());
 }
 
 }  // namespace banyan::test
