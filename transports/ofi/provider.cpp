@@ -144,7 +144,9 @@ std::string mrModeText(int mrMode) {
   };
   std::string text;
   for (const auto& [bit, name] : kBits) {
-    if ((mrMode & bit) != 0) text += (text.empty() ? "" : "|") + std::string(name);
+    if ((mrMode & bit) == 0) continue;
+    if (!text.empty()) text += '|';
+    text += name;  // appended, not "|" + name: g++ 12 at -O3 warns falsely (-Wrestrict) on that
   }
   return text.empty() ? "none" : text;
 }
