@@ -2,6 +2,7 @@
 // layout check, its hash, and where it stands in the selector's order (after BANYAN_ALGO's
 // bands, before the shared-memory engine and the cost model).
 
+#include "support/selection.hpp"
 #include "topology/topology.hpp"
 #include "tuning/algo_override.hpp"
 #include "tuning/selector.hpp"
@@ -17,24 +18,16 @@
 #include <string>
 
 using banyan::runtime::Collective;
+using banyan::test::simulatedHosts;
 using banyan::tuning::Algorithm;
 namespace topology = banyan::topology;
 namespace tuning = banyan::tuning;
 
 namespace {
 
-topology::Topology layout(int hosts, int perHost) {
-  return topology::uniform(hosts, perHost, {5, 3000, "default"}, {30, 117, "nic"}, {0, 5000, "measured"});
-}
-
+// Every error of the table is the caller's.
 std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const banyan::Error& e) {
-    CHECK(e.code() == banyan::ErrorCode::InvalidUsage);
-    return e.what();
-  }
-  return "(no error)";
+  return banyan::test::errorOf(f, banyan::ErrorCode::InvalidUsage);
 }
 
 const char* kTable =
@@ -109,24 +102,24 @@ TEST_CASE("a bad tuning table names file:line and what is wrong", "[unit][tuning
 
 TEST_CASE("a tuning table matches only the layout it was measured on", "[unit][tuning]") {
   const tuning::TuneTable table = tuning::parseTuneTable(kTable, "t.tune");
-  CHECK(table.layoutMismatch(layout(2, 2)).empty());
-  CHECK(table.layoutMismatch(layout(4, 1)) == "t.tune was measured on 2x2 (hosts x ranks per host), this "
+  CHECK(table.layoutMismatch(simulatedHosts(2, 2)).empty());
+  CHECK(table.layoutMismatch(simulatedHosts(4, 1)) == "t.tune was measured on 2x2 (hosts x ranks per host), this "
                                               "communicator is 4x1");
-  CHECK_THAT(table.layoutMismatch(layout(1, 4)), Catch::Contains("this communicator is 1x4"));
+  CHECK_THAT(table.layoutMismatch(simulatedHosts(1, 4)), Catch::Contains("this communicator is 1x4"));
   // Hosts holding different rank counts match no table.
-  topology::Topology uneven = layout(2, 2);
+  topology::Topology uneven = simulatedHosts(2, 2);
   uneven.hosts[0].ranks.push_back(4);
   uneven.hosts[1].ranks.pop_back();
   CHECK_THAT(table.layoutMismatch(uneven), Catch::Contains("holding different rank counts"));
 }
 
 TEST_CASE("the selector follows the table where it covers, after BANYAN_ALGO, before the model", "[unit][tuning]") {
-  tuning::Selector plain(layout(2, 2), {});
+  tuning::Selector plain(simulatedHosts(2, 2), {});
   // The table disagrees with the model on purpose (ring where the model takes the two-level
   // form or recursive doubling), so following it is visible.
   REQUIRE(plain.choose(Collective::Allreduce, 4 << 20).algorithm == Algorithm::Hierarchical);
   REQUIRE(plain.choose(Collective::Allreduce, 8).algorithm == Algorithm::RecursiveDoubling);
-  tuning::Selector selector(layout(2, 2), tuning::parseAlgoOverride("allreduce:0-16:double-tree"));
+  tuning::Selector selector(simulatedHosts(2, 2), tuning::parseAlgoOverride("allreduce:0-16:double-tree"));
   selector.setTable(tuning::parseTuneTable("layout 2x2\nallreduce 0-8M ring\n", "t.tune"));
   const auto forced = selector.choose(Collective::Allreduce, 8);
   CHECK(forced.algorithm == Algorithm::DoubleTree);
@@ -143,7 +136,7 @@ TEST_CASE("the selector follows the table where it covers, after BANYAN_ALGO, be
 
 TEST_CASE("one host: the table wins over the shared-memory engine, and shm from a table needs the engine",
           "[unit][tuning]") {
-  tuning::Selector selector(layout(1, 4), {});
+  tuning::Selector selector(simulatedHosts(1, 4), {});
   selector.setSharedMemory([](Collective, std::size_t) { return true; }, "");
   selector.setTable(tuning::parseTuneTable("layout 1x4\nallreduce 0-1M rabenseifner\nallreduce 1M-4M shm\n", "o.tune"));
   CHECK(selector.choose(Collective::Allreduce, 64 << 10).algorithm == Algorithm::Rabenseifner);
@@ -152,7 +145,7 @@ TEST_CASE("one host: the table wins over the shared-memory engine, and shm from 
   CHECK(selector.choose(Collective::Allreduce, 8 << 20).algorithm == Algorithm::SharedMemory);  // the engine's own
   CHECK_FALSE(selector.choose(Collective::Allreduce, 8 << 20).measured);
   // Without the engine (BANYAN_SHM_COLLECTIVES=0) a shm band leaves the call to the model.
-  tuning::Selector off(layout(1, 4), {});
+  tuning::Selector off(simulatedHosts(1, 4), {});
   off.setSharedMemory({}, "BANYAN_SHM_COLLECTIVES=0");
   off.setTable(tuning::parseTuneTable("layout 1x4\nallreduce 1M-4M shm\n", "o.tune"));
   const auto choice = off.choose(Collective::Allreduce, 2 << 20);
