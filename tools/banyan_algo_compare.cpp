@@ -42,6 +42,7 @@
 #include <banyan/error.hpp>
 
 #include "bootstrap/environment.hpp"
+#include "common/file_text.hpp"
 #include "bootstrap/local_launcher.hpp"
 #include "config/config.hpp"
 #include "tools/bench/bench_report.hpp"
@@ -173,16 +174,14 @@ void writeTable(const Args& args, int n, const std::vector<std::pair<std::size_t
                 const std::string& measuredOn) {
   std::string kept;
   const std::string collective(tuning::collectiveName(args.collective));
-  if (std::ifstream old(args.tuneOut); old) {
-    std::ostringstream text;
-    text << old.rdbuf();
-    const tuning::TuneTable table = tuning::parseTuneTable(text.str(), args.tuneOut);
+  if (const std::optional<std::string> text = readFileText(args.tuneOut)) {
+    const tuning::TuneTable table = tuning::parseTuneTable(*text, args.tuneOut);
     if (tuning::layoutName(table.hosts, table.ranksPerHost) != measuredOn) {
       throw Error(ErrorCode::InvalidUsage, fmt::format("--tune-out {} holds a table for layout {}, this job is {}",
                                                        args.tuneOut, tuning::layoutName(table.hosts, table.ranksPerHost),
                                                        measuredOn));
     }
-    std::istringstream lines(text.str());
+    std::istringstream lines(*text);
     for (std::string line; std::getline(lines, line);) {
       // This collective's bands and its "# collective:" note are replaced below.
       if (line.rfind("layout ", 0) == 0 || line.rfind(collective + " ", 0) == 0 ||

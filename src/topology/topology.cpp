@@ -1,5 +1,6 @@
 #include "topology/topology.hpp"
 
+#include "common/file_text.hpp"
 #include "common/status.hpp"
 
 #include <fmt/format.h>
@@ -207,11 +208,9 @@ void save(const Topology& topology, const std::string& path) {
 }
 
 Topology load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(ErrorCode::InvalidUsage, "topology: cannot read {}", path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path);
+  const std::optional<std::string> text = readFileText(path);
+  if (!text) fail(ErrorCode::InvalidUsage, "topology: cannot read {}", path);
+  return parse(*text, path);
 }
 
 Topology uniform(int hosts, int ranksPerHost, LinkFigures intra, LinkFigures inter, LinkFigures memory) {

@@ -1,5 +1,6 @@
 #include "tuning/tune_table.hpp"
 
+#include "common/file_text.hpp"
 #include "common/hash_mix.hpp"
 #include "common/status.hpp"
 #include "config/config.hpp"
@@ -161,11 +162,9 @@ TuneTable parseTuneTable(const std::string& text, const std::string& path) {
 }
 
 TuneTable loadTuneTable(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) fail(ErrorCode::InvalidUsage, "BANYAN_TUNE_FILE: cannot read '{}'", path);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return parseTuneTable(text.str(), path);
+  const std::optional<std::string> text = readFileText(path);
+  if (!text) fail(ErrorCode::InvalidUsage, "BANYAN_TUNE_FILE: cannot read '{}'", path);
+  return parseTuneTable(*text, path);
 }
 
 }  // namespace banyan::tuning
