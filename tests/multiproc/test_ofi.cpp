@@ -143,6 +143,68 @@ TEST_CASE("ofi: a burst of sends at first contact survives -FI_EAGAIN and keeps 
   }
 }
 
+TEST_CASE("ofi: receives from one peer that fill the receive queue do not keep back another peer's",
+          "[multiproc][ofi]") {
+  // Rank 0 asks for more messages from rank 1 than its receive queue holds (sockets: 256,
+  // tcp;ofi_rxm: 2048) before it asks for one from rank 2, and rank 1 sends only after rank 0
+  // got rank 2's message. While the receives beyond the queue waited in one line for all
+  // peers, the receive from rank 2 never went up and this waited for ever (the 5-rank
+  // small-slice stall over sockets); with a share of the queue per peer it is posted at once.
+  const std::string provider = BANYAN_EACH_OFI_PROVIDER();
+  SECTION(provider) {
+    runRanks(3, [&](int rank) {
+      auto endpoint = openEndpoint(provider);
+      constexpr std::size_t kMany = 2100;
+      constexpr std::size_t kBytes = 64;
+      std::vector<std::vector<std::uint8_t>> buffers(kMany, std::vector<std::uint8_t>(kBytes));
+      std::vector<std::uint8_t> single(kBytes, 0);
+      std::size_t done = 0;
+      bool singleDone = false;
+      int failures = 0;
+      const auto count = [&](const char* what) {
+        return [&, what](const Status& s) {
+          if (!s.isOk()) std::fprintf(stderr, "%s: %s\n", what, s.message().c_str()), ++failures;
+          ++done;
+        };
+      };
+      const auto once = [&](const char* what) {
+        return [&, what](const Status& s) {
+          if (!s.isOk()) std::fprintf(stderr, "%s: %s\n", what, s.message().c_str()), ++failures;
+          singleDone = true;
+        };
+      };
+      if (rank == 0) {
+        for (std::size_t m = 0; m < kMany; ++m) endpoint->transport->recv(1, 7, buffers[m].data(), kBytes, count("recv from 1"));
+        endpoint->transport->recv(2, 7, single.data(), kBytes, once("recv from 2"));
+        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return singleDone; }, 30s));
+        for (std::size_t i = 0; i < kBytes; ++i) RANK_EXPECT(rank, single[i] == patternByte(9999, i));
+        std::vector<std::uint8_t> go(kBytes, 1);
+        bool sent = false;
+        endpoint->transport->send(1, 7, go.data(), kBytes, [&](const Status& s) { sent = s.isOk(); });
+        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return sent && done == kMany; }, 60s));
+        for (std::size_t m = 0; m < kMany; ++m) {
+          for (std::size_t i = 0; i < kBytes; ++i) RANK_EXPECT(rank, buffers[m][i] == patternByte(m, i));
+        }
+      } else if (rank == 1) {
+        endpoint->transport->recv(0, 7, single.data(), kBytes, once("recv of go"));
+        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return singleDone; }, 60s));
+        for (std::size_t m = 0; m < kMany; ++m) {
+          for (std::size_t i = 0; i < kBytes; ++i) buffers[m][i] = patternByte(m, i);
+          endpoint->transport->send(0, 7, buffers[m].data(), kBytes, count("send to 0"));
+        }
+        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return done == kMany; }, 60s));
+      } else {
+        for (std::size_t i = 0; i < kBytes; ++i) single[i] = patternByte(9999, i);
+        endpoint->transport->send(0, 7, single.data(), kBytes, once("send to 0"));
+        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return singleDone; }, 30s));
+      }
+      RANK_EXPECT(rank, failures == 0);
+      storeBarrier(fmt::format("queue-share-done/{}", provider), 3);
+      return 0;
+    });
+  }
+}
+
 TEST_CASE("ofi: an RMA target that stops polling does not stall the writer", "[multiproc][ofi]") {
   const std::string provider = BANYAN_EACH_OFI_PROVIDER();
   SECTION(provider) {

@@ -107,6 +107,25 @@ TEST_CASE("ofi shm: credits bound what a peer has in flight and what a rank has 
   CHECK(off.received(0) == 0);
 }
 
+TEST_CASE("ofi: receive shares bound what a rank posts per peer and send no credits", "[ofi]") {
+  // sockets' 256-entry queue, 64 kept for control receives, among 4 peers: 48 each.
+  Credits shares = Credits::receiveShares(5, 256, 64, 4);
+  CHECK(shares.enabled());
+  CHECK(shares.window() == 48);
+  CHECK(Credits::receiveShares(5, 2048, 64, 4).window() == 496);
+  CHECK(Credits::receiveShares(5, 64, 64, 4).window() == 1);  // never 0
+  // A sender is never held: the provider keeps early messages itself.
+  for (int i = 0; i < 1000; ++i) REQUIRE(shares.take(1));
+  // A receiver posts at most 48 from rank 2, and a message received frees one without owing
+  // a credit message.
+  for (int i = 0; i < 48; ++i) CHECK(shares.mayPost(2));
+  CHECK_FALSE(shares.mayPost(2));
+  CHECK(shares.mayPost(3));  // another peer's share is its own
+  for (int i = 0; i < 10; ++i) CHECK(shares.received(2) == 0);
+  for (int i = 0; i < 10; ++i) CHECK(shares.mayPost(2));
+  CHECK_FALSE(shares.mayPost(2));
+}
+
 TEST_CASE("ofi shm: a libfabric call that never returns ends the process with a message, not a hang", "[ofi]") {
   const ChildResult stuck = inChild(
       [] {

@@ -23,6 +23,16 @@
 // receives not yet asked for; those early ones are at most `window` per peer, so the pool never
 // fills, the head of the queue can always be stored and the receives behind it arrive.
 //
+// A provider with a bounded receive queue but room of its own for early messages (every other
+// one: tcp;ofi_rxm's queue holds 2048 receives, sockets' 256 with unexpected messages buffered
+// up to rx_attr->total_buffered_recv bytes, which banyan asks to be large) needs only the
+// receiver's half: `receiveShares`. banyan used to hold the receives beyond the queue's size in
+// one line for all peers; a rank whose queue was full of receives from one peer, for messages
+// that peer could not yet send, never posted the receive another peer's message was waiting
+// for (5 ranks, 64-byte slices: every rank stalled at the same call, run after run). With a
+// share per peer, the earliest receives of every peer are always posted; early messages wait
+// in the provider's buffer, so no credits travel.
+//
 // Why batches cannot deadlock: a receiver keeps back fewer than `batch` credits per peer, and
 // batch <= window, so a sender that has a message held for credit has at least one sent message
 // the receiver has not received; the receiver's receives for a peer are posted in sequence
@@ -37,14 +47,26 @@ namespace banyan::transport::ofi {
 
 class Credits {
  public:
+  // Both halves (a sender's credits and a receiver's shares), or only the receiver's shares.
+  enum class Scope { SendersAndReceivers, ReceiversOnly };
+
   Credits() = default;
   // `window` messages per peer in flight; 0 switches flow control off.
-  Credits(std::size_t ranks, std::uint32_t window)
+  Credits(std::size_t ranks, std::uint32_t window, Scope scope = Scope::SendersAndReceivers)
       : window_(window),
         batch_(std::max<std::uint32_t>(1, window / 2)),
+        sendersToo_(scope == Scope::SendersAndReceivers),
         available_(ranks, window),
         owed_(ranks, 0),
         posted_(ranks, 0) {}
+
+  // Receive shares only: a queue of `queue` posted receives, `reserve` of them kept for control
+  // messages, shared out among `peers` peers.
+  static Credits receiveShares(std::size_t ranks, std::size_t queue, std::size_t reserve, std::size_t peers) {
+    const std::size_t free = queue > reserve ? queue - reserve : 0;
+    return Credits(ranks, static_cast<std::uint32_t>(std::max<std::size_t>(1, free / std::max<std::size_t>(1, peers))),
+                   Scope::ReceiversOnly);
+  }
 
   // The window that fits a provider pool of `pool` entries with `reserve` of them kept for
   // control messages, among `peers` peers: each peer may have `window` receives posted and
@@ -59,13 +81,13 @@ class Credits {
 
   // Sender: takes a credit for one message to `peer`; false if none is left (the message waits).
   bool take(int peer) {
-    if (!enabled()) return true;
+    if (!enabled() || !sendersToo_) return true;
     auto& left = available_[static_cast<std::size_t>(peer)];
     if (left == 0) return false;
     --left;
     return true;
   }
-  bool any(int peer) const { return !enabled() || available_[static_cast<std::size_t>(peer)] > 0; }
+  bool any(int peer) const { return !enabled() || !sendersToo_ || available_[static_cast<std::size_t>(peer)] > 0; }
   // Sender: the peer gave `count` credits back.
   void give(int peer, std::uint32_t count) {
     auto& left = available_[static_cast<std::size_t>(peer)];
@@ -87,6 +109,7 @@ class Credits {
   std::uint32_t received(int peer) {
     if (!enabled()) return 0;
     --posted_[static_cast<std::size_t>(peer)];
+    if (!sendersToo_) return 0;
     auto& owed = owed_[static_cast<std::size_t>(peer)];
     if (++owed < batch_) return 0;
     const std::uint32_t count = owed;
@@ -97,6 +120,7 @@ class Credits {
  private:
   std::uint32_t window_ = 0;
   std::uint32_t batch_ = 1;
+  bool sendersToo_ = true;
   std::vector<std::uint32_t> available_;
   std::vector<std::uint32_t> owed_;
   std::vector<std::uint32_t> posted_;

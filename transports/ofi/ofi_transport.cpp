@@ -93,6 +93,8 @@ struct ControlOp : Context {
 };
 
 constexpr std::size_t kControlReceives = 64;
+// The unexpected-message buffer asked of the sockets provider (its own largest, 64 MiB).
+constexpr std::size_t kSocketsBufferedBytes = std::size_t{1} << 26;
 constexpr std::size_t kControlSends = 64;
 // How long a driver with operations outstanding sleeps at most: manual-progress providers
 // move nothing until the queue is read again.
@@ -1089,6 +1091,15 @@ void OfiTransport::Impl::open() {
   avAttr.type = info->domain_attr->av_type != FI_AV_UNSPEC ? info->domain_attr->av_type : FI_AV_TABLE;
   check(fi_av_open(domain, &avAttr, &av, nullptr), "fi_av_open");
   if (providerName == "shm") removeStaleOwnRegions();
+  // libfabric 1.17's sockets offers total_buffered_recv 0: a message that comes before its
+  // receive is posted is then left in the socket, and the connection carries nothing more
+  // until that receive is posted ("Exceeded buffered recv limit" at FI_LOG_LEVEL=warn, tens of
+  // thousands of times a call with 64-byte slices). Early messages are the rule in pipelined
+  // collectives, so ask for the provider's largest buffer (its endpoint takes the value from
+  // this info); past it, the connection waits as before.
+  if (providerName == "sockets" && info->rx_attr->total_buffered_recv < kSocketsBufferedBytes) {
+    info->rx_attr->total_buffered_recv = kSocketsBufferedBytes;
+  }
   check(fi_endpoint(domain, info.get(), &ep, nullptr), "fi_endpoint");
   check(fi_ep_bind(ep, &av->fid, 0), "fi_ep_bind(av)");
   check(fi_ep_bind(ep, &cq->fid, FI_TRANSMIT | FI_RECV), "fi_ep_bind(cq)");
@@ -1123,6 +1134,11 @@ void OfiTransport::Impl::open() {
     // receives well below rx_attr->size, so the count above never holds one back.
     credits = Credits(peers.size(), Credits::windowFor(info->rx_attr->size, 2 * kControlReceives,
                                                        static_cast<std::size_t>(params.size - 1)));
+  } else if (info->rx_attr->size != 0) {
+    // The others keep early messages apart from posted receives (sockets in the buffer asked
+    // for above), so only the receive queue is shared out among the peers (flow_control.hpp).
+    credits = Credits::receiveShares(peers.size(), info->rx_attr->size, kControlReceives,
+                                     static_cast<std::size_t>(params.size - 1));
   }
 
   arena.resize(kControlReceives + kControlSends);
