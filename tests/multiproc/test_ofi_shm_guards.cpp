@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <string>
 #include <thread>
@@ -138,6 +140,61 @@ TEST_CASE("ofi shm: a libfabric call that never returns ends the process with a 
   CHECK(stuck.code == ProviderWatchdog::kExitCode);
   CHECK_THAT(stuck.stderrText, Catch::Contains("rank 7 (ofi shm)") && Catch::Contains("has not returned for") &&
                                    Catch::Contains("spinning on a lock a dead or stopped rank held"));
+  CHECK_THAT(stuck.stderrText, !Catch::Contains("has exited") && !Catch::Contains("is stopped"));
+}
+
+// A grandchild that outlives inChild's child lets go of the captured stderr (and of every
+// other descriptor, the pipe's own among them), since the parent reads it to its end.
+void closeOutputs() {
+  for (int fd = STDERR_FILENO; fd < 1024; ++fd) ::close(fd);
+}
+
+TEST_CASE("ofi shm: the watchdog's message names the peers that have exited or are stopped", "[ofi]") {
+  const ChildResult stuck = inChild(
+      [] {
+        // Three peer processes of this child: one exited (a zombie: nobody reaps it), one
+        // stopped, one running.
+        const pid_t exited = ::fork();
+        if (exited == 0) ::_exit(0);
+        const pid_t stopped = ::fork();
+        if (stopped == 0) {
+          closeOutputs();
+          ::raise(SIGSTOP);
+          ::pause();
+          ::_exit(0);
+        }
+        const pid_t running = ::fork();
+        if (running == 0) {
+          closeOutputs();
+          ::pause();
+          ::_exit(0);
+        }
+        // Until the exit and the stop have taken effect.
+        for (int i = 0; i < 200 && ProviderWatchdog::peerStates({{3, exited}, {1, stopped}}).find(
+                                       "is stopped") == std::string::npos;
+             ++i) {
+          std::this_thread::sleep_for(10ms);
+        }
+        ProviderWatchdog watchdog(300ms, "rank 0 (ofi shm)");
+        watchdog.watchPeer(3, exited);
+        watchdog.watchPeer(1, stopped);
+        watchdog.watchPeer(2, running);
+        std::fprintf(stderr, "pids %d %d %d\n", exited, stopped, running);
+        std::fflush(stderr);
+        // The watchdog ends this process; the test kills the two left running by pid below.
+        watchdog.enter();
+        std::this_thread::sleep_for(10s);
+      },
+      8s);
+  CHECK(stuck.exited);
+  CHECK(stuck.code == ProviderWatchdog::kExitCode);
+  int exited = 0, stopped = 0, running = 0;
+  REQUIRE(std::sscanf(stuck.stderrText.c_str(), "pids %d %d %d", &exited, &stopped, &running) == 3);
+  ::kill(stopped, SIGKILL);
+  ::kill(running, SIGKILL);
+  CHECK_THAT(stuck.stderrText, Catch::Contains(fmt::format("rank 3 (pid {}) has exited", exited)) &&
+                                   Catch::Contains(fmt::format("rank 1 (pid {}) is stopped", stopped)));
+  CHECK_THAT(stuck.stderrText, !Catch::Contains(fmt::format("rank 2 (pid {})", running)));
 }
 
 TEST_CASE("ofi shm: calls that return in time never trip the watchdog", "[ofi]") {

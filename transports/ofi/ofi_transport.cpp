@@ -1267,6 +1267,7 @@ void OfiTransport::watchPeerProcess(int peerRank, int pid) {
   Impl::Peer* peer = impl.peerOf(peerRank);
   if (peer == nullptr || pid <= 0) return;
   peer->pid = pid;
+  if (impl.watchdog) impl.watchdog->watchPeer(peerRank, pid);
   peer->exitWatch = shm::watchProcessExit(
       impl.io, pid, [&impl, peerRank, token = std::weak_ptr<int>(impl.aliveToken)] {
         if (token.expired()) return;

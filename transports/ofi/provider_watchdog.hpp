@@ -12,7 +12,9 @@
 // So a watchdog thread of its own (it touches none of the transport's state or locks) looks at
 // when the current libfabric call began; a call older than `bound` is such a spin, and the
 // watchdog ends the process with a message that says so on stderr and exit code 75, rather
-// than leave it hanging. No call of banyan's to a software provider takes seconds: a copy of
+// than leave it hanging. The message names the peers whose processes (on this host, where
+// their pids are known) have exited or are stopped when it fires: the likely holders of the
+// lock, and what the rank would have reported had it been able to. No call of banyan's to a software provider takes seconds: a copy of
 // the largest message is well under one on this machine.
 
 #include <atomic>
@@ -20,6 +22,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -46,6 +50,35 @@ class ProviderWatchdog {
   }
   ProviderWatchdog(const ProviderWatchdog&) = delete;
   ProviderWatchdog& operator=(const ProviderWatchdog&) = delete;
+
+  // The process of a peer rank on this host, named in the message if it has exited or is stopped.
+  void watchPeer(int rank, int pid) {
+    std::lock_guard lock(mutex_);
+    peers_[rank] = pid;
+  }
+
+  // "rank 3 (pid 1234) has exited, rank 1 (pid 1200) is stopped", or "" when every watched
+  // peer runs. From /proc: a peer that has exited may still be a zombie its parent has not
+  // reaped, which kill(pid, 0) would take for alive.
+  static std::string peerStates(const std::map<int, int>& peers) {
+    std::string text;
+    for (const auto& [rank, pid] : peers) {
+      char state = 'X';  // no /proc entry: gone
+      std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+      std::string line;
+      if (stat && std::getline(stat, line)) {
+        const auto close = line.rfind(')');
+        if (close != std::string::npos && close + 2 < line.size()) state = line[close + 2];
+      }
+      const char* what = state == 'Z' || state == 'X' || state == 'x' ? "has exited"
+                         : state == 'T' || state == 't'                ? "is stopped"
+                                                                       : nullptr;
+      if (what == nullptr) continue;
+      text += (text.empty() ? "" : ", ") + std::string("rank ") + std::to_string(rank) + " (pid " + std::to_string(pid) +
+              ") " + what;
+    }
+    return text;
+  }
 
   // Around every libfabric call that may spin: enter() before, leave() after.
   void enter() { since_.store(now(), std::memory_order_relaxed); }
@@ -87,10 +120,12 @@ class ProviderWatchdog {
         suspect = since;
         continue;
       }
+      const std::string states = peerStates(peers_);
       const std::string message =
           "banyan: " + what_ + ": a libfabric call has not returned for " + std::to_string(now() - since) +
-          " ms: the provider is spinning on a lock a dead or stopped rank held (docs/ofi.md, known "
-          "problems); ending this process rather than hanging\n";
+          " ms: the provider is spinning on a lock a dead or stopped rank held" +
+          (states.empty() ? std::string() : " (" + states + ")") +
+          " (docs/ofi.md, known problems); ending this process rather than hanging\n";
       // write(2), not stdio: the spinning thread may hold stdio's lock.
       [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, message.data(), message.size());
       ::_exit(kExitCode);
@@ -101,6 +136,7 @@ class ProviderWatchdog {
   const std::string what_;
   std::atomic<std::int64_t> since_{0};
   std::mutex mutex_;
+  std::map<int, int> peers_;  // rank -> pid, under mutex_
   std::condition_variable wake_;
   bool stopping_ = false;
   std::thread thread_;
