@@ -149,6 +149,10 @@ TEST_CASE("small slices pipeline many messages and stay exact", "[multiproc][col
       })));
   bootstrap::LaunchOptions options = over(transport);
   options.environment["BANYAN_SLICE_BYTES"] = "64";
+  // libfabric's sockets provider costs about a millisecond per dependent message with more
+  // ranks than cores (docs/ofi.md, known problems): 5 ranks need more than the usual 5
+  // minutes. Opt-in only (BANYAN_TEST_TRANSPORTS=ofi-sockets).
+  if (transport == "ofi-sockets") options.deadline = std::chrono::minutes(30);
   const int ranks = GENERATE(2, 3, 5);
   runRanks(
       ranks,
