@@ -14,8 +14,9 @@
 // watchdog ends the process with a message that says so on stderr and exit code 75, rather
 // than leave it hanging. The message names the peers whose processes (on this host, where
 // their pids are known) have exited or are stopped when it fires: the likely holders of the
-// lock, and what the rank would have reported had it been able to. No call of banyan's to a software provider takes seconds: a copy of
-// the largest message is well under one on this machine.
+// lock, and what the rank would have reported had it been able to. No call of banyan's to a
+// software provider takes seconds: a copy of the largest message is well under one on this
+// machine.
 
 #include <atomic>
 #include <chrono>
