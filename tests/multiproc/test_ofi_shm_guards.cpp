@@ -72,6 +72,12 @@ ChildResult inChild(Body body, std::chrono::milliseconds deadline) {
   return result;
 }
 
+// A grandchild that outlives inChild's child lets go of the captured stderr (and of every
+// other descriptor, the pipe's own among them), since the parent reads it to its end.
+void closeOutputs() {
+  for (int fd = STDERR_FILENO; fd < 1024; ++fd) ::close(fd);
+}
+
 }  // namespace
 
 TEST_CASE("ofi shm: credits bound what a peer has in flight and what a rank has posted", "[ofi]") {
@@ -141,12 +147,6 @@ TEST_CASE("ofi shm: a libfabric call that never returns ends the process with a 
   CHECK_THAT(stuck.stderrText, Catch::Contains("rank 7 (ofi shm)") && Catch::Contains("has not returned for") &&
                                    Catch::Contains("spinning on a lock a dead or stopped rank held"));
   CHECK_THAT(stuck.stderrText, !Catch::Contains("has exited") && !Catch::Contains("is stopped"));
-}
-
-// A grandchild that outlives inChild's child lets go of the captured stderr (and of every
-// other descriptor, the pipe's own among them), since the parent reads it to its end.
-void closeOutputs() {
-  for (int fd = STDERR_FILENO; fd < 1024; ++fd) ::close(fd);
 }
 
 TEST_CASE("ofi shm: the watchdog's message names the peers that have exited or are stopped", "[ofi]") {

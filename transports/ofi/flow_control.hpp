@@ -87,7 +87,6 @@ class Credits {
     --left;
     return true;
   }
-  bool any(int peer) const { return !enabled() || !sendersToo_ || available_[static_cast<std::size_t>(peer)] > 0; }
   // Sender: the peer gave `count` credits back.
   void give(int peer, std::uint32_t count) {
     auto& left = available_[static_cast<std::size_t>(peer)];
