@@ -72,7 +72,7 @@ using namespace banyan;
 using Clock = std::chrono::steady_clock;
 
 struct Args {
-  runtime::Collective collective = runtime::Collective::Allreduce;
+  Collective collective = Collective::Allreduce;
   bench::Collective benchCollective = bench::Collective::allreduce;
   int ranks = 0;  // 0: from the environment
   std::vector<std::size_t> sizes;
@@ -116,13 +116,13 @@ double timeBatch(Communicator& comm, const Args& args, std::vector<float>& send,
   const auto start = Clock::now();
   for (int i = 0; i < calls; ++i) {
     switch (args.collective) {
-      case runtime::Collective::Allreduce:
+      case Collective::Allreduce:
         comm.allreduce(send.data(), recv.data(), callCount, DataType::f32, ReduceOp::sum);
         break;
-      case runtime::Collective::Allgather:
+      case Collective::Allgather:
         comm.allgather(send.data(), recv.data(), callCount, DataType::f32);
         break;
-      case runtime::Collective::ReduceScatter:
+      case Collective::ReduceScatter:
         comm.reduceScatter(send.data(), recv.data(), callCount, DataType::f32, ReduceOp::sum);
         break;
       default:

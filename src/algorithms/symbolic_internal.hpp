@@ -5,6 +5,7 @@
 // Output) is built in symbolic_collectives.cpp.
 
 #include "algorithms/symbolic.hpp"
+#include "common/collective.hpp"
 
 #include <fmt/format.h>
 
@@ -16,19 +17,6 @@
 namespace banyan::algorithms::symbolic {
 
 constexpr std::uint32_t kNone = 0xffffffffu;
-
-enum class Collective {
-  Allreduce,
-  Allgather,
-  ReduceScatter,
-  Broadcast,
-  Reduce,
-  Gather,
-  Scatter,
-  Alltoall,
-  Alltoallv,
-  Barrier,
-};
 
 struct Value {
   std::uint64_t hash = 0;     // sum of contribution hashes

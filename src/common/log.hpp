@@ -11,11 +11,10 @@
 #include <string>
 #include <utility>
 
-#include "config/config.hpp"
+#include "common/log_level.hpp"
 
 namespace banyan::log {
 
-using config::Subsystem;
 
 // Where a line comes from. communicator < 0: not about one communicator (the store, a tool).
 struct Where {
@@ -25,29 +24,29 @@ struct Where {
 };
 
 // Per process: each communicator sets them from its configuration; the last one created wins.
-void setLevel(config::LogLevel level);
-void setSubsystems(unsigned mask);  // bits of config::bit(Subsystem)
-bool enabled(config::LogLevel level);
-bool enabled(config::LogLevel level, Subsystem subsystem);
-void write(config::LogLevel level, const Where& where, const std::string& message);
+void setLevel(log::LogLevel level);
+void setSubsystems(unsigned mask);  // bits of log::bit(Subsystem)
+bool enabled(log::LogLevel level);
+bool enabled(log::LogLevel level, Subsystem subsystem);
+void write(log::LogLevel level, const Where& where, const std::string& message);
 // This machine's name, as the log prefix shows it.
 const std::string& hostName();
 
 template <typename... Args>
 void warn(const Where& where, fmt::format_string<Args...> format, Args&&... args) {
-  if (enabled(config::LogLevel::Warn))
-    write(config::LogLevel::Warn, where, fmt::format(format, std::forward<Args>(args)...));
+  if (enabled(log::LogLevel::Warn))
+    write(log::LogLevel::Warn, where, fmt::format(format, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void info(const Where& where, fmt::format_string<Args...> format, Args&&... args) {
-  if (enabled(config::LogLevel::Info, where.subsystem)) {
-    write(config::LogLevel::Info, where, fmt::format(format, std::forward<Args>(args)...));
+  if (enabled(log::LogLevel::Info, where.subsystem)) {
+    write(log::LogLevel::Info, where, fmt::format(format, std::forward<Args>(args)...));
   }
 }
 template <typename... Args>
 void trace(const Where& where, fmt::format_string<Args...> format, Args&&... args) {
-  if (enabled(config::LogLevel::Trace, where.subsystem)) {
-    write(config::LogLevel::Trace, where, fmt::format(format, std::forward<Args>(args)...));
+  if (enabled(log::LogLevel::Trace, where.subsystem)) {
+    write(log::LogLevel::Trace, where, fmt::format(format, std::forward<Args>(args)...));
   }
 }
 

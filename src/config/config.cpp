@@ -183,25 +183,13 @@ std::size_t parseBytes(const std::string& text, const char* what) {
   return static_cast<std::size_t>(value) << shift;
 }
 
-LogLevel parseLogLevel(const std::string& text, const char* what) {
+log::LogLevel parseLogLevel(const std::string& text, const char* what) {
   const std::string value = lower(text);
-  if (value == "none" || value == "off") return LogLevel::None;
-  if (value == "warn" || value == "warning") return LogLevel::Warn;
-  if (value == "info") return LogLevel::Info;
-  if (value == "trace" || value == "debug") return LogLevel::Trace;
+  if (value == "none" || value == "off") return log::LogLevel::None;
+  if (value == "warn" || value == "warning") return log::LogLevel::Warn;
+  if (value == "info") return log::LogLevel::Info;
+  if (value == "trace" || value == "debug") return log::LogLevel::Trace;
   fail(ErrorCode::InvalidUsage, "{}: '{}' is not a log level (none, warn, info, trace)", what, text);
-}
-
-std::string_view toString(Subsystem subsystem) {
-  switch (subsystem) {
-    case Subsystem::Init: return "init";
-    case Subsystem::Bootstrap: return "bootstrap";
-    case Subsystem::Transport: return "transport";
-    case Subsystem::Tuning: return "tuning";
-    case Subsystem::Coll: return "coll";
-    case Subsystem::Observe: return "observe";
-  }
-  return "?";
 }
 
 unsigned parseSubsystems(const std::string& text, const char* what) {
@@ -215,12 +203,12 @@ unsigned parseSubsystems(const std::string& text, const char* what) {
     const std::string name = list.substr(begin, end - begin);
     begin = end + 1;
     if (name == "all") {
-      mask = kAllSubsystems;
+      mask = log::kAllSubsystems;
       continue;
     }
     bool known = false;
-    for (unsigned s = 0; (1u << s) & kAllSubsystems; ++s) {
-      if (name == toString(static_cast<Subsystem>(s))) {
+    for (unsigned s = 0; (1u << s) & log::kAllSubsystems; ++s) {
+      if (name == log::toString(static_cast<log::Subsystem>(s))) {
         mask |= 1u << s;
         known = true;
       }
@@ -231,7 +219,7 @@ unsigned parseSubsystems(const std::string& text, const char* what) {
            what, text, name);
     }
   }
-  return except ? kAllSubsystems & ~mask : mask;
+  return except ? log::kAllSubsystems & ~mask : mask;
 }
 
 bool parseAuthSwitch(const std::string& text, const char* what) {

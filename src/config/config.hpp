@@ -3,6 +3,8 @@
 // docs/configuration.md mirrors; a test checks they agree), and resolve() turns Options plus
 // the environment plus defaults into the Config the runtime uses.
 
+#include "common/log_level.hpp"
+
 #include <banyan/options.hpp>
 
 #include <chrono>
@@ -13,13 +15,6 @@
 #include <string_view>
 
 namespace banyan::config {
-
-enum class LogLevel { None, Warn, Info, Trace };
-
-// What a log line is about, for BANYAN_DEBUG_SUBSYS. WARN lines print whatever their subsystem.
-enum class Subsystem { Init, Bootstrap, Transport, Tuning, Coll, Observe };
-inline constexpr unsigned kAllSubsystems = (1u << 6) - 1;
-inline constexpr unsigned bit(Subsystem s) { return 1u << static_cast<unsigned>(s); }
 
 // Authentication (docs/security.md). Read apart from the rest because the TcpStore client and
 // server need it without a communicator's whole Config.
@@ -51,8 +46,8 @@ struct Config {
   int socketsPerPeer = 1;
   std::size_t socketBufferBytes = 4 * 1024 * 1024;
   std::string socketAddr;  // empty: derive from the store connection
-  LogLevel logLevel = LogLevel::Warn;
-  unsigned logSubsystems = kAllSubsystems;  // bit(Subsystem) set: its INFO/TRACE lines print
+  log::LogLevel logLevel = log::LogLevel::Warn;
+  unsigned logSubsystems = log::kAllSubsystems;  // bit(log::Subsystem) set: its INFO/TRACE lines print
   // Flight recorder (src/observe/): where each communicator's ring of recent operations is
   // written (empty: no recording), and how many operations the ring keeps.
   std::string flightRecorderPath;
@@ -92,9 +87,8 @@ Config resolve(const Options& options);
 std::chrono::milliseconds parseDuration(const std::string& text, const char* what);
 // "65536", "64K", "4M", "1G" (powers of 1024).
 std::size_t parseBytes(const std::string& text, const char* what);
-LogLevel parseLogLevel(const std::string& text, const char* what);
-// "init,coll", "all", "^transport" (all but those listed) -> a mask of bit(Subsystem).
+log::LogLevel parseLogLevel(const std::string& text, const char* what);
+// "init,coll", "all", "^transport" (all but those listed) -> a mask of bit(log::Subsystem).
 unsigned parseSubsystems(const std::string& text, const char* what);
-std::string_view toString(Subsystem subsystem);
 
 }  // namespace banyan::config

@@ -20,7 +20,6 @@
 
 namespace banyan::intrahost {
 
-using runtime::Collective;
 using transport::shm::Doorbell;
 using transport::shm::Segment;
 

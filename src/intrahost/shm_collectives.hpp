@@ -30,7 +30,7 @@
 
 #include "common/status.hpp"
 #include "reduce/reduce.hpp"
-#include "runtime/collective.hpp"
+#include "common/collective.hpp"
 
 #include <banyan/store.hpp>
 #include <banyan/types.hpp>
@@ -62,7 +62,7 @@ struct ShmCollectivesParams {
 };
 
 struct ShmOperation {
-  runtime::Collective kind = runtime::Collective::Allreduce;
+  Collective kind = Collective::Allreduce;
   std::uint64_t sequence = 0;
   const void* input = nullptr;
   void* output = nullptr;
@@ -81,7 +81,7 @@ class ShmCollectives {
   // Whether start() should run `kind` with `bytes` per rank: allreduce always; allgather unless
   // its blocks are large and process_vm_readv is not allowed everywhere (then the transport's
   // ring beats the arena's extra copy).
-  bool handles(runtime::Collective kind, std::size_t bytes) const;
+  bool handles(Collective kind, std::size_t bytes) const;
 
   void start(ShmOperation operation);
   bool busy() const;

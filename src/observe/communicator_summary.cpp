@@ -34,7 +34,7 @@ std::string peerTransports(const transport::PerPeerTransport& transport, int ran
   return text.empty() ? "no peers" : text;
 }
 
-std::string topologySummary(const runtime::HostLayout& layout) {
+std::string topologySummary(const topology::HostLayout& layout) {
   std::vector<std::vector<int>> hosts(static_cast<std::size_t>(layout.hostCount));
   for (std::size_t r = 0; r < layout.hostOfRank.size(); ++r) {
     hosts[static_cast<std::size_t>(layout.hostOfRank[r])].push_back(static_cast<int>(r));
@@ -44,9 +44,8 @@ std::string topologySummary(const runtime::HostLayout& layout) {
   return text;
 }
 
-std::vector<std::string> algorithmTable(const std::function<bool(runtime::Collective, std::size_t)>& inShm,
-                                        const std::function<tuning::Algorithm(runtime::Collective, std::size_t)>& chosen) {
-  using runtime::Collective;
+std::vector<std::string> algorithmTable(const std::function<bool(Collective, std::size_t)>& inShm,
+                                        const std::function<tuning::Algorithm(Collective, std::size_t)>& chosen) {
   const auto choice = [&](Collective kind, std::size_t bytes) -> std::string {
     if (inShm && inShm(kind, bytes)) return "shm";
     return std::string(tuning::toString(chosen(kind, bytes)));
@@ -58,7 +57,7 @@ std::vector<std::string> algorithmTable(const std::function<bool(runtime::Collec
                                 Collective::Alltoall, Collective::Alltoallv, Collective::Barrier}) {
     // Walk sizes in powers of two; where the choice changes between two probes, find the
     // exact first byte count of the new choice by bisection (choices are ranges of sizes).
-    std::string line = fmt::format("{}:", runtime::apiName(kind));
+    std::string line = fmt::format("{}:", apiName(kind));
     std::size_t from = 0;   // the current choice's first size
     std::size_t known = 0;  // a size known to take the current choice
     std::string current = choice(kind, 0);

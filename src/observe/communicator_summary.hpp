@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/collective.hpp"
-#include "runtime/transport_setup.hpp"
+#include "common/collective.hpp"
+#include "topology/host_layout.hpp"
 #include "tuning/selection.hpp"
 
 namespace banyan::transport {
@@ -23,15 +23,15 @@ namespace banyan::observe {
 std::string peerTransports(const transport::PerPeerTransport& transport, int rank, int size);
 
 // "2 hosts: [0-3] [4-7]".
-std::string topologySummary(const runtime::HostLayout& layout);
+std::string topologySummary(const topology::HostLayout& layout);
 
 // One line per collective: "allreduce: 0-16384 B recursive-doubling, 16385 B and up ring".
 // `inShm(kind, bytes)`: the shared-memory engine runs the call (its rows then say "shm"); may
 // be empty. Sizes are as tuning::choose counts them.
 // `chosen` is the communicator's own selection (its cost model and BANYAN_ALGO), so the table
 // says what will run.
-std::vector<std::string> algorithmTable(const std::function<bool(runtime::Collective, std::size_t)>& inShm,
-                                        const std::function<tuning::Algorithm(runtime::Collective, std::size_t)>& chosen);
+std::vector<std::string> algorithmTable(const std::function<bool(Collective, std::size_t)>& inShm,
+                                        const std::function<tuning::Algorithm(Collective, std::size_t)>& chosen);
 
 // "0-3,5": ranks in ascending order, runs collapsed.
 std::string rankList(const std::vector<int>& ranks);

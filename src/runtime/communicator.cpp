@@ -65,7 +65,7 @@ int Communicator::size() const { return impl_->size(); }
 namespace {
 
 // The request of a reducing collective: a premultiplied sum travels as sum plus its factor.
-detail::Request reducing(detail::Collective kind, const void* send, void* recv, std::size_t count, DataType type,
+detail::Request reducing(Collective kind, const void* send, void* recv, std::size_t count, DataType type,
                          Reduction op, int root = 0) {
   detail::Request request{kind, send, recv, count, type, op.op(), root};
   if (op.premultiplied()) request.premulFactor = op.factor();
@@ -80,7 +80,7 @@ detail::CommunicatorImpl& checked(const std::unique_ptr<detail::CommunicatorImpl
 }  // namespace
 
 void Communicator::allreduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op) {
-  checked(impl_, "allreduce").enqueue(reducing(detail::Collective::Allreduce, send, recv, count, type, op), true).wait();
+  checked(impl_, "allreduce").enqueue(reducing(Collective::Allreduce, send, recv, count, type, op), true).wait();
 }
 
 void Communicator::allreduce(void* buffer, std::size_t count, DataType type, Reduction op) {
@@ -88,11 +88,11 @@ void Communicator::allreduce(void* buffer, std::size_t count, DataType type, Red
 }
 
 Work Communicator::allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op) {
-  return checked(impl_, "allreduce").enqueue(reducing(detail::Collective::Allreduce, send, recv, count, type, op), false);
+  return checked(impl_, "allreduce").enqueue(reducing(Collective::Allreduce, send, recv, count, type, op), false);
 }
 
 void Communicator::allgather(const void* send, void* recv, std::size_t count, DataType type) {
-  checked(impl_, "allgather").enqueue({detail::Collective::Allgather, send, recv, count, type, ReduceOp::sum}, true).wait();
+  checked(impl_, "allgather").enqueue({Collective::Allgather, send, recv, count, type, ReduceOp::sum}, true).wait();
 }
 
 void Communicator::allgather(void* buffer, std::size_t count, DataType type) {
@@ -101,11 +101,11 @@ void Communicator::allgather(void* buffer, std::size_t count, DataType type) {
   const auto* own = buffer == nullptr ? nullptr
                                       : static_cast<std::byte*>(buffer) +
                                             static_cast<std::size_t>(impl.rank()) * count * dataTypeSize(type);
-  impl.enqueue({detail::Collective::Allgather, own, buffer, count, type, ReduceOp::sum}, true).wait();
+  impl.enqueue({Collective::Allgather, own, buffer, count, type, ReduceOp::sum}, true).wait();
 }
 
 Work Communicator::allgatherAsync(const void* send, void* recv, std::size_t count, DataType type) {
-  return checked(impl_, "allgather").enqueue({detail::Collective::Allgather, send, recv, count, type, ReduceOp::sum}, false);
+  return checked(impl_, "allgather").enqueue({Collective::Allgather, send, recv, count, type, ReduceOp::sum}, false);
 }
 
 namespace {
@@ -120,7 +120,7 @@ const std::byte* blockOf(const void* buffer, int block, std::size_t count, DataT
 
 void Communicator::reduceScatter(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op) {
   checked(impl_, "reduceScatter")
-      .enqueue(reducing(detail::Collective::ReduceScatter, send, recv, recvCount, type, op), true)
+      .enqueue(reducing(Collective::ReduceScatter, send, recv, recvCount, type, op), true)
       .wait();
 }
 
@@ -128,73 +128,73 @@ void Communicator::reduceScatter(void* buffer, std::size_t recvCount, DataType t
   auto& impl = checked(impl_, "reduceScatter");
   // In place: the result replaces this rank's own block of the buffer.
   void* own = const_cast<std::byte*>(blockOf(buffer, impl.rank(), recvCount, type));
-  impl.enqueue(reducing(detail::Collective::ReduceScatter, buffer, own, recvCount, type, op), true).wait();
+  impl.enqueue(reducing(Collective::ReduceScatter, buffer, own, recvCount, type, op), true).wait();
 }
 
 Work Communicator::reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op) {
   return checked(impl_, "reduceScatter")
-      .enqueue(reducing(detail::Collective::ReduceScatter, send, recv, recvCount, type, op), false);
+      .enqueue(reducing(Collective::ReduceScatter, send, recv, recvCount, type, op), false);
 }
 
 Work Communicator::broadcastAsync(void* buffer, std::size_t count, DataType type, int root) {
   auto& impl = checked(impl_, "broadcast");
   // Only the root's buffer is read; elsewhere it is only written.
   const void* send = impl.rank() == root ? buffer : nullptr;
-  return impl.enqueue({detail::Collective::Broadcast, send, buffer, count, type, ReduceOp::sum, root}, false);
+  return impl.enqueue({Collective::Broadcast, send, buffer, count, type, ReduceOp::sum, root}, false);
 }
 
 void Communicator::broadcast(void* buffer, std::size_t count, DataType type, int root) {
   auto& impl = checked(impl_, "broadcast");
   const void* send = impl.rank() == root ? buffer : nullptr;
-  impl.enqueue({detail::Collective::Broadcast, send, buffer, count, type, ReduceOp::sum, root}, true).wait();
+  impl.enqueue({Collective::Broadcast, send, buffer, count, type, ReduceOp::sum, root}, true).wait();
 }
 
 void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op, int root) {
-  checked(impl_, "reduce").enqueue(reducing(detail::Collective::Reduce, send, recv, count, type, op, root), true).wait();
+  checked(impl_, "reduce").enqueue(reducing(Collective::Reduce, send, recv, count, type, op, root), true).wait();
 }
 
 void Communicator::reduce(void* buffer, std::size_t count, DataType type, Reduction op, int root) {
   auto& impl = checked(impl_, "reduce");
   // Off the root the buffer is only read: the schedule keeps partial results in scratch.
   void* recv = impl.rank() == root ? buffer : nullptr;
-  impl.enqueue(reducing(detail::Collective::Reduce, buffer, recv, count, type, op, root), true).wait();
+  impl.enqueue(reducing(Collective::Reduce, buffer, recv, count, type, op, root), true).wait();
 }
 
 Work Communicator::reduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op, int root) {
-  return checked(impl_, "reduce").enqueue(reducing(detail::Collective::Reduce, send, recv, count, type, op, root), false);
+  return checked(impl_, "reduce").enqueue(reducing(Collective::Reduce, send, recv, count, type, op, root), false);
 }
 
 void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root) {
   checked(impl_, "gather")
-      .enqueue({detail::Collective::Gather, send, recv, count, type, ReduceOp::sum, root}, true)
+      .enqueue({Collective::Gather, send, recv, count, type, ReduceOp::sum, root}, true)
       .wait();
 }
 
 Work Communicator::gatherAsync(const void* send, void* recv, std::size_t count, DataType type, int root) {
   return checked(impl_, "gather")
-      .enqueue({detail::Collective::Gather, send, recv, count, type, ReduceOp::sum, root}, false);
+      .enqueue({Collective::Gather, send, recv, count, type, ReduceOp::sum, root}, false);
 }
 
 void Communicator::scatter(const void* send, void* recv, std::size_t count, DataType type, int root) {
   checked(impl_, "scatter")
-      .enqueue({detail::Collective::Scatter, send, recv, count, type, ReduceOp::sum, root}, true)
+      .enqueue({Collective::Scatter, send, recv, count, type, ReduceOp::sum, root}, true)
       .wait();
 }
 
 Work Communicator::scatterAsync(const void* send, void* recv, std::size_t count, DataType type, int root) {
   return checked(impl_, "scatter")
-      .enqueue({detail::Collective::Scatter, send, recv, count, type, ReduceOp::sum, root}, false);
+      .enqueue({Collective::Scatter, send, recv, count, type, ReduceOp::sum, root}, false);
 }
 
 void Communicator::alltoall(const void* send, void* recv, std::size_t countPerPeer, DataType type) {
   checked(impl_, "alltoall")
-      .enqueue({detail::Collective::Alltoall, send, recv, countPerPeer, type, ReduceOp::sum}, true)
+      .enqueue({Collective::Alltoall, send, recv, countPerPeer, type, ReduceOp::sum}, true)
       .wait();
 }
 
 Work Communicator::alltoallAsync(const void* send, void* recv, std::size_t countPerPeer, DataType type) {
   return checked(impl_, "alltoall")
-      .enqueue({detail::Collective::Alltoall, send, recv, countPerPeer, type, ReduceOp::sum}, false);
+      .enqueue({Collective::Alltoall, send, recv, countPerPeer, type, ReduceOp::sum}, false);
 }
 
 namespace {
@@ -210,7 +210,7 @@ detail::Request alltoallvRequest(const void* send, std::span<const std::size_t> 
   tables->recvOffsets.assign(recvOffsets.begin(), recvOffsets.end());
   std::size_t total = 0;
   for (std::size_t count : sendCounts) total += count;  // overflow is caught by validateBlocks
-  return {detail::Collective::Alltoallv, send, recv, total, type, ReduceOp::sum, 0, std::move(tables)};
+  return {Collective::Alltoallv, send, recv, total, type, ReduceOp::sum, 0, std::move(tables)};
 }
 
 }  // namespace
@@ -259,13 +259,13 @@ Work Communicator::groupEnd() { return checked(impl_, "groupEnd").groupEnd(); }
 // The barrier's messages are one-byte tokens in scratch, hence u8.
 void Communicator::barrier() {
   checked(impl_, "barrier")
-      .enqueue({detail::Collective::Barrier, nullptr, nullptr, 0, DataType::u8, ReduceOp::sum}, true)
+      .enqueue({Collective::Barrier, nullptr, nullptr, 0, DataType::u8, ReduceOp::sum}, true)
       .wait();
 }
 
 Work Communicator::barrierAsync() {
   return checked(impl_, "barrier")
-      .enqueue({detail::Collective::Barrier, nullptr, nullptr, 0, DataType::u8, ReduceOp::sum}, false);
+      .enqueue({Collective::Barrier, nullptr, nullptr, 0, DataType::u8, ReduceOp::sum}, false);
 }
 
 void Communicator::checkSpanSizes(std::size_t sendCount, std::size_t recvCount, int factor) const {
@@ -468,7 +468,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   }
   // Traced from here on: the probe's measurements above are not the user's operations.
   if (tracer_) executor_->setTracer(tracer_.get());
-  if (log::enabled(config::LogLevel::Info, log::Subsystem::Tuning)) {
+  if (log::enabled(log::LogLevel::Info, log::Subsystem::Tuning)) {
     // The selector says "shm" itself where the shared-memory engine takes a call.
     for (const auto& line : observe::algorithmTable(
              {}, [this](Collective kind, std::size_t bytes) { return selector_->choose(kind, bytes).algorithm; })) {
@@ -805,7 +805,7 @@ void CommunicatorImpl::validate(const Request& r) const {
   if (!isValid(r.op)) {
     fail(ErrorCode::InvalidUsage, "{}: invalid reduce op (value {}) on rank {}", what, static_cast<int>(r.op), rank_);
   }
-  if (runtime::reduces(r.kind) && !isDefined(r.type, r.op)) {
+  if (reduces(r.kind) && !isDefined(r.type, r.op)) {
     fail(ErrorCode::InvalidUsage, "{}: {} is not defined on {} (bitwise ops need an integer type) on rank {}", what,
          toString(r.op), toString(r.type), rank_);
   }
@@ -820,7 +820,7 @@ void CommunicatorImpl::validate(const Request& r) const {
       fail(ErrorCode::InvalidUsage, "{}: premul_sum factor {} is not finite on rank {}", what, *r.premulFactor, rank_);
     }
   }
-  if (runtime::isRooted(r.kind) && (r.root < 0 || r.root >= size_)) {
+  if (isRooted(r.kind) && (r.root < 0 || r.root >= size_)) {
     fail(ErrorCode::InvalidUsage, "{}(count={}): root {} is outside 0..{} on rank {}", what, r.count, r.root, size_ - 1,
          rank_);
   }
@@ -984,7 +984,7 @@ void CommunicatorImpl::validateBlocks(const Request& r) const {
   }
 }
 
-const char* CommunicatorImpl::name(Collective kind) { return runtime::apiName(kind); }
+const char* CommunicatorImpl::name(Collective kind) { return apiName(kind); }
 
 void CommunicatorImpl::recordQueued(const Pending& p) {
   if (!recorder_) return;
@@ -992,8 +992,8 @@ void CommunicatorImpl::recordQueued(const Pending& p) {
   observe::CallDetails details;
   if (r.fused) details.fusedCalls = r.fused->parts.size();
   details.premulFactor = r.premulFactor;
-  if (runtime::reduces(r.kind)) details.op = toString(r.op);
-  if (runtime::isRooted(r.kind)) details.root = r.root;
+  if (reduces(r.kind)) details.op = toString(r.op);
+  if (isRooted(r.kind)) details.root = r.root;
   recorder_->queued(p.sequence, name(r.kind), r.count, r.count * dataTypeSize(r.type), r.type, details);
 }
 
@@ -1005,10 +1005,10 @@ std::string CommunicatorImpl::describe(const Pending& p) const {
   if (r.fused) details += fmt::format(", {} calls fused", r.fused->parts.size());
   if (r.premulFactor) {
     details += fmt::format(", premul_sum({})", *r.premulFactor);
-  } else if (runtime::reduces(r.kind)) {
+  } else if (reduces(r.kind)) {
     details += fmt::format(", {}", toString(r.op));
   }
-  if (runtime::isRooted(r.kind)) details += fmt::format(", root={}", r.root);
+  if (isRooted(r.kind)) details += fmt::format(", root={}", r.root);
   return fmt::format("{} #{} ({}) on rank {} of {}", name(r.kind), p.sequence, details, rank_, size_);
 }
 

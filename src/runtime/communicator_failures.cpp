@@ -101,8 +101,8 @@ Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pendin
 std::uint16_t CommunicatorImpl::fingerprint(const Request& r) {
   HashMix mix;
   mix.add(static_cast<std::uint64_t>(r.kind)).add(static_cast<std::uint64_t>(r.type));
-  if (runtime::reduces(r.kind)) mix.add(static_cast<std::uint64_t>(r.op));
-  if (runtime::isRooted(r.kind)) mix.add(static_cast<std::uint64_t>(r.root));
+  if (reduces(r.kind)) mix.add(static_cast<std::uint64_t>(r.op));
+  if (isRooted(r.kind)) mix.add(static_cast<std::uint64_t>(r.root));
   // Alltoallv's count is what this rank sends, which differs between ranks by design.
   if (r.kind != Collective::Alltoallv) mix.add(r.count);
   // Folded to the 16 bits a message tag has room for.
@@ -114,8 +114,8 @@ std::string CommunicatorImpl::describeCall(const Pending& p) const {
   const Request& r = p.request;
   if (r.kind == Collective::Barrier) return fmt::format("barrier() #{}", p.sequence);
   std::string args = fmt::format("count={},{}", r.count, toString(r.type));
-  if (runtime::reduces(r.kind)) args += fmt::format(",{}", toString(r.op));
-  if (runtime::isRooted(r.kind)) args += fmt::format(",root={}", r.root);
+  if (reduces(r.kind)) args += fmt::format(",{}", toString(r.op));
+  if (isRooted(r.kind)) args += fmt::format(",root={}", r.root);
   return fmt::format("{}({}) #{}", name(r.kind), args, p.sequence);
 }
 

@@ -11,7 +11,7 @@
 #include "common/log.hpp"
 #include "common/status.hpp"
 #include "config/config.hpp"
-#include "runtime/collective.hpp"
+#include "common/collective.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/plan_cache.hpp"
 #include "runtime/scratch_buffer.hpp"
@@ -42,7 +42,6 @@
 
 namespace banyan::detail {
 
-using runtime::Collective;
 
 // One call, as the caller made it. `count` is the per-rank count the API names (allgather,
 // gather, scatter: one rank's block; reduce-scatter: the received block; alltoall: one peer's
@@ -206,7 +205,7 @@ class CommunicatorImpl final : public Driver {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::steady_timer timer_;
-  runtime::HostLayout layout_;
+  topology::HostLayout layout_;
   std::unique_ptr<tuning::Selector> selector_;  // topology + cost model + BANYAN_ALGO
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<runtime::Executor> executor_;

@@ -299,12 +299,12 @@ void CommunicatorImpl::startOperation(Pending pending) {
   // wins over the engine: tuning/selector.hpp); the choice is logged once per kind and algorithm.
   const tuning::Choice choice = selector_->choose(r.kind, bytes);
   const tuning::Algorithm algorithm = choice.algorithm;
-  if (log::enabled(config::LogLevel::Info, log::Subsystem::Tuning) && announced_.insert({r.kind, algorithm}).second) {
+  if (log::enabled(log::LogLevel::Info, log::Subsystem::Tuning) && announced_.insert({r.kind, algorithm}).second) {
     log::info(logAs(log::Subsystem::Tuning), "{}: {} of {} B per rank uses {} ({})", name_, name(r.kind), bytes,
               tuning::toString(algorithm), choice.why);
   }
   if (algorithm == tuning::Algorithm::SharedMemory) {
-    if (log::enabled(config::LogLevel::Trace, log::Subsystem::Coll)) {
+    if (log::enabled(log::LogLevel::Trace, log::Subsystem::Coll)) {
       log::trace(logAs(log::Subsystem::Coll), "{}: start {} in shared memory", name_, describe(*current_));
     }
     runningInShm_ = true;
@@ -322,7 +322,7 @@ void CommunicatorImpl::startOperation(Pending pending) {
                                                             r.blocks->recvCounts, r.blocks->recvOffsets))
           : plans_.get(r.kind, algorithm, rank_, size_, r.root, r.count, sliceElements(r, element));
   scratch_.reserve(plan->schedule.scratchCount * element);
-  if (log::enabled(config::LogLevel::Trace, log::Subsystem::Coll)) {
+  if (log::enabled(log::LogLevel::Trace, log::Subsystem::Coll)) {
     log::trace(logAs(log::Subsystem::Coll), "{}: start {} with {}", name_, describe(*current_),
                tuning::toString(algorithm));
   }

@@ -2,7 +2,7 @@
 // Schedules depend only on (collective, algorithm, rank, size, root, count, slice), and training loops repeat
 // the same few shapes, so plans are built once and reused.
 
-#include "runtime/collective.hpp"
+#include "common/collective.hpp"
 #include "runtime/executor.hpp"
 #include "tuning/selection.hpp"
 

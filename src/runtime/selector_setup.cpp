@@ -72,7 +72,7 @@ void agreeTuneTable(Store& store, int rank, int size, const std::string& storePr
 }
 
 std::unique_ptr<tuning::Selector> makeSelector(Store& store, int rank, int size, const std::string& storePrefix,
-                                               const HostLayout& layout, const config::Config& config,
+                                               const topology::HostLayout& layout, const config::Config& config,
                                                const LinkMeasurer& measure, const log::Where& where) {
   // Parse BANYAN_ALGO and the tuning table first: a typo fails before any probing is spent.
   auto bands = tuning::parseAlgoOverride(config.algo, config.algoSource);

@@ -29,7 +29,7 @@ using LinkMeasurer = std::function<std::optional<topology::LinkFigures>(
 // probing and the ranks compare its hash through the store (agreeTuneTable); the selector gets
 // it when its layout matches the topology, else `where` logs at INFO why it is ignored.
 std::unique_ptr<tuning::Selector> makeSelector(Store& store, int rank, int size, const std::string& storePrefix,
-                                               const HostLayout& layout, const config::Config& config,
+                                               const topology::HostLayout& layout, const config::Config& config,
                                                const LinkMeasurer& measure, const log::Where& where);
 
 // Every rank must follow the same table, or ranks would run different schedules for one call

@@ -19,13 +19,13 @@
 namespace banyan::runtime {
 namespace {
 
-HostLayout exchangeHosts(Store& store, const TransportParams& params, std::chrono::milliseconds timeout) {
+topology::HostLayout exchangeHosts(Store& store, const TransportParams& params, std::chrono::milliseconds timeout) {
   // "<host identity>\n<pid>": the pid lets peers on the same host watch this process's exit.
   const std::string identity = bootstrap::hostIdentity();
   const std::string published = fmt::format("{}\n{}", identity, static_cast<long>(::getpid()));
   const auto key = [&](int rank) { return fmt::format("{}host/{}", params.storePrefix, rank); };
   store.set(key(params.rank), Store::Bytes(published.begin(), published.end()), timeout);
-  HostLayout layout;
+  topology::HostLayout layout;
   std::map<std::string, int> hostIndex;
   layout.hostOfRank.resize(static_cast<std::size_t>(params.size));
   layout.pidOfRank.resize(static_cast<std::size_t>(params.size));
@@ -101,7 +101,7 @@ void awaitOfiConnected(Store& store, const TransportParams& params, const Peers&
 }  // namespace
 
 TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,
-                               const config::Config& config, const HostLayout* known) {
+                               const config::Config& config, const topology::HostLayout* known) {
   TransportSetup setup;
   if (known != nullptr) {
     setup.layout = *known;
@@ -111,7 +111,7 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
     setup.layout.hostOfRank = {0};
     setup.layout.localRanks = {params.rank};
   }
-  const HostLayout& layout = setup.layout;
+  const topology::HostLayout& layout = setup.layout;
   if (config.transport == "shm" && layout.hostCount > 1) {
     fail(ErrorCode::InvalidUsage,
          "BANYAN_TRANSPORT=shm needs every rank on one host, but the job spans {} hosts (rank {} shares its host "

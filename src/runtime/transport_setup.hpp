@@ -7,6 +7,7 @@
 
 #include "config/config.hpp"
 #include "security/job_key.hpp"
+#include "topology/host_layout.hpp"
 #include "transports/per_peer_transport.hpp"
 
 #include <banyan/store.hpp>
@@ -23,16 +24,10 @@ class io_context;
 
 namespace banyan::runtime {
 
-struct HostLayout {
-  std::vector<int> hostOfRank;  // host index (in order of first appearance) per rank
-  std::vector<int> localRanks;  // ranks on this rank's host, ascending (includes itself)
-  int hostCount = 1;
-  std::vector<int> pidOfRank;   // process id per rank (0: unknown): peers on this host are watched
-};
 
 struct TransportSetup {
   std::unique_ptr<transport::PerPeerTransport> transport;
-  HostLayout layout;
+  topology::HostLayout layout;
   bool sharedMemory = false;  // local peers talk through shm
   std::string summary;        // for the INFO log: "shm to 3 ranks (cma), tcp on 10.0.0.1:4000 to 4 ranks"
   std::string ofiProvider;    // the libfabric provider and its attributes, "" when ofi is not used
@@ -53,6 +48,6 @@ struct TransportParams {
 
 // `known`: the host layout, when an earlier call has exchanged it already.
 TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,
-                               const config::Config& config, const HostLayout* known = nullptr);
+                               const config::Config& config, const topology::HostLayout* known = nullptr);
 
 }  // namespace banyan::runtime

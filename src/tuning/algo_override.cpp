@@ -13,7 +13,6 @@ namespace banyan::tuning {
 
 namespace {
 
-using runtime::Collective;
 
 constexpr std::array kCollectives = {Collective::Allreduce, Collective::Allgather, Collective::ReduceScatter,
                                      Collective::Broadcast, Collective::Reduce,    Collective::Gather,

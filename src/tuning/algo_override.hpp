@@ -9,7 +9,7 @@
 // counts (allreduce: the whole buffer; allgather: one rank's block). Sizes no band covers are
 // left to the cost model. Bands of one collective must not overlap.
 
-#include "runtime/collective.hpp"
+#include "common/collective.hpp"
 #include "tuning/selection.hpp"
 
 #include <cstddef>
@@ -20,7 +20,7 @@
 namespace banyan::tuning {
 
 struct Band {
-  runtime::Collective collective;
+  Collective collective;
   std::size_t low = 0;
   std::size_t high = 0;  // exclusive; SIZE_MAX: no upper end
   Algorithm algorithm;
@@ -32,17 +32,17 @@ struct Band {
 std::vector<Band> parseAlgoOverride(const std::string& text, const std::string& source = "BANYAN_ALGO");
 
 // The band covering `bytes` of `collective`, if any.
-std::optional<Band> findBand(const std::vector<Band>& bands, runtime::Collective collective, std::size_t bytes);
+std::optional<Band> findBand(const std::vector<Band>& bands, Collective collective, std::size_t bytes);
 
 // Names as BANYAN_ALGO and banyan-topo spell them.
-std::string_view collectiveName(runtime::Collective collective);
-std::optional<runtime::Collective> collectiveFromName(std::string_view name);
+std::string_view collectiveName(Collective collective);
+std::optional<Collective> collectiveFromName(std::string_view name);
 std::optional<Algorithm> algorithmFromName(std::string_view name);
 
 // The algorithms that have a schedule for `collective` (whatever the rank count).
-std::vector<Algorithm> algorithmsOf(runtime::Collective collective);
+std::vector<Algorithm> algorithmsOf(Collective collective);
 
 // Why `algorithm` cannot run `collective` on `size` ranks, or "" when it can.
-std::string unsupportedReason(runtime::Collective collective, Algorithm algorithm, int size);
+std::string unsupportedReason(Collective collective, Algorithm algorithm, int size);
 
 }  // namespace banyan::tuning

@@ -11,7 +11,6 @@ namespace banyan::tuning {
 
 namespace {
 
-using runtime::Collective;
 using topology::Topology;
 
 bool powerOfTwo(int n) { return n > 0 && (n & (n - 1)) == 0; }

@@ -13,7 +13,7 @@
 // reduce). The model ignores contention inside a host and the executor's own overheads: it
 // ranks algorithms, it does not promise times.
 
-#include "runtime/collective.hpp"
+#include "common/collective.hpp"
 #include "topology/topology.hpp"
 #include "tuning/selection.hpp"
 
@@ -25,7 +25,7 @@ namespace banyan::tuning {
 // Predicted microseconds for `algorithm` running `collective` with `bytes` per rank (as
 // choose()), or std::nullopt when the model has no formula for it (or the algorithm cannot
 // run on this rank count).
-std::optional<double> predictUs(const topology::Topology& topology, runtime::Collective collective, Algorithm algorithm,
+std::optional<double> predictUs(const topology::Topology& topology, Collective collective, Algorithm algorithm,
                                 std::size_t bytes);
 
 }  // namespace banyan::tuning

@@ -23,13 +23,13 @@ std::string_view toString(Algorithm algorithm) {
   return "unknown";
 }
 
-std::string reason(runtime::Collective collective, int size, std::size_t bytes) {
+std::string reason(Collective collective, int size, std::size_t bytes) {
   switch (choose(collective, size, bytes)) {
     case Algorithm::RecursiveHalving:
       return fmt::format("power-of-two ranks, input <= {} B (not measured yet): log2(n) rounds",
                          kRecursiveHalvingMaxInputBytes);
     case Algorithm::BinomialTree:
-      if (collective == runtime::Collective::Gather || collective == runtime::Collective::Scatter) {
+      if (collective == Collective::Gather || collective == Collective::Scatter) {
         return fmt::format("block <= {} B (not measured yet): ceil(log2 n) rounds", kBinomialGatherMaxBlockBytes);
       }
       return fmt::format("message <= {} B (not measured yet): ceil(log2 n) rounds", kTreeMaxBytes);
@@ -45,13 +45,13 @@ std::string reason(runtime::Collective collective, int size, std::size_t bytes) 
     case Algorithm::DoubleTree: return "double binary tree: 2 log2(n) pipelined steps, half the data per tree";
     case Algorithm::SharedMemory: return "one host: the shared-memory engine";
     case Algorithm::RecursiveDoubling:
-      if (collective == runtime::Collective::Allgather) {
+      if (collective == Collective::Allgather) {
         return fmt::format("power-of-two ranks, output <= {} B: log2(n) rounds, ring's bytes",
                            kRecursiveDoublingAllgatherMaxOutputBytes);
       }
       return fmt::format("message <= {} B: latency-bound, log2(n) exchanges", kRecursiveDoublingMaxBytes);
     case Algorithm::Bruck:
-      if (collective == runtime::Collective::Alltoall) {
+      if (collective == Collective::Alltoall) {
         return fmt::format("block <= {} B on more than 2 ranks (not measured yet): ceil(log2 n) rounds",
                            kBruckAlltoallMaxBlockBytes);
       }
@@ -62,8 +62,7 @@ std::string reason(runtime::Collective collective, int size, std::size_t bytes) 
   return size == 1 ? "one rank: a copy" : "bandwidth-bound: pipelined ring";
 }
 
-Algorithm choose(runtime::Collective collective, int size, std::size_t bytes) {
-  using runtime::Collective;
+Algorithm choose(Collective collective, int size, std::size_t bytes) {
   const auto n = static_cast<std::size_t>(size);
   switch (collective) {
     case Collective::Allreduce:
@@ -86,15 +85,15 @@ Algorithm choose(runtime::Collective collective, int size, std::size_t bytes) {
     case Collective::Alltoallv:
       return Algorithm::Pairwise;  // block sizes differ per peer; Bruck would pad to the largest
   }
-  if (collective == runtime::Collective::Allreduce && size > 1 && bytes <= kRecursiveDoublingMaxBytes) {
+  if (collective == Collective::Allreduce && size > 1 && bytes <= kRecursiveDoublingMaxBytes) {
     return Algorithm::RecursiveDoubling;
   }
-  if (collective == runtime::Collective::Allgather && size > 2 &&
+  if (collective == Collective::Allgather && size > 2 &&
       bytes * static_cast<std::size_t>(size) <= kBruckMaxOutputBytes) {
     return Algorithm::Bruck;
   }
   const bool powerOfTwo = (size & (size - 1)) == 0;
-  if (collective == runtime::Collective::Allgather && size > 2 && powerOfTwo &&
+  if (collective == Collective::Allgather && size > 2 && powerOfTwo &&
       bytes * static_cast<std::size_t>(size) <= kRecursiveDoublingAllgatherMaxOutputBytes) {
     return Algorithm::RecursiveDoubling;
   }

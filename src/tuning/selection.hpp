@@ -6,7 +6,7 @@
 // and for one rank. Every rank computes the same answer from the same (size, bytes), so no
 // agreement round is needed.
 
-#include "runtime/collective.hpp"
+#include "common/collective.hpp"
 
 #include <cstddef>
 #include <string>
@@ -71,9 +71,9 @@ inline constexpr std::size_t kBruckAlltoallMaxBlockBytes = 1024;
 // `bytes`: the caller's buffer size (allreduce, broadcast, reduce: count elements; allgather,
 // gather, scatter: one rank's block; reduce-scatter: the received block; alltoall: one peer's
 // block; barrier: 0).
-Algorithm choose(runtime::Collective collective, int size, std::size_t bytes);
+Algorithm choose(Collective collective, int size, std::size_t bytes);
 
 // Why choose() picked what it did, for the INFO log ("message <= 16384 B: ...").
-std::string reason(runtime::Collective collective, int size, std::size_t bytes);
+std::string reason(Collective collective, int size, std::size_t bytes);
 
 }  // namespace banyan::tuning

@@ -31,7 +31,7 @@ void Selector::setSharedMemory(SharedMemoryEngine engine, const std::string& abs
   engine_ = std::move(engine);
 }
 
-Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const {
+Choice Selector::choose(Collective collective, std::size_t bytes) const {
   Choice choice;
   if (const auto band = findBand(bands_, collective, bytes)) {
     choice.algorithm = band->algorithm;
@@ -72,7 +72,7 @@ Choice Selector::choose(runtime::Collective collective, std::size_t bytes) const
   };
   std::string preferred;
   const std::size_t moved =
-      collective == runtime::Collective::Allgather || collective == runtime::Collective::ReduceScatter
+      collective == Collective::Allgather || collective == Collective::ReduceScatter
           ? bytes * static_cast<std::size_t>(topology_.size)
           : bytes;
   if (!priced.empty() && !pipelined(priced[0].second) && moved >= kPipelinedPreferenceMinBytes &&

@@ -7,7 +7,7 @@
 // the job's environment, or the same code), so every rank chooses the same algorithm for the
 // same call without a round of agreement.
 
-#include "runtime/collective.hpp"
+#include "common/collective.hpp"
 #include "topology/topology.hpp"
 #include "tuning/algo_override.hpp"
 #include "tuning/selection.hpp"
@@ -31,7 +31,7 @@ struct Choice {
 };
 
 // Which calls the communicator's shared-memory engine (intrahost/shm_collectives.hpp) takes.
-using SharedMemoryEngine = std::function<bool(runtime::Collective, std::size_t bytes)>;
+using SharedMemoryEngine = std::function<bool(Collective, std::size_t bytes)>;
 
 // Schedules that move data in whole-message rounds (recursive doubling, Rabenseifner, Bruck,
 // recursive halving, the binomial tree) are taken over the cheapest pipelined one (ring,
@@ -73,7 +73,7 @@ class Selector {
   // band naming shm where the engine does not take the call leaves that call to the model.
   void setTable(TuneTable table) { table_ = std::move(table); }
 
-  Choice choose(runtime::Collective collective, std::size_t bytes) const;
+  Choice choose(Collective collective, std::size_t bytes) const;
 
   const topology::Topology& topology() const { return topology_; }
 

@@ -78,7 +78,7 @@ std::string TuneTable::layoutMismatch(const topology::Topology& topology) const 
                      layoutName(hosts, ranksPerHost), mine);
 }
 
-const TuneEntry* TuneTable::find(runtime::Collective collective, std::size_t b) const {
+const TuneEntry* TuneTable::find(Collective collective, std::size_t b) const {
   for (const TuneEntry& e : entries) {
     if (e.band.collective == collective && b >= e.band.low && b < e.band.high) return &e;
   }

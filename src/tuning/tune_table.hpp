@@ -19,7 +19,7 @@
 // A table whose layout differs from the communicator's is ignored (an INFO line says why) and
 // the cost model decides, as without a table.
 
-#include "runtime/collective.hpp"
+#include "common/collective.hpp"
 #include "topology/topology.hpp"
 #include "tuning/algo_override.hpp"
 
@@ -49,7 +49,7 @@ struct TuneTable {
   std::string layoutMismatch(const topology::Topology& topology) const;
 
   // The entry covering `bytes` of `collective`, or nullptr.
-  const TuneEntry* find(runtime::Collective collective, std::size_t bytes) const;
+  const TuneEntry* find(Collective collective, std::size_t bytes) const;
 };
 
 // Parses a table's text; `path` names it in errors. Throws Error(InvalidUsage) naming

@@ -144,12 +144,12 @@ TEST_CASE("banyan-algo-compare --tune-out writes a table per collective into one
   // Two measured sizes per collective; bands meet at the geometric midpoint and stop at twice
   // the largest (allreduce: 64 B and 64 KiB buffers; allgather: 32 B and 32 KiB blocks).
   REQUIRE(parsed.entries.size() == 4);
-  CHECK(parsed.find(banyan::runtime::Collective::Allreduce, 0) != nullptr);
-  const auto* large = parsed.find(banyan::runtime::Collective::Allreduce, 4096);
+  CHECK(parsed.find(banyan::Collective::Allreduce, 0) != nullptr);
+  const auto* large = parsed.find(banyan::Collective::Allreduce, 4096);
   REQUIRE(large != nullptr);
   CHECK(large->band.high == 128 * 1024);
-  CHECK(parsed.find(banyan::runtime::Collective::Allreduce, 128 * 1024) == nullptr);
-  const auto* blocks = parsed.find(banyan::runtime::Collective::Allgather, 32 * 1024);
+  CHECK(parsed.find(banyan::Collective::Allreduce, 128 * 1024) == nullptr);
+  const auto* blocks = parsed.find(banyan::Collective::Allgather, 32 * 1024);
   REQUIRE(blocks != nullptr);
   CHECK(blocks->band.high == 64 * 1024);
   CHECK(occurrences(readFile(table), "# allreduce:") == 1);

@@ -78,9 +78,9 @@ TEST_CASE("the flight recorder keeps the last N operations, oldest first, as val
 TEST_CASE("a flight recorder that cannot write says so and returns no path", "[observe]") {
   FlightRecorder recorder({"communicator 0", 0, 0, 1}, 8, "/nonexistent-dir/fr-%r.json");
   recorder.queued(1, "barrier", 0, 0, DataType::u8, {});
-  log::setLevel(config::LogLevel::None);  // the warning is expected here
+  log::setLevel(log::LogLevel::None);  // the warning is expected here
   const std::string written = recorder.dump("test");
-  log::setLevel(config::LogLevel::Warn);
+  log::setLevel(log::LogLevel::Warn);
   CHECK(written.empty());
 }
 

@@ -6,7 +6,7 @@
 
 #include <catch2/catch.hpp>
 
-using banyan::runtime::Collective;
+using banyan::Collective;
 using banyan::tuning::Algorithm;
 using banyan::tuning::choose;
 
@@ -41,7 +41,7 @@ TEST_CASE("every chosen algorithm has a schedule, and the root is part of the pl
         auto first = cache.get(kind, algorithm, 0, size, 0, count, 1024);
         auto again = cache.get(kind, algorithm, 0, size, 0, count, 1024);
         CHECK(first == again);
-        if (size > 1 && banyan::runtime::isRooted(kind)) {
+        if (size > 1 && banyan::isRooted(kind)) {
           CHECK(cache.get(kind, algorithm, 0, size, size - 1, count, 1024) != first);
         }
       }

@@ -15,7 +15,7 @@
 #include <cstdio>
 #include <string>
 
-using banyan::runtime::Collective;
+using banyan::Collective;
 using banyan::test::errorOf;
 using banyan::test::simulatedHosts;
 using banyan::tuning::Algorithm;

@@ -17,7 +17,7 @@
 #include <functional>
 #include <string>
 
-using banyan::runtime::Collective;
+using banyan::Collective;
 using banyan::test::simulatedHosts;
 using banyan::tuning::Algorithm;
 namespace topology = banyan::topology;

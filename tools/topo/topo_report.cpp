@@ -1,6 +1,6 @@
 #include "tools/topo/topo_report.hpp"
 
-#include "runtime/collective.hpp"
+#include "common/collective.hpp"
 #include "tuning/algo_override.hpp"
 #include "tuning/cost_model.hpp"
 
@@ -10,7 +10,6 @@ namespace banyan::topo_tool {
 
 namespace {
 
-using runtime::Collective;
 
 constexpr Collective kTabled[] = {Collective::Allreduce, Collective::Allgather};
 // Every collective the cost model prices, for --predictions (bench/topo_model.py).

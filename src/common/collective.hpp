@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-namespace banyan::runtime {
+namespace banyan {
 
 // Allreduce and Allgather come first: the shared-memory engine stores these values in its
 // segment (intrahost/shm_collectives.cpp), so they must keep their numbers.
@@ -47,4 +47,4 @@ inline bool reduces(Collective kind) {
   return kind == Collective::Allreduce || kind == Collective::ReduceScatter || kind == Collective::Reduce;
 }
 
-}  // namespace banyan::runtime
+}  // namespace banyan
