@@ -1,6 +1,7 @@
 #include "intrahost/shm_collectives.hpp"
 
 #include "algorithms/ring.hpp"
+#include "common/call.hpp"
 #include "common/hash_mix.hpp"
 #include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
@@ -88,16 +89,10 @@ static_assert(sizeof(ArenaHeader) <= kHeaderBytes);
 constexpr std::size_t kHalfStride = kHalfBytes;
 constexpr std::size_t kArenaBytes = kHeaderBytes + 2 * kHalfStride;
 
-const char* kindName(std::uint32_t kind) {
-  return kind == static_cast<std::uint32_t>(Collective::Allgather) ? "allgather" : "allreduce";
-}
-
-std::string describeCall(const Fingerprint& f) {
-  if (f.kind == static_cast<std::uint32_t>(Collective::Allgather)) {
-    return fmt::format("allgather(count={},{}) #{}", f.count, toString(static_cast<DataType>(f.type)), f.sequence);
-  }
-  return fmt::format("allreduce(count={},{},{}) #{}", f.count, toString(static_cast<DataType>(f.type)),
-                     toString(static_cast<ReduceOp>(f.op)), f.sequence);
+// A peer's posted call as mismatch errors name calls (common/call.hpp).
+std::string describePosted(const Fingerprint& f) {
+  return describeCall(static_cast<Collective>(f.kind), f.count, static_cast<DataType>(f.type),
+                      static_cast<ReduceOp>(f.op), 0, f.sequence);
 }
 
 // Arena rounds: Begin -> WaitInputs -> (WaitResults) -> Begin ...
@@ -195,7 +190,7 @@ struct ShmCollectives::Impl {
       if (theirs.sequence != ours.sequence || theirs.count != ours.count || theirs.kind != ours.kind ||
           theirs.type != ours.type || (ours.kind == static_cast<std::uint32_t>(Collective::Allreduce) && theirs.op != ours.op)) {
         finish(Status::make(ErrorCode::InvalidUsage, "rank {} called {} while rank {} called {}", rank,
-                            describeCall(theirs), me(), describeCall(ours)));
+                            describePosted(theirs), me(), describePosted(ours)));
         return false;
       }
     }
@@ -505,7 +500,7 @@ std::string ShmCollectives::describePending() const {
   if (behind < 0) return "local work";
   const auto& peer = impl.ranks[static_cast<std::size_t>(behind)];
   return fmt::format("synchronisation {} of {} from rank {} (pid {}, shared memory), which is at {}", impl.target,
-                     kindName(static_cast<std::uint32_t>(impl.op.kind)), behind, peer.pid,
+                     apiName(impl.op.kind), behind, peer.pid,
                      impl.header(behind)->epoch.load(std::memory_order_relaxed));
 }
 

@@ -31,6 +31,7 @@
 #include "common/status.hpp"
 #include "reduce/reduce.hpp"
 #include "common/collective.hpp"
+#include "common/engine.hpp"
 
 #include <banyan/store.hpp>
 #include <banyan/types.hpp>
@@ -72,7 +73,7 @@ struct ShmOperation {
   std::function<void(const Status&)> onDone;  // on the driving thread
 };
 
-class ShmCollectives {
+class ShmCollectives final : public Engine {
  public:
   // Creates this rank's arena and maps every peer's (blocking, through the store).
   ShmCollectives(asio::io_context& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params);
@@ -84,15 +85,17 @@ class ShmCollectives {
   bool handles(Collective kind, std::size_t bytes) const;
 
   void start(ShmOperation operation);
-  bool busy() const;
-  // Advances the running operation; returns how much happened (0: waiting for peers).
-  std::size_t poll();
-  bool prepareToSleep();
-  void awake();
-  // Ends the running operation with `status` (timeout, abort). No-op when idle.
-  void fail(const Status& status);
-  // What the running operation waits for: "rank 2 (pid 123) to reach step 5 of allreduce #7".
-  std::string describePending() const;
+
+  // Engine (common/engine.hpp). poll() advances the running operation; its peers answer in
+  // shared memory, so answersInMemory() while it runs. fail() ends the running operation (timeout,
+  // abort; no-op when idle). describePending(): "rank 2 (pid 123) to reach step 5 of allreduce #7".
+  std::size_t poll() override;
+  bool prepareToSleep() override;
+  void awake() override;
+  bool answersInMemory() const override { return busy(); }
+  bool busy() const override;
+  void fail(const Status& status) override;
+  std::string describePending() const override;
 
  private:
   struct Impl;

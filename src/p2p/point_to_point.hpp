@@ -24,6 +24,7 @@
 // (a payload in flight) ends the whole channel: the transport cannot give the buffer back any
 // other way, and the caller may free it once the Work has failed.
 
+#include "common/engine.hpp"
 #include "common/status.hpp"
 #include "transports/transport.hpp"
 
@@ -44,7 +45,7 @@ using SendDone = std::function<void(const Status&)>;
 // `source`: the rank the message came from (for a receive from any source), -1 on failure.
 using RecvDone = std::function<void(const Status&, int source)>;
 
-class PointToPoint {
+class PointToPoint final : public Engine {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -61,15 +62,22 @@ class PointToPoint {
 
   // Fails the operations whose deadline has passed (Timeout).
   void expire(Clock::time_point now);
-  // Fails every operation with `why` and refuses later ones.
-  void fail(const Status& why);
-
-  // True once a header receive is posted: the channel needs polling from then on.
+  // True once a header receive is posted: the channel needs polling from then on (before,
+  // messages sent to this rank wait in the channel, and collectives-only programs pay nothing).
   bool listening() const { return listening_; }
+
+  // Engine (common/engine.hpp): progress and sleep go to the channel once listening.
+  std::size_t poll() override { return listening_ ? channel_.poll() : 0; }
+  bool prepareToSleep() override { return !listening_ || channel_.prepareToSleep(); }
+  void awake() override {
+    if (listening_) channel_.awake();
+  }
   // Operations not yet ended.
-  bool busy() const;
+  bool busy() const override;
+  // Fails every operation with `why` and refuses later ones.
+  void fail(const Status& why) override;
   // What is pending: "recv from rank 2 tag 5 (64 B), send to rank 1 tag 3 (waiting for its receive)".
-  std::string describePending() const;
+  std::string describePending() const override;
 
  private:
   struct Header;

@@ -23,10 +23,10 @@
 // only, on the driving thread, and the store itself may be gone (its server may have been on
 // the rank that died).
 
-#include "runtime/communicator_impl.hpp"
+#include "runtime/failure_accounts.hpp"
 
-#include "common/hash_mix.hpp"
 #include "common/log.hpp"
+#include "runtime/call_text.hpp"
 
 #include <optional>
 #include <thread>
@@ -43,20 +43,46 @@ constexpr std::chrono::milliseconds kPollInterval{2};
 
 }  // namespace
 
-std::string CommunicatorImpl::failureKey(int rank) const { return fmt::format("{}failed/{}", prefix_, rank); }
+FailureAccounts::FailureAccounts(std::shared_ptr<Store> store, std::string prefix, std::string name, int rank, int size,
+                                 std::chrono::milliseconds timeout)
+    : store_(std::move(store)),
+      prefix_(std::move(prefix)),
+      name_(std::move(name)),
+      rank_(rank),
+      size_(size),
+      timeout_(timeout) {}
+
+std::string FailureAccounts::key(int rank) const { return fmt::format("{}failed/{}", prefix_, rank); }
+
+std::string FailureAccounts::describe(const Pending& pending) const { return describeOperation(pending, rank_, size_); }
+
+// Say why before closing, so peers that see us go can tell: first what we know now (our engines
+// may already look closed to peers, and finding out more can take a store wait), then the fuller
+// account. (A mismatch publishes its own first account at once: explainMismatch.)
+Status FailureAccounts::settle(const Status& failed, const Pending& pending) {
+  Status account = failed;
+  if (failed.mismatchPeer() >= 0) {
+    account = explainMismatch(failed, pending);
+  } else {
+    publish(failed, false);
+    account = explainLoss(failed, pending);
+  }
+  publish(account, true);
+  return account;
+}
 
 // What a peer's account says when that peer received a message of ours that belonged to
 // another call (explainMismatch writes it).
-std::string CommunicatorImpl::aboutOurMessage() const {
+std::string FailureAccounts::aboutOurMessage() const {
   return fmt::format("rank {} sent a message of another call", rank_);
 }
 
-std::optional<std::string> CommunicatorImpl::lookUpAccount(int peer, bool exited) {
-  const auto bound = std::min(kLookupTimeout, config_.timeout);
-  const std::string key = failureKey(peer);
+std::optional<std::string> FailureAccounts::lookUpAccount(int peer, bool exited) {
+  const auto bound = std::min(kLookupTimeout, timeout_);
+  const std::string account = key(peer);
   const auto current = [&]() -> std::optional<std::string> {
-    if (!store_->check({key}, bound)) return std::nullopt;
-    const auto bytes = store_->get(key, bound);
+    if (!store_->check({account}, bound)) return std::nullopt;
+    const auto bytes = store_->get(account, bound);
     return std::string(bytes.begin(), bytes.end());
   };
   if (exited) return current();
@@ -67,14 +93,14 @@ std::optional<std::string> CommunicatorImpl::lookUpAccount(int peer, bool exited
   // trip each, every kPollInterval) rather than one blocking wait on the mark.
   const auto deadline = std::chrono::steady_clock::now() + bound;
   for (;;) {
-    if (store_->check({key + "/final"}, bound)) return current();
+    if (store_->check({account + "/final"}, bound)) return current();
     if (auto first = current(); first && first->find(aboutOurMessage()) != std::string::npos) return first;
     if (std::chrono::steady_clock::now() >= deadline) return current();
     std::this_thread::sleep_for(kPollInterval);
   }
 }
 
-Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pending) {
+Status FailureAccounts::explainLoss(const Status& failed, const Pending& pending) {
   const int peer = failed.lostPeer();
   if (peer < 0 || peer == rank_ || peer >= size_) return failed;
   const auto died = [&] {
@@ -98,28 +124,7 @@ Status CommunicatorImpl::explainLoss(const Status& failed, const Pending& pendin
   }
 }
 
-std::uint16_t CommunicatorImpl::fingerprint(const Request& r) {
-  HashMix mix;
-  mix.add(static_cast<std::uint64_t>(r.kind)).add(static_cast<std::uint64_t>(r.type));
-  if (reduces(r.kind)) mix.add(static_cast<std::uint64_t>(r.op));
-  if (isRooted(r.kind)) mix.add(static_cast<std::uint64_t>(r.root));
-  // Alltoallv's count is what this rank sends, which differs between ranks by design.
-  if (r.kind != Collective::Alltoallv) mix.add(r.count);
-  // Folded to the 16 bits a message tag has room for.
-  const std::uint64_t h = mix.value();
-  return static_cast<std::uint16_t>(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
-}
-
-std::string CommunicatorImpl::describeCall(const Pending& p) const {
-  const Request& r = p.request;
-  if (r.kind == Collective::Barrier) return fmt::format("barrier() #{}", p.sequence);
-  std::string args = fmt::format("count={},{}", r.count, toString(r.type));
-  if (reduces(r.kind)) args += fmt::format(",{}", toString(r.op));
-  if (isRooted(r.kind)) args += fmt::format(",root={}", r.root);
-  return fmt::format("{}({}) #{}", name(r.kind), args, p.sequence);
-}
-
-Status CommunicatorImpl::explainMismatch(const Status& failed, const Pending& pending) {
+Status FailureAccounts::explainMismatch(const Status& failed, const Pending& pending) {
   const int peer = failed.mismatchPeer();
   const std::string mine = describeCall(pending);
   // The peer's tag says which of its calls the message belongs to, and that call's fingerprint.
@@ -134,19 +139,19 @@ Status CommunicatorImpl::explainMismatch(const Status& failed, const Pending& pe
                                    "rank must make the same calls in the same order)", describe(pending), peer, inCall,
                                    rank_, mine));
   // First what we know, for peers that see us close while we wait for the peer's side.
-  publishFailure(account, false);
+  publish(account, false);
   if (auto both = exchangeCalls(peer, pending)) return *both;
   return account;
 }
 
-std::optional<Status> CommunicatorImpl::exchangeCalls(int peer, const Pending& pending) {
+std::optional<Status> FailureAccounts::exchangeCalls(int peer, const Pending& pending) {
   const std::string mine = describeCall(pending);
-  const auto key = [this](int rank) { return fmt::format("{}call/{}", prefix_, rank); };
+  const auto callKey = [this](int rank) { return fmt::format("{}call/{}", prefix_, rank); };
   try {
-    store_->set(key(rank_), Store::Bytes(mine.begin(), mine.end()), std::min(kPublishTimeout, config_.timeout));
+    store_->set(callKey(rank_), Store::Bytes(mine.begin(), mine.end()), std::min(kPublishTimeout, timeout_));
     // The peer found our message unexpected too (or learnt of it from our account), and
     // publishes its call the same way.
-    const auto bytes = store_->get(key(peer), std::min(kLookupTimeout, config_.timeout));
+    const auto bytes = store_->get(callKey(peer), std::min(kLookupTimeout, timeout_));
     const std::string theirs(bytes.begin(), bytes.end());
     return Status(ErrorCode::InvalidUsage,
                   fmt::format("{}: rank {} called {} while rank {} called {} (every rank must make the same calls "
@@ -158,13 +163,13 @@ std::optional<Status> CommunicatorImpl::exchangeCalls(int peer, const Pending& p
 
 // Publishing again replaces the earlier account (explainMismatch and onDone publish a first one
 // early). The final mark goes after the account, so a reader that sees it reads the final text.
-void CommunicatorImpl::publishFailure(const Status& failed, bool final) {
-  failurePublished_ = true;
+void FailureAccounts::publish(const Status& failed, bool final) {
+  published_ = true;
   try {
     const std::string& text = failed.message();
-    const auto bound = std::min(kPublishTimeout, config_.timeout);
-    store_->set(failureKey(rank_), Store::Bytes(text.begin(), text.end()), bound);
-    if (final) store_->set(failureKey(rank_) + "/final", {}, bound);
+    const auto bound = std::min(kPublishTimeout, timeout_);
+    store_->set(key(rank_), Store::Bytes(text.begin(), text.end()), bound);
+    if (final) store_->set(key(rank_) + "/final", {}, bound);
   } catch (const std::exception& e) {
     log::warn(rank_, "{}: could not publish this rank's failure in the store: {}", name_, e.what());
   }

@@ -1,0 +1,57 @@
+#pragma once
+// A call as the caller made it: the vocabulary the API front checks, the runtime queues, the
+// engines run and the failure path names. `count` is the per-rank count the API names
+// (allgather, gather, scatter: one rank's block; reduce-scatter: the received block; alltoall:
+// one peer's block; alltoallv: the elements this rank sends in all). Buffers a rank does not
+// have (the receive buffer off the root of reduce or gather, the send buffer off the root of
+// scatter, both of a barrier) may be null.
+
+#include "common/collective.hpp"
+
+#include <banyan/types.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace banyan {
+
+// Alltoallv's tables, copied from the caller (four tables of size() entries).
+struct BlockTables {
+  std::vector<std::size_t> sendCounts, sendOffsets, recvCounts, recvOffsets;
+};
+
+struct CollectiveCall {
+  Collective kind;
+  const void* send;
+  void* recv;
+  std::size_t count;
+  DataType type;
+  ReduceOp op;
+  int root = 0;                                         // rooted collectives only
+  std::shared_ptr<const BlockTables> blocks = nullptr;  // alltoallv only
+  // A premultiplied sum (op is sum): each rank's input is scaled by this first.
+  std::optional<double> premulFactor = std::nullopt;
+};
+
+// One send or receive (peer may be the API's kAnySource for a receive).
+struct PointToPointCall {
+  bool isSend;
+  const void* send;
+  void* recv;
+  std::size_t count;
+  DataType type;
+  int peer;
+  int tag;
+};
+
+// The short form every rank can compare, as mismatch errors print it:
+// "allreduce(count=1024,f32,sum) #17", "barrier() #3". The op only where the collective
+// reduces, the root only where it has one.
+std::string describeCall(Collective kind, std::size_t count, DataType type, ReduceOp op, int root,
+                         std::uint64_t sequence);
+
+}  // namespace banyan

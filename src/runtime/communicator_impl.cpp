@@ -1,0 +1,219 @@
+// A communicator's set-up and close: the collaborators of communicator_impl.hpp built in order,
+// wired together, and taken down.
+
+#include "runtime/communicator_impl.hpp"
+
+#include "common/log.hpp"
+#include "observe/communicator_summary.hpp"
+#include "runtime/link_probe.hpp"
+#include "runtime/selector_setup.hpp"
+#include "security/key_source.hpp"
+#include "transports/shm/segment.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <random>
+#include <sched.h>
+#include <thread>
+
+namespace banyan::detail {
+
+namespace {
+
+std::atomic<std::uint64_t> gCommunicatorCount{0};  // see takeCommunicatorId
+
+std::uint64_t randomNonce() {
+  std::random_device device;
+  return (static_cast<std::uint64_t>(device()) << 32) ^ device() ^ 1;
+}
+
+// A rank that has a core to itself spins with `pause`; when ranks outnumber cores it spins
+// with sched_yield, so the peer it waits for gets the core (measured, 4 ranks on 2 cores,
+// 8 B allreduce: blocking at once 60-70 us, yield-spin 200 us ~29 us; 2 ranks: pause-spin
+// 50 us ~7 us against ~14-40 us blocking). Without a topology probe yet, the job is assumed
+// to share this host.
+bool ranksOutnumberCores(int size) { return static_cast<unsigned>(size) > std::thread::hardware_concurrency(); }
+
+std::chrono::microseconds spinWindow(const config::Config& config, int size) {
+  return config.spin.value_or(std::chrono::microseconds(ranksOutnumberCores(size) ? 200 : 50));
+}
+
+}  // namespace
+
+std::uint64_t takeCommunicatorId() { return gCommunicatorCount++; }
+
+CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options,
+                                   std::optional<std::uint64_t> givenId)
+    : options_(options),
+      config_(config::resolve(options)),
+      store_(std::move(store)),
+      driver_(spinWindow(config_, size), ranksOutnumberCores(size)) {
+  log::setLevel(config_.logLevel);
+  log::setSubsystems(config_.logSubsystems);
+  if (!store_) fail(ErrorCode::InvalidUsage, "Communicator::create: the store is null");
+  if (size < 1) fail(ErrorCode::InvalidUsage, "Communicator::create: size {} must be at least 1", size);
+  if (rank < 0 || rank >= size) {
+    fail(ErrorCode::InvalidUsage, "Communicator::create: rank {} is outside 0..{}", rank, size - 1);
+  }
+  const std::uint64_t id = givenId ? *givenId : takeCommunicatorId();
+  identity_ = Identity{rank, size, static_cast<std::int64_t>(id), fmt::format("communicator {}", id),
+                       fmt::format("banyan/{}/", id)};
+  const std::uint64_t nonce = agreeNonce();
+  // The job key every TCP connection of this communicator proves it holds (docs/security.md).
+  const auto key = security::communicatorKey(config_.auth, *store_, rank, identity_.prefix + "authkey", config_.timeout);
+  auto setup = runtime::setUpTransports(driver_.io(), store_, {rank, size, nonce, id, identity_.prefix, "", key},
+                                        config_);
+  log::info(identity_.logAs(log::Subsystem::Init), "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms",
+            identity_.name, rank, size, setup.layout.hostCount, setup.summary, config_.sliceBytes,
+            config_.timeout.count());
+  log::info(identity_.logAs(log::Subsystem::Init), "topology: {}", observe::topologySummary(setup.layout));
+  log::info(identity_.logAs(log::Subsystem::Transport), "transports per peer: {}",
+            observe::peerTransports(*setup.transport, rank, size));
+  setUpEngines(setup, nonce, key);
+  setUpObservers();
+  setUpSelector(setup);
+  failures_ = std::make_unique<FailureAccounts>(store_, identity_.prefix, identity_.name, rank, size, config_.timeout);
+  runner_ = std::make_unique<OperationRunner>(
+      RunnerParts{driver_, *schedule_, shm_.get(), *p2p_, *selector_, *failures_, recorder_.get(), tracer_.get()},
+      identity_, config_);
+  front_ = std::make_unique<ApiFront>(identity_, config_.timeout, driver_, *runner_, recorder_.get());
+  logAlgorithmTable();
+  driver_.start();
+}
+
+// Rank 0 draws the nonce every hello must carry; reading it is also the moment each rank
+// learns that rank 0 exists.
+std::uint64_t CommunicatorImpl::agreeNonce() {
+  const std::string nonceKey = identity_.prefix + "nonce";
+  if (identity_.rank == 0) {
+    const std::string text = std::to_string(randomNonce());
+    store_->set(nonceKey, Store::Bytes(text.begin(), text.end()), config_.timeout);
+  }
+  const auto nonceBytes = store_->get(nonceKey, config_.timeout);
+  std::uint64_t nonce = 0;
+  const auto* text = reinterpret_cast<const char*>(nonceBytes.data());
+  if (std::from_chars(text, text + nonceBytes.size(), nonce).ec != std::errc()) {
+    fail(ErrorCode::Remote, "{}: the store holds a malformed '{}' (another program uses these keys?)", identity_.name,
+         nonceKey);
+  }
+  return nonce;
+}
+
+// The engines, in the order the driver polls them: schedules over the collectives' transport,
+// the shared-memory engine (when every rank is on this host), point-to-point.
+void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_t nonce,
+                                    const std::optional<security::JobKey>& key) {
+  const int rank = identity_.rank, size = identity_.size;
+  const auto id = static_cast<std::uint64_t>(identity_.number);
+  layout_ = std::move(setup.layout);
+  transport_ = std::move(setup.transport);
+  schedule_ = std::make_unique<runtime::ScheduleEngine>(
+      *transport_, [this](std::function<void()> work) { asio::post(driver_.io(), std::move(work)); }, rank, size,
+      config_.sliceBytes);
+  driver_.addEngine(*schedule_);
+  if (setup.sharedMemory && layout_.hostCount == 1 && config_.shmCollectives) {
+    shm_ = std::make_unique<intrahost::ShmCollectives>(
+        driver_.io(), store_,
+        intrahost::ShmCollectivesParams{rank, size, fmt::format("banyan-{:016x}-c{}", nonce, id), identity_.prefix,
+                                        config_.crossMemoryBytes, config_.timeout, config_.checkCalls});
+    driver_.addEngine(*shm_);
+    log::info(identity_.logAs(log::Subsystem::Init),
+              "{}: allreduce and allgather run directly in shared memory, except sizes a BANYAN_ALGO band forces "
+              "onto a schedule",
+              identity_.name);
+  }
+  // Point-to-point gets connections of its own (see p2p/point_to_point.hpp); TCP ones form on
+  // first use, shared-memory rings now. Its hellos carry a nonce of their own, so a connection
+  // meant for one channel can never join the other.
+  constexpr std::uint64_t kPointToPointNonce = 0x7032702d6e6f6e63ull;
+  auto channel = runtime::setUpTransports(
+      driver_.io(), store_,
+      {rank, size, nonce ^ kPointToPointNonce, id, fmt::format("{}p2p/", identity_.prefix), "p", key}, config_,
+      &layout_);
+  p2pTransport_ = std::move(channel.transport);
+  p2p_ = std::make_unique<p2p::PointToPoint>(*p2pTransport_, rank, size, config_.p2pEagerBytes, identity_.name);
+  driver_.addEngine(*p2p_);
+  if (setup.sharedMemory && layout_.localRanks.front() == rank) {
+    // A job killed while setting up may have left segments in /dev/shm; their creators are
+    // gone. One rank per host sweeps, and only now: every segment of this communicator has been
+    // created (replacing any stale one under its name) and mapped, so the sweep cannot race a
+    // peer that is replacing a stale segment under one of our names.
+    transport::shm::removeStale("/banyan-");
+  }
+}
+
+void CommunicatorImpl::setUpObservers() {
+  const auto id = static_cast<std::uint64_t>(identity_.number);
+  const observe::RecorderIdentity who{identity_.name, id, identity_.rank, identity_.size};
+  if (!config_.tracePath.empty()) {
+    tracer_ = std::make_unique<observe::Tracer>(
+        observe::FlightRecorder::expandPath(config_.tracePath, who, static_cast<long>(getpid()), log::hostName()),
+        identity_.rank, id);
+  }
+  if (!config_.flightRecorderPath.empty()) {
+    recorder_ = std::make_unique<observe::FlightRecorder>(who, config_.flightRecorderSize, config_.flightRecorderPath);
+  }
+}
+
+// The topology probe measures links through the executor, driven from here: the progress
+// thread does not run yet.
+void CommunicatorImpl::setUpSelector(const runtime::TransportSetup& setup) {
+  const auto measure = [this](int a, int b, std::size_t bulkBytes, auto deadline) {
+    const auto pollOnce = [this] {
+      // Yield when idle: the peer may need this core.
+      if (schedule_->poll() + driver_.io().poll() == 0) sched_yield();
+    };
+    return runtime::measureLink(schedule_->executor(), pollOnce, identity_.rank, a, b, bulkBytes, deadline);
+  };
+  selector_ = runtime::makeSelector(*store_, identity_.rank, identity_.size, identity_.prefix, layout_, config_,
+                                    measure, identity_.logAs(log::Subsystem::Tuning));
+  schedule_->setHosts(selector_->topology().hostOfRank);
+  if (shm_) {
+    selector_->setSharedMemory([this](Collective kind, std::size_t bytes) { return shm_->handles(kind, bytes); }, "");
+  } else {
+    selector_->setSharedMemory({}, layout_.hostCount > 1 ? fmt::format("the communicator spans {} hosts", layout_.hostCount)
+                                   : !setup.sharedMemory ? std::string("the transport is not shared memory")
+                                                         : std::string("BANYAN_SHM_COLLECTIVES=0"));
+  }
+  // Traced from here on: the probe's measurements above are not the user's operations.
+  if (tracer_) schedule_->executor().setTracer(tracer_.get());
+}
+
+void CommunicatorImpl::logAlgorithmTable() const {
+  if (!log::enabled(log::LogLevel::Info, log::Subsystem::Tuning)) return;
+  // The selector says "shm" itself where the shared-memory engine takes a call.
+  for (const auto& line : observe::algorithmTable(
+           {}, [this](Collective kind, std::size_t bytes) { return selector_->choose(kind, bytes).algorithm; })) {
+    log::info(identity_.logAs(log::Subsystem::Tuning), "algorithms by bytes: {}", line);
+  }
+}
+
+CommunicatorImpl::~CommunicatorImpl() { close(); }
+
+void CommunicatorImpl::close() {
+  std::lock_guard lock(closeMutex_);
+  if (!driver_.started()) return;
+  front_->close();  // refuse new work from here on
+  asio::post(driver_.io(), [this] {
+    runner_->failEverything(
+        Status::make(ErrorCode::Aborted, "{} was closed on rank {}", identity_.name, identity_.rank));
+  });
+  {
+    // Whoever drives now runs the handler above, which ends every operation, and then stops
+    // driving; if nobody drives, we run it here.
+    auto driving = driver_.hold();
+    driver_.io().poll();
+  }
+  driver_.stop();
+  if (tracer_) {
+    schedule_->executor().setTracer(nullptr);
+    tracer_.reset();  // writes the trace's closing "]"
+  }
+  shm_.reset();
+  p2p_.reset();
+  p2pTransport_.reset();
+  transport_.reset();
+}
+
+}  // namespace banyan::detail
