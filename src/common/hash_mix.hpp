@@ -1,6 +1,6 @@
 #pragma once
 // Folds small integers into one 64-bit word, for the checks that ranks are in the same call
-// (CommunicatorImpl::fingerprint, the shared-memory collectives' callSummary). Every rank of a
+// (runtime/call_text.cpp callFingerprint, the shared-memory collectives' callSummary). Every rank of a
 // job runs the same build, so the value only has to be the same for the same inputs on every
 // rank and differ for different ones; it is no stable format and no defence against forgery.
 // The step is boost::hash_combine's, with the 64-bit golden-ratio constant; each field moves

@@ -15,7 +15,7 @@
 // communicator closes: the array format allows a missing "]", so a rank that crashed still
 // leaves a file that loads. Timestamps are wall-clock microseconds (CLOCK_REALTIME), so the
 // ranks of one host line up exactly in a merged trace (across hosts, as well as their clocks
-// agree). Only the driving thread calls a Tracer (it holds driverMutex_), so it needs no lock.
+// agree). Only the driving thread calls a Tracer (it holds the driver lock), so it needs no lock.
 
 #include <cstddef>
 #include <cstdint>
