@@ -2,7 +2,7 @@
 // their checkers against schedules broken on purpose.
 
 #include "algorithms/alltoall.hpp"
-#include "algorithms/symbolic.hpp"
+#include "symbolic/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
 
 #include <catch2/catch.hpp>

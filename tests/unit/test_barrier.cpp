@@ -2,7 +2,7 @@
 // barrier checker against barriers that let a rank through too early.
 
 #include "algorithms/barrier.hpp"
-#include "algorithms/symbolic.hpp"
+#include "symbolic/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
 
 #include <catch2/catch.hpp>

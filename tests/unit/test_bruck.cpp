@@ -1,5 +1,5 @@
 #include "algorithms/bruck.hpp"
-#include "algorithms/symbolic.hpp"
+#include "symbolic/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
 
 #include <catch2/catch.hpp>
