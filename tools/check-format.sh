@@ -40,6 +40,10 @@ if (($# > 0)); then
   files=("$@")
 else
   # Tracked files only: build directories and generated sources never count.
+  if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    echo "check-format: not a git checkout: name the files to check" >&2
+    exit 2
+  fi
   mapfile -t files < <(git ls-files -- src transports include tools tests examples python |
     grep -E '\.(c|cc|cpp|cxx|h|hh|hpp|hxx|inl|ipp)$')
 fi
