@@ -8,8 +8,9 @@
 # Environment: BENCH_NP (default 2), BENCH_ITERS (20; ten times that below 1M), BENCH_MPI_BTL (self,tcp),
 # BENCH_SIZES ("8 64K 1M 16M 64M"), BENCH_COLLECTIVES ("allreduce allgather"; any collective
 # the two tools take), BENCH_ROOT (0, for the rooted ones), BENCH_OUT
-# (bench/out/compare-<time>), and any BANYAN_* variable (e.g. BANYAN_TRANSPORT=tcp). Takes
-# about a minute per collective.
+# (bench/out/compare-<time>), BENCH_REFERENCE (1; 0 measures banyan alone, no Open MPI and no
+# ratio table: bench/ab.sh compares two banyan builds so) and any BANYAN_* variable (e.g.
+# BANYAN_TRANSPORT=tcp). Takes about a minute per collective.
 set -uo pipefail
 
 BUILD=${1:-build}
@@ -23,10 +24,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 read -r -a SIZES <<<"${BENCH_SIZES:-8 64K 1M 16M 64M}"
 read -r -a COLLECTIVES <<<"${BENCH_COLLECTIVES:-allreduce allgather}"
 ROOT=${BENCH_ROOT:-0}
+REFERENCE=${BENCH_REFERENCE:-1}
 
 BENCH="$BUILD/tools/banyan-bench"
 BENCH_MPI="$BUILD/tools/banyan-bench-mpi"
-for tool in "$BENCH" "$BENCH_MPI"; do
+tools=("$BENCH")
+((REFERENCE)) && tools+=("$BENCH_MPI")
+for tool in "${tools[@]}"; do
   if [[ ! -x "$tool" ]]; then
     echo "compare.sh: $tool not found: build first (make build; MPI needed for the reference)" >&2
     exit 2
@@ -48,12 +52,17 @@ for coll in "${COLLECTIVES[@]}"; do
     flags=(-b "$size" -e "$size" -n "$iters" -w 5 -T 3 -c 1 -d f32 -o sum -r "$ROOT")
     "$BENCH" "$coll" -np "$NP" "${flags[@]}" -J "$OUT/banyan_${coll}_$size.json" \
       >"$OUT/banyan_${coll}_$size.txt" || { status=1; cat "$OUT/banyan_${coll}_$size.txt"; }
+    ((REFERENCE)) || continue
     mpirun -np "$NP" --oversubscribe --bind-to core:overload-allowed --mca btl "$BTL" "$BENCH_MPI" "$coll" "${flags[@]}" \
       -J "$OUT/openmpi_${coll}_$size.json" >"$OUT/openmpi_${coll}_$size.txt" ||
       { status=1; cat "$OUT/openmpi_${coll}_$size.txt"; }
   done
 done
 
+if ((!REFERENCE)); then
+  echo "compare.sh: banyan alone, results in $OUT"
+  exit $status
+fi
 echo "== $NP ranks, f32 sum, banyan vs Open MPI (btl $BTL)"
 summary_sizes=$(printf '%s\n' "${SIZES[@]}" | grep -vx 8 | paste -sd,)
 # Only this run's collectives, in case BENCH_OUT already holds others; the digit after the

@@ -15,6 +15,7 @@ set -euo pipefail
 # clang + libclang-rt-14-dev: the libFuzzer targets (tools/run-fuzz.sh; libFuzzer and clang's
 # ASan/UBSan runtimes are in libclang-rt-14-dev). libasan8, libubsan1, libtsan2: g++'s sanitizer
 # runtimes for tools/run-sanitize.sh (g++ pulls them in; listed so the need is visible).
+# clang-format (14 on Debian 12): tools/check-format.sh, which CI runs.
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
@@ -26,6 +27,7 @@ packages=(
   libhwloc-dev graphviz
   libsodium-dev
   clang libclang-rt-14-dev libasan8 libubsan1 libtsan2
+  clang-format
 )
 
 missing=()

@@ -1,7 +1,7 @@
 #pragma once
 // A schedule is one rank's part of a collective, as data: an ordered list of steps over
 // buffer ranges. Algorithms (this folder) generate schedules and never touch a socket; the
-// executor (src/runtime/) runs them; tests check them symbolically (symbolic.hpp).
+// executor (src/runtime/) runs them; tests check them symbolically (src/symbolic/symbolic.hpp).
 //
 // Terms
 //   span     a range of elements (not bytes) in one of the three buffers of an operation:

@@ -3,7 +3,7 @@
 // rooted collectives) for one schedule generator, and fails the test case at the first defect,
 // naming the size, count and root.
 
-#include "algorithms/symbolic.hpp"
+#include "symbolic/symbolic.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,8 +2,8 @@
 // their checkers against schedules broken on purpose.
 
 #include "algorithms/alltoall.hpp"
-#include "algorithms/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
+#include "symbolic/symbolic.hpp"
 
 #include <catch2/catch.hpp>
 

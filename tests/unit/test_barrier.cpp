@@ -2,8 +2,8 @@
 // barrier checker against barriers that let a rank through too early.
 
 #include "algorithms/barrier.hpp"
-#include "algorithms/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
+#include "symbolic/symbolic.hpp"
 
 #include <catch2/catch.hpp>
 

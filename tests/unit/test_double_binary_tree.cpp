@@ -3,7 +3,7 @@
 // with slices that cut the halves into one, several and many pieces.
 
 #include "algorithms/double_binary_tree.hpp"
-#include "algorithms/symbolic.hpp"
+#include "symbolic/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
 
 #include <catch2/catch.hpp>

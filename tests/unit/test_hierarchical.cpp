@@ -3,7 +3,7 @@
 // ranks dealt round-robin over 2 and 3 hosts, and everyone on one host.
 
 #include "algorithms/hierarchical.hpp"
-#include "algorithms/symbolic.hpp"
+#include "symbolic/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
 
 #include <catch2/catch.hpp>

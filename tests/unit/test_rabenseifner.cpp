@@ -1,6 +1,6 @@
 #include "algorithms/rabenseifner.hpp"
-#include "algorithms/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
+#include "symbolic/symbolic.hpp"
 
 #include <catch2/catch.hpp>
 

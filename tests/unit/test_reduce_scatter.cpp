@@ -2,8 +2,8 @@
 // reduce-scatter checker against schedules broken on purpose.
 
 #include "algorithms/reduce_scatter.hpp"
-#include "algorithms/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
+#include "symbolic/symbolic.hpp"
 
 #include <catch2/catch.hpp>
 

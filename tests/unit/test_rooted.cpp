@@ -5,8 +5,8 @@
 #include "algorithms/broadcast.hpp"
 #include "algorithms/gather_scatter.hpp"
 #include "algorithms/rooted_reduce.hpp"
-#include "algorithms/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
+#include "symbolic/symbolic.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,7 +3,7 @@
 
 #include "algorithms/ring.hpp"
 #include "algorithms/schedule.hpp"
-#include "algorithms/symbolic.hpp"
+#include "symbolic/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
 // Symbolic checker, part 3a: operand overlap and data races (method: symbolic.cpp header).
 
-#include "algorithms/symbolic_internal.hpp"
+#include "symbolic/symbolic_internal.hpp"
 
 #include <unordered_set>
 #include <vector>

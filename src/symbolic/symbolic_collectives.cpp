@@ -2,7 +2,7 @@
 // lie in the shared buffer of the in-place variant, and what every Output element must hold
 // at the end (the table in symbolic.hpp, in code).
 
-#include "algorithms/symbolic_internal.hpp"
+#include "symbolic/symbolic_internal.hpp"
 
 namespace banyan::algorithms::symbolic {
 namespace {

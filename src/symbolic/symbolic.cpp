@@ -13,9 +13,9 @@
 // write against the reads since the last write (or the last write when there are none), covers
 // every conflicting pair by transitivity. Reachability is a depth-first search from j that
 // never goes below i, memoised per pair.
-#include "algorithms/symbolic.hpp"
+#include "symbolic/symbolic.hpp"
 
-#include "algorithms/symbolic_internal.hpp"
+#include "symbolic/symbolic_internal.hpp"
 
 #include <fmt/format.h>
 

@@ -4,7 +4,7 @@
 // of symbolic.cpp; what each collective means (buffer sizes, in-place aliasing, expected
 // Output) is built in symbolic_collectives.cpp.
 
-#include "algorithms/symbolic.hpp"
+#include "symbolic/symbolic.hpp"
 #include "common/collective.hpp"
 
 #include <fmt/format.h>

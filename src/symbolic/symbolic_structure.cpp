@@ -1,6 +1,6 @@
 // Symbolic checker, part 1 + 2: each schedule on its own, then message matching.
 
-#include "algorithms/symbolic_internal.hpp"
+#include "symbolic/symbolic_internal.hpp"
 
 #include <algorithm>
 

@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "algorithms/symbolic_internal.hpp"
+#include "symbolic/symbolic_internal.hpp"
 
 namespace banyan::algorithms::symbolic {
 namespace {

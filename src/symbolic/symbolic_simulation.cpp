@@ -1,6 +1,6 @@
 // Symbolic checker, part 3b: simulation in a random valid order (model: symbolic.hpp).
 
-#include "algorithms/symbolic_internal.hpp"
+#include "symbolic/symbolic_internal.hpp"
 
 #include <algorithm>
 #include <random>
