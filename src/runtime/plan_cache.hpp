@@ -1,10 +1,11 @@
 #pragma once
 // Schedules depend only on (collective, algorithm, rank, size, root, count, slice), and training loops repeat
-// the same few shapes, so plans are built once and reused.
+// the same few shapes, so plans are built once and reused. The schedules come from the
+// algorithm registry's generators (tuning/algorithm_registry.hpp).
 
 #include "common/collective.hpp"
 #include "runtime/executor.hpp"
-#include "tuning/selection.hpp"
+#include "tuning/algorithm.hpp"
 
 #include <map>
 #include <memory>

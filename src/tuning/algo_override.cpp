@@ -13,18 +13,9 @@ namespace banyan::tuning {
 
 namespace {
 
-
 constexpr std::array kCollectives = {Collective::Allreduce, Collective::Allgather, Collective::ReduceScatter,
                                      Collective::Broadcast, Collective::Reduce,    Collective::Gather,
                                      Collective::Scatter,   Collective::Alltoall,  Collective::Barrier};
-
-constexpr std::array kAlgorithms = {Algorithm::Ring,          Algorithm::RecursiveDoubling,
-                                    Algorithm::Bruck,         Algorithm::RecursiveHalving,
-                                    Algorithm::BinomialTree,  Algorithm::Chain,
-                                    Algorithm::Direct,        Algorithm::Pairwise,
-                                    Algorithm::Dissemination, Algorithm::Hierarchical,
-                                    Algorithm::Rabenseifner,  Algorithm::DoubleTree,
-                                    Algorithm::SharedMemory};
 
 std::vector<std::string> splitOn(const std::string& text, char separator) {
   std::vector<std::string> parts;
@@ -83,54 +74,6 @@ std::optional<Collective> collectiveFromName(std::string_view name) {
   return std::nullopt;
 }
 
-std::optional<Algorithm> algorithmFromName(std::string_view name) {
-  if (name == "rd") return Algorithm::RecursiveDoubling;
-  if (name == "tree") return Algorithm::DoubleTree;  // as NCCL_ALGO's "Tree"
-  for (Algorithm a : kAlgorithms) {
-    if (toString(a) == name) return a;
-  }
-  return std::nullopt;
-}
-
-std::vector<Algorithm> algorithmsOf(Collective collective) {
-  switch (collective) {
-    case Collective::Allreduce:
-      return {Algorithm::Ring,       Algorithm::RecursiveDoubling, Algorithm::Rabenseifner,
-              Algorithm::DoubleTree, Algorithm::Hierarchical,      Algorithm::SharedMemory};
-    case Collective::Allgather:
-      return {Algorithm::Ring, Algorithm::RecursiveDoubling, Algorithm::Bruck, Algorithm::Hierarchical,
-              Algorithm::SharedMemory};
-    case Collective::ReduceScatter:
-      return {Algorithm::Ring, Algorithm::RecursiveHalving};
-    case Collective::Broadcast:
-    case Collective::Reduce:
-      return {Algorithm::BinomialTree, Algorithm::Chain};
-    case Collective::Gather:
-    case Collective::Scatter:
-      return {Algorithm::BinomialTree, Algorithm::Direct};
-    case Collective::Alltoall:
-      return {Algorithm::Bruck, Algorithm::Pairwise};
-    case Collective::Barrier:
-      return {Algorithm::Dissemination};
-    case Collective::Alltoallv:
-      return {Algorithm::Pairwise};
-  }
-  return {};
-}
-
-std::string unsupportedReason(Collective collective, Algorithm algorithm, int size) {
-  bool known = false;
-  for (Algorithm a : algorithmsOf(collective)) known = known || a == algorithm;
-  if (!known) return fmt::format("{} has no {} schedule", collectiveName(collective), toString(algorithm));
-  const bool powerOfTwo = size > 0 && (size & (size - 1)) == 0;
-  if (!powerOfTwo && ((collective == Collective::Allgather && algorithm == Algorithm::RecursiveDoubling) ||
-                      (collective == Collective::ReduceScatter && algorithm == Algorithm::RecursiveHalving))) {
-    return fmt::format("{} {} needs a power-of-two rank count, not {}", collectiveName(collective), toString(algorithm),
-                       size);
-  }
-  return {};
-}
-
 std::vector<Band> parseAlgoOverride(const std::string& text, const std::string& source) {
   std::vector<Band> bands;
   for (const std::string& rawRule : splitOn(text, ';')) {
@@ -164,14 +107,9 @@ std::vector<Band> parseAlgoOverride(const std::string& text, const std::string& 
         fail(ErrorCode::InvalidUsage, "{}: band '{}' of {} is empty (HIGH <= LOW)", source, band, name);
       const std::string algorithmName = trim(band.substr(bandColon + 1));
       const auto algorithm = algorithmFromName(algorithmName);
-      bool fits = false;
-      for (Algorithm a : algorithmsOf(*collective)) fits = fits || (algorithm && a == *algorithm);
-      if (!fits) {
-        std::string known;
-        for (Algorithm a : algorithmsOf(*collective))
-          known += fmt::format("{}{}", known.empty() ? "" : ", ", toString(a));
+      if (!algorithm || !servesOf(*algorithm, *collective)) {
         fail(ErrorCode::InvalidUsage, "{}: band '{}': {} has no algorithm '{}' (it has: {})", source, band, name,
-             algorithmName, known);
+             algorithmName, algorithmNames(*collective));
       }
       b.algorithm = *algorithm;
       for (const Band& other : bands) {

@@ -10,7 +10,7 @@
 // left to the cost model. Bands of one collective must not overlap.
 
 #include "common/collective.hpp"
-#include "tuning/selection.hpp"
+#include "tuning/algorithm_registry.hpp"
 
 #include <cstddef>
 #include <optional>
@@ -34,15 +34,9 @@ std::vector<Band> parseAlgoOverride(const std::string& text, const std::string& 
 // The band covering `bytes` of `collective`, if any.
 std::optional<Band> findBand(const std::vector<Band>& bands, Collective collective, std::size_t bytes);
 
-// Names as BANYAN_ALGO and banyan-topo spell them.
+// Collective names as BANYAN_ALGO and banyan-topo spell them (algorithm names, and which
+// algorithms a collective has, are the registry's: algorithm_registry.hpp).
 std::string_view collectiveName(Collective collective);
 std::optional<Collective> collectiveFromName(std::string_view name);
-std::optional<Algorithm> algorithmFromName(std::string_view name);
-
-// The algorithms that have a schedule for `collective` (whatever the rank count).
-std::vector<Algorithm> algorithmsOf(Collective collective);
-
-// Why `algorithm` cannot run `collective` on `size` ranks, or "" when it can.
-std::string unsupportedReason(Collective collective, Algorithm algorithm, int size);
 
 }  // namespace banyan::tuning

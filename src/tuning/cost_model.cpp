@@ -1,6 +1,7 @@
 #include "tuning/cost_model.hpp"
 
 #include "algorithms/double_binary_tree.hpp"
+#include "tuning/algorithm_registry.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -12,8 +13,6 @@ namespace banyan::tuning {
 namespace {
 
 using topology::Topology;
-
-bool powerOfTwo(int n) { return n > 0 && (n & (n - 1)) == 0; }
 
 // Transfer time of one round in which every rank r (that has one) sends `bytes` to peer(r):
 // alpha of the slowest class used, bytes over the per-transfer bandwidth of the slowest flow.
@@ -64,6 +63,10 @@ double ringStepUs(const Topology& t, double chunk, bool reduces) {
   const double step = roundUs(t, next, chunk);
   return reduces ? std::max(step, memoryUs(t, chunk)) : step;
 }
+
+}  // namespace
+
+namespace cost {
 
 double ringAllreduce(const Topology& t, double bytes) {
   const int n = t.size;
@@ -254,37 +257,16 @@ double chainBroadcast(const Topology& t, double bytes) {
   return (n - 1 + slices - 1) * hop;
 }
 
-}  // namespace
+}  // namespace cost
 
 std::optional<double> predictUs(const Topology& t, Collective collective, Algorithm algorithm, std::size_t bytes) {
-  const auto b = static_cast<double>(bytes);
-  if (t.size == 1) return memoryUs(t, b);
-  switch (collective) {
-    case Collective::Allreduce:
-      if (algorithm == Algorithm::Ring) return ringAllreduce(t, b);
-      if (algorithm == Algorithm::RecursiveDoubling) return recursiveDoublingAllreduce(t, b);
-      if (algorithm == Algorithm::Rabenseifner) return rabenseifnerAllreduce(t, b);
-      if (algorithm == Algorithm::DoubleTree) return doubleTreeAllreduce(t, b);
-      // Only across hosts: on one host it is a gather and a broadcast through one rank.
-      if (algorithm == Algorithm::Hierarchical && t.hostCount() > 1) return hierarchicalAllreduce(t, b);
-      return std::nullopt;
-    case Collective::Allgather:
-      if (algorithm == Algorithm::Ring) return ringAllgather(t, b);
-      if (algorithm == Algorithm::Bruck) return bruckAllgather(t, b);
-      if (algorithm == Algorithm::RecursiveDoubling && powerOfTwo(t.size)) return recursiveDoublingAllgather(t, b);
-      if (algorithm == Algorithm::Hierarchical && t.hostCount() > 1) return hierarchicalAllgather(t, b);
-      return std::nullopt;
-    case Collective::ReduceScatter:
-      if (algorithm == Algorithm::Ring) return ringReduceScatter(t, b);
-      if (algorithm == Algorithm::RecursiveHalving && powerOfTwo(t.size)) return recursiveHalvingReduceScatter(t, b);
-      return std::nullopt;
-    case Collective::Broadcast:
-      if (algorithm == Algorithm::BinomialTree) return binomialBroadcast(t, b);
-      if (algorithm == Algorithm::Chain) return chainBroadcast(t, b);
-      return std::nullopt;
-    default:
-      return std::nullopt;
-  }
+  // One rank: whatever the algorithm, the call is a copy of the buffer.
+  if (t.size == 1) return memoryUs(t, static_cast<double>(bytes));
+  const Serves* serves = servesOf(algorithm, collective);
+  if (!serves || !serves->cost) return std::nullopt;
+  if (!unsupportedReason(collective, algorithm, t.size).empty()) return std::nullopt;
+  if (serves->pricedAcrossHostsOnly && t.hostCount() == 1) return std::nullopt;
+  return serves->cost(t, static_cast<double>(bytes));
 }
 
 }  // namespace banyan::tuning

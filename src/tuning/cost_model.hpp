@@ -15,7 +15,7 @@
 
 #include "common/collective.hpp"
 #include "topology/topology.hpp"
-#include "tuning/selection.hpp"
+#include "tuning/algorithm.hpp"
 
 #include <cstddef>
 #include <optional>
@@ -23,9 +23,30 @@
 namespace banyan::tuning {
 
 // Predicted microseconds for `algorithm` running `collective` with `bytes` per rank (as
-// choose()), or std::nullopt when the model has no formula for it (or the algorithm cannot
-// run on this rank count).
+// choose()): the formula of its registry row (algorithm_registry.hpp), or std::nullopt when the
+// row has none (or the algorithm cannot run on this rank count, or the row is priced across
+// hosts only and there is one host). One rank: the copy of `bytes`, whatever the algorithm.
 std::optional<double> predictUs(const topology::Topology& topology, Collective collective, Algorithm algorithm,
                                 std::size_t bytes);
+
+// The formulas the registry rows point to, one per (algorithm, collective), for topologies of 2
+// or more ranks that the algorithm's rank rule admits; `bytes` as choose() counts them.
+// tests/unit/test_cost_walk.cpp prices the schedules themselves step by step and checks each
+// formula against that walk.
+namespace cost {
+double ringAllreduce(const topology::Topology& t, double bytes);
+double recursiveDoublingAllreduce(const topology::Topology& t, double bytes);
+double rabenseifnerAllreduce(const topology::Topology& t, double bytes);
+double doubleTreeAllreduce(const topology::Topology& t, double bytes);
+double hierarchicalAllreduce(const topology::Topology& t, double bytes);
+double ringAllgather(const topology::Topology& t, double block);
+double recursiveDoublingAllgather(const topology::Topology& t, double block);
+double bruckAllgather(const topology::Topology& t, double block);
+double hierarchicalAllgather(const topology::Topology& t, double block);
+double ringReduceScatter(const topology::Topology& t, double block);
+double recursiveHalvingReduceScatter(const topology::Topology& t, double block);
+double binomialBroadcast(const topology::Topology& t, double bytes);
+double chainBroadcast(const topology::Topology& t, double bytes);
+}  // namespace cost
 
 }  // namespace banyan::tuning

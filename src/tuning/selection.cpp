@@ -4,25 +4,6 @@
 
 namespace banyan::tuning {
 
-std::string_view toString(Algorithm algorithm) {
-  switch (algorithm) {
-    case Algorithm::Ring: return "ring";
-    case Algorithm::RecursiveDoubling: return "recursive-doubling";
-    case Algorithm::Bruck: return "bruck";
-    case Algorithm::RecursiveHalving: return "recursive-halving";
-    case Algorithm::BinomialTree: return "binomial-tree";
-    case Algorithm::Chain: return "chain";
-    case Algorithm::Direct: return "direct";
-    case Algorithm::Pairwise: return "pairwise";
-    case Algorithm::Dissemination: return "dissemination";
-    case Algorithm::Hierarchical: return "hierarchical";
-    case Algorithm::Rabenseifner: return "rabenseifner";
-    case Algorithm::DoubleTree: return "double-tree";
-    case Algorithm::SharedMemory: return "shm";
-  }
-  return "unknown";
-}
-
 std::string reason(Collective collective, int size, std::size_t bytes) {
   switch (choose(collective, size, bytes)) {
     case Algorithm::RecursiveHalving:

@@ -7,30 +7,12 @@
 // agreement round is needed.
 
 #include "common/collective.hpp"
+#include "tuning/algorithm.hpp"
 
 #include <cstddef>
 #include <string>
-#include <string_view>
 
 namespace banyan::tuning {
-
-enum class Algorithm {
-  Ring,
-  RecursiveDoubling,
-  Bruck,
-  RecursiveHalving,  // reduce-scatter
-  BinomialTree,      // broadcast, reduce, gather, scatter
-  Chain,             // broadcast, reduce: pipelined
-  Direct,            // gather, scatter: every rank talks to the root
-  Pairwise,          // alltoall
-  Dissemination,     // barrier
-  Hierarchical,      // allreduce: reduce inside hosts, ring among host leaders, hand back
-  Rabenseifner,      // allreduce: recursive-halving reduce-scatter + recursive-doubling allgather
-  DoubleTree,        // allreduce: two pipelined binary trees with disjoint interiors, half the data each
-  SharedMemory,      // allreduce, allgather on one host: the shared-memory engine (intrahost/), no schedule
-};
-
-std::string_view toString(Algorithm algorithm);
 
 // Allreduce messages up to this size take recursive doubling: its log2(n) whole-vector
 // exchanges beat the ring's 2(n-1) latency-bound steps until the extra bytes dominate.

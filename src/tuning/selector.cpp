@@ -67,9 +67,7 @@ Choice Selector::choose(Collective collective, std::size_t bytes) const {
     if (const auto us = predictUs(topology_, collective, a, bytes)) priced.emplace_back(*us, a);
   }
   std::stable_sort(priced.begin(), priced.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
-  const auto pipelined = [](Algorithm a) {
-    return a == Algorithm::Ring || a == Algorithm::Hierarchical || a == Algorithm::DoubleTree || a == Algorithm::Chain;
-  };
+  const auto pipelined = [](Algorithm a) { return rowOf(a).pipelined; };
   std::string preferred;
   const std::size_t moved =
       collective == Collective::Allgather || collective == Collective::ReduceScatter

@@ -135,14 +135,9 @@ TuneTable parseTuneTable(const std::string& text, const std::string& path) {
               Algorithm::Ring};
     if (band.high <= band.low) fail(ErrorCode::InvalidUsage, "{}: '{}': range '{}' is empty (HIGH <= LOW)", where, line, w[1]);
     const auto algorithm = algorithmFromName(w[2]);
-    bool fits = false;
-    std::string known;
-    for (Algorithm a : algorithmsOf(*collective)) {
-      fits = fits || (algorithm && a == *algorithm);
-      known += fmt::format("{}{}", known.empty() ? "" : ", ", toString(a));
-    }
-    if (!fits) {
-      fail(ErrorCode::InvalidUsage, "{}: {} has no algorithm '{}' (it has: {})", where, w[0], w[2], known);
+    if (!algorithm || !servesOf(*algorithm, *collective)) {
+      fail(ErrorCode::InvalidUsage, "{}: {} has no algorithm '{}' (it has: {})", where, w[0], w[2],
+           algorithmNames(*collective));
     }
     band.algorithm = *algorithm;
     const int size = table.hosts * table.ranksPerHost;

@@ -10,11 +10,7 @@ namespace banyan::topo_tool {
 
 namespace {
 
-
 constexpr Collective kTabled[] = {Collective::Allreduce, Collective::Allgather};
-// Every collective the cost model prices, for --predictions (bench/topo_model.py).
-constexpr Collective kPriced[] = {Collective::Allreduce, Collective::Allgather, Collective::ReduceScatter,
-                                  Collective::Broadcast};
 
 std::string human(std::size_t bytes) {
   if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return fmt::format("{} MiB", bytes >> 20);
@@ -83,7 +79,8 @@ std::string textReport(const tuning::Selector& selector) {
 std::string predictionTable(const tuning::Selector& selector) {
   const topology::Topology& t = selector.topology();
   std::string out = "# collective bytes algorithm predicted_us\n";
-  for (Collective c : kPriced) {
+  // Every collective a registry row has a cost formula for (bench/topo_model.py reads them all).
+  for (Collective c : tuning::pricedCollectives()) {
     for (std::size_t size = 4; size <= (std::size_t{64} << 20); size *= 2) {
       for (tuning::Algorithm a : tuning::algorithmsOf(c)) {
         if (!tuning::unsupportedReason(c, a, t.size).empty()) continue;
