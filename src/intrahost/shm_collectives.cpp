@@ -401,7 +401,7 @@ struct ShmCollectives::Impl {
 };
 
 void ShmCollectives::Impl::setUp(Store& store) {
-  const auto nameOf = [&](int rank) { return fmt::format("/{}-r{}-arena", params.name, rank); };
+  const auto nameOf = [&](int rank) { return transport::shm::segmentName(params.name, rank, "-arena"); };
   ranks.resize(static_cast<std::size_t>(size()));
   mine = Segment::create(nameOf(me()), kArenaBytes);
   ranks[static_cast<std::size_t>(me())].rank = me();

@@ -17,8 +17,6 @@
 
 namespace banyan::transport::shm {
 
-std::string segmentName(const std::string& name, int rank) { return fmt::format("/{}-r{}", name, rank); }
-
 
 
 namespace {

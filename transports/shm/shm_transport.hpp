@@ -62,7 +62,4 @@ class ShmTransport final : public Transport {
   std::unique_ptr<Impl> impl_;
 };
 
-// The segment and doorbell name of `rank` in the communicator named `name`.
-std::string segmentName(const std::string& name, int rank);
-
 }  // namespace banyan::transport::shm
