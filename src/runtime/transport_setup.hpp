@@ -1,9 +1,9 @@
 #pragma once
-// Chooses the transport of every peer pair and builds them: shared memory between ranks of one
-// host (same host identity); between hosts libfabric where both ranks found the same provider,
-// else TCP; unless BANYAN_TRANSPORT forces one. Every rank publishes its host identity (and, when
-// it has peers on other hosts or ofi is forced, its libfabric provider and address) in the store
-// and reads everyone's, so all ranks derive the same layout and routes.
+// Chooses the transport of every peer pair and builds them, from the transport table
+// (transports/transport_kind.hpp): shared memory between ranks of one host, libfabric where both
+// ranks found the same provider, else TCP; unless BANYAN_TRANSPORT forces one. Every rank
+// publishes its host identity here (and each kind what else it needs, such as the ofi provider
+// and address) in the store and reads everyone's, so all ranks derive the same layout and routes.
 
 #include "config/config.hpp"
 #include "security/job_key.hpp"
