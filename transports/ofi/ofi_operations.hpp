@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "transports/ofi/wire.hpp"
+#include "transports/ofi/ofi_wire.hpp"
 #include "transports/transport.hpp"
 
 namespace banyan::transport::ofi {

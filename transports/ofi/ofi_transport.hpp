@@ -2,7 +2,7 @@
 // The libfabric transport: messages between ranks over reliable-datagram endpoints of any
 // provider (InfiniBand/RoCE through verbs, EFA, Slingshot, Omni-Path; the software providers
 // tcp;ofi_rxm, sockets and shm in the tests). Small messages are tagged sends; large ones are
-// RMA writes into the receiver's registered buffer (wire.hpp). Registrations are cached
+// RMA writes into the receiver's registered buffer (ofi_wire.hpp). Registrations are cached
 // (memory_registry.hpp).
 //
 // Progress: one completion queue serves the endpoint. The driver reads it in poll(); before

@@ -4,7 +4,7 @@
 #include "transports/shm/doorbell.hpp"
 #include "transports/shm/exit_watch.hpp"
 #include "transports/shm/segment.hpp"
-#include "transports/shm/segment_exchange.hpp"
+#include "transports/shm/shm_connect.hpp"
 
 #include <asio.hpp>
 #include <fmt/format.h>

@@ -1,6 +1,6 @@
 #pragma once
 // The shared-memory transport: messages between ranks of one host through rings of slots in
-// POSIX shared memory (shm_layout.hpp), large ones by a single cross-memory copy
+// POSIX shared memory (shm_wire.hpp), large ones by a single cross-memory copy
 // (cma.hpp) where the kernel allows it, wake-ups through a per-rank doorbell (doorbell.hpp).
 //
 // Each rank creates one segment holding its outgoing rings, maps its local peers' segments at
@@ -10,7 +10,7 @@
 // Progress is by polling (Transport::poll, called by the driver between event-loop rounds);
 // the doorbell wakes a driver that has gone to sleep.
 
-#include "transports/shm/shm_layout.hpp"
+#include "transports/shm/shm_wire.hpp"
 #include "transports/transport.hpp"
 
 #include <banyan/store.hpp>

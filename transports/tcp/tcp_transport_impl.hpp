@@ -1,5 +1,5 @@
 #pragma once
-// The TCP transport's insides, shared by its two halves: tcp_connections.cpp (listening,
+// The TCP transport's insides, shared by its two halves: tcp_connect.cpp (listening,
 // accepting, greeting, connecting) and tcp_transport.cpp (message queues, framing on the
 // wire, failure). Not a public header.
 
@@ -11,7 +11,7 @@
 
 #include "common/log.hpp"
 #include "security/handshake.hpp"
-#include "transports/tcp/framing.hpp"
+#include "transports/tcp/tcp_wire.hpp"
 #include "transports/tcp/peer_exits.hpp"
 #include "transports/tcp/tcp_transport.hpp"
 
