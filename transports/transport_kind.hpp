@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "security/job_key.hpp"
 #include "topology/host_layout.hpp"
+#include "transports/peer_liveness.hpp"
 #include "transports/transport.hpp"
 
 namespace asio {
@@ -42,6 +43,8 @@ struct SetUpContext {
   std::string channel;  // tells apart two sets of connections of one communicator ("" or "p")
   std::optional<security::JobKey> key;
   std::string listenAddress;  // the IP this rank's sockets listen on
+  // Whether the peers on this host have exited: one for every transport of the communicator.
+  std::shared_ptr<PeerLiveness> liveness;
 
   // The kind BANYAN_TRANSPORT forces, or "" (auto).
   std::string_view forced() const { return config.transport == "auto" ? std::string_view() : config.transport; }

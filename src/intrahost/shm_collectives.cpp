@@ -4,7 +4,7 @@
 #include "common/hash_mix.hpp"
 #include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
-#include "transports/shm/exit_watch.hpp"
+#include "transports/peer_liveness.hpp"
 #include "transports/shm/segment.hpp"
 #include "transports/shm/shm_connect.hpp"
 
@@ -427,7 +427,7 @@ void ShmCollectives::Impl::setUp(Store& store) {
         const ArenaHeader* theirs = header(peer.rank);
         // Written before the exchange's second barrier, so every peer sees the final value.
         if (!transport::shm::crossMemoryProbe(peer.pid, theirs->probeAddress, theirs->probe)) own->readsEveryPeer = 0;
-        peer.exitWatch = transport::shm::watchProcessExit(io, peer.pid, [this, rank = peer.rank] {
+        peer.exitWatch = transport::watchProcessExit(io, peer.pid, [this, rank = peer.rank] {
           peerGone(rank, "closed its connection: the process exited", true);
         });
       });

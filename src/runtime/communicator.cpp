@@ -398,7 +398,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   // The job key every TCP connection of this communicator proves it holds (docs/security.md).
   const auto key = security::communicatorKey(config_.auth, *store_, rank_, prefix_ + "authkey", config_.timeout);
 
-  auto setup = runtime::setUpTransports(io_, store_, {rank_, size_, nonce, id, prefix_, "", key}, config_);
+  auto setup = runtime::setUpTransports(io_, store_, {rank_, size_, nonce, id, prefix_, "", key, nullptr}, config_);
   log::info(logAs(log::Subsystem::Init), "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms", name_,
             rank_, size_, setup.layout.hostCount, setup.summary, config_.sliceBytes, config_.timeout.count());
   log::info(logAs(log::Subsystem::Init), "topology: {}", observe::topologySummary(setup.layout));
@@ -421,7 +421,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   // meant for one channel can never join the other.
   constexpr std::uint64_t kPointToPointNonce = 0x7032702d6e6f6e63ull;
   auto channel = runtime::setUpTransports(
-      io_, store_, {rank_, size_, nonce ^ kPointToPointNonce, id, fmt::format("{}p2p/", prefix_), "p", key}, config_, &layout_);
+      io_, store_, {rank_, size_, nonce ^ kPointToPointNonce, id, fmt::format("{}p2p/", prefix_), "p", key, setup.liveness}, config_, &layout_);
   p2pTransport_ = std::move(channel.transport);
   p2p_ = std::make_unique<p2p::PointToPoint>(*p2pTransport_, rank_, size_, config_.p2pEagerBytes, name_);
   if (setup.sharedMemory && layout_.localRanks.front() == rank_) {

@@ -52,18 +52,21 @@ transport::SetUpContext contextFor(asio::io_context& io, const std::shared_ptr<S
   std::string listen = config.socketAddr;
   if (listen.empty()) listen = store->localAddress();
   if (listen.empty()) listen = "127.0.0.1";
-  return transport::SetUpContext{io,
-                                 store,
-                                 config,
-                                 layout,
-                                 params.rank,
-                                 params.size,
-                                 params.nonce,
-                                 params.communicatorId,
-                                 params.storePrefix,
-                                 params.channel,
-                                 params.key,
-                                 std::move(listen)};
+  return transport::SetUpContext{
+      .io = io,
+      .store = store,
+      .config = config,
+      .layout = layout,
+      .rank = params.rank,
+      .size = params.size,
+      .nonce = params.nonce,
+      .communicatorId = params.communicatorId,
+      .storePrefix = params.storePrefix,
+      .channel = params.channel,
+      .key = params.key,
+      .listenAddress = std::move(listen),
+      .liveness = params.liveness ? params.liveness : std::make_shared<transport::PeerLiveness>(params.size),
+  };
 }
 
 }  // namespace
@@ -107,6 +110,7 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
   }
   setup.summary = summary.empty() ? "no peers" : std::move(summary);
   setup.transport = std::make_unique<transport::PerPeerTransport>(std::move(transports), std::move(route));
+  setup.liveness = context.liveness;
   return setup;
 }
 

@@ -216,7 +216,7 @@ void OfiTransport::Impl::drainDetached(std::unique_lock<std::mutex>& lock) {
     readQueue();
     retryBlocked();
     for (std::size_t rank = 0; rank < peers.size(); ++rank) {
-      if (!peers[rank].heldForCredit.empty() && processEnded(peers[rank])) return;
+      if (!peers[rank].heldForCredit.empty() && processEnded(static_cast<int>(rank))) return;
     }
     lock.unlock();
     std::this_thread::sleep_for(kNap);

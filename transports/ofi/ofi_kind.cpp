@@ -2,7 +2,7 @@
 // provider. Every rank offered peers publishes "<provider>\n<pid>\n<address>" ("" without a
 // provider, or in a build without libfabric, so that peers built with it can read the answer)
 // and reads the candidates'; a pair uses ofi when both name the same provider. The process id
-// lets a peer on the same host watch for its exit (peer_liveness.hpp).
+// lets a peer on the same host watch for its exit (ofi_liveness.hpp).
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -99,6 +99,7 @@ std::unique_ptr<OfiTransport> openTransport(const SetUpContext& context, InfoPtr
   p.timeout = config.timeout;
   // Strangers are kept out where the job is authenticated (membership.hpp).
   p.key = context.key;
+  p.liveness = context.liveness;
   return std::make_unique<OfiTransport>(context.io, std::move(info), p);
 }
 

@@ -1,11 +1,7 @@
 #include <fmt/format.h>
-#include <poll.h>
-#include <signal.h>
-
-#include <cerrno>
 
 #include "transports/ofi/ofi_transport_impl.hpp"
-#include "transports/ofi/peer_liveness.hpp"
+#include "transports/ofi/ofi_liveness.hpp"
 
 namespace banyan::transport::ofi {
 
@@ -92,7 +88,7 @@ void OfiTransport::Impl::probePeers() {
   }
   for (std::size_t rank = 0; rank < peers.size(); ++rank) {
     Peer& peer = peers[rank];
-    // A watched process needs no probe (and over shm a probe can do harm: peer_liveness.hpp).
+    // A watched process needs no probe (and over shm a probe can do harm: ofi_liveness.hpp).
     if (!waited[rank] || !peer.reachable || peer.probing || peer.exitWatch) continue;
     // The first round only starts the clock: short operations never see a probe.
     if (peer.probedAt == std::chrono::steady_clock::time_point{}) {
@@ -109,15 +105,9 @@ void OfiTransport::Impl::probePeers() {
   }
 }
 
-// Whether a watched peer's process has ended, asked of its exit watch's descriptor (or of the
-// kernel by pid where there is none), outside the event loop.
-bool OfiTransport::Impl::processEnded(const Peer& peer) {
-  if (peer.pid <= 0) return false;
-  if (peer.exitWatch) {
-    pollfd entry{peer.exitWatch->native_handle(), POLLIN, 0};
-    return ::poll(&entry, 1, 0) > 0;
-  }
-  return ::kill(peer.pid, 0) != 0 && errno == ESRCH;
+// Whether a watched peer's process has ended, asked outside the event loop.
+bool OfiTransport::Impl::processEnded(int rank) const {
+  return peers[static_cast<std::size_t>(rank)].pid > 0 && liveness->exited(rank);
 }
 
 }  // namespace banyan::transport::ofi

@@ -3,7 +3,6 @@
 #include <asio.hpp>
 
 #include "transports/ofi/ofi_transport_impl.hpp"
-#include "transports/shm/exit_watch.hpp"
 
 namespace banyan::transport::ofi {
 
@@ -168,7 +167,8 @@ void OfiTransport::watchPeerProcess(int peerRank, int pid) {
   if (peer == nullptr || pid <= 0) return;
   peer->pid = pid;
   if (impl.watchdog) impl.watchdog->watchPeer(peerRank, pid);
-  peer->exitWatch = shm::watchProcessExit(impl.io, pid, [&impl, peerRank, token = std::weak_ptr<int>(impl.aliveToken)] {
+  impl.liveness->watch(peerRank, pid);
+  peer->exitWatch = impl.liveness->onExit(impl.io, peerRank, [&impl, peerRank, token = std::weak_ptr<int>(impl.aliveToken)] {
     if (token.expired()) return;
     std::lock_guard lock(impl.mutex);
     impl.peerExited(peerRank);

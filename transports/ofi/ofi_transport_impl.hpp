@@ -7,7 +7,7 @@
 //   ofi_rma.cpp          large messages by RMA write into a registered buffer (memory_registry.hpp)
 //   ofi_control.cpp      control messages: sealing, checking the sender (membership.hpp), handling
 //   ofi_completions.cpp  reading the completion queue, errors, failing everything
-//   ofi_liveness.cpp     whether a peer is gone (peer_liveness.hpp)
+//   ofi_liveness.cpp     whether a peer is gone (ofi_liveness.hpp)
 // Everything here runs under `mutex` (ofi_transport.hpp says who calls what).
 
 #include <rdma/fi_domain.h>
@@ -86,10 +86,10 @@ struct OfiTransport::Impl {
     // one of its posted receives to complete, in order (flow_control.hpp).
     std::deque<SendOp*> heldForCredit;
     std::deque<RecvOp*> heldReceives;
-    // Liveness (peer_liveness.hpp): the process on this host (0: elsewhere or unknown), its
+    // Liveness (ofi_liveness.hpp): the process on this host (0: elsewhere or unknown), its
     // exit watch, why the peer can no longer be reached ("" while it can), and the probe.
     int pid = 0;
-    std::unique_ptr<asio::posix::stream_descriptor> exitWatch;
+    ExitWatch exitWatch;
     std::string gone;
     // The process is known to have ended (the exit watch saw it), not only to be unreachable:
     // the runtime's look-up of its failure account need not wait for one to appear.
@@ -101,11 +101,18 @@ struct OfiTransport::Impl {
   };
 
   Impl(asio::io_context& io, InfoPtr i, const OfiTransportParams& p)
-      : io(io), info(std::move(i)), params(p), strangers(p.rank), timer(io), sleep(std::make_shared<SleepState>()) {}
+      : io(io),
+        info(std::move(i)),
+        params(p),
+        liveness(p.liveness ? p.liveness : std::make_shared<PeerLiveness>(p.size)),
+        strangers(p.rank),
+        timer(io),
+        sleep(std::make_shared<SleepState>()) {}
 
   asio::io_context& io;
   InfoPtr info;
   OfiTransportParams params;
+  std::shared_ptr<PeerLiveness> liveness;  // params.liveness, or the transport's own
   // Directed receives and source checks in use (membership.hpp), and what they dropped.
   bool checkSources = false;
   StrangerLog strangers;
@@ -148,7 +155,7 @@ struct OfiTransport::Impl {
     int peer = -1;  // where a transmit goes
   };
   std::deque<Held> waiting[2];  // posts held back, per queue, in order
-  // Since when the first held transmit has met -FI_EAGAIN without a break (peer_liveness.hpp).
+  // Since when the first held transmit has met -FI_EAGAIN without a break (ofi_liveness.hpp).
   std::optional<std::chrono::steady_clock::time_point> txRefusedSince;
   std::size_t posted[2] = {0, 0};  // operations in the provider's queues
   std::size_t limit[2] = {0, 0};
@@ -243,7 +250,7 @@ struct OfiTransport::Impl {
   void settleExited(std::size_t read);
   void noteRefused(int rank);
   void probePeers();
-  static bool processEnded(const Peer& peer);
+  bool processEnded(int rank) const;
 };
 
 }  // namespace banyan::transport::ofi

@@ -37,6 +37,7 @@ class ShmKind final : public TransportKind {
     shm.probeValue = context.nonce;
     shm.crossMemoryBytes = context.config.crossMemoryBytes;
     shm.timeout = context.config.timeout;
+    shm.liveness = context.liveness;
     auto transport = std::make_unique<ShmTransport>(context.io, context.store, shm);
     OpenedTransport opened;
     opened.summary =

@@ -10,6 +10,7 @@
 // Progress is by polling (Transport::poll, called by the driver between event-loop rounds);
 // the doorbell wakes a driver that has gone to sleep.
 
+#include "transports/peer_liveness.hpp"
 #include "transports/shm/shm_wire.hpp"
 #include "transports/transport.hpp"
 
@@ -37,6 +38,9 @@ struct ShmTransportParams {
   // Messages of at least this many bytes go by cross-memory attach where it works; 0: never.
   std::size_t crossMemoryBytes = 64 * 1024;
   std::chrono::milliseconds timeout{300000};
+  // Whether the peers have exited (peer_liveness.hpp), shared by the communicator's transports;
+  // null: the transport keeps its own.
+  std::shared_ptr<PeerLiveness> liveness;
 };
 
 class ShmTransport final : public Transport {

@@ -19,7 +19,8 @@ class TcpKind final : public TransportKind {
     auto tcp = std::make_unique<TcpTransport>(
         context.io, context.store,
         TcpTransportParams{context.rank, context.size, context.nonce, context.storePrefix, context.listenAddress,
-                           config.socketsPerPeer, config.socketBufferBytes, config.timeout, context.key});
+                           config.socketsPerPeer, config.socketBufferBytes, config.timeout, context.key,
+                           context.liveness});
     const std::vector<int>& pids = context.layout.pidOfRank;
     for (int rank : peers) {
       // A peer on this host: its exit tells a death from a deliberate close at once.

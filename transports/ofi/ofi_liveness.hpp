@@ -5,7 +5,7 @@
 //
 // - A peer on this host (every peer over `shm`; ofi-tcp between ranks of one host): its
 //   process id travels with its endpoint address through the store, and a pidfd in the event
-//   loop (transports/shm/exit_watch.hpp) says when it exits. Exact and immediate, and a stopped
+//   loop (transports/peer_liveness.hpp) says when it exits. Exact and immediate, and a stopped
 //   (SIGSTOP) process does not exit, so a stop still ends in a Timeout.
 // - Any peer the transport waits on without watching its process (other hosts): a small Probe
 //   control message every kProbeInterval while operations with it are outstanding, one at a
