@@ -1,7 +1,8 @@
+#include "transports/ofi/ofi_liveness.hpp"
+
 #include <fmt/format.h>
 
 #include "transports/ofi/ofi_transport_impl.hpp"
-#include "transports/ofi/ofi_liveness.hpp"
 
 namespace banyan::transport::ofi {
 

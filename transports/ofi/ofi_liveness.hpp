@@ -15,8 +15,9 @@
 //   closed, every send then returns -FI_EAGAIN for ever, no error entry, no event), by refusing
 //   every send: after kRefusedBound of refusals towards a peer it had reached, the peer is
 //   lost. A stopped peer's kernel still accepts the bytes over its open connection: no error
-//   and no refusal (seen in stop trials), so a stop still ends in a Timeout. A provider without connections (shm writes into the peer's memory)
-//   completes a probe to a dead peer; there the exit watch is what sees it.
+//   and no refusal (seen in stop trials), so a stop still ends in a Timeout. A provider
+//   without connections (shm writes into the peer's memory) completes a probe to a dead peer;
+//   there the exit watch is what sees it.
 //
 // Peers whose process is watched are not probed: the watch is exact, and libfabric 1.17's shm
 // provider can spin forever inside a send to a peer that was stopped while it held a lock of

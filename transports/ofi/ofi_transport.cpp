@@ -168,11 +168,12 @@ void OfiTransport::watchPeerProcess(int peerRank, int pid) {
   peer->pid = pid;
   if (impl.watchdog) impl.watchdog->watchPeer(peerRank, pid);
   impl.liveness->watch(peerRank, pid);
-  peer->exitWatch = impl.liveness->onExit(impl.io, peerRank, [&impl, peerRank, token = std::weak_ptr<int>(impl.aliveToken)] {
-    if (token.expired()) return;
-    std::lock_guard lock(impl.mutex);
-    impl.peerExited(peerRank);
-  });
+  peer->exitWatch =
+      impl.liveness->onExit(impl.io, peerRank, [&impl, peerRank, token = std::weak_ptr<int>(impl.aliveToken)] {
+        if (token.expired()) return;
+        std::lock_guard lock(impl.mutex);
+        impl.peerExited(peerRank);
+      });
 }
 
 void OfiTransport::send(int peerRank, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
