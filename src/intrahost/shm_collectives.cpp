@@ -5,9 +5,9 @@
 #include "common/hash_mix.hpp"
 #include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
-#include "transports/shm/exit_watch.hpp"
+#include "transports/peer_liveness.hpp"
 #include "transports/shm/segment.hpp"
-#include "transports/shm/segment_exchange.hpp"
+#include "transports/shm/shm_connect.hpp"
 
 #include <asio.hpp>
 #include <fmt/format.h>
@@ -396,7 +396,7 @@ struct ShmCollectives::Impl {
 };
 
 void ShmCollectives::Impl::setUp(Store& store) {
-  const auto nameOf = [&](int rank) { return fmt::format("/{}-r{}-arena", params.name, rank); };
+  const auto nameOf = [&](int rank) { return transport::shm::segmentName(params.name, rank, "-arena"); };
   ranks.resize(static_cast<std::size_t>(size()));
   mine = Segment::create(nameOf(me()), kArenaBytes);
   ranks[static_cast<std::size_t>(me())].rank = me();
@@ -422,7 +422,7 @@ void ShmCollectives::Impl::setUp(Store& store) {
         const ArenaHeader* theirs = header(peer.rank);
         // Written before the exchange's second barrier, so every peer sees the final value.
         if (!transport::shm::crossMemoryProbe(peer.pid, theirs->probeAddress, theirs->probe)) own->readsEveryPeer = 0;
-        peer.exitWatch = transport::shm::watchProcessExit(io, peer.pid, [this, rank = peer.rank] {
+        peer.exitWatch = transport::watchProcessExit(io, peer.pid, [this, rank = peer.rank] {
           peerGone(rank, "closed its connection: the process exited", true);
         });
       });

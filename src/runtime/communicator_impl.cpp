@@ -62,7 +62,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   const std::uint64_t nonce = agreeNonce();
   // The job key every TCP connection of this communicator proves it holds (docs/security.md).
   const auto key = security::communicatorKey(config_.auth, *store_, rank, identity_.prefix + "authkey", config_.timeout);
-  auto setup = runtime::setUpTransports(driver_.io(), store_, {rank, size, nonce, id, identity_.prefix, "", key},
+  auto setup = runtime::setUpTransports(driver_.io(), store_, {rank, size, nonce, id, identity_.prefix, "", key, nullptr},
                                         config_);
   log::info(identity_.logAs(log::Subsystem::Init), "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms",
             identity_.name, rank, size, setup.layout.hostCount, setup.summary, config_.sliceBytes,
@@ -129,7 +129,8 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
   constexpr std::uint64_t kPointToPointNonce = 0x7032702d6e6f6e63ull;
   auto channel = runtime::setUpTransports(
       driver_.io(), store_,
-      {rank, size, nonce ^ kPointToPointNonce, id, fmt::format("{}p2p/", identity_.prefix), "p", key}, config_,
+      {rank, size, nonce ^ kPointToPointNonce, id, fmt::format("{}p2p/", identity_.prefix), "p", key, setup.liveness},
+      config_,
       &layout_);
   p2pTransport_ = std::move(channel.transport);
   p2p_ = std::make_unique<p2p::PointToPoint>(*p2pTransport_, rank, size, config_.p2pEagerBytes, identity_.name);

@@ -1,13 +1,14 @@
 #pragma once
-// Chooses the transport of every peer pair and builds them: shared memory between ranks of one
-// host (same host identity); between hosts libfabric where both ranks found the same provider,
-// else TCP; unless BANYAN_TRANSPORT forces one. Every rank publishes its host identity (and, when
-// it has peers on other hosts or ofi is forced, its libfabric provider and address) in the store
-// and reads everyone's, so all ranks derive the same layout and routes.
+// Chooses the transport of every peer pair and builds them, from the transport table
+// (transports/transport_kind.hpp): shared memory between ranks of one host, libfabric where both
+// ranks found the same provider, else TCP; unless BANYAN_TRANSPORT forces one. Every rank
+// publishes its host identity here (and each kind what else it needs, such as the ofi provider
+// and address) in the store and reads everyone's, so all ranks derive the same layout and routes.
 
 #include "config/config.hpp"
 #include "security/job_key.hpp"
 #include "topology/host_layout.hpp"
+#include "transports/peer_liveness.hpp"
 #include "transports/per_peer_transport.hpp"
 
 #include <banyan/store.hpp>
@@ -31,6 +32,9 @@ struct TransportSetup {
   bool sharedMemory = false;  // local peers talk through shm
   std::string summary;        // for the INFO log: "shm to 3 ranks (cma), tcp on 10.0.0.1:4000 to 4 ranks"
   std::string ofiProvider;    // the libfabric provider and its attributes, "" when ofi is not used
+  // Whether the peers on this host have exited, as every transport above asks it
+  // (transports/peer_liveness.hpp): for the other engines of the communicator to share.
+  std::shared_ptr<transport::PeerLiveness> liveness;
 };
 
 struct TransportParams {
@@ -44,6 +48,8 @@ struct TransportParams {
   std::string channel;
   // The job key (security/key_source.hpp); none: TCP connections are not authenticated.
   std::optional<security::JobKey> key;
+  // The communicator's peer liveness, when an earlier call has made it; null: a new one.
+  std::shared_ptr<transport::PeerLiveness> liveness;
 };
 
 // `known`: the host layout, when an earlier call has exchanged it already.

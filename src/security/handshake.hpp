@@ -53,7 +53,7 @@ inline constexpr std::size_t kProofSize = 4 + kMacBytes;
 using ProofBytes = std::array<std::uint8_t, kProofSize>;
 
 // A TcpStore client's hello: u32 magic 'BNYS' | u32 version | client nonce[32]. (A transport
-// connection's hello is its own, transports/tcp/framing.hpp, with the nonce inside.)
+// connection's hello is its own, transports/tcp/tcp_wire.hpp, with the nonce inside.)
 struct StoreHello {
   Nonce clientNonce{};
 };

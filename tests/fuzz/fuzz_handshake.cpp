@@ -1,18 +1,18 @@
 // libFuzzer target: the authentication handshake's decoders (src/security/handshake.hpp) and
-// the TCP hello that opens it (transports/tcp/framing.hpp), fed arbitrary bytes. They must
+// the TCP hello that opens it (transports/tcp/tcp_wire.hpp), fed arbitrary bytes. They must
 // refuse anything malformed with a Status, never read past `size`, and accept a message only
 // if it re-encodes to the same bytes. Verifying a MAC over fuzzed input must simply say no.
 //
 // Build by hand: clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. -Isrc -Iinclude
 //   tests/fuzz/fuzz_handshake.cpp src/security/handshake.cpp src/security/job_key.cpp
-//   transports/tcp/framing.cpp src/common/status.cpp src/common/error.cpp -lfmt -lsodium
+//   transports/tcp/tcp_wire.cpp src/common/status.cpp src/common/error.cpp -lfmt -lsodium
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
 #include "security/handshake.hpp"
-#include "transports/tcp/framing.hpp"
+#include "transports/tcp/tcp_wire.hpp"
 
 namespace {
 

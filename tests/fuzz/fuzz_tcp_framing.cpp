@@ -1,9 +1,9 @@
 // The TCP transport's two fixed-size records, read from any peer that connects: the hello and
-// the frame header (transports/tcp/framing.hpp). The first byte picks which one the rest is.
+// the frame header (transports/tcp/tcp_wire.hpp). The first byte picks which one the rest is.
 // Properties: decoding never crashes; an accepted record re-encodes to the same bytes (the
 // format has no slack), and an accepted frame header's length is within kMaxPayload.
 
-#include "transports/tcp/framing.hpp"
+#include "transports/tcp/tcp_wire.hpp"
 
 #include "fuzz_check.hpp"
 

@@ -35,7 +35,7 @@
 #include "bootstrap/environment.hpp"
 #include "security/handshake.hpp"
 #include "support/multiproc.hpp"
-#include "transports/tcp/framing.hpp"
+#include "transports/tcp/tcp_wire.hpp"
 
 using namespace banyan;
 using namespace std::chrono_literals;

@@ -6,7 +6,7 @@
 // The fault comes from a thread inside the victim, so it lands anywhere: between calls, in the
 // middle of a transfer, inside a reduction. Trials differ by seed (victim, moment), and each
 // runs over TCP, over the shared-memory transport, with the shared-memory collectives, and over
-// libfabric's tcp;ofi_rxm provider (transports/ofi/peer_liveness.hpp).
+// libfabric's tcp;ofi_rxm provider (transports/ofi/ofi_liveness.hpp).
 
 #include "support/fault_trial.hpp"
 #include "support/multiproc.hpp"

@@ -252,7 +252,7 @@ TEST_CASE("ofi: an RMA target that stops polling does not stall the writer", "[m
   }
 }
 
-// A peer on another host has no exit watch (transports/ofi/peer_liveness.hpp): only what the
+// A peer on another host has no exit watch (transports/ofi/ofi_liveness.hpp): only what the
 // provider says about sends to it. These endpoints are never told the peers' process ids, as
 // between hosts. A rank that only waits to receive from a dead peer must learn of it in
 // seconds (probes; tcp;ofi_rxm then refuses every send), not at its 60 s deadline.

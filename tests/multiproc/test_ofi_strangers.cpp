@@ -41,7 +41,7 @@
 #include "security/job_key.hpp"
 #include "transports/ofi/ofi_transport.hpp"
 #include "transports/ofi/provider.hpp"
-#include "transports/ofi/wire.hpp"
+#include "transports/ofi/ofi_wire.hpp"
 
 using namespace banyan;
 using banyan::test::runRanks;

@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "algorithms/symbolic.hpp"
+#include "symbolic/symbolic.hpp"
 #include "support/selection.hpp"
 #include "tuning/algorithm_registry.hpp"
 #include "tuning/selection.hpp"

@@ -20,7 +20,7 @@
 #include "security/job_key.hpp"
 #include "security/key_source.hpp"
 #include "support/scoped_env.hpp"
-#include "transports/tcp/framing.hpp"
+#include "transports/tcp/tcp_wire.hpp"
 
 using namespace banyan;
 using banyan::test::ScopedEnv;

@@ -13,7 +13,7 @@
 //   one from any other address is dropped and logged (bounded: the receive is posted again,
 //   nothing is kept), and so is a control receive that a too-long message truncated (no rank
 //   sends one).
-// - A MAC on every control message (wire.hpp), with the job key over the message and the rank
+// - A MAC on every control message (ofi_wire.hpp), with the job key over the message and the rank
 //   it is for: where the provider takes the source address on the sender's word (shm 1.17
 //   reported a stranger's first message as coming from rank 0's address), a forged Ready,
 //   Done, Mismatch or Probe is still refused. Replaying a captured one needs a copy of the
@@ -31,7 +31,7 @@
 #include <rdma/fabric.h>
 
 #include "security/job_key.hpp"
-#include "transports/ofi/wire.hpp"
+#include "transports/ofi/ofi_wire.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -39,7 +39,7 @@
 
 namespace banyan::transport::ofi {
 
-// Control messages carry a MAC with the job key (wire.hpp): seal before sending to rank `to`;
+// Control messages carry a MAC with the job key (ofi_wire.hpp): seal before sending to rank `to`;
 // sealed() is true only for a message sealed with the same key for `to`.
 void seal(ControlMessage& message, int to, const security::JobKey& key);
 bool sealed(const ControlMessage& message, int to, const security::JobKey& key);

@@ -2,7 +2,7 @@
 // The libfabric transport: messages between ranks over reliable-datagram endpoints of any
 // provider (InfiniBand/RoCE through verbs, EFA, Slingshot, Omni-Path; the software providers
 // tcp;ofi_rxm, sockets and shm in the tests). Small messages are tagged sends; large ones are
-// RMA writes into the receiver's registered buffer (wire.hpp). Registrations are cached
+// RMA writes into the receiver's registered buffer (ofi_wire.hpp). Registrations are cached
 // (memory_registry.hpp).
 //
 // Progress: one completion queue serves the endpoint. The driver reads it in poll(); before
@@ -27,6 +27,7 @@
 
 #include "security/job_key.hpp"
 #include "transports/ofi/provider.hpp"
+#include "transports/peer_liveness.hpp"
 #include "transports/transport.hpp"
 
 namespace asio {
@@ -51,6 +52,9 @@ struct OfiTransportParams {
   // addresses where the provider can tell (membership.hpp). None: the job runs without
   // authentication (BANYAN_AUTH=off), and neither is done.
   std::optional<security::JobKey> key;
+  // Whether the peers on this host have exited (peer_liveness.hpp), shared by the communicator's
+  // transports; null: the transport keeps its own.
+  std::shared_ptr<PeerLiveness> liveness;
 };
 
 class OfiTransport final : public Transport {
@@ -65,7 +69,7 @@ class OfiTransport final : public Transport {
   // Inserts the peers' published addresses; only these ranks can be reached.
   void connect(const std::map<int, std::string>& addresses);
   // `peer` runs on this host as process `pid`: its exit fails the operations with it at once
-  // (peer_liveness.hpp). Call after connect().
+  // (ofi_liveness.hpp). Call after connect().
   void watchPeerProcess(int peer, int pid);
 
   std::string_view name() const override { return "ofi"; }

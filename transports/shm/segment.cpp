@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -150,6 +151,14 @@ int removeStale(const std::string& prefix) {
   }
   ::closedir(dir);
   return removed;
+}
+
+std::string communicatorSegmentName(std::uint64_t jobKey, std::uint64_t communicatorId, std::string_view channel) {
+  return fmt::format("banyan-{:016x}-c{}{}", jobKey, communicatorId, channel);
+}
+
+std::string segmentName(std::string_view communicator, int rank, std::string_view what) {
+  return fmt::format("/{}-r{}{}", communicator, rank, what);
 }
 
 }  // namespace banyan::transport::shm

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace banyan::transport::shm {
 
@@ -65,5 +66,13 @@ class Segment {
 // Removes banyan segments in /dev/shm whose name starts with `prefix` and whose creator
 // process no longer exists. Returns how many it removed.
 int removeStale(const std::string& prefix);
+
+// The one place segment names are made (the Names paragraph above). The name every segment of
+// one communicator's connections shares, "banyan-<job key>-c<communicator><channel>" (channel:
+// "" for the collectives' connections, "p" for point-to-point's):
+std::string communicatorSegmentName(std::uint64_t jobKey, std::uint64_t communicatorId, std::string_view channel = "");
+// One rank's segment in the communicator named `communicator`: "/<communicator>-r<rank><what>"
+// (what: "" for the shm transport's rings and doorbell, "-arena" for the shm collectives').
+std::string segmentName(std::string_view communicator, int rank, std::string_view what = "");
 
 }  // namespace banyan::transport::shm

@@ -2,9 +2,8 @@
 
 #include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
-#include "transports/shm/exit_watch.hpp"
 #include "transports/shm/segment.hpp"
-#include "transports/shm/segment_exchange.hpp"
+#include "transports/shm/shm_connect.hpp"
 
 #include <asio.hpp>
 #include <fmt/format.h>
@@ -16,8 +15,6 @@
 #include <deque>
 
 namespace banyan::transport::shm {
-
-std::string segmentName(const std::string& name, int rank) { return fmt::format("/{}-r{}", name, rank); }
 
 
 
@@ -62,7 +59,9 @@ struct ShmTransport::Impl {
     std::deque<RecvOp> recvs;
   };
 
-  Impl(asio::io_context& io, ShmTransportParams p) : io(io), params(std::move(p)) {}
+  Impl(asio::io_context& io, ShmTransportParams p) : io(io), params(std::move(p)) {
+    if (!params.liveness) params.liveness = std::make_shared<PeerLiveness>(params.size);
+  }
 
   asio::io_context& io;
   ShmTransportParams params;
@@ -258,7 +257,8 @@ struct ShmTransport::Impl {
   }
 
   void watchExit(Peer& peer) {
-    peer.exitWatch = watchProcessExit(io, peer.pid, [this, &peer] {
+    params.liveness->watch(peer.rank, peer.pid);
+    peer.exitWatch = params.liveness->onExit(io, peer.rank, [this, &peer] {
       if (peer.gone.empty()) peer.gone = "closed its connection: the process exited";
       peer.exited = true;
       checkGone(peer);

@@ -1,6 +1,6 @@
 #pragma once
 // The shared-memory transport: messages between ranks of one host through rings of slots in
-// POSIX shared memory (shm_layout.hpp), large ones by a single cross-memory copy
+// POSIX shared memory (shm_wire.hpp), large ones by a single cross-memory copy
 // (cma.hpp) where the kernel allows it, wake-ups through a per-rank doorbell (doorbell.hpp).
 //
 // Each rank creates one segment holding its outgoing rings, maps its local peers' segments at
@@ -10,7 +10,8 @@
 // Progress is by polling (Transport::poll, called by the driver between event-loop rounds);
 // the doorbell wakes a driver that has gone to sleep.
 
-#include "transports/shm/shm_layout.hpp"
+#include "transports/peer_liveness.hpp"
+#include "transports/shm/shm_wire.hpp"
 #include "transports/transport.hpp"
 
 #include <banyan/store.hpp>
@@ -37,6 +38,9 @@ struct ShmTransportParams {
   // Messages of at least this many bytes go by cross-memory attach where it works; 0: never.
   std::size_t crossMemoryBytes = 64 * 1024;
   std::chrono::milliseconds timeout{300000};
+  // Whether the peers have exited (peer_liveness.hpp), shared by the communicator's transports;
+  // null: the transport keeps its own.
+  std::shared_ptr<PeerLiveness> liveness;
 };
 
 class ShmTransport final : public Transport {
@@ -61,8 +65,5 @@ class ShmTransport final : public Transport {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// The segment and doorbell name of `rank` in the communicator named `name`.
-std::string segmentName(const std::string& name, int rank);
 
 }  // namespace banyan::transport::shm

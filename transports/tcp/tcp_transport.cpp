@@ -135,11 +135,11 @@ Status TcpTransport::Impl::checkFrame(int peerRank, const Connection& connection
 
 // A peer that went away shows as EOF or a reset when reading, a broken pipe when writing:
 // all say the same thing to the user.
-// A peer on this host whose process is seen to have exited is reported so (peer_exits.hpp): the
+// A peer on this host whose process is seen to have exited is reported so (peerExited): the
 // runtime then checks its account once instead of waiting for one.
 Status TcpTransport::Impl::ioError(int peerRank, const asio::error_code& ec, const char* doing) {
   // An operation this side cancelled says nothing about the peer.
-  const bool exited = ec != asio::error::operation_aborted && exits.exited(peerRank, kExitWait);
+  const bool exited = ec != asio::error::operation_aborted && peerExited(peerRank);
   const char* how = exited ? "; its process exited" : "";
   if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
       ec == asio::error::connection_aborted) {
@@ -150,12 +150,29 @@ Status TcpTransport::Impl::ioError(int peerRank, const asio::error_code& ec, con
       .withLostPeer(peerRank, exited);
 }
 
-// Fails every queued part of one peer. The executor reacts by shutting the whole transport
-// down, since a communicator whose streams lost their place cannot go on.
+// A closed connection alone cannot tell a dead rank from a live one: a live rank closes its
+// connections when it fails (a peer sent a message of another call, say), and writes its
+// account in the store around that moment, so the runtime waits for that account up to its
+// bound (src/runtime/communicator_failures.cpp), ~500 ms, before it calls the peer dead. On
+// one host the kernel knows better (peer_liveness.hpp). A killed process closes its sockets
+// inside its exit, a moment before its pidfd turns readable, so the question waits a little
+// (kExitWait) for the kernel to say so, once per peer: a peer found alive is asked again
+// without waiting (its other connections break too, and each asks). Ranks on other hosts are
+// not watched: their closed connections keep the old path.
+bool TcpTransport::Impl::peerExited(int peerRank) {
+  if (peerRank < 0 || peerRank >= params.size) return false;
+  const bool waited = exitWaited[static_cast<std::size_t>(peerRank)];
+  exitWaited[static_cast<std::size_t>(peerRank)] = true;
+  return liveness->exited(peerRank, waited ? std::chrono::milliseconds(0) : kExitWait);
+}
+
 void TcpTransport::watchPeerProcess(int peer, int pid) {
   // Called during setup, before any connection exists to break.
-  impl_->exits.watch(peer, pid);
+  impl_->liveness->watch(peer, pid);
 }
+
+// Fails every queued part of one peer. The executor reacts by shutting the whole transport
+// down, since a communicator whose streams lost their place cannot go on.
 
 void TcpTransport::Impl::failPeer(int peerRank, const Status& status) {
   std::vector<std::shared_ptr<Message>> messages;

@@ -16,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "security/job_key.hpp"
+#include "transports/peer_liveness.hpp"
 #include "transports/transport.hpp"
 
 #include <banyan/store.hpp>
@@ -45,6 +46,9 @@ struct TcpTransportParams {
   // The job key: with one, every connection starts with the challenge-response of
   // security/handshake.hpp; without (BANYAN_AUTH=off), with the hello alone.
   std::optional<security::JobKey> key;
+  // Whether the peers on this host have exited (peer_liveness.hpp), shared by the communicator's
+  // transports; null: the transport keeps its own.
+  std::shared_ptr<PeerLiveness> liveness;
 };
 
 class TcpTransport final : public Transport {
@@ -62,7 +66,7 @@ class TcpTransport final : public Transport {
   // "ip:port" this transport listens on.
   const std::string& listenAddress() const;
   // `peer` runs on this host as process `pid`: a broken connection to it is reported as its
-  // exit when the kernel says the process has ended (peer_exits.hpp).
+  // exit when the kernel says the process has ended (peer_liveness.hpp).
   void watchPeerProcess(int peer, int pid);
 
  private:

@@ -1,9 +1,10 @@
 #pragma once
-// The TCP transport's insides, shared by its two halves: tcp_connections.cpp (listening,
+// The TCP transport's insides, shared by its two halves: tcp_connect.cpp (listening,
 // accepting, greeting, connecting) and tcp_transport.cpp (message queues, framing on the
 // wire, failure). Not a public header.
 
 #include <asio.hpp>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -11,11 +12,15 @@
 
 #include "common/log.hpp"
 #include "security/handshake.hpp"
-#include "transports/tcp/framing.hpp"
-#include "transports/tcp/peer_exits.hpp"
+#include "transports/tcp/tcp_wire.hpp"
 #include "transports/tcp/tcp_transport.hpp"
 
 namespace banyan::transport::tcp {
+
+// How long a broken connection's peer is given to be seen exited (peerExited). Paid in full only
+// when the peer is alive (it closed on purpose), where the runtime then waits for its account
+// anyway.
+constexpr std::chrono::milliseconds kExitWait{100};
 
 using asio::ip::tcp;
 
@@ -85,7 +90,8 @@ struct TcpTransport::Impl {
   tcp::acceptor acceptor;
   std::string listenText;
   std::vector<Peer> peers;
-  PeerExits exits;  // peers on this host whose exit the kernel reports (peer_exits.hpp)
+  std::shared_ptr<PeerLiveness> liveness;  // peers on this host whose exit the kernel reports
+  std::vector<bool> exitWaited;            // per peer: peerExited() has waited for it once
   Status failure;  // set by shutdown(); every later post fails with it
   bool shutDown = false;
   // Connections still in their hello or challenge-response, accepted or our own; owned here so
@@ -102,7 +108,10 @@ struct TcpTransport::Impl {
   std::vector<std::shared_ptr<Greeting>> greeting;
 
   Impl(asio::io_context& context, std::shared_ptr<Store> s, const TcpTransportParams& p)
-      : io(context), store(std::move(s)), params(p), acceptor(context), peers(p.size), exits(p.size) {
+      : io(context), store(std::move(s)), params(p), acceptor(context),
+        peers(p.size),
+        liveness(p.liveness ? p.liveness : std::make_shared<PeerLiveness>(p.size)),
+        exitWaited(static_cast<std::size_t>(p.size)) {
     for (auto& peer : peers) peer.connections.resize(params.socketsPerPeer);
   }
 
@@ -148,6 +157,8 @@ struct TcpTransport::Impl {
   // A peer that went away shows as EOF or a reset when reading, a broken pipe when writing:
   // all say the same thing to the user.
   Status ioError(int peerRank, const asio::error_code& ec, const char* doing);
+  // Whether the peer's process on this host is seen to have exited (peer_liveness.hpp).
+  bool peerExited(int peerRank);
   // Fails every queued part of one peer. The executor reacts by shutting the whole transport
   // down, since a communicator whose streams lost their place cannot go on.
   void failPeer(int peerRank, const Status& status);

@@ -31,7 +31,7 @@ constexpr std::uint64_t dataTag(int sender, std::uint64_t seq) {
 }
 
 // Probe: "are you there?" while operations with the peer are outstanding; the receiver ignores
-// it, and its send failing is the answer (peer_liveness.hpp).
+// it, and its send failing is the answer (ofi_liveness.hpp).
 // Credit: the sender of it received `pieces` more messages from the receiver of it, which may
 // send that many more (flow_control.hpp; over shm only).
 enum class ControlKind : std::uint32_t { Ready = 1, Done = 2, Mismatch = 3, Probe = 4, Credit = 5 };

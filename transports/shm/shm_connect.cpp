@@ -1,4 +1,4 @@
-#include "transports/shm/segment_exchange.hpp"
+#include "transports/shm/shm_connect.hpp"
 
 #include <fmt/format.h>
 

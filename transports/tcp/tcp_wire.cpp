@@ -1,4 +1,4 @@
-#include "transports/tcp/framing.hpp"
+#include "transports/tcp/tcp_wire.hpp"
 
 #include <algorithm>
 

@@ -5,7 +5,7 @@
 //
 // - A peer on this host (every peer over `shm`; ofi-tcp between ranks of one host): its
 //   process id travels with its endpoint address through the store, and a pidfd in the event
-//   loop (transports/shm/exit_watch.hpp) says when it exits. Exact and immediate, and a stopped
+//   loop (transports/peer_liveness.hpp) says when it exits. Exact and immediate, and a stopped
 //   (SIGSTOP) process does not exit, so a stop still ends in a Timeout.
 // - Any peer the transport waits on without watching its process (other hosts): a small Probe
 //   control message every kProbeInterval while operations with it are outstanding, one at a
@@ -15,8 +15,9 @@
 //   closed, every send then returns -FI_EAGAIN for ever, no error entry, no event), by refusing
 //   every send: after kRefusedBound of refusals towards a peer it had reached, the peer is
 //   lost. A stopped peer's kernel still accepts the bytes over its open connection: no error
-//   and no refusal (seen in stop trials), so a stop still ends in a Timeout. A provider without connections (shm writes into the peer's memory)
-//   completes a probe to a dead peer; there the exit watch is what sees it.
+//   and no refusal (seen in stop trials), so a stop still ends in a Timeout. A provider
+//   without connections (shm writes into the peer's memory) completes a probe to a dead peer;
+//   there the exit watch is what sees it.
 //
 // Peers whose process is watched are not probed: the watch is exact, and libfabric 1.17's shm
 // provider can spin forever inside a send to a peer that was stopped while it held a lock of

@@ -1,0 +1,70 @@
+#include "transports/peer_liveness.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace banyan::transport {
+namespace {
+
+// Waits on `fd` (owned by the caller's watch) and calls `onExit` once it is readable.
+ExitWatch watchDescriptor(asio::io_context& io, int fd, std::function<void()> onExit) {
+  auto watch = std::make_unique<asio::posix::stream_descriptor>(io, fd);
+  watch->async_wait(asio::posix::stream_descriptor::wait_read,
+                    [onExit = std::move(onExit)](const asio::error_code& ec) {
+                      if (!ec) onExit();
+                    });
+  return watch;
+}
+
+}  // namespace
+
+ExitWatch watchProcessExit(asio::io_context& io, pid_t pid, std::function<void()> onExit) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return nullptr;
+  return watchDescriptor(io, fd, std::move(onExit));
+}
+
+PeerLiveness::PeerLiveness(int size)
+    : pids_(static_cast<std::size_t>(size), 0), fds_(static_cast<std::size_t>(size), -1) {}
+
+PeerLiveness::~PeerLiveness() {
+  for (int fd : fds_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+void PeerLiveness::watch(int rank, pid_t pid) {
+  if (!known(rank) || pid <= 0 || pids_[static_cast<std::size_t>(rank)] == pid) return;
+  int& fd = fds_[static_cast<std::size_t>(rank)];
+  if (fd >= 0) ::close(fd);
+  fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  pids_[static_cast<std::size_t>(rank)] = pid;
+}
+
+pid_t PeerLiveness::pidOf(int rank) const { return known(rank) ? pids_[static_cast<std::size_t>(rank)] : 0; }
+
+ExitWatch PeerLiveness::onExit(asio::io_context& io, int rank, std::function<void()> onExit) const {
+  if (!known(rank) || fds_[static_cast<std::size_t>(rank)] < 0) return nullptr;
+  // Each watch waits on a descriptor of its own, so destroying it cancels only its call.
+  const int fd = ::dup(fds_[static_cast<std::size_t>(rank)]);
+  if (fd < 0) return nullptr;
+  return watchDescriptor(io, fd, std::move(onExit));
+}
+
+bool PeerLiveness::exited(int rank, std::chrono::milliseconds wait) const {
+  if (!known(rank) || pids_[static_cast<std::size_t>(rank)] <= 0) return false;
+  const int fd = fds_[static_cast<std::size_t>(rank)];
+  if (fd < 0) return ::kill(pids_[static_cast<std::size_t>(rank)], 0) != 0 && errno == ESRCH;
+  pollfd entry{fd, POLLIN, 0};
+  int ready;
+  do {
+    ready = ::poll(&entry, 1, static_cast<int>(wait.count()));
+  } while (ready < 0 && errno == EINTR);
+  return ready > 0 && (entry.revents & POLLIN) != 0;
+}
+
+}  // namespace banyan::transport
