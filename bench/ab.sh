@@ -12,8 +12,8 @@
 #
 # Environment: AB_PASSES (3), AB_OUT (bench/out/ab-<time>), and what the two scripts read:
 # BENCH_SIZES, BENCH_RANKS (shm), BENCH_ITERS, BENCH_COLLECTIVES, any BANYAN_* variable.
-# A pass of shm takes about 1.5 minutes, of compare about 1 (defaults): 3 passes of each build
-# about 9 and 6 minutes.
+# With the defaults a pass of shm took about 1 minute on the shared 2-core machine, so the six
+# about 6 minutes; a pass of compare has fewer sizes and one rank count, about half that.
 set -uo pipefail
 
 if (($# < 2)); then
