@@ -9,16 +9,26 @@
 
 #include <map>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <vector>
 
 namespace banyan::runtime {
 
+// A plan, or why the algorithm cannot plan the shape (the registry's scheduleUnfit): then `plan`
+// is null. What the selector should never have chosen (shm, alltoallv, a rank count the
+// algorithm's rule excludes, a root out of range) comes back here as a value, not an exception
+// on the driving thread.
+struct PlanOrRefusal {
+  std::shared_ptr<const Plan> plan;
+  std::string refusal;
+};
+
 class PlanCache {
  public:
   // `root`: of a rooted collective (isRooted); ignored, pass 0, for the others.
-  std::shared_ptr<const Plan> get(Collective kind, tuning::Algorithm algorithm, int rank, int size, int root,
-                                  std::size_t count, std::size_t sliceElements);
+  PlanOrRefusal get(Collective kind, tuning::Algorithm algorithm, int rank, int size, int root, std::size_t count,
+                    std::size_t sliceElements);
 
   // The host of every rank, for the hierarchical schedules (the same on every rank: the
   // topology's). Unset: every rank on its own host.

@@ -12,7 +12,7 @@
 #include "runtime/plan_cache.hpp"
 #include "runtime/scratch_buffer.hpp"
 #include "transports/transport.hpp"
-#include "tuning/selection.hpp"
+#include "tuning/algorithm.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -27,8 +27,8 @@ class ScheduleEngine final : public Engine {
                  int size, std::size_t sliceBytes);
 
   // Starts `call` (its buffers as the engine should use them) with `algorithm`; `tag` rides in
-  // every message. Returns an error, and never calls `onDone`, when the call cannot be planned
-  // (InvalidUsage: the call does not fit the algorithm; Internal: a defect).
+  // every message. Returns an Internal error, and never calls `onDone`, when the algorithm
+  // cannot plan the call (the registry's scheduleUnfit says why).
   Status start(const CollectiveCall& call, tuning::Algorithm algorithm, std::uint64_t sequence, std::uint64_t tag,
                std::function<void(const Status&)> onDone);
 
@@ -47,7 +47,7 @@ class ScheduleEngine final : public Engine {
   std::string describePending() const override { return executor_.describePending(); }
 
  private:
-  std::shared_ptr<const Plan> plan(const CollectiveCall& call, tuning::Algorithm algorithm, std::size_t element);
+  PlanOrRefusal plan(const CollectiveCall& call, tuning::Algorithm algorithm, std::size_t element);
   std::size_t sliceElements(const CollectiveCall& call, std::size_t elementSize) const;
 
   transport::Transport& transport_;

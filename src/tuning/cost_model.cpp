@@ -164,7 +164,7 @@ double hierarchicalAllgather(const Topology& t, double block) {
 // it is interior, one each way in the other) and folds two, and a host's network link carries
 // one slice each way per tree edge that leaves it. (Charging the steady-state step for the
 // first slice too over-predicted small trees 2-5x in bench/topo.sh's first run of it.) Slices
-// as the executor cuts them (communicator_progress.cpp).
+// as the executor cuts them (runtime/schedule_engine.cpp, sliceElements).
 double doubleTreeAllreduce(const Topology& t, double bytes) {
   const int n = t.size;
   const double slice = std::min(1024.0 * 1024, std::max(64.0 * 1024, bytes / n / 4));
@@ -246,7 +246,7 @@ double binomialBroadcast(const Topology& t, double bytes) {
 
 // Chain broadcast from rank 0: (n - 1) + (slices - 1) slice hops, each at the slowest link of
 // the chain (every link is busy at once once the pipe is full). Slices as the executor cuts a
-// broadcast's (communicator_progress.cpp): about four, 64 KiB to 1 MiB; two ranks, one message.
+// broadcast's (runtime/schedule_engine.cpp, sliceElements): about four, 64 KiB to 1 MiB; two ranks, one message.
 double chainBroadcast(const Topology& t, double bytes) {
   const int n = t.size;
   const double slice = n == 2 ? bytes : std::min(1024.0 * 1024, std::max(64.0 * 1024, bytes / 4));

@@ -23,7 +23,7 @@
 // ranks than cores), which cost_model.cpp prices from measurements: these layouts say 0 cores
 // (unknown), which turns that correction off.
 //
-// Slices are the communicator's (communicator_progress.cpp, sliceElements): a chunk (allreduce:
+// Slices are the communicator's (runtime/schedule_engine.cpp, sliceElements): a chunk (allreduce:
 // the buffer over n; otherwise the buffer) in 4 slices of 64 KiB to 1 MiB; a 2-rank broadcast
 // is one message. Data are f32, the root is rank 0 (the formulas price root 0).
 

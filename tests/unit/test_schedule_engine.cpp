@@ -34,14 +34,14 @@ TEST_CASE("a call no schedule fits is refused as a value, before any message", "
   runtime::ScheduleEngine engine(transport, [&](std::function<void()> work) { deferred.push_back(std::move(work)); },
                                  /*rank=*/0, /*size=*/3, /*sliceBytes=*/1 << 20);
   std::vector<float> buffer(16, 1.0f);
-  // Root 5 of 3 ranks: the binomial broadcast's generator refuses it.
+  // Root 5 of 3 ranks: the registry says the binomial broadcast cannot plan it.
   const CollectiveCall call{Collective::Broadcast, buffer.data(), buffer.data(), buffer.size(), DataType::f32,
                             ReduceOp::sum, 5};
   bool done = false;
   Status refused;
   REQUIRE_NOTHROW(refused = engine.start(call, tuning::Algorithm::BinomialTree, 1, 1 << 16,
                                          [&](const Status&) { done = true; }));
-  CHECK(refused.code() == ErrorCode::InvalidUsage);
+  CHECK(refused.code() == ErrorCode::Internal);
   CHECK_THAT(refused.message(), Catch::Contains("broadcast cannot be planned with"));
   CHECK_THAT(refused.message(), Catch::Contains("root"));
   CHECK_FALSE(done);  // onDone is for started operations only

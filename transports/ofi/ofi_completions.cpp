@@ -123,7 +123,7 @@ void OfiTransport::Impl::readError() {
   }
   // An operation with one peer that fails (other than by truncation, above) means that peer
   // cannot be reached: recorded, so the runtime asks the store whether it had failed first
-  // (src/runtime/communicator_failures.cpp), as over tcp and shm.
+  // (src/runtime/failure_accounts.cpp), as over tcp and shm.
   const int peer = error.op_context != nullptr ? peerOfOperation(static_cast<const Context*>(error.op_context)) : -1;
   if (peer >= 0) {
     Peer& lost = peers[static_cast<std::size_t>(peer)];

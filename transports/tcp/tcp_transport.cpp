@@ -153,7 +153,7 @@ Status TcpTransport::Impl::ioError(int peerRank, const asio::error_code& ec, con
 // A closed connection alone cannot tell a dead rank from a live one: a live rank closes its
 // connections when it fails (a peer sent a message of another call, say), and writes its
 // account in the store around that moment, so the runtime waits for that account up to its
-// bound (src/runtime/communicator_failures.cpp), ~500 ms, before it calls the peer dead. On
+// bound (src/runtime/failure_accounts.cpp), ~500 ms, before it calls the peer dead. On
 // one host the kernel knows better (peer_liveness.hpp). A killed process closes its sockets
 // inside its exit, a moment before its pidfd turns readable, so the question waits a little
 // (kExitWait) for the kernel to say so, once per peer: a peer found alive is asked again
