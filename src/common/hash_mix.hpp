@@ -23,4 +23,14 @@ class HashMix {
   std::uint64_t h_ = kGolden;
 };
 
+// Scrambles one 64-bit word so that nearby inputs give unrelated outputs (the SplitMix64
+// finalizer): the symbolic checker's per-(rank, element) contributions, whose sums must not
+// collide. HashMix folds many fields in order; this spreads one.
+constexpr std::uint64_t splitMix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
 }  // namespace banyan

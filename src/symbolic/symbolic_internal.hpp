@@ -6,6 +6,7 @@
 
 #include "symbolic/symbolic.hpp"
 #include "common/collective.hpp"
+#include "common/hash_mix.hpp"
 
 #include <fmt/format.h>
 
@@ -26,15 +27,8 @@ struct Value {
   bool finalized = false;
 };
 
-inline std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 inline std::uint64_t contribution(int rank, std::size_t element) {
-  return mix((static_cast<std::uint64_t>(rank) << 40) ^ static_cast<std::uint64_t>(element));
+  return splitMix64((static_cast<std::uint64_t>(rank) << 40) ^ static_cast<std::uint64_t>(element));
 }
 
 struct Place {
