@@ -422,9 +422,9 @@ void ShmCollectives::Impl::setUp(Store& store) {
         const ArenaHeader* theirs = header(peer.rank);
         // Written before the exchange's second barrier, so every peer sees the final value.
         if (!transport::shm::crossMemoryProbe(peer.pid, theirs->probeAddress, theirs->probe)) own->readsEveryPeer = 0;
-        peer.exitWatch = transport::watchProcessExit(io, peer.pid, [this, rank = peer.rank] {
-          peerGone(rank, "closed its connection: the process exited", true);
-        });
+        const auto gone = [this, rank = peer.rank] { peerGone(rank, "closed its connection: the process exited", true); };
+        peer.exitWatch = params.liveness ? params.liveness->onExit(io, peer.rank, gone)
+                                         : transport::watchProcessExit(io, peer.pid, gone);
       });
   for (int rank = 0; rank < size(); ++rank) {
     if (rank != me()) ranks[static_cast<std::size_t>(rank)].segment = std::move(segments[static_cast<std::size_t>(rank)]);

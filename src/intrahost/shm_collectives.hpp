@@ -32,6 +32,7 @@
 #include "reduce/reduce.hpp"
 #include "common/collective.hpp"
 #include "common/engine.hpp"
+#include "transports/peer_liveness.hpp"
 
 #include <banyan/store.hpp>
 #include <banyan/types.hpp>
@@ -60,6 +61,10 @@ struct ShmCollectivesParams {
   std::chrono::milliseconds timeout{300000};
   // BANYAN_CHECK: compare the peers' posted calls with ours before using their data.
   bool checkCalls = true;
+  // The communicator's watcher of its peers' exits (transports/peer_liveness.hpp): a peer whose
+  // process exits mid-operation fails the operation at once. Null: this engine watches the
+  // pids the peers write in their arenas itself.
+  std::shared_ptr<const transport::PeerLiveness> liveness = nullptr;
 };
 
 struct ShmOperation {

@@ -115,8 +115,9 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
   if (setup.sharedMemory && layout_.hostCount == 1 && config_.shmCollectives) {
     shm_ = std::make_unique<intrahost::ShmCollectives>(
         driver_.io(), store_,
-        intrahost::ShmCollectivesParams{rank, size, fmt::format("banyan-{:016x}-c{}", nonce, id), identity_.prefix,
-                                        config_.crossMemoryBytes, config_.timeout, config_.checkCalls});
+        intrahost::ShmCollectivesParams{rank, size, transport::shm::communicatorSegmentName(nonce, id),
+                                        identity_.prefix, config_.crossMemoryBytes, config_.timeout,
+                                        config_.checkCalls, setup.liveness});
     driver_.addEngine(*shm_);
     log::info(identity_.logAs(log::Subsystem::Init),
               "{}: allreduce and allgather run directly in shared memory, except sizes a BANYAN_ALGO band forces "
