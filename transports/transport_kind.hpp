@@ -1,12 +1,14 @@
 #pragma once
 // The transport table: one row (a TransportKind) per transport, in the order the runtime tries
 // them, as NCCL's transport table does. The runtime (src/runtime/transport_setup.cpp) offers
-// each kind in turn the peers no earlier kind took; the kind opens its transport for the ones
-// it can reach and says which those are. Adding a transport is one folder with its row
-// (<name>_kind.cpp) and one line in transportTable(); the runtime does not change.
+// each kind in turn the peers no earlier kind took: the kind publishes what its peers need to
+// know of it, answers canReach for each, and opens its transport for those it reaches. Adding a
+// transport is one folder with its row (<name>_kind.cpp), one line in transportTable() and its
+// name among BANYAN_TRANSPORT's values (src/config); the runtime does not change.
 //
 // BANYAN_TRANSPORT names one kind (TransportKind::name); then only that kind is offered peers,
-// and it must reach them all.
+// and a kind forced on peers it cannot reach says so (shm across hosts, ofi without a shared
+// provider).
 
 #include <banyan/store.hpp>
 #include <cstdint>
@@ -21,10 +23,6 @@
 #include "topology/host_layout.hpp"
 #include "transports/peer_liveness.hpp"
 #include "transports/transport.hpp"
-
-namespace asio {
-class io_context;
-}
 
 namespace banyan::transport {
 

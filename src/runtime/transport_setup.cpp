@@ -7,7 +7,7 @@
 #include <map>
 
 #include "bootstrap/host_identity.hpp"
-#include "common/log.hpp"
+#include "common/status.hpp"
 #include "transports/transport_kind.hpp"
 
 namespace banyan::runtime {
@@ -95,6 +95,9 @@ TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store
   for (const auto& kind : transport::transportTable()) {
     if (unrouted.empty()) break;
     if (!context.forced().empty() && context.forced() != kind->name()) continue;
+    if (!kind->available() && context.forced() == kind->name()) {
+      fail(ErrorCode::NotSupported, "BANYAN_TRANSPORT={}: this banyan was built without it", kind->name());
+    }
     kind->publish(context, unrouted);
     std::vector<int> reached;
     std::vector<int> rest;
