@@ -146,11 +146,21 @@ const std::vector<AlgorithmRow>& algorithmRegistry() {
 }
 
 const AlgorithmRow& rowOf(Algorithm algorithm) {
-  const auto& rows = algorithmRegistry();
-  const auto it =
-      std::find_if(rows.begin(), rows.end(), [&](const AlgorithmRow& r) { return r.algorithm == algorithm; });
-  if (it == rows.end()) fail(ErrorCode::Internal, "algorithm {} has no registry row", static_cast<int>(algorithm));
-  return *it;
+  // Indexed by the enum's value: the selector looks rows up on every call.
+  static const std::vector<const AlgorithmRow*> byValue = [] {
+    std::vector<const AlgorithmRow*> index;
+    for (const AlgorithmRow& row : algorithmRegistry()) {
+      const auto at = static_cast<std::size_t>(row.algorithm);
+      if (index.size() <= at) index.resize(at + 1, nullptr);
+      index[at] = &row;
+    }
+    return index;
+  }();
+  const auto at = static_cast<std::size_t>(algorithm);
+  if (at >= byValue.size() || byValue[at] == nullptr) {
+    fail(ErrorCode::Internal, "algorithm {} has no registry row", static_cast<int>(algorithm));
+  }
+  return *byValue[at];
 }
 
 std::string_view toString(Algorithm algorithm) { return rowOf(algorithm).name; }
@@ -172,7 +182,9 @@ std::optional<Algorithm> algorithmFromName(std::string_view name) {
 std::vector<Algorithm> algorithmsOf(Collective collective) {
   std::vector<Algorithm> found;
   for (const AlgorithmRow& row : algorithmRegistry()) {
-    if (servesOf(row.algorithm, collective)) found.push_back(row.algorithm);
+    for (const Serves& s : row.serves) {
+      if (s.collective == collective) found.push_back(row.algorithm);
+    }
   }
   return found;
 }
@@ -194,10 +206,12 @@ std::vector<Collective> pricedCollectives() {
   return found;
 }
 
+bool admits(const Serves& serves, int size) { return serves.ranks == RankRule::Any || powerOfTwo(size); }
+
 std::string unsupportedReason(Collective collective, Algorithm algorithm, int size) {
   const Serves* serves = servesOf(algorithm, collective);
   if (!serves) return fmt::format("{} has no {} schedule", collectiveName(collective), toString(algorithm));
-  if (serves->ranks == RankRule::PowerOfTwo && !powerOfTwo(size)) {
+  if (!admits(*serves, size)) {
     return fmt::format("{} {} needs a power-of-two rank count, not {}", collectiveName(collective), toString(algorithm),
                        size);
   }

@@ -93,6 +93,9 @@ std::string algorithmNames(Collective collective);
 // The collectives some row prices with a cost formula, in Collective order.
 std::vector<Collective> pricedCollectives();
 
+// Whether the rank rule of `serves` admits `size` ranks.
+bool admits(const Serves& serves, int size);
+
 // Why `algorithm` cannot run `collective` on `size` ranks, or "" when it can.
 std::string unsupportedReason(Collective collective, Algorithm algorithm, int size);
 

@@ -264,7 +264,7 @@ std::optional<double> predictUs(const Topology& t, Collective collective, Algori
   if (t.size == 1) return memoryUs(t, static_cast<double>(bytes));
   const Serves* serves = servesOf(algorithm, collective);
   if (!serves || !serves->cost) return std::nullopt;
-  if (!unsupportedReason(collective, algorithm, t.size).empty()) return std::nullopt;
+  if (!admits(*serves, t.size)) return std::nullopt;
   if (serves->pricedAcrossHostsOnly && t.hostCount() == 1) return std::nullopt;
   return serves->cost(t, static_cast<double>(bytes));
 }
