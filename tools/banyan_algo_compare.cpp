@@ -42,8 +42,8 @@
 #include <banyan/error.hpp>
 
 #include "bootstrap/environment.hpp"
-#include "common/file_text.hpp"
 #include "bootstrap/local_launcher.hpp"
+#include "common/file_text.hpp"
 #include "config/config.hpp"
 #include "tools/bench/bench_report.hpp"
 #include "topology/topology.hpp"
@@ -54,10 +54,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -177,9 +177,9 @@ void writeTable(const Args& args, int n, const std::vector<std::pair<std::size_t
   if (const std::optional<std::string> text = readFileText(args.tuneOut)) {
     const tuning::TuneTable table = tuning::parseTuneTable(*text, args.tuneOut);
     if (tuning::layoutName(table.hosts, table.ranksPerHost) != measuredOn) {
-      throw Error(ErrorCode::InvalidUsage, fmt::format("--tune-out {} holds a table for layout {}, this job is {}",
-                                                       args.tuneOut, tuning::layoutName(table.hosts, table.ranksPerHost),
-                                                       measuredOn));
+      throw Error(ErrorCode::InvalidUsage,
+                  fmt::format("--tune-out {} holds a table for layout {}, this job is {}", args.tuneOut,
+                              tuning::layoutName(table.hosts, table.ranksPerHost), measuredOn));
     }
     std::istringstream lines(*text);
     for (std::string line; std::getline(lines, line);) {
@@ -199,8 +199,9 @@ void writeTable(const Args& args, int n, const std::vector<std::pair<std::size_t
     const std::size_t low =
         i == 0 ? 0 : static_cast<std::size_t>(std::sqrt(static_cast<double>(fastest[i - 1].first) * bytes)) + 1;
     const std::size_t high =
-        i + 1 == fastest.size() ? 2 * bytes
-                                : static_cast<std::size_t>(std::sqrt(static_cast<double>(bytes) * fastest[i + 1].first)) + 1;
+        i + 1 == fastest.size()
+            ? 2 * bytes
+            : static_cast<std::size_t>(std::sqrt(static_cast<double>(bytes) * fastest[i + 1].first)) + 1;
     out += fmt::format("{} {}-{} {}\n", collective, low, high, fastest[i].second);
   }
   std::ofstream file(args.tuneOut, std::ios::trunc);
@@ -246,7 +247,8 @@ int runRank(const bootstrap::JobEnvironment& job, const Args& args) {
     const bench::SizePlan plan = planFor(args, sweep, n);
     std::vector<float> send(std::max<std::size_t>(plan.sendCount, 1), 1.0f);
     std::vector<float> recv(std::max<std::size_t>(plan.recvCount, 1), 0.0f);
-    const int calls = static_cast<int>(std::clamp<std::size_t>((std::size_t{16} << 20) / std::max<std::size_t>(plan.bytes, 1), 1, 1000));
+    const int calls = static_cast<int>(
+        std::clamp<std::size_t>((std::size_t{16} << 20) / std::max<std::size_t>(plan.bytes, 1), 1, 1000));
     const std::string loadBefore = loadAverage();
     for (Variant& v : variants) timeBatch(*v.comm, args, send, recv, plan.callCount, 1);  // warm: connections, plans
     std::vector<std::vector<double>> times(variants.size());
@@ -262,14 +264,17 @@ int runRank(const bootstrap::JobEnvironment& job, const Args& args) {
     std::string bestName;
     for (std::size_t i = 0; i < variants.size(); ++i) {
       const double us = median(times[i]);
-      if (variants[i].name.rfind("auto", 0) != 0 && (bestName.empty() || us < best)) best = us, bestName = variants[i].name;
-      const double busbw = bench::algorithmBandwidth(plan.bytes, us) * bench::busBandwidthFactor(args.benchCollective, n);
-      lines += fmt::format("{} {} {} {:.2f} {:.2f} {:.2f} {:.6g}\n", tuning::collectiveName(args.collective), plan.bytes,
-                           variants[i].name, us, *std::min_element(times[i].begin(), times[i].end()),
+      if (variants[i].name.rfind("auto", 0) != 0 && (bestName.empty() || us < best))
+        best = us, bestName = variants[i].name;
+      const double busbw =
+          bench::algorithmBandwidth(plan.bytes, us) * bench::busBandwidthFactor(args.benchCollective, n);
+      lines += fmt::format("{} {} {} {:.2f} {:.2f} {:.2f} {:.6g}\n", tuning::collectiveName(args.collective),
+                           plan.bytes, variants[i].name, us, *std::min_element(times[i].begin(), times[i].end()),
                            *std::max_element(times[i].begin(), times[i].end()), busbw);
     }
     const std::size_t perCall = plan.callCount * sizeof(float);
-    if (!bestName.empty() && (fastest.empty() || fastest.back().first < perCall)) fastest.emplace_back(perCall, bestName);
+    if (!bestName.empty() && (fastest.empty() || fastest.back().first < perCall))
+      fastest.emplace_back(perCall, bestName);
     std::fputs(lines.c_str(), stdout);
     std::fflush(stdout);
     if (out) {
@@ -288,7 +293,9 @@ int runRank(const bootstrap::JobEnvironment& job, const Args& args) {
 
 Args parse(int argc, char** argv) {
   Args args;
-  if (argc < 2) throw Error(ErrorCode::InvalidUsage, "usage: banyan-algo-compare COLLECTIVE [-np N] [--sizes LIST] [--repeats R] [--out FILE]");
+  if (argc < 2)
+    throw Error(ErrorCode::InvalidUsage,
+                "usage: banyan-algo-compare COLLECTIVE [-np N] [--sizes LIST] [--repeats R] [--out FILE]");
   const std::string name = argv[1];
   const auto collective = tuning::collectiveFromName(name);
   if (name == "allreduce") {
@@ -348,7 +355,9 @@ int main(int argc, char** argv) {
   }
   const auto body = [&](int) {
     const auto job = bootstrap::jobFromEnvironment();
-    if (!job) throw Error(ErrorCode::InvalidUsage, "no job in the environment: give -np N or set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT");
+    if (!job)
+      throw Error(ErrorCode::InvalidUsage,
+                  "no job in the environment: give -np N or set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT");
     return runRank(*job, args);
   };
   if (args.ranks == 0) {

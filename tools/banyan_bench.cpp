@@ -223,8 +223,8 @@ int launchRanks(const BenchArgs& args) {
   // Flush before forking so nothing buffered here is printed once per child.
   std::fflush(stdout);
   std::fflush(stderr);
-  const std::vector<bootstrap::RankExit> exits =
-      bootstrap::launchLocal(*args.numRanks, [&](int) { return runRank(args, [] { return Communicator::fromEnvironment(); }); }, options);
+  const std::vector<bootstrap::RankExit> exits = bootstrap::launchLocal(
+      *args.numRanks, [&](int) { return runRank(args, [] { return Communicator::fromEnvironment(); }); }, options);
   // Ranks print their own errors and verdicts. When every rank ended the same ordinary way
   // (0; 1: wrong results or an error; 2: usage) that code is the answer; anything else (a
   // signal, the deadline, disagreeing ranks) is reported here.

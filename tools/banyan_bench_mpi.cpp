@@ -37,29 +37,45 @@ constexpr const char* kLibrary = "mpi";
 
 std::optional<MPI_Datatype> mpiType(DataType type) {
   switch (type) {
-    case DataType::f32: return MPI_FLOAT;
-    case DataType::f64: return MPI_DOUBLE;
-    case DataType::i8: return MPI_INT8_T;
-    case DataType::u8: return MPI_UINT8_T;
-    case DataType::i32: return MPI_INT32_T;
-    case DataType::i64: return MPI_INT64_T;
-    case DataType::i16: return MPI_INT16_T;
+    case DataType::f32:
+      return MPI_FLOAT;
+    case DataType::f64:
+      return MPI_DOUBLE;
+    case DataType::i8:
+      return MPI_INT8_T;
+    case DataType::u8:
+      return MPI_UINT8_T;
+    case DataType::i32:
+      return MPI_INT32_T;
+    case DataType::i64:
+      return MPI_INT64_T;
+    case DataType::i16:
+      return MPI_INT16_T;
     case DataType::f16:
-    case DataType::bf16: return std::nullopt;  // MPI has no 16-bit float types
+    case DataType::bf16:
+      return std::nullopt;  // MPI has no 16-bit float types
   }
   return std::nullopt;
 }
 
 std::optional<MPI_Op> mpiOp(ReduceOp op) {
   switch (op) {
-    case ReduceOp::sum: return MPI_SUM;
-    case ReduceOp::prod: return MPI_PROD;
-    case ReduceOp::min: return MPI_MIN;
-    case ReduceOp::max: return MPI_MAX;
-    case ReduceOp::avg: return std::nullopt;  // no MPI equivalent
-    case ReduceOp::band: return MPI_BAND;
-    case ReduceOp::bor: return MPI_BOR;
-    case ReduceOp::bxor: return MPI_BXOR;
+    case ReduceOp::sum:
+      return MPI_SUM;
+    case ReduceOp::prod:
+      return MPI_PROD;
+    case ReduceOp::min:
+      return MPI_MIN;
+    case ReduceOp::max:
+      return MPI_MAX;
+    case ReduceOp::avg:
+      return std::nullopt;  // no MPI equivalent
+    case ReduceOp::band:
+      return MPI_BAND;
+    case ReduceOp::bor:
+      return MPI_BOR;
+    case ReduceOp::bxor:
+      return MPI_BXOR;
   }
   return std::nullopt;
 }
@@ -133,9 +149,9 @@ class MpiBackend {
           check(MPI_Sendrecv_replace(c.recv, count, type_, to, kTag, from, kTag, comm_, MPI_STATUS_IGNORE),
                 "MPI_Sendrecv_replace");
         } else {
-          check(MPI_Sendrecv(c.send, count, type_, to, kTag, c.recv, count, type_, from, kTag, comm_,
-                             MPI_STATUS_IGNORE),
-                "MPI_Sendrecv");
+          check(
+              MPI_Sendrecv(c.send, count, type_, to, kTag, c.recv, count, type_, from, kTag, comm_, MPI_STATUS_IGNORE),
+              "MPI_Sendrecv");
         }
         break;
       }
@@ -200,15 +216,21 @@ int runMain(int argc, char** argv, int rank) {
   }
   const auto type = mpiType(args.dataType);
   if (!type) {
-    return usageError(rank, fmt::format("datatype {} is not supported by the MPI reference (MPI has "
-                                        "no 16-bit float types)", dataTypeName(args.dataType)), false);
+    return usageError(rank,
+                      fmt::format("datatype {} is not supported by the MPI reference (MPI has "
+                                  "no 16-bit float types)",
+                                  dataTypeName(args.dataType)),
+                      false);
   }
   // Only the reducing collectives use the op, so an unsupported op only matters for them.
   std::optional<MPI_Op> op = MPI_SUM;
   if (reduces(args.collective)) op = mpiOp(args.op);
   if (!op) {
-    return usageError(rank, fmt::format("op {} is not supported by the MPI reference (MPI has no "
-                                        "average)", reduceOpName(args.op)), false);
+    return usageError(rank,
+                      fmt::format("op {} is not supported by the MPI reference (MPI has no "
+                                  "average)",
+                                  reduceOpName(args.op)),
+                      false);
   }
   // MPI counts are int; refuse sizes that would not fit instead of wrapping.
   if (args.maxBytes / elementSize(args.dataType) > static_cast<std::size_t>(INT32_MAX)) {

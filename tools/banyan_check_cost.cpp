@@ -57,9 +57,10 @@ int runRank(const std::vector<std::size_t>& sizes, int batches) {
   Communicator& unchecked = offFirst ? first : second;
   std::vector<float> buffer(*std::max_element(sizes.begin(), sizes.end()) / sizeof(float) + 1, 1.0f);
   if (checked.rank() == 0) {
-    std::printf("| size (B) | check on (us/call) | check off (us/call) | on / off (median of %d paired batches) |\n"
-                "|---|---|---|---|\n",
-                batches);
+    std::printf(
+        "| size (B) | check on (us/call) | check off (us/call) | on / off (median of %d paired batches) |\n"
+        "|---|---|---|---|\n",
+        batches);
   }
   for (const std::size_t bytes : sizes) {
     const std::size_t count = std::max<std::size_t>(1, bytes / sizeof(float));
@@ -124,7 +125,8 @@ int main(int argc, char** argv) {
   }
   bootstrap::LaunchOptions options;
   options.bindToCores = true;
-  const auto exits = bootstrap::launchLocal(ranks, [&](int) { return runRank(sizes, batches); }, options);
+  const auto exits = bootstrap::launchLocal(
+      ranks, [&](int) { return runRank(sizes, batches); }, options);
   int status = 0;
   for (const auto& exit : exits) {
     if (!exit.ok()) {

@@ -52,7 +52,7 @@ enum class Outcome : int { None = 0, Right = 1, Wrong = 2, NoError = 3, SetupFai
 struct Report {
   std::atomic<int> outcome;
   std::atomic<int> namesVictim;  // judged on the whole text; `text` may be cut short
-  std::int64_t detectedNs;  // error time minus fault time
+  std::int64_t detectedNs;       // error time minus fault time
   char text[kTextBytes];
 };
 
@@ -97,7 +97,7 @@ struct TrialResult {
   int delayUs = 0;
   int hangs = 0;
   int wrong = 0;
-  int named = 0;  // survivors whose error names the victim
+  int named = 0;             // survivors whose error names the victim
   bool didNotStart = false;  // a survivor's job failed before the fault: nothing to judge
   std::vector<double> delaysMs;
   std::vector<std::string> problems;
@@ -130,24 +130,27 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
     return ns == 0 ? planned : Clock::time_point(std::chrono::nanoseconds(ns));
   };
 
-  const auto exits = bootstrap::launchLocal(settings.ranks, [&](int rank) {
-    Report& report = shared->reports[rank];
-    const auto outcome = test::faults::runRank(plan, named, hooks);
-    if (outcome.setupFailed) {
-      std::snprintf(report.text, kTextBytes, "%s", outcome.text.c_str());
-      report.outcome.store(static_cast<int>(Outcome::SetupFailed));
-      return 1;
-    }
-    if (!outcome.errored) {
-      report.outcome.store(static_cast<int>(Outcome::NoError));
-      return 1;
-    }
-    report.detectedNs = std::chrono::duration_cast<std::chrono::nanoseconds>(outcome.detected).count();
-    std::snprintf(report.text, kTextBytes, "%s", outcome.text.c_str());
-    report.namesVictim.store(outcome.namesVictim ? 1 : 0);
-    report.outcome.store(static_cast<int>(outcome.right ? Outcome::Right : Outcome::Wrong));
-    return outcome.right ? 0 : 1;
-  }, test::faults::launchOptions(plan, options));
+  const auto exits = bootstrap::launchLocal(
+      settings.ranks,
+      [&](int rank) {
+        Report& report = shared->reports[rank];
+        const auto outcome = test::faults::runRank(plan, named, hooks);
+        if (outcome.setupFailed) {
+          std::snprintf(report.text, kTextBytes, "%s", outcome.text.c_str());
+          report.outcome.store(static_cast<int>(Outcome::SetupFailed));
+          return 1;
+        }
+        if (!outcome.errored) {
+          report.outcome.store(static_cast<int>(Outcome::NoError));
+          return 1;
+        }
+        report.detectedNs = std::chrono::duration_cast<std::chrono::nanoseconds>(outcome.detected).count();
+        std::snprintf(report.text, kTextBytes, "%s", outcome.text.c_str());
+        report.namesVictim.store(outcome.namesVictim ? 1 : 0);
+        report.outcome.store(static_cast<int>(outcome.right ? Outcome::Right : Outcome::Wrong));
+        return outcome.right ? 0 : 1;
+      },
+      test::faults::launchOptions(plan, options));
 
   for (const auto& exit : exits) {
     if (exit.rank == victim) continue;
@@ -227,10 +230,12 @@ Settings parse(int argc, char** argv) {
         from = comma + 1;
       }
     } else {
-      throw std::invalid_argument(fmt::format("unknown flag '{}' (see the header of tools/banyan_fault_trials.cpp)", flag));
+      throw std::invalid_argument(
+          fmt::format("unknown flag '{}' (see the header of tools/banyan_fault_trials.cpp)", flag));
     }
   }
-  if (s.ranks < 3 || s.ranks > kMaxRanks) throw std::invalid_argument(fmt::format("--ranks must be 3 to {}", kMaxRanks));
+  if (s.ranks < 3 || s.ranks > kMaxRanks)
+    throw std::invalid_argument(fmt::format("--ranks must be 3 to {}", kMaxRanks));
   if (s.kills < 0 || s.stops < 0 || s.transports.empty() || s.timeoutMs < 100) {
     throw std::invalid_argument("--kills/--stops must be >= 0, --transports non-empty, --timeout-ms >= 100");
   }
@@ -251,8 +256,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "banyan-fault-trials: %s\n", e.what());
     return 2;
   }
-  auto* shared = static_cast<Shared*>(
-      mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  auto* shared =
+      static_cast<Shared*>(mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   if (shared == MAP_FAILED) {
     std::perror("banyan-fault-trials: mmap");
     return 2;
@@ -266,10 +271,11 @@ int main(int argc, char** argv) {
     const std::string& transport = settings.transports[static_cast<std::size_t>(index) % settings.transports.size()];
     results.push_back(runTrial(settings, shared, transport, stop, random));
     const auto& r = results.back();
-    std::printf("trial %3d: %-4s %-12s victim %d at %6.1f ms: %s\n", i + 1, stop ? "stop" : "kill",
-                transport.c_str(), r.victim, r.delayUs / 1000.0,
+    std::printf("trial %3d: %-4s %-12s victim %d at %6.1f ms: %s\n", i + 1, stop ? "stop" : "kill", transport.c_str(),
+                r.victim, r.delayUs / 1000.0,
                 r.problems.empty() ? fmt::format("ok, errors after {:.0f}-{:.0f} ms", percentile(r.delaysMs, 0),
-                                                 percentile(r.delaysMs, 1)).c_str()
+                                                 percentile(r.delaysMs, 1))
+                                         .c_str()
                                    : fmt::format("{}", fmt::join(r.problems, "; ")).c_str());
     std::fflush(stdout);
   }
@@ -290,12 +296,14 @@ int main(int argc, char** argv) {
       row.delays.insert(row.delays.end(), r.delaysMs.begin(), r.delaysMs.end());
     }
   }
-  std::printf("\n| fault | transport | trials | did not start | survivors' reports | hangs | wrong or missing reports | "
-              "fault to error, median (ms) | max (ms) |\n|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "\n| fault | transport | trials | did not start | survivors' reports | hangs | wrong or missing reports | "
+      "fault to error, median (ms) | max (ms) |\n|---|---|---|---|---|---|---|---|---|\n");
   int bad = 0;
   for (const auto& [key, row] : rows) {
     std::printf("| %s | %s | %d | %d | %zu | %d | %d | %.0f | %.0f |\n", key.first.c_str(), key.second.c_str(),
-                row.trials, row.didNotStart, row.delays.size(), row.hangs, row.wrong, percentile(row.delays, 0.5), percentile(row.delays, 1));
+                row.trials, row.didNotStart, row.delays.size(), row.hangs, row.wrong, percentile(row.delays, 0.5),
+                percentile(row.delays, 1));
     if (key.second == "all") bad += row.hangs + row.wrong;
   }
   std::printf("\n%d ranks; stop trials use BANYAN_TIMEOUT=%d ms, kill trials 60 s; seed %u\n", settings.ranks,
@@ -305,11 +313,13 @@ int main(int argc, char** argv) {
       std::fprintf(f, "[\n");
       for (std::size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
-        std::fprintf(f, "  {\"fault\": \"%s\", \"transport\": \"%s\", \"victim\": %d, \"delay_us\": %d, \"did_not_start\": %s, "
-                        "\"hangs\": %d, \"wrong\": %d, \"detected_ms\": [%s]}%s\n",
-                     r.stop ? "stop" : "kill", r.transport.c_str(), r.victim, r.delayUs,
-                     r.didNotStart ? "true" : "false", r.hangs, r.wrong,
-                     fmt::format("{:.1f}", fmt::join(r.delaysMs, ", ")).c_str(), i + 1 < results.size() ? "," : "");
+        std::fprintf(
+            f,
+            "  {\"fault\": \"%s\", \"transport\": \"%s\", \"victim\": %d, \"delay_us\": %d, \"did_not_start\": %s, "
+            "\"hangs\": %d, \"wrong\": %d, \"detected_ms\": [%s]}%s\n",
+            r.stop ? "stop" : "kill", r.transport.c_str(), r.victim, r.delayUs, r.didNotStart ? "true" : "false",
+            r.hangs, r.wrong, fmt::format("{:.1f}", fmt::join(r.delaysMs, ", ")).c_str(),
+            i + 1 < results.size() ? "," : "");
       }
       std::fprintf(f, "]\n");
       std::fclose(f);

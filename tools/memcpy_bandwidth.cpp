@@ -19,9 +19,12 @@ int main(int argc, char** argv) {
     char* end = nullptr;
     bytes = std::strtoull(argv[1], &end, 10);
     const std::string suffix = end;
-    if (suffix == "K" || suffix == "k") bytes <<= 10;
-    else if (suffix == "M" || suffix == "m") bytes <<= 20;
-    else if (suffix == "G" || suffix == "g") bytes <<= 30;
+    if (suffix == "K" || suffix == "k")
+      bytes <<= 10;
+    else if (suffix == "M" || suffix == "m")
+      bytes <<= 20;
+    else if (suffix == "G" || suffix == "g")
+      bytes <<= 30;
     else if (!suffix.empty() || bytes == 0) {
       std::fprintf(stderr, "memcpy-bandwidth: '%s' is not a size (e.g. 64M)\n", argv[1]);
       return 2;

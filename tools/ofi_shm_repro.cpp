@@ -153,8 +153,9 @@ int pool(std::size_t posted) {
   send(f.sender, f.receiver, f.to, payload, sizeof payload, kTagB, &sendB);
   send(f.sender, f.receiver, f.to, payload, sizeof payload, kTagA, &sendA);
   const bool arrived = await(f.receiver.cq, f.sender.cq, &receives[0], std::chrono::milliseconds(2000));
-  std::printf("pool: shm pool %zu, %zu receives posted, one unexpected message then one expected: the expected one %s\n",
-              size, posted, arrived ? "completed" : "did NOT complete in 2 s (queue blocked behind the unexpected one)");
+  std::printf(
+      "pool: shm pool %zu, %zu receives posted, one unexpected message then one expected: the expected one %s\n", size,
+      posted, arrived ? "completed" : "did NOT complete in 2 s (queue blocked behind the unexpected one)");
   return arrived ? 0 : 1;
 }
 
@@ -177,8 +178,9 @@ int ignore() {
   // A receive for tag 0x2, exact: must not take message 0x1.
   check(fi_trecv(f.receiver.ep, wanted, sizeof wanted, nullptr, FI_ADDR_UNSPEC, 0x2, 0, &wantedRecv), "fi_trecv");
   const bool wrong = await(f.receiver.cq, f.sender.cq, &wantedRecv, std::chrono::milliseconds(500));
-  std::printf("ignore: a receive for tag 0x2 (ignore 0) after a masked receive and an unexpected message with tag 0x1: %s\n",
-              wrong ? "took the message with tag 0x1 (wrong match through the stale mask)" : "did not match it (correct)");
+  std::printf(
+      "ignore: a receive for tag 0x2 (ignore 0) after a masked receive and an unexpected message with tag 0x1: %s\n",
+      wrong ? "took the message with tag 0x1 (wrong match through the stale mask)" : "did not match it (correct)");
   return wrong ? 1 : 0;
 }
 

@@ -35,12 +35,10 @@ class Transport {
 
   // Queues `bytes` from `data` to `peer`; `data` must stay valid until `done` runs.
   // Connects to `peer` first if this is the first contact.
-  virtual void send(int peer, std::uint64_t tag, const void* data, std::size_t bytes,
-                    Completion done) = 0;
+  virtual void send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) = 0;
   // Receives the next message from `peer` into `data`. The message must carry `tag` and be
   // exactly `bytes` long; otherwise `done` gets a Remote error naming both sides' values.
-  virtual void recv(int peer, std::uint64_t tag, void* data, std::size_t bytes,
-                    Completion done) = 0;
+  virtual void recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) = 0;
 
   // Fails every queued operation with `why`, closes every connection, and makes later
   // sends/recvs fail at once with `why`. Idempotent.

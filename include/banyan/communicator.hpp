@@ -30,14 +30,12 @@ class Communicator {
  public:
   // Joins the group of `size` ranks that rendezvous through `store`, as rank `rank`.
   // Every rank must pass a store reaching the same server. Connections form lazily.
-  static Communicator create(std::shared_ptr<Store> store, int rank, int size,
-                             const Options& options = {});
+  static Communicator create(std::shared_ptr<Store> store, int rank, int size, const Options& options = {});
   // As create(), for a store that serves this one communicator alone, such as the per-group
   // store PyTorch hands a process group. create() numbers the communicators of a process to
   // keep their keys apart in a shared store, so its ranks must have made the same
   // communicators before; here they need not (a rank outside some torch subgroup makes fewer).
-  static Communicator createWithOwnStore(std::shared_ptr<Store> store, int rank, int size,
-                                         const Options& options = {});
+  static Communicator createWithOwnStore(std::shared_ptr<Store> store, int rank, int size, const Options& options = {});
   // Joins the job this process was started in, read from the environment: BANYAN_RANK,
   // BANYAN_SIZE and BANYAN_STORE_ADDR (host:port) as set by banyan's launcher, or the torchrun
   // convention RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (rank 0 serves the store).

@@ -9,13 +9,13 @@
 namespace banyan {
 
 enum class ErrorCode {
-  InvalidUsage,  // the caller passed something wrong (null buffer, bad dtype, closed communicator)
-  System,        // the operating system refused (socket, mmap, fork ...); message has errno text
-  Remote,        // a peer failed, closed its connection or sent something that makes no sense
-  Timeout,       // a deadline passed (BANYAN_TIMEOUT or an explicit one)
-  Aborted,       // the operation was ended by abort() / close() or an earlier failure
-  NotSupported,  // valid request this build or transport cannot do
-  Internal,      // a banyan bug: please report it
+  InvalidUsage,     // the caller passed something wrong (null buffer, bad dtype, closed communicator)
+  System,           // the operating system refused (socket, mmap, fork ...); message has errno text
+  Remote,           // a peer failed, closed its connection or sent something that makes no sense
+  Timeout,          // a deadline passed (BANYAN_TIMEOUT or an explicit one)
+  Aborted,          // the operation was ended by abort() / close() or an earlier failure
+  NotSupported,     // valid request this build or transport cannot do
+  Internal,         // a banyan bug: please report it
   Unauthenticated,  // a connection or store session could not prove it belongs to the job (job key)
 };
 

@@ -16,13 +16,11 @@ class Store {
   virtual ~Store() = default;
 
   // Sets `key` to `value`, replacing an earlier value, and wakes every waiter on `key`.
-  virtual void set(const std::string& key, const Bytes& value,
-                   std::chrono::milliseconds timeout) = 0;
+  virtual void set(const std::string& key, const Bytes& value, std::chrono::milliseconds timeout) = 0;
   // Returns the value of `key`, waiting until some rank has set it.
   virtual Bytes get(const std::string& key, std::chrono::milliseconds timeout) = 0;
   // Adds `delta` to the integer counter `key` (created as 0) and returns the new value.
-  virtual std::int64_t add(const std::string& key, std::int64_t delta,
-                           std::chrono::milliseconds timeout) = 0;
+  virtual std::int64_t add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) = 0;
   // Returns once every key in `keys` has been set.
   virtual void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) = 0;
   // Whether every key in `keys` is set now (true for no keys). Waits for no key: `timeout`

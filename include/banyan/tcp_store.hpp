@@ -39,8 +39,7 @@ class TcpStore : public Store {
 
   void set(const std::string& key, const Bytes& value, std::chrono::milliseconds timeout) override;
   Bytes get(const std::string& key, std::chrono::milliseconds timeout) override;
-  std::int64_t add(const std::string& key, std::int64_t delta,
-                   std::chrono::milliseconds timeout) override;
+  std::int64_t add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) override;
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
   bool check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
 
@@ -59,8 +58,7 @@ class PrefixStore : public Store {
   PrefixStore(std::string prefix, std::shared_ptr<Store> inner);
   void set(const std::string& key, const Bytes& value, std::chrono::milliseconds timeout) override;
   Bytes get(const std::string& key, std::chrono::milliseconds timeout) override;
-  std::int64_t add(const std::string& key, std::int64_t delta,
-                   std::chrono::milliseconds timeout) override;
+  std::int64_t add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) override;
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
   bool check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
   std::string localAddress() const override { return inner_->localAddress(); }

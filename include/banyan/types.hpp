@@ -45,13 +45,34 @@ class Reduction {
 // standard C++ type before C++23; use the pointer overloads for them.
 template <typename T>
 struct DataTypeOf;
-template <> struct DataTypeOf<float> { static constexpr DataType value = DataType::f32; };
-template <> struct DataTypeOf<double> { static constexpr DataType value = DataType::f64; };
-template <> struct DataTypeOf<std::int8_t> { static constexpr DataType value = DataType::i8; };
-template <> struct DataTypeOf<std::uint8_t> { static constexpr DataType value = DataType::u8; };
-template <> struct DataTypeOf<std::int32_t> { static constexpr DataType value = DataType::i32; };
-template <> struct DataTypeOf<std::int64_t> { static constexpr DataType value = DataType::i64; };
-template <> struct DataTypeOf<std::int16_t> { static constexpr DataType value = DataType::i16; };
+template <>
+struct DataTypeOf<float> {
+  static constexpr DataType value = DataType::f32;
+};
+template <>
+struct DataTypeOf<double> {
+  static constexpr DataType value = DataType::f64;
+};
+template <>
+struct DataTypeOf<std::int8_t> {
+  static constexpr DataType value = DataType::i8;
+};
+template <>
+struct DataTypeOf<std::uint8_t> {
+  static constexpr DataType value = DataType::u8;
+};
+template <>
+struct DataTypeOf<std::int32_t> {
+  static constexpr DataType value = DataType::i32;
+};
+template <>
+struct DataTypeOf<std::int64_t> {
+  static constexpr DataType value = DataType::i64;
+};
+template <>
+struct DataTypeOf<std::int16_t> {
+  static constexpr DataType value = DataType::i16;
+};
 
 // Size of one element in bytes; 0 for a value outside the enum.
 std::size_t dataTypeSize(DataType type) noexcept;

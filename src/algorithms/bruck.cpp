@@ -18,8 +18,8 @@
 // Dependencies: a round's send reads the copied-in block 0 and the blocks the earlier rounds
 // received, so it depends on the copy and on the previous round's receive; each receive
 // depends on the one before, so that is all of them. (The chain costs nothing: the block a
-// round receives is only sent after its sender's own previous receive anyway.) A round's receive writes blocks nothing has touched yet. Each
-// final copy depends on the step that filled its Scratch block.
+// round receives is only sent after its sender's own previous receive anyway.) A round's receive writes blocks nothing
+// has touched yet. Each final copy depends on the step that filled its Scratch block.
 
 #include "algorithms/bruck.hpp"
 
@@ -37,7 +37,9 @@ Schedule bruckAllgather(int rank, int size, std::size_t count) {
     return schedule;
   }
   schedule.scratchCount = n * count;
-  auto scratch = [&](std::size_t first, std::size_t blocks) { return Span{BufferId::Scratch, first * count, blocks * count}; };
+  auto scratch = [&](std::size_t first, std::size_t blocks) {
+    return Span{BufferId::Scratch, first * count, blocks * count};
+  };
 
   // filledBy[i]: the step that wrote Scratch block i.
   std::vector<std::uint32_t> filledBy(n, 0);

@@ -21,8 +21,8 @@
 // root, which frees its slots by itself; eight slots keep several slices in flight per link
 // (see kRingScratchSlots).
 
-#include "algorithms/rooted_reduce.hpp"
 #include "algorithms/ring.hpp"
+#include "algorithms/rooted_reduce.hpp"
 
 #include <algorithm>
 #include <stdexcept>

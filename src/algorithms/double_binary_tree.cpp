@@ -53,9 +53,9 @@ int inOrderParent(int r, int m) {
 }
 
 struct SliceSteps {
-  std::uint32_t lastUp = 0;    // the step that read Output (or Input, for a leaf) to send up
+  std::uint32_t lastUp = 0;  // the step that read Output (or Input, for a leaf) to send up
   bool sentUp = false;
-  std::uint32_t final = 0;     // the step after which Output holds the final slice
+  std::uint32_t final = 0;  // the step after which Output holds the final slice
   bool haveFinal = false;
 };
 

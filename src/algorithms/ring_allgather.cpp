@@ -72,8 +72,7 @@ Schedule ringAllgather(int rank, int size, std::size_t count, std::size_t sliceC
         send.dependOn(received[j]);
         schedule.add(send);
       }
-      received[j] = schedule.add(
-          recvStep(prev, Span{BufferId::Output, recvBlock * count + slice.offset, slice.count}));
+      received[j] = schedule.add(recvStep(prev, Span{BufferId::Output, recvBlock * count + slice.offset, slice.count}));
     }
   }
   addCopies();

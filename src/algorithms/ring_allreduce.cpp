@@ -61,9 +61,7 @@ namespace {
 
 constexpr std::uint32_t kNoStep = 0xffffffffu;
 
-Span span(BufferId buffer, std::size_t offset, std::size_t count) {
-  return Span{buffer, offset, count};
-}
+Span span(BufferId buffer, std::size_t offset, std::size_t count) { return Span{buffer, offset, count}; }
 
 std::size_t sliceCountOf(std::size_t chunkCount, std::size_t sliceCount) {
   return (chunkCount + sliceCount - 1) / sliceCount;

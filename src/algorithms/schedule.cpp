@@ -24,8 +24,8 @@ std::uint32_t Schedule::add(const Step& step) {
   const auto index = static_cast<std::uint32_t>(steps.size());
   for (std::uint8_t i = 0; i < step.depCount; ++i) {
     if (step.deps[i] >= index) {
-      throw std::logic_error(fmt::format("schedule step #{} depends on #{}, which is not earlier",
-                                         index, step.deps[i]));
+      throw std::logic_error(
+          fmt::format("schedule step #{} depends on #{}, which is not earlier", index, step.deps[i]));
     }
   }
   steps.push_back(step);
@@ -70,9 +70,12 @@ namespace {
 
 const char* bufferName(BufferId buffer) {
   switch (buffer) {
-    case BufferId::Input: return "in";
-    case BufferId::Output: return "out";
-    case BufferId::Scratch: return "scr";
+    case BufferId::Input:
+      return "in";
+    case BufferId::Output:
+      return "out";
+    case BufferId::Scratch:
+      return "scr";
   }
   return "?";
 }
@@ -93,8 +96,7 @@ std::string describeStep(const Step& step, std::size_t index) {
       text += fmt::format("recv from {} -> {}", step.peer, spanText(step.dst));
       break;
     case StepKind::Reduce:
-      text += fmt::format("reduce {} = {} op {}", spanText(step.dst), spanText(step.a),
-                          spanText(step.b));
+      text += fmt::format("reduce {} = {} op {}", spanText(step.dst), spanText(step.a), spanText(step.b));
       if (step.finalize) text += " finalize";
       break;
     case StepKind::Copy:

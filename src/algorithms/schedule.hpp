@@ -41,10 +41,10 @@ struct Step {
   static constexpr int kMaxDeps = 4;
 
   StepKind kind = StepKind::Copy;
-  int peer = -1;        // Send, Recv
-  Span dst;             // Recv, Reduce, Copy
-  Span a;               // Send (what is sent), Copy (source), Reduce (first operand)
-  Span b;               // Reduce (second operand)
+  int peer = -1;          // Send, Recv
+  Span dst;               // Recv, Reduce, Copy
+  Span a;                 // Send (what is sent), Copy (source), Reduce (first operand)
+  Span b;                 // Reduce (second operand)
   bool finalize = false;  // Reduce: dst now holds the complete reduction (avg divides here)
   std::uint8_t depCount = 0;
   std::array<std::uint32_t, kMaxDeps> deps{};

@@ -38,8 +38,7 @@ long long parseInteger(const char* name, const std::string& text, long long min,
 
 // Of a set of variables that belong together, the values; empty when none is set. Throws
 // naming the first missing one when only some are.
-std::optional<std::vector<std::string>> readSet(const std::vector<const char*>& names,
-                                                const char* who) {
+std::optional<std::vector<std::string>> readSet(const std::vector<const char*>& names, const char* who) {
   std::vector<std::string> values;
   const char* present = nullptr;
   const char* missing = nullptr;
@@ -53,8 +52,7 @@ std::optional<std::vector<std::string>> readSet(const std::vector<const char*>& 
   if (missing) {
     std::string all;
     for (const char* name : names) all += (all.empty() ? "" : ", ") + std::string(name);
-    fail(ErrorCode::InvalidUsage, "{} is set but {} is not ({} sets {})", present, missing, who,
-         all);
+    fail(ErrorCode::InvalidUsage, "{} is set but {} is not ({} sets {})", present, missing, who, all);
   }
   return values;
 }
@@ -145,24 +143,21 @@ std::pair<std::string, std::uint16_t> parseHostPort(const std::string& text, con
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
     if (host.find(':') != std::string::npos) {
-      fail(ErrorCode::InvalidUsage, "{}='{}': write an IPv6 address in brackets, [addr]:port",
-           what, text);
+      fail(ErrorCode::InvalidUsage, "{}='{}': write an IPv6 address in brackets, [addr]:port", what, text);
     }
   }
   if (host.empty()) fail(ErrorCode::InvalidUsage, "{}='{}' has no host", what, text);
   std::uint16_t value = 0;
   auto [ptr, err] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || err != std::errc() || ptr != port.data() + port.size() || value == 0) {
-    fail(ErrorCode::InvalidUsage, "{}='{}': port '{}' is not a number in 1..65535", what, text,
-         port);
+    fail(ErrorCode::InvalidUsage, "{}='{}': port '{}' is not a number in 1..65535", what, text, port);
   }
   return {host, value};
 }
 
 std::optional<JobEnvironment> jobFromEnvironment() {
   std::optional<JobEnvironment> job;
-  if (auto values = readSet({"BANYAN_RANK", "BANYAN_SIZE", "BANYAN_STORE_ADDR"},
-                            "banyan's launcher")) {
+  if (auto values = readSet({"BANYAN_RANK", "BANYAN_SIZE", "BANYAN_STORE_ADDR"}, "banyan's launcher")) {
     job = fromBanyanVariables(*values);
   } else if (auto values = readSet({"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}, "torchrun")) {
     job = fromTorchrunVariables(*values);

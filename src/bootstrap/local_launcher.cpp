@@ -13,11 +13,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,8 +25,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <optional>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 namespace banyan::bootstrap {
@@ -48,8 +48,7 @@ std::pair<int, std::uint16_t> listenOnLoopback() {
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = 0;
   socklen_t length = sizeof address;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::listen(fd, SOMAXCONN) != 0 ||
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd, SOMAXCONN) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     const int err = errno;
     ::close(fd);
@@ -60,8 +59,8 @@ std::pair<int, std::uint16_t> listenOnLoopback() {
 
 // In the child, straight after fork: die with the parent, drop the parent's listening socket,
 // and learn who we are from the environment.
-void prepareChild(pid_t parent, int listeningFd, int rank, int n, std::uint16_t port,
-                  const LaunchOptions& options, const std::string& jobKeyHex) {
+void prepareChild(pid_t parent, int listeningFd, int rank, int n, std::uint16_t port, const LaunchOptions& options,
+                  const std::string& jobKeyHex) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   // The parent may have died before prctl took effect; then we were reparented already.
   if (::getppid() != parent) ::_exit(1);
@@ -119,7 +118,8 @@ std::optional<std::string> inChildEnvironment(const LaunchOptions& options, cons
 // none with BANYAN_AUTH=off, the BANYAN_AUTH_KEY-derived one, else a fresh random one (which
 // replaces any BANYAN_JOB_KEY this process inherited: every job has its own).
 std::optional<security::JobKey> keyForJob(const LaunchOptions& options) {
-  if (auto value = inChildEnvironment(options, "BANYAN_AUTH"); value && !config::parseAuthSwitch(*value, "BANYAN_AUTH")) {
+  if (auto value = inChildEnvironment(options, "BANYAN_AUTH");
+      value && !config::parseAuthSwitch(*value, "BANYAN_AUTH")) {
     return std::nullopt;
   }
   if (auto passphrase = inChildEnvironment(options, "BANYAN_AUTH_KEY")) return security::deriveKey(*passphrase);
@@ -143,8 +143,7 @@ RankExit decodeStatus(int rank, int status) {
 }
 
 // Forks the ranks, serves the store, and reaps them. `runChild` never returns in the child.
-std::vector<RankExit> launch(int n, const std::function<void(int rank)>& runChild,
-                             const LaunchOptions& options) {
+std::vector<RankExit> launch(int n, const std::function<void(int rank)>& runChild, const LaunchOptions& options) {
   if (n < 1) fail(ErrorCode::InvalidUsage, "launcher: need at least 1 rank, got {}", n);
   const auto deadline = Clock::now() + options.deadline;
   auto [listeningFd, port] = listenOnLoopback();
@@ -174,8 +173,7 @@ std::vector<RankExit> launch(int n, const std::function<void(int rank)>& runChil
       for (int r = 0; r < rank; ++r) ::kill(children[r].pid, SIGKILL);
       for (int r = 0; r < rank; ++r) ::waitpid(children[r].pid, nullptr, 0);
       ::close(listeningFd);
-      fail(ErrorCode::System, "launcher: fork of rank {} of {} failed: {}", rank, n,
-           errnoText(err));
+      fail(ErrorCode::System, "launcher: fork of rank {} of {} failed: {}", rank, n, errnoText(err));
     }
     children[rank].pid = pid;
   }
@@ -243,8 +241,7 @@ std::string RankExit::describe() const {
   return fmt::format("rank {} exited with {}", rank, exitCode);
 }
 
-std::vector<RankExit> launchLocal(int n, const std::function<int(int rank)>& body,
-                                  const LaunchOptions& options) {
+std::vector<RankExit> launchLocal(int n, const std::function<int(int rank)>& body, const LaunchOptions& options) {
   return launch(
       n,
       [&body](int rank) {
@@ -261,8 +258,7 @@ std::vector<RankExit> launchLocal(int n, const std::function<int(int rank)>& bod
       options);
 }
 
-std::vector<RankExit> launchLocalExec(int n, const std::vector<std::string>& argv,
-                                      const LaunchOptions& options) {
+std::vector<RankExit> launchLocalExec(int n, const std::vector<std::string>& argv, const LaunchOptions& options) {
   if (argv.empty()) fail(ErrorCode::InvalidUsage, "launcher: empty command line");
   return launch(
       n,
@@ -271,8 +267,7 @@ std::vector<RankExit> launchLocalExec(int n, const std::vector<std::string>& arg
         for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
         args.push_back(nullptr);
         ::execvp(args[0], args.data());
-        std::fprintf(stderr, "rank %d: cannot exec %s: %s\n", rank, args[0],
-                     errnoText(errno).c_str());
+        std::fprintf(stderr, "rank %d: cannot exec %s: %s\n", rank, args[0], errnoText(errno).c_str());
         exitChild(127);
       },
       options);

@@ -14,8 +14,8 @@ namespace banyan::bootstrap {
 
 struct RankExit {
   int rank = -1;
-  int exitCode = -1;      // valid when signal == 0
-  int signal = 0;         // the signal that ended the process, if any
+  int exitCode = -1;  // valid when signal == 0
+  int signal = 0;     // the signal that ended the process, if any
   bool killedAtDeadline = false;
   bool ok() const { return signal == 0 && exitCode == 0 && !killedAtDeadline; }
   // "rank 2 exited with 1", "rank 3 killed by SIGSEGV", "rank 1 killed: still running at deadline"
@@ -35,11 +35,9 @@ struct LaunchOptions {
 // Forks `n` children; child r runs body(r) and _exit()s with its return value (1 if it threw;
 // the exception's what() goes to stderr prefixed with the rank). Waits for all, never longer
 // than options.deadline. Call from a single-threaded process (fork).
-std::vector<RankExit> launchLocal(int n, const std::function<int(int rank)>& body,
-                                  const LaunchOptions& options = {});
+std::vector<RankExit> launchLocal(int n, const std::function<int(int rank)>& body, const LaunchOptions& options = {});
 
 // Same, but each child execs argv[0] with argv (PATH is searched).
-std::vector<RankExit> launchLocalExec(int n, const std::vector<std::string>& argv,
-                                      const LaunchOptions& options = {});
+std::vector<RankExit> launchLocalExec(int n, const std::vector<std::string>& argv, const LaunchOptions& options = {});
 
 }  // namespace banyan::bootstrap

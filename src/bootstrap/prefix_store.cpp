@@ -9,8 +9,7 @@ PrefixStore::PrefixStore(std::string prefix, std::shared_ptr<Store> inner)
   if (!inner_) fail(ErrorCode::InvalidUsage, "PrefixStore('{}') needs a store, got null", prefix_);
 }
 
-void PrefixStore::set(const std::string& key, const Bytes& value,
-                      std::chrono::milliseconds timeout) {
+void PrefixStore::set(const std::string& key, const Bytes& value, std::chrono::milliseconds timeout) {
   inner_->set(prefix_ + "/" + key, value, timeout);
 }
 
@@ -18,8 +17,7 @@ Store::Bytes PrefixStore::get(const std::string& key, std::chrono::milliseconds 
   return inner_->get(prefix_ + "/" + key, timeout);
 }
 
-std::int64_t PrefixStore::add(const std::string& key, std::int64_t delta,
-                              std::chrono::milliseconds timeout) {
+std::int64_t PrefixStore::add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) {
   return inner_->add(prefix_ + "/" + key, delta, timeout);
 }
 

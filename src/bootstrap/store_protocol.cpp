@@ -41,8 +41,8 @@ void sealFrame(Bytes& frame) {
 
 void checkKey(const std::string& key) {
   if (key.size() > kMaxKeyBytes) {
-    fail(ErrorCode::InvalidUsage, "store key '{}...' is {} bytes, more than the limit of {}",
-         key.substr(0, 64), key.size(), kMaxKeyBytes);
+    fail(ErrorCode::InvalidUsage, "store key '{}...' is {} bytes, more than the limit of {}", key.substr(0, 64),
+         key.size(), kMaxKeyBytes);
   }
 }
 
@@ -74,8 +74,7 @@ class Reader {
     std::uint32_t length = 0;
     if (!u32(length)) return truncated(what);
     if (length > max) {
-      return Status::make(ErrorCode::Remote, "{} of {} bytes exceeds the limit of {}", what, length,
-                          max);
+      return Status::make(ErrorCode::Remote, "{} of {} bytes exceeds the limit of {}", what, length, max);
     }
     if (remaining() < length) return truncated(what);
     const auto* begin = reinterpret_cast<const typename Out::value_type*>(data_ + offset_);
@@ -100,11 +99,16 @@ class Reader {
 
 const char* commandName(Command command) {
   switch (command) {
-    case Command::Set: return "set";
-    case Command::Get: return "get";
-    case Command::Add: return "add";
-    case Command::Wait: return "wait";
-    case Command::Check: return "check";
+    case Command::Set:
+      return "set";
+    case Command::Get:
+      return "get";
+    case Command::Add:
+      return "add";
+    case Command::Wait:
+      return "wait";
+    case Command::Check:
+      return "check";
   }
   return "unknown";
 }
@@ -112,8 +116,7 @@ const char* commandName(Command command) {
 Bytes encodeRequest(const Request& request) {
   const std::size_t expectedKeys = takesKeyList(request.command) ? request.keys.size() : 1;
   if (request.keys.size() != expectedKeys) {
-    fail(ErrorCode::Internal, "store {} request with {} keys", commandName(request.command),
-         request.keys.size());
+    fail(ErrorCode::Internal, "store {} request with {} keys", commandName(request.command), request.keys.size());
   }
   for (const auto& key : request.keys) checkKey(key);
 
@@ -122,9 +125,8 @@ Bytes encodeRequest(const Request& request) {
   switch (request.command) {
     case Command::Set:
       if (request.value.size() > kMaxValueBytes) {
-        fail(ErrorCode::InvalidUsage,
-             "store set('{}'): value of {} bytes is more than the limit of {}", request.keys[0],
-             request.value.size(), kMaxValueBytes);
+        fail(ErrorCode::InvalidUsage, "store set('{}'): value of {} bytes is more than the limit of {}",
+             request.keys[0], request.value.size(), kMaxValueBytes);
       }
       putU32(frame, static_cast<std::uint32_t>(request.keys[0].size()));
       putBytes(frame, request.keys[0].data(), request.keys[0].size());
@@ -143,8 +145,8 @@ Bytes encodeRequest(const Request& request) {
     case Command::Wait:
     case Command::Check:
       if (request.keys.size() > kMaxWaitKeys) {
-        fail(ErrorCode::InvalidUsage, "store {} on {} keys: more than the limit of {}",
-             commandName(request.command), request.keys.size(), kMaxWaitKeys);
+        fail(ErrorCode::InvalidUsage, "store {} on {} keys: more than the limit of {}", commandName(request.command),
+             request.keys.size(), kMaxWaitKeys);
       }
       putU32(frame, static_cast<std::uint32_t>(request.keys.size()));
       for (const auto& key : request.keys) {
@@ -177,8 +179,7 @@ Status decodeFrameLength(const std::uint8_t* header, std::size_t maxBody, std::u
   length = loadU32(header);
   if (length == 0) return Status(ErrorCode::Remote, "empty frame");
   if (length > maxBody) {
-    return Status::make(ErrorCode::Remote, "frame of {} bytes exceeds the limit of {}", length,
-                        maxBody);
+    return Status::make(ErrorCode::Remote, "frame of {} bytes exceeds the limit of {}", length, maxBody);
   }
   return {};
 }
@@ -211,8 +212,8 @@ Status decodeRequest(const std::uint8_t* body, std::size_t size, Request& reques
       std::uint32_t count = 0;
       if (!reader.u32(count)) return Reader::truncated("key count");
       if (count > kMaxWaitKeys) {
-        return Status::make(ErrorCode::Remote, "{} on {} keys exceeds the limit of {}",
-                            commandName(request.command), count, kMaxWaitKeys);
+        return Status::make(ErrorCode::Remote, "{} on {} keys exceeds the limit of {}", commandName(request.command),
+                            count, kMaxWaitKeys);
       }
       // Each key takes at least its 4-byte length: a count the body cannot hold is rejected
       // before the vector is sized by it.
@@ -229,8 +230,8 @@ Status decodeRequest(const std::uint8_t* body, std::size_t size, Request& reques
   }
   if (!status) return status;
   if (reader.remaining() != 0) {
-    return Status::make(ErrorCode::Remote, "{} trailing bytes after a {} request",
-                        reader.remaining(), commandName(request.command));
+    return Status::make(ErrorCode::Remote, "{} trailing bytes after a {} request", reader.remaining(),
+                        commandName(request.command));
   }
   return {};
 }
@@ -247,8 +248,8 @@ Status decodeResponse(const std::uint8_t* body, std::size_t size, Response& resp
 
 Status decodeCheckResult(const Bytes& payload, bool& allSet) {
   if (payload.size() != 1 || payload[0] > 1) {
-    return Status::make(ErrorCode::Remote, "check result of {} bytes{}, expected one byte 0 or 1",
-                        payload.size(), payload.size() == 1 ? fmt::format(" ({})", payload[0]) : "");
+    return Status::make(ErrorCode::Remote, "check result of {} bytes{}, expected one byte 0 or 1", payload.size(),
+                        payload.size() == 1 ? fmt::format(" ({})", payload[0]) : "");
   }
   allSet = payload[0] == 1;
   return {};

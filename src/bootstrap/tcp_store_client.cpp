@@ -42,8 +42,8 @@ constexpr milliseconds kMaxBackoff{200};
 // Connect errors worth retrying until the deadline: the server may not be listening yet, or
 // the network not up yet.
 bool retryableConnectError(int err) {
-  return err == ECONNREFUSED || err == ECONNRESET || err == ETIMEDOUT || err == EHOSTUNREACH ||
-         err == ENETUNREACH || err == EAGAIN || err == EINTR || err == ECONNABORTED;
+  return err == ECONNREFUSED || err == ECONNRESET || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH ||
+         err == EAGAIN || err == EINTR || err == ECONNABORTED;
 }
 
 // "get('addr/3')", "wait('a', 'b', 'c', ... 7 keys)"
@@ -70,8 +70,7 @@ std::string socketAddressText(const sockaddr_storage& address) {
   if (address.ss_family == AF_INET) {
     ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(address).sin_addr, text, sizeof text);
   } else if (address.ss_family == AF_INET6) {
-    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(address).sin6_addr, text,
-                sizeof text);
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(address).sin6_addr, text, sizeof text);
   }
   return text;
 }
@@ -81,9 +80,9 @@ std::string socketAddressText(const sockaddr_storage& address) {
 struct TcpStore::Impl {
   std::string host;
   std::uint16_t port;
-  std::string endpoint;  // "host:port" for messages
+  std::string endpoint;                 // "host:port" for messages
   std::optional<security::JobKey> key;  // resolved at construction; none: no authentication
-  bool freshWithoutKey = false;          // the current call opened an unauthenticated connection
+  bool freshWithoutKey = false;         // the current call opened an unauthenticated connection
 
   // Serialises calls. A call queued behind a long get() still honours its own deadline, so
   // this is a flag under a condition variable rather than a plain mutex. (Not std::timed_mutex:
@@ -112,8 +111,8 @@ struct TcpStore::Impl {
 
   [[noreturn]] void timedOut(const Call& call, const std::string& detail) {
     disconnect();
-    fail(ErrorCode::Timeout, "store {} at {} timed out after {} ms{}{}", call.what, endpoint,
-         call.timeout.count(), detail.empty() ? "" : ": ", detail);
+    fail(ErrorCode::Timeout, "store {} at {} timed out after {} ms{}{}", call.what, endpoint, call.timeout.count(),
+         detail.empty() ? "" : ": ", detail);
   }
 
   [[noreturn]] void failed(const Call& call, ErrorCode code, const std::string& detail) {
@@ -123,8 +122,7 @@ struct TcpStore::Impl {
 
   // One attempt on one address: 0 when connected (fd set), else the errno of the failure.
   int tryConnect(const addrinfo& address, const Call& call) {
-    int s = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                     address.ai_protocol);
+    int s = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, address.ai_protocol);
     if (s < 0) return errno;
     int err = 0;
     if (::connect(s, address.ai_addr, address.ai_addrlen) != 0) {
@@ -186,8 +184,7 @@ struct TcpStore::Impl {
         lastError = std::string("cannot resolve host: ") + ::gai_strerror(rc);
       } else {
         failed(call, ErrorCode::System,
-               std::string("cannot resolve host: ") +
-                   (rc == EAI_SYSTEM ? errnoText(errno) : ::gai_strerror(rc)));
+               std::string("cannot resolve host: ") + (rc == EAI_SYSTEM ? errnoText(errno) : ::gai_strerror(rc)));
       }
       const auto now = Clock::now();
       if (now >= call.deadline) timedOut(call, "could not connect (" + lastError + ")");
@@ -283,8 +280,7 @@ struct TcpStore::Impl {
     {
       std::unique_lock lock(busyMutex);
       if (!idle.wait_until(lock, call.deadline, [this] { return !busy; })) {
-        fail(ErrorCode::Timeout,
-             "store {} at {} timed out after {} ms waiting for another call on the same client",
+        fail(ErrorCode::Timeout, "store {} at {} timed out after {} ms waiting for another call on the same client",
              call.what, endpoint, bounded.count());
       }
       busy = true;
@@ -310,8 +306,7 @@ struct TcpStore::Impl {
     std::uint8_t header[protocol::kHeaderBytes];
     receiveAll(header, sizeof header, call);
     std::uint32_t length = 0;
-    if (auto status = protocol::decodeFrameLength(header, protocol::kMaxResponseBytes, length);
-        !status) {
+    if (auto status = protocol::decodeFrameLength(header, protocol::kMaxResponseBytes, length); !status) {
       failed(call, ErrorCode::Remote, "malformed reply: " + status.message());
     }
     protocol::Bytes body(length);
@@ -331,8 +326,8 @@ struct TcpStore::Impl {
 
 TcpStore::TcpStore(std::string host, std::uint16_t port) : impl_(std::make_unique<Impl>()) {
   // An IPv6 literal is written in brackets in messages, as it would be in an address.
-  impl_->endpoint = host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
-                                                        : fmt::format("{}:{}", host, port);
+  impl_->endpoint =
+      host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
   impl_->host = std::move(host);
   impl_->port = port;
   impl_->key = security::configuredKey();
@@ -349,14 +344,12 @@ Store::Bytes TcpStore::get(const std::string& key, std::chrono::milliseconds tim
   return impl_->call({protocol::Command::Get, {key}, {}, 0}, timeout);
 }
 
-std::int64_t TcpStore::add(const std::string& key, std::int64_t delta,
-                           std::chrono::milliseconds timeout) {
+std::int64_t TcpStore::add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) {
   const protocol::Request request{protocol::Command::Add, {key}, {}, delta};
   const protocol::Bytes payload = impl_->call(request, timeout);
   std::int64_t value = 0;
   if (auto status = protocol::decodeAddResult(payload, value); !status) {
-    fail(ErrorCode::Remote, "store add('{}') at {}: malformed reply: {}", key, impl_->endpoint,
-         status.message());
+    fail(ErrorCode::Remote, "store add('{}') at {}: malformed reply: {}", key, impl_->endpoint, status.message());
   }
   return value;
 }

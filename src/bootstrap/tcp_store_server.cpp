@@ -5,8 +5,8 @@
 // serves nothing before the client has proven it holds the key (security/handshake.hpp), within
 // kAuthDeadline; without one the store is open to anyone who reaches its port (docs/security.md).
 //
-// A Check answers at once from the keys held now; a Get or Wait on a key that is not there yet parks its session on that key; a Set or Add of
-// the key wakes it (server side: clients never poll). A session keeps reading while parked so
+// A Check answers at once from the keys held now; a Get or Wait on a key that is not there yet parks its session on
+// that key; a Set or Add of the key wakes it (server side: clients never poll). A session keeps reading while parked so
 // that a client that gives up (closes) is noticed and its waiter dropped.
 
 #include <banyan/tcp_store.hpp>
@@ -17,9 +17,9 @@
 #include "security/handshake.hpp"
 #include "security/key_source.hpp"
 
-#include <asio.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <asio.hpp>
 
 #include <algorithm>
 #include <array>
@@ -33,10 +33,10 @@ namespace banyan {
 
 namespace {
 
+using asio::ip::tcp;
 using bootstrap::protocol::Bytes;
 using bootstrap::protocol::Command;
 using bootstrap::protocol::Request;
-using asio::ip::tcp;
 
 // Requests read ahead of the one being served, and responses queued unsent, per connection.
 // Beyond this the session stops reading, so a client that pipelines without reading its
@@ -100,14 +100,15 @@ class Session : public std::enable_shared_from_this<Session> {
     authTimer_.async_wait([self = shared_from_this()](std::error_code ec) {
       if (!ec) self->refuse("authentication: nothing proven within the deadline");
     });
-    asio::async_read(socket_, asio::buffer(hello_.data(), 4), [self = shared_from_this()](std::error_code ec, std::size_t) {
-      if (ec) return self->close();
-      if (helloMagic(self->hello_) != security::kStoreHelloMagic) {
-        return self->refuse("a request without authentication (a stranger, or a client without the job key)");
-      }
-      asio::async_read(self->socket_, asio::buffer(self->hello_.data() + 4, self->hello_.size() - 4),
-                       [self](std::error_code ec, std::size_t) { self->onHello(ec); });
-    });
+    asio::async_read(
+        socket_, asio::buffer(hello_.data(), 4), [self = shared_from_this()](std::error_code ec, std::size_t) {
+          if (ec) return self->close();
+          if (helloMagic(self->hello_) != security::kStoreHelloMagic) {
+            return self->refuse("a request without authentication (a stranger, or a client without the job key)");
+          }
+          asio::async_read(self->socket_, asio::buffer(self->hello_.data() + 4, self->hello_.size() - 4),
+                           [self](std::error_code ec, std::size_t) { self->onHello(ec); });
+        });
   }
 
   static std::uint32_t helloMagic(const security::StoreHelloBytes& bytes) {
@@ -162,23 +163,18 @@ class Session : public std::enable_shared_from_this<Session> {
     if (pending_.size() >= kMaxPipelined) return;  // resumed when the queue drains
     reading_ = true;
     asio::async_read(socket_, asio::buffer(header_),
-                     [self = shared_from_this()](std::error_code ec, std::size_t) {
-                       self->onHeader(ec);
-                     });
+                     [self = shared_from_this()](std::error_code ec, std::size_t) { self->onHeader(ec); });
   }
 
   void onHeader(std::error_code ec) {
     if (ec) return close();
     std::uint32_t length = 0;
-    if (!bootstrap::protocol::decodeFrameLength(header_.data(),
-                                                bootstrap::protocol::kMaxRequestBytes, length)) {
+    if (!bootstrap::protocol::decodeFrameLength(header_.data(), bootstrap::protocol::kMaxRequestBytes, length)) {
       return close();  // malformed: drop this connection, keep serving the others
     }
     body_.resize(length);
     asio::async_read(socket_, asio::buffer(body_),
-                     [self = shared_from_this()](std::error_code ec, std::size_t) {
-                       self->onBody(ec);
-                     });
+                     [self = shared_from_this()](std::error_code ec, std::size_t) { self->onBody(ec); });
   }
 
   void onBody(std::error_code ec) {
@@ -231,15 +227,13 @@ class Session : public std::enable_shared_from_this<Session> {
           const char* end = begin + stored.size();
           auto [ptr, err] = std::from_chars(begin, end, current);
           if (err != std::errc() || ptr != end) {
-            send(errorResponse(fmt::format(
-                "add('{}'): the key holds a value that is not a decimal integer", key)));
+            send(errorResponse(fmt::format("add('{}'): the key holds a value that is not a decimal integer", key)));
             return true;
           }
         }
         std::int64_t next = 0;
         if (__builtin_add_overflow(current, request.delta, &next)) {
-          send(errorResponse(
-              fmt::format("add('{}'): {} + {} overflows int64", key, current, request.delta)));
+          send(errorResponse(fmt::format("add('{}'): {} + {} overflows int64", key, current, request.delta)));
           return true;
         }
         // Counters are stored as decimal text, so get() of a counter reads "3" (as in c10d).
@@ -382,15 +376,13 @@ struct TcpStoreServer::Impl {
   }
 };
 
-TcpStoreServer::TcpStoreServer(const std::string& host, std::uint16_t port)
-    : impl_(std::make_unique<Impl>()) {
+TcpStoreServer::TcpStoreServer(const std::string& host, std::uint16_t port) : impl_(std::make_unique<Impl>()) {
   std::error_code ec;
   tcp::resolver resolver(impl_->io);
-  auto endpoints = resolver.resolve(host, std::to_string(port),
-                                    tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  auto endpoints =
+      resolver.resolve(host, std::to_string(port), tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
-    fail(ErrorCode::System, "store server cannot resolve {}:{}: {}", host, port,
-         ec ? errorText(ec) : "no address");
+    fail(ErrorCode::System, "store server cannot resolve {}:{}: {}", host, port, ec ? errorText(ec) : "no address");
   }
   // A name with both families ("localhost") listens on IPv4, which every client can reach.
   tcp::endpoint endpoint = endpoints.begin()->endpoint();
@@ -417,16 +409,14 @@ TcpStoreServer::TcpStoreServer(int listeningFd) : impl_(std::make_unique<Impl>()
   if (::getsockname(listeningFd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     const int err = errno;
     ::close(listeningFd);
-    fail(ErrorCode::System, "store server cannot adopt socket fd {}: {}", listeningFd,
-         errnoText(err));
+    fail(ErrorCode::System, "store server cannot adopt socket fd {}: {}", listeningFd, errnoText(err));
   }
   const auto protocol = address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
   std::error_code ec;
   impl_->acceptor.assign(protocol, listeningFd, ec);
   if (ec) {
     ::close(listeningFd);
-    fail(ErrorCode::System, "store server cannot adopt socket fd {}: {}", listeningFd,
-         errorText(ec));
+    fail(ErrorCode::System, "store server cannot adopt socket fd {}: {}", listeningFd, errorText(ec));
   }
   impl_->start();
 }

@@ -22,16 +22,26 @@ enum class Collective : std::uint8_t {
 // The API's name of a collective ("reduceScatter"), as errors and logs name calls.
 inline const char* apiName(Collective kind) {
   switch (kind) {
-    case Collective::Allreduce: return "allreduce";
-    case Collective::Allgather: return "allgather";
-    case Collective::ReduceScatter: return "reduceScatter";
-    case Collective::Broadcast: return "broadcast";
-    case Collective::Reduce: return "reduce";
-    case Collective::Gather: return "gather";
-    case Collective::Scatter: return "scatter";
-    case Collective::Alltoall: return "alltoall";
-    case Collective::Barrier: return "barrier";
-    case Collective::Alltoallv: return "alltoallv";
+    case Collective::Allreduce:
+      return "allreduce";
+    case Collective::Allgather:
+      return "allgather";
+    case Collective::ReduceScatter:
+      return "reduceScatter";
+    case Collective::Broadcast:
+      return "broadcast";
+    case Collective::Reduce:
+      return "reduce";
+    case Collective::Gather:
+      return "gather";
+    case Collective::Scatter:
+      return "scatter";
+    case Collective::Alltoall:
+      return "alltoall";
+    case Collective::Barrier:
+      return "barrier";
+    case Collective::Alltoallv:
+      return "alltoallv";
   }
   return "operation";
 }

@@ -40,12 +40,18 @@ void setLevel(log::LogLevel level) { gLevel = static_cast<int>(level); }
 
 std::string_view toString(Subsystem subsystem) {
   switch (subsystem) {
-    case Subsystem::Init: return "init";
-    case Subsystem::Bootstrap: return "bootstrap";
-    case Subsystem::Transport: return "transport";
-    case Subsystem::Tuning: return "tuning";
-    case Subsystem::Coll: return "coll";
-    case Subsystem::Observe: return "observe";
+    case Subsystem::Init:
+      return "init";
+    case Subsystem::Bootstrap:
+      return "bootstrap";
+    case Subsystem::Transport:
+      return "transport";
+    case Subsystem::Tuning:
+      return "tuning";
+    case Subsystem::Coll:
+      return "coll";
+    case Subsystem::Observe:
+      return "observe";
   }
   return "?";
 }
@@ -55,8 +61,8 @@ void setSubsystems(unsigned mask) { gSubsystems = mask; }
 bool enabled(log::LogLevel level) { return static_cast<int>(level) <= gLevel.load(std::memory_order_relaxed); }
 
 bool enabled(log::LogLevel level, Subsystem subsystem) {
-  return enabled(level) && (level == log::LogLevel::Warn ||
-                            (gSubsystems.load(std::memory_order_relaxed) & log::bit(subsystem)) != 0);
+  return enabled(level) &&
+         (level == log::LogLevel::Warn || (gSubsystems.load(std::memory_order_relaxed) & log::bit(subsystem)) != 0);
 }
 
 void write(log::LogLevel level, const Where& where, const std::string& message) {

@@ -15,7 +15,6 @@
 
 namespace banyan::log {
 
-
 // Where a line comes from. communicator < 0: not about one communicator (the store, a tool).
 struct Where {
   Subsystem subsystem = Subsystem::Coll;
@@ -34,8 +33,7 @@ const std::string& hostName();
 
 template <typename... Args>
 void warn(const Where& where, fmt::format_string<Args...> format, Args&&... args) {
-  if (enabled(log::LogLevel::Warn))
-    write(log::LogLevel::Warn, where, fmt::format(format, std::forward<Args>(args)...));
+  if (enabled(log::LogLevel::Warn)) write(log::LogLevel::Warn, where, fmt::format(format, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void info(const Where& where, fmt::format_string<Args...> format, Args&&... args) {

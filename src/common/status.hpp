@@ -51,7 +51,7 @@ class Status {
     copy.mismatchTag_ = theirTag;
     return copy;
   }
-  int mismatchPeer() const { return mismatchPeer_; }  // -1: none recorded
+  int mismatchPeer() const { return mismatchPeer_; }          // -1: none recorded
   std::uint64_t mismatchTag() const { return mismatchTag_; }  // the tag the peer's message carried
   Error toError() const { return Error(code_, message_); }
   void throwIfError() const {

@@ -10,7 +10,15 @@ struct TypeInfo {
   std::size_t size;
 };
 constexpr std::array<TypeInfo, kDataTypeCount> kTypes{{
-    {"f32", 4}, {"f64", 8}, {"f16", 2}, {"bf16", 2}, {"i8", 1}, {"u8", 1}, {"i32", 4}, {"i64", 8}, {"i16", 2},
+    {"f32", 4},
+    {"f64", 8},
+    {"f16", 2},
+    {"bf16", 2},
+    {"i8", 1},
+    {"u8", 1},
+    {"i32", 4},
+    {"i64", 8},
+    {"i16", 2},
 }};
 constexpr std::array<std::string_view, kReduceOpCount> kOps{
     {"sum", "prod", "min", "max", "avg", "band", "bor", "bxor"}};
@@ -36,9 +44,7 @@ std::string_view toString(DataType type) noexcept {
   return isValid(type) ? kTypes[static_cast<unsigned>(type)].name : "invalid-dtype";
 }
 
-std::string_view toString(ReduceOp op) noexcept {
-  return isValid(op) ? kOps[static_cast<unsigned>(op)] : "invalid-op";
-}
+std::string_view toString(ReduceOp op) noexcept { return isValid(op) ? kOps[static_cast<unsigned>(op)] : "invalid-op"; }
 
 std::optional<DataType> parseDataType(std::string_view name) noexcept {
   for (unsigned i = 0; i < kTypes.size(); ++i) {

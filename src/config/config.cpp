@@ -61,8 +61,7 @@ constexpr std::array<Variable, 32> kVariables{{
     {"BANYAN_SOCKET_BUFFER", "4M",
      "Send and receive buffer of each TCP connection (bytes, K/M suffixes; the kernel caps it at "
      "net.core.wmem_max/rmem_max). 0 leaves it to the kernel's autotuning."},
-    {"BANYAN_SOCKET_ADDR", "(address used to reach the store)",
-     "Local IP address the TCP transport listens on."},
+    {"BANYAN_SOCKET_ADDR", "(address used to reach the store)", "Local IP address the TCP transport listens on."},
     {"BANYAN_SPIN_US", "auto",
      "Microseconds a waiting rank polls before it sleeps; 0 never spins. auto: 50 (busy) when "
      "ranks do not outnumber cores, else 200 polling with sched_yield."},
@@ -80,8 +79,7 @@ constexpr std::array<Variable, 32> kVariables{{
      "Path pattern (as BANYAN_FLIGHT_RECORDER's) of a Chrome trace-event JSON file per rank and "
      "communicator: operation spans, and each send, receive and reduce step; opens in Perfetto. "
      "tools/banyan-trace-merge joins the ranks' files into one."},
-    {"BANYAN_FLIGHT_RECORDER_SIZE", "2000",
-     "Operations each communicator's flight recorder keeps (1 to 1000000)."},
+    {"BANYAN_FLIGHT_RECORDER_SIZE", "2000", "Operations each communicator's flight recorder keeps (1 to 1000000)."},
     {"BANYAN_ALGO", "(unset)",
      "Forces algorithms per collective and size band, e.g. allreduce:0-64K:recursive-doubling,64K-:ring;"
      "allgather:0-32K:bruck. A band wins over the one-host shared-memory engine, which bands can also name "
@@ -243,8 +241,7 @@ Config resolve(const Options& options) {
 
   if (options.timeout) {
     if (options.timeout->count() <= 0) {
-      fail(ErrorCode::InvalidUsage, "Options::timeout must be positive, got {} ms",
-           options.timeout->count());
+      fail(ErrorCode::InvalidUsage, "Options::timeout must be positive, got {} ms", options.timeout->count());
     }
     config.timeout = *options.timeout;
   } else if (const char* v = env("BANYAN_TIMEOUT")) {
@@ -255,8 +252,9 @@ Config resolve(const Options& options) {
   transport = lower(transport);
 #ifdef BANYAN_HAVE_OFI
   if (transport != "auto" && transport != "tcp" && transport != "shm" && transport != "ofi") {
-    fail(ErrorCode::NotSupported, "transport '{}' (from {}) is not available in this build; available: auto, tcp, shm, ofi",
-         transport, options.transport ? "Options::transport" : "BANYAN_TRANSPORT");
+    fail(ErrorCode::NotSupported,
+         "transport '{}' (from {}) is not available in this build; available: auto, tcp, shm, ofi", transport,
+         options.transport ? "Options::transport" : "BANYAN_TRANSPORT");
   }
 #else
   if (transport == "ofi") {

@@ -3,14 +3,14 @@
 #include "algorithms/ring.hpp"
 #include "common/call.hpp"
 #include "common/hash_mix.hpp"
+#include "transports/peer_liveness.hpp"
 #include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
-#include "transports/peer_liveness.hpp"
 #include "transports/shm/segment.hpp"
 #include "transports/shm/shm_connect.hpp"
 
-#include <asio.hpp>
 #include <fmt/format.h>
+#include <asio.hpp>
 
 #include <unistd.h>
 
@@ -77,7 +77,7 @@ struct alignas(64) ArenaHeader {
   alignas(64) std::atomic<std::uint32_t> sleeping;
   std::atomic<std::uint32_t> closed;
   std::int64_t pid;
-  std::uint64_t probe;         // cross-memory probe word, and its address in the owner
+  std::uint64_t probe;  // cross-memory probe word, and its address in the owner
   std::uint64_t probeAddress;
   std::uint32_t readsEveryPeer;  // 1: this rank can process_vm_readv every peer
   // posted[k % 2]: the k-th operation of this engine. Rewritten two operations later, after
@@ -121,7 +121,7 @@ struct ShmCollectives::Impl {
   std::unique_ptr<Doorbell> doorbell;
   std::vector<Peer> ranks;  // by rank; ranks[params.rank].base is our own arena
   std::uint64_t epoch = 0;
-  std::uint64_t rounds = 0;  // rounds started, which picks the half
+  std::uint64_t rounds = 0;      // rounds started, which picks the half
   std::uint64_t operations = 0;  // operations started, which picks the posted fingerprint
   bool readEveryone = false;     // every rank can process_vm_readv every other
 
@@ -130,18 +130,20 @@ struct ShmCollectives::Impl {
   ShmOperation op;
   reduce::Kernel kernel = nullptr;
   std::size_t element = 0;
-  std::size_t total = 0;   // elements to process (allgather: per rank)
-  std::size_t done = 0;    // elements processed
-  std::size_t chunk = 0;   // elements of this round
+  std::size_t total = 0;  // elements to process (allgather: per rank)
+  std::size_t done = 0;   // elements processed
+  std::size_t chunk = 0;  // elements of this round
   int half = 0;
   Phase phase = Phase::Begin;
   std::uint64_t target = 0;
   bool small = false;
-  bool direct = false;   // this allgather reads peers' buffers with process_vm_readv
-  int posted = 0;        // which posted fingerprint this operation uses
+  bool direct = false;           // this allgather reads peers' buffers with process_vm_readv
+  int posted = 0;                // which posted fingerprint this operation uses
   std::uint64_t ourSummary = 0;  // callSummary of this rank's posted fingerprint
 
-  ArenaHeader* header(int rank) const { return reinterpret_cast<ArenaHeader*>(ranks[static_cast<std::size_t>(rank)].base); }
+  ArenaHeader* header(int rank) const {
+    return reinterpret_cast<ArenaHeader*>(ranks[static_cast<std::size_t>(rank)].base);
+  }
   const Fingerprint& fingerprint(int rank) const { return header(rank)->posted[posted]; }
   std::byte* halfData(int rank, int which) const {
     return ranks[static_cast<std::size_t>(rank)].base + kHeaderBytes + static_cast<std::size_t>(which) * kHalfStride;
@@ -188,7 +190,8 @@ struct ShmCollectives::Impl {
       if (header(rank)->summary[posted].load(std::memory_order_relaxed) == ourSummary) continue;
       const Fingerprint& theirs = fingerprint(rank);
       if (theirs.sequence != ours.sequence || theirs.count != ours.count || theirs.kind != ours.kind ||
-          theirs.type != ours.type || (ours.kind == static_cast<std::uint32_t>(Collective::Allreduce) && theirs.op != ours.op)) {
+          theirs.type != ours.type ||
+          (ours.kind == static_cast<std::uint32_t>(Collective::Allreduce) && theirs.op != ours.op)) {
         finish(Status::make(ErrorCode::InvalidUsage, "rank {} called {} while rank {} called {}", rank,
                             describePosted(theirs), me(), describePosted(ours)));
         return false;
@@ -285,18 +288,25 @@ struct ShmCollectives::Impl {
   // Copies `bytes` at `remote` in `rank`'s memory to `local`; on failure ends the operation.
   bool readPeer(int rank, void* local, std::uint64_t remote, std::size_t bytes) {
     if (bytes == 0) return true;
-    const Status status = transport::shm::crossMemoryRead(ranks[static_cast<std::size_t>(rank)].pid, local, remote, bytes);
+    const Status status =
+        transport::shm::crossMemoryRead(ranks[static_cast<std::size_t>(rank)].pid, local, remote, bytes);
     // Checked after the copy: a peer that failed meanwhile may have reused the buffer.
     if (header(rank)->closed.load(std::memory_order_acquire) != 0) {
-      finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) closed its connection while its buffer "
-                          "was being read", rank, ranks[static_cast<std::size_t>(rank)].pid).withLostPeer(rank));
+      finish(Status::make(ErrorCode::Remote,
+                          "rank {} (pid {}, shared memory) closed its connection while its buffer "
+                          "was being read",
+                          rank, ranks[static_cast<std::size_t>(rank)].pid)
+                 .withLostPeer(rank));
       return false;
     }
     if (!status.isOk()) {
       const auto pid = ranks[static_cast<std::size_t>(rank)].pid;
       if (status.code() == ErrorCode::Remote) {
-        finish(Status::make(ErrorCode::Remote, "rank {} (pid {}, shared memory) closed its connection: the process "
-                            "exited while its buffer was being read", rank, pid).withLostPeer(rank, true));
+        finish(Status::make(ErrorCode::Remote,
+                            "rank {} (pid {}, shared memory) closed its connection: the process "
+                            "exited while its buffer was being read",
+                            rank, pid)
+                   .withLostPeer(rank, true));
       } else {
         finish(Status::make(ErrorCode::Remote, "reading rank {}'s buffer: {}", rank, status.message()));
       }
@@ -349,13 +359,18 @@ struct ShmCollectives::Impl {
             if (done == 0 && !checkFingerprints()) return steps + 1;
             afterInputs();
             break;
-          case Phase::WaitResults: afterResults(); break;
+          case Phase::WaitResults:
+            afterResults();
+            break;
           case Phase::WaitPosted:
             if (!checkFingerprints()) return steps + 1;
             if (!afterPosted()) return steps + 1;
             break;
-          case Phase::WaitDone: finish(Status::ok()); return steps + 1;
-          case Phase::Begin: break;
+          case Phase::WaitDone:
+            finish(Status::ok());
+            return steps + 1;
+          case Phase::Begin:
+            break;
         }
       }
       ++steps;
@@ -422,12 +437,15 @@ void ShmCollectives::Impl::setUp(Store& store) {
         const ArenaHeader* theirs = header(peer.rank);
         // Written before the exchange's second barrier, so every peer sees the final value.
         if (!transport::shm::crossMemoryProbe(peer.pid, theirs->probeAddress, theirs->probe)) own->readsEveryPeer = 0;
-        const auto gone = [this, rank = peer.rank] { peerGone(rank, "closed its connection: the process exited", true); };
+        const auto gone = [this, rank = peer.rank] {
+          peerGone(rank, "closed its connection: the process exited", true);
+        };
         peer.exitWatch = params.liveness ? params.liveness->onExit(io, peer.rank, gone)
                                          : transport::watchProcessExit(io, peer.pid, gone);
       });
   for (int rank = 0; rank < size(); ++rank) {
-    if (rank != me()) ranks[static_cast<std::size_t>(rank)].segment = std::move(segments[static_cast<std::size_t>(rank)]);
+    if (rank != me())
+      ranks[static_cast<std::size_t>(rank)].segment = std::move(segments[static_cast<std::size_t>(rank)]);
   }
   readEveryone = true;
   for (int rank = 0; rank < size(); ++rank) readEveryone = readEveryone && header(rank)->readsEveryPeer != 0;
@@ -463,10 +481,14 @@ void ShmCollectives::start(ShmOperation operation) {
   impl.direct = impl.readEveryone && impl.size() > 1 && impl.op.kind == Collective::Allgather &&
                 bytes >= directAllgatherBytes(impl.size());
   impl.posted = static_cast<int>(impl.operations++ & 1);
-  impl.header(impl.me())->posted[impl.posted] =
-      Fingerprint{impl.op.sequence, impl.op.count, static_cast<std::uint32_t>(impl.op.kind),
-                  static_cast<std::uint32_t>(impl.op.type), static_cast<std::uint32_t>(impl.op.op), 1,
-                  reinterpret_cast<std::uint64_t>(impl.op.input), reinterpret_cast<std::uint64_t>(impl.op.output)};
+  impl.header(impl.me())->posted[impl.posted] = Fingerprint{impl.op.sequence,
+                                                            impl.op.count,
+                                                            static_cast<std::uint32_t>(impl.op.kind),
+                                                            static_cast<std::uint32_t>(impl.op.type),
+                                                            static_cast<std::uint32_t>(impl.op.op),
+                                                            1,
+                                                            reinterpret_cast<std::uint64_t>(impl.op.input),
+                                                            reinterpret_cast<std::uint64_t>(impl.op.output)};
   if (impl.params.checkCalls) impl.ourSummary = callSummary(impl.header(impl.me())->posted[impl.posted]);
   if (impl.direct && impl.total != 0) impl.beginDirect();
   impl.advance();

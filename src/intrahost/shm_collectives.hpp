@@ -26,12 +26,13 @@
 //
 // Each operation posts a fingerprint (operation sequence, kind, count, dtype, op, buffer
 // addresses) in the rank's header, checked at its first synchronisation, so ranks that disagree
-// on the collective fail with an error naming both calls instead of mixing data. Waiting polls; the driver sleeps through the same doorbell scheme as the shm transport.
+// on the collective fail with an error naming both calls instead of mixing data. Waiting polls; the driver sleeps
+// through the same doorbell scheme as the shm transport.
 
-#include "common/status.hpp"
-#include "reduce/reduce.hpp"
 #include "common/collective.hpp"
 #include "common/engine.hpp"
+#include "common/status.hpp"
+#include "reduce/reduce.hpp"
 #include "transports/peer_liveness.hpp"
 
 #include <banyan/store.hpp>
@@ -52,8 +53,8 @@ namespace banyan::intrahost {
 
 struct ShmCollectivesParams {
   int rank = 0;
-  int size = 1;              // every rank of the communicator is on this host
-  std::string name;          // unique per job and communicator
+  int size = 1;      // every rank of the communicator is on this host
+  std::string name;  // unique per job and communicator
   std::string storePrefix;
   // The transport's single-copy threshold (BANYAN_SHM_CMA_BYTES): 0 means peers' memory is
   // never read directly; otherwise large allgather blocks are, where every pair allows it.

@@ -97,12 +97,10 @@ bool allOnOneHost(MPI_Comm comm, int size) {
   const std::string name = hostName();
   std::copy_n(name.begin(), std::min<std::size_t>(name.size(), mine.size() - 1), mine.begin());
   std::vector<char> all(static_cast<std::size_t>(size) * kHostNameBytes);
-  check(MPI_Allgather(mine.data(), kHostNameBytes, MPI_CHAR, all.data(), kHostNameBytes, MPI_CHAR,
-                      comm),
+  check(MPI_Allgather(mine.data(), kHostNameBytes, MPI_CHAR, all.data(), kHostNameBytes, MPI_CHAR, comm),
         "MPI_Allgather(host names)");
   for (int r = 0; r < size; ++r) {
-    if (std::memcmp(all.data() + static_cast<std::size_t>(r) * kHostNameBytes, mine.data(),
-                    kHostNameBytes) != 0) {
+    if (std::memcmp(all.data() + static_cast<std::size_t>(r) * kHostNameBytes, mine.data(), kHostNameBytes) != 0) {
       return false;
     }
   }
@@ -123,8 +121,7 @@ void shareJobKey(MPI_Comm comm, int rank) {
     std::copy(key.bytes.begin(), key.bytes.end(), message.begin() + 1);
     security::adoptProcessKey(key);
   }
-  check(MPI_Bcast(message.data(), static_cast<int>(message.size()), MPI_UNSIGNED_CHAR, 0, comm),
-        "MPI_Bcast(job key)");
+  check(MPI_Bcast(message.data(), static_cast<int>(message.size()), MPI_UNSIGNED_CHAR, 0, comm), "MPI_Bcast(job key)");
   if (rank != 0 && message[0] == 1 && auth.enabled && !security::configuredKey(auth)) {
     security::JobKey key;
     std::copy(message.begin() + 1, message.end(), key.bytes.begin());
@@ -157,8 +154,7 @@ Communicator createCommunicator(MPI_Comm comm, const Options& options) {
     } catch (const Error& e) {
       text = kFailureMark + e.detail();
     }
-    std::copy_n(text.begin(), std::min<std::size_t>(text.size(), message.size() - 1),
-                message.begin());
+    std::copy_n(text.begin(), std::min<std::size_t>(text.size(), message.size() - 1), message.begin());
   }
   check(MPI_Bcast(message.data(), kMessageBytes, MPI_CHAR, 0, comm), "MPI_Bcast(store address)");
 

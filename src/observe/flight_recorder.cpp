@@ -229,8 +229,8 @@ std::string FlightRecorder::toJson(const std::string& reason) const {
     out += fmt::format(
         "{{\"number\": {}, \"op\": \"{}\", \"peer\": {}, \"tag\": {}, \"bytes\": {}, \"dtype\": \"{}\", "
         "\"state\": \"{}\", \"started_us\": {}, \"finished_us\": {}, \"error\": ",
-        t.number, t.isSend ? "send" : "recv", t.peer, t.tag, t.bytes, toString(t.type), stateName(t.state),
-        t.startedUs, t.finishedUs);
+        t.number, t.isSend ? "send" : "recv", t.peer, t.tag, t.bytes, toString(t.type), stateName(t.state), t.startedUs,
+        t.finishedUs);
     appendJsonString(out, t.error);
     out += "}";
   }

@@ -109,8 +109,8 @@ class FlightRecorder {
   const RecorderIdentity identity_;
   const std::string path_;
   mutable std::mutex mutex_;
-  std::mutex dumpMutex_;  // one dump at a time: a failure and SIGUSR1 may dump together
-  std::vector<OperationRecord> ring_;  // slot = sequence % size
+  std::mutex dumpMutex_;                   // one dump at a time: a failure and SIGUSR1 may dump together
+  std::vector<OperationRecord> ring_;      // slot = sequence % size
   std::vector<TransferRecord> transfers_;  // slot = number % size
   std::uint64_t lastTransfer_ = 0;
   std::uint64_t lastQueued_ = 0, lastStarted_ = 0, lastFinished_ = 0;

@@ -46,8 +46,8 @@ struct PointToPoint::Op {
   // Where it stands. InFlight: the transport holds the caller's buffer (a timeout then has to
   // end the channel to get it back).
   enum class State { Posted, WaitingClear, WaitingData, WaitingPayload, InFlight } state = State::Posted;
-  std::uint64_t id = 0;  // send: its rendezvous id; recv: the sender's id of the bound message
-  int source = -1;       // recv: the rank its message comes from, once bound
+  std::uint64_t id = 0;            // send: its rendezvous id; recv: the sender's id of the bound message
+  int source = -1;                 // recv: the rank its message comes from, once bound
   std::vector<std::byte> discard;  // recv: where a payload of the wrong length goes
   Status mismatch;                 // recv: the length error to report once the payload is drained
   bool ended = false;
@@ -136,8 +136,8 @@ void PointToPoint::send(int peer, int tag, const void* data, std::size_t bytes, 
   sendHeader(peer, header);
 }
 
-void PointToPoint::recv(int peer, int tag, void* data, std::size_t bytes, Clock::time_point deadline,
-                        std::string what, RecvDone done) {
+void PointToPoint::recv(int peer, int tag, void* data, std::size_t bytes, Clock::time_point deadline, std::string what,
+                        RecvDone done) {
   auto op = std::make_shared<Op>();
   op->peer = peer;
   op->tag = tag;
@@ -170,8 +170,10 @@ void PointToPoint::sendToSelf(const std::shared_ptr<Op>& op) {
   if (auto recv = takePostedRecv(rank_, op->tag)) {
     recv->source = rank_;
     if (recv->bytes != op->bytes) {
-      finish(recv, Status::make(ErrorCode::InvalidUsage, "{}: the matching message from rank {} (tag {}) has {} B, "
-                                "expected {} B", recv->what, rank_, op->tag, op->bytes, recv->bytes));
+      finish(recv, Status::make(ErrorCode::InvalidUsage,
+                                "{}: the matching message from rank {} (tag {}) has {} B, "
+                                "expected {} B",
+                                recv->what, rank_, op->tag, op->bytes, recv->bytes));
     } else {
       if (op->bytes > 0) std::memcpy(recv->recvData, op->sendData, op->bytes);
       finish(recv, Status::ok());
@@ -199,10 +201,11 @@ void PointToPoint::bind(const std::shared_ptr<Op>& recv, const std::shared_ptr<U
   Unexpected& message = *held;
   recv->source = message.source;
   const bool lengthOk = message.bytes == recv->bytes;
-  const Status mismatch =
-      lengthOk ? Status::ok()
-               : Status::make(ErrorCode::InvalidUsage, "{}: the matching message from rank {} (tag {}) has {} B, "
-                              "expected {} B", recv->what, message.source, message.tag, message.bytes, recv->bytes);
+  const Status mismatch = lengthOk ? Status::ok()
+                                   : Status::make(ErrorCode::InvalidUsage,
+                                                  "{}: the matching message from rank {} (tag {}) has {} B, "
+                                                  "expected {} B",
+                                                  recv->what, message.source, message.tag, message.bytes, recv->bytes);
   if (message.selfSend) {
     if (lengthOk && recv->bytes > 0) std::memcpy(recv->recvData, message.selfSend->sendData, recv->bytes);
     finish(message.selfSend, Status::ok());
@@ -290,17 +293,26 @@ void PointToPoint::onHeader(int peer, const Status& status) {
   const auto kind = static_cast<Kind>(header.kind);
   const bool known = kind == Kind::Eager || kind == Kind::Ready || kind == Kind::Clear || kind == Kind::Data;
   if (header.magic != kMagic || !known || header.tag < 0 || header.bytes > kMaxBytes) {
-    return losePeer(peer, Status::make(ErrorCode::Remote, "{}: rank {} sent a point-to-point header that makes no "
-                                       "sense (magic {:#x}, kind {}, tag {}, {} B)", name_, peer, header.magic,
-                                       header.kind, header.tag, header.bytes));
+    return losePeer(peer, Status::make(ErrorCode::Remote,
+                                       "{}: rank {} sent a point-to-point header that makes no "
+                                       "sense (magic {:#x}, kind {}, tag {}, {} B)",
+                                       name_, peer, header.magic, header.kind, header.tag, header.bytes));
   }
   // The next header receive goes after any payload receive the handlers post, since the
   // transport matches a peer's receives in posting order and the payload comes first.
   switch (kind) {
-    case Kind::Eager: onEager(peer, header.tag, header.bytes); break;
-    case Kind::Ready: onReady(peer, header.tag, header.bytes, header.id); break;
-    case Kind::Clear: onClear(peer, header.id); break;
-    case Kind::Data: onData(peer, header.id, header.bytes); break;
+    case Kind::Eager:
+      onEager(peer, header.tag, header.bytes);
+      break;
+    case Kind::Ready:
+      onReady(peer, header.tag, header.bytes, header.id);
+      break;
+    case Kind::Clear:
+      onClear(peer, header.id);
+      break;
+    case Kind::Data:
+      onData(peer, header.id, header.bytes);
+      break;
   }
   if (broken_.isOk() && peers_[static_cast<std::size_t>(peer)]->lost.isOk()) postHeaderRecv(peer);
 }
@@ -313,7 +325,8 @@ void PointToPoint::onEager(int peer, int tag, std::size_t bytes) {
       recv->mismatch = recv->bytes == bytes ? Status::ok()
                                             : Status::make(ErrorCode::InvalidUsage,
                                                            "{}: the matching message from rank {} (tag {}) has {} B, "
-                                                           "expected {} B", recv->what, peer, tag, bytes, recv->bytes);
+                                                           "expected {} B",
+                                                           recv->what, peer, tag, bytes, recv->bytes);
       if (bytes == 0) return finish(recv, recv->mismatch);
       recv->discard.resize(bytes);
     }
@@ -429,8 +442,8 @@ void PointToPoint::expire(Clock::time_point now) {
                           : op->state == Op::State::WaitingData ? "the sender never sent the data it announced"
                           : op->state == Op::State::Posted      ? "no matching message arrived"
                                                                 : "the transfer did not finish";
-    const Status timeout = Status::make(ErrorCode::Timeout, "{}: not done by its deadline (BANYAN_TIMEOUT): {}",
-                                        op->what, waiting);
+    const Status timeout =
+        Status::make(ErrorCode::Timeout, "{}: not done by its deadline (BANYAN_TIMEOUT): {}", op->what, waiting);
     if (op->state == Op::State::InFlight) {
       // The transport still holds the caller's buffer; only ending the channel gives it back.
       breakChannel(timeout);
@@ -482,8 +495,8 @@ std::string PointToPoint::describePending() const {
   std::string text;
   for (const auto& op : active_) {
     if (!text.empty()) text += ", ";
-    text += describeOp(op->isSend, op->isSend ? op->peer : (op->source >= 0 ? op->source : op->peer), op->tag,
-                       op->bytes);
+    text +=
+        describeOp(op->isSend, op->isSend ? op->peer : (op->source >= 0 ? op->source : op->peer), op->tag, op->bytes);
   }
   return text.empty() ? "nothing" : text;
 }

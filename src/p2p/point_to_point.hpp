@@ -111,11 +111,11 @@ class PointToPoint final : public Engine {
   Status broken_;  // the whole channel is unusable
   std::uint64_t nextId_ = 1;
   std::vector<std::unique_ptr<PeerState>> peers_;
-  std::list<std::shared_ptr<Op>> posted_;           // receives not yet matched, in posting order
-  std::list<std::shared_ptr<Unexpected>> unexpected_;  // messages not yet matched, in arrival order
+  std::list<std::shared_ptr<Op>> posted_;                // receives not yet matched, in posting order
+  std::list<std::shared_ptr<Unexpected>> unexpected_;    // messages not yet matched, in arrival order
   std::list<std::shared_ptr<Unexpected>> pendingEager_;  // eager payloads still arriving
-  std::list<std::shared_ptr<Op>> active_;           // every operation not yet ended
-  std::shared_ptr<bool> alive_;                     // completions check it: the engine may be gone
+  std::list<std::shared_ptr<Op>> active_;                // every operation not yet ended
+  std::shared_ptr<bool> alive_;                          // completions check it: the engine may be gone
 };
 
 }  // namespace banyan::p2p

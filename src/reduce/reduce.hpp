@@ -18,8 +18,7 @@ using Kernel = void (*)(void* dst, const void* a, const void* b, std::size_t cou
 Kernel kernelFor(DataType type, ReduceOp op) noexcept;
 
 // Convenience: kernelFor(type, op)(dst, a, b, count).
-void reduce(DataType type, ReduceOp op, void* dst, const void* a, const void* b,
-            std::size_t count) noexcept;
+void reduce(DataType type, ReduceOp op, void* dst, const void* a, const void* b, std::size_t count) noexcept;
 
 // buffer[i] /= divisor, for ReduceOp::avg. Integer types divide truncating toward zero,
 // floating types divide in their own precision (f16/bf16 through f32).

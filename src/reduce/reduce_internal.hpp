@@ -22,7 +22,6 @@ Kernel kernelForPath(DataType type, ReduceOp op, KernelPath path) noexcept;
 
 // divideBy() using the given implementation; returns false, doing nothing, when that
 // implementation is unavailable.
-bool divideByPath(DataType type, KernelPath path, void* buffer, std::size_t count,
-                  int divisor) noexcept;
+bool divideByPath(DataType type, KernelPath path, void* buffer, std::size_t count, int divisor) noexcept;
 
 }  // namespace banyan::reduce::detail

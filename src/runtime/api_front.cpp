@@ -74,7 +74,8 @@ Work ApiFront::submit(const PointToPointCall& call, bool blocking) {
     // Started in issue order under one lock, so two sends to one peer with one tag leave in
     // the order they were called, even from several threads.
     std::lock_guard lock(mutex_);
-    if (closed_) fail(ErrorCode::InvalidUsage, "{} on {} after close() (rank {})", what, identity_.name, identity_.rank);
+    if (closed_)
+      fail(ErrorCode::InvalidUsage, "{} on {} after close() (rank {})", what, identity_.name, identity_.rank);
     number = ++p2pSequence_;
     driver_.operationQueued();
     if (driver.owns_lock() && postedPointToPoint_ == 0) {

@@ -24,8 +24,8 @@ namespace banyan::detail {
 
 class ApiFront {
  public:
-  ApiFront(const Identity& identity, std::chrono::milliseconds timeout, ProgressDriver& driver,
-           OperationRunner& runner, observe::FlightRecorder* recorder);
+  ApiFront(const Identity& identity, std::chrono::milliseconds timeout, ProgressDriver& driver, OperationRunner& runner,
+           observe::FlightRecorder* recorder);
 
   // Checks the call (throws InvalidUsage), keeps it if this thread has a group open, else queues
   // it; returns its Work. `blocking`: the caller waits at once, and will drive progress itself.
@@ -48,9 +48,9 @@ class ApiFront {
   observe::FlightRecorder* recorder_;
   GroupBatcher groups_;
   std::mutex mutex_;
-  bool closed_ = false;            // under mutex_
-  std::uint64_t sequence_ = 0;     // under mutex_: numbers collectives (tags, messages)
-  std::uint64_t p2pSequence_ = 0;  // under mutex_: numbers sends and receives for messages
+  bool closed_ = false;                     // under mutex_
+  std::uint64_t sequence_ = 0;              // under mutex_: numbers collectives (tags, messages)
+  std::uint64_t p2pSequence_ = 0;           // under mutex_: numbers sends and receives for messages
   std::atomic<int> postedStarts_{0};        // collectives posted to the loop, not yet queued
   std::atomic<int> postedPointToPoint_{0};  // sends/receives posted to the loop, not yet started
 };

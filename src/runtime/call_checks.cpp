@@ -99,9 +99,15 @@ void checkBuffers(const CollectiveCall& r, int rank, int size) {
   if (!overlap) return;
   bool isInPlace = false;
   switch (shape.inPlace) {
-    case InPlace::SameBuffer: isInPlace = sendBegin == recvBegin; break;
-    case InPlace::SendIsBlock: isInPlace = sendBegin == recvBegin + blockBytes; break;
-    case InPlace::RecvIsBlock: isInPlace = recvBegin == sendBegin + blockBytes; break;
+    case InPlace::SameBuffer:
+      isInPlace = sendBegin == recvBegin;
+      break;
+    case InPlace::SendIsBlock:
+      isInPlace = sendBegin == recvBegin + blockBytes;
+      break;
+    case InPlace::RecvIsBlock:
+      isInPlace = recvBegin == sendBegin + blockBytes;
+      break;
     case InPlace::Never:
       // The pairwise schedule would overwrite a block before sending it; copying the input
       // aside would hide a second buffer of the full size, so the caller decides.
@@ -122,9 +128,10 @@ void checkBuffers(const CollectiveCall& r, int rank, int size) {
 void checkBlocks(const CollectiveCall& r, int rank, int size) {
   const BlockTables& t = *r.blocks;
   const std::size_t n = static_cast<std::size_t>(size);
-  const std::pair<const char*, const std::vector<std::size_t>*> tables[] = {
-      {"sendCounts", &t.sendCounts}, {"sendOffsets", &t.sendOffsets},
-      {"recvCounts", &t.recvCounts}, {"recvOffsets", &t.recvOffsets}};
+  const std::pair<const char*, const std::vector<std::size_t>*> tables[] = {{"sendCounts", &t.sendCounts},
+                                                                            {"sendOffsets", &t.sendOffsets},
+                                                                            {"recvCounts", &t.recvCounts},
+                                                                            {"recvOffsets", &t.recvOffsets}};
   for (const auto& [label, table] : tables) {
     if (table->size() != n) {
       fail(ErrorCode::InvalidUsage, "alltoallv: {} has {} entries, expected one per rank ({}) on rank {}", label,
@@ -139,8 +146,10 @@ void checkBlocks(const CollectiveCall& r, int rank, int size) {
     std::size_t end = 0;
     for (std::size_t p = 0; p < n; ++p) {
       if (counts[p] > limit || offsets[p] > limit - counts[p]) {
-        fail(ErrorCode::InvalidUsage, "alltoallv: {} block for rank {} (offset {}, count {}) overflows the address "
-             "space on rank {}", side, p, offsets[p], counts[p], rank);
+        fail(ErrorCode::InvalidUsage,
+             "alltoallv: {} block for rank {} (offset {}, count {}) overflows the address "
+             "space on rank {}",
+             side, p, offsets[p], counts[p], rank);
       }
       if (counts[p] != 0) end = std::max(end, offsets[p] + counts[p]);
     }
@@ -159,7 +168,8 @@ void checkBlocks(const CollectiveCall& r, int rank, int size) {
   for (std::size_t p = 0; p < n; ++p) {
     if (t.recvCounts[p] != 0) order.push_back(p);
   }
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return t.recvOffsets[a] < t.recvOffsets[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return t.recvOffsets[a] < t.recvOffsets[b]; });
   for (std::size_t i = 1; i < order.size(); ++i) {
     const std::size_t before = order[i - 1], after = order[i];
     if (t.recvOffsets[before] + t.recvCounts[before] > t.recvOffsets[after]) {
@@ -191,8 +201,8 @@ void checkCall(const CollectiveCall& r, int rank, int size) {
          toString(r.op), toString(r.type), rank);
   }
   if (r.premulFactor) {
-    const bool floating = r.type == DataType::f32 || r.type == DataType::f64 || r.type == DataType::f16 ||
-                          r.type == DataType::bf16;
+    const bool floating =
+        r.type == DataType::f32 || r.type == DataType::f64 || r.type == DataType::f16 || r.type == DataType::bf16;
     if (!floating) {
       fail(ErrorCode::InvalidUsage, "{}: premul_sum needs a floating-point type, not {}, on rank {}", what,
            toString(r.type), rank);
@@ -227,7 +237,8 @@ void checkCall(const PointToPointCall& r, int rank, int size) {
     fail(ErrorCode::InvalidUsage, "{}(count={}): peer {} is outside 0..{}{} on rank {}", what, r.count, r.peer,
          size - 1, r.isSend ? "" : " (or kAnySource)", rank);
   }
-  if (r.tag < 0) fail(ErrorCode::InvalidUsage, "{}(count={}): tag {} is negative on rank {}", what, r.count, r.tag, rank);
+  if (r.tag < 0)
+    fail(ErrorCode::InvalidUsage, "{}(count={}): tag {} is negative on rank {}", what, r.count, r.tag, rank);
   if (r.count > (std::size_t{1} << 60) / dataTypeSize(r.type)) {
     fail(ErrorCode::InvalidUsage, "{}: count {} of {} overflows the address space on rank {}", what, r.count,
          toString(r.type), rank);

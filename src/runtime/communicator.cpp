@@ -53,8 +53,8 @@ int Communicator::size() const { return impl_->size(); }
 namespace {
 
 // The request of a reducing collective: a premultiplied sum travels as sum plus its factor.
-CollectiveCall reducing(Collective kind, const void* send, void* recv, std::size_t count, DataType type,
-                         Reduction op, int root = 0) {
+CollectiveCall reducing(Collective kind, const void* send, void* recv, std::size_t count, DataType type, Reduction op,
+                        int root = 0) {
   CollectiveCall request{kind, send, recv, count, type, op.op(), root};
   if (op.premultiplied()) request.premulFactor = op.factor();
   return request;
@@ -119,7 +119,8 @@ void Communicator::reduceScatter(void* buffer, std::size_t recvCount, DataType t
   impl.enqueue(reducing(Collective::ReduceScatter, buffer, own, recvCount, type, op), true).wait();
 }
 
-Work Communicator::reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type, Reduction op) {
+Work Communicator::reduceScatterAsync(const void* send, void* recv, std::size_t recvCount, DataType type,
+                                      Reduction op) {
   return checked(impl_, "reduceScatter")
       .enqueue(reducing(Collective::ReduceScatter, send, recv, recvCount, type, op), false);
 }
@@ -153,25 +154,19 @@ Work Communicator::reduceAsync(const void* send, void* recv, std::size_t count, 
 }
 
 void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root) {
-  checked(impl_, "gather")
-      .enqueue({Collective::Gather, send, recv, count, type, ReduceOp::sum, root}, true)
-      .wait();
+  checked(impl_, "gather").enqueue({Collective::Gather, send, recv, count, type, ReduceOp::sum, root}, true).wait();
 }
 
 Work Communicator::gatherAsync(const void* send, void* recv, std::size_t count, DataType type, int root) {
-  return checked(impl_, "gather")
-      .enqueue({Collective::Gather, send, recv, count, type, ReduceOp::sum, root}, false);
+  return checked(impl_, "gather").enqueue({Collective::Gather, send, recv, count, type, ReduceOp::sum, root}, false);
 }
 
 void Communicator::scatter(const void* send, void* recv, std::size_t count, DataType type, int root) {
-  checked(impl_, "scatter")
-      .enqueue({Collective::Scatter, send, recv, count, type, ReduceOp::sum, root}, true)
-      .wait();
+  checked(impl_, "scatter").enqueue({Collective::Scatter, send, recv, count, type, ReduceOp::sum, root}, true).wait();
 }
 
 Work Communicator::scatterAsync(const void* send, void* recv, std::size_t count, DataType type, int root) {
-  return checked(impl_, "scatter")
-      .enqueue({Collective::Scatter, send, recv, count, type, ReduceOp::sum, root}, false);
+  return checked(impl_, "scatter").enqueue({Collective::Scatter, send, recv, count, type, ReduceOp::sum, root}, false);
 }
 
 void Communicator::alltoall(const void* send, void* recv, std::size_t countPerPeer, DataType type) {
@@ -188,9 +183,9 @@ Work Communicator::alltoallAsync(const void* send, void* recv, std::size_t count
 namespace {
 
 CollectiveCall alltoallvRequest(const void* send, std::span<const std::size_t> sendCounts,
-                                 std::span<const std::size_t> sendOffsets, void* recv,
-                                 std::span<const std::size_t> recvCounts, std::span<const std::size_t> recvOffsets,
-                                 DataType type) {
+                                std::span<const std::size_t> sendOffsets, void* recv,
+                                std::span<const std::size_t> recvCounts, std::span<const std::size_t> recvOffsets,
+                                DataType type) {
   auto tables = std::make_shared<BlockTables>();
   tables->sendCounts.assign(sendCounts.begin(), sendCounts.end());
   tables->sendOffsets.assign(sendOffsets.begin(), sendOffsets.end());
@@ -229,15 +224,13 @@ Work Communicator::sendAsync(const void* data, std::size_t count, DataType type,
 }
 
 int Communicator::recv(void* data, std::size_t count, DataType type, int peer, int tag) {
-  Work work =
-      checked(impl_, "recv").enqueue(PointToPointCall{false, nullptr, data, count, type, peer, tag}, true);
+  Work work = checked(impl_, "recv").enqueue(PointToPointCall{false, nullptr, data, count, type, peer, tag}, true);
   work.wait();
   return work.source();
 }
 
 Work Communicator::recvAsync(void* data, std::size_t count, DataType type, int peer, int tag) {
-  return checked(impl_, "recv").enqueue(PointToPointCall{false, nullptr, data, count, type, peer, tag},
-                                        false);
+  return checked(impl_, "recv").enqueue(PointToPointCall{false, nullptr, data, count, type, peer, tag}, false);
 }
 
 void Communicator::groupStart() { checked(impl_, "groupStart").groupStart(); }
@@ -287,7 +280,8 @@ std::optional<Communicator> Communicator::split(int color, int key) {
   if (color < 0) return std::nullopt;
   std::vector<std::pair<std::int64_t, int>> members;  // (key, parent rank)
   for (int r = 0; r < n; ++r) {
-    if (all[2 * static_cast<std::size_t>(r)] == color) members.emplace_back(all[2 * static_cast<std::size_t>(r) + 1], r);
+    if (all[2 * static_cast<std::size_t>(r)] == color)
+      members.emplace_back(all[2 * static_cast<std::size_t>(r) + 1], r);
   }
   std::sort(members.begin(), members.end());
   const int newRank = static_cast<int>(
@@ -295,8 +289,8 @@ std::optional<Communicator> Communicator::split(int color, int key) {
       members.begin());
   // The new communicator's keys live under this one's, per split call and color, so groups of
   // different colors and later splits never meet in the store.
-  auto store = std::make_shared<PrefixStore>(
-      fmt::format("{}split/{}/{}/", impl.storePrefix(), splitNumber, color), impl.store());
+  auto store = std::make_shared<PrefixStore>(fmt::format("{}split/{}/{}/", impl.storePrefix(), splitNumber, color),
+                                             impl.store());
   return Communicator(std::make_unique<detail::CommunicatorImpl>(std::move(store), newRank,
                                                                  static_cast<int>(members.size()), impl.options(), id));
 }

@@ -12,9 +12,9 @@
 
 #include <unistd.h>
 
+#include <sched.h>
 #include <charconv>
 #include <random>
-#include <sched.h>
 #include <thread>
 
 namespace banyan::detail {
@@ -61,9 +61,10 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
                        fmt::format("banyan/{}/", id)};
   const std::uint64_t nonce = agreeNonce();
   // The job key every TCP connection of this communicator proves it holds (docs/security.md).
-  const auto key = security::communicatorKey(config_.auth, *store_, rank, identity_.prefix + "authkey", config_.timeout);
-  auto setup = runtime::setUpTransports(driver_.io(), store_, {rank, size, nonce, id, identity_.prefix, "", key, nullptr},
-                                        config_);
+  const auto key =
+      security::communicatorKey(config_.auth, *store_, rank, identity_.prefix + "authkey", config_.timeout);
+  auto setup = runtime::setUpTransports(driver_.io(), store_,
+                                        {rank, size, nonce, id, identity_.prefix, "", key, nullptr}, config_);
   log::info(identity_.logAs(log::Subsystem::Init), "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms",
             identity_.name, rank, size, setup.layout.hostCount, setup.summary, config_.sliceBytes,
             config_.timeout.count());
@@ -116,8 +117,8 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
     shm_ = std::make_unique<intrahost::ShmCollectives>(
         driver_.io(), store_,
         intrahost::ShmCollectivesParams{rank, size, transport::shm::communicatorSegmentName(nonce, id),
-                                        identity_.prefix, config_.crossMemoryBytes, config_.timeout,
-                                        config_.checkCalls, setup.liveness});
+                                        identity_.prefix, config_.crossMemoryBytes, config_.timeout, config_.checkCalls,
+                                        setup.liveness});
     driver_.addEngine(*shm_);
     log::info(identity_.logAs(log::Subsystem::Init),
               "{}: allreduce and allgather run directly in shared memory, except sizes a BANYAN_ALGO band forces "
@@ -131,8 +132,7 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
   auto channel = runtime::setUpTransports(
       driver_.io(), store_,
       {rank, size, nonce ^ kPointToPointNonce, id, fmt::format("{}p2p/", identity_.prefix), "p", key, setup.liveness},
-      config_,
-      &layout_);
+      config_, &layout_);
   p2pTransport_ = std::move(channel.transport);
   p2p_ = std::make_unique<p2p::PointToPoint>(*p2pTransport_, rank, size, config_.p2pEagerBytes, identity_.name);
   driver_.addEngine(*p2p_);
@@ -174,7 +174,8 @@ void CommunicatorImpl::setUpSelector(const runtime::TransportSetup& setup) {
   if (shm_) {
     selector_->setSharedMemory([this](Collective kind, std::size_t bytes) { return shm_->handles(kind, bytes); }, "");
   } else {
-    selector_->setSharedMemory({}, layout_.hostCount > 1 ? fmt::format("the communicator spans {} hosts", layout_.hostCount)
+    selector_->setSharedMemory({}, layout_.hostCount > 1
+                                       ? fmt::format("the communicator spans {} hosts", layout_.hostCount)
                                    : !setup.sharedMemory ? std::string("the transport is not shared memory")
                                                          : std::string("BANYAN_SHM_COLLECTIVES=0"));
   }

@@ -86,7 +86,7 @@ class CommunicatorImpl final {
   std::unique_ptr<runtime::ScheduleEngine> schedule_;
   std::unique_ptr<intrahost::ShmCollectives> shm_;  // when every rank is on this host; else null
   std::unique_ptr<p2p::PointToPoint> p2p_;
-  std::unique_ptr<tuning::Selector> selector_;       // topology + cost model + BANYAN_ALGO
+  std::unique_ptr<tuning::Selector> selector_;         // topology + cost model + BANYAN_ALGO
   std::unique_ptr<observe::FlightRecorder> recorder_;  // BANYAN_FLIGHT_RECORDER set; else null
   std::unique_ptr<observe::Tracer> tracer_;            // BANYAN_TRACE set; else null
   std::unique_ptr<FailureAccounts> failures_;

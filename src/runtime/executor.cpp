@@ -50,9 +50,15 @@ std::shared_ptr<const Plan> makePlan(algorithms::Schedule schedule) {
 std::byte* Executor::address(const algorithms::Span& span) const {
   std::byte* base = nullptr;
   switch (span.buffer) {
-    case BufferId::Input: base = const_cast<std::byte*>(current_.input); break;
-    case BufferId::Output: base = current_.output; break;
-    case BufferId::Scratch: base = current_.scratch; break;
+    case BufferId::Input:
+      base = const_cast<std::byte*>(current_.input);
+      break;
+    case BufferId::Output:
+      base = current_.output;
+      break;
+    case BufferId::Scratch:
+      base = current_.scratch;
+      break;
   }
   return base + span.offset * current_.elementSize;
 }

@@ -45,7 +45,7 @@ struct Plan {
 std::shared_ptr<const Plan> makePlan(algorithms::Schedule schedule);
 
 struct Operation {
-  std::uint64_t tag = 0;  // carried by every message of the operation
+  std::uint64_t tag = 0;       // carried by every message of the operation
   std::uint64_t sequence = 0;  // the call's number (tracing; the tag also holds a fingerprint)
   std::shared_ptr<const Plan> plan;
   const std::byte* input = nullptr;
@@ -98,7 +98,7 @@ class Executor {
   std::size_t stepsLeft_ = 0;
   // Per-step state, reused across operations to avoid allocating per call.
   std::vector<std::uint8_t> depsLeft_;
-  std::vector<std::uint8_t> ready_;  // deps met, waiting for its turn in per-peer order
+  std::vector<std::uint8_t> ready_;       // deps met, waiting for its turn in per-peer order
   std::deque<std::uint32_t> localReady_;  // Reduce/Copy steps whose deps are met, oldest first
   std::vector<std::uint32_t> networkReady_;
   std::vector<std::size_t> sendCursor_, recvCursor_;  // per peer slot: next to post

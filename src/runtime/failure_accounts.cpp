@@ -104,8 +104,8 @@ Status FailureAccounts::explainLoss(const Status& failed, const Pending& pending
   const int peer = failed.lostPeer();
   if (peer < 0 || peer == rank_ || peer >= size_) return failed;
   const auto died = [&] {
-    return Status(failed.code(), fmt::format("{}; rank {} reported no failure: it died or was cut off", failed.message(),
-                                             peer));
+    return Status(failed.code(),
+                  fmt::format("{}; rank {} reported no failure: it died or was cut off", failed.message(), peer));
   };
   try {
     const auto account = lookUpAccount(peer, failed.lostPeerExited());
@@ -116,8 +116,8 @@ Status FailureAccounts::explainLoss(const Status& failed, const Pending& pending
     if (theirs.find(aboutOurMessage()) != std::string::npos) {
       if (auto both = exchangeCalls(peer, pending)) return *both;
     }
-    return Status(failed.code(), fmt::format("{}; rank {} had failed before it closed: {}", failed.message(), peer,
-                                             theirs));
+    return Status(failed.code(),
+                  fmt::format("{}; rank {} had failed before it closed: {}", failed.message(), peer, theirs));
   } catch (const std::exception&) {
     // The store did not answer within the bound (its server may have died with the peer).
     return died();
@@ -136,8 +136,8 @@ Status FailureAccounts::explainMismatch(const Status& failed, const Pending& pen
           : fmt::format("it is in its call #{}, this rank in #{}", theirSequence, pending.sequence);
   const Status account(ErrorCode::InvalidUsage,
                        fmt::format("{}: rank {} sent a message of another call ({}) while rank {} called {} (every "
-                                   "rank must make the same calls in the same order)", describe(pending), peer, inCall,
-                                   rank_, mine));
+                                   "rank must make the same calls in the same order)",
+                                   describe(pending), peer, inCall, rank_, mine));
   // First what we know, for peers that see us close while we wait for the peer's side.
   publish(account, false);
   if (auto both = exchangeCalls(peer, pending)) return *both;
@@ -155,7 +155,8 @@ std::optional<Status> FailureAccounts::exchangeCalls(int peer, const Pending& pe
     const std::string theirs(bytes.begin(), bytes.end());
     return Status(ErrorCode::InvalidUsage,
                   fmt::format("{}: rank {} called {} while rank {} called {} (every rank must make the same calls "
-                              "in the same order)", describe(pending), peer, theirs, rank_, mine));
+                              "in the same order)",
+                              describe(pending), peer, theirs, rank_, mine));
   } catch (const std::exception&) {
     return std::nullopt;
   }

@@ -61,9 +61,9 @@ class GroupBatcher {
   const std::chrono::milliseconds timeout_;
   std::atomic<bool> open_{false};  // quick check before mutex_
   std::mutex mutex_;
-  std::thread::id owner_;        // under mutex_
-  int depth_ = 0;                // under mutex_
-  std::vector<Grouped> calls_;   // under mutex_
+  std::thread::id owner_;       // under mutex_
+  int depth_ = 0;               // under mutex_
+  std::vector<Grouped> calls_;  // under mutex_
 };
 
 }  // namespace banyan::detail

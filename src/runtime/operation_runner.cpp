@@ -102,8 +102,8 @@ void OperationRunner::startSchedule(const CollectiveCall& call, tuning::Algorith
   // path can name both calls: failure_accounts.cpp).
   // BANYAN_CHECK=0 sends 0 instead, which every peer then also expects.
   const std::uint64_t tag = (current_->sequence << 16) | (config_.checkCalls ? callFingerprint(call) : 0);
-  const Status refused = parts_.schedule.start(call, algorithm, current_->sequence, tag,
-                                               [this](const Status& status) { finish(status); });
+  const Status refused =
+      parts_.schedule.start(call, algorithm, current_->sequence, tag, [this](const Status& status) { finish(status); });
   if (refused.isOk()) return;
   // Nothing was sent: every rank plans alike and refuses alike, so the streams to the peers
   // keep their place and the communicator stays usable. Only this operation fails.

@@ -86,8 +86,8 @@ class OperationRunner {
   bool watchdogArmed_ = false;
   Status broken_;
   std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
-  runtime::ScratchBuffer premultiplied_;  // a premultiplied sum's scaled input
-  runtime::ScratchBuffer fusion_;         // a fused allreduce's packed parts
+  runtime::ScratchBuffer premultiplied_;                          // a premultiplied sum's scaled input
+  runtime::ScratchBuffer fusion_;                                 // a fused allreduce's packed parts
 };
 
 }  // namespace banyan::detail

@@ -8,7 +8,11 @@ namespace banyan::runtime {
 
 ScheduleEngine::ScheduleEngine(transport::Transport& transport, std::function<void(std::function<void()>)> defer,
                                int rank, int size, std::size_t sliceBytes)
-    : transport_(transport), executor_(transport, std::move(defer)), rank_(rank), size_(size), sliceBytes_(sliceBytes) {}
+    : transport_(transport),
+      executor_(transport, std::move(defer)),
+      rank_(rank),
+      size_(size),
+      sliceBytes_(sliceBytes) {}
 
 Status ScheduleEngine::start(const CollectiveCall& call, tuning::Algorithm algorithm, std::uint64_t sequence,
                              std::uint64_t tag, std::function<void(const Status&)> onDone) {
@@ -17,9 +21,8 @@ Status ScheduleEngine::start(const CollectiveCall& call, tuning::Algorithm algor
   if (!planned.plan) {
     // The API front refuses what users can get wrong, and the selector picks only what fits, so
     // a refusal here is banyan's defect: it fails this call, named, and nothing else.
-    return Status(ErrorCode::Internal,
-                  fmt::format("{} cannot be planned with {}: {}", apiName(call.kind), tuning::toString(algorithm),
-                              planned.refusal));
+    return Status(ErrorCode::Internal, fmt::format("{} cannot be planned with {}: {}", apiName(call.kind),
+                                                   tuning::toString(algorithm), planned.refusal));
   }
   scratch_.reserve(planned.plan->schedule.scratchCount * element);
   Operation operation;
@@ -43,9 +46,9 @@ PlanOrRefusal ScheduleEngine::plan(const CollectiveCall& call, tuning::Algorithm
     // Its tables change from call to call, so it is planned per call, not cached (the API front
     // has checked the tables: pairwiseAlltoallv's own checks cannot fail here).
     const BlockTables& t = *call.blocks;
-    return {makePlan(
-                algorithms::pairwiseAlltoallv(rank_, size_, t.sendCounts, t.sendOffsets, t.recvCounts, t.recvOffsets)),
-            {}};
+    return {
+        makePlan(algorithms::pairwiseAlltoallv(rank_, size_, t.sendCounts, t.sendOffsets, t.recvCounts, t.recvOffsets)),
+        {}};
   }
   return plans_.get(call.kind, algorithm, rank_, size_, call.root, call.count, sliceElements(call, element));
 }

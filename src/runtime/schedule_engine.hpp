@@ -23,8 +23,8 @@ namespace banyan::runtime {
 class ScheduleEngine final : public Engine {
  public:
   // `defer` queues a function on the event loop (asio::post); `sliceBytes`: BANYAN_SLICE_BYTES.
-  ScheduleEngine(transport::Transport& transport, std::function<void(std::function<void()>)> defer, int rank,
-                 int size, std::size_t sliceBytes);
+  ScheduleEngine(transport::Transport& transport, std::function<void(std::function<void()>)> defer, int rank, int size,
+                 std::size_t sliceBytes);
 
   // Starts `call` (its buffers as the engine should use them) with `algorithm`; `tag` rides in
   // every message. Returns an Internal error, and never calls `onDone`, when the algorithm

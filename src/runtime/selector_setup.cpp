@@ -18,9 +18,9 @@ std::string hashOf(const std::string& described) { return described.substr(0, de
 std::string asString(const Store::Bytes& bytes) { return {bytes.begin(), bytes.end()}; }
 
 std::string explain(const std::string& described) {
-  return described == "none" ? std::string("no BANYAN_TUNE_FILE")
-                             : fmt::format("table {} (hash {})", described.substr(described.find(' ') + 1),
-                                           hashOf(described));
+  return described == "none"
+             ? std::string("no BANYAN_TUNE_FILE")
+             : fmt::format("table {} (hash {})", described.substr(described.find(' ') + 1), hashOf(described));
 }
 
 }  // namespace
@@ -32,9 +32,10 @@ void agreeTuneTable(Store& store, int rank, int size, const std::string& storePr
   const auto key = [&](int r) { return fmt::format("{}tune/hash/{}", storePrefix, r); };
   const std::string verdictKey = storePrefix + "tune/verdict";
   const auto differ = [](const std::string& root, int r, const std::string& theirs) {
-    return fmt::format("BANYAN_TUNE_FILE differs between ranks: rank 0 has {}, rank {} has {}; every rank must "
-                       "follow the same table",
-                       explain(root), r, explain(theirs));
+    return fmt::format(
+        "BANYAN_TUNE_FILE differs between ranks: rank 0 has {}, rank {} has {}; every rank must "
+        "follow the same table",
+        explain(root), r, explain(theirs));
   };
   if (rank == 0) {
     store.set(key(0), Store::Bytes(mine.begin(), mine.end()), timeout);

@@ -25,7 +25,6 @@ class io_context;
 
 namespace banyan::runtime {
 
-
 struct TransportSetup {
   std::unique_ptr<transport::PerPeerTransport> transport;
   topology::HostLayout layout;

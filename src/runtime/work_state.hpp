@@ -61,7 +61,7 @@ class WorkState {
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   bool done_ = false;
-  bool completing_ = false;  // complete() is running callbacks
+  bool completing_ = false;            // complete() is running callbacks
   std::atomic<bool> doneFlag_{false};  // done_, readable without the lock (polling waiters)
   std::atomic<int> source_{-1};
   Status status_;

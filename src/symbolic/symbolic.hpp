@@ -73,11 +73,11 @@
 namespace banyan::algorithms {
 
 struct CheckOptions {
-  std::uint64_t seed = 1;   // seed of the first simulation; later ones use seed + 1, ...
-  int runs = 2;             // simulations per variant (random execution orders)
-  bool outOfPlace = true;   // check the out-of-place variant
-  bool inPlace = true;      // check the in-place variant (where the collective has one)
-  bool races = true;        // run the data-race check
+  std::uint64_t seed = 1;  // seed of the first simulation; later ones use seed + 1, ...
+  int runs = 2;            // simulations per variant (random execution orders)
+  bool outOfPlace = true;  // check the out-of-place variant
+  bool inPlace = true;     // check the in-place variant (where the collective has one)
+  bool races = true;       // run the data-race check
 };
 
 using ScheduleMaker = std::function<Schedule(int rank)>;

@@ -4,9 +4,9 @@
 // of symbolic.cpp; what each collective means (buffer sizes, in-place aliasing, expected
 // Output) is built in symbolic_collectives.cpp.
 
-#include "symbolic/symbolic.hpp"
 #include "common/collective.hpp"
 #include "common/hash_mix.hpp"
+#include "symbolic/symbolic.hpp"
 
 #include <fmt/format.h>
 
@@ -45,9 +45,7 @@ inline bool same(const Place& x, const Place& y) {
   return x.buffer == y.buffer && x.offset == y.offset && x.count == y.count;
 }
 
-inline const char* placeBufferName(int buffer) {
-  return buffer == 0 ? "in" : buffer == 1 ? "out" : "scr";
-}
+inline const char* placeBufferName(int buffer) { return buffer == 0 ? "in" : buffer == 1 ? "out" : "scr"; }
 
 // The buffers of one rank. In the in-place variant, on a rank where `aliased` is set, Input and
 // Output are views of one physical buffer (physical buffer 1): Input starts at inputBase in it
@@ -101,9 +99,12 @@ struct Setup {
   std::size_t outputCount(int rank) const { return layout(rank).outputCount; }
   std::size_t bufferCount(int rank, BufferId buffer) const {
     switch (buffer) {
-      case BufferId::Input: return inputCount(rank);
-      case BufferId::Output: return outputCount(rank);
-      case BufferId::Scratch: return schedules[static_cast<std::size_t>(rank)].scratchCount;
+      case BufferId::Input:
+        return inputCount(rank);
+      case BufferId::Output:
+        return outputCount(rank);
+      case BufferId::Scratch:
+        return schedules[static_cast<std::size_t>(rank)].scratchCount;
     }
     return 0;
   }
@@ -112,9 +113,12 @@ struct Setup {
   std::size_t physicalCount(int rank, int buffer, bool inPlace) const {
     const RankLayout& l = layout(rank);
     switch (buffer) {
-      case 0: return shares(rank, inPlace) ? 0 : l.inputCount;
-      case 1: return shares(rank, inPlace) ? l.sharedCount() : l.outputCount;
-      default: return schedules[static_cast<std::size_t>(rank)].scratchCount;
+      case 0:
+        return shares(rank, inPlace) ? 0 : l.inputCount;
+      case 1:
+        return shares(rank, inPlace) ? l.sharedCount() : l.outputCount;
+      default:
+        return schedules[static_cast<std::size_t>(rank)].scratchCount;
     }
   }
   Place place(int rank, const Span& span, bool inPlace) const {

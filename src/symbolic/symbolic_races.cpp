@@ -11,8 +11,7 @@ namespace {
 class RaceCheck {
  public:
   RaceCheck(const Setup& setup, int rank, bool inPlace)
-      : setup_(setup), rank_(rank), inPlace_(inPlace),
-        steps_(setup.schedules[static_cast<std::size_t>(rank)].steps) {
+      : setup_(setup), rank_(rank), inPlace_(inPlace), steps_(setup.schedules[static_cast<std::size_t>(rank)].steps) {
     for (int buffer = 0; buffer < 3; ++buffer) {
       const std::size_t n = setup.physicalCount(rank, buffer, inPlace);
       lastWrite_[buffer].assign(n, kNone);
@@ -51,8 +50,7 @@ class RaceCheck {
       }
       for (int k = 0; k < readCount && writes; ++k) {
         if (overlaps(reads[k], write) && !same(reads[k], write)) {
-          return fmt::format("{}: destination partially overlaps an operand",
-                             setup_.where(rank_, j));
+          return fmt::format("{}: destination partially overlaps an operand", setup_.where(rank_, j));
         }
       }
       if (!races) continue;
@@ -108,9 +106,8 @@ class RaceCheck {
   }
 
   std::string race(std::uint32_t i, std::uint32_t j, const Place& p, std::size_t element) const {
-    return fmt::format("{}: data race with #{} ({}) on {}[{}]: no chain of deps orders them",
-                       setup_.where(rank_, j), i, describeStep(steps_[i], i),
-                       placeBufferName(p.buffer), element);
+    return fmt::format("{}: data race with #{} ({}) on {}[{}]: no chain of deps orders them", setup_.where(rank_, j), i,
+                       describeStep(steps_[i], i), placeBufferName(p.buffer), element);
   }
 
   // Whether step j (transitively) depends on step i < j.

@@ -53,9 +53,8 @@ class Simulation {
       // Mostly among the most recently enabled actions (their data is still in cache), now
       // and then anywhere: any order is valid, and some actions wait a long time.
       const std::uint64_t draw = random_();
-      const std::size_t pick = (draw & 15) == 0 || pool_.size() <= kWindow
-                                   ? (draw >> 4) % pool_.size()
-                                   : pool_.size() - 1 - (draw >> 4) % kWindow;
+      const std::size_t pick = (draw & 15) == 0 || pool_.size() <= kWindow ? (draw >> 4) % pool_.size()
+                                                                           : pool_.size() - 1 - (draw >> 4) % kWindow;
       const Action action = pool_[pick];
       pool_[pick] = pool_.back();
       pool_.pop_back();
@@ -72,8 +71,8 @@ class Simulation {
   enum class ActionKind : std::uint8_t { Local, StartSend, PostRecv, Transfer };
   struct Action {
     ActionKind kind;
-    int rank;   // Transfer: the sender
-    int peer;   // Transfer: the receiver
+    int rank;             // Transfer: the sender
+    int peer;             // Transfer: the receiver
     std::uint32_t index;  // step, or message number for Transfer
   };
   struct Channel {
@@ -88,8 +87,7 @@ class Simulation {
   };
 
   std::size_t pair(int from, int to) const {
-    return static_cast<std::size_t>(from) * static_cast<std::size_t>(setup_.size) +
-           static_cast<std::size_t>(to);
+    return static_cast<std::size_t>(from) * static_cast<std::size_t>(setup_.size) + static_cast<std::size_t>(to);
   }
   Value* at(int rank, const Span& span) {
     const Place p = setup_.place(rank, span, inPlace_);
@@ -127,8 +125,8 @@ class Simulation {
 
   std::string uninitialized(int rank, std::uint32_t i, const Span& span, std::size_t e) const {
     const Place p = setup_.place(rank, span, inPlace_);
-    return fmt::format("{}: reads uninitialized data at {}[{}]", setup_.where(rank, i),
-                       placeBufferName(p.buffer), p.offset + e);
+    return fmt::format("{}: reads uninitialized data at {}[{}]", setup_.where(rank, i), placeBufferName(p.buffer),
+                       p.offset + e);
   }
 
   std::string perform(const Action& action) {
@@ -230,15 +228,17 @@ class Simulation {
       v.defined = true;
       if (step.finalize) {
         if (!isFullReduction(v)) {
-          return fmt::format("{}: finalizes a partial reduction (element {} of the span holds {} "
-                             "of {} contributions{})",
-                             setup_.where(rank, i), e, v.terms, setup_.size,
-                             v.element < 0 ? ", of different elements" : "");
+          return fmt::format(
+              "{}: finalizes a partial reduction (element {} of the span holds {} "
+              "of {} contributions{})",
+              setup_.where(rank, i), e, v.terms, setup_.size, v.element < 0 ? ", of different elements" : "");
         }
         v.finalized = true;
       } else if (setup_.size > 1 && isFullReduction(v)) {
-        return fmt::format("{}: completes the reduction (element {} of the span) without "
-                           "finalize", setup_.where(rank, i), e);
+        return fmt::format(
+            "{}: completes the reduction (element {} of the span) without "
+            "finalize",
+            setup_.where(rank, i), e);
       }
       dst[e] = v;
     }
@@ -268,8 +268,8 @@ class Simulation {
         } else {
           why = fmt::format("rank {} never starts the matching send (message {})", step.peer, k);
         }
-        return fmt::format("deadlock: {}: never completes: {} ({} of {} steps completed)",
-                           setup_.where(rank, i), why, completed_, total_);
+        return fmt::format("deadlock: {}: never completes: {} ({} of {} steps completed)", setup_.where(rank, i), why,
+                           completed_, total_);
       }
     }
     return fmt::format("deadlock: {} of {} steps completed", completed_, total_);
@@ -321,7 +321,7 @@ class Simulation {
   std::mt19937_64 random_;
   std::vector<RankState> ranks_;
   std::vector<Action> pool_;
-  std::vector<Channel> channels_;  // per pair (sender, receiver)
+  std::vector<Channel> channels_;                          // per pair (sender, receiver)
   std::vector<std::uint32_t> sendsStarted_, recvsPosted_;  // per pair (sender, receiver)
   std::size_t completed_ = 0;
   std::size_t total_ = 0;

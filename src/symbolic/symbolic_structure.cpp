@@ -8,15 +8,13 @@ namespace banyan::algorithms::symbolic {
 
 namespace {
 
-std::string checkSpan(const Setup& setup, int rank, std::uint32_t index, const Span& span,
-                      const char* role) {
+std::string checkSpan(const Setup& setup, int rank, std::uint32_t index, const Span& span, const char* role) {
   const std::size_t limit = setup.bufferCount(rank, span.buffer);
   if (span.count == 0) {
     return fmt::format("{}: empty {} span", setup.where(rank, index), role);
   }
   if (span.count > limit || span.offset > limit - span.count) {
-    return fmt::format("{}: {} span is out of bounds (buffer has {} elements)",
-                       setup.where(rank, index), role, limit);
+    return fmt::format("{}: {} span is out of bounds (buffer has {} elements)", setup.where(rank, index), role, limit);
   }
   return {};
 }
@@ -49,13 +47,11 @@ std::string checkEachSchedule(Setup& setup) {
     for (std::uint32_t i = 0; i < steps.size(); ++i) {
       const Step& step = steps[i];
       if (step.depCount > Step::kMaxDeps) {
-        return fmt::format("{}: {} deps, more than {}", setup.where(rank, i), step.depCount,
-                           Step::kMaxDeps);
+        return fmt::format("{}: {} deps, more than {}", setup.where(rank, i), step.depCount, Step::kMaxDeps);
       }
       for (std::uint8_t d = 0; d < step.depCount; ++d) {
         if (step.deps[d] >= i) {
-          return fmt::format("{}: depends on #{}, which is not an earlier step",
-                             setup.where(rank, i), step.deps[d]);
+          return fmt::format("{}: depends on #{}, which is not an earlier step", setup.where(rank, i), step.deps[d]);
         }
         ++dependentCount[step.deps[d]];
       }
@@ -113,20 +109,23 @@ std::string checkEachSchedule(Setup& setup) {
         const std::size_t sent = setup.step(a, out[k]).a.count;
         const std::size_t received = setup.step(b, in[k]).dst.count;
         if (sent != received) {
-          return fmt::format("{}: message {} to rank {} has {} elements, but its receive ({}) "
-                             "expects {}",
-                             setup.where(a, out[k]), k, b, sent, setup.where(b, in[k]), received);
+          return fmt::format(
+              "{}: message {} to rank {} has {} elements, but its receive ({}) "
+              "expects {}",
+              setup.where(a, out[k]), k, b, sent, setup.where(b, in[k]), received);
         }
       }
       if (out.size() > common) {
-        return fmt::format("{}: send has no matching receive (rank {} receives {} messages from "
-                           "rank {}, rank {} sends {})",
-                           setup.where(a, out[common]), b, in.size(), a, a, out.size());
+        return fmt::format(
+            "{}: send has no matching receive (rank {} receives {} messages from "
+            "rank {}, rank {} sends {})",
+            setup.where(a, out[common]), b, in.size(), a, a, out.size());
       }
       if (in.size() > common) {
-        return fmt::format("{}: receive has no matching send (rank {} sends {} messages to "
-                           "rank {}, rank {} receives {})",
-                           setup.where(b, in[common]), a, out.size(), b, b, in.size());
+        return fmt::format(
+            "{}: receive has no matching send (rank {} sends {} messages to "
+            "rank {}, rank {} receives {})",
+            setup.where(b, in[common]), a, out.size(), b, b, in.size());
       }
     }
   }

@@ -11,7 +11,7 @@ struct HostLayout {
   std::vector<int> hostOfRank;  // host index (in order of first appearance) per rank
   std::vector<int> localRanks;  // ranks on this rank's host, ascending (includes itself)
   int hostCount = 1;
-  std::vector<int> pidOfRank;   // process id per rank (0: unknown): peers on this host are watched
+  std::vector<int> pidOfRank;  // process id per rank (0: unknown): peers on this host are watched
 };
 
 }  // namespace banyan::topology

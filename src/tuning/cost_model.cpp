@@ -152,8 +152,7 @@ double hierarchicalAllgather(const Topology& t, double block) {
   const int locals = k - 1;
   const double gather = locals > 0 ? t.intra.latencyUs + locals * block / t.intra.bandwidthMBps : 0;
   const double ring = (hosts - 1) * (t.inter.latencyUs + k * block / t.inter.bandwidthMBps);
-  const double handBack =
-      locals > 0 ? t.intra.latencyUs + locals * (t.size - 1) * block / t.intra.bandwidthMBps : 0;
+  const double handBack = locals > 0 ? t.intra.latencyUs + locals * (t.size - 1) * block / t.intra.bandwidthMBps : 0;
   return gather + std::max(ring, handBack);
 }
 
@@ -196,8 +195,8 @@ double doubleTreeAllreduce(const Topology& t, double bytes) {
     }
   }
   const int intraMost = *std::max_element(intraIn.begin(), intraIn.end());
-  const int interMost = std::max(*std::max_element(hostOut.begin(), hostOut.end()),
-                                 *std::max_element(hostIn.begin(), hostIn.end()));
+  const int interMost =
+      std::max(*std::max_element(hostOut.begin(), hostOut.end()), *std::max_element(hostIn.begin(), hostIn.end()));
   double hop = memoryUs(t, sliceBytes);
   double step = memoryUs(t, 2 * sliceBytes);
   if (oversubscribedOneHost(t)) {

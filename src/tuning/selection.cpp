@@ -19,12 +19,18 @@ std::string reason(Collective collective, int size, std::size_t bytes) {
                          kTreeMaxBytes);
     case Algorithm::Direct:
       return fmt::format("block > {} B (not measured yet): straight to or from the root", kBinomialGatherMaxBlockBytes);
-    case Algorithm::Pairwise: return "large blocks or 2 ranks: pairwise exchange";
-    case Algorithm::Dissemination: return "dissemination: ceil(log2 n) rounds";
-    case Algorithm::Hierarchical: return "two-level: inside hosts, then among host leaders";
-    case Algorithm::Rabenseifner: return "recursive halving then doubling: the ring's bytes in 2 log2(n) rounds";
-    case Algorithm::DoubleTree: return "double binary tree: 2 log2(n) pipelined steps, half the data per tree";
-    case Algorithm::SharedMemory: return "one host: the shared-memory engine";
+    case Algorithm::Pairwise:
+      return "large blocks or 2 ranks: pairwise exchange";
+    case Algorithm::Dissemination:
+      return "dissemination: ceil(log2 n) rounds";
+    case Algorithm::Hierarchical:
+      return "two-level: inside hosts, then among host leaders";
+    case Algorithm::Rabenseifner:
+      return "recursive halving then doubling: the ring's bytes in 2 log2(n) rounds";
+    case Algorithm::DoubleTree:
+      return "double binary tree: 2 log2(n) pipelined steps, half the data per tree";
+    case Algorithm::SharedMemory:
+      return "one host: the shared-memory engine";
     case Algorithm::RecursiveDoubling:
       if (collective == Collective::Allgather) {
         return fmt::format("power-of-two ranks, output <= {} B: log2(n) rounds, ring's bytes",

@@ -69,16 +69,15 @@ Choice Selector::choose(Collective collective, std::size_t bytes) const {
   std::stable_sort(priced.begin(), priced.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
   const auto pipelined = [](Algorithm a) { return rowOf(a).pipelined; };
   std::string preferred;
-  const std::size_t moved =
-      collective == Collective::Allgather || collective == Collective::ReduceScatter
-          ? bytes * static_cast<std::size_t>(topology_.size)
-          : bytes;
+  const std::size_t moved = collective == Collective::Allgather || collective == Collective::ReduceScatter
+                                ? bytes * static_cast<std::size_t>(topology_.size)
+                                : bytes;
   if (!priced.empty() && !pipelined(priced[0].second) && moved >= kPipelinedPreferenceMinBytes &&
       topology_.hostCount() > 1) {
     const auto it = std::find_if(priced.begin(), priced.end(), [&](const auto& p) { return pipelined(p.second); });
     if (it != priced.end() && it->first <= priced[0].first * (1 + kPipelinedPreference)) {
-      preferred = fmt::format(" (pipelined, within {:.0f}% of {})", kPipelinedPreference * 100,
-                              toString(priced[0].second));
+      preferred =
+          fmt::format(" (pipelined, within {:.0f}% of {})", kPipelinedPreference * 100, toString(priced[0].second));
       std::rotate(priced.begin(), it, it + 1);  // it first, the rest in order
     }
   }

@@ -25,8 +25,8 @@ struct Choice {
   std::optional<double> predictedUs;  // the cost model's figure, when it has one
   std::optional<Algorithm> runnerUp;  // the next cheapest candidate
   std::optional<double> runnerUpUs;
-  std::string why;     // for the INFO log and banyan-topo
-  bool forced = false;  // a BANYAN_ALGO (Options::algo) band chose it
+  std::string why;        // for the INFO log and banyan-topo
+  bool forced = false;    // a BANYAN_ALGO (Options::algo) band chose it
   bool measured = false;  // a BANYAN_TUNE_FILE band chose it
 };
 
@@ -35,9 +35,9 @@ using SharedMemoryEngine = std::function<bool(Collective, std::size_t bytes)>;
 
 // Schedules that move data in whole-message rounds (recursive doubling, Rabenseifner, Bruck,
 // recursive halving, the binomial tree) are taken over the cheapest pipelined one (a registry
-// row marked pipelined: ring, hierarchical, double tree, chain) only when the model predicts them more than this much cheaper. Why: in bench/topo.sh (4 hosts x 1 rank,
-// 1 Gbit/s) whole-message rounds took up to 1.7x their predicted time from 1 MiB up while the
-// ring took 0.9-1.2x, and near-ties flipped with the probe's noise from run to run; within 10%
+// row marked pipelined: ring, hierarchical, double tree, chain) only when the model predicts them more than this much
+// cheaper. Why: in bench/topo.sh (4 hosts x 1 rank, 1 Gbit/s) whole-message rounds took up to 1.7x their predicted time
+// from 1 MiB up while the ring took 0.9-1.2x, and near-ties flipped with the probe's noise from run to run; within 10%
 // the model cannot tell them apart, and the pipelined schedule is the steadier bet.
 // Only for calls whose vector (allreduce, broadcast) or output (allgather; reduce-scatter's
 // input) is at least

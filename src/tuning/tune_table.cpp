@@ -98,8 +98,8 @@ TuneTable parseTuneTable(const std::string& text, const std::string& path) {
     if (w[0] == "layout") {
       const auto x = w.size() == 2 ? w[1].find('x') : std::string::npos;
       if (x == std::string::npos) {
-        fail(ErrorCode::InvalidUsage, "{}: '{}': expected 'layout HOSTSxRANKS' (hosts x ranks per host, e.g. layout 2x2)",
-             where, line);
+        fail(ErrorCode::InvalidUsage,
+             "{}: '{}': expected 'layout HOSTSxRANKS' (hosts x ranks per host, e.g. layout 2x2)", where, line);
       }
       const int hosts = positive(w[1].substr(0, x), where, line);
       const int per = positive(w[1].substr(x + 1), where, line);
@@ -133,7 +133,8 @@ TuneTable parseTuneTable(const std::string& text, const std::string& path) {
     }
     Band band{*collective, bytes(w[1].substr(0, dash), where, line), bytes(w[1].substr(dash + 1), where, line),
               Algorithm::Ring};
-    if (band.high <= band.low) fail(ErrorCode::InvalidUsage, "{}: '{}': range '{}' is empty (HIGH <= LOW)", where, line, w[1]);
+    if (band.high <= band.low)
+      fail(ErrorCode::InvalidUsage, "{}: '{}': range '{}' is empty (HIGH <= LOW)", where, line, w[1]);
     const auto algorithm = algorithmFromName(w[2]);
     if (!algorithm || !servesOf(*algorithm, *collective)) {
       fail(ErrorCode::InvalidUsage, "{}: {} has no algorithm '{}' (it has: {})", where, w[0], w[2],

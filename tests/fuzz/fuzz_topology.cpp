@@ -36,8 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     again = topology::parse(printed, "fuzz (printed)");
   } catch (const Error& error) {
-    std::fprintf(stderr, "the printed form of an accepted topology is refused: %s\n%s", error.what(),
-                 printed.c_str());
+    std::fprintf(stderr, "the printed form of an accepted topology is refused: %s\n%s", error.what(), printed.c_str());
     std::abort();
   }
   FUZZ_CHECK(topology::toText(again) == printed);

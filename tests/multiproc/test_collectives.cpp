@@ -18,7 +18,7 @@ namespace {
 
 constexpr DataType kTypes[] = {DataType::f32, DataType::f64, DataType::f16, DataType::bf16,
                                DataType::i8,  DataType::u8,  DataType::i32, DataType::i64};
-constexpr ReduceOp kOps[] = {ReduceOp::sum, ReduceOp::prod, ReduceOp::min,  ReduceOp::max,
+constexpr ReduceOp kOps[] = {ReduceOp::sum, ReduceOp::prod, ReduceOp::min, ReduceOp::max,
                              ReduceOp::avg, ReduceOp::band, ReduceOp::bor, ReduceOp::bxor};
 
 // Counts that stress chunking: empty, single, fewer than ranks, not divisible, several slices.
@@ -139,14 +139,13 @@ TEST_CASE("small slices pipeline many messages and stay exact", "[multiproc][col
   // thousands of messages per peer are what filled libfabric 1.17's shm receive pool and met its
   // stale-ignore matching (docs/ofi.md, "Three shm bugs"): the credits and exact control receives
   // that work around them are tested here.
-  const std::string transport = GENERATE(filter(
-      [](const std::string& t) { return banyan::test::transportSelected(t); },
-      values<std::string>({"tcp", "shm-messages", "shm"
+  const std::string transport = GENERATE(filter([](const std::string& t) { return banyan::test::transportSelected(t); },
+                                                values<std::string>({"tcp", "shm-messages", "shm"
 #ifdef BANYAN_HAVE_OFI
-                           ,
-                           "ofi-tcp", "ofi-sockets", "ofi-shm"
+                                                                     ,
+                                                                     "ofi-tcp", "ofi-sockets", "ofi-shm"
 #endif
-      })));
+                                                })));
   bootstrap::LaunchOptions options = over(transport);
   options.environment["BANYAN_SLICE_BYTES"] = "64";
   // libfabric's sockets provider costs about a millisecond per dependent message with more
@@ -187,163 +186,187 @@ TEST_CASE("several sockets per peer stripe large messages exactly", "[multiproc]
 
 TEST_CASE("many asynchronous operations complete in issue order", "[multiproc][async]") {
   const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
-  runRanks(4, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    constexpr int kOperations = 100;
-    constexpr std::size_t kCount = 257;
-    std::vector<std::vector<std::int64_t>> buffers(kOperations, std::vector<std::int64_t>(kCount));
-    std::vector<Work> works;
-    for (int k = 0; k < kOperations; ++k) {
-      for (std::size_t i = 0; i < kCount; ++i) buffers[k][i] = k * 1000 + comm.rank() + static_cast<std::int64_t>(i);
-      works.push_back(comm.allreduceAsync(buffers[k].data(), buffers[k].data(), kCount, DataType::i64, ReduceOp::sum));
-    }
-    // Completion order is issue order: once the last is done, all are.
-    works.back().wait();
-    for (auto& work : works) RANK_EXPECT(comm.rank(), work.test() && !work.error());
-    const std::int64_t n = comm.size();
-    for (int k = 0; k < kOperations; ++k) {
-      for (std::size_t i = 0; i < kCount; ++i) {
-        RANK_EXPECT(comm.rank(), buffers[k][i] == n * (k * 1000 + static_cast<std::int64_t>(i)) + n * (n - 1) / 2);
-      }
-    }
-    return 0;
-  }, over(transport));
+  runRanks(
+      4,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        constexpr int kOperations = 100;
+        constexpr std::size_t kCount = 257;
+        std::vector<std::vector<std::int64_t>> buffers(kOperations, std::vector<std::int64_t>(kCount));
+        std::vector<Work> works;
+        for (int k = 0; k < kOperations; ++k) {
+          for (std::size_t i = 0; i < kCount; ++i)
+            buffers[k][i] = k * 1000 + comm.rank() + static_cast<std::int64_t>(i);
+          works.push_back(
+              comm.allreduceAsync(buffers[k].data(), buffers[k].data(), kCount, DataType::i64, ReduceOp::sum));
+        }
+        // Completion order is issue order: once the last is done, all are.
+        works.back().wait();
+        for (auto& work : works) RANK_EXPECT(comm.rank(), work.test() && !work.error());
+        const std::int64_t n = comm.size();
+        for (int k = 0; k < kOperations; ++k) {
+          for (std::size_t i = 0; i < kCount; ++i) {
+            RANK_EXPECT(comm.rank(), buffers[k][i] == n * (k * 1000 + static_cast<std::int64_t>(i)) + n * (n - 1) / 2);
+          }
+        }
+        return 0;
+      },
+      over(transport));
 }
 
 TEST_CASE("Work callbacks run once, in issue order, also when added late", "[multiproc][async]") {
   const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
-  runRanks(3, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    constexpr int kOperations = 50;
-    std::vector<std::vector<std::int32_t>> buffers(kOperations, std::vector<std::int32_t>(1000));
-    std::vector<int> order;  // appended by callbacks, which run one at a time on the driving thread
-    std::vector<Work> works;
-    for (int k = 0; k < kOperations; ++k) {
-      std::fill(buffers[k].begin(), buffers[k].end(), k + comm.rank());
-      Work work = k % 2 == 0 ? comm.allreduceAsync(buffers[k].data(), buffers[k].data(), 1000, DataType::i32, ReduceOp::sum)
-                             : comm.broadcastAsync(buffers[k].data(), 1000, DataType::i32, k % comm.size());
-      work.then([&order, &buffers, k, n = comm.size()](const std::optional<Error>& error) {
-        // The result is in place by the time the callback runs.
-        const std::int32_t expected = k % 2 == 0 ? n * k + n * (n - 1) / 2 : k + k % n;
-        order.push_back(!error && buffers[k][999] == expected ? k : -1000 - k);
-      });
-      works.push_back(work);
-    }
-    works.back().wait();
-    RANK_EXPECT(comm.rank(), static_cast<int>(order.size()) == kOperations);
-    for (int k = 0; k < kOperations; ++k) RANK_EXPECT(comm.rank(), order[static_cast<std::size_t>(k)] == k);
-    // Added after completion: runs at once, on this thread.
-    bool late = false;
-    works.front().then([&late](const std::optional<Error>& error) { late = !error; });
-    RANK_EXPECT(comm.rank(), late);
-    return 0;
-  }, over(transport));
+  runRanks(
+      3,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        constexpr int kOperations = 50;
+        std::vector<std::vector<std::int32_t>> buffers(kOperations, std::vector<std::int32_t>(1000));
+        std::vector<int> order;  // appended by callbacks, which run one at a time on the driving thread
+        std::vector<Work> works;
+        for (int k = 0; k < kOperations; ++k) {
+          std::fill(buffers[k].begin(), buffers[k].end(), k + comm.rank());
+          Work work =
+              k % 2 == 0 ? comm.allreduceAsync(buffers[k].data(), buffers[k].data(), 1000, DataType::i32, ReduceOp::sum)
+                         : comm.broadcastAsync(buffers[k].data(), 1000, DataType::i32, k % comm.size());
+          work.then([&order, &buffers, k, n = comm.size()](const std::optional<Error>& error) {
+            // The result is in place by the time the callback runs.
+            const std::int32_t expected = k % 2 == 0 ? n * k + n * (n - 1) / 2 : k + k % n;
+            order.push_back(!error && buffers[k][999] == expected ? k : -1000 - k);
+          });
+          works.push_back(work);
+        }
+        works.back().wait();
+        RANK_EXPECT(comm.rank(), static_cast<int>(order.size()) == kOperations);
+        for (int k = 0; k < kOperations; ++k) RANK_EXPECT(comm.rank(), order[static_cast<std::size_t>(k)] == k);
+        // Added after completion: runs at once, on this thread.
+        bool late = false;
+        works.front().then([&late](const std::optional<Error>& error) { late = !error; });
+        RANK_EXPECT(comm.rank(), late);
+        return 0;
+      },
+      over(transport));
 }
 
 TEST_CASE("a Work callback may start the next asynchronous operation", "[multiproc][async]") {
   const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
-  runRanks(3, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    std::vector<std::int32_t> first(100, comm.rank()), second(100, 0);
-    std::optional<Work> chained;
-    Work work = comm.allreduceAsync(first.data(), first.data(), first.size(), DataType::i32, ReduceOp::sum);
-    work.then([&](const std::optional<Error>& error) {
-      if (error) return;
-      second = first;  // the first result feeds the second operation
-      chained = comm.allreduceAsync(second.data(), second.data(), second.size(), DataType::i32, ReduceOp::sum);
-    });
-    work.wait();
-    RANK_EXPECT(comm.rank(), chained.has_value());
-    chained->wait();
-    RANK_EXPECT(comm.rank(), first[99] == 3 && second[99] == 9);
-    return 0;
-  }, over(transport));
+  runRanks(
+      3,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<std::int32_t> first(100, comm.rank()), second(100, 0);
+        std::optional<Work> chained;
+        Work work = comm.allreduceAsync(first.data(), first.data(), first.size(), DataType::i32, ReduceOp::sum);
+        work.then([&](const std::optional<Error>& error) {
+          if (error) return;
+          second = first;  // the first result feeds the second operation
+          chained = comm.allreduceAsync(second.data(), second.data(), second.size(), DataType::i32, ReduceOp::sum);
+        });
+        work.wait();
+        RANK_EXPECT(comm.rank(), chained.has_value());
+        chained->wait();
+        RANK_EXPECT(comm.rank(), first[99] == 3 && second[99] == 9);
+        return 0;
+      },
+      over(transport));
 }
 
 TEST_CASE("two communicators on one store stay apart", "[multiproc][collectives]") {
   const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
-  runRanks(3, [](int) {
-    auto first = Communicator::fromEnvironment();
-    auto second = Communicator::fromEnvironment();
-    std::vector<std::int32_t> a(1000, first.rank() + 1), b(1000, 10 * (second.rank() + 1));
-    Work wa = first.allreduceAsync(a.data(), a.data(), a.size(), DataType::i32, ReduceOp::sum);
-    Work wb = second.allreduceAsync(b.data(), b.data(), b.size(), DataType::i32, ReduceOp::max);
-    wa.wait();
-    wb.wait();
-    RANK_EXPECT(first.rank(), a[0] == 6 && a[999] == 6);
-    RANK_EXPECT(first.rank(), b[0] == 30 && b[999] == 30);
-    return 0;
-  }, over(transport));
+  runRanks(
+      3,
+      [](int) {
+        auto first = Communicator::fromEnvironment();
+        auto second = Communicator::fromEnvironment();
+        std::vector<std::int32_t> a(1000, first.rank() + 1), b(1000, 10 * (second.rank() + 1));
+        Work wa = first.allreduceAsync(a.data(), a.data(), a.size(), DataType::i32, ReduceOp::sum);
+        Work wb = second.allreduceAsync(b.data(), b.data(), b.size(), DataType::i32, ReduceOp::max);
+        wa.wait();
+        wb.wait();
+        RANK_EXPECT(first.rank(), a[0] == 6 && a[999] == 6);
+        RANK_EXPECT(first.rank(), b[0] == 30 && b[999] == 30);
+        return 0;
+      },
+      over(transport));
 }
 
 TEST_CASE("allreduce beyond 2^31 bytes", "[multiproc][large]") {
   // Counts and offsets are 64-bit throughout; 2^31 + 4 KiB bytes of u8 on 2 ranks. (Not over
   // ofi: its messages are the same 1 MiB slices, and 3 more 4 GiB runs would cost minutes.)
   const std::string transport = BANYAN_EACH_TRANSPORT();
-  runRanks(2, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    const std::size_t count = (std::size_t{1} << 31) + 4096;
-    std::vector<std::uint8_t> data(count);
-    for (std::size_t i = 0; i < count; i += 4096) data[i] = static_cast<std::uint8_t>((i >> 12) + comm.rank());
-    data[count - 1] = static_cast<std::uint8_t>(3 + comm.rank());
-    comm.allreduce(data.data(), count, DataType::u8, ReduceOp::sum);
-    for (std::size_t i = 0; i + 1 < count; i += 4096) {
-      RANK_EXPECT(comm.rank(), data[i] == static_cast<std::uint8_t>(2 * (i >> 12) + 1));
-    }
-    RANK_EXPECT(comm.rank(), data[count - 1] == 7);
-    return 0;
-  }, over(transport));
+  runRanks(
+      2,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        const std::size_t count = (std::size_t{1} << 31) + 4096;
+        std::vector<std::uint8_t> data(count);
+        for (std::size_t i = 0; i < count; i += 4096) data[i] = static_cast<std::uint8_t>((i >> 12) + comm.rank());
+        data[count - 1] = static_cast<std::uint8_t>(3 + comm.rank());
+        comm.allreduce(data.data(), count, DataType::u8, ReduceOp::sum);
+        for (std::size_t i = 0; i + 1 < count; i += 4096) {
+          RANK_EXPECT(comm.rank(), data[i] == static_cast<std::uint8_t>(2 * (i >> 12) + 1));
+        }
+        RANK_EXPECT(comm.rank(), data[count - 1] == 7);
+        return 0;
+      },
+      over(transport));
 }
 
 TEST_CASE("typed span overloads deduce the data type and check sizes", "[multiproc][collectives]") {
   const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
-  runRanks(3, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    std::vector<double> grads(10, comm.rank() + 1.0);
-    comm.allreduce(std::span<double>(grads), ReduceOp::avg);
-    RANK_EXPECT(comm.rank(), grads[9] == 2.0);
+  runRanks(
+      3,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<double> grads(10, comm.rank() + 1.0);
+        comm.allreduce(std::span<double>(grads), ReduceOp::avg);
+        RANK_EXPECT(comm.rank(), grads[9] == 2.0);
 
-    const std::vector<std::int32_t> shard(4, comm.rank());
-    std::vector<std::int32_t> all(12, -1);
-    comm.allgather(std::span<const std::int32_t>(shard), std::span<std::int32_t>(all));
-    RANK_EXPECT(comm.rank(), all[0] == 0 && all[4] == 1 && all[11] == 2);
+        const std::vector<std::int32_t> shard(4, comm.rank());
+        std::vector<std::int32_t> all(12, -1);
+        comm.allgather(std::span<const std::int32_t>(shard), std::span<std::int32_t>(all));
+        RANK_EXPECT(comm.rank(), all[0] == 0 && all[4] == 1 && all[11] == 2);
 
-    std::vector<std::int32_t> tooSmall(11);
-    try {
-      comm.allgather(std::span<const std::int32_t>(shard), std::span<std::int32_t>(tooSmall));
-      return 1;
-    } catch (const Error& error) {
-      RANK_EXPECT(comm.rank(), error.code() == ErrorCode::InvalidUsage);
-    }
-    return 0;
-  }, over(transport));
+        std::vector<std::int32_t> tooSmall(11);
+        try {
+          comm.allgather(std::span<const std::int32_t>(shard), std::span<std::int32_t>(tooSmall));
+          return 1;
+        } catch (const Error& error) {
+          RANK_EXPECT(comm.rank(), error.code() == ErrorCode::InvalidUsage);
+        }
+        return 0;
+      },
+      over(transport));
 }
 
 TEST_CASE("allgather is exact on each algorithm's size band", "[multiproc][collectives]") {
   // 4 ranks: 8 B blocks take Bruck, 160 KB blocks recursive doubling, 1.6 MB blocks the ring
   // (output beyond 4 MiB); tests/unit covers their schedules, this their execution.
   const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
-  runRanks(4, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    for (std::size_t count : {std::size_t{1}, std::size_t{20000}, std::size_t{200000}}) {
-      std::vector<double> mine(count), all(count * 4);
-      for (std::size_t i = 0; i < count; ++i) mine[i] = static_cast<double>(comm.rank() * 1000003 + i);
-      for (const bool inPlace : {false, true}) {
-        std::fill(all.begin(), all.end(), -1.0);
-        if (inPlace) {
-          std::copy(mine.begin(), mine.end(), all.begin() + static_cast<std::ptrdiff_t>(comm.rank() * count));
-          comm.allgather(all.data(), count, DataType::f64);
-        } else {
-          comm.allgather(mine.data(), all.data(), count, DataType::f64);
-        }
-        for (int r = 0; r < 4; ++r) {
-          for (std::size_t i = 0; i < count; i += 997) {
-            RANK_EXPECT(comm.rank(), all[r * count + i] == static_cast<double>(r * 1000003 + i));
+  runRanks(
+      4,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        for (std::size_t count : {std::size_t{1}, std::size_t{20000}, std::size_t{200000}}) {
+          std::vector<double> mine(count), all(count * 4);
+          for (std::size_t i = 0; i < count; ++i) mine[i] = static_cast<double>(comm.rank() * 1000003 + i);
+          for (const bool inPlace : {false, true}) {
+            std::fill(all.begin(), all.end(), -1.0);
+            if (inPlace) {
+              std::copy(mine.begin(), mine.end(), all.begin() + static_cast<std::ptrdiff_t>(comm.rank() * count));
+              comm.allgather(all.data(), count, DataType::f64);
+            } else {
+              comm.allgather(mine.data(), all.data(), count, DataType::f64);
+            }
+            for (int r = 0; r < 4; ++r) {
+              for (std::size_t i = 0; i < count; i += 997) {
+                RANK_EXPECT(comm.rank(), all[r * count + i] == static_cast<double>(r * 1000003 + i));
+              }
+              RANK_EXPECT(comm.rank(), all[r * count + count - 1] == static_cast<double>(r * 1000003 + count - 1));
+            }
           }
-          RANK_EXPECT(comm.rank(), all[r * count + count - 1] == static_cast<double>(r * 1000003 + count - 1));
         }
-      }
-    }
-    return 0;
-  }, over(transport));
+        return 0;
+      },
+      over(transport));
 }

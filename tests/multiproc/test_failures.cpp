@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <optional>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,33 +55,39 @@ bootstrap::LaunchOptions quiet(const char* timeout = "60s") {
 }  // namespace
 
 TEST_CASE("bad arguments are refused with InvalidUsage naming the argument", "[multiproc][errors]") {
-  runRanks(2, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    const int rank = comm.rank();
-    std::vector<float> buffer(64);
-    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(nullptr, buffer.data(), 4, DataType::f32, ReduceOp::sum); },
-                                  ErrorCode::InvalidUsage, "send buffer is null"));
-    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), nullptr, 4, DataType::f32, ReduceOp::sum); },
-                                  ErrorCode::InvalidUsage, "receive buffer is null"));
-    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), 4, static_cast<DataType>(42), ReduceOp::sum); },
-                                  ErrorCode::InvalidUsage, "invalid data type (value 42)"));
-    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), 4, DataType::f32, static_cast<ReduceOp>(9)); },
-                                  ErrorCode::InvalidUsage, "invalid reduce op (value 9)"));
-    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), ~std::size_t{0} / 2, DataType::f32, ReduceOp::sum); },
-                                  ErrorCode::InvalidUsage, "overflows"));
-    RANK_EXPECT(rank, throwsError([&] { comm.allgather(buffer.data(), buffer.data() + 1, 8, DataType::f32); },
-                                  ErrorCode::InvalidUsage, "overlap"));
-    // Null is fine with a zero count.
-    comm.allreduce(nullptr, nullptr, 0, DataType::f32, ReduceOp::sum);
-    // The communicator still works after refused calls: nothing was queued.
-    buffer.assign(64, 1.0f);
-    comm.allreduce(buffer.data(), 64, DataType::f32, ReduceOp::sum);
-    RANK_EXPECT(rank, buffer[63] == 2.0f);
-    comm.close();
-    RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), 64, DataType::f32, ReduceOp::sum); },
-                                  ErrorCode::InvalidUsage, "after close()"));
-    return 0;
-  }, quiet());
+  runRanks(
+      2,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        const int rank = comm.rank();
+        std::vector<float> buffer(64);
+        RANK_EXPECT(rank, throwsError([&] { comm.allreduce(nullptr, buffer.data(), 4, DataType::f32, ReduceOp::sum); },
+                                      ErrorCode::InvalidUsage, "send buffer is null"));
+        RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), nullptr, 4, DataType::f32, ReduceOp::sum); },
+                                      ErrorCode::InvalidUsage, "receive buffer is null"));
+        RANK_EXPECT(rank,
+                    throwsError([&] { comm.allreduce(buffer.data(), 4, static_cast<DataType>(42), ReduceOp::sum); },
+                                ErrorCode::InvalidUsage, "invalid data type (value 42)"));
+        RANK_EXPECT(rank,
+                    throwsError([&] { comm.allreduce(buffer.data(), 4, DataType::f32, static_cast<ReduceOp>(9)); },
+                                ErrorCode::InvalidUsage, "invalid reduce op (value 9)"));
+        RANK_EXPECT(
+            rank, throwsError([&] { comm.allreduce(buffer.data(), ~std::size_t{0} / 2, DataType::f32, ReduceOp::sum); },
+                              ErrorCode::InvalidUsage, "overflows"));
+        RANK_EXPECT(rank, throwsError([&] { comm.allgather(buffer.data(), buffer.data() + 1, 8, DataType::f32); },
+                                      ErrorCode::InvalidUsage, "overlap"));
+        // Null is fine with a zero count.
+        comm.allreduce(nullptr, nullptr, 0, DataType::f32, ReduceOp::sum);
+        // The communicator still works after refused calls: nothing was queued.
+        buffer.assign(64, 1.0f);
+        comm.allreduce(buffer.data(), 64, DataType::f32, ReduceOp::sum);
+        RANK_EXPECT(rank, buffer[63] == 2.0f);
+        comm.close();
+        RANK_EXPECT(rank, throwsError([&] { comm.allreduce(buffer.data(), 64, DataType::f32, ReduceOp::sum); },
+                                      ErrorCode::InvalidUsage, "after close()"));
+        return 0;
+      },
+      quiet());
 }
 
 TEST_CASE("an unreachable store fails within the timeout", "[multiproc][errors]") {
@@ -105,20 +111,23 @@ TEST_CASE("a peer that exits mid-job gives a Remote error naming it", "[multipro
   const std::string transport = BANYAN_EACH_TRANSPORT();
   // Over TCP the peer is named by its address, over shared memory by its pid.
   const std::string where = transport == "tcp" ? "rank 1 at 127.0.0.1" : "rank 1 (pid ";
-  runRanks(2, [&](int) {
-    auto comm = Communicator::fromEnvironment();
-    std::vector<float> data(1 << 20, 1.0f);
-    comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);  // connected
-    if (comm.rank() == 1) _exit(0);  // leaves without a word; the kernel closes its sockets
-    const auto start = Clock::now();
-    RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum); },
-                               ErrorCode::Remote, where));
-    RANK_EXPECT(0, Clock::now() - start < std::chrono::seconds(20));
-    // After a failure the communicator refuses work, saying why.
-    RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), 4, DataType::f32, ReduceOp::sum); },
-                               ErrorCode::Aborted, "earlier failure"));
-    return 0;
-  }, over(transport, quiet()));
+  runRanks(
+      2,
+      [&](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> data(1 << 20, 1.0f);
+        comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);  // connected
+        if (comm.rank() == 1) _exit(0);  // leaves without a word; the kernel closes its sockets
+        const auto start = Clock::now();
+        RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum); },
+                                   ErrorCode::Remote, where));
+        RANK_EXPECT(0, Clock::now() - start < std::chrono::seconds(20));
+        // After a failure the communicator refuses work, saying why.
+        RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), 4, DataType::f32, ReduceOp::sum); },
+                                   ErrorCode::Aborted, "earlier failure"));
+        return 0;
+      },
+      over(transport, quiet()));
 }
 
 TEST_CASE("a peer that exits mid-job fails every survivor quickly", "[multiproc][errors]") {
@@ -127,17 +136,21 @@ TEST_CASE("a peer that exits mid-job fails every survivor quickly", "[multiproc]
   // that died, directly or through the failure the other survivor published before it closed.
   const std::string transport = BANYAN_EACH_TRANSPORT();
   const std::string dead = transport == "tcp" ? "rank 1 at 127.0.0.1" : "rank 1 (pid ";
-  runRanks(3, [&](int) {
-    auto comm = Communicator::fromEnvironment();
-    std::vector<float> data(1 << 20, 1.0f);
-    comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
-    if (comm.rank() == 1) _exit(0);
-    const auto start = Clock::now();
-    RANK_EXPECT(comm.rank(), throwsError([&] { comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum); },
-                                         ErrorCode::Remote, dead));
-    RANK_EXPECT(comm.rank(), Clock::now() - start < std::chrono::seconds(20));
-    return 0;
-  }, over(transport, quiet()));
+  runRanks(
+      3,
+      [&](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> data(1 << 20, 1.0f);
+        comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+        if (comm.rank() == 1) _exit(0);
+        const auto start = Clock::now();
+        RANK_EXPECT(comm.rank(),
+                    throwsError([&] { comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum); },
+                                ErrorCode::Remote, dead));
+        RANK_EXPECT(comm.rank(), Clock::now() - start < std::chrono::seconds(20));
+        return 0;
+      },
+      over(transport, quiet()));
 }
 
 TEST_CASE("a silent peer gives a Timeout naming the operation and the peer", "[multiproc][errors]") {
@@ -176,8 +189,8 @@ TEST_CASE("the timeout message says which peer is awaited", "[multiproc][errors]
           std::this_thread::sleep_for(std::chrono::seconds(5));
           return 0;
         }
-        RANK_EXPECT(0, throwsError([&] { comm.allgather(data.data(), 8, DataType::f32); }, ErrorCode::Timeout,
-                                   "from rank 1"));
+        RANK_EXPECT(
+            0, throwsError([&] { comm.allgather(data.data(), 8, DataType::f32); }, ErrorCode::Timeout, "from rank 1"));
         return 0;
       },
       options);
@@ -185,36 +198,38 @@ TEST_CASE("the timeout message says which peer is awaited", "[multiproc][errors]
 
 TEST_CASE("close() while an operation waits on an absent peer ends it with Aborted", "[multiproc][errors]") {
   const std::string transport = BANYAN_EACH_TRANSPORT();
-  runRanks(2, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    std::vector<float> data(16, 1.0f);
-    comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
-    if (comm.rank() == 1) {
-      std::this_thread::sleep_for(std::chrono::seconds(2));
-      return 0;
-    }
-    Work work = comm.allreduceAsync(data.data(), data.data(), data.size(), DataType::f32, ReduceOp::sum);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    RANK_EXPECT(0, !work.test());
-    const auto start = Clock::now();
-    comm.close();
-    RANK_EXPECT(0, Clock::now() - start < std::chrono::seconds(2));
-    RANK_EXPECT(0, work.test());
-    const auto error = work.error();
-    RANK_EXPECT(0, error && error->code() == ErrorCode::Aborted);
-    return 0;
-  }, over(transport, quiet()));
+  runRanks(
+      2,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> data(16, 1.0f);
+        comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+        if (comm.rank() == 1) {
+          std::this_thread::sleep_for(std::chrono::seconds(2));
+          return 0;
+        }
+        Work work = comm.allreduceAsync(data.data(), data.data(), data.size(), DataType::f32, ReduceOp::sum);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        RANK_EXPECT(0, !work.test());
+        const auto start = Clock::now();
+        comm.close();
+        RANK_EXPECT(0, Clock::now() - start < std::chrono::seconds(2));
+        RANK_EXPECT(0, work.test());
+        const auto error = work.error();
+        RANK_EXPECT(0, error && error->code() == ErrorCode::Aborted);
+        return 0;
+      },
+      over(transport, quiet()));
 }
 
 TEST_CASE("ranks that disagree on the operation get an error, not mixed data", "[multiproc][errors]") {
-  const std::string transport = GENERATE(filter(
-      [](const std::string& t) { return banyan::test::transportSelected(t); },
-      values<std::string>({"tcp", "shm-messages", "shm"
+  const std::string transport = GENERATE(filter([](const std::string& t) { return banyan::test::transportSelected(t); },
+                                                values<std::string>({"tcp", "shm-messages", "shm"
 #ifdef BANYAN_HAVE_OFI
-                           ,
-                           "ofi-tcp", "ofi-sockets", "ofi-shm"
+                                                                     ,
+                                                                     "ofi-tcp", "ofi-sockets", "ofi-shm"
 #endif
-      })));
+                                                })));
   bootstrap::LaunchOptions options = over(transport, quiet("5s"));
   runRanks(
       2,
@@ -245,81 +260,87 @@ TEST_CASE("ranks that disagree on the operation get an error, not mixed data", "
 
 TEST_CASE("strangers on a rank's port are turned away and the job goes on", "[multiproc][errors]") {
   // The port is TCP's; shared memory has none.
-  runRanks(2, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    std::vector<std::int32_t> data(1000, 1);
-    comm.allreduce(data.data(), data.size(), DataType::i32, ReduceOp::sum);
-    int garbage = -1, silent = -1;
-    if (comm.rank() == 0) {
-      // Rank 1 accepts connections (the lower rank connects); find its port in the store.
-      auto [host, port] = bootstrap::parseHostPort(std::getenv("BANYAN_STORE_ADDR"), "BANYAN_STORE_ADDR");
-      TcpStore store(host, port);
-      const auto bytes = store.get("banyan/0/tcp/1", std::chrono::seconds(5));
-      const std::string address(bytes.begin(), bytes.end());
-      const auto colon = address.rfind(':');
-      sockaddr_in target{};
-      target.sin_family = AF_INET;
-      target.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
-      inet_pton(AF_INET, address.substr(0, colon).c_str(), &target.sin_addr);
-      garbage = socket(AF_INET, SOCK_STREAM, 0);
-      silent = socket(AF_INET, SOCK_STREAM, 0);
-      RANK_EXPECT(0, connect(garbage, reinterpret_cast<sockaddr*>(&target), sizeof target) == 0);
-      RANK_EXPECT(0, connect(silent, reinterpret_cast<sockaddr*>(&target), sizeof target) == 0);
-      const char junk[64] = "GET / HTTP/1.0\r\n\r\n this is not a banyan hello";
-      RANK_EXPECT(0, write(garbage, junk, sizeof junk) == static_cast<ssize_t>(sizeof junk));
-    }
-    for (int k = 0; k < 20; ++k) {
-      std::fill(data.begin(), data.end(), comm.rank() + k);
-      comm.allreduce(data.data(), data.size(), DataType::i32, ReduceOp::sum);
-      RANK_EXPECT(comm.rank(), data[0] == 2 * k + 1 && data[999] == 2 * k + 1);
-    }
-    if (garbage >= 0) close(garbage);
-    if (silent >= 0) close(silent);
-    return 0;
-  }, over("tcp", quiet()));
+  runRanks(
+      2,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<std::int32_t> data(1000, 1);
+        comm.allreduce(data.data(), data.size(), DataType::i32, ReduceOp::sum);
+        int garbage = -1, silent = -1;
+        if (comm.rank() == 0) {
+          // Rank 1 accepts connections (the lower rank connects); find its port in the store.
+          auto [host, port] = bootstrap::parseHostPort(std::getenv("BANYAN_STORE_ADDR"), "BANYAN_STORE_ADDR");
+          TcpStore store(host, port);
+          const auto bytes = store.get("banyan/0/tcp/1", std::chrono::seconds(5));
+          const std::string address(bytes.begin(), bytes.end());
+          const auto colon = address.rfind(':');
+          sockaddr_in target{};
+          target.sin_family = AF_INET;
+          target.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+          inet_pton(AF_INET, address.substr(0, colon).c_str(), &target.sin_addr);
+          garbage = socket(AF_INET, SOCK_STREAM, 0);
+          silent = socket(AF_INET, SOCK_STREAM, 0);
+          RANK_EXPECT(0, connect(garbage, reinterpret_cast<sockaddr*>(&target), sizeof target) == 0);
+          RANK_EXPECT(0, connect(silent, reinterpret_cast<sockaddr*>(&target), sizeof target) == 0);
+          const char junk[64] = "GET / HTTP/1.0\r\n\r\n this is not a banyan hello";
+          RANK_EXPECT(0, write(garbage, junk, sizeof junk) == static_cast<ssize_t>(sizeof junk));
+        }
+        for (int k = 0; k < 20; ++k) {
+          std::fill(data.begin(), data.end(), comm.rank() + k);
+          comm.allreduce(data.data(), data.size(), DataType::i32, ReduceOp::sum);
+          RANK_EXPECT(comm.rank(), data[0] == 2 * k + 1 && data[999] == 2 * k + 1);
+        }
+        if (garbage >= 0) close(garbage);
+        if (silent >= 0) close(silent);
+        return 0;
+      },
+      over("tcp", quiet()));
 }
 
 TEST_CASE("abort() from another thread ends blocked calls at once; a second destroy is harmless",
           "[multiproc][errors]") {
   const std::string transport = BANYAN_EACH_TRANSPORT();
-  runRanks(2, [](int) {
-    auto comm = Communicator::fromEnvironment();
-    std::vector<float> data(1 << 16, 1.0f);
-    comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
-    if (comm.rank() == 1) {
-      std::this_thread::sleep_for(std::chrono::seconds(3));  // never joins the next call
-      return 0;
-    }
-    // Two threads block: one in an allreduce, one in a receive nobody sends to.
-    std::optional<ErrorCode> first, second;
-    std::thread collective([&] {
-      try {
+  runRanks(
+      2,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> data(1 << 16, 1.0f);
         comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
-      } catch (const Error& e) {
-        first = e.code();
-      }
-    });
-    std::thread receive([&] {
-      float value = 0;
-      try {
-        comm.recv(&value, 1, DataType::f32, 1, 5);
-      } catch (const Error& e) {
-        second = e.code();
-      }
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    const auto start = Clock::now();
-    comm.abort();
-    collective.join();
-    receive.join();
-    RANK_EXPECT(0, Clock::now() - start < std::chrono::seconds(2));
-    RANK_EXPECT(0, first == ErrorCode::Aborted && second == ErrorCode::Aborted);
-    RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), 4, DataType::f32, ReduceOp::sum); },
-                               ErrorCode::InvalidUsage, "after close()"));
-    comm.abort();  // again: nothing happens
-    comm.close();
-    return 0;
-  }, over(transport, quiet()));
+        if (comm.rank() == 1) {
+          std::this_thread::sleep_for(std::chrono::seconds(3));  // never joins the next call
+          return 0;
+        }
+        // Two threads block: one in an allreduce, one in a receive nobody sends to.
+        std::optional<ErrorCode> first, second;
+        std::thread collective([&] {
+          try {
+            comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+          } catch (const Error& e) {
+            first = e.code();
+          }
+        });
+        std::thread receive([&] {
+          float value = 0;
+          try {
+            comm.recv(&value, 1, DataType::f32, 1, 5);
+          } catch (const Error& e) {
+            second = e.code();
+          }
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        const auto start = Clock::now();
+        comm.abort();
+        collective.join();
+        receive.join();
+        RANK_EXPECT(0, Clock::now() - start < std::chrono::seconds(2));
+        RANK_EXPECT(0, first == ErrorCode::Aborted && second == ErrorCode::Aborted);
+        RANK_EXPECT(0, throwsError([&] { comm.allreduce(data.data(), 4, DataType::f32, ReduceOp::sum); },
+                                   ErrorCode::InvalidUsage, "after close()"));
+        comm.abort();  // again: nothing happens
+        comm.close();
+        return 0;
+      },
+      over(transport, quiet()));
 }
 
 TEST_CASE("mismatched calls of each kind name both sides on every rank", "[multiproc][errors]") {
@@ -340,8 +361,10 @@ TEST_CASE("mismatched calls of each kind name both sides on every rank", "[multi
         try {
           switch (kind) {
             case 0:  // another collective
-              if (odd) comm.allgather(a.data(), b.data(), 512, DataType::f32);
-              else comm.allreduce(a.data(), 1024, DataType::f32, ReduceOp::sum);
+              if (odd)
+                comm.allgather(a.data(), b.data(), 512, DataType::f32);
+              else
+                comm.allreduce(a.data(), 1024, DataType::f32, ReduceOp::sum);
               mine = odd ? "allgather(count=512,f32) #2" : "allreduce(count=1024,f32,sum) #2";
               theirs = odd ? "allreduce(count=1024,f32,sum) #2" : "allgather(count=512,f32) #2";
               break;

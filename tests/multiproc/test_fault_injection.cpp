@@ -51,7 +51,7 @@ test::faults::Plan planFor(unsigned seed, bool stop) {
 }
 
 // Exit codes of a survivor (the victim never exits by itself).
-constexpr int kNamedVictim = 0;   // right error, in time, naming the victim
+constexpr int kNamedVictim = 0;     // right error, in time, naming the victim
 constexpr int kOtherwiseRight = 3;  // right error, in time, not naming the victim (stops only)
 
 // Runs one trial; `stop`: SIGSTOP instead of SIGKILL. Returns the ranks' exits.
@@ -62,29 +62,32 @@ std::vector<bootstrap::RankExit> runTrial(const std::string& transport, unsigned
   // neighbour's account soon after; a kill from the broken connection, in well under a second
   // on a quiet machine (the bound allows for a loaded one).
   const auto bound = stop ? std::chrono::seconds(8) : std::chrono::seconds(10);
-  return bootstrap::launchLocal(kRanks, [&](int rank) {
-    const auto outcome = test::faults::runRank(plan, named);
-    if (outcome.setupFailed) {
-      std::fprintf(stderr, "rank %d: the job did not start (before any fault): %s\n", rank, outcome.text.c_str());
-      return 1;
-    }
-    if (!outcome.errored) {
-      std::fprintf(stderr, "rank %d: no error %lld s into the loop\n", rank,
-                   static_cast<long long>(plan.loopFor.count()));
-      return 1;
-    }
-    if (!outcome.right) {
-      std::fprintf(stderr, "rank %d: wrong error after rank %d was %s: %s\n", rank, plan.victim,
-                   stop ? "stopped" : "killed", outcome.text.c_str());
-      return 1;
-    }
-    if (outcome.detected > bound) {
-      std::fprintf(stderr, "rank %d: error %.1f s after the %s\n", rank,
-                   std::chrono::duration<double>(outcome.detected).count(), stop ? "stop" : "kill");
-      return 1;
-    }
-    return outcome.namesVictim ? kNamedVictim : kOtherwiseRight;
-  }, test::faults::launchOptions(plan, test::over(transport)));
+  return bootstrap::launchLocal(
+      kRanks,
+      [&](int rank) {
+        const auto outcome = test::faults::runRank(plan, named);
+        if (outcome.setupFailed) {
+          std::fprintf(stderr, "rank %d: the job did not start (before any fault): %s\n", rank, outcome.text.c_str());
+          return 1;
+        }
+        if (!outcome.errored) {
+          std::fprintf(stderr, "rank %d: no error %lld s into the loop\n", rank,
+                       static_cast<long long>(plan.loopFor.count()));
+          return 1;
+        }
+        if (!outcome.right) {
+          std::fprintf(stderr, "rank %d: wrong error after rank %d was %s: %s\n", rank, plan.victim,
+                       stop ? "stopped" : "killed", outcome.text.c_str());
+          return 1;
+        }
+        if (outcome.detected > bound) {
+          std::fprintf(stderr, "rank %d: error %.1f s after the %s\n", rank,
+                       std::chrono::duration<double>(outcome.detected).count(), stop ? "stop" : "kill");
+          return 1;
+        }
+        return outcome.namesVictim ? kNamedVictim : kOtherwiseRight;
+      },
+      test::faults::launchOptions(plan, test::over(transport)));
 }
 
 std::string describe(const std::vector<bootstrap::RankExit>& exits) {

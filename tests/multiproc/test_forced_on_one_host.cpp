@@ -44,8 +44,7 @@ TEST_CASE("one host x 4: a forced BANYAN_ALGO runs its schedule, not the shared-
   CHECK(occurrences(e.flight, "\"algorithm\": \"shm\"") == 0);
 }
 
-TEST_CASE("one host x 4: unforced sizes go to the engine, a band moves only its own sizes",
-          "[multiproc][topology]") {
+TEST_CASE("one host x 4: unforced sizes go to the engine, a band moves only its own sizes", "[multiproc][topology]") {
   SECTION("no BANYAN_ALGO: every call in the engine, logged as shm") {
     const Evidence e = runJob("");
     INFO("log:\n" << e.log << "\nflight recorder:\n" << e.flight);

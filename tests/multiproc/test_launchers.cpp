@@ -3,8 +3,8 @@
 
 #include "support/ports.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -28,14 +28,13 @@ std::pair<int, std::string> run(const std::string& command) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
 }
 
-
 const std::string kBuild = BANYAN_BUILD_DIR;
 
 }  // namespace
 
 TEST_CASE("banyan-bench -np launches ranks and checks every result", "[multiproc][launchers]") {
-  const auto [status, output] =
-      run("timeout 120 " + kBuild + "/tools/banyan-bench allreduce -np 3 -b 8 -e 1M -f 64 -n 3 -w 1 -c 1 -d bf16 -o avg");
+  const auto [status, output] = run(
+      "timeout 120 " + kBuild + "/tools/banyan-bench allreduce -np 3 -b 8 -e 1M -f 64 -n 3 -w 1 -c 1 -d bf16 -o avg");
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
@@ -45,9 +44,9 @@ TEST_CASE("banyan-bench -np launches ranks and checks every result", "[multiproc
 // place and in place (the replace), blocking and with every timed call outstanding (-z 0).
 TEST_CASE("banyan-bench sendrecv checks both placements on a ring of ranks", "[multiproc][launchers]") {
   for (const char* blocking : {"1", "0"}) {
-    const auto [status, output] = run("timeout 120 " + kBuild +
-                                      "/tools/banyan-bench sendrecv -np 3 -b 8 -e 1M -f 32 -n 3 -w 1 -c 1 -d i32 -z " +
-                                      blocking);
+    const auto [status, output] =
+        run("timeout 120 " + kBuild + "/tools/banyan-bench sendrecv -np 3 -b 8 -e 1M -f 32 -n 3 -w 1 -c 1 -d i32 -z " +
+            blocking);
     INFO(output);
     CHECK(status == 0);
     CHECK_THAT(output, Catch::Contains("# Collective test starting: banyan-bench sendrecv"));
@@ -61,9 +60,8 @@ TEST_CASE("torchrun-style variables start a job (the example program)", "[multip
   const int port = banyan::test::unusedPort();
   const std::string env = fmt::format("BANYAN_TIMEOUT=30s WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT={}", port);
   const std::string example = kBuild + "/examples/allreduce_example";
-  const auto [status, output] =
-      run(fmt::format("({0} RANK=1 timeout 60 {1} & {0} RANK=0 timeout 60 {1}; wait $!; r0=$?; wait; exit $r0)", env,
-                      example));
+  const auto [status, output] = run(fmt::format(
+      "({0} RANK=1 timeout 60 {1} & {0} RANK=0 timeout 60 {1}; wait $!; r0=$?; wait; exit $r0)", env, example));
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("rank 0 of 2: sum 1 (expected 1)"));
@@ -72,18 +70,18 @@ TEST_CASE("torchrun-style variables start a job (the example program)", "[multip
 
 #ifdef BANYAN_HAVE_MPI
 TEST_CASE("banyan-bench runs under mpirun (banyan-mpi bootstrap)", "[multiproc][launchers]") {
-  const auto [status, output] = run(
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 2 --oversubscribe " + kBuild +
-      "/tools/banyan-bench allgather -b 8 -e 1M -f 64 -n 3 -w 1 -c 1");
+  const auto [status, output] =
+      run("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 2 --oversubscribe " +
+          kBuild + "/tools/banyan-bench allgather -b 8 -e 1M -f 64 -n 3 -w 1 -c 1");
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
 }
 
 TEST_CASE("banyan-bench-mpi sendrecv: MPI_Sendrecv and MPI_Sendrecv_replace, checked", "[multiproc][launchers]") {
-  const auto [status, output] = run(
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 3 --oversubscribe " + kBuild +
-      "/tools/banyan-bench-mpi sendrecv -b 8 -e 1M -f 32 -n 3 -w 1 -c 1");
+  const auto [status, output] =
+      run("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 3 --oversubscribe " +
+          kBuild + "/tools/banyan-bench-mpi sendrecv -b 8 -e 1M -f 32 -n 3 -w 1 -c 1");
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));

@@ -7,8 +7,8 @@
 #include <banyan/banyan.hpp>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -76,8 +76,9 @@ TEST_CASE("INFO logs say per communicator the transports, the topology and the a
   // The table is the communicator's own selection (the cost model over the measured topology),
   // so where allreduce switches depends on the probe; the switch must be exact (n, then n + 1).
   std::smatch table;
-  REQUIRE(std::regex_search(text, table, std::regex(R"(INFO tuning: algorithms by bytes: allreduce: 0-(\d+) B )"
-                                                    R"(recursive-doubling, (\d+) B and up ring)")));
+  REQUIRE(std::regex_search(text, table,
+                            std::regex(R"(INFO tuning: algorithms by bytes: allreduce: 0-(\d+) B )"
+                                       R"(recursive-doubling, (\d+) B and up ring)")));
   CHECK(std::stoull(table[2].str()) == std::stoull(table[1].str()) + 1);
   CHECK(contains(text, "INFO tuning: algorithms by bytes: barrier: dissemination"));
   CHECK(contains(text, "INFO tuning: communicator 0: allreduce of 32 B per rank uses recursive-doubling"));

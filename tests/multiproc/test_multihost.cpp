@@ -7,8 +7,8 @@
 // These cases need root and network namespaces. tools/run-tests.sh leaves them out, and says
 // so, where `netns-hosts.sh check` fails; run directly there, they fail with its reason.
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "support/shell.hpp"
 
@@ -17,8 +17,8 @@
 
 namespace {
 
-using banyan::test::runShell;
 using banyan::test::occurrences;
+using banyan::test::runShell;
 
 const std::string kSource = BANYAN_SOURCE_DIR;
 const std::string kBuild = BANYAN_BUILD_DIR;
@@ -74,10 +74,10 @@ TEST_CASE("Every collective on 2 simulated hosts x 2 ranks over libfabric's tcp;
   // endpoints bound to the namespaces' addresses (the address banyan would listen on).
   requireNamespaces();
   const int collectives = 8, ranks = 4;
-  const auto [status, output] =
-      runShell(fmt::format("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER='tcp;ofi_rxm' timeout 600 {0}/tools/netns-hosts.sh "
-                      "with 2 -- {0}/tests/multihost/run_suite.sh {1} env 2 2",
-                      kSource, kBuild));
+  const auto [status, output] = runShell(
+      fmt::format("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER='tcp;ofi_rxm' timeout 600 {0}/tools/netns-hosts.sh "
+                  "with 2 -- {0}/tests/multihost/run_suite.sh {1} env 2 2",
+                  kSource, kBuild));
   INFO(output);
   CHECK(status == 0);
   CHECK(occurrences(output, "# Out of bounds values : 0 OK") == static_cast<std::size_t>(collectives));
@@ -134,8 +134,8 @@ TEST_CASE("Hierarchical allreduce on 2 simulated hosts x 2 and 3 hosts x 2, forc
   for (int hosts : {2, 3}) {
     const auto [status, output] =
         runShell(fmt::format("BANYAN_ALGO='allreduce:0-:hierarchical' timeout 300 {0}/tools/netns-hosts.sh with {1} -- "
-                        "{0}/tests/multihost/run_suite.sh {2} env {1} 2 allreduce",
-                        kSource, hosts, kBuild));
+                             "{0}/tests/multihost/run_suite.sh {2} env {1} 2 allreduce",
+                             kSource, hosts, kBuild));
     INFO(output);
     CHECK(status == 0);
     CHECK(occurrences(output, "# Out of bounds values : 0 OK") == 1);

@@ -9,8 +9,8 @@
 
 #ifdef BANYAN_HAVE_OFI
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -174,29 +174,35 @@ TEST_CASE("ofi: receives from one peer that fill the receive queue do not keep b
         };
       };
       if (rank == 0) {
-        for (std::size_t m = 0; m < kMany; ++m) endpoint->transport->recv(1, 7, buffers[m].data(), kBytes, count("recv from 1"));
+        for (std::size_t m = 0; m < kMany; ++m)
+          endpoint->transport->recv(1, 7, buffers[m].data(), kBytes, count("recv from 1"));
         endpoint->transport->recv(2, 7, single.data(), kBytes, once("recv from 2"));
-        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return singleDone; }, 30s));
+        RANK_EXPECT(rank, driveUntil(
+                              *endpoint, [&] { return singleDone; }, 30s));
         for (std::size_t i = 0; i < kBytes; ++i) RANK_EXPECT(rank, single[i] == patternByte(9999, i));
         std::vector<std::uint8_t> go(kBytes, 1);
         bool sent = false;
         endpoint->transport->send(1, 7, go.data(), kBytes, [&](const Status& s) { sent = s.isOk(); });
-        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return sent && done == kMany; }, 60s));
+        RANK_EXPECT(rank, driveUntil(
+                              *endpoint, [&] { return sent && done == kMany; }, 60s));
         for (std::size_t m = 0; m < kMany; ++m) {
           for (std::size_t i = 0; i < kBytes; ++i) RANK_EXPECT(rank, buffers[m][i] == patternByte(m, i));
         }
       } else if (rank == 1) {
         endpoint->transport->recv(0, 7, single.data(), kBytes, once("recv of go"));
-        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return singleDone; }, 60s));
+        RANK_EXPECT(rank, driveUntil(
+                              *endpoint, [&] { return singleDone; }, 60s));
         for (std::size_t m = 0; m < kMany; ++m) {
           for (std::size_t i = 0; i < kBytes; ++i) buffers[m][i] = patternByte(m, i);
           endpoint->transport->send(0, 7, buffers[m].data(), kBytes, count("send to 0"));
         }
-        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return done == kMany; }, 60s));
+        RANK_EXPECT(rank, driveUntil(
+                              *endpoint, [&] { return done == kMany; }, 60s));
       } else {
         for (std::size_t i = 0; i < kBytes; ++i) single[i] = patternByte(9999, i);
         endpoint->transport->send(0, 7, single.data(), kBytes, once("send to 0"));
-        RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return singleDone; }, 30s));
+        RANK_EXPECT(rank, driveUntil(
+                              *endpoint, [&] { return singleDone; }, 30s));
       }
       RANK_EXPECT(rank, failures == 0);
       storeBarrier(fmt::format("queue-share-done/{}", provider), 3);
@@ -273,14 +279,16 @@ TEST_CASE("ofi: a peer on another host that dies fails a receive from it in seco
     } else {
       endpoint->transport->recv(0, 5, buffer.data(), buffer.size(), record);
     }
-    RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return done; }, 30s));
+    RANK_EXPECT(rank, driveUntil(
+                          *endpoint, [&] { return done; }, 30s));
     RANK_EXPECT(rank, first.isOk());
     storeBarrier("peer-dies-exchanged", 2);
     if (rank == 0) _exit(0);  // its sockets close with it, as in a crash
     done = false;
     endpoint->transport->recv(0, 6, buffer.data(), buffer.size(), record);
     const auto start = std::chrono::steady_clock::now();
-    RANK_EXPECT(rank, driveUntil(*endpoint, [&] { return done; }, 30s));
+    RANK_EXPECT(rank, driveUntil(
+                          *endpoint, [&] { return done; }, 30s));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!first.isOk()) std::fprintf(stderr, "rank 1 after %.1f s: %s\n", seconds, first.message().c_str());
     RANK_EXPECT(rank, first.code() == ErrorCode::Remote);

@@ -67,7 +67,8 @@ ChildResult inChild(Body body, std::chrono::milliseconds deadline) {
   }
   char buffer[4096];
   ssize_t got = 0;
-  while ((got = ::read(pipeFds[0], buffer, sizeof buffer)) > 0) result.stderrText.append(buffer, static_cast<std::size_t>(got));
+  while ((got = ::read(pipeFds[0], buffer, sizeof buffer)) > 0)
+    result.stderrText.append(buffer, static_cast<std::size_t>(got));
   ::close(pipeFds[0]);
   return result;
 }
@@ -170,8 +171,8 @@ TEST_CASE("ofi shm: the watchdog's message names the peers that have exited or a
           ::_exit(0);
         }
         // Until the exit and the stop have taken effect.
-        for (int i = 0; i < 200 && ProviderWatchdog::peerStates({{3, exited}, {1, stopped}}).find(
-                                       "is stopped") == std::string::npos;
+        for (int i = 0; i < 200 && ProviderWatchdog::peerStates({{3, exited}, {1, stopped}}).find("is stopped") ==
+                                       std::string::npos;
              ++i) {
           std::this_thread::sleep_for(10ms);
         }

@@ -40,8 +40,8 @@
 #include "bootstrap/environment.hpp"
 #include "security/job_key.hpp"
 #include "transports/ofi/ofi_transport.hpp"
-#include "transports/ofi/provider.hpp"
 #include "transports/ofi/ofi_wire.hpp"
+#include "transports/ofi/provider.hpp"
 
 using namespace banyan;
 using banyan::test::runRanks;
@@ -50,8 +50,8 @@ namespace ofi = banyan::transport::ofi;
 
 namespace {
 
-constexpr int kMessages = 8;               // per phase, rank 0 -> rank 1
-constexpr std::size_t kEager = 1000;       // bytes of the tagged messages
+constexpr int kMessages = 8;                // per phase, rank 0 -> rank 1
+constexpr std::size_t kEager = 1000;        // bytes of the tagged messages
 constexpr std::size_t kLarge = 256 * 1024;  // one RMA message per phase
 
 std::size_t bytesOf(int m) { return m == kMessages - 1 ? kLarge : kEager; }
@@ -209,7 +209,8 @@ int member(int rank, const std::string& provider) {
   params.size = 2;
   params.timeout = 30s;
   params.key = security::deriveKey("the job's own secret");  // the stranger does not have it
-  self.transport = std::make_unique<ofi::OfiTransport>(self.io, ofi::chooseProvider({provider, true, "127.0.0.1"}), params);
+  self.transport =
+      std::make_unique<ofi::OfiTransport>(self.io, ofi::chooseProvider({provider, true, "127.0.0.1"}), params);
   const std::string mine = self.transport->address();
   store->set(fmt::format("member/{}", rank), Store::Bytes(mine.begin(), mine.end()), 30s);
   const auto theirs = store->get(fmt::format("member/{}", 1 - rank), 30s);

@@ -20,8 +20,8 @@ using banyan::test::runShell;
 TEST_CASE("tools/plot draws banyan-bench -J output as PNG and SVG", "[multiproc][observe]") {
   const std::string dir = makeTempDir("banyan-plot");
   const std::string json = dir + "/banyan_allreduce.json";
-  const auto [benchStatus, benchOutput] = runShell(std::string(BANYAN_BUILD_DIR) +
-                                              "/tools/banyan-bench allreduce -np 2 -b 8 -e 64K -f 4 -n 3 -w 1 -J " + json);
+  const auto [benchStatus, benchOutput] = runShell(
+      std::string(BANYAN_BUILD_DIR) + "/tools/banyan-bench allreduce -np 2 -b 8 -e 64K -f 4 -n 3 -w 1 -J " + json);
   INFO(benchOutput);
   REQUIRE(benchStatus == 0);
   const std::string plot = std::string(BANYAN_SOURCE_DIR) + "/tools/plot";

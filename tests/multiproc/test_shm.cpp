@@ -213,7 +213,8 @@ TEST_CASE("two jobs on one host at once stay apart", "[multiproc][shm]") {
     REQUIRE(child >= 0);
     if (child == 0) {
       const auto exits = bootstrap::launchLocal(
-          3, [job](int) {
+          3,
+          [job](int) {
             auto comm = Communicator::fromEnvironment();
             return exactAllreduces(comm, 20, 1000 * job);
           },

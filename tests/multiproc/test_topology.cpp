@@ -2,8 +2,8 @@
 // saw, BANYAN_TOPO_FILE loads it instead of probing (and is refused when it does not fit), and
 // BANYAN_ALGO forces an algorithm that every rank then runs (the results are checked).
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "support/shell.hpp"
 
@@ -24,10 +24,10 @@ const std::string kBench = std::string(BANYAN_BUILD_DIR) + "/tools/banyan-bench"
 
 TEST_CASE("the probed topology is written, loaded back, and refused when it does not fit", "[multiproc][topology]") {
   const std::string path = fmt::format("/tmp/banyan-topo-{}.txt", ::getpid());
-  const auto [status, output] =
-      runShell(fmt::format("BANYAN_TIMEOUT=30s BANYAN_TOPO_DUMP_FILE={} timeout 120 {} allreduce -np 3 -b 8 -e 64K -f 64 "
-                      "-n 2 -w 1 -c 1",
-                      path, kBench));
+  const auto [status, output] = runShell(
+      fmt::format("BANYAN_TIMEOUT=30s BANYAN_TOPO_DUMP_FILE={} timeout 120 {} allreduce -np 3 -b 8 -e 64K -f 64 "
+                  "-n 2 -w 1 -c 1",
+                  path, kBench));
   INFO(output);
   CHECK(status == 0);
   std::ifstream file(path);
@@ -91,9 +91,10 @@ TEST_CASE("BANYAN_ALGO forces the algorithm on every rank, and a bad one is refu
 TEST_CASE("banyan-topo probes local ranks and draws the picture; a bad file is refused", "[multiproc][topology]") {
   const std::string png = fmt::format("/tmp/banyan-topo-test-{}.png", ::getpid());
   const std::string saved = fmt::format("/tmp/banyan-topo-test-{}.txt", ::getpid());
-  const auto [status, output] = runShell(fmt::format("BANYAN_TIMEOUT=30s BANYAN_TRANSPORT=auto timeout 120 "
-                                                "{}/tools/banyan-topo -np 3 --png {} --save {}",
-                                                BANYAN_BUILD_DIR, png, saved));
+  const auto [status, output] =
+      runShell(fmt::format("BANYAN_TIMEOUT=30s BANYAN_TRANSPORT=auto timeout 120 "
+                           "{}/tools/banyan-topo -np 3 --png {} --save {}",
+                           BANYAN_BUILD_DIR, png, saved));
   INFO(output);
   CHECK(status == 0);
 #ifdef BANYAN_HAVE_OFI
@@ -101,8 +102,10 @@ TEST_CASE("banyan-topo probes local ranks and draws the picture; a bad file is r
   // real fabric (none here).
   CHECK_THAT(output, Catch::Contains("Fabric: no real fabric found; TCP between hosts"));
   // The provider a forced job would use, with its attributes.
-  const auto [shm, shmOutput] = runShell(fmt::format("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER=shm {}/tools/banyan-topo "
-                                                "--topo {}", BANYAN_BUILD_DIR, saved));
+  const auto [shm, shmOutput] =
+      runShell(fmt::format("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER=shm {}/tools/banyan-topo "
+                           "--topo {}",
+                           BANYAN_BUILD_DIR, saved));
   INFO(shmOutput);
   CHECK(shm == 0);
   CHECK_THAT(shmOutput, Catch::Contains("Fabric: libfabric shm, between every pair of ranks (BANYAN_TRANSPORT=ofi)"));
@@ -121,7 +124,8 @@ TEST_CASE("banyan-topo probes local ranks and draws the picture; a bad file is r
   CHECK(std::string(magic + 1, 3) == "PNG");
   std::remove(png.c_str());
 
-  const auto [bad, badOutput] = runShell(fmt::format("{}/tools/banyan-topo --topo /nonexistent/t.txt", BANYAN_BUILD_DIR));
+  const auto [bad, badOutput] =
+      runShell(fmt::format("{}/tools/banyan-topo --topo /nonexistent/t.txt", BANYAN_BUILD_DIR));
   CHECK(bad == 1);
   CHECK_THAT(badOutput, Catch::Contains("cannot read /nonexistent/t.txt"));
 }
@@ -133,9 +137,9 @@ TEST_CASE("Rabenseifner, double tree and hierarchical allreduce give exact resul
       for (const char* op : {"sum", "avg"}) {
         const auto [status, output] =
             runShell(fmt::format("BANYAN_TIMEOUT=30s BANYAN_SHM_COLLECTIVES=0 BANYAN_DEBUG=info "
-                            "BANYAN_ALGO='allreduce:0-:{}' timeout 120 {} "
-                            "allreduce -np {} -b 4 -e 4M -f 32 -n 2 -w 1 -c 1 -o {} -d f32",
-                            algorithm, kBench, ranks, op));
+                                 "BANYAN_ALGO='allreduce:0-:{}' timeout 120 {} "
+                                 "allreduce -np {} -b 4 -e 4M -f 32 -n 2 -w 1 -c 1 -o {} -d f32",
+                                 algorithm, kBench, ranks, op));
         INFO(algorithm << " on " << ranks << " ranks, " << op << "\n" << output);
         CHECK(status == 0);
         CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
@@ -149,9 +153,9 @@ TEST_CASE("hierarchical allgather gives exact results on real ranks", "[multipro
   for (int ranks : {3, 4}) {
     const auto [status, output] =
         runShell(fmt::format("BANYAN_TIMEOUT=30s BANYAN_SHM_COLLECTIVES=0 BANYAN_DEBUG=info "
-                        "BANYAN_ALGO='allgather:0-:hierarchical' timeout 120 {} "
-                        "allgather -np {} -b 4 -e 4M -f 32 -n 2 -w 1 -c 1 -d f32",
-                        kBench, ranks));
+                             "BANYAN_ALGO='allgather:0-:hierarchical' timeout 120 {} "
+                             "allgather -np {} -b 4 -e 4M -f 32 -n 2 -w 1 -c 1 -d f32",
+                             kBench, ranks));
     INFO(ranks << " ranks\n" << output);
     CHECK(status == 0);
     CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));

@@ -55,7 +55,7 @@ TEST_CASE("BANYAN_TRACE writes valid per-rank traces that merge into one", "[mul
     const std::string file = dir + "/trace-" + std::to_string(r) + ".json";
     files += " " + file;
     const auto [status, output] = runShell(kSource + "/tests/support/check_trace.py " + file + " " + std::to_string(r) +
-                                      " allreduce#1 allreduce#2 allgather#3 broadcast#4");
+                                           " allreduce#1 allreduce#2 allgather#3 broadcast#4");
     INFO(output);
     CHECK(status == 0);
   }

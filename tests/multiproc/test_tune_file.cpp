@@ -4,9 +4,9 @@
 // ranks that hold different tables, or a broken one, fail at creation naming the problem
 // instead of running different schedules for one call.
 
+#include <fmt/format.h>
 #include <banyan/banyan.hpp>
 #include <cstdio>
-#include <fmt/format.h>
 #include <functional>
 #include <string>
 
@@ -55,7 +55,8 @@ void expectRefusal(const std::function<void(int rank, const std::string& dir)>& 
         } catch (const Error& e) {
           RANK_EXPECT(rank, e.code() == ErrorCode::InvalidUsage);
           RANK_EXPECT(rank, std::string(e.what()).find(expected) != std::string::npos);
-          if (std::string(e.what()).find(expected) == std::string::npos) std::fprintf(stderr, "rank %d: %s\n", rank, e.what());
+          if (std::string(e.what()).find(expected) == std::string::npos)
+            std::fprintf(stderr, "rank %d: %s\n", rank, e.what());
           return 0;
         }
         std::fprintf(stderr, "rank %d: creation succeeded, expected '%s'\n", rank, expected.c_str());
@@ -131,9 +132,9 @@ TEST_CASE("banyan-algo-compare --tune-out writes a table per collective into one
   const std::string tool = std::string(BANYAN_BUILD_DIR) + "/tools/banyan-algo-compare";
   const std::string table = dir + "/job.tune";
   for (const char* collective : {"allreduce", "allgather", "allreduce"}) {  // the second allreduce replaces the first
-    const auto [status, output] = banyan::test::runShell(fmt::format(
-        "BANYAN_TIMEOUT=60s timeout 300 {} {} -np 2 --sizes 64,64K --repeats 1 --tune-out {} 2>&1", tool, collective,
-        table));
+    const auto [status, output] = banyan::test::runShell(
+        fmt::format("BANYAN_TIMEOUT=60s timeout 300 {} {} -np 2 --sizes 64,64K --repeats 1 --tune-out {} 2>&1", tool,
+                    collective, table));
     INFO(output);
     REQUIRE(status == 0);
   }
@@ -155,8 +156,8 @@ TEST_CASE("banyan-algo-compare --tune-out writes a table per collective into one
   CHECK(occurrences(readFile(table), "# allreduce:") == 1);
   // A table of another layout is not overwritten.
   writeFile(table, "layout 2x2\nallreduce 0-1K ring\n");
-  const auto [status, output] = banyan::test::runShell(
-      fmt::format("BANYAN_TIMEOUT=60s timeout 300 {} allreduce -np 2 --sizes 64 --repeats 1 --tune-out {} 2>&1", tool, table));
+  const auto [status, output] = banyan::test::runShell(fmt::format(
+      "BANYAN_TIMEOUT=60s timeout 300 {} allreduce -np 2 --sizes 64 --repeats 1 --tune-out {} 2>&1", tool, table));
   CHECK(status != 0);
   CHECK_THAT(output, Catch::Contains("holds a table for layout 2x2, this job is 1x2"));
   banyan::test::runShell("rm -rf " + dir);

@@ -109,7 +109,7 @@ struct Outcome {
 // The hooks let the measurement take the fault's moment from the victim itself (the planned
 // moment is when its thread wakes; the signal lands a little later).
 struct Hooks {
-  std::function<void()> atFault;  // in the victim, just before the signal
+  std::function<void()> atFault;                                            // in the victim, just before the signal
   std::function<Clock::time_point(Clock::time_point planned)> faultMoment;  // in a survivor, after its error
 };
 

@@ -15,8 +15,7 @@ namespace banyan::test {
 
 // Runs body(rank) in `n` processes; fails the test case with every rank's exit description
 // unless all returned 0. Bodies report what went wrong on stderr before returning non-zero.
-inline void runRanks(int n, const std::function<int(int rank)>& body,
-                     bootstrap::LaunchOptions options = {}) {
+inline void runRanks(int n, const std::function<int(int rank)>& body, bootstrap::LaunchOptions options = {}) {
   if (options.environment.find("BANYAN_TIMEOUT") == options.environment.end()) {
     options.environment["BANYAN_TIMEOUT"] = "60s";
   }
@@ -55,8 +54,8 @@ inline bool transportSelected(const std::string& transport) {
   return list.find(item) != std::string::npos;
 }
 #ifdef BANYAN_HAVE_OFI
-#define BANYAN_EACH_TRANSPORT_AND_OFI()                                                                     \
-  GENERATE(filter(banyan::test::transportSelected,                                                         \
+#define BANYAN_EACH_TRANSPORT_AND_OFI()            \
+  GENERATE(filter(banyan::test::transportSelected, \
                   values<std::string>({"tcp", "shm-messages", "shm", "ofi-tcp", "ofi-shm", "ofi-sockets"})))
 #else
 #define BANYAN_EACH_TRANSPORT_AND_OFI() BANYAN_EACH_TRANSPORT()
@@ -83,13 +82,12 @@ inline bootstrap::LaunchOptions over(const std::string& transport, bootstrap::La
 }
 
 // Inside a rank: records a failed expectation on stderr (the parent shows the exit code).
-#define RANK_EXPECT(rank, condition, ...)                                                     \
-  do {                                                                                        \
-    if (!(condition)) {                                                                       \
-      std::fprintf(stderr, "rank %d: %s:%d: expectation failed: %s\n", (rank), __FILE__,     \
-                   __LINE__, #condition);                                                     \
-      return 1;                                                                               \
-    }                                                                                         \
+#define RANK_EXPECT(rank, condition, ...)                                                                       \
+  do {                                                                                                          \
+    if (!(condition)) {                                                                                         \
+      std::fprintf(stderr, "rank %d: %s:%d: expectation failed: %s\n", (rank), __FILE__, __LINE__, #condition); \
+      return 1;                                                                                                 \
+    }                                                                                                           \
   } while (0)
 
 }  // namespace banyan::test

@@ -72,13 +72,14 @@ inline std::vector<int> rootsFor(int size, int allRootsUpTo) {
 
 // Each (size, count) is checked with seed size * seedFactor + count. `options` sets what is
 // checked (the seed is overwritten).
-inline void expectExactForAll(CheckFunction check, const std::vector<int>& sizes, const std::vector<std::size_t>& counts,
-                              std::uint64_t seedFactor, const Generator& make,
+inline void expectExactForAll(CheckFunction check, const std::vector<int>& sizes,
+                              const std::vector<std::size_t>& counts, std::uint64_t seedFactor, const Generator& make,
                               algorithms::CheckOptions options = {}) {
   for (int size : sizes) {
     for (std::size_t count : counts) {
       options.seed = static_cast<std::uint64_t>(size) * seedFactor + count;
-      const std::string defect = check(size, count, [&](int rank) { return make(rank, size, count); }, options);
+      const std::string defect = check(
+          size, count, [&](int rank) { return make(rank, size, count); }, options);
       INFO("size " << size << " count " << count);
       CHECK(defect.empty());
       if (!defect.empty()) FAIL(defect);
@@ -96,8 +97,8 @@ inline void expectExactForAllRoots(RootedCheckFunction check, const std::vector<
       for (int root : rootsFor(size, allRootsUpTo)) {
         algorithms::CheckOptions options;
         options.seed = static_cast<std::uint64_t>(size) * seedFactor + count * 64 + static_cast<std::uint64_t>(root);
-        const std::string defect =
-            check(size, root, count, [&](int rank) { return make(rank, size, root, count); }, options);
+        const std::string defect = check(
+            size, root, count, [&](int rank) { return make(rank, size, root, count); }, options);
         INFO("size " << size << " count " << count << " root " << root);
         CHECK(defect.empty());
         if (!defect.empty()) FAIL(defect);

@@ -7,8 +7,8 @@
 #include <set>
 #include <string>
 
-#include "symbolic/symbolic.hpp"
 #include "support/selection.hpp"
+#include "symbolic/symbolic.hpp"
 #include "tuning/algorithm_registry.hpp"
 #include "tuning/selection.hpp"
 

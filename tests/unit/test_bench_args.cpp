@@ -48,9 +48,8 @@ TEST_CASE("bench args: defaults are nccl-tests'", "[bench]") {
 }
 
 TEST_CASE("bench args: every flag, short and long", "[bench]") {
-  auto r = parse({"-b", "8", "-e", "64M", "-f", "2", "-i", "4K", "-n", "7", "-w", "3", "-c", "0",
-                  "-d", "bf16", "-o", "max", "-z", "0", "-np", "4", "-J", "out.json", "-T", "1.5",
-                  "allgather"});
+  auto r = parse({"-b", "8",    "-e", "64M", "-f", "2", "-i",  "4K", "-n", "7",        "-w", "3",   "-c",       "0",
+                  "-d", "bf16", "-o", "max", "-z", "0", "-np", "4",  "-J", "out.json", "-T", "1.5", "allgather"});
   REQUIRE(r.ok());
   const BenchArgs& a = *r.args;
   CHECK(a.collective == Collective::allgather);
@@ -68,9 +67,10 @@ TEST_CASE("bench args: every flag, short and long", "[bench]") {
   CHECK(a.jsonPath == "out.json");
   CHECK(a.timeBudgetSeconds == 1.5);
 
-  auto l = parse({"all_reduce", "--minbytes", "1K", "--maxbytes=1G", "--stepfactor", "4",
-                  "--iters=3", "--warmup_iters", "0", "--check", "1", "--datatype", "half",
-                  "--op", "avg", "--blocking", "1", "--nranks", "2", "--json", "x.json"});
+  auto l =
+      parse({"all_reduce", "--minbytes", "1K", "--maxbytes=1G", "--stepfactor", "4",    "--iters=3", "--warmup_iters",
+             "0",          "--check",    "1",  "--datatype",    "half",         "--op", "avg",       "--blocking",
+             "1",          "--nranks",   "2",  "--json",        "x.json"});
   REQUIRE(l.ok());
   CHECK(l.args->collective == Collective::allreduce);
   CHECK(l.args->minBytes == 1024);
@@ -135,12 +135,11 @@ TEST_CASE("bench args: -r/--root", "[bench]") {
 
 TEST_CASE("bench args: data type names, short and nccl", "[bench]") {
   const std::vector<std::pair<std::string_view, DataType>> names{
-      {"f32", DataType::f32},     {"float", DataType::f32},   {"f64", DataType::f64},
-      {"double", DataType::f64},  {"f16", DataType::f16},     {"half", DataType::f16},
-      {"bf16", DataType::bf16},   {"bfloat16", DataType::bf16}, {"i8", DataType::i8},
-      {"int8", DataType::i8},     {"u8", DataType::u8},       {"uint8", DataType::u8},
-      {"i32", DataType::i32},     {"int32", DataType::i32},   {"i64", DataType::i64},
-      {"int64", DataType::i64},   {"i16", DataType::i16},     {"int16", DataType::i16},
+      {"f32", DataType::f32}, {"float", DataType::f32}, {"f64", DataType::f64},   {"double", DataType::f64},
+      {"f16", DataType::f16}, {"half", DataType::f16},  {"bf16", DataType::bf16}, {"bfloat16", DataType::bf16},
+      {"i8", DataType::i8},   {"int8", DataType::i8},   {"u8", DataType::u8},     {"uint8", DataType::u8},
+      {"i32", DataType::i32}, {"int32", DataType::i32}, {"i64", DataType::i64},   {"int64", DataType::i64},
+      {"i16", DataType::i16}, {"int16", DataType::i16},
   };
   for (const auto& [name, type] : names) {
     auto r = parse({"allreduce", "-d", name});
@@ -435,7 +434,7 @@ TEST_CASE("bench data: 16-bit float conversions", "[bench]") {
   }
   CHECK(floatToHalf(1.0f) == 0x3c00);
   CHECK(floatToHalf(65504.0f) == 0x7bff);
-  CHECK(floatToHalf(1e6f) == 0x7c00);               // overflow to infinity
+  CHECK(floatToHalf(1e6f) == 0x7c00);                    // overflow to infinity
   CHECK(halfToFloat(0x0001) == Approx(5.96046448e-8f));  // smallest subnormal
   CHECK(floatToHalf(2049.0f) == floatToHalf(2048.0f));   // ties to even
   CHECK(floatToBFloat16(1.0f) == 0x3f80);
@@ -462,13 +461,27 @@ TEST_CASE("bench data: expected results are what the inputs reduce to", "[bench]
           const double v = pattern.inputValue(r, i);
           switch (op) {
             case ReduceOp::sum:
-            case ReduceOp::avg: acc += v; break;
-            case ReduceOp::prod: acc *= v; break;
-            case ReduceOp::min: acc = std::min(acc, v); break;
-            case ReduceOp::max: acc = std::max(acc, v); break;
-            case ReduceOp::band: acc = static_cast<int>(acc) & static_cast<int>(v); break;
-            case ReduceOp::bor: acc = static_cast<int>(acc) | static_cast<int>(v); break;
-            case ReduceOp::bxor: acc = static_cast<int>(acc) ^ static_cast<int>(v); break;
+            case ReduceOp::avg:
+              acc += v;
+              break;
+            case ReduceOp::prod:
+              acc *= v;
+              break;
+            case ReduceOp::min:
+              acc = std::min(acc, v);
+              break;
+            case ReduceOp::max:
+              acc = std::max(acc, v);
+              break;
+            case ReduceOp::band:
+              acc = static_cast<int>(acc) & static_cast<int>(v);
+              break;
+            case ReduceOp::bor:
+              acc = static_cast<int>(acc) | static_cast<int>(v);
+              break;
+            case ReduceOp::bxor:
+              acc = static_cast<int>(acc) ^ static_cast<int>(v);
+              break;
           }
         }
         if (op == ReduceOp::avg) acc /= n;
@@ -485,8 +498,8 @@ TEST_CASE("bench data: expected results are what the inputs reduce to", "[bench]
 TEST_CASE("bench data: checks count what is wrong", "[bench]") {
   const int n = 4;
   const std::size_t count = 50;
-  for (DataType type : {DataType::f32, DataType::f64, DataType::f16, DataType::bf16, DataType::i8,
-                        DataType::u8, DataType::i32, DataType::i64, DataType::i16}) {
+  for (DataType type : {DataType::f32, DataType::f64, DataType::f16, DataType::bf16, DataType::i8, DataType::u8,
+                        DataType::i32, DataType::i64, DataType::i16}) {
     INFO(dataTypeName(type));
     // allgather: the receive buffer is every rank's input in rank order.
     DataPattern gather(Collective::allgather, ReduceOp::sum, n);

@@ -3,8 +3,8 @@
 // with slices that cut the halves into one, several and many pieces.
 
 #include "algorithms/double_binary_tree.hpp"
-#include "symbolic/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
+#include "symbolic/symbolic.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -45,10 +45,9 @@ TEST_CASE("double binary tree: two trees with disjoint interiors for 2..64 ranks
 TEST_CASE("double binary tree allreduce is exact for 1..64 ranks", "[schedule]") {
   for (std::size_t slice : {1, 3, 1000}) {
     INFO("slice " << slice);
-    banyan::test::expectExactForAll(checkAllreduce, banyan::test::sizesUpTo(64), {0, 1, 2, 7, 24}, 43,
-                                    [slice](int rank, int size, std::size_t count) {
-                                      return doubleBinaryTreeAllreduce(rank, size, count, slice);
-                                    });
+    banyan::test::expectExactForAll(
+        checkAllreduce, banyan::test::sizesUpTo(64), {0, 1, 2, 7, 24}, 43,
+        [slice](int rank, int size, std::size_t count) { return doubleBinaryTreeAllreduce(rank, size, count, slice); });
   }
 }
 

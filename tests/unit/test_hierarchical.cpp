@@ -3,8 +3,8 @@
 // ranks dealt round-robin over 2 and 3 hosts, and everyone on one host.
 
 #include "algorithms/hierarchical.hpp"
-#include "symbolic/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
+#include "symbolic/symbolic.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -31,10 +31,10 @@ void checkLayout(Kind kind, const Layout& layout, const std::vector<int>& sizes,
       options.runs = 1;
       const std::string defect =
           kind == Kind::Allreduce
-              ? checkAllreduce(size, count, [&](int rank) { return hierarchicalAllreduce(rank, hosts, count, slice); },
-                               options)
-              : checkAllgather(size, count, [&](int rank) { return hierarchicalAllgather(rank, hosts, count, slice); },
-                               options);
+              ? checkAllreduce(
+                    size, count, [&](int rank) { return hierarchicalAllreduce(rank, hosts, count, slice); }, options)
+              : checkAllgather(
+                    size, count, [&](int rank) { return hierarchicalAllgather(rank, hosts, count, slice); }, options);
       INFO("size " << size << ", count " << count << ", slice " << slice);
       REQUIRE(defect.empty());
     }
@@ -47,15 +47,19 @@ TEST_CASE("hierarchical allreduce is exact with consecutive ranks per host", "[s
   const auto sizes = banyan::test::sizesUpTo(64);
   for (int perHost : {1, 2, 3, 4}) {
     INFO(perHost << " rank(s) per host");
-    checkLayout(Kind::Allreduce, [perHost](int r, int) { return r / perHost; }, sizes, {0, 1, 7}, 2);
+    checkLayout(
+        Kind::Allreduce, [perHost](int r, int) { return r / perHost; }, sizes, {0, 1, 7}, 2);
   }
 }
 
 TEST_CASE("hierarchical allreduce is exact with ranks dealt round-robin and on one host", "[schedule]") {
   const auto sizes = banyan::test::sizesUpTo(24);
-  checkLayout(Kind::Allreduce, [](int r, int) { return r % 2; }, sizes, {1, 5, 33}, 4);
-  checkLayout(Kind::Allreduce, [](int r, int) { return (r * 7) % 3; }, sizes, {3, 16}, 3);
-  checkLayout(Kind::Allreduce, [](int, int) { return 0; }, sizes, {1, 9}, 4);
+  checkLayout(
+      Kind::Allreduce, [](int r, int) { return r % 2; }, sizes, {1, 5, 33}, 4);
+  checkLayout(
+      Kind::Allreduce, [](int r, int) { return (r * 7) % 3; }, sizes, {3, 16}, 3);
+  checkLayout(
+      Kind::Allreduce, [](int, int) { return 0; }, sizes, {1, 9}, 4);
 }
 
 TEST_CASE("hierarchical allreduce sends across hosts only from leaders", "[schedule]") {
@@ -81,12 +85,16 @@ TEST_CASE("hierarchical allgather is exact for 1..64 ranks on several host layou
   const auto sizes = banyan::test::sizesUpTo(64);
   for (int perHost : {1, 2, 3, 4}) {
     INFO(perHost << " rank(s) per host");
-    checkLayout(Kind::Allgather, [perHost](int r, int) { return r / perHost; }, sizes, {0, 1, 7}, 3);
+    checkLayout(
+        Kind::Allgather, [perHost](int r, int) { return r / perHost; }, sizes, {0, 1, 7}, 3);
   }
   const auto fewer = banyan::test::sizesUpTo(24);
-  checkLayout(Kind::Allgather, [](int r, int) { return r % 2; }, fewer, {1, 5}, 2);
-  checkLayout(Kind::Allgather, [](int r, int) { return (r * 7) % 3; }, fewer, {3, 16}, 16);
-  checkLayout(Kind::Allgather, [](int, int) { return 0; }, fewer, {1, 9}, 4);
+  checkLayout(
+      Kind::Allgather, [](int r, int) { return r % 2; }, fewer, {1, 5}, 2);
+  checkLayout(
+      Kind::Allgather, [](int r, int) { return (r * 7) % 3; }, fewer, {3, 16}, 16);
+  checkLayout(
+      Kind::Allgather, [](int, int) { return 0; }, fewer, {1, 9}, 4);
 }
 
 TEST_CASE("hierarchical allgather crosses hosts only between leaders, each host's blocks once", "[schedule]") {

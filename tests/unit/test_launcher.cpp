@@ -9,13 +9,13 @@
 
 #include "support/ports.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -27,17 +27,16 @@
 using namespace std::chrono_literals;
 using banyan::ErrorCode;
 using banyan::bootstrap::jobFromEnvironment;
-using banyan::bootstrap::LaunchOptions;
 using banyan::bootstrap::launchLocal;
 using banyan::bootstrap::launchLocalExec;
+using banyan::bootstrap::LaunchOptions;
 using banyan::bootstrap::RankExit;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const char* const kJobVariables[] = {"BANYAN_RANK", "BANYAN_SIZE", "BANYAN_STORE_ADDR",
-                                     "RANK",        "WORLD_SIZE",  "MASTER_ADDR",
-                                     "MASTER_PORT", "BANYAN_STORE_PREFIX"};
+const char* const kJobVariables[] = {"BANYAN_RANK", "BANYAN_SIZE", "BANYAN_STORE_ADDR", "RANK",
+                                     "WORLD_SIZE",  "MASTER_ADDR", "MASTER_PORT",       "BANYAN_STORE_PREFIX"};
 
 // Clears the job variables for a test and puts back whatever was there before.
 class JobEnvironmentGuard {
@@ -109,11 +108,17 @@ TEST_CASE("launcher: reports exit codes, exceptions and signals", "[launcher]") 
     std::signal(SIGSEGV, SIG_DFL);
     std::signal(SIGABRT, SIG_DFL);
     switch (rank) {
-      case 1: return 3;
-      case 2: throw std::runtime_error("rank 2 gives up");
-      case 3: std::raise(SIGSEGV); return 0;
-      case 4: std::abort();
-      default: return 0;
+      case 1:
+        return 3;
+      case 2:
+        throw std::runtime_error("rank 2 gives up");
+      case 3:
+        std::raise(SIGSEGV);
+        return 0;
+      case 4:
+        std::abort();
+      default:
+        return 0;
     }
   });
   REQUIRE(exits.size() == 5);
@@ -318,13 +323,16 @@ TEST_CASE("RankExit::describe", "[launcher]") {
 TEST_CASE("launcher: bindToCores pins each rank to one CPU", "[launcher]") {
   LaunchOptions options;
   options.bindToCores = true;
-  const auto exits = launchLocal(2, [](int rank) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0) return 10;
-    if (CPU_COUNT(&set) != 1) return 11;
-    // Rank r takes the r-th allowed CPU (modulo their count), so ranks differ when they can.
-    return (rank == 0 || std::thread::hardware_concurrency() == 1 || !CPU_ISSET(0, &set)) ? 0 : 12;
-  }, options);
+  const auto exits = launchLocal(
+      2,
+      [](int rank) {
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof set, &set) != 0) return 10;
+        if (CPU_COUNT(&set) != 1) return 11;
+        // Rank r takes the r-th allowed CPU (modulo their count), so ranks differ when they can.
+        return (rank == 0 || std::thread::hardware_concurrency() == 1 || !CPU_ISSET(0, &set)) ? 0 : 12;
+      },
+      options);
   for (const auto& exit : exits) {
     INFO(exit.describe());
     CHECK(exit.ok());

@@ -46,8 +46,8 @@ TEST_CASE("the algorithm table gives the exact sizes where the selection changes
                                 tuning::kRecursiveDoublingAllgatherMaxOutputBytes / 4 + 1));
   CHECK(table[9] == "barrier: dissemination");
   // The shared-memory engine's claim shows as "shm".
-  const auto shm = observe::algorithmTable(
-      [](Collective kind, std::size_t) { return kind == Collective::Allreduce; }, byThresholds);
+  const auto shm =
+      observe::algorithmTable([](Collective kind, std::size_t) { return kind == Collective::Allreduce; }, byThresholds);
   CHECK(shm[0] == "allreduce: shm");
 }
 

@@ -31,16 +31,17 @@ class CountingTransport final : public transport::Transport {
 TEST_CASE("a call no schedule fits is refused as a value, before any message", "[engine]") {
   CountingTransport transport;
   std::vector<std::function<void()>> deferred;
-  runtime::ScheduleEngine engine(transport, [&](std::function<void()> work) { deferred.push_back(std::move(work)); },
-                                 /*rank=*/0, /*size=*/3, /*sliceBytes=*/1 << 20);
+  runtime::ScheduleEngine engine(
+      transport, [&](std::function<void()> work) { deferred.push_back(std::move(work)); },
+      /*rank=*/0, /*size=*/3, /*sliceBytes=*/1 << 20);
   std::vector<float> buffer(16, 1.0f);
   // Root 5 of 3 ranks: the registry says the binomial broadcast cannot plan it.
-  const CollectiveCall call{Collective::Broadcast, buffer.data(), buffer.data(), buffer.size(), DataType::f32,
-                            ReduceOp::sum, 5};
+  const CollectiveCall call{
+      Collective::Broadcast, buffer.data(), buffer.data(), buffer.size(), DataType::f32, ReduceOp::sum, 5};
   bool done = false;
   Status refused;
-  REQUIRE_NOTHROW(refused = engine.start(call, tuning::Algorithm::BinomialTree, 1, 1 << 16,
-                                         [&](const Status&) { done = true; }));
+  REQUIRE_NOTHROW(
+      refused = engine.start(call, tuning::Algorithm::BinomialTree, 1, 1 << 16, [&](const Status&) { done = true; }));
   CHECK(refused.code() == ErrorCode::Internal);
   CHECK_THAT(refused.message(), Catch::Contains("broadcast cannot be planned with"));
   CHECK_THAT(refused.message(), Catch::Contains("root"));
@@ -49,8 +50,8 @@ TEST_CASE("a call no schedule fits is refused as a value, before any message", "
   CHECK_FALSE(engine.busy());
 
   // A call that fits runs on the same engine afterwards: its first steps reach the transport.
-  const CollectiveCall fits{Collective::Broadcast, buffer.data(), buffer.data(), buffer.size(), DataType::f32,
-                            ReduceOp::sum, 0};
+  const CollectiveCall fits{
+      Collective::Broadcast, buffer.data(), buffer.data(), buffer.size(), DataType::f32, ReduceOp::sum, 0};
   CHECK(engine.start(fits, tuning::Algorithm::BinomialTree, 2, 2 << 16, [&](const Status&) { done = true; }).isOk());
   CHECK(engine.busy());
   CHECK(transport.posted > 0);

@@ -3,8 +3,8 @@
 
 #include "algorithms/ring.hpp"
 #include "algorithms/schedule.hpp"
-#include "symbolic/symbolic.hpp"
 #include "support/schedule_sweep.hpp"
+#include "symbolic/symbolic.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -42,8 +42,8 @@ TEST_CASE("describe prints one step a line", "[schedule]") {
   const auto send = schedule.add(sendStep(1, Span{BufferId::Input, 0, 4}));
   Step recv = recvStep(2, Span{BufferId::Scratch, 0, 4});
   const auto recvIndex = schedule.add(recv);
-  Step reduce = reduceStep(Span{BufferId::Output, 4, 4}, Span{BufferId::Input, 4, 4},
-                           Span{BufferId::Scratch, 0, 4}, true);
+  Step reduce =
+      reduceStep(Span{BufferId::Output, 4, 4}, Span{BufferId::Input, 4, 4}, Span{BufferId::Scratch, 0, 4}, true);
   reduce.dependOn(recvIndex);
   reduce.dependOn(recvIndex);  // duplicates are ignored
   reduce.dependOn(send);
@@ -127,13 +127,13 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
   SECTION("a missing dep is a data race") {
     // The second ring step forwards a reduced slice: drop its dep on that Reduce.
     const std::string error = checkAllreduce(size, count, mutated(allreduce, 1, [](Schedule& s) {
-      for (auto& step : s.steps) {
-        if (step.kind == StepKind::Send && step.a.buffer == BufferId::Output) {
-          step.depCount = 0;
-          return;
-        }
-      }
-    }));
+                                               for (auto& step : s.steps) {
+                                                 if (step.kind == StepKind::Send && step.a.buffer == BufferId::Output) {
+                                                   step.depCount = 0;
+                                                   return;
+                                                 }
+                                               }
+                                             }));
     INFO(error);
     CHECK(error.find("data race") != std::string::npos);
     CHECK(error.find("rank 1") != std::string::npos);
@@ -159,26 +159,24 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
   }
 
   SECTION("a wrong peer") {
-    const std::string error = checkAllreduce(size, count, mutated(allreduce, 0, [](Schedule& s) {
-      s.steps[firstStepOf(s, StepKind::Send)].peer = 2;
-    }));
+    const std::string error = checkAllreduce(
+        size, count, mutated(allreduce, 0, [](Schedule& s) { s.steps[firstStepOf(s, StepKind::Send)].peer = 2; }));
     INFO(error);
     CHECK(error.find("message") != std::string::npos);
   }
 
   SECTION("an extra send") {
     const std::string error = checkAllgather(size, count, mutated(allgather, 3, [](Schedule& s) {
-      s.add(sendStep(0, Span{BufferId::Input, 0, 1}));
-    }));
+                                               s.add(sendStep(0, Span{BufferId::Input, 0, 1}));
+                                             }));
     INFO(error);
     CHECK(error.find("rank 3") != std::string::npos);
     CHECK(error.find("no matching receive") != std::string::npos);
   }
 
   SECTION("messages of different lengths") {
-    const std::string error = checkAllgather(size, count, mutated(allgather, 1, [](Schedule& s) {
-      s.steps[firstStepOf(s, StepKind::Send)].a.count -= 1;
-    }));
+    const std::string error = checkAllgather(
+        size, count, mutated(allgather, 1, [](Schedule& s) { s.steps[firstStepOf(s, StepKind::Send)].a.count -= 1; }));
     INFO(error);
     CHECK(error.find("elements") != std::string::npos);
   }
@@ -186,9 +184,9 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
   SECTION("a wrong final value") {
     // Rank 1 adds the received slice twice instead of its own input.
     const std::string error = checkAllreduce(size, count, mutated(allreduce, 1, [](Schedule& s) {
-      Step& reduce = s.steps[firstStepOf(s, StepKind::Reduce)];
-      reduce.a = reduce.b;
-    }));
+                                               Step& reduce = s.steps[firstStepOf(s, StepKind::Reduce)];
+                                               reduce.a = reduce.b;
+                                             }));
     INFO(error);
     CHECK(!error.empty());
   }
@@ -197,8 +195,7 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
     // size 1: out = in op in instead of a copy.
     auto broken = [](int) {
       Schedule s;
-      s.add(reduceStep(Span{BufferId::Output, 0, 5}, Span{BufferId::Input, 0, 5},
-                       Span{BufferId::Input, 0, 5}));
+      s.add(reduceStep(Span{BufferId::Output, 0, 5}, Span{BufferId::Input, 0, 5}, Span{BufferId::Input, 0, 5}));
       return s;
     };
     const std::string error = checkAllreduce(1, 5, broken);
@@ -208,27 +205,28 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
 
   SECTION("a missing block in allgather") {
     const std::string error = checkAllgather(size, count, mutated(allgather, 2, [](Schedule& s) {
-      // The first copy of the own block (the copies come last) goes to block 0, not block 2.
-      for (auto& step : s.steps) {
-        if (step.kind == StepKind::Copy) {
-          step.dst.offset -= 2 * count;
-          break;
-        }
-      }
-    }));
+                                               // The first copy of the own block (the copies come last) goes to block
+                                               // 0, not block 2.
+                                               for (auto& step : s.steps) {
+                                                 if (step.kind == StepKind::Copy) {
+                                                   step.dst.offset -= 2 * count;
+                                                   break;
+                                                 }
+                                               }
+                                             }));
     INFO(error);
     CHECK(error.find("rank 2") != std::string::npos);
   }
 
   SECTION("finalize on a partial reduction, or none at all") {
     std::string error = checkAllreduce(size, count, mutated(allreduce, 0, [](Schedule& s) {
-      s.steps[firstStepOf(s, StepKind::Reduce)].finalize = true;
-    }));
+                                         s.steps[firstStepOf(s, StepKind::Reduce)].finalize = true;
+                                       }));
     INFO(error);
     CHECK(error.find("finalizes a partial reduction") != std::string::npos);
     error = checkAllreduce(size, count, mutated(allreduce, 0, [](Schedule& s) {
-      for (auto& step : s.steps) step.finalize = false;
-    }));
+                             for (auto& step : s.steps) step.finalize = false;
+                           }));
     CHECK(error.find("without finalize") != std::string::npos);
   }
 
@@ -240,8 +238,8 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
       Step send = sendStep(1 - rank, Span{BufferId::Input, 0, 2});
       send.dependOn(recv);
       const auto sent = s.add(send);
-      Step reduce = reduceStep(Span{BufferId::Output, 0, 2}, Span{BufferId::Input, 0, 2},
-                               Span{BufferId::Scratch, 0, 2}, true);
+      Step reduce =
+          reduceStep(Span{BufferId::Output, 0, 2}, Span{BufferId::Input, 0, 2}, Span{BufferId::Scratch, 0, 2}, true);
       reduce.dependOn(recv);
       reduce.dependOn(sent);
       s.add(reduce);
@@ -254,14 +252,12 @@ TEST_CASE("the checker reports broken schedules", "[schedule]") {
   }
 
   SECTION("a span out of bounds and a forward dep") {
-    std::string error = checkAllreduce(size, count, mutated(allreduce, 3, [](Schedule& s) {
-      s.scratchCount = 8;
-    }));
+    std::string error = checkAllreduce(size, count, mutated(allreduce, 3, [](Schedule& s) { s.scratchCount = 8; }));
     CHECK(error.find("out of bounds") != std::string::npos);
     error = checkAllreduce(size, count, mutated(allreduce, 3, [](Schedule& s) {
-      s.steps[0].deps[0] = 5;
-      s.steps[0].depCount = 1;
-    }));
+                             s.steps[0].deps[0] = 5;
+                             s.steps[0].depCount = 1;
+                           }));
     CHECK(error.find("not an earlier step") != std::string::npos);
   }
 }

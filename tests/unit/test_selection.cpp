@@ -28,9 +28,8 @@ TEST_CASE("size bands pick the latency algorithm small and the bandwidth one lar
 }
 
 TEST_CASE("every chosen algorithm has a schedule, and the root is part of the plan's key", "[unit][tuning]") {
-  const Collective kinds[] = {Collective::ReduceScatter, Collective::Broadcast, Collective::Reduce,
-                              Collective::Gather,        Collective::Scatter,   Collective::Alltoall,
-                              Collective::Barrier};
+  const Collective kinds[] = {Collective::ReduceScatter, Collective::Broadcast, Collective::Reduce, Collective::Gather,
+                              Collective::Scatter,       Collective::Alltoall,  Collective::Barrier};
   for (Collective kind : kinds) {
     for (int size = 1; size <= 8; ++size) {
       for (std::size_t bytes : {std::size_t{4}, std::size_t{4} << 20}) {

@@ -7,8 +7,8 @@
 
 #include "support/ports.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -125,9 +125,8 @@ TEST_CASE("store protocol round-trips every request", "[store]") {
 }
 
 TEST_CASE("store protocol round-trips responses", "[store]") {
-  for (const auto& response :
-       {protocol::okResponse(), protocol::okResponse(bytes("value")),
-        protocol::okResponse(protocol::encodeAddResult(-7)), protocol::errorResponse("nope")}) {
+  for (const auto& response : {protocol::okResponse(), protocol::okResponse(bytes("value")),
+                               protocol::okResponse(protocol::encodeAddResult(-7)), protocol::errorResponse("nope")}) {
     const auto frame = protocol::encodeResponse(response);
     std::uint32_t length = 0;
     REQUIRE(protocol::decodeFrameLength(frame.data(), protocol::kMaxResponseBytes, length));
@@ -171,13 +170,11 @@ TEST_CASE("store protocol rejects malformed and oversized frames", "[store]") {
   CHECK_THAT(decodeBody(BodyBuilder().u8(1).u32(1).raw("k").u32(0xfffffff0u).body).message(),
              Catch::Contains("value of"));
   // Trailing garbage after a complete request.
-  CHECK_THAT(decodeBody(BodyBuilder().u8(2).u32(1).raw("kX").body).message(),
-             Catch::Contains("trailing"));
+  CHECK_THAT(decodeBody(BodyBuilder().u8(2).u32(1).raw("kX").body).message(), Catch::Contains("trailing"));
   // Add without its delta; Wait with a key count the body cannot hold, or over the bound.
   CHECK_FALSE(decodeBody(BodyBuilder().u8(3).u32(1).raw("k").body));
   CHECK_FALSE(decodeBody(BodyBuilder().u8(4).u32(1000).u32(0).body));
-  CHECK_THAT(decodeBody(BodyBuilder().u8(4).u32(0x7fffffff).body).message(),
-             Catch::Contains("limit"));
+  CHECK_THAT(decodeBody(BodyBuilder().u8(4).u32(0x7fffffff).body).message(), Catch::Contains("limit"));
   // Check is bounded as Wait is.
   CHECK_FALSE(decodeBody(BodyBuilder().u8(5).u32(1000).u32(0).body));
   CHECK_THAT(decodeBody(BodyBuilder().u8(5).u32(0x7fffffff).body).message(),
@@ -191,8 +188,7 @@ TEST_CASE("store protocol rejects malformed and oversized frames", "[store]") {
 
   // The encoder refuses to build what the decoder would refuse.
   const std::string longKey(protocol::kMaxKeyBytes + 1, 'k');
-  CHECK_THROWS_AS(protocol::encodeRequest({protocol::Command::Get, {longKey}, {}, 0}),
-                  banyan::Error);
+  CHECK_THROWS_AS(protocol::encodeRequest({protocol::Command::Get, {longKey}, {}, 0}), banyan::Error);
   CHECK_THROWS_AS(protocol::encodeRequest(
                       {protocol::Command::Check, std::vector<std::string>(protocol::kMaxWaitKeys + 1, "k"), {}, 0}),
                   banyan::Error);

@@ -172,7 +172,8 @@ TEST_CASE("on one host a near-tie goes to the cheaper prediction, pipelined or n
 }
 
 TEST_CASE("BANYAN_ALGO wins over the cost model; other collectives keep their thresholds", "[unit][tuning]") {
-  const tuning::Selector selector(simulatedHosts(2, 2), tuning::parseAlgoOverride("allreduce:0-1M:ring;broadcast:0-:chain"));
+  const tuning::Selector selector(simulatedHosts(2, 2),
+                                  tuning::parseAlgoOverride("allreduce:0-1M:ring;broadcast:0-:chain"));
   const auto forced = selector.choose(Collective::Allreduce, 8);
   CHECK(forced.algorithm == Algorithm::Ring);
   CHECK_THAT(forced.why, Catch::Contains("BANYAN_ALGO band 0-1048576 B"));

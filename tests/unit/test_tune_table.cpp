@@ -74,9 +74,7 @@ TEST_CASE("a tuning table parses: layout, bands, comments", "[unit][tuning]") {
 }
 
 TEST_CASE("a bad tuning table names file:line and what is wrong", "[unit][tuning]") {
-  const auto bad = [](const std::string& text) {
-    return errorOf([&] { tuning::parseTuneTable(text, "my.tune"); });
-  };
+  const auto bad = [](const std::string& text) { return errorOf([&] { tuning::parseTuneTable(text, "my.tune"); }); };
   using Catch::Contains;
   CHECK_THAT(bad("allreduce 0-1K ring\n"), Contains("my.tune:1") && Contains("'layout HOSTSxRANKS' line must come"));
   CHECK_THAT(bad("# nothing\n"), Contains("my.tune: no 'layout HOSTSxRANKS' line"));
@@ -103,8 +101,9 @@ TEST_CASE("a bad tuning table names file:line and what is wrong", "[unit][tuning
 TEST_CASE("a tuning table matches only the layout it was measured on", "[unit][tuning]") {
   const tuning::TuneTable table = tuning::parseTuneTable(kTable, "t.tune");
   CHECK(table.layoutMismatch(simulatedHosts(2, 2)).empty());
-  CHECK(table.layoutMismatch(simulatedHosts(4, 1)) == "t.tune was measured on 2x2 (hosts x ranks per host), this "
-                                              "communicator is 4x1");
+  CHECK(table.layoutMismatch(simulatedHosts(4, 1)) ==
+        "t.tune was measured on 2x2 (hosts x ranks per host), this "
+        "communicator is 4x1");
   CHECK_THAT(table.layoutMismatch(simulatedHosts(1, 4)), Catch::Contains("this communicator is 1x4"));
   // Hosts holding different rank counts match no table.
   topology::Topology uneven = simulatedHosts(2, 2);

@@ -39,7 +39,8 @@ TEST_CASE("durations and byte sizes parse with units and name the variable when 
   CHECK(config::parseBytes("64K", "X") == 65536);
   CHECK(config::parseBytes("4M", "X") == 4u << 20);
   CHECK(config::parseBytes("1g", "X") == 1u << 30);
-  CHECK_THROWS_WITH(config::parseDuration("soon", "BANYAN_TIMEOUT"), Catch::Contains("BANYAN_TIMEOUT") && Catch::Contains("soon"));
+  CHECK_THROWS_WITH(config::parseDuration("soon", "BANYAN_TIMEOUT"),
+                    Catch::Contains("BANYAN_TIMEOUT") && Catch::Contains("soon"));
   CHECK_THROWS_WITH(config::parseDuration("0", "BANYAN_TIMEOUT"), Catch::Contains("more than 0"));
   CHECK_THROWS_WITH(config::parseBytes("12Q", "BANYAN_SLICE_BYTES"), Catch::Contains("unknown suffix"));
 }
@@ -157,7 +158,7 @@ TEST_CASE("BANYAN_TRANSPORT=ofi and the BANYAN_OFI_* variables", "[config][ofi]"
   }
 #else
   // A build without libfabric says why ofi is missing and how to get it.
-  CHECK_THROWS_WITH(config::resolve({}), Catch::Contains("built without libfabric") &&
-                                             Catch::Contains("libfabric-dev"));
+  CHECK_THROWS_WITH(config::resolve({}),
+                    Catch::Contains("built without libfabric") && Catch::Contains("libfabric-dev"));
 #endif
 }

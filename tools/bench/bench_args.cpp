@@ -101,8 +101,7 @@ ParseResult fail(std::string message) {
 std::string applyFlag(const FlagSpec& spec, std::string_view value, BenchArgs& args) {
   const std::string_view name = spec.shortName;
   auto bad = [&](std::string_view expected) {
-    return fmt::format("invalid value '{}' for {}/{}: expected {}", value, spec.shortName,
-                       spec.longName, expected);
+    return fmt::format("invalid value '{}' for {}/{}: expected {}", value, spec.shortName, spec.longName, expected);
   };
   if (name == "-b" || name == "-e" || name == "-i") {
     auto bytes = parseByteSize(value);
@@ -132,8 +131,9 @@ std::string applyFlag(const FlagSpec& spec, std::string_view value, BenchArgs& a
   } else if (name == "-d") {
     auto type = parseDataTypeName(value);
     if (!type) {
-      return bad("one of f32 f64 f16 bf16 i8 u8 i32 i64 (or float double half bfloat16 int8 "
-                 "uint8 int32 int64)");
+      return bad(
+          "one of f32 f64 f16 bf16 i8 u8 i32 i64 (or float double half bfloat16 int8 "
+          "uint8 int32 int64)");
     }
     args.dataType = *type;
   } else if (name == "-o") {
@@ -197,10 +197,17 @@ std::optional<std::size_t> parseByteSize(std::string_view text) {
   if (text.empty()) return std::nullopt;
   std::size_t multiplier = 1;
   switch (std::tolower(static_cast<unsigned char>(text.back()))) {
-    case 'k': multiplier = std::size_t{1} << 10; break;
-    case 'm': multiplier = std::size_t{1} << 20; break;
-    case 'g': multiplier = std::size_t{1} << 30; break;
-    default: break;
+    case 'k':
+      multiplier = std::size_t{1} << 10;
+      break;
+    case 'm':
+      multiplier = std::size_t{1} << 20;
+      break;
+    case 'g':
+      multiplier = std::size_t{1} << 30;
+      break;
+    default:
+      break;
   }
   if (multiplier != 1) text.remove_suffix(1);
   auto number = parseNumber<std::size_t>(text);
@@ -257,8 +264,7 @@ ParseResult parseBenchArgs(const std::vector<std::string_view>& argv) {
   args.collective = *collective;
   if (args.minBytes == 0) return fail("-b/--minbytes must be at least 1");
   if (args.maxBytes < args.minBytes) {
-    return fail(fmt::format("-e/--maxbytes ({}) is smaller than -b/--minbytes ({})",
-                            args.maxBytes, args.minBytes));
+    return fail(fmt::format("-e/--maxbytes ({}) is smaller than -b/--minbytes ({})", args.maxBytes, args.minBytes));
   }
   if (args.numRanks && args.root >= *args.numRanks) {
     return fail(fmt::format("-r/--root ({}) must be below -np/--nranks ({})", args.root, *args.numRanks));

@@ -94,15 +94,24 @@ inline BFloat16 fromInt(int value) {
 template <typename Fn>
 decltype(auto) visitDataType(DataType type, Fn&& fn) {
   switch (type) {
-    case DataType::f32: return fn.template operator()<float>();
-    case DataType::f64: return fn.template operator()<double>();
-    case DataType::f16: return fn.template operator()<Half>();
-    case DataType::bf16: return fn.template operator()<BFloat16>();
-    case DataType::i8: return fn.template operator()<std::int8_t>();
-    case DataType::u8: return fn.template operator()<std::uint8_t>();
-    case DataType::i32: return fn.template operator()<std::int32_t>();
-    case DataType::i64: return fn.template operator()<std::int64_t>();
-    case DataType::i16: return fn.template operator()<std::int16_t>();
+    case DataType::f32:
+      return fn.template operator()<float>();
+    case DataType::f64:
+      return fn.template operator()<double>();
+    case DataType::f16:
+      return fn.template operator()<Half>();
+    case DataType::bf16:
+      return fn.template operator()<BFloat16>();
+    case DataType::i8:
+      return fn.template operator()<std::int8_t>();
+    case DataType::u8:
+      return fn.template operator()<std::uint8_t>();
+    case DataType::i32:
+      return fn.template operator()<std::int32_t>();
+    case DataType::i64:
+      return fn.template operator()<std::int64_t>();
+    case DataType::i16:
+      return fn.template operator()<std::int16_t>();
   }
   throw std::invalid_argument("invalid data type");
 }
@@ -132,7 +141,8 @@ class DataPattern {
     const auto r = static_cast<std::size_t>(rank);
     if (!reduces(collective_)) return copyValue(r, i);
     switch (op_) {
-      case ReduceOp::sum: return static_cast<int>((r + i) % static_cast<std::size_t>(modulus_));
+      case ReduceOp::sum:
+        return static_cast<int>((r + i) % static_cast<std::size_t>(modulus_));
       case ReduceOp::prod:  // one rank holds a 2 at every other group of indices, the rest 1
         return (i % n == r && (i / n) % 2 == 0) ? 2 : 1;
       case ReduceOp::min:  // the rank with (r + i) % n == 0 holds the minimum i % 5
@@ -148,9 +158,12 @@ class DataPattern {
       }
       // Bitwise (integer types): the rank with i % n == r differs from the others in one bit
       // (band, bor) or alone holds a value (bxor); every value fits i8.
-      case ReduceOp::band: return 0x7f & ~(i % n == r ? 1 << (i % 7) : 0);
-      case ReduceOp::bor: return i % n == r ? 1 << (i % 7) : 0;
-      case ReduceOp::bxor: return i % n == r ? static_cast<int>(i % 7) + 1 : 0;
+      case ReduceOp::band:
+        return 0x7f & ~(i % n == r ? 1 << (i % 7) : 0);
+      case ReduceOp::bor:
+        return i % n == r ? 1 << (i % 7) : 0;
+      case ReduceOp::bxor:
+        return i % n == r ? static_cast<int>(i % 7) + 1 : 0;
     }
     return 0;
   }

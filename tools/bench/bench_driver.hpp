@@ -193,8 +193,7 @@ inline void printAndFlush(const std::string& text) {
 // process exit code, the same on every rank: 0; 1 when a checked result was wrong; 2 when the
 // -J file cannot be written.
 template <typename Backend>
-int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& program,
-                 const std::string& library) {
+int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& program, const std::string& library) {
   using Clock = std::chrono::steady_clock;
   const int rank = backend.rank();
   const int nranks = backend.size();
@@ -232,8 +231,7 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
   if (rank == 0 && !args.jsonPath.empty()) {
     json.reset(std::fopen(args.jsonPath.c_str(), "w"));
     if (!json) {
-      std::fprintf(stderr, "%s: cannot write %s: %s\n", program.c_str(), args.jsonPath.c_str(),
-                   std::strerror(errno));
+      std::fprintf(stderr, "%s: cannot write %s: %s\n", program.c_str(), args.jsonPath.c_str(), std::strerror(errno));
       jsonFailed = 1;
     }
   }

@@ -25,10 +25,18 @@ std::string jsonString(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
@@ -108,16 +116,14 @@ Report::Report(ReportInfo info) : info_(std::move(info)) {}
 
 std::string Report::tableHeader() {
   std::string out;
-  auto place = [](std::string_view time, std::string_view alg, std::string_view bus,
-                  std::string_view wrong) {
-    return fmt::format("{:>{}}{:>{}}{:>{}}{:>{}}", time, kTimeWidth, alg, kBwWidth, bus, kBwWidth,
-                       wrong, kWrongWidth);
+  auto place = [](std::string_view time, std::string_view alg, std::string_view bus, std::string_view wrong) {
+    return fmt::format("{:>{}}{:>{}}{:>{}}{:>{}}", time, kTimeWidth, alg, kBwWidth, bus, kBwWidth, wrong, kWrongWidth);
   };
-  out += fmt::format("#{:>{}}{:>{}}{:>{}}{:>{}}{:>{}}", "size", kSizeWidth - 1, "count",
-                     kCountWidth, "type", kTypeWidth, "redop", kOpWidth, "root", kRootWidth);
+  out += fmt::format("#{:>{}}{:>{}}{:>{}}{:>{}}{:>{}}", "size", kSizeWidth - 1, "count", kCountWidth, "type",
+                     kTypeWidth, "redop", kOpWidth, "root", kRootWidth);
   out += place("time", "algbw", "busbw", "#wrong") + place("time", "algbw", "busbw", "#wrong") + "\n";
-  std::string units = fmt::format("#{:>{}}{:>{}}{:>{}}", "(B)", kSizeWidth - 1, "(elements)",
-                                  kCountWidth, "", kTypeWidth + kOpWidth + kRootWidth);
+  std::string units = fmt::format("#{:>{}}{:>{}}{:>{}}", "(B)", kSizeWidth - 1, "(elements)", kCountWidth, "",
+                                  kTypeWidth + kOpWidth + kRootWidth);
   units += place("(us)", "(GB/s)", "(GB/s)", "") + place("(us)", "(GB/s)", "(GB/s)", "");
   while (!units.empty() && units.back() == ' ') units.pop_back();
   return out + units + "\n";
@@ -127,13 +133,12 @@ std::string Report::header(const std::vector<RankInfo>& ranks) const {
   const BenchArgs& a = info_.args;
   std::string out;
   out += fmt::format("# Collective test starting: {} {}\n", info_.program, collectiveName(a.collective));
-  out += fmt::format("# library: {}  nranks: {}  dtype: {} ({})  op: {}\n", info_.library,
-                     info_.nranks, dataTypeName(a.dataType), ncclTypeName(a.dataType), opColumn(a));
-  const std::string step = a.stepFactor > 1 ? fmt::format("{}(factor)", a.stepFactor)
-                                            : fmt::format("{}(bytes)", a.stepBytes);
-  out += fmt::format(
-      "# minBytes {} maxBytes {} step: {} warmup iters: {} iters: {} validation: {} blocking: {}\n",
-      a.minBytes, a.maxBytes, step, a.warmupIters, a.iters, a.check ? 1 : 0, a.blocking ? 1 : 0);
+  out += fmt::format("# library: {}  nranks: {}  dtype: {} ({})  op: {}\n", info_.library, info_.nranks,
+                     dataTypeName(a.dataType), ncclTypeName(a.dataType), opColumn(a));
+  const std::string step =
+      a.stepFactor > 1 ? fmt::format("{}(factor)", a.stepFactor) : fmt::format("{}(bytes)", a.stepBytes);
+  out += fmt::format("# minBytes {} maxBytes {} step: {} warmup iters: {} iters: {} validation: {} blocking: {}\n",
+                     a.minBytes, a.maxBytes, step, a.warmupIters, a.iters, a.check ? 1 : 0, a.blocking ? 1 : 0);
   if (a.timeBudgetSeconds > 0) {
     out += fmt::format("# time budget: {:g} s per size and placement (fewer iterations where slower)\n",
                        a.timeBudgetSeconds);
@@ -145,8 +150,7 @@ std::string Report::header(const std::vector<RankInfo>& ranks) const {
   out += "#\n";
   const int left = kSizeWidth + kCountWidth + kTypeWidth + kOpWidth + kRootWidth;
   const int place = kTimeWidth + 2 * kBwWidth + kWrongWidth;
-  std::string titles = fmt::format("#{:>{}}{:^{}}{:^{}}", "", left - 1, "out-of-place", place,
-                                   "in-place", place);
+  std::string titles = fmt::format("#{:>{}}{:^{}}{:^{}}", "", left - 1, "out-of-place", place, "in-place", place);
   while (!titles.empty() && titles.back() == ' ') titles.pop_back();
   out += titles + "\n";
   out += tableHeader();
@@ -157,8 +161,8 @@ std::string Report::formatMeasurement(const SizePlan& plan, const Measurement& m
   const double alg = algorithmBandwidth(plan.bytes, m.timeUs);
   const double bus = alg * busBandwidthFactor(info_.args.collective, info_.nranks);
   const std::string wrong = m.wrong < 0 ? std::string("N/A") : fmt::format("{}", m.wrong);
-  return fmt::format("{:>{}}{:>{}.2f}{:>{}.2f}{:>{}}", formatTime(m.timeUs), kTimeWidth, alg,
-                     kBwWidth, bus, kBwWidth, wrong, kWrongWidth);
+  return fmt::format("{:>{}}{:>{}.2f}{:>{}.2f}{:>{}}", formatTime(m.timeUs), kTimeWidth, alg, kBwWidth, bus, kBwWidth,
+                     wrong, kWrongWidth);
 }
 
 std::string Report::addRow(const ResultRow& row) {
@@ -208,10 +212,9 @@ std::string Report::json() const {
       "  \"min_bytes\": {}, \"max_bytes\": {}, \"step_factor\": {}, \"step_bytes\": {}, "
       "\"iters\": {}, \"warmup_iters\": {}, \"check\": {}, \"blocking\": {}, "
       "\"time_budget_s\": {},\n",
-      a.minBytes, a.maxBytes, a.stepFactor, a.stepBytes, a.iters, a.warmupIters, a.check,
-      a.blocking, a.timeBudgetSeconds);
-  out += fmt::format("  \"wrong_total\": {}, \"avg_busbw\": {},\n", wrongTotal(),
-                     jsonNumber(averageBusBandwidth()));
+      a.minBytes, a.maxBytes, a.stepFactor, a.stepBytes, a.iters, a.warmupIters, a.check, a.blocking,
+      a.timeBudgetSeconds);
+  out += fmt::format("  \"wrong_total\": {}, \"avg_busbw\": {},\n", wrongTotal(), jsonNumber(averageBusBandwidth()));
   out += "  \"rows\": [";
   const double factor = busBandwidthFactor(a.collective, info_.nranks);
   bool first = true;
@@ -224,9 +227,8 @@ std::string Report::json() const {
       out += fmt::format(
           "{{{}, \"bytes\": {}, \"count\": {}, \"time_us\": {}, \"algbw\": {}, \"busbw\": {}, "
           "\"iters\": {}, \"wrong\": {}, \"in_place\": {}}}",
-          common, row.plan.bytes, row.plan.count, jsonNumber(m.timeUs), jsonNumber(alg),
-          jsonNumber(alg * factor), m.iters, m.wrong < 0 ? std::string("null") : fmt::format("{}", m.wrong),
-          inPlace);
+          common, row.plan.bytes, row.plan.count, jsonNumber(m.timeUs), jsonNumber(alg), jsonNumber(alg * factor),
+          m.iters, m.wrong < 0 ? std::string("null") : fmt::format("{}", m.wrong), inPlace);
     }
   }
   out += "\n  ]\n}\n";

@@ -165,7 +165,7 @@ std::string describeProvider(const fi_info& info) {
       mrModeText(info.domain_attr->mr_mode), info.ep_attr->max_msg_size, info.tx_attr->inject_size,
       (info.caps & FI_RMA) != 0 ? "RMA" : "no RMA", info.domain_attr->cq_data_size,
       (info.caps & kMembershipCaps) == kMembershipCaps ? "directed receives and source addresses"
-                                                        : "no directed receives or source addresses");
+                                                       : "no directed receives or source addresses");
 }
 
 }  // namespace banyan::transport::ofi

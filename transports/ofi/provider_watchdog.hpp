@@ -72,11 +72,11 @@ class ProviderWatchdog {
         if (close != std::string::npos && close + 2 < line.size()) state = line[close + 2];
       }
       const char* what = state == 'Z' || state == 'X' || state == 'x' ? "has exited"
-                         : state == 'T' || state == 't'                ? "is stopped"
-                                                                       : nullptr;
+                         : state == 'T' || state == 't'               ? "is stopped"
+                                                                      : nullptr;
       if (what == nullptr) continue;
-      text += (text.empty() ? "" : ", ") + std::string("rank ") + std::to_string(rank) + " (pid " + std::to_string(pid) +
-              ") " + what;
+      text += (text.empty() ? "" : ", ") + std::string("rank ") + std::to_string(rank) + " (pid " +
+              std::to_string(pid) + ") " + what;
     }
     return text;
   }
@@ -122,11 +122,11 @@ class ProviderWatchdog {
         continue;
       }
       const std::string states = peerStates(peers_);
-      const std::string message =
-          "banyan: " + what_ + ": a libfabric call has not returned for " + std::to_string(now() - since) +
-          " ms: the provider is spinning on a lock a dead or stopped rank held" +
-          (states.empty() ? std::string() : " (" + states + ")") +
-          " (docs/ofi.md, known problems); ending this process rather than hanging\n";
+      const std::string message = "banyan: " + what_ + ": a libfabric call has not returned for " +
+                                  std::to_string(now() - since) +
+                                  " ms: the provider is spinning on a lock a dead or stopped rank held" +
+                                  (states.empty() ? std::string() : " (" + states + ")") +
+                                  " (docs/ofi.md, known problems); ending this process rather than hanging\n";
       // write(2), not stdio: the spinning thread may hold stdio's lock.
       [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, message.data(), message.size());
       ::_exit(kExitCode);

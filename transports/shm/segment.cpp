@@ -26,8 +26,8 @@ bool processAlive(std::int64_t pid) {
 bool readStamp(const std::string& name, SegmentStamp& stamp) {
   const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
   if (fd < 0) return false;
-  const bool ok = ::pread(fd, &stamp, sizeof stamp, 0) == static_cast<ssize_t>(sizeof stamp) &&
-                  stamp.magic == SegmentStamp::kMagic;
+  const bool ok =
+      ::pread(fd, &stamp, sizeof stamp, 0) == static_cast<ssize_t>(sizeof stamp) && stamp.magic == SegmentStamp::kMagic;
   ::close(fd);
   return ok;
 }
@@ -120,7 +120,7 @@ Segment Segment::open(const std::string& name, std::size_t bytes) {
   segment.mapped_ = kStampBytes + ((bytes + 4095) & ~std::size_t{4095});
   const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
   if (fd < 0) fail(ErrorCode::System, "cannot open shared memory segment {}: {}", name, errnoText(errno));
-  struct stat info{};
+  struct stat info {};
   if (::fstat(fd, &info) != 0 || static_cast<std::size_t>(info.st_size) != segment.mapped_) {
     ::close(fd);
     fail(ErrorCode::Remote, "shared memory segment {} is {} bytes, expected {} (a stale or foreign segment?)", name,

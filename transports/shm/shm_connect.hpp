@@ -16,11 +16,11 @@
 namespace banyan::transport::shm {
 
 struct SegmentExchange {
-  std::string keyPrefix;                      // store keys: <keyPrefix>created/<rank>, mapped/<rank>
-  std::vector<int> ranks;                     // every rank taking part, including `me`
+  std::string keyPrefix;   // store keys: <keyPrefix>created/<rank>, mapped/<rank>
+  std::vector<int> ranks;  // every rank taking part, including `me`
   int me = 0;
   std::function<std::string(int rank)> nameOf;  // segment name of a rank
-  std::size_t bytes = 0;                      // every segment's size
+  std::size_t bytes = 0;                        // every segment's size
   std::chrono::milliseconds timeout{300000};
 };
 

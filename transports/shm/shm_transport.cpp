@@ -5,8 +5,8 @@
 #include "transports/shm/segment.hpp"
 #include "transports/shm/shm_connect.hpp"
 
-#include <asio.hpp>
 #include <fmt/format.h>
+#include <asio.hpp>
 
 #include <unistd.h>
 
@@ -16,8 +16,6 @@
 
 namespace banyan::transport::shm {
 
-
-
 namespace {
 
 struct SendOp {
@@ -26,8 +24,8 @@ struct SendOp {
   std::uint64_t tag;
   Completion done;
   bool crossMemory = false;
-  std::size_t written = 0;   // Inline: bytes already in slots
-  bool posted = false;       // every slot of the message is in the ring
+  std::size_t written = 0;     // Inline: bytes already in slots
+  bool posted = false;         // every slot of the message is in the ring
   std::uint64_t lastSlot = 0;  // CrossMemory: the slot whose release completes the send
 };
 
@@ -46,15 +44,15 @@ struct ShmTransport::Impl {
     int rank = -1;
     int local = -1;  // index in params.localRanks
     Segment segment;
-    SegmentView view;          // the peer's segment
+    SegmentView view;            // the peer's segment
     RingControl* out = nullptr;  // in my segment: my messages to the peer
     RingControl* in = nullptr;   // in the peer's segment: its messages to me
     std::string doorbell;
     pid_t pid = 0;
-    bool crossMemoryToPeer = false;  // the peer can read my memory
+    bool crossMemoryToPeer = false;                             // the peer can read my memory
     std::unique_ptr<asio::posix::stream_descriptor> exitWatch;  // pidfd: readable once it exits
-    std::string gone;                // why the peer can no longer take part ("" while it can)
-    bool exited = false;             // its process has ended (not only its connection)
+    std::string gone;     // why the peer can no longer take part ("" while it can)
+    bool exited = false;  // its process has ended (not only its connection)
     std::deque<SendOp> sends;
     std::deque<RecvOp> recvs;
   };
@@ -69,8 +67,8 @@ struct ShmTransport::Impl {
   Segment mine;
   SegmentView myView;
   std::unique_ptr<Doorbell> doorbell;
-  std::vector<Peer> peers;               // by local index (mine unused)
-  std::vector<int> localOfRank;          // global rank -> local index, -1 if not on this host
+  std::vector<Peer> peers;                        // by local index (mine unused)
+  std::vector<int> localOfRank;                   // global rank -> local index, -1 if not on this host
   std::deque<std::pair<Completion, Status>> due;  // completions poll() runs
   bool shutDown = false;
   Status failure;
@@ -155,8 +153,10 @@ struct ShmTransport::Impl {
           // A sender killed mid-message takes its memory with it: that is the peer lost, not a
           // local system error.
           if (status.code() == ErrorCode::Remote) {
-            failAll(Status::make(ErrorCode::Remote, "{} closed its connection: the process exited while its {}-byte "
-                                 "message was being read", describe(peer), op.bytes)
+            failAll(Status::make(ErrorCode::Remote,
+                                 "{} closed its connection: the process exited while its {}-byte "
+                                 "message was being read",
+                                 describe(peer), op.bytes)
                         .withLostPeer(peer.rank, true));
           } else {
             failAll(Status::make(ErrorCode::System, "shm: reading {} bytes from rank {}: {}", op.bytes, peer.rank,
@@ -330,9 +330,9 @@ void ShmTransport::Impl::setUp(Store& store) {
         const SegmentHeader* theirs = peer.view.header();
         peer.pid = static_cast<pid_t>(theirs->pid);
         // Written before the second barrier: the peer reads it once the exchange is over.
-        header->canReadFrom[i] = params.crossMemoryBytes != 0 &&
-                                 crossMemoryProbe(peer.pid, theirs->probeAddress,
-                                                  params.probeValue ^ static_cast<std::uint64_t>(peer.rank));
+        header->canReadFrom[i] =
+            params.crossMemoryBytes != 0 &&
+            crossMemoryProbe(peer.pid, theirs->probeAddress, params.probeValue ^ static_cast<std::uint64_t>(peer.rank));
       });
   for (std::size_t i = 0; i < peers.size(); ++i) {
     if (peers[i].rank >= 0) peers[i].segment = std::move(segments[i]);

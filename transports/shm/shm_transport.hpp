@@ -30,10 +30,10 @@ namespace banyan::transport::shm {
 struct ShmTransportParams {
   int rank = 0;
   int size = 1;
-  std::vector<int> localRanks;  // global ranks on this host, ascending; includes `rank`
-  std::string name;             // unique per job and communicator: "banyan-<key>-c<id>"
-  std::string storePrefix;      // keys: <prefix>shm/...
-  std::uint64_t probeValue = 0; // any value shared by the job (the nonce)
+  std::vector<int> localRanks;   // global ranks on this host, ascending; includes `rank`
+  std::string name;              // unique per job and communicator: "banyan-<key>-c<id>"
+  std::string storePrefix;       // keys: <prefix>shm/...
+  std::uint64_t probeValue = 0;  // any value shared by the job (the nonce)
   RingGeometry geometry;
   // Messages of at least this many bytes go by cross-memory attach where it works; 0: never.
   std::size_t crossMemoryBytes = 64 * 1024;

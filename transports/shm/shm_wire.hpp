@@ -26,11 +26,11 @@ inline constexpr int kMaxLocalRanks = 2048;  // canReadFrom below must fit the h
 
 struct alignas(kCacheLine) SegmentHeader {
   alignas(kCacheLine) std::atomic<std::uint32_t> sleeping;  // 1: the owner may block in epoll
-  std::atomic<std::uint32_t> closed;                         // 1: the owner shut its transport down
+  std::atomic<std::uint32_t> closed;                        // 1: the owner shut its transport down
   alignas(kCacheLine) std::uint64_t probe;                  // CMA probe value (see cma.hpp)
   std::uint64_t probeAddress;                               // &probe in the owner's address space
   std::int64_t pid;
-  std::uint8_t canReadFrom[kMaxLocalRanks];                 // by local index
+  std::uint8_t canReadFrom[kMaxLocalRanks];  // by local index
 };
 static_assert(sizeof(SegmentHeader) <= kHeaderBytes);
 
@@ -41,7 +41,7 @@ struct alignas(kCacheLine) SlotHeader {
   std::uint64_t messageBytes;  // of the whole message
   std::uint32_t bytes;         // payload in this slot (Inline)
   SlotKind kind;
-  std::uint64_t address;       // CrossMemory: where the message is in the sender
+  std::uint64_t address;  // CrossMemory: where the message is in the sender
 };
 
 struct RingControl {
@@ -68,7 +68,8 @@ struct SegmentView {
 
   SegmentHeader* header() const { return reinterpret_cast<SegmentHeader*>(base); }
   RingControl* ring(int localIndex) const {
-    return reinterpret_cast<RingControl*>(base + kHeaderBytes + static_cast<std::size_t>(localIndex) * geometry.ringBytes());
+    return reinterpret_cast<RingControl*>(base + kHeaderBytes +
+                                          static_cast<std::size_t>(localIndex) * geometry.ringBytes());
   }
   SlotHeader* slot(int localIndex, std::uint64_t sequence) const {
     auto* first = reinterpret_cast<std::byte*>(ring(localIndex)) + sizeof(RingControl);

@@ -37,11 +37,11 @@ inline constexpr std::size_t kStripeBytes = std::size_t{1} << 20;
 struct TcpTransportParams {
   int rank = 0;
   int size = 1;
-  std::uint64_t nonce = 0;        // shared by the communicator's ranks; hellos must carry it
-  std::string storePrefix;        // keys: <prefix>tcp/<rank> = "ip:port"
-  std::string listenAddress;      // IP to listen on
+  std::uint64_t nonce = 0;    // shared by the communicator's ranks; hellos must carry it
+  std::string storePrefix;    // keys: <prefix>tcp/<rank> = "ip:port"
+  std::string listenAddress;  // IP to listen on
   int socketsPerPeer = 1;
-  std::size_t socketBufferBytes = 0;  // SO_SNDBUF/SO_RCVBUF; 0 leaves them to the kernel
+  std::size_t socketBufferBytes = 0;          // SO_SNDBUF/SO_RCVBUF; 0 leaves them to the kernel
   std::chrono::milliseconds timeout{300000};  // for store lookups and handshakes
   // The job key: with one, every connection starts with the challenge-response of
   // security/handshake.hpp; without (BANYAN_AUTH=off), with the hello alone.

@@ -12,8 +12,8 @@
 
 #include "common/log.hpp"
 #include "security/handshake.hpp"
-#include "transports/tcp/tcp_wire.hpp"
 #include "transports/tcp/tcp_transport.hpp"
+#include "transports/tcp/tcp_wire.hpp"
 
 namespace banyan::transport::tcp {
 
@@ -92,7 +92,7 @@ struct TcpTransport::Impl {
   std::vector<Peer> peers;
   std::shared_ptr<PeerLiveness> liveness;  // peers on this host whose exit the kernel reports
   std::vector<bool> exitWaited;            // per peer: peerExited() has waited for it once
-  Status failure;  // set by shutdown(); every later post fails with it
+  Status failure;                          // set by shutdown(); every later post fails with it
   bool shutDown = false;
   // Connections still in their hello or challenge-response, accepted or our own; owned here so
   // shutdown can close them. The deadline closes the socket, which ends the pending read.
@@ -108,7 +108,10 @@ struct TcpTransport::Impl {
   std::vector<std::shared_ptr<Greeting>> greeting;
 
   Impl(asio::io_context& context, std::shared_ptr<Store> s, const TcpTransportParams& p)
-      : io(context), store(std::move(s)), params(p), acceptor(context),
+      : io(context),
+        store(std::move(s)),
+        params(p),
+        acceptor(context),
         peers(p.size),
         liveness(p.liveness ? p.liveness : std::make_shared<PeerLiveness>(p.size)),
         exitWaited(static_cast<std::size_t>(p.size)) {

@@ -70,8 +70,7 @@ Status decodeFrameHeader(const FrameHeaderBytes& bytes, FrameHeader& out) {
   const auto magic = get<std::uint32_t>(&bytes[0]);
   const auto reserved = get<std::uint32_t>(&bytes[4]);
   if (magic != kFrameMagic || reserved != 0) {
-    return Status::make(ErrorCode::Remote, "garbled frame header (magic {:#010x}, reserved {:#x})", magic,
-                        reserved);
+    return Status::make(ErrorCode::Remote, "garbled frame header (magic {:#010x}, reserved {:#x})", magic, reserved);
   }
   out.tag = get<std::uint64_t>(&bytes[8]);
   out.length = get<std::uint64_t>(&bytes[16]);

@@ -18,16 +18,16 @@ inline void checkDense(const at::Tensor& t, const char* op, const char* what) {
     throwError("{}: {} is on {}; the banyan backend takes CPU tensors", op, what, t.device().str());
   }
   if (t.layout() != at::kStrided) {
-    throwError("{}: {} has layout {}; the banyan backend takes dense (strided) tensors, not sparse ones", op,
-               what, c10::toString(t.layout()));
+    throwError("{}: {} has layout {}; the banyan backend takes dense (strided) tensors, not sparse ones", op, what,
+               c10::toString(t.layout()));
   }
 }
 
 // The one tensor of a per-process list (lists of several are torch's multi-GPU form).
 inline at::Tensor& single(std::vector<at::Tensor>& tensors, const char* op, const char* what) {
   if (tensors.size() != 1) {
-    throwError("{}: {} must hold exactly one tensor per process, got {} (several are for multi-GPU processes)",
-               op, what, tensors.size());
+    throwError("{}: {} must hold exactly one tensor per process, got {} (several are for multi-GPU processes)", op,
+               what, tensors.size());
   }
   checkDense(tensors[0], op, what);
   return tensors[0];
@@ -49,7 +49,8 @@ inline void checkNumel(const at::Tensor& t, int64_t expected, const char* op, co
 // Every tensor of `list` dense, with `reference`'s dtype and `numel` elements.
 inline void checkList(const std::vector<at::Tensor>& list, std::size_t length, const at::Tensor& reference,
                       int64_t numel, const char* op, const char* what) {
-  if (list.size() != length) throwError("{}: {} must hold {} tensors (one per rank), got {}", op, what, length, list.size());
+  if (list.size() != length)
+    throwError("{}: {} must hold {} tensors (one per rank), got {}", op, what, length, list.size());
   for (std::size_t i = 0; i < list.size(); ++i) {
     const std::string name = std::string(what) + "[" + std::to_string(i) + "]";
     checkDense(list[i], op, name.c_str());

@@ -52,7 +52,8 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::broadcast(std::vector<at::Ten
   const char* op = "broadcast";
   at::Tensor& t = single(tensors, op, "tensors");
   checkRoot(opts.rootRank, op);
-  if (opts.rootTensor != 0) throwError("{}: rootTensor {} given, but there is one tensor per process", op, opts.rootTensor);
+  if (opts.rootTensor != 0)
+    throwError("{}: rootTensor {} given, but there is one tensor per process", op, opts.rootTensor);
   const Elements e = elementsOf(t, op);
   Staging staging;
   at::Tensor buffer = staging.inOut(t);
@@ -95,7 +96,8 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::reduce(std::vector<at::Tensor
   const char* op = "reduce";
   at::Tensor& t = single(tensors, op, "tensors");
   checkRoot(opts.rootRank, op);
-  if (opts.rootTensor != 0) throwError("{}: rootTensor {} given, but there is one tensor per process", op, opts.rootTensor);
+  if (opts.rootTensor != 0)
+    throwError("{}: rootTensor {} given, but there is one tensor per process", op, opts.rootTensor);
   const Elements e = elementsOf(t, op);
   const Reduction r = reductionOf(opts.reduceOp, e, t, op);
   const int root = static_cast<int>(opts.rootRank);
@@ -187,7 +189,8 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::gather(std::vector<std::vecto
   void* recv = nullptr;
   std::vector<at::Tensor> results;
   if (rank_ == root) {
-    if (outputs.size() != 1) throwError("{}: on the root, output_tensors must hold one list, got {}", op, outputs.size());
+    if (outputs.size() != 1)
+      throwError("{}: on the root, output_tensors must hold one list, got {}", op, outputs.size());
     checkList(outputs[0], static_cast<std::size_t>(size_), in, in.numel(), op, "gather_list");
     recv = staging.unpacked(outputs[0], in, in.numel() * size_).data_ptr();
     results = outputs[0];
@@ -281,8 +284,8 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::alltoall_base(at::Tensor& out
   const auto recvCounts = splitCounts(output, outputSplits, size_, e, op, "output");
   const auto sendOffsets = offsetsOf(sendCounts);
   const auto recvOffsets = offsetsOf(recvCounts);
-  auto work = comm_.alltoallvAsync(send.data_ptr(), sendCounts, sendOffsets, recv.data_ptr(), recvCounts,
-                                   recvOffsets, e.type);
+  auto work =
+      comm_.alltoallvAsync(send.data_ptr(), sendCounts, sendOffsets, recv.data_ptr(), recvCounts, recvOffsets, e.type);
   return launch(c10d::OpType::ALLTOALL_BASE, op, work, std::move(staging), {output}, opts.timeout);
 }
 
@@ -291,8 +294,10 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::alltoall(std::vector<at::Tens
                                                             const c10d::AllToAllOptions& opts) {
   const char* op = "alltoall";
   const auto n = static_cast<std::size_t>(size_);
-  if (inputs.size() != n) throwError("{}: input_tensor_list must hold {} tensors (one per rank), got {}", op, n, inputs.size());
-  if (outputs.size() != n) throwError("{}: output_tensor_list must hold {} tensors (one per rank), got {}", op, n, outputs.size());
+  if (inputs.size() != n)
+    throwError("{}: input_tensor_list must hold {} tensors (one per rank), got {}", op, n, inputs.size());
+  if (outputs.size() != n)
+    throwError("{}: output_tensor_list must hold {} tensors (one per rank), got {}", op, n, outputs.size());
   for (std::size_t p = 0; p < n; ++p) {
     const std::string inName = "input_tensor_list[" + std::to_string(p) + "]";
     const std::string outName = "output_tensor_list[" + std::to_string(p) + "]";

@@ -38,8 +38,7 @@ std::size_t countOf(const at::Tensor& tensor, const Elements& elements);
 
 // The banyan reduction for torch's `op` on `elements`; throws naming the op, the dtype and
 // the collective `opName` for a combination that has no meaning there.
-Reduction reductionOf(const c10d::ReduceOp& op, const Elements& elements, const at::Tensor& tensor,
-                      const char* opName);
+Reduction reductionOf(const c10d::ReduceOp& op, const Elements& elements, const at::Tensor& tensor, const char* opName);
 
 std::string reduceOpName(const c10d::ReduceOp& op);
 

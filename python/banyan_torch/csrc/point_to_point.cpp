@@ -28,8 +28,9 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::recv(std::vector<at::Tensor>&
   Staging staging;
   at::Tensor buffer = staging.output(t);
   auto work = comm_.recvAsync(buffer.data_ptr(), countOf(buffer, e), e.type, srcRank, tag);
-  return launch(c10d::OpType::RECV, op, work, std::move(staging), tensors, c10d::kUnsetTimeout,
-                [work] { return work.source(); }, false);
+  return launch(
+      c10d::OpType::RECV, op, work, std::move(staging), tensors, c10d::kUnsetTimeout, [work] { return work.source(); },
+      false);
 }
 
 c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::recvAnysource(std::vector<at::Tensor>& tensors, int tag) {
@@ -40,8 +41,9 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::recvAnysource(std::vector<at:
   Staging staging;
   at::Tensor buffer = staging.output(t);
   auto work = comm_.recvAsync(buffer.data_ptr(), countOf(buffer, e), e.type, Communicator::kAnySource, tag);
-  return launch(c10d::OpType::RECVANYSOURCE, op, work, std::move(staging), tensors, c10d::kUnsetTimeout,
-                [work] { return work.source(); }, false);
+  return launch(
+      c10d::OpType::RECVANYSOURCE, op, work, std::move(staging), tensors, c10d::kUnsetTimeout,
+      [work] { return work.source(); }, false);
 }
 
 }  // namespace banyan::torch_backend

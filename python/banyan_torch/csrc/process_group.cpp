@@ -89,16 +89,18 @@ void ProcessGroupBanyan::monitoredBarrier(const c10d::BarrierOptions& opts, bool
     try {
       store_->wait({released}, timeout);
     } catch (const std::exception& e) {
-      throwError("monitored_barrier: rank {} was not released by rank 0 within {} ms (rank 0 failed or is "
-                 "stuck): {}",
-                 rank_, timeout.count(), firstLine(e));
+      throwError(
+          "monitored_barrier: rank {} was not released by rank 0 within {} ms (rank 0 failed or is "
+          "stuck): {}",
+          rank_, timeout.count(), firstLine(e));
     }
     return;
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<int> missing;
   for (int r = 1; r < size_; ++r) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     const std::string key = prefix + std::to_string(r);
     try {
       if (missing.empty()) {

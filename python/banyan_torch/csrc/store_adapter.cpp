@@ -26,9 +26,9 @@ std::string firstLine(const char* text) {
                           std::chrono::milliseconds timeout) {
   const std::string what = firstLine(e.what());
   const bool timedOut = what.find("imeout") != std::string::npos || what.find("imed out") != std::string::npos;
-  throw Error(timedOut ? ErrorCode::Timeout : ErrorCode::Remote,
-              "c10d store " + std::string(call) + "('" + key + "') failed within " +
-                  std::to_string(timeout.count()) + " ms: " + what);
+  throw Error(timedOut ? ErrorCode::Timeout : ErrorCode::Remote, "c10d store " + std::string(call) + "('" + key +
+                                                                     "') failed within " +
+                                                                     std::to_string(timeout.count()) + " ms: " + what);
 }
 
 }  // namespace
