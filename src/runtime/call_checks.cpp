@@ -30,8 +30,7 @@ BufferShape bufferShape(const CollectiveCall& r, int rank, int size) {
   const std::size_t n = static_cast<std::size_t>(size);
   const bool isRoot = rank == r.root;
   const std::size_t c = r.count;
-  BufferShape s{c, c};
-  s.block = rank;
+  BufferShape s{c, c, BufferShape::InPlace::SameBuffer, rank};
   using InPlace = BufferShape::InPlace;
   switch (r.kind) {
     case Collective::Allreduce:
