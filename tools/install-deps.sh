@@ -15,6 +15,8 @@ set -euo pipefail
 # clang + libclang-rt-14-dev: the libFuzzer targets (tools/run-fuzz.sh; libFuzzer and clang's
 # ASan/UBSan runtimes are in libclang-rt-14-dev). libasan8, libubsan1, libtsan2: g++'s sanitizer
 # runtimes for tools/run-sanitize.sh (g++ pulls them in; listed so the need is visible).
+# ccache: meson compiles through it when present, so the same sources built again (a CI clone,
+# the sanitizer and fuzz builds of a change) reuse their objects.
 # clang-format (14 on Debian 12): tools/check-format.sh, which CI runs.
 packages=(
   g++ make pkg-config meson ninja-build
@@ -27,6 +29,7 @@ packages=(
   libhwloc-dev graphviz
   libsodium-dev
   clang libclang-rt-14-dev libasan8 libubsan1 libtsan2
+  ccache
   clang-format
 )
 
