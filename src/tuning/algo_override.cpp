@@ -41,30 +41,10 @@ std::size_t size(const std::string& text, const std::string& band, const std::st
 
 }  // namespace
 
+// The API's name (common/collective.hpp), but for reduce-scatter, which BANYAN_ALGO, tuning
+// tables and the tools spell as nccl-tests does.
 std::string_view collectiveName(Collective collective) {
-  switch (collective) {
-    case Collective::Allreduce:
-      return "allreduce";
-    case Collective::Allgather:
-      return "allgather";
-    case Collective::ReduceScatter:
-      return "reduce_scatter";
-    case Collective::Broadcast:
-      return "broadcast";
-    case Collective::Reduce:
-      return "reduce";
-    case Collective::Gather:
-      return "gather";
-    case Collective::Scatter:
-      return "scatter";
-    case Collective::Alltoall:
-      return "alltoall";
-    case Collective::Barrier:
-      return "barrier";
-    case Collective::Alltoallv:
-      return "alltoallv";
-  }
-  return "unknown";
+  return collective == Collective::ReduceScatter ? "reduce_scatter" : apiName(collective);
 }
 
 std::optional<Collective> collectiveFromName(std::string_view name) {
