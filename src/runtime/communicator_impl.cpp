@@ -74,7 +74,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   setUpEngines(setup, nonce, key);
   setUpObservers();
   setUpSelector(setup);
-  failures_ = std::make_unique<FailureAccounts>(store_, identity_.prefix, identity_.name, rank, size, config_.timeout);
+  failures_ = std::make_unique<FailureAccounts>(store_, identity_, config_.timeout);
   runner_ = std::make_unique<OperationRunner>(
       RunnerParts{driver_, *schedule_, shm_.get(), *p2p_, *selector_, *failures_, recorder_.get(), tracer_.get()},
       identity_, config_);

@@ -43,18 +43,15 @@ constexpr std::chrono::milliseconds kPollInterval{2};
 
 }  // namespace
 
-FailureAccounts::FailureAccounts(std::shared_ptr<Store> store, std::string prefix, std::string name, int rank, int size,
+FailureAccounts::FailureAccounts(std::shared_ptr<Store> store, const Identity& identity,
                                  std::chrono::milliseconds timeout)
-    : store_(std::move(store)),
-      prefix_(std::move(prefix)),
-      name_(std::move(name)),
-      rank_(rank),
-      size_(size),
-      timeout_(timeout) {}
+    : store_(std::move(store)), identity_(identity), timeout_(timeout) {}
 
-std::string FailureAccounts::key(int rank) const { return fmt::format("{}failed/{}", prefix_, rank); }
+std::string FailureAccounts::key(int rank) const { return fmt::format("{}failed/{}", identity_.prefix, rank); }
 
-std::string FailureAccounts::describe(const Pending& pending) const { return describeOperation(pending, rank_, size_); }
+std::string FailureAccounts::describe(const Pending& pending) const {
+  return describeOperation(pending, identity_.rank, identity_.size);
+}
 
 // Say why before closing, so peers that see us go can tell: first what we know now (our engines
 // may already look closed to peers, and finding out more can take a store wait), then the fuller
@@ -74,7 +71,7 @@ Status FailureAccounts::settle(const Status& failed, const Pending& pending) {
 // What a peer's account says when that peer received a message of ours that belonged to
 // another call (explainMismatch writes it).
 std::string FailureAccounts::aboutOurMessage() const {
-  return fmt::format("rank {} sent a message of another call", rank_);
+  return fmt::format("rank {} sent a message of another call", identity_.rank);
 }
 
 std::optional<std::string> FailureAccounts::lookUpAccount(int peer, bool exited) {
@@ -102,7 +99,7 @@ std::optional<std::string> FailureAccounts::lookUpAccount(int peer, bool exited)
 
 Status FailureAccounts::explainLoss(const Status& failed, const Pending& pending) {
   const int peer = failed.lostPeer();
-  if (peer < 0 || peer == rank_ || peer >= size_) return failed;
+  if (peer < 0 || peer == identity_.rank || peer >= identity_.size) return failed;
   const auto died = [&] {
     return Status(failed.code(),
                   fmt::format("{}; rank {} reported no failure: it died or was cut off", failed.message(), peer));
@@ -137,7 +134,7 @@ Status FailureAccounts::explainMismatch(const Status& failed, const Pending& pen
   const Status account(ErrorCode::InvalidUsage,
                        fmt::format("{}: rank {} sent a message of another call ({}) while rank {} called {} (every "
                                    "rank must make the same calls in the same order)",
-                                   describe(pending), peer, inCall, rank_, mine));
+                                   describe(pending), peer, inCall, identity_.rank, mine));
   // First what we know, for peers that see us close while we wait for the peer's side.
   publish(account, false);
   if (auto both = exchangeCalls(peer, pending)) return *both;
@@ -146,9 +143,9 @@ Status FailureAccounts::explainMismatch(const Status& failed, const Pending& pen
 
 std::optional<Status> FailureAccounts::exchangeCalls(int peer, const Pending& pending) {
   const std::string mine = describeCall(pending);
-  const auto callKey = [this](int rank) { return fmt::format("{}call/{}", prefix_, rank); };
+  const auto callKey = [this](int rank) { return fmt::format("{}call/{}", identity_.prefix, rank); };
   try {
-    store_->set(callKey(rank_), Store::Bytes(mine.begin(), mine.end()), std::min(kPublishTimeout, timeout_));
+    store_->set(callKey(identity_.rank), Store::Bytes(mine.begin(), mine.end()), std::min(kPublishTimeout, timeout_));
     // The peer found our message unexpected too (or learnt of it from our account), and
     // publishes its call the same way.
     const auto bytes = store_->get(callKey(peer), std::min(kLookupTimeout, timeout_));
@@ -156,7 +153,7 @@ std::optional<Status> FailureAccounts::exchangeCalls(int peer, const Pending& pe
     return Status(ErrorCode::InvalidUsage,
                   fmt::format("{}: rank {} called {} while rank {} called {} (every rank must make the same calls "
                               "in the same order)",
-                              describe(pending), peer, theirs, rank_, mine));
+                              describe(pending), peer, theirs, identity_.rank, mine));
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -169,10 +166,10 @@ void FailureAccounts::publish(const Status& failed, bool final) {
   try {
     const std::string& text = failed.message();
     const auto bound = std::min(kPublishTimeout, timeout_);
-    store_->set(key(rank_), Store::Bytes(text.begin(), text.end()), bound);
-    if (final) store_->set(key(rank_) + "/final", {}, bound);
+    store_->set(key(identity_.rank), Store::Bytes(text.begin(), text.end()), bound);
+    if (final) store_->set(key(identity_.rank) + "/final", {}, bound);
   } catch (const std::exception& e) {
-    log::warn(rank_, "{}: could not publish this rank's failure in the store: {}", name_, e.what());
+    log::warn(identity_.rank, "{}: could not publish this rank's failure in the store: {}", identity_.name, e.what());
   }
 }
 

@@ -5,6 +5,7 @@
 // (failure_accounts.cpp has the protocol). Driving thread only.
 
 #include "common/status.hpp"
+#include "runtime/identity.hpp"
 #include "runtime/operation.hpp"
 
 #include <banyan/store.hpp>
@@ -18,9 +19,8 @@ namespace banyan::detail {
 
 class FailureAccounts {
  public:
-  // `prefix`: the communicator's store prefix; `name`: "communicator 3", for messages.
-  FailureAccounts(std::shared_ptr<Store> store, std::string prefix, std::string name, int rank, int size,
-                  std::chrono::milliseconds timeout);
+  // `identity` (its name, rank, size and store prefix) outlives the accounts.
+  FailureAccounts(std::shared_ptr<Store> store, const Identity& identity, std::chrono::milliseconds timeout);
 
   // The operation `pending` failed with `failed` (not Aborted): publishes this rank's account
   // (a first one at once, then the final one), looks up the peer it lost or the call a peer
@@ -45,10 +45,7 @@ class FailureAccounts {
   std::string describe(const Pending& pending) const;
 
   std::shared_ptr<Store> store_;
-  const std::string prefix_;
-  const std::string name_;
-  const int rank_;
-  const int size_;
+  const Identity& identity_;
   const std::chrono::milliseconds timeout_;
   bool published_ = false;
 };
