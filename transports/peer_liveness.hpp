@@ -46,6 +46,9 @@ class PeerLiveness {
   // Calls `onExit` on `io`'s event loop once `rank`'s process has exited; nullptr for a rank
   // not watched or without a pidfd.
   ExitWatch onExit(asio::io_context& io, int rank, std::function<void()> onExit) const;
+  // The pidfd of `rank` (readable once it has exited), owned here; -1 where there is none. For
+  // callers that wait in poll() of their own (the control channel, resilience/).
+  int descriptor(int rank) const { return known(rank) ? fds_[static_cast<std::size_t>(rank)] : -1; }
   // True if `rank`'s process is known to have exited, waiting up to `wait` for the kernel to
   // say so; false for a rank not watched. Callable from any thread once watching is done.
   bool exited(int rank, std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;

@@ -19,12 +19,19 @@
 #include <optional>
 #include <span>
 #include <type_traits>
+#include <vector>
 
 namespace banyan {
 
 namespace detail {
 class CommunicatorImpl;
 }
+
+// What Communicator::agree() returns, the same on every surviving rank.
+struct Agreement {
+  std::uint64_t flag = 0;        // the bitwise AND of the flags the survivors passed
+  std::vector<int> failedRanks;  // the ranks agreed to be gone (lost, or closed), ascending
+};
 
 class Communicator {
  public:
@@ -170,6 +177,28 @@ class Communicator {
     checkSpanSizes(send.size(), recv.size(), size());
     allgather(send.data(), recv.data(), send.size(), DataTypeOf<T>::value);
   }
+
+  // Surviving a lost rank (docs/fault-tolerance.md). When a rank dies or stops responding, every
+  // rank's pending and later operations on this communicator fail with a Remote error naming it
+  // (heartbeats on a control channel find a stopped rank within BANYAN_HEARTBEAT_MS x
+  // BANYAN_HEARTBEAT_MISSES). Then, as in MPI's ULFM:
+  //
+  // revoke(): every pending and later operation on this communicator, on every rank, ends with
+  // Aborted. Not collective: any rank may call it, from any thread; it reaches the others over the
+  // control channel. agree() and shrink() still work on a revoked communicator.
+  void revoke();
+  // Fault-tolerant agreement among the survivors: every rank that is alive calls it (in the same
+  // order relative to its other agree() and shrink() calls); it returns the AND of their flags and
+  // the ranks that are gone, the same on every survivor, whether or not rank 0 or the store is
+  // alive. Throws Remote on a rank the others agreed had failed, Timeout by BANYAN_TIMEOUT.
+  Agreement agree(std::uint64_t flag);
+  // A new communicator of the survivors, ranked in their order here (rank r becomes the number of
+  // survivors below it). Collective over the survivors, like agree(). Needs neither this
+  // communicator's store nor rank 0: the lowest survivor serves the new communicator's store. The
+  // new communicator has this one's options and connections of its own; this one stays broken.
+  Communicator shrink();
+  // The ranks this rank knows to be lost so far (not agreed: see agree()).
+  std::vector<int> lostRanks() const;
 
   // Ends every pending operation with an Aborted error, closes connections and refuses new
   // work. Returns within the configured timeout even when peers are gone. Idempotent.

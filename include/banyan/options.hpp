@@ -56,6 +56,10 @@ struct Options {
   // BANYAN_TUNE_FILE: a measured tuning table (banyan-algo-compare --tune-out; docs/topology.md)
   // the automatic choice follows where it covers a call. An empty string: no table.
   std::optional<std::string> tuneFile;
+  // BANYAN_HEARTBEAT_MS: period of the liveness heartbeats (0: none). Default 1000 ms.
+  std::optional<std::chrono::milliseconds> heartbeat;
+  // BANYAN_HEARTBEAT_MISSES: silent periods before a neighbour is declared lost. Default 5.
+  std::optional<int> heartbeatMisses;
   // BANYAN_DEBUG: log level, one of "none", "warn", "info", "trace". Default warn.
   std::optional<std::string> debug;
 };

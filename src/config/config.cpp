@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 32> kVariables{{
+constexpr std::array<Variable, 34> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -65,6 +65,14 @@ constexpr std::array<Variable, 32> kVariables{{
     {"BANYAN_SPIN_US", "auto",
      "Microseconds a waiting rank polls before it sleeps; 0 never spins. auto: 50 (busy) when "
      "ranks do not outnumber cores, else 200 polling with sched_yield."},
+    {"BANYAN_HEARTBEAT_MS", "1000",
+     "Period of the liveness heartbeats on each communicator's control channel (docs/fault-tolerance.md): "
+     "each rank sends one to its two nearest live neighbours and watches theirs. 0: no heartbeats (a stopped "
+     "rank is then found only by BANYAN_TIMEOUT)."},
+    {"BANYAN_HEARTBEAT_MISSES", "5",
+     "Heartbeat periods a neighbour may stay silent before it is declared lost (stopped responding); the "
+     "liveness window is BANYAN_HEARTBEAT_MS x this. Keep it well above any pause a rank may take (a debugger "
+     "stop counts as one)."},
     {"BANYAN_DEBUG", "warn",
      "Log level: none, warn, info, trace. Logs go to stderr, each line prefixed with host, pid, "
      "rank, communicator and subsystem."},
@@ -374,6 +382,28 @@ Config resolve(const Options& options) {
       fail(ErrorCode::InvalidUsage, "BANYAN_SPIN_US: '{}' must be auto or 0..1000000 microseconds", v);
     }
     config.spin = std::chrono::microseconds(value);
+  }
+
+  if (options.heartbeat) {
+    if (options.heartbeat->count() < 0) {
+      fail(ErrorCode::InvalidUsage, "Options::heartbeat must be 0 (off) or positive, got {} ms",
+           options.heartbeat->count());
+    }
+    config.heartbeat = *options.heartbeat;
+  } else if (const char* v = env("BANYAN_HEARTBEAT_MS")) {
+    auto [value, suffix] = numberAndSuffix(v, "BANYAN_HEARTBEAT_MS");
+    if (!suffix.empty() || value > 3'600'000) {
+      fail(ErrorCode::InvalidUsage, "BANYAN_HEARTBEAT_MS: '{}' must be 0 (off) or up to 3600000 milliseconds", v);
+    }
+    config.heartbeat = std::chrono::milliseconds(value);
+  }
+  if (options.heartbeatMisses) {
+    if (*options.heartbeatMisses < 1 || *options.heartbeatMisses > 1000) {
+      fail(ErrorCode::InvalidUsage, "Options::heartbeatMisses must be 1..1000, got {}", *options.heartbeatMisses);
+    }
+    config.heartbeatMisses = *options.heartbeatMisses;
+  } else if (const char* v = env("BANYAN_HEARTBEAT_MISSES")) {
+    config.heartbeatMisses = static_cast<int>(parsePositiveInt(v, "BANYAN_HEARTBEAT_MISSES", 1000));
   }
 
   if (const char* v = env("BANYAN_FLIGHT_RECORDER")) config.flightRecorderPath = v;

@@ -66,6 +66,10 @@ struct Config {
   // How long the progress thread and blocking waits poll before they sleep.
   // Unset: 50 us when ranks do not outnumber cores, else 200 us yielding (see CommunicatorImpl).
   std::optional<std::chrono::microseconds> spin;
+  // The control channel's heartbeats (resilience/control_plane.hpp): period (0: none) and how
+  // many may be missed before a neighbour is declared lost.
+  std::chrono::milliseconds heartbeat{1000};
+  int heartbeatMisses = 5;
   AuthSettings auth;
 };
 

@@ -2,6 +2,7 @@
 // the communicator's ApiFront (communicator_impl.hpp); blocking calls wait on their Work.
 
 #include "runtime/communicator_impl.hpp"
+#include "runtime/shrink.hpp"
 
 #include "bootstrap/environment.hpp"
 #include "common/log.hpp"
@@ -265,6 +266,19 @@ void Communicator::close() {
 // thread driving it (a blocked caller, or the progress thread) runs at its next look, so the
 // blocked calls end before close() takes over the loop.
 void Communicator::abort() { close(); }
+
+void Communicator::revoke() { checked(impl_, "revoke").revoke(); }
+
+Agreement Communicator::agree(std::uint64_t flag) {
+  auto& impl = checked(impl_, "agree");
+  const auto agreed =
+      impl.control().agree(flag, {}, std::chrono::steady_clock::now() + impl.config().timeout);
+  return Agreement{agreed.flag, agreed.failed};
+}
+
+Communicator Communicator::shrink() { return Communicator(detail::shrinkCommunicator(checked(impl_, "shrink"))); }
+
+std::vector<int> Communicator::lostRanks() const { return checked(impl_, "lostRanks").control().lost(); }
 
 std::optional<Communicator> Communicator::split(int color, int key) {
   auto& impl = checked(impl_, "split");

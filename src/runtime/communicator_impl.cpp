@@ -63,8 +63,12 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   // The job key every TCP connection of this communicator proves it holds (docs/security.md).
   const auto key =
       security::communicatorKey(config_.auth, *store_, rank, identity_.prefix + "authkey", config_.timeout);
+  control_ = std::make_unique<resilience::ControlPlane>(
+      rank, size, nonce, runtime::listenAddress(*store_, config_),
+      resilience::LivenessSettings{config_.heartbeat, config_.heartbeatMisses}, identity_.name);
   auto setup = runtime::setUpTransports(driver_.io(), store_,
-                                        {rank, size, nonce, id, identity_.prefix, "", key, nullptr}, config_);
+                                        {rank, size, nonce, id, identity_.prefix, "", key, nullptr, control_->address()},
+                                        config_);
   log::info(identity_.logAs(log::Subsystem::Init), "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms",
             identity_.name, rank, size, setup.layout.hostCount, setup.summary, config_.sliceBytes,
             config_.timeout.count());
@@ -74,13 +78,33 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   setUpEngines(setup, nonce, key);
   setUpObservers();
   setUpSelector(setup);
-  failures_ = std::make_unique<FailureAccounts>(store_, identity_, config_.timeout);
-  runner_ = std::make_unique<OperationRunner>(
-      RunnerParts{driver_, *schedule_, shm_.get(), *p2p_, *selector_, *failures_, recorder_.get(), tracer_.get()},
-      identity_, config_);
+  failures_ = std::make_unique<FailureAccounts>(store_, identity_, config_.timeout, *control_);
+  runner_ = std::make_unique<OperationRunner>(RunnerParts{driver_, *schedule_, shm_.get(), *p2p_, *selector_, *failures_,
+                                                          *control_, recorder_.get(), tracer_.get()},
+                                              identity_, config_);
   front_ = std::make_unique<ApiFront>(identity_, config_.timeout, driver_, *runner_, recorder_.get());
+  startControlPlane(setup);
   logAlgorithmTable();
   driver_.start();
+}
+
+// A loss or a revocation the control channel hears of ends every operation here, through the
+// event loop: whoever drives runs it, or the next call does.
+void CommunicatorImpl::startControlPlane(const runtime::TransportSetup& setup) {
+  control_->setListener([this](const Status& why) {
+    asio::post(driver_.io(), [this, why] { runner_->failEverything(why, false); });
+    driver_.wakeProgressThread();
+  });
+  control_->start(setup.controlAddresses, setup.liveness);
+  log::info(identity_.logAs(log::Subsystem::Init), "{}: control channel on {}, heartbeats {}", identity_.name,
+            control_->address(),
+            config_.heartbeat.count() > 0
+                ? fmt::format("every {} ms, lost after {} missed", config_.heartbeat.count(), config_.heartbeatMisses)
+                : std::string("off"));
+}
+
+void CommunicatorImpl::revoke() {
+  control_->revoke(fmt::format("revoke() was called on rank {}", identity_.rank));
 }
 
 // Rank 0 draws the nonce every hello must carry; reading it is also the moment each rank
@@ -131,7 +155,7 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
   constexpr std::uint64_t kPointToPointNonce = 0x7032702d6e6f6e63ull;
   auto channel = runtime::setUpTransports(
       driver_.io(), store_,
-      {rank, size, nonce ^ kPointToPointNonce, id, fmt::format("{}p2p/", identity_.prefix), "p", key, setup.liveness},
+      {rank, size, nonce ^ kPointToPointNonce, id, fmt::format("{}p2p/", identity_.prefix), "p", key, setup.liveness, ""},
       config_, &layout_);
   p2pTransport_ = std::move(channel.transport);
   p2p_ = std::make_unique<p2p::PointToPoint>(*p2pTransport_, rank, size, config_.p2pEagerBytes, identity_.name);
@@ -209,6 +233,7 @@ void CommunicatorImpl::close() {
     driver_.io().poll();
   }
   driver_.stop();
+  control_.reset();  // after the last operation ended: its account went out through it
   if (tracer_) {
     schedule_->executor().setTracer(nullptr);
     tracer_.reset();  // writes the trace's closing "]"

@@ -6,7 +6,8 @@
 //   ProgressDriver    who runs the event loop, spinning then sleeping, over every Engine
 //   engines           ScheduleEngine (schedules over the transport), ShmCollectives (allreduce and
 //                     allgather in shared memory), PointToPoint (send/recv on a channel of its own)
-//   FailureAccounts   why an operation failed, published for and read from the peers
+//   FailureAccounts   why an operation failed, told to and read from the peers
+//   ControlPlane      the control channel (resilience/): heartbeats, failure notices, revoke, agree
 //
 // This class builds them (the set-up below), owns them, and closes them; the public
 // Communicator forwards to it.
@@ -16,6 +17,7 @@
 #include "observe/flight_recorder.hpp"
 #include "observe/tracer.hpp"
 #include "p2p/point_to_point.hpp"
+#include "resilience/control_plane.hpp"
 #include "runtime/api_front.hpp"
 #include "runtime/failure_accounts.hpp"
 #include "runtime/identity.hpp"
@@ -54,6 +56,12 @@ class CommunicatorImpl final {
   const std::shared_ptr<Store>& store() const { return store_; }
   const Options& options() const { return options_; }
   const std::string& storePrefix() const { return identity_.prefix; }
+  const config::Config& config() const { return config_; }
+  // The control channel; throws InvalidUsage once the communicator is closed.
+  resilience::ControlPlane& control() {
+    if (!control_) fail(ErrorCode::InvalidUsage, "{} is closed on rank {}", identity_.name, identity_.rank);
+    return *control_;
+  }
   // Numbers this communicator's split() calls, which every rank makes in the same order.
   std::uint64_t nextSplit() { return splits_++; }
 
@@ -63,12 +71,15 @@ class CommunicatorImpl final {
   Work enqueue(const PointToPointCall& call, bool blocking) { return front_->submit(call, blocking); }
   void groupStart() { front_->groupStart(); }
   Work groupEnd() { return front_->groupEnd(); }
+  // Ends every pending and later operation here and on every rank with Aborted.
+  void revoke();
   void close();
 
  private:
   // Set-up, in the order the constructor runs it.
   std::uint64_t agreeNonce();
-  runtime::TransportSetup setUpTransports(std::uint64_t nonce);
+  // The control channel, started once every rank's address is known (`setup`).
+  void startControlPlane(const runtime::TransportSetup& setup);
   void setUpEngines(runtime::TransportSetup& setup, std::uint64_t nonce, const std::optional<security::JobKey>& key);
   void setUpObservers();
   void setUpSelector(const runtime::TransportSetup& setup);
@@ -89,6 +100,7 @@ class CommunicatorImpl final {
   std::unique_ptr<tuning::Selector> selector_;         // topology + cost model + BANYAN_ALGO
   std::unique_ptr<observe::FlightRecorder> recorder_;  // BANYAN_FLIGHT_RECORDER set; else null
   std::unique_ptr<observe::Tracer> tracer_;            // BANYAN_TRACE set; else null
+  std::unique_ptr<resilience::ControlPlane> control_;
   std::unique_ptr<FailureAccounts> failures_;
   std::unique_ptr<OperationRunner> runner_;
   std::unique_ptr<ApiFront> front_;

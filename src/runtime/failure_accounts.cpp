@@ -1,27 +1,22 @@
-// Failure propagation through the store. When a rank's operation fails, the rank writes why
-// under "<prefix>failed/<rank>" before it shuts its connections down. A rank that then loses a
-// peer (its connection closed, its process exited) looks that key up: if the peer had failed
-// first, the error says so and carries the peer's own reason (which may in turn name the rank
-// that really died); if the peer left no word, the peer itself is the one that died or was cut
-// off. So every survivor's error names the first rank lost, not only the neighbour that
-// happened to close on it.
+// Failure accounting over the control channel (resilience/control_plane.hpp).
 //
-// A rank may write two accounts: a first one at once, with what it knows when its operation
-// fails, and its final one once it has looked up its own lost peer (which names the rank that
-// really died); "<prefix>failed/<rank>/final" marks the final one as written. A reader waits
-// for that mark, so it reads the whole chain, not a first account written a moment too early.
+// A rank whose operation fails because a peer went (its connection closed, its process exited)
+// asks the control channel why, waiting a little for a notice: the first rank lost, if any
+// rank has announced one, or the peer's own account if the peer failed for a reason of its own
+// and said so before closing. Both are sent before their senders close any connection, so a
+// notice that exists is already in this rank's socket buffer when it sees the close; the wait
+// covers the control thread's turn to read it (short when the peer's process is known to have
+// exited, kLookupTimeout when only a connection closed: a live peer may be about to write).
+// If no word comes, this rank saw the loss first-hand: it announces it to every rank, so every
+// survivor's error names the rank really lost, whether or not it talked to it, and whether or
+// not the store (served by rank 0 under torchrun and mpirun) is still there.
 //
-// Whether to wait at all depends on how the peer went. A peer whose process has ended (the
-// shared-memory transports see the exit) writes nothing more: one store check (answered at
-// once, Store::check) says whether it left an account, and a rank that died without one is
-// reported at once. A peer whose connection merely closed may be a live rank that is about to
-// write (the shared-memory transport raises its closed flag, and TCP closes the connections to
-// a peer that sent a message of another call, before the runtime writes the account): for it
-// the reader waits for the final mark, up to kLookupTimeout, as before.
+// A rank that fails for a reason of its own (a timeout, a mismatched call, a close with work
+// pending) sends its account the same way (leave), so peers that see it close say why.
 //
-// Every store call is bounded well below the operation timeout: this runs on the failure path
-// only, on the driving thread, and the store itself may be gone (its server may have been on
-// the rank that died).
+// Only a mismatched call still uses the store: both ranks publish their call under
+// "<prefix>call/<rank>" and read the other's, so each error names both calls. Every store call
+// there is bounded well below the operation timeout.
 
 #include "runtime/failure_accounts.hpp"
 
@@ -29,43 +24,48 @@
 #include "runtime/call_text.hpp"
 
 #include <optional>
-#include <thread>
 
 namespace banyan::detail {
 
 namespace {
 
 constexpr std::chrono::milliseconds kLookupTimeout{500};
+constexpr std::chrono::milliseconds kExitedLookup{100};
 constexpr std::chrono::milliseconds kPublishTimeout{1000};
-// Between looks at a live peer's account (lookUpAccount): its final account usually follows its
-// first within milliseconds.
-constexpr std::chrono::milliseconds kPollInterval{2};
+
+// `message` without a leading "<context>: " (the operation, said once already).
+std::string withoutPrefix(const std::string& message, const std::string& context) {
+  const std::string prefix = context + ": ";
+  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+}
 
 }  // namespace
 
 FailureAccounts::FailureAccounts(std::shared_ptr<Store> store, const Identity& identity,
-                                 std::chrono::milliseconds timeout)
-    : store_(std::move(store)), identity_(identity), timeout_(timeout) {}
-
-std::string FailureAccounts::key(int rank) const { return fmt::format("{}failed/{}", identity_.prefix, rank); }
+                                 std::chrono::milliseconds timeout, resilience::ControlPlane& control)
+    : store_(std::move(store)), identity_(identity), timeout_(timeout), control_(control) {}
 
 std::string FailureAccounts::describe(const Pending& pending) const {
   return describeOperation(pending, identity_.rank, identity_.size);
 }
 
-// Say why before closing, so peers that see us go can tell: first what we know now (our engines
-// may already look closed to peers, and finding out more can take a store wait), then the fuller
-// account. (A mismatch publishes its own first account at once: explainMismatch.)
 Status FailureAccounts::settle(const Status& failed, const Pending& pending) {
-  Status account = failed;
   if (failed.mismatchPeer() >= 0) {
-    account = explainMismatch(failed, pending);
-  } else {
-    publish(failed, false);
-    account = explainLoss(failed, pending);
+    const Status account = explainMismatch(failed, pending);
+    leave(account);
+    return account;
   }
-  publish(account, true);
+  const Status account = explainLoss(failed, pending);
+  // Every rank has heard of a loss already; anything else only this rank can tell.
+  if (!control_.firstLoss()) leave(account);
   return account;
+}
+
+void FailureAccounts::leaving(const Status& why) { leave(why); }
+
+void FailureAccounts::leave(const Status& account) {
+  published_ = true;
+  control_.leave(account.message());
 }
 
 // What a peer's account says when that peer received a message of ours that belonged to
@@ -74,51 +74,43 @@ std::string FailureAccounts::aboutOurMessage() const {
   return fmt::format("rank {} sent a message of another call", identity_.rank);
 }
 
-std::optional<std::string> FailureAccounts::lookUpAccount(int peer, bool exited) {
-  const auto bound = std::min(kLookupTimeout, timeout_);
-  const std::string account = key(peer);
-  const auto current = [&]() -> std::optional<std::string> {
-    if (!store_->check({account}, bound)) return std::nullopt;
-    const auto bytes = store_->get(account, bound);
-    return std::string(bytes.begin(), bytes.end());
-  };
-  if (exited) return current();
-  // Until the final mark, or the bound. A peer that found our message to be of another call
-  // waits for our call (exchangeCalls) before it writes its final account, so its first
-  // account, which says so, is answered at once: waiting for each other would end both
-  // look-ups at their bounds without the other's call. Hence polling the two keys (one round
-  // trip each, every kPollInterval) rather than one blocking wait on the mark.
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  for (;;) {
-    if (store_->check({account + "/final"}, bound)) return current();
-    if (auto first = current(); first && first->find(aboutOurMessage()) != std::string::npos) return first;
-    if (std::chrono::steady_clock::now() >= deadline) return current();
-    std::this_thread::sleep_for(kPollInterval);
-  }
+std::string FailureAccounts::causeOf(const Status& failed) const {
+  if (failed.lostPeerExited()) return "its process exited";
+  return "it closed its connections and sent no failure notice: it died or was cut off";
 }
 
 Status FailureAccounts::explainLoss(const Status& failed, const Pending& pending) {
   const int peer = failed.lostPeer();
-  if (peer < 0 || peer == identity_.rank || peer >= identity_.size) return failed;
-  const auto died = [&] {
+  const bool named = peer >= 0 && peer != identity_.rank && peer < identity_.size;
+  const auto wait = !named ? std::chrono::milliseconds(0) : failed.lostPeerExited() ? kExitedLookup : kLookupTimeout;
+  auto known = control_.causeBehind(named ? peer : -1, wait);
+  if (!known) {
+    if (!named) return failed;  // a timeout, say, with no loss known anywhere
+    // Nobody has said anything: this rank is the first to see `peer` go. Everyone hears it now.
+    control_.announce(peer, causeOf(failed));
     return Status(failed.code(),
-                  fmt::format("{}; rank {} reported no failure: it died or was cut off", failed.message(), peer));
-  };
-  try {
-    const auto account = lookUpAccount(peer, failed.lostPeerExited());
-    if (!account) return died();
-    const std::string& theirs = *account;
-    // The peer failed on a message of ours that belonged to another call, and closed before we
-    // read its message: this is the same mismatch seen from the other side.
-    if (theirs.find(aboutOurMessage()) != std::string::npos) {
-      if (auto both = exchangeCalls(peer, pending)) return *both;
-    }
-    return Status(failed.code(),
-                  fmt::format("{}; rank {} had failed before it closed: {}", failed.message(), peer, theirs));
-  } catch (const std::exception&) {
-    // The store did not answer within the bound (its server may have died with the peer).
-    return died();
+                  fmt::format("{}; rank {} sent no failure notice: it died or was cut off", failed.message(), peer))
+        .withLostPeer(peer, true);
   }
+  using Kind = resilience::FailureNotice::Kind;
+  const std::string operation = describe(pending);
+  if (known->kind == Kind::Lost) {
+    const std::string cause = control_.describe(*known);
+    const std::string here = withoutPrefix(failed.message(), operation);
+    // (The failure may be the notice itself, passed to the running operation.)
+    const std::string text = here == cause ? fmt::format("{}: {}", operation, cause)
+                                           : fmt::format("{}: {} (this rank saw: {})", operation, cause, here);
+    return Status(failed.code(), text).withLostPeer(known->lost, true);
+  }
+  // The peer failed for a reason of its own, and closed; or closed with nothing pending.
+  if (known->kind == Kind::Departed && known->cause.find(aboutOurMessage()) != std::string::npos) {
+    // It failed on a message of ours that belonged to another call: the same mismatch seen
+    // from the other side.
+    if (auto both = exchangeCalls(peer, pending)) return *both;
+  }
+  const char* hint = known->kind == Kind::Closed ? " (did it make fewer calls than this rank?)" : "";
+  return Status(failed.code(), fmt::format("{}; {}{}", failed.message(), control_.describe(*known), hint))
+      .withLostPeer(peer, failed.lostPeerExited());
 }
 
 Status FailureAccounts::explainMismatch(const Status& failed, const Pending& pending) {
@@ -136,7 +128,7 @@ Status FailureAccounts::explainMismatch(const Status& failed, const Pending& pen
                                    "rank must make the same calls in the same order)",
                                    describe(pending), peer, inCall, identity_.rank, mine));
   // First what we know, for peers that see us close while we wait for the peer's side.
-  publish(account, false);
+  leave(account);
   if (auto both = exchangeCalls(peer, pending)) return *both;
   return account;
 }
@@ -156,20 +148,6 @@ std::optional<Status> FailureAccounts::exchangeCalls(int peer, const Pending& pe
                               describe(pending), peer, theirs, identity_.rank, mine));
   } catch (const std::exception&) {
     return std::nullopt;
-  }
-}
-
-// Publishing again replaces the earlier account (explainMismatch and onDone publish a first one
-// early). The final mark goes after the account, so a reader that sees it reads the final text.
-void FailureAccounts::publish(const Status& failed, bool final) {
-  published_ = true;
-  try {
-    const std::string& text = failed.message();
-    const auto bound = std::min(kPublishTimeout, timeout_);
-    store_->set(key(identity_.rank), Store::Bytes(text.begin(), text.end()), bound);
-    if (final) store_->set(key(identity_.rank) + "/final", {}, bound);
-  } catch (const std::exception& e) {
-    log::warn(identity_.rank, "{}: could not publish this rank's failure in the store: {}", identity_.name, e.what());
   }
 }
 

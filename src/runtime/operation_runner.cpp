@@ -36,6 +36,7 @@ void OperationRunner::startNext() {
 
 void OperationRunner::start(Pending pending) {
   current_ = std::make_unique<Pending>(std::move(pending));
+  parts_.control.entered(current_->sequence);
   armWatchdog();
   const CollectiveCall call = prepareInput(*current_);
   const std::size_t bytes = call.count * dataTypeSize(call.type);  // per rank, as CollectiveCall::count
@@ -241,11 +242,14 @@ void OperationRunner::completeWork(const std::shared_ptr<WorkState>& state, cons
   state->complete(status);
 }
 
-void OperationRunner::failEverything(const Status& why) {
+void OperationRunner::failEverything(const Status& why, bool tellPeers) {
   if (broken_.isOk()) broken_ = why;
   // Closing with work pending: peers waiting on that work will see us go, and should know why.
-  if ((current_ || !queue_.empty()) && !parts_.failures.published()) parts_.failures.publish(why, true);
   const bool pending = current_ || !queue_.empty() || parts_.p2p.busy();
+  if (tellPeers && pending && !parts_.failures.published()) parts_.failures.leaving(why);
+  // Closing with nothing pending: the neighbours stop watching this rank, and a peer that
+  // still waits on it (it made more calls) hears that it closed, not that it died.
+  if (tellPeers && !pending) parts_.control.sayGoodbye();
   failRunning(why);
   for (auto& queued : queue_) {
     if (parts_.recorder) parts_.recorder->finished(queued.sequence, why);

@@ -39,6 +39,7 @@ struct RunnerParts {
   p2p::PointToPoint& p2p;
   tuning::Selector& selector;
   FailureAccounts& failures;
+  resilience::ControlPlane& control;  // heartbeats say which operation this rank last entered
   observe::FlightRecorder* recorder;
   observe::Tracer* tracer;
 };
@@ -51,8 +52,10 @@ class OperationRunner {
   void add(Pending pending) { queue_.push_back(std::move(pending)); }
   void startNext();
   void startTransfer(const PointToPointCall& call, std::uint64_t number, const std::shared_ptr<WorkState>& state);
-  // Ends everything (close, or a failure that leaves nothing usable) with `why`.
-  void failEverything(const Status& why);
+  // Ends everything with `why`: close() (`tellPeers`: peers waiting on this rank's pending work
+  // learn why it went), or a loss or revocation the control channel reported (any thread may
+  // post it here; the peers know already).
+  void failEverything(const Status& why, bool tellPeers = true);
 
  private:
   void start(Pending pending);

@@ -13,26 +13,41 @@
 namespace banyan::runtime {
 namespace {
 
-topology::HostLayout exchangeHosts(Store& store, const TransportParams& params, std::chrono::milliseconds timeout) {
-  // "<host identity>\n<pid>": the pid lets peers on the same host watch this process's exit.
+struct HostExchange {
+  topology::HostLayout layout;
+  std::vector<std::string> controlAddresses;  // by rank
+};
+
+HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chrono::milliseconds timeout) {
+  // "<host identity>\n<pid>\n<control address>": the pid lets peers on the same host watch this
+  // process's exit; the control address is where its control channel listens (resilience/).
   const std::string identity = bootstrap::hostIdentity();
-  const std::string published = fmt::format("{}\n{}", identity, static_cast<long>(::getpid()));
+  const std::string published =
+      fmt::format("{}\n{}\n{}", identity, static_cast<long>(::getpid()), params.controlAddress);
   const auto key = [&](int rank) { return fmt::format("{}host/{}", params.storePrefix, rank); };
   store.set(key(params.rank), Store::Bytes(published.begin(), published.end()), timeout);
-  topology::HostLayout layout;
+  HostExchange exchange;
+  topology::HostLayout& layout = exchange.layout;
   std::map<std::string, int> hostIndex;
   layout.hostOfRank.resize(static_cast<std::size_t>(params.size));
   layout.pidOfRank.resize(static_cast<std::size_t>(params.size));
+  exchange.controlAddresses.resize(static_cast<std::size_t>(params.size));
   layout.pidOfRank[static_cast<std::size_t>(params.rank)] = static_cast<int>(::getpid());
+  exchange.controlAddresses[static_cast<std::size_t>(params.rank)] = params.controlAddress;
   for (int rank = 0; rank < params.size; ++rank) {
     std::string theirs = identity;
     if (rank != params.rank) {
       const auto bytes = store.get(key(rank), timeout);
       theirs.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-      if (const auto newline = theirs.rfind('\n'); newline != std::string::npos) {
-        layout.pidOfRank[static_cast<std::size_t>(rank)] = std::atoi(theirs.c_str() + newline + 1);
-        theirs.resize(newline);
+      const auto last = theirs.rfind('\n');
+      const auto pidLine = last == std::string::npos || last == 0 ? std::string::npos : theirs.rfind('\n', last - 1);
+      if (pidLine == std::string::npos) {
+        fail(ErrorCode::Remote, "the store holds a malformed '{}': rank {} runs another version of banyan?", key(rank),
+             rank);
       }
+      layout.pidOfRank[static_cast<std::size_t>(rank)] = std::atoi(theirs.c_str() + pidLine + 1);
+      exchange.controlAddresses[static_cast<std::size_t>(rank)] = theirs.substr(last + 1);
+      theirs.resize(pidLine);
     }
     auto [it, added] = hostIndex.emplace(theirs, static_cast<int>(hostIndex.size()));
     layout.hostOfRank[static_cast<std::size_t>(rank)] = it->second;
@@ -42,16 +57,14 @@ topology::HostLayout exchangeHosts(Store& store, const TransportParams& params, 
   for (int rank = 0; rank < params.size; ++rank) {
     if (layout.hostOfRank[static_cast<std::size_t>(rank)] == mine) layout.localRanks.push_back(rank);
   }
-  return layout;
+  return exchange;
 }
 
 // What the transport table's kinds get to open their transports with.
 transport::SetUpContext contextFor(asio::io_context& io, const std::shared_ptr<Store>& store,
                                    const TransportParams& params, const config::Config& config,
                                    const topology::HostLayout& layout) {
-  std::string listen = config.socketAddr;
-  if (listen.empty()) listen = store->localAddress();
-  if (listen.empty()) listen = "127.0.0.1";
+  std::string listen = listenAddress(*store, config);
   return transport::SetUpContext{
       .io = io,
       .store = store,
@@ -71,16 +84,26 @@ transport::SetUpContext contextFor(asio::io_context& io, const std::shared_ptr<S
 
 }  // namespace
 
+std::string listenAddress(const Store& store, const config::Config& config) {
+  std::string listen = config.socketAddr;
+  if (listen.empty()) listen = store.localAddress();
+  if (listen.empty()) listen = "127.0.0.1";
+  return listen;
+}
+
 TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,
                                const config::Config& config, const topology::HostLayout* known) {
   TransportSetup setup;
   if (known != nullptr) {
     setup.layout = *known;
   } else if (params.size > 1) {
-    setup.layout = exchangeHosts(*store, params, config.timeout);
+    auto exchange = exchangeHosts(*store, params, config.timeout);
+    setup.layout = std::move(exchange.layout);
+    setup.controlAddresses = std::move(exchange.controlAddresses);
   } else {
     setup.layout.hostOfRank = {0};
     setup.layout.localRanks = {params.rank};
+    setup.controlAddresses = {params.controlAddress};
   }
   const transport::SetUpContext context = contextFor(io, store, params, config, setup.layout);
   std::vector<int> unrouted;

@@ -34,6 +34,9 @@ struct TransportSetup {
   // Whether the peers on this host have exited, as every transport above asks it
   // (transports/peer_liveness.hpp): for the other engines of the communicator to share.
   std::shared_ptr<transport::PeerLiveness> liveness;
+  // Every rank's control channel address (resilience/control_plane.hpp), by rank; empty when
+  // the layout was known already (`known` below).
+  std::vector<std::string> controlAddresses;
 };
 
 struct TransportParams {
@@ -49,7 +52,13 @@ struct TransportParams {
   std::optional<security::JobKey> key;
   // The communicator's peer liveness, when an earlier call has made it; null: a new one.
   std::shared_ptr<transport::PeerLiveness> liveness;
+  // This rank's control channel address, published with its host identity.
+  std::string controlAddress;
 };
+
+// The address this rank's sockets listen on: BANYAN_SOCKET_ADDR, else the interface it reaches
+// the store through, else loopback.
+std::string listenAddress(const Store& store, const config::Config& config);
 
 // `known`: the host layout, when an earlier call has exchanged it already.
 TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,

@@ -1,0 +1,658 @@
+// The control channel (control_plane.hpp). One thread per communicator sleeps in poll() on the
+// UDP socket, an eventfd that ends it, and the pidfds of this rank's neighbours on this host; it
+// wakes for a datagram, an exit, or the next heartbeat.
+//
+// Agreement is a rotating-coordinator protocol over the same socket. The coordinator is the
+// lowest rank this rank does not know to be lost. Everyone else sends it a Propose (its flag
+// and the ranks it knows lost) every kResend until a Decide comes back; the coordinator, once
+// it holds a Propose from every rank it believes alive (asking the missing ones with Query),
+// decides: the AND of the flags and the union of the lost ranks (less any rank that proposed:
+// it is alive). A rank that has decided answers any later Propose or Query of that epoch with
+// the decision, so if the coordinator dies halfway through sending it, the next coordinator
+// (the next lowest survivor) hears of it from whoever got it and adopts it rather than
+// deciding anew: every survivor that returns returns the same. Losses are learnt from notices
+// and heartbeats, so a coordinator that dies or stops is replaced within the liveness window.
+
+#include "resilience/control_plane.hpp"
+
+#include "common/log.hpp"
+#include "transports/peer_liveness.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fmt/ranges.h>
+#include <fstream>
+#include <set>
+
+namespace banyan::resilience {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kResend{50};
+constexpr int kReceiveBuffer = 4 << 20;
+
+// "host:port" or "[v6]:port" -> sockaddr bytes; throws InvalidUsage naming `what`.
+std::vector<std::uint8_t> resolve(const std::string& text, unsigned& length, const std::string& what) {
+  std::string host, port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find("]:");
+    if (close == std::string::npos) fail(ErrorCode::InvalidUsage, "{}: '{}' is not [address]:port", what, text);
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) fail(ErrorCode::InvalidUsage, "{}: '{}' is not address:port", what, text);
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (const int err = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); err != 0 || found == nullptr) {
+    fail(ErrorCode::InvalidUsage, "{}: cannot resolve '{}': {}", what, text, ::gai_strerror(err));
+  }
+  std::vector<std::uint8_t> bytes(found->ai_addrlen);
+  std::memcpy(bytes.data(), found->ai_addr, found->ai_addrlen);
+  length = static_cast<unsigned>(found->ai_addrlen);
+  ::freeaddrinfo(found);
+  return bytes;
+}
+
+std::string addressText(const sockaddr_storage& address) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+    ::inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
+    return fmt::format("[{}]:{}", host, ntohs(v6.sin6_port));
+  }
+  const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
+  ::inet_ntop(AF_INET, &v4.sin_addr, host, sizeof host);
+  return fmt::format("{}:{}", host, ntohs(v4.sin_port));
+}
+
+// 'T' for a process stopped by a signal (SIGSTOP, a debugger), from /proc; 0 if unknown.
+char processState(pid_t pid) {
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  if (!std::getline(stat, line)) return 0;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
+}
+
+}  // namespace
+
+ControlPlane::ControlPlane(int rank, int size, std::uint64_t nonce, const std::string& host, LivenessSettings settings,
+                           std::string name)
+    : rank_(rank), size_(size), nonce_(nonce), settings_(settings), name_(std::move(name)) {
+  unsigned length = 0;
+  const auto bind = resolve(host.find(':') != std::string::npos ? fmt::format("[{}]:0", host) : host + ":0", length,
+                            "the control channel's address");
+  const auto* address = reinterpret_cast<const sockaddr*>(bind.data());
+  socket_ = ::socket(address->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (socket_ < 0) fail(ErrorCode::System, "{}: control channel socket: {}", name_, errnoText(errno));
+  ::setsockopt(socket_, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer, sizeof kReceiveBuffer);
+  if (::bind(socket_, address, length) != 0) {
+    const int err = errno;
+    ::close(socket_);
+    fail(ErrorCode::System, "{}: control channel cannot bind {}: {}", name_, host, errnoText(err));
+  }
+  sockaddr_storage bound{};
+  socklen_t boundLength = sizeof bound;
+  ::getsockname(socket_, reinterpret_cast<sockaddr*>(&bound), &boundLength);
+  address_ = addressText(bound);
+  wakeFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wakeFd_ < 0) {
+    ::close(socket_);
+    fail(ErrorCode::System, "{}: control channel eventfd: {}", name_, errnoText(errno));
+  }
+}
+
+ControlPlane::~ControlPlane() {
+  stopping_ = true;
+  wake();
+  if (thread_.joinable()) thread_.join();
+  ::close(socket_);
+  ::close(wakeFd_);
+}
+
+void ControlPlane::wake() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const auto written = ::write(wakeFd_, &one, sizeof one);
+}
+
+void ControlPlane::start(const std::vector<std::string>& addresses,
+                         std::shared_ptr<const transport::PeerLiveness> liveness) {
+  peers_.resize(static_cast<std::size_t>(size_));
+  const auto now = Clock::now();
+  for (int r = 0; r < size_; ++r) {
+    auto& peer = peers_[static_cast<std::size_t>(r)];
+    peer.lastHeard = now;
+    if (r == rank_ || static_cast<std::size_t>(r) >= addresses.size() || addresses[static_cast<std::size_t>(r)].empty()) {
+      continue;
+    }
+    peer.address = resolve(addresses[static_cast<std::size_t>(r)], peer.addressLength,
+                           fmt::format("{}: rank {}'s control address", name_, r));
+  }
+  liveness_ = std::move(liveness);
+  thread_ = std::thread([this] { run(); });
+}
+
+ControlMessage ControlPlane::header(MessageKind kind) const {
+  ControlMessage message;
+  message.kind = kind;
+  message.nonce = nonce_;
+  message.from = rank_;
+  return message;
+}
+
+void ControlPlane::sendTo(int rank, const ControlMessage& message) {
+  if (rank == rank_ || rank < 0 || rank >= size_) return;
+  const auto& peer = peers_[static_cast<std::size_t>(rank)];
+  if (peer.address.empty()) return;
+  const auto bytes = encode(message);
+  // Best effort: a full socket buffer or an unreachable host loses this datagram, and the
+  // protocols above resend what matters (agreement) or have a second path (the data
+  // connections close too).
+  [[maybe_unused]] const auto sent =
+      ::sendto(socket_, bytes.data(), bytes.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(peer.address.data()),
+               peer.addressLength);
+}
+
+void ControlPlane::sendToAllLive(const ControlMessage& message) {
+  std::vector<int> targets;
+  {
+    std::lock_guard lock(mutex_);
+    for (int r = 0; r < size_; ++r) {
+      if (r != rank_ && !peers_[static_cast<std::size_t>(r)].gone()) targets.push_back(r);
+    }
+  }
+  for (int r : targets) sendTo(r, message);
+}
+
+std::vector<int> ControlPlane::neighbours() const {
+  std::vector<int> found;
+  if (peers_.empty()) return found;
+  for (int step = 1; step < size_; ++step) {
+    const int after = (rank_ + step) % size_;
+    if (!peers_[static_cast<std::size_t>(after)].gone()) {
+      found.push_back(after);
+      break;
+    }
+  }
+  for (int step = 1; step < size_; ++step) {
+    const int before = (rank_ - step + size_) % size_;
+    if (!peers_[static_cast<std::size_t>(before)].gone()) {
+      if (found.empty() || found.front() != before) found.push_back(before);
+      break;
+    }
+  }
+  return found;
+}
+
+void ControlPlane::run() {
+  const bool beating = settings_.period.count() > 0;
+  auto nextBeat = Clock::now();
+  while (!stopping_) {
+    std::vector<pollfd> fds{{socket_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    std::vector<int> watched;
+    std::vector<int> around;
+    {
+      std::lock_guard lock(mutex_);
+      around = neighbours();
+    }
+    for (int r : around) {
+      const int fd = liveness_ ? liveness_->descriptor(r) : -1;
+      if (fd < 0) continue;
+      fds.push_back({fd, POLLIN, 0});
+      watched.push_back(r);
+    }
+    int timeout = -1;
+    if (beating) {
+      timeout = static_cast<int>(
+          std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(nextBeat - Clock::now()).count()));
+    }
+    const int ready = ::poll(fds.data(), fds.size(), timeout);
+    if (stopping_) break;
+    if (ready < 0 && errno != EINTR) {
+      log::warn(rank_, "{}: the control channel stops: poll failed: {}", name_, errnoText(errno));
+      break;
+    }
+    if (fds[0].revents & POLLIN) receiveAll();
+    for (std::size_t i = 0; i < watched.size(); ++i) {
+      if (fds[i + 2].revents & (POLLIN | POLLHUP)) {
+        announce(watched[i], fmt::format("its process (pid {}, on this host) exited",
+                                         static_cast<long>(liveness_->pidOf(watched[i]))));
+      }
+    }
+    const auto now = Clock::now();
+    if (beating && now >= nextBeat) {
+      if (now - nextBeat > settings_.period) {
+        // This thread itself did not run for over a period (the machine was paused or
+        // overloaded): the silence it would see is its own, so nobody is blamed for it.
+        std::lock_guard lock(mutex_);
+        for (auto& peer : peers_) peer.lastHeard = now;
+      }
+      ControlMessage beat = header(MessageKind::Heartbeat);
+      beat.entered = entered_.load(std::memory_order_relaxed);
+      for (int r : around) sendTo(r, beat);
+      checkNeighbours(now);
+      nextBeat = now + settings_.period;
+    }
+  }
+}
+
+void ControlPlane::receiveAll() {
+  std::uint8_t buffer[kMaxDatagram];
+  for (;;) {
+    const auto got = ::recv(socket_, buffer, sizeof buffer, 0);
+    if (got < 0) return;  // EAGAIN: drained
+    const auto message = decode(buffer, static_cast<std::size_t>(got));
+    // Another job's or a stranger's datagram, or a rank number out of range: not ours.
+    if (!message || message->nonce != nonce_ || message->from >= size_ || message->from == rank_) continue;
+    handle(*message);
+  }
+}
+
+void ControlPlane::handle(const ControlMessage& m) {
+  std::unique_lock lock(mutex_);
+  auto& sender = peers_[static_cast<std::size_t>(m.from)];
+  // A rank declared lost stays lost (its later words would contradict what survivors acted on).
+  if (sender.lost) return;
+  sender.lastHeard = Clock::now();
+  switch (m.kind) {
+    case MessageKind::Heartbeat:
+      sender.entered = m.entered;
+      return;
+    case MessageKind::Failure: {
+      if (m.subject >= size_) return;
+      if (m.subject == rank_) {
+        // A peer gave up on this rank (it stopped longer than the liveness window, or was cut
+        // off): the others act without it now, so it must not go on as if nothing happened.
+        if (revoked_) return;
+        revoked_ = Status::make(ErrorCode::Remote,
+                                "rank {} declared this rank (rank {}) lost ({}): it was stopped or unreachable for "
+                                "longer than the liveness window",
+                                m.detectedBy, rank_, m.text);
+        const Status why = *revoked_;
+        lock.unlock();
+        changed_.notify_all();
+        if (onBreak_) onBreak_(why);
+        return;
+      }
+      if (m.subject == m.from) {
+        lock.unlock();
+        recordDeparture({FailureNotice::Kind::Departed, m.from, m.from, m.from, m.text});
+        return;
+      }
+      const FailureNotice notice{FailureNotice::Kind::Lost, m.subject, m.detectedBy, m.from, m.text};
+      lock.unlock();
+      if (recordLoss(notice)) lossRecorded(notice);
+      return;
+    }
+    case MessageKind::Goodbye:
+      sender.closed = true;
+      lock.unlock();
+      recordDeparture({FailureNotice::Kind::Closed, m.from, m.from, m.from,
+                       "it closed its communicator with no operation pending"});
+      wake();  // the thread watches the new neighbours from now
+      return;
+    case MessageKind::Revoke: {
+      if (revoked_) return;
+      revoked_ = Status::make(ErrorCode::Aborted, "{} was revoked by rank {}: {}", name_, m.subject, m.text);
+      const Status why = *revoked_;
+      const auto around = neighbours();
+      lock.unlock();
+      changed_.notify_all();
+      // Passed on to the neighbours once, so a datagram lost on the way does not leave a rank
+      // unaware.
+      ControlMessage forward = m;
+      forward.from = rank_;
+      for (int r : around) sendTo(r, forward);
+      if (onBreak_) onBreak_(why);
+      return;
+    }
+    case MessageKind::Propose: {
+      proposals_[m.ballot.epoch][m.from] = m.ballot;
+      if (auto decided = decisions_.find(m.ballot.epoch); decided != decisions_.end()) {
+        ControlMessage answer = header(MessageKind::Decide);
+        answer.ballot = decided->second;
+        lock.unlock();
+        sendTo(m.from, answer);
+      } else {
+        lock.unlock();
+      }
+      changed_.notify_all();
+      return;
+    }
+    case MessageKind::Query: {
+      ControlMessage answer;
+      if (auto decided = decisions_.find(m.ballot.epoch); decided != decisions_.end()) {
+        answer = header(MessageKind::Decide);
+        answer.ballot = decided->second;
+      } else if (auto mine = myBallots_.find(m.ballot.epoch); mine != myBallots_.end()) {
+        answer = header(MessageKind::Propose);
+        answer.ballot = mine->second;
+      } else {
+        return;  // this rank has not reached that agree() yet; it proposes when it does
+      }
+      lock.unlock();
+      sendTo(m.from, answer);
+      return;
+    }
+    case MessageKind::Decide:
+      decisions_.emplace(m.ballot.epoch, m.ballot);
+      lock.unlock();
+      changed_.notify_all();
+      return;
+  }
+}
+
+bool ControlPlane::recordLoss(const FailureNotice& notice) {
+  {
+    std::lock_guard lock(mutex_);
+    if (peers_.empty() || notice.lost < 0 || notice.lost >= size_ || notice.lost == rank_) return false;
+    auto& peer = peers_[static_cast<std::size_t>(notice.lost)];
+    if (peer.lost) return false;
+    peer.lost = true;
+    losses_.push_back(notice);
+    // New neighbours take over the watch; their silence so far was not meant for us.
+    const auto now = Clock::now();
+    for (auto& other : peers_) other.lastHeard = now;
+  }
+  changed_.notify_all();
+  wake();  // the thread watches the new neighbours from now
+  return true;
+}
+
+void ControlPlane::recordDeparture(const FailureNotice& notice) {
+  {
+    std::lock_guard lock(mutex_);
+    auto same = std::find_if(departures_.begin(), departures_.end(),
+                             [&](const FailureNotice& known) { return known.lost == notice.lost; });
+    if (same != departures_.end()) {
+      *same = notice;
+    } else {
+      departures_.push_back(notice);
+    }
+  }
+  changed_.notify_all();
+}
+
+void ControlPlane::leave(const std::string& account) {
+  ControlMessage message = header(MessageKind::Failure);
+  message.subject = rank_;
+  message.detectedBy = rank_;
+  message.text = account;
+  sendToAllLive(message);
+}
+
+void ControlPlane::sayGoodbye() {
+  if (peers_.empty()) return;
+  sendToAllLive(header(MessageKind::Goodbye));
+}
+
+void ControlPlane::lossRecorded(const FailureNotice& notice) {
+  log::warn(rank_, "{}: {}", name_, describe(notice));
+  if (onBreak_) onBreak_(statusOf(notice));
+}
+
+void ControlPlane::announce(int lost, const std::string& cause) {
+  const FailureNotice notice{FailureNotice::Kind::Lost, lost, rank_, rank_, cause};
+  if (!recordLoss(notice)) return;
+  // Everyone first, then this rank's own operations: survivors learn the true cause before
+  // they see this rank's connections close.
+  ControlMessage message = header(MessageKind::Failure);
+  message.subject = lost;
+  message.detectedBy = rank_;
+  message.text = cause;
+  sendToAllLive(message);
+  lossRecorded(notice);
+}
+
+void ControlPlane::checkNeighbours(Clock::time_point now) {
+  std::vector<std::pair<int, std::string>> silent;
+  {
+    std::lock_guard lock(mutex_);
+    for (int r : neighbours()) {
+      const auto& peer = peers_[static_cast<std::size_t>(r)];
+      if (now - peer.lastHeard > settings_.window()) silent.emplace_back(r, silenceCause(r, now - peer.lastHeard, peer.entered));
+    }
+  }
+  for (const auto& [r, cause] : silent) announce(r, cause);
+}
+
+std::string ControlPlane::silenceCause(int rank, Clock::duration silent, std::uint64_t entered) const {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(silent).count();
+  std::string where;
+  if (const pid_t pid = liveness_ ? liveness_->pidOf(rank) : 0; pid > 0 && processState(pid) == 'T') {
+    where = fmt::format("; its process (pid {}, on this host) is stopped", static_cast<long>(pid));
+  }
+  const std::string last = entered == 0 ? std::string("its last heartbeat said it had entered no operation yet")
+                                        : fmt::format("its last heartbeat said it had entered operation #{}", entered - 1);
+  return fmt::format("stopped responding: no heartbeat for {:.1f} s (BANYAN_HEARTBEAT_MS={} x BANYAN_HEARTBEAT_MISSES={}); "
+                     "{}{}",
+                     static_cast<double>(ms) / 1000.0, settings_.period.count(), settings_.misses, last, where);
+}
+
+std::optional<FailureNotice> ControlPlane::firstLoss(std::chrono::milliseconds wait) const {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, wait, [this] { return !losses_.empty(); });
+  if (losses_.empty()) return std::nullopt;
+  return losses_.front();
+}
+
+std::optional<FailureNotice> ControlPlane::lossOf(int rank, std::chrono::milliseconds wait) const {
+  std::unique_lock lock(mutex_);
+  const auto find = [&]() -> const FailureNotice* {
+    for (const auto& notice : losses_) {
+      if (notice.lost == rank) return &notice;
+    }
+    for (const auto& notice : departures_) {
+      if (notice.lost == rank) return &notice;
+    }
+    return nullptr;
+  };
+  changed_.wait_for(lock, wait, [&] { return find() != nullptr; });
+  if (const auto* notice = find()) return *notice;
+  return std::nullopt;
+}
+
+std::optional<FailureNotice> ControlPlane::causeBehind(int peer, std::chrono::milliseconds wait) const {
+  std::unique_lock lock(mutex_);
+  const auto departure = [&]() -> const FailureNotice* {
+    for (const auto& notice : departures_) {
+      if (notice.lost == peer) return &notice;
+    }
+    return nullptr;
+  };
+  changed_.wait_for(lock, wait, [&] { return !losses_.empty() || departure() != nullptr; });
+  if (!losses_.empty()) return losses_.front();
+  if (const auto* notice = departure()) return *notice;
+  return std::nullopt;
+}
+
+bool ControlPlane::isLost(int rank) const {
+  std::lock_guard lock(mutex_);
+  return rank >= 0 && static_cast<std::size_t>(rank) < peers_.size() && peers_[static_cast<std::size_t>(rank)].lost;
+}
+
+std::vector<int> ControlPlane::lost() const {
+  std::lock_guard lock(mutex_);
+  std::vector<int> ranks;
+  for (int r = 0; r < static_cast<int>(peers_.size()); ++r) {
+    if (peers_[static_cast<std::size_t>(r)].lost) ranks.push_back(r);
+  }
+  return ranks;
+}
+
+std::string ControlPlane::describe(const FailureNotice& notice) const {
+  if (notice.kind == FailureNotice::Kind::Departed) {
+    return fmt::format("rank {} had failed before it closed: {}", notice.lost, notice.cause);
+  }
+  if (notice.kind == FailureNotice::Kind::Closed) return fmt::format("rank {} {}", notice.lost, notice.cause);
+  std::string seen;
+  if (notice.detectedBy != rank_) {
+    seen = notice.learnedFrom == notice.detectedBy
+               ? fmt::format(" (seen by rank {})", notice.detectedBy)
+               : fmt::format(" (seen by rank {}, learned from rank {})", notice.detectedBy, notice.learnedFrom);
+  }
+  return fmt::format("rank {} was lost: {}{}", notice.lost, notice.cause, seen);
+}
+
+Status ControlPlane::statusOf(const FailureNotice& notice) const {
+  return Status(ErrorCode::Remote, describe(notice)).withLostPeer(notice.lost, true);
+}
+
+void ControlPlane::revoke(const std::string& reason) {
+  Status why;
+  {
+    std::lock_guard lock(mutex_);
+    if (revoked_) return;
+    revoked_ = Status::make(ErrorCode::Aborted, "{} was revoked by rank {}: {}", name_, rank_, reason);
+    why = *revoked_;
+  }
+  changed_.notify_all();
+  ControlMessage message = header(MessageKind::Revoke);
+  message.subject = rank_;
+  message.text = reason;
+  sendToAllLive(message);
+  if (onBreak_) onBreak_(why);
+}
+
+std::optional<Status> ControlPlane::revoked() const {
+  std::lock_guard lock(mutex_);
+  return revoked_;
+}
+
+Agreement ControlPlane::agree(std::uint64_t flag, const std::function<std::string()>& makePayload,
+                              Clock::time_point deadline) {
+  std::uint64_t epoch = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (peers_.empty()) fail(ErrorCode::InvalidUsage, "{}: agree() before the control channel started", name_);
+    epoch = ++epochs_;
+    Ballot mine{epoch, flag, {}, {}};
+    for (int r = 0; r < size_; ++r) {
+      if (peers_[static_cast<std::size_t>(r)].gone()) mine.failed.push_back(r);
+    }
+    if (mine.failed.size() > kMaxFailedRanks) {
+      fail(ErrorCode::NotSupported, "{}: agree() with {} failed ranks: at most {} fit in one datagram", name_,
+           mine.failed.size(), kMaxFailedRanks);
+    }
+    myBallots_[epoch] = std::move(mine);
+  }
+  auto nextSend = Clock::now();
+  for (;;) {
+    const auto now = Clock::now();
+    const bool resend = now >= nextSend;
+    if (resend) nextSend = now + kResend;
+    if (auto decided = coordinate(epoch, makePayload, resend)) {
+      Agreement result{decided->flag, decided->failed, decided->payload, -1};
+      if (!result.failed.empty() && std::binary_search(result.failed.begin(), result.failed.end(), rank_)) {
+        fail(ErrorCode::Remote, "{}: the survivors agreed that this rank (rank {}) had failed", name_, rank_);
+      }
+      for (int r = 0; r < size_; ++r) {
+        if (!std::binary_search(result.failed.begin(), result.failed.end(), r)) {
+          result.coordinator = r;
+          break;
+        }
+      }
+      return result;
+    }
+    if (now >= deadline) {
+      const auto known = lost();
+      fail(ErrorCode::Timeout, "{}: agree() reached no decision in time (BANYAN_TIMEOUT); ranks known lost: {}",
+           name_, known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", ")));
+    }
+    std::unique_lock lock(mutex_);
+    changed_.wait_until(lock, std::min(nextSend, deadline));
+  }
+}
+
+// One look at the agreement of `epoch`: its decision if there is one (as the coordinator,
+// making it once every live rank has proposed); otherwise sends what this rank's role calls for.
+std::optional<Ballot> ControlPlane::coordinate(std::uint64_t epoch, const std::function<std::string()>& makePayload,
+                                               bool resend) {
+  std::unique_lock lock(mutex_);
+  int coordinator = -1;
+  for (int r = 0; r < size_ && coordinator < 0; ++r) {
+    if (!peers_[static_cast<std::size_t>(r)].gone()) coordinator = r;
+  }
+  if (auto decided = decisions_.find(epoch); decided != decisions_.end()) {
+    Ballot decision = decided->second;
+    if (coordinator == rank_ && resend) {
+      // Adopted from a rank that had it from a coordinator now gone: pass it on to all.
+      lock.unlock();
+      ControlMessage message = header(MessageKind::Decide);
+      message.ballot = decision;
+      sendToAllLive(message);
+    }
+    return decision;
+  }
+  const Ballot mine = myBallots_[epoch];
+  if (coordinator != rank_) {
+    lock.unlock();
+    if (resend) {
+      ControlMessage message = header(MessageKind::Propose);
+      message.ballot = mine;
+      sendTo(coordinator, message);
+    }
+    return std::nullopt;
+  }
+  const auto& received = proposals_[epoch];
+  std::vector<int> missing;
+  for (int r = 0; r < size_; ++r) {
+    if (r != rank_ && !peers_[static_cast<std::size_t>(r)].gone() && received.find(r) == received.end()) {
+      missing.push_back(r);
+    }
+  }
+  if (!missing.empty()) {
+    lock.unlock();
+    if (resend) {
+      ControlMessage query = header(MessageKind::Query);
+      query.ballot.epoch = epoch;
+      for (int r : missing) sendTo(r, query);
+    }
+    return std::nullopt;
+  }
+  Ballot decision{epoch, mine.flag, {}, {}};
+  std::set<int> failed(mine.failed.begin(), mine.failed.end());
+  std::set<int> proposed{rank_};
+  for (const auto& [r, ballot] : received) {
+    if (peers_[static_cast<std::size_t>(r)].gone()) continue;
+    decision.flag &= ballot.flag;
+    failed.insert(ballot.failed.begin(), ballot.failed.end());
+    proposed.insert(r);
+  }
+  for (int r = 0; r < size_; ++r) {
+    if (peers_[static_cast<std::size_t>(r)].gone()) failed.insert(r);
+  }
+  for (int r : proposed) failed.erase(r);  // a rank that proposed is alive, whoever suspected it
+  decision.failed.assign(failed.begin(), failed.end());
+  lock.unlock();
+  decision.payload = makePayload ? makePayload() : std::string();
+  lock.lock();
+  // A Decide may have come in meanwhile (adopted above on the next look); ours stands otherwise.
+  const auto [entry, fresh] = decisions_.emplace(epoch, decision);
+  decision = entry->second;
+  lock.unlock();
+  changed_.notify_all();
+  ControlMessage message = header(MessageKind::Decide);
+  message.ballot = decision;
+  sendToAllLive(message);
+  (void)fresh;
+  return decision;
+}
+
+}  // namespace banyan::resilience

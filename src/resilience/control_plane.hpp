@@ -1,0 +1,185 @@
+#pragma once
+// A communicator's control channel: a UDP socket per rank and one thread that sleeps in poll(),
+// apart from the data connections (docs/fault-tolerance.md). It carries what must reach every
+// rank even when the data paths, the store, or rank 0 are gone:
+//
+// - Heartbeats. Each rank sends one every BANYAN_HEARTBEAT_MS to its two nearest live neighbours
+//   in rank order and watches theirs; a neighbour silent for BANYAN_HEARTBEAT_MISSES periods
+//   (the liveness window) is declared lost, "stopped responding", with the sequence number of
+//   the last operation its heartbeats said it had entered. Idle cost: one wake-up and two small
+//   datagrams per period. A neighbour on this host is also watched through its pidfd, so its
+//   exit is seen at once, in or out of an operation.
+// - Failure notices. The rank that sees a loss first-hand (announce()) tells every rank which
+//   rank was lost and why, before it closes its connections; every survivor then fails its
+//   pending and later operations naming the lost rank, whether or not it talked to it, and a
+//   survivor that sees its neighbour close learns from the notice why (failure_accounts.hpp).
+// - Revocation (revoke()): every pending and later operation on every rank ends with Aborted.
+// - Agreement (agree()): the survivors agree on a value and on the set of failed ranks, without
+//   the store; shrink() builds on it.
+//
+// Thread-safety: every public method may be called from any thread. Listeners run on the
+// control thread and must not block.
+
+#include "common/status.hpp"
+#include "resilience/control_wire.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace banyan::transport {
+class PeerLiveness;
+}
+
+namespace banyan::resilience {
+
+struct LivenessSettings {
+  std::chrono::milliseconds period{1000};  // BANYAN_HEARTBEAT_MS; 0: no heartbeats
+  int misses = 5;                          // BANYAN_HEARTBEAT_MISSES
+  std::chrono::milliseconds window() const { return period * misses; }
+};
+
+// A loss this rank knows of, first-hand or from a notice; or a departure: a rank whose own
+// operation failed (for a reason of its own, such as a mismatched call) or that closed.
+struct FailureNotice {
+  enum class Kind { Lost, Departed, Closed };
+  Kind kind = Kind::Lost;
+  int lost = -1;
+  int detectedBy = -1;   // the rank that saw it first-hand
+  int learnedFrom = -1;  // whose notice told us (this rank: seen here)
+  std::string cause;     // "its process exited", "stopped responding: ..."
+};
+
+// What agree() returns: the same on every survivor that returns.
+struct Agreement {
+  std::uint64_t flag = 0;   // the bitwise AND of the survivors' flags
+  std::vector<int> failed;  // ascending
+  std::string payload;      // what the coordinator added (makePayload)
+  int coordinator = -1;
+};
+
+class ControlPlane {
+ public:
+  // Binds a UDP socket on `host` (an address this host is reached on); sends nothing before
+  // start(). `name` is the communicator's, for messages. Throws System if it cannot bind.
+  ControlPlane(int rank, int size, std::uint64_t nonce, const std::string& host, LivenessSettings settings,
+               std::string name);
+  ~ControlPlane();
+  ControlPlane(const ControlPlane&) = delete;
+  ControlPlane& operator=(const ControlPlane&) = delete;
+
+  // "host:port", for the other ranks (published with the host identity at creation).
+  const std::string& address() const { return address_; }
+  const LivenessSettings& settings() const { return settings_; }
+
+  // Every rank's address (this rank's included), and the pids of the peers on this host;
+  // starts the thread, and the heartbeats when they are on. Throws InvalidUsage for an address
+  // that does not parse.
+  void start(const std::vector<std::string>& addresses, std::shared_ptr<const transport::PeerLiveness> liveness);
+
+  // Called (on the control thread) with the Status every operation should now fail with: a
+  // rank was lost, or the communicator was revoked. Once per event; set before start().
+  void setListener(std::function<void(const Status&)> onBreak) { onBreak_ = std::move(onBreak); }
+
+  // This rank entered its operation number `sequence` (heartbeats carry it).
+  void entered(std::uint64_t sequence) { entered_.store(sequence + 1, std::memory_order_relaxed); }
+
+  // This rank saw `lost` go first-hand (`cause` says how): every rank is told, once.
+  void announce(int lost, const std::string& cause);
+  // This rank's operation failed for a reason of its own, `account`: peers that see it close
+  // read why (lossOf). May be called again with a fuller account, which replaces the first.
+  void leave(const std::string& account);
+  // This rank closes with no operation pending: its neighbours stop watching it.
+  void sayGoodbye();
+  // The first loss known here, waiting up to `wait` for one to arrive.
+  std::optional<FailureNotice> firstLoss(std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;
+  // Why `peer` closed on this rank: the first loss known (whoever it was), else `peer`'s own
+  // account or goodbye; waits up to `wait` for either.
+  std::optional<FailureNotice> causeBehind(int peer, std::chrono::milliseconds wait) const;
+  // What is known of `rank`'s loss or departure, waiting up to `wait` for a notice.
+  std::optional<FailureNotice> lossOf(int rank, std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;
+  bool isLost(int rank) const;
+  std::vector<int> lost() const;
+  // "rank 2 was lost: its process exited (seen by rank 1)"
+  std::string describe(const FailureNotice& notice) const;
+  // The Status a loss gives every operation (Remote, naming the lost rank).
+  Status statusOf(const FailureNotice& notice) const;
+
+  // Ends every operation on every rank with Aborted, naming this rank and `reason`.
+  void revoke(const std::string& reason);
+  // The revocation's Status, if the communicator was revoked (here or by a peer).
+  std::optional<Status> revoked() const;
+
+  // Fault-tolerant agreement among the survivors: every rank calls it, in the same order
+  // relative to its other agree() calls. Returns the AND of their flags and the ranks known
+  // failed, the same on every survivor that returns; `makePayload` runs on the coordinator only
+  // (the lowest survivor), and its text reaches every survivor. Throws Timeout by `deadline`.
+  Agreement agree(std::uint64_t flag, const std::function<std::string()>& makePayload,
+                  std::chrono::steady_clock::time_point deadline);
+
+ private:
+  struct Peer {
+    std::vector<std::uint8_t> address;  // sockaddr storage
+    unsigned addressLength = 0;
+    std::chrono::steady_clock::time_point lastHeard{};
+    std::uint64_t entered = 0;
+    bool lost = false;
+    bool closed = false;  // said goodbye: not watched, not waited for in agreement
+    bool gone() const { return lost || closed; }
+  };
+
+  void run();
+  void receiveAll();
+  void handle(const ControlMessage& message);
+  void sendTo(int rank, const ControlMessage& message);
+  void sendToAllLive(const ControlMessage& message);
+  ControlMessage header(MessageKind kind) const;
+  // Records a loss (under mutex_); true if it was news.
+  bool recordLoss(const FailureNotice& notice);
+  void recordDeparture(const FailureNotice& notice);
+  void lossRecorded(const FailureNotice& notice);
+  // The nearest live ranks before and after this one (at most two, distinct); mutex_ held.
+  std::vector<int> neighbours() const;
+  void checkNeighbours(std::chrono::steady_clock::time_point now);
+  std::string silenceCause(int rank, std::chrono::steady_clock::duration silent, std::uint64_t entered) const;
+  void wake();
+  // agree()'s rounds: as the coordinator, and as anyone else.
+  std::optional<Ballot> coordinate(std::uint64_t epoch, const std::function<std::string()>& makePayload,
+                                   bool resend);
+
+  const int rank_;
+  const int size_;
+  const std::uint64_t nonce_;
+  const LivenessSettings settings_;
+  const std::string name_;
+  int socket_ = -1;
+  int wakeFd_ = -1;  // eventfd: wakes the thread to stop
+  std::string address_;
+  std::shared_ptr<const transport::PeerLiveness> liveness_;
+  std::function<void(const Status&)> onBreak_;
+  std::atomic<std::uint64_t> entered_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<Peer> peers_;
+  std::vector<FailureNotice> losses_;      // in the order learned
+  std::vector<FailureNotice> departures_;  // one per rank, the latest
+  std::optional<Status> revoked_;
+  std::uint64_t epochs_ = 0;                                        // agree() calls so far
+  std::map<std::uint64_t, Ballot> myBallots_;                       // what this rank proposed
+  std::map<std::uint64_t, std::map<int, Ballot>> proposals_;        // as coordinator: epoch -> rank -> ballot
+  std::map<std::uint64_t, Ballot> decisions_;                       // epoch -> decision
+};
+
+}  // namespace banyan::resilience
