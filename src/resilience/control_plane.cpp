@@ -304,7 +304,7 @@ void ControlPlane::handle(const ControlMessage& m) {
       sender.closed = true;
       lock.unlock();
       recordDeparture({FailureNotice::Kind::Closed, m.from, m.from, m.from,
-                       "it closed its communicator with no operation pending"});
+                       "closed its communicator with no operation pending"});
       wake();  // the thread watches the new neighbours from now
       return;
     case MessageKind::Revoke: {
@@ -381,6 +381,8 @@ void ControlPlane::recordDeparture(const FailureNotice& notice) {
     auto same = std::find_if(departures_.begin(), departures_.end(),
                              [&](const FailureNotice& known) { return known.lost == notice.lost; });
     if (same != departures_.end()) {
+      // A closing rank's goodbye follows its account of a failure: the account says more.
+      if (notice.kind == FailureNotice::Kind::Closed && same->kind == FailureNotice::Kind::Departed) return;
       *same = notice;
     } else {
       departures_.push_back(notice);

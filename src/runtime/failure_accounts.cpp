@@ -88,9 +88,8 @@ Status FailureAccounts::explainLoss(const Status& failed, const Pending& pending
     if (!named) return failed;  // a timeout, say, with no loss known anywhere
     // Nobody has said anything: this rank is the first to see `peer` go. Everyone hears it now.
     control_.announce(peer, causeOf(failed));
-    return Status(failed.code(),
-                  fmt::format("{}; rank {} sent no failure notice: it died or was cut off", failed.message(), peer))
-        .withLostPeer(peer, true);
+    known = control_.firstLoss();
+    if (!known) return failed;  // (a rank this rank cannot declare lost: never so for a named peer)
   }
   using Kind = resilience::FailureNotice::Kind;
   const std::string operation = describe(pending);

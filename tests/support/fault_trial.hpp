@@ -6,9 +6,11 @@
 // R ranks loop over mixed collectives; one of them (the victim) is SIGKILLed or SIGSTOPped by a
 // thread of its own at a planned moment after the loop's start barrier, so the fault lands
 // anywhere: between calls, mid-transfer, inside a reduction. Every survivor must end with:
-//   after a kill: a Remote error that names the victim (first-hand, or through the account
-//                 another survivor published before it closed);
-//   after a stop: a Timeout, or a Remote error carrying a neighbour's timeout account.
+//   after a kill: a Remote error that names the victim as the rank lost (first-hand, or
+//                 through the notice of whoever saw it first: resilience/control_plane.hpp);
+//   after a stop: a Remote error naming the victim as lost, "stopped responding" (the control
+//                 channel's heartbeats, whose window is shorter than the timeout here), or a
+//                 Timeout where a survivor's own deadline came first.
 // No Catch2 here: the tool includes this too.
 
 #include <banyan/communicator.hpp>
@@ -42,6 +44,8 @@ struct Plan {
   // BANYAN_TIMEOUT: short for stops (the survivors' errors are these timeouts), long for kills
   // (a kill must be reported from the broken connection, long before any timeout).
   std::chrono::milliseconds timeout{30000};
+  // BANYAN_HEARTBEAT_MS: with the default 5 misses a stopped rank is declared lost after 1 s.
+  std::chrono::milliseconds heartbeat{200};
   // A survivor still looping this long after the start gives up and reports no error.
   std::chrono::seconds loopFor{40};
 };
@@ -52,18 +56,17 @@ inline void drawVictim(Plan& plan, std::mt19937& random) {
   plan.delay = std::chrono::microseconds(random() % 300000);
 }
 
-// How errors name the victim, by the transport that reaches it ("rank 2 at 127.0.0.1:..." over
-// TCP, "rank 2 (pid 123, shared memory)" over shared memory).
-inline std::string victimNamed(const std::string& transport, int victim) {
-  if (transport == "tcp") return fmt::format("rank {} at", victim);
-  if (transport.rfind("ofi-", 0) == 0) return fmt::format("rank {} (ofi", victim);
-  return fmt::format("rank {} (pid", victim);
+// How errors name the victim, whatever the transport: as the rank lost, not as a bystander
+// whose connection closed.
+inline std::string victimNamed(const std::string& /*transport*/, int victim) {
+  return fmt::format("rank {} was lost", victim);
 }
 
 // The trial's environment on top of the transport's (`options`, e.g. test::over(transport)).
 inline bootstrap::LaunchOptions launchOptions(const Plan& plan, bootstrap::LaunchOptions options) {
   options.environment["BANYAN_DEBUG"] = "none";
   options.environment["BANYAN_TIMEOUT"] = fmt::format("{}ms", plan.timeout.count());
+  options.environment["BANYAN_HEARTBEAT_MS"] = fmt::format("{}", plan.heartbeat.count());
   // Past the loop's own limit and the stopped victim's end (stopWait below).
   options.deadline = plan.loopFor + std::chrono::seconds(20);
   return options;
@@ -156,10 +159,10 @@ inline Outcome runRank(const Plan& plan, const std::string& named, const Hooks& 
     outcome.detected = at - fault;
     outcome.namesVictim = outcome.text.find(named) != std::string::npos;
     if (plan.stop) {
-      // Stopped, not dead: a timeout, seen first-hand or through a survivor that timed out
-      // before and said so.
-      outcome.right = (e.code() == ErrorCode::Timeout || e.code() == ErrorCode::Remote) &&
-                      outcome.text.find("BANYAN_TIMEOUT") != std::string::npos;
+      // Stopped, not dead: declared lost by the heartbeats, or a timeout seen first-hand.
+      outcome.right = (e.code() == ErrorCode::Remote && outcome.namesVictim &&
+                       outcome.text.find("stopped responding") != std::string::npos) ||
+                      (e.code() == ErrorCode::Timeout && outcome.text.find("BANYAN_TIMEOUT") != std::string::npos);
       const int lowest = plan.victim == 0 ? 1 : 0;
       if (rank == lowest) {
         std::this_thread::sleep_until(fault + stopWait(plan));
