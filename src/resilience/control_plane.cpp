@@ -231,6 +231,8 @@ void ControlPlane::run() {
     if (fds[0].revents & POLLIN) receiveAll();
     for (std::size_t i = 0; i < watched.size(); ++i) {
       if (fds[i + 2].revents & (POLLIN | POLLHUP)) {
+        // Whatever it sent before it exited (a goodbye, its account) counts first.
+        receiveAll();
         announce(watched[i], fmt::format("its process (pid {}, on this host) exited",
                                          static_cast<long>(liveness_->pidOf(watched[i]))));
       }
@@ -285,6 +287,7 @@ void ControlPlane::handle(const ControlMessage& m) {
                                 "longer than the liveness window",
                                 m.detectedBy, rank_, m.text);
         const Status why = *revoked_;
+        broken_.store(true, std::memory_order_release);
         lock.unlock();
         changed_.notify_all();
         if (onBreak_) onBreak_(why);
@@ -311,6 +314,7 @@ void ControlPlane::handle(const ControlMessage& m) {
       if (revoked_) return;
       revoked_ = Status::make(ErrorCode::Aborted, "{} was revoked by rank {}: {}", name_, m.subject, m.text);
       const Status why = *revoked_;
+      broken_.store(true, std::memory_order_release);
       const auto around = neighbours();
       lock.unlock();
       changed_.notify_all();
@@ -363,7 +367,8 @@ bool ControlPlane::recordLoss(const FailureNotice& notice) {
     std::lock_guard lock(mutex_);
     if (peers_.empty() || notice.lost < 0 || notice.lost >= size_ || notice.lost == rank_) return false;
     auto& peer = peers_[static_cast<std::size_t>(notice.lost)];
-    if (peer.lost) return false;
+    // A rank that said goodbye owes nobody anything: its exit is no loss.
+    if (peer.lost || peer.closed) return false;
     peer.lost = true;
     losses_.push_back(notice);
     // New neighbours take over the watch; their silence so far was not meant for us.
@@ -405,6 +410,7 @@ void ControlPlane::sayGoodbye() {
 }
 
 void ControlPlane::lossRecorded(const FailureNotice& notice) {
+  broken_.store(true, std::memory_order_release);
   log::warn(rank_, "{}: {}", name_, describe(notice));
   if (onBreak_) onBreak_(statusOf(notice));
 }
@@ -478,7 +484,7 @@ std::optional<FailureNotice> ControlPlane::causeBehind(int peer, std::chrono::mi
     }
     return nullptr;
   };
-  changed_.wait_for(lock, wait, [&] { return !losses_.empty() || departure() != nullptr; });
+  changed_.wait_for(lock, wait, [&] { return !losses_.empty() || departure() != nullptr || revoked_; });
   if (!losses_.empty()) return losses_.front();
   if (const auto* notice = departure()) return *notice;
   return std::nullopt;
@@ -523,6 +529,7 @@ void ControlPlane::revoke(const std::string& reason) {
     if (revoked_) return;
     revoked_ = Status::make(ErrorCode::Aborted, "{} was revoked by rank {}: {}", name_, rank_, reason);
     why = *revoked_;
+    broken_.store(true, std::memory_order_release);
   }
   changed_.notify_all();
   ControlMessage message = header(MessageKind::Revoke);
@@ -530,6 +537,13 @@ void ControlPlane::revoke(const std::string& reason) {
   message.text = reason;
   sendToAllLive(message);
   if (onBreak_) onBreak_(why);
+}
+
+Status ControlPlane::breakStatus() const {
+  std::lock_guard lock(mutex_);
+  if (revoked_) return *revoked_;
+  if (!losses_.empty()) return statusOf(losses_.front());
+  return Status::ok();
 }
 
 std::optional<Status> ControlPlane::revoked() const {

@@ -118,6 +118,10 @@ class ControlPlane {
   void revoke(const std::string& reason);
   // The revocation's Status, if the communicator was revoked (here or by a peer).
   std::optional<Status> revoked() const;
+  // Whether a loss or a revocation has broken the communicator (cheap: an operation about to
+  // start asks), and the Status it ends operations with.
+  bool broken() const { return broken_.load(std::memory_order_acquire); }
+  Status breakStatus() const;
 
   // Fault-tolerant agreement among the survivors: every rank calls it, in the same order
   // relative to its other agree() calls. Returns the AND of their flags and the ranks known
@@ -168,6 +172,7 @@ class ControlPlane {
   std::function<void(const Status&)> onBreak_;
   std::atomic<std::uint64_t> entered_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> broken_{false};
   std::thread thread_;
 
   mutable std::mutex mutex_;
