@@ -157,8 +157,7 @@ class ControlPlane {
   std::string silenceCause(int rank, std::chrono::steady_clock::duration silent, std::uint64_t entered) const;
   void wake();
   // agree()'s rounds: as the coordinator, and as anyone else.
-  std::optional<Ballot> coordinate(std::uint64_t epoch, const std::function<std::string()>& makePayload,
-                                   bool resend);
+  std::optional<Ballot> coordinate(std::uint64_t epoch, const std::function<std::string()>& makePayload, bool resend);
 
   const int rank_;
   const int size_;
@@ -181,10 +180,10 @@ class ControlPlane {
   std::vector<FailureNotice> losses_;      // in the order learned
   std::vector<FailureNotice> departures_;  // one per rank, the latest
   std::optional<Status> revoked_;
-  std::uint64_t epochs_ = 0;                                        // agree() calls so far
-  std::map<std::uint64_t, Ballot> myBallots_;                       // what this rank proposed
-  std::map<std::uint64_t, std::map<int, Ballot>> proposals_;        // as coordinator: epoch -> rank -> ballot
-  std::map<std::uint64_t, Ballot> decisions_;                       // epoch -> decision
+  std::uint64_t epochs_ = 0;                                  // agree() calls so far
+  std::map<std::uint64_t, Ballot> myBallots_;                 // what this rank proposed
+  std::map<std::uint64_t, std::map<int, Ballot>> proposals_;  // as coordinator: epoch -> rank -> ballot
+  std::map<std::uint64_t, Ballot> decisions_;                 // epoch -> decision
 };
 
 }  // namespace banyan::resilience

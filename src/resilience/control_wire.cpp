@@ -155,8 +155,7 @@ std::optional<ControlMessage> decode(const std::uint8_t* data, std::size_t size)
       ok = r.number(m.ballot.epoch);
       break;
     case MessageKind::Decide:
-      ok = r.number(m.ballot.epoch) && r.number(m.ballot.flag) && r.ranks(m.ballot.failed) &&
-           r.text(m.ballot.payload);
+      ok = r.number(m.ballot.epoch) && r.number(m.ballot.flag) && r.ranks(m.ballot.failed) && r.text(m.ballot.payload);
       break;
     default:
       return std::nullopt;

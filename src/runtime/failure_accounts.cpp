@@ -110,7 +110,8 @@ Status FailureAccounts::explainLoss(const Status& failed, const std::string& ope
     return Status(failed.code(), text).withLostPeer(known->lost, true);
   }
   // The peer failed for a reason of its own, and closed; or closed with nothing pending.
-  if (pending != nullptr && known->kind == Kind::Departed && known->cause.find(aboutOurMessage()) != std::string::npos) {
+  if (pending != nullptr && known->kind == Kind::Departed &&
+      known->cause.find(aboutOurMessage()) != std::string::npos) {
     // It failed on a message of ours that belonged to another call: the same mismatch seen
     // from the other side.
     if (auto both = exchangeCalls(peer, *pending)) return *both;

@@ -33,10 +33,10 @@ void OperationRunner::startNext() {
     if (!broken_.isOk()) {
       // The first operation to meet a break the control channel reported fails with it (a
       // loss is Remote); later ones are Aborted, pointing at it.
-      const Status refused =
-          !breakReported_ ? broken_.withContext(describe(pending))
-                          : Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}",
-                                         describe(pending), identity_.name, broken_.message());
+      const Status refused = !breakReported_
+                                 ? broken_.withContext(describe(pending))
+                                 : Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}",
+                                                describe(pending), identity_.name, broken_.message());
       breakReported_ = true;
       if (parts_.recorder) parts_.recorder->finished(pending.sequence, refused);
       finishOperation(pending.state, refused);
@@ -181,9 +181,10 @@ void OperationRunner::startTransfer(const PointToPointCall& r, std::uint64_t num
   noticeBreak();
   if (!broken_.isOk()) {
     parts_.driver.operationEnded();
-    state->complete(!breakReported_ ? broken_.withContext(what)
-                                    : Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}",
-                                                   what, identity_.name, broken_.message()));
+    state->complete(!breakReported_
+                        ? broken_.withContext(what)
+                        : Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}", what,
+                                       identity_.name, broken_.message()));
     breakReported_ = true;
     return;
   }

@@ -89,7 +89,7 @@ class OperationRunner {
   bool starting_ = false;
   bool watchdogArmed_ = false;
   Status broken_;
-  bool breakReported_ = false;  // some operation has failed with broken_ already
+  bool breakReported_ = false;                                    // some operation has failed with broken_ already
   std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
   runtime::ScratchBuffer premultiplied_;                          // a premultiplied sum's scaled input
   runtime::ScratchBuffer fusion_;                                 // a fused allreduce's packed parts

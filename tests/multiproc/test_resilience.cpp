@@ -37,8 +37,8 @@ using Clock = std::chrono::steady_clock;
 // Ranks under banyan's launcher, but the communicator's store is served by rank 0's process, as
 // torchrun and banyan-mpi have it: the launcher's store only tells the others its port.
 Communicator joinWithStoreInRankZero(int rank, int size) {
-  auto launcher = std::make_shared<TcpStore>("127.0.0.1", static_cast<std::uint16_t>(
-                                                              std::atoi(std::strchr(std::getenv("BANYAN_STORE_ADDR"), ':') + 1)));
+  auto launcher = std::make_shared<TcpStore>(
+      "127.0.0.1", static_cast<std::uint16_t>(std::atoi(std::strchr(std::getenv("BANYAN_STORE_ADDR"), ':') + 1)));
   std::shared_ptr<Store> store;
   if (rank == 0) {
     auto server = std::make_unique<TcpStoreServer>("127.0.0.1", 0);
