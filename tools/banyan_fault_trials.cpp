@@ -300,9 +300,9 @@ std::vector<bootstrap::RankExit> launchMpirun(Shared* shared, const Settings& se
   // (before they could report): with recovery on, mpirun leaves the survivors alone.
   environment["OMPI_MCA_orte_enable_recovery"] = "1";
   environment["OMPI_MCA_orte_abort_on_non_zero_status"] = "0";
-  const std::vector<std::string> argv{"mpirun",        "-np",       std::to_string(settings.ranks),
-                                      "--oversubscribe", "--bind-to", "none",
-                                      settings.self,   "--mpi-worker", mapPath};
+  const std::vector<std::string> argv{"mpirun",          "-np",          std::to_string(settings.ranks),
+                                      "--oversubscribe", "--bind-to",    "none",
+                                      settings.self,     "--mpi-worker", mapPath};
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -385,8 +385,8 @@ struct TrialResult {
   int delayUs = 0;
   faults::Phase landed = faults::Phase::None;  // where the victim was when its signal went out
   int hangs = 0;
-  int wrong = 0;           // survivors whose report does not name the victim (strict), or no report
-  int wrongOldRule = 0;    // the same by the test's rule (fault_trial.hpp `right`)
+  int wrong = 0;             // survivors whose report does not name the victim (strict), or no report
+  int wrongOldRule = 0;      // the same by the test's rule (fault_trial.hpp `right`)
   bool didNotStart = false;  // a survivor's job failed before the fault: nothing to judge
   bool noFault = false;      // the victim never reached its fault (it failed first)
   std::vector<double> delaysMs;
@@ -401,7 +401,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
   plan.stop = spec.stop;
   plan.moment = spec.moment;
   plan.timeout = spec.stop || spec.moment == faults::Moment::Init ? std::chrono::milliseconds(settings.timeoutMs)
-                                                                   : std::chrono::milliseconds(60000);
+                                                                  : std::chrono::milliseconds(60000);
   plan.loopFor = std::chrono::seconds(settings.boundS);
   faults::drawVictim(plan, random, std::chrono::milliseconds(settings.initWindowMs));
   if (settings.victim >= 0) plan.victim = settings.victim;
@@ -418,8 +418,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
   shared->delayUs = plan.delay.count();
   shared->timeoutMs = plan.timeout.count();
   shared->loopForS = plan.loopFor.count();
-  std::snprintf(shared->named, sizeof shared->named, "%s",
-                faults::victimNamed(spec.transport, plan.victim).c_str());
+  std::snprintf(shared->named, sizeof shared->named, "%s", faults::victimNamed(spec.transport, plan.victim).c_str());
 
   bootstrap::LaunchOptions options;
   environmentFor(spec.transport, options.environment);
@@ -485,15 +484,15 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
     texts.push_back(fmt::format("rank {}: {}", exit.rank, report.text));
     if (exit.killedAtDeadline || verdict == Verdict::NoError) {
       ++result.hangs;
-      result.problems.push_back(fmt::format("rank {}: hang, no error within {} s ({})", exit.rank, settings.boundS,
-                                            exit.describe()));
+      result.problems.push_back(
+          fmt::format("rank {}: hang, no error within {} s ({})", exit.rank, settings.boundS, exit.describe()));
       continue;
     }
     if (verdict != Verdict::Reported) {
       ++result.wrong;
       ++result.wrongOldRule;
-      result.problems.push_back(
-          fmt::format("rank {}: no report ({}{})", exit.rank, exit.describe(), mpirunEnd.empty() ? "" : "; " + mpirunEnd));
+      result.problems.push_back(fmt::format("rank {}: no report ({}{})", exit.rank, exit.describe(),
+                                            mpirunEnd.empty() ? "" : "; " + mpirunEnd));
       continue;
     }
     const bool kindRight = !spec.stop || report.right.load() != 0;  // a stop: a timeout, first-hand or relayed
@@ -501,10 +500,9 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
     if (report.right.load() == 0) ++result.wrongOldRule;
     if (!kindRight || report.blamesVictim.load() == 0) {
       ++result.wrong;
-      result.problems.push_back(fmt::format("rank {}: {}: {}", exit.rank,
-                                            kindRight ? "does not name rank " + std::to_string(plan.victim)
-                                                      : std::string("not a timeout"),
-                                            report.text));
+      result.problems.push_back(fmt::format(
+          "rank {}: {}: {}", exit.rank,
+          kindRight ? "does not name rank " + std::to_string(plan.victim) : std::string("not a timeout"), report.text));
     }
     result.delaysMs.push_back(static_cast<double>(report.detectedNs) / 1e6);
   }
@@ -575,8 +573,8 @@ Settings parse(int argc, char** argv) {
   if (s.ranks < 3 || s.ranks > kMaxRanks)
     throw std::invalid_argument(fmt::format("--ranks must be 3 to {}", kMaxRanks));
   if (s.victim >= s.ranks) throw std::invalid_argument("--victim must be below --ranks");
-  if (s.kills < 0 || s.stops < 0 || s.transports.empty() || s.layouts.empty() || s.timeoutMs < 100 ||
-      s.boundS < 5 || s.initWindowMs < 1) {
+  if (s.kills < 0 || s.stops < 0 || s.transports.empty() || s.layouts.empty() || s.timeoutMs < 100 || s.boundS < 5 ||
+      s.initWindowMs < 1) {
     throw std::invalid_argument(
         "--kills/--stops must be >= 0, --transports and --layouts non-empty, --timeout-ms >= 100, --bound-s >= 5, "
         "--init-window-ms >= 1");
@@ -712,13 +710,14 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < trials.size(); ++i) {
     results.push_back(runTrial(settings, shared, mapPath, trials[i], random));
     const auto& r = results.back();
-    std::string what = r.problems.empty() && r.leftovers.empty()
-                           ? fmt::format("ok, errors after {:.0f}-{:.0f} ms", percentile(r.delaysMs, 0),
-                                         percentile(r.delaysMs, 1))
-                           : fmt::format("{}", fmt::join(r.problems, "\n      "));
+    std::string what =
+        r.problems.empty() && r.leftovers.empty()
+            ? fmt::format("ok, errors after {:.0f}-{:.0f} ms", percentile(r.delaysMs, 0), percentile(r.delaysMs, 1))
+            : fmt::format("{}", fmt::join(r.problems, "\n      "));
     if (!r.leftovers.empty()) what += fmt::format("\n      left in /dev/shm: {}", fmt::join(r.leftovers, " "));
     if (!r.delaysMs.empty() && !r.problems.empty()) {
-      what += fmt::format("\n      errors after {:.0f}-{:.0f} ms", percentile(r.delaysMs, 0), percentile(r.delaysMs, 1));
+      what +=
+          fmt::format("\n      errors after {:.0f}-{:.0f} ms", percentile(r.delaysMs, 0), percentile(r.delaysMs, 1));
     }
     std::printf("trial %3zu: %-4s %-8s %-12s %-14s victim %d at %6.1f ms (landed in %s): %s\n", i + 1,
                 r.spec.stop ? "stop" : "kill", r.spec.layout.c_str(), r.spec.transport.c_str(),
@@ -736,9 +735,8 @@ int main(int argc, char** argv) {
     const std::string moment(faults::momentName(r.spec.moment));
     for (auto* key : {&byTransport, &byMoment}) {
       const std::string third = key == &byTransport ? r.spec.transport : moment;
-      for (const auto& k : std::vector<std::vector<std::string>>{{fault, r.spec.layout, third},
-                                                                 {fault, r.spec.layout, "all"},
-                                                                 {fault, "all", "all"}}) {
+      for (const auto& k : std::vector<std::vector<std::string>>{
+               {fault, r.spec.layout, third}, {fault, r.spec.layout, "all"}, {fault, "all", "all"}}) {
         if (key == &byMoment && k[2] == "all") continue;  // the transport table has the totals
         Row& row = (*key)[k];
         ++row.trials;

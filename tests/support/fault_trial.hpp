@@ -27,12 +27,12 @@
 #include <unistd.h>
 
 #include <array>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -85,10 +85,14 @@ enum class Phase : int { None = 0, Init = 1, Connect = 2, Loop = 3 };
 
 inline std::string_view phaseName(Phase phase) {
   switch (phase) {
-    case Phase::Init: return "init";
-    case Phase::Connect: return "connect";
-    case Phase::Loop: return "loop";
-    default: return "none";
+    case Phase::Init:
+      return "init";
+    case Phase::Connect:
+      return "connect";
+    case Phase::Loop:
+      return "loop";
+    default:
+      return "none";
   }
 }
 
@@ -138,7 +142,7 @@ inline bool mentionsRank(std::string_view text, int rank, std::string_view excep
     if (at > 0 && (std::isalnum(static_cast<unsigned char>(text[at - 1])) != 0)) continue;  // "xrank 2"
     const std::string_view rest = text.substr(at + needle.size());
     if (!rest.empty() && std::isdigit(static_cast<unsigned char>(rest[0])) != 0) continue;  // "rank 21"
-    if (rest.starts_with(" of ")) continue;                                                    // "on rank 2 of 4"
+    if (rest.starts_with(" of ")) continue;                                                 // "on rank 2 of 4"
     if (!exceptFollowedBy.empty() && rest.starts_with(exceptFollowedBy)) continue;
     return true;
   }
@@ -195,10 +199,18 @@ inline void once(Communicator& comm, Buffers& b, Moment moment) {
   const int left = (rank + n - 1) % n;
   const std::size_t perPeer = b.small.size() / static_cast<std::size_t>(n);
   switch (moment) {
-    case Moment::Allreduce: comm.allreduce(b.big.data(), b.big.size(), DataType::f32, ReduceOp::sum); return;
-    case Moment::Allgather: comm.allgather(b.small.data(), b.gathered.data(), b.small.size(), DataType::f32); return;
-    case Moment::Broadcast: comm.broadcast(b.big.data(), b.big.size(), DataType::f32, 1 % n); return;
-    case Moment::Alltoall: comm.alltoall(b.gathered.data(), b.big.data(), b.small.size(), DataType::f32); return;
+    case Moment::Allreduce:
+      comm.allreduce(b.big.data(), b.big.size(), DataType::f32, ReduceOp::sum);
+      return;
+    case Moment::Allgather:
+      comm.allgather(b.small.data(), b.gathered.data(), b.small.size(), DataType::f32);
+      return;
+    case Moment::Broadcast:
+      comm.broadcast(b.big.data(), b.big.size(), DataType::f32, 1 % n);
+      return;
+    case Moment::Alltoall:
+      comm.alltoall(b.gathered.data(), b.big.data(), b.small.size(), DataType::f32);
+      return;
     case Moment::ReduceScatter:
       comm.reduceScatter(b.gathered.data(), b.small.data(), b.small.size(), DataType::f32, ReduceOp::sum);
       return;
@@ -219,7 +231,9 @@ inline void once(Communicator& comm, Buffers& b, Moment moment) {
       comm.groupEnd().wait();
       return;
     }
-    default: round(comm, b); return;
+    default:
+      round(comm, b);
+      return;
   }
 }
 
