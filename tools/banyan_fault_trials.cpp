@@ -335,7 +335,7 @@ std::vector<bootstrap::RankExit> launchMpirun(Shared* shared, const Settings& se
 }
 
 // Is `pid` still a process of this program (not a recycled pid)?
-bool ourProcess(pid_t pid, const std::string& self) {
+bool ourProcess(pid_t pid) {
   if (pid <= 0 || ::kill(pid, 0) != 0) return false;
   char target[4096] = {};
   const auto path = fmt::format("/proc/{}/exe", pid);
@@ -343,7 +343,6 @@ bool ourProcess(pid_t pid, const std::string& self) {
   if (n <= 0) return false;
   char mine[4096] = {};
   const ssize_t m = ::readlink("/proc/self/exe", mine, sizeof mine - 1);
-  (void)self;
   return m > 0 && std::string(target, static_cast<std::size_t>(n)) == std::string(mine, static_cast<std::size_t>(m));
 }
 
@@ -444,7 +443,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
     const auto pid = static_cast<pid_t>(shared->pids[r].load());
     if (pid <= 0) continue;
     pids.insert(pid);
-    if (ourProcess(pid, settings.self)) {
+    if (ourProcess(pid)) {
       ::kill(pid, SIGKILL);
       if (r != plan.victim && shared->reports[r].verdict.load() == 0) {
         exits[static_cast<std::size_t>(r)].killedAtDeadline = true;
@@ -454,7 +453,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
   // Give the kernel a moment to end them before looking in /dev/shm.
   for (int i = 0; i < 100; ++i) {
     bool alive = false;
-    for (const auto pid : pids) alive = alive || ourProcess(static_cast<pid_t>(pid), settings.self);
+    for (const auto pid : pids) alive = alive || ourProcess(static_cast<pid_t>(pid));
     if (!alive) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

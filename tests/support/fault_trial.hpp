@@ -135,7 +135,8 @@ inline std::string victimNamed(const std::string& transport, int victim) {
 // operation names the rank that runs it), and must not say of any other rank that it "reported
 // no failure" (the runtime's words for "that rank died"). A report that names the victim only as
 // a rank that had failed before it closed, or that blames the neighbour the victim's loss shut
-// down, is wrong, though victimNamed's text may be in it.
+// down, or whose timeout lists the victim among other ranks it was waiting for, is wrong,
+// though victimNamed's text may be in it.
 inline bool mentionsRank(std::string_view text, int rank, std::string_view exceptFollowedBy = {}) {
   const std::string needle = fmt::format("rank {}", rank);
   for (std::size_t at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + 1)) {
@@ -157,11 +158,23 @@ inline std::string_view innermostAccount(std::string_view text) {
 
 inline bool blamesVictim(std::string_view text, int victim, int ranks) {
   const std::string_view inner = innermostAccount(text);
-  if (!mentionsRank(inner, victim, " had failed before it closed")) return false;
+  constexpr std::string_view kBystander = " had failed before it closed";
   for (int other = 0; other < ranks; ++other) {
     if (other != victim && inner.find(fmt::format("rank {} reported no failure", other)) != std::string_view::npos) {
       return false;
     }
+  }
+  // A timeout lists what the call was "waiting for": the ranks it waited on, which need not be
+  // the one that stopped. The victim there is only the cause when the list names no other rank.
+  constexpr std::string_view kWaiting = "waiting for ";
+  const std::size_t waiting = inner.find(kWaiting);
+  const std::string_view cause = inner.substr(0, waiting);
+  if (mentionsRank(cause, victim, kBystander)) return true;
+  if (waiting == std::string_view::npos) return false;
+  const std::string_view list = inner.substr(waiting);
+  if (!mentionsRank(list, victim, kBystander)) return false;
+  for (int other = 0; other < ranks; ++other) {
+    if (other != victim && mentionsRank(list, other, kBystander)) return false;
   }
   return true;
 }
