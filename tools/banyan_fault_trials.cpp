@@ -185,6 +185,7 @@ int rankBody(Shared* shared, int rank, const std::function<Communicator()>& crea
     return ns == 0 ? planned : Clock::time_point(std::chrono::nanoseconds(ns));
   };
   hooks.pidOf = [shared](int r) { return static_cast<pid_t>(shared->pids[r].load()); };
+  hooks.faultSeen = [shared] { return shared->faultNs.load() != 0; };
   hooks.create = create;
   const auto outcome = faults::runRank(plan, shared->named, hooks, rank);
   Report& report = shared->reports[rank];

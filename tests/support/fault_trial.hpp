@@ -265,7 +265,8 @@ inline void round(Communicator& comm, Buffers& b) {
 struct Outcome {
   // The job could not start (joining, the pid exchange, the start barrier failed; `text` says
   // why): there was no fault yet, so there is nothing to judge. Seen under heavy load with a
-  // stop trial's 2 s BANYAN_TIMEOUT. (Moment::Init: such an error is the one judged.)
+  // stop trial's 2 s BANYAN_TIMEOUT. (Moment::Init, or once the victim's signal went out
+  // (Hooks::faultSeen): such an error is judged.)
   bool setupFailed = false;
   bool errored = false;  // false: still looping at plan.loopFor, no error
   ErrorCode code = ErrorCode::Internal;
@@ -284,6 +285,10 @@ struct Hooks {
   std::function<Clock::time_point(Clock::time_point planned)> faultMoment;  // in a survivor, after its error
   std::function<Communicator()> create;                                     // default: fromEnvironment()
   std::function<pid_t(int rank)> pidOf;  // default: the pids the ranks allgather (Mixed only)
+  // Whether the victim's signal has gone out: a survivor whose set-up fails after it is judged,
+  // not counted as a job that did not start (the victim may be done making its communicator
+  // and in its first call while the others still make theirs). Default: only Moment::Init.
+  std::function<bool()> faultSeen;
 };
 
 namespace detail {
@@ -363,7 +368,7 @@ inline Outcome runRank(const Plan& plan, const std::string& named, const Hooks& 
     }
   } catch (const Error& e) {
     Outcome failed;
-    if (plan.moment == Moment::Init) {
+    if (plan.moment == Moment::Init || (hooks.faultSeen && hooks.faultSeen())) {
       failed = judge(e, failed);
       if (rankHint >= 0 && hooks.pidOf) endStopped(rankHint, hooks.pidOf(plan.victim));
       return failed;
