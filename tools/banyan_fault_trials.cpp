@@ -491,8 +491,11 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
     if (verdict != Verdict::Reported) {
       ++result.wrong;
       ++result.wrongOldRule;
-      result.problems.push_back(fmt::format("rank {}: no report ({}{})", exit.rank, exit.describe(),
-                                            mpirunEnd.empty() ? "" : "; " + mpirunEnd));
+      // Under mpirun the rank is not our child: its end is unknown, its stderr in the mpirun log.
+      result.problems.push_back(
+          mpirunEnd.empty() ? fmt::format("rank {}: no report ({})", exit.rank, exit.describe())
+                            : fmt::format("rank {}: ended without a report (crashed or killed: see --mpirun-log; {})",
+                                          exit.rank, mpirunEnd));
       continue;
     }
     // A stop: a timeout, first-hand or relayed (the test's rule wants "BANYAN_TIMEOUT" in the
