@@ -27,7 +27,8 @@
 // survivor's delay counts from the real fault on the one system-wide monotonic clock, and a
 // stopped victim is found by its pid. A survivor that has not ended --bound-s after its loop
 // started is a hang: the tool kills every rank of the trial, and removes the /dev/shm/banyan-*
-// segments the trial's processes created and left (counted as leftovers).
+// segments the trial's processes created and left (counted as leftovers; removeLeftovers says
+// how it knows them); other new files in /dev/shm (Open MPI's) are listed, not removed.
 //
 // Judged per survivor (the strict reading, fault_trial.hpp blamesVictim): the report must
 // name the victim as the cause in its innermost account; after a stop it must be a Timeout (or
@@ -347,29 +348,64 @@ bool ourProcess(pid_t pid) {
   return m > 0 && std::string(target, static_cast<std::size_t>(n)) == std::string(mine, static_cast<std::size_t>(m));
 }
 
-// The /dev/shm/banyan-* segments whose creator (SegmentStamp) is one of `pids`: found, listed
-// and removed. Segments of other jobs on this machine are left alone.
-std::vector<std::string> removeLeftovers(const std::set<std::int64_t>& pids) {
-  std::vector<std::string> found;
-  DIR* dir = ::opendir("/dev/shm");
-  if (dir == nullptr) return found;
-  while (const dirent* entry = ::readdir(dir)) {
-    const std::string file = entry->d_name;
-    if (!file.starts_with("banyan-")) continue;
+std::set<std::string> shmFiles() {
+  std::set<std::string> files;
+  if (DIR* dir = ::opendir("/dev/shm")) {
+    while (const dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] != '.') files.insert(entry->d_name);
+    }
+    ::closedir(dir);
+  }
+  return files;
+}
+
+// The creator's pid from a banyan segment's stamp, or 0 when it carries none.
+std::int64_t stampedCreator(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return -1;
+  transport::shm::SegmentStamp stamp{};
+  const bool stamped = ::pread(fd, &stamp, sizeof stamp, 0) == static_cast<ssize_t>(sizeof stamp) &&
+                       stamp.magic == transport::shm::SegmentStamp::kMagic;
+  ::close(fd);
+  return stamped ? stamp.creatorPid : 0;
+}
+
+struct Leftovers {
+  std::vector<std::string> banyan;  // removed
+  std::vector<std::string> other;   // not banyan's (Open MPI's vader segments): listed, left alone
+};
+
+// What the trial left in /dev/shm once its processes are gone. banyan-* segments whose stamp
+// names one of `pids` are removed; so are banyan-* files that appeared during the trial and
+// still carry no stamp (a rank killed between creating and stamping its segment: the runtime's
+// own clean-up, removeStale, cannot tell whose they are and leaves them for ever); a live
+// creator stamps within microseconds, so one still unstamped 200 ms later is the trial's. Other
+// new files are listed only: other jobs on this machine may own them.
+Leftovers removeLeftovers(const std::set<std::int64_t>& pids, const std::set<std::string>& before) {
+  Leftovers left;
+  std::vector<std::string> unstamped;
+  for (const auto& file : shmFiles()) {
     const std::string path = "/dev/shm/" + file;
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    if (fd < 0) continue;
-    transport::shm::SegmentStamp stamp{};
-    const bool stamped = ::pread(fd, &stamp, sizeof stamp, 0) == static_cast<ssize_t>(sizeof stamp) &&
-                         stamp.magic == transport::shm::SegmentStamp::kMagic;
-    ::close(fd);
-    if (stamped && pids.count(stamp.creatorPid) != 0) {
-      found.push_back(file);
+    if (!file.starts_with("banyan-")) {
+      if (before.count(file) == 0) left.other.push_back(file);
+      continue;
+    }
+    const std::int64_t creator = stampedCreator(path);
+    if (creator > 0 && pids.count(creator) != 0) {
+      left.banyan.push_back(file);
       ::unlink(path.c_str());
+    } else if (creator == 0 && before.count(file) == 0) {
+      unstamped.push_back(file);
     }
   }
-  ::closedir(dir);
-  return found;
+  if (!unstamped.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (const auto& file : unstamped) {
+    const std::string path = "/dev/shm/" + file;
+    if (stampedCreator(path) != 0) continue;
+    left.banyan.push_back(file + " (unstamped)");
+    ::unlink(path.c_str());
+  }
+  return left;
 }
 
 struct TrialSpec {
@@ -390,7 +426,8 @@ struct TrialResult {
   bool didNotStart = false;  // a survivor's job failed before the fault: nothing to judge
   bool noFault = false;      // the victim never reached its fault (it failed first)
   std::vector<double> delaysMs;
-  std::vector<std::string> leftovers;
+  std::vector<std::string> leftovers;       // banyan's segments, removed
+  std::vector<std::string> otherLeftovers;  // others' new files (Open MPI's), left alone
   std::vector<std::string> problems;
   std::vector<std::string> reports;  // every survivor's error text, right or wrong
 };
@@ -427,6 +464,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
   // Past the bound, the stopped victim's end (stopWait) and setting up.
   options.deadline = plan.loopFor + std::chrono::seconds(5);
   const auto deadline = Clock::now() + options.deadline;
+  const std::set<std::string> shmBefore = shmFiles();
   std::string mpirunEnd;
   std::vector<bootstrap::RankExit> exits;
   if (spec.layout == "launcher") {
@@ -458,7 +496,9 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
     if (!alive) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  result.leftovers = removeLeftovers(pids);
+  auto left = removeLeftovers(pids, shmBefore);
+  result.leftovers = std::move(left.banyan);
+  result.otherLeftovers = std::move(left.other);
   result.landed = static_cast<faults::Phase>(shared->faultPhase.load());
   result.noFault = shared->faultNs.load() == 0;
 
@@ -718,11 +758,14 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < trials.size(); ++i) {
     results.push_back(runTrial(settings, shared, mapPath, trials[i], random));
     const auto& r = results.back();
-    std::string what =
-        r.problems.empty() && r.leftovers.empty()
-            ? fmt::format("ok, errors after {:.0f}-{:.0f} ms", percentile(r.delaysMs, 0), percentile(r.delaysMs, 1))
-            : fmt::format("{}", fmt::join(r.problems, "\n      "));
+    std::string what = r.problems.empty() ? fmt::format("{}, errors after {:.0f}-{:.0f} ms",
+                                                        r.leftovers.empty() ? "ok" : "reports right",
+                                                        percentile(r.delaysMs, 0), percentile(r.delaysMs, 1))
+                                          : fmt::format("{}", fmt::join(r.problems, "\n      "));
     if (!r.leftovers.empty()) what += fmt::format("\n      left in /dev/shm: {}", fmt::join(r.leftovers, " "));
+    if (!r.otherLeftovers.empty()) {
+      what += fmt::format("\n      new in /dev/shm, not banyan's (left alone): {}", fmt::join(r.otherLeftovers, " "));
+    }
     if (!r.delaysMs.empty() && !r.problems.empty()) {
       what +=
           fmt::format("\n      errors after {:.0f}-{:.0f} ms", percentile(r.delaysMs, 0), percentile(r.delaysMs, 1));
@@ -769,21 +812,24 @@ int main(int argc, char** argv) {
       std::fprintf(f, "[\n");
       for (std::size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
-        std::vector<std::string> problems, reports;
+        std::vector<std::string> problems, reports, files, others;
+        for (const auto& p : r.leftovers) files.push_back("\"" + jsonText(p) + "\"");
+        for (const auto& p : r.otherLeftovers) others.push_back("\"" + jsonText(p) + "\"");
         for (const auto& p : r.problems) problems.push_back("\"" + jsonText(p) + "\"");
         for (const auto& p : r.reports) reports.push_back("\"" + jsonText(p) + "\"");
-        std::fprintf(f,
-                     "  {\"fault\": \"%s\", \"layout\": \"%s\", \"transport\": \"%s\", \"moment\": \"%s\", "
-                     "\"landed\": \"%s\", \"victim\": %d, \"delay_us\": %d, \"did_not_start\": %s, \"hangs\": %d, "
-                     "\"wrong\": %d, \"wrong_old_rule\": %d, \"leftovers\": %zu, \"detected_ms\": [%s], "
-                     "\"problems\": [%s], \"reports\": [%s]}%s\n",
-                     r.spec.stop ? "stop" : "kill", r.spec.layout.c_str(), r.spec.transport.c_str(),
-                     std::string(faults::momentName(r.spec.moment)).c_str(),
-                     std::string(faults::phaseName(r.landed)).c_str(), r.victim, r.delayUs,
-                     r.didNotStart ? "true" : "false", r.hangs, r.wrong, r.wrongOldRule, r.leftovers.size(),
-                     fmt::format("{:.1f}", fmt::join(r.delaysMs, ", ")).c_str(),
-                     fmt::format("{}", fmt::join(problems, ", ")).c_str(),
-                     fmt::format("{}", fmt::join(reports, ", ")).c_str(), i + 1 < results.size() ? "," : "");
+        std::fprintf(
+            f,
+            "  {\"fault\": \"%s\", \"layout\": \"%s\", \"transport\": \"%s\", \"moment\": \"%s\", "
+            "\"landed\": \"%s\", \"victim\": %d, \"delay_us\": %d, \"did_not_start\": %s, \"hangs\": %d, "
+            "\"wrong\": %d, \"wrong_old_rule\": %d, \"leftovers\": %zu, \"detected_ms\": [%s], "
+            "\"problems\": [%s], \"reports\": [%s], \"leftover_files\": [%s], \"other_new_files\": [%s]}%s\n",
+            r.spec.stop ? "stop" : "kill", r.spec.layout.c_str(), r.spec.transport.c_str(),
+            std::string(faults::momentName(r.spec.moment)).c_str(), std::string(faults::phaseName(r.landed)).c_str(),
+            r.victim, r.delayUs, r.didNotStart ? "true" : "false", r.hangs, r.wrong, r.wrongOldRule, r.leftovers.size(),
+            fmt::format("{:.1f}", fmt::join(r.delaysMs, ", ")).c_str(),
+            fmt::format("{}", fmt::join(problems, ", ")).c_str(), fmt::format("{}", fmt::join(reports, ", ")).c_str(),
+            fmt::format("{}", fmt::join(files, ", ")).c_str(), fmt::format("{}", fmt::join(others, ", ")).c_str(),
+            i + 1 < results.size() ? "," : "");
       }
       std::fprintf(f, "]\n");
       std::fclose(f);
