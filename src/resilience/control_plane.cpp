@@ -264,6 +264,7 @@ void ControlPlane::handle(const ControlMessage& m) {
   switch (m.kind) {
     case MessageKind::Heartbeat:
       sender.entered = m.entered;
+      sender.heard = true;
       return;
     case MessageKind::Failure: {
       if (m.subject >= size_) return;
@@ -423,8 +424,10 @@ void ControlPlane::checkNeighbours(Clock::time_point now) {
     std::lock_guard lock(mutex_);
     for (int r : neighbours()) {
       const auto& peer = peers_[static_cast<std::size_t>(r)];
-      if (now - peer.lastHeard > settings_.window())
-        silent.emplace_back(r, silenceCause(r, now - peer.lastHeard, peer.entered));
+      // A neighbour never heard from may still be setting up (ranks start their channels a
+      // little apart): three windows before it counts as silent.
+      const auto window = peer.heard ? settings_.window() : 3 * settings_.window();
+      if (now - peer.lastHeard > window) silent.emplace_back(r, silenceCause(r, now - peer.lastHeard, peer.entered));
     }
   }
   for (const auto& [r, cause] : silent) announce(r, cause);

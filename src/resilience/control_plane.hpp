@@ -136,6 +136,7 @@ class ControlPlane {
     unsigned addressLength = 0;
     std::chrono::steady_clock::time_point lastHeard{};
     std::uint64_t entered = 0;
+    bool heard = false;  // a heartbeat came: until then it gets a longer grace (set-up)
     bool lost = false;
     bool closed = false;  // said goodbye: not watched, not waited for in agreement
     bool gone() const { return lost || closed; }

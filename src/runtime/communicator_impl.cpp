@@ -74,6 +74,9 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   log::info(identity_.logAs(log::Subsystem::Init), "topology: {}", observe::topologySummary(setup.layout));
   log::info(identity_.logAs(log::Subsystem::Transport), "transports per peer: {}",
             observe::peerTransports(*setup.transport, rank, size));
+  // Heartbeats from here on: the rest of set-up (the link probe above all) can take seconds on
+  // a loaded machine, and neighbours that finished theirs watch this rank already.
+  startControlPlane(setup);
   setUpEngines(setup, nonce, key);
   setUpObservers();
   setUpSelector(setup);
@@ -82,16 +85,18 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
                                                           *failures_, *control_, recorder_.get(), tracer_.get()},
                                               identity_, config_);
   front_ = std::make_unique<ApiFront>(identity_, config_.timeout, driver_, *runner_, recorder_.get());
-  startControlPlane(setup);
   logAlgorithmTable();
   driver_.start();
 }
 
 // A loss or a revocation the control channel hears of ends every operation here, through the
-// event loop: whoever drives runs it, or the next call does.
+// event loop: whoever drives runs it, or the next call does. (One heard before the runner
+// exists, during set-up, reaches the first operation through OperationRunner::noticeBreak.)
 void CommunicatorImpl::startControlPlane(const runtime::TransportSetup& setup) {
   control_->setListener([this](const Status& why) {
-    asio::post(driver_.io(), [this, why] { runner_->failEverything(why, false); });
+    asio::post(driver_.io(), [this, why] {
+      if (runner_) runner_->failEverything(why, false);
+    });
     driver_.wakeProgressThread();
   });
   control_->start(setup.controlAddresses, setup.liveness);
