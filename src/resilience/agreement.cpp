@@ -64,8 +64,8 @@ Agreement ControlPlane::agree(std::uint64_t flag, const std::function<std::strin
     }
     if (now >= deadline) {
       const auto known = lost();
-      fail(ErrorCode::Timeout, "{}: agree() reached no decision in time (BANYAN_TIMEOUT); ranks known lost: {}",
-           name_, known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", ")));
+      fail(ErrorCode::Timeout, "{}: agree() reached no decision in time (BANYAN_TIMEOUT); ranks known lost: {}", name_,
+           known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", ")));
     }
     std::unique_lock lock(mutex_);
     changed_.wait_until(lock, std::min(nextSend, deadline));

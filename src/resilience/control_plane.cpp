@@ -415,6 +415,9 @@ void ControlPlane::announce(int lost, const std::string& cause) {
   message.detectedBy = rank_;
   message.text = cause;
   sendToAllLive(message);
+  // The lost rank too: if it was only stopped or cut off for a while, it learns that the others
+  // go on without it (handle(), Failure about oneself).
+  sendTo(lost, message);
   lossRecorded(notice);
 }
 
