@@ -267,9 +267,9 @@ void OperationRunner::failEverything(const Status& why, bool tellPeers) {
   const bool pending = current_ || !queue_.empty() || parts_.p2p.busy();
   if (pending) breakReported_ = true;
   if (tellPeers && pending && !parts_.failures.published()) parts_.failures.leaving(why);
-  // Closing with nothing pending: the neighbours stop watching this rank, and a peer that
-  // still waits on it (it made more calls) hears that it closed, not that it died.
-  if (tellPeers && !pending) parts_.control.sayGoodbye();
+  // Closing: the neighbours stop watching this rank (its exit is no loss), and a peer that still
+  // waits on it hears that it closed (or why, above), not that it died.
+  if (tellPeers) parts_.control.sayGoodbye();
   failRunning(why);
   for (auto& queued : queue_) {
     if (parts_.recorder) parts_.recorder->finished(queued.sequence, why);
