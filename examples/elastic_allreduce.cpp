@@ -35,6 +35,11 @@ std::vector<int> membersOf(banyan::Communicator& comm, int original) {
   return members;
 }
 
+// Seconds since the epoch: the moments printed above, to compare with when a rank was killed.
+double wallClock() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,7 +79,8 @@ int main(int argc, char** argv) {
       ++step;
       done = buffer[count] > 0;
     } catch (const banyan::Error& error) {
-      std::printf("rank %d (originally %d): step %ld failed: %s\n", comm->rank(), original, step, error.what());
+      std::printf("rank %d (originally %d): step %ld failed at %.3f: %s\n", comm->rank(), original, step, wallClock(),
+                  error.what());
       std::fflush(stdout);
       try {
         comm.emplace(comm->shrink());
@@ -87,8 +93,8 @@ int main(int argc, char** argv) {
         comm->allreduce(&resume, &resume, 1, banyan::DataType::i64, banyan::ReduceOp::min);
         if (resume < step) --stepsOnSize[static_cast<int>(members.size()) + 1];
         step = resume;
-        std::printf("rank %d (originally %d): shrunk to %d ranks; resuming at step %ld\n", comm->rank(), original,
-                    comm->size(), step);
+        std::printf("rank %d (originally %d): shrunk to %d ranks at %.3f; resuming at step %ld\n", comm->rank(),
+                    original, comm->size(), wallClock(), step);
       } catch (const banyan::Error& again) {
         std::fprintf(stderr, "rank %d: shrink failed: %s\n", original, again.what());
         return 3;
