@@ -32,8 +32,8 @@ struct Snapshot {
 std::string describe(const struct sigaction& a) {
   std::string mask;
   for (int s = 1; s < NSIG; ++s) mask += sigismember(&a.sa_mask, s) ? '1' : '0';
-  const void* handler = (a.sa_flags & SA_SIGINFO) ? reinterpret_cast<void*>(a.sa_sigaction)
-                                                  : reinterpret_cast<void*>(a.sa_handler);
+  const void* handler =
+      (a.sa_flags & SA_SIGINFO) ? reinterpret_cast<void*>(a.sa_sigaction) : reinterpret_cast<void*>(a.sa_handler);
   // SA_RESTORER is the C library's bookkeeping, added to every disposition it sets: setting
   // back SIG_DFL leaves it where the kernel's initial SIG_DFL had none, the same disposition.
   constexpr unsigned kRestorer = 0x04000000;

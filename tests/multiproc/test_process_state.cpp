@@ -6,6 +6,7 @@
 // module (docs/ofi.md, "Loading the module"), never linked by libbanyan or banyan_torch.
 
 #include <fmt/format.h>
+#include <banyan/banyan.hpp>
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -25,8 +27,8 @@
 
 namespace {
 
-using banyan::bootstrap::LaunchOptions;
 using banyan::bootstrap::launchLocalExec;
+using banyan::bootstrap::LaunchOptions;
 using banyan::bootstrap::RankExit;
 
 const std::string kBuild = BANYAN_BUILD_DIR;
@@ -59,8 +61,7 @@ struct CrashDirectory {
 
 // Runs `argv` as 2 ranks in `dir` and checks that each died by `signal` within a second of the
 // moment it wrote into crash.<rank>, and that nothing else (a .btr file) appeared in `dir`.
-void expectDeathBy(int signal, const std::vector<std::string>& argv, const CrashDirectory& dir,
-                   LaunchOptions options) {
+void expectDeathBy(int signal, const std::vector<std::string>& argv, const CrashDirectory& dir, LaunchOptions options) {
   options.deadline = std::chrono::seconds(120);
   const std::vector<RankExit> exits = launchLocalExec(2, argv, options);
   const std::int64_t returned = monotonicNs();
@@ -87,13 +88,13 @@ void expectDeathBy(int signal, const std::vector<std::string>& argv, const Crash
 
 TEST_CASE("a program that links banyan keeps its signal handlers and affinity, and dies by SIGSEGV when it crashes",
           "[multiproc][process-state]") {
-  const std::string transport = GENERATE(filter(banyan::test::transportSelected, values<std::string>({"tcp", "shm"
+  const std::string transport =
+      GENERATE(filter(banyan::test::transportSelected, values<std::string>({"tcp", "shm"
 #ifdef BANYAN_HAVE_OFI
-                                                                                                       ,
-                                                                                                       "ofi-tcp",
-                                                                                                       "ofi-shm"
+                                                                            ,
+                                                                            "ofi-tcp", "ofi-shm"
 #endif
-                                                                                                     })));
+                                                       })));
   INFO(transport);
   const CrashDirectory dir;
   LaunchOptions options = banyan::test::over(transport);
@@ -102,7 +103,8 @@ TEST_CASE("a program that links banyan keeps its signal handlers and affinity, a
   expectDeathBy(SIGSEGV, {kBuild + "/tests/crash_after_create", dir.path}, dir, options);
 }
 
-TEST_CASE("a Python process with banyan_torch's group dies by the signal that ends it", "[multiproc][process-state][torch]") {
+TEST_CASE("a Python process with banyan_torch's group dies by the signal that ends it",
+          "[multiproc][process-state][torch]") {
   const std::string package = kBuild + "/python";
   if (!std::filesystem::exists(package + "/banyan_torch/__init__.py")) {
     WARN("banyan_torch is not built (no torch for /usr/bin/python3): nothing to check");
@@ -110,10 +112,10 @@ TEST_CASE("a Python process with banyan_torch's group dies by the signal that en
   }
   const std::string transport = GENERATE(filter(banyan::test::transportSelected, values<std::string>({"tcp"
 #ifdef BANYAN_HAVE_OFI
-                                                                                                       ,
-                                                                                                       "ofi-tcp"
+                                                                                                      ,
+                                                                                                      "ofi-tcp"
 #endif
-                                                                                                     })));
+                                                                                 })));
   const auto [signal, mode] = GENERATE(table<int, std::string>({{SIGSEGV, "segv"}, {SIGABRT, "abort"}}));
   INFO(transport << ", " << mode);
   const CrashDirectory dir;
@@ -144,3 +146,31 @@ TEST_CASE("libbanyan and banyan_torch's extension link no libfabric, PSM or infi
                            !Catch::Contains("infinipath", Catch::CaseSensitive::No));
   }
 }
+
+#ifdef BANYAN_HAVE_OFI
+TEST_CASE("ofi asked for without its module is a clear error naming the path tried",
+          "[multiproc][process-state][ofi]") {
+  banyan::bootstrap::LaunchOptions options;
+  options.environment["BANYAN_TRANSPORT"] = "ofi";
+  options.environment["BANYAN_OFI_PROVIDER"] = "tcp;ofi_rxm";
+  options.environment["BANYAN_OFI_MODULE"] = "/nonexistent/libbanyan-ofi.so";
+  options.environment["BANYAN_DEBUG"] = "none";
+  banyan::test::runRanks(
+      2,
+      [](int rank) {
+        try {
+          auto comm = banyan::Communicator::fromEnvironment();
+        } catch (const banyan::Error& error) {
+          const std::string text = error.what();
+          RANK_EXPECT(rank, error.code() == banyan::ErrorCode::NotSupported);
+          RANK_EXPECT(rank, text.find("BANYAN_TRANSPORT=ofi") != std::string::npos);
+          RANK_EXPECT(rank, text.find("/nonexistent/libbanyan-ofi.so") != std::string::npos);
+          RANK_EXPECT(rank, text.find("BANYAN_OFI_MODULE") != std::string::npos);
+          return 0;
+        }
+        std::fprintf(stderr, "rank %d: ofi without its module made a communicator\n", rank);
+        return 1;
+      },
+      options);
+}
+#endif

@@ -22,8 +22,7 @@ std::string firstEntry(const std::filesystem::path& directory, std::string_view 
 FabricDevice findFabricDevice(const std::string& root) {
   const std::filesystem::path base = root.empty() ? std::filesystem::path("/") : std::filesystem::path(root);
   static constexpr std::pair<const char*, const char*> kPlaces[] = {
-      {"sys/class/infiniband", ""}, {"sys/class/cxi", ""},  {"dev", "hfi1"},
-      {"dev", "ipath"},             {"dev", "kgni"},
+      {"sys/class/infiniband", ""}, {"sys/class/cxi", ""}, {"dev", "hfi1"}, {"dev", "ipath"}, {"dev", "kgni"},
   };
   for (const auto& [directory, prefix] : kPlaces) {
     std::string found = firstEntry(base / directory, prefix);

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <memory>
 
 #include "common/log.hpp"
@@ -31,7 +32,8 @@ struct Reason {
 
 Reason reasonToLoad(const SetUpContext& context) {
   if (context.forced() == "ofi") return {"BANYAN_TRANSPORT=ofi", true};
-  if (!context.config.ofiProvider.empty()) return {fmt::format("BANYAN_OFI_PROVIDER={}", context.config.ofiProvider), true};
+  if (!context.config.ofiProvider.empty())
+    return {fmt::format("BANYAN_OFI_PROVIDER={}", context.config.ofiProvider), true};
   const FabricDevice device = findFabricDevice();
   if (device.found) return {fmt::format("fabric device {}", device.path), false};
   return {};
@@ -79,7 +81,9 @@ class OfiKind final : public TransportKind {
       return &loadModule(context.config, context.rank);
     } catch (const Error& error) {
       if (reason.asked) fail(error.code(), "{}: {}", reason.why, error.detail());
-      log::warn(where, "{}, but {}; using TCP between hosts", reason.why, error.detail());
+      // Once per process: every communicator (and its point-to-point channel) would repeat it.
+      static std::atomic<bool> warned{false};
+      if (!warned.exchange(true)) log::warn(where, "{}, but {}; using TCP between hosts", reason.why, error.detail());
       return nullptr;
     }
   }
