@@ -47,7 +47,8 @@ constexpr std::array<Variable, 33> kVariables{{
     {"BANYAN_SHM_CMA_BYTES", "64K",
      "Shared-memory messages of at least this size are copied once, straight from the sender's "
      "memory (process_vm_readv), where the kernel allows it; smaller ones go through the ring. "
-     "0 never uses it."},
+     "0 never uses it. Where Yama's ptrace_scope is 1, using it lets any process of the same "
+     "user read this one (PR_SET_PTRACER_ANY, process-wide); 0 leaves that setting alone."},
     {"BANYAN_SHM_COLLECTIVES", "1",
      "1: when every rank is on one host, allreduce and allgather work directly in shared memory "
      "(see docs/shared-memory.md); 0: they run as messages over the transport."},
