@@ -2,7 +2,7 @@
 // libbanyan: never the ofi module or libfabric), creates a communicator from the environment
 // (BANYAN_TRANSPORT and BANYAN_OFI_PROVIDER choose tcp, shm or ofi), runs one allreduce, and
 // compares every signal disposition and its CPU affinity mask with what they were before. Then
-// it writes the CLOCK_MONOTONIC time into <dir>/crash.<rank> and dereferences a null pointer:
+// it writes the CLOCK_MONOTONIC time and its pid into <dir>/crash.<rank> and dereferences a null pointer:
 // it must die by SIGSEGV at once (docs/architecture.md, "Process-wide state").
 //
 //   crash_after_create <dir>     (dir: the working directory it crashes in; no .btr may appear)
@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
     ::clock_gettime(CLOCK_MONOTONIC, &now);
     const std::string file = "crash." + std::to_string(rank);
     if (FILE* f = std::fopen(file.c_str(), "w")) {
-      std::fprintf(f, "%lld\n", static_cast<long long>(now.tv_sec) * 1000000000LL + now.tv_nsec);
+      std::fprintf(f, "%lld %ld\n", static_cast<long long>(now.tv_sec) * 1000000000LL + now.tv_nsec,
+                   static_cast<long>(::getpid()));
       std::fclose(f);
     }
     volatile int* null = nullptr;

@@ -29,7 +29,7 @@ dist.all_reduce(t)
 assert t[0].item() == dist.get_world_size(), t
 os.chdir(directory)
 with open(f"crash.{dist.get_rank()}", "w") as f:
-    f.write(f"{time.monotonic_ns()}\n")
+    f.write(f"{time.monotonic_ns()} {os.getpid()}\n")
 if mode == "abort":
     os.abort()
 ctypes.string_at(0)  # reads address 0: SIGSEGV

@@ -95,9 +95,10 @@ TEST_CASE("the fabric probe finds RDMA, Slingshot and Omni-Path devices, and not
   std::filesystem::remove_all(root);
 }
 
-TEST_CASE("the ofi module is looked for beside libbanyan, then in the build directory, or only where "
-          "BANYAN_OFI_MODULE says",
-          "[process-state][ofi]") {
+TEST_CASE(
+    "the ofi module is looked for beside libbanyan, then in the build directory, or only where "
+    "BANYAN_OFI_MODULE says",
+    "[process-state][ofi]") {
   banyan::config::Config config;
   const auto paths = banyan::transport::ofi::moduleCandidates(config);
   REQUIRE(!paths.empty());
