@@ -51,7 +51,7 @@ class OfiKind final : public TransportKind {
   void publish(const SetUpContext& context, const std::vector<int>& candidates) override {
     if (OfiModule* module = moduleFor(context)) {
       inner_ = module->makeKind();
-      firstUseGuarded(context.rank, [&] { inner_->publish(context, candidates); });
+      inner_->publish(context, candidates);
       return;
     }
     exchangeAddresses(context, candidates, "", "");

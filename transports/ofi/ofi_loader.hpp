@@ -30,8 +30,10 @@ std::vector<std::string> moduleCandidates(const config::Config& config);
 // path tried and why each failed when none loads (the answer is kept: later calls throw the same).
 OfiModule& loadModule(const config::Config& config, int rank);
 
-// Runs `body` under a ProcessStateGuard the first time it is called in the process (the
-// module's first fi_getinfo); later calls just run it. `rank` names the WARN line's rank.
+// Runs `body` under a ProcessStateGuard the first time it is called in the process; later
+// calls just run it. The module calls it around its first fi_getinfo and endpoint (not the
+// address exchange after them, so the guard's window stays short: a disposition another
+// thread changes inside it would be taken back too). `rank` names the WARN line's rank.
 void firstUseGuarded(int rank, const std::function<void()>& body);
 
 }  // namespace banyan::transport::ofi

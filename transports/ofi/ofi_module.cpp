@@ -10,6 +10,7 @@
 #include "common/log.hpp"
 #include "common/status.hpp"
 #include "transports/ofi/ofi_exchange.hpp"
+#include "transports/ofi/ofi_loader.hpp"
 #include "transports/ofi/ofi_module.hpp"
 #include "transports/ofi/ofi_transport.hpp"
 #include "transports/ofi/provider.hpp"
@@ -69,7 +70,11 @@ class OfiKind final : public TransportKind {
   bool canReach(const SetUpContext& /*context*/, int peer) const override { return peers_.count(peer) != 0; }
 
   void publish(const SetUpContext& context, const std::vector<int>& candidates) override {
-    if (InfoPtr info = findProvider(context)) transport_ = openTransport(context, std::move(info));
+    // The process's first fi_getinfo loads libfabric's providers, whose initialisation may
+    // install signal handlers (the shm provider's): put back (ofi_loader.hpp).
+    firstUseGuarded(context.rank, [&] {
+      if (InfoPtr info = findProvider(context)) transport_ = openTransport(context, std::move(info));
+    });
     peers_ = exchangeAddresses(context, candidates, transport_ ? transport_->providerName() : "",
                                transport_ ? transport_->address() : "");
     if (peers_.empty()) transport_.reset();  // nobody to talk to: close the endpoint now
