@@ -26,7 +26,8 @@
 #include <fmt/format.h>
 
 #ifdef BANYAN_HAVE_OFI
-#include "transports/ofi/provider.hpp"
+#include "transports/ofi/fabric_probe.hpp"
+#include "transports/ofi/ofi_loader.hpp"
 #endif
 
 #include <sys/wait.h>
@@ -112,19 +113,20 @@ void render(const std::string& dot, const std::string& format, const std::string
 }
 
 // The libfabric provider this environment selects (the same choice a rank makes,
-// transports/ofi/provider.hpp), described with its attributes, or why there is none.
+// transports/ofi/provider.hpp), described with its attributes, or why there is none. The ofi
+// module is loaded only where a rank would load it (transports/ofi/ofi_kind.cpp).
 std::string fabricReport(const banyan::config::Config& config) {
 #ifdef BANYAN_HAVE_OFI
   const bool forced = config.transport == "ofi";
   if (!forced && config.transport != "auto") {
     return fmt::format("Fabric: libfabric not used (BANYAN_TRANSPORT={})\n", config.transport);
   }
-  const std::string scope = forced ? "between every pair of ranks (BANYAN_TRANSPORT=ofi)" : "between hosts";
+  if (!forced && config.ofiProvider.empty() && !banyan::transport::ofi::findFabricDevice().found) {
+    return "Fabric: no real fabric found; TCP between hosts (no fabric device, libfabric not loaded; "
+           "BANYAN_OFI_PROVIDER names a software one)\n";
+  }
   try {
-    const auto info = banyan::transport::ofi::chooseProvider({config.ofiProvider, forced, ""});
-    if (!info) return "Fabric: no real fabric found; TCP between hosts (BANYAN_OFI_PROVIDER names a software one)\n";
-    return fmt::format("Fabric: libfabric {}, {}\n  {}\n", info->fabric_attr->prov_name, scope,
-                       banyan::transport::ofi::describeProvider(*info));
+    return banyan::transport::ofi::loadModule(config, -1).describeFabric(config);
   } catch (const std::exception& e) {
     return fmt::format("Fabric: {}\n", e.what());
   }

@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 34> kVariables{{
+constexpr std::array<Variable, 35> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -33,6 +33,11 @@ constexpr std::array<Variable, 34> kVariables{{
     {"BANYAN_OFI_MR_CACHE", "64",
      "Memory registrations the ofi transport keeps for reuse across calls; 0 deregisters each "
      "buffer after use."},
+    {"BANYAN_OFI_MODULE", "(beside libbanyan)",
+     "Path of the ofi transport's module (libbanyan-ofi.so), which banyan loads only when ofi is "
+     "forced, a provider is named, or a fabric device is found (docs/ofi.md, \"Loading the "
+     "module\"). Unset: libbanyan-ofi.so in libbanyan's own directory, else in the build "
+     "directory banyan was built in."},
     {"BANYAN_OFI_RMA_NOTIFY", "data",
      "Debug: how an RMA receiver learns the write is complete. data: remote CQ data where the "
      "provider has it; message: a completion message after a delivery-complete write."},
@@ -42,7 +47,8 @@ constexpr std::array<Variable, 34> kVariables{{
     {"BANYAN_SHM_CMA_BYTES", "64K",
      "Shared-memory messages of at least this size are copied once, straight from the sender's "
      "memory (process_vm_readv), where the kernel allows it; smaller ones go through the ring. "
-     "0 never uses it."},
+     "0 never uses it. Where Yama's ptrace_scope is 1, using it lets any process of the same "
+     "user read this one (PR_SET_PTRACER_ANY, process-wide); 0 leaves that setting alone."},
     {"BANYAN_SHM_COLLECTIVES", "1",
      "1: when every rank is on one host, allreduce and allgather work directly in shared memory "
      "(see docs/shared-memory.md); 0: they run as messages over the transport."},
@@ -283,6 +289,7 @@ Config resolve(const Options& options) {
   } else if (const char* v = env("BANYAN_OFI_PROVIDER")) {
     config.ofiProvider = v;
   }
+  if (const char* v = env("BANYAN_OFI_MODULE")) config.ofiModule = v;
   if (options.ofiRmaBytes) {
     config.ofiRmaBytes = *options.ofiRmaBytes;
     config.ofiRmaBytesSet = true;

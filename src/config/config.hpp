@@ -34,6 +34,7 @@ struct Config {
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
   std::string transport = "auto";       // auto | tcp | shm | ofi
   std::string ofiProvider;              // BANYAN_OFI_PROVIDER; empty: choose (transports/ofi/provider.hpp)
+  std::string ofiModule;                // BANYAN_OFI_MODULE; empty: find it (transports/ofi/ofi_loader.hpp)
   std::size_t ofiRmaBytes = 64 * 1024;  // 0: never RMA
   bool ofiRmaBytesSet = false;          // set by the user (else per-provider defaults apply)
   bool ofiRmaByMessage = false;         // debug: announce RMA writes by message, not CQ data

@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <fstream>
 
 namespace banyan::transport::shm {
 
@@ -35,8 +36,11 @@ bool crossMemoryProbe(pid_t pid, std::uint64_t remote, std::uint64_t expected) {
 
 void allowCrossMemoryReaders() {
 #ifdef PR_SET_PTRACER
-  // Only matters under Yama; fails harmlessly (EINVAL) without it.
-  (void)::prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+  // Only Yama's scope 1 (ancestors only) needs it: 0 lets any process of the user read us
+  // already, and 2 and 3 ignore the setting. Elsewhere the process's setting is left alone.
+  std::ifstream scope("/proc/sys/kernel/yama/ptrace_scope");
+  int value = -1;
+  if (scope >> value && value == 1) (void)::prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
 #endif
 }
 

@@ -21,7 +21,8 @@ Status crossMemoryRead(pid_t pid, void* local, std::uint64_t remote, std::size_t
 bool crossMemoryProbe(pid_t pid, std::uint64_t remote, std::uint64_t expected);
 
 // Lets processes other than our ancestors read us where Yama restricts ptrace to ancestors
-// (ptrace_scope = 1); a no-op elsewhere. Called once before probing.
+// (ptrace_scope = 1): PR_SET_PTRACER_ANY, process-wide, so called only when BANYAN_SHM_CMA_BYTES
+// is not 0; a no-op elsewhere. Called once before probing.
 void allowCrossMemoryReaders();
 
 }  // namespace banyan::transport::shm

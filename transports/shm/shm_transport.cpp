@@ -311,7 +311,9 @@ void ShmTransport::Impl::setUp(Store& store) {
   header->probe = params.probeValue ^ static_cast<std::uint64_t>(params.rank);
   header->probeAddress = reinterpret_cast<std::uint64_t>(&header->probe);
   doorbell = std::make_unique<Doorbell>(io, segmentName(params.name, params.rank), [this] { lookForClosedPeers(); });
-  allowCrossMemoryReaders();
+  // A process-wide setting: only where the copies are wanted (docs/architecture.md,
+  // "Process-wide state").
+  if (params.crossMemoryBytes != 0) allowCrossMemoryReaders();
 
   peers.resize(static_cast<std::size_t>(localCount));
   const std::size_t bytes = params.geometry.segmentBytes(localCount);
