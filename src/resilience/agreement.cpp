@@ -27,12 +27,20 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kResend{50};
 }  // namespace
 
+// mutex_ held. A rank the others declared lost takes no part: they agree without it.
+void ControlPlane::throwIfDeclaredLost() const {
+  if (declaredLost_) {
+    fail(ErrorCode::Remote, "{}: the other ranks go on without this one: {}", name_, revoked_->message());
+  }
+}
+
 Agreement ControlPlane::agree(std::uint64_t flag, const std::function<std::string()>& makePayload,
                               Clock::time_point deadline) {
   std::uint64_t epoch = 0;
   {
     std::lock_guard lock(mutex_);
     if (peers_.empty()) fail(ErrorCode::InvalidUsage, "{}: agree() before the control channel started", name_);
+    throwIfDeclaredLost();
     epoch = ++epochs_;
     Ballot mine{epoch, flag, {}, {}};
     for (int r = 0; r < size_; ++r) {
@@ -68,6 +76,7 @@ Agreement ControlPlane::agree(std::uint64_t flag, const std::function<std::strin
            known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", ")));
     }
     std::unique_lock lock(mutex_);
+    throwIfDeclaredLost();
     changed_.wait_until(lock, std::min(nextSend, deadline));
   }
 }

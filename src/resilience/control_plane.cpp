@@ -271,7 +271,8 @@ void ControlPlane::handle(const ControlMessage& m) {
       if (m.subject == rank_) {
         // A peer gave up on this rank (it stopped longer than the liveness window, or was cut
         // off): the others act without it now, so it must not go on as if nothing happened.
-        if (revoked_) return;
+        if (declaredLost_) return;
+        declaredLost_ = true;
         revoked_ = Status::make(ErrorCode::Remote,
                                 "rank {} declared this rank (rank {}) lost ({}): it was stopped or unreachable for "
                                 "longer than the liveness window",
@@ -425,6 +426,9 @@ void ControlPlane::checkNeighbours(Clock::time_point now) {
   std::vector<std::pair<int, std::string>> silent;
   {
     std::lock_guard lock(mutex_);
+    // Declared lost itself (it was stopped, say): the others no longer send it heartbeats, and
+    // their silence now is no news.
+    if (declaredLost_) return;
     for (int r : neighbours()) {
       const auto& peer = peers_[static_cast<std::size_t>(r)];
       // A neighbour never heard from may still be setting up (ranks start their channels a

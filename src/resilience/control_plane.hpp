@@ -157,6 +157,7 @@ class ControlPlane {
   void checkNeighbours(std::chrono::steady_clock::time_point now);
   std::string silenceCause(int rank, std::chrono::steady_clock::duration silent, std::uint64_t entered) const;
   void wake();
+  void throwIfDeclaredLost() const;
   // agree()'s rounds: as the coordinator, and as anyone else.
   std::optional<Ballot> coordinate(std::uint64_t epoch, const std::function<std::string()>& makePayload, bool resend);
 
@@ -181,6 +182,7 @@ class ControlPlane {
   std::vector<FailureNotice> losses_;      // in the order learned
   std::vector<FailureNotice> departures_;  // one per rank, the latest
   std::optional<Status> revoked_;
+  bool declaredLost_ = false;  // a peer declared this rank lost: the others go on without it
   std::uint64_t epochs_ = 0;                                  // agree() calls so far
   std::map<std::uint64_t, Ballot> myBallots_;                 // what this rank proposed
   std::map<std::uint64_t, std::map<int, Ballot>> proposals_;  // as coordinator: epoch -> rank -> ballot

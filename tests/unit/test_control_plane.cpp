@@ -123,4 +123,7 @@ TEST_CASE("an announced loss and a revocation reach every rank once", "[unit][re
   CHECK(job.breaks[3] == 1);
   REQUIRE(job.planes[3]->revoked());
   CHECK(job.planes[3]->revoked()->message().find("declared this rank (rank 3) lost") != std::string::npos);
+  // It takes no part in the survivors' agreement (no group of its own: no split brain).
+  CHECK_THROWS_WITH(job.planes[3]->agree(1, {}, std::chrono::steady_clock::now() + 2s),
+                    Catch::Contains("go on without this one"));
 }
