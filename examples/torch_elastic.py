@@ -96,7 +96,12 @@ def train(args):
     dist.init_process_group("banyan", timeout=datetime.timedelta(seconds=args.timeout))
     group = dist.group.WORLD
     trainer = Trainer(None)
-    say = lambda text: print(f"rank {original}: {text}", flush=True)  # noqa: E731
+
+    def say(text):
+        # One write per line: the ranks share the launcher's stdout, and print() writes the
+        # newline separately, so two ranks' lines could run together.
+        sys.stdout.flush()
+        os.write(1, f"rank {original}: {text}\n".encode())
     steps_on_size = {}  # world size -> steps trained on it
     saved = {}  # step -> state before it (the last two)
     losses = []
@@ -117,6 +122,7 @@ def train(args):
             seen = time.monotonic()
             say(f"step {step} failed {seen - last_good:.3f} s after the last good step: "
                 f"{str(error).splitlines()[0]}")
+            say(f"lost ranks of its group, as this rank knows them: {banyan_torch.lost_ranks(group)}")
             new_group = banyan_torch.shrink(group)
             shrunk = time.monotonic()
             # The survivors may be a step apart: all go back to the earliest.
@@ -148,10 +154,8 @@ def train(args):
     say(f"{args.steps} steps: {on}; loss {losses[0]:.5f} -> {losses[-1]:.5f}, all finite")
     say(f"continued on {dist.get_world_size(group)} ranks after {len(resumed_after)} shrink(s)" +
         "".join(f"; resumed {t:.3f} s after the last good step" for t in resumed_after))
-    # Not destroy_process_group(): closing a group that lost a rank waits for the peers' goodbye
-    # up to the group's timeout; the process ends without it.
-    sys.stdout.flush()
-    os._exit(0)
+    dist.destroy_process_group()  # forgets the broken world group and the shrunk ones
+    return 0
 
 
 def launch(args):
