@@ -13,8 +13,8 @@ stops every worker when one fails (after --monitor_interval, 5 s), see docs/torc
 Options:
     --nproc N               start N ranks (launcher mode; without it, RANK etc. must be set)
     --steps N               training steps (default 60)
-    --kill-rank R           this rank kills itself with SIGKILL ...
-    --kill-at-step S        ... at the start of step S (for tests)
+    --kill-rank R[,R...]    these ranks (original numbers) kill themselves with SIGKILL ...
+    --kill-at-step S[,S...] ... at the start of these steps, one per rank (for tests)
     --step-ms MS            sleep this long in each step, so a kill from outside lands mid-run
 
 Each survivor prints the steps it trained on each world size and ends with "continued on K
@@ -109,7 +109,7 @@ def train(args):
     last_good = time.monotonic()
     resumed_after = []
     while step < args.steps:
-        if original == args.kill_rank and step == args.kill_at_step:
+        if args.kills.get(original) == step:
             say(f"killing itself at step {step} (wall {time.time():.6f})")
             os.kill(os.getpid(), signal.SIGKILL)
         saved[step] = trainer.state()
@@ -170,7 +170,7 @@ def launch(args):
     status = 0
     for rank, p in enumerate(procs):
         p.wait()
-        expected = -signal.SIGKILL if rank == args.kill_rank else 0
+        expected = -signal.SIGKILL if rank in args.kills else 0
         if p.returncode != expected:
             print(f"launcher: rank {rank} exited with status {p.returncode}", flush=True)
             status = 1
@@ -181,11 +181,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nproc", type=int)
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--kill-rank", type=int, default=-1)
-    parser.add_argument("--kill-at-step", type=int, default=-1)
+    parser.add_argument("--kill-rank", default="")
+    parser.add_argument("--kill-at-step", default="")
     parser.add_argument("--step-ms", type=float, default=0)
     parser.add_argument("--timeout", type=float, default=60, help="the group's timeout in seconds")
     args = parser.parse_args()
+    ranks = [int(r) for r in args.kill_rank.split(",") if r]
+    steps = [int(s) for s in args.kill_at_step.split(",") if s]
+    if len(ranks) != len(steps):
+        parser.error("--kill-rank and --kill-at-step need as many values each")
+    args.kills = dict(zip(ranks, steps))
     if "RANK" not in os.environ:
         if not args.nproc:
             parser.error("set RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT, or pass --nproc")
