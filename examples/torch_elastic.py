@@ -7,8 +7,9 @@ RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, so the store lives inside rank 0 as 
     PYTHONPATH=build/python python3 examples/torch_elastic.py --nproc 3 --kill-rank 1 --kill-at-step 20
 
 Or start the ranks yourself with those variables set (one process per rank), and SIGKILL any of
-them, rank 0 included, while they train. Not under torchrun / banyan_torch.run: their agent
-stops every worker when one fails (after --monitor_interval, 5 s), see docs/torch.md.
+them, rank 0 included, while they train. Under torchrun, whose agent stops every worker when
+one fails, use `python3 -m banyan_torch.run --keep-survivors --nproc_per_node 3
+examples/torch_elastic.py ...` (docs/torch.md).
 
 Options:
     --nproc N               start N ranks (launcher mode; without it, RANK etc. must be set)
