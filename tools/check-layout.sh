@@ -4,7 +4,7 @@
 #   1. No file under src/ or transports/ over 600 lines: files that do one thing.
 #   2. No function in src/runtime over 80 lines (tools/layout/function_sizes.py says how it counts).
 #   3. Nothing below the runtime includes it: src/common, config, tuning, observe, intrahost,
-#      algorithms, topology, reduce, p2p and transports/ never include "runtime/...".
+#      algorithms, topology, reduce, p2p, resilience and transports/ never include "runtime/...".
 #   4. src/common includes nothing of banyan's outside src/common (it is the vocabulary at the bottom).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ if ! long=$(git ls-files 'src/runtime/*.cpp' 'src/runtime/*.hpp' | xargs -r pyth
   while read -r entry; do say "function over 80 lines: $entry"; done <<<"$long"
 fi
 
-below=(src/common src/config src/tuning src/observe src/intrahost src/algorithms src/topology src/reduce src/p2p
+below=(src/common src/config src/tuning src/observe src/intrahost src/algorithms src/topology src/reduce src/p2p src/resilience
   transports)
 while read -r hit; do
   [[ -n "$hit" ]] && say "includes the runtime from below it: $hit"

@@ -2,16 +2,7 @@
 // UDP socket, an eventfd that ends it, and the pidfds of this rank's neighbours on this host; it
 // wakes for a datagram, an exit, or the next heartbeat.
 //
-// Agreement is a rotating-coordinator protocol over the same socket. The coordinator is the
-// lowest rank this rank does not know to be lost. Everyone else sends it a Propose (its flag
-// and the ranks it knows lost) every kResend until a Decide comes back; the coordinator, once
-// it holds a Propose from every rank it believes alive (asking the missing ones with Query),
-// decides: the AND of the flags and the union of the lost ranks (less any rank that proposed:
-// it is alive). A rank that has decided answers any later Propose or Query of that epoch with
-// the decision, so if the coordinator dies halfway through sending it, the next coordinator
-// (the next lowest survivor) hears of it from whoever got it and adopts it rather than
-// deciding anew: every survivor that returns returns the same. Losses are learnt from notices
-// and heartbeats, so a coordinator that dies or stops is replaced within the liveness window.
+// Agreement (agree()) is in agreement.cpp.
 
 #include "resilience/control_plane.hpp"
 
@@ -28,16 +19,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fmt/ranges.h>
 #include <fstream>
-#include <set>
 
 namespace banyan::resilience {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::chrono::milliseconds kResend{50};
 constexpr int kReceiveBuffer = 4 << 20;
 
 // "host:port" or "[v6]:port" -> sockaddr bytes; throws InvalidUsage naming `what`.
@@ -138,7 +126,8 @@ void ControlPlane::start(const std::vector<std::string>& addresses,
   for (int r = 0; r < size_; ++r) {
     auto& peer = peers_[static_cast<std::size_t>(r)];
     peer.lastHeard = now;
-    if (r == rank_ || static_cast<std::size_t>(r) >= addresses.size() || addresses[static_cast<std::size_t>(r)].empty()) {
+    if (r == rank_ || static_cast<std::size_t>(r) >= addresses.size() ||
+        addresses[static_cast<std::size_t>(r)].empty()) {
       continue;
     }
     peer.address = resolve(addresses[static_cast<std::size_t>(r)], peer.addressLength,
@@ -165,8 +154,8 @@ void ControlPlane::sendTo(int rank, const ControlMessage& message) {
   // protocols above resend what matters (agreement) or have a second path (the data
   // connections close too).
   [[maybe_unused]] const auto sent =
-      ::sendto(socket_, bytes.data(), bytes.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(peer.address.data()),
-               peer.addressLength);
+      ::sendto(socket_, bytes.data(), bytes.size(), MSG_NOSIGNAL,
+               reinterpret_cast<const sockaddr*>(peer.address.data()), peer.addressLength);
 }
 
 void ControlPlane::sendToAllLive(const ControlMessage& message) {
@@ -219,8 +208,8 @@ void ControlPlane::run() {
     }
     int timeout = -1;
     if (beating) {
-      timeout = static_cast<int>(
-          std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(nextBeat - Clock::now()).count()));
+      timeout = static_cast<int>(std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(nextBeat - Clock::now()).count()));
     }
     const int ready = ::poll(fds.data(), fds.size(), timeout);
     if (stopping_) break;
@@ -231,6 +220,8 @@ void ControlPlane::run() {
     if (fds[0].revents & POLLIN) receiveAll();
     for (std::size_t i = 0; i < watched.size(); ++i) {
       if (fds[i + 2].revents & (POLLIN | POLLHUP)) {
+        // Whatever it sent before it exited (a goodbye, its account) counts first.
+        receiveAll();
         announce(watched[i], fmt::format("its process (pid {}, on this host) exited",
                                          static_cast<long>(liveness_->pidOf(watched[i]))));
       }
@@ -273,6 +264,7 @@ void ControlPlane::handle(const ControlMessage& m) {
   switch (m.kind) {
     case MessageKind::Heartbeat:
       sender.entered = m.entered;
+      sender.heard = true;
       return;
     case MessageKind::Failure: {
       if (m.subject >= size_) return;
@@ -285,6 +277,7 @@ void ControlPlane::handle(const ControlMessage& m) {
                                 "longer than the liveness window",
                                 m.detectedBy, rank_, m.text);
         const Status why = *revoked_;
+        broken_.store(true, std::memory_order_release);
         lock.unlock();
         changed_.notify_all();
         if (onBreak_) onBreak_(why);
@@ -303,14 +296,15 @@ void ControlPlane::handle(const ControlMessage& m) {
     case MessageKind::Goodbye:
       sender.closed = true;
       lock.unlock();
-      recordDeparture({FailureNotice::Kind::Closed, m.from, m.from, m.from,
-                       "closed its communicator with no operation pending"});
+      recordDeparture(
+          {FailureNotice::Kind::Closed, m.from, m.from, m.from, "closed its communicator with no operation pending"});
       wake();  // the thread watches the new neighbours from now
       return;
     case MessageKind::Revoke: {
       if (revoked_) return;
       revoked_ = Status::make(ErrorCode::Aborted, "{} was revoked by rank {}: {}", name_, m.subject, m.text);
       const Status why = *revoked_;
+      broken_.store(true, std::memory_order_release);
       const auto around = neighbours();
       lock.unlock();
       changed_.notify_all();
@@ -363,7 +357,8 @@ bool ControlPlane::recordLoss(const FailureNotice& notice) {
     std::lock_guard lock(mutex_);
     if (peers_.empty() || notice.lost < 0 || notice.lost >= size_ || notice.lost == rank_) return false;
     auto& peer = peers_[static_cast<std::size_t>(notice.lost)];
-    if (peer.lost) return false;
+    // A rank that said goodbye owes nobody anything: its exit is no loss.
+    if (peer.lost || peer.closed) return false;
     peer.lost = true;
     losses_.push_back(notice);
     // New neighbours take over the watch; their silence so far was not meant for us.
@@ -405,6 +400,7 @@ void ControlPlane::sayGoodbye() {
 }
 
 void ControlPlane::lossRecorded(const FailureNotice& notice) {
+  broken_.store(true, std::memory_order_release);
   log::warn(rank_, "{}: {}", name_, describe(notice));
   if (onBreak_) onBreak_(statusOf(notice));
 }
@@ -419,6 +415,9 @@ void ControlPlane::announce(int lost, const std::string& cause) {
   message.detectedBy = rank_;
   message.text = cause;
   sendToAllLive(message);
+  // The lost rank too: if it was only stopped or cut off for a while, it learns that the others
+  // go on without it (handle(), Failure about oneself).
+  sendTo(lost, message);
   lossRecorded(notice);
 }
 
@@ -428,7 +427,10 @@ void ControlPlane::checkNeighbours(Clock::time_point now) {
     std::lock_guard lock(mutex_);
     for (int r : neighbours()) {
       const auto& peer = peers_[static_cast<std::size_t>(r)];
-      if (now - peer.lastHeard > settings_.window()) silent.emplace_back(r, silenceCause(r, now - peer.lastHeard, peer.entered));
+      // A neighbour never heard from may still be setting up (ranks start their channels a
+      // little apart): three windows before it counts as silent.
+      const auto window = peer.heard ? settings_.window() : 3 * settings_.window();
+      if (now - peer.lastHeard > window) silent.emplace_back(r, silenceCause(r, now - peer.lastHeard, peer.entered));
     }
   }
   for (const auto& [r, cause] : silent) announce(r, cause);
@@ -440,11 +442,13 @@ std::string ControlPlane::silenceCause(int rank, Clock::duration silent, std::ui
   if (const pid_t pid = liveness_ ? liveness_->pidOf(rank) : 0; pid > 0 && processState(pid) == 'T') {
     where = fmt::format("; its process (pid {}, on this host) is stopped", static_cast<long>(pid));
   }
-  const std::string last = entered == 0 ? std::string("its last heartbeat said it had entered no operation yet")
-                                        : fmt::format("its last heartbeat said it had entered operation #{}", entered - 1);
-  return fmt::format("stopped responding: no heartbeat for {:.1f} s (BANYAN_HEARTBEAT_MS={} x BANYAN_HEARTBEAT_MISSES={}); "
-                     "{}{}",
-                     static_cast<double>(ms) / 1000.0, settings_.period.count(), settings_.misses, last, where);
+  const std::string last = entered == 0
+                               ? std::string("its last heartbeat said it had entered no operation yet")
+                               : fmt::format("its last heartbeat said it had entered operation #{}", entered - 1);
+  return fmt::format(
+      "stopped responding: no heartbeat for {:.1f} s (BANYAN_HEARTBEAT_MS={} x BANYAN_HEARTBEAT_MISSES={}); "
+      "{}{}",
+      static_cast<double>(ms) / 1000.0, settings_.period.count(), settings_.misses, last, where);
 }
 
 std::optional<FailureNotice> ControlPlane::firstLoss(std::chrono::milliseconds wait) const {
@@ -478,7 +482,7 @@ std::optional<FailureNotice> ControlPlane::causeBehind(int peer, std::chrono::mi
     }
     return nullptr;
   };
-  changed_.wait_for(lock, wait, [&] { return !losses_.empty() || departure() != nullptr; });
+  changed_.wait_for(lock, wait, [&] { return !losses_.empty() || departure() != nullptr || revoked_; });
   if (!losses_.empty()) return losses_.front();
   if (const auto* notice = departure()) return *notice;
   return std::nullopt;
@@ -523,6 +527,7 @@ void ControlPlane::revoke(const std::string& reason) {
     if (revoked_) return;
     revoked_ = Status::make(ErrorCode::Aborted, "{} was revoked by rank {}: {}", name_, rank_, reason);
     why = *revoked_;
+    broken_.store(true, std::memory_order_release);
   }
   changed_.notify_all();
   ControlMessage message = header(MessageKind::Revoke);
@@ -532,129 +537,16 @@ void ControlPlane::revoke(const std::string& reason) {
   if (onBreak_) onBreak_(why);
 }
 
+Status ControlPlane::breakStatus() const {
+  std::lock_guard lock(mutex_);
+  if (revoked_) return *revoked_;
+  if (!losses_.empty()) return statusOf(losses_.front());
+  return Status::ok();
+}
+
 std::optional<Status> ControlPlane::revoked() const {
   std::lock_guard lock(mutex_);
   return revoked_;
-}
-
-Agreement ControlPlane::agree(std::uint64_t flag, const std::function<std::string()>& makePayload,
-                              Clock::time_point deadline) {
-  std::uint64_t epoch = 0;
-  {
-    std::lock_guard lock(mutex_);
-    if (peers_.empty()) fail(ErrorCode::InvalidUsage, "{}: agree() before the control channel started", name_);
-    epoch = ++epochs_;
-    Ballot mine{epoch, flag, {}, {}};
-    for (int r = 0; r < size_; ++r) {
-      if (peers_[static_cast<std::size_t>(r)].gone()) mine.failed.push_back(r);
-    }
-    if (mine.failed.size() > kMaxFailedRanks) {
-      fail(ErrorCode::NotSupported, "{}: agree() with {} failed ranks: at most {} fit in one datagram", name_,
-           mine.failed.size(), kMaxFailedRanks);
-    }
-    myBallots_[epoch] = std::move(mine);
-  }
-  auto nextSend = Clock::now();
-  for (;;) {
-    const auto now = Clock::now();
-    const bool resend = now >= nextSend;
-    if (resend) nextSend = now + kResend;
-    if (auto decided = coordinate(epoch, makePayload, resend)) {
-      Agreement result{decided->flag, decided->failed, decided->payload, -1};
-      if (!result.failed.empty() && std::binary_search(result.failed.begin(), result.failed.end(), rank_)) {
-        fail(ErrorCode::Remote, "{}: the survivors agreed that this rank (rank {}) had failed", name_, rank_);
-      }
-      for (int r = 0; r < size_; ++r) {
-        if (!std::binary_search(result.failed.begin(), result.failed.end(), r)) {
-          result.coordinator = r;
-          break;
-        }
-      }
-      return result;
-    }
-    if (now >= deadline) {
-      const auto known = lost();
-      fail(ErrorCode::Timeout, "{}: agree() reached no decision in time (BANYAN_TIMEOUT); ranks known lost: {}",
-           name_, known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", ")));
-    }
-    std::unique_lock lock(mutex_);
-    changed_.wait_until(lock, std::min(nextSend, deadline));
-  }
-}
-
-// One look at the agreement of `epoch`: its decision if there is one (as the coordinator,
-// making it once every live rank has proposed); otherwise sends what this rank's role calls for.
-std::optional<Ballot> ControlPlane::coordinate(std::uint64_t epoch, const std::function<std::string()>& makePayload,
-                                               bool resend) {
-  std::unique_lock lock(mutex_);
-  int coordinator = -1;
-  for (int r = 0; r < size_ && coordinator < 0; ++r) {
-    if (!peers_[static_cast<std::size_t>(r)].gone()) coordinator = r;
-  }
-  if (auto decided = decisions_.find(epoch); decided != decisions_.end()) {
-    Ballot decision = decided->second;
-    if (coordinator == rank_ && resend) {
-      // Adopted from a rank that had it from a coordinator now gone: pass it on to all.
-      lock.unlock();
-      ControlMessage message = header(MessageKind::Decide);
-      message.ballot = decision;
-      sendToAllLive(message);
-    }
-    return decision;
-  }
-  const Ballot mine = myBallots_[epoch];
-  if (coordinator != rank_) {
-    lock.unlock();
-    if (resend) {
-      ControlMessage message = header(MessageKind::Propose);
-      message.ballot = mine;
-      sendTo(coordinator, message);
-    }
-    return std::nullopt;
-  }
-  const auto& received = proposals_[epoch];
-  std::vector<int> missing;
-  for (int r = 0; r < size_; ++r) {
-    if (r != rank_ && !peers_[static_cast<std::size_t>(r)].gone() && received.find(r) == received.end()) {
-      missing.push_back(r);
-    }
-  }
-  if (!missing.empty()) {
-    lock.unlock();
-    if (resend) {
-      ControlMessage query = header(MessageKind::Query);
-      query.ballot.epoch = epoch;
-      for (int r : missing) sendTo(r, query);
-    }
-    return std::nullopt;
-  }
-  Ballot decision{epoch, mine.flag, {}, {}};
-  std::set<int> failed(mine.failed.begin(), mine.failed.end());
-  std::set<int> proposed{rank_};
-  for (const auto& [r, ballot] : received) {
-    if (peers_[static_cast<std::size_t>(r)].gone()) continue;
-    decision.flag &= ballot.flag;
-    failed.insert(ballot.failed.begin(), ballot.failed.end());
-    proposed.insert(r);
-  }
-  for (int r = 0; r < size_; ++r) {
-    if (peers_[static_cast<std::size_t>(r)].gone()) failed.insert(r);
-  }
-  for (int r : proposed) failed.erase(r);  // a rank that proposed is alive, whoever suspected it
-  decision.failed.assign(failed.begin(), failed.end());
-  lock.unlock();
-  decision.payload = makePayload ? makePayload() : std::string();
-  lock.lock();
-  // A Decide may have come in meanwhile (adopted above on the next look); ours stands otherwise.
-  const auto [entry, fresh] = decisions_.emplace(epoch, decision);
-  decision = entry->second;
-  lock.unlock();
-  changed_.notify_all();
-  ControlMessage message = header(MessageKind::Decide);
-  message.ballot = decision;
-  sendToAllLive(message);
-  (void)fresh;
-  return decision;
 }
 
 }  // namespace banyan::resilience

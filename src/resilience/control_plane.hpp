@@ -118,6 +118,10 @@ class ControlPlane {
   void revoke(const std::string& reason);
   // The revocation's Status, if the communicator was revoked (here or by a peer).
   std::optional<Status> revoked() const;
+  // Whether a loss or a revocation has broken the communicator (cheap: an operation about to
+  // start asks), and the Status it ends operations with.
+  bool broken() const { return broken_.load(std::memory_order_acquire); }
+  Status breakStatus() const;
 
   // Fault-tolerant agreement among the survivors: every rank calls it, in the same order
   // relative to its other agree() calls. Returns the AND of their flags and the ranks known
@@ -132,6 +136,7 @@ class ControlPlane {
     unsigned addressLength = 0;
     std::chrono::steady_clock::time_point lastHeard{};
     std::uint64_t entered = 0;
+    bool heard = false;  // a heartbeat came: until then it gets a longer grace (set-up)
     bool lost = false;
     bool closed = false;  // said goodbye: not watched, not waited for in agreement
     bool gone() const { return lost || closed; }
@@ -153,8 +158,7 @@ class ControlPlane {
   std::string silenceCause(int rank, std::chrono::steady_clock::duration silent, std::uint64_t entered) const;
   void wake();
   // agree()'s rounds: as the coordinator, and as anyone else.
-  std::optional<Ballot> coordinate(std::uint64_t epoch, const std::function<std::string()>& makePayload,
-                                   bool resend);
+  std::optional<Ballot> coordinate(std::uint64_t epoch, const std::function<std::string()>& makePayload, bool resend);
 
   const int rank_;
   const int size_;
@@ -168,6 +172,7 @@ class ControlPlane {
   std::function<void(const Status&)> onBreak_;
   std::atomic<std::uint64_t> entered_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> broken_{false};
   std::thread thread_;
 
   mutable std::mutex mutex_;
@@ -176,10 +181,10 @@ class ControlPlane {
   std::vector<FailureNotice> losses_;      // in the order learned
   std::vector<FailureNotice> departures_;  // one per rank, the latest
   std::optional<Status> revoked_;
-  std::uint64_t epochs_ = 0;                                        // agree() calls so far
-  std::map<std::uint64_t, Ballot> myBallots_;                       // what this rank proposed
-  std::map<std::uint64_t, std::map<int, Ballot>> proposals_;        // as coordinator: epoch -> rank -> ballot
-  std::map<std::uint64_t, Ballot> decisions_;                       // epoch -> decision
+  std::uint64_t epochs_ = 0;                                  // agree() calls so far
+  std::map<std::uint64_t, Ballot> myBallots_;                 // what this rank proposed
+  std::map<std::uint64_t, std::map<int, Ballot>> proposals_;  // as coordinator: epoch -> rank -> ballot
+  std::map<std::uint64_t, Ballot> decisions_;                 // epoch -> decision
 };
 
 }  // namespace banyan::resilience

@@ -50,7 +50,7 @@ class Reader {
   }
   bool text(std::string& value) {
     std::uint16_t size = 0;
-    if (!number(size) || size > size_ - at_) return false;
+    if (!number(size) || size > kMaxText || size > size_ - at_) return false;
     value.assign(reinterpret_cast<const char*>(data_ + at_), size);
     at_ += size;
     return true;
@@ -126,7 +126,9 @@ std::optional<ControlMessage> decode(const std::uint8_t* data, std::size_t size)
   std::int32_t from = 0;
   ControlMessage m;
   if (!r.bytes(magic, sizeof magic) || std::memcmp(magic, kMagic, sizeof magic) != 0) return std::nullopt;
-  if (!r.number(version) || version != kVersion || !r.number(kind) || !r.number(reserved)) return std::nullopt;
+  if (!r.number(version) || version != kVersion || !r.number(kind) || !r.number(reserved) || reserved != 0) {
+    return std::nullopt;
+  }
   if (!r.number(m.nonce) || !r.number(from) || from < 0) return std::nullopt;
   m.from = from;
   m.kind = static_cast<MessageKind>(kind);
@@ -155,8 +157,7 @@ std::optional<ControlMessage> decode(const std::uint8_t* data, std::size_t size)
       ok = r.number(m.ballot.epoch);
       break;
     case MessageKind::Decide:
-      ok = r.number(m.ballot.epoch) && r.number(m.ballot.flag) && r.ranks(m.ballot.failed) &&
-           r.text(m.ballot.payload);
+      ok = r.number(m.ballot.epoch) && r.number(m.ballot.flag) && r.ranks(m.ballot.failed) && r.text(m.ballot.payload);
       break;
     default:
       return std::nullopt;

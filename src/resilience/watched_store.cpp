@@ -18,7 +18,8 @@ auto WatchedStore::sliced(std::chrono::milliseconds timeout, Call&& call) -> dec
   if (!watching_.load()) return call(timeout);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     try {
       return call(std::clamp(left, std::chrono::milliseconds(1), kSlice));
     } catch (const Error& e) {

@@ -271,8 +271,7 @@ void Communicator::revoke() { checked(impl_, "revoke").revoke(); }
 
 Agreement Communicator::agree(std::uint64_t flag) {
   auto& impl = checked(impl_, "agree");
-  const auto agreed =
-      impl.control().agree(flag, {}, std::chrono::steady_clock::now() + impl.config().timeout);
+  const auto agreed = impl.control().agree(flag, {}, std::chrono::steady_clock::now() + impl.config().timeout);
   return Agreement{agreed.flag, agreed.failed};
 }
 

@@ -66,33 +66,37 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   control_ = std::make_unique<resilience::ControlPlane>(
       rank, size, nonce, runtime::listenAddress(*store_, config_),
       resilience::LivenessSettings{config_.heartbeat, config_.heartbeatMisses}, identity_.name);
-  auto setup = runtime::setUpTransports(driver_.io(), store_,
-                                        {rank, size, nonce, id, identity_.prefix, "", key, nullptr, control_->address()},
-                                        config_);
+  auto setup = runtime::setUpTransports(
+      driver_.io(), store_, {rank, size, nonce, id, identity_.prefix, "", key, nullptr, control_->address()}, config_);
   log::info(identity_.logAs(log::Subsystem::Init), "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms",
             identity_.name, rank, size, setup.layout.hostCount, setup.summary, config_.sliceBytes,
             config_.timeout.count());
   log::info(identity_.logAs(log::Subsystem::Init), "topology: {}", observe::topologySummary(setup.layout));
   log::info(identity_.logAs(log::Subsystem::Transport), "transports per peer: {}",
             observe::peerTransports(*setup.transport, rank, size));
+  // Heartbeats from here on: the rest of set-up (the link probe above all) can take seconds on
+  // a loaded machine, and neighbours that finished theirs watch this rank already.
+  startControlPlane(setup);
   setUpEngines(setup, nonce, key);
   setUpObservers();
   setUpSelector(setup);
   failures_ = std::make_unique<FailureAccounts>(store_, identity_, config_.timeout, *control_);
-  runner_ = std::make_unique<OperationRunner>(RunnerParts{driver_, *schedule_, shm_.get(), *p2p_, *selector_, *failures_,
-                                                          *control_, recorder_.get(), tracer_.get()},
+  runner_ = std::make_unique<OperationRunner>(RunnerParts{driver_, *schedule_, shm_.get(), *p2p_, *selector_,
+                                                          *failures_, *control_, recorder_.get(), tracer_.get()},
                                               identity_, config_);
   front_ = std::make_unique<ApiFront>(identity_, config_.timeout, driver_, *runner_, recorder_.get());
-  startControlPlane(setup);
   logAlgorithmTable();
   driver_.start();
 }
 
 // A loss or a revocation the control channel hears of ends every operation here, through the
-// event loop: whoever drives runs it, or the next call does.
+// event loop: whoever drives runs it, or the next call does. (One heard before the runner
+// exists, during set-up, reaches the first operation through OperationRunner::noticeBreak.)
 void CommunicatorImpl::startControlPlane(const runtime::TransportSetup& setup) {
   control_->setListener([this](const Status& why) {
-    asio::post(driver_.io(), [this, why] { runner_->failEverything(why, false); });
+    asio::post(driver_.io(), [this, why] {
+      if (runner_) runner_->failEverything(why, false);
+    });
     driver_.wakeProgressThread();
   });
   control_->start(setup.controlAddresses, setup.liveness);
@@ -103,9 +107,7 @@ void CommunicatorImpl::startControlPlane(const runtime::TransportSetup& setup) {
                 : std::string("off"));
 }
 
-void CommunicatorImpl::revoke() {
-  control_->revoke(fmt::format("revoke() was called on rank {}", identity_.rank));
-}
+void CommunicatorImpl::revoke() { control_->revoke(fmt::format("revoke() was called on rank {}", identity_.rank)); }
 
 // Rank 0 draws the nonce every hello must carry; reading it is also the moment each rank
 // learns that rank 0 exists.
@@ -153,10 +155,10 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
   // first use, shared-memory rings now. Its hellos carry a nonce of their own, so a connection
   // meant for one channel can never join the other.
   constexpr std::uint64_t kPointToPointNonce = 0x7032702d6e6f6e63ull;
-  auto channel = runtime::setUpTransports(
-      driver_.io(), store_,
-      {rank, size, nonce ^ kPointToPointNonce, id, fmt::format("{}p2p/", identity_.prefix), "p", key, setup.liveness, ""},
-      config_, &layout_);
+  auto channel = runtime::setUpTransports(driver_.io(), store_,
+                                          {rank, size, nonce ^ kPointToPointNonce, id,
+                                           fmt::format("{}p2p/", identity_.prefix), "p", key, setup.liveness, ""},
+                                          config_, &layout_);
   p2pTransport_ = std::move(channel.transport);
   p2p_ = std::make_unique<p2p::PointToPoint>(*p2pTransport_, rank, size, config_.p2pEagerBytes, identity_.name);
   driver_.addEngine(*p2p_);

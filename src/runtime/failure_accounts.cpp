@@ -50,15 +50,23 @@ std::string FailureAccounts::describe(const Pending& pending) const {
 }
 
 Status FailureAccounts::settle(const Status& failed, const Pending& pending) {
+  // Revoked: peers shut their connections because of it, which is no loss of theirs.
+  if (auto revoked = control_.revoked()) return revoked->withContext(describe(pending));
   if (failed.mismatchPeer() >= 0) {
     const Status account = explainMismatch(failed, pending);
     leave(account);
     return account;
   }
-  const Status account = explainLoss(failed, pending);
+  const Status account = explainLoss(failed, describe(pending), &pending);
   // Every rank has heard of a loss already; anything else only this rank can tell.
   if (!control_.firstLoss()) leave(account);
   return account;
+}
+
+Status FailureAccounts::settleTransfer(const Status& failed, const std::string& what) {
+  if (failed.lostPeer() < 0) return failed;
+  if (auto revoked = control_.revoked()) return revoked->withContext(what);
+  return explainLoss(failed, what, nullptr);
 }
 
 void FailureAccounts::leaving(const Status& why) { leave(why); }
@@ -79,11 +87,12 @@ std::string FailureAccounts::causeOf(const Status& failed) const {
   return "it closed its connections and sent no failure notice: it died or was cut off";
 }
 
-Status FailureAccounts::explainLoss(const Status& failed, const Pending& pending) {
+Status FailureAccounts::explainLoss(const Status& failed, const std::string& operation, const Pending* pending) {
   const int peer = failed.lostPeer();
   const bool named = peer >= 0 && peer != identity_.rank && peer < identity_.size;
   const auto wait = !named ? std::chrono::milliseconds(0) : failed.lostPeerExited() ? kExitedLookup : kLookupTimeout;
   auto known = control_.causeBehind(named ? peer : -1, wait);
+  if (auto revoked = control_.revoked()) return revoked->withContext(operation);
   if (!known) {
     if (!named) return failed;  // a timeout, say, with no loss known anywhere
     // Nobody has said anything: this rank is the first to see `peer` go. Everyone hears it now.
@@ -92,7 +101,6 @@ Status FailureAccounts::explainLoss(const Status& failed, const Pending& pending
     if (!known) return failed;  // (a rank this rank cannot declare lost: never so for a named peer)
   }
   using Kind = resilience::FailureNotice::Kind;
-  const std::string operation = describe(pending);
   if (known->kind == Kind::Lost) {
     const std::string cause = control_.describe(*known);
     const std::string here = withoutPrefix(failed.message(), operation);
@@ -102,10 +110,11 @@ Status FailureAccounts::explainLoss(const Status& failed, const Pending& pending
     return Status(failed.code(), text).withLostPeer(known->lost, true);
   }
   // The peer failed for a reason of its own, and closed; or closed with nothing pending.
-  if (known->kind == Kind::Departed && known->cause.find(aboutOurMessage()) != std::string::npos) {
+  if (pending != nullptr && known->kind == Kind::Departed &&
+      known->cause.find(aboutOurMessage()) != std::string::npos) {
     // It failed on a message of ours that belonged to another call: the same mismatch seen
     // from the other side.
-    if (auto both = exchangeCalls(peer, pending)) return *both;
+    if (auto both = exchangeCalls(peer, *pending)) return *both;
   }
   const char* hint = known->kind == Kind::Closed ? " (did it make fewer calls than this rank?)" : "";
   return Status(failed.code(), fmt::format("{}; {}{}", failed.message(), control_.describe(*known), hint))

@@ -30,6 +30,10 @@ class FailureAccounts {
   // the account of the peer that closed, or the call a peer sent a message of), tells the peers
   // what they cannot know already, and returns the fuller error.
   Status settle(const Status& failed, const Pending& pending);
+  // A send or receive (`what`) failed with `failed`: if a peer was lost, the error names the
+  // first rank lost, as settle() does for collectives. (A transfer's other failures, such as a
+  // length mismatch, leave the communicator usable and need no account.)
+  Status settleTransfer(const Status& failed, const std::string& what);
   // This rank closes with work pending: peers waiting on that work see it go, and learn why.
   void leaving(const Status& why);
   bool published() const { return published_; }
@@ -37,7 +41,9 @@ class FailureAccounts {
  private:
   // What a peer's account says when it received a message of ours from another call.
   std::string aboutOurMessage() const;
-  Status explainLoss(const Status& failed, const Pending& pending);
+  // `operation` describes what failed; `pending`, when a collective, lets a mismatch seen from
+  // the other side name both calls.
+  Status explainLoss(const Status& failed, const std::string& operation, const Pending* pending);
   // A peer sent a message of another call: publish ours, read theirs, and say both.
   Status explainMismatch(const Status& failed, const Pending& pending);
   // Publishes this rank's call, reads `peer`'s: an InvalidUsage naming both, if the peer said.

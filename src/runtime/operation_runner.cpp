@@ -15,6 +15,13 @@ std::string OperationRunner::describe(const Pending& pending) const {
   return describeOperation(pending, identity_.rank, identity_.size);
 }
 
+// A loss or revocation the control channel reported may not have reached the event loop yet
+// (its failEverything is posted there): an operation about to start checks first, so it fails
+// at once instead of waiting on a peer that has gone.
+void OperationRunner::noticeBreak() {
+  if (broken_.isOk() && parts_.control.broken()) broken_ = parts_.control.breakStatus();
+}
+
 void OperationRunner::startNext() {
   if (starting_) return;  // an operation finishing inside start() comes back to this loop
   starting_ = true;
@@ -22,9 +29,15 @@ void OperationRunner::startNext() {
     running_ = true;
     Pending pending = std::move(queue_.front());
     queue_.pop_front();
+    noticeBreak();
     if (!broken_.isOk()) {
-      const Status refused = Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}",
-                                          describe(pending), identity_.name, broken_.message());
+      // The first operation to meet a break the control channel reported fails with it (a
+      // loss is Remote); later ones are Aborted, pointing at it.
+      const Status refused = !breakReported_
+                                 ? broken_.withContext(describe(pending))
+                                 : Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}",
+                                                describe(pending), identity_.name, broken_.message());
+      breakReported_ = true;
       if (parts_.recorder) parts_.recorder->finished(pending.sequence, refused);
       finishOperation(pending.state, refused);
       continue;
@@ -137,6 +150,7 @@ void OperationRunner::finish(const Status& status) {
   // Say why before closing, so peers that see us go can tell (failure_accounts.hpp).
   if (status.code() != ErrorCode::Aborted) failed = parts_.failures.settle(failed, *finished);
   broken_ = failed;
+  breakReported_ = true;
   parts_.schedule.shutdown(failed);
   if (parts_.recorder) {
     parts_.recorder->finished(finished->sequence, failed);
@@ -164,24 +178,29 @@ void OperationRunner::unpackFused(const Pending& finished, const Status& status)
 void OperationRunner::startTransfer(const PointToPointCall& r, std::uint64_t number,
                                     const std::shared_ptr<WorkState>& state) {
   std::string what = describeTransfer(r, number, identity_.rank, identity_.size);
+  noticeBreak();
   if (!broken_.isOk()) {
     parts_.driver.operationEnded();
-    state->complete(Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}", what,
-                                 identity_.name, broken_.message()));
+    state->complete(!breakReported_
+                        ? broken_.withContext(what)
+                        : Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}", what,
+                                       identity_.name, broken_.message()));
+    breakReported_ = true;
     return;
   }
   armWatchdog();
   const std::size_t bytes = r.count * dataTypeSize(r.type);
   if (parts_.recorder) parts_.recorder->transferStarted(number, r.isSend, r.peer, r.tag, bytes, r.type);
-  const auto ended = [this, state, number](const Status& status) {
+  const auto ended = [this, state, number, what](const Status& ending) {
+    const Status status = ending.isOk() ? ending : parts_.failures.settleTransfer(ending, what);
     if (!status.isOk()) log::warn(identity_.logAs(log::Subsystem::Coll), "{}", status.message());
     recordTransfer(number, status);
     completeWork(state, status);
   };
   if (r.isSend) {
-    parts_.p2p.send(r.peer, r.tag, r.send, bytes, state->deadline(), std::move(what), ended);
+    parts_.p2p.send(r.peer, r.tag, r.send, bytes, state->deadline(), what, ended);
   } else {
-    parts_.p2p.recv(r.peer, r.tag, r.recv, bytes, state->deadline(), std::move(what),
+    parts_.p2p.recv(r.peer, r.tag, r.recv, bytes, state->deadline(), what,
                     [state, ended](const Status& status, int source) {
                       state->setSource(source);
                       ended(status);
@@ -246,10 +265,11 @@ void OperationRunner::failEverything(const Status& why, bool tellPeers) {
   if (broken_.isOk()) broken_ = why;
   // Closing with work pending: peers waiting on that work will see us go, and should know why.
   const bool pending = current_ || !queue_.empty() || parts_.p2p.busy();
+  if (pending) breakReported_ = true;
   if (tellPeers && pending && !parts_.failures.published()) parts_.failures.leaving(why);
-  // Closing with nothing pending: the neighbours stop watching this rank, and a peer that
-  // still waits on it (it made more calls) hears that it closed, not that it died.
-  if (tellPeers && !pending) parts_.control.sayGoodbye();
+  // Closing: the neighbours stop watching this rank (its exit is no loss), and a peer that still
+  // waits on it hears that it closed (or why, above), not that it died.
+  if (tellPeers) parts_.control.sayGoodbye();
   failRunning(why);
   for (auto& queued : queue_) {
     if (parts_.recorder) parts_.recorder->finished(queued.sequence, why);

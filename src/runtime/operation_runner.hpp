@@ -59,6 +59,7 @@ class OperationRunner {
 
  private:
   void start(Pending pending);
+  void noticeBreak();
   // The call as the engine should run it: a fused group packed, a premultiplied input scaled.
   CollectiveCall prepareInput(const Pending& pending);
   // Logs once per collective and algorithm which one runs and why (INFO, tuning).
@@ -88,6 +89,7 @@ class OperationRunner {
   bool starting_ = false;
   bool watchdogArmed_ = false;
   Status broken_;
+  bool breakReported_ = false;                                    // some operation has failed with broken_ already
   std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
   runtime::ScratchBuffer premultiplied_;                          // a premultiplied sum's scaled input
   runtime::ScratchBuffer fusion_;                                 // a fused allreduce's packed parts

@@ -65,10 +65,11 @@ std::unique_ptr<CommunicatorImpl> shrinkCommunicator(CommunicatorImpl& old) {
     const int host = meeting.survivors.front();
     // Gives up on the meeting once its store's host is known lost (it has no other way to end
     // before BANYAN_TIMEOUT).
-    auto store = std::make_shared<resilience::WatchedStore>(meeting.store, [&control, host]() -> std::optional<std::string> {
-      if (control.isLost(host)) return fmt::format("rank {}, which served the survivors' store, was lost", host);
-      return std::nullopt;
-    });
+    auto store =
+        std::make_shared<resilience::WatchedStore>(meeting.store, [&control, host]() -> std::optional<std::string> {
+          if (control.isLost(host)) return fmt::format("rank {}, which served the survivors' store, was lost", host);
+          return std::nullopt;
+        });
     log::info(old.rank(), "{}: shrinking to {} survivor(s); this rank becomes rank {}; they meet in rank {}'s store",
               old.storePrefix(), meeting.survivors.size(), meeting.newRank, host);
     try {
@@ -78,8 +79,8 @@ std::unique_ptr<CommunicatorImpl> shrinkCommunicator(CommunicatorImpl& old) {
       return made;
     } catch (const Error& e) {
       if (!control.isLost(host) || Clock::now() >= deadline) throw;
-      log::warn(old.rank(), "shrink: rank {} was lost while the survivors met in its store ({}); agreeing again",
-                host, e.detail());
+      log::warn(old.rank(), "shrink: rank {} was lost while the survivors met in its store ({}); agreeing again", host,
+                e.detail());
     }
   }
 }

@@ -1,0 +1,270 @@
+// Surviving a lost rank (docs/fault-tolerance.md): revoke, agree and shrink, with the store
+// inside rank 0's process as under torchrun and mpirun, so that killing rank 0 also kills the
+// store the communicator was made with. Each case runs over TCP, the shared-memory transport,
+// the shared-memory collectives and libfabric's tcp;ofi_rxm provider.
+
+#include "bootstrap/serving_store.hpp"
+#include "support/multiproc.hpp"
+
+#include <banyan/banyan.hpp>
+#include <banyan/tcp_store.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace banyan;
+
+#ifdef BANYAN_HAVE_OFI
+#define RESILIENCE_TRANSPORTS() \
+  GENERATE(filter(banyan::test::transportSelected, values<std::string>({"tcp", "shm-messages", "shm", "ofi-tcp"})))
+#else
+#define RESILIENCE_TRANSPORTS() BANYAN_EACH_TRANSPORT()
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Ranks under banyan's launcher, but the communicator's store is served by rank 0's process, as
+// torchrun and banyan-mpi have it: the launcher's store only tells the others its port.
+Communicator joinWithStoreInRankZero(int rank, int size) {
+  auto launcher = std::make_shared<TcpStore>(
+      "127.0.0.1", static_cast<std::uint16_t>(std::atoi(std::strchr(std::getenv("BANYAN_STORE_ADDR"), ':') + 1)));
+  std::shared_ptr<Store> store;
+  if (rank == 0) {
+    auto server = std::make_unique<TcpStoreServer>("127.0.0.1", 0);
+    const std::string port = std::to_string(server->port());
+    store = std::make_shared<bootstrap::ServingStore>(std::move(server), "127.0.0.1");
+    launcher->set("rank0-store", Store::Bytes(port.begin(), port.end()), std::chrono::seconds(30));
+  } else {
+    const auto port = launcher->get("rank0-store", std::chrono::seconds(30));
+    store = std::make_shared<TcpStore>("127.0.0.1",
+                                       static_cast<std::uint16_t>(std::stoi(std::string(port.begin(), port.end()))));
+  }
+  return Communicator::create(store, rank, size);
+}
+
+bootstrap::LaunchOptions resilienceOptions(const std::string& transport) {
+  bootstrap::LaunchOptions options = test::over(transport);
+  options.environment["BANYAN_DEBUG"] = "none";
+  options.environment["BANYAN_TIMEOUT"] = "30s";
+  options.environment["BANYAN_HEARTBEAT_MS"] = "200";
+  options.deadline = std::chrono::seconds(90);
+  return options;
+}
+
+// Every rank adds rank + 1: the sum over `members` (their ranks in the first communicator).
+float expectedSum(const std::vector<int>& members) {
+  float sum = 0;
+  for (int m : members) sum += static_cast<float>(m + 1);
+  return sum;
+}
+
+// The victim kills itself after `before` allreduces; every survivor must see an error naming
+// it within seconds, shrink, and compute right on the survivors (twice: the shrunk communicator
+// is a whole one, collectives of every kind included).
+int lossThenShrink(int rank, int size, int victim, int before) {
+  Communicator comm = joinWithStoreInRankZero(rank, size);
+  std::vector<float> data(4096);
+  Clock::time_point lostAt{};
+  try {
+    for (int i = 0;; ++i) {
+      if (rank == victim && i == before) kill(getpid(), SIGKILL);
+      std::fill(data.begin(), data.end(), static_cast<float>(rank + 1));
+      comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+      if (i == before + 1000) {
+        std::fprintf(stderr, "rank %d: no error 1000 allreduces after rank %d was killed\n", rank, victim);
+        return 1;
+      }
+    }
+  } catch (const Error& e) {
+    lostAt = Clock::now();
+    const std::string named = "rank " + std::to_string(victim) + " was lost";
+    if (e.code() != ErrorCode::Remote || std::string(e.what()).find(named) == std::string::npos) {
+      std::fprintf(stderr, "rank %d: the error does not name rank %d as lost: %s\n", rank, victim, e.what());
+      return 1;
+    }
+  }
+  const auto lost = comm.lostRanks();
+  RANK_EXPECT(rank, lost == std::vector<int>{victim});
+  Communicator shrunk = comm.shrink();
+  const auto shrinkTime = Clock::now() - lostAt;
+  std::vector<int> members;
+  for (int r = 0; r < size; ++r) {
+    if (r != victim) members.push_back(r);
+  }
+  RANK_EXPECT(rank, shrunk.size() == size - 1);
+  RANK_EXPECT(rank, shrunk.rank() == rank - (rank > victim ? 1 : 0));
+  for (int round = 0; round < 2; ++round) {
+    std::fill(data.begin(), data.end(), static_cast<float>(rank + 1));
+    shrunk.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+    RANK_EXPECT(rank, data.front() == expectedSum(members) && data.back() == expectedSum(members));
+  }
+  std::vector<int> gathered(static_cast<std::size_t>(shrunk.size()));
+  shrunk.allgather(&rank, gathered.data(), 1, DataType::i32);
+  RANK_EXPECT(rank, gathered == members);
+  shrunk.barrier();
+  RANK_EXPECT(rank, shrinkTime < std::chrono::seconds(10));
+  return 0;
+}
+
+void expectSurvivors(const std::vector<bootstrap::RankExit>& exits, int victim) {
+  std::string text;
+  for (const auto& exit : exits) text += exit.describe() + "\n";
+  INFO(text);
+  for (const auto& exit : exits) {
+    if (exit.rank == victim) {
+      CHECK(exit.signal == SIGKILL);
+    } else {
+      CHECK(exit.ok());
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("rank 0, which serves the store, is killed: the survivors name it, shrink and go on",
+          "[multiproc][resilience]") {
+  const std::string transport = RESILIENCE_TRANSPORTS();
+  constexpr int kRanks = 4;
+  const auto exits = bootstrap::launchLocal(
+      kRanks, [](int rank) { return lossThenShrink(rank, kRanks, 0, 20); }, resilienceOptions(transport));
+  expectSurvivors(exits, 0);
+}
+
+TEST_CASE("a middle rank is killed: the survivors name it, shrink and go on", "[multiproc][resilience]") {
+  const std::string transport = RESILIENCE_TRANSPORTS();
+  constexpr int kRanks = 4;
+  const auto exits = bootstrap::launchLocal(
+      kRanks, [](int rank) { return lossThenShrink(rank, kRanks, 2, 15); }, resilienceOptions(transport));
+  expectSurvivors(exits, 2);
+}
+
+TEST_CASE("agree() gives every survivor the same AND of flags and the same failed ranks", "[multiproc][resilience]") {
+  const std::string transport = GENERATE(as<std::string>{}, "tcp", "shm");
+  constexpr int kRanks = 5;
+  const auto exits = bootstrap::launchLocal(
+      kRanks,
+      [](int rank) {
+        Communicator comm = joinWithStoreInRankZero(rank, kRanks);
+        comm.barrier();
+        // Every rank is out of the barrier (a rank can finish it while others still wait for
+        // its last message).
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        // Rank 0 (the store's host) and rank 3 leave without a word: no collective is running,
+        // so only the control channel (their neighbours' pidfds) can tell.
+        if (rank == 0 || rank == 3) kill(getpid(), SIGKILL);
+        const std::uint64_t flag = rank == 2 ? 0b0110 : 0b1110;
+        const Agreement agreed = comm.agree(flag);
+        RANK_EXPECT(rank, agreed.flag == 0b0110);
+        RANK_EXPECT(rank, (agreed.failedRanks == std::vector<int>{0, 3}));
+        // A second agreement on the same communicator, and the survivors' communicator.
+        RANK_EXPECT(rank, comm.agree(static_cast<std::uint64_t>(rank)).flag == 0);
+        Communicator shrunk = comm.shrink();
+        RANK_EXPECT(rank, shrunk.size() == 3);
+        int sum = rank;
+        shrunk.allreduce(&sum, &sum, 1, DataType::i32, ReduceOp::sum);
+        RANK_EXPECT(rank, sum == 1 + 2 + 4);
+        return 0;
+      },
+      resilienceOptions(transport));
+  std::string text;
+  for (const auto& exit : exits) text += exit.describe() + "\n";
+  INFO(text);
+  for (const auto& exit : exits) {
+    if (exit.rank == 0 || exit.rank == 3) {
+      CHECK(exit.signal == SIGKILL);
+    } else {
+      CHECK(exit.ok());
+    }
+  }
+}
+
+TEST_CASE("revoke() on one rank ends the blocked collectives of every rank with Aborted", "[multiproc][resilience]") {
+  const std::string transport = GENERATE(as<std::string>{}, "tcp", "shm-messages", "shm");
+  test::runRanks(
+      3,
+      [](int rank) {
+        Communicator comm = Communicator::fromEnvironment();
+        comm.barrier();
+        std::vector<float> data(1024, 1.0f);
+        if (rank == 1) {
+          // Never joins the allreduce the others wait in; revokes instead.
+          std::this_thread::sleep_for(std::chrono::milliseconds(300));
+          comm.revoke();
+        } else {
+          const auto start = Clock::now();
+          try {
+            comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+            std::fprintf(stderr, "rank %d: the allreduce succeeded\n", rank);
+            return 1;
+          } catch (const Error& e) {
+            RANK_EXPECT(rank, e.code() == ErrorCode::Aborted);
+            RANK_EXPECT(rank, std::string(e.what()).find("revoked by rank 1") != std::string::npos);
+            RANK_EXPECT(rank, Clock::now() - start < std::chrono::seconds(5));
+          }
+        }
+        // Later calls fail at once; agree still works on a revoked communicator.
+        try {
+          comm.barrier();
+          std::fprintf(stderr, "rank %d: a barrier after revoke succeeded\n", rank);
+          return 1;
+        } catch (const Error& e) {
+          RANK_EXPECT(rank, e.code() == ErrorCode::Aborted);
+        }
+        const Agreement agreed = comm.agree(1);
+        RANK_EXPECT(rank, agreed.flag == 1 && agreed.failedRanks.empty());
+        return 0;
+      },
+      [&] {
+        auto options = test::over(transport);
+        options.environment["BANYAN_DEBUG"] = "none";
+        options.environment["BANYAN_TIMEOUT"] = "30s";
+        return options;
+      }());
+}
+
+TEST_CASE("a stopped rank is named by every survivor within the liveness window", "[multiproc][resilience]") {
+  const std::string transport = GENERATE(as<std::string>{}, "tcp", "shm");
+  constexpr int kRanks = 4;
+  const auto exits = bootstrap::launchLocal(
+      kRanks,
+      [](int rank) {
+        Communicator comm = joinWithStoreInRankZero(rank, kRanks);
+        std::vector<std::int64_t> pids(kRanks);
+        const std::int64_t mine = getpid();
+        comm.allgather(&mine, pids.data(), 1, DataType::i64);
+        std::vector<float> data(4096, 1.0f);
+        Clock::time_point stoppedAt{};
+        try {
+          for (int i = 0;; ++i) {
+            if (i == 30) stoppedAt = Clock::now();
+            if (rank == 1 && i == 30) kill(getpid(), SIGSTOP);
+            comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::max);
+          }
+        } catch (const Error& e) {
+          const auto after = Clock::now() - stoppedAt;
+          RANK_EXPECT(rank, e.code() == ErrorCode::Remote);
+          RANK_EXPECT(rank, std::string(e.what()).find("rank 1 was lost: stopped responding") != std::string::npos,
+                      "%s", e.what());
+          // The window is 200 ms x 5; the bound allows for a loaded machine.
+          RANK_EXPECT(rank, after < std::chrono::seconds(6));
+        }
+        Communicator shrunk = comm.shrink();
+        RANK_EXPECT(rank, shrunk.size() == 3);
+        if (rank == 0) kill(static_cast<pid_t>(pids[1]), SIGKILL);
+        shrunk.barrier();
+        return 0;
+      },
+      resilienceOptions(transport));
+  expectSurvivors(exits, 1);
+}

@@ -1,0 +1,126 @@
+// The control channel (src/resilience/control_plane.hpp) with several ranks' planes in one
+// process, over real UDP sockets on loopback: heartbeats find a rank that went silent, notices
+// reach every rank, and agreement gives every survivor the same answer, also when the rank that
+// would coordinate is the one gone.
+
+#include "resilience/control_plane.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <thread>
+#include <vector>
+
+using namespace banyan;
+using namespace banyan::resilience;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Job {
+  std::vector<std::unique_ptr<ControlPlane>> planes;
+  std::vector<std::atomic<int>> breaks;
+
+  Job(int size, LivenessSettings settings) : breaks(static_cast<std::size_t>(size)) {
+    std::vector<std::string> addresses;
+    for (int r = 0; r < size; ++r) {
+      planes.push_back(std::make_unique<ControlPlane>(r, size, 77, "127.0.0.1", settings, "test"));
+      addresses.push_back(planes.back()->address());
+    }
+    for (int r = 0; r < size; ++r) {
+      planes[static_cast<std::size_t>(r)]->setListener([this, r](const Status&) { ++breaks[static_cast<std::size_t>(r)]; });
+      planes[static_cast<std::size_t>(r)]->start(addresses, nullptr);
+    }
+  }
+  // The rank's process "dies": its plane goes silent at once.
+  void silence(int rank) { planes[static_cast<std::size_t>(rank)].reset(); }
+};
+
+// Runs agree() on every live plane at once; returns their answers.
+std::vector<Agreement> agreeAll(Job& job, const std::vector<std::uint64_t>& flags) {
+  std::vector<std::future<Agreement>> running;
+  for (std::size_t r = 0; r < job.planes.size(); ++r) {
+    if (!job.planes[r]) continue;
+    running.push_back(std::async(std::launch::async, [&job, r, flag = flags[r]] {
+      return job.planes[r]->agree(flag, [r] { return "from " + std::to_string(r); },
+                                  std::chrono::steady_clock::now() + 20s);
+    }));
+  }
+  std::vector<Agreement> answers;
+  for (auto& f : running) answers.push_back(f.get());
+  return answers;
+}
+
+}  // namespace
+
+TEST_CASE("a rank that falls silent is declared lost by its neighbours, and every rank hears it",
+          "[unit][resilience]") {
+  Job job(5, LivenessSettings{50ms, 4});
+  std::this_thread::sleep_for(300ms);  // heartbeats flow; nobody is silent
+  for (const auto& plane : job.planes) CHECK(plane->lost().empty());
+  job.silence(2);
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 5s) {
+    bool all = true;
+    for (const auto& plane : job.planes) all = all && (!plane || plane->isLost(2));
+    if (all) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  for (int r : {0, 1, 3, 4}) {
+    const auto notice = job.planes[static_cast<std::size_t>(r)]->lossOf(2);
+    REQUIRE(notice);
+    CHECK(notice->cause.find("stopped responding") != std::string::npos);
+    CHECK((notice->detectedBy == 1 || notice->detectedBy == 3));  // its two neighbours watch it
+    CHECK(job.breaks[static_cast<std::size_t>(r)] == 1);
+    CHECK(job.planes[static_cast<std::size_t>(r)]->broken());
+  }
+}
+
+TEST_CASE("agree() gives every rank the AND of the flags and the same lost ranks", "[unit][resilience]") {
+  Job job(4, LivenessSettings{50ms, 4});
+  auto answers = agreeAll(job, {0b111, 0b101, 0b111, 0b100});
+  for (const auto& a : answers) {
+    CHECK(a.flag == 0b100);
+    CHECK(a.failed.empty());
+    CHECK(a.payload == "from 0");  // the lowest live rank coordinated
+  }
+  // Rank 0, the coordinator, goes: the next agreement is coordinated by rank 1 and names it.
+  job.silence(0);
+  answers = agreeAll(job, {0, 0b11, 0b10, 0b11});
+  REQUIRE(answers.size() == 3);
+  for (const auto& a : answers) {
+    CHECK(a.flag == 0b10);
+    CHECK(a.failed == std::vector<int>{0});
+    CHECK(a.payload == "from 1");
+    CHECK(a.coordinator == 1);
+  }
+}
+
+TEST_CASE("an announced loss and a revocation reach every rank once", "[unit][resilience]") {
+  Job job(4, LivenessSettings{0ms, 5});  // no heartbeats: only what is sent
+  job.planes[1]->announce(3, "its process exited");
+  std::this_thread::sleep_for(200ms);
+  for (int r : {0, 1, 2}) {
+    const auto notice = job.planes[static_cast<std::size_t>(r)]->firstLoss(1s);
+    REQUIRE(notice);
+    CHECK((notice->lost == 3 && notice->detectedBy == 1));
+    CHECK(job.breaks[static_cast<std::size_t>(r)] == 1);
+  }
+  CHECK(job.planes[0]->describe(*job.planes[0]->firstLoss()) == "rank 3 was lost: its process exited (seen by rank 1)");
+  job.planes[2]->revoke("testing");
+  std::this_thread::sleep_for(200ms);
+  for (int r : {0, 1, 2}) {
+    const auto revoked = job.planes[static_cast<std::size_t>(r)]->revoked();
+    REQUIRE(revoked);
+    CHECK(revoked->code() == ErrorCode::Aborted);
+    CHECK(revoked->message().find("revoked by rank 2: testing") != std::string::npos);
+  }
+  // Rank 3 was declared lost: it hears that and breaks too (it must not go on as if nothing
+  // happened); the others no longer send it anything.
+  CHECK(job.planes[3]->broken());
+  CHECK(job.breaks[3] == 1);
+  REQUIRE(job.planes[3]->revoked());
+  CHECK(job.planes[3]->revoked()->message().find("declared this rank (rank 3) lost") != std::string::npos);
+}
