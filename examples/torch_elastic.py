@@ -123,6 +123,11 @@ def train(args):
             seen = time.monotonic()
             say(f"step {step} failed {seen - last_good:.3f} s after the last good step: "
                 f"{str(error).splitlines()[0]}")
+            if "declared this rank" in str(error):
+                # Stopped too long, now running again: the others went on without this rank.
+                # (Its shrink would succeed alone, docs/torch.md "Known issue"; leave instead.)
+                say("the others declared this rank lost; leaving")
+                return 3
             say(f"lost ranks of its group, as this rank knows them: {banyan_torch.lost_ranks(group)}")
             new_group = banyan_torch.shrink(group)
             shrunk = time.monotonic()
