@@ -7,11 +7,17 @@ tools/run-tests.sh counts like Catch2's.
 
 A check passes only if every rank that ran it passed it; a rank that crashes, hangs past the
 scenario's deadline or never reports fails the scenario.
+
+The elastic cases run examples/torch_elastic.py (its own launcher, torchrun's variables, so the
+store lives in rank 0) with 3 ranks, make one rank SIGKILL itself mid-run, and check that both
+survivors shrink, train to the end on 2 ranks with finite losses, and say so.
 """
 
 import argparse
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +33,55 @@ SCENARIOS = [
     ("three_ranks", 3, 400),
     ("failures", 3, 200),
 ]
+
+# name, ranks, the rank that kills itself, the step it does so at, deadline in seconds
+ELASTIC = [
+    ("elastic: rank 0 (the store's host) killed", 3, 0, 8, 60),
+    ("elastic: a middle rank killed", 3, 1, 8, 60),
+]
+EXAMPLE = os.path.join(HERE, "..", "..", "examples", "torch_elastic.py")
+
+
+def run_elastic(name, ranks, kill_rank, kill_at, deadline):
+    """Runs the example; returns (failure texts, its output)."""
+    env = dict(os.environ, BANYAN_HEARTBEAT_MS="200")
+    env.pop("RANK", None)
+    command = [sys.executable, EXAMPLE, "--nproc", str(ranks), "--steps", "20", "--kill-rank", str(kill_rank),
+               "--kill-at-step", str(kill_at), "--timeout", "30"]
+    # Its own session, so that a hang ends with every rank it started (killpg below).
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=deadline)
+        status = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return [f"{name}: passed its {deadline} s deadline\n" + "\n".join(out.splitlines()[-60:])], out
+    failures = []
+    if status != 0:
+        failures.append(f"the launcher exited with status {status}")
+    for rank in range(ranks):
+        if rank == kill_rank:
+            continue
+        mine = [line for line in out.splitlines() if line.startswith(f"rank {rank}: ")]
+        if not any(f"continued on {ranks - 1} ranks" in line for line in mine):
+            failures.append(f"rank {rank} did not say 'continued on {ranks - 1} ranks'")
+        if not any("all finite" in line for line in mine):
+            failures.append(f"rank {rank} did not finish with finite losses")
+        if not any(f"shrunk to {ranks - 1} ranks" in line for line in mine):
+            failures.append(f"rank {rank} did not shrink to {ranks - 1} ranks")
+    if failures:
+        failures.append("--- output (last 60 lines) ---\n" + "\n".join(out.splitlines()[-60:]))
+    return failures, out
+
+
+def kill_to_resume(out):
+    """Seconds from the kill to each survivor training again (the ranks' wall clocks)."""
+    killed = re.search(r"killing itself at step \d+ \(wall ([\d.]+)\)", out)
+    if not killed:
+        return []
+    return [float(t) - float(killed.group(1)) for t in re.findall(r"resuming at step .*\(wall ([\d.]+)\)", out)]
 
 
 def free_port():
@@ -94,6 +149,15 @@ def main():
     parser.add_argument("--only")
     args = parser.parse_args()
     results = []
+    for name, ranks, kill_rank, kill_at, deadline in ELASTIC:
+        if args.only and args.only not in name:
+            continue
+        start = time.monotonic()
+        failures, out = run_elastic(name, ranks, kill_rank, kill_at, deadline)
+        times = ", ".join(f"{t:.2f}" for t in kill_to_resume(out))
+        print(f"   {name} ({ranks} ranks): {'failed' if failures else 'passed'} in {time.monotonic() - start:.0f} s; "
+              f"kill to training again on the survivors: {times or '?'} s", flush=True)
+        results.append((name, failures))
     with tempfile.TemporaryDirectory(prefix="banyan-torch-tests-") as workdir:
         for name, ranks, deadline in SCENARIOS:
             if args.only and args.only != name:

@@ -18,7 +18,7 @@ import traceback
 import torch
 import torch.distributed as dist
 
-import banyan_torch  # noqa: F401  (registers "banyan")
+import banyan_torch  # registers "banyan"; shrink etc. in failure_checks
 
 RANK = int(os.environ["RANK"])
 SIZE = int(os.environ["WORLD_SIZE"])
@@ -650,6 +650,40 @@ def failure_checks():
         _checks.append(("a dead peer fails the others' collectives", "ok"))
     except Exception:
         _checks.append(("a dead peer fails the others' collectives", traceback.format_exc(limit=6)))
+
+    # 4. The survivors (ranks 0 and 1) agree, shrink the broken group and go on with the new one;
+    # revoke then ends its operations on both ranks.
+    def survivors_shrink():
+        g = b_pg()
+        assert banyan_torch.lost_ranks(g) == [2], banyan_torch.lost_ranks(g)
+        flag, failed = banyan_torch.agree(6 if RANK == 0 else 3, g)
+        assert (flag, failed) == (2, [2]), (flag, failed)
+        new = banyan_torch.shrink(g)
+        assert (new.size(), dist.get_world_size(new), dist.get_rank(new)) == (2, 2, RANK)
+        assert dist.get_process_group_ranks(new) == [0, 1]
+        t = torch.full((1000,), float(RANK + 1))
+        dist.all_reduce(t, group=new)
+        same(t, torch.full((1000,), 3.0), "all_reduce on the shrunk group")
+        b = torch.tensor([float(RANK)])
+        dist.broadcast(b, src=1, group=new)
+        assert b.item() == 1.0, b
+        dist.barrier(group=new)
+        expect_error(lambda: new.monitored_barrier(datetime.timedelta(seconds=1)), "banyan", "shrink")
+        try:
+            banyan_torch.shrink(G.gloo)
+            raise AssertionError("shrink took a gloo group")
+        except ValueError as e:
+            assert "not banyan" in str(e), str(e)
+        if RANK == 1:
+            banyan_torch.revoke(new)
+        expect_error(lambda: dist.all_reduce(torch.ones(4), group=new), "banyan Aborted")
+    if RANK != 2:
+        try:
+            survivors_shrink()
+            _checks.append(("the survivors agree, shrink and go on; revoke ends the new group", "ok"))
+        except Exception:
+            _checks.append(("the survivors agree, shrink and go on; revoke ends the new group",
+                            traceback.format_exc(limit=6)))
 
 
 def exit_with_driver():

@@ -48,6 +48,15 @@ ProcessGroupBanyan::ProcessGroupBanyan(const c10::intrusive_ptr<c10d::Store>& st
   init();
 }
 
+ProcessGroupBanyan::ProcessGroupBanyan(Communicator comm, std::chrono::milliseconds timeout)
+    : c10d::ProcessGroup(comm.rank(), comm.size()),
+      timeout_(timeout),
+      comm_(std::move(comm)),
+      completer_(std::make_unique<Completer>()) {
+  setSequenceNumberForGroup();
+  init();
+}
+
 ProcessGroupBanyan::~ProcessGroupBanyan() {
   // Ends whatever is still pending (with Aborted) and completes those Works before the
   // completion thread stops.
@@ -81,6 +90,11 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::barrier(const c10d::BarrierOp
 }
 
 void ProcessGroupBanyan::monitoredBarrier(const c10d::BarrierOptions& opts, bool waitAllRanks) {
+  if (!store_) {
+    throwError(
+        "monitored_barrier needs the c10d store of a group made by torch; a group made by "
+        "banyan_torch.shrink has none (use barrier() on it)");
+  }
   const auto timeout = opts.timeout == c10d::kUnsetTimeout ? timeout_ : opts.timeout;
   const std::string prefix = "banyan/monitored_barrier/" + std::to_string(monitoredBarriers_++) + "/";
   const std::string released = prefix + "released";
@@ -123,7 +137,10 @@ void ProcessGroupBanyan::monitoredBarrier(const c10d::BarrierOptions& opts, bool
 }
 
 void ProcessGroupBanyan::setSequenceNumberForGroup() {
-  if (rank_ == 0) {
+  if (!store_) {
+    // Made by shrink: every survivor starts the new group at the same number.
+    sequenceNum_ = c10d::SequenceNum(0);
+  } else if (rank_ == 0) {
     const std::uint64_t start = sequenceNum_ ? sequenceNum_->get() : 0;
     store_->set(kSequenceKey, c10d::toVec<uint8_t>(start, 8));
     sequenceNum_ = c10d::SequenceNum(start);

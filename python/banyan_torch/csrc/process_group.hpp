@@ -25,7 +25,16 @@ class ProcessGroupBanyan : public c10d::ProcessGroup {
   // every operation and the bootstrap (BANYAN_TIMEOUT's role).
   ProcessGroupBanyan(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
                      std::chrono::milliseconds timeout);
+  // A group over a communicator made without a c10d store: the survivors of shrink(). Its
+  // sequence numbers start at 0 on every rank, and monitoredBarrier() (which needs a c10d
+  // store) refuses.
+  ProcessGroupBanyan(Communicator comm, std::chrono::milliseconds timeout);
   ~ProcessGroupBanyan() override;
+
+  // The communicator, for revoke/agree/shrink/lostRanks (module.cpp). Those are thread-safe
+  // beside running operations.
+  Communicator& communicator() { return comm_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
 
   const std::string getBackendName() const override { return "banyan"; }
 
@@ -84,7 +93,7 @@ class ProcessGroupBanyan : public c10d::ProcessGroup {
   void checkRoot(int64_t root, const char* op) const;
   void checkPeer(int peer, const char* op) const;
 
-  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::Store> store_;  // null for a group made by shrink
   std::chrono::milliseconds timeout_;
   Communicator comm_;
   std::uint64_t monitoredBarriers_ = 0;
