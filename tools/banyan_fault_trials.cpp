@@ -538,10 +538,12 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
                                           exit.rank, mpirunEnd));
       continue;
     }
-    // A stop: a timeout, first-hand or relayed (the test's rule wants "BANYAN_TIMEOUT" in the
-    // text; a store's own Timeout while the communicator is made does not say it).
+    // A stop: the heartbeats' "stopped responding" (docs/fault-tolerance.md), or a timeout seen
+    // first-hand (a store's own Timeout while the communicator is made, before heartbeats run,
+    // does not say "BANYAN_TIMEOUT").
     const bool kindRight = !spec.stop || report.code.load() == static_cast<int>(ErrorCode::Timeout) ||
-                           std::strstr(report.text, "BANYAN_TIMEOUT") != nullptr;
+                           std::strstr(report.text, "BANYAN_TIMEOUT") != nullptr ||
+                           std::strstr(report.text, "stopped responding") != nullptr;
     if (report.namesVictim.load() != 0) ++namedOld;
     if (report.right.load() == 0) ++result.wrongOldRule;
     if (!kindRight || report.blamesVictim.load() == 0) {
@@ -549,7 +551,7 @@ TrialResult runTrial(const Settings& settings, Shared* shared, const std::string
       result.problems.push_back(fmt::format("rank {}: {}: {}", exit.rank,
                                             report.blamesVictim.load() == 0
                                                 ? "does not name rank " + std::to_string(plan.victim)
-                                                : std::string("not a timeout"),
+                                                : std::string("neither stopped responding nor a timeout"),
                                             report.text));
     }
     result.delaysMs.push_back(static_cast<double>(report.detectedNs) / 1e6);

@@ -77,9 +77,14 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   // Heartbeats from here on: the rest of set-up (the link probe above all) can take seconds on
   // a loaded machine, and neighbours that finished theirs watch this rank already.
   startControlPlane(setup);
-  setUpEngines(setup, nonce, key);
-  setUpObservers();
-  setUpSelector(setup);
+  try {
+    setUpEngines(setup, nonce, key);
+    setUpObservers();
+    setUpSelector(setup);
+  } catch (const Error& e) {
+    throwLossBehind(e);
+    throw;
+  }
   failures_ = std::make_unique<FailureAccounts>(store_, identity_, config_.timeout, *control_);
   runner_ = std::make_unique<OperationRunner>(RunnerParts{driver_, *schedule_, shm_.get(), *p2p_, *selector_,
                                                           *failures_, *control_, recorder_.get(), tracer_.get()},
@@ -87,6 +92,16 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   front_ = std::make_unique<ApiFront>(identity_, config_.timeout, driver_, *runner_, recorder_.get());
   logAlgorithmTable();
   driver_.start();
+}
+
+// Set-up failed (a store wait timed out, a peer's segment never came): if a rank was lost
+// meanwhile, say so, as an operation would. The notice may still be on its way.
+void CommunicatorImpl::throwLossBehind(const Error& failed) {
+  constexpr std::chrono::milliseconds kNoticeWait{300};
+  if (auto loss = control_->firstLoss(kNoticeWait)) {
+    fail(ErrorCode::Remote, "{}: set-up on rank {} failed: {} (this rank saw: {})", identity_.name, identity_.rank,
+         control_->describe(*loss), failed.detail());
+  }
 }
 
 // A loss or a revocation the control channel hears of ends every operation here, through the

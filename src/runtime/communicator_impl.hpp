@@ -80,6 +80,8 @@ class CommunicatorImpl final {
   std::uint64_t agreeNonce();
   // The control channel, started once every rank's address is known (`setup`).
   void startControlPlane(const runtime::TransportSetup& setup);
+  // Throws the loss behind a failed set-up, if the control channel knows of one.
+  void throwLossBehind(const Error& failed);
   void setUpEngines(runtime::TransportSetup& setup, std::uint64_t nonce, const std::optional<security::JobKey>& key);
   void setUpObservers();
   void setUpSelector(const runtime::TransportSetup& setup);
