@@ -84,9 +84,10 @@ for target in json.load(sys.stdin):
   export TSAN_OPTIONS="$common:halt_on_error=1:die_after_fork=0:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
   left=$("$build/tests/multiproc_tests" --list-test-names-only "${spec:-*}" | grep -cxF -f <(printf '%s\n' "${excluded[@]}") || true)
   echo "run-sanitize: leaving out $left case(s) that need more time than their BANYAN_TIMEOUT gives under a sanitizer (tools/run-sanitize.sh lists them)"
-  # The ofi transport's own cases (ofi_tests) with the whole suite, not with a subset's spec.
+  # The ofi transport's own cases (ofi_tests) with the whole suite or one that only leaves
+  # some out (a spec of ~[tag]s), not with a chosen subset.
   suites="multiproc_tests:${SANITIZE_DEADLINE:-3600}"
-  if [[ -z "$spec" && -x "$build/tests/ofi_tests" ]]; then suites+=" ofi_tests:${SANITIZE_DEADLINE:-3600}"; fi
+  if [[ (-z "$spec" || "$spec" == "~"*) && -x "$build/tests/ofi_tests" ]]; then suites+=" ofi_tests:${SANITIZE_DEADLINE:-3600}"; fi
   RUN_TESTS_SUITES="$suites" RUN_TESTS_SPEC="$(withExclusions "$spec")" RUN_TESTS_FUZZ=0 \
     "$root/tools/run-tests.sh" "$build" | tee "$build/sanitize.log"
   unset ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS

@@ -83,6 +83,9 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
     setUpSelector(setup);
   } catch (const Error& e) {
     throwLossBehind(e);
+    // This rank is going: its peers should hear why, not find it gone.
+    control_->leave(fmt::format("{} could not be set up on rank {}: {}", identity_.name, identity_.rank, e.detail()));
+    control_->sayGoodbye();
     throw;
   }
   failures_ = std::make_unique<FailureAccounts>(store_, identity_, config_.timeout, *control_);

@@ -37,7 +37,15 @@ HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chr
   for (int rank = 0; rank < params.size; ++rank) {
     std::string theirs = identity;
     if (rank != params.rank) {
-      const auto bytes = store.get(key(rank), timeout);
+      Store::Bytes bytes;
+      try {
+        bytes = store.get(key(rank), timeout);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::Timeout) throw;
+        // Say whom: the rank every other one waits for here has not started, or died starting.
+        fail(ErrorCode::Timeout, "rank {} did not join: it published no host identity within {} ms (not started, "
+             "or died while starting): {}", rank, timeout.count(), e.detail());
+      }
       theirs.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
       const auto last = theirs.rfind('\n');
       const auto pidLine = last == std::string::npos || last == 0 ? std::string::npos : theirs.rfind('\n', last - 1);
