@@ -162,13 +162,16 @@ std::size_t Executor::runLocal(std::uint32_t index) {
 
 // Hands the transport every ready send (or recv) of one peer that is next in step order.
 void Executor::postReady(std::size_t slot, bool sends) {
-  const Plan& plan = *current_.plan;
-  const auto& order = sends ? plan.sendsByPeer[slot] : plan.recvsByPeer[slot];
-  std::size_t& cursor = sends ? sendCursor_[slot] : recvCursor_[slot];
-  while (cursor < order.size() && ready_[order[cursor]]) {
-    const std::uint32_t index = order[cursor++];
-    const auto& step = plan.schedule.steps[index];
-    const std::uint64_t generation = generation_;
+  // A transport already shut down fails a post at once, inside the call, and that ends the
+  // operation (finish() drops current_ and its plan, and onDone may start the next one): after
+  // each post, the loop goes on only while the operation is still the one it posts for.
+  const Plan* plan = current_.plan.get();
+  const std::uint64_t generation = generation_;
+  const auto& order = sends ? plan->sendsByPeer[slot] : plan->recvsByPeer[slot];
+  const auto cursor = [&]() -> std::size_t& { return sends ? sendCursor_[slot] : recvCursor_[slot]; };
+  while (cursor() < order.size() && ready_[order[cursor()]]) {
+    const std::uint32_t index = order[cursor()++];
+    const auto& step = plan->schedule.steps[index];
     const double posted = tracer_ ? observe::Tracer::now() : 0.0;
     auto done = [this, index, generation, slot, sends, posted](const Status& status) {
       if (generation != generation_ || !busy_) return;  // an operation that already ended
@@ -191,6 +194,7 @@ void Executor::postReady(std::size_t slot, bool sends) {
       transport_.recv(step.peer, current_.tag, address(step.dst), step.dst.count * current_.elementSize,
                       std::move(done));
     }
+    if (generation != generation_) return;  // `plan` and `order` may be gone
   }
 }
 

@@ -33,12 +33,19 @@ void TcpTransport::Impl::post(int peerRank, std::uint64_t tag, std::uint8_t* dat
 
   if (!peer.contacted) {
     peer.contacted = true;
-    if (peerRank == params.rank) {
-      failPeer(peerRank, Status::make(ErrorCode::Internal, "rank {} tried to message itself", params.rank));
-    } else if (peerRank > params.rank) {
-      connectTo(peerRank);
-    }
-    // A lower-ranked peer connects to us; its connection arrives through the acceptor.
+    // From the event loop, not inside this call: the first contact can fail at once (no address
+    // in the store, a store that died with rank 0), and that completes the queued message, which
+    // transport.hpp promises never to do inside the posting call (the executor's loop over its
+    // posts would go on over an operation that has ended).
+    asio::post(io, [this, peerRank] {
+      if (shutDown) return;
+      if (peerRank == params.rank) {
+        failPeer(peerRank, Status::make(ErrorCode::Internal, "rank {} tried to message itself", params.rank));
+      } else if (peerRank > params.rank) {
+        connectTo(peerRank);
+      }
+      // A lower-ranked peer connects to us; its connection arrives through the acceptor.
+    });
   }
 }
 
