@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
   }
   const int original = comm->rank();
   std::vector<int> members = membersOf(*comm, original);
+  std::printf("rank %d of %d: running\n", original, comm->size());
+  std::fflush(stdout);
   const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   // count floats of data, then one that says "this rank's time is up": the loop ends on every
   // rank at the same step, when any rank says so.

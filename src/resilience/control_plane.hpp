@@ -182,9 +182,9 @@ class ControlPlane {
   std::vector<FailureNotice> losses_;      // in the order learned
   std::vector<FailureNotice> departures_;  // one per rank, the latest
   std::optional<Status> revoked_;
-  bool declaredLost_ = false;  // a peer declared this rank lost: the others go on without it
-  std::uint64_t epochs_ = 0;                                  // agree() calls so far
-  std::map<std::uint64_t, Ballot> myBallots_;                 // what this rank proposed
+  bool declaredLost_ = false;                  // a peer declared this rank lost: the others go on without it
+  std::uint64_t epochs_ = 0;                   // agree() calls so far
+  std::map<std::uint64_t, Ballot> myBallots_;  // what this rank proposed
   std::map<std::uint64_t, std::map<int, Ballot>> proposals_;  // as coordinator: epoch -> rank -> ballot
   std::map<std::uint64_t, Ballot> decisions_;                 // epoch -> decision
 };

@@ -43,8 +43,10 @@ HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chr
       } catch (const Error& e) {
         if (e.code() != ErrorCode::Timeout) throw;
         // Say whom: the rank every other one waits for here has not started, or died starting.
-        fail(ErrorCode::Timeout, "rank {} did not join: it published no host identity within {} ms (not started, "
-             "or died while starting): {}", rank, timeout.count(), e.detail());
+        fail(ErrorCode::Timeout,
+             "rank {} did not join: it published no host identity within {} ms (not started, "
+             "or died while starting): {}",
+             rank, timeout.count(), e.detail());
       }
       theirs.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
       const auto last = theirs.rfind('\n');

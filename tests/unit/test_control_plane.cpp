@@ -30,7 +30,8 @@ struct Job {
       addresses.push_back(planes.back()->address());
     }
     for (int r = 0; r < size; ++r) {
-      planes[static_cast<std::size_t>(r)]->setListener([this, r](const Status&) { ++breaks[static_cast<std::size_t>(r)]; });
+      planes[static_cast<std::size_t>(r)]->setListener(
+          [this, r](const Status&) { ++breaks[static_cast<std::size_t>(r)]; });
       planes[static_cast<std::size_t>(r)]->start(addresses, nullptr);
     }
   }
@@ -44,8 +45,8 @@ std::vector<Agreement> agreeAll(Job& job, const std::vector<std::uint64_t>& flag
   for (std::size_t r = 0; r < job.planes.size(); ++r) {
     if (!job.planes[r]) continue;
     running.push_back(std::async(std::launch::async, [&job, r, flag = flags[r]] {
-      return job.planes[r]->agree(flag, [r] { return "from " + std::to_string(r); },
-                                  std::chrono::steady_clock::now() + 20s);
+      return job.planes[r]->agree(
+          flag, [r] { return "from " + std::to_string(r); }, std::chrono::steady_clock::now() + 20s);
     }));
   }
   std::vector<Agreement> answers;

@@ -5,7 +5,6 @@
 
 #include <catch2/catch.hpp>
 
-
 using namespace banyan::resilience;
 
 namespace {
