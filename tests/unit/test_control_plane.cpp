@@ -58,7 +58,7 @@ std::vector<Agreement> agreeAll(Job& job, const std::vector<std::uint64_t>& flag
 
 TEST_CASE("a rank that falls silent is declared lost by its neighbours, and every rank hears it",
           "[unit][resilience]") {
-  Job job(5, LivenessSettings{50ms, 4});
+  Job job(5, LivenessSettings{50ms, 10});
   std::this_thread::sleep_for(300ms);  // heartbeats flow; nobody is silent
   for (const auto& plane : job.planes) CHECK(plane->lost().empty());
   job.silence(2);
@@ -80,7 +80,7 @@ TEST_CASE("a rank that falls silent is declared lost by its neighbours, and ever
 }
 
 TEST_CASE("agree() gives every rank the AND of the flags and the same lost ranks", "[unit][resilience]") {
-  Job job(4, LivenessSettings{50ms, 4});
+  Job job(4, LivenessSettings{100ms, 10});
   auto answers = agreeAll(job, {0b111, 0b101, 0b111, 0b100});
   for (const auto& a : answers) {
     CHECK(a.flag == 0b100);
