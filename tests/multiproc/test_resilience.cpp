@@ -32,7 +32,6 @@ using namespace banyan;
 
 namespace {
 
-
 // Ranks under banyan's launcher, but the communicator's store is served by rank 0's process, as
 // torchrun and banyan-mpi have it: the launcher's store only tells the others its port.
 Communicator joinWithStoreInRankZero(int rank, int size) {
