@@ -113,7 +113,7 @@ void CommunicatorImpl::throwLossBehind(const Error& failed) {
 void CommunicatorImpl::startControlPlane(const runtime::TransportSetup& setup) {
   control_->setListener([this](const Status& why) {
     asio::post(driver_.io(), [this, why] {
-      if (runner_) runner_->failEverything(why, false);
+      if (runner_) runner_->breakAfterGrace(why);
     });
     driver_.wakeProgressThread();
   });

@@ -9,7 +9,25 @@
 namespace banyan::detail {
 
 OperationRunner::OperationRunner(RunnerParts parts, const Identity& identity, const config::Config& config)
-    : parts_(parts), identity_(identity), config_(config), timer_(parts.driver.io()) {}
+    : parts_(parts), identity_(identity), config_(config), timer_(parts.driver.io()), graceTimer_(parts.driver.io()) {}
+
+namespace {
+// A rank that exits right after a collective (without closing) may have done its part of the
+// others' copy of it: they finish within this, or fail.
+constexpr std::chrono::milliseconds kLossGrace{250};
+}  // namespace
+
+void OperationRunner::breakAfterGrace(const Status& why) {
+  noticeBreak();
+  if (!current_ && !parts_.p2p.busy()) {
+    failEverything(why, false);
+    return;
+  }
+  graceTimer_.expires_after(kLossGrace);
+  graceTimer_.async_wait([this, why](const asio::error_code& ec) {
+    if (!ec) failEverything(why, false);
+  });
+}
 
 std::string OperationRunner::describe(const Pending& pending) const {
   return describeOperation(pending, identity_.rank, identity_.size);
@@ -280,6 +298,7 @@ void OperationRunner::failEverything(const Status& why, bool tellPeers) {
   parts_.p2p.fail(why);
   if (parts_.recorder && pending) parts_.recorder->dump(fmt::format("{}: {}", toString(why.code()), why.message()));
   timer_.cancel();
+  graceTimer_.cancel();
 }
 
 }  // namespace banyan::detail

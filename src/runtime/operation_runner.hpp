@@ -56,6 +56,10 @@ class OperationRunner {
   // learn why it went), or a loss or revocation the control channel reported (any thread may
   // post it here; the peers know already).
   void failEverything(const Status& why, bool tellPeers = true);
+  // A loss or revocation the control channel reported: what starts from now fails at once; the
+  // running operation gets kLossGrace to end by itself (a collective may be past its last
+  // exchange with the lost rank), then failEverything(why).
+  void breakAfterGrace(const Status& why);
 
  private:
   void start(Pending pending);
@@ -82,6 +86,7 @@ class OperationRunner {
   const Identity& identity_;
   const config::Config& config_;
   asio::steady_timer timer_;
+  asio::steady_timer graceTimer_;  // breakAfterGrace
   std::deque<Pending> queue_;
   std::unique_ptr<Pending> current_;
   Engine* runningIn_ = nullptr;  // the engine of current_
