@@ -145,14 +145,12 @@ std::optional<Ballot> ControlPlane::coordinate(std::uint64_t epoch, const std::f
   decision.payload = makePayload ? makePayload() : std::string();
   lock.lock();
   // A Decide may have come in meanwhile (adopted above on the next look); ours stands otherwise.
-  const auto [entry, fresh] = decisions_.emplace(epoch, decision);
-  decision = entry->second;
+  decision = decisions_.emplace(epoch, decision).first->second;
   lock.unlock();
   changed_.notify_all();
   ControlMessage message = header(MessageKind::Decide);
   message.ballot = decision;
   sendToAllLive(message);
-  (void)fresh;
   return decision;
 }
 
