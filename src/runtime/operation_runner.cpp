@@ -40,6 +40,14 @@ void OperationRunner::noticeBreak() {
   if (broken_.isOk() && parts_.control.broken()) broken_ = parts_.control.breakStatus();
 }
 
+void OperationRunner::closeTransports(const Status& why) {
+  if (transportsClosed_) return;
+  transportsClosed_ = true;
+  graceTimer_.cancel();
+  parts_.schedule.shutdown(why);
+  parts_.p2p.fail(why);
+}
+
 void OperationRunner::startNext() {
   if (starting_) return;  // an operation finishing inside start() comes back to this loop
   starting_ = true;
@@ -56,6 +64,7 @@ void OperationRunner::startNext() {
                                  : Status::make(ErrorCode::Aborted, "{}: {} is unusable after an earlier failure: {}",
                                                 describe(pending), identity_.name, broken_.message());
       breakReported_ = true;
+      closeTransports(broken_);
       if (parts_.recorder) parts_.recorder->finished(pending.sequence, refused);
       finishOperation(pending.state, refused);
       continue;
@@ -198,6 +207,7 @@ void OperationRunner::startTransfer(const PointToPointCall& r, std::uint64_t num
   std::string what = describeTransfer(r, number, identity_.rank, identity_.size);
   noticeBreak();
   if (!broken_.isOk()) {
+    closeTransports(broken_);
     parts_.driver.operationEnded();
     state->complete(!breakReported_
                         ? broken_.withContext(what)
@@ -294,8 +304,7 @@ void OperationRunner::failEverything(const Status& why, bool tellPeers) {
     completeWork(queued.state, why);
   }
   queue_.clear();
-  parts_.schedule.shutdown(why);
-  parts_.p2p.fail(why);
+  closeTransports(why);
   if (parts_.recorder && pending) parts_.recorder->dump(fmt::format("{}: {}", toString(why.code()), why.message()));
   timer_.cancel();
   graceTimer_.cancel();

@@ -64,6 +64,10 @@ class OperationRunner {
  private:
   void start(Pending pending);
   void noticeBreak();
+  // Before an operation reports a break, the transports end with it (registrations released,
+  // endpoints closed), as they would after a failure they saw themselves: what a caller finds
+  // after an error does not depend on which side heard of the loss first. Once.
+  void closeTransports(const Status& why);
   // The call as the engine should run it: a fused group packed, a premultiplied input scaled.
   CollectiveCall prepareInput(const Pending& pending);
   // Logs once per collective and algorithm which one runs and why (INFO, tuning).
@@ -95,6 +99,7 @@ class OperationRunner {
   bool watchdogArmed_ = false;
   Status broken_;
   bool breakReported_ = false;                                    // some operation has failed with broken_ already
+  bool transportsClosed_ = false;                                 // closeTransports ran
   std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
   runtime::ScratchBuffer premultiplied_;                          // a premultiplied sum's scaled input
   runtime::ScratchBuffer fusion_;                                 // a fused allreduce's packed parts
