@@ -260,7 +260,9 @@ int main(int argc, char** argv) {
   }
   try {
     if (args.numRanks) return launchRanks(args);
-    if (hasEnv("BANYAN_RANK") || (hasEnv("RANK") && hasEnv("WORLD_SIZE"))) {
+    // A plain srun step (no PMIx) has no MPI to bootstrap with: banyan reads SLURM_* itself.
+    const bool slurmStep = hasEnv("SLURM_PROCID") && (hasEnv("SLURM_STEP_ID") || hasEnv("SLURM_STEPID"));
+    if (hasEnv("BANYAN_RANK") || (hasEnv("RANK") && hasEnv("WORLD_SIZE")) || (slurmStep && !hasEnv("PMIX_RANK"))) {
       return runRank(args, [] { return Communicator::fromEnvironment(); });
     }
   } catch (const std::exception& e) {
@@ -276,6 +278,8 @@ int main(int argc, char** argv) {
     MPI_Finalize();
     return code;
 #else
+    // Without MPI in this build, a PMIx launcher's server carries the bootstrap instead.
+    if (hasEnv("PMIX_RANK")) return runRank(args, [] { return Communicator::fromEnvironment(); });
     std::fprintf(stderr,
                  "%s: this build has no MPI support (Open MPI was not found at build time): start it "
                  "with -np N or with the torchrun variables RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.\n",

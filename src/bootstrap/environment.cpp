@@ -2,7 +2,9 @@
 
 #include <banyan/tcp_store.hpp>
 
+#include "bootstrap/pmix_environment.hpp"
 #include "bootstrap/serving_store.hpp"
+#include "bootstrap/slurm_environment.hpp"
 #include "common/status.hpp"
 
 #include <netdb.h>
@@ -19,21 +21,6 @@ namespace {
 const char* getEnv(const char* name) {
   const char* value = std::getenv(name);
   return value != nullptr && *value != '\0' ? value : nullptr;
-}
-
-// A whole-string decimal integer in [min, max], or InvalidUsage naming the variable.
-long long parseInteger(const char* name, const std::string& text, long long min, long long max) {
-  long long value = 0;
-  const char* begin = text.data();
-  const char* end = begin + text.size();
-  auto [ptr, err] = std::from_chars(begin, end, value);
-  if (err != std::errc() || ptr != end || text.empty()) {
-    fail(ErrorCode::InvalidUsage, "{}='{}' is not an integer", name, text);
-  }
-  if (value < min || value > max) {
-    fail(ErrorCode::InvalidUsage, "{}={} is out of range [{}, {}]", name, value, min, max);
-  }
-  return value;
 }
 
 // Of a set of variables that belong together, the values; empty when none is set. Throws
@@ -61,24 +48,6 @@ void checkRankAndSize(int rank, int size, const char* rankName, const char* size
   if (rank >= size) {
     fail(ErrorCode::InvalidUsage, "{}={} is not below {}={}", rankName, rank, sizeName, size);
   }
-}
-
-// True when `host` names an address of this machine: one we can bind a socket to.
-bool isLocalAddress(const std::string& host) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  addrinfo* addresses = nullptr;
-  if (::getaddrinfo(host.c_str(), "0", &hints, &addresses) != 0) return false;
-  bool local = false;
-  for (addrinfo* a = addresses; a != nullptr && !local; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    local = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0;
-    ::close(fd);
-  }
-  ::freeaddrinfo(addresses);
-  return local;
 }
 
 JobEnvironment fromBanyanVariables(const std::vector<std::string>& values) {
@@ -125,6 +94,37 @@ JobEnvironment fromTorchrunVariables(const std::vector<std::string>& values) {
 
 }  // namespace
 
+long long parseInteger(const char* name, const std::string& text, long long min, long long max) {
+  long long value = 0;
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  auto [ptr, err] = std::from_chars(begin, end, value);
+  if (err != std::errc() || ptr != end || text.empty()) {
+    fail(ErrorCode::InvalidUsage, "{}='{}' is not an integer", name, text);
+  }
+  if (value < min || value > max) {
+    fail(ErrorCode::InvalidUsage, "{}={} is out of range [{}, {}]", name, value, min, max);
+  }
+  return value;
+}
+
+bool isLocalAddress(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* addresses = nullptr;
+  if (::getaddrinfo(host.c_str(), "0", &hints, &addresses) != 0) return false;
+  bool local = false;
+  for (addrinfo* a = addresses; a != nullptr && !local; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    local = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0;
+    ::close(fd);
+  }
+  ::freeaddrinfo(addresses);
+  return local;
+}
+
 std::pair<std::string, std::uint16_t> parseHostPort(const std::string& text, const char* what) {
   std::string host;
   std::string port;
@@ -156,12 +156,25 @@ std::pair<std::string, std::uint16_t> parseHostPort(const std::string& text, con
 }
 
 std::optional<JobEnvironment> jobFromEnvironment() {
+  // Precedence (docs/launchers.md): banyan's own variables, then a PMIx server, then torchrun's
+  // variables (torchrun inside an srun step or an sbatch script), then a plain srun step. The
+  // last two look at RANK/WORLD_SIZE and SLURM_PROCID first so that MASTER_ADDR or
+  // BANYAN_STORE_ADDR alone, which the Slurm bootstrap reads, are not taken for half a set.
   std::optional<JobEnvironment> job;
-  if (auto values = readSet({"BANYAN_RANK", "BANYAN_SIZE", "BANYAN_STORE_ADDR"}, "banyan's launcher")) {
-    job = fromBanyanVariables(*values);
-  } else if (auto values = readSet({"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}, "torchrun")) {
-    job = fromTorchrunVariables(*values);
+  const bool banyanSet = getEnv("BANYAN_RANK") || getEnv("BANYAN_SIZE");
+  const bool torchrunSet = getEnv("RANK") || getEnv("WORLD_SIZE");
+  if (banyanSet || (!pmixPresent() && !torchrunSet && !slurmStepPresent())) {
+    if (auto values = readSet({"BANYAN_RANK", "BANYAN_SIZE", "BANYAN_STORE_ADDR"}, "banyan's launcher")) {
+      job = fromBanyanVariables(*values);
+    }
   }
+  if (!job && !banyanSet) job = jobFromPmix();
+  if (!job && (torchrunSet || !slurmStepPresent())) {
+    if (auto values = readSet({"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}, "torchrun")) {
+      job = fromTorchrunVariables(*values);
+    }
+  }
+  if (!job) job = jobFromSlurm();
   // Several jobs may share one store server; a prefix keeps their keys apart.
   if (job) {
     if (const char* prefix = std::getenv("BANYAN_STORE_PREFIX"); prefix != nullptr && *prefix != '\0') {

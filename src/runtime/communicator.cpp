@@ -33,13 +33,15 @@ Communicator Communicator::fromEnvironment(const Options& options) {
     fail(ErrorCode::InvalidUsage,
          "Communicator::fromEnvironment: no job found in the environment; set BANYAN_RANK, BANYAN_SIZE and "
          "BANYAN_STORE_ADDR (banyan's launcher does), or RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT "
-         "(torchrun); under mpirun use banyan::mpi::createCommunicator");
+         "(torchrun), or start it with srun or with a PMIx launcher (mpirun, srun --mpi=pmix)");
   }
   const std::string source = job->source;
+  const std::string detail = job->detail.empty() ? "" : " (" + job->detail + ")";
   Communicator communicator = create(std::move(job->store), job->rank, job->size, options);
   // After create(): the log level is the communicator's from here.
-  log::info(log::Where{log::Subsystem::Bootstrap, communicator.rank()}, "job found through {} variables: rank {} of {}",
-            source, communicator.rank(), communicator.size());
+  log::info(log::Where{log::Subsystem::Bootstrap, communicator.rank()},
+            "job found through {} variables: rank {} of {}{}", source, communicator.rank(), communicator.size(),
+            detail);
   return communicator;
 }
 

@@ -1,0 +1,129 @@
+#include "bootstrap/pmix_environment.hpp"
+
+#include <banyan/tcp_store.hpp>
+
+#include "bootstrap/host_address.hpp"
+#include "bootstrap/pmix_session.hpp"
+#include "bootstrap/serving_store.hpp"
+#include "common/status.hpp"
+#include "config/config.hpp"
+#include "security/key_source.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <memory>
+
+namespace banyan::bootstrap {
+
+namespace {
+
+// The store handed to the communicator keeps the PMIx session open: PMIx_Finalize runs when the
+// last communicator (and split or shrunk child) that shares this store is gone.
+class SessionStore : public Store {
+ public:
+  SessionStore(std::shared_ptr<PmixSession> session, std::shared_ptr<Store> inner)
+      : session_(std::move(session)), inner_(std::move(inner)) {}
+  void set(const std::string& key, const Bytes& value, std::chrono::milliseconds timeout) override {
+    inner_->set(key, value, timeout);
+  }
+  Bytes get(const std::string& key, std::chrono::milliseconds timeout) override { return inner_->get(key, timeout); }
+  std::int64_t add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) override {
+    return inner_->add(key, delta, timeout);
+  }
+  void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override {
+    inner_->wait(keys, timeout);
+  }
+  bool check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override {
+    return inner_->check(keys, timeout);
+  }
+  std::string localAddress() const override { return inner_->localAddress(); }
+
+ private:
+  std::shared_ptr<PmixSession> session_;  // declared first: it outlives the store's sockets
+  std::shared_ptr<Store> inner_;
+};
+
+constexpr const char* kStoreKey = "banyan.store";
+constexpr const char* kJobKeyKey = "banyan.jobkey";
+constexpr const char* kFailureMark = "!";  // rank 0 could not start the store: the rest is why
+
+// Rank 0: the job key (as banyan-mpi draws it: docs/security.md) and the store server. A failure
+// is published too, so the other ranks report rank 0's reason instead of a missing key.
+std::unique_ptr<TcpStoreServer> serveStore(PmixSession& pmix, bool oneHost, std::string& advertised) {
+  const auto auth = config::resolveAuth();
+  std::string keyText;
+  if (auth.enabled && !security::configuredKey(auth)) {
+    const auto key = security::randomKey();
+    security::adoptProcessKey(key);
+    keyText = security::toHex(key);
+  }
+  std::unique_ptr<TcpStoreServer> server;
+  std::string published;
+  try {
+    // One host: stay on loopback, nothing outside can reach the store. Several: listen on every
+    // interface and advertise the one the host name resolves to.
+    server = std::make_unique<TcpStoreServer>(oneHost ? "127.0.0.1" : "0.0.0.0", 0);
+    advertised = oneHost ? "127.0.0.1" : advertisedAddress();
+    published = fmt::format("{}:{}", advertised, server->port());
+  } catch (const Error& e) {
+    published = kFailureMark + e.detail();
+  }
+  pmix.put(kStoreKey, published);
+  pmix.put(kJobKeyKey, keyText);
+  pmix.commit();
+  return server;
+}
+
+std::shared_ptr<Store> joinStore(PmixSession& pmix, const JobEnvironment& job, bool oneHost) {
+  std::unique_ptr<TcpStoreServer> server;
+  std::string advertised;
+  if (job.rank == 0) server = serveStore(pmix, oneHost, advertised);
+  pmix.fence();
+  const std::string address = pmix.getString(0, kStoreKey);
+  if (address.rfind(kFailureMark, 0) == 0) {
+    fail(ErrorCode::Remote, "PMIx bootstrap: rank 0 could not start the store: {}", address.substr(1));
+  }
+  const std::string keyText = pmix.getString(0, kJobKeyKey);
+  const auto auth = config::resolveAuth();
+  if (job.rank != 0 && !keyText.empty() && auth.enabled && !security::configuredKey(auth)) {
+    security::JobKey key;
+    if (!security::fromHex(keyText, "the job key rank 0 published through PMIx", key).isOk()) {
+      fail(ErrorCode::Internal, "PMIx bootstrap: rank 0 published a malformed job key");
+    }
+    security::adoptProcessKey(key);
+  }
+  if (server) return std::make_shared<ServingStore>(std::move(server), advertised);
+  auto [host, port] = parseHostPort(address, "the store address rank 0 published through PMIx");
+  return std::make_shared<TcpStore>(host, port);
+}
+
+}  // namespace
+
+bool pmixPresent() {
+  const char* rank = std::getenv("PMIX_RANK");
+  const char* space = std::getenv("PMIX_NAMESPACE");
+  return rank != nullptr && *rank != '\0' && space != nullptr && *space != '\0';
+}
+
+std::optional<JobEnvironment> jobFromPmix() {
+  if (!pmixPresent()) return std::nullopt;
+  const auto timeout = config::resolve(Options{}).timeout;
+  auto session = PmixSession::open(timeout);
+  JobEnvironment job;
+  job.rank = session->rank();
+  job.size = static_cast<int>(session->jobSize());
+  job.localRank = static_cast<int>(session->localRank());
+  job.localSize = static_cast<int>(session->localSize());
+  if (job.rank < 0 || job.rank >= job.size) {
+    fail(ErrorCode::InvalidUsage, "PMIx gives rank {} in a job of {} (namespace {})", job.rank, job.size,
+         session->nameSpace());
+  }
+  job.source = "PMIx";
+  job.detail = fmt::format("namespace {}, local rank {} of {}", session->nameSpace(), job.localRank, job.localSize);
+  auto store = joinStore(*session, job, job.localSize == job.size);
+  job.store = std::make_shared<SessionStore>(std::move(session), std::move(store));
+  return job;
+}
+
+}  // namespace banyan::bootstrap
