@@ -108,7 +108,8 @@ std::vector<std::string> expandNodeList(const std::string& text, const char* wha
     const char c = i < text.size() ? text[i] : ',';
     if (c == '[') ++depth;
     if (c == ']') --depth;
-    if (depth < 0 || depth > 1) fail(ErrorCode::InvalidUsage, "{}='{}': unbalanced or nested brackets", what, text);
+    if (depth < 0) fail(ErrorCode::InvalidUsage, "{}='{}': ']' without '['", what, text);
+    if (depth > 1) fail(ErrorCode::InvalidUsage, "{}='{}': nested brackets", what, text);
     if (c != ',' || depth != 0) continue;
     const std::string item = text.substr(start, i - start);
     if (item.empty()) fail(ErrorCode::InvalidUsage, "{}='{}' has an empty host name", what, text);
