@@ -1,5 +1,7 @@
 // The smallest complete banyan program: every rank contributes its rank number, and every
-// rank ends with the sum. Run it with any launcher banyan understands, for example
+// rank ends with the sum. Run it with any launcher banyan understands (docs/launchers.md), e.g.
+//   mpirun (PMIx):  mpirun -np 4 ./allreduce_example
+//   Slurm:          srun -n 4 ./allreduce_example   (or sbatch examples/allreduce.sbatch)
 //   torchrun-style: RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 ./allreduce_example &
 //                   RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 ./allreduce_example
 // Build outside the tree with:  g++ -std=c++20 allreduce.cpp $(pkg-config --cflags --libs banyan)

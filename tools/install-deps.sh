@@ -18,6 +18,11 @@ set -euo pipefail
 # ccache: meson compiles through it when present, so the same sources built again (a CI clone,
 # the sanitizer and fuzz builds of a change) reuse their objects.
 # clang-format (14 on Debian 12): tools/check-format.sh, which CI runs.
+# libpmix-dev: the PMIx bootstrap (fromEnvironment() under mpirun / srun --mpi=pmix), built when
+# found; libbanyan loads libpmix only under a PMIx launcher (docs/launchers.md). It is the PMIx
+# Debian's Open MPI is built against, so the test's mpirun and this client speak alike.
+# --slurm adds slurmctld, slurmd, slurm-client and munge: tools/slurm-local.sh's one-node cluster
+# and the opt-in [.slurm-cluster] test (docs/testing.md); `make test` does not need them.
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
@@ -31,7 +36,11 @@ packages=(
   clang libclang-rt-14-dev libasan8 libubsan1 libtsan2
   ccache
   clang-format
+  libpmix-dev
 )
+if [[ ${1:-} == --slurm ]]; then
+  packages+=(slurmctld slurmd slurm-client munge)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -261,7 +261,11 @@ PmixSession::~PmixSession() {
   std::lock_guard lock(shared().mutex);
   pmix_status_t rc = PMIX_SUCCESS;
   guarded("PMIx_Finalize", [&] { rc = api_->finalize(nullptr, 0); });
-  if (rc != PMIX_SUCCESS) log::warn(kWhere, "PMIx: PMIx_Finalize failed: {}", api_->errorString(rc));
+  if (rc != PMIX_SUCCESS) {
+    log::warn(kWhere, "PMIx: PMIx_Finalize failed: {}", api_->errorString(rc));
+  } else {
+    log::info(kWhere, "PMIx: PMIx_Finalize done (namespace {}, rank {})", nameSpace_, rank_);
+  }
 }
 
 std::uint64_t PmixSession::getNumber(bool wholeJob, const char* key) {

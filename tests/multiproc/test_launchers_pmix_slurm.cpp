@@ -47,6 +47,8 @@ TEST_CASE("mpirun without banyan-mpi: the example takes its ranks and the store 
   checkSums(output, size);
   CHECK(occurrences(output, "INFO bootstrap: job found through PMIx variables") == static_cast<std::size_t>(size));
   CHECK_THAT(output, Catch::Contains(fmt::format("local rank 0 of {}", size)));
+  // The session ends with the communicator's store, before the process exits.
+  CHECK(occurrences(output, "INFO bootstrap: PMIx: PMIx_Finalize done") == static_cast<std::size_t>(size));
   // PMIx_Init and PMIx_Finalize changed no signal disposition nor the CPU affinity (the guard
   // would say so at WARN), and nothing else went wrong loudly.
   CHECK_THAT(output, !Catch::Contains("WARN"));
