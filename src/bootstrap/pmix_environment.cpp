@@ -75,7 +75,7 @@ std::unique_ptr<TcpStoreServer> serveStore(PmixSession& pmix, bool oneHost, std:
   return server;
 }
 
-std::shared_ptr<Store> joinStore(PmixSession& pmix, const JobEnvironment& job, bool oneHost) {
+std::shared_ptr<Store> joinStore(PmixSession& pmix, JobEnvironment& job, bool oneHost) {
   std::unique_ptr<TcpStoreServer> server;
   std::string advertised;
   if (job.rank == 0) server = serveStore(pmix, oneHost, advertised);
@@ -84,6 +84,7 @@ std::shared_ptr<Store> joinStore(PmixSession& pmix, const JobEnvironment& job, b
   if (address.rfind(kFailureMark, 0) == 0) {
     fail(ErrorCode::Remote, "PMIx bootstrap: rank 0 could not start the store: {}", address.substr(1));
   }
+  job.detail += ", store at " + address + " (served by rank 0)";
   const std::string keyText = pmix.getString(0, kJobKeyKey);
   const auto auth = config::resolveAuth();
   if (job.rank != 0 && !keyText.empty() && auth.enabled && !security::configuredKey(auth)) {
@@ -121,7 +122,7 @@ std::optional<JobEnvironment> jobFromPmix() {
   }
   job.source = "PMIx";
   job.detail = fmt::format("namespace {}, local rank {} of {}", session->nameSpace(), job.localRank, job.localSize);
-  auto store = joinStore(*session, job, job.localSize == job.size);
+  auto store = joinStore(*session, job, job.localSize == job.size);  // adds the store to job.detail
   job.store = std::make_shared<SessionStore>(std::move(session), std::move(store));
   return job;
 }

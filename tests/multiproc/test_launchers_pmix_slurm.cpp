@@ -53,6 +53,24 @@ TEST_CASE("mpirun without banyan-mpi: the example takes its ranks and the store 
   // would say so at WARN), and nothing else went wrong loudly.
   CHECK_THAT(output, !Catch::Contains("WARN"));
 }
+// Two simulated hosts (tools/netns-hosts.sh; root and network namespaces, left out by
+// tools/run-tests.sh where they cannot be made): the store is advertised at host 0's address.
+TEST_CASE("mpirun across 2 simulated hosts x 2 ranks: PMIx bootstrap, store on host 0's address",
+          "[multiproc][launchers][pmix][netns]") {
+  const auto [status, output] = runShell(fmt::format(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 BANYAN_TIMEOUT=30s BANYAN_DEBUG=info "
+      "BANYAN_DEBUG_SUBSYS=bootstrap,transport {0} timeout 120 {1}/tools/netns-hosts.sh with 2 -- sh -c "
+      "'\"$NETNS_HOSTS_SCRIPT\" run 0 mpirun --oversubscribe --mca plm_rsh_agent {1}/tools/netns-rsh "
+      "--host 10.213.0.1:2,10.213.0.2:2 -np 4 -x BANYAN_TIMEOUT -x BANYAN_DEBUG -x BANYAN_DEBUG_SUBSYS {2}'",
+      kClean, kSource, kExample));
+  INFO(output);
+  CHECK(status == 0);
+  checkSums(output, 4);
+  CHECK(occurrences(output, "through PMIx variables") == 4);
+  CHECK(occurrences(output, "store at 10.213.0.1:") == 4);
+  CHECK(occurrences(output, "local rank 0 of 2") == 2);
+  CHECK_THAT(output, Catch::Contains("r0 c0 INFO transport: transports per peer: shm to rank 1; tcp to ranks 2-3"));
+}
 #endif
 
 TEST_CASE("PMIX_RANK without a PMIx server behind it is a clear error, not a hang", "[multiproc][launchers][pmix]") {
