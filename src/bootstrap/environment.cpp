@@ -168,7 +168,10 @@ std::optional<JobEnvironment> jobFromEnvironment() {
       job = fromBanyanVariables(*values);
     }
   }
-  if (!job && !banyanSet) job = jobFromPmix();
+  // A build without PMIx under srun --mpi=pmix (or torchrun under mpirun) still has SLURM_* (or
+  // torchrun's variables) to go by; with nothing else, jobFromPmix() says PMIx is missing.
+  const bool otherLauncher = torchrunSet || slurmStepPresent();
+  if (!job && !banyanSet && (pmixSupported() || !otherLauncher)) job = jobFromPmix();
   if (!job && (torchrunSet || !slurmStepPresent())) {
     if (auto values = readSet({"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}, "torchrun")) {
       job = fromTorchrunVariables(*values);

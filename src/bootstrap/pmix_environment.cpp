@@ -107,6 +107,14 @@ bool pmixPresent() {
   return rank != nullptr && *rank != '\0' && space != nullptr && *space != '\0';
 }
 
+bool pmixSupported() {
+#ifdef BANYAN_HAVE_PMIX
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::optional<JobEnvironment> jobFromPmix() {
   if (!pmixPresent()) return std::nullopt;
   const auto timeout = config::resolve(Options{}).timeout;

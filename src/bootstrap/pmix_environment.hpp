@@ -17,6 +17,9 @@ namespace banyan::bootstrap {
 // True when the launcher left a PMIx server for this process (PMIX_RANK and PMIX_NAMESPACE).
 bool pmixPresent();
 
+// Whether this build can bootstrap through PMIx (libpmix-dev was found when it was built).
+bool pmixSupported();
+
 // std::nullopt when !pmixPresent(). Throws banyan::Error: NotSupported when this build has no
 // PMIx or libpmix cannot be loaded, System when a PMIx call fails (naming it and PMIx's error),
 // Timeout when the fence does not complete in BANYAN_TIMEOUT.
