@@ -77,8 +77,9 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 node_idle() { SLURM_CONF=$conf sinfo -h -n "$node" -o %t | grep -Eq '^(idle|mix|alloc)'; }
 
 up() {
-  command -v slurmctld >/dev/null && command -v munged >/dev/null ||
+  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     die "slurmctld/munged not installed: tools/install-deps.sh --slurm"
+  fi
   write_config
   if ! pid_alive "$dir/munge/munged.pid"; then
     munged --force --socket="$dir/munge/munge.socket" --key-file="$dir/munge/munge.key" \

@@ -115,7 +115,7 @@ TEST_CASE("a malformed SLURM_* variable stops the rank with its name", "[multipr
 
 // Opt-in (hidden tag): needs slurmctld, slurmd, slurm-client and munge (tools/install-deps.sh
 // --slurm) and root; starts the one-node cluster of tools/slurm-local.sh if it is not up, and
-// stops it again then. About 10 s.
+// stops it again then. One body, no sections: the cluster comes up once.
 TEST_CASE("a real one-node Slurm runs banyan-bench and the example under srun and sbatch", "[.slurm-cluster]") {
   const std::string script = kSource + "/tools/slurm-local.sh";
   const bool wasUp = runShell(script + " status").first == 0;
@@ -123,15 +123,16 @@ TEST_CASE("a real one-node Slurm runs banyan-bench and the example under srun an
   INFO(upOutput);
   REQUIRE(upStatus == 0);
   const std::string slurm = kClean + " SLURM_CONF=/tmp/banyan-slurm/slurm.conf BANYAN_TIMEOUT=60s";
-  SECTION("srun -n 4 banyan-bench allreduce, checked") {
+  {
+    INFO("srun -n 4 banyan-bench allreduce, checked");
     const auto [status, output] = runShell(slurm + " timeout 120 srun -n 4 " + kBuild +
                                            "/tools/banyan-bench allreduce -b 8 -e 1M -f 64 -n 3 -w 1 -c 1");
     INFO(output);
     CHECK(status == 0);
     CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
   }
-  SECTION("srun -n 4 (SLURM_*) and srun --mpi=pmix -n 4 (PMIx): the example") {
-    const std::string mpi = GENERATE(std::string("none"), std::string("pmix"));
+  for (const std::string mpi : {"none", "pmix"}) {
+    INFO("srun --mpi=" + mpi + " -n 4: the example (none: SLURM_*, pmix: PMIx)");
     const auto [status, output] = runShell(
         slurm + " BANYAN_DEBUG=info BANYAN_DEBUG_SUBSYS=bootstrap timeout 120 srun --mpi=" + mpi + " -n 4 " + kExample);
     INFO(output);
@@ -139,7 +140,8 @@ TEST_CASE("a real one-node Slurm runs banyan-bench and the example under srun an
     checkSums(output, 4);
     CHECK(occurrences(output, mpi == "pmix" ? "through PMIx variables" : "through SLURM_* variables") == 4);
   }
-  SECTION("sbatch examples/allreduce.sbatch") {
+  {
+    INFO("sbatch --wait examples/allreduce.sbatch");
     const std::string out = kBuild + "/slurm-sbatch-test.out";
     const auto [status, output] = runShell(fmt::format(
         "rm -f {0}; cd {1} && {2} BANYAN_EXAMPLE={3} timeout 180 sbatch --wait --output={0} examples/allreduce.sbatch; "
