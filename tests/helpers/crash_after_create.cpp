@@ -1,12 +1,13 @@
 // A rank of tests/multiproc/test_process_state.cpp: a program that links libbanyan (and only
 // libbanyan: never the ofi module or libfabric), creates a communicator from the environment
 // (BANYAN_TRANSPORT and BANYAN_OFI_PROVIDER choose tcp, shm or ofi), runs one allreduce, and
-// compares every signal disposition and its CPU affinity mask with what they were before. Then
+// compares every signal disposition, its CPU affinity mask and its environment with what they were
+// before (under mpirun this covers PMIx_Init: docs/launchers.md). Then
 // it writes the CLOCK_MONOTONIC time and its pid into <dir>/crash.<rank> and dereferences a null pointer:
 // it must die by SIGSEGV at once (docs/architecture.md, "Process-wide state").
 //
 //   crash_after_create <dir>     (dir: the working directory it crashes in; no .btr may appear)
-// Exit status 3: a disposition or the affinity changed (named on stderr); 2: bad usage.
+// Exit status 3: a disposition, the affinity or the environment changed (named on stderr); 2: bad usage.
 
 #include <banyan/communicator.hpp>
 
@@ -15,10 +16,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -27,6 +30,7 @@ namespace {
 struct Snapshot {
   std::vector<std::string> signals;  // per signal: "handler flags mask", or "" if unreadable
   cpu_set_t affinity{};
+  std::vector<std::string> environment;  // "NAME=value", sorted
 };
 
 std::string describe(const struct sigaction& a) {
@@ -50,6 +54,8 @@ Snapshot take() {
     if (::sigaction(sig, nullptr, &a) == 0) s.signals[static_cast<std::size_t>(sig)] = describe(a);
   }
   ::sched_getaffinity(0, sizeof s.affinity, &s.affinity);
+  for (char** e = environ; *e != nullptr; ++e) s.environment.emplace_back(*e);
+  std::sort(s.environment.begin(), s.environment.end());
   return s;
 }
 
@@ -88,6 +94,14 @@ int main(int argc, char** argv) {
     }
     if (!CPU_EQUAL(&before.affinity, &after.affinity)) {
       std::fprintf(stderr, "rank %d: the CPU affinity mask changed\n", rank);
+      same = false;
+    }
+    if (before.environment != after.environment) {
+      std::vector<std::string> changed;
+      std::set_symmetric_difference(before.environment.begin(), before.environment.end(), after.environment.begin(),
+                                    after.environment.end(), std::back_inserter(changed));
+      for (const auto& entry : changed)
+        std::fprintf(stderr, "rank %d: the environment changed: %s\n", rank, entry.c_str());
       same = false;
     }
     if (!same) return 3;

@@ -9,6 +9,9 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <string>
 
 using banyan::test::occurrences;
@@ -53,6 +56,28 @@ TEST_CASE("mpirun without banyan-mpi: the example takes its ranks and the store 
   // would say so at WARN), and nothing else went wrong loudly.
   CHECK_THAT(output, !Catch::Contains("WARN"));
 }
+// tests/helpers/crash_after_create compares its signal dispositions, affinity and environment
+// before fromEnvironment() and after an allreduce, then crashes: both ranks wrote their crash
+// file (nothing had changed) and died by SIGSEGV, not by anything PMIx installed.
+TEST_CASE("under mpirun the PMIx bootstrap leaves signal dispositions, affinity and environment as they were",
+          "[multiproc][launchers][pmix][process-state]") {
+  char pattern[] = "/tmp/banyan-pmix-XXXXXX";
+  REQUIRE(::mkdtemp(pattern) != nullptr);
+  const std::string dir = pattern;
+  const auto [status, output] = runShell(
+      fmt::format("cd {0} && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 {1} timeout 120 mpirun -np 2 "
+                  "--oversubscribe -x BANYAN_TIMEOUT=60s {2}/tests/crash_after_create {0}",
+                  dir, kClean, kBuild));
+  INFO(output);
+  CHECK(status != 0);
+  CHECK_THAT(output, !Catch::Contains("changed"));
+  CHECK_THAT(output, Catch::Contains("exited on signal 11"));
+  CHECK(std::filesystem::exists(dir + "/crash.0"));
+  CHECK(std::filesystem::exists(dir + "/crash.1"));
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
 // Two simulated hosts (tools/netns-hosts.sh; root and network namespaces, left out by
 // tools/run-tests.sh where they cannot be made): the store is advertised at host 0's address.
 TEST_CASE("mpirun across 2 simulated hosts x 2 ranks: PMIx bootstrap, store on host 0's address",
