@@ -10,12 +10,13 @@ mkdir -p "$out"
 
 # name:deadline-in-seconds. torch_tests is tests/torch/driver.py, run with /usr/bin/python3
 # against this build's banyan_torch; it writes the same JUnit report as the Catch2 binaries.
+# python_tests is tests/python/driver.py, the same for the banyan package (no torch).
 # ofi_tests (the ofi transport's own cases, linking its module) exists only in builds with
 # libfabric; without it the suite is left out and said so.
 # RUN_TESTS_SUITES (space-separated name:deadline) replaces the list and RUN_TESTS_SPEC adds a
 # Catch2 test spec to multiproc_tests: tools/run-sanitize.sh runs the multi-process suite (or a
 # subset) of a sanitizer build this way. Both are test-run knobs, not read by banyan.
-read -r -a suites <<<"${RUN_TESTS_SUITES:-unit_tests:600 multiproc_tests:1800 ofi_tests:900 torch_tests:900}"
+read -r -a suites <<<"${RUN_TESTS_SUITES:-unit_tests:600 multiproc_tests:1800 ofi_tests:900 torch_tests:900 python_tests:300}"
 # RUN_TESTS_FUZZ=0 leaves out the libFuzzer targets (tools/run-fuzz.sh, one case each).
 fuzz=${RUN_TESTS_FUZZ:-1}
 
@@ -49,6 +50,11 @@ for entry in "${suites[@]}"; do
     # Built only when /usr/bin/python3 imports torch (tools/install-deps.sh installs it).
     binary="$build/python/banyan_torch/__init__.py"
     command=(env PYTHONPATH="$build/python" /usr/bin/python3 "$(dirname "$0")/../tests/torch/driver.py" --out "$xml")
+  fi
+  if [[ "$name" == python_tests ]]; then
+    # Pure Python over libbanyan's C interface: built whenever /usr/bin/python3 exists.
+    binary="$build/python/banyan/__init__.py"
+    command=(env PYTHONPATH="$build/python" /usr/bin/python3 "$(dirname "$0")/../tests/python/driver.py" --out "$xml")
   fi
   if [[ "$name" == ofi_tests && ! -e "$binary" && ! -e "$build/libbanyan-ofi.so" ]]; then
     echo "run-tests: no ofi_tests in this build (built without libfabric)"
