@@ -54,6 +54,7 @@ class Buffer:
                                f"dtype; supported: float32/64/16, int8/16/32/64, uint8")
         self.dtype = found
         self.count = view.nbytes // view.itemsize
+        self.itemsize = view.itemsize
         self.view = view
         self._anchor = None
         if view.nbytes == 0:
@@ -65,9 +66,6 @@ class Buffer:
         else:
             self._anchor = (ctypes.c_char * view.nbytes).from_buffer(view.cast("B"))
             self.address = ctypes.addressof(self._anchor)
-
-    def same_memory(self, other):
-        return other is not None and self.address == other.address and self.count == other.count
 
 
 def check_same_type(what, first, second):

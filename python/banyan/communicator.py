@@ -46,8 +46,12 @@ class Communicator:
         self.close()
 
     def __del__(self):
-        if getattr(self, "_handle", None):
-            lib.banyan_comm_destroy(self._handle)
+        # Closes a communicator nobody closed; at interpreter exit the module's globals may be
+        # gone already, and a destructor must not raise.
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 (nothing to report to from a destructor)
+            pass
 
     def _comm(self, what):
         if not self._handle:
@@ -95,16 +99,31 @@ class Communicator:
                          (send.address, recv.address if self.rank == root else None, send.count, send.dtype, op, root),
                          (send, recv), result)
 
-    def allgather(self, buf, out, *, _async=False):
-        """out holds size * len(buf) elements: rank r's buf lands at block r."""
+    def allgather(self, buf, out=None, *, _async=False):
+        """out holds size * len(buf) elements: rank r's buf lands at block r. In place (out None):
+        buf holds all size blocks, this rank's own already in place."""
+        if out is None:
+            whole = Buffer(buf, "allgather buf", writable=True)
+            count = self._blocks("allgather", whole)
+            own = whole.address + self.rank * count * whole.itemsize if count else None
+            return self._run("allgather", _async, "banyan_allgather", (own, whole.address, count, whole.dtype),
+                             (whole,), buf)
         send, recv = Buffer(buf, "allgather buf", writable=False), Buffer(out, "allgather out", writable=True)
         check_same_type("allgather", send, recv)
         check_count("allgather", recv, "out", send.count * self.size, "size x buf")
         return self._run("allgather", _async, "banyan_allgather", (send.address, recv.address, send.count, send.dtype),
                          (send, recv), out)
 
-    def reduce_scatter(self, buf, out, op=SUM, *, _async=False):
-        """buf holds size blocks of len(out); block r, reduced over ranks, lands in rank r's out."""
+    def reduce_scatter(self, buf, out=None, op=SUM, *, _async=False):
+        """buf holds size blocks of len(out); block r, reduced over ranks, lands in rank r's out.
+        In place (out None): the result replaces this rank's own block of buf (the others keep
+        their input)."""
+        if out is None:
+            whole = Buffer(buf, "reduce_scatter buf", writable=True)
+            count = self._blocks("reduce_scatter", whole)
+            own = whole.address + self.rank * count * whole.itemsize if count else None
+            return self._run("reduce_scatter", _async, "banyan_reduce_scatter",
+                             (whole.address, own, count, whole.dtype, op), (whole,), buf)
         send, recv = Buffer(buf, "reduce_scatter buf", writable=False), Buffer(out, "reduce_scatter out",
                                                                                 writable=True)
         check_same_type("reduce_scatter", send, recv)
@@ -112,15 +131,19 @@ class Communicator:
         return self._run("reduce_scatter", _async, "banyan_reduce_scatter",
                          (send.address, recv.address, recv.count, send.dtype, op), (send, recv), out)
 
+    def _blocks(self, what, whole):
+        """Elements per rank of a buffer of size blocks."""
+        if whole.count % self.size:
+            raise InvalidUsage(f"{what}: buf holds {whole.count} elements, not a multiple of the {self.size} ranks")
+        return whole.count // self.size
+
     def alltoall(self, buf, out, *, _async=False):
         """Both hold size blocks; block p of buf goes to rank p, block p of out comes from it."""
         send, recv = Buffer(buf, "alltoall buf", writable=False), Buffer(out, "alltoall out", writable=True)
         check_same_type("alltoall", send, recv)
         check_count("alltoall", recv, "out", send.count, "as many as buf")
-        if send.count % self.size:
-            raise InvalidUsage(f"alltoall: buf holds {send.count} elements, not a multiple of the {self.size} ranks")
         return self._run("alltoall", _async, "banyan_alltoall",
-                         (send.address, recv.address, send.count // self.size, send.dtype), (send, recv), out)
+                         (send.address, recv.address, self._blocks("alltoall", send), send.dtype), (send, recv), out)
 
     def gather(self, buf, out=None, root=0, *, _async=False):
         """On the root, out (size x len(buf)) gets every rank's buf; out is not used elsewhere."""

@@ -81,12 +81,21 @@ def collectives(comm, dtype):
         out = np.empty((p, n), dtype)
         comm.allgather(inputs(r, n, dtype), out)
         expect_equal(out, np.stack(everyone), f"allgather {name}")
+        whole = np.zeros((p, n), dtype)
+        whole[r] = everyone[r]
+        assert comm.allgather(whole) is whole
+        expect_equal(whole, np.stack(everyone), f"allgather {name} in place")
 
     def reduce_scatter():
         full = [inputs(q, n * p, dtype) for q in range(p)]
         out = np.empty(n, dtype)
         comm.reduce_scatter(full[r], out)
         expect_equal(out, sum(full).astype(dtype)[r * n:(r + 1) * n], f"reduce_scatter {name}")
+        mine = full[r].copy()
+        comm.reduce_scatter(mine, op=banyan.MAX)
+        want = full[r].copy()
+        want[r * n:(r + 1) * n] = np.maximum.reduce(full)[r * n:(r + 1) * n]
+        expect_equal(mine, want, f"reduce_scatter max {name} in place")
 
     def alltoall():
         full = [inputs(q, n * p, dtype) for q in range(p)]
