@@ -6,7 +6,8 @@
  *
  * Error model. Every function that can fail returns a banyan_status: BANYAN_OK (0) or one of
  * the codes below, which mirror banyan::ErrorCode one to one. Results come back through
- * out-parameters, which are written only on success. The text of a failure (what went wrong,
+ * out-parameters, which are written only on success (banyan_work_wait_for's *done excepted:
+ * it says whether the operation ended, also when it ended with an error). The text of a failure (what went wrong,
  * where, and which C function was called) is kept per thread: banyan_last_error() returns the
  * message of the most recent call on the calling thread that failed. It is thread-local, not
  * per handle, so that two threads using one communicator never read each other's messages; a
@@ -107,7 +108,8 @@ size_t banyan_dtype_size(banyan_dtype dtype);
 /* Joins the job this process was started in (BANYAN_RANK/BANYAN_SIZE/BANYAN_STORE_ADDR as set by
  * banyan's launcher, or torchrun's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT). */
 banyan_status banyan_comm_from_env(banyan_comm** out);
-/* Closes (if not closed yet) and frees. NULL is allowed and does nothing. */
+/* Closes (if not closed yet) and frees. The handle is freed even if closing reports an error
+ * (the caller could not retry). NULL is allowed and does nothing. */
 banyan_status banyan_comm_destroy(banyan_comm* comm);
 /* Ends every pending operation with ABORTED and refuses new work; the handle stays valid until
  * banyan_comm_destroy(). Idempotent. */
