@@ -31,8 +31,10 @@ def main():
         comm.allgather(np.full(3, comm.rank, dtype=np.float64), rows)
         ok = ok and np.array_equal(rows[:, 0], np.arange(comm.size))
 
-        print(f"rank {comm.rank} of {comm.size}: sum {x[0]:.0f} (expected {expected:.0f}), "
-              f"{'all checks passed' if ok else 'WRONG'}", flush=True)
+        # One write per line: the ranks usually share one terminal or pipe.
+        sys.stdout.write(f"rank {comm.rank} of {comm.size}: sum {x[0]:.0f} (expected {expected:.0f}), "
+                         f"{'all checks passed' if ok else 'WRONG'}\n")
+        sys.stdout.flush()
         return 0 if ok else 1
 
 

@@ -319,7 +319,7 @@ TEST_CASE("C ABI: a receive nobody answers ends with a Timeout code", "[multipro
         if (r.rank == 1) {
           // Stays (quietly) until rank 0 has timed out, so its failure is the deadline, not a
           // lost peer.
-          std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+          std::this_thread::sleep_for(std::chrono::milliseconds(4000));
           return 0;
         }
         int nothing = 0;

@@ -202,7 +202,7 @@ def others(comm):
 def timeout(comm):
     def unanswered():
         if comm.rank == 1:
-            time.sleep(2.5)  # alive, and silent, until rank 0's receive has passed its deadline
+            time.sleep(4)  # alive, and silent, until rank 0's receive has passed its deadline
             return
         expect_error(banyan.Timeout, 4, ["banyan_recv"], lambda: comm.recv(np.empty(1), 1, tag=9))
 
