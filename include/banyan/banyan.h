@@ -121,10 +121,20 @@ banyan_status banyan_comm_size(const banyan_comm* comm, int* size);
 /* MPI_Comm_split: ranks passing one color form a communicator ranked by key. A negative color
  * joins none: *out is set to NULL and BANYAN_OK returned. Collective over `comm`. */
 banyan_status banyan_comm_split(banyan_comm* comm, int color, int key, banyan_comm** out);
-/* Fault tolerance (docs/fault-tolerance.md): revoke is not collective; shrink is, over the
- * survivors, and makes a new communicator of them. */
+/* The communicator of the listed ranks (nranks entries, no duplicates), ranked in list order;
+ * *out is NULL on ranks not listed. Collective: every rank passes the same list. */
+banyan_status banyan_comm_subset(banyan_comm* comm, const int* ranks, int nranks, banyan_comm** out);
+/* Fault tolerance (docs/fault-tolerance.md). revoke is not collective. agree is collective over
+ * the survivors: *out_flag gets the AND of their flags, failed_ranks (room for `capacity`
+ * entries; may be NULL when capacity is 0) the ranks agreed to be gone, ascending, and
+ * *failed_count how many there are (which may exceed capacity: then only the first `capacity`
+ * are written). shrink is collective over the survivors and makes a communicator of them.
+ * lost_ranks is agree's list without the agreement (what this rank knows so far). */
 banyan_status banyan_comm_revoke(banyan_comm* comm);
+banyan_status banyan_comm_agree(banyan_comm* comm, uint64_t flag, uint64_t* out_flag, int* failed_ranks, int capacity,
+                                int* failed_count);
 banyan_status banyan_comm_shrink(banyan_comm* comm, banyan_comm** out);
+banyan_status banyan_comm_lost_ranks(const banyan_comm* comm, int* lost_ranks, int capacity, int* lost_count);
 
 /* Collectives. Counts are in elements, with the meaning of communicator.hpp: per rank for
  * allgather/gather/scatter, per received block for reduce_scatter, per peer for alltoall.

@@ -33,6 +33,11 @@ class Communicator:
         check(lib.banyan_comm_from_env(ctypes.byref(handle)))
         return cls(handle.value)
 
+    def abort(self):
+        """close() for emergencies: callable from another thread while calls are blocked here
+        (they raise banyan.Aborted). The communicator still needs close() afterwards."""
+        check(lib.banyan_comm_abort(self._comm("abort")))
+
     def close(self):
         """Ends pending operations (Aborted), closes connections and frees the communicator."""
         handle, self._handle = self._handle, None
@@ -194,6 +199,42 @@ class Communicator:
         check(lib.banyan_comm_split(self._comm("split"), color, self.rank if key is None else key,
                                     ctypes.byref(handle)))
         return Communicator(handle.value) if handle.value else None
+
+    def subset(self, ranks):
+        """The communicator of the listed ranks, ranked in list order; None on ranks not listed.
+        Collective: every rank passes the same list."""
+        listed = (ctypes.c_int * len(ranks))(*ranks)
+        handle = ctypes.c_void_p()
+        check(lib.banyan_comm_subset(self._comm("subset"), listed, len(ranks), ctypes.byref(handle)))
+        return Communicator(handle.value) if handle.value else None
+
+    # Surviving a lost rank (docs/fault-tolerance.md).
+    def revoke(self):
+        """Ends every pending and later operation, on every rank, with banyan.Aborted. Not collective."""
+        check(lib.banyan_comm_revoke(self._comm("revoke")))
+
+    def agree(self, flag):
+        """Among the survivors: returns (AND of their flags, ranks agreed to be gone)."""
+        out = ctypes.c_uint64()
+        room = self.size
+        failed = (ctypes.c_int * room)()
+        count = ctypes.c_int()
+        check(lib.banyan_comm_agree(self._comm("agree"), flag, ctypes.byref(out), failed, room, ctypes.byref(count)))
+        return out.value, list(failed[:count.value])
+
+    def shrink(self):
+        """A new communicator of the survivors (collective over them); this one stays broken."""
+        handle = ctypes.c_void_p()
+        check(lib.banyan_comm_shrink(self._comm("shrink"), ctypes.byref(handle)))
+        return Communicator(handle.value)
+
+    def lost_ranks(self):
+        """The ranks this rank knows to be lost so far (not agreed: see agree())."""
+        room = self.size
+        lost = (ctypes.c_int * room)()
+        count = ctypes.c_int()
+        check(lib.banyan_comm_lost_ranks(self._comm("lost_ranks"), lost, room, ctypes.byref(count)))
+        return list(lost[:count.value])
 
 
 def _add_async_twins():

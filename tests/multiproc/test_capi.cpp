@@ -8,6 +8,7 @@
 #include <banyan/banyan.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -304,6 +305,50 @@ TEST_CASE("C ABI: bad arguments are InvalidUsage codes naming the function and a
         ok(banyan_allreduce(r.comm, v, v, 4, BANYAN_F32, BANYAN_SUM), "allreduce after the refusals") && v[0] == 2 &&
         v[3] == 8;
     return good ? 0 : 1;
+  });
+}
+
+TEST_CASE("C ABI: subset takes the listed ranks, agree ANDs the flags", "[multiproc][capi]") {
+  runRanks(3, [](int) {
+    Ranks r;
+    if (!r.open()) return 1;
+    // Ranks 2 and 0, in that order: rank 2 becomes 0 and rank 0 becomes 1; rank 1 gets NULL.
+    const int listed[] = {2, 0};
+    banyan_comm* part = reinterpret_cast<banyan_comm*>(&r);
+    if (!ok(banyan_comm_subset(r.comm, listed, 2, &part), "subset")) return 1;
+    if ((r.rank == 1) != (part == nullptr)) {
+      std::fprintf(stderr, "subset: rank %d got %s\n", r.rank, part ? "a communicator" : "NULL");
+      return 1;
+    }
+    if (part != nullptr) {
+      int rank = -1;
+      int value = r.rank + 1;
+      const bool good = ok(banyan_comm_rank(part, &rank), "subset rank") &&
+                        ok(banyan_allreduce(part, &value, &value, 1, BANYAN_I32, BANYAN_SUM), "allreduce on subset");
+      banyan_comm_destroy(part);
+      if (!good || rank != (r.rank == 2 ? 0 : 1) || value != 3 + 1) {
+        std::fprintf(stderr, "subset: rank %d with sum %d\n", rank, value);
+        return 1;
+      }
+    }
+    // No rank is gone: the flag is the AND of everyone's, no failed ranks, none lost.
+    std::uint64_t flag = 0;
+    int failed[4] = {-1, -1, -1, -1};
+    int failedCount = -1;
+    int lostCount = -1;
+    const std::uint64_t mine = 0xF0u | (1u << r.rank);
+    if (!ok(banyan_comm_agree(r.comm, mine, &flag, failed, 4, &failedCount), "agree") ||
+        !ok(banyan_comm_lost_ranks(r.comm, nullptr, 0, &lostCount), "lost_ranks"))
+      return 1;
+    if (flag != 0xF0u || failedCount != 0 || lostCount != 0) {
+      std::fprintf(stderr, "agree: flag %llx (expected f0), %d failed, %d lost\n",
+                   static_cast<unsigned long long>(flag), failedCount, lostCount);
+      return 1;
+    }
+    return failsWith(banyan_comm_lost_ranks(r.comm, nullptr, 2, &lostCount), BANYAN_ERR_INVALID_USAGE,
+                     {"banyan_comm_lost_ranks", "rank array"}, "lost_ranks without an array")
+               ? 0
+               : 1;
   });
 }
 

@@ -6,6 +6,7 @@ $BANYAN_PY_RESULTS/<scenario>.<rank>.json after every check (so a crash still le
     worker.py SCENARIO
 """
 
+import array
 import json
 import os
 import sys
@@ -161,6 +162,29 @@ def others(comm):
             assert rest.size == p - 1, f"split without rank 0 has {rest.size} ranks"
             rest.close()
 
+    def subset_agree():
+        part = comm.subset([p - 1, 0])
+        if r in (0, p - 1):
+            assert part.rank == (0 if r == p - 1 else 1), f"subset rank {part.rank}"
+            x = np.array([r], np.int64)
+            part.allreduce(x)
+            expect_equal(x, np.array([p - 1], np.int64), "allreduce on the subset")
+            part.close()
+        else:
+            assert part is None, "a rank not listed got a subset communicator"
+        flag, failed = comm.agree(0xF0 | (1 << r))
+        assert (flag, failed) == (0xF0, []), f"agree gave {flag:#x}, {failed}"
+        assert comm.lost_ranks() == []
+
+    def other_buffers():
+        # Any writable buffer, not only numpy: array.array of doubles, a bytearray (uint8).
+        values = array.array("d", [r + 0.5] * 4)
+        comm.allreduce(values)
+        assert list(values) == [sum(q + 0.5 for q in range(p))] * 4, f"array.array allreduce: {values}"
+        raw = bytearray([r + 1] * 3)
+        comm.broadcast(raw, root=p - 1)
+        assert raw == bytearray([p] * 3), f"bytearray broadcast: {raw}"
+
     def send_recv():
         to, frm = (r + 1) % p, (r - 1) % p
         got = np.empty(5, np.float64)
@@ -195,7 +219,8 @@ def others(comm):
     def no_torch():
         assert "torch" not in sys.modules, "banyan imported torch"
 
-    return [("async wait", async_wait), ("split", split), ("send/recv", send_recv), ("errors", errors),
+    return [("async wait", async_wait), ("split", split), ("subset and agree", subset_agree),
+            ("array.array and bytearray buffers", other_buffers), ("send/recv", send_recv), ("errors", errors),
             ("no torch", no_torch)]
 
 
