@@ -173,6 +173,26 @@ TEST_CASE("C ABI: async operations end through their work handles", "[multiproc]
     if (!ended || !waited) return 1;
     if (!same(values, std::vector<int>(1000, 6), "allreduce_async sum")) return 1;
 
+    // A group: two small allreduces issued together by group_end, whose work covers both.
+    int a = r.rank;
+    int b = 10 * r.rank;
+    banyan_work* first = nullptr;
+    banyan_work* second = nullptr;
+    banyan_work* group = nullptr;
+    const bool grouped = ok(banyan_group_start(r.comm), "group_start") &&
+                         ok(banyan_allreduce_async(r.comm, &a, &a, 1, BANYAN_I32, BANYAN_SUM, &first), "in group") &&
+                         ok(banyan_allreduce_async(r.comm, &b, &b, 1, BANYAN_I32, BANYAN_MAX, &second), "in group") &&
+                         ok(banyan_group_end(r.comm, &group), "group_end") &&
+                         ok(banyan_work_wait(group), "group wait") && ok(banyan_work_wait(first), "first wait") &&
+                         ok(banyan_work_wait(second), "second wait");
+    banyan_work_free(first);
+    banyan_work_free(second);
+    banyan_work_free(group);
+    if (!grouped || a != 0 + 1 + 2 || b != 10 * (r.size - 1)) {
+      std::fprintf(stderr, "group: sum %d (expected 3), max %d (expected %d)\n", a, b, 10 * (r.size - 1));
+      return 1;
+    }
+
     // A receive from any source learns its sender through the work handle.
     const int next = (r.rank + 1) % r.size;
     const int previous = (r.rank + r.size - 1) % r.size;
