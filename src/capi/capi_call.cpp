@@ -80,8 +80,6 @@ const Communicator& communicatorOf(const banyan_comm* comm, const char* function
   return comm->comm;
 }
 
-void giveWork(Work work, banyan_work** out) { *out = new banyan_work{std::move(work)}; }
-
 }  // namespace banyan::capi
 
 extern "C" {

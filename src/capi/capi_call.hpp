@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 
@@ -47,8 +48,15 @@ ReduceOp reduceOpOf(banyan_op op, const char* function);
 Communicator& communicatorOf(banyan_comm* comm, const char* function);
 const Communicator& communicatorOf(const banyan_comm* comm, const char* function);
 
-// Stores a new work handle for `work` in *out (checked non-null by the caller).
-void giveWork(Work work, banyan_work** out);
+// Stores in *out (checked non-null by the caller) a handle to the Work `start()` returns. The
+// handle is allocated before the operation starts: running out of memory afterwards would lose
+// the only handle to an operation that still uses the caller's buffers.
+template <typename Start>
+void startWork(banyan_work** out, Start&& start) {
+  auto handle = std::make_unique<banyan_work>();
+  handle->work = start();
+  *out = handle.release();
+}
 
 template <typename Body>
 banyan_status guarded(const char* function, Body&& body) noexcept {

@@ -10,10 +10,10 @@
 
 using banyan::capi::communicatorOf;
 using banyan::capi::dataTypeOf;
-using banyan::capi::giveWork;
 using banyan::capi::guarded;
 using banyan::capi::reduceOpOf;
 using banyan::capi::requireArgument;
+using banyan::capi::startWork;
 
 namespace {
 
@@ -30,7 +30,7 @@ banyan_status async(const char* function, banyan_comm* comm, banyan_work** work,
   return guarded(function, [&] {
     banyan::Communicator& c = communicatorOf(comm, function);
     requireArgument(work, function, "work");
-    giveWork(start(c), work);
+    startWork(work, [&] { return start(c); });
   });
 }
 

@@ -4,9 +4,9 @@
 
 using banyan::capi::communicatorOf;
 using banyan::capi::dataTypeOf;
-using banyan::capi::giveWork;
 using banyan::capi::guarded;
 using banyan::capi::requireArgument;
+using banyan::capi::startWork;
 
 extern "C" {
 
@@ -21,7 +21,7 @@ banyan_status banyan_send_async(banyan_comm* comm, const void* data, size_t coun
   return guarded(f, [&] {
     banyan::Communicator& c = communicatorOf(comm, f);
     requireArgument(work, f, "work");
-    giveWork(c.sendAsync(data, count, dataTypeOf(dtype, f), peer, tag), work);
+    startWork(work, [&] { return c.sendAsync(data, count, dataTypeOf(dtype, f), peer, tag); });
   });
 }
 
@@ -40,7 +40,7 @@ banyan_status banyan_recv_async(banyan_comm* comm, void* data, size_t count, ban
   return guarded(f, [&] {
     banyan::Communicator& c = communicatorOf(comm, f);
     requireArgument(work, f, "work");
-    giveWork(c.recvAsync(data, count, dataTypeOf(dtype, f), peer, tag), work);
+    startWork(work, [&] { return c.recvAsync(data, count, dataTypeOf(dtype, f), peer, tag); });
   });
 }
 
@@ -53,7 +53,7 @@ banyan_status banyan_group_end(banyan_comm* comm, banyan_work** work) {
   return guarded(f, [&] {
     banyan::Communicator& c = communicatorOf(comm, f);
     requireArgument(work, f, "work");
-    giveWork(c.groupEnd(), work);
+    startWork(work, [&] { return c.groupEnd(); });
   });
 }
 
