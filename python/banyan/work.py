@@ -50,7 +50,12 @@ class Work:
 
     def __del__(self):
         handle, self._handle = getattr(self, "_handle", None), None
-        if handle:
+        if not handle:
+            return
+        # At interpreter exit the module's globals may be gone already; a destructor must not raise.
+        try:
             if self._buffers is not None:
                 lib.banyan_work_wait(handle)  # its error, if any, was the caller's to see
             lib.banyan_work_free(handle)
+        except Exception:  # noqa: BLE001 (nothing to report to from a destructor)
+            pass
