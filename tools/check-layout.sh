@@ -6,6 +6,8 @@
 #   3. Nothing below the runtime includes it: src/common, config, tuning, observe, intrahost,
 #      algorithms, topology, reduce, p2p, resilience and transports/ never include "runtime/...".
 #   4. src/common includes nothing of banyan's outside src/common (it is the vocabulary at the bottom).
+#   5. src/capi (the C interface) stands on the public API: it never includes "runtime/...", and
+#      nothing outside it includes "capi/...".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,13 @@ done < <(git grep -n '#include "runtime/' -- "${below[@]}" || true)
 while read -r hit; do
   [[ -n "$hit" ]] && say "src/common includes outside src/common: $hit"
 done < <(git grep -nE '#include "[a-z_]+/' -- src/common | grep -v '#include "common/' || true)
+
+while read -r hit; do
+  [[ -n "$hit" ]] && say "the C interface reaches into the runtime: $hit"
+done < <(git grep -n '#include "runtime/' -- src/capi || true)
+while read -r hit; do
+  [[ -n "$hit" ]] && say "includes the C interface's internals from outside src/capi: $hit"
+done < <(git grep -n '#include "capi/' -- src transports ':!src/capi' || true)
 
 if ((broken)); then exit 1; fi
 echo "check-layout: files, runtime functions and include directions follow docs/architecture.md"

@@ -10,12 +10,13 @@ mkdir -p "$out"
 
 # name:deadline-in-seconds. torch_tests is tests/torch/driver.py, run with /usr/bin/python3
 # against this build's banyan_torch; it writes the same JUnit report as the Catch2 binaries.
+# python_tests is tests/python/driver.py, the same for the banyan package (no torch).
 # ofi_tests (the ofi transport's own cases, linking its module) exists only in builds with
 # libfabric; without it the suite is left out and said so.
 # RUN_TESTS_SUITES (space-separated name:deadline) replaces the list and RUN_TESTS_SPEC adds a
 # Catch2 test spec to multiproc_tests: tools/run-sanitize.sh runs the multi-process suite (or a
 # subset) of a sanitizer build this way. Both are test-run knobs, not read by banyan.
-read -r -a suites <<<"${RUN_TESTS_SUITES:-unit_tests:600 multiproc_tests:1800 ofi_tests:900 torch_tests:900}"
+read -r -a suites <<<"${RUN_TESTS_SUITES:-unit_tests:600 multiproc_tests:1800 ofi_tests:900 torch_tests:900 python_tests:300}"
 # RUN_TESTS_FUZZ=0 leaves out the libFuzzer targets (tools/run-fuzz.sh, one case each).
 fuzz=${RUN_TESTS_FUZZ:-1}
 
@@ -50,6 +51,11 @@ for entry in "${suites[@]}"; do
     binary="$build/python/banyan_torch/__init__.py"
     command=(env PYTHONPATH="$build/python" /usr/bin/python3 "$(dirname "$0")/../tests/torch/driver.py" --out "$xml")
   fi
+  if [[ "$name" == python_tests ]]; then
+    # Pure Python over libbanyan's C interface: built whenever /usr/bin/python3 exists.
+    binary="$build/python/banyan/__init__.py"
+    command=(env PYTHONPATH="$build/python" /usr/bin/python3 "$(dirname "$0")/../tests/python/driver.py" --out "$xml")
+  fi
   if [[ "$name" == ofi_tests && ! -e "$binary" && ! -e "$build/libbanyan-ofi.so" ]]; then
     echo "run-tests: no ofi_tests in this build (built without libfabric)"
     continue
@@ -62,6 +68,12 @@ for entry in "${suites[@]}"; do
   fi
   rm -f "$xml"
   echo "== $name"
+  # A Catch2 binary prints a progress line every 20 s (tests/support/catch_main.cpp): it is told
+  # how many cases it will run.
+  if [[ "$name" != torch_tests ]]; then
+    RUN_TESTS_PROGRESS=$("$binary" --list-test-names-only ${filter[$name]:+"${filter[$name]}"} | grep -c . || true)
+    export RUN_TESTS_PROGRESS
+  fi
   start=$(date +%s)
   timeout --signal=KILL "$deadline" "${command[@]}"
   rc=$?
@@ -91,9 +103,11 @@ done
 
 # The libFuzzer targets, in their own clang build beside this one; each target is one case.
 if [[ "$fuzz" != 0 ]]; then
-  echo "== fuzz targets (tools/run-fuzz.sh ${build%/}-fuzz, ${FUZZ_SECONDS:-25} s each)"
+  # 10 s each here keeps CI in its time (docs/testing.md); `make fuzz` runs them longer.
+  seconds=${FUZZ_SECONDS:-10}
+  echo "== fuzz targets (tools/run-fuzz.sh ${build%/}-fuzz, $seconds s each)"
   start=$(date +%s)
-  "$(dirname "$0")/run-fuzz.sh" "${build%/}-fuzz" | tee "$out/fuzz.log"
+  FUZZ_SECONDS=$seconds "$(dirname "$0")/run-fuzz.sh" "${build%/}-fuzz" | tee "$out/fuzz.log"
   end=$(date +%s)
   if read -r p _ f _ < <(tail -1 "$out/fuzz.log") && [[ "$p" =~ ^[0-9]+$ && "$f" =~ ^[0-9]+$ ]]; then
     echo "   $p passed, $f failed in $((end - start)) s"
