@@ -1,9 +1,11 @@
 // The Slurm bootstrap's reading of an srun step (src/bootstrap/slurm_environment.hpp): node list
 // expansion, the SLURM_* variables, where the store is, what wins when several launchers' variables
-// are present, and the errors that name the variable at fault. No socket is opened: a rank other
-// than 0 only makes a store client, which connects on its first call.
+// are present, and the errors that name the variable at fault. A rank other than 0 only makes a
+// store client, which connects on its first call; the two rank-0 cases fail before serving (a
+// host not of this machine) or at the listen (a port another server holds), on loopback.
 
 #include <banyan/error.hpp>
+#include <banyan/tcp_store.hpp>
 
 #include "bootstrap/environment.hpp"
 #include "bootstrap/slurm_environment.hpp"
@@ -197,4 +199,31 @@ TEST_CASE("slurm: an sbatch script (no step id) is not taken for a rank", "[slur
   CHECK_FALSE(jobFromEnvironment());
   env.set("SLURM_STEPID", "3");  // the older name srun also sets
   CHECK(slurmStepPresent());
+}
+
+TEST_CASE("slurm: rank 0 not on the store host is told to set MASTER_ADDR", "[slurm]") {
+  SlurmEnvironment env;
+  env.step("0");
+  // TEST-NET-1: no interface of this machine has it, and binding to it sends nothing.
+  env.set("SLURM_STEP_NODELIST", "192.0.2.1,localhost");
+  env.set("MASTER_PORT", "29513");
+  CHECK_THAT(usageError([] { jobFromEnvironment(); }),
+             Catch::Contains("rank 0 serves the store at 192.0.2.1") && Catch::Contains("set MASTER_ADDR"));
+}
+
+TEST_CASE("slurm: rank 0 names the port it cannot serve the store on", "[slurm]") {
+  SlurmEnvironment env;
+  env.step("0");
+  env.set("SLURM_STEP_NODELIST", "127.0.0.1");
+  // Another job's store already listens there.
+  banyan::TcpStoreServer other("127.0.0.1", 0);
+  const std::string port = std::to_string(other.port());
+  env.set("MASTER_PORT", port.c_str());
+  try {
+    jobFromEnvironment();
+    FAIL("rank 0 served the store on a port that was taken");
+  } catch (const banyan::Error& e) {
+    CHECK_THAT(e.detail(),
+               Catch::Contains("rank 0 cannot serve the store on port " + port) && Catch::Contains("MASTER_PORT"));
+  }
 }
