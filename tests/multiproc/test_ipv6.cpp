@@ -196,6 +196,30 @@ TEST_CASE("torchrun-style variables with MASTER_ADDR=::1: store in rank 0, ranks
   CHECK(occurrences(output, "tcp over IPv6 on [::1]:") == 2);
 }
 
+// "localhost" resolving to ::1 and 127.0.0.1, as on many distributions (this machine's
+// /etc/hosts has only 127.0.0.1, so the case gives itself such a file in a private mount
+// namespace; nothing outside the case sees it). Rank 0 serves a name of both families on IPv4,
+// every rank falls through ::1 (refused) to 127.0.0.1, and so all listen on IPv4 alike.
+TEST_CASE("MASTER_ADDR=localhost of both families: every rank on one family", "[multiproc][ipv6]") {
+  const int port = banyan::test::unusedPort();
+  const std::string hosts = fmt::format("/tmp/banyan-ipv6-hosts-{}", ::getpid());
+  const std::string env = fmt::format(
+      "BANYAN_TRANSPORT=tcp BANYAN_DEBUG=info BANYAN_DEBUG_SUBSYS=init BANYAN_TIMEOUT=30s WORLD_SIZE=2 "
+      "MASTER_ADDR=localhost MASTER_PORT={}",
+      port);
+  const auto [status, output] = runShell(fmt::format(
+      "printf '::1 localhost\\n127.0.0.1 localhost\\n' > {0} && timeout 60 unshare --mount sh -c '"
+      "mount --bind {0} /etc/hosts && getent ahosts localhost | sed \"s/^/resolves: /\" && "
+      "({1} RANK=1 {2} & {1} RANK=0 {2}; r0=$?; wait $!; r1=$?; exit $((r0 | r1)))'; s=$?; rm -f {0}; exit $s",
+      hosts, env, kBuild + "/examples/allreduce_example"));
+  INFO(output);
+  CHECK(status == 0);
+  CHECK_THAT(output, Catch::Contains("resolves: ::1") && Catch::Contains("resolves: 127.0.0.1"));
+  CHECK_THAT(output, Catch::Contains("rank 0 of 2: sum 1 (expected 1)"));
+  CHECK_THAT(output, Catch::Contains("rank 1 of 2: sum 1 (expected 1)"));
+  CHECK(occurrences(output, "tcp over IPv4 on 127.0.0.1:") == 2);
+}
+
 // Two simulated hosts with IPv6 addresses only (tools/netns-hosts.sh --family 6): the store in
 // rank 0 on host 0, found through MASTER_ADDR=fd00:ba::1.
 TEST_CASE("Two IPv6-only simulated hosts, torchrun-style variables", "[multiproc][netns][ipv6]") {
