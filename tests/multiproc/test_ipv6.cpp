@@ -221,16 +221,18 @@ TEST_CASE("MASTER_ADDR=localhost of both families: every rank on one family", "[
 }
 
 // Two simulated hosts with IPv6 addresses only (tools/netns-hosts.sh --family 6): the store in
-// rank 0 on host 0, found through MASTER_ADDR=fd00:ba::1.
-TEST_CASE("Two IPv6-only simulated hosts, torchrun-style variables", "[multiproc][netns][ipv6]") {
+// rank 0 on host 0, found through MASTER_ADDR=fd00:ba::1. `transport` is the variables that
+// choose the transport between the hosts; returns everything the job printed.
+namespace {
+std::string runOnIpv6Hosts(const std::string& transport) {
   {
     const auto [status, output] = runShell(kSource + "/tools/netns-hosts.sh check --family 6");
     INFO(output);
     REQUIRE(status == 0);
   }
-  const std::string env =
-      "BANYAN_DEBUG=info BANYAN_DEBUG_SUBSYS=init BANYAN_TIMEOUT=30s WORLD_SIZE=2 MASTER_ADDR=fd00:ba::1 "
-      "MASTER_PORT=29400";
+  const std::string env = transport +
+                          " BANYAN_DEBUG=info BANYAN_DEBUG_SUBSYS=init BANYAN_TIMEOUT=30s WORLD_SIZE=2 "
+                          "MASTER_ADDR=fd00:ba::1 MASTER_PORT=29400";
   const auto [status, output] = runShell(
       fmt::format("timeout 120 {0}/tools/netns-hosts.sh with 2 --family 6 -- sh -c '"
                   "\"$NETNS_HOSTS_SCRIPT\" run 1 ip -4 addr show dev eth0 | grep -c inet | sed s/^/ipv4-on-eth0=/; "
@@ -242,6 +244,21 @@ TEST_CASE("Two IPv6-only simulated hosts, torchrun-style variables", "[multiproc
   CHECK_THAT(output, Catch::Contains("ipv4-on-eth0=0"));
   CHECK_THAT(output, Catch::Contains("rank 0 of 2: sum 1 (expected 1)"));
   CHECK_THAT(output, Catch::Contains("rank 1 of 2: sum 1 (expected 1)"));
+  return output;
+}
+}  // namespace
+
+TEST_CASE("Two IPv6-only simulated hosts, torchrun-style variables, tcp", "[multiproc][netns][ipv6]") {
+  const std::string output = runOnIpv6Hosts("");
+  INFO(output);
   CHECK_THAT(output,
              Catch::Contains("tcp over IPv6 on [fd00:ba::1]:") && Catch::Contains("tcp over IPv6 on [fd00:ba::2]:"));
 }
+
+#ifdef BANYAN_HAVE_OFI
+TEST_CASE("Two IPv6-only simulated hosts, torchrun-style variables, tcp;ofi_rxm", "[multiproc][netns][ipv6][ofi]") {
+  const std::string output = runOnIpv6Hosts("BANYAN_TRANSPORT=ofi BANYAN_OFI_PROVIDER=\"tcp;ofi_rxm\"");
+  INFO(output);
+  CHECK(occurrences(output, "on 2 host(s), ofi (tcp;ofi_rxm) over IPv6 to 1 rank(s)") == 2);
+}
+#endif
