@@ -200,6 +200,26 @@ TEST_CASE("torchrun-style variables with MASTER_ADDR=::1: store in rank 0, ranks
   CHECK(occurrences(output, "tcp over IPv6 on [::1]:") == 2);
 }
 
+// Shrinking over IPv6: rank 0, which served the store, is killed; the survivors agree on the
+// failure over the control channel and meet in a new store one of them serves at its own
+// published address ("[::1]:port" travels in the agreement).
+TEST_CASE("MASTER_ADDR=::1: the elastic example goes on when rank 0 is killed", "[multiproc][ipv6][resilience]") {
+  const int port = banyan::test::unusedPort();
+  const std::string script = fmt::format(
+      "export WORLD_SIZE=3 MASTER_ADDR=::1 MASTER_PORT={0} BANYAN_TRANSPORT=tcp BANYAN_TIMEOUT=30s "
+      "BANYAN_HEARTBEAT_MS=200 BANYAN_DEBUG=none; out=$(mktemp); pids=(); for r in 0 1 2; do RANK=$r {1} 6 4096 "
+      ">>$out 2>&1 & pids+=($!); done; for i in $(seq 600); do [ $(grep -c running $out) = 3 ] && break; sleep 0.1; "
+      "done; sleep 0.5; kill -9 ${{pids[0]}}; s=0; for r in 1 2; do wait ${{pids[$r]}} || s=1; done; wait; cat $out; "
+      "rm -f $out; exit $s",
+      port, kBuild + "/examples/elastic_allreduce");
+  const auto [status, output] = runShell("timeout 90 bash -c '" + script + "'");
+  INFO(output);
+  CHECK(status == 0);
+  CHECK(occurrences(output, "continued on 2 ranks") == 2);
+  CHECK_THAT(output, Catch::Contains("rank 0 was lost"));
+  CHECK_THAT(output, !Catch::Contains("expected"));  // no wrong element anywhere
+}
+
 // "localhost" resolving to ::1 and 127.0.0.1, as on many distributions (this machine's
 // /etc/hosts has only 127.0.0.1, so the case gives itself such a file in a private mount
 // namespace; nothing outside the case sees it). Rank 0 serves a name of both families on IPv4,
