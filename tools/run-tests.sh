@@ -26,7 +26,8 @@ skipped=0
 status=0
 
 # The simulated multi-host cases ([netns]) need network namespaces (root): where they cannot be
-# made, leave those cases out, say why, and count them as skipped (never as passed).
+# made, leave those cases out, say why, and count them as skipped (never as passed). The IPv6
+# ones ([netns-ipv6], also [netns]) need IPv6 as well, and are left out alike where it is off.
 declare -A filter=()
 filter[multiproc_tests]=${RUN_TESTS_SPEC:-}
 if ! netns_reason=$(tools/netns-hosts.sh check 2>&1); then
@@ -37,6 +38,14 @@ if ! netns_reason=$(tools/netns-hosts.sh check 2>&1); then
     skipped=$("$build/tests/multiproc_tests" --list-test-names-only "${spec//,/[netns],}[netns]" | grep -c . || true)
   fi
   echo "run-tests: skipping $skipped simulated multi-host case(s) [netns]: $netns_reason"
+elif ! netns_reason=$(tools/netns-hosts.sh check --family 6 2>&1); then
+  # Namespaces, but no IPv6 in them: only the IPv6-only simulated hosts ([netns-ipv6]) go.
+  spec=${RUN_TESTS_SPEC:-}
+  filter[multiproc_tests]="${spec//,/~[netns-ipv6],}~[netns-ipv6]"
+  if [[ -x "$build/tests/multiproc_tests" ]]; then
+    skipped=$("$build/tests/multiproc_tests" --list-test-names-only "${spec//,/[netns-ipv6],}[netns-ipv6]" | grep -c . || true)
+  fi
+  echo "run-tests: skipping $skipped IPv6 simulated multi-host case(s) [netns-ipv6]: $netns_reason"
 fi
 for entry in "${suites[@]}"; do
   name=${entry%%:*}

@@ -5,6 +5,7 @@
 #include "bootstrap/pmix_environment.hpp"
 #include "bootstrap/serving_store.hpp"
 #include "bootstrap/slurm_environment.hpp"
+#include "common/host_port.hpp"
 #include "common/status.hpp"
 
 #include <netdb.h>
@@ -75,16 +76,17 @@ JobEnvironment fromTorchrunVariables(const std::vector<std::string>& values) {
   }
   // Rank 0 serves. MASTER_ADDR may name this host through an address we cannot bind (a
   // service name, a NAT address): then listen on every interface, as the other ranks still
-  // reach us through MASTER_ADDR.
-  const std::string bindHost = isLocalAddress(host) ? host : "0.0.0.0";
+  // reach us through MASTER_ADDR. An IPv6 MASTER_ADDR gets the IPv6 wildcard, which takes
+  // IPv4 clients too where the kernel allows both on one socket (the default).
+  const std::string bindHost = isLocalAddress(host) ? host : isIpv6Literal(host) ? "::" : "0.0.0.0";
   std::unique_ptr<TcpStoreServer> server;
   try {
     server = std::make_unique<TcpStoreServer>(bindHost, port);
   } catch (const Error& e) {
     fail(e.code(),
-         "rank 0 cannot serve the store on MASTER_ADDR:MASTER_PORT={}:{} (is the port taken, "
+         "rank 0 cannot serve the store on MASTER_ADDR:MASTER_PORT={} (is the port taken, "
          "e.g. by another job or by torchrun's own agent store?): {}",
-         host, port, e.detail());
+         hostPortText(host, port), e.detail());
   }
   // Connect through MASTER_ADDR, not loopback: localAddress() is then the interface the
   // other ranks reach this host on.
@@ -126,33 +128,8 @@ bool isLocalAddress(const std::string& host) {
 }
 
 std::pair<std::string, std::uint16_t> parseHostPort(const std::string& text, const char* what) {
-  std::string host;
-  std::string port;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      fail(ErrorCode::InvalidUsage, "{}='{}' is not [IPv6]:port", what, text);
-    }
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos) {
-      fail(ErrorCode::InvalidUsage, "{}='{}' is not host:port (no ':port')", what, text);
-    }
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string::npos) {
-      fail(ErrorCode::InvalidUsage, "{}='{}': write an IPv6 address in brackets, [addr]:port", what, text);
-    }
-  }
-  if (host.empty()) fail(ErrorCode::InvalidUsage, "{}='{}' has no host", what, text);
-  std::uint16_t value = 0;
-  auto [ptr, err] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (port.empty() || err != std::errc() || ptr != port.data() + port.size() || value == 0) {
-    fail(ErrorCode::InvalidUsage, "{}='{}': port '{}' is not a number in 1..65535", what, text, port);
-  }
-  return {host, value};
+  HostPort parsed = banyan::parseHostPort(text, what);
+  return {std::move(parsed.host), parsed.port};
 }
 
 std::optional<JobEnvironment> jobFromEnvironment() {

@@ -7,6 +7,7 @@
 
 #include <banyan/tcp_store.hpp>
 
+#include "common/host_port.hpp"
 #include "common/status.hpp"
 #include "config/config.hpp"
 #include "security/key_source.hpp"
@@ -39,22 +40,34 @@ using Clock = std::chrono::steady_clock;
 // a test of a quick job does not wait noticeably, long enough to cost nothing.
 constexpr std::chrono::milliseconds kMaxPollSleep{10};
 
-// A socket on 127.0.0.1 with a kernel-chosen port, listening. Returns the fd and the port.
-std::pair<int, std::uint16_t> listenOnLoopback() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail(ErrorCode::System, "launcher: store socket(): {}", errnoText(errno));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof address;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd, SOMAXCONN) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+// A socket on loopback (127.0.0.1, or ::1 with options.ipv6) with a kernel-chosen port,
+// listening. Returns the fd and the port.
+std::pair<int, std::uint16_t> listenOnLoopback(bool ipv6) {
+  const char* where = ipv6 ? "[::1]" : "127.0.0.1";
+  const int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail(ErrorCode::System, "launcher: store socket() for {}: {}", where, errnoText(errno));
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  if (ipv6) {
+    auto& address = reinterpret_cast<sockaddr_in6&>(storage);
+    address.sin6_family = AF_INET6;
+    address.sin6_addr = in6addr_loopback;
+    length = sizeof address;
+  } else {
+    auto& address = reinterpret_cast<sockaddr_in&>(storage);
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    length = sizeof address;
+  }
+  auto* address = reinterpret_cast<sockaddr*>(&storage);
+  if (::bind(fd, address, length) != 0 || ::listen(fd, SOMAXCONN) != 0 || ::getsockname(fd, address, &length) != 0) {
     const int err = errno;
     ::close(fd);
-    fail(ErrorCode::System, "launcher: cannot listen on 127.0.0.1: {}", errnoText(err));
+    fail(ErrorCode::System, "launcher: cannot listen on {}: {}", where, errnoText(err));
   }
-  return {fd, ntohs(address.sin_port)};
+  const std::uint16_t port = ipv6 ? reinterpret_cast<const sockaddr_in6&>(storage).sin6_port
+                                  : reinterpret_cast<const sockaddr_in&>(storage).sin_port;
+  return {fd, ntohs(port)};
 }
 
 // In the child, straight after fork: die with the parent, drop the parent's listening socket,
@@ -67,7 +80,7 @@ void prepareChild(pid_t parent, int listeningFd, int rank, int n, std::uint16_t 
   ::close(listeningFd);
   ::setenv("BANYAN_RANK", std::to_string(rank).c_str(), 1);
   ::setenv("BANYAN_SIZE", std::to_string(n).c_str(), 1);
-  ::setenv("BANYAN_STORE_ADDR", fmt::format("127.0.0.1:{}", port).c_str(), 1);
+  ::setenv("BANYAN_STORE_ADDR", hostPortText(options.ipv6 ? "::1" : "127.0.0.1", port).c_str(), 1);
   // The job key goes first, so options.environment can still replace it (tests of a wrong key).
   if (!jobKeyHex.empty()) ::setenv("BANYAN_JOB_KEY", jobKeyHex.c_str(), 1);
   for (const auto& [name, value] : options.environment) ::setenv(name.c_str(), value.c_str(), 1);
@@ -146,7 +159,7 @@ RankExit decodeStatus(int rank, int status) {
 std::vector<RankExit> launch(int n, const std::function<void(int rank)>& runChild, const LaunchOptions& options) {
   if (n < 1) fail(ErrorCode::InvalidUsage, "launcher: need at least 1 rank, got {}", n);
   const auto deadline = Clock::now() + options.deadline;
-  auto [listeningFd, port] = listenOnLoopback();
+  auto [listeningFd, port] = listenOnLoopback(options.ipv6);
 
   // Buffered output would otherwise be written once by the parent and once per child.
   std::cout.flush();

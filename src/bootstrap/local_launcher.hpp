@@ -1,6 +1,6 @@
 #pragma once
 // Starts N ranks of a job as processes on this machine, the way banyan-bench -np N and the
-// multi-process tests do. This process serves the job's TcpStore on 127.0.0.1 while the ranks
+// multi-process tests do. This process serves the job's TcpStore on 127.0.0.1 (or ::1) while the ranks
 // run; each rank finds it through the environment (BANYAN_RANK, BANYAN_SIZE, BANYAN_STORE_ADDR),
 // so Communicator::fromEnvironment() works in them unchanged.
 
@@ -30,6 +30,9 @@ struct LaunchOptions {
   // Pin rank r to CPU r mod (CPUs this process may use), as mpirun's default binding does for
   // small jobs: a rank that migrates between cores loses its cache and its wake-ups get slower.
   bool bindToCores = false;
+  // Serve the store on ::1 instead of 127.0.0.1 (BANYAN_STORE_ADDR=[::1]:port): the ranks then
+  // listen and publish IPv6 addresses (docs/configuration.md, "Address family").
+  bool ipv6 = false;
 };
 
 // Forks `n` children; child r runs body(r) and _exit()s with its return value (1 if it threw;

@@ -5,6 +5,7 @@
 #include "bootstrap/host_address.hpp"
 #include "bootstrap/pmix_session.hpp"
 #include "bootstrap/serving_store.hpp"
+#include "common/host_port.hpp"
 #include "common/status.hpp"
 #include "config/config.hpp"
 #include "security/key_source.hpp"
@@ -65,7 +66,7 @@ std::unique_ptr<TcpStoreServer> serveStore(PmixSession& pmix, bool oneHost, std:
     // interface and advertise the one the host name resolves to.
     server = std::make_unique<TcpStoreServer>(oneHost ? "127.0.0.1" : "0.0.0.0", 0);
     advertised = oneHost ? "127.0.0.1" : advertisedAddress();
-    published = fmt::format("{}:{}", advertised, server->port());
+    published = hostPortText(advertised, server->port());
   } catch (const Error& e) {
     published = kFailureMark + e.detail();
   }

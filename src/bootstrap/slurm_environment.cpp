@@ -3,6 +3,7 @@
 #include <banyan/tcp_store.hpp>
 
 #include "bootstrap/serving_store.hpp"
+#include "common/host_port.hpp"
 #include "common/status.hpp"
 
 #include <fmt/format.h>
@@ -156,8 +157,8 @@ std::optional<JobEnvironment> jobFromSlurm() {
   job.size = step.size;
   job.localRank = step.localRank;
   job.source = "SLURM_*";
-  job.detail = fmt::format("job {} step {}, local rank {}, store at {}:{} from {}", step.jobId, step.stepId,
-                           step.localRank, step.storeHost, step.storePort, step.storeFrom);
+  job.detail = fmt::format("job {} step {}, local rank {}, store at {} from {}", step.jobId, step.stepId,
+                           step.localRank, hostPortText(step.storeHost, step.storePort), step.storeFrom);
   std::shared_ptr<Store> store;
   if (step.rank == 0 && step.rankZeroServes) {
     // Rank 0 serves where the others look: on the store host itself, so it must run there.

@@ -10,6 +10,7 @@
 #include <banyan/tcp_store.hpp>
 
 #include "bootstrap/store_protocol.hpp"
+#include "common/host_port.hpp"
 #include "common/status.hpp"
 #include "security/handshake.hpp"
 #include "security/key_source.hpp"
@@ -326,8 +327,7 @@ struct TcpStore::Impl {
 
 TcpStore::TcpStore(std::string host, std::uint16_t port) : impl_(std::make_unique<Impl>()) {
   // An IPv6 literal is written in brackets in messages, as it would be in an address.
-  impl_->endpoint =
-      host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+  impl_->endpoint = hostPortText(host, port);
   impl_->host = std::move(host);
   impl_->port = port;
   impl_->key = security::configuredKey();

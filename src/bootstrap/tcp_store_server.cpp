@@ -12,6 +12,7 @@
 #include <banyan/tcp_store.hpp>
 
 #include "bootstrap/store_protocol.hpp"
+#include "common/host_port.hpp"
 #include "common/log.hpp"
 #include "common/status.hpp"
 #include "security/handshake.hpp"
@@ -153,8 +154,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::error_code endpointError;
     const auto remote = socket_.remote_endpoint(endpointError);
     log::warn(log::Where{log::Subsystem::Bootstrap, -1}, "store: refused connection from {}: {}",
-              endpointError ? std::string("?") : fmt::format("{}:{}", remote.address().to_string(), remote.port()),
-              why);
+              endpointError ? std::string("?") : hostPortText(remote.address().to_string(), remote.port()), why);
     close();
   }
 
@@ -382,7 +382,8 @@ TcpStoreServer::TcpStoreServer(const std::string& host, std::uint16_t port) : im
   auto endpoints =
       resolver.resolve(host, std::to_string(port), tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
-    fail(ErrorCode::System, "store server cannot resolve {}:{}: {}", host, port, ec ? errorText(ec) : "no address");
+    fail(ErrorCode::System, "store server cannot resolve {}: {}", hostPortText(host, port),
+         ec ? errorText(ec) : "no address");
   }
   // A name with both families ("localhost") listens on IPv4, which every client can reach.
   tcp::endpoint endpoint = endpoints.begin()->endpoint();
@@ -395,10 +396,14 @@ TcpStoreServer::TcpStoreServer(const std::string& host, std::uint16_t port) : im
   auto& acceptor = impl_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  // The IPv6 wildcard serves IPv4 clients too, whatever net.ipv6.bindv6only says.
+  if (!ec && endpoint.address().is_v6() && endpoint.address().is_unspecified()) {
+    acceptor.set_option(asio::ip::v6_only(false), ec);
+  }
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    fail(ErrorCode::System, "store server cannot listen on {}:{}: {}", host, port, errorText(ec));
+    fail(ErrorCode::System, "store server cannot listen on {}: {}", hostPortText(host, port), errorText(ec));
   }
   impl_->start();
 }

@@ -67,7 +67,10 @@ constexpr std::array<Variable, 35> kVariables{{
     {"BANYAN_SOCKET_BUFFER", "4M",
      "Send and receive buffer of each TCP connection (bytes, K/M suffixes; the kernel caps it at "
      "net.core.wmem_max/rmem_max). 0 leaves it to the kernel's autotuning."},
-    {"BANYAN_SOCKET_ADDR", "(address used to reach the store)", "Local IP address the TCP transport listens on."},
+    {"BANYAN_SOCKET_ADDR", "(address used to reach the store)",
+     "Local IP address (IPv4, or IPv6 bare or in brackets: `fd00:ba::2`, `[::1]`) the TCP transport and the control "
+     "channel listen on; its family is the one this rank publishes (see \"Address family\" below). Link-local IPv6 "
+     "(fe80::/10, or any scope id `%eth0`) is refused."},
     {"BANYAN_SPIN_US", "auto",
      "Microseconds a waiting rank polls before it sleeps; 0 never spins. auto: 50 (busy) when "
      "ranks do not outnumber cores, else 200 polling with sched_yield."},
@@ -124,7 +127,8 @@ constexpr std::array<Variable, 35> kVariables{{
      "BANYAN_AUTH_KEY instead."},
     {"BANYAN_RANK", "(unset)", "Bootstrap: this process's rank (set by banyan's launcher)."},
     {"BANYAN_SIZE", "(unset)", "Bootstrap: number of ranks in the job."},
-    {"BANYAN_STORE_ADDR", "(unset)", "Bootstrap: host:port of the job's TCP store."},
+    {"BANYAN_STORE_ADDR", "(unset)",
+     "Bootstrap: host:port of the job's TCP store; an IPv6 address in brackets, `[::1]:29500`."},
     {"BANYAN_STORE_PREFIX", "(unset)",
      "Bootstrap: prefix for this job's store keys, so jobs can share one store server."},
 }};

@@ -6,6 +6,7 @@
 
 #include "resilience/control_plane.hpp"
 
+#include "common/host_port.hpp"
 #include "common/log.hpp"
 #include "transports/peer_liveness.hpp"
 
@@ -28,27 +29,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kReceiveBuffer = 4 << 20;
 
-// "host:port" or "[v6]:port" -> sockaddr bytes; throws InvalidUsage naming `what`.
-std::vector<std::uint8_t> resolve(const std::string& text, unsigned& length, const std::string& what) {
-  std::string host, port;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find("]:");
-    if (close == std::string::npos) fail(ErrorCode::InvalidUsage, "{}: '{}' is not [address]:port", what, text);
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos) fail(ErrorCode::InvalidUsage, "{}: '{}' is not address:port", what, text);
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
+// A numeric host and a port -> sockaddr bytes; throws InvalidUsage naming `what`.
+std::vector<std::uint8_t> resolve(const std::string& host, std::uint16_t port, unsigned& length,
+                                  const std::string& what) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* found = nullptr;
-  if (const int err = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); err != 0 || found == nullptr) {
-    fail(ErrorCode::InvalidUsage, "{}: cannot resolve '{}': {}", what, text, ::gai_strerror(err));
+  const std::string service = std::to_string(port);
+  if (const int err = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); err != 0 || found == nullptr) {
+    fail(ErrorCode::InvalidUsage, "{}: cannot resolve '{}': {}", what, hostPortText(host, port), ::gai_strerror(err));
   }
   std::vector<std::uint8_t> bytes(found->ai_addrlen);
   std::memcpy(bytes.data(), found->ai_addr, found->ai_addrlen);
@@ -62,11 +53,11 @@ std::string addressText(const sockaddr_storage& address) {
   if (address.ss_family == AF_INET6) {
     const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
     ::inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
-    return fmt::format("[{}]:{}", host, ntohs(v6.sin6_port));
+    return hostPortText(host, ntohs(v6.sin6_port));
   }
   const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
   ::inet_ntop(AF_INET, &v4.sin_addr, host, sizeof host);
-  return fmt::format("{}:{}", host, ntohs(v4.sin_port));
+  return hostPortText(host, ntohs(v4.sin_port));
 }
 
 // 'T' for a process stopped by a signal (SIGSTOP, a debugger), from /proc; 0 if unknown.
@@ -84,9 +75,9 @@ ControlPlane::ControlPlane(int rank, int size, std::uint64_t nonce, const std::s
                            std::string name)
     : rank_(rank), size_(size), nonce_(nonce), settings_(settings), name_(std::move(name)) {
   unsigned length = 0;
-  const auto bind = resolve(host.find(':') != std::string::npos ? fmt::format("[{}]:0", host) : host + ":0", length,
-                            "the control channel's address");
+  const auto bind = resolve(host, 0, length, "the control channel's address");
   const auto* address = reinterpret_cast<const sockaddr*>(bind.data());
+  family_ = address->sa_family;
   socket_ = ::socket(address->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (socket_ < 0) fail(ErrorCode::System, "{}: control channel socket: {}", name_, errnoText(errno));
   ::setsockopt(socket_, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer, sizeof kReceiveBuffer);
@@ -112,6 +103,7 @@ ControlPlane::~ControlPlane() {
   if (thread_.joinable()) thread_.join();
   ::close(socket_);
   ::close(wakeFd_);
+  if (otherFamilySocket_ >= 0) ::close(otherFamilySocket_);
 }
 
 void ControlPlane::wake() {
@@ -130,8 +122,21 @@ void ControlPlane::start(const std::vector<std::string>& addresses,
         addresses[static_cast<std::size_t>(r)].empty()) {
       continue;
     }
-    peer.address = resolve(addresses[static_cast<std::size_t>(r)], peer.addressLength,
-                           fmt::format("{}: rank {}'s control address", name_, r));
+    const std::string what = fmt::format("{}: rank {}'s control address", name_, r);
+    const HostPort published = parseHostPort(addresses[static_cast<std::size_t>(r)], what);
+    peer.address = resolve(published.host, published.port, peer.addressLength, what);
+    const auto family = reinterpret_cast<const sockaddr*>(peer.address.data())->sa_family;
+    if (family != family_ && otherFamilySocket_ < 0) {
+      // A peer that listens on the other family (BANYAN_SOCKET_ADDR differs between ranks):
+      // our bound socket cannot send there, so datagrams to it leave from an unbound socket of
+      // its family. Its answers come to our published address; receivers go by the rank in
+      // the datagram, not by the address it came from.
+      otherFamilySocket_ = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (otherFamilySocket_ < 0) {
+        fail(ErrorCode::System, "{}: cannot reach rank {} at {}: control channel socket: {}", name_, r,
+             addresses[static_cast<std::size_t>(r)], errnoText(errno));
+      }
+    }
   }
   liveness_ = std::move(liveness);
   thread_ = std::thread([this] { run(); });
@@ -153,9 +158,9 @@ void ControlPlane::sendTo(int rank, const ControlMessage& message) {
   // Best effort: a full socket buffer or an unreachable host loses this datagram, and the
   // protocols above resend what matters (agreement) or have a second path (the data
   // connections close too).
-  [[maybe_unused]] const auto sent =
-      ::sendto(socket_, bytes.data(), bytes.size(), MSG_NOSIGNAL,
-               reinterpret_cast<const sockaddr*>(peer.address.data()), peer.addressLength);
+  const auto* to = reinterpret_cast<const sockaddr*>(peer.address.data());
+  [[maybe_unused]] const auto sent = ::sendto(to->sa_family == family_ ? socket_ : otherFamilySocket_, bytes.data(),
+                                              bytes.size(), MSG_NOSIGNAL, to, peer.addressLength);
 }
 
 void ControlPlane::sendToAllLive(const ControlMessage& message) {

@@ -167,7 +167,9 @@ class ControlPlane {
   const LivenessSettings settings_;
   const std::string name_;
   int socket_ = -1;
-  int wakeFd_ = -1;  // eventfd: wakes the thread to stop
+  int family_ = 0;              // of socket_ (AF_INET or AF_INET6), the address this rank publishes
+  int otherFamilySocket_ = -1;  // sends to peers of the other family; -1 while none is
+  int wakeFd_ = -1;             // eventfd: wakes the thread to stop
   std::string address_;
   std::shared_ptr<const transport::PeerLiveness> liveness_;
   std::function<void(const Status&)> onBreak_;

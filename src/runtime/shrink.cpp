@@ -2,6 +2,7 @@
 
 #include "bootstrap/environment.hpp"
 #include "bootstrap/serving_store.hpp"
+#include "common/host_port.hpp"
 #include "common/log.hpp"
 #include "resilience/watched_store.hpp"
 #include "runtime/transport_setup.hpp"
@@ -15,10 +16,6 @@ namespace banyan::detail {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string hostPort(const std::string& host, std::uint16_t port) {
-  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
-}
 
 struct Meeting {
   std::shared_ptr<Store> store;
@@ -36,7 +33,7 @@ Meeting agreeOnSurvivors(CommunicatorImpl& old, Clock::time_point deadline) {
       ~std::uint64_t{0},
       [&] {
         server = std::make_unique<TcpStoreServer>(host, 0);
-        served = hostPort(host, server->port());
+        served = hostPortText(host, server->port());
         return served;
       },
       deadline);

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "bootstrap/host_identity.hpp"
+#include "common/host_port.hpp"
 #include "common/status.hpp"
 #include "transports/transport_kind.hpp"
 
@@ -94,10 +95,20 @@ transport::SetUpContext contextFor(asio::io_context& io, const std::shared_ptr<S
 
 }  // namespace
 
+// The family a rank listens on and publishes is that of the address it reaches the store from
+// (or of BANYAN_SOCKET_ADDR): ranks that reach one store share its family unless told otherwise,
+// and a peer of the other family is still reached, through a socket of the peer's family.
 std::string listenAddress(const Store& store, const config::Config& config) {
   std::string listen = config.socketAddr;
-  if (listen.empty()) listen = store.localAddress();
+  const char* what = "BANYAN_SOCKET_ADDR";
+  // "[::1]" as well as "::1": brackets are how IPv6 is written next to a port elsewhere.
+  if (listen.size() > 2 && listen.front() == '[' && listen.back() == ']') listen = listen.substr(1, listen.size() - 2);
+  if (listen.empty()) {
+    listen = store.localAddress();
+    what = "the address this rank reaches the store from (set BANYAN_SOCKET_ADDR to choose another)";
+  }
   if (listen.empty()) listen = "127.0.0.1";
+  refuseLinkLocal(listen, what);
   return listen;
 }
 

@@ -29,7 +29,7 @@ struct TransportSetup {
   std::unique_ptr<transport::PerPeerTransport> transport;
   topology::HostLayout layout;
   bool sharedMemory = false;  // local peers talk through shm
-  std::string summary;        // for the INFO log: "shm to 3 ranks (cma), tcp on 10.0.0.1:4000 to 4 ranks"
+  std::string summary;        // for the INFO log: "shm to 3 ranks (cma), tcp over IPv4 on 10.0.0.1:4000 to 4 ranks"
   std::string ofiProvider;    // the libfabric provider and its attributes, "" when ofi is not used
   // Whether the peers on this host have exited, as every transport above asks it
   // (transports/peer_liveness.hpp): for the other engines of the communicator to share.

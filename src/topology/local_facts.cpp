@@ -54,14 +54,25 @@ int interfaceSpeedMbps(const std::string& nic) {
 }  // namespace
 
 std::string interfaceOf(const std::string& address) {
-  in_addr wanted{};
-  if (address.empty() || ::inet_pton(AF_INET, address.c_str(), &wanted) != 1) return {};
+  // The listen address of either family: IPv4 "10.0.0.1" or IPv6 "fd00:ba::2".
+  in_addr wanted4{};
+  in6_addr wanted6{};
+  const bool v4 = !address.empty() && ::inet_pton(AF_INET, address.c_str(), &wanted4) == 1;
+  const bool v6 = !v4 && !address.empty() && ::inet_pton(AF_INET6, address.c_str(), &wanted6) == 1;
+  if (!v4 && !v6) return {};
   ifaddrs* interfaces = nullptr;
   if (::getifaddrs(&interfaces) != 0) return {};
   std::string name;
   for (ifaddrs* i = interfaces; i != nullptr && name.empty(); i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
-    if (reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr == wanted.s_addr) name = i->ifa_name;
+    if (i->ifa_addr == nullptr) continue;
+    if (v4 && i->ifa_addr->sa_family == AF_INET &&
+        reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr == wanted4.s_addr) {
+      name = i->ifa_name;
+    }
+    if (v6 && i->ifa_addr->sa_family == AF_INET6 &&
+        std::memcmp(&reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr, &wanted6, sizeof wanted6) == 0) {
+      name = i->ifa_name;
+    }
   }
   ::freeifaddrs(interfaces);
   return name;

@@ -42,7 +42,7 @@ std::string runSuite(const std::string& launcher, int hosts, int perHost, int co
   // Each rank saw the whole layout and reached the remote hosts over TCP on the namespaces' addresses.
   CHECK(occurrences(output, fmt::format("on {} host(s)", hosts)) ==
         static_cast<std::size_t>(collectives * hosts * perHost));
-  CHECK(occurrences(output, "tcp on 10.213.0.") == static_cast<std::size_t>(collectives * hosts * perHost));
+  CHECK(occurrences(output, "tcp over IPv4 on 10.213.0.") == static_cast<std::size_t>(collectives * hosts * perHost));
   if (perHost > 1) {
     CHECK(occurrences(output, fmt::format("shm to {} rank(s)", perHost - 1)) ==
           static_cast<std::size_t>(collectives * hosts * perHost));
@@ -82,11 +82,12 @@ TEST_CASE("Every collective on 2 simulated hosts x 2 ranks over libfabric's tcp;
   CHECK(status == 0);
   CHECK(occurrences(output, "# Out of bounds values : 0 OK") == static_cast<std::size_t>(collectives));
   CHECK(occurrences(output, "on 2 host(s)") == static_cast<std::size_t>(collectives * ranks));
-  CHECK(occurrences(output, "ofi (tcp;ofi_rxm) to 3 rank(s)") == static_cast<std::size_t>(collectives * ranks));
+  CHECK(occurrences(output, "ofi (tcp;ofi_rxm) over IPv4 to 3 rank(s)") ==
+        static_cast<std::size_t>(collectives * ranks));
   // Bound to the namespaces' network (logged at each transport set-up: at least once a rank).
   CHECK(occurrences(output, "ofi: provider tcp;ofi_rxm (fabric 10.213.0.") >=
         static_cast<std::size_t>(collectives * ranks));
-  CHECK(occurrences(output, "tcp on 10.213.0.") == 0);
+  CHECK(occurrences(output, "tcp over IPv4 on 10.213.0.") == 0);
 }
 #endif
 

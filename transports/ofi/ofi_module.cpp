@@ -94,7 +94,9 @@ class OfiKind final : public TransportKind {
     OpenedTransport opened;
     opened.provider = transport_->providerDescription();
     log::info(context.rank, "ofi: {}", opened.provider);
-    opened.summary = fmt::format("ofi ({}) to {} rank(s)", transport_->providerName(), peers_.size());
+    const std::string_view family = socketFamilyOf(transport_->address());
+    opened.summary = fmt::format("ofi ({}){}{} to {} rank(s)", transport_->providerName(),
+                                 family.empty() ? "" : " over ", family, peers_.size());
     opened.transport = std::move(transport_);
     return opened;
   }

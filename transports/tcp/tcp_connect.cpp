@@ -121,14 +121,23 @@ void TcpTransport::Impl::connectTo(int peerRank) {
     return;
   }
   peer.address = text;
-  const auto colon = text.rfind(':');
+  // "a.b.c.d:port" or "[v6]:port" (common/host_port.hpp); a peer of either family is reached
+  // through a socket of its family, whatever this rank listens on.
   asio::error_code ec;
-  const auto address = asio::ip::make_address(text.substr(0, colon), ec);
-  if (colon == std::string::npos || ec) {
+  asio::ip::address address;
+  std::uint16_t port = 0;
+  try {
+    HostPort parsed = parseHostPort(text, fmt::format("rank {}'s tcp address", peerRank));
+    address = asio::ip::make_address(parsed.host, ec);
+    port = parsed.port;
+  } catch (const Error&) {
+    ec = asio::error::invalid_argument;
+  }
+  if (ec) {
     failPeer(peerRank, Status::make(ErrorCode::Remote, "rank {} published a malformed address '{}'", peerRank, text));
     return;
   }
-  const tcp::endpoint endpoint(address, static_cast<std::uint16_t>(std::stoul(text.substr(colon + 1))));
+  const tcp::endpoint endpoint(address, port);
   for (int index = 0; index < params.socketsPerPeer; ++index) {
     auto socket = std::make_shared<tcp::socket>(io);
     socket->async_connect(endpoint, [this, socket, peerRank, index](const asio::error_code& connectError) {

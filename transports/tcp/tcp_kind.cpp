@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/host_port.hpp"
 #include "transports/tcp/tcp_transport.hpp"
 #include "transports/transport_kind.hpp"
 
@@ -29,8 +30,9 @@ class TcpKind final : public TransportKind {
       }
     }
     OpenedTransport opened;
-    opened.summary = fmt::format("tcp on {} to {} rank(s), {} socket(s) per peer", tcp->listenAddress(), peers.size(),
-                                 config.socketsPerPeer);
+    opened.summary =
+        fmt::format("tcp over {} on {} to {} rank(s), {} socket(s) per peer", familyName(tcp->listenAddress()),
+                    tcp->listenAddress(), peers.size(), config.socketsPerPeer);
     opened.transport = std::move(tcp);
     return opened;
   }

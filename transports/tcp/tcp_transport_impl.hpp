@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/host_port.hpp"
 #include "common/log.hpp"
 #include "security/handshake.hpp"
 #include "transports/tcp/tcp_transport.hpp"
@@ -80,7 +81,7 @@ struct TransferAllUncapped {
 };
 
 inline std::string endpointText(const tcp::endpoint& endpoint) {
-  return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+  return hostPortText(endpoint.address().to_string(), endpoint.port());
 }
 
 struct TcpTransport::Impl {
