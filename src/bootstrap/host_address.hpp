@@ -1,6 +1,6 @@
 #pragma once
 // The address other hosts reach this one on, for a rank that serves the store and publishes
-// where it is (the PMIx bootstrap; banyan-mpi has its own copy in src/mpi/mpi_bootstrap.cpp).
+// where it is (the PMIx bootstrap, banyan-mpi).
 
 #include <string>
 

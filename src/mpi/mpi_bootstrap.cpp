@@ -9,17 +9,12 @@
 #include <banyan/tcp_store.hpp>
 
 #include "bootstrap/environment.hpp"
+#include "bootstrap/host_address.hpp"
 #include "bootstrap/serving_store.hpp"
 #include "common/status.hpp"
 #include "config/config.hpp"
 #include "security/key_source.hpp"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -43,58 +38,10 @@ void check(int rc, const char* call) {
   fail(ErrorCode::System, "banyan::mpi::createCommunicator: {} failed: {}", call, text);
 }
 
-std::string hostName() {
-  std::array<char, kHostNameBytes> name{};
-  if (::gethostname(name.data(), name.size() - 1) != 0) {
-    fail(ErrorCode::System, "banyan::mpi::createCommunicator: gethostname: {}", errnoText(errno));
-  }
-  return name.data();
-}
-
-// The first IPv4 address of an interface that is up and not loopback, or "" when there is none.
-std::string firstInterfaceAddress() {
-  ifaddrs* interfaces = nullptr;
-  if (::getifaddrs(&interfaces) != 0) return {};
-  std::string chosen;
-  for (ifaddrs* i = interfaces; i != nullptr && chosen.empty(); i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
-    if ((i->ifa_flags & IFF_UP) == 0 || (i->ifa_flags & IFF_LOOPBACK) != 0) continue;
-    char text[INET_ADDRSTRLEN] = {};
-    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text);
-    chosen = text;
-  }
-  ::freeifaddrs(interfaces);
-  return chosen;
-}
-
-// The address the other hosts reach this one on: the first non-loopback IPv4 address its host
-// name resolves to; when the name does not resolve (no DNS entry, as in containers and network
-// namespaces), the first non-loopback interface's address; else the name itself.
-std::string advertisedAddress(const std::string& name) {
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* addresses = nullptr;
-  std::string chosen;
-  if (::getaddrinfo(name.c_str(), nullptr, &hints, &addresses) == 0) {
-    for (addrinfo* a = addresses; a != nullptr; a = a->ai_next) {
-      const auto& in = reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr;
-      if ((ntohl(in.s_addr) >> 24) == 127) continue;
-      char text[INET_ADDRSTRLEN] = {};
-      ::inet_ntop(AF_INET, &in, text, sizeof text);
-      chosen = text;
-      break;
-    }
-    ::freeaddrinfo(addresses);
-  }
-  if (chosen.empty()) chosen = firstInterfaceAddress();
-  return chosen.empty() ? name : chosen;
-}
-
 // True when every rank of `comm` runs on the host this rank runs on.
 bool allOnOneHost(MPI_Comm comm, int size) {
   std::array<char, kHostNameBytes> mine{};
-  const std::string name = hostName();
+  const std::string name = bootstrap::localHostName();
   std::copy_n(name.begin(), std::min<std::size_t>(name.size(), mine.size() - 1), mine.begin());
   std::vector<char> all(static_cast<std::size_t>(size) * kHostNameBytes);
   check(MPI_Allgather(mine.data(), kHostNameBytes, MPI_CHAR, all.data(), kHostNameBytes, MPI_CHAR, comm),
@@ -149,7 +96,7 @@ Communicator createCommunicator(MPI_Comm comm, const Options& options) {
       // One host: stay on loopback, nothing outside can reach the store. Several: listen on
       // every interface and advertise the one the host name resolves to.
       server = std::make_unique<TcpStoreServer>(oneHost ? "127.0.0.1" : "0.0.0.0", 0);
-      advertised = oneHost ? "127.0.0.1" : advertisedAddress(hostName());
+      advertised = oneHost ? "127.0.0.1" : bootstrap::advertisedAddress();
       text = fmt::format("{}:{}", advertised, server->port());
     } catch (const Error& e) {
       text = kFailureMark + e.detail();
