@@ -15,7 +15,6 @@
 #include "config/config.hpp"
 #include "security/key_source.hpp"
 
-
 #include <algorithm>
 #include <array>
 #include <cstring>
