@@ -21,8 +21,11 @@ set -euo pipefail
 # libpmix-dev: the PMIx bootstrap (fromEnvironment() under mpirun / srun --mpi=pmix), built when
 # found; libbanyan loads libpmix only under a PMIx launcher (docs/launchers.md). It is the PMIx
 # Debian's Open MPI is built against, so the test's mpirun and this client speak alike.
-# --slurm adds slurmctld, slurmd, slurm-client and munge: tools/slurm-local.sh's one-node cluster
-# and the opt-in [.slurm-cluster] test (docs/testing.md); `make test` does not need them.
+# slurmctld, slurmd, slurm-client, munge: tools/slurm-local.sh's one-node cluster, which the
+# [slurm-cluster] test starts to run banyan under srun and sbatch (docs/testing.md). Installing
+# them starts no daemon (Debian's policy-rc.d or no init); the script runs its own.
+# python3-numpy: the banyan package's tests and examples/numpy_allreduce.py (the package itself
+# needs only the standard library).
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
@@ -37,10 +40,9 @@ packages=(
   ccache
   clang-format
   libpmix-dev
+  slurmctld slurmd slurm-client munge
+  python3-numpy
 )
-if [[ ${1:-} == --slurm ]]; then
-  packages+=(slurmctld slurmd slurm-client munge)
-fi
 
 missing=()
 for p in "${packages[@]}"; do

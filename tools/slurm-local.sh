@@ -11,7 +11,7 @@
 # BANYAN_SLURM_DIR   where everything lives (default /tmp/banyan-slurm)
 # BANYAN_SLURM_PORT  slurmctld's port; slurmd takes the next one (default 16817)
 # BANYAN_SLURM_CPUS  CPUs the node advertises (default 8: 4- and 8-rank steps on a small machine)
-# Needs (Debian 12): slurmctld slurmd slurm-client munge (tools/install-deps.sh --slurm).
+# Needs (Debian 12): slurmctld slurmd slurm-client munge (tools/install-deps.sh installs them).
 # Runs as root (slurmd starts tasks as their users).
 set -euo pipefail
 
@@ -78,7 +78,7 @@ node_idle() { SLURM_CONF=$conf sinfo -h -n "$node" -o %t | grep -Eq '^(idle|mix|
 
 up() {
   if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-    die "slurmctld/munged not installed: tools/install-deps.sh --slurm"
+    die "slurmctld/munged not installed: tools/install-deps.sh installs them"
   fi
   write_config
   if ! pid_alive "$dir/munge/munged.pid"; then

@@ -1,7 +1,7 @@
 // Communicator::fromEnvironment() under the launchers of a cluster, end to end with the shipped
 // example: mpirun without banyan-mpi (PMIx gives rank, size and the store's address; no
-// MASTER_ADDR, no MPI_Init), an srun step's SLURM_* variables, and, opt-in ([.slurm-cluster],
-// docs/testing.md), a real one-node Slurm started by tools/slurm-local.sh.
+// MASTER_ADDR, no MPI_Init), an srun step's SLURM_* variables, and a real one-node Slurm started by
+// tools/slurm-local.sh ([slurm-cluster], docs/testing.md).
 
 #include "support/ports.hpp"
 #include "support/shell.hpp"
@@ -138,12 +138,20 @@ TEST_CASE("a malformed SLURM_* variable stops the rank with its name", "[multipr
   CHECK_THAT(output, Catch::Contains("SLURM_STEP_NODELIST='n[1-': '[' without ']'"));
 }
 
-// Opt-in (hidden tag): needs slurmctld, slurmd, slurm-client and munge (tools/install-deps.sh
-// --slurm) and root; starts the one-node cluster of tools/slurm-local.sh if it is not up, and
-// stops it again then. One body, no sections: the cluster comes up once.
-TEST_CASE("a real one-node Slurm runs banyan-bench and the example under srun and sbatch", "[.slurm-cluster]") {
+// Needs slurmctld, slurmd, slurm-client and munge (tools/install-deps.sh installs them) and
+// root; starts the one-node cluster of tools/slurm-local.sh if it is not up, and stops it again
+// however the case ends. One body, no sections: the cluster comes up once.
+TEST_CASE("a real one-node Slurm runs banyan-bench and the example under srun and sbatch",
+          "[multiproc][launchers][slurm-cluster]") {
   const std::string script = kSource + "/tools/slurm-local.sh";
   const bool wasUp = runShell(script + " status").first == 0;
+  struct StopAfter {
+    std::string script;
+    bool wasUp;
+    ~StopAfter() {
+      if (!wasUp) runShell(script + " down");
+    }
+  } stopAfter{script, wasUp};
   const auto [upStatus, upOutput] = runShell(script + " up");
   INFO(upOutput);
   REQUIRE(upStatus == 0);
@@ -176,5 +184,8 @@ TEST_CASE("a real one-node Slurm runs banyan-bench and the example under srun an
     CHECK(status == 0);
     checkSums(output, 4);
   }
-  if (!wasUp) CHECK(runShell(script + " down").first == 0);
+  if (!wasUp) {
+    stopAfter.wasUp = true;  // stopped here, where a failure to stop is a failure of the case
+    CHECK(runShell(script + " down").first == 0);
+  }
 }
