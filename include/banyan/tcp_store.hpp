@@ -47,6 +47,13 @@ class TcpStore : public Store {
   // interface this host uses to reach the job, which the TCP transport listens on by default.
   std::string localAddress() const override;
 
+  // Names the job's process that serves this store when it is one of the ranks ("rank 0", as
+  // under torchrun's variables, PMIx and Slurm): a connection that server closes, or a listener
+  // that refuses after it had answered, then reads as that rank's probable exit (Remote)
+  // instead of a bare socket error. Set before the first call; empty (the default) for a store
+  // that outlives the ranks.
+  void setServedBy(std::string rankName);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -71,7 +71,9 @@ JobEnvironment fromTorchrunVariables(const std::vector<std::string>& values) {
   const std::string& host = values[2];
   const auto port = static_cast<std::uint16_t>(parseInteger("MASTER_PORT", values[3], 1, 65535));
   if (job.rank != 0) {
-    job.store = std::make_shared<TcpStore>(host, port);
+    auto client = std::make_shared<TcpStore>(host, port);
+    client->setServedBy("rank 0");  // the store dies with rank 0's process
+    job.store = std::move(client);
     return job;
   }
   // Rank 0 serves. MASTER_ADDR may name this host through an address we cannot bind (a

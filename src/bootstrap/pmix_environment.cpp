@@ -97,7 +97,9 @@ std::shared_ptr<Store> joinStore(PmixSession& pmix, JobEnvironment& job, bool on
   }
   if (server) return std::make_shared<ServingStore>(std::move(server), advertised);
   auto [host, port] = parseHostPort(address, "the store address rank 0 published through PMIx");
-  return std::make_shared<TcpStore>(host, port);
+  auto client = std::make_shared<TcpStore>(host, port);
+  client->setServedBy("rank 0");  // the store dies with rank 0's process
+  return client;
 }
 
 }  // namespace

@@ -177,7 +177,9 @@ std::optional<JobEnvironment> jobFromSlurm() {
     }
     store = std::make_shared<ServingStore>(std::move(server), step.storeHost);
   } else {
-    store = std::make_shared<TcpStore>(step.storeHost, step.storePort);
+    auto client = std::make_shared<TcpStore>(step.storeHost, step.storePort);
+    if (step.rankZeroServes) client->setServedBy("rank 0");  // the store dies with rank 0's process
+    store = std::move(client);
   }
   // Steps that share a store server (BANYAN_STORE_ADDR, or a reused MASTER_PORT) stay apart.
   job.store = std::make_shared<PrefixStore>(fmt::format("slurm-{}.{}/", step.jobId, step.stepId), std::move(store));

@@ -84,6 +84,8 @@ struct TcpStore::Impl {
   std::string endpoint;                 // "host:port" for messages
   std::optional<security::JobKey> key;  // resolved at construction; none: no authentication
   bool freshWithoutKey = false;         // the current call opened an unauthenticated connection
+  std::string servedBy;                 // "rank 0" when a rank's process serves the store, else ""
+  bool answeredBefore = false;          // a connection to the server has succeeded
 
   // Serialises calls. A call queued behind a long get() still honours its own deadline, so
   // this is a flag under a condition variable rather than a plain mutex. (Not std::timed_mutex:
@@ -121,6 +123,23 @@ struct TcpStore::Impl {
     fail(code, "store {} at {}: {}", call.what, endpoint, detail);
   }
 
+  // The serving rank's process closed the connection or stopped listening: that is what its
+  // exit looks like from here. Only for errors that mean exactly that (a close, a reset, a
+  // refusal after it had answered), never for a timeout or an unreachable network.
+  [[noreturn]] void serverGone(const Call& call, const std::string& event, const std::string& detail) {
+    disconnect();
+    fail(ErrorCode::Remote, "the store at {}, served by {}'s process, {} ({} has probably exited): store {}{}{}",
+         endpoint, servedBy, event, servedBy, call.what, detail.empty() ? "" : ": ", detail);
+  }
+
+  // A send or receive error: the serving rank's exit when it is a reset, else a plain failure.
+  [[noreturn]] void transferFailed(const Call& call, const char* what, int err) {
+    if (!servedBy.empty() && (err == ECONNRESET || err == EPIPE)) {
+      serverGone(call, "closed the connection", errnoText(err));
+    }
+    failed(call, ErrorCode::Remote, std::string(what) + " failed: " + errnoText(err));
+  }
+
   // One attempt on one address: 0 when connected (fd set), else the errno of the failure.
   int tryConnect(const addrinfo& address, const Call& call) {
     int s = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, address.ai_protocol);
@@ -148,6 +167,7 @@ struct TcpStore::Impl {
     int one = 1;
     ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     fd = s;
+    answeredBefore = true;
     sockaddr_storage local{};
     socklen_t length = sizeof local;
     if (::getsockname(s, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
@@ -175,6 +195,12 @@ struct TcpStore::Impl {
         for (addrinfo* a = addresses; a != nullptr && fd < 0; a = a->ai_next) {
           const int err = tryConnect(*a, call);
           if (err == 0) break;
+          // A server that answered before and now refuses has closed its listener: a rank's
+          // process that serves it does so only when it ends, so waiting would not help.
+          if (answeredBefore && !servedBy.empty() && (err == ECONNREFUSED || err == ECONNRESET)) {
+            ::freeaddrinfo(addresses);
+            serverGone(call, "refuses connections it accepted before", errnoText(err));
+          }
           lastError = errnoText(err);
           worthRetrying = worthRetrying || retryableConnectError(err);
         }
@@ -188,7 +214,14 @@ struct TcpStore::Impl {
                std::string("cannot resolve host: ") + (rc == EAI_SYSTEM ? errnoText(errno) : ::gai_strerror(rc)));
       }
       const auto now = Clock::now();
-      if (now >= call.deadline) timedOut(call, "could not connect (" + lastError + ")");
+      if (now >= call.deadline) {
+        // Not proof of an exit: the serving rank may not have started yet.
+        timedOut(call, "could not connect (" + lastError + ")" +
+                           (servedBy.empty() ? ""
+                                             : fmt::format("; the store is served by {}'s process: has {} started, "
+                                                           "or has it exited?",
+                                                           servedBy, servedBy)));
+      }
       std::this_thread::sleep_for(std::min<Clock::duration>(backoff, call.deadline - now));
       backoff = std::min(backoff * 2, kMaxBackoff);
     }
@@ -203,9 +236,7 @@ struct TcpStore::Impl {
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        failed(call, ErrorCode::Remote, "send failed: " + errnoText(errno));
-      }
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) transferFailed(call, "send", errno);
       waitReady(POLLOUT, call);
     }
   }
@@ -218,6 +249,7 @@ struct TcpStore::Impl {
         received += static_cast<std::size_t>(n);
         continue;
       }
+      if (n == 0 && !servedBy.empty() && !freshWithoutKey) serverGone(call, "closed the connection", "");
       if (n == 0) {
         failed(call, ErrorCode::Remote,
                std::string("the server closed the connection") +
@@ -226,9 +258,7 @@ struct TcpStore::Impl {
                                     : ""));
       }
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        failed(call, ErrorCode::Remote, "receive failed: " + errnoText(errno));
-      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK) transferFailed(call, "receive", errno);
       waitReady(POLLIN, call);
     }
   }
@@ -369,6 +399,8 @@ bool TcpStore::check(const std::vector<std::string>& keys, std::chrono::millisec
   }
   return allSet;
 }
+
+void TcpStore::setServedBy(std::string rankName) { impl_->servedBy = std::move(rankName); }
 
 std::string TcpStore::localAddress() const {
   std::lock_guard lock(impl_->addressMutex);

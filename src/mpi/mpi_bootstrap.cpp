@@ -114,7 +114,9 @@ Communicator createCommunicator(MPI_Comm comm, const Options& options) {
   if (rank == 0) {
     store = std::make_shared<bootstrap::ServingStore>(std::move(server), host);
   } else {
-    store = std::make_shared<TcpStore>(host, port);
+    auto client = std::make_shared<TcpStore>(host, port);
+    client->setServedBy("rank 0");  // the store dies with rank 0's process
+    store = std::move(client);
   }
   return Communicator::create(std::move(store), rank, size, options);
 }

@@ -5,7 +5,9 @@
 
 #include "bootstrap/serving_store.hpp"
 #include "support/multiproc.hpp"
+#include "support/ports.hpp"
 
+#include <fmt/format.h>
 #include <banyan/banyan.hpp>
 #include <banyan/tcp_store.hpp>
 
@@ -141,6 +143,76 @@ TEST_CASE("a middle rank is killed: the survivors name it, shrink and go on", "[
   const auto exits = bootstrap::launchLocal(
       kRanks, [](int rank) { return lossThenShrink(rank, kRanks, 2, 15); }, resilienceOptions(transport));
   expectSurvivors(exits, 2);
+}
+
+// torchrun's layout, rank 0 exits during set-up (before any control channel exists, as rank 2
+// has not joined yet): rank 1, which had reached the store, must name rank 0 and the store's
+// address at once (Remote, as for any lost rank). Rank 2 starts after rank 0 is gone and never
+// reached the store: it cannot know that rank 0 ran at all, so it must not claim rank 0 exited
+// (a Timeout that asks instead).
+TEST_CASE("rank 0 serves the store and exits during set-up: the survivors name it and the store",
+          "[multiproc][resilience]") {
+  const std::uint16_t port = test::unusedPort();
+  const std::string address = fmt::format("127.0.0.1:{}", port);
+  constexpr auto kRankZeroExit = std::chrono::milliseconds(1000);
+  constexpr auto kRankTwoStart = std::chrono::milliseconds(2500);
+  bootstrap::LaunchOptions options;
+  options.environment["BANYAN_DEBUG"] = "none";
+  options.environment["BANYAN_TIMEOUT"] = "5s";
+  options.deadline = std::chrono::seconds(60);
+  const auto exits = bootstrap::launchLocal(
+      3,
+      [&](int rank) {
+        // torchrun's variables only: banyan's own (set by the test launcher) would take precedence.
+        for (const char* name : {"BANYAN_RANK", "BANYAN_SIZE", "BANYAN_STORE_ADDR"}) ::unsetenv(name);
+        ::setenv("RANK", std::to_string(rank).c_str(), 1);
+        ::setenv("WORLD_SIZE", "3", 1);
+        ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+        ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+        const auto start = std::chrono::steady_clock::now();
+        if (rank == 0) {
+          std::thread([&] {
+            std::this_thread::sleep_for(kRankZeroExit);
+            ::_exit(3);
+          }).detach();
+        }
+        if (rank == 2) std::this_thread::sleep_for(kRankTwoStart);
+        try {
+          Communicator comm = Communicator::fromEnvironment();
+          std::fprintf(stderr, "rank %d: set-up succeeded without rank 2 or with rank 0 gone\n", rank);
+          return 1;
+        } catch (const Error& e) {
+          const std::string text = e.what();
+          const auto took = std::chrono::steady_clock::now() - start;
+          std::fprintf(stderr, "rank %d: %s\n", rank, e.what());
+          if (rank == 1) {
+            RANK_EXPECT(rank, e.code() == ErrorCode::Remote);
+            RANK_EXPECT(rank, text.find("the store at " + address +
+                                        ", served by rank 0's process, closed the "
+                                        "connection (rank 0 has probably exited)") != std::string::npos);
+            // Well before BANYAN_TIMEOUT (5 s): the close, not a deadline, ended the wait.
+            RANK_EXPECT(rank, took < kRankZeroExit + std::chrono::seconds(2));
+          } else {
+            RANK_EXPECT(rank, e.code() == ErrorCode::Timeout);
+            RANK_EXPECT(rank, text.find(address) != std::string::npos);
+            RANK_EXPECT(rank, text.find("has rank 0 started, or has it exited?") != std::string::npos);
+            RANK_EXPECT(rank, text.find("probably exited") == std::string::npos);
+          }
+        }
+        return 0;
+      },
+      options);
+  std::string text;
+  for (const auto& exit : exits) text += exit.describe() + "\n";
+  INFO(text);
+  REQUIRE(exits.size() == 3);
+  for (const auto& exit : exits) {
+    if (exit.rank == 0) {
+      CHECK(exit.exitCode == 3);
+    } else {
+      CHECK(exit.ok());
+    }
+  }
 }
 
 TEST_CASE("agree() gives every survivor the same AND of flags and the same failed ranks", "[multiproc][resilience]") {
