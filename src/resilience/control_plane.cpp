@@ -72,8 +72,13 @@ char processState(pid_t pid) {
 }  // namespace
 
 ControlPlane::ControlPlane(int rank, int size, std::uint64_t nonce, const std::string& host, LivenessSettings settings,
-                           std::string name)
-    : rank_(rank), size_(size), nonce_(nonce), settings_(settings), name_(std::move(name)) {
+                           std::string name, std::int64_t communicator)
+    : rank_(rank),
+      size_(size),
+      nonce_(nonce),
+      settings_(settings),
+      name_(std::move(name)),
+      logAs_{log::Subsystem::Coll, rank, communicator} {
   unsigned length = 0;
   const auto bind = resolve(host, 0, length, "the control channel's address");
   const auto* address = reinterpret_cast<const sockaddr*>(bind.data());
@@ -219,7 +224,7 @@ void ControlPlane::run() {
     const int ready = ::poll(fds.data(), fds.size(), timeout);
     if (stopping_) break;
     if (ready < 0 && errno != EINTR) {
-      log::warn(rank_, "{}: the control channel stops: poll failed: {}", name_, errnoText(errno));
+      log::warn(logAs_, "{}: the control channel stops: poll failed: {}", name_, errnoText(errno));
       break;
     }
     if (fds[0].revents & POLLIN) receiveAll();
@@ -407,7 +412,7 @@ void ControlPlane::sayGoodbye() {
 
 void ControlPlane::lossRecorded(const FailureNotice& notice) {
   broken_.store(true, std::memory_order_release);
-  log::warn(rank_, "{}: {}", name_, describe(notice));
+  log::warn(logAs_, "{}: {}", name_, describe(notice));
   if (onBreak_) onBreak_(statusOf(notice));
 }
 

@@ -20,6 +20,7 @@
 // Thread-safety: every public method may be called from any thread. Listeners run on the
 // control thread and must not block.
 
+#include "common/log.hpp"
 #include "common/status.hpp"
 #include "resilience/control_wire.hpp"
 
@@ -70,9 +71,11 @@ struct Agreement {
 class ControlPlane {
  public:
   // Binds a UDP socket on `host` (an address this host is reached on); sends nothing before
-  // start(). `name` is the communicator's, for messages. Throws System if it cannot bind.
+  // start(). `name` is the communicator's, for messages; `communicator` its number, so that
+  // this channel's log lines carry it as the runtime's do (Identity::logAs). Throws System if
+  // it cannot bind.
   ControlPlane(int rank, int size, std::uint64_t nonce, const std::string& host, LivenessSettings settings,
-               std::string name);
+               std::string name, std::int64_t communicator);
   ~ControlPlane();
   ControlPlane(const ControlPlane&) = delete;
   ControlPlane& operator=(const ControlPlane&) = delete;
@@ -166,6 +169,7 @@ class ControlPlane {
   const std::uint64_t nonce_;
   const LivenessSettings settings_;
   const std::string name_;
+  const log::Where logAs_;  // rank and communicator number for log lines
   int socket_ = -1;
   int family_ = 0;              // of socket_ (AF_INET or AF_INET6), the address this rank publishes
   int otherFamilySocket_ = -1;  // sends to peers of the other family; -1 while none is

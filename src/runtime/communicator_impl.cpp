@@ -65,7 +65,7 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
       security::communicatorKey(config_.auth, *store_, rank, identity_.prefix + "authkey", config_.timeout);
   control_ = std::make_unique<resilience::ControlPlane>(
       rank, size, nonce, runtime::listenAddress(*store_, config_),
-      resilience::LivenessSettings{config_.heartbeat, config_.heartbeatMisses}, identity_.name);
+      resilience::LivenessSettings{config_.heartbeat, config_.heartbeatMisses}, identity_.name, identity_.number);
   auto setup = runtime::setUpTransports(
       driver_.io(), store_, {rank, size, nonce, id, identity_.prefix, "", key, nullptr, control_->address()}, config_);
   log::info(identity_.logAs(log::Subsystem::Init), "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms",

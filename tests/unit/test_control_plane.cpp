@@ -5,11 +5,17 @@
 
 #include "resilience/control_plane.hpp"
 
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -26,7 +32,7 @@ struct Job {
   Job(int size, LivenessSettings settings) : breaks(static_cast<std::size_t>(size)) {
     std::vector<std::string> addresses;
     for (int r = 0; r < size; ++r) {
-      planes.push_back(std::make_unique<ControlPlane>(r, size, 77, "127.0.0.1", settings, "test"));
+      planes.push_back(std::make_unique<ControlPlane>(r, size, 77, "127.0.0.1", settings, "test", 5));
       addresses.push_back(planes.back()->address());
     }
     for (int r = 0; r < size; ++r) {
@@ -37,6 +43,38 @@ struct Job {
   }
   // The rank's process "dies": its plane goes silent at once.
   void silence(int rank) { planes[static_cast<std::size_t>(rank)].reset(); }
+};
+
+// Sends this process's stderr (where log lines go) to a file while alive; text() reads it.
+class StderrCapture {
+ public:
+  StderrCapture() : file_(std::tmpfile()), saved_(::dup(STDERR_FILENO)) {
+    std::fflush(stderr);
+    ::dup2(::fileno(file_), STDERR_FILENO);
+  }
+  ~StderrCapture() {
+    restore();
+    std::fclose(file_);
+  }
+  std::string text() {
+    restore();
+    std::string all;
+    std::rewind(file_);
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file_)) > 0;) all.append(buffer, n);
+    return all;
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  std::FILE* file_;
+  int saved_;
 };
 
 // Runs agree() on every live plane at once; returns their answers.
@@ -58,6 +96,7 @@ std::vector<Agreement> agreeAll(Job& job, const std::vector<std::uint64_t>& flag
 
 TEST_CASE("a rank that falls silent is declared lost by its neighbours, and every rank hears it",
           "[unit][resilience]") {
+  StderrCapture log;
   Job job(5, LivenessSettings{50ms, 10});
   std::this_thread::sleep_for(300ms);  // heartbeats flow; nobody is silent
   for (const auto& plane : job.planes) CHECK(plane->lost().empty());
@@ -77,6 +116,14 @@ TEST_CASE("a rank that falls silent is declared lost by its neighbours, and ever
     CHECK(job.breaks[static_cast<std::size_t>(r)] == 1);
     CHECK(job.planes[static_cast<std::size_t>(r)]->broken());
   }
+  // Each rank's WARN line carries its rank and the communicator's number (5), as the
+  // runtime's lines do, not "c-".
+  const std::string lines = log.text();
+  INFO(lines);
+  for (int r : {0, 1, 3, 4}) {
+    CHECK_THAT(lines, Catch::Contains(fmt::format(" r{} c5 WARN coll: test: rank 2 was lost", r)));
+  }
+  CHECK_THAT(lines, !Catch::Contains(" c- "));
 }
 
 TEST_CASE("agree() gives every rank the AND of the flags and the same lost ranks", "[unit][resilience]") {
