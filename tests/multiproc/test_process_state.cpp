@@ -187,3 +187,36 @@ TEST_CASE("ofi asked for without its module is a clear error naming the path tri
       options);
 }
 #endif
+
+#ifdef BANYAN_HAVE_OFI
+// Over libfabric's shm provider both guarded moments change handlers here (the load for the PSM
+// constructors, the first use for the provider's own): each rank still says so in one line,
+// not two that read as two problems.
+TEST_CASE("ofi's load and first use put back process-wide state with one WARN line per rank",
+          "[multiproc][process-state][ofi]") {
+  const std::string env = fmt::format(
+      "BANYAN_TIMEOUT=30s WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT={} BANYAN_TRANSPORT=ofi "
+      "BANYAN_OFI_PROVIDER=shm",
+      banyan::test::unusedPort());
+  const std::string example = kBuild + "/examples/allreduce_example";
+  const auto [status, output] = banyan::test::runShell(
+      fmt::format("({0} RANK=1 timeout 60 {1} & {0} RANK=0 timeout 60 {1}; r0=$?; wait $!; r1=$?; exit $((r0 | r1)))",
+                  env, example));
+  INFO(output);
+  REQUIRE(status == 0);
+  REQUIRE_THAT(output, Catch::Contains("rank 1 of 2: sum 1 (expected 1)"));
+  // At most one line per rank (none where nothing changed), each naming what it restored.
+  for (const char* rank : {" r0 ", " r1 "}) {
+    std::size_t lines = 0;
+    std::size_t from = 0;
+    for (std::size_t end; (end = output.find('\n', from)) != std::string::npos; from = end + 1) {
+      const std::string line = output.substr(from, end - from);
+      if (line.find(rank) != std::string::npos && line.find("changed process-wide state") != std::string::npos) {
+        ++lines;
+        CHECK_THAT(line, Catch::Contains("restored: handler of"));
+      }
+    }
+    CHECK(lines <= 1);
+  }
+}
+#endif

@@ -18,28 +18,47 @@ namespace {
 
 constexpr const char* kModuleFile = "libbanyan-ofi.so";
 
-// Runs `body` under a ProcessStateGuard and says in one WARN line what it had to undo.
-void guarded(int rank, const char* what, const std::function<void()>& body) {
+using Undone = std::vector<std::string>;
+
+// Runs `body` under a ProcessStateGuard; `report` gets what the guard put back, also when
+// `body` throws.
+void guarded(const std::function<void()>& body, const std::function<void(const Undone&)>& report) {
   common::ProcessStateGuard guard;
-  const auto restore = [&] {
-    const std::vector<std::string> undone = guard.restore();
-    if (undone.empty()) return;
-    log::warn(log::Where{log::Subsystem::Transport, rank}, "ofi: {} changed process-wide state; restored: {}", what,
-              fmt::join(undone, ", "));
-  };
   try {
     body();
   } catch (...) {
-    restore();
+    report(guard.restore());
     throw;
   }
-  restore();
+  report(guard.restore());
+}
+
+// One WARN line for what the module's load and libfabric's first use changed, naming the
+// moment(s) that changed something: the two usually undo overlapping sets of handlers, and two
+// lines per rank read as two problems.
+void warnRestored(int rank, const Undone& atLoad, const Undone& atFirstUse) {
+  const log::Where where{log::Subsystem::Transport, rank};
+  if (atLoad.empty() && atFirstUse.empty()) return;
+  if (atFirstUse.empty()) {
+    log::warn(where, "ofi: loading the ofi module changed process-wide state; restored: {}", fmt::join(atLoad, ", "));
+  } else if (atLoad.empty()) {
+    log::warn(where, "ofi: libfabric's first use changed process-wide state; restored: {}",
+              fmt::join(atFirstUse, ", "));
+  } else {
+    log::warn(where,
+              "ofi: loading the ofi module and libfabric's first use changed process-wide state; restored: {} "
+              "(at load); {} (at first use)",
+              fmt::join(atLoad, ", "), fmt::join(atFirstUse, ", "));
+  }
 }
 
 struct LoadState {
   std::mutex mutex;
   OfiModule* module = nullptr;
   std::optional<std::string> failure;  // why loading failed, kept for later calls
+  // What the successful load put back, held for the first use's WARN line: ofi_kind.cpp loads
+  // the module only to publish through it, and that publish is the first use.
+  Undone undoneAtLoad;
 };
 
 LoadState& loadState() {
@@ -90,7 +109,14 @@ OfiModule& loadModule(const config::Config& config, int rank) {
   std::vector<std::string> tried;
   for (const std::string& path : moduleCandidates(config)) {
     std::string why;
-    guarded(rank, "loading the ofi module", [&] { why = tryLoad(path, state.module); });
+    guarded([&] { why = tryLoad(path, state.module); },
+            [&](const Undone& undone) {
+              if (state.module != nullptr) {
+                state.undoneAtLoad = undone;
+              } else {
+                warnRestored(rank, undone, {});  // no first use follows a failed load
+              }
+            });
     if (state.module != nullptr) {
       log::info(log::Where{log::Subsystem::Transport, rank}, "ofi: loaded {}", path);
       return *state.module;
@@ -110,7 +136,14 @@ void firstUseGuarded(int rank, const std::function<void()>& body) {
     body();
     return;
   }
-  guarded(rank, "libfabric's first use", body);
+  Undone atLoad;
+  {
+    LoadState& state = loadState();
+    std::lock_guard lock(state.mutex);
+    atLoad = std::move(state.undoneAtLoad);
+    state.undoneAtLoad.clear();
+  }
+  guarded(body, [&](const Undone& undone) { warnRestored(rank, atLoad, undone); });
 }
 
 }  // namespace banyan::transport::ofi

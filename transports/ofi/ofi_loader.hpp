@@ -12,7 +12,8 @@
 //
 // Loading it, and the module's first use (its first fi_getinfo and endpoint), run under a
 // ProcessStateGuard (common/process_state.hpp): every signal disposition and the CPU affinity
-// mask that the libraries changed are put back, and one WARN line names what was undone.
+// mask that the libraries changed are put back, and one WARN line per process names what was
+// undone at each of the two moments.
 
 #include <functional>
 #include <string>
