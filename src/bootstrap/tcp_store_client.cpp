@@ -192,20 +192,22 @@ struct TcpStore::Impl {
         // Try every address ("localhost" may be ::1 and 127.0.0.1). Give up before the
         // deadline only when none failed in a way that time could cure.
         bool worthRetrying = false;
+        bool allRefused = true;
         for (addrinfo* a = addresses; a != nullptr && fd < 0; a = a->ai_next) {
           const int err = tryConnect(*a, call);
           if (err == 0) break;
-          // A server that answered before and now refuses has closed its listener: a rank's
-          // process that serves it does so only when it ends, so waiting would not help.
-          if (answeredBefore && !servedBy.empty() && (err == ECONNREFUSED || err == ECONNRESET)) {
-            ::freeaddrinfo(addresses);
-            serverGone(call, "refuses connections it accepted before", errnoText(err));
-          }
           lastError = errnoText(err);
           worthRetrying = worthRetrying || retryableConnectError(err);
+          allRefused = allRefused && (err == ECONNREFUSED || err == ECONNRESET);
         }
         ::freeaddrinfo(addresses);
         if (fd >= 0) return;
+        // A server that answered before and now refuses on every address has closed its
+        // listener: a rank's process that serves it does so only when it ends, so waiting
+        // would not help. (One refusal alone proves nothing: "localhost" may be ::1 first.)
+        if (answeredBefore && !servedBy.empty() && allRefused) {
+          serverGone(call, "refuses connections it accepted before", lastError);
+        }
         if (!worthRetrying) failed(call, ErrorCode::System, "cannot connect: " + lastError);
       } else if (rc == EAI_AGAIN) {
         lastError = std::string("cannot resolve host: ") + ::gai_strerror(rc);

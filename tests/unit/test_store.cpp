@@ -432,6 +432,41 @@ TEST_CASE("store server destructor returns promptly with parked clients", "[stor
   CHECK(parkedFor < 5s);
 }
 
+// A store served by a rank's process (torchrun's rank 0): once the server has answered, its
+// closed connection and then its refused ones name that rank, at once and with Remote; a client
+// that never reached it cannot tell "exited" from "not started" and says neither for sure.
+TEST_CASE("a store served by a rank names that rank when it goes, and only then", "[store][resilience]") {
+  auto server = std::make_unique<TcpStoreServer>("127.0.0.1", 0);
+  const std::string address = fmt::format("127.0.0.1:{}", server->port());
+  TcpStore store("127.0.0.1", server->port());
+  store.setServedBy("rank 0");
+  store.set("a", bytes("alpha"), 2s);
+  server.reset();
+  const std::string gone = "the store at " + address + ", served by rank 0's process, ";
+  for (const char* event : {"closed the connection", "refuses connections it accepted before"}) {
+    const auto start = Clock::now();
+    try {
+      store.get("a", 5s);
+      FAIL("get from a store whose server is gone succeeded");
+    } catch (const banyan::Error& e) {
+      CHECK(e.code() == ErrorCode::Remote);
+      CHECK_THAT(e.detail(), Catch::Contains(gone + event + " (rank 0 has probably exited): store get('a')"));
+    }
+    CHECK(since(start) < 1s);  // not the call's 5 s deadline
+  }
+
+  TcpStore neverReached("127.0.0.1", unusedPort());
+  neverReached.setServedBy("rank 0");
+  try {
+    neverReached.get("a", 300ms);
+    FAIL("get from a store nobody serves succeeded");
+  } catch (const banyan::Error& e) {
+    CHECK(e.code() == ErrorCode::Timeout);
+    CHECK_THAT(e.detail(), Catch::Contains("has rank 0 started, or has it exited?"));
+    CHECK_THAT(e.detail(), !Catch::Contains("probably exited"));
+  }
+}
+
 TEST_CASE("PrefixStore keeps prefixes apart", "[store]") {
   TcpStoreServer server("127.0.0.1", 0);
   auto inner = std::make_shared<TcpStore>("127.0.0.1", server.port());
