@@ -52,8 +52,8 @@ void requireArgument(const void* pointer, const char* function, const char* argu
   if (pointer == nullptr) throw Error(ErrorCode::InvalidUsage, std::string(function) + ": " + argument + " is NULL");
 }
 
-DataType dataTypeOf(banyan_dtype dtype, const char* function) {
-  const int value = static_cast<int>(dtype);
+DataType dataTypeOf(const banyan_dtype& dtype, const char* function) {
+  const int value = rawEnumValue(dtype);
   if (value < 0 || value >= kDataTypeCount) {
     throw Error(ErrorCode::InvalidUsage, std::string(function) + ": dtype " + std::to_string(value) +
                                              " is not a banyan_dtype (0.." + std::to_string(kDataTypeCount - 1) + ")");
@@ -61,8 +61,8 @@ DataType dataTypeOf(banyan_dtype dtype, const char* function) {
   return static_cast<DataType>(value);
 }
 
-ReduceOp reduceOpOf(banyan_op op, const char* function) {
-  const int value = static_cast<int>(op);
+ReduceOp reduceOpOf(const banyan_op& op, const char* function) {
+  const int value = rawEnumValue(op);
   if (value < 0 || value >= kReduceOpCount) {
     throw Error(ErrorCode::InvalidUsage, std::string(function) + ": op " + std::to_string(value) +
                                              " is not a banyan_op (0.." + std::to_string(kReduceOpCount - 1) + ")");
@@ -89,7 +89,7 @@ const char* banyan_version(void) { return BANYAN_VERSION_STRING; }
 const char* banyan_last_error(void) { return banyan::capi::lastError.c_str(); }
 
 const char* banyan_status_name(banyan_status status) {
-  switch (status) {
+  switch (banyan::capi::rawEnumValue(status)) {
     case BANYAN_OK:
       return "OK";
     case BANYAN_ERR_INVALID_USAGE:
@@ -113,7 +113,7 @@ const char* banyan_status_name(banyan_status status) {
 }
 
 size_t banyan_dtype_size(banyan_dtype dtype) {
-  const int value = static_cast<int>(dtype);
+  const int value = banyan::capi::rawEnumValue(dtype);
   if (value < 0 || value >= banyan::kDataTypeCount) return 0;
   return banyan::dataTypeSize(static_cast<banyan::DataType>(value));
 }

@@ -15,6 +15,7 @@
 #include <banyan/work.hpp>
 
 #include <cstddef>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
@@ -41,8 +42,18 @@ banyan_status statusOf(ErrorCode code) noexcept;
 void requireArgument(const void* pointer, const char* function, const char* argument);
 // The C++ enums of C values, or InvalidUsage naming the function when out of range (a C enum
 // parameter may hold any int).
-DataType dataTypeOf(banyan_dtype dtype, const char* function);
-ReduceOp reduceOpOf(banyan_op op, const char* function);
+// A C caller may put any int in an enum parameter. In C++ loading a value outside the enum's
+// range (0..15 for banyan_dtype) is undefined, and the optimiser may drop the range check after
+// it (seen under UBSan), so the parameter's bits are read as an int without a load of the enum.
+template <typename CEnum>
+int rawEnumValue(const CEnum& value) {
+  static_assert(sizeof(CEnum) == sizeof(int), "a C enum of banyan.h is int-sized");
+  int raw = 0;
+  std::memcpy(&raw, &value, sizeof raw);
+  return raw;
+}
+DataType dataTypeOf(const banyan_dtype& dtype, const char* function);
+ReduceOp reduceOpOf(const banyan_op& op, const char* function);
 
 // Communicator behind a handle; InvalidUsage for NULL.
 Communicator& communicatorOf(banyan_comm* comm, const char* function);
