@@ -324,10 +324,10 @@ TEST_CASE("C ABI: bad arguments are InvalidUsage codes naming the function and a
     banyan_work* work = nullptr;
     // 256 would wrap to f32 if narrowed to the C++ enum's byte before the check.
     const bool good =
-        failsWith(capi_test_allreduce_with_dtype(r.comm, v, 4, 256),
-                  BANYAN_ERR_INVALID_USAGE, {"banyan_allreduce", "dtype 256"}, "unknown dtype") &&
-        failsWith(capi_test_reduce_scatter_with_op(r.comm, v, 2, -1),
-                  BANYAN_ERR_INVALID_USAGE, {"banyan_reduce_scatter", "op -1"}, "unknown op") &&
+        failsWith(capi_test_allreduce_with_dtype(r.comm, v, 4, 256), BANYAN_ERR_INVALID_USAGE,
+                  {"banyan_allreduce", "dtype 256"}, "unknown dtype") &&
+        failsWith(capi_test_reduce_scatter_with_op(r.comm, v, 2, -1), BANYAN_ERR_INVALID_USAGE,
+                  {"banyan_reduce_scatter", "op -1"}, "unknown op") &&
         failsWith(banyan_allreduce(r.comm, nullptr, v, 4, BANYAN_F32, BANYAN_SUM), BANYAN_ERR_INVALID_USAGE,
                   {"banyan_allreduce", "send buffer is null"}, "NULL send buffer") &&
         failsWith(banyan_broadcast_async(r.comm, v, 4, BANYAN_F32, 0, nullptr), BANYAN_ERR_INVALID_USAGE,
