@@ -6,6 +6,7 @@
 #include "bootstrap/serving_store.hpp"
 #include "support/multiproc.hpp"
 #include "support/ports.hpp"
+#include "support/slowdown.hpp"
 
 #include <fmt/format.h>
 #include <banyan/banyan.hpp>
@@ -58,6 +59,9 @@ bootstrap::LaunchOptions resilienceOptions(const std::string& transport) {
   options.environment["BANYAN_DEBUG"] = "none";
   options.environment["BANYAN_TIMEOUT"] = "30s";
   options.environment["BANYAN_HEARTBEAT_MS"] = "200";
+  // A 1 s liveness window (5 misses) in a release build; a sanitizer build's ranks are slow
+  // enough to miss it while healthy (seen under TSan on a loaded machine), so it widens there.
+  options.environment["BANYAN_HEARTBEAT_MISSES"] = std::to_string(5 * test::kBuildSlowdown);
   options.deadline = std::chrono::seconds(90);
   return options;
 }
