@@ -2,6 +2,7 @@
 
 #include <banyan/tcp_store.hpp>
 
+#include "bootstrap/forwarding_store.hpp"
 #include "bootstrap/host_address.hpp"
 #include "bootstrap/pmix_session.hpp"
 #include "bootstrap/serving_store.hpp"
@@ -20,29 +21,15 @@ namespace banyan::bootstrap {
 namespace {
 
 // The store handed to the communicator keeps the PMIx session open: PMIx_Finalize runs when the
-// last communicator (and split or shrunk child) that shares this store is gone.
-class SessionStore : public Store {
+// last communicator (and split or shrunk child) that shares this store is gone. The session is
+// held by the first base, so it is destroyed after the store's sockets (bases go in reverse).
+struct SessionHold {
+  std::shared_ptr<PmixSession> session;
+};
+class SessionStore : private SessionHold, public ForwardingStore {
  public:
   SessionStore(std::shared_ptr<PmixSession> session, std::shared_ptr<Store> inner)
-      : session_(std::move(session)), inner_(std::move(inner)) {}
-  void set(const std::string& key, const Bytes& value, std::chrono::milliseconds timeout) override {
-    inner_->set(key, value, timeout);
-  }
-  Bytes get(const std::string& key, std::chrono::milliseconds timeout) override { return inner_->get(key, timeout); }
-  std::int64_t add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) override {
-    return inner_->add(key, delta, timeout);
-  }
-  void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override {
-    inner_->wait(keys, timeout);
-  }
-  bool check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override {
-    return inner_->check(keys, timeout);
-  }
-  std::string localAddress() const override { return inner_->localAddress(); }
-
- private:
-  std::shared_ptr<PmixSession> session_;  // declared first: it outlives the store's sockets
-  std::shared_ptr<Store> inner_;
+      : SessionHold{std::move(session)}, ForwardingStore(std::move(inner)) {}
 };
 
 constexpr const char* kStoreKey = "banyan.store";

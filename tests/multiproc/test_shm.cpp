@@ -5,6 +5,7 @@
 #include "support/multiproc.hpp"
 
 #include "bootstrap/environment.hpp"
+#include "bootstrap/forwarding_store.hpp"
 #include "transports/shm/segment.hpp"
 
 #include <banyan/banyan.hpp>
@@ -78,33 +79,19 @@ void plantStaleSegment(const std::string& name, std::size_t bytes) {
 }
 
 // A store that hands every communicator the same job key, so a test knows the segment names.
-class FixedKeyStore final : public Store {
+class FixedKeyStore final : public bootstrap::ForwardingStore {
  public:
-  explicit FixedKeyStore(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   void set(const std::string& key, const Bytes& value, std::chrono::milliseconds timeout) override {
     if (key.ends_with("/nonce")) {
       const std::string fixed = std::to_string(kKey);
-      inner_->set(key, Bytes(fixed.begin(), fixed.end()), timeout);
+      ForwardingStore::set(key, Bytes(fixed.begin(), fixed.end()), timeout);
     } else {
-      inner_->set(key, value, timeout);
+      ForwardingStore::set(key, value, timeout);
     }
   }
-  Bytes get(const std::string& key, std::chrono::milliseconds timeout) override { return inner_->get(key, timeout); }
-  std::int64_t add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) override {
-    return inner_->add(key, delta, timeout);
-  }
-  void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override {
-    inner_->wait(keys, timeout);
-  }
-  bool check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override {
-    return inner_->check(keys, timeout);
-  }
-  std::string localAddress() const override { return inner_->localAddress(); }
 
   static constexpr std::uint64_t kKey = 0x5ca1ab1e;
-
- private:
-  std::shared_ptr<Store> inner_;
 };
 
 int exactAllreduces(Communicator& comm, int rounds, int salt) {
