@@ -5,6 +5,7 @@
 #include <banyan/store.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +25,11 @@ class TcpStoreServer {
   TcpStoreServer& operator=(const TcpStoreServer&) = delete;
 
   std::uint16_t port() const;
+
+  // Waits until no client is connected, or `timeout` passes; returns how many still are. A
+  // TcpStore keeps its connection until it is destroyed, so for the rank that serves its job's
+  // store this is "every other rank has let go of the store" (bootstrap::ServingStore).
+  std::size_t waitForClientsToLeave(std::chrono::milliseconds timeout);
 
  private:
   struct Impl;

@@ -25,7 +25,9 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -63,6 +65,18 @@ struct StoreState {
   std::unordered_map<std::string, std::vector<std::weak_ptr<Session>>> waiters;
   // Strong references: a parked session with no operation in flight must stay alive.
   std::unordered_set<std::shared_ptr<Session>> sessions;
+  // sessions.size(), published for waitForClientsToLeave() on another thread.
+  std::mutex connectedMutex;
+  std::condition_variable connectedChanged;
+  std::size_t connected = 0;
+
+  void publishConnected() {
+    {
+      std::lock_guard lock(connectedMutex);
+      connected = sessions.size();
+    }
+    connectedChanged.notify_all();
+  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -91,6 +105,7 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.close(ignored);
     unpark();
     state_.sessions.erase(shared_from_this());
+    state_.publishConnected();
   }
 
  private:
@@ -353,6 +368,7 @@ struct TcpStoreServer::Impl {
       socket.set_option(tcp::no_delay(true), ignored);
       auto session = std::make_shared<Session>(std::move(socket), state, key);
       state.sessions.insert(session);
+      state.publishConnected();
       session->start();
       accept();
     });
@@ -429,5 +445,12 @@ TcpStoreServer::TcpStoreServer(int listeningFd) : impl_(std::make_unique<Impl>()
 TcpStoreServer::~TcpStoreServer() = default;
 
 std::uint16_t TcpStoreServer::port() const { return impl_->port; }
+
+std::size_t TcpStoreServer::waitForClientsToLeave(std::chrono::milliseconds timeout) {
+  auto& state = impl_->state;
+  std::unique_lock lock(state.connectedMutex);
+  state.connectedChanged.wait_for(lock, timeout, [&] { return state.connected == 0; });
+  return state.connected;
+}
 
 }  // namespace banyan

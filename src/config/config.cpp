@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 35> kVariables{{
+constexpr std::array<Variable, 36> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -131,6 +131,11 @@ constexpr std::array<Variable, 35> kVariables{{
      "Bootstrap: host:port of the job's TCP store; an IPv6 address in brackets, `[::1]:29500`."},
     {"BANYAN_STORE_PREFIX", "(unset)",
      "Bootstrap: prefix for this job's store keys, so jobs can share one store server."},
+    {"BANYAN_STORE_LINGER", "60s",
+     "Where a rank's process serves the store (rank 0 under torchrun's variables, mpirun, PMIx or Slurm; the lowest "
+     "survivor for a shrunk communicator), how long that process, as it lets go of the store, waits for the other "
+     "ranks to let go of theirs: they look peers' addresses up in it on first contact. A WARN line says so after 5 s. "
+     "0: no wait."},
 }};
 
 const char* env(const char* name) {
@@ -251,6 +256,13 @@ AuthSettings resolveAuth() {
   if (const char* v = env("BANYAN_AUTH_KEY")) auth.passphrase = v;
   if (const char* v = env("BANYAN_JOB_KEY")) auth.jobKeyHex = v;
   return auth;
+}
+
+std::chrono::milliseconds resolveStoreLinger() {
+  const char* v = env("BANYAN_STORE_LINGER");
+  if (v == nullptr) return std::chrono::seconds(60);
+  if (std::string(v) == "0") return std::chrono::milliseconds(0);
+  return parseDuration(v, "BANYAN_STORE_LINGER");
 }
 
 Config resolve(const Options& options) {

@@ -30,6 +30,10 @@ AuthSettings resolveAuth();
 // "on"/"off" (also 1/0, yes/no, true/false) -> whether authentication is on.
 bool parseAuthSwitch(const std::string& text, const char* what);
 
+// BANYAN_STORE_LINGER (bootstrap::ServingStore): 0 means no wait. Read apart from the rest for
+// the same reason as resolveAuth(). Throws InvalidUsage for a value that is not a duration.
+std::chrono::milliseconds resolveStoreLinger();
+
 struct Config {
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
   std::string transport = "auto";       // auto | tcp | shm | ofi
