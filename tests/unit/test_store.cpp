@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -230,6 +231,30 @@ TEST_CASE("store server and client: set, get, add, wait", "[store]") {
   for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<std::uint8_t>(i * 31);
   store.set("large", large, 5s);
   CHECK(store.get("large", 5s) == large);
+}
+
+// bootstrap::ServingStore's wait at exit counts on this: a connected client is counted until it
+// closes, and the wait ends as soon as the last one has.
+TEST_CASE("the server tells when its clients have left", "[store]") {
+  TcpStoreServer server("127.0.0.1", 0);
+  CHECK(server.waitForClientsToLeave(0ms) == 0);
+  auto first = std::make_unique<TcpStore>("127.0.0.1", server.port());
+  auto second = std::make_unique<TcpStore>("127.0.0.1", server.port());
+  first->set("k", bytes("v"), 2s);
+  second->set("k", bytes("w"), 2s);
+  CHECK(server.waitForClientsToLeave(50ms) == 2);
+  first.reset();
+  CHECK(server.waitForClientsToLeave(20ms) <= 2);
+  CHECK(server.waitForClientsToLeave(5s) == 1);
+  // Another thread's close wakes the wait well before its 30 s.
+  std::thread closer([&] {
+    std::this_thread::sleep_for(100ms);
+    second.reset();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(server.waitForClientsToLeave(30s) == 0);
+  closer.join();
+  CHECK(std::chrono::steady_clock::now() - start < 20s);
 }
 
 TEST_CASE("store get blocks until another client sets the key", "[store]") {

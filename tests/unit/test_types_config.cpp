@@ -45,6 +45,23 @@ TEST_CASE("durations and byte sizes parse with units and name the variable when 
   CHECK_THROWS_WITH(config::parseBytes("12Q", "BANYAN_SLICE_BYTES"), Catch::Contains("unknown suffix"));
 }
 
+TEST_CASE("BANYAN_STORE_LINGER: a duration, 0 for no wait, 60 s unset", "[config]") {
+  {
+    ScopedEnv linger("BANYAN_STORE_LINGER", nullptr);
+    CHECK(config::resolveStoreLinger() == 60s);
+  }
+  {
+    ScopedEnv linger("BANYAN_STORE_LINGER", "0");
+    CHECK(config::resolveStoreLinger() == 0ms);
+  }
+  {
+    ScopedEnv linger("BANYAN_STORE_LINGER", "1500ms");
+    CHECK(config::resolveStoreLinger() == 1500ms);
+  }
+  ScopedEnv linger("BANYAN_STORE_LINGER", "forever");
+  CHECK_THROWS_WITH(config::resolveStoreLinger(), Catch::Contains("BANYAN_STORE_LINGER") && Catch::Contains("forever"));
+}
+
 TEST_CASE("options override the environment, which overrides defaults", "[config]") {
   ScopedEnv timeout("BANYAN_TIMEOUT", "7s");
   ScopedEnv slice("BANYAN_SLICE_BYTES", nullptr);
