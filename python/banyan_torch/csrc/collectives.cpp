@@ -64,6 +64,7 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::broadcast(std::vector<at::Ten
 c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::allreduce(std::vector<at::Tensor>& tensors,
                                                              const c10d::AllreduceOptions& opts) {
   const char* op = "allreduce";
+  if (tensors.size() == 1 && tensors[0].defined() && tensors[0].is_sparse()) return allreduceSparse(tensors[0], opts);
   at::Tensor& t = single(tensors, op, "tensors");
   const Elements e = elementsOf(t, op);
   const Reduction r = reductionOf(opts.reduceOp, e, t, op);

@@ -5,7 +5,8 @@
 // BanyanWork at once; results land when the Work completes (work.hpp).
 //
 // Files: process_group.cpp (construction, launch, barriers, sequence numbers),
-// collectives.cpp (the data-moving collectives), point_to_point.cpp (send/recv).
+// collectives.cpp (the data-moving collectives), sparse.cpp (all_reduce of sparse tensors),
+// point_to_point.cpp (send/recv).
 
 #include "work.hpp"
 
@@ -90,6 +91,8 @@ class ProcessGroupBanyan : public c10d::ProcessGroup {
   c10::intrusive_ptr<c10d::Work> launch(c10d::OpType type, const char* name, banyan::Work work, Staging staging,
                                         std::vector<at::Tensor> outputs, std::chrono::milliseconds opTimeout,
                                         std::function<int()> source = {}, bool counted = true);
+  // allreduce of a sparse COO tensor (sparse.cpp).
+  c10::intrusive_ptr<c10d::Work> allreduceSparse(at::Tensor& tensor, const c10d::AllreduceOptions& opts);
   void checkRoot(int64_t root, const char* op) const;
   void checkPeer(int peer, const char* op) const;
 

@@ -52,10 +52,14 @@ void Staging::unpackInto(const std::vector<at::Tensor>& targets, const at::Tenso
 void Staging::finish() {
   for (auto& [destination, source] : copies_) destination.copy_(source);
   copies_.clear();
+  auto steps = std::move(steps_);
+  steps_.clear();
+  for (auto& step : steps) step();
 }
 
 void Staging::release() {
   copies_.clear();
+  steps_.clear();
   keep_.clear();
 }
 

@@ -9,6 +9,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -32,8 +33,11 @@ class Staging {
   void unpackInto(const std::vector<at::Tensor>& targets, const at::Tensor& flat, std::int64_t offset = 0);
   // Keeps `tensor` alive until the operation ends.
   void keep(const at::Tensor& tensor) { keep_.push_back(tensor); }
+  // Runs `step` at the end of a successful operation, after the copies back: for a result
+  // that is computed from what arrived rather than copied (sparse all_reduce).
+  void then(std::function<void()> step) { steps_.push_back(std::move(step)); }
 
-  // Runs the copies back (at the end of a successful operation), once.
+  // Runs the copies back and then the steps (at the end of a successful operation), once.
   void finish();
   // Drops every buffer.
   void release();
@@ -41,6 +45,7 @@ class Staging {
  private:
   std::vector<at::Tensor> keep_;
   std::vector<std::pair<at::Tensor, at::Tensor>> copies_;  // (destination, source)
+  std::vector<std::function<void()>> steps_;
 };
 
 }  // namespace banyan::torch_backend
