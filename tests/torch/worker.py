@@ -520,7 +520,10 @@ def check_errors():
                                          group=b), "banyan", "PREMUL_SUM", "Int")
     q = torch.quantize_per_tensor(torch.ones(4), 0.1, 0, torch.quint8)
     expect_error(lambda: dist.broadcast(q, 0, group=b), "banyan", "QUInt8", "not supported")
-    expect_error(lambda: dist.all_reduce(torch.ones(2, 2).to_sparse(), group=b), "banyan", "sparse")
+    # all_reduce takes sparse tensors (check_sparse_*); the other collectives still refuse them.
+    expect_error(lambda: dist.broadcast(torch.ones(2, 2).to_sparse(), 0, group=b), "banyan", "sparse")
+    expect_error(lambda: dist.all_reduce(torch.ones(2, 2).to_sparse(), op=dist.ReduceOp.MAX, group=b),
+                 "banyan", "sparse", "MAX", "only ReduceOp.SUM")
     expect_error(lambda: dist.all_gather([torch.zeros(3) for _ in range(SIZE + 1)], torch.ones(3), group=b),
                  "banyan", "allgather", str(SIZE))
     expect_error(lambda: b_pg().allgather([[torch.zeros(3, dtype=torch.int32) for _ in range(SIZE)]],
@@ -541,6 +544,133 @@ def check_errors():
 
 def b_pg():
     return G.banyan if G.banyan != dist.group.WORLD else dist.distributed_c10d._get_default_group()
+
+
+# ---- checks: sparse all_reduce -----------------------------------------------------------
+
+SPARSE_CASES = ("overlapping", "disjoint", "empty on one rank", "empty everywhere", "hybrid 1+2 dims",
+                "hybrid 2+1 dims", "uncoalesced")
+GLOO_SPARSE_TYPES = (torch.float32, torch.float64, torch.int8, torch.uint8, torch.int32, torch.int64)
+
+
+def make_sparse(case, dtype, rank=None):
+    """Rank `rank`'s sparse COO input for `case`; uncoalesced unless stated (indices drawn with
+    repeats), values small integers so that sums are exact in every dtype."""
+    rank = RANK if rank is None else rank
+    g = torch.Generator().manual_seed(1000 + 17 * SPARSE_CASES.index(case) + rank)
+    shape, sparse_dim, nnz, lo, hi = (40, 6), 2, 30, 0, 40
+    if case == "disjoint":
+        lo, hi = 10 * rank, 10 * rank + 10
+    elif case == "empty on one rank" and rank == SIZE - 1 or case == "empty everywhere":
+        nnz = 0
+    elif case == "hybrid 1+2 dims":
+        shape, sparse_dim = (40, 3, 5), 1
+    elif case == "hybrid 2+1 dims":
+        shape, sparse_dim = (40, 6, 4), 2
+    elif case == "uncoalesced":
+        nnz, hi = 40, 5  # every row index repeats on every rank
+    rows = torch.randint(lo, hi, (nnz,), generator=g)
+    index = [rows] + [torch.randint(0, shape[d], (nnz,), generator=g) for d in range(1, sparse_dim)]
+    values = torch.randint(-8, 9, (nnz,) + shape[sparse_dim:], generator=g)
+    if dtype == torch.bool:
+        values = values > 0
+    elif dtype == torch.uint8:
+        values = values.abs()
+    t = torch.sparse_coo_tensor(torch.stack(index), values.to(dtype), shape)
+    if case == "uncoalesced":
+        assert not t.is_coalesced() and t.coalesce()._nnz() < nnz
+    return t
+
+
+def gloo_sparse_allreduce(t):
+    """gloo's sparse all_reduce of `t`; for dtypes gloo 1.13 refuses (float16, bfloat16,
+    int16, bool), gloo's on a wider dtype (exact: small integers), brought back."""
+    if t.dtype in GLOO_SPARSE_TYPES:
+        x = t.clone()
+        dist.all_reduce(x, group=G.gloo)
+        return x
+    wide = torch.float32 if t.dtype.is_floating_point else torch.int64
+    x = t.to(wide)
+    dist.all_reduce(x, group=G.gloo)
+    values = x._values() != 0 if t.dtype == torch.bool else x._values().to(t.dtype)
+    return torch.sparse_coo_tensor(x._indices(), values, x.shape).coalesce()
+
+
+def check_sparse_allreduce(case, dtype, async_op):
+    t = make_sparse(case, dtype)
+    want = gloo_sparse_allreduce(t)
+    got = t.clone()
+    work = dist.all_reduce(got, group=G.banyan, async_op=async_op)
+    if async_op:
+        result = work.get_future().wait()
+        assert len(result) == 1 and result[0] is got, "the future's value is not the input tensor"
+        work.wait()
+    assert got.is_sparse and got.is_coalesced() == want.is_coalesced() == True, (got.is_coalesced(),
+                                                                                 want.is_coalesced())
+    assert (got.shape, got.dtype, got.sparse_dim(), got.dense_dim()) == \
+        (want.shape, want.dtype, want.sparse_dim(), want.dense_dim()), (got, want)
+    same(got._indices(), want._indices(), f"{case} indices")
+    same(got._values(), want._values(), f"{case} values")
+    # Independently of gloo: the dense sum of every rank's input.
+    dense = sum(make_sparse(case, dtype, rank=r).to(torch.int64).to_dense() for r in range(SIZE))
+    if dtype == torch.bool:
+        dense = dense != 0
+    same(got.to_dense().to(dense.dtype), dense.to(dense.dtype), f"{case} against the dense sum")
+
+
+def check_sparse_errors():
+    b = G.banyan
+    i = torch.tensor([[0, 1], [1, 0]])
+    # The last rank's tensor is one column wider: every rank names it.
+    wide = torch.sparse_coo_tensor(i, torch.ones(2), (3, 4 if RANK == SIZE - 1 else 3))
+    expect_error(lambda: dist.all_reduce(wide, group=b), "banyan", f"rank {SIZE - 1}", "sizes [3, 4]", "[3, 3]")
+    other = torch.sparse_coo_tensor(i, torch.ones(2, dtype=torch.float64 if RANK == SIZE - 1 else torch.float32),
+                                    (3, 3))
+    expect_error(lambda: dist.all_reduce(other, group=b), "banyan", f"rank {SIZE - 1}", "Double", "Float")
+    split = torch.sparse_coo_tensor(i[:1], torch.ones(2, 3), (3, 3)) if RANK == SIZE - 1 else \
+        torch.sparse_coo_tensor(i, torch.ones(2), (3, 3))
+    expect_error(lambda: dist.all_reduce(split, group=b), "banyan", f"rank {SIZE - 1}", "sparse dims")
+    # Refused before anything reached the wire, or after an exchange every rank saw alike: the
+    # group still works.
+    x = torch.sparse_coo_tensor(i, torch.ones(2), (3, 3))
+    dist.all_reduce(x, group=b)
+    same(x.to_dense(), SIZE * torch.sparse_coo_tensor(i, torch.ones(2), (3, 3)).to_dense(),
+         "sparse all_reduce after the refused calls")
+
+
+def sparse_ddp_train(group, steps=5):
+    """DDP over `group` of an embedding with sparse gradients and a dense head, from one seed;
+    each rank looks up its own rows. Returns (losses, module)."""
+    torch.manual_seed(4321)
+    module = torch.nn.Sequential(torch.nn.Embedding(1000, 16, sparse=True), torch.nn.Flatten(),
+                                 torch.nn.Linear(4 * 16, 1))
+    model = torch.nn.parallel.DistributedDataParallel(module, process_group=group)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    g = torch.Generator().manual_seed(77 + RANK)
+    losses = []
+    for _ in range(steps):
+        ids = torch.randint(0, 50, (8, 4), generator=g)  # few rows: the ranks' rows overlap
+        target = ids.float().mean(dim=1, keepdim=True) / 50
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(ids), target)
+        loss.backward()
+        assert module[0].weight.grad.is_sparse
+        opt.step()
+        losses.append(loss.item())
+    return losses, module
+
+
+def check_sparse_ddp_matches_gloo():
+    banyan_losses, banyan_model = sparse_ddp_train(G.banyan)
+    gloo_losses, gloo_model = sparse_ddp_train(G.gloo)
+    assert torch.allclose(torch.tensor(banyan_losses), torch.tensor(gloo_losses), rtol=1e-5, atol=1e-7), \
+        (banyan_losses, gloo_losses)
+    for (name, p), (_, q) in zip(banyan_model.named_parameters(), gloo_model.named_parameters()):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-6), f"parameter {name} differs"
+    # The embedding was trained on every rank's rows: the replicas agree.
+    ref = banyan_model[0].weight.detach().clone()
+    dist.broadcast(ref, 0, group=G.gloo)
+    same(banyan_model[0].weight.detach(), ref, "sparse DDP replicas agree")
 
 
 # ---- checks: DistributedDataParallel -----------------------------------------------------
@@ -600,6 +730,13 @@ def collective_checks():
     run("sequence numbers agree and count operations", check_sequence_numbers)
     run("barrier, async barrier, monitored_barrier", check_barriers)
     run("errors name the case and leave the group usable", check_errors)
+    for case in SPARSE_CASES:
+        run(f"sparse all_reduce {case}", check_sparse_allreduce, case, torch.float32, case == "overlapping")
+    for dtype in (torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.uint8, torch.int16, torch.int32,
+                  torch.int64, torch.bool):
+        run(f"sparse all_reduce {name_of(dtype)}", check_sparse_allreduce, "overlapping", dtype, False)
+    run("sparse all_reduce: ranks that disagree get an error naming the rank", check_sparse_errors)
+    run("DistributedDataParallel with a sparse embedding matches gloo", check_sparse_ddp_matches_gloo)
     run("DistributedDataParallel matches gloo", check_ddp_matches_gloo)
 
 
