@@ -600,11 +600,13 @@ def check_sparse_allreduce(case, dtype, async_op):
     t = make_sparse(case, dtype)
     want = gloo_sparse_allreduce(t)
     got = t.clone()
+    version = got._version
     work = dist.all_reduce(got, group=G.banyan, async_op=async_op)
     if async_op:
         result = work.get_future().wait()
         assert len(result) == 1 and result[0] is got, "the future's value is not the input tensor"
         work.wait()
+    assert got._version > version, "the result was written without bumping the version (autograd's check)"
     assert got.is_sparse and got.is_coalesced() == want.is_coalesced() == True, (got.is_coalesced(),
                                                                                  want.is_coalesced())
     assert (got.shape, got.dtype, got.sparse_dim(), got.dense_dim()) == \

@@ -18,6 +18,7 @@
 #include "elements.hpp"
 #include "process_group.hpp"
 
+#include <ATen/SparseTensorUtils.h>
 #include <ATen/core/LegacyTypeDispatch.h>
 
 #include <string>
@@ -157,10 +158,16 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::allreduceSparse(at::Tensor& t
     work = comm_.groupEnd();
   }
   // The sum, when the data has arrived: torch adds up the entries of equal indices (in rank
-  // order, as gloo) and the result replaces the tensor's contents, coalesced.
+  // order, as gloo) and the result replaces the tensor's indices and values, coalesced. It is
+  // what t.copy_(sum) does (the tensor keeps its sizes, which every rank agreed on) but
+  // without copy_'s clone of a result that nothing else holds: at 1% of a 1M x 64 table on 4
+  // ranks that is 10 MB less to allocate, fault in and copy per call.
   staging.then([t, indicesAll, valuesAll]() mutable {
     at::AutoDispatchBelowAutograd noAutogradHere;
-    t.copy_(at::sparse_coo_tensor(indicesAll.t(), valuesAll, t.sizes()).coalesce());
+    const at::Tensor sum = at::sparse_coo_tensor(indicesAll.t(), valuesAll, t.sizes()).coalesce();
+    at::sparse::alias_into_sparse(t, sum._indices(), sum._values());
+    at::sparse::get_sparse_impl(t)->set_coalesced(true);
+    t.unsafeGetTensorImpl()->bump_version();  // as an in-place copy_ would
   });
   return launch(c10d::OpType::ALLREDUCE, op, work, std::move(staging), {t}, opts.timeout);
 }
