@@ -620,6 +620,34 @@ def check_sparse_allreduce(case, dtype, async_op):
     same(got.to_dense().to(dense.dtype), dense.to(dense.dtype), f"{case} against the dense sum")
 
 
+def check_sparse_results_are_kept():
+    """banyan reuses its receive buffers from call to call: earlier results must not change,
+    whether they were summed into new memory or (a single entry, which coalesce may return as
+    it is) not, and several calls in flight at once must not share a buffer."""
+    one = torch.sparse_coo_tensor(torch.tensor([[2], [3]]), torch.tensor([5.0]), (4, 4)) if RANK == 0 else \
+        torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.int64), torch.zeros(0), (4, 4))
+    dist.all_reduce(one, group=G.banyan)
+    kept = [(one, one.to_dense().clone())]
+    for case in ("overlapping", "disjoint", "hybrid 2+1 dims"):
+        t = make_sparse(case, torch.float32)
+        dist.all_reduce(t, group=G.banyan)
+        kept.append((t, t.to_dense().clone()))
+    # Four in flight at once (the pool keeps two buffers), waited in reverse.
+    inputs = [make_sparse(case, torch.float32) for case in ("overlapping", "uncoalesced", "disjoint", "overlapping")]
+    inputs[3] = inputs[3] * 3
+    outputs = [t.clone() for t in inputs]
+    works = [dist.all_reduce(t, group=G.banyan, async_op=True) for t in outputs]
+    for w in reversed(works):
+        w.wait()
+    for i, (t, out) in enumerate(zip(inputs, outputs)):
+        want = gloo_sparse_allreduce(t)
+        same(out._values(), want._values(), f"in flight #{i} values")
+        same(out._indices(), want._indices(), f"in flight #{i} indices")
+    for i, (t, dense) in enumerate(kept):
+        same(t.to_dense(), dense, f"result #{i} after later calls")
+    assert one._nnz() == 1 and one.to_dense()[2, 3].item() == 5.0, one
+
+
 def check_sparse_errors():
     b = G.banyan
     i = torch.tensor([[0, 1], [1, 0]])
@@ -737,6 +765,7 @@ def collective_checks():
     for dtype in (torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.uint8, torch.int16, torch.int32,
                   torch.int64, torch.bool):
         run(f"sparse all_reduce {name_of(dtype)}", check_sparse_allreduce, "overlapping", dtype, False)
+    run("sparse all_reduce: results stay as they were after later calls", check_sparse_results_are_kept)
     run("sparse all_reduce: ranks that disagree get an error naming the rank", check_sparse_errors)
     run("DistributedDataParallel with a sparse embedding matches gloo", check_sparse_ddp_matches_gloo)
     run("DistributedDataParallel matches gloo", check_ddp_matches_gloo)

@@ -8,6 +8,7 @@
 // collectives.cpp (the data-moving collectives), sparse.cpp (all_reduce of sparse tensors),
 // point_to_point.cpp (send/recv).
 
+#include "buffer_pool.hpp"
 #include "work.hpp"
 
 #include <banyan/communicator.hpp>
@@ -100,6 +101,7 @@ class ProcessGroupBanyan : public c10d::ProcessGroup {
   std::chrono::milliseconds timeout_;
   Communicator comm_;
   std::uint64_t monitoredBarriers_ = 0;
+  BufferPool sparseBuffers_;  // the values that sparse all_reduce receives (sparse.cpp)
   // Declared last: destroyed first, after the destructor has closed the communicator, so it
   // completes every Work that close() ended.
   std::unique_ptr<Completer> completer_;

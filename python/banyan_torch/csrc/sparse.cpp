@@ -136,7 +136,7 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::allreduceSparse(at::Tensor& t
   at::Tensor indicesAll = at::empty({total, sparseDim}, at::kLong);
   std::vector<int64_t> valueShape{total};
   valueShape.insert(valueShape.end(), denseSizes.begin(), denseSizes.end());
-  at::Tensor valuesAll = at::empty(valueShape, valuesIn.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor valuesAll = sparseBuffers_.take(valueShape, valuesIn.options());
 
   Staging staging;
   for (const auto& buffer : {indicesIn, valuesIn, indicesAll, valuesAll}) staging.keep(buffer);
@@ -165,7 +165,11 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::allreduceSparse(at::Tensor& t
   staging.then([t, indicesAll, valuesAll]() mutable {
     at::AutoDispatchBelowAutograd noAutogradHere;
     const at::Tensor sum = at::sparse_coo_tensor(indicesAll.t(), valuesAll, t.sizes()).coalesce();
-    at::sparse::alias_into_sparse(t, sum._indices(), sum._values());
+    // valuesAll is a pooled buffer that the next call will overwrite: the result must not
+    // keep it (coalesce may return its input as it is, when nothing needs merging).
+    at::Tensor values = sum._values();
+    if (values.storage().is_alias_of(valuesAll.storage())) values = values.clone();
+    at::sparse::alias_into_sparse(t, sum._indices(), values);
     at::sparse::get_sparse_impl(t)->set_coalesced(true);
     t.unsafeGetTensorImpl()->bump_version();  // as an in-place copy_ would
   });
