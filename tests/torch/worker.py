@@ -668,6 +668,19 @@ def check_sparse_errors():
          "sparse all_reduce after the refused calls")
 
 
+def check_sparse_against_dense():
+    """The last rank passes a dense tensor where the others pass a sparse one: banyan's call
+    check sees an allreduce meet the sparse path's size exchange, and every rank fails at
+    once (not by the timeout). Such a mismatch ends the communicator, so a new group follows."""
+    i = torch.tensor([[0, 1], [1, 0]])
+    x = torch.ones(3, 3) if RANK == SIZE - 1 else torch.sparse_coo_tensor(i, torch.ones(2), (3, 3))
+    start = time.monotonic()
+    expect_error(lambda: dist.all_reduce(x, group=G.banyan), "banyan", "InvalidUsage", "allgather", "allreduce")
+    took = time.monotonic() - start
+    G.rebuild()
+    assert took < 30, f"the mismatch took {took:.1f} s to fail"
+
+
 def sparse_ddp_train(group, steps=5):
     """DDP over `group` of an embedding with sparse gradients and a dense head, from one seed;
     each rank looks up its own rows. Returns (losses, module)."""
@@ -767,6 +780,8 @@ def collective_checks():
         run(f"sparse all_reduce {name_of(dtype)}", check_sparse_allreduce, "overlapping", dtype, False)
     run("sparse all_reduce: results stay as they were after later calls", check_sparse_results_are_kept)
     run("sparse all_reduce: ranks that disagree get an error naming the rank", check_sparse_errors)
+    run("sparse all_reduce: sparse on some ranks, dense on others fails on every rank at once",
+        check_sparse_against_dense)
     run("DistributedDataParallel with a sparse embedding matches gloo", check_sparse_ddp_matches_gloo)
     run("DistributedDataParallel matches gloo", check_ddp_matches_gloo)
 
