@@ -21,6 +21,7 @@ enum class Algorithm {
   Rabenseifner,      // allreduce: recursive-halving reduce-scatter + recursive-doubling allgather
   DoubleTree,        // allreduce: two pipelined binary trees with disjoint interiors, half the data each
   SharedMemory,      // allreduce, allgather on one host: the shared-memory engine (intrahost/), no schedule
+  Ordered,           // allreduce, reduce-scatter, reduce folded in rank order: deterministic mode (docs/numerics.md)
 };
 
 // The algorithm's BANYAN_ALGO name ("recursive-doubling"), as logs and banyan-topo print it.

@@ -11,6 +11,7 @@
 #include "algorithms/double_binary_tree.hpp"
 #include "algorithms/gather_scatter.hpp"
 #include "algorithms/hierarchical.hpp"
+#include "algorithms/ordered.hpp"
 #include "algorithms/rabenseifner.hpp"
 #include "algorithms/recursive_doubling.hpp"
 #include "algorithms/reduce_scatter.hpp"
@@ -133,6 +134,16 @@ std::vector<AlgorithmRow> makeRows() {
       {.algorithm = Algorithm::SharedMemory,
        .name = "shm",
        .serves = {{.collective = Allreduce, .noSchedule = engine}, {.collective = Allgather, .noSchedule = engine}}},
+      // No cost formula: only deterministic mode (selector.hpp), BANYAN_ALGO or a table picks it.
+      {.algorithm = Algorithm::Ordered,
+       .name = "ordered",
+       .pipelined = true,
+       .serves = {{.collective = Allreduce,
+                   .generate = [](const Q& q) { return orderedAllreduce(q.rank, q.size, q.count, q.slice); }},
+                  {.collective = ReduceScatter,
+                   .generate = [](const Q& q) { return orderedReduceScatter(q.rank, q.size, q.count, q.slice); }},
+                  {.collective = Reduce,
+                   .generate = [](const Q& q) { return orderedReduce(q.rank, q.size, q.root, q.count, q.slice); }}}},
   };
 }
 

@@ -31,6 +31,8 @@ std::string reason(Collective collective, int size, std::size_t bytes) {
       return "double binary tree: 2 log2(n) pipelined steps, half the data per tree";
     case Algorithm::SharedMemory:
       return "one host: the shared-memory engine";
+    case Algorithm::Ordered:
+      return "deterministic mode: folded in rank order";
     case Algorithm::RecursiveDoubling:
       if (collective == Collective::Allgather) {
         return fmt::format("power-of-two ranks, output <= {} B: log2(n) rounds, ring's bytes",
