@@ -56,6 +56,11 @@ struct Options {
   // BANYAN_TUNE_FILE: a measured tuning table (banyan-algo-compare --tune-out; docs/topology.md)
   // the automatic choice follows where it covers a call. An empty string: no table.
   std::optional<std::string> tuneFile;
+  // BANYAN_DETERMINISTIC: allreduce, reduce_scatter and reduce give bitwise the same result for
+  // the same inputs whatever the algorithm setting, size band, transport or slice size (for a
+  // given rank count, dtype and op): every element folds in ascending rank order
+  // (docs/numerics.md). Default false. Every rank must set the same value.
+  std::optional<bool> deterministic;
   // BANYAN_HEARTBEAT_MS: period of the liveness heartbeats (0: none). Default 1000 ms.
   std::optional<std::chrono::milliseconds> heartbeat;
   // BANYAN_HEARTBEAT_MISSES: silent periods before a neighbour is declared lost. Default 5.

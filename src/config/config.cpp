@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 36> kVariables{{
+constexpr std::array<Variable, 37> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -113,6 +113,12 @@ constexpr std::array<Variable, 36> kVariables{{
      "call, after BANYAN_ALGO's bands; ignored, with an INFO line saying why, on another layout. Every rank must "
      "read the same table (checked through the store at creation). Options::tuneFile, when set, replaces it (an "
      "empty string: no table)."},
+    {"BANYAN_DETERMINISTIC", "0",
+     "1: allreduce, reduce_scatter and reduce give bitwise the same result for the same inputs whatever "
+     "BANYAN_ALGO, the tuning table, the size band, BANYAN_SLICE_BYTES or the transport (for a given rank count, "
+     "dtype and op): each element is folded in ascending rank order (docs/numerics.md). Those collectives then "
+     "ignore BANYAN_ALGO bands and tuning tables (an INFO line says so). Options::deterministic, when set, replaces "
+     "it."},
     {"BANYAN_AUTH", "on",
      "on: every TCP connection between ranks, and every session with a TcpStore that knows the job "
      "key, starts with a challenge-response proving both ends hold the job key (docs/security.md). "
@@ -455,6 +461,14 @@ Config resolve(const Options& options) {
     config.tuneFile = *options.tuneFile;
   } else if (const char* v = env("BANYAN_TUNE_FILE")) {
     config.tuneFile = v;
+  }
+
+  if (options.deterministic) {
+    config.deterministic = *options.deterministic;
+  } else if (const char* v = env("BANYAN_DETERMINISTIC")) {
+    const std::string value = lower(v);
+    if (value != "0" && value != "1") fail(ErrorCode::InvalidUsage, "BANYAN_DETERMINISTIC: '{}' must be 0 or 1", v);
+    config.deterministic = value == "1";
   }
 
   if (options.debug) {

@@ -68,6 +68,9 @@ struct Config {
   // BANYAN_TUNE_FILE (or Options::tuneFile): a measured tuning table (tuning/tune_table.hpp);
   // empty: none, the cost model decides.
   std::string tuneFile;
+  // BANYAN_DETERMINISTIC (or Options::deterministic): allreduce, reduce-scatter and reduce give
+  // the same bits whatever algorithm, size band or transport (docs/numerics.md).
+  bool deterministic = false;
   // How long the progress thread and blocking waits poll before they sleep.
   // Unset: 50 us when ranks do not outnumber cores, else 200 us yielding (see CommunicatorImpl).
   std::optional<std::chrono::microseconds> spin;

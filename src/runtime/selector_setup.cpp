@@ -119,6 +119,14 @@ std::unique_ptr<tuning::Selector> makeSelector(Store& store, int rank, int size,
       selector->setTable(std::move(*table));
     }
   }
+  if (config.deterministic) {
+    selector->setDeterministic(true);
+    log::info(where,
+              "BANYAN_DETERMINISTIC: allreduce, reduce_scatter and reduce fold in rank order (the shared-memory "
+              "engine on one host for allreduce, else the ordered schedule); {}, tuning tables and the cost model "
+              "do not choose for them",
+              config.algoSource);
+  }
   return selector;
 }
 

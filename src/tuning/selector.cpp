@@ -31,8 +31,20 @@ void Selector::setSharedMemory(SharedMemoryEngine engine, const std::string& abs
   engine_ = std::move(engine);
 }
 
+bool reducesInOrder(Collective collective) {
+  return collective == Collective::Allreduce || collective == Collective::ReduceScatter ||
+         collective == Collective::Reduce;
+}
+
 Choice Selector::choose(Collective collective, std::size_t bytes) const {
   Choice choice;
+  if (deterministic_ && reducesInOrder(collective)) {
+    // Short strings (in std::string's own buffer): this runs on every such call.
+    const bool engine = collective == Collective::Allreduce && engine_ && engine_(collective, bytes);
+    choice.algorithm = engine ? Algorithm::SharedMemory : Algorithm::Ordered;
+    choice.why = "deterministic";
+    return choice;
+  }
   if (const auto band = findBand(bands_, collective, bytes)) {
     choice.algorithm = band->algorithm;
     choice.forced = true;

@@ -72,6 +72,13 @@ class Selector {
   // band naming shm where the engine does not take the call leaves that call to the model.
   void setTable(TuneTable table) { table_ = std::move(table); }
 
+  // Deterministic mode (BANYAN_DETERMINISTIC, docs/numerics.md): allreduce, reduce-scatter and
+  // reduce take an algorithm that folds in rank order whatever the bands, the table and the
+  // model say: the shared-memory engine for the allreduces it takes (it folds in rank order),
+  // else the ordered schedules. The other collectives choose as usual.
+  void setDeterministic(bool on) { deterministic_ = on; }
+  bool deterministic() const { return deterministic_; }
+
   Choice choose(Collective collective, std::size_t bytes) const;
 
   const topology::Topology& topology() const { return topology_; }
@@ -82,6 +89,11 @@ class Selector {
   std::string source_;
   SharedMemoryEngine engine_;
   std::optional<TuneTable> table_;
+  bool deterministic_ = false;
 };
+
+// Whether the collective's result depends on the order in which ranks' data are combined
+// (for floating sums; deterministic mode routes every dtype and op of it alike).
+bool reducesInOrder(Collective collective);
 
 }  // namespace banyan::tuning

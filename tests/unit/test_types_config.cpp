@@ -142,6 +142,22 @@ TEST_CASE("BANYAN_CHECK switches the call check off and on", "[config]") {
   CHECK(config::resolve({}).checkCalls);
 }
 
+TEST_CASE("BANYAN_DETERMINISTIC and Options::deterministic", "[config][deterministic]") {
+  CHECK_FALSE(config::resolve({}).deterministic);
+  {
+    ScopedEnv on("BANYAN_DETERMINISTIC", "1");
+    CHECK(config::resolve({}).deterministic);
+    Options off;
+    off.deterministic = false;
+    CHECK_FALSE(config::resolve(off).deterministic);  // the code's field wins
+  }
+  Options on;
+  on.deterministic = true;
+  CHECK(config::resolve(on).deterministic);
+  ScopedEnv bad("BANYAN_DETERMINISTIC", "yes");
+  CHECK_THROWS_WITH(config::resolve({}), Catch::Contains("BANYAN_DETERMINISTIC: 'yes' must be 0 or 1"));
+}
+
 TEST_CASE("every variable the code reads is in docs/configuration.md", "[config]") {
   std::ifstream file(BANYAN_SOURCE_DIR "/docs/configuration.md");
   REQUIRE(file.good());
