@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -330,7 +331,8 @@ TEST_CASE("bench report: bus bandwidth factors are nccl-tests'", "[bench]") {
 TEST_CASE("bench report: root and op columns", "[bench]") {
   BenchArgs args = *parse({"reduce", "-r", "2", "-o", "max", "-b", "1K", "-e", "1K"}).args;
   Report report(ReportInfo{"banyan-bench", "banyan", 4, args});
-  const std::string line = report.addRow({planSize(Collective::reduce, 1024, DataType::f32, 4), {10.0, 0}, {10.0, 0}});
+  const std::string line =
+      report.addRow({planSize(Collective::reduce, 1024, DataType::f32, 4), {10.0, 0}, {10.0, 0}, {}});
   CHECK(line.find("     max       2") != std::string::npos);
   CHECK(report.json().find("\"root\": 2") != std::string::npos);
   CHECK(report.json().find("\"collective\": \"reduce\"") != std::string::npos);
@@ -338,7 +340,7 @@ TEST_CASE("bench report: root and op columns", "[bench]") {
   args = *parse({"alltoall", "-r", "2", "-b", "1K", "-e", "1K"}).args;
   Report unrooted(ReportInfo{"banyan-bench", "banyan", 4, args});
   const std::string other =
-      unrooted.addRow({planSize(Collective::alltoall, 1024, DataType::f32, 4), {10.0, 0}, {0.0, -1}});
+      unrooted.addRow({planSize(Collective::alltoall, 1024, DataType::f32, 4), {10.0, 0}, {0.0, -1}, {}});
   CHECK(other.find("    none      -1") != std::string::npos);
   CHECK(unrooted.json().find("\"root\": -1") != std::string::npos);
 
@@ -349,7 +351,7 @@ TEST_CASE("bench report: root and op columns", "[bench]") {
   args = *parse({"sendrecv", "-r", "1", "-o", "max", "-b", "1K", "-e", "1K"}).args;
   Report p2p(ReportInfo{"banyan-bench", "banyan", 4, args});
   const std::string p2pLine =
-      p2p.addRow({planSize(Collective::sendrecv, 1024, DataType::f32, 4), {10.0, 0}, {20.0, 0}});
+      p2p.addRow({planSize(Collective::sendrecv, 1024, DataType::f32, 4), {10.0, 0}, {20.0, 0}, {}});
   CHECK(p2pLine.find("    none      -1") != std::string::npos);
   // 1024 B in 10 us: algbw 0.10 GB/s, busbw the same (factor 1).
   CHECK(p2pLine.find("   10.00    0.10    0.10      0") != std::string::npos);
@@ -389,7 +391,7 @@ TEST_CASE("bench report: the nccl-tests table", "[bench]") {
   CHECK(header.find(expectedHeader) != std::string::npos);
 
   // 1 MB in 1000 us: algbw 1.00, busbw 1.50 with 4 ranks.
-  ResultRow row{planSize(Collective::allreduce, 1'000'000, DataType::f32, 4), {1000.0, 0}, {500.0, 3}};
+  ResultRow row{planSize(Collective::allreduce, 1'000'000, DataType::f32, 4), {1000.0, 0}, {500.0, 3}, {}};
   const std::string line = report.addRow(row);
   CHECK(line ==
         "     1000000        250000     float     sum      -1  1000.00    1.00    1.50      0   500.00"
@@ -408,7 +410,7 @@ TEST_CASE("bench report: the nccl-tests table", "[bench]") {
 TEST_CASE("bench report: unchecked rows, allgather, JSON", "[bench]") {
   BenchArgs args = *parse({"allgather", "-c", "0", "-b", "1K", "-e", "1K"}).args;
   Report report(ReportInfo{"banyan-bench-mpi", "openmpi", 2, args});
-  ResultRow row{planSize(Collective::allgather, 1024, DataType::f32, 2), {10.0, -1}, {20.0, -1}};
+  ResultRow row{planSize(Collective::allgather, 1024, DataType::f32, 2), {10.0, -1}, {20.0, -1}, {}};
   const std::string line = report.addRow(row);
   CHECK(line.find("    none      -1") != std::string::npos);
   CHECK(line.find("N/A") != std::string::npos);
@@ -615,4 +617,47 @@ TEST_CASE("bench data: the other collectives' expected results", "[bench]") {
   for (std::size_t i = 0; i < 5; ++i) block0[i] = static_cast<float>(scatter.inputValue(0, i));
   CHECK(scatter.countWrong(block0.data(), 5, 5, DataType::f32, 0) == 0);
   CHECK(scatter.countWrong(block0.data(), 5, 5, DataType::f32, 1) == 5);  // rank 1 got rank 0's block
+}
+
+TEST_CASE("bench args: -D/--digest, its inputs and its column", "[bench][deterministic]") {
+  CHECK_FALSE(parse({"allreduce"}).args->digest);
+  const BenchArgs args = *parse({"allreduce", "-D", "1", "-b", "1K", "-e", "1K"}).args;
+  CHECK(args.digest);
+  CHECK_FALSE(args.check);  // the digest's inputs replace the check's
+  CHECK(parse({"allreduce", "--digest=1", "-d", "f64"}).args->digest);
+  CHECK(parse({"allreduce", "--digest", "0"}).args->check);
+  CHECK_THAT(parse({"allreduce", "-D", "2"}).error, Catch::Contains("invalid value '2' for -D/--digest"));
+  CHECK_THAT(parse({"allreduce", "-D", "1", "-d", "i32"}).error,
+             Catch::Contains("-D/--digest 1 needs a floating type (f32 f64 f16 bf16), not i32"));
+  CHECK_THAT(benchUsage("banyan-bench"), Catch::Contains("-D, --digest <0|1>"));
+
+  // The inputs: the same for the same (seed, rank, index), different across ranks, and of
+  // mixed magnitude, so that the order of a sum shows in its bits.
+  std::vector<float> a(1000), b(1000), c(1000);
+  fillMixed(a.data(), a.size(), DataType::f32, 0);
+  fillMixed(b.data(), b.size(), DataType::f32, 0);
+  fillMixed(c.data(), c.size(), DataType::f32, 1);
+  CHECK(a == b);
+  CHECK(a != c);
+  const auto [low, high] =
+      std::minmax_element(a.begin(), a.end(), [](float x, float y) { return std::abs(x) < std::abs(y); });
+  CHECK(std::abs(*high) / std::abs(*low) > 1e6f);
+  std::vector<float> d(1000);
+  fillMixed(d.data(), d.size(), DataType::f32, 2);
+  int orderShows = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) orderShows += (a[i] + c[i]) + d[i] != a[i] + (c[i] + d[i]) ? 1 : 0;
+  CHECK(orderShows > 100);
+  std::vector<std::int32_t> ints(4);
+  CHECK_THROWS(fillMixed(ints.data(), ints.size(), DataType::i32, 0));
+  // FNV-1a 64's published value for "a".
+  CHECK(fnv1a64("a", 1) == 0xaf63dc4c8601ec8cull);
+
+  // The column: rank 0's digest as 16 hex digits, "-" where rank 0 has no result.
+  Report report(ReportInfo{"banyan-bench", "banyan", 4, args});
+  CHECK(report.header({}).find("#wrong            digest\n") != std::string::npos);
+  ResultRow row{planSize(Collective::allreduce, 1024, DataType::f32, 4), {10.0, -1}, {10.0, -1}, 0x0123456789abcdefull};
+  CHECK(report.addRow(row).ends_with("  0123456789abcdef\n"));
+  row.digest.reset();
+  CHECK(report.addRow(row).ends_with("                 -\n"));
+  CHECK(report.json().find("\"digest\": \"0123456789abcdef\"") != std::string::npos);
 }

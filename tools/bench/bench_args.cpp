@@ -66,7 +66,7 @@ struct FlagSpec {
   std::string_view longName;   // "--minbytes"
   bool takesValue;
 };
-constexpr std::array<FlagSpec, 15> kFlags{{
+constexpr std::array<FlagSpec, 16> kFlags{{
     {"-b", "--minbytes", true},
     {"-e", "--maxbytes", true},
     {"-f", "--stepfactor", true},
@@ -81,6 +81,7 @@ constexpr std::array<FlagSpec, 15> kFlags{{
     {"-T", "--time_budget", true},
     {"-np", "--nranks", true},
     {"-J", "--json", true},
+    {"-D", "--digest", true},
     {"-h", "--help", false},
 }};
 
@@ -124,6 +125,10 @@ std::string applyFlag(const FlagSpec& spec, std::string_view value, BenchArgs& a
     auto b = parseFlag01(value);
     if (!b) return bad("0 or 1");
     args.check = *b;
+  } else if (name == "-D") {
+    auto b = parseFlag01(value);
+    if (!b) return bad("0 or 1");
+    args.digest = *b;
   } else if (name == "-z") {
     auto b = parseFlag01(value);
     if (!b) return bad("0 or 1");
@@ -269,6 +274,13 @@ ParseResult parseBenchArgs(const std::vector<std::string_view>& argv) {
   if (args.numRanks && args.root >= *args.numRanks) {
     return fail(fmt::format("-r/--root ({}) must be below -np/--nranks ({})", args.root, *args.numRanks));
   }
+  if (args.digest) {
+    const DataType t = args.dataType;
+    if (t != DataType::f32 && t != DataType::f64 && t != DataType::f16 && t != DataType::bf16) {
+      return fail(fmt::format("-D/--digest 1 needs a floating type (f32 f64 f16 bf16), not {}", dataTypeName(t)));
+    }
+    args.check = false;  // the digest's inputs replace the check's
+  }
   if (args.stepFactor <= 1 && args.stepBytes == 0) {
     return fail("-i/--stepbytes must be at least 1 when -f/--stepfactor is 1");
   }
@@ -311,6 +323,11 @@ std::string benchUsage(std::string_view program) {
       "                             estimated from the last warmup iteration (default 0: off)\n"
       "  -np, --nranks <n>          launch n local ranks (banyan-bench only)\n"
       "  -J, --json <file>          also write every result row as JSON to <file>\n"
+      "  -D, --digest <0|1>         1: fill inputs with seeded pseudo-random floats of mixed\n"
+      "                             magnitude (the same on every run; the order of summation\n"
+      "                             changes the bits) and print, as the last column, the FNV-1a\n"
+      "                             64 digest of rank 0's out-of-place result; turns -c off;\n"
+      "                             floating types only (default 0)\n"
       "  -h, --help                 this text\n",
       program);
 }

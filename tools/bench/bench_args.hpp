@@ -75,7 +75,10 @@ struct BenchArgs {
   double timeBudgetSeconds = 0;
   std::optional<int> numRanks;  // -np N: launch N local ranks
   std::string jsonPath;         // -J file: also write every row as JSON
-  bool help = false;            // -h: print usage and exit 0 (other fields left at defaults)
+  // -D 1: seeded mixed-magnitude inputs (tools/bench/digest.hpp) and the digest of rank 0's
+  // out-of-place result as the last column; floating types only, and no -c check.
+  bool digest = false;
+  bool help = false;  // -h: print usage and exit 0 (other fields left at defaults)
 };
 
 // Outcome of parsing: the arguments, or a message saying what is wrong (exit code 2).

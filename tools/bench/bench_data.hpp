@@ -7,6 +7,7 @@
 // share it without another library.
 
 #include "tools/bench/bench_args.hpp"
+#include "tools/bench/digest.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 namespace banyan::bench {
@@ -114,6 +116,25 @@ decltype(auto) visitDataType(DataType type, Fn&& fn) {
       return fn.template operator()<std::int16_t>();
   }
   throw std::invalid_argument("invalid data type");
+}
+
+// -D 1's inputs: mixedValue(seed, rank, i) in the buffer's floating type (rounded to it).
+inline void fillMixed(void* buffer, std::size_t count, DataType type, int rank, std::uint64_t seed = 1) {
+  visitDataType(type, [&]<typename T>() {
+    T* out = static_cast<T*>(buffer);
+    for (std::size_t i = 0; i < count; ++i) {
+      const double value = mixedValue(seed, rank, i);
+      if constexpr (std::is_same_v<T, Half>) {
+        out[i] = Half{floatToHalf(static_cast<float>(value))};
+      } else if constexpr (std::is_same_v<T, BFloat16>) {
+        out[i] = BFloat16{floatToBFloat16(static_cast<float>(value))};
+      } else if constexpr (std::is_floating_point_v<T>) {
+        out[i] = static_cast<T>(value);
+      } else {
+        throw std::invalid_argument("mixed-magnitude inputs need a floating type");
+      }
+    }
+  });
 }
 
 // The values. `rank` of `nranks` contributes inputValue(rank, i) at index i of its send buffer;

@@ -34,6 +34,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -221,7 +222,11 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
   const DataPattern pattern(args.collective, args.op, nranks, args.root);
   // Inputs do not depend on the size, so one fill serves the whole sweep, checked or not
   // (timing on well-formed numbers avoids denormal slowdowns in the reduction).
-  pattern.fillInput(send.get(), bufferCount, args.dataType, rank);
+  if (args.digest) {
+    fillMixed(send.get(), bufferCount, args.dataType, rank);
+  } else {
+    pattern.fillInput(send.get(), bufferCount, args.dataType, rank);
+  }
   std::memset(recv.get(), 0xff, std::max<std::size_t>(bufferCount * elem, 1));
 
   // The JSON file is opened before the sweep, so that a bad path fails in a second rather than
@@ -251,7 +256,8 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
     const SizePlan plan = planSize(args.collective, sweepBytes, args.dataType, nranks);
     double times[2] = {0, 0};
     int iters[2] = {0, 0};
-    std::int64_t wrong[2] = {-1, -1};  // -1: not checked (or not measured)
+    std::int64_t wrong[2] = {-1, -1};     // -1: not checked (or not measured)
+    std::optional<std::uint64_t> digest;  // -D 1: of rank 0's out-of-place result
     for (int place = 0; place < 2; ++place) {
       const bool inPlace = place == 1;
       // A rank sending nothing (sizes below nranks elements where the size is split over the
@@ -300,12 +306,19 @@ int runBenchmark(Backend& backend, const BenchArgs& args, const std::string& pro
         backend.run(call);
         wrong[place] = pattern.countWrong(placement.result, placement.resultCount, plan.callCount, args.dataType, rank);
       }
+      if (args.digest && !inPlace) {
+        // One more call from a reset buffer, so the digest is of that call's result alone.
+        std::memset(recv.get(), 0xff, std::max(plan.sendCount, plan.recvCount) * elem);
+        prepare();
+        backend.run(call);
+        if (rank == 0 && placement.resultCount > 0) digest = fnv1a64(placement.result, placement.resultCount * elem);
+      }
     }
     backend.maxOverRanks(times, 2);
     // Unchecked is -1 on every rank alike; a sum of -1s stays negative, which means N/A.
     backend.sumOverRanks(wrong, 2);
     ResultRow row{plan, Measurement{times[0], wrong[0] < 0 ? -1 : wrong[0], iters[0]},
-                  Measurement{times[1], wrong[1] < 0 ? -1 : wrong[1], iters[1]}};
+                  Measurement{times[1], wrong[1] < 0 ? -1 : wrong[1], iters[1]}, digest};
     const std::string line = report.addRow(row);
     progress.clear();
     if (rank == 0) detail::printAndFlush(line);

@@ -12,7 +12,7 @@ namespace {
 // Right edges of the table's columns, as in nccl-tests: size, count, type, redop, root, then
 // time, algbw, busbw, #wrong for out-of-place and again for in-place.
 constexpr int kSizeWidth = 12, kCountWidth = 14, kTypeWidth = 10, kOpWidth = 8, kRootWidth = 8;
-constexpr int kTimeWidth = 9, kBwWidth = 8, kWrongWidth = 7;
+constexpr int kTimeWidth = 9, kBwWidth = 8, kWrongWidth = 7, kDigestWidth = 18;
 
 // Keeps the time column 7 characters wide over the usual range, like nccl-tests.
 std::string formatTime(double us) {
@@ -153,7 +153,13 @@ std::string Report::header(const std::vector<RankInfo>& ranks) const {
   std::string titles = fmt::format("#{:>{}}{:^{}}{:^{}}", "", left - 1, "out-of-place", place, "in-place", place);
   while (!titles.empty() && titles.back() == ' ') titles.pop_back();
   out += titles + "\n";
-  out += tableHeader();
+  std::string table = tableHeader();
+  if (a.digest) {
+    // The digest column after the in-place columns, on the first of the two header lines.
+    const std::size_t end = table.find('\n');
+    table.insert(end, fmt::format("{:>{}}", "digest", kDigestWidth));
+  }
+  out += table;
   return out;
 }
 
@@ -171,7 +177,9 @@ std::string Report::addRow(const ResultRow& row) {
   return fmt::format("{:>{}}{:>{}}{:>{}}{:>{}}{:>{}}", row.plan.bytes, kSizeWidth, row.plan.count, kCountWidth,
                      ncclTypeName(a.dataType), kTypeWidth, opColumn(a), kOpWidth, hasRoot(a.collective) ? a.root : -1,
                      kRootWidth) +
-         formatMeasurement(row.plan, row.outOfPlace) + formatMeasurement(row.plan, row.inPlace) + "\n";
+         formatMeasurement(row.plan, row.outOfPlace) + formatMeasurement(row.plan, row.inPlace) +
+         (a.digest ? fmt::format("{:>{}}", row.digest ? fmt::format("{:016x}", *row.digest) : "-", kDigestWidth) : "") +
+         "\n";
 }
 
 std::int64_t Report::wrongTotal() const {
@@ -226,9 +234,10 @@ std::string Report::json() const {
       first = false;
       out += fmt::format(
           "{{{}, \"bytes\": {}, \"count\": {}, \"time_us\": {}, \"algbw\": {}, \"busbw\": {}, "
-          "\"iters\": {}, \"wrong\": {}, \"in_place\": {}}}",
+          "\"iters\": {}, \"wrong\": {}, \"in_place\": {}{}}}",
           common, row.plan.bytes, row.plan.count, jsonNumber(m.timeUs), jsonNumber(alg), jsonNumber(alg * factor),
-          m.iters, m.wrong < 0 ? std::string("null") : fmt::format("{}", m.wrong), inPlace);
+          m.iters, m.wrong < 0 ? std::string("null") : fmt::format("{}", m.wrong), inPlace,
+          !inPlace && row.digest ? fmt::format(", \"digest\": \"{:016x}\"", *row.digest) : "");
     }
   }
   out += "\n  ]\n}\n";

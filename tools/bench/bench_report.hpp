@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,9 @@ struct ResultRow {
   SizePlan plan;
   Measurement outOfPlace;
   Measurement inPlace;
+  // -D 1: FNV-1a 64 of rank 0's out-of-place result (nullopt: rank 0 has none, as a reduce's
+  // non-root, or no -D).
+  std::optional<std::uint64_t> digest;
 };
 
 struct ReportInfo {
