@@ -151,3 +151,28 @@ TEST_CASE("one host: the table wins over the shared-memory engine, and shm from 
   CHECK(choice.algorithm != Algorithm::SharedMemory);
   CHECK_FALSE(choice.measured);
 }
+
+TEST_CASE("deterministic mode: bands, tables and the model do not choose for reductions",
+          "[unit][tuning][deterministic]") {
+  for (bool engine : {false, true}) {
+    INFO("shared-memory engine " << engine);
+    tuning::Selector selector(simulatedHosts(engine ? 1 : 2, 4),
+                              tuning::parseAlgoOverride("allreduce:0-:ring;reduce_scatter:0-:ring;reduce:0-:chain;"
+                                                        "allgather:0-:ring"));
+    if (engine) selector.setSharedMemory([](Collective, std::size_t) { return true; }, "");
+    selector.setTable(tuning::parseTuneTable(
+        engine ? "layout 1x4\nallreduce 0-1G rabenseifner\n" : "layout 2x4\nallreduce 0-1G rabenseifner\n", "d.tune"));
+    CHECK(selector.choose(Collective::Allreduce, 1 << 20).algorithm == Algorithm::Ring);  // the band, before
+    selector.setDeterministic(true);
+    for (std::size_t bytes : {std::size_t{8}, std::size_t{64} << 10, std::size_t{64} << 20}) {
+      const auto allreduce = selector.choose(Collective::Allreduce, bytes);
+      CHECK(allreduce.algorithm == (engine ? Algorithm::SharedMemory : Algorithm::Ordered));
+      CHECK_FALSE(allreduce.forced);
+      CHECK(allreduce.why == "deterministic");
+      CHECK(selector.choose(Collective::ReduceScatter, bytes).algorithm == Algorithm::Ordered);
+      CHECK(selector.choose(Collective::Reduce, bytes).algorithm == Algorithm::Ordered);
+      // Collectives that only move data choose as before.
+      CHECK(selector.choose(Collective::Allgather, bytes).algorithm == Algorithm::Ring);
+    }
+  }
+}
