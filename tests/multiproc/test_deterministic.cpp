@@ -258,3 +258,40 @@ TEST_CASE("deterministic mode: the same bits whatever the algorithm, size band, 
   }
   rmdir(dir.c_str());
 }
+
+TEST_CASE("deterministic mode says once that it overrides BANYAN_ALGO, and which algorithm runs",
+          "[multiproc][deterministic]") {
+  const std::string dir = makeTempDir("banyan-deterministic-log");
+  const std::string path = dir + "/rank0.log";
+  bootstrap::LaunchOptions options = over("tcp");
+  options.environment["BANYAN_ALGO"] = "allreduce:0-:ring;reduce:0-:chain";
+  options.environment["BANYAN_DETERMINISTIC"] = "1";
+  options.environment["BANYAN_DEBUG"] = "info";
+  options.environment["BANYAN_DEBUG_SUBSYS"] = "tuning";
+  runRanks(
+      3,
+      [&](int rank) {
+        RANK_EXPECT(rank, std::freopen(rank == 0 ? path.c_str() : "/dev/null", "w", stderr) != nullptr);
+        auto comm = Communicator::fromEnvironment();
+        std::vector<double> data(1000, 1.0 + rank), out(1000);
+        comm.allreduce(data.data(), out.data(), data.size(), DataType::f64, ReduceOp::sum);
+        comm.reduce(data.data(), out.data(), data.size(), DataType::f64, ReduceOp::sum, 0);
+        std::fflush(stderr);
+        return 0;
+      },
+      options);
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  std::remove(path.c_str());
+  rmdir(dir.c_str());
+  const std::string log = text.str();
+  INFO(log);
+  const std::string line = "BANYAN_DETERMINISTIC: allreduce, reduce_scatter and reduce fold in rank order";
+  const auto first = log.find(line);
+  CHECK(first != std::string::npos);
+  CHECK(log.find(line, first + 1) == std::string::npos);  // once
+  CHECK(log.find("allreduce of 8000 B per rank uses ordered (deterministic)") != std::string::npos);
+  CHECK(log.find(": reduce of 8000 B per rank uses ordered (deterministic)") != std::string::npos);
+  CHECK(log.find("uses ring") == std::string::npos);
+}
