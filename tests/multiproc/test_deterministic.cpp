@@ -58,13 +58,15 @@ std::vector<Variant> variants(int size, const std::string& transport) {
   return all;
 }
 
-enum class Op { Allreduce, AllreduceAvg, ReduceScatter, Reduce };
+enum class Op { Allreduce, AllreduceAvg, AllreduceInPlace, ReduceScatter, Reduce };
 const char* opName(Op op) {
   switch (op) {
     case Op::Allreduce:
       return "allreduce";
     case Op::AllreduceAvg:
       return "allreduce-avg";
+    case Op::AllreduceInPlace:
+      return "allreduce-in-place";
     case Op::ReduceScatter:
       return "reduce_scatter";
     case Op::Reduce:
@@ -93,6 +95,7 @@ std::vector<Call> calls(int size) {
       all.push_back({Op::Reduce, type, count});
     }
     all.push_back({Op::AllreduceAvg, type, (std::size_t{48} << 10) / element + 3});
+    all.push_back({Op::AllreduceInPlace, type, (std::size_t{48} << 10) / element + 3});
   }
   return all;
 }
@@ -147,6 +150,10 @@ std::pair<std::vector<T>, std::vector<T>> runCall(Communicator& comm, const Call
     case Op::Allreduce:
     case Op::AllreduceAvg:
       comm.allreduce(input.data(), out.data(), n, call.type, call.op == Op::Allreduce ? ReduceOp::sum : ReduceOp::avg);
+      return {out, fold};
+    case Op::AllreduceInPlace:
+      out = input;
+      comm.allreduce(out.data(), n, call.type, ReduceOp::sum);
       return {out, fold};
     case Op::ReduceScatter:
       out.resize(n);
