@@ -1,7 +1,7 @@
 # The two commands of the README. Both install what is missing (tools/install-deps.sh) and build.
 BUILD ?= build
 
-.PHONY: all deps build test test-sanitize fuzz bench install clean
+.PHONY: all deps build test test-sanitize test-torch-upstream fuzz bench install clean
 
 all: build
 
@@ -14,6 +14,11 @@ build: deps
 
 test: build
 	@tools/run-tests.sh $(BUILD)
+
+# PyTorch's own distributed tests, all of them, on banyan and gloo at world sizes 2 and 3 (about
+# 45 minutes; make test runs a selection); docs/testing.md.
+test-torch-upstream: build
+	@tools/torch-upstream.sh $(BUILD)
 
 # The multi-process suite under ASan+UBSan (build-asan) and TSan (build-tsan); docs/testing.md.
 test-sanitize: deps

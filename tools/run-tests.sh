@@ -10,13 +10,16 @@ mkdir -p "$out"
 
 # name:deadline-in-seconds. torch_tests is tests/torch/driver.py, run with /usr/bin/python3
 # against this build's banyan_torch; it writes the same JUnit report as the Catch2 binaries.
+# torch_upstream is tests/torch/upstream_suite.py --tests ci: a timed selection of PyTorch's own
+# distributed tests (collectives, subgroups, DDP) on banyan at world sizes 2 and 3, each of which
+# must pass (tools/torch-upstream.sh runs the whole suite on banyan and gloo; docs/testing.md).
 # python_tests is tests/python/driver.py, the same for the banyan package (no torch).
 # ofi_tests (the ofi transport's own cases, linking its module) exists only in builds with
 # libfabric; without it the suite is left out and said so.
 # RUN_TESTS_SUITES (space-separated name:deadline) replaces the list and RUN_TESTS_SPEC adds a
 # Catch2 test spec to multiproc_tests: tools/run-sanitize.sh runs the multi-process suite (or a
 # subset) of a sanitizer build this way. Both are test-run knobs, not read by banyan.
-read -r -a suites <<<"${RUN_TESTS_SUITES:-unit_tests:600 multiproc_tests:1800 ofi_tests:900 torch_tests:900 python_tests:300}"
+read -r -a suites <<<"${RUN_TESTS_SUITES:-unit_tests:600 multiproc_tests:1800 ofi_tests:900 torch_tests:900 torch_upstream:420 python_tests:300}"
 # RUN_TESTS_FUZZ=0 leaves out the libFuzzer targets (tools/run-fuzz.sh, one case each).
 fuzz=${RUN_TESTS_FUZZ:-1}
 
@@ -60,6 +63,11 @@ for entry in "${suites[@]}"; do
     binary="$build/python/banyan_torch/__init__.py"
     command=(env PYTHONPATH="$build/python" /usr/bin/python3 "$(dirname "$0")/../tests/torch/driver.py" --out "$xml")
   fi
+  if [[ "$name" == torch_upstream ]]; then
+    binary="$build/python/banyan_torch/__init__.py"
+    command=(env PYTHONPATH="$build/python" /usr/bin/python3 "$(dirname "$0")/../tests/torch/upstream_suite.py"
+             --backend banyan --world-size 2 3 --tests ci --out "$xml")
+  fi
   if [[ "$name" == python_tests ]]; then
     # Pure Python over libbanyan's C interface: built whenever /usr/bin/python3 exists.
     binary="$build/python/banyan/__init__.py"
@@ -79,7 +87,7 @@ for entry in "${suites[@]}"; do
   echo "== $name"
   # A Catch2 binary prints a progress line every 20 s (tests/support/catch_main.cpp): it is told
   # how many cases it will run.
-  if [[ "$name" != torch_tests ]]; then
+  if [[ "$name" != torch_tests && "$name" != torch_upstream ]]; then
     RUN_TESTS_PROGRESS=$("$binary" --list-test-names-only ${filter[$name]:+"${filter[$name]}"} | grep -c . || true)
     export RUN_TESTS_PROGRESS
   fi

@@ -205,7 +205,12 @@ def run_one(backend, ws, names, timeout, log_dir):
         os.mkdir(proof)
         env = dict(os.environ, BANYAN_SUITE_BACKEND=backend, WORLD_SIZE=str(ws), TEMP_DIR=work,
                    BANYAN_SUITE_PROOF=proof, MASTER_ADDR="127.0.0.1", OMP_NUM_THREADS="1",
-                   DISTRIBUTED_TESTS_DEFAULT_TIMEOUT=str(timeout))
+                   DISTRIBUTED_TESTS_DEFAULT_TIMEOUT=str(timeout),
+                   # Upstream runs the suite once with env:// and once with file:// (spawn style
+                   # initialises with a per-test file either way); INIT_METHOD is read only by
+                   # test_barrier_timeout_global, which needs file://. The ranks get a fresh
+                   # file per test from TestDistBackend.setUp.
+                   INIT_METHOD=f"file://{work}/init")
         env.pop("RANK", None)
         log = open(os.path.join(log_dir, f"{backend}-ws{ws}.log"), "w") if log_dir else None
         # The child prints one line per test; pass them on and keep them for the log. It stays in
@@ -245,7 +250,8 @@ def main():
     parser.add_argument("--tests", nargs="+", default=["ci"], help="ci, all, or test names")
     parser.add_argument("--out", help="JUnit XML report")
     parser.add_argument("--log-dir", help="keep each child's whole output here")
-    parser.add_argument("--timeout", type=int, default=120, help="seconds per test before it is killed")
+    parser.add_argument("--timeout", type=int, default=300,
+                        help="seconds per test before its ranks are killed (upstream's default: 300)")
     parser.add_argument("--json", help="write every result here (one JSON object a line)")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
