@@ -19,7 +19,7 @@ mkdir -p "$out"
 # RUN_TESTS_SUITES (space-separated name:deadline) replaces the list and RUN_TESTS_SPEC adds a
 # Catch2 test spec to multiproc_tests: tools/run-sanitize.sh runs the multi-process suite (or a
 # subset) of a sanitizer build this way. Both are test-run knobs, not read by banyan.
-read -r -a suites <<<"${RUN_TESTS_SUITES:-unit_tests:600 multiproc_tests:1800 ofi_tests:900 torch_tests:900 torch_upstream:420 python_tests:300}"
+read -r -a suites <<<"${RUN_TESTS_SUITES:-unit_tests:600 multiproc_tests:1800 ofi_tests:900 torch_tests:900 torch_upstream:900 python_tests:300}"
 # RUN_TESTS_FUZZ=0 leaves out the libFuzzer targets (tools/run-fuzz.sh, one case each).
 fuzz=${RUN_TESTS_FUZZ:-1}
 
