@@ -15,8 +15,8 @@ build: deps
 test: build
 	@tools/run-tests.sh $(BUILD)
 
-# PyTorch's own distributed tests, all of them, on banyan and gloo at world sizes 2 and 3 (about
-# 45 minutes; make test runs a selection); docs/testing.md.
+# PyTorch's own distributed tests, all of them, on banyan and gloo at world sizes 2 and 3 (over
+# an hour on a loaded 2-core machine; make test runs a selection); docs/testing.md.
 test-torch-upstream: build
 	@tools/torch-upstream.sh $(BUILD)
 

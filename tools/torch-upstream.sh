@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole of PyTorch's own distributed test suite (distributed_test.py, 279 tests in torch
-# 1.13) on banyan and on gloo, world sizes 2 and 3, one after the other, niced: about 45 minutes
-# on a loaded 2-core machine. `make test-torch-upstream` runs it; docs/testing.md.
+# 1.13) on banyan and on gloo, world sizes 2 and 3, one after the other, niced: over an hour
+# on the shared 2-core machine under load (banyan at world size 2 alone took 33 minutes).
+# `make test-torch-upstream` runs it; docs/testing.md.
 #
 #   tools/torch-upstream.sh [BUILD] [upstream_suite.py options, e.g. --world-size 2]
 #
