@@ -58,7 +58,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # banyan and on gloo (world size 2: in the whole-suite run; world size 3: this selection run on
 # both). Each test costs a fresh spawn of WORLD_SIZE processes that import torch, about 5 s on a
 # quiet machine, so the list is short and favours tests that cover several calls per spawn: about
-# 26 x 5 s = 2-2.5 minutes on a quiet machine; under load 7-19 from other work it took 312 s
+# 26 x 5 s = 2-2.5 minutes on a quiet machine; under load 7-19 from other work it took 312 and 361 s
 # (tools/run-tests.sh, suite torch_upstream). Most of the suite's DDP tests need GPUs and skip on
 # both backends; the *_group tests need 3 ranks, so they are in the world-size-3 list.
 CI_SELECTION = {
