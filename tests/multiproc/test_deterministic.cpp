@@ -138,6 +138,13 @@ const std::vector<T>& ownInput(int rank, std::size_t count) {
 
 // Runs `call` on `comm`; returns this rank's result (empty where it has none: a reduce's
 // non-root) and the serial fold's part it must equal.
+// Bit-for-bit equality. A rank that receives nothing (reduce off the root, or an empty block)
+// holds two empty vectors, whose data() may be null: memcmp must not see them (UBSan caught it).
+template <typename T>
+bool sameBits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
 template <typename T>
 std::pair<std::vector<T>, std::vector<T>> runCall(Communicator& comm, const Call& call) {
   const int size = comm.size(), rank = comm.rank();
@@ -192,11 +199,11 @@ int runVariants(int rank, int size, const std::string& transport, const std::str
         if (call.type == DataType::f32) {
           const auto [result, fold] = runCall<float>(comm, call);
           got = digestOf(result);
-          equal = result.size() == fold.size() && std::memcmp(result.data(), fold.data(), result.size() * 4) == 0;
+          equal = sameBits(result, fold);
         } else {
           const auto [result, fold] = runCall<double>(comm, call);
           got = digestOf(result);
-          equal = result.size() == fold.size() && std::memcmp(result.data(), fold.data(), result.size() * 8) == 0;
+          equal = sameBits(result, fold);
         }
         if (deterministic && !equal) {
           std::fprintf(stderr, "rank %d: %s %s %s: not the serial rank-order fold\n", rank, transport.c_str(),
