@@ -164,6 +164,13 @@ std::pair<unsigned long long, std::string> numberAndSuffix(const std::string& te
   return {std::stoull(text.substr(0, digits)), lower(text.substr(digits))};
 }
 
+// A 0/1 switch (BANYAN_CHECK, BANYAN_SHM_COLLECTIVES, BANYAN_DETERMINISTIC).
+bool parseZeroOne(const char* text, const char* what) {
+  const std::string value = lower(text);
+  if (value != "0" && value != "1") fail(ErrorCode::InvalidUsage, "{}: '{}' must be 0 or 1", what, text);
+  return value == "1";
+}
+
 int parsePositiveInt(const std::string& text, const char* what, int max) {
   auto [value, suffix] = numberAndSuffix(text, what);
   if (!suffix.empty() || value < 1 || value > static_cast<unsigned long long>(max)) {
@@ -343,19 +350,13 @@ Config resolve(const Options& options) {
   if (options.shmCollectives) {
     config.shmCollectives = *options.shmCollectives;
   } else if (const char* v = env("BANYAN_SHM_COLLECTIVES")) {
-    const std::string value = lower(v);
-    if (value != "0" && value != "1") {
-      fail(ErrorCode::InvalidUsage, "BANYAN_SHM_COLLECTIVES: '{}' must be 0 or 1", v);
-    }
-    config.shmCollectives = value == "1";
+    config.shmCollectives = parseZeroOne(v, "BANYAN_SHM_COLLECTIVES");
   }
 
   if (options.checkCalls) {
     config.checkCalls = *options.checkCalls;
   } else if (const char* v = env("BANYAN_CHECK")) {
-    const std::string value = lower(v);
-    if (value != "0" && value != "1") fail(ErrorCode::InvalidUsage, "BANYAN_CHECK: '{}' must be 0 or 1", v);
-    config.checkCalls = value == "1";
+    config.checkCalls = parseZeroOne(v, "BANYAN_CHECK");
   }
 
   if (options.sliceBytes) {
@@ -466,9 +467,7 @@ Config resolve(const Options& options) {
   if (options.deterministic) {
     config.deterministic = *options.deterministic;
   } else if (const char* v = env("BANYAN_DETERMINISTIC")) {
-    const std::string value = lower(v);
-    if (value != "0" && value != "1") fail(ErrorCode::InvalidUsage, "BANYAN_DETERMINISTIC: '{}' must be 0 or 1", v);
-    config.deterministic = value == "1";
+    config.deterministic = parseZeroOne(v, "BANYAN_DETERMINISTIC");
   }
 
   if (options.debug) {

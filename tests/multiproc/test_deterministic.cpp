@@ -294,12 +294,9 @@ TEST_CASE("deterministic mode says once that it overrides BANYAN_ALGO, and which
         return 0;
       },
       options);
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
+  const std::string log = test::readFile(path);
   std::remove(path.c_str());
   rmdir(dir.c_str());
-  const std::string log = text.str();
   INFO(log);
   const std::string line = "BANYAN_DETERMINISTIC: allreduce, reduce_scatter and reduce fold in rank order";
   const auto first = log.find(line);

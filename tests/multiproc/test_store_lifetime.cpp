@@ -2,6 +2,7 @@
 // rank 0 may finish before the others have found each other through the store, and its
 // process must not take the store away from them (bootstrap::ServingStore, BANYAN_STORE_LINGER).
 
+#include "support/files.hpp"
 #include "support/multiproc.hpp"
 #include "support/ports.hpp"
 
@@ -14,8 +15,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 
@@ -109,8 +108,7 @@ TEST_CASE("rank 0 waits for the others to let go of its store at most BANYAN_STO
       options);
   INFO(describe(exits));
   for (const auto& exit : exits) CHECK(exit.ok());
-  std::ifstream file(logPath);
-  const std::string log((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::string log = test::readFile(logPath);
   std::remove(logPath.c_str());
   INFO(log);
   CHECK(log.find("with 1 connection(s) still open after BANYAN_STORE_LINGER=1000 ms") != std::string::npos);
