@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <bit>
 #include <vector>
 
 namespace banyan::intrahost {
@@ -124,6 +125,7 @@ struct ShmCollectives::Impl {
   std::uint64_t rounds = 0;      // rounds started, which picks the half
   std::uint64_t operations = 0;  // operations started, which picks the posted fingerprint
   bool readEveryone = false;     // every rank can process_vm_readv every other
+  std::size_t populated = 0;     // bytes at the start of each of our halves that have pages
 
   // The running operation.
   bool running = false;
@@ -150,6 +152,24 @@ struct ShmCollectives::Impl {
   }
   int me() const { return params.rank; }
   int size() const { return params.size; }
+
+  // Gives the first `bytes` of both our halves their pages before a round writes there, in
+  // powers of two from one page (at most 9 calls over a communicator's life): a fault per page
+  // inside the rounds would cost more, and a full /dev/shm fails the call with an error
+  // instead of a SIGBUS. Peers read only what we wrote.
+  Status populateHalves(std::size_t bytes) {
+    bytes = std::min(kHalfBytes, std::bit_ceil(std::max<std::size_t>(bytes, 4096)));
+    if (bytes <= populated) return Status::ok();
+    try {
+      for (int which = 0; which < 2; ++which) {
+        Segment::populate(halfData(me(), which), bytes, fmt::format("rank {}'s shared-memory arena", me()));
+      }
+    } catch (const Error& e) {
+      return Status::make(e.code(), "{}", e.detail());
+    }
+    populated = bytes;
+    return Status::ok();
+  }
 
   void publish() {
     // The summary goes out with the epoch, back to back in one cache line: written earlier, at
@@ -413,7 +433,9 @@ struct ShmCollectives::Impl {
 void ShmCollectives::Impl::setUp(Store& store) {
   const auto nameOf = [&](int rank) { return transport::shm::segmentName(params.name, rank, "-arena"); };
   ranks.resize(static_cast<std::size_t>(size()));
-  mine = Segment::create(nameOf(me()), kArenaBytes);
+  // The halves get their pages as calls first need them (populateHalves): a group that only
+  // ever reduces a few bytes costs its host a few pages per rank, not 2 MiB.
+  mine = Segment::create(nameOf(me()), kArenaBytes, transport::shm::Residency::OnFirstUse);
   ranks[static_cast<std::size_t>(me())].rank = me();
   ranks[static_cast<std::size_t>(me())].base = mine.data();
   ArenaHeader* own = header(me());
@@ -427,7 +449,9 @@ void ShmCollectives::Impl::setUp(Store& store) {
   std::vector<int> all(static_cast<std::size_t>(size()));
   for (int rank = 0; rank < size(); ++rank) all[static_cast<std::size_t>(rank)] = rank;
   auto segments = transport::shm::exchangeSegments(
-      store, mine, {params.storePrefix + "arena/", all, me(), nameOf, kArenaBytes, params.timeout},
+      store, mine,
+      {params.storePrefix + "arena/", all, me(), nameOf, kArenaBytes, params.timeout,
+       transport::shm::Residency::OnFirstUse},
       [&](std::size_t rank, const Segment& segment) {
         Peer& peer = ranks[rank];
         peer.rank = static_cast<int>(rank);
@@ -476,6 +500,10 @@ void ShmCollectives::start(ShmOperation operation) {
   impl.done = 0;
   impl.phase = Phase::Begin;
   const std::size_t bytes = impl.total * impl.element;
+  if (Status populated = impl.populateHalves(bytes); !populated.isOk()) {
+    impl.finish(populated);
+    return;
+  }
   impl.small = impl.op.kind == Collective::Allreduce && bytes <= kSmallBytes;
   // Every rank decides alike: the same call, sizes and readEveryone on every rank.
   impl.direct = impl.readEveryone && impl.size() > 1 && impl.op.kind == Collective::Allgather &&

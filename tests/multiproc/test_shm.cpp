@@ -19,6 +19,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -107,7 +108,69 @@ int exactAllreduces(Communicator& comm, int rounds, int salt) {
   return 0;
 }
 
+// Bytes of the shm transport's segments (rings; not the collectives' arenas) that are resident
+// in this process: the pages it has touched or populated, of its own segment and its peers'.
+std::size_t residentRingBytes() {
+  std::ifstream smaps("/proc/self/smaps");
+  std::size_t total = 0;
+  bool counting = false;
+  for (std::string line; std::getline(smaps, line);) {
+    if (line.find("/dev/shm/banyan-") != std::string::npos) {
+      counting = line.find("-arena") == std::string::npos;
+    } else if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
+               line.find('-') < line.find(' ')) {
+      counting = false;  // another mapping's first line
+    } else if (counting && line.rfind("Rss:", 0) == 0) {
+      total += std::stoul(line.substr(4)) * 1024;
+    }
+  }
+  return total;
+}
+
 }  // namespace
+
+// A rank holds a ring to every local peer, but only the rings of the pairs that talk get pages
+// (Residency::OnFirstUse), and a ring whose messages are small only its first pages: 8 ranks in
+// a ring allreduce each touch two rings, not 2 x 8 per channel, so a host's memory grows with
+// its ranks rather than their square.
+TEST_CASE("only the rings of the pairs that talk take memory", "[multiproc][shm]") {
+  const bool large = GENERATE(true, false);
+  bootstrap::LaunchOptions options = over("shm-messages");
+  using namespace std::string_literals;  // not char pointers: see over() on GCC bug 105651
+  options.environment["BANYAN_ALGO"] = "allreduce:0-:ring"s;
+  options.environment["BANYAN_SHM_CMA_BYTES"] = "0"s;  // large messages through the ring's slots
+  constexpr int kRanks = 8;
+  runRanks(
+      kRanks,
+      [large](int) {
+        auto comm = Communicator::fromEnvironment();
+        // 1 MiB fills every slot of the rings it uses; 1 KiB needs one page of a slot.
+        std::vector<float> data(large ? (1 << 18) : 256, 1.0f);
+        comm.allreduce(data.data(), data.size(), DataType::f32, ReduceOp::sum);
+        RANK_EXPECT(comm.rank(), data[data.size() / 3] == static_cast<float>(kRanks));
+        const std::size_t resident = residentRingBytes();
+        // Two rings (to the next rank, from the previous) of 8 slots x 64 KiB, and room for two
+        // more, plus the header and stamp pages of the 2 x 8 segments each rank maps (the
+        // collectives' and point-to-point's channels). With every ring resident, as before, it
+        // was 2 x 8 x 8 rings (64 MiB). A ring of small messages has 17 pages at most (control,
+        // and a slot's header with its first payload page, each of which may straddle two
+        // pages); ranks 0 and 1 also fill one ring whole at creation (the topology probe's
+        // bulk messages between them).
+        constexpr std::size_t kPage = 4096;
+        constexpr std::size_t kRing = 8 * (64 * 1024 + 64) + 128;
+        const std::size_t bound =
+            (large ? 4 * (kRing + 2 * kPage) : 4 * 17 * kPage + kRing + 2 * kPage) + 2 * kRanks * 2 * kPage;
+        if (resident > bound) {
+          std::fprintf(stderr, "rank %d: %zu bytes of rings resident, more than the %zu four rings need\n",
+                       comm.rank(), resident, bound);
+          return 1;
+        }
+        // The measure sees the rings this rank used.
+        RANK_EXPECT(comm.rank(), resident > (large ? kRing : 2 * kPage));
+        return 0;
+      },
+      options);
+}
 
 TEST_CASE("shared memory leaves nothing in /dev/shm, during or after a job", "[multiproc][shm]") {
   const std::string transport = GENERATE(as<std::string>{}, "shm-messages", "shm");

@@ -27,6 +27,16 @@ struct SegmentStamp {
   std::uint64_t reserved;
 };
 
+// Whether a segment's pages are allocated when it is mapped, or as parts of it are put to use.
+//   Eager:     every page now, so later use never faults (MAP_POPULATE). For what is used whole
+//              and at once: the shm collectives' arena.
+//   OnFirstUse: only the stamp and what the caller writes; the rest stays a hole in /dev/shm
+//              until populate() (or a first touch) allocates it. For the transport's rings: a
+//              rank holds a ring to every local peer, but talks to few of them, so allocating
+//              them all made a host's shared memory grow with the square of its ranks (4.2 GiB
+//              at 64 ranks, measured; docs/shared-memory.md "What grows with what").
+enum class Residency { Eager, OnFirstUse };
+
 class Segment {
  public:
   Segment() = default;
@@ -34,12 +44,17 @@ class Segment {
   Segment& operator=(Segment&& other) noexcept;
   ~Segment();
 
-  // Creates `name` with room for `bytes` (plus the stamp page) and maps it, touching every
-  // page so later use never faults. A segment already under that name is removed first if its
-  // creator is gone (a killed job); if its creator lives, that is an error naming it.
-  static Segment create(const std::string& name, std::size_t bytes);
+  // Creates `name` with room for `bytes` (plus the stamp page) and maps it, its pages allocated
+  // as `residency` says. A segment already under that name is removed first if its creator is
+  // gone (a killed job); if its creator lives, that is an error naming it.
+  static Segment create(const std::string& name, std::size_t bytes, Residency residency = Residency::Eager);
   // Maps the segment `name` made by a peer; checks its stamp and that it is `bytes` long.
-  static Segment open(const std::string& name, std::size_t bytes);
+  static Segment open(const std::string& name, std::size_t bytes, Residency residency = Residency::Eager);
+
+  // Allocates and maps the pages of [from, from + bytes), a range inside a mapped segment
+  // (its own or a peer's), without changing their contents: a peer may be writing there. A
+  // full /dev/shm is an error (System) naming `what`, where a first touch would be SIGBUS.
+  static void populate(std::byte* from, std::size_t bytes, std::string_view what);
 
   // Removes the name (mappings stay valid). Idempotent; the destructor calls it for the creator.
   void unlink();
@@ -52,7 +67,7 @@ class Segment {
 
  private:
   void release();
-  void mapAndClose(int fd, std::size_t bytes);
+  void mapAndClose(int fd, std::size_t bytes, Residency residency);
 
   std::string name_;
   void* base_ = nullptr;

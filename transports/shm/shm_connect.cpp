@@ -25,7 +25,7 @@ std::vector<Segment> exchangeSegments(Store& store, Segment& mine, const Segment
   for (std::size_t i = 0; i < exchange.ranks.size(); ++i) {
     const int rank = exchange.ranks[i];
     if (rank == exchange.me) continue;
-    peers[i] = Segment::open(exchange.nameOf(rank), exchange.bytes);
+    peers[i] = Segment::open(exchange.nameOf(rank), exchange.bytes, exchange.residency);
     onMapped(i, peers[i]);
   }
   barrier(store, exchange, "mapped");

@@ -22,6 +22,7 @@ struct SegmentExchange {
   std::function<std::string(int rank)> nameOf;  // segment name of a rank
   std::size_t bytes = 0;                        // every segment's size
   std::chrono::milliseconds timeout{300000};
+  Residency residency = Residency::Eager;  // how the peers' segments are mapped
 };
 
 // Runs the exchange for `mine` (already created and filled in). `onMapped(index, segment)` runs

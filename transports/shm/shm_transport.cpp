@@ -55,6 +55,10 @@ struct ShmTransport::Impl {
     bool exited = false;  // its process has ended (not only its connection)
     std::deque<SendOp> sends;
     std::deque<RecvOp> recvs;
+    // How much of this pair's rings have pages (Residency::OnFirstUse): see populateRing.
+    bool outSmall = false;  // our ring to the peer: its control, slot headers and first pages
+    bool outFull = false;   // ... and every slot whole
+    bool inControl = false;  // the peer's ring to us: its control (head and tail)
   };
 
   Impl(asio::io_context& io, ShmTransportParams p) : io(io), params(std::move(p)) {
@@ -288,6 +292,43 @@ struct ShmTransport::Impl {
     }
   }
 
+  // Gives a ring its pages before they are first used, a batch at a time: a fault per page in
+  // the middle of a collective would cost more, and a full /dev/shm fails the call with an
+  // error instead of a SIGBUS. The sender allocates: on its first message to the peer the
+  // ring's control, every slot header and the first page of every payload (small messages
+  // never need more: 17 pages); on its first message that fills more of a slot, the whole ring
+  // (513 KiB). The receiver only reads pages the sender allocated, except the control line,
+  // which it may read first. Returns false after completing `done` with the error.
+  bool populateRing(Peer& peer, bool outgoing, std::size_t inlineBytes, Completion& done) {
+    const auto& geometry = params.geometry;
+    constexpr std::size_t kPage = 4096;
+    const auto bytesOf = [](void* at) { return reinterpret_cast<std::byte*>(at); };
+    try {
+      const std::string what = fmt::format("the ring from rank {} to rank {}", outgoing ? params.rank : peer.rank,
+                                           outgoing ? peer.rank : params.rank);
+      if (!outgoing) {
+        if (!peer.inControl) Segment::populate(bytesOf(peer.in), sizeof(RingControl), what);
+        peer.inControl = true;
+        return true;
+      }
+      if (!peer.outSmall) {
+        Segment::populate(bytesOf(peer.out), sizeof(RingControl), what);
+        for (std::uint64_t slot = 0; slot < geometry.slots; ++slot) {
+          Segment::populate(bytesOf(myView.slot(peer.local, slot)), std::min(geometry.slotStride(), kPage), what);
+        }
+        peer.outSmall = true;
+      }
+      if (!peer.outFull && inlineBytes > kPage - sizeof(SlotHeader)) {
+        Segment::populate(bytesOf(peer.out), geometry.ringBytes(), what);
+        peer.outFull = true;
+      }
+    } catch (const Error& e) {
+      complete(std::move(done), Status::make(e.code(), "shm: {}", e.detail()));
+      return false;
+    }
+    return true;
+  }
+
   Peer* accept(int peerRank, Completion& done);
   void setUp(Store& store);
 };
@@ -304,7 +345,10 @@ void ShmTransport::Impl::setUp(Store& store) {
   myLocal = localOfRank[static_cast<std::size_t>(params.rank)];
   if (myLocal < 0) fail(ErrorCode::Internal, "shm: rank {} is not among its host's ranks", params.rank);
 
-  mine = Segment::create(segmentName(params.name, params.rank), params.geometry.segmentBytes(localCount));
+  // Rings get their pages when a pair first talks (populateRing): a rank holds a ring to every
+  // local peer but uses few (a ring's neighbours, a tree's parent and children).
+  mine = Segment::create(segmentName(params.name, params.rank), params.geometry.segmentBytes(localCount),
+                         Residency::OnFirstUse);
   myView = SegmentView{mine.data(), params.geometry};
   SegmentHeader* header = myView.header();
   header->pid = ::getpid();
@@ -320,7 +364,8 @@ void ShmTransport::Impl::setUp(Store& store) {
   auto segments = exchangeSegments(
       store, mine,
       SegmentExchange{params.storePrefix + "shm/", locals, params.rank,
-                      [&](int rank) { return segmentName(params.name, rank); }, bytes, params.timeout},
+                      [&](int rank) { return segmentName(params.name, rank); }, bytes, params.timeout,
+                      Residency::OnFirstUse},
       [&](std::size_t i, const Segment& segment) {
         Peer& peer = peers[i];
         peer.rank = locals[i];
@@ -372,8 +417,10 @@ void ShmTransport::send(int peerRank, std::uint64_t tag, const void* data, std::
   Impl& impl = *impl_;
   Impl::Peer* peer = impl.accept(peerRank, done);
   if (peer == nullptr) return;
+  const bool crossMemory = peer->crossMemoryToPeer && bytes >= impl.params.crossMemoryBytes && bytes != 0;
+  if (!impl.populateRing(*peer, true, crossMemory ? 0 : bytes, done)) return;
   SendOp op{static_cast<const std::byte*>(data), bytes, tag, std::move(done)};
-  op.crossMemory = peer->crossMemoryToPeer && bytes >= impl.params.crossMemoryBytes && bytes != 0;
+  op.crossMemory = crossMemory;
   peer->sends.push_back(std::move(op));
   if (peer->sends.size() == 1) impl.progress(*peer);
   impl.checkGone(*peer);
@@ -382,7 +429,7 @@ void ShmTransport::send(int peerRank, std::uint64_t tag, const void* data, std::
 void ShmTransport::recv(int peerRank, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
   Impl& impl = *impl_;
   Impl::Peer* peer = impl.accept(peerRank, done);
-  if (peer == nullptr) return;
+  if (peer == nullptr || !impl.populateRing(*peer, false, 0, done)) return;
   peer->recvs.push_back(RecvOp{static_cast<std::byte*>(data), bytes, tag, std::move(done)});
   if (peer->recvs.size() == 1) impl.progress(*peer);
   impl.checkGone(*peer);

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Many ranks on one host: the whole job's wall time and the peak of shared memory, banyan
+# against Open MPI in the same run, as a new user meets them:
+#   banyan-bench allreduce -np N -b 8 -e 8 -n 10 -w 1   (shm, then tcp)
+#   mpirun -np N --mca btl self,vader banyan-bench-mpi ... (then btl self,tcp)
+# Each cell is the median of SCALE_PASSES passes (default 3), the tools alternating within a
+# pass; ranks are not bound (they outnumber the cores), alike on both sides.
+#
+#   bench/scale.sh [BUILD_DIR]         default BUILD_DIR: build
+#
+# Environment: SCALE_RANKS ("8 16 32 64"; add 128 for the oversubscribed row, ~1 min a pass),
+# SCALE_PASSES (3), SCALE_TRANSPORTS ("shm tcp"), SCALE_OUT (bench/out/scale-<time>).
+# Peak shared memory is the rise of Shmem in /proc/meminfo, sampled every 20 ms: segments are
+# unlinked from /dev/shm once mapped, so a listing of /dev/shm shows nothing, and other jobs on
+# the machine add to it (run it on a quiet machine).
+#
+# Issue 19's other rows (store requests per rank, thread-ranks at 1k-4k, fds, first-allreduce
+# time) are not measured here yet: see docs/shared-memory.md and bench/RESULTS.md.
+set -uo pipefail
+
+BUILD=${1:-build}
+read -r -a RANKS <<<"${SCALE_RANKS:-8 16 32 64}"
+read -r -a TRANSPORTS <<<"${SCALE_TRANSPORTS:-shm tcp}"
+PASSES=${SCALE_PASSES:-3}
+OUT=${SCALE_OUT:-bench/out/scale-$(date +%Y%m%d-%H%M%S)}
+BENCH="$BUILD/tools/banyan-bench"
+BENCH_MPI="$BUILD/tools/banyan-bench-mpi"
+for tool in "$BENCH" "$BENCH_MPI"; do
+  [[ -x $tool ]] || { echo "scale.sh: $tool not found: build first (make build)" >&2; exit 2; }
+done
+command -v mpirun >/dev/null || { echo "scale.sh: mpirun not found (apt-get install openmpi-bin)" >&2; exit 2; }
+if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+mkdir -p "$OUT"
+
+shmem_kib() { awk '/^Shmem:/ { print $2 }' /proc/meminfo; }
+
+# Runs "$@" with its output in $log; prints "<seconds> <peak shared memory MiB>", or fails.
+measure() {
+  local log=$1
+  shift
+  local base peak now start end
+  base=$(shmem_kib)
+  peak=$base
+  start=$(date +%s.%N)
+  "$@" >"$log" 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    now=$(shmem_kib)
+    ((now > peak)) && peak=$now
+    sleep 0.02
+  done
+  wait "$pid" || { echo "scale.sh: failed, see $log" >&2; return 1; }
+  end=$(date +%s.%N)
+  printf '%.2f %d\n' "$(echo "$end - $start" | bc)" $(((peak - base) / 1024))
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+flags=(allreduce -b 8 -e 8 -n 10 -w 1)
+status=0
+printf '| ranks | transport | banyan job s | banyan peak shm MiB | Open MPI job s | Open MPI peak shm MiB | time ratio (Open MPI / banyan) |\n'
+printf '|---|---|---|---|---|---|---|\n'
+for n in "${RANKS[@]}"; do
+  for transport in "${TRANSPORTS[@]}"; do
+    btl=self,vader
+    [[ $transport == tcp ]] && btl=self,tcp
+    : >"$OUT/banyan-$n-$transport" && : >"$OUT/openmpi-$n-$transport"
+    for ((pass = 0; pass < PASSES; pass++)); do
+      BANYAN_TRANSPORT=$transport measure "$OUT/banyan-$n-$transport.log" "$BENCH" "${flags[@]}" -np "$n" \
+        >>"$OUT/banyan-$n-$transport" || status=1
+      measure "$OUT/openmpi-$n-$transport.log" mpirun -np "$n" --oversubscribe --bind-to none --mca btl "$btl" \
+        "$BENCH_MPI" "${flags[@]}" >>"$OUT/openmpi-$n-$transport" || status=1
+    done
+    bt=$(cut -d' ' -f1 "$OUT/banyan-$n-$transport" | median)
+    bm=$(cut -d' ' -f2 "$OUT/banyan-$n-$transport" | median)
+    ot=$(cut -d' ' -f1 "$OUT/openmpi-$n-$transport" | median)
+    om=$(cut -d' ' -f2 "$OUT/openmpi-$n-$transport" | median)
+    ratio=$(awk -v o="$ot" -v b="$bt" 'BEGIN { if (b > 0) printf "%.2f", o / b; else print "-" }')
+    printf '| %d | %s (vs %s) | %s | %s | %s | %s | %s |\n' "$n" "$transport" "$btl" "$bt" "$bm" "$ot" "$om" "$ratio"
+  done
+done
+echo "raw passes in $OUT"
+exit $status
