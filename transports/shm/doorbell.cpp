@@ -21,6 +21,15 @@ std::pair<sockaddr_un, socklen_t> abstractAddress(const std::string& name) {
   return {address, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + length)};
 }
 
+// The process's one sending socket, made on first use and kept until the process exits:
+// sendto on an unbound datagram socket is safe from any thread, and a forked child that
+// inherits it can use it as well.
+int senderSocket() {
+  static const int sender = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (sender < 0) fail(ErrorCode::System, "shm doorbell: socket(): {}", errnoText(errno));
+  return sender;
+}
+
 }  // namespace
 
 Doorbell::Doorbell(asio::io_context& io, const std::string& name, std::function<void()> onRing)
@@ -34,15 +43,13 @@ Doorbell::Doorbell(asio::io_context& io, const std::string& name, std::function<
     fail(ErrorCode::System, "shm doorbell: cannot bind '@{}': {}", name, errnoText(error));
   }
   socket_.assign(asio::local::datagram_protocol(), fd);
-  sender_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (sender_ < 0) fail(ErrorCode::System, "shm doorbell: socket(): {}", errnoText(errno));
+  sender_ = senderSocket();
   arm();
 }
 
 Doorbell::~Doorbell() {
   asio::error_code ignored;
   socket_.close(ignored);
-  if (sender_ >= 0) ::close(sender_);
 }
 
 void Doorbell::arm() {

@@ -36,6 +36,9 @@ class Doorbell {
   void arm();
 
   asio::local::datagram_protocol::socket socket_;
+  // Rings go out through one unbound socket per process (senderSocket() in doorbell.cpp), not
+  // one per doorbell: a communicator has up to three doorbells, and a job with many groups
+  // many communicators (issue 23: 3 sockets per rank per group saved).
   int sender_ = -1;
   std::function<void()> onRing_;
 };
