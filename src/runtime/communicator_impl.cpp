@@ -3,6 +3,7 @@
 
 #include "runtime/communicator_impl.hpp"
 
+#include "bootstrap/counting_store.hpp"
 #include "common/log.hpp"
 #include "observe/communicator_summary.hpp"
 #include "runtime/link_probe.hpp"
@@ -39,6 +40,12 @@ std::chrono::microseconds spinWindow(const config::Config& config, int size) {
   return config.spin.value_or(std::chrono::microseconds(ranksOutnumberCores(size) ? 200 : 50));
 }
 
+// The communicator's view of the store: every request counted (the INFO summary says how many
+// its creation made). Null stays null, for the constructor to refuse.
+std::shared_ptr<bootstrap::CountingStore> counted(std::shared_ptr<Store> store) {
+  return store ? std::make_shared<bootstrap::CountingStore>(std::move(store)) : nullptr;
+}
+
 }  // namespace
 
 std::uint64_t takeCommunicatorId() { return gCommunicatorCount++; }
@@ -47,7 +54,8 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
                                    std::optional<std::uint64_t> givenId)
     : options_(options),
       config_(config::resolve(options)),
-      store_(std::move(store)),
+      storeCount_(counted(std::move(store))),
+      store_(storeCount_),
       driver_(spinWindow(config_, size), ranksOutnumberCores(size)) {
   log::setLevel(config_.logLevel);
   log::setSubsystems(config_.logSubsystems);
@@ -94,6 +102,8 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
                                               identity_, config_);
   front_ = std::make_unique<ApiFront>(identity_, config_.timeout, driver_, *runner_, recorder_.get());
   logAlgorithmTable();
+  log::info(identity_.logAs(log::Subsystem::Init), "{}: created with {} store requests from rank {}", identity_.name,
+            storeCount_->requests(), rank);
   driver_.start();
 }
 

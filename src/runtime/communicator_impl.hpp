@@ -12,6 +12,7 @@
 // This class builds them (the set-up below), owns them, and closes them; the public
 // Communicator forwards to it.
 
+#include "bootstrap/counting_store.hpp"
 #include "config/config.hpp"
 #include "intrahost/shm_collectives.hpp"
 #include "observe/flight_recorder.hpp"
@@ -90,6 +91,7 @@ class CommunicatorImpl final {
   const Options options_;  // as given, for communicators split from this one
   const config::Config config_;
   Identity identity_;
+  std::shared_ptr<bootstrap::CountingStore> storeCount_;  // store_, counting its requests
   std::shared_ptr<Store> store_;
   std::atomic<std::uint64_t> splits_{0};
   ProgressDriver driver_;

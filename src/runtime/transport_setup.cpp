@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <map>
 
@@ -19,25 +20,20 @@ struct HostExchange {
   std::vector<std::string> controlAddresses;  // by rank
 };
 
-HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chrono::milliseconds timeout) {
-  // "<host identity>\n<pid>\n<control address>": the pid lets peers on the same host watch this
-  // process's exit; the control address is where its control channel listens (resilience/).
-  const std::string identity = bootstrap::hostIdentity();
-  const std::string published =
-      fmt::format("{}\n{}\n{}", identity, static_cast<long>(::getpid()), params.controlAddress);
+// Every rank's "<host identity>\n<pid>\n<control address>", by rank, in O(1) store requests per
+// rank: each rank but 0 sets its own key, rank 0 reads them all and publishes them as one
+// value, which the others read. (Each rank reading every key was n - 1 requests per rank, n^2
+// in all: at thousands of ranks the store's load, and creation time, grew with the square.)
+std::vector<std::string> gatherPublished(Store& store, const TransportParams& params, const std::string& mine,
+                                         std::chrono::milliseconds timeout) {
   const auto key = [&](int rank) { return fmt::format("{}host/{}", params.storePrefix, rank); };
-  store.set(key(params.rank), Store::Bytes(published.begin(), published.end()), timeout);
-  HostExchange exchange;
-  topology::HostLayout& layout = exchange.layout;
-  std::map<std::string, int> hostIndex;
-  layout.hostOfRank.resize(static_cast<std::size_t>(params.size));
-  layout.pidOfRank.resize(static_cast<std::size_t>(params.size));
-  exchange.controlAddresses.resize(static_cast<std::size_t>(params.size));
-  layout.pidOfRank[static_cast<std::size_t>(params.rank)] = static_cast<int>(::getpid());
-  exchange.controlAddresses[static_cast<std::size_t>(params.rank)] = params.controlAddress;
-  for (int rank = 0; rank < params.size; ++rank) {
-    std::string theirs = identity;
-    if (rank != params.rank) {
+  const std::string allKey = params.storePrefix + "hosts";
+  const auto bytesOf = [](const std::string& text) { return Store::Bytes(text.begin(), text.end()); };
+  std::vector<std::string> published(static_cast<std::size_t>(params.size));
+  if (params.rank == 0) {
+    published[0] = mine;
+    std::string all;
+    for (int rank = 1; rank < params.size; ++rank) {
       Store::Bytes bytes;
       try {
         bytes = store.get(key(rank), timeout);
@@ -49,11 +45,63 @@ HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chr
              "or died while starting): {}",
              rank, timeout.count(), e.detail());
       }
-      theirs.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      published[static_cast<std::size_t>(rank)].assign(bytes.begin(), bytes.end());
+    }
+    // "<length>:<entry>" per rank: entries hold newlines, and a length never misreads.
+    for (const auto& entry : published) all += fmt::format("{}:{}", entry.size(), entry);
+    store.set(allKey, bytesOf(all), timeout);
+    return published;
+  }
+  store.set(key(params.rank), bytesOf(mine), timeout);
+  Store::Bytes bytes;
+  try {
+    bytes = store.get(allKey, timeout);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::Timeout) throw;
+    fail(ErrorCode::Timeout,
+         "rank 0 did not publish the ranks' host identities within {} ms: a rank did not join (rank 0 names it), "
+         "or rank 0 itself did not start: {}",
+         timeout.count(), e.detail());
+  }
+  const std::string all(bytes.begin(), bytes.end());
+  std::size_t at = 0;
+  for (auto& entry : published) {
+    const std::size_t colon = all.find(':', at);
+    std::size_t length = 0;
+    const bool number = colon != std::string::npos &&
+                        std::from_chars(all.data() + at, all.data() + colon, length).ptr == all.data() + colon;
+    if (!number || colon + 1 + length > all.size()) {
+      fail(ErrorCode::Remote, "the store holds a malformed '{}': rank 0 runs another version of banyan?", allKey);
+    }
+    entry = all.substr(colon + 1, length);
+    at = colon + 1 + length;
+  }
+  return published;
+}
+
+HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chrono::milliseconds timeout) {
+  // "<host identity>\n<pid>\n<control address>": the pid lets peers on the same host watch this
+  // process's exit; the control address is where its control channel listens (resilience/).
+  const std::string identity = bootstrap::hostIdentity();
+  const std::string published =
+      fmt::format("{}\n{}\n{}", identity, static_cast<long>(::getpid()), params.controlAddress);
+  const auto all = gatherPublished(store, params, published, timeout);
+  HostExchange exchange;
+  topology::HostLayout& layout = exchange.layout;
+  std::map<std::string, int> hostIndex;
+  layout.hostOfRank.resize(static_cast<std::size_t>(params.size));
+  layout.pidOfRank.resize(static_cast<std::size_t>(params.size));
+  exchange.controlAddresses.resize(static_cast<std::size_t>(params.size));
+  layout.pidOfRank[static_cast<std::size_t>(params.rank)] = static_cast<int>(::getpid());
+  exchange.controlAddresses[static_cast<std::size_t>(params.rank)] = params.controlAddress;
+  for (int rank = 0; rank < params.size; ++rank) {
+    std::string theirs = identity;
+    if (rank != params.rank) {
+      theirs = all[static_cast<std::size_t>(rank)];
       const auto last = theirs.rfind('\n');
       const auto pidLine = last == std::string::npos || last == 0 ? std::string::npos : theirs.rfind('\n', last - 1);
       if (pidLine == std::string::npos) {
-        fail(ErrorCode::Remote, "the store holds a malformed '{}': rank {} runs another version of banyan?", key(rank),
+        fail(ErrorCode::Remote, "the store holds a malformed host identity of rank {}: it runs another version of banyan?",
              rank);
       }
       layout.pidOfRank[static_cast<std::size_t>(rank)] = std::atoi(theirs.c_str() + pidLine + 1);
