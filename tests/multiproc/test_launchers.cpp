@@ -2,6 +2,7 @@
 // (-np), mpirun (banyan-mpi bootstrap), and torchrun-style variables (the example program).
 
 #include "support/ports.hpp"
+#include "support/shell.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
@@ -17,23 +18,14 @@
 
 namespace {
 
-// Runs a shell command; returns its exit status and everything it printed.
-std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
-}
+using banyan::test::runShell;
 
 const std::string kBuild = BANYAN_BUILD_DIR;
 
 }  // namespace
 
 TEST_CASE("banyan-bench -np launches ranks and checks every result", "[multiproc][launchers]") {
-  const auto [status, output] = run(
+  const auto [status, output] = runShell(
       "timeout 120 " + kBuild + "/tools/banyan-bench allreduce -np 3 -b 8 -e 1M -f 64 -n 3 -w 1 -c 1 -d bf16 -o avg");
   INFO(output);
   CHECK(status == 0);
@@ -45,8 +37,8 @@ TEST_CASE("banyan-bench -np launches ranks and checks every result", "[multiproc
 TEST_CASE("banyan-bench sendrecv checks both placements on a ring of ranks", "[multiproc][launchers]") {
   for (const char* blocking : {"1", "0"}) {
     const auto [status, output] =
-        run("timeout 120 " + kBuild + "/tools/banyan-bench sendrecv -np 3 -b 8 -e 1M -f 32 -n 3 -w 1 -c 1 -d i32 -z " +
-            blocking);
+        runShell("timeout 120 " + kBuild +
+                 "/tools/banyan-bench sendrecv -np 3 -b 8 -e 1M -f 32 -n 3 -w 1 -c 1 -d i32 -z " + blocking);
     INFO(output);
     CHECK(status == 0);
     CHECK_THAT(output, Catch::Contains("# Collective test starting: banyan-bench sendrecv"));
@@ -60,7 +52,7 @@ TEST_CASE("torchrun-style variables start a job (the example program)", "[multip
   const int port = banyan::test::unusedPort();
   const std::string env = fmt::format("BANYAN_TIMEOUT=30s WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT={}", port);
   const std::string example = kBuild + "/examples/allreduce_example";
-  const auto [status, output] = run(fmt::format(
+  const auto [status, output] = runShell(fmt::format(
       "({0} RANK=1 timeout 60 {1} & {0} RANK=0 timeout 60 {1}; wait $!; r0=$?; wait; exit $r0)", env, example));
   INFO(output);
   CHECK(status == 0);
@@ -71,8 +63,8 @@ TEST_CASE("torchrun-style variables start a job (the example program)", "[multip
 #ifdef BANYAN_HAVE_MPI
 TEST_CASE("banyan-bench runs under mpirun (banyan-mpi bootstrap)", "[multiproc][launchers]") {
   const auto [status, output] =
-      run("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 2 --oversubscribe " +
-          kBuild + "/tools/banyan-bench allgather -b 8 -e 1M -f 64 -n 3 -w 1 -c 1");
+      runShell("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 2 --oversubscribe " +
+               kBuild + "/tools/banyan-bench allgather -b 8 -e 1M -f 64 -n 3 -w 1 -c 1");
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
@@ -80,8 +72,8 @@ TEST_CASE("banyan-bench runs under mpirun (banyan-mpi bootstrap)", "[multiproc][
 
 TEST_CASE("banyan-bench-mpi sendrecv: MPI_Sendrecv and MPI_Sendrecv_replace, checked", "[multiproc][launchers]") {
   const auto [status, output] =
-      run("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 3 --oversubscribe " +
-          kBuild + "/tools/banyan-bench-mpi sendrecv -b 8 -e 1M -f 32 -n 3 -w 1 -c 1");
+      runShell("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 3 --oversubscribe " +
+               kBuild + "/tools/banyan-bench-mpi sendrecv -b 8 -e 1M -f 32 -n 3 -w 1 -c 1");
   INFO(output);
   CHECK(status == 0);
   CHECK_THAT(output, Catch::Contains("# Out of bounds values : 0 OK"));
@@ -105,7 +97,7 @@ TEST_CASE("the elastic example goes on with the survivors when rank 0 or a middl
       "sleep 0.5; kill -9 ${{pids[{2}]}}; s=0; for r in 0 1 2 3; do [ $r = {2} ] && continue; "
       "wait ${{pids[$r]}} || s=1; done; wait; cat $out; rm -f $out; exit $s",
       port, example, victim);
-  const auto [status, output] = run("timeout 90 bash -c '" + script + "' 2>&1");
+  const auto [status, output] = runShell("timeout 90 bash -c '" + script + "' 2>&1");
   INFO(output);
   CHECK(status == 0);
   std::size_t continued = 0;
