@@ -16,8 +16,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <bit>
+#include <cstring>
 #include <vector>
 
 namespace banyan::intrahost {

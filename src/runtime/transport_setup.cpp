@@ -101,8 +101,8 @@ HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chr
       const auto last = theirs.rfind('\n');
       const auto pidLine = last == std::string::npos || last == 0 ? std::string::npos : theirs.rfind('\n', last - 1);
       if (pidLine == std::string::npos) {
-        fail(ErrorCode::Remote, "the store holds a malformed host identity of rank {}: it runs another version of banyan?",
-             rank);
+        fail(ErrorCode::Remote,
+             "the store holds a malformed host identity of rank {}: it runs another version of banyan?", rank);
       }
       layout.pidOfRank[static_cast<std::size_t>(rank)] = std::atoi(theirs.c_str() + pidLine + 1);
       exchange.controlAddresses[static_cast<std::size_t>(rank)] = theirs.substr(last + 1);

@@ -117,8 +117,7 @@ std::size_t residentRingBytes() {
   for (std::string line; std::getline(smaps, line);) {
     if (line.find("/dev/shm/banyan-") != std::string::npos) {
       counting = line.find("-arena") == std::string::npos;
-    } else if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
-               line.find('-') < line.find(' ')) {
+    } else if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < line.find(' ')) {
       counting = false;  // another mapping's first line
     } else if (counting && line.rfind("Rss:", 0) == 0) {
       total += std::stoul(line.substr(4)) * 1024;
@@ -161,8 +160,8 @@ TEST_CASE("only the rings of the pairs that talk take memory", "[multiproc][shm]
         const std::size_t bound =
             (large ? 4 * (kRing + 2 * kPage) : 4 * 17 * kPage + kRing + 2 * kPage) + 2 * kRanks * 2 * kPage;
         if (resident > bound) {
-          std::fprintf(stderr, "rank %d: %zu bytes of rings resident, more than the %zu four rings need\n",
-                       comm.rank(), resident, bound);
+          std::fprintf(stderr, "rank %d: %zu bytes of rings resident, more than the %zu four rings need\n", comm.rank(),
+                       resident, bound);
           return 1;
         }
         // The measure sees the rings this rank used.

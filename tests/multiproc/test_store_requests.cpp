@@ -35,8 +35,7 @@ std::map<int, int> requestsByRank(int ranks, const std::string& transport) {
 
 }  // namespace
 
-TEST_CASE("creating a communicator costs every rank but 0 the same store requests at any size",
-          "[multiproc][scale]") {
+TEST_CASE("creating a communicator costs every rank but 0 the same store requests at any size", "[multiproc][scale]") {
   const std::string transport = GENERATE(as<std::string>{}, "tcp", "shm");
   const auto small = requestsByRank(3, transport);
   const auto large = requestsByRank(12, transport);

@@ -56,8 +56,8 @@ struct ShmTransport::Impl {
     std::deque<SendOp> sends;
     std::deque<RecvOp> recvs;
     // How much of this pair's rings have pages (Residency::OnFirstUse): see populateRing.
-    bool outSmall = false;  // our ring to the peer: its control, slot headers and first pages
-    bool outFull = false;   // ... and every slot whole
+    bool outSmall = false;   // our ring to the peer: its control, slot headers and first pages
+    bool outFull = false;    // ... and every slot whole
     bool inControl = false;  // the peer's ring to us: its control (head and tail)
   };
 
@@ -361,26 +361,26 @@ void ShmTransport::Impl::setUp(Store& store) {
 
   peers.resize(static_cast<std::size_t>(localCount));
   const std::size_t bytes = params.geometry.segmentBytes(localCount);
-  auto segments = exchangeSegments(
-      store, mine,
-      SegmentExchange{params.storePrefix + "shm/", locals, params.rank,
-                      [&](int rank) { return segmentName(params.name, rank); }, bytes, params.timeout,
-                      Residency::OnFirstUse},
-      [&](std::size_t i, const Segment& segment) {
-        Peer& peer = peers[i];
-        peer.rank = locals[i];
-        peer.local = static_cast<int>(i);
-        peer.view = SegmentView{segment.data(), params.geometry};
-        peer.out = myView.ring(peer.local);
-        peer.in = peer.view.ring(myLocal);
-        peer.doorbell = segmentName(params.name, peer.rank);
-        const SegmentHeader* theirs = peer.view.header();
-        peer.pid = static_cast<pid_t>(theirs->pid);
-        // Written before the second barrier: the peer reads it once the exchange is over.
-        header->canReadFrom[i] =
-            params.crossMemoryBytes != 0 &&
-            crossMemoryProbe(peer.pid, theirs->probeAddress, params.probeValue ^ static_cast<std::uint64_t>(peer.rank));
-      });
+  auto segments = exchangeSegments(store, mine,
+                                   SegmentExchange{params.storePrefix + "shm/", locals, params.rank,
+                                                   [&](int rank) { return segmentName(params.name, rank); }, bytes,
+                                                   params.timeout, Residency::OnFirstUse},
+                                   [&](std::size_t i, const Segment& segment) {
+                                     Peer& peer = peers[i];
+                                     peer.rank = locals[i];
+                                     peer.local = static_cast<int>(i);
+                                     peer.view = SegmentView{segment.data(), params.geometry};
+                                     peer.out = myView.ring(peer.local);
+                                     peer.in = peer.view.ring(myLocal);
+                                     peer.doorbell = segmentName(params.name, peer.rank);
+                                     const SegmentHeader* theirs = peer.view.header();
+                                     peer.pid = static_cast<pid_t>(theirs->pid);
+                                     // Written before the second barrier: the peer reads it once the exchange is over.
+                                     header->canReadFrom[i] =
+                                         params.crossMemoryBytes != 0 &&
+                                         crossMemoryProbe(peer.pid, theirs->probeAddress,
+                                                          params.probeValue ^ static_cast<std::uint64_t>(peer.rank));
+                                   });
   for (std::size_t i = 0; i < peers.size(); ++i) {
     if (peers[i].rank >= 0) peers[i].segment = std::move(segments[i]);
   }
