@@ -75,11 +75,23 @@ TreeNode doubleTreeNode(int tree, int rank, int size) {
   const int v = toTree(rank);
   const int p = inOrderParent(v, m);
   node.parent = p < 0 ? -1 : toTree(p);
-  // Children: the (at most two) ranks whose parent is v. They are v - bit/2 and v + bit/2 or
-  // below; scanning is O(m) and plans are cached, so keep it obviously right.
-  for (int c = 0; c < m; ++c) {
-    if (c != v && inOrderParent(c, m) == v) addChild(toTree(c));
+  // Children: the (at most two) ranks whose parent is v. v's subtree spans v +- (lowest bit of
+  // v) - 1, and a rank of lowest bit b in it is v - b or v + b, or has a parent other than v; so
+  // testing those candidates, b from large to small, finds the children in O(log m) (a scan of
+  // all m ranks made every rank's plan O(m), and the cost model, which asks every rank, O(m^2):
+  // 5 s per selector call at 8192 ranks).
+  const int top = v == 0 ? m : (v & -v);
+  int b = 1;
+  while (b * 2 < top) b *= 2;
+  std::array<int, 2> found{};
+  int count = 0;
+  for (; b >= 1 && count < 2; b /= 2) {
+    for (const int c : {v - b, v + b}) {
+      if (c > 0 && c < m && inOrderParent(c, m) == v && count < 2) found[static_cast<std::size_t>(count++)] = c;
+    }
   }
+  std::sort(found.begin(), found.begin() + count);  // in ascending order, as the plans always listed them
+  for (int i = 0; i < count; ++i) addChild(toTree(found[static_cast<std::size_t>(i)]));
   if (p < 0 && m != size) addChild(m);
   return node;
 }

@@ -32,6 +32,8 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <unordered_map>
+#include <vector>
 
 namespace banyan::algorithms {
 
@@ -53,16 +55,12 @@ Schedule hierarchicalAllgather(int rank, const std::vector<int>& hostOfRank, std
   // Hosts in leader order, each with its members ascending.
   std::vector<std::vector<int>> members;
   std::vector<int> hostIndex(static_cast<std::size_t>(size), -1);  // rank -> leader index of its host
+  std::unordered_map<int, int> indexOfHost;  // host -> leader index (a scan of the leaders made this O(ranks x hosts))
   for (int r = 0; r < size; ++r) {
     const int h = hostOfRank[static_cast<std::size_t>(r)];
-    int index = -1;
-    for (std::size_t i = 0; i < members.size(); ++i) {
-      if (hostOfRank[static_cast<std::size_t>(members[i][0])] == h) index = static_cast<int>(i);
-    }
-    if (index < 0) {
-      index = static_cast<int>(members.size());
-      members.emplace_back();
-    }
+    const auto [at, added] = indexOfHost.try_emplace(h, static_cast<int>(members.size()));
+    const int index = at->second;
+    if (added) members.emplace_back();
     members[static_cast<std::size_t>(index)].push_back(r);
     hostIndex[static_cast<std::size_t>(r)] = index;
   }

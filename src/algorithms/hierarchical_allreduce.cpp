@@ -35,6 +35,8 @@
 #include "algorithms/ring.hpp"
 
 #include <algorithm>
+#include <unordered_set>
+#include <vector>
 
 namespace banyan::algorithms {
 
@@ -70,10 +72,10 @@ Schedule hierarchicalAllreduce(int rank, const std::vector<int>& hostOfRank, std
   std::vector<int> leaders;  // ascending
   std::vector<int> locals;   // of this rank's host, without its leader
   int leader = -1;
+  std::unordered_set<int> led;  // hosts that have a leader (a scan of the leaders made this O(ranks x hosts))
   for (int r = 0; r < size; ++r) {
     const int h = hostOfRank[static_cast<std::size_t>(r)];
-    if (std::none_of(leaders.begin(), leaders.end(),
-                     [&](int l) { return hostOfRank[static_cast<std::size_t>(l)] == h; })) {
+    if (led.insert(h).second) {
       leaders.push_back(r);
       if (h == host) leader = r;
     } else if (h == host) {

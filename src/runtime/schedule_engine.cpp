@@ -1,6 +1,7 @@
 #include "runtime/schedule_engine.hpp"
 
 #include "algorithms/alltoall.hpp"
+#include "algorithms/slicing.hpp"
 
 #include <algorithm>
 
@@ -54,15 +55,8 @@ PlanOrRefusal ScheduleEngine::plan(const CollectiveCall& call, tuning::Algorithm
 }
 
 std::size_t ScheduleEngine::sliceElements(const CollectiveCall& call, std::size_t elementSize) const {
-  // A two-rank broadcast is one message: slices would pipeline nothing (no rank forwards) and
-  // only add messages (2 ranks over shm, 16 MiB: 7.8-8.0 ms in 1 MiB slices, 4.5-4.9 ms whole).
-  if (call.kind == Collective::Broadcast && size_ == 2) return std::max<std::size_t>(1, call.count);
-  constexpr std::size_t kSlicesPerChunk = 4;
-  constexpr std::size_t kMinSliceBytes = 64 * 1024;
-  const std::size_t chunkBytes =
-      call.count * elementSize / (call.kind == Collective::Allreduce ? static_cast<std::size_t>(size_) : 1);
-  const std::size_t sliceBytes = std::min(sliceBytes_, std::max(kMinSliceBytes, chunkBytes / kSlicesPerChunk));
-  return std::max<std::size_t>(1, sliceBytes / elementSize);
+  // The rule (and why) is algorithms/slicing.hpp's, which banyan-sim simulates too.
+  return algorithms::sliceElements(call.kind, size_, call.count, elementSize, sliceBytes_);
 }
 
 }  // namespace banyan::runtime

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <set>
+#include <vector>
 
 using namespace banyan::algorithms;
 
@@ -70,4 +71,26 @@ TEST_CASE("double binary tree: each half goes up and down once, in slices", "[sc
   CHECK(received == 400 * 3 + 400);
   CHECK(biggest == 100);
   CHECK(schedule.scratchCount == 2 * 2 * kTreeScratchSlots * 100);
+}
+
+TEST_CASE("double binary tree: children found in O(log n) are the scan's, in the scan's order", "[schedule]") {
+  // The scan doubleTreeNode used before (every rank whose parent is this one, ascending in tree
+  // 0's numbering, the odd size's extra leaf last), as the reference.
+  for (int size = 2; size <= 300; ++size) {
+    for (int tree = 0; tree < 2; ++tree) {
+      const int m = size % 2 == 0 ? size : size - 1;
+      const auto toTree = [&](int r) { return tree == 0 ? r : m - 1 - r; };
+      for (int r = 0; r < size; ++r) {
+        std::vector<int> expected;
+        for (int c = 0; c < m; ++c) {
+          if (toTree(c) != r && doubleTreeNode(tree, toTree(c), size).parent == r) expected.push_back(toTree(c));
+        }
+        if (r < m && doubleTreeNode(tree, r, size).parent < 0 && m != size) expected.push_back(m);
+        const TreeNode node = doubleTreeNode(tree, r, size);
+        INFO("size " << size << " tree " << tree << " rank " << r);
+        REQUIRE(node.childCount == static_cast<int>(expected.size()));
+        for (int k = 0; k < node.childCount; ++k) CHECK(node.children[static_cast<std::size_t>(k)] == expected[static_cast<std::size_t>(k)]);
+      }
+    }
+  }
 }

@@ -1,0 +1,306 @@
+#include "simulate/event_simulation.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <tuple>
+
+namespace banyan::simulate {
+
+namespace {
+
+using algorithms::StepKind;
+
+constexpr std::uint8_t kNoOp = 1;    // a Copy onto itself
+constexpr std::uint8_t kDone = 2;    // finished
+constexpr std::uint8_t kParked = 4;  // a ready Send waiting for an earlier Send to the same peer
+constexpr std::uint32_t kNone = 0xffffffffu;
+
+bool isMessage(std::uint8_t kind) {
+  return kind == static_cast<std::uint8_t>(StepKind::Send) || kind == static_cast<std::uint8_t>(StepKind::Recv);
+}
+
+std::size_t countOf(const algorithms::Step& step) {
+  return step.kind == StepKind::Send ? step.a.count : step.dst.count;
+}
+
+}  // namespace
+
+const char* toString(Symmetry symmetry) {
+  switch (symmetry) {
+    case Symmetry::None: return "none";
+    case Symmetry::Rotation: return "rotation";
+    case Symmetry::Xor: return "xor";
+  }
+  return "?";
+}
+
+std::string invalidReason(const Cluster& c) {
+  if (c.hosts < 1) return fmt::format("hosts must be at least 1, not {}", c.hosts);
+  if (c.ranksPerHost < 1) return fmt::format("ranks per host must be at least 1, not {}", c.ranksPerHost);
+  if (static_cast<long long>(c.hosts) * c.ranksPerHost > (1 << 24)) {
+    return fmt::format("{} hosts x {} ranks is more than 2^24 ranks", c.hosts, c.ranksPerHost);
+  }
+  const auto positive = [](double v) { return v > 0 && v < 1e300; };
+  if (!positive(c.inter.bandwidthMBps)) return fmt::format("inter bandwidth must be positive, not {}", c.inter.bandwidthMBps);
+  if (!positive(c.intra.bandwidthMBps)) return fmt::format("intra bandwidth must be positive, not {}", c.intra.bandwidthMBps);
+  if (!positive(c.copyMBps)) return fmt::format("memory (copy) rate must be positive, not {}", c.copyMBps);
+  if (!positive(c.reduceMBps)) return fmt::format("reduce rate must be positive, not {}", c.reduceMBps);
+  if (!(c.inter.latencyUs >= 0)) return fmt::format("inter latency must not be negative, not {}", c.inter.latencyUs);
+  if (!(c.intra.latencyUs >= 0)) return fmt::format("intra latency must not be negative, not {}", c.intra.latencyUs);
+  return {};
+}
+
+EventSimulation::EventSimulation(const Cluster& cluster, Symmetry symmetry, std::size_t elementSize)
+    : cluster_(cluster), symmetry_(symmetry), element_(elementSize) {
+  stepBegin_.push_back(0);
+  dependentsBegin_.push_back(0);
+  slotBegin_.push_back(0);
+  sendsBegin_.push_back(0);
+  recvsBegin_.push_back(0);
+}
+
+int EventSimulation::simulatedRanks() const {
+  return symmetry_ == Symmetry::None ? cluster_.size() : cluster_.ranksPerHost;
+}
+
+void EventSimulation::add(const algorithms::Schedule& schedule) {
+  const auto rank = static_cast<int>(stepBegin_.size() - 1);
+  const std::size_t first = kind_.size();
+  const std::size_t n = schedule.steps.size();
+  std::vector<std::uint32_t> counts(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const algorithms::Step& s = schedule.steps[i];
+    const bool noOp = s.kind == StepKind::Copy && s.dst.buffer == s.a.buffer && s.dst.offset == s.a.offset &&
+                      s.dst.count == s.a.count;
+    kind_.push_back(static_cast<std::uint8_t>(s.kind));
+    waiting_.push_back(s.depCount);
+    flags_.push_back(noOp ? kNoOp : 0);
+    peer_.push_back(s.peer);
+    ordinal_.push_back(0);
+    slot_.push_back(kNone);
+    match_.push_back(kNone);
+    bytes_.push_back(static_cast<double>(countOf(s) * element_));
+    ready_.push_back(0);
+    arrival_.push_back(-1);
+    for (std::size_t d = 0; d < s.depCount; ++d) ++counts[s.deps[d]];
+  }
+  // Dependents, CSR over global step indices.
+  const auto base = static_cast<std::uint32_t>(dependents_.size());
+  std::vector<std::uint32_t> at(n, 0);
+  std::uint32_t running = base;
+  for (std::size_t i = 0; i < n; ++i) {
+    at[i] = running;
+    running += counts[i];
+    dependentsBegin_.push_back(running);
+  }
+  dependents_.resize(running);
+  for (std::size_t i = 0; i < n; ++i) {
+    const algorithms::Step& s = schedule.steps[i];
+    for (std::size_t d = 0; d < s.depCount; ++d) dependents_[at[s.deps[d]]++] = static_cast<std::uint32_t>(first + i);
+  }
+  stepBegin_.push_back(static_cast<std::uint32_t>(kind_.size()));
+  indexPeers(rank, first, kind_.size());
+}
+
+void EventSimulation::indexPeers(int rank, std::size_t first, std::size_t end) {
+  (void)rank;
+  std::vector<std::tuple<std::int32_t, bool, std::uint32_t>> messages;  // peer, is a Recv, step
+  for (std::size_t g = first; g < end; ++g) {
+    if (!isMessage(kind_[g])) continue;
+    messages.emplace_back(peer_[g], kind_[g] == static_cast<std::uint8_t>(StepKind::Recv), static_cast<std::uint32_t>(g));
+  }
+  std::sort(messages.begin(), messages.end());
+  std::size_t i = 0;
+  while (i < messages.size()) {
+    const std::int32_t peer = std::get<0>(messages[i]);
+    const auto slot = static_cast<std::uint32_t>(slotPeer_.size());
+    slotPeer_.push_back(peer);
+    std::uint32_t sent = 0, received = 0;
+    for (; i < messages.size() && std::get<0>(messages[i]) == peer; ++i) {
+      const auto [p, recv, g] = messages[i];
+      slot_[g] = slot;
+      ordinal_[g] = recv ? received++ : sent++;
+      (recv ? recvs_ : sends_).push_back(g);
+    }
+    sendsBegin_.push_back(static_cast<std::uint32_t>(sends_.size()));
+    recvsBegin_.push_back(static_cast<std::uint32_t>(recvs_.size()));
+  }
+  slotBegin_.push_back(static_cast<std::uint32_t>(slotPeer_.size()));
+}
+
+int EventSimulation::simRankOf(int realRank) const {
+  return symmetry_ == Symmetry::None ? realRank : realRank % cluster_.ranksPerHost;
+}
+
+// The sender as the receiver's stand-in sees it: relabel hosts so that the receiver's host is 0.
+int EventSimulation::senderSeenBy(int senderSim, int realReceiver) const {
+  const int n = cluster_.size();
+  const int shift = cluster_.hostOf(realReceiver) * cluster_.ranksPerHost;
+  switch (symmetry_) {
+    case Symmetry::None: return senderSim;
+    case Symmetry::Rotation: return ((senderSim - shift) % n + n) % n;
+    case Symmetry::Xor: return senderSim ^ shift;
+  }
+  return senderSim;
+}
+
+bool EventSimulation::crossesHosts(int senderSim, int realReceiver) const {
+  return cluster_.hostOf(senderSim) != cluster_.hostOf(realReceiver);
+}
+
+std::string EventSimulation::describe(std::uint32_t step) const {
+  const auto rank = static_cast<std::size_t>(std::upper_bound(stepBegin_.begin(), stepBegin_.end(), step) -
+                                             stepBegin_.begin() - 1);
+  static const char* const kNames[] = {"send to", "recv from", "reduce", "copy"};
+  const std::string peer = isMessage(kind_[step]) ? fmt::format(" {}", peer_[step]) : "";
+  return fmt::format("rank {} step #{} ({}{}, {} B)", rank, step - stepBegin_[rank], kNames[kind_[step]], peer,
+                     bytes_[step]);
+}
+
+std::string EventSimulation::matchSends() {
+  for (int r = 0; r + 1 < static_cast<int>(stepBegin_.size()); ++r) {
+    for (std::uint32_t s = slotBegin_[r]; s < slotBegin_[r + 1]; ++s) {
+      const std::int32_t p = slotPeer_[s];
+      if (p < 0 || p >= cluster_.size()) {
+        return fmt::format("rank {} talks to rank {}, outside 0..{}", r, p, cluster_.size() - 1);
+      }
+      const int q = simRankOf(p);
+      const int seen = senderSeenBy(r, p);
+      const auto begin = slotPeer_.begin() + slotBegin_[q], end = slotPeer_.begin() + slotBegin_[q + 1];
+      const auto it = std::lower_bound(begin, end, seen);
+      const std::uint32_t sendCount = sendsBegin_[s + 1] - sendsBegin_[s];
+      const std::uint32_t recvSlot = (it != end && *it == seen) ? static_cast<std::uint32_t>(it - slotPeer_.begin()) : kNone;
+      const std::uint32_t recvCount = recvSlot == kNone ? 0 : recvsBegin_[recvSlot + 1] - recvsBegin_[recvSlot];
+      if (sendCount != recvCount) {
+        return fmt::format("rank {} sends {} message(s) to rank {}, which receives {} from it", r, sendCount, p,
+                           recvCount);
+      }
+      for (std::uint32_t k = 0; k < sendCount; ++k) {
+        const std::uint32_t send = sends_[sendsBegin_[s] + k];
+        const std::uint32_t recv = recvs_[recvsBegin_[recvSlot] + k];
+        if (bytes_[send] != bytes_[recv]) {
+          return fmt::format("{} carries {} B into {}, which expects {} B", describe(send), bytes_[send],
+                             describe(recv), bytes_[recv]);
+        }
+        match_[send] = recv;
+      }
+    }
+  }
+  return {};
+}
+
+void EventSimulation::becomeReady(std::uint32_t step) {
+  double at = ready_[step];
+  if (kind_[step] == static_cast<std::uint8_t>(StepKind::Recv)) {
+    if (arrival_[step] < 0) return;  // its Send will push it
+    at = std::max(at, arrival_[step]);
+  }
+  const auto rank = static_cast<std::int32_t>(std::upper_bound(stepBegin_.begin(), stepBegin_.end(), step) -
+                                              stepBegin_.begin() - 1);
+  heap_.push_back({at, rank, step});
+  std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
+}
+
+void EventSimulation::finish(std::uint32_t step, double time) {
+  flags_[step] |= kDone;
+  last_ = std::max(last_, time);
+  for (std::uint32_t i = dependentsBegin_[step]; i < dependentsBegin_[step + 1]; ++i) {
+    const std::uint32_t next = dependents_[i];
+    ready_[next] = std::max(ready_[next], time);
+    if (--waiting_[next] == 0) becomeReady(next);
+  }
+}
+
+void EventSimulation::transfer(std::uint32_t step, int rank, double time) {
+  const std::uint32_t slot = slot_[step];
+  const std::uint32_t k = ordinal_[step];
+  if (nextSend_[slot] != k) {
+    flags_[step] |= kParked;  // an earlier Send to this peer goes first
+    return;
+  }
+  const int p = peer_[step];
+  const int q = simRankOf(p);
+  const bool inter = crossesHosts(rank, p);
+  const Link& link = inter ? cluster_.inter : cluster_.intra;
+  const bool oneHost = symmetry_ != Symmetry::None;
+  Port& out = inter ? nicPort_[oneHost ? 0 : static_cast<std::size_t>(cluster_.hostOf(rank))]
+                    : rankPort_[static_cast<std::size_t>(rank)];
+  Port& in = inter ? nicPort_[oneHost ? 0 : static_cast<std::size_t>(cluster_.hostOf(q))]
+                   : rankPort_[static_cast<std::size_t>(q)];
+  const double busy = bytes_[step] / link.bandwidthMBps;
+  const double start = std::max(time, out.outFree);
+  out.outFree = start + busy;
+  const double landed = std::max(start, in.inFree) + busy;
+  in.inFree = landed;
+  const std::uint32_t recv = match_[step];
+  arrival_[recv] = landed + link.latencyUs;
+  if (waiting_[recv] == 0 && !(flags_[recv] & kDone)) becomeReady(recv);
+  finish(step, start + busy);
+  ++nextSend_[slot];
+  if (k + 1 < sendsBegin_[slot + 1] - sendsBegin_[slot]) {
+    const std::uint32_t following = sends_[sendsBegin_[slot] + k + 1];
+    if (flags_[following] & kParked) {
+      flags_[following] &= static_cast<std::uint8_t>(~kParked);
+      ready_[following] = std::max(ready_[following], start);
+      becomeReady(following);
+    }
+  }
+}
+
+void EventSimulation::execute(const Event& event) {
+  const std::uint32_t step = event.step;
+  const auto kind = static_cast<StepKind>(kind_[step]);
+  if (kind == StepKind::Recv) return finish(step, event.time);
+  if (kind == StepKind::Send) return transfer(step, event.rank, event.time);
+  if (flags_[step] & kNoOp) return finish(step, event.time);
+  double& core = core_[static_cast<std::size_t>(event.rank)];
+  const double rate = kind == StepKind::Reduce ? cluster_.reduceMBps : cluster_.copyMBps;
+  const double start = std::max(event.time, core);
+  core = start + bytes_[step] / rate;
+  finish(step, core);
+}
+
+SimulationResult EventSimulation::run() {
+  SimulationResult result;
+  result.steps = kind_.size();
+  const int ranks = static_cast<int>(stepBegin_.size() - 1);
+  if (ranks != simulatedRanks()) {
+    result.error = fmt::format("{} schedules for {} simulated ranks", ranks, simulatedRanks());
+    return result;
+  }
+  if (std::string why = invalidReason(cluster_); !why.empty()) {
+    result.error = why;
+    return result;
+  }
+  if (std::string why = matchSends(); !why.empty()) {
+    result.error = why;
+    return result;
+  }
+  nextSend_.assign(slotPeer_.size(), 0);
+  rankPort_.assign(static_cast<std::size_t>(ranks), Port{});
+  nicPort_.assign(symmetry_ == Symmetry::None ? static_cast<std::size_t>(cluster_.hosts) : 1, Port{});
+  core_.assign(static_cast<std::size_t>(ranks), 0.0);
+  for (std::uint32_t g = 0; g < kind_.size(); ++g) {
+    if (waiting_[g] == 0) becomeReady(g);
+  }
+  while (!heap_.empty()) {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
+    const Event event = heap_.back();
+    heap_.pop_back();
+    ++events_;
+    execute(event);
+  }
+  result.events = events_;
+  for (std::uint32_t g = 0; g < kind_.size(); ++g) {
+    if (!(flags_[g] & kDone)) {
+      result.error = fmt::format("the schedules stall: {} never runs", describe(g));
+      return result;
+    }
+  }
+  result.us = last_;
+  return result;
+}
+
+}  // namespace banyan::simulate
