@@ -33,8 +33,9 @@ std::string header(const SimArgs& args, const std::vector<tuning::Algorithm>& al
       bench::collectiveName(args.sweep.collective), c.hosts, c.ranksPerHost, c.size(), c.inter.bandwidthMBps,
       c.inter.latencyUs, c.intra.bandwidthMBps, c.intra.latencyUs, c.copyMBps, c.reduceMBps,
       bench::ncclTypeName(args.sweep.dataType), sim_tool::formatBytes(args.sliceBytes));
-  out += "# time: simulated microseconds of one call; busbw: GB/s as nccl-tests counts it; pick: the selector's\n"
-         "# choice for the size (the cost model on the same figures); best: the fastest simulated\n";
+  out +=
+      "# time: simulated microseconds of one call; busbw: GB/s as nccl-tests counts it; pick: the selector's\n"
+      "# choice for the size (the cost model on the same figures); best: the fastest simulated\n";
   const int cell = args.model ? 32 : 20;
   std::string names = fmt::format("#{:>32}", "");
   std::string columns = fmt::format("#{:>11} {:>12} {:>7}", "size", "count", "type");
@@ -63,17 +64,19 @@ int sweep(const SimArgs& args) {
   const double busFactor = bench::busBandwidthFactor(args.sweep.collective, n);
   std::fputs(header(args, algorithms).c_str(), stdout);
   std::map<std::string, std::string> notes;  // "algorithm: why" -> the sizes it applies to
-  std::map<std::string, int> how;             // "algorithm: symmetry" -> how many sizes
+  std::map<std::string, int> how;            // "algorithm: symmetry" -> how many sizes
   const auto began = std::chrono::steady_clock::now();
   for (std::size_t bytes : bench::sweepSizes(args.sweep)) {
     const bench::SizePlan plan = bench::planSize(args.sweep.collective, bytes, args.sweep.dataType, n);
-    std::string row = fmt::format(" {:>11} {:>12} {:>7}", plan.bytes, plan.count, bench::ncclTypeName(args.sweep.dataType));
+    std::string row =
+        fmt::format(" {:>11} {:>12} {:>7}", plan.bytes, plan.count, bench::ncclTypeName(args.sweep.dataType));
     double bestUs = 0;
     std::string best = "-";
     for (tuning::Algorithm a : algorithms) {
       simulate::Call call{collective, a, plan.callCount, element, args.sweep.root, args.sliceBytes};
       simulate::SimulateOptions options;
       options.maxSteps = args.maxSteps;
+      options.maxGenerateSeconds = args.maxGenerateSeconds;
       options.useSymmetry = args.symmetry;
       const simulate::Outcome o = simulate::simulateCall(args.cluster, call, options);
       const std::string name(tuning::toString(a));

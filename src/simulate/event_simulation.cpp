@@ -29,9 +29,12 @@ std::size_t countOf(const algorithms::Step& step) {
 
 const char* toString(Symmetry symmetry) {
   switch (symmetry) {
-    case Symmetry::None: return "none";
-    case Symmetry::Rotation: return "rotation";
-    case Symmetry::Xor: return "xor";
+    case Symmetry::None:
+      return "none";
+    case Symmetry::Rotation:
+      return "rotation";
+    case Symmetry::Xor:
+      return "xor";
   }
   return "?";
 }
@@ -43,8 +46,10 @@ std::string invalidReason(const Cluster& c) {
     return fmt::format("{} hosts x {} ranks is more than 2^24 ranks", c.hosts, c.ranksPerHost);
   }
   const auto positive = [](double v) { return v > 0 && v < 1e300; };
-  if (!positive(c.inter.bandwidthMBps)) return fmt::format("inter bandwidth must be positive, not {}", c.inter.bandwidthMBps);
-  if (!positive(c.intra.bandwidthMBps)) return fmt::format("intra bandwidth must be positive, not {}", c.intra.bandwidthMBps);
+  if (!positive(c.inter.bandwidthMBps))
+    return fmt::format("inter bandwidth must be positive, not {}", c.inter.bandwidthMBps);
+  if (!positive(c.intra.bandwidthMBps))
+    return fmt::format("intra bandwidth must be positive, not {}", c.intra.bandwidthMBps);
   if (!positive(c.copyMBps)) return fmt::format("memory (copy) rate must be positive, not {}", c.copyMBps);
   if (!positive(c.reduceMBps)) return fmt::format("reduce rate must be positive, not {}", c.reduceMBps);
   if (!(c.inter.latencyUs >= 0)) return fmt::format("inter latency must not be negative, not {}", c.inter.latencyUs);
@@ -109,7 +114,8 @@ void EventSimulation::indexPeers(int rank, std::size_t first, std::size_t end) {
   std::vector<std::tuple<std::int32_t, bool, std::uint32_t>> messages;  // peer, is a Recv, step
   for (std::size_t g = first; g < end; ++g) {
     if (!isMessage(kind_[g])) continue;
-    messages.emplace_back(peer_[g], kind_[g] == static_cast<std::uint8_t>(StepKind::Recv), static_cast<std::uint32_t>(g));
+    messages.emplace_back(peer_[g], kind_[g] == static_cast<std::uint8_t>(StepKind::Recv),
+                          static_cast<std::uint32_t>(g));
   }
   std::sort(messages.begin(), messages.end());
   std::size_t i = 0;
@@ -139,9 +145,12 @@ int EventSimulation::senderSeenBy(int senderSim, int realReceiver) const {
   const int n = cluster_.size();
   const int shift = cluster_.hostOf(realReceiver) * cluster_.ranksPerHost;
   switch (symmetry_) {
-    case Symmetry::None: return senderSim;
-    case Symmetry::Rotation: return ((senderSim - shift) % n + n) % n;
-    case Symmetry::Xor: return senderSim ^ shift;
+    case Symmetry::None:
+      return senderSim;
+    case Symmetry::Rotation:
+      return ((senderSim - shift) % n + n) % n;
+    case Symmetry::Xor:
+      return senderSim ^ shift;
   }
   return senderSim;
 }
@@ -151,8 +160,8 @@ bool EventSimulation::crossesHosts(int senderSim, int realReceiver) const {
 }
 
 std::string EventSimulation::describe(std::uint32_t step) const {
-  const auto rank = static_cast<std::size_t>(std::upper_bound(stepBegin_.begin(), stepBegin_.end(), step) -
-                                             stepBegin_.begin() - 1);
+  const auto rank =
+      static_cast<std::size_t>(std::upper_bound(stepBegin_.begin(), stepBegin_.end(), step) - stepBegin_.begin() - 1);
   static const char* const kNames[] = {"send to", "recv from", "reduce", "copy"};
   const std::string peer = isMessage(kind_[step]) ? fmt::format(" {}", peer_[step]) : "";
   return fmt::format("rank {} step #{} ({}{}, {} B)", rank, step - stepBegin_[rank], kNames[kind_[step]], peer,
@@ -171,7 +180,8 @@ std::string EventSimulation::matchSends() {
       const auto begin = slotPeer_.begin() + slotBegin_[q], end = slotPeer_.begin() + slotBegin_[q + 1];
       const auto it = std::lower_bound(begin, end, seen);
       const std::uint32_t sendCount = sendsBegin_[s + 1] - sendsBegin_[s];
-      const std::uint32_t recvSlot = (it != end && *it == seen) ? static_cast<std::uint32_t>(it - slotPeer_.begin()) : kNone;
+      const std::uint32_t recvSlot =
+          (it != end && *it == seen) ? static_cast<std::uint32_t>(it - slotPeer_.begin()) : kNone;
       const std::uint32_t recvCount = recvSlot == kNone ? 0 : recvsBegin_[recvSlot + 1] - recvsBegin_[recvSlot];
       if (sendCount != recvCount) {
         return fmt::format("rank {} sends {} message(s) to rank {}, which receives {} from it", r, sendCount, p,
@@ -197,8 +207,8 @@ void EventSimulation::becomeReady(std::uint32_t step) {
     if (arrival_[step] < 0) return;  // its Send will push it
     at = std::max(at, arrival_[step]);
   }
-  const auto rank = static_cast<std::int32_t>(std::upper_bound(stepBegin_.begin(), stepBegin_.end(), step) -
-                                              stepBegin_.begin() - 1);
+  const auto rank =
+      static_cast<std::int32_t>(std::upper_bound(stepBegin_.begin(), stepBegin_.end(), step) - stepBegin_.begin() - 1);
   heap_.push_back({at, rank, step});
   std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <vector>
 
 #include "algorithms/slicing.hpp"
@@ -98,9 +99,16 @@ Outcome simulateCall(const Cluster& cluster, const Call& call, const SimulateOpt
     return tuning::generateSchedule(call.algorithm, request);
   };
 
+  // Host 0's schedules: the stand-ins under a symmetry, and the estimate of a whole run.
+  const auto began = std::chrono::steady_clock::now();
+  std::vector<Schedule> host0;
+  std::size_t host0Steps = 0;
+  for (int r = 0; r < cluster.ranksPerHost; ++r) {
+    host0.push_back(generate(r));
+    host0Steps += host0.back().steps.size();
+  }
+  const double host0Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
   if (options.useSymmetry && cluster.hosts > 1 && !isRooted(call.collective)) {
-    std::vector<Schedule> host0;
-    for (int r = 0; r < cluster.ranksPerHost; ++r) host0.push_back(generate(r));
     const std::vector<int> hosts = sampledHosts(cluster.hosts, options.sampledHosts);
     for (Symmetry symmetry : {Symmetry::Rotation, Symmetry::Xor}) {
       if (symmetry == Symmetry::Xor && !(powerOfTwo(cluster.hosts) && powerOfTwo(cluster.ranksPerHost))) continue;
@@ -120,15 +128,31 @@ Outcome simulateCall(const Cluster& cluster, const Call& call, const SimulateOpt
   }
 
   // Every rank, each schedule handed over as it is made (the simulation keeps a compact copy).
+  const double estimatedSteps = static_cast<double>(host0Steps) * cluster.hosts;
+  if (estimatedSteps > static_cast<double>(options.maxSteps)) {
+    outcome.why = fmt::format(
+        "over the budget: about {:.3g} steps (host 0's times the hosts) against --max-steps {}, "
+        "and no host symmetry to run one host alone",
+        estimatedSteps, options.maxSteps);
+    return outcome;
+  }
+  if (host0Seconds * cluster.hosts > options.maxGenerateSeconds) {
+    outcome.why = fmt::format(
+        "over the budget: generating every rank's schedule would take about {:.0f} s (host 0's "
+        "took {:.2f} s), and no host symmetry to run one host alone",
+        host0Seconds * cluster.hosts, host0Seconds);
+    return outcome;
+  }
   EventSimulation simulation(cluster, Symmetry::None, call.elementSize);
   std::size_t steps = 0;
   for (int r = 0; r < n; ++r) {
-    const Schedule schedule = generate(r);
+    const Schedule schedule = r < cluster.ranksPerHost ? std::move(host0[static_cast<std::size_t>(r)]) : generate(r);
     steps += schedule.steps.size();
     if (steps > options.maxSteps) {
-      outcome.why = fmt::format("over the budget: more than {} steps in the first {} of {} ranks, and no host "
-                                "symmetry to run one host alone",
-                                options.maxSteps, r + 1, n);
+      outcome.why = fmt::format(
+          "over the budget: more than {} steps in the first {} of {} ranks, and no host "
+          "symmetry to run one host alone",
+          options.maxSteps, r + 1, n);
       return outcome;
     }
     simulation.add(schedule);

@@ -13,6 +13,11 @@
 //             or that has a root fails the check and runs whole.
 //   budget    a whole run keeps about 50 bytes per step of every rank; a call whose steps
 //             exceed `maxSteps` is not run (outcome says so) rather than exhaust the machine.
+//             Host 0's step counts times the hosts estimate it before every rank is generated,
+//             and the time host 0's schedules took to generate, times the hosts, is held to
+//             `maxGenerateSeconds` (generators are O(ranks) per rank, so a whole run of a
+//             sparse call can cost minutes at 64k ranks with few steps). The one reading of a
+//             clock in this folder: the refusal, not the simulated time, depends on the machine.
 
 #include <cstddef>
 #include <string>
@@ -35,6 +40,7 @@ struct Call {
 
 struct SimulateOptions {
   std::size_t maxSteps = 40'000'000;
+  double maxGenerateSeconds = 120;
   bool useSymmetry = true;  // false: every rank, always (to check the symmetric runs)
   int sampledHosts = 6;
 };

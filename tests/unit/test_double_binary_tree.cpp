@@ -89,7 +89,8 @@ TEST_CASE("double binary tree: children found in O(log n) are the scan's, in the
         const TreeNode node = doubleTreeNode(tree, r, size);
         INFO("size " << size << " tree " << tree << " rank " << r);
         REQUIRE(node.childCount == static_cast<int>(expected.size()));
-        for (int k = 0; k < node.childCount; ++k) CHECK(node.children[static_cast<std::size_t>(k)] == expected[static_cast<std::size_t>(k)]);
+        for (int k = 0; k < node.childCount; ++k)
+          CHECK(node.children[static_cast<std::size_t>(k)] == expected[static_cast<std::size_t>(k)]);
       }
     }
   }

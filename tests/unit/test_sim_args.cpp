@@ -66,7 +66,8 @@ TEST_CASE("banyan-sim: bad flags are refused, naming what is wrong", "[sim-args]
   CHECK_THAT(errorOf({"allreduce", "--hosts", "0", "--inter", "100Gbit,5us"}), Catch::Contains("--hosts '0'"));
   CHECK_THAT(errorOf({"allreduce", "--hosts", "4", "--inter", "100Gbps"}),
              Catch::Contains("--inter '100Gbps': no comma between bandwidth and latency"));
-  CHECK_THAT(errorOf({"allreduce", "--hosts", "4", "--inter", "100G,5us"}), Catch::Contains("'100G' is not a bandwidth"));
+  CHECK_THAT(errorOf({"allreduce", "--hosts", "4", "--inter", "100G,5us"}),
+             Catch::Contains("'100G' is not a bandwidth"));
   CHECK_THAT(errorOf({"allreduce", "--hosts", "4", "--inter", "100Gbit,5"}), Catch::Contains("'5' is not a latency"));
   CHECK_THAT(errorOf({"allreduce", "--hosts", "4"}), Catch::Contains("--inter is missing"));
   CHECK_THAT(errorOf({"allreduce", "--hosts", "4", "--ranks-per-host", "8", "--inter", "100Gbit,5us"}),

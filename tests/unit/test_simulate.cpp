@@ -25,8 +25,8 @@ Cluster cluster(int hosts, int perHost) {
   Cluster c;
   c.hosts = hosts;
   c.ranksPerHost = perHost;
-  c.inter = {10, 1000};   // 10 us, 1000 B/us
-  c.intra = {1, 4000};    // 1 us, 4000 B/us
+  c.inter = {10, 1000};  // 10 us, 1000 B/us
+  c.intra = {1, 4000};   // 1 us, 4000 B/us
   c.copyMBps = 8000;
   c.reduceMBps = 2000;
   return c;

@@ -52,8 +52,8 @@ std::optional<bench::Collective> collectiveNamed(std::string_view name) {
 std::optional<std::string> parseLink(std::string_view flag, std::string_view value, simulate::Link& link) {
   const std::size_t comma = value.find(',');
   const auto bad = [&](std::string_view what) {
-    return fmt::format("{} '{}': {} (write BANDWIDTH,LATENCY, e.g. {} 100Gbit,5us or 20GB/s,1us)", flag, value,
-                       what, flag);
+    return fmt::format("{} '{}': {} (write BANDWIDTH,LATENCY, e.g. {} 100Gbit,5us or 20GB/s,1us)", flag, value, what,
+                       flag);
   };
   if (comma == std::string_view::npos) return bad("no comma between bandwidth and latency");
   const auto bandwidth = parseBandwidth(value.substr(0, comma));
@@ -121,6 +121,8 @@ std::string simUsage() {
          "  --algo A,B             only these algorithms (BANYAN_ALGO's names)\n"
          "  --slice-bytes N        the largest slice (BANYAN_SLICE_BYTES; default 1M)\n"
          "  --max-steps N          refuse a call whose whole run needs more steps (default 40000000)\n"
+         "  --max-seconds S        refuse a whole run whose schedules would take longer to generate\n"
+         "                         (estimated from host 0's; default 120)\n"
          "  --model                also print the cost model's time for each algorithm\n"
          "  --no-symmetry          simulate every rank even where one host stands for all\n"
          "  --validate DIR         replay bench/topo.sh's output DIR (LAYOUT.topo, LAYOUT_COLL.tsv):\n"
@@ -148,26 +150,36 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
       continue;
     }
     if (!flag.empty() && flag[0] != '-') {
-      if (haveCollective) return fmt::format("one collective only: '{}' after '{}'", flag, bench::collectiveName(args.sweep.collective));
+      if (haveCollective)
+        return fmt::format("one collective only: '{}' after '{}'", flag, bench::collectiveName(args.sweep.collective));
       const auto collective = collectiveNamed(flag);
       if (!collective || *collective == bench::Collective::sendrecv) {
-        return fmt::format("unknown collective '{}': one of allreduce, allgather, reduce_scatter, broadcast, reduce, "
-                           "alltoall, gather, scatter",
-                           flag);
+        return fmt::format(
+            "unknown collective '{}': one of allreduce, allgather, reduce_scatter, broadcast, reduce, "
+            "alltoall, gather, scatter",
+            flag);
       }
       args.sweep.collective = *collective;
       haveCollective = true;
       continue;
     }
-    static const std::string_view kValued[] = {"--hosts", "--ranks-per-host", "--inter", "--intra", "--memory",
-                                               "--reduce", "-b", "-e", "-f", "-i", "-d", "-r", "--algo",
-                                               "--slice-bytes", "--max-steps", "--validate"};
+    static const std::string_view kValued[] = {"--hosts",     "--ranks-per-host",
+                                               "--inter",     "--intra",
+                                               "--memory",    "--reduce",
+                                               "-b",          "-e",
+                                               "-f",          "-i",
+                                               "-d",          "-r",
+                                               "--algo",      "--slice-bytes",
+                                               "--max-steps", "--max-seconds",
+                                               "--validate"};
     if (std::find(std::begin(kValued), std::end(kValued), flag) == std::end(kValued)) {
       return fmt::format("unknown option '{}' (banyan-sim --help lists them)", flag);
     }
     if (i + 1 >= argv.size()) return fmt::format("{} needs a value", flag);
     const std::string_view value = argv[++i];
-    const auto bad = [&](std::string_view expected) { return fmt::format("{} '{}': expected {}", flag, value, expected); };
+    const auto bad = [&](std::string_view expected) {
+      return fmt::format("{} '{}': expected {}", flag, value, expected);
+    };
     if (flag == "--hosts" || flag == "--ranks-per-host") {
       const auto n = wholeNumber(value);
       if (!n || *n < 1 || *n > kMaxRanks) return bad(fmt::format("a whole number from 1 to {}", kMaxRanks));
@@ -183,8 +195,10 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
     } else if (flag == "-b" || flag == "-e" || flag == "-i" || flag == "--slice-bytes") {
       const auto bytes = bench::parseByteSize(value);
       if (!bytes || (flag == "--slice-bytes" && *bytes == 0)) return bad("a byte count such as 8, 4K, 64M or 1G");
-      (flag == "-b" ? args.sweep.minBytes : flag == "-e" ? args.sweep.maxBytes : flag == "-i" ? args.sweep.stepBytes
-                                                                                              : args.sliceBytes) = *bytes;
+      (flag == "-b"   ? args.sweep.minBytes
+       : flag == "-e" ? args.sweep.maxBytes
+       : flag == "-i" ? args.sweep.stepBytes
+                      : args.sliceBytes) = *bytes;
       if (flag == "-i") args.sweep.stepFactor = 1;
     } else if (flag == "-f") {
       const auto n = wholeNumber(value);
@@ -202,6 +216,10 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
       const auto n = wholeNumber(value);
       if (!n || *n < 1 || *n > 4'000'000'000LL) return bad("a whole number from 1 to 4000000000");
       args.maxSteps = static_cast<std::size_t>(*n);
+    } else if (flag == "--max-seconds") {
+      const auto n = wholeNumber(value);
+      if (!n || *n < 1 || *n > 86400) return bad("whole seconds from 1 to 86400");
+      args.maxGenerateSeconds = static_cast<double>(*n);
     } else if (flag == "--validate") {
       args.validateDir = std::string(value);
     } else if (flag == "--algo") {
@@ -228,7 +246,7 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
   }
   if (!haveInter && c.hosts > 1) return "--inter is missing: each host's NIC, e.g. --inter 100Gbit,5us";
   if (!haveIntra && c.ranksPerHost > 1) return "--intra is missing: between ranks of a host, e.g. --intra 20GB/s,1us";
-  if (!haveInter) args.cluster.inter = {0, 1};   // never used: one host
+  if (!haveInter) args.cluster.inter = {0, 1};                                 // never used: one host
   if (!haveIntra) args.cluster.intra = {0, args.cluster.inter.bandwidthMBps};  // never used: one rank a host
   args.cluster.copyMBps = memory.value_or(args.cluster.intra.bandwidthMBps);
   args.cluster.reduceMBps = reduce.value_or(args.cluster.copyMBps);

@@ -2,7 +2,8 @@
 // Command line of banyan-sim (docs/simulation.md):
 //   banyan-sim COLLECTIVE --hosts H --ranks-per-host R --inter BW,LAT --intra BW,LAT
 //              [-b MIN] [-e MAX] [-f FACTOR | -i STEP] [-d TYPE] [-r ROOT] [--algo A,B]
-//              [--memory BW] [--reduce BW] [--slice-bytes N] [--max-steps N] [--model] [--no-symmetry]
+//              [--memory BW] [--reduce BW] [--slice-bytes N] [--max-steps N] [--max-seconds S]
+//              [--model] [--no-symmetry]
 //   banyan-sim --validate DIR [--algo A,B] [--max-steps N]
 // Bandwidths as 100Gbit (bits per second, decimal), 12.5GB/s, 800MB/s; latencies as 5us,
 // 1.5us, 800ns, 2ms. Sizes and the sweep as banyan-bench's (nccl-tests').
@@ -26,9 +27,10 @@ struct SimArgs {
   std::vector<tuning::Algorithm> algorithms;  // empty: every one the collective has a schedule for
   std::size_t sliceBytes = 1024 * 1024;
   std::size_t maxSteps = 40'000'000;
-  bool model = false;       // also print the cost model's prediction per algorithm
-  bool symmetry = true;     // false: simulate every rank (--no-symmetry)
-  std::string validateDir;  // --validate DIR
+  double maxGenerateSeconds = 120;  // --max-seconds
+  bool model = false;               // also print the cost model's prediction per algorithm
+  bool symmetry = true;             // false: simulate every rank (--no-symmetry)
+  std::string validateDir;          // --validate DIR
   bool help = false;
 };
 

@@ -8,15 +8,24 @@ namespace banyan::sim_tool {
 
 Collective toCollective(bench::Collective collective) {
   switch (collective) {
-    case bench::Collective::allreduce: return Collective::Allreduce;
-    case bench::Collective::allgather: return Collective::Allgather;
-    case bench::Collective::reduce_scatter: return Collective::ReduceScatter;
-    case bench::Collective::broadcast: return Collective::Broadcast;
-    case bench::Collective::reduce: return Collective::Reduce;
-    case bench::Collective::alltoall: return Collective::Alltoall;
-    case bench::Collective::gather: return Collective::Gather;
-    case bench::Collective::scatter: return Collective::Scatter;
-    case bench::Collective::sendrecv: break;
+    case bench::Collective::allreduce:
+      return Collective::Allreduce;
+    case bench::Collective::allgather:
+      return Collective::Allgather;
+    case bench::Collective::reduce_scatter:
+      return Collective::ReduceScatter;
+    case bench::Collective::broadcast:
+      return Collective::Broadcast;
+    case bench::Collective::reduce:
+      return Collective::Reduce;
+    case bench::Collective::alltoall:
+      return Collective::Alltoall;
+    case bench::Collective::gather:
+      return Collective::Gather;
+    case bench::Collective::scatter:
+      return Collective::Scatter;
+    case bench::Collective::sendrecv:
+      break;
   }
   return Collective::Allreduce;  // sendrecv: refused by parseSimArgs
 }

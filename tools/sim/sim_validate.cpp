@@ -65,8 +65,9 @@ std::vector<Point> readMeasurements(const fs::path& path) {
     double low = 0, high = 0, busbw = 0;
     p.layout = stem.substr(0, underscore);
     if (!(fields >> p.collective >> p.bytes >> p.algorithm >> p.measuredUs >> low >> high >> busbw)) {
-      fail(ErrorCode::InvalidUsage, "{}:{}: expected 'collective bytes variant median_us min_us max_us busbw', got '{}'",
-           path.string(), number, line);
+      fail(ErrorCode::InvalidUsage,
+           "{}:{}: expected 'collective bytes variant median_us min_us max_us busbw', got '{}'", path.string(), number,
+           line);
     }
     if (p.algorithm.rfind("auto", 0) == 0) continue;  // the automatic choice is one of the forced ones
     points.push_back(p);
@@ -91,16 +92,18 @@ void summarize(const std::vector<Point>& points, std::size_t minBytes, const cha
   int compared = 0, same = 0, within = 0;
   for (const auto& [key, ps] : bySize) {
     if (ps.size() < 2) continue;
-    const auto measuredBest = *std::min_element(ps.begin(), ps.end(), [](auto a, auto b) { return a->measuredUs < b->measuredUs; });
-    const auto simulatedBest = *std::min_element(ps.begin(), ps.end(), [](auto a, auto b) { return a->simulatedUs < b->simulatedUs; });
+    const auto measuredBest =
+        *std::min_element(ps.begin(), ps.end(), [](auto a, auto b) { return a->measuredUs < b->measuredUs; });
+    const auto simulatedBest =
+        *std::min_element(ps.begin(), ps.end(), [](auto a, auto b) { return a->simulatedUs < b->simulatedUs; });
     ++compared;
     same += measuredBest == simulatedBest;
     within += simulatedBest->measuredUs <= 1.1 * measuredBest->measuredUs;
   }
-  std::printf("# %s: %zu points, median error %.0f%%; the simulation's fastest is the measured fastest at %d of %d "
-              "sizes (%.0f%%), within 10%% of it at %d\n",
-              label, errors.size(), 100 * median(errors), same, compared, compared ? 100.0 * same / compared : 0.0,
-              within);
+  std::printf(
+      "# %s: %zu points, median error %.0f%%; the simulation's fastest is the measured fastest at %d of %d "
+      "sizes (%.0f%%), within 10%% of it at %d\n",
+      label, errors.size(), 100 * median(errors), same, compared, compared ? 100.0 * same / compared : 0.0, within);
 }
 
 }  // namespace
@@ -114,13 +117,15 @@ int validate(const SimArgs& args) {
   }
   std::sort(tables.begin(), tables.end());
   if (tables.empty()) {
-    fail(ErrorCode::InvalidUsage, "--validate {}: no LAYOUT_COLLECTIVE.tsv (bench/topo.sh writes them)", args.validateDir);
+    fail(ErrorCode::InvalidUsage, "--validate {}: no LAYOUT_COLLECTIVE.tsv (bench/topo.sh writes them)",
+         args.validateDir);
   }
   std::vector<Point> points;
   std::map<std::string, std::string> skipped;
-  std::printf("# banyan-sim --validate %s: measured (bench/topo.sh, median of rounds) against simulated, on the\n"
-              "# topology each layout's job probed (LAYOUT.topo)\n",
-              args.validateDir.c_str());
+  std::printf(
+      "# banyan-sim --validate %s: measured (bench/topo.sh, median of rounds) against simulated, on the\n"
+      "# topology each layout's job probed (LAYOUT.topo)\n",
+      args.validateDir.c_str());
   std::printf("%-6s %-15s %10s %-19s %12s %12s %8s\n", "layout", "collective", "bytes", "algorithm", "measured_us",
               "simulated_us", "sim/meas");
   for (const fs::path& table : tables) {
@@ -132,7 +137,8 @@ int validate(const SimArgs& args) {
     for (Point& p : read) {
       const auto collective = benchCollective(p.collective);
       const auto algorithm = tuning::algorithmFromName(p.algorithm);
-      if (!collective || !algorithm) fail(ErrorCode::InvalidUsage, "{}: unknown '{} {}'", table.string(), p.collective, p.algorithm);
+      if (!collective || !algorithm)
+        fail(ErrorCode::InvalidUsage, "{}: unknown '{} {}'", table.string(), p.collective, p.algorithm);
       if (!args.algorithms.empty() &&
           std::find(args.algorithms.begin(), args.algorithms.end(), *algorithm) == args.algorithms.end())
         continue;
@@ -140,6 +146,7 @@ int validate(const SimArgs& args) {
       simulate::Call call{toCollective(*collective), *algorithm, plan.callCount, 4, 0, args.sliceBytes};
       simulate::SimulateOptions options;
       options.maxSteps = args.maxSteps;
+      options.maxGenerateSeconds = args.maxGenerateSeconds;
       const simulate::Outcome o = simulate::simulateCall(cluster, call, options);
       if (!o.ran) {
         skipped[fmt::format("{} {}: {}", p.layout, p.algorithm, o.why)] += fmt::format(" {}", p.bytes);
