@@ -63,6 +63,7 @@ int sweep(const SimArgs& args) {
   const std::size_t element = bench::elementSize(args.sweep.dataType);
   const double busFactor = bench::busBandwidthFactor(args.sweep.collective, n);
   std::fputs(header(args, algorithms).c_str(), stdout);
+  std::fflush(stdout);
   std::map<std::string, std::string> notes;  // "algorithm: why" -> the sizes it applies to
   std::map<std::string, int> how;            // "algorithm: symmetry" -> how many sizes
   const auto began = std::chrono::steady_clock::now();

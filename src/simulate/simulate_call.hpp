@@ -40,7 +40,7 @@ struct Call {
 
 struct SimulateOptions {
   std::size_t maxSteps = 40'000'000;
-  double maxGenerateSeconds = 120;
+  double maxGenerateSeconds = 30;
   bool useSymmetry = true;  // false: every rank, always (to check the symmetric runs)
   int sampledHosts = 6;
 };

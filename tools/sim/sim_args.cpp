@@ -122,7 +122,7 @@ std::string simUsage() {
          "  --slice-bytes N        the largest slice (BANYAN_SLICE_BYTES; default 1M)\n"
          "  --max-steps N          refuse a call whose whole run needs more steps (default 40000000)\n"
          "  --max-seconds S        refuse a whole run whose schedules would take longer to generate\n"
-         "                         (estimated from host 0's; default 120)\n"
+         "                         (estimated from host 0's; default 30)\n"
          "  --model                also print the cost model's time for each algorithm\n"
          "  --no-symmetry          simulate every rank even where one host stands for all\n"
          "  --validate DIR         replay bench/topo.sh's output DIR (LAYOUT.topo, LAYOUT_COLL.tsv):\n"

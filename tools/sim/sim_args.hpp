@@ -27,7 +27,7 @@ struct SimArgs {
   std::vector<tuning::Algorithm> algorithms;  // empty: every one the collective has a schedule for
   std::size_t sliceBytes = 1024 * 1024;
   std::size_t maxSteps = 40'000'000;
-  double maxGenerateSeconds = 120;  // --max-seconds
+  double maxGenerateSeconds = 30;  // --max-seconds
   bool model = false;               // also print the cost model's prediction per algorithm
   bool symmetry = true;             // false: simulate every rank (--no-symmetry)
   std::string validateDir;          // --validate DIR
