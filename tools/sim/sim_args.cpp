@@ -104,7 +104,7 @@ std::optional<double> parseLatency(std::string_view text) {
 
 std::string simUsage() {
   return "usage: banyan-sim COLLECTIVE --hosts H --ranks-per-host R --inter BW,LAT --intra BW,LAT [options]\n"
-         "       banyan-sim --validate DIR [--algo A,B] [--max-steps N]\n"
+         "       banyan-sim --validate DIR [--algo A,B] [--inter BW,LAT] [--intra BW,LAT] [--memory BW]\n"
          "Simulates the registry's schedules, event by event, on a modelled cluster and prints an\n"
          "nccl-tests-style table: per algorithm the simulated time of one call and its busbw, and the\n"
          "selector's pick (the cost model's) for each size. COLLECTIVE: allreduce, allgather,\n"
@@ -126,7 +126,8 @@ std::string simUsage() {
          "  --model                also print the cost model's time for each algorithm\n"
          "  --no-symmetry          simulate every rank even where one host stands for all\n"
          "  --validate DIR         replay bench/topo.sh's output DIR (LAYOUT.topo, LAYOUT_COLL.tsv):\n"
-         "                         simulated against measured per algorithm and size\n"
+         "                         simulated against measured per algorithm and size, on the figures\n"
+         "                         each job probed, or those given with --inter, --intra, --memory\n"
          "Bandwidths: 100Gbit, 100Gbps, 10Gbit/s, 12.5GB/s, 800MB/s (decimal); latencies: 5us, 800ns, 2ms.\n";
 }
 
@@ -236,6 +237,10 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
   }
   if (!args.validateDir.empty()) {
     if (haveCollective || haveHosts) return "--validate takes its layouts from DIR: no collective or --hosts with it";
+    args.givenInter = haveInter;
+    args.givenIntra = haveIntra;
+    args.givenMemory = memory;
+    args.givenReduce = reduce;
     return args;
   }
   if (!haveCollective) return "no collective: banyan-sim allreduce --hosts 4 --inter 100Gbit,5us ... (--help)";

@@ -4,7 +4,8 @@
 //              [-b MIN] [-e MAX] [-f FACTOR | -i STEP] [-d TYPE] [-r ROOT] [--algo A,B]
 //              [--memory BW] [--reduce BW] [--slice-bytes N] [--max-steps N] [--max-seconds S]
 //              [--model] [--no-symmetry]
-//   banyan-sim --validate DIR [--algo A,B] [--max-steps N]
+//   banyan-sim --validate DIR [--algo A,B] [--max-steps N] [--inter BW,LAT] [--intra BW,LAT] [--memory BW]
+//              (the figures given replace those the measured job probed)
 // Bandwidths as 100Gbit (bits per second, decimal), 12.5GB/s, 800MB/s; latencies as 5us,
 // 1.5us, 800ns, 2ms. Sizes and the sweep as banyan-bench's (nccl-tests').
 
@@ -28,9 +29,12 @@ struct SimArgs {
   std::size_t sliceBytes = 1024 * 1024;
   std::size_t maxSteps = 40'000'000;
   double maxGenerateSeconds = 30;  // --max-seconds
-  bool model = false;               // also print the cost model's prediction per algorithm
-  bool symmetry = true;             // false: simulate every rank (--no-symmetry)
-  std::string validateDir;          // --validate DIR
+  bool model = false;              // also print the cost model's prediction per algorithm
+  bool symmetry = true;            // false: simulate every rank (--no-symmetry)
+  std::string validateDir;         // --validate DIR
+  // With --validate: the figures given on the command line replace the probed ones.
+  bool givenInter = false, givenIntra = false;
+  std::optional<double> givenMemory, givenReduce;
   bool help = false;
 };
 

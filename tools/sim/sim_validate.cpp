@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <tuple>
 #include <vector>
@@ -122,6 +123,7 @@ int validate(const SimArgs& args) {
   }
   std::vector<Point> points;
   std::map<std::string, std::string> skipped;
+  std::set<std::string> described;  // layouts whose figures are printed
   std::printf(
       "# banyan-sim --validate %s: measured (bench/topo.sh, median of rounds) against simulated, on the\n"
       "# topology each layout's job probed (LAYOUT.topo)\n",
@@ -133,7 +135,17 @@ int validate(const SimArgs& args) {
     if (read.empty()) continue;
     const fs::path topoPath = dir / (read.front().layout + ".topo");
     if (!fs::exists(topoPath)) fail(ErrorCode::InvalidUsage, "{}: no {} beside it", table.string(), topoPath.string());
-    const simulate::Cluster cluster = clusterOf(topology::load(topoPath.string()), topoPath.string());
+    simulate::Cluster cluster = clusterOf(topology::load(topoPath.string()), topoPath.string());
+    if (args.givenInter) cluster.inter = args.cluster.inter;
+    if (args.givenIntra) cluster.intra = args.cluster.intra;
+    if (args.givenMemory) cluster.copyMBps = cluster.reduceMBps = *args.givenMemory;
+    if (args.givenReduce) cluster.reduceMBps = *args.givenReduce;
+    if (described.insert(read.front().layout).second)
+      std::printf(
+          "# %s: %d host(s) x %d, inter %.1f MB/s %.1f us, intra %.1f MB/s %.1f us, copy %.1f MB/s, reduce %.1f MB/s\n",
+          read.front().layout.c_str(), cluster.hosts, cluster.ranksPerHost, cluster.inter.bandwidthMBps,
+          cluster.inter.latencyUs, cluster.intra.bandwidthMBps, cluster.intra.latencyUs, cluster.copyMBps,
+          cluster.reduceMBps);
     for (Point& p : read) {
       const auto collective = benchCollective(p.collective);
       const auto algorithm = tuning::algorithmFromName(p.algorithm);
