@@ -15,6 +15,7 @@ using algorithms::StepKind;
 constexpr std::uint8_t kNoOp = 1;    // a Copy onto itself
 constexpr std::uint8_t kDone = 2;    // finished
 constexpr std::uint8_t kParked = 4;  // a ready Send waiting for an earlier Send to the same peer
+constexpr std::uint8_t kPosted = 8;  // a Recv handed to the transport (it and every earlier Recv from its peer ready)
 constexpr std::uint32_t kNone = 0xffffffffu;
 
 bool isMessage(std::uint8_t kind) {
@@ -201,16 +202,28 @@ std::string EventSimulation::matchSends() {
   return {};
 }
 
-void EventSimulation::becomeReady(std::uint32_t step) {
-  double at = ready_[step];
-  if (kind_[step] == static_cast<std::uint8_t>(StepKind::Recv)) {
-    if (arrival_[step] < 0) return;  // its Send will push it
-    at = std::max(at, arrival_[step]);
-  }
+void EventSimulation::push(std::uint32_t step, double at) {
   const auto rank =
       static_cast<std::int32_t>(std::upper_bound(stepBegin_.begin(), stepBegin_.end(), step) - stepBegin_.begin() - 1);
   heap_.push_back({at, rank, step});
   std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
+}
+
+void EventSimulation::becomeReady(std::uint32_t step) {
+  if (kind_[step] != static_cast<std::uint8_t>(StepKind::Recv)) return push(step, ready_[step]);
+  // Receives from one peer are posted in step order, as the executor posts them: a ready Recv
+  // waits for the one before it, and posting it may let the ones after it go.
+  const std::uint32_t slot = slot_[step];
+  std::uint32_t k = ordinal_[step];
+  const std::uint32_t first = recvsBegin_[slot], count = recvsBegin_[slot + 1] - first;
+  if (k > 0 && !(flags_[recvs_[first + k - 1]] & kPosted)) return;
+  for (; k < count; ++k) {
+    const std::uint32_t recv = recvs_[first + k];
+    if (waiting_[recv] != 0 || (flags_[recv] & kPosted)) break;
+    if (k > 0) ready_[recv] = std::max(ready_[recv], ready_[recvs_[first + k - 1]]);
+    flags_[recv] |= kPosted;
+    if (arrival_[recv] >= 0) push(recv, std::max(ready_[recv], arrival_[recv]));  // else its Send pushes it
+  }
 }
 
 void EventSimulation::finish(std::uint32_t step, double time) {
@@ -246,7 +259,7 @@ void EventSimulation::transfer(std::uint32_t step, int rank, double time) {
   in.inFree = landed;
   const std::uint32_t recv = match_[step];
   arrival_[recv] = landed + link.latencyUs;
-  if (waiting_[recv] == 0 && !(flags_[recv] & kDone)) becomeReady(recv);
+  if (flags_[recv] & kPosted) push(recv, std::max(ready_[recv], arrival_[recv]));
   finish(step, start + busy);
   ++nextSend_[slot];
   if (k + 1 < sendsBegin_[slot + 1] - sendsBegin_[slot]) {

@@ -9,8 +9,10 @@
 //             posts them. A Send starts once it is ready, its turn has come and its way out is
 //             free; it holds the way out for bytes / bandwidth and the receiver's way in for as
 //             long, from when that is free; the bytes arrive one latency after the way in is
-//             done. The Send finishes when its bytes are out (eager sends), the Recv when it is
-//             ready and its bytes have arrived.
+//             done. The Send finishes when its bytes are out (eager sends). A rank's Recvs from
+//             one peer are posted in step order too: a Recv is posted once it and every earlier
+//             Recv from that peer are ready, and finishes when it is posted and its bytes have
+//             arrived.
 //   local     Reduce (bytes of dst at the reduce rate) and Copy (the copy rate; a Copy onto
 //             itself is free) run on the rank's core, one at a time, in the order they are ready.
 //   time      of the call: when the last step of any rank finishes.
@@ -76,6 +78,7 @@ class EventSimulation {
 
   void indexPeers(int rank, std::size_t first, std::size_t end);
   std::string matchSends();
+  void push(std::uint32_t step, double at);
   void becomeReady(std::uint32_t step);
   void finish(std::uint32_t step, double time);
   void execute(const Event& event);
