@@ -19,7 +19,7 @@ def parse(path):
             if "model(us)" not in line:
                 raise SystemExit(f"{path}: no model(us) columns: run banyan-sim with --model")
             algorithms = previous[1:].split()  # the line above the columns names the algorithms
-        elif not line.startswith("#") and line.strip():
+        elif not line.startswith("#") and line.strip() and line.split()[0].isdigit():
             f = line.split()
             size, cells, pick, best = int(f[0]), f[3:-2], f[-2], f[-1]
             per = {}
