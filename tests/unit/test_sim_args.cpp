@@ -43,6 +43,13 @@ TEST_CASE("banyan-sim: the issue's command line", "[sim-args]") {
   CHECK(a.sweep.stepFactor == 4);
 }
 
+TEST_CASE("banyan-sim: one rank a host needs no --intra; copies then default to 10 GB/s", "[sim-args]") {
+  const auto parsed = parseSimArgs({"banyan-sim", "broadcast", "--hosts", "16", "--inter", "10Gbit,20us"});
+  REQUIRE(std::holds_alternative<SimArgs>(parsed));
+  CHECK(std::get<SimArgs>(parsed).cluster.copyMBps == Approx(10000));
+  CHECK(std::get<SimArgs>(parsed).cluster.reduceMBps == Approx(10000));
+}
+
 TEST_CASE("banyan-sim: units of bandwidth and latency", "[sim-args]") {
   CHECK(*sim_tool::parseBandwidth("10Gbit/s") == Approx(1250));
   CHECK(*sim_tool::parseBandwidth("12.5GB/s") == Approx(12500));

@@ -113,7 +113,7 @@ std::string simUsage() {
          "  --ranks-per-host R     ranks on each host (default 1); rank r is on host r / R\n"
          "  --inter BW,LAT         each host's NIC, each way, shared by its ranks: 100Gbit,5us\n"
          "  --intra BW,LAT         between ranks of one host, each rank's own: 20GB/s,1us\n"
-         "  --memory BW            local copies (default: the intra bandwidth)\n"
+         "  --memory BW            local copies (default: the intra bandwidth, or 10GB/s without --intra)\n"
          "  --reduce BW            reductions, bytes of result (default: the memory rate)\n"
          "  -b, -e, -f, -i         smallest and largest size, factor or step (as banyan-bench;\n"
          "                         default 8 B to 1 GiB, x4)\n"
@@ -253,7 +253,8 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
   if (!haveIntra && c.ranksPerHost > 1) return "--intra is missing: between ranks of a host, e.g. --intra 20GB/s,1us";
   if (!haveInter) args.cluster.inter = {0, 1};                                 // never used: one host
   if (!haveIntra) args.cluster.intra = {0, args.cluster.inter.bandwidthMBps};  // never used: one rank a host
-  args.cluster.copyMBps = memory.value_or(args.cluster.intra.bandwidthMBps);
+  // Local copies: --memory, else the intra-host rate, else (one rank a host, no --intra) 10 GB/s.
+  args.cluster.copyMBps = memory.value_or(haveIntra ? args.cluster.intra.bandwidthMBps : 10000.0);
   args.cluster.reduceMBps = reduce.value_or(args.cluster.copyMBps);
   if (args.sweep.minBytes > args.sweep.maxBytes) {
     return fmt::format("-b {} is larger than -e {}", args.sweep.minBytes, args.sweep.maxBytes);
