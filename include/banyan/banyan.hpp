@@ -2,6 +2,7 @@
 // Umbrella header: everything a training program needs.
 
 #include <banyan/communicator.hpp>
+#include <banyan/compression.hpp>
 #include <banyan/error.hpp>
 #include <banyan/options.hpp>
 #include <banyan/store.hpp>

@@ -9,6 +9,7 @@
 // Operations on one communicator run in the order they were issued, which must be the same
 // on every rank.
 
+#include <banyan/compression.hpp>
 #include <banyan/options.hpp>
 #include <banyan/store.hpp>
 #include <banyan/types.hpp>
@@ -73,6 +74,15 @@ class Communicator {
   void allreduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op);
   void allreduce(void* buffer, std::size_t count, DataType type, Reduction op);
   Work allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op);
+  // Compressed allreduce (compression.hpp; docs/numerics.md, "Compressed allreduce"): the f32 sum
+  // sent as compression.format, each rank's encoding residual fed back through
+  // compression.residual. type must be f32 and op sum; anything else is InvalidUsage. Every
+  // rank must pass the same format. CompressionFormat::none is the plain allreduce.
+  void allreduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op,
+                 const Compression& compression);
+  void allreduce(void* buffer, std::size_t count, DataType type, Reduction op, const Compression& compression);
+  Work allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op,
+                      const Compression& compression);
 
   // recv[r * count + i] = send of rank r [i]. In place: send == recv + rank() * count * elemsize,
   // or the one-buffer overload, where this rank's block is already in place.

@@ -8,6 +8,7 @@
 
 #include "common/collective.hpp"
 
+#include <banyan/compression.hpp>
 #include <banyan/types.hpp>
 
 #include <cstddef>
@@ -35,7 +36,28 @@ struct CollectiveCall {
   std::shared_ptr<const BlockTables> blocks = nullptr;  // alltoallv only
   // A premultiplied sum (op is sum): each rank's input is scaled by this first.
   std::optional<double> premulFactor = std::nullopt;
+  // A compressed allreduce (allreduce of f32 sum only; docs/numerics.md). The runner encodes
+  // the input before the engine runs and decodes the result after it.
+  Compression compression{};
+  // What the engines carry when not whole elements of `type`: a compressed allreduce's int8
+  // blocks, of `unitBytes` each (`count` is then in blocks), reduced with `unitKernel`. Set by
+  // the runner, never by the API.
+  std::size_t unitBytes = 0;
+  void (*unitKernel)(void* dst, const void* a, const void* b, std::size_t units) = nullptr;
 };
+
+// Bytes of one element as the engines carry it: unitBytes when set, else the type's size.
+inline std::size_t carriedElementBytes(const CollectiveCall& call) {
+  return call.unitBytes != 0 ? call.unitBytes : dataTypeSize(call.type);
+}
+
+// The residual vector of an ErrorFeedback, for the API front (which binds it to a buffer's
+// count) and the runner (which feeds it back).
+namespace detail {
+struct ErrorFeedbackAccess {
+  static std::vector<float>& residual(ErrorFeedback& feedback) { return feedback.residual_; }
+};
+}  // namespace detail
 
 // One send or receive (peer may be the API's kAnySource for a receive).
 struct PointToPointCall {

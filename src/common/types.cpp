@@ -1,3 +1,4 @@
+#include <banyan/compression.hpp>
 #include <banyan/types.hpp>
 
 #include <array>
@@ -67,6 +68,24 @@ std::optional<ReduceOp> parseReduceOp(std::string_view name) noexcept {
   for (unsigned i = 0; i < kOps.size(); ++i) {
     if (kOps[i] == name) return static_cast<ReduceOp>(i);
   }
+  return std::nullopt;
+}
+
+namespace {
+constexpr std::array<std::string_view, 4> kCompressionFormats{{"none", "bf16", "fp16", "int8"}};
+}  // namespace
+
+std::string_view toString(CompressionFormat format) noexcept {
+  const auto index = static_cast<std::size_t>(format);
+  return index < kCompressionFormats.size() ? kCompressionFormats[index] : "invalid-compression";
+}
+
+std::optional<CompressionFormat> parseCompressionFormat(std::string_view name) noexcept {
+  for (std::size_t i = 0; i < kCompressionFormats.size(); ++i) {
+    if (kCompressionFormats[i] == name) return static_cast<CompressionFormat>(i);
+  }
+  if (name == "f16" || name == "half" || name == "float16") return CompressionFormat::fp16;
+  if (name == "bfloat16") return CompressionFormat::bf16;
   return std::nullopt;
 }
 

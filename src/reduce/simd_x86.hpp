@@ -1,8 +1,9 @@
 #pragma once
 // Hand-vectorised f16 and bf16 kernels for x86 with AVX2 + F16C, included only by
-// reduce.cpp. The portable conversions in half.hpp are branchy (f16) or need lane-narrowing
-// shuffles that g++ handles poorly without AVX2 (bf16), so the auto-vectorised portable
-// loops run several times below memory speed. These widen eight elements to one __m256 of
+// reduce.cpp and (for the loaders HalfV and Bfloat16V) src/compress/codec_x86.hpp. The
+// portable conversions in half.hpp are branchy (f16) or need lane-narrowing shuffles that
+// g++ handles poorly without AVX2 (bf16), so the auto-vectorised portable loops run several
+// times below memory speed. These widen eight elements to one __m256 of
 // f32, combine, and narrow back, matching the portable code bit for bit (the tests check).
 //
 // The functions carry target attributes, so the rest of the library still builds for the

@@ -20,6 +20,7 @@ std::shared_ptr<WorkState> ApiFront::newState() {
 
 Work ApiFront::submit(const CollectiveCall& call, bool blocking) {
   checkCall(call, identity_.rank, identity_.size);
+  bindErrorFeedback(call);
   if (auto grouped = groups_.collect(&call, nullptr, blocking, apiName(call.kind))) return *grouped;
   auto state = newState();
   // A blocking call that finds nobody driving becomes the driver at once and queues its

@@ -185,6 +185,32 @@ void checkBlocks(const CollectiveCall& r, int rank, int size) {
   }
 }
 
+// A compressed allreduce: f32 sum of a known format, and a residual unbound or bound to this
+// buffer's count.
+void checkCompression(const CollectiveCall& r, int rank) {
+  const CompressionFormat format = r.compression.format;
+  if (format == CompressionFormat::none) return;
+  const char* what = apiName(r.kind);
+  if (static_cast<unsigned>(format) > static_cast<unsigned>(CompressionFormat::int8)) {
+    fail(ErrorCode::InvalidUsage, "{}: invalid compression format (value {}) on rank {}", what,
+         static_cast<int>(format), rank);
+  }
+  const bool sumOfF32 = r.type == DataType::f32 && r.op == ReduceOp::sum && !r.premulFactor;
+  if (r.kind != Collective::Allreduce || !sumOfF32) {
+    fail(ErrorCode::InvalidUsage,
+         "{}(count={},{},{}{}) with {} compression: compressed allreduce takes an f32 sum only (on rank {})", what,
+         r.count, toString(r.type), r.premulFactor ? "premul_" : "", toString(r.op), toString(format), rank);
+  }
+  if (r.compression.residual == nullptr) return;
+  const std::vector<float>& residual = ErrorFeedbackAccess::residual(*r.compression.residual);
+  if (!residual.empty() && residual.size() != r.count) {
+    fail(ErrorCode::InvalidUsage,
+         "allreduce(count={}) with {} compression: its ErrorFeedback holds the residual of a buffer of {} elements "
+         "(one ErrorFeedback per gradient buffer; reset() it to rebind) on rank {}",
+         r.count, toString(format), residual.size(), rank);
+  }
+}
+
 }  // namespace
 
 void checkCall(const CollectiveCall& r, int rank, int size) {
@@ -210,6 +236,7 @@ void checkCall(const CollectiveCall& r, int rank, int size) {
       fail(ErrorCode::InvalidUsage, "{}: premul_sum factor {} is not finite on rank {}", what, *r.premulFactor, rank);
     }
   }
+  checkCompression(r, rank);
   if (isRooted(r.kind) && (r.root < 0 || r.root >= size)) {
     fail(ErrorCode::InvalidUsage, "{}(count={}): root {} is outside 0..{} on rank {}", what, r.count, r.root, size - 1,
          rank);
@@ -224,6 +251,12 @@ void checkCall(const CollectiveCall& r, int rank, int size) {
   }
   if (r.count == 0) return;
   checkBuffers(r, rank, size);
+}
+
+void bindErrorFeedback(const CollectiveCall& call) {
+  if (call.compression.format == CompressionFormat::none || call.compression.residual == nullptr) return;
+  std::vector<float>& residual = ErrorFeedbackAccess::residual(*call.compression.residual);
+  if (residual.empty()) residual.assign(call.count, 0.0f);
 }
 
 void checkCall(const PointToPointCall& r, int rank, int size) {

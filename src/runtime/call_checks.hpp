@@ -10,4 +10,8 @@ namespace banyan::detail {
 void checkCall(const CollectiveCall& call, int rank, int size);
 void checkCall(const PointToPointCall& call, int rank, int size);
 
+// A checked compressed allreduce's ErrorFeedback, bound to the call's count at its first use
+// (a zero residual of `count` elements). On the caller's thread, after checkCall.
+void bindErrorFeedback(const CollectiveCall& call);
+
 }  // namespace banyan::detail

@@ -82,6 +82,25 @@ Work Communicator::allreduceAsync(const void* send, void* recv, std::size_t coun
   return checked(impl_, "allreduce").enqueue(reducing(Collective::Allreduce, send, recv, count, type, op), false);
 }
 
+void Communicator::allreduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op,
+                             const Compression& compression) {
+  CollectiveCall call = reducing(Collective::Allreduce, send, recv, count, type, op);
+  call.compression = compression;
+  checked(impl_, "allreduce").enqueue(call, true).wait();
+}
+
+void Communicator::allreduce(void* buffer, std::size_t count, DataType type, Reduction op,
+                             const Compression& compression) {
+  allreduce(buffer, buffer, count, type, op, compression);
+}
+
+Work Communicator::allreduceAsync(const void* send, void* recv, std::size_t count, DataType type, Reduction op,
+                                  const Compression& compression) {
+  CollectiveCall call = reducing(Collective::Allreduce, send, recv, count, type, op);
+  call.compression = compression;
+  return checked(impl_, "allreduce").enqueue(call, false);
+}
+
 void Communicator::allgather(const void* send, void* recv, std::size_t count, DataType type) {
   checked(impl_, "allgather").enqueue({Collective::Allgather, send, recv, count, type, ReduceOp::sum}, true).wait();
 }

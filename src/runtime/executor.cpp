@@ -67,7 +67,7 @@ void Executor::start(Operation operation) {
   current_ = std::move(operation);
   busy_ = true;
   ++generation_;
-  kernel_ = reduce::kernelFor(current_.type, current_.op);
+  kernel_ = current_.unitKernel != nullptr ? current_.unitKernel : reduce::kernelFor(current_.type, current_.op);
 
   const Plan& plan = *current_.plan;
   const auto& steps = plan.schedule.steps;

@@ -13,7 +13,9 @@ constexpr std::size_t kFuseEachBytes = 256 * 1024;
 constexpr std::size_t kFusedBytes = 4 * 1024 * 1024;
 
 bool fusable(const CollectiveCall& r) {
-  return r.kind == Collective::Allreduce && r.count * dataTypeSize(r.type) <= kFuseEachBytes;
+  // A compressed allreduce encodes its own buffer (and feeds back its own residual): never fused.
+  return r.kind == Collective::Allreduce && r.compression.format == CompressionFormat::none &&
+         r.count * dataTypeSize(r.type) <= kFuseEachBytes;
 }
 
 bool sameReduction(const CollectiveCall& a, const CollectiveCall& b) {

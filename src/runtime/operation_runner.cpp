@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "reduce/reduce.hpp"
 #include "runtime/call_text.hpp"
+#include "runtime/compressed_call.hpp"
 
 #include <cstring>
 
@@ -79,10 +80,17 @@ void OperationRunner::start(Pending pending) {
   parts_.control.entered(current_->sequence);
   armWatchdog();
   const CollectiveCall call = prepareInput(*current_);
-  const std::size_t bytes = call.count * dataTypeSize(call.type);  // per rank, as CollectiveCall::count
+  const std::size_t bytes = call.count * carriedElementBytes(call);  // per rank, as CollectiveCall::count
   // The selector decides between the shared-memory engine and the schedules (a forced band
   // wins over the engine: tuning/selector.hpp); the choice is logged once per kind and algorithm.
-  const tuning::Choice choice = parts_.selector.choose(call.kind, bytes);
+  tuning::Choice choice = parts_.selector.choose(call.kind, bytes);
+  if (call.unitBytes != 0 && choice.algorithm == tuning::Algorithm::SharedMemory) {
+    // The engine reduces whole elements of a DataType; int8 blocks go round the ring over the
+    // shm transport (or through the ordered schedule, which folds in rank order as the engine).
+    choice = tuning::Choice{};
+    choice.algorithm = config_.deterministic ? tuning::Algorithm::Ordered : tuning::Algorithm::Ring;
+    choice.why = "compressed int8 blocks are reduced by schedules, not the shared-memory engine";
+  }
   announce(*current_, choice, bytes);
   if (choice.algorithm == tuning::Algorithm::SharedMemory) {
     startInSharedMemory(call);
@@ -104,6 +112,7 @@ CollectiveCall OperationRunner::prepareInput(const Pending& pending) {
     }
     call.send = call.recv = fusion_.data();
   }
+  if (call.compression.format != CompressionFormat::none) return encodeCompressed(call, compressed_);
   if (call.premulFactor) {
     // Scale this rank's input aside, then sum as usual: the caller's buffers are untouched
     // until the result lands, whether the call is in place or not.
@@ -166,6 +175,7 @@ void OperationRunner::finish(const Status& status) {
                                 status.isOk());
   }
   unpackFused(*finished, status);
+  if (status.isOk()) decodeCompressed(done, compressed_);
   if (status.isOk()) {
     if (parts_.recorder) parts_.recorder->finished(finished->sequence, status);
     finishOperation(finished->state, status);

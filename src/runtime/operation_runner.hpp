@@ -103,6 +103,7 @@ class OperationRunner {
   std::set<std::pair<Collective, tuning::Algorithm>> announced_;  // INFO-logged choices
   runtime::ScratchBuffer premultiplied_;                          // a premultiplied sum's scaled input
   runtime::ScratchBuffer fusion_;                                 // a fused allreduce's packed parts
+  runtime::ScratchBuffer compressed_;                             // a compressed allreduce's encoded data
 };
 
 }  // namespace banyan::detail

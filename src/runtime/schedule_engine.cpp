@@ -17,7 +17,7 @@ ScheduleEngine::ScheduleEngine(transport::Transport& transport, std::function<vo
 
 Status ScheduleEngine::start(const CollectiveCall& call, tuning::Algorithm algorithm, std::uint64_t sequence,
                              std::uint64_t tag, std::function<void(const Status&)> onDone) {
-  const std::size_t element = dataTypeSize(call.type);
+  const std::size_t element = carriedElementBytes(call);
   PlanOrRefusal planned = plan(call, algorithm, element);
   if (!planned.plan) {
     // The API front refuses what users can get wrong, and the selector picks only what fits, so
@@ -36,6 +36,7 @@ Status ScheduleEngine::start(const CollectiveCall& call, tuning::Algorithm algor
   operation.elementSize = element;
   operation.type = call.type;
   operation.op = call.op;
+  operation.unitKernel = call.unitKernel;
   operation.nranks = size_;
   operation.onDone = std::move(onDone);
   executor_.start(std::move(operation));
