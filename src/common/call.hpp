@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,11 +40,13 @@ struct CollectiveCall {
   // A compressed allreduce (allreduce of f32 sum only; docs/numerics.md). The runner encodes
   // the input before the engine runs and decodes the result after it.
   Compression compression{};
-  // What the engines carry when not whole elements of `type`: a compressed allreduce's int8
-  // blocks, of `unitBytes` each (`count` is then in blocks), reduced with `unitKernel`. Set by
-  // the runner, never by the API.
+  // How a compressed allreduce runs in the schedule engine, set by the runner, never by the API:
+  // `unitBytes`, when not 0, is the size of what the engines carry as one element (int8 blocks;
+  // `count` is then in blocks), and `reduceWith`, when set, replaces the (type, op) kernel in
+  // every Reduce step (decode, add in f32, encode, and keep the re-encoding's residual).
   std::size_t unitBytes = 0;
-  void (*unitKernel)(void* dst, const void* a, const void* b, std::size_t units) = nullptr;
+  using Reducer = std::function<void(void* dst, const void* a, const void* b, std::size_t count)>;
+  Reducer reduceWith;
 };
 
 // Bytes of one element as the engines carry it: unitBytes when set, else the type's size.

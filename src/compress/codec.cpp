@@ -141,4 +141,23 @@ void decode(CompressionFormat format, const void* in, float* out, std::size_t co
 
 UnitKernel sumKernel(CompressionFormat format) noexcept { return detail::sumKernelPath(bestPath(), format); }
 
+std::size_t elementsPerUnit(CompressionFormat format) noexcept {
+  return format == CompressionFormat::int8 ? kInt8BlockElements : 1;
+}
+
+void sumKeepingResidual(CompressionFormat format, void* dst, const void* a, const void* b, std::size_t units,
+                        float* residual, std::size_t elements, float* scratch) noexcept {
+  const std::size_t values = units * elementsPerUnit(format);
+  float* sum = scratch;
+  float* dropped = scratch + values;
+  decode(format, a, sum, values);
+  decode(format, b, dropped, values);
+  for (std::size_t j = 0; j < values; ++j) {
+    sum[j] += dropped[j];
+    dropped[j] = 0.0f;
+  }
+  encode(format, sum, dropped, dst, values);
+  for (std::size_t j = 0; j < elements; ++j) residual[j] += dropped[j];
+}
+
 }  // namespace banyan::compress

@@ -42,4 +42,15 @@ void decode(CompressionFormat format, const void* in, float* out, std::size_t co
 using UnitKernel = void (*)(void* dst, const void* a, const void* b, std::size_t units);
 UnitKernel sumKernel(CompressionFormat format) noexcept;
 
+// Values per unit: kInt8BlockElements for int8, else 1.
+std::size_t elementsPerUnit(CompressionFormat format) noexcept;
+
+// As sumKernel(format)(dst, a, b, units), and residual[j] += what this encoding dropped
+// ((decode(a) + decode(b)) - decode(dst), 0 where the decoded value is not finite) for the
+// first `elements` values (at most units * elementsPerUnit). `scratch` holds at least
+// 2 * units * elementsPerUnit floats. The bits of dst may differ from sumKernel's only in the
+// sign of a zero.
+void sumKeepingResidual(CompressionFormat format, void* dst, const void* a, const void* b, std::size_t units,
+                        float* residual, std::size_t elements, float* scratch) noexcept;
+
 }  // namespace banyan::compress

@@ -67,7 +67,7 @@ void Executor::start(Operation operation) {
   current_ = std::move(operation);
   busy_ = true;
   ++generation_;
-  kernel_ = current_.unitKernel != nullptr ? current_.unitKernel : reduce::kernelFor(current_.type, current_.op);
+  kernel_ = reduce::kernelFor(current_.type, current_.op);
 
   const Plan& plan = *current_.plan;
   const auto& steps = plan.schedule.steps;
@@ -148,7 +148,11 @@ std::size_t Executor::runLocal(std::uint32_t index) {
       bytes = count * current_.elementSize;
     }
   } else {
-    kernel_(dst, address(step.a), address(step.b), count);
+    if (current_.reduceWith) {
+      current_.reduceWith(dst, address(step.a), address(step.b), count);
+    } else {
+      kernel_(dst, address(step.a), address(step.b), count);
+    }
     if (step.finalize && current_.op == ReduceOp::avg) reduce::divideBy(current_.type, dst, count, current_.nranks);
     bytes = count * current_.elementSize;
   }

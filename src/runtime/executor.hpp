@@ -54,9 +54,9 @@ struct Operation {
   std::size_t elementSize = 0;
   DataType type = DataType::f32;
   ReduceOp op = ReduceOp::sum;
-  // When set, Reduce steps run this instead of the (type, op) kernel: a compressed
-  // allreduce's int8 blocks (CollectiveCall::unitKernel).
-  reduce::Kernel unitKernel = nullptr;
+  // When set, Reduce steps run this instead of the (type, op) kernel: a compressed allreduce's
+  // decode-add-encode (CollectiveCall::reduceWith).
+  std::function<void(void* dst, const void* a, const void* b, std::size_t count)> reduceWith;
   int nranks = 1;
   // Called once, on the progress thread, when every step is done or the first one failed.
   std::function<void(const Status&)> onDone;

@@ -84,12 +84,11 @@ void OperationRunner::start(Pending pending) {
   // The selector decides between the shared-memory engine and the schedules (a forced band
   // wins over the engine: tuning/selector.hpp); the choice is logged once per kind and algorithm.
   tuning::Choice choice = parts_.selector.choose(call.kind, bytes);
-  if (call.unitBytes != 0 && choice.algorithm == tuning::Algorithm::SharedMemory) {
-    // The engine reduces whole elements of a DataType; int8 blocks go round the ring over the
-    // shm transport (or through the ordered schedule, which folds in rank order as the engine).
+  if (call.compression.format != CompressionFormat::none) {
+    // Always the ring: each of its Reduce steps lands in the result, where the re-encoding's
+    // residual can be kept for error feedback (compressed_call.hpp); docs/numerics.md.
     choice = tuning::Choice{};
-    choice.algorithm = config_.deterministic ? tuning::Algorithm::Ordered : tuning::Algorithm::Ring;
-    choice.why = "compressed int8 blocks are reduced by schedules, not the shared-memory engine";
+    choice.why = "a compressed allreduce runs the ring";
   }
   announce(*current_, choice, bytes);
   if (choice.algorithm == tuning::Algorithm::SharedMemory) {
@@ -112,7 +111,7 @@ CollectiveCall OperationRunner::prepareInput(const Pending& pending) {
     }
     call.send = call.recv = fusion_.data();
   }
-  if (call.compression.format != CompressionFormat::none) return encodeCompressed(call, compressed_);
+  if (call.compression.format != CompressionFormat::none) return encodeCompressed(call, compressed_, compressedSums_);
   if (call.premulFactor) {
     // Scale this rank's input aside, then sum as usual: the caller's buffers are untouched
     // until the result lands, whether the call is in place or not.

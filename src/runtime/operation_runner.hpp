@@ -27,6 +27,7 @@
 #include <memory>
 #include <set>
 #include <utility>
+#include <vector>
 
 namespace banyan::detail {
 
@@ -104,6 +105,7 @@ class OperationRunner {
   runtime::ScratchBuffer premultiplied_;                          // a premultiplied sum's scaled input
   runtime::ScratchBuffer fusion_;                                 // a fused allreduce's packed parts
   runtime::ScratchBuffer compressed_;                             // a compressed allreduce's encoded data
+  std::vector<float> compressedSums_;                             // its reductions' decoded operands
 };
 
 }  // namespace banyan::detail

@@ -36,7 +36,7 @@ Status ScheduleEngine::start(const CollectiveCall& call, tuning::Algorithm algor
   operation.elementSize = element;
   operation.type = call.type;
   operation.op = call.op;
-  operation.unitKernel = call.unitKernel;
+  operation.reduceWith = call.reduceWith;
   operation.nranks = size_;
   operation.onDone = std::move(onDone);
   executor_.start(std::move(operation));
