@@ -45,7 +45,7 @@ constexpr std::chrono::minutes kLaunchDeadline{60};
 
 class BanyanBackend {
  public:
-  explicit BanyanBackend(Communicator& comm) : comm_(comm) {}
+  BanyanBackend(Communicator& comm, CompressionFormat compression) : comm_(comm), compression_(compression) {}
 
   int rank() const { return comm_.rank(); }
   int size() const { return comm_.size(); }
@@ -54,7 +54,7 @@ class BanyanBackend {
   void run(const Call& c) {
     switch (c.collective) {
       case Collective::allreduce:
-        comm_.allreduce(c.send, c.recv, c.count, c.type, c.op);
+        comm_.allreduce(c.send, c.recv, c.count, c.type, c.op, compression(c.count, true));
         break;
       case Collective::allgather:
         comm_.allgather(c.send, c.recv, c.count, c.type);
@@ -120,10 +120,18 @@ class BanyanBackend {
   }
 
  private:
+  // -Z: blocking calls feed back through one ErrorFeedback (rebound when the size changes), as
+  // a training step would; with -z 0 the calls in flight cannot share one, so none is kept.
+  Compression compression(std::size_t count, bool blocking) {
+    if (compression_ == CompressionFormat::none) return {};
+    if (residual_.residual().size() != count) residual_.reset();
+    return Compression{compression_, blocking ? &residual_ : nullptr};
+  }
+
   Work issue(const Call& c) {
     switch (c.collective) {
       case Collective::allreduce:
-        return comm_.allreduceAsync(c.send, c.recv, c.count, c.type, c.op);
+        return comm_.allreduceAsync(c.send, c.recv, c.count, c.type, c.op, compression(c.count, false));
       case Collective::allgather:
         return comm_.allgatherAsync(c.send, c.recv, c.count, c.type);
       case Collective::reduce_scatter:
@@ -176,6 +184,8 @@ class BanyanBackend {
 
   static constexpr int kSendRecvTag = 0;
   Communicator& comm_;
+  CompressionFormat compression_;
+  ErrorFeedback residual_;
   bench::detail::Buffer scratch_;
   std::size_t scratchBytes_ = 0;
 };
@@ -196,7 +206,7 @@ int runRank(const BenchArgs& args, Join&& join) {
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       if (rank == 0) std::printf("# setup: communicator created and first barrier done in %.2f ms\n", ms);
     }
-    BanyanBackend backend(comm);
+    BanyanBackend backend(comm, args.compression);
     const int code = runBenchmark(backend, args, kProgram, "banyan");
     comm.close();
     return code;

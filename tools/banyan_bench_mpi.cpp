@@ -214,6 +214,9 @@ int runMain(int argc, char** argv, int rank) {
   if (args.numRanks) {
     return usageError(rank, "-np is for banyan-bench; start this tool with mpirun -np N", false);
   }
+  if (args.compression != CompressionFormat::none) {
+    return usageError(rank, "-Z is for banyan-bench; MPI has no compressed allreduce", false);
+  }
   const auto type = mpiType(args.dataType);
   if (!type) {
     return usageError(rank,

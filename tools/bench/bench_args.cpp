@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -66,7 +67,7 @@ struct FlagSpec {
   std::string_view longName;   // "--minbytes"
   bool takesValue;
 };
-constexpr std::array<FlagSpec, 16> kFlags{{
+constexpr std::array<FlagSpec, 17> kFlags{{
     {"-b", "--minbytes", true},
     {"-e", "--maxbytes", true},
     {"-f", "--stepfactor", true},
@@ -82,6 +83,7 @@ constexpr std::array<FlagSpec, 16> kFlags{{
     {"-np", "--nranks", true},
     {"-J", "--json", true},
     {"-D", "--digest", true},
+    {"-Z", "--compress", true},
     {"-h", "--help", false},
 }};
 
@@ -129,6 +131,12 @@ std::string applyFlag(const FlagSpec& spec, std::string_view value, BenchArgs& a
     auto b = parseFlag01(value);
     if (!b) return bad("0 or 1");
     args.digest = *b;
+  } else if (name == "-Z") {
+    // Spelled here, not with banyan::parseCompressionFormat: bench_common does not link libbanyan.
+    constexpr std::string_view kNames[] = {"none", "bf16", "fp16", "int8"};
+    const auto* found = std::find(std::begin(kNames), std::end(kNames), value);
+    if (found == std::end(kNames)) return bad("one of none bf16 fp16 int8");
+    args.compression = static_cast<CompressionFormat>(found - std::begin(kNames));
   } else if (name == "-z") {
     auto b = parseFlag01(value);
     if (!b) return bad("0 or 1");
@@ -281,6 +289,13 @@ ParseResult parseBenchArgs(const std::vector<std::string_view>& argv) {
     }
     args.check = false;  // the digest's inputs replace the check's
   }
+  if (args.compression != CompressionFormat::none) {
+    if (args.collective != Collective::allreduce || args.dataType != DataType::f32 || args.op != ReduceOp::sum) {
+      return fail(fmt::format("-Z/--compress compresses an f32 sum allreduce only, not {} of {} with {}",
+                              collectiveName(args.collective), dataTypeName(args.dataType), reduceOpName(args.op)));
+    }
+    args.check = false;  // compressed results are approximate
+  }
   if (args.stepFactor <= 1 && args.stepBytes == 0) {
     return fail("-i/--stepbytes must be at least 1 when -f/--stepfactor is 1");
   }
@@ -328,6 +343,9 @@ std::string benchUsage(std::string_view program) {
       "                             changes the bits) and print, as the last column, the FNV-1a\n"
       "                             64 digest of rank 0's out-of-place result; turns -c off;\n"
       "                             floating types only (default 0)\n"
+      "  -Z, --compress <format>    none bf16 fp16 int8: compressed allreduce (f32 sum only;\n"
+      "                             error feedback when blocking; turns -c off; banyan-bench\n"
+      "                             only) (default none)\n"
       "  -h, --help                 this text\n",
       program);
 }

@@ -5,6 +5,7 @@
 // This library (bench_common) is linked by banyan-bench-mpi, which does not link libbanyan, so it
 // only uses the enums of <banyan/types.hpp> (header-only) and keeps its own name tables.
 
+#include <banyan/compression.hpp>
 #include <banyan/types.hpp>
 
 #include <cstddef>
@@ -78,6 +79,10 @@ struct BenchArgs {
   // -D 1: seeded mixed-magnitude inputs (tools/bench/digest.hpp) and the digest of rank 0's
   // out-of-place result as the last column; floating types only, and no -c check.
   bool digest = false;
+  // -Z none|bf16|fp16|int8: allreduce compressed to this format (banyan::Compression, with an
+  // ErrorFeedback when blocking); f32 sum only; turns -c off (results are approximate: the
+  // accuracy is tested in tests/multiproc/test_compression.cpp). banyan-bench only.
+  CompressionFormat compression = CompressionFormat::none;
   bool help = false;  // -h: print usage and exit 0 (other fields left at defaults)
 };
 
