@@ -51,14 +51,23 @@ struct Row {
   std::vector<double> rates, ratios;
 };
 
+// "64M", "512K" or a byte count; 0 when it is none of these.
+std::size_t parseBytes(const std::string& text) {
+  char* end = nullptr;
+  std::size_t bytes = std::strtoull(text.c_str(), &end, 10);
+  const std::string suffix = end;
+  if (suffix == "K" || suffix == "k") return bytes << 10;
+  if (suffix == "M" || suffix == "m") return bytes << 20;
+  return suffix.empty() ? bytes : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::size_t bytes = argc > 1 ? std::strtoull(argv[1], nullptr, 10) << (argv[1][std::strlen(argv[1]) - 1] == 'M' ? 20 : 0)
-                                     : std::size_t{64} << 20;
+  const std::size_t bytes = argc > 1 ? parseBytes(argv[1]) : std::size_t{64} << 20;
   const int passes = argc > 2 ? std::atoi(argv[2]) : 5;
   if (bytes < 4 || passes < 1) {
-    std::fprintf(stderr, "codec-bandwidth: usage: codec-bandwidth [BYTES|<n>M] [PASSES]\n");
+    std::fprintf(stderr, "codec-bandwidth: usage: codec-bandwidth [BYTES, e.g. 64M] [PASSES]\n");
     return 2;
   }
   const std::size_t count = bytes / sizeof(float);
@@ -101,6 +110,7 @@ int main(int argc, char** argv) {
   }
   std::printf("# %zu bytes of f32, %d passes, medians; memcpy %.2f GB/s\n", bytes, passes, median(memcpyRates));
   std::printf("# %-24s %8s %12s\n", "codec", "GB/s", "x memcpy");
-  for (const Row& row : rows) std::printf("  %-24s %8.2f %12.2f\n", row.name.c_str(), median(row.rates), median(row.ratios));
+  for (const Row& row : rows)
+    std::printf("  %-24s %8.2f %12.2f\n", row.name.c_str(), median(row.rates), median(row.ratios));
   return 0;
 }

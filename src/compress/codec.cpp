@@ -93,7 +93,8 @@ bool decodePath(CodecPath path, CompressionFormat format, const void* in, float*
 }
 
 UnitKernel sumKernelPath(CodecPath path, CompressionFormat format) noexcept {
-  const auto reducePath = path == CodecPath::simd ? reduce::detail::KernelPath::simd : reduce::detail::KernelPath::portable;
+  const auto reducePath =
+      path == CodecPath::simd ? reduce::detail::KernelPath::simd : reduce::detail::KernelPath::portable;
   switch (format) {
     case CompressionFormat::bf16:
       return reduce::detail::kernelForPath(DataType::bf16, ReduceOp::sum, reducePath);

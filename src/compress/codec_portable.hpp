@@ -151,7 +151,7 @@ inline void encodeInt8Block(const float* in, float* residual, std::byte* out) no
     if (s.kind == BlockScale::Kind::normal) qf = std::fmin(std::fmax(std::nearbyint(v[j] * s.inv), -127.0f), 127.0f);
     q[j] = static_cast<std::int8_t>(qf);
     if (residual == nullptr) continue;
-    residual[j] = s.kind == BlockScale::Kind::normal ? v[j] - qf * s.scale
+    residual[j] = s.kind == BlockScale::Kind::normal  ? v[j] - qf * s.scale
                   : s.kind == BlockScale::Kind::zeros ? v[j]
                                                       : 0.0f;
   }

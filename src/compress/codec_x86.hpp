@@ -66,8 +66,8 @@ BANYAN_CODEC_TARGET inline void decodeHalfBlock(const std::uint16_t* in, float* 
 
 // Sixteen at a time through the block functions, the tail through the portable code (element
 // by element the two agree, so where the tail starts does not change a bit).
-template <void (*EncodeBlock)(const float*, float*, std::uint16_t*), void (*Tail)(const float*, float*, void*,
-                                                                                  std::size_t) noexcept>
+template <void (*EncodeBlock)(const float*, float*, std::uint16_t*),
+          void (*Tail)(const float*, float*, void*, std::size_t) noexcept>
 BANYAN_CODEC_TARGET void encode16(const float* in, float* residual, void* out, std::size_t count) noexcept {
   auto* o = static_cast<std::uint16_t*>(out);
   std::size_t i = 0;
@@ -140,9 +140,9 @@ BANYAN_CODEC_TARGET inline void encodeInt8Block(const float* in, float* residual
       const __m256 r = _mm256_round_ps(_mm256_mul_ps(v[k + t], inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       q[t] = normal ? _mm256_min_ps(_mm256_max_ps(r, lowest), highest) : _mm256_setzero_ps();
       if (residual == nullptr) continue;
-      const __m256 left = normal                               ? _mm256_sub_ps(v[k + t], _mm256_mul_ps(q[t], scale))
+      const __m256 left = normal                              ? _mm256_sub_ps(v[k + t], _mm256_mul_ps(q[t], scale))
                           : s.kind == BlockScale::Kind::zeros ? v[k + t]
-                                                               : _mm256_setzero_ps();
+                                                              : _mm256_setzero_ps();
       _mm256_storeu_ps(residual + 8 * (k + t), left);
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + sizeof(float) + 8 * k), packToBytes(q));

@@ -167,8 +167,9 @@ int runFeedback(int rank) {
   for (const CompressionFormat format : {CompressionFormat::bf16, CompressionFormat::int8}) {
     const double without = meanError(comm, rank, format, false, 40);
     const double with = meanError(comm, rank, format, true, 40);
-    if (rank == 0) std::fprintf(stderr, "%s: mean error %.4g without feedback, %.4g with\n",
-                                std::string(toString(format)).c_str(), without, with);
+    if (rank == 0)
+      std::fprintf(stderr, "%s: mean error %.4g without feedback, %.4g with\n", std::string(toString(format)).c_str(),
+                   without, with);
     RANK_EXPECT(rank, without > 0);
     RANK_EXPECT(rank, with < 0.25 * without);
   }
@@ -222,7 +223,8 @@ int runRefusals(int rank) {
                         "its ErrorFeedback holds the residual of a buffer of 100 elements"));
   residual.reset();
   std::vector<float> out(50);
-  comm.allreduce(f32.data(), out.data(), 50, DataType::f32, ReduceOp::sum, Compression{CompressionFormat::bf16, &residual});
+  comm.allreduce(f32.data(), out.data(), 50, DataType::f32, ReduceOp::sum,
+                 Compression{CompressionFormat::bf16, &residual});
   RANK_EXPECT(rank, out[0] == static_cast<float>(comm.size()));
   RANK_EXPECT(rank, residual.residual().size() == 50);
   return 0;

@@ -92,8 +92,8 @@ TEST_CASE("codec: AVX2 and portable paths agree bit for bit", "[codec]") {
         auto ep = encoded(f, count), es = encoded(f, count);
         REQUIRE(compress::detail::encodePath(CodecPath::portable, f, in.data(), feedback ? rp.data() : nullptr,
                                              ep.data(), count));
-        REQUIRE(compress::detail::encodePath(CodecPath::simd, f, in.data(), feedback ? rs.data() : nullptr,
-                                             es.data(), count));
+        REQUIRE(compress::detail::encodePath(CodecPath::simd, f, in.data(), feedback ? rs.data() : nullptr, es.data(),
+                                             count));
         CHECK(ep == es);
         CHECK(sameBits(rp.data(), rs.data(), count * sizeof(float)));
         std::vector<float> dp(count + 1, 7.0f), ds(count + 1, 7.0f);
@@ -151,7 +151,7 @@ TEST_CASE("codec: one encoding's error and residual", "[codec]") {
 TEST_CASE("codec: non-finite values, fp16 overflow and tiny int8 blocks", "[codec]") {
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<float> in(256, 1.5f);
-  in[10] = inf;   // block 0 holds an Inf
+  in[10] = inf;      // block 0 holds an Inf
   in[200] = 1e-31f;  // block 1 is ordinary
   std::vector<float> residual(256, 0.0f), back(256);
   auto out = encoded(CompressionFormat::int8, 256);
