@@ -11,6 +11,10 @@ torchrun fails there with "AttributeError: 'NoneType' object has no attribute 'g
     --backend banyan|gloo   the process group to train with (default banyan)
     --compare               train with both and print the largest loss difference
     --steps N               training steps (default 20)
+    --compress FORMAT       none (default), bf16, fp16 or int8: DDP's gradient allreduce through
+                            banyan_torch.compression's comm hook (docs/numerics.md)
+    --error-feedback 0|1    with --compress: keep each bucket's residual (default 1)
+    --losses-out FILE       rank 0 writes its per-step losses to FILE as JSON
 
 Every rank draws its own batches from a generator seeded by its rank, so the ranks' gradients
 differ and DDP's allreduce matters; the model starts from the same seed everywhere.
@@ -18,6 +22,7 @@ differ and DDP's allreduce matters; the model starts from the same seed everywhe
 
 import argparse
 import datetime
+import json
 import time
 
 import torch
@@ -46,10 +51,13 @@ def batches(rank, steps, batch=16):
         yield x, y
 
 
-def train(group=None, steps=20, bucket_cap_mb=25):
+def train(group=None, steps=20, bucket_cap_mb=25, compress="none", error_feedback=True):
     """Trains a fresh model with DDP over `group` (default: the default group) and returns
     (the loss of every step on this rank, the trained module)."""
     model = DDP(build_model(), process_group=group, bucket_cap_mb=bucket_cap_mb)
+    if compress != "none":
+        from banyan_torch.compression import CompressionState, compressed_allreduce_hook
+        model.register_comm_hook(CompressionState(compress, error_feedback, group), compressed_allreduce_hook)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
     losses = []
     rank = dist.get_rank()
@@ -67,12 +75,18 @@ def main():
     parser.add_argument("--backend", default="banyan", choices=["banyan", "gloo"])
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--compress", default="none", choices=["none", "bf16", "fp16", "int8"])
+    parser.add_argument("--error-feedback", type=int, default=1, choices=[0, 1])
+    parser.add_argument("--losses-out")
     args = parser.parse_args()
     dist.init_process_group(args.backend, timeout=datetime.timedelta(seconds=120))
     rank = dist.get_rank()
     start = time.monotonic()
-    losses, _ = train(steps=args.steps)
+    losses, _ = train(steps=args.steps, compress=args.compress, error_feedback=bool(args.error_feedback))
     took = time.monotonic() - start
+    if rank == 0 and args.losses_out:
+        with open(args.losses_out, "w", encoding="utf-8") as f:
+            json.dump({"compress": args.compress, "error_feedback": args.error_feedback, "losses": losses}, f)
     if rank == 0:
         for step, loss in enumerate(losses):
             print(f"step {step:3d}  loss {loss:.6f}")

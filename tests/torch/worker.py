@@ -736,6 +736,30 @@ def check_ddp_matches_gloo():
     same(flat, ref, "DDP replicas agree")
 
 
+def check_ddp_compressed(fmt):
+    """DDP through banyan_torch.compression's hook: the replicas stay bit-identical (every rank
+    decodes the same bits), the losses stay near gloo's f32 training, and the residuals are kept."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
+    import torch_ddp  # examples/torch_ddp.py
+    from banyan_torch import _C
+    from banyan_torch.compression import CompressionState
+
+    compressed, model = torch_ddp.train(group=G.banyan, steps=6, compress=fmt)
+    reference, _ = torch_ddp.train(group=G.gloo, steps=6)
+    for step, (a, b) in enumerate(zip(compressed, reference)):
+        assert abs(a - b) <= 0.05 * abs(b), f"step {step}: {fmt} loss {a}, f32 loss {b}"
+    assert compressed != reference, "the compressed run gave f32's losses exactly: did it compress?"
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    ref = flat.clone()
+    dist.broadcast(ref, 0, group=G.gloo)
+    same(flat, ref, "compressed DDP replicas agree")
+    state = CompressionState(fmt)
+    assert len(state.residual_for(0, 10)) == 0 and state.residual_for(0, 10) is state.residual_for(0, 10)
+    assert CompressionState(fmt, error_feedback=False).residual_for(0, 10) is None
+    expect_error(lambda: _C.compressed_allreduce(G.banyan, torch.ones(4, dtype=torch.float64), fmt, None).wait(),
+                 "compressed allreduce takes an f32 sum only")
+
+
 # ---- scenarios ---------------------------------------------------------------------------
 
 def collective_checks():
@@ -784,6 +808,8 @@ def collective_checks():
         check_sparse_against_dense)
     run("DistributedDataParallel with a sparse embedding matches gloo", check_sparse_ddp_matches_gloo)
     run("DistributedDataParallel matches gloo", check_ddp_matches_gloo)
+    for fmt in ("bf16", "int8"):
+        run(f"DistributedDataParallel with the {fmt} compressed allreduce hook", check_ddp_compressed, fmt)
 
 
 def failure_checks():

@@ -74,6 +74,19 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::allreduce(std::vector<at::Ten
   return launch(c10d::OpType::ALLREDUCE, op, work, std::move(staging), tensors, opts.timeout);
 }
 
+c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::compressedAllreduce(at::Tensor& tensor, CompressionFormat format,
+                                                                       ErrorFeedback* residual) {
+  const char* op = "compressed allreduce";
+  checkDense(tensor, op, "tensor");
+  const Elements e = elementsOf(tensor, op);
+  Staging staging;
+  at::Tensor buffer = staging.inOut(tensor);
+  // banyan refuses anything but an f32 sum, naming the call.
+  auto work = comm_.allreduceAsync(buffer.data_ptr(), buffer.data_ptr(), countOf(buffer, e), e.type, ReduceOp::sum,
+                                   Compression{format, residual});
+  return launch(c10d::OpType::ALLREDUCE, op, work, std::move(staging), {tensor}, c10d::kUnsetTimeout);
+}
+
 c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::allreduce_coalesced(std::vector<at::Tensor>& tensors,
                                                                        const c10d::AllreduceCoalescedOptions& opts) {
   const char* op = "allreduce_coalesced";

@@ -53,9 +53,27 @@ c10::intrusive_ptr<c10d::ProcessGroup> createProcessGroup(const c10::intrusive_p
   return c10::make_intrusive<banyan::torch_backend::ProcessGroupBanyan>(store, rank, size, ms);
 }
 
+c10::intrusive_ptr<c10d::Work> compressedAllreduce(const c10::intrusive_ptr<c10d::ProcessGroup>& group,
+                                                   at::Tensor& tensor, const std::string& format,
+                                                   banyan::ErrorFeedback* residual) {
+  const auto parsed = banyan::parseCompressionFormat(format);
+  if (!parsed) throw std::invalid_argument("banyan_torch: unknown compression format '" + format + "'");
+  return banyanGroup(group).compressedAllreduce(tensor, *parsed, residual);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
+  // One buffer's residual for error feedback (include/banyan/compression.hpp); Python keeps one
+  // per DDP bucket (banyan_torch/compression.py).
+  pybind11::class_<banyan::ErrorFeedback>(m, "ErrorFeedback")
+      .def(pybind11::init<>())
+      .def("reset", &banyan::ErrorFeedback::reset)
+      .def("__len__", [](const banyan::ErrorFeedback& f) { return f.residual().size(); });
+  m.def("compressed_allreduce", &compressedAllreduce, pybind11::arg("group"), pybind11::arg("tensor"),
+        pybind11::arg("format"), pybind11::arg("residual"), pybind11::call_guard<pybind11::gil_scoped_release>(),
+        "Sums a float32 tensor in place over a banyan group, compressed on the wire (bf16, fp16, int8); "
+        "residual: an ErrorFeedback or None. Returns the Work.");
   m.doc() = "banyan's torch.distributed backend (C++ part); import banyan_torch instead";
   // Bootstrapping connects to the other ranks and may wait for them: release the GIL so other
   // Python threads (and torch's own store threads) keep running.

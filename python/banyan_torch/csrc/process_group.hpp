@@ -46,6 +46,11 @@ class ProcessGroupBanyan : public c10d::ProcessGroup {
                                            const c10d::AllreduceOptions& opts) override;
   c10::intrusive_ptr<c10d::Work> allreduce_coalesced(std::vector<at::Tensor>& tensors,
                                                      const c10d::AllreduceCoalescedOptions& opts) override;
+  // The sum of a float32 tensor, compressed on the wire (banyan::Compression; docs/numerics.md),
+  // in place; `residual` (may be null) is the tensor's ErrorFeedback. Not a c10d operation:
+  // banyan_torch.compression's DDP comm hook calls it (module.cpp).
+  c10::intrusive_ptr<c10d::Work> compressedAllreduce(at::Tensor& tensor, CompressionFormat format,
+                                                     ErrorFeedback* residual);
   c10::intrusive_ptr<c10d::Work> reduce(std::vector<at::Tensor>& tensors, const c10d::ReduceOptions& opts) override;
   c10::intrusive_ptr<c10d::Work> allgather(std::vector<std::vector<at::Tensor>>& outputs,
                                            std::vector<at::Tensor>& inputs,
