@@ -820,10 +820,26 @@ def failure_checks():
         pg = b_pg()
         if RANK == 0:
             expect_error(lambda: pg.monitored_barrier(datetime.timedelta(seconds=3), wait_all_ranks=True),
-                         "banyan", "rank 2 did not reach")
+                         "banyan", "Rank 2 failed to pass monitoredBarrier in 3000 ms")
         elif RANK == 1:
-            expect_error(lambda: pg.monitored_barrier(datetime.timedelta(seconds=6)), "banyan", "not released")
+            expect_error(lambda: pg.monitored_barrier(datetime.timedelta(seconds=6)), "banyan", "not released",
+                         "Rank 1 successfully reached monitoredBarrier, but received errors while waiting for "
+                         "send/recv from rank 0")
     run("monitored_barrier reports the missing rank", monitored)
+
+    # 1b. In gloo's words, which programs and torch's own tests match on (distributed_test.py's
+    # test_monitored_barrier_gloo_rank_0_timeout calls the group's method on any backend): rank 0
+    # out of time before it saw anyone, and the first missing rank without wait_all_ranks. Fresh
+    # groups, since a barrier only rank 0 enters leaves the ranks' barrier counts apart.
+    def monitored_gloo_words():
+        at_zero = dist.new_group(backend="banyan")
+        first_missing = dist.new_group(backend="banyan")
+        if RANK == 0:
+            expect_error(lambda: at_zero.monitored_barrier(datetime.timedelta(seconds=0)), "banyan",
+                         "Rank 0 timed out in monitoredBarrier after 0 ms. No ranks successfully processed")
+            expect_error(lambda: first_missing.monitored_barrier(datetime.timedelta(seconds=1)), "banyan",
+                         "Rank 1 failed to pass monitoredBarrier in 1000 ms")
+    run("monitored_barrier: gloo's wording (rank 0 timed out, first missing rank)", monitored_gloo_words)
 
     # 2. A collective that a peer never joins fails by the group's timeout, as a RuntimeError.
     def timeout():

@@ -89,6 +89,12 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupBanyan::barrier(const c10d::BarrierOp
   return launch(c10d::OpType::BARRIER, "barrier", comm_.barrierAsync(), Staging{}, {}, opts.timeout);
 }
 
+// The errors carry gloo's wording (ProcessGroupGloo::monitoredBarrier in torch 1.13), which
+// programs and torch's own tests match on: "Rank 0 timed out in monitoredBarrier after T ms"
+// when rank 0's time runs out before it has seen a rank (not with wait_all_ranks, which waits
+// the whole timeout), "Rank N failed to pass monitoredBarrier in T ms" / "Ranks N, M failed
+// ..." for ranks that did not arrive, and "Rank N successfully reached monitoredBarrier, but
+// received errors while waiting for send/recv from rank 0" on the ranks rank 0 did not release.
 void ProcessGroupBanyan::monitoredBarrier(const c10d::BarrierOptions& opts, bool waitAllRanks) {
   if (!store_) {
     throwError(
@@ -104,17 +110,26 @@ void ProcessGroupBanyan::monitoredBarrier(const c10d::BarrierOptions& opts, bool
       store_->wait({released}, timeout);
     } catch (const std::exception& e) {
       throwError(
-          "monitored_barrier: rank {} was not released by rank 0 within {} ms (rank 0 failed or is "
-          "stuck): {}",
+          "monitored_barrier: Rank {} successfully reached monitoredBarrier, but received errors while waiting "
+          "for send/recv from rank 0: it was not released by rank 0 within {} ms (rank 0 failed, is stuck, or "
+          "found a rank missing; see rank 0's error): {}",
           rank_, timeout.count(), firstLine(e));
     }
     return;
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + timeout;
   std::vector<int> missing;
   for (int r = 1; r < size_; ++r) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (!waitAllRanks && left.count() <= 0) {
+      std::string done;
+      for (int d = 1; d < r; ++d) done += (done.empty() ? "" : ", ") + std::to_string(d);
+      throwError("monitored_barrier: Rank 0 timed out in monitoredBarrier after {} ms. {}", timeout.count(),
+                 done.empty() ? std::string("No ranks successfully processed in monitoredBarrier.")
+                              : "Successfully processed ranks: " + done);
+    }
     const std::string key = prefix + std::to_string(r);
     try {
       if (missing.empty()) {
@@ -130,8 +145,10 @@ void ProcessGroupBanyan::monitoredBarrier(const c10d::BarrierOptions& opts, bool
   if (!missing.empty()) {
     std::string ranks;
     for (int r : missing) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
-    throwError("monitored_barrier: rank{} {} did not reach the barrier within {} ms{}", missing.size() > 1 ? "s" : "",
-               ranks, timeout.count(), waitAllRanks ? "" : " (the first missing rank; wait_all_ranks=True lists all)");
+    throwError("monitored_barrier: [Rank 0]: Rank{} {} failed to pass monitoredBarrier in {} ms (did not reach the "
+               "barrier{})",
+               missing.size() > 1 ? "s" : "", ranks, timeout.count(),
+               waitAllRanks ? "" : "; the first missing rank, wait_all_ranks=True lists all");
   }
   store_->set(released, {1});
 }
