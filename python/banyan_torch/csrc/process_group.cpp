@@ -145,10 +145,11 @@ void ProcessGroupBanyan::monitoredBarrier(const c10d::BarrierOptions& opts, bool
   if (!missing.empty()) {
     std::string ranks;
     for (int r : missing) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
-    throwError("monitored_barrier: [Rank 0]: Rank{} {} failed to pass monitoredBarrier in {} ms (did not reach the "
-               "barrier{})",
-               missing.size() > 1 ? "s" : "", ranks, timeout.count(),
-               waitAllRanks ? "" : "; the first missing rank, wait_all_ranks=True lists all");
+    throwError(
+        "monitored_barrier: [Rank 0]: Rank{} {} failed to pass monitoredBarrier in {} ms (did not reach the "
+        "barrier{})",
+        missing.size() > 1 ? "s" : "", ranks, timeout.count(),
+        waitAllRanks ? "" : "; the first missing rank, wait_all_ranks=True lists all");
   }
   store_->set(released, {1});
 }
