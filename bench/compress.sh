@@ -11,6 +11,9 @@
 # Environment: CMP_RATES ("1gbit 10gbit"), CMP_LAYOUTS ("2x2 4x1"), CMP_FORMATS ("none bf16
 # int8"), CMP_PASSES (3), CMP_MIN (16M), CMP_MAX (256M), CMP_ITERS (2), CMP_OUT
 # (bench/out/compress-<time>). Needs root (network namespaces). About 15 minutes on the 2-core VM.
+# The pseudo-format "det" is uncompressed in deterministic mode (BANYAN_DETERMINISTIC=1): what
+# that mode costs between hosts (issue 21 item 1), e.g.
+#   CMP_FORMATS="none det" CMP_RATES=10gbit CMP_MIN=1M CMP_MAX=64M CMP_ITERS=5 bench/compress.sh build
 set -uo pipefail
 
 BUILD=$(readlink -f "${1:-build}")
@@ -29,8 +32,11 @@ status=0
 # One banyan-bench run of format $3 on layout $1 (HxR) at rate $2, its JSON to $4.
 run_one() {
   local layout=$1 rate=$2 format=$3 json=$4
-  local hosts=${layout%x*} per=${layout#*x}
-  "$ROOT/tools/netns-hosts.sh" with "$hosts" --rate "$rate" -- bash -c '
+  local hosts=${layout%x*} per=${layout#*x} deterministic=0
+  if [[ $format == det ]]; then
+    format=none deterministic=1
+  fi
+  BANYAN_DETERMINISTIC=$deterministic "$ROOT/tools/netns-hosts.sh" with "$hosts" --rate "$rate" -- bash -c '
     size=$(('"$hosts"' * '"$per"')); port=$((20000 + RANDOM % 12000)); pids=()
     for ((r = size - 1; r >= 1; r--)); do
       RANK=$r WORLD_SIZE=$size MASTER_ADDR=10.213.0.1 MASTER_PORT=$port \
