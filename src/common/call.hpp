@@ -46,7 +46,7 @@ struct CollectiveCall {
   // every Reduce step (decode, add in f32, encode, and keep the re-encoding's residual).
   std::size_t unitBytes = 0;
   using Reducer = std::function<void(void* dst, const void* a, const void* b, std::size_t count)>;
-  Reducer reduceWith;
+  Reducer reduceWith = nullptr;
 };
 
 // Bytes of one element as the engines carry it: unitBytes when set, else the type's size.
