@@ -300,32 +300,31 @@ struct ShmTransport::Impl {
   // (513 KiB). The receiver only reads pages the sender allocated, except the control line,
   // which it may read first. Returns false after completing `done` with the error.
   bool populateRing(Peer& peer, bool outgoing, std::size_t inlineBytes, Completion& done) {
-    const auto& geometry = params.geometry;
     constexpr std::size_t kPage = 4096;
+    const bool control = !outgoing && !peer.inControl;
+    const bool small = outgoing && !peer.outSmall;
+    const bool whole = outgoing && !peer.outFull && inlineBytes > kPage - sizeof(SlotHeader);
+    if (!control && !small && !whole) return true;  // the usual case: one look at three flags
+    const auto& geometry = params.geometry;
     const auto bytesOf = [](void* at) { return reinterpret_cast<std::byte*>(at); };
+    const std::string what = fmt::format("the ring from rank {} to rank {}", outgoing ? params.rank : peer.rank,
+                                         outgoing ? peer.rank : params.rank);
     try {
-      const std::string what = fmt::format("the ring from rank {} to rank {}", outgoing ? params.rank : peer.rank,
-                                           outgoing ? peer.rank : params.rank);
-      if (!outgoing) {
-        if (!peer.inControl) Segment::populate(bytesOf(peer.in), sizeof(RingControl), what);
-        peer.inControl = true;
-        return true;
-      }
-      if (!peer.outSmall) {
+      if (control) Segment::populate(bytesOf(peer.in), sizeof(RingControl), what);
+      if (small) {
         Segment::populate(bytesOf(peer.out), sizeof(RingControl), what);
         for (std::uint64_t slot = 0; slot < geometry.slots; ++slot) {
           Segment::populate(bytesOf(myView.slot(peer.local, slot)), std::min(geometry.slotStride(), kPage), what);
         }
-        peer.outSmall = true;
       }
-      if (!peer.outFull && inlineBytes > kPage - sizeof(SlotHeader)) {
-        Segment::populate(bytesOf(peer.out), geometry.ringBytes(), what);
-        peer.outFull = true;
-      }
+      if (whole) Segment::populate(bytesOf(peer.out), geometry.ringBytes(), what);
     } catch (const Error& e) {
       complete(std::move(done), Status::make(e.code(), "shm: {}", e.detail()));
       return false;
     }
+    peer.inControl = peer.inControl || control;
+    peer.outSmall = peer.outSmall || small;
+    peer.outFull = peer.outFull || whole;
     return true;
   }
 
@@ -361,26 +360,26 @@ void ShmTransport::Impl::setUp(Store& store) {
 
   peers.resize(static_cast<std::size_t>(localCount));
   const std::size_t bytes = params.geometry.segmentBytes(localCount);
+  const auto mapped = [&](std::size_t i, const Segment& segment) {
+    Peer& peer = peers[i];
+    peer.rank = locals[i];
+    peer.local = static_cast<int>(i);
+    peer.view = SegmentView{segment.data(), params.geometry};
+    peer.out = myView.ring(peer.local);
+    peer.in = peer.view.ring(myLocal);
+    peer.doorbell = segmentName(params.name, peer.rank);
+    const SegmentHeader* theirs = peer.view.header();
+    peer.pid = static_cast<pid_t>(theirs->pid);
+    // Written before the second barrier: the peer reads it once the exchange is over.
+    header->canReadFrom[i] =
+        params.crossMemoryBytes != 0 &&
+        crossMemoryProbe(peer.pid, theirs->probeAddress, params.probeValue ^ static_cast<std::uint64_t>(peer.rank));
+  };
   auto segments = exchangeSegments(store, mine,
                                    SegmentExchange{params.storePrefix + "shm/", locals, params.rank,
                                                    [&](int rank) { return segmentName(params.name, rank); }, bytes,
                                                    params.timeout, Residency::OnFirstUse},
-                                   [&](std::size_t i, const Segment& segment) {
-                                     Peer& peer = peers[i];
-                                     peer.rank = locals[i];
-                                     peer.local = static_cast<int>(i);
-                                     peer.view = SegmentView{segment.data(), params.geometry};
-                                     peer.out = myView.ring(peer.local);
-                                     peer.in = peer.view.ring(myLocal);
-                                     peer.doorbell = segmentName(params.name, peer.rank);
-                                     const SegmentHeader* theirs = peer.view.header();
-                                     peer.pid = static_cast<pid_t>(theirs->pid);
-                                     // Written before the second barrier: the peer reads it once the exchange is over.
-                                     header->canReadFrom[i] =
-                                         params.crossMemoryBytes != 0 &&
-                                         crossMemoryProbe(peer.pid, theirs->probeAddress,
-                                                          params.probeValue ^ static_cast<std::uint64_t>(peer.rank));
-                                   });
+                                   mapped);
   for (std::size_t i = 0; i < peers.size(); ++i) {
     if (peers[i].rank >= 0) peers[i].segment = std::move(segments[i]);
   }
