@@ -22,6 +22,7 @@ enum class Algorithm {
   DoubleTree,        // allreduce: two pipelined binary trees with disjoint interiors, half the data each
   SharedMemory,      // allreduce, allgather on one host: the shared-memory engine (intrahost/), no schedule
   Ordered,           // allreduce, reduce-scatter, reduce folded in rank order: deterministic mode (docs/numerics.md)
+  BruckDirect,       // allgather, reduce-scatter: Bruck's log2 rounds straight into place, any rank count
 };
 
 // The algorithm's BANYAN_ALGO name ("recursive-doubling"), as logs and banyan-topo print it.

@@ -47,6 +47,10 @@ using CostFormula = double (*)(const topology::Topology& topology, double bytes)
 // What a schedule needs of the rank count, beyond 1 <= size.
 enum class RankRule { Any, PowerOfTwo };
 
+// Bruck-direct (algorithms/bruck_direct.hpp) is priced from this many ranks: up to 16, the
+// layouts the tests and bench/topo.sh use, the selector keeps the choices measured there.
+inline constexpr int kBruckDirectMinPricedRanks = 17;
+
 struct Serves {
   Collective collective;
   // nullptr: no schedule to cache; `noSchedule` says why (and who runs the call instead).
@@ -58,6 +62,8 @@ struct Serves {
   RankRule ranks = RankRule::Any;
   // The model leaves it out when every rank shares one host (it still runs there when forced).
   bool pricedAcrossHostsOnly = false;
+  // The model leaves it out below this many ranks (it still runs there when forced).
+  int pricedFromRanks = 0;
   // false: the schedule works out of place only (a block would be overwritten before it is
   // sent), so the communicator refuses in-place calls of this collective.
   bool inPlace = true;

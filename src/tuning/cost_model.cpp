@@ -114,6 +114,31 @@ double bruckAllgather(const Topology& t, double block) {
   return us;
 }
 
+// Bruck's rounds straight into Output: the rounds' messages, and no local pass (a wrapping run
+// is two messages back to back, priced as one).
+double bruckDirectAllgather(const Topology& t, double block) {
+  const int n = t.size;
+  double us = 0;
+  for (int d = 1; d < n; d *= 2) {
+    us += roundUs(
+        t, [d, n](int r) { return (r - d + n) % n; }, block * std::min(d, n - d));
+  }
+  return us;
+}
+
+// The same rounds backwards, each reducing what it received, unpipelined.
+double bruckDirectReduceScatter(const Topology& t, double block) {
+  const int n = t.size;
+  double us = 0;
+  for (int d = 1; d < n; d *= 2) {
+    const double bytes = block * std::min(d, n - d);
+    us += roundUs(
+              t, [d, n](int r) { return (r + d) % n; }, bytes) +
+          memoryUs(t, bytes);
+  }
+  return us;
+}
+
 // Recursive halving then doubling over the largest power of two, with recursive doubling's fold.
 double rabenseifnerAllreduce(const Topology& t, double bytes) {
   const int n = t.size;
@@ -265,6 +290,7 @@ std::optional<double> predictUs(const Topology& t, Collective collective, Algori
   if (!serves || !serves->cost) return std::nullopt;
   if (!admits(*serves, t.size)) return std::nullopt;
   if (serves->pricedAcrossHostsOnly && t.hostCount() == 1) return std::nullopt;
+  if (t.size < serves->pricedFromRanks) return std::nullopt;
   return serves->cost(t, static_cast<double>(bytes));
 }
 

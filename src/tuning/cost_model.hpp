@@ -25,7 +25,8 @@ namespace banyan::tuning {
 // Predicted microseconds for `algorithm` running `collective` with `bytes` per rank (as
 // choose()): the formula of its registry row (algorithm_registry.hpp), or std::nullopt when the
 // row has none (or the algorithm cannot run on this rank count, or the row is priced across
-// hosts only and there is one host). One rank: the copy of `bytes`, whatever the algorithm.
+// hosts only and there is one host, or from more ranks than there are). One rank: the copy of
+// `bytes`, whatever the algorithm.
 std::optional<double> predictUs(const topology::Topology& topology, Collective collective, Algorithm algorithm,
                                 std::size_t bytes);
 
@@ -42,6 +43,8 @@ double hierarchicalAllreduce(const topology::Topology& t, double bytes);
 double ringAllgather(const topology::Topology& t, double block);
 double recursiveDoublingAllgather(const topology::Topology& t, double block);
 double bruckAllgather(const topology::Topology& t, double block);
+double bruckDirectAllgather(const topology::Topology& t, double block);
+double bruckDirectReduceScatter(const topology::Topology& t, double block);
 double hierarchicalAllgather(const topology::Topology& t, double block);
 double ringReduceScatter(const topology::Topology& t, double block);
 double recursiveHalvingReduceScatter(const topology::Topology& t, double block);

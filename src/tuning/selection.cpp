@@ -33,6 +33,8 @@ std::string reason(Collective collective, int size, std::size_t bytes) {
       return "one host: the shared-memory engine";
     case Algorithm::Ordered:
       return "deterministic mode: folded in rank order";
+    case Algorithm::BruckDirect:
+      return "ceil(log2 n) rounds straight into place";
     case Algorithm::RecursiveDoubling:
       if (collective == Collective::Allgather) {
         return fmt::format("power-of-two ranks, output <= {} B: log2(n) rounds, ring's bytes",
