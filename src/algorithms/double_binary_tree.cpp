@@ -24,11 +24,22 @@
 //   down   a non-root receives the final slice from its parent into Output (after its send up
 //          read that memory), and every node with children sends the final slice to each.
 //
-// Order: both trees' slices are generated slice-major (slice c: tree 0 up, tree 1 up, tree 0
-// down, tree 1 down), the same on every rank, so the k-th message between two ranks is the
+// Order: both trees' slices are generated slice-major, the downs a lag of L slices behind the
+// ups (step c: tree 0 up of slice c, tree 1 up of slice c, tree 0 down of slice c - L, tree 1
+// down of slice c - L), the same on every rank, so the k-th message between two ranks is the
 // same slice on both sides, even where an edge of one tree is the reverse of the other's. Every
 // step depends only on steps earlier in that order, so the executor's in-order posting per peer
 // cannot deadlock.
+//
+// Why the lag: where an edge is the reverse of one in the other tree (already at 4 ranks: 1 -> 2
+// up tree 0, 2 -> 1 down tree 1), one rank sends both an up slice and a down slice to the same
+// peer, and the executor posts a rank's sends to one peer in step order. Without the lag, the
+// up send of slice c + 1 waited for the down send of slice c, which waits for slice c's whole
+// round trip through the other tree's root: one slice per round trip instead of one per hop
+// (banyan-sim: 8 MiB on 1024 hosts took 13x Rabenseifner's time, docs/simulation.md). Such an
+// edge always joins a leaf of tree 0 to a leaf of tree 1 (interiors are disjoint), whose up
+// sends are of their Input and ready at once; a lag as long as a round trip, 2 (depth + 1)
+// slices, lets them run ahead so that the downs no longer hold them back.
 //
 // In place, Input and Output alias: a fold reads and writes the same slice, and the receive
 // from the parent waits for the send up.
@@ -120,7 +131,10 @@ Schedule doubleBinaryTreeAllreduce(int rank, int size, std::size_t count, std::s
   // The fold that last read each slot, to order its reuse.
   std::vector<std::uint32_t> slotReader(2 * 2 * kTreeScratchSlots, 0);
   std::vector<bool> slotUsed(2 * 2 * kTreeScratchSlots, false);
-  std::array<SliceSteps, 2> current{};
+  std::vector<std::array<SliceSteps, 2>> sliceSteps(sliceTotal);
+  int depth = 1;  // hops from the deepest leaf to a root, rounded up: log2(size) + 1
+  while ((1 << (depth - 1)) < size) ++depth;
+  const std::size_t lag = 2 * static_cast<std::size_t>(depth + 1);
 
   const auto sliceOf = [&](int tree, std::size_t c) {
     const ElementRange& half = halves[static_cast<std::size_t>(tree)];
@@ -128,11 +142,11 @@ Schedule doubleBinaryTreeAllreduce(int rank, int size, std::size_t count, std::s
     return ElementRange{half.offset + begin, std::min(sliceCount, half.count - begin)};
   };
 
-  for (std::size_t c = 0; c < sliceTotal; ++c) {
+  for (std::size_t step = 0; step < sliceTotal + lag; ++step) {
     // Up: fold the children's slices, pass the partial result to the parent.
-    for (int tree = 0; tree < 2; ++tree) {
-      SliceSteps& s = current[static_cast<std::size_t>(tree)];
-      s = SliceSteps{};
+    for (int tree = 0; tree < 2 && step < sliceTotal; ++tree) {
+      const std::size_t c = step;
+      SliceSteps& s = sliceSteps[c][static_cast<std::size_t>(tree)];
       if (c >= slices[static_cast<std::size_t>(tree)]) continue;
       const TreeNode& node = nodes[static_cast<std::size_t>(tree)];
       const ElementRange range = sliceOf(tree, c);
@@ -168,9 +182,10 @@ Schedule doubleBinaryTreeAllreduce(int rank, int size, std::size_t count, std::s
       }
     }
     // Down: receive the final slice from the parent, hand it to the children.
-    for (int tree = 0; tree < 2; ++tree) {
+    for (int tree = 0; tree < 2 && step >= lag; ++tree) {
+      const std::size_t c = step - lag;
       if (c >= slices[static_cast<std::size_t>(tree)]) continue;
-      SliceSteps& s = current[static_cast<std::size_t>(tree)];
+      SliceSteps& s = sliceSteps[c][static_cast<std::size_t>(tree)];
       const TreeNode& node = nodes[static_cast<std::size_t>(tree)];
       const ElementRange range = sliceOf(tree, c);
       const Span output{BufferId::Output, range.offset, range.count};
