@@ -145,18 +145,18 @@ std::vector<AlgorithmRow> makeRows() {
                    .generate = [](const Q& q) { return orderedReduceScatter(q.rank, q.size, q.count, q.slice); }},
                   {.collective = Reduce,
                    .generate = [](const Q& q) { return orderedReduce(q.rank, q.size, q.root, q.count, q.slice); }}}},
-      // For many hosts: priced from kBruckDirectMinPricedRanks ranks on, so that the choices
+      // For many hosts: priced from kLargeJobMinRanks ranks on, so that the choices
       // measured at small scale (tests/unit/test_selection.cpp) stay as they were.
       {.algorithm = Algorithm::BruckDirect,
        .name = "bruck-direct",
        .serves = {{.collective = Allgather,
                    .generate = [](const Q& q) { return bruckDirectAllgather(q.rank, q.size, q.count); },
                    .cost = cost::bruckDirectAllgather,
-                   .pricedFromRanks = kBruckDirectMinPricedRanks},
+                   .pricedFromRanks = kLargeJobMinRanks},
                   {.collective = ReduceScatter,
                    .generate = [](const Q& q) { return bruckDirectReduceScatter(q.rank, q.size, q.count); },
                    .cost = cost::bruckDirectReduceScatter,
-                   .pricedFromRanks = kBruckDirectMinPricedRanks}}},
+                   .pricedFromRanks = kLargeJobMinRanks}}},
   };
 }
 

@@ -47,9 +47,10 @@ using CostFormula = double (*)(const topology::Topology& topology, double bytes)
 // What a schedule needs of the rank count, beyond 1 <= size.
 enum class RankRule { Any, PowerOfTwo };
 
-// Bruck-direct (algorithms/bruck_direct.hpp) is priced from this many ranks: up to 16, the
-// layouts the tests and bench/topo.sh use, the selector keeps the choices measured there.
-inline constexpr int kBruckDirectMinPricedRanks = 17;
+// From this many ranks the cost model prices what was built for large jobs (bruck-direct, the
+// ring's overlapped latency: cost_model.cpp); up to 16 ranks, the layouts the tests and
+// bench/topo.sh measured the selector's choices on, those choices stay as they were.
+inline constexpr int kLargeJobMinRanks = 17;
 
 struct Serves {
   Collective collective;
