@@ -26,7 +26,8 @@
 //
 // Dependencies: reduces are chained, so the last one stands for every earlier one: sends
 // (of held blocks, and of Input blocks so that they do not take the link from the round before)
-// and receives into the receive area (which the previous round's reduces read) depend on it. Receives into the accumulator write blocks nothing has touched.
+// and receives into the receive area (which the previous round's reduces read) depend on it. Receives into the
+// accumulator write blocks nothing has touched.
 
 #include "algorithms/bruck_direct.hpp"
 
@@ -82,7 +83,8 @@ Schedule bruckDirectReduceScatter(int rank, int size, std::size_t count) {
 
     const std::vector<std::size_t> sendCuts = cutsOf(d, m, held, n - r);
     for (std::size_t k = 0; k + 1 < sendCuts.size(); ++k) {
-      Step send = sendStep(static_cast<int>((r + d) % n), blockOf(r, d + sendCuts[k], sendCuts[k + 1] - sendCuts[k], held));
+      Step send =
+          sendStep(static_cast<int>((r + d) % n), blockOf(r, d + sendCuts[k], sendCuts[k + 1] - sendCuts[k], held));
       // After the previous round, also for Input blocks: sent early, they would share the
       // rank's link with the earlier rounds' messages, which the next reduce waits for.
       if (lastReduce != kNoStep) send.dependOn(lastReduce);
@@ -117,8 +119,8 @@ Schedule bruckDirectReduceScatter(int rank, int size, std::size_t count) {
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
     for (std::size_t k = 0; k + 1 < cuts.size(); ++k) {
       const std::size_t a = cuts[k], blocks = cuts[k + 1] - a;
-      const auto piece = std::find_if(received.begin(), received.end(),
-                                      [a](const Received& p) { return p.from <= a && a < p.to; });
+      const auto piece =
+          std::find_if(received.begin(), received.end(), [a](const Received& p) { return p.from <= a && a < p.to; });
       const Span theirs{BufferId::Scratch, piece->span.offset + (a - piece->from) * count, blocks * count};
       const Span into = last ? Span{BufferId::Output, 0, count} : Span{BufferId::Scratch, a * count, blocks * count};
       Step reduce = reduceStep(into, blockOf(r, a, blocks, held), theirs, /*finalize=*/last);
