@@ -225,3 +225,22 @@ TEST_CASE("simulate: receives from one peer are posted in step order", "[simulat
   one.add(reply);
   CHECK(run(cluster(1, 2), {zero, one}) == Approx(126.25));
 }
+
+TEST_CASE("simulate: the double tree pipelines on trees that share reversed edges", "[simulate]") {
+  // 64 hosts, 8 MiB: the downs used to hold each leaf's next up slice back for a round trip
+  // through the other tree's root, 13.6 ms against Rabenseifner's 1.5-2.1 (docs/simulation.md).
+  // With the lag the tree is a pipeline again: within 1.5x of Rabenseifner.
+  Cluster c = cluster(64, 1);
+  c.inter = {5, 12500};  // 100 Gbit/s, 5 us
+  c.copyMBps = c.reduceMBps = 20000;
+  simulate::Call call;
+  call.count = 2 * 1024 * 1024;  // 8 MiB of floats
+  call.algorithm = tuning::Algorithm::DoubleTree;
+  const simulate::Outcome tree = simulate::simulateCall(c, call);
+  call.algorithm = tuning::Algorithm::Rabenseifner;
+  const simulate::Outcome rabenseifner = simulate::simulateCall(c, call);
+  REQUIRE(tree.ran);
+  REQUIRE(rabenseifner.ran);
+  INFO("double tree " << tree.us << " us, Rabenseifner " << rabenseifner.us << " us");
+  CHECK(tree.us < 1.5 * rabenseifner.us);
+}
