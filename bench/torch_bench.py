@@ -26,7 +26,8 @@ import torch.distributed as dist
 
 import banyan_torch  # noqa: F401
 
-SIZES = [1 << k for k in range(10, 27, 2)]  # 1 KiB, 4 KiB, ... 64 MiB
+# 1 KiB, 4 KiB, ... 64 MiB; BENCH_SIZES="1024,4194304" (bytes) measures only those (bench/headline.py)
+SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "").split(",") if s] or [1 << k for k in range(10, 27, 2)]
 
 
 def timed(fn, group, rounds=5):

@@ -26,6 +26,8 @@ set -euo pipefail
 # them starts no daemon (Debian's policy-rc.d or no init); the script runs its own.
 # python3-numpy: the banyan package's tests and examples/numpy_allreduce.py (the package itself
 # needs only the standard library).
+# python3-torchvision: bench/ddp.sh's resnet18. iperf3: bench/headline.sh's one-TCP-stream
+# ceiling. linux-perf, strace: the breakdowns of where the time goes (bench/RESULTS.md, issue 20).
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
@@ -42,6 +44,7 @@ packages=(
   libpmix-dev
   slurmctld slurmd slurm-client munge
   python3-numpy
+  python3-torchvision iperf3 linux-perf strace
 )
 
 missing=()
