@@ -13,7 +13,8 @@
 #                                     self,tcp banyan is run with BANYAN_TRANSPORT=tcp too
 #   BENCH_OUT=bench/out/<time>        where the tables and JSON go
 #
-# Runtime: about 2-3 minutes on a 2-core VM. -T 2 caps the timed iterations of each size at
+# Runtime: about 2-3 minutes on a 2-core VM, and about 3 more for the one-pass headline of issue
+# 20 printed at the end (HEADLINE=0 leaves it out). -T 2 caps the timed iterations of each size at
 # about 2 s (so the 16M-64M sizes run a few iterations instead of 20); -w 3 keeps the warmup of
 # those sizes short. Both tools apply the same rule, so the comparison stays fair.
 set -uo pipefail
@@ -62,6 +63,12 @@ done
 if ((have_mpi)); then
   echo "== summary: bus bandwidth banyan / Open MPI (btl $BTL), $NP ranks"
   python3 "$HERE/summarize.py" "$OUT"/*.json | tee "$OUT/summary.txt" || status=1
+fi
+# Issue 20's headline rows, the quick variant: one pass (bench/headline.sh runs 3 and takes
+# about 8 minutes on a quiet VM); HEADLINE_PASSES sets more, HEADLINE=0 leaves them out.
+if ((have_mpi)) && [[ ${HEADLINE:-1} != 0 ]]; then
+  echo "== issue 20's headline, ${HEADLINE_PASSES:-1} pass(es) (bench/headline.sh)"
+  BENCH_PASSES=${HEADLINE_PASSES:-1} BENCH_OUT="$OUT/headline" "$HERE/headline.sh" "$BUILD" || status=1
 fi
 # The picture next to the tables: busbw and time per call against size, banyan and the peer.
 /usr/bin/python3 "$HERE/../tools/plot" -o "$OUT/bench.png" --title "$NP ranks, $FLAGS" "$OUT"/*.json || status=1
