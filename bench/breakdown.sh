@@ -4,12 +4,14 @@
 #   syscalls: strace -f -c of two runs, 10 and 110 calls, subtracted (start-up cancels out),
 #             per call of one rank and per MiB of the buffer (the size given);
 #   CPU:      perf record -g (cpu-clock; this VM has no hardware counters) of the whole job,
-#             split by bench/profile_split.py into kernel copies, TCP/IP stack, reduction,
-#             page faults, waiting, banyan's own code, ...;
+#             few calls and many, subtracted (start-up cancels out), split by
+#             bench/profile_split.py into kernel copies, TCP/IP stack, reduction, page faults,
+#             waiting, MPI's progress polling, banyan's own code, ...;
 #   timeline: banyan only, BANYAN_TRACE of a few calls, split by bench/trace_split.py into the
 #             share of an operation covered by receives, sends, reduce and copy steps, reduce
 #             during transfers (overlap) and none of them.
-# strace and perf slow the runs down: read shares and counts from here, speed from headline.sh.
+# wait4 and clock_nanosleep in the banyan counts are its launcher polling
+# for its ranks' exit, not the ranks. strace and perf slow the runs down: read shares and counts from here, speed from headline.sh.
 #
 #   bench/breakdown.sh [BUILD_DIR] [CASE...]   CASE = transport:collective:size, e.g. tcp:allreduce:16M
 #
@@ -70,12 +72,18 @@ unit = f", per MiB of buffer {sum(per.values()) / (nbytes / 2**20):.1f}" if nbyt
 print(f"  {sys.argv[4]:<8} syscalls per call and rank {sum(per.values()):.1f}{unit}: " +
       ", ".join(f"{k} {v:.1f}" for k, v in per.items()))
 PY
-    calls=100
-    ((bytes >= 4 << 20)) && calls=30
-    ((bytes <= 64 << 10)) && calls=3000
-    run "$side" "$transport" "$coll" "$size" "$calls" perf record -q -g -F 999 -o "$tag.perf" >/dev/null 2>&1
-    echo "  $side CPU:"
-    perf script -i "$tag.perf" 2>/dev/null | python3 "$HERE/profile_split.py" | tee "$tag-cpu.txt"
+    # Two profiles, few calls and many, the first's counts subtracted from the second's.
+    calls=1000
+    ((bytes >= 1 << 20)) && calls=300
+    ((bytes >= 4 << 20)) && calls=100
+    ((bytes <= 64 << 10)) && calls=5000
+    for n in 10 "$calls"; do
+      run "$side" "$transport" "$coll" "$size" "$n" perf record -q -g -F 999 -o "$tag-$n.perf" >/dev/null 2>&1
+      perf script -i "$tag-$n.perf" >"$tag-$n.script" 2>/dev/null
+    done
+    echo "  $side CPU, calls $((calls - 10)) x 2 placements:"
+    python3 "$HERE/profile_split.py" "$tag-$calls.script" "$tag-10.script" | tee "$tag-cpu.txt"
+    rm -f "$tag"-*.script
   done
   rm -f "$OUT"/trace-*.json
   BANYAN_TRACE="$OUT/trace-%r.json" run banyan "$transport" "$coll" "$size" 20 >/dev/null 2>&1

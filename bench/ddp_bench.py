@@ -9,7 +9,9 @@ Per backend it reports:
 - exposed = step - compute: the communication the backward pass did not hide, and its share of
   the step (exposed / step);
 - comm: the allreduce alone of a flat tensor as large as all gradients (in buckets of DDP's
-  25 MiB), what communication would cost if nothing overlapped it; overlap = 1 - exposed / comm.
+  25 MiB), what communication would cost if nothing overlapped it; overlap = 1 - exposed / comm
+  (0 when the step waited longer than the allreduce alone takes: a rank slowed by the load, not
+  the transfer, held the others).
 
 Rounds alternate the backends (banyan first, then gloo first, ...), each round timing STEPS
 steps of each kind, so both see the same drift of the shared machine. Environment: DDP_BATCH
@@ -105,7 +107,7 @@ def main():
         for backend, m in med.items():
             exposed = max(0.0, m["step"] - m["compute"])
             print(f"  {backend:<8}{m['step']:>9.1f}{m['compute']:>9.1f}{exposed:>9.1f}{exposed / m['step']:>7.2f}"
-                  f"{m['comm']:>9.1f}{1 - exposed / m['comm']:>9.2f}")
+                  f"{m['comm']:>9.1f}{max(0.0, 1 - exposed / m['comm']):>9.2f}")
         print(f"  ddp {world} ranks: step gloo / banyan = {med['gloo']['step'] / med['banyan']['step']:.2f} "
               f"(aim >= 1.3 where communication is a real share, never below 1.0)", flush=True)
     dist.destroy_process_group()
