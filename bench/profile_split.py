@@ -10,7 +10,8 @@ of memory) before anything else, then the leaf's kind. Used by bench/breakdown.s
 With a second profile (the same job with fewer calls), its counts are subtracted category by
 category: start-up (buffers touched, connections made) cancels out and the steady state remains.
 
-Categories: copy in the kernel (socket payload into and out of user memory, process_vm_*),
+Categories: copy in the kernel (socket payload into and out of user memory, process_vm_*'s
+copy), the rest of process_vm_readv/writev (CMA: looking up and pinning the peer's pages),
 reduction (banyan's reduce kernels), user-space copies (memcpy/memmove), memset, page faults,
 TCP/IP stack and loopback (the rest of sendmsg/recvmsg and the softirq), waiting and wake-ups
 (epoll, futex, poll, the scheduler, nanosleep), banyan's own code (driver, executor,
@@ -22,13 +23,15 @@ import sys
 RULES = [
     ("page faults (first touch)", lambda st: any("page_fault" in f for f in st)),
     ("copy in the kernel", lambda st: st[0].startswith(("_copy_to_iter", "_copy_from_iter", "copy_user", "copyout",
-                                                       "copyin", "rep_movs", "copy_page", "process_vm"))),
+                                                       "copyin", "rep_movs", "copy_page"))),
+    ("CMA: process_vm_readv/writev besides the copy (page lookup, pinning)",
+     lambda st: any("process_vm_" in f for f in st)),
     ("reduction (banyan reduce kernels)", lambda st: "banyan::reduce" in st[0]),
     ("memcpy/memmove in user space", lambda st: "memmove" in st[0] or "memcpy" in st[0]),
     ("memset", lambda st: "memset" in st[0]),
     ("waiting and wake-ups (epoll, futex, poll, scheduler, sleep)",
      lambda st: any(k in f for f in st[:12] for k in ("epoll", "futex", "schedule", "nanosleep", "do_poll", "poll_",
-                                                     "sched_yield", "__x64_sys_poll"))),
+                                                     "sched_yield", "__x64_sys_poll", "__poll", "ppoll"))),
     ("TCP/IP stack, loopback, syscall entry", lambda st: any(k in f for f in st for k in (
         "sendmsg", "recvmsg", "tcp_", "skb", "net_rx", "ip_", "__libc_send", "__libc_recv", "do_softirq", "readv",
         "writev", "sock_"))),

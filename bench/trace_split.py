@@ -49,15 +49,18 @@ def split(path, nbytes):
         text = f.read().rstrip().rstrip(",")
     events = json.loads(text if text.endswith("]") else text + "]")
     spans = {"recv": [], "send": [], "reduce": [], "copy": []}
-    ops = []
+    ops = {}
     for e in events:
         if e.get("ph") != "X":
             continue
         span = (e["ts"], e["ts"] + e["dur"])
-        if e.get("cat") == "operation" and e["args"].get("bytes") == nbytes:
-            ops.append(span)
+        if e.get("cat") == "operation":
+            ops.setdefault(e["args"].get("bytes"), []).append(span)
         elif e.get("cat") in spans:
             spans[e["cat"]].append(span)
+    # Some collectives record another byte count than the benchmark's size (alltoall: one
+    # block): then the operations of the size that occurs most often are the benchmark's.
+    ops = ops.get(nbytes) or max(ops.values(), key=len, default=[])
     merged = {k: union(v) for k, v in spans.items()}
     transfer = union(spans["recv"] + spans["send"])
     busy = union(spans["recv"] + spans["send"] + spans["reduce"] + spans["copy"])
@@ -77,7 +80,7 @@ def main():
     for path in sys.argv[2:]:
         rows = split(path, nbytes)
         if not rows:
-            print(f"  {path}: no operation of {nbytes} bytes")
+            print(f"  {path}: no operation")
             continue
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
         shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in med.items() if k != "us")
