@@ -213,8 +213,7 @@ def torch_pass(runner):
 
 def ceilings(runner, order, args):
     """What the machine itself reaches, measured in the same pass: one-thread memcpy at the shm
-    rows' sizes, one TCP stream over loopback (iperf3, server and client on cores 0 and 1, as
-    the two bound ranks), and per ofi provider fi_pingpong beside banyan's sendrecv over ofi,
+    rows' sizes, TCP over loopback (iperf3, one stream each way at once), and per ofi provider fi_pingpong beside banyan's sendrecv over ofi,
     16 MiB. Values in GB/s; keys ("ceiling", what)."""
     got = {}
     memcpy = os.path.join(runner.build, "tools", "memcpy-bandwidth")
@@ -240,7 +239,9 @@ def free_port():
 
 
 def iperf3(seconds=3):
-    """One TCP stream over loopback, GB/s received; 0 when iperf3 is missing or fails."""
+    """TCP over loopback as a 2-rank allreduce loads it: one stream each way at once (iperf3
+    --bidir; server on core 0, client on core 1, each sending and receiving, as the two bound
+    ranks do). GB/s of one direction (the mean of the two); 0 when iperf3 is missing or fails."""
     port = str(free_port())
     try:
         server = subprocess.Popen(["iperf3", "-s", "-1", "-p", port, "-A", "0"], stdout=subprocess.DEVNULL,
@@ -248,12 +249,14 @@ def iperf3(seconds=3):
     except FileNotFoundError:
         return 0.0
     time.sleep(0.5)
-    done = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", port, "-t", str(seconds), "-A", "1", "-J"],
+    done = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", port, "-t", str(seconds), "-A", "1", "--bidir", "-J"],
                           stdout=subprocess.PIPE, text=True, timeout=60)
     server.wait(timeout=30)
     if done.returncode != 0:
         return 0.0
-    return json.loads(done.stdout)["end"]["sum_received"]["bits_per_second"] / 8 / 1e9
+    end = json.loads(done.stdout)["end"]
+    both = end["sum_received"]["bits_per_second"] + end["sum_received_bidir_reverse"]["bits_per_second"]
+    return both / 2 / 8 / 1e9
 
 
 def fi_pingpong(provider, nbytes, iters):
@@ -344,11 +347,10 @@ def ceiling_rows(passes):
         vals = [got[key] if index is None else got[key][index] for got in passes if key in got]
         return median(vals)
 
-    # One stream keeps both cores busy (sender: copy in and the loopback's whole TCP/IP path;
-    # receiver: copy out) for each byte; a 2-rank allreduce pushes twice its size through the
-    # same kernel path on the same 2 cores, so its busbw ceiling is half the stream's rate.
-    pairs = [("TCP allreduce 16M busbw / half of one TCP stream (iperf3, loopback)", med(("tcp busbw", "16M"), 0),
-              med(("ceiling", "tcp stream")) / 2)]
+    # A 2-rank allreduce sends its size each way at once through the kernel's loopback: the
+    # rate of one direction of a two-way iperf3 is its busbw ceiling.
+    pairs = [("TCP allreduce 16M busbw / one direction of two TCP streams, one each way (iperf3 --bidir)",
+              med(("tcp busbw", "16M"), 0), med(("ceiling", "tcp stream")))]
     for size in MEMCPY_SIZES:
         pairs.append((f"shm allreduce {size} busbw / one-thread memcpy {size}", med(("shm busbw", size), 0),
                       med(("ceiling", f"memcpy {size}"))))
