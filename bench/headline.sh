@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Issue 20's headline table from one command: every row with banyan's figure, its peer's from
 # the same run (Open MPI 4.1 over btl self,tcp or self,vader; gloo for the PyTorch rows), the
-# ratio, the aim and met / NOT met; then the ceilings of this machine (TCP over loopback,
-# one stream each way at once with iperf3 --bidir, one-thread memcpy, fi_pingpong over ofi tcp;ofi_rxm and shm) with
-# banyan's figure as a fraction of each. How each row is measured: bench/headline.py's header.
+# ratio, the aim and met / NOT met; then the ceilings of this machine (TCP over loopback, one
+# stream each way at once with iperf3 --bidir; one-thread memcpy; fi_pingpong over ofi
+# tcp;ofi_rxm and shm) with banyan's figure as a fraction of each. How each row is measured: bench/headline.py's header.
 #
 #   bench/headline.sh [BUILD_DIR]            default BUILD_DIR: build
 #
