@@ -11,7 +11,8 @@
 # HEADLINE_NO_TORCH=1 leaves out the PyTorch rows, HEADLINE_NO_OFI=1 the ofi ceilings;
 # BENCH_OUT (bench/out/headline-<time>) gets every run's JSON, passes.json (all figures) and
 # headline.md (the table). `bench/headline.py BUILD --out DIR --report-only` prints the table
-# again from DIR/passes.json. Takes about 2.5 minutes a pass on the 2-core VM.
+# again from DIR/passes.json. A pass took 4-6 minutes on the shared 2-core VM under other
+# engineers' load (load average 15-300); it was not timed on a quiet machine.
 set -uo pipefail
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -13,9 +13,9 @@
 #                                     self,tcp banyan is run with BANYAN_TRANSPORT=tcp too
 #   BENCH_OUT=bench/out/<time>        where the tables and JSON go
 #
-# Runtime: about 2-3 minutes on a 2-core VM, and about 3 more for the one-pass headline of issue
-# 20 printed at the end (HEADLINE=0 leaves it out). -T 2 caps the timed iterations of each size at
-# about 2 s (so the 16M-64M sizes run a few iterations instead of 20); -w 3 keeps the warmup of
+# Runtime: about 2-3 minutes on a 2-core VM, then 4-6 more (measured under load) for the
+# one-pass headline of issue 20 printed at the end (HEADLINE=0 leaves it out). -T 2 caps the
+# timed iterations of each size at about 2 s (so the 16M-64M sizes run a few iterations instead of 20); -w 3 keeps the warmup of
 # those sizes short. Both tools apply the same rule, so the comparison stays fair.
 set -uo pipefail
 
@@ -65,7 +65,7 @@ if ((have_mpi)); then
   python3 "$HERE/summarize.py" "$OUT"/*.json | tee "$OUT/summary.txt" || status=1
 fi
 # Issue 20's headline rows, the quick variant: one pass (bench/headline.sh runs 3 and takes
-# about 8 minutes on a quiet VM); HEADLINE_PASSES sets more, HEADLINE=0 leaves them out.
+# 12-15 minutes under load); HEADLINE_PASSES sets more, HEADLINE=0 leaves them out.
 if ((have_mpi)) && [[ ${HEADLINE:-1} != 0 ]]; then
   echo "== issue 20's headline, ${HEADLINE_PASSES:-1} pass(es) (bench/headline.sh)"
   BENCH_PASSES=${HEADLINE_PASSES:-1} BENCH_OUT="$OUT/headline" "$HERE/headline.sh" "$BUILD" || status=1
