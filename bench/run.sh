@@ -16,7 +16,8 @@
 # Runtime: about 2-3 minutes on a 2-core VM, then 4-6 more (measured under load) for the
 # one-pass headline of issue 20 printed at the end (HEADLINE=0 leaves it out). -T 2 caps the
 # timed iterations of each size at about 2 s (so the 16M-64M sizes run a few iterations
-# instead of 20); -w 3 keeps the warmup of those sizes short. Both tools apply the same rule, so the comparison stays fair.
+# instead of 20); -w 3 keeps the warmup of those sizes short. Both tools apply the same rule,
+# so the comparison stays fair.
 set -uo pipefail
 
 BUILD=${1:-build}
