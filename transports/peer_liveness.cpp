@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace banyan::transport {
@@ -32,17 +33,34 @@ PeerLiveness::PeerLiveness(int size)
     : pids_(static_cast<std::size_t>(size), 0), fds_(static_cast<std::size_t>(size), -1) {}
 
 PeerLiveness::~PeerLiveness() {
-  for (int fd : fds_) {
-    if (fd >= 0) ::close(fd);
+  // Ranks of one process share its pidfd (watch()): close each once.
+  std::sort(fds_.begin(), fds_.end());
+  for (std::size_t i = 0; i < fds_.size(); ++i) {
+    if (fds_[i] >= 0 && (i == 0 || fds_[i] != fds_[i - 1])) ::close(fds_[i]);
   }
 }
 
 void PeerLiveness::watch(int rank, pid_t pid) {
   if (!known(rank) || pid <= 0 || pids_[static_cast<std::size_t>(rank)] == pid) return;
+  // A peer in this very process (ranks run as threads, tools/thread_ranks) cannot exit without
+  // this rank: there is nothing to watch, and a pidfd per such peer was n - 1 descriptors per
+  // rank, n^2 in the process (all 20000 allowed here were gone at ~150 thread-ranks).
+  if (pid == ::getpid()) return;
   int& fd = fds_[static_cast<std::size_t>(rank)];
-  if (fd >= 0) ::close(fd);
-  fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0 && std::count(fds_.begin(), fds_.end(), fd) == 1) {  // a new pid for this rank: rare
+    std::erase_if(fdOfPid_, [&](const auto& entry) { return entry.second == fd; });
+    ::close(fd);
+  }
+  fd = -1;
   pids_[static_cast<std::size_t>(rank)] = pid;
+  // Ranks of one process (thread-ranks split over a few processes) share one pidfd: one per
+  // process watched, not one per rank.
+  if (auto it = fdOfPid_.find(pid); it != fdOfPid_.end()) {
+    fd = it->second;
+    return;
+  }
+  fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) fdOfPid_[pid] = fd;
 }
 
 pid_t PeerLiveness::pidOf(int rank) const { return known(rank) ? pids_[static_cast<std::size_t>(rank)] : 0; }

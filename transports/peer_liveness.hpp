@@ -20,6 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 namespace banyan::transport {
@@ -57,7 +58,8 @@ class PeerLiveness {
   bool known(int rank) const { return rank >= 0 && static_cast<std::size_t>(rank) < pids_.size(); }
 
   std::vector<pid_t> pids_;
-  std::vector<int> fds_;  // pidfds, -1 where none
+  std::vector<int> fds_;  // pidfds, -1 where none; ranks of one process share one
+  std::unordered_map<pid_t, int> fdOfPid_;
 };
 
 }  // namespace banyan::transport

@@ -1,0 +1,72 @@
+// banyan-thread-ranks: creates N ranks as threads of this process (tools/thread_ranks), runs
+// one checked allreduce on all of them and prints what it took (bench/scale.sh's thread rows).
+//
+//   banyan-thread-ranks -n 4096 [-p PROCESSES] [-c COUNT] [--timeout-s S]
+//
+// -p splits the ranks over that many forked processes (thread_ranks.hpp says why: descriptors).
+//
+// Prints one line of key=value pairs; exits 1 when a rank failed or computed a wrong sum.
+
+#include "tools/thread_ranks/thread_ranks.hpp"
+
+#include <banyan/error.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+int usage(const std::string& why) {
+  fmt::print(stderr,
+             "banyan-thread-ranks: {}\nusage: banyan-thread-ranks -n RANKS [-p PROCESSES] [-c COUNT] [--timeout-s S]\n",
+             why);
+  return 2;
+}
+
+bool positive(const char* text, long& value) {
+  char* end = nullptr;
+  value = std::strtol(text, &end, 10);
+  return end != text && *end == '\0' && value > 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  banyan::tools::ThreadRankRun run;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) return usage(fmt::format("{} needs a value", flag));
+    long value = 0;
+    if (!positive(argv[++i], value)) return usage(fmt::format("{} {}: not a positive integer", flag, argv[i]));
+    if (flag == "-n") {
+      run.ranks = static_cast<int>(value);
+    } else if (flag == "-p") {
+      run.processes = static_cast<int>(value);
+    } else if (flag == "-c") {
+      run.count = static_cast<std::size_t>(value);
+    } else if (flag == "--timeout-s") {
+      run.timeout = std::chrono::seconds(value);
+    } else {
+      return usage(fmt::format("unknown flag {}", flag));
+    }
+  }
+  const auto limit =
+      banyan::tools::raiseFileLimit(banyan::tools::filesNeeded((run.ranks + run.processes - 1) / run.processes));
+  try {
+    const auto report = banyan::tools::runThreadRanks(run);
+    fmt::print(
+        "ranks={} processes={} create_s={:.3f} first_allreduce_s={:.3f} close_s={:.3f} store_requests_per_rank={} "
+        "store_requests_rank0={} "
+        "fds_per_rank={:.1f} threads_per_rank={:.2f} peak_kib_per_rank={:.0f} wrong={} failed={} nofile={}\n",
+        report.ranks, report.processes, report.createSeconds, report.firstAllreduceSeconds, report.closeSeconds,
+        report.storeRequestsMax, report.storeRequestsRankZero, report.fdsPerRank, report.threadsPerRank,
+        report.peakKibPerRank, report.wrongResults, report.errors.size(), limit);
+    for (std::size_t i = 0; i < report.errors.size() && i < 10; ++i) fmt::print(stderr, "{}\n", report.errors[i]);
+    return report.errors.empty() && report.wrongResults == 0 ? 0 : 1;
+  } catch (const banyan::Error& e) {
+    fmt::print(stderr, "banyan-thread-ranks: {}\n", e.what());
+    return 1;
+  }
+}
