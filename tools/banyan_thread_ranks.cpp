@@ -57,12 +57,14 @@ int main(int argc, char** argv) {
   try {
     const auto report = banyan::tools::runThreadRanks(run);
     fmt::print(
-        "ranks={} processes={} create_s={:.3f} first_allreduce_s={:.3f} close_s={:.3f} store_requests_per_rank={} "
+        "ranks={} processes={} create_s={:.3f} first_allreduce_s={:.3f} close_s={:.3f} close_one_median_s={:.3f} "
+        "close_one_max_s={:.3f} store_requests_per_rank={} "
         "store_requests_rank0={} "
         "fds_per_rank={:.1f} threads_per_rank={:.2f} peak_kib_per_rank={:.0f} wrong={} failed={} nofile={}\n",
         report.ranks, report.processes, report.createSeconds, report.firstAllreduceSeconds, report.closeSeconds,
-        report.storeRequestsMax, report.storeRequestsRankZero, report.fdsPerRank, report.threadsPerRank,
-        report.peakKibPerRank, report.wrongResults, report.errors.size(), limit);
+        report.closeOneMedianSeconds, report.closeOneMaxSeconds, report.storeRequestsMax, report.storeRequestsRankZero,
+        report.fdsPerRank, report.threadsPerRank, report.peakKibPerRank, report.wrongResults, report.errors.size(),
+        limit);
     for (std::size_t i = 0; i < report.errors.size() && i < 10; ++i) fmt::print(stderr, "{}\n", report.errors[i]);
     return report.errors.empty() && report.wrongResults == 0 ? 0 : 1;
   } catch (const banyan::Error& e) {

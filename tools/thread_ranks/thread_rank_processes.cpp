@@ -77,6 +77,8 @@ ThreadRankReport combine(const ThreadRankRun& run, const std::vector<ThreadRankR
     all.createSeconds = std::max(all.createSeconds, share.createSeconds);
     all.firstAllreduceSeconds = std::max(all.firstAllreduceSeconds, share.firstAllreduceSeconds);
     all.closeSeconds = std::max(all.closeSeconds, share.closeSeconds);
+    all.closeOneMedianSeconds = std::max(all.closeOneMedianSeconds, share.closeOneMedianSeconds);
+    all.closeOneMaxSeconds = std::max(all.closeOneMaxSeconds, share.closeOneMaxSeconds);
     all.storeRequestsMax = std::max(all.storeRequestsMax, share.storeRequestsMax);
     all.storeRequestsRankZero = std::max(all.storeRequestsRankZero, share.storeRequestsRankZero);
     all.fdsPerRank += share.fdsPerRank / static_cast<double>(shares.size());
@@ -142,10 +144,11 @@ ThreadRankReport runForked(const ThreadRankRun& run) {
 }  // namespace
 
 std::string encodeReport(const ThreadRankReport& report) {
-  std::string text = fmt::format("{} {} {} {} {} {} {} {} {} {} {}\n", report.ranks, report.createSeconds,
-                                 report.firstAllreduceSeconds, report.closeSeconds, report.storeRequestsMax,
-                                 report.storeRequestsRankZero, report.fdsPerRank, report.threadsPerRank,
-                                 report.peakKibPerRank, report.wrongResults, report.errors.size());
+  std::string text =
+      fmt::format("{} {} {} {} {} {} {} {} {} {} {} {} {}\n", report.ranks, report.createSeconds,
+                  report.firstAllreduceSeconds, report.closeSeconds, report.closeOneMedianSeconds,
+                  report.closeOneMaxSeconds, report.storeRequestsMax, report.storeRequestsRankZero, report.fdsPerRank,
+                  report.threadsPerRank, report.peakKibPerRank, report.wrongResults, report.errors.size());
   for (std::size_t i = 0; i < report.errors.size() && i < kErrorsPerShare; ++i) {
     std::string error = report.errors[i].substr(0, kErrorChars);
     std::replace(error.begin(), error.end(), '\n', ' ');
@@ -159,8 +162,9 @@ ThreadRankReport decodeReport(const std::string& text) {
   std::istringstream in(text);
   std::size_t errors = 0;
   in >> report.ranks >> report.createSeconds >> report.firstAllreduceSeconds >> report.closeSeconds >>
-      report.storeRequestsMax >> report.storeRequestsRankZero >> report.fdsPerRank >> report.threadsPerRank >>
-      report.peakKibPerRank >> report.wrongResults >> errors;
+      report.closeOneMedianSeconds >> report.closeOneMaxSeconds >> report.storeRequestsMax >>
+      report.storeRequestsRankZero >> report.fdsPerRank >> report.threadsPerRank >> report.peakKibPerRank >>
+      report.wrongResults >> errors;
   if (!in) {
     report.errors.push_back("a share's report could not be read: " + text.substr(0, kErrorChars));
     return report;

@@ -62,6 +62,7 @@ struct Usage {
 
 struct RankOutcome {
   std::uint64_t storeRequests = 0;
+  double closeSeconds = 0;  // this rank's own close()
   bool right = false;
   std::string error;
 };
@@ -87,6 +88,8 @@ class Share {
       Options options;
       options.transport = run_.transport;
       options.timeout = run_.timeout;
+      options.heartbeat = run_.heartbeat;
+      options.heartbeatMisses = run_.heartbeatMisses;
       auto communicator = Communicator::createWithOwnStore(counted, rank, run_.ranks, options);
       outcome.storeRequests = counted->requests();
       created_.arrive_and_wait();
@@ -101,6 +104,9 @@ class Share {
       }
       reduced_.arrive_and_wait();
       reduced = true;
+      const auto closing = Clock::now();
+      communicator.close();
+      outcome.closeSeconds = std::chrono::duration<double>(Clock::now() - closing).count();
     } catch (const std::exception& e) {
       outcome.error = e.what();
       // Leave the barriers this rank will not reach, so the others are not held for it.
@@ -139,6 +145,11 @@ class Share {
         report.storeRequestsMax = std::max(report.storeRequestsMax, outcome.storeRequests);
       }
     }
+    std::vector<double> closes;
+    for (const auto& outcome : outcomes_) closes.push_back(outcome.closeSeconds);
+    std::sort(closes.begin(), closes.end());
+    report.closeOneMedianSeconds = closes[closes.size() / 2];
+    report.closeOneMaxSeconds = closes.back();
     const double n = share_.count;
     report.fdsPerRank = (static_cast<double>(atEnd_.fds) - static_cast<double>(before.fds)) / n;
     report.threadsPerRank = static_cast<double>(atEnd_.threads - before.threads - share_.count) / n;

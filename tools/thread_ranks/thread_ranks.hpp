@@ -34,6 +34,12 @@ struct ThreadRankRun {
   std::string transport = "tcp";
   std::size_t count = 1;  // f64 elements of the allreduce
   std::chrono::milliseconds timeout{120000};
+  // Heartbeats (Options::heartbeat, heartbeatMisses): a rank is lost after this long silent.
+  // Ranks here outnumber the cores by up to 2000 to 1, and a rank's control thread can wait
+  // seconds for a core: the default window (1 s x 5) declared live ranks lost at 1024 ranks,
+  // and each loss went to every rank. 2 s x 30 = a minute, as long as the ranks' deadline.
+  std::chrono::milliseconds heartbeat{2000};
+  int heartbeatMisses = 30;
   // Stack of each rank's own thread (banyan's threads keep the default): thousands of 8 MiB
   // stacks are address space only, but a small one keeps the process's maps short.
   std::size_t stackBytes = 256 * 1024;
@@ -42,9 +48,11 @@ struct ThreadRankRun {
 struct ThreadRankReport {
   int ranks = 0;
   int processes = 1;
-  double createSeconds = 0;            // from the first thread's start to the last communicator made
-  double firstAllreduceSeconds = 0;    // from the last communicator made to the last first allreduce done
-  double closeSeconds = 0;             // from then to the last communicator closed
+  double createSeconds = 0;          // from the first thread's start to the last communicator made
+  double firstAllreduceSeconds = 0;  // from the last communicator made to the last first allreduce done
+  double closeSeconds = 0;           // from then to the last communicator closed
+  double closeOneMedianSeconds = 0;  // one rank's close(), median and largest over the ranks
+  double closeOneMaxSeconds = 0;
   std::uint64_t storeRequestsMax = 0;  // per rank, rank 0 aside (it gathers n - 1 keys)
   std::uint64_t storeRequestsRankZero = 0;
   // Of the ranks' processes (the store's aside), after the allreduce, less what each held
