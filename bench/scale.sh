@@ -14,8 +14,17 @@
 # unlinked from /dev/shm once mapped, so a listing of /dev/shm shows nothing, and other jobs on
 # the machine add to it (run it on a quiet machine).
 #
-# Issue 19's other rows (store requests per rank, thread-ranks at 1k-4k, fds, first-allreduce
-# time) are not measured here yet: see docs/shared-memory.md and bench/RESULTS.md.
+# Then thread-ranks (tools/thread_ranks, banyan-thread-ranks): SCALE_THREAD_RANKS ranks ("1024 2048";
+# "" skips them; 4096 takes tens of minutes here), each rank a thread with its own Communicator
+# over loopback TCP and its own store connection, split over processes of at most
+# SCALE_THREADS_PER_PROCESS (512; the hard descriptor limit of 20000 fits ~1000), one checked
+# allreduce of 3 f64: the time to create every communicator, of the first allreduce (connections
+# form there), of closing, store requests per rank (rank 0 aside), and per rank descriptors,
+# threads and peak resident memory. One pass each (SCALE_THREAD_PASSES); no peer runs beside
+# them (Open MPI cannot run ranks as threads; Gloo's thread-rank tests are not a tool).
+#
+# Not measured here yet: creation time, first-allreduce time, fds and store requests for the
+# process rows (banyan-bench times the whole job only), and Gloo (see bench/RESULTS.md).
 set -uo pipefail
 
 BUILD=${1:-build}
@@ -77,6 +86,32 @@ for n in "${RANKS[@]}"; do
     om=$(cut -d' ' -f2 "$OUT/openmpi-$n-$transport" | median)
     ratio=$(awk -v o="$ot" -v b="$bt" 'BEGIN { if (b > 0) printf "%.2f", o / b; else print "-" }')
     printf '| %d | %s (vs %s) | %s | %s | %s | %s | %s |\n' "$n" "$transport" "$btl" "$bt" "$bm" "$ot" "$om" "$ratio"
+  done
+done
+
+read -r -a THREAD_RANKS <<<"${SCALE_THREAD_RANKS-1024 2048}"
+PER_PROCESS=${SCALE_THREADS_PER_PROCESS:-512}
+THREAD_TOOL="$BUILD/tools/banyan-thread-ranks"
+if ((${#THREAD_RANKS[@]} > 0)); then
+  [[ -x $THREAD_TOOL ]] || { echo "scale.sh: $THREAD_TOOL not found: build first" >&2; exit 2; }
+  printf '\n| thread-ranks | processes | create s | first allreduce s | close s | store requests per rank (rank 0) | fds per rank | threads per rank | peak KiB per rank |\n'
+  printf '|---|---|---|---|---|---|---|---|---|\n'
+fi
+field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+for n in "${THREAD_RANKS[@]}"; do
+  processes=$(((n + PER_PROCESS - 1) / PER_PROCESS))
+  for ((pass = 0; pass < ${SCALE_THREAD_PASSES:-1}; pass++)); do
+    log="$OUT/thread-ranks-$n-$pass.log"
+    if ! nice "$THREAD_TOOL" -n "$n" -p "$processes" >"$log" 2>&1; then
+      echo "scale.sh: $n thread-ranks failed, see $log" >&2
+      status=1
+      continue
+    fi
+    line=$(grep '^ranks=' "$log")
+    printf '| %d | %d | %s | %s | %s | %s (%s) | %s | %s | %s |\n' "$n" "$processes" \
+      "$(field create_s <<<"$line")" "$(field first_allreduce_s <<<"$line")" "$(field close_s <<<"$line")" \
+      "$(field store_requests_per_rank <<<"$line")" "$(field store_requests_rank0 <<<"$line")" \
+      "$(field fds_per_rank <<<"$line")" "$(field threads_per_rank <<<"$line")" "$(field peak_kib_per_rank <<<"$line")"
   done
 done
 echo "raw passes in $OUT"
