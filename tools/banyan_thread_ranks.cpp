@@ -1,7 +1,7 @@
 // banyan-thread-ranks: creates N ranks as threads of this process (tools/thread_ranks), runs
 // one checked allreduce on all of them and prints what it took (bench/scale.sh's thread rows).
 //
-//   banyan-thread-ranks -n 4096 [-p PROCESSES] [-c COUNT] [--timeout-s S]
+//   banyan-thread-ranks -n 4096 [-p PROCESSES] [-c COUNT] [--heartbeat-ms MS] [--timeout-s S]
 //
 // -p splits the ranks over that many forked processes (thread_ranks.hpp says why: descriptors).
 //
@@ -20,7 +20,8 @@ namespace {
 
 int usage(const std::string& why) {
   fmt::print(stderr,
-             "banyan-thread-ranks: {}\nusage: banyan-thread-ranks -n RANKS [-p PROCESSES] [-c COUNT] [--timeout-s S]\n",
+             "banyan-thread-ranks: {}\nusage: banyan-thread-ranks -n RANKS [-p PROCESSES] [-c COUNT] [--heartbeat-ms "
+             "MS] [--timeout-s S]\n",
              why);
   return 2;
 }
@@ -46,6 +47,8 @@ int main(int argc, char** argv) {
       run.processes = static_cast<int>(value);
     } else if (flag == "-c") {
       run.count = static_cast<std::size_t>(value);
+    } else if (flag == "--heartbeat-ms") {
+      run.heartbeat = std::chrono::milliseconds(value);
     } else if (flag == "--timeout-s") {
       run.timeout = std::chrono::seconds(value);
     } else {
