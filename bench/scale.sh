@@ -23,8 +23,12 @@
 # threads and peak resident memory. One pass each (SCALE_THREAD_PASSES); no peer runs beside
 # them (Open MPI cannot run ranks as threads; Gloo's thread-rank tests are not a tool).
 #
-# Not measured here yet: creation time, first-allreduce time, fds and store requests for the
-# process rows (banyan-bench times the whole job only), and Gloo (see bench/RESULTS.md).
+# Then the init curve of processes: SCALE_INIT_RANKS ("8 16 32 64 128"; "" skips), one rank per
+# process (banyan-thread-ranks -n N -p N, over tcp and over shm) against Gloo (tools/gloo-init:
+# a full mesh through Gloo's FileStore, built when libgloo-dev is installed), SCALE_PASSES passes
+# alternating: the slowest rank's creation and first allreduce (medians), and per rank store
+# requests, descriptors and peak resident memory (of the last pass). Open MPI is not in these rows
+# (banyan-bench-mpi times the whole job, which the first table has).
 set -uo pipefail
 
 BUILD=${1:-build}
@@ -112,6 +116,45 @@ for n in "${THREAD_RANKS[@]}"; do
       "$(field create_s <<<"$line")" "$(field first_allreduce_s <<<"$line")" "$(field close_s <<<"$line")" \
       "$(field store_requests_per_rank <<<"$line")" "$(field store_requests_rank0 <<<"$line")" \
       "$(field fds_per_rank <<<"$line")" "$(field threads_per_rank <<<"$line")" "$(field peak_kib_per_rank <<<"$line")"
+  done
+done
+
+read -r -a INIT_RANKS <<<"${SCALE_INIT_RANKS-8 16 32 64 128}"
+GLOO_TOOL="$BUILD/tools/gloo-init"
+if ((${#INIT_RANKS[@]} > 0)); then
+  printf '\n| processes | who | create s | first allreduce s | store requests per rank (rank 0) | fds per rank | peak KiB per rank |\n'
+  printf '|---|---|---|---|---|---|---|\n'
+fi
+for n in "${INIT_RANKS[@]}"; do
+  whos=(banyan-tcp banyan-shm)
+  [[ -x $GLOO_TOOL ]] && whos+=(gloo)
+  for who in "${whos[@]}"; do : >"$OUT/init-$n-$who"; done
+  for ((pass = 0; pass < PASSES; pass++)); do
+    for who in "${whos[@]}"; do
+      log="$OUT/init-$n-$who-$pass.log"
+      case $who in
+        banyan-tcp) command=("$THREAD_TOOL" -n "$n" -p "$n" -t tcp) ;;
+        banyan-shm) command=("$THREAD_TOOL" -n "$n" -p "$n" -t shm) ;;
+        gloo) command=("$GLOO_TOOL" -n "$n") ;;
+      esac
+      if nice "${command[@]}" >"$log" 2>&1; then
+        grep '^ranks=' "$log" >>"$OUT/init-$n-$who"
+      else
+        echo "scale.sh: $who at $n processes failed, see $log" >&2
+        status=1
+      fi
+    done
+  done
+  for who in "${whos[@]}"; do
+    rows="$OUT/init-$n-$who"
+    [[ -s $rows ]] || continue
+    last=$(tail -1 "$rows")
+    requests="-"
+    [[ $who == banyan-* ]] && requests="$(field store_requests_per_rank <<<"$last") ($(field store_requests_rank0 <<<"$last"))"
+    printf '| %d | %s | %s | %s | %s | %s | %s |\n' "$n" "$who" \
+      "$(while read -r line; do field create_s <<<"$line"; done <"$rows" | median)" \
+      "$(while read -r line; do field first_allreduce_s <<<"$line"; done <"$rows" | median)" \
+      "$requests" "$(field fds_per_rank <<<"$last")" "$(field peak_kib_per_rank <<<"$last")"
   done
 done
 echo "raw passes in $OUT"

@@ -1,9 +1,11 @@
 // banyan-thread-ranks: creates N ranks as threads of this process (tools/thread_ranks), runs
 // one checked allreduce on all of them and prints what it took (bench/scale.sh's thread rows).
 //
-//   banyan-thread-ranks -n 4096 [-p PROCESSES] [-c COUNT] [--heartbeat-ms MS] [--timeout-s S]
+//   banyan-thread-ranks -n 4096 [-p PROCESSES] [-t TRANSPORT] [-c COUNT] [--heartbeat-ms MS] [--timeout-s S]
 //
-// -p splits the ranks over that many forked processes (thread_ranks.hpp says why: descriptors).
+// -p splits the ranks over that many forked processes (thread_ranks.hpp says why: descriptors);
+// -p equal to -n runs one rank per process, as a job of processes would (bench/scale.sh's init
+// rows), where -t shm (BANYAN_TRANSPORT's values) works too. The default transport is tcp.
 //
 // Prints one line of key=value pairs; exits 1 when a rank failed or computed a wrong sum.
 
@@ -20,7 +22,8 @@ namespace {
 
 int usage(const std::string& why) {
   fmt::print(stderr,
-             "banyan-thread-ranks: {}\nusage: banyan-thread-ranks -n RANKS [-p PROCESSES] [-c COUNT] [--heartbeat-ms "
+             "banyan-thread-ranks: {}\nusage: banyan-thread-ranks -n RANKS [-p PROCESSES] [-t TRANSPORT] [-c COUNT] "
+             "[--heartbeat-ms "
              "MS] [--timeout-s S]\n",
              why);
   return 2;
@@ -39,6 +42,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) return usage(fmt::format("{} needs a value", flag));
+    if (flag == "-t") {
+      run.transport = argv[++i];
+      continue;
+    }
     long value = 0;
     if (!positive(argv[++i], value)) return usage(fmt::format("{} {}: not a positive integer", flag, argv[i]));
     if (flag == "-n") {

@@ -28,6 +28,7 @@ set -euo pipefail
 # needs only the standard library).
 # python3-torchvision: bench/ddp.sh's resnet18. iperf3: bench/headline.sh's one-TCP-stream
 # ceiling. linux-perf, strace: the breakdowns of where the time goes (bench/RESULTS.md, issue 20).
+# libgloo-dev: tools/gloo-init, Gloo's side of bench/scale.sh's init curve (built when found).
 packages=(
   g++ make pkg-config meson ninja-build
   libfmt-dev libasio-dev catch2
@@ -45,6 +46,7 @@ packages=(
   slurmctld slurmd slurm-client munge
   python3-numpy
   python3-torchvision iperf3 linux-perf strace
+  libgloo-dev
 )
 
 missing=()
