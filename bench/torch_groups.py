@@ -1,6 +1,6 @@
 """What torch subgroups cost: a 4-rank job whose world group is BACKEND creates 8 new_groups
 (the world again, two halves, four pairs, a reversed copy) with one all_reduce in each, and
-each rank reports the sockets and file descriptors it gained, the shared memory resident in
+each rank reports the sockets, file descriptors and threads it gained, the shared memory resident in
 it, and how much the host's shared memory (Shmem in /proc/meminfo) grew; banyan and gloo in the
 same run (issue 23).
 
@@ -32,6 +32,10 @@ def fds():
     return kinds
 
 
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+
 def shared_memory():
     """(bytes of /dev/shm mappings resident in this process, the host's Shmem in bytes)."""
     resident, counting = 0, False
@@ -59,7 +63,7 @@ def rank_main(backend):
     warm = torch.ones(1024)
     dist.all_reduce(warm)
     dist.barrier()
-    fds_before, (resident_before, host_before) = fds(), shared_memory()
+    fds_before, (resident_before, host_before), threads_before = fds(), shared_memory(), threads()
     dist.barrier()
     start = time.perf_counter()
     groups = [dist.new_group(ranks, backend=backend) for ranks in GROUPS_OF_4]
@@ -71,11 +75,11 @@ def rank_main(backend):
             if x[0].item() != len(ranks):
                 raise SystemExit(f"rank {rank}: all_reduce on {ranks} gave {x[0].item()}")
     dist.barrier()
-    fds_after, (resident_after, host_after) = fds(), shared_memory()
+    fds_after, (resident_after, host_after), threads_after = fds(), shared_memory(), threads()
     dist.barrier()
     print(f"RESULT {backend} {rank} {fds_after.get('socket', 0) - fds_before.get('socket', 0)} "
           f"{sum(fds_after.values()) - sum(fds_before.values())} {resident_after - resident_before} "
-          f"{host_after - host_before} {created:.3f}", flush=True)
+          f"{host_after - host_before} {created:.3f} {threads_after - threads_before}", flush=True)
     dist.destroy_process_group()
 
 
@@ -109,9 +113,9 @@ def main():
     if args.rank_of:
         rank_main(args.rank_of)
         return
-    print("| backend | sockets added (4 ranks) | fds added | shm resident added per rank | host shared memory added | "
-          "creating the 8 groups |")
-    print("|---|---|---|---|---|---|")
+    print("| backend | sockets added (4 ranks) | fds added | threads added | shm resident added per rank | "
+          "host shared memory added | creating the 8 groups |")
+    print("|---|---|---|---|---|---|---|")
     for backend in args.backends:
         rows = run(backend)
         sockets = sum(int(r[1]) for r in rows)
@@ -119,8 +123,9 @@ def main():
         resident = max(int(r[3]) for r in rows)
         host = int(rows[0][4])
         created = max(float(r[5]) for r in rows)
-        print(f"| {backend} | {sockets} | {descriptors} | {resident / 1024:.0f} KiB (max) | {host / 1024:.0f} KiB | "
-              f"{created:.2f} s |", flush=True)
+        added_threads = sum(int(r[6]) for r in rows)
+        print(f"| {backend} | {sockets} | {descriptors} | {added_threads} | {resident / 1024:.0f} KiB (max) | "
+              f"{host / 1024:.0f} KiB | {created:.2f} s |", flush=True)
 
 
 if __name__ == "__main__":

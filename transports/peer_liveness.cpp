@@ -12,7 +12,7 @@ namespace banyan::transport {
 namespace {
 
 // Waits on `fd` (owned by the caller's watch) and calls `onExit` once it is readable.
-ExitWatch watchDescriptor(asio::io_context& io, int fd, std::function<void()> onExit) {
+ExitWatch watchDescriptor(const asio::any_io_executor& io, int fd, std::function<void()> onExit) {
   auto watch = std::make_unique<asio::posix::stream_descriptor>(io, fd);
   watch->async_wait(asio::posix::stream_descriptor::wait_read,
                     [onExit = std::move(onExit)](const asio::error_code& ec) {
@@ -23,7 +23,7 @@ ExitWatch watchDescriptor(asio::io_context& io, int fd, std::function<void()> on
 
 }  // namespace
 
-ExitWatch watchProcessExit(asio::io_context& io, pid_t pid, std::function<void()> onExit) {
+ExitWatch watchProcessExit(const asio::any_io_executor& io, pid_t pid, std::function<void()> onExit) {
   const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) return nullptr;
   return watchDescriptor(io, fd, std::move(onExit));
@@ -65,7 +65,7 @@ void PeerLiveness::watch(int rank, pid_t pid) {
 
 pid_t PeerLiveness::pidOf(int rank) const { return known(rank) ? pids_[static_cast<std::size_t>(rank)] : 0; }
 
-ExitWatch PeerLiveness::onExit(asio::io_context& io, int rank, std::function<void()> onExit) const {
+ExitWatch PeerLiveness::onExit(const asio::any_io_executor& io, int rank, std::function<void()> onExit) const {
   if (!known(rank) || fds_[static_cast<std::size_t>(rank)] < 0) return nullptr;
   // Each watch waits on a descriptor of its own, so destroying it cancels only its call.
   const int fd = ::dup(fds_[static_cast<std::size_t>(rank)]);

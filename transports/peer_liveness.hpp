@@ -30,7 +30,7 @@ using ExitWatch = std::unique_ptr<asio::posix::stream_descriptor>;
 
 // Calls `onExit` on `io`'s event loop once `pid` has exited. Returns the watch, or nullptr where
 // the kernel has no pidfd (the timeout still ends waits).
-ExitWatch watchProcessExit(asio::io_context& io, pid_t pid, std::function<void()> onExit);
+ExitWatch watchProcessExit(const asio::any_io_executor& io, pid_t pid, std::function<void()> onExit);
 
 class PeerLiveness {
  public:
@@ -46,7 +46,7 @@ class PeerLiveness {
   pid_t pidOf(int rank) const;
   // Calls `onExit` on `io`'s event loop once `rank`'s process has exited; nullptr for a rank
   // not watched or without a pidfd.
-  ExitWatch onExit(asio::io_context& io, int rank, std::function<void()> onExit) const;
+  ExitWatch onExit(const asio::any_io_executor& io, int rank, std::function<void()> onExit) const;
   // The pidfd of `rank` (readable once it has exited), owned here; -1 where there is none. For
   // callers that wait in poll() of their own (the control channel, resilience/).
   int descriptor(int rank) const { return known(rank) ? fds_[static_cast<std::size_t>(rank)] : -1; }

@@ -29,7 +29,7 @@ namespace banyan::transport {
 // What every kind may use to open its transport: the job's facts, and what every rank has
 // published already (host identity and process id, in `layout`).
 struct SetUpContext {
-  asio::io_context& io;
+  asio::any_io_executor io;
   std::shared_ptr<Store> store;
   const config::Config& config;
   const topology::HostLayout& layout;

@@ -44,6 +44,12 @@ class Communicator {
   // keep their keys apart in a shared store, so its ranks must have made the same
   // communicators before; here they need not (a rank outside some torch subgroup makes fewer).
   static Communicator createWithOwnStore(std::shared_ptr<Store> store, int rank, int size, const Options& options = {});
+  // As createWithOwnStore(), run on `family`'s event loop and progress thread instead of new
+  // ones, as the communicators split() makes are: what a torch subgroup is made with. Only
+  // threads are shared (docs/architecture.md, "Groups over their parent's connections"); either
+  // may close first. `family` must be open on this rank (InvalidUsage otherwise).
+  static Communicator createWithOwnStore(std::shared_ptr<Store> store, int rank, int size, const Options& options,
+                                         const Communicator& family);
   // Joins the job this process was started in, read from the environment: BANYAN_RANK,
   // BANYAN_SIZE and BANYAN_STORE_ADDR (host:port) as set by banyan's launcher, or the torchrun
   // convention RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (rank 0 serves the store).

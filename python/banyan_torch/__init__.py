@@ -32,8 +32,13 @@ BACKEND = "banyan"
 
 
 def create_process_group(store, rank, size, timeout):
-    """The creator torch calls for init_process_group("banyan") and new_group(backend="banyan")."""
-    return _C.create_process_group(store, rank, size, timeout)
+    """The creator torch calls for init_process_group("banyan") and new_group(backend="banyan").
+
+    A subgroup shares the default group's event loop and progress thread when that group is a
+    banyan one (docs/torch.md, "Subgroups"); the default group itself is made first, alone.
+    """
+    family = _c10d._get_default_group() if _dist.is_initialized() else None
+    return _C.create_process_group(store, rank, size, timeout, family)
 
 
 def _banyan_group(group):

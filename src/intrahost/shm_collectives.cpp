@@ -114,9 +114,9 @@ struct ShmCollectives::Impl {
     bool exited = false;  // its process has ended (not only its connection)
   };
 
-  Impl(asio::io_context& io, ShmCollectivesParams p) : io(io), params(std::move(p)) {}
+  Impl(const asio::any_io_executor& io, ShmCollectivesParams p) : io(io), params(std::move(p)) {}
 
-  asio::io_context& io;
+  asio::any_io_executor io;
   ShmCollectivesParams params;
   Segment mine;
   std::unique_ptr<Doorbell> doorbell;
@@ -475,7 +475,7 @@ void ShmCollectives::Impl::setUp(Store& store) {
   for (int rank = 0; rank < size(); ++rank) readEveryone = readEveryone && header(rank)->readsEveryPeer != 0;
 }
 
-ShmCollectives::ShmCollectives(asio::io_context& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params)
+ShmCollectives::ShmCollectives(const asio::any_io_executor& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params)
     : impl_(std::make_unique<Impl>(io, params)) {
   impl_->setUp(*store);
 }

@@ -46,7 +46,7 @@
 #include <string>
 
 namespace asio {
-class io_context;
+class any_io_executor;
 }
 
 namespace banyan::intrahost {
@@ -82,7 +82,7 @@ struct ShmOperation {
 class ShmCollectives final : public Engine {
  public:
   // Creates this rank's arena and maps every peer's (blocking, through the store).
-  ShmCollectives(asio::io_context& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params);
+  ShmCollectives(const asio::any_io_executor& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params);
   ~ShmCollectives();
 
   // Whether start() should run `kind` with `bytes` per rank: allreduce always; allgather unless

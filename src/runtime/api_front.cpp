@@ -6,10 +6,11 @@
 namespace banyan::detail {
 
 ApiFront::ApiFront(const Identity& identity, std::chrono::milliseconds timeout, ProgressDriver& driver,
-                   OperationRunner& runner, observe::FlightRecorder* recorder)
+                   asio::any_io_executor executor, OperationRunner& runner, observe::FlightRecorder* recorder)
     : identity_(identity),
       timeout_(timeout),
       driver_(driver),
+      executor_(std::move(executor)),
       runner_(runner),
       recorder_(recorder),
       groups_(identity, driver, timeout) {}
@@ -44,7 +45,7 @@ Work ApiFront::submit(const CollectiveCall& call, bool blocking) {
       startHere = true;
     } else {
       ++postedStarts_;
-      asio::post(driver_.io(), [this, pending = std::move(pending)]() mutable {
+      asio::post(executor_, [this, pending = std::move(pending)]() mutable {
         --postedStarts_;
         runner_.add(std::move(pending));
         runner_.startNext();
@@ -83,7 +84,7 @@ Work ApiFront::submit(const PointToPointCall& call, bool blocking) {
       startHere = true;
     } else {
       ++postedPointToPoint_;
-      asio::post(driver_.io(), [this, call, number, state] {
+      asio::post(executor_, [this, call, number, state] {
         --postedPointToPoint_;
         runner_.startTransfer(call, number, state);
       });
@@ -136,7 +137,7 @@ void ApiFront::issue(GroupBatch batch) {
   }
   ++postedStarts_;
   ++postedPointToPoint_;
-  asio::post(driver_.io(), [this, starts = std::move(starts)]() mutable {
+  asio::post(executor_, [this, starts = std::move(starts)]() mutable {
     --postedStarts_;
     --postedPointToPoint_;
     for (auto& start : starts) {

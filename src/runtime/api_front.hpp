@@ -24,7 +24,8 @@ namespace banyan::detail {
 
 class ApiFront {
  public:
-  ApiFront(const Identity& identity, std::chrono::milliseconds timeout, ProgressDriver& driver, OperationRunner& runner,
+  ApiFront(const Identity& identity, std::chrono::milliseconds timeout, ProgressDriver& driver,
+           asio::any_io_executor executor, OperationRunner& runner,
            observe::FlightRecorder* recorder);
 
   // Checks the call (throws InvalidUsage), keeps it if this thread has a group open, else queues
@@ -44,6 +45,7 @@ class ApiFront {
   const Identity& identity_;
   const std::chrono::milliseconds timeout_;
   ProgressDriver& driver_;
+  const asio::any_io_executor executor_;  // the driver's event loop, as this communicator's member of it
   OperationRunner& runner_;
   observe::FlightRecorder* recorder_;
   GroupBatcher groups_;

@@ -70,6 +70,13 @@ detail::CommunicatorImpl& checked(const std::unique_ptr<detail::CommunicatorImpl
 
 }  // namespace
 
+Communicator Communicator::createWithOwnStore(std::shared_ptr<Store> store, int rank, int size,
+                                              const Options& options, const Communicator& family) {
+  auto driver = checked(family.impl_, "createWithOwnStore (the family communicator)").family();
+  return Communicator(
+      std::make_unique<detail::CommunicatorImpl>(std::move(store), rank, size, options, 0, std::move(driver)));
+}
+
 void Communicator::allreduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op) {
   checked(impl_, "allreduce").enqueue(reducing(Collective::Allreduce, send, recv, count, type, op), true).wait();
 }
@@ -325,8 +332,9 @@ std::optional<Communicator> Communicator::split(int color, int key) {
   // different colors and later splits never meet in the store.
   auto store = std::make_shared<PrefixStore>(fmt::format("{}split/{}/{}/", impl.storePrefix(), splitNumber, color),
                                              impl.store());
-  return Communicator(std::make_unique<detail::CommunicatorImpl>(std::move(store), newRank,
-                                                                 static_cast<int>(members.size()), impl.options(), id));
+  // The new communicator runs on this one's event loop and progress thread (progress_driver.hpp).
+  return Communicator(std::make_unique<detail::CommunicatorImpl>(
+      std::move(store), newRank, static_cast<int>(members.size()), impl.options(), id, impl.family()));
 }
 
 std::optional<Communicator> Communicator::subset(std::span<const int> ranks) {

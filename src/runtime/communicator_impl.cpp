@@ -51,12 +51,13 @@ std::shared_ptr<bootstrap::CountingStore> counted(std::shared_ptr<Store> store) 
 std::uint64_t takeCommunicatorId() { return gCommunicatorCount++; }
 
 CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options,
-                                   std::optional<std::uint64_t> givenId)
+                                   std::optional<std::uint64_t> givenId, std::shared_ptr<ProgressDriver> family)
     : options_(options),
       config_(config::resolve(options)),
       storeCount_(counted(std::move(store))),
       store_(storeCount_),
-      driver_(spinWindow(config_, size), ranksOutnumberCores(size)) {
+      driver_(family ? std::move(family)
+                     : std::make_shared<ProgressDriver>(spinWindow(config_, size), ranksOutnumberCores(size))) {
   log::setLevel(config_.logLevel);
   log::setSubsystems(config_.logSubsystems);
   if (!store_) fail(ErrorCode::InvalidUsage, "Communicator::create: the store is null");
@@ -67,6 +68,31 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   const std::uint64_t id = givenId ? *givenId : takeCommunicatorId();
   identity_ = Identity{rank, size, static_cast<std::int64_t>(id), fmt::format("communicator {}", id),
                        fmt::format("banyan/{}/", id)};
+  member_ = driver_->join();
+  executor_ = memberExecutor(driver_->io(), member_);
+  // A member of a running family sets up holding the driver lock from its first object on the
+  // event loop (the transports) to its last engine: until then no handler of its own may run on
+  // the progress thread. The family's other operations wait meanwhile (docs/architecture.md).
+  std::unique_lock<std::mutex> creating;
+  try {
+    setUp(creating);
+  } catch (...) {
+    if (!creating.owns_lock() && driver_->started()) creating = driver_->takeOver();
+    leaveFamily();
+    if (creating.owns_lock()) driver_->handBack(std::move(creating));
+    if (driver_->leave()) driver_->stop();
+    throw;
+  }
+  if (creating.owns_lock()) {
+    driver_->handBack(std::move(creating));
+  } else {
+    driver_->start();
+  }
+}
+
+void CommunicatorImpl::setUp(std::unique_lock<std::mutex>& creating) {
+  const int rank = identity_.rank, size = identity_.size;
+  const auto id = static_cast<std::uint64_t>(identity_.number);
   const std::uint64_t nonce = agreeNonce();
   // The job key every TCP connection of this communicator proves it holds (docs/security.md).
   const auto key =
@@ -74,8 +100,9 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   control_ = std::make_unique<resilience::ControlPlane>(
       rank, size, nonce, runtime::listenAddress(*store_, config_),
       resilience::LivenessSettings{config_.heartbeat, config_.heartbeatMisses}, identity_.name, identity_.number);
+  if (driver_->started()) creating = driver_->takeOver();
   auto setup = runtime::setUpTransports(
-      driver_.io(), store_, {rank, size, nonce, id, identity_.prefix, "", key, nullptr, control_->address()}, config_);
+      executor_, store_, {rank, size, nonce, id, identity_.prefix, "", key, nullptr, control_->address()}, config_);
   log::info(identity_.logAs(log::Subsystem::Init), "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms",
             identity_.name, rank, size, setup.layout.hostCount, setup.summary, config_.sliceBytes,
             config_.timeout.count());
@@ -97,14 +124,30 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
     throw;
   }
   failures_ = std::make_unique<FailureAccounts>(store_, identity_, config_.timeout, *control_);
-  runner_ = std::make_unique<OperationRunner>(RunnerParts{driver_, *schedule_, shm_.get(), *p2p_, *selector_,
-                                                          *failures_, *control_, recorder_.get(), tracer_.get()},
+  runner_ = std::make_unique<OperationRunner>(RunnerParts{*driver_, executor_, *schedule_, shm_.get(), *p2p_,
+                                                          *selector_, *failures_, *control_, recorder_.get(),
+                                                          tracer_.get()},
                                               identity_, config_);
-  front_ = std::make_unique<ApiFront>(identity_, config_.timeout, driver_, *runner_, recorder_.get());
+  front_ = std::make_unique<ApiFront>(identity_, config_.timeout, *driver_, executor_, *runner_, recorder_.get());
   logAlgorithmTable();
-  log::info(identity_.logAs(log::Subsystem::Init), "{}: created with {} store requests from rank {}", identity_.name,
-            storeCount_->requests(), rank);
-  driver_.start();
+  log::info(identity_.logAs(log::Subsystem::Init), "{}: created with {} store requests from rank {}{}", identity_.name,
+            storeCount_->requests(), rank, creating.owns_lock() ? ", sharing its parent's event loop" : "");
+}
+
+std::shared_ptr<ProgressDriver> CommunicatorImpl::family() {
+  std::lock_guard lock(closeMutex_);
+  if (closed_) fail(ErrorCode::InvalidUsage, "{} is closed on rank {}: no communicator can share its event loop", identity_.name, identity_.rank);
+  return driver_;
+}
+
+// Holding the driver lock (or before the progress thread runs): no handler of this communicator
+// runs from here on, and the driver polls none of its engines.
+void CommunicatorImpl::leaveFamily() {
+  member_->on.store(false, std::memory_order_release);
+  for (const Engine* engine : {static_cast<const Engine*>(schedule_.get()), static_cast<const Engine*>(shm_.get()),
+                               static_cast<const Engine*>(p2p_.get())}) {
+    if (engine) driver_->removeEngine(*engine);
+  }
 }
 
 // Set-up failed (a store wait timed out, a peer's segment never came): if a rank was lost
@@ -122,10 +165,10 @@ void CommunicatorImpl::throwLossBehind(const Error& failed) {
 // exists, during set-up, reaches the first operation through OperationRunner::noticeBreak.)
 void CommunicatorImpl::startControlPlane(const runtime::TransportSetup& setup) {
   control_->setListener([this](const Status& why) {
-    asio::post(driver_.io(), [this, why] {
+    asio::post(executor_, [this, why] {
       if (runner_) runner_->breakAfterGrace(why);
     });
-    driver_.wakeProgressThread();
+    driver_->wakeProgressThread();
   });
   control_->start(setup.controlAddresses, setup.liveness);
   log::info(identity_.logAs(log::Subsystem::Init), "{}: control channel on {}, heartbeats {}", identity_.name,
@@ -164,16 +207,16 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
   layout_ = std::move(setup.layout);
   transport_ = std::move(setup.transport);
   schedule_ = std::make_unique<runtime::ScheduleEngine>(
-      *transport_, [this](std::function<void()> work) { asio::post(driver_.io(), std::move(work)); }, rank, size,
+      *transport_, [this](std::function<void()> work) { asio::post(executor_, std::move(work)); }, rank, size,
       config_.sliceBytes);
-  driver_.addEngine(*schedule_);
+  driver_->addEngine(*schedule_);
   if (setup.sharedMemory && layout_.hostCount == 1 && config_.shmCollectives) {
     shm_ = std::make_unique<intrahost::ShmCollectives>(
-        driver_.io(), store_,
+        executor_, store_,
         intrahost::ShmCollectivesParams{rank, size, transport::shm::communicatorSegmentName(nonce, id),
                                         identity_.prefix, config_.crossMemoryBytes, config_.timeout, config_.checkCalls,
                                         setup.liveness});
-    driver_.addEngine(*shm_);
+    driver_->addEngine(*shm_);
     log::info(identity_.logAs(log::Subsystem::Init),
               "{}: allreduce and allgather run directly in shared memory, except sizes a BANYAN_ALGO band forces "
               "onto a schedule",
@@ -183,13 +226,13 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
   // first use, shared-memory rings now. Its hellos carry a nonce of their own, so a connection
   // meant for one channel can never join the other.
   constexpr std::uint64_t kPointToPointNonce = 0x7032702d6e6f6e63ull;
-  auto channel = runtime::setUpTransports(driver_.io(), store_,
+  auto channel = runtime::setUpTransports(executor_, store_,
                                           {rank, size, nonce ^ kPointToPointNonce, id,
                                            fmt::format("{}p2p/", identity_.prefix), "p", key, setup.liveness, ""},
                                           config_, &layout_);
   p2pTransport_ = std::move(channel.transport);
   p2p_ = std::make_unique<p2p::PointToPoint>(*p2pTransport_, rank, size, config_.p2pEagerBytes, identity_.name);
-  driver_.addEngine(*p2p_);
+  driver_->addEngine(*p2p_);
   if (setup.sharedMemory && layout_.localRanks.front() == rank) {
     // A job killed while setting up may have left segments in /dev/shm; their creators are
     // gone. One rank per host sweeps, and only now: every segment of this communicator has been
@@ -218,7 +261,7 @@ void CommunicatorImpl::setUpSelector(const runtime::TransportSetup& setup) {
   const auto measure = [this](int a, int b, std::size_t bulkBytes, auto deadline) {
     const auto pollOnce = [this] {
       // Yield when idle: the peer may need this core.
-      if (schedule_->poll() + driver_.io().poll() == 0) sched_yield();
+      if (schedule_->poll() + driver_->io().poll() == 0) sched_yield();
     };
     return runtime::measureLink(schedule_->executor(), pollOnce, identity_.rank, a, b, bulkBytes, deadline);
   };
@@ -250,19 +293,22 @@ CommunicatorImpl::~CommunicatorImpl() { close(); }
 
 void CommunicatorImpl::close() {
   std::lock_guard lock(closeMutex_);
-  if (!driver_.started()) return;
+  if (closed_) return;
+  closed_ = true;
   front_->close();  // refuse new work from here on
-  asio::post(driver_.io(), [this] {
+  asio::post(executor_, [this] {
     runner_->failEverything(
         Status::make(ErrorCode::Aborted, "{} was closed on rank {}", identity_.name, identity_.rank));
   });
   {
-    // Whoever drives now runs the handler above, which ends every operation, and then stops
-    // driving; if nobody drives, we run it here.
-    auto driving = driver_.hold();
-    driver_.io().poll();
+    // Whoever drives now runs the handler above, which ends every operation; we take the loop
+    // over (the family's other members may keep the progress thread busy) and run it if not.
+    auto driving = driver_->takeOver();
+    driver_->io().poll();
+    leaveFamily();
+    driver_->handBack(std::move(driving));
   }
-  driver_.stop();
+  if (driver_->leave()) driver_->stop();
   control_.reset();  // after the last operation ended: its account went out through it
   if (tracer_) {
     schedule_->executor().setTracer(nullptr);

@@ -48,8 +48,10 @@ class CommunicatorImpl final {
  public:
   // `id` numbers the communicator in this process (store keys, segment names); by default the
   // next number. Every rank must number its communicators alike (see takeCommunicatorId).
+  // `family`: the driver of the communicator this one is split from, whose event loop and
+  // progress thread it shares (progress_driver.hpp); null: a driver of its own.
   CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options,
-                   std::optional<std::uint64_t> id = std::nullopt);
+                   std::optional<std::uint64_t> id = std::nullopt, std::shared_ptr<ProgressDriver> family = nullptr);
   ~CommunicatorImpl();
 
   int rank() const { return identity_.rank; }
@@ -65,6 +67,8 @@ class CommunicatorImpl final {
   }
   // Numbers this communicator's split() calls, which every rank makes in the same order.
   std::uint64_t nextSplit() { return splits_++; }
+  // The driver its split communicators share; InvalidUsage once this one is closed.
+  std::shared_ptr<ProgressDriver> family();
 
   // Checks the call (throws InvalidUsage) and queues it; returns its Work. `blocking`: the
   // caller waits at once, and will drive progress itself.
@@ -77,7 +81,12 @@ class CommunicatorImpl final {
   void close();
 
  private:
-  // Set-up, in the order the constructor runs it.
+  // Set-up, in the order the constructor runs it; `creating` takes the driver lock where a
+  // running family's event loop must wait for this member (see the constructor).
+  void setUp(std::unique_lock<std::mutex>& creating);
+  // Switches this member's executor off and removes its engines from the driver (whose lock
+  // the caller holds, or which nobody drives yet).
+  void leaveFamily();
   std::uint64_t agreeNonce();
   // The control channel, started once every rank's address is known (`setup`).
   void startControlPlane(const runtime::TransportSetup& setup);
@@ -94,7 +103,10 @@ class CommunicatorImpl final {
   std::shared_ptr<bootstrap::CountingStore> storeCount_;  // store_, counting its requests
   std::shared_ptr<Store> store_;
   std::atomic<std::uint64_t> splits_{0};
-  ProgressDriver driver_;
+  std::shared_ptr<ProgressDriver> driver_;  // the family's
+  std::shared_ptr<MemberSwitch> member_;    // off once closed: see member_executor.hpp
+  asio::any_io_executor executor_;          // the driver's event loop, through member_
+  bool closed_ = false;                     // under closeMutex_
   topology::HostLayout layout_;
   std::unique_ptr<transport::Transport> transport_;     // the collectives' connections
   std::unique_ptr<transport::Transport> p2pTransport_;  // point-to-point's own (see p2p/)

@@ -10,7 +10,7 @@
 namespace banyan::detail {
 
 OperationRunner::OperationRunner(RunnerParts parts, const Identity& identity, const config::Config& config)
-    : parts_(parts), identity_(identity), config_(config), timer_(parts.driver.io()), graceTimer_(parts.driver.io()) {}
+    : parts_(parts), identity_(identity), config_(config), timer_(parts.executor), graceTimer_(parts.executor) {}
 
 namespace {
 // A rank that exits right after a collective (without closing) may have done its part of the

@@ -35,6 +35,7 @@ namespace banyan::detail {
 // work. `shm`, `recorder` and `tracer` may be null (no shared-memory engine, no recording).
 struct RunnerParts {
   ProgressDriver& driver;
+  asio::any_io_executor executor;  // the driver's event loop, as this communicator's member of it
   runtime::ScheduleEngine& schedule;
   intrahost::ShmCollectives* shm;
   p2p::PointToPoint& p2p;

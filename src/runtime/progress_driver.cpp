@@ -5,8 +5,11 @@
 #include "runtime/progress_driver.hpp"
 
 #include "common/cpu_relax.hpp"
+#include "common/status.hpp"
 
 #include <sched.h>
+
+#include <algorithm>
 
 namespace banyan::detail {
 
@@ -15,8 +18,44 @@ ProgressDriver::ProgressDriver(std::chrono::microseconds spin, bool yieldWhileSp
 
 ProgressDriver::~ProgressDriver() { stop(); }
 
+std::shared_ptr<MemberSwitch> ProgressDriver::join() {
+  std::lock_guard wake(wakeMutex_);
+  // A family whose last member closed has stopped for good; CommunicatorImpl::family() refuses
+  // a closed communicator before this can happen.
+  if (closing_) fail(ErrorCode::InvalidUsage, "the communicator family has closed: no member can join it");
+  ++members_;
+  return std::make_shared<MemberSwitch>();
+}
+
+bool ProgressDriver::leave() {
+  std::lock_guard wake(wakeMutex_);
+  return --members_ == 0;
+}
+
+void ProgressDriver::removeEngine(const Engine& engine) {
+  engines_.erase(std::remove(engines_.begin(), engines_.end(), &engine), engines_.end());
+}
+
 void ProgressDriver::start() {
+  if (progress_.joinable()) return;
   progress_ = std::thread([this] { progressLoop(); });
+}
+
+std::unique_lock<std::mutex> ProgressDriver::takeOver() {
+  std::unique_lock driving(driverMutex_, std::try_to_lock);
+  if (driving.owns_lock()) return driving;
+  // Whoever drives (the progress thread, or a caller waiting for its own operation) looks at
+  // the requests between rounds and lets go.
+  takeOverRequests_.fetch_add(1, std::memory_order_acq_rel);
+  asio::post(io_, [] {});  // ends a sleep in epoll, so it sees the request at once
+  driving.lock();
+  takeOverRequests_.fetch_sub(1, std::memory_order_acq_rel);
+  return driving;
+}
+
+void ProgressDriver::handBack(std::unique_lock<std::mutex> driving) {
+  driving.unlock();
+  if (outstanding_ > 0) wakeProgressThread();
 }
 
 void ProgressDriver::stop() {
@@ -145,14 +184,17 @@ bool ProgressDriver::tryDriveUntil(const WorkState& state, std::chrono::steady_c
     driver.try_lock();
   }
   withdraw();  // holding the driver lock: the progress thread waits for us anyway
-  drive([&] { return state.done(); }, until);
+  // A member of the family being created or closed (takeOver) goes first; this caller then
+  // waits for its Work like any other, driven by the progress thread.
+  drive([&] { return state.done() || takeOverRequests_.load(std::memory_order_acquire) > 0; }, until);
   driver.unlock();
+  const bool drove = state.done() || std::chrono::steady_clock::now() >= until;
   // Operations still outstanding (queued by other threads) need a driver now that we stop.
   if (outstanding_ > 0) {
     std::lock_guard wake(wakeMutex_);
     wake_.notify_one();
   }
-  return true;
+  return drove;
 }
 
 // The progress thread sleeps until operations are outstanding, then drives until none are, or
@@ -168,8 +210,12 @@ void ProgressDriver::progressLoop() {
     }
     std::lock_guard driver(driverMutex_);
     progressDriving_.store(true, std::memory_order_release);
-    drive([this] { return outstanding_ == 0 || stepAsideRequests_.load(std::memory_order_acquire) > 0; },
-          std::chrono::steady_clock::time_point::max());
+    drive(
+        [this] {
+          return outstanding_ == 0 || stepAsideRequests_.load(std::memory_order_acquire) > 0 ||
+                 takeOverRequests_.load(std::memory_order_acquire) > 0;
+        },
+        std::chrono::steady_clock::time_point::max());
     progressDriving_.store(false, std::memory_order_release);
   }
 }

@@ -8,8 +8,15 @@
 // whenever operations are outstanding and no waiter does, so asynchronous operations advance
 // while the caller computes. Between looks at the event loop the driver polls every engine
 // (common/engine.hpp), in the order they were added, without knowing which is which.
+//
+// A driver serves a family: the communicator that made it and every communicator split from it
+// (or from those) share its event loop, its progress thread and its lock, so a group costs no
+// thread and no event loop of its own. Each member joins (its objects then run through a
+// MemberExecutor, runtime/member_executor.hpp), adds its engines, and at its close removes them
+// and switches its executor off; the progress thread stops when the last member has left.
 
 #include "common/engine.hpp"
+#include "runtime/member_executor.hpp"
 #include "runtime/work_state.hpp"
 
 #include <asio.hpp>
@@ -32,8 +39,16 @@ class ProgressDriver final : public Driver {
   ~ProgressDriver();
 
   asio::io_context& io() { return io_; }
-  // Before start(); engines must outlive the driving (stop() ends it).
+  // A new member of the family: the switch of its executor, on until it leaves.
+  std::shared_ptr<MemberSwitch> join();
+  // The member leaves (its switch turned off by the caller, under the driver lock); returns true
+  // for the last one, who then stops the driver.
+  bool leave();
+  // Before start(), or holding the driver lock: engines are polled from the next look on, until
+  // removed (under the lock).
   void addEngine(Engine& engine) { engines_.push_back(&engine); }
+  void removeEngine(const Engine& engine);
+  // Starts the progress thread, once: the family's first member calls it.
   void start();
   // Ends the progress thread and waits for it. Whoever drives next drives only to see its Work
   // done, which close() has ensured.
@@ -52,7 +67,14 @@ class ProgressDriver final : public Driver {
   // operation at once), or blocking (close()).
   std::unique_lock<std::mutex> tryHold() { return std::unique_lock(driverMutex_, std::try_to_lock); }
   std::unique_lock<std::mutex> hold() { return std::unique_lock(driverMutex_); }
+  // The driver lock, taken from the progress thread if it drives (it steps aside, as for a
+  // waiting caller), else waited for: a member being created or closed runs the loop alone.
+  // handBack() returns it and wakes the progress thread if operations are outstanding.
+  std::unique_lock<std::mutex> takeOver();
+  void handBack(std::unique_lock<std::mutex> driving);
 
+  // Drives until `state` is done or `until`, if nobody else drives; returns false when it did
+  // not (someone else drives, or it let a takeOver() go first): then wait for the state.
   bool tryDriveUntil(const WorkState& state, std::chrono::steady_clock::time_point until) override;
 
  private:
@@ -69,6 +91,7 @@ class ProgressDriver final : public Driver {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<Engine*> engines_;
+  int members_ = 0;  // under wakeMutex_
   const std::chrono::microseconds spin_;
   const bool yieldWhileSpinning_;
 
@@ -79,6 +102,7 @@ class ProgressDriver final : public Driver {
   std::atomic<std::int64_t> outstanding_{0};  // queued or running operations
   std::atomic<bool> progressDriving_{false};  // the progress thread holds driverMutex_
   std::atomic<int> stepAsideRequests_{0};     // callers waiting to take over from it
+  std::atomic<int> takeOverRequests_{0};      // takeOver() callers: whoever drives lets go
   std::thread progress_;
 };
 

@@ -120,7 +120,7 @@ HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chr
 }
 
 // What the transport table's kinds get to open their transports with.
-transport::SetUpContext contextFor(asio::io_context& io, const std::shared_ptr<Store>& store,
+transport::SetUpContext contextFor(const asio::any_io_executor& io, const std::shared_ptr<Store>& store,
                                    const TransportParams& params, const config::Config& config,
                                    const topology::HostLayout& layout) {
   std::string listen = listenAddress(*store, config);
@@ -160,7 +160,7 @@ std::string listenAddress(const Store& store, const config::Config& config) {
   return listen;
 }
 
-TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,
+TransportSetup setUpTransports(const asio::any_io_executor& io, const std::shared_ptr<Store>& store, const TransportParams& params,
                                const config::Config& config, const topology::HostLayout* known) {
   TransportSetup setup;
   if (known != nullptr) {

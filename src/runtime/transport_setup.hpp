@@ -20,7 +20,7 @@
 #include <vector>
 
 namespace asio {
-class io_context;
+class any_io_executor;
 }
 
 namespace banyan::runtime {
@@ -61,7 +61,7 @@ struct TransportParams {
 std::string listenAddress(const Store& store, const config::Config& config);
 
 // `known`: the host layout, when an earlier call has exchanged it already.
-TransportSetup setUpTransports(asio::io_context& io, const std::shared_ptr<Store>& store, const TransportParams& params,
+TransportSetup setUpTransports(const asio::any_io_executor& io, const std::shared_ptr<Store>& store, const TransportParams& params,
                                const config::Config& config, const topology::HostLayout* known = nullptr);
 
 }  // namespace banyan::runtime

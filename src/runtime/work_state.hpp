@@ -24,7 +24,8 @@ class Driver {
  public:
   virtual ~Driver() = default;
   // Drives progress on this thread until `state` is done or `until` passes. Returns false at
-  // once, without driving, when another thread is driving already.
+  // once, without driving, when another thread is driving already, and after driving when it
+  // handed the driving to another thread before either (then the caller waits for the state).
   virtual bool tryDriveUntil(const WorkState& state, std::chrono::steady_clock::time_point until) = 0;
 };
 

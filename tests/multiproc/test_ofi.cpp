@@ -50,7 +50,7 @@ std::unique_ptr<Endpoint> openEndpoint(const std::string& provider, transport::o
   params.rank = job->rank;
   params.size = job->size;
   endpoint->transport = std::make_unique<transport::ofi::OfiTransport>(
-      endpoint->io, transport::ofi::chooseProvider({provider, true, "127.0.0.1"}), params);
+      endpoint->io.get_executor(), transport::ofi::chooseProvider({provider, true, "127.0.0.1"}), params);
   const std::string mine = endpoint->transport->address();
   job->store->set(fmt::format("test-ofi/{}", job->rank), Store::Bytes(mine.begin(), mine.end()), 30s);
   std::map<int, std::string> addresses;

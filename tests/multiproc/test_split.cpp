@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,20 @@
 using namespace banyan;
 using banyan::test::over;
 using banyan::test::runRanks;
+
+namespace {
+
+// Threads of this process now (/proc/self/task), for "what does a communicator start".
+int threadCount() {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)entry;
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
 
 TEST_CASE("split by color orders by key, and parent and children run interleaved", "[multiproc][split]") {
   const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
@@ -127,8 +142,12 @@ TEST_CASE("createWithOwnStore: ranks that made different communicators before st
     std::vector<std::int64_t> values(1000, rank + 1);
     group.allreduce(values.data(), values.size(), DataType::i64, ReduceOp::sum);
     RANK_EXPECT(rank, values[999] == 6);
-    // And two such groups in one process do not meet either (both are number 0 inside).
-    auto second = Communicator::createWithOwnStore(std::make_shared<PrefixStore>("second", server), rank, 3);
+    // And two such groups in one process do not meet either (both are number 0 inside). This
+    // one runs on the world's event loop and progress thread, as a torch subgroup does: it
+    // starts its control channel's thread only.
+    const int threadsBefore = threadCount();
+    auto second = Communicator::createWithOwnStore(std::make_shared<PrefixStore>("second", server), rank, 3, {}, world);
+    RANK_EXPECT(rank, threadCount() - threadsBefore == 1);
     std::int64_t value = rank;
     second.allreduce(&value, 1, DataType::i64, ReduceOp::max);
     RANK_EXPECT(rank, value == 2);
@@ -136,4 +155,52 @@ TEST_CASE("createWithOwnStore: ranks that made different communicators before st
     RANK_EXPECT(rank, values[999] == 18);
     return 0;
   });
+}
+
+
+// Split communicators share their parent's event loop and progress thread (docs/architecture.md,
+// "Groups over their parent's connections", step 1): each adds only its control channel's
+// thread. They close in any order: a child closed while its parent has work in flight leaves
+// the parent running, and a child goes on after its parent has closed.
+TEST_CASE("split communicators run on their parent's progress thread, and close in any order", "[multiproc][split]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT();
+  runRanks(
+      4,
+      [](int) {
+        auto parent = std::make_unique<Communicator>(Communicator::fromEnvironment());
+        const int rank = parent->rank();
+        const int before = threadCount();
+        auto pairs = parent->split(rank / 2, rank);
+        auto all = parent->subset(std::vector<int>{3, 2, 1, 0});
+        auto evens = parent->split(rank % 2 == 0 ? 0 : -1, rank);
+        const int added = threadCount() - before;
+        // Three communicators here (two on odd ranks), one control channel thread each.
+        const int expected = rank % 2 == 0 ? 3 : 2;
+        if (added != expected) std::fprintf(stderr, "rank %d: %d threads added, expected %d\n", rank, added, expected);
+        RANK_EXPECT(rank, added == expected);
+
+        // A child closed while its parent's operation is in flight.
+        std::vector<float> big(1 << 18, 1.0f), small(64, 2.0f);
+        Work inFlight = parent->allreduceAsync(big.data(), big.data(), big.size(), DataType::f32, ReduceOp::sum);
+        pairs->allreduce(small.data(), small.data(), small.size(), DataType::f32, ReduceOp::sum);
+        pairs.reset();
+        inFlight.wait();
+        RANK_EXPECT(rank, big.front() == 4.0f && big.back() == 4.0f && small[63] == 4.0f);
+
+        // The parent goes first; its children go on alone.
+        parent.reset();
+        for (int round = 0; round < 5; ++round) {
+          std::vector<std::int64_t> v(1000, rank + round);
+          all->allreduce(v.data(), v.data(), v.size(), DataType::i64, ReduceOp::sum);
+          RANK_EXPECT(rank, v[999] == 6 + 4 * round);
+          if (evens) {
+            std::int64_t x = rank;
+            Work w = evens->allreduceAsync(&x, &x, 1, DataType::i64, ReduceOp::max);
+            w.wait();
+            RANK_EXPECT(rank, x == 2);
+          }
+        }
+        return 0;
+      },
+      over(transport));
 }

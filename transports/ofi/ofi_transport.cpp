@@ -132,7 +132,7 @@ OfiTransport::Impl::Peer* OfiTransport::Impl::accept(int rank, Completion& done)
   return peer;
 }
 
-OfiTransport::OfiTransport(asio::io_context& io, InfoPtr info, const OfiTransportParams& params)
+OfiTransport::OfiTransport(const asio::any_io_executor& io, InfoPtr info, const OfiTransportParams& params)
     : impl_(std::make_unique<Impl>(io, std::move(info), params)) {
   try {
     impl_->open();

@@ -31,7 +31,7 @@
 #include "transports/transport.hpp"
 
 namespace asio {
-class io_context;
+class any_io_executor;
 }
 
 namespace banyan::transport::ofi {
@@ -61,7 +61,7 @@ class OfiTransport final : public Transport {
  public:
   // Opens fabric, domain, completion queue, address vector and endpoint for `info`.
   // Throws banyan::Error naming the libfabric call that failed.
-  OfiTransport(asio::io_context& io, InfoPtr info, const OfiTransportParams& params);
+  OfiTransport(const asio::any_io_executor& io, InfoPtr info, const OfiTransportParams& params);
   ~OfiTransport() override;
 
   // The endpoint's address (fi_getname), to publish through the store.

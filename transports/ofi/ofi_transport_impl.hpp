@@ -100,7 +100,7 @@ struct OfiTransport::Impl {
     std::chrono::steady_clock::time_point probedAt{};
   };
 
-  Impl(asio::io_context& io, InfoPtr i, const OfiTransportParams& p)
+  Impl(const asio::any_io_executor& io, InfoPtr i, const OfiTransportParams& p)
       : io(io),
         info(std::move(i)),
         params(p),
@@ -109,7 +109,7 @@ struct OfiTransport::Impl {
         timer(io),
         sleep(std::make_shared<SleepState>()) {}
 
-  asio::io_context& io;
+  asio::any_io_executor io;
   InfoPtr info;
   OfiTransportParams params;
   std::shared_ptr<PeerLiveness> liveness;  // params.liveness, or the transport's own

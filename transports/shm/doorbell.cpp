@@ -32,7 +32,7 @@ int senderSocket() {
 
 }  // namespace
 
-Doorbell::Doorbell(asio::io_context& io, const std::string& name, std::function<void()> onRing)
+Doorbell::Doorbell(const asio::any_io_executor& io, const std::string& name, std::function<void()> onRing)
     : socket_(io), onRing_(std::move(onRing)) {
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) fail(ErrorCode::System, "shm doorbell: socket(): {}", errnoText(errno));

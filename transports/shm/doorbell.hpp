@@ -25,7 +25,7 @@ namespace banyan::transport::shm {
 class Doorbell {
  public:
   // Binds "\0<name>"; `onRing` runs on the event loop after each wake-up.
-  Doorbell(asio::io_context& io, const std::string& name, std::function<void()> onRing);
+  Doorbell(const asio::any_io_executor& io, const std::string& name, std::function<void()> onRing);
   ~Doorbell();
 
   // Sends a wake-up to the doorbell bound as `name` (non-blocking; a full queue already holds

@@ -61,11 +61,11 @@ struct ShmTransport::Impl {
     bool inControl = false;  // the peer's ring to us: its control (head and tail)
   };
 
-  Impl(asio::io_context& io, ShmTransportParams p) : io(io), params(std::move(p)) {
+  Impl(const asio::any_io_executor& io, ShmTransportParams p) : io(io), params(std::move(p)) {
     if (!params.liveness) params.liveness = std::make_shared<PeerLiveness>(params.size);
   }
 
-  asio::io_context& io;
+  asio::any_io_executor io;
   ShmTransportParams params;
   int myLocal = -1;
   Segment mine;
@@ -390,7 +390,7 @@ void ShmTransport::Impl::setUp(Store& store) {
   }
 }
 
-ShmTransport::ShmTransport(asio::io_context& io, std::shared_ptr<Store> store, const ShmTransportParams& params)
+ShmTransport::ShmTransport(const asio::any_io_executor& io, std::shared_ptr<Store> store, const ShmTransportParams& params)
     : impl_(std::make_unique<Impl>(io, params)) {
   impl_->setUp(*store);
 }

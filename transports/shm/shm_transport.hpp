@@ -22,7 +22,7 @@
 #include <vector>
 
 namespace asio {
-class io_context;
+class any_io_executor;
 }
 
 namespace banyan::transport::shm {
@@ -46,7 +46,7 @@ struct ShmTransportParams {
 class ShmTransport final : public Transport {
  public:
   // Creates this rank's segment and maps every local peer's (blocking, through the store).
-  ShmTransport(asio::io_context& io, std::shared_ptr<Store> store, const ShmTransportParams& params);
+  ShmTransport(const asio::any_io_executor& io, std::shared_ptr<Store> store, const ShmTransportParams& params);
   ~ShmTransport() override;
 
   std::string_view name() const override { return "shm"; }

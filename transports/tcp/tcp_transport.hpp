@@ -26,7 +26,7 @@
 #include <string>
 
 namespace asio {
-class io_context;
+class any_io_executor;
 }
 
 namespace banyan::transport::tcp {
@@ -54,7 +54,7 @@ struct TcpTransportParams {
 class TcpTransport final : public Transport {
  public:
   // Opens the listening socket and publishes its address in `store` (blocking; user thread).
-  TcpTransport(asio::io_context& io, std::shared_ptr<Store> store, const TcpTransportParams& params);
+  TcpTransport(const asio::any_io_executor& io, std::shared_ptr<Store> store, const TcpTransportParams& params);
   ~TcpTransport() override;
 
   std::string_view name() const override { return "tcp"; }

@@ -85,7 +85,7 @@ inline std::string endpointText(const tcp::endpoint& endpoint) {
 }
 
 struct TcpTransport::Impl {
-  asio::io_context& io;
+  asio::any_io_executor io;
   std::shared_ptr<Store> store;
   TcpTransportParams params;
   tcp::acceptor acceptor;
@@ -108,7 +108,7 @@ struct TcpTransport::Impl {
   };
   std::vector<std::shared_ptr<Greeting>> greeting;
 
-  Impl(asio::io_context& context, std::shared_ptr<Store> s, const TcpTransportParams& p)
+  Impl(const asio::any_io_executor& context, std::shared_ptr<Store> s, const TcpTransportParams& p)
       : io(context),
         store(std::move(s)),
         params(p),

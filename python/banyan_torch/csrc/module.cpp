@@ -47,10 +47,14 @@ std::tuple<std::uint64_t, std::vector<int>> agree(const c10::intrusive_ptr<c10d:
   return {agreement.flag, std::move(agreement.failedRanks)};
 }
 
+// `family`: the default group when it exists; a banyan one lends the new group its event loop
+// and progress thread (a group of another backend lends nothing).
 c10::intrusive_ptr<c10d::ProcessGroup> createProcessGroup(const c10::intrusive_ptr<c10d::Store>& store, int rank,
-                                                          int size, const std::chrono::duration<float>& timeout) {
+                                                          int size, const std::chrono::duration<float>& timeout,
+                                                          c10d::ProcessGroup* family) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
-  return c10::make_intrusive<banyan::torch_backend::ProcessGroupBanyan>(store, rank, size, ms);
+  auto* parent = dynamic_cast<ProcessGroupBanyan*>(family);
+  return c10::make_intrusive<ProcessGroupBanyan>(store, rank, size, ms, parent ? &parent->communicator() : nullptr);
 }
 
 c10::intrusive_ptr<c10d::Work> compressedAllreduce(const c10::intrusive_ptr<c10d::ProcessGroup>& group,
@@ -78,8 +82,10 @@ PYBIND11_MODULE(_C, m) {
   // Bootstrapping connects to the other ranks and may wait for them: release the GIL so other
   // Python threads (and torch's own store threads) keep running.
   m.def("create_process_group", &createProcessGroup, pybind11::arg("store"), pybind11::arg("rank"),
-        pybind11::arg("size"), pybind11::arg("timeout"), pybind11::call_guard<pybind11::gil_scoped_release>(),
-        "Creates a banyan ProcessGroup; torch calls this as creator(store, rank, size, timeout).");
+        pybind11::arg("size"), pybind11::arg("timeout"), pybind11::arg("family") = nullptr,
+        pybind11::call_guard<pybind11::gil_scoped_release>(),
+        "Creates a banyan ProcessGroup; torch calls this as creator(store, rank, size, timeout). family: the "
+        "default group, whose event loop a banyan one shares with the new group, or None.");
   // Each may wait for the other ranks (or, for lost_ranks, for the communicator's lock):
   // all release the GIL. banyan::Error is a std::runtime_error: Python sees a RuntimeError
   // with banyan's message; a group of another backend raises ValueError.

@@ -37,12 +37,15 @@ std::string firstLine(const std::exception& e) {
 }  // namespace
 
 ProcessGroupBanyan::ProcessGroupBanyan(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
-                                       std::chrono::milliseconds timeout)
+                                       std::chrono::milliseconds timeout, const Communicator* family)
     : c10d::ProcessGroup(rank, size),
       store_(store),
       timeout_(timeout),
       // torch prefixes the store per group, and ranks outside a subgroup never call this.
-      comm_(Communicator::createWithOwnStore(std::make_shared<C10dStore>(store), rank, size, optionsFor(timeout))),
+      comm_(family ? Communicator::createWithOwnStore(std::make_shared<C10dStore>(store), rank, size,
+                                                      optionsFor(timeout), *family)
+                   : Communicator::createWithOwnStore(std::make_shared<C10dStore>(store), rank, size,
+                                                      optionsFor(timeout))),
       completer_(std::make_unique<Completer>()) {
   setSequenceNumberForGroup();
   init();

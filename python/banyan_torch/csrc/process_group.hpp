@@ -25,8 +25,10 @@ class ProcessGroupBanyan : public c10d::ProcessGroup {
  public:
   // Joins the group through `store` (already prefixed per group by torch). `timeout` bounds
   // every operation and the bootstrap (BANYAN_TIMEOUT's role).
+  // `family`: a banyan communicator of this process (the default group's) whose event loop
+  // and progress thread the group shares (Communicator::createWithOwnStore); null: its own.
   ProcessGroupBanyan(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
-                     std::chrono::milliseconds timeout);
+                     std::chrono::milliseconds timeout, const Communicator* family = nullptr);
   // A group over a communicator made without a c10d store: the survivors of shrink(). Its
   // sequence numbers start at 0 on every rank, and monitoredBarrier() (which needs a c10d
   // store) refuses.
