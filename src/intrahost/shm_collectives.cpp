@@ -1,8 +1,8 @@
 #include "intrahost/shm_collectives.hpp"
 
 #include "algorithms/ring.hpp"
-#include "common/call.hpp"
-#include "common/hash_mix.hpp"
+#include "intrahost/arena_layout.hpp"
+#include "intrahost/moves.hpp"
 #include "transports/peer_liveness.hpp"
 #include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
@@ -27,16 +27,6 @@ using transport::shm::Segment;
 
 namespace {
 
-// Half of a rank's arena: the most one round moves per rank. 1 MiB halves keep a round's
-// working set (p halves read, one written) within the last-level cache for a few ranks, and a
-// 64 MiB collective then takes 64 rounds, whose synchronisations cost little against the copies.
-constexpr std::size_t kHalfBytes = std::size_t{1} << 20;
-// Up to this size an allreduce reduces the whole vector on every rank after a single
-// synchronisation: for small vectors the second synchronisation costs more than the p-fold
-// arithmetic it saves.
-constexpr std::size_t kSmallBytes = 16 * 1024;
-constexpr std::size_t kHeaderBytes = 4096;
-
 // Smallest allgather block read straight from its owner. Direct reads cost a system call per
 // peer and a second synchronisation; the arena costs an extra copy. Measured crossovers: 2 ranks
 // between 4 and 8 KiB blocks (8 KiB: 2.0 us direct against 2.6 us arena), 4 ranks on 2 cores
@@ -47,53 +37,11 @@ std::size_t directAllgatherBytes(int ranks) {
   return 8 * 1024 * peers * peers;
 }
 
-// The call a rank is in, with its buffers' addresses in its own address space (read by peers
-// with process_vm_readv), so ranks that disagree on the call find out.
-struct alignas(64) Fingerprint {
-  std::uint64_t sequence;
-  std::uint64_t count;
-  std::uint32_t kind;
-  std::uint32_t type;
-  std::uint32_t op;
-  std::uint32_t valid;
-  std::uint64_t input;
-  std::uint64_t output;
-};
-
-// What ranks must agree on in one 64-bit word (the operation sequence included). It sits beside
-// the epoch, in the cache line every peer reads anyway to synchronise, so the call check costs
-// no cache-line transfer of its own; only a mismatch reads the full Fingerprint to name the calls.
-// (Read from the separate Fingerprint line, the check cost 11-13% of an 8 B and a 1 KiB 2-rank
-// allreduce: bench/check-cost.sh.)
-std::uint64_t callSummary(const Fingerprint& f) {
-  HashMix h;
-  h.add(f.sequence).add(f.count).add(f.kind).add(f.type);
-  if (f.kind == static_cast<std::uint32_t>(Collective::Allreduce)) h.add(f.op);
-  return h.value();
-}
-
-struct alignas(64) ArenaHeader {
-  alignas(64) std::atomic<std::uint64_t> epoch;  // synchronisation points this rank has passed
-  std::atomic<std::uint64_t> summary[2];         // callSummary(posted[k]), in epoch's cache line
-  alignas(64) std::atomic<std::uint32_t> sleeping;
-  std::atomic<std::uint32_t> closed;
-  std::int64_t pid;
-  std::uint64_t probe;  // cross-memory probe word, and its address in the owner
-  std::uint64_t probeAddress;
-  std::uint32_t readsEveryPeer;  // 1: this rank can process_vm_readv every peer
-  // posted[k % 2]: the k-th operation of this engine. Rewritten two operations later, after
-  // every peer has published the operation in between, so no peer still reads it.
-  Fingerprint posted[2];
-};
-static_assert(sizeof(ArenaHeader) <= kHeaderBytes);
-
-constexpr std::size_t kHalfStride = kHalfBytes;
-constexpr std::size_t kArenaBytes = kHeaderBytes + 2 * kHalfStride;
-
-// A peer's posted call as mismatch errors name calls (common/call.hpp).
-std::string describePosted(const Fingerprint& f) {
-  return describeCall(static_cast<Collective>(f.kind), f.count, static_cast<DataType>(f.type),
-                      static_cast<ReduceOp>(f.op), 0, f.sequence);
+// Smallest block of the other moving collectives read straight from its owner (moves.hpp).
+// FIXME measured crossovers
+std::size_t directBytes(Collective kind, int ranks) {
+  if (kind == Collective::Allgather) return directAllgatherBytes(ranks);
+  return 8 * 1024;
 }
 
 // Arena rounds: Begin -> WaitInputs -> (WaitResults) -> Begin ...
@@ -134,7 +82,8 @@ struct ShmCollectives::Impl {
   std::size_t element = 0;
   std::size_t total = 0;  // elements to process (allgather: per rank)
   std::size_t done = 0;   // elements processed
-  std::size_t chunk = 0;  // elements of this round
+  std::size_t chunk = 0;  // elements of this round (per block where the call has blocks)
+  std::size_t slots = 1;  // blocks of `chunk` elements a rank's half holds per round
   int half = 0;
   Phase phase = Phase::Begin;
   std::uint64_t target = 0;
@@ -209,9 +158,10 @@ struct ShmCollectives::Impl {
       // Published with the epoch this rank has just acquired, so relaxed is enough.
       if (header(rank)->summary[posted].load(std::memory_order_relaxed) == ourSummary) continue;
       const Fingerprint& theirs = fingerprint(rank);
+      const auto kind = static_cast<Collective>(ours.kind);
       if (theirs.sequence != ours.sequence || theirs.count != ours.count || theirs.kind != ours.kind ||
-          theirs.type != ours.type ||
-          (ours.kind == static_cast<std::uint32_t>(Collective::Allreduce) && theirs.op != ours.op)) {
+          theirs.type != ours.type || (reduces(kind) && theirs.op != ours.op) ||
+          (isRooted(kind) && theirs.root != ours.root)) {
         finish(Status::make(ErrorCode::InvalidUsage, "rank {} called {} while rank {} called {}", rank,
                             describePosted(theirs), me(), describePosted(ours)));
         return false;
@@ -223,15 +173,24 @@ struct ShmCollectives::Impl {
   const std::byte* input() const { return static_cast<const std::byte*>(op.input); }
   std::byte* output() const { return static_cast<std::byte*>(op.output); }
 
+  // Element `done` of block `b` of the send or receive buffer (blocks of `total` elements).
+  const std::byte* inputAt(std::size_t b) const { return input() + (b * total + done) * element; }
+  std::byte* outputAt(std::size_t b) const { return output() + (b * total + done) * element; }
+  std::byte* slot(int rank, std::size_t s) const { return halfData(rank, half) + s * chunk * element; }
+
   void beginRound() {
-    chunk = std::min(total - done, kHalfBytes / element);
+    chunk = std::min(total - done, kHalfBytes / (slots * element));
     half = static_cast<int>(rounds++ & 1);
     std::byte* mine = halfData(me(), half);
     const std::byte* from = input() + done * element;
-    if (op.kind == Collective::Allgather) {
-      std::memcpy(mine, from, chunk * element);
-      std::byte* ownBlock = output() + (static_cast<std::size_t>(me()) * total + done) * element;
-      if (ownBlock != from) std::memcpy(ownBlock, from, chunk * element);
+    if (movesOnly(op.kind)) {
+      writeMoves();
+    } else if (op.kind == Collective::ReduceScatter) {
+      // The blocks other ranks reduce; ours is reduced straight from the input.
+      for (int rank = 0; rank < size(); ++rank) {
+        const auto b = static_cast<std::size_t>(rank);
+        if (rank != me()) std::memcpy(slot(me(), b), inputAt(b), chunk * element);
+      }
     } else if (small) {
       std::memcpy(mine, from, chunk * element);
     } else {
@@ -247,14 +206,60 @@ struct ShmCollectives::Impl {
     phase = Phase::WaitInputs;
   }
 
+  // A round of moves (moves.hpp), first half: each block this rank gives others goes into its
+  // slot of our half, once for all its receivers; our own block straight into our output.
+  void writeMoves() {
+    bool written = false;  // with one slot, every receiver reads the same block
+    for (int to = 0; to < size(); ++to) {
+      const auto move = moveOf(op.kind, me(), to, op.root);
+      if (!move) continue;
+      const std::byte* from = inputAt(move->source);
+      if (to == me()) {
+        std::byte* into = outputAt(move->target);
+        if (into != from) std::memcpy(into, from, chunk * element);
+      } else if (slots > 1 || !written) {
+        std::memcpy(slot(me(), slots > 1 ? move->source : 0), from, chunk * element);
+        written = true;
+      }
+    }
+  }
+
+  // Second half, once every rank has written: each block others give us, out of their halves.
+  void readMoves() {
+    for (int from = 0; from < size(); ++from) {
+      if (from == me()) continue;
+      if (const auto move = moveOf(op.kind, from, me(), op.root)) {
+        std::memcpy(outputAt(move->target), slot(from, slots > 1 ? move->source : 0), chunk * element);
+      }
+    }
+  }
+
+  // Our block over every rank in rank order, read from the others' halves. Accumulated in our
+  // output, or in place (the output is our block of the input, which a later term still reads)
+  // in our own half's slot for our block, which nobody reads.
+  void reduceOurBlock() {
+    const auto own = static_cast<std::size_t>(me());
+    const auto source = [&](int rank) -> const std::byte* { return rank == me() ? inputAt(own) : slot(rank, own); };
+    std::byte* out = output() + done * element;
+    const bool inPlace = out == inputAt(own);
+    std::byte* acc = inPlace && size() > 2 ? slot(me(), own) : out;
+    if (size() == 1) {
+      if (acc != source(0)) std::memcpy(acc, source(0), chunk * element);
+    } else {
+      kernel(acc, source(0), source(1), chunk);
+      for (int rank = 2; rank < size(); ++rank) kernel(acc, acc, source(rank), chunk);
+    }
+    if (op.op == ReduceOp::avg) reduce::divideBy(op.type, acc, chunk, size());
+    if (acc != out) std::memcpy(out, acc, chunk * element);
+  }
+
   void afterInputs() {
     std::byte* out = output() + done * element;
-    if (op.kind == Collective::Allgather) {
-      for (int rank = 0; rank < size(); ++rank) {
-        if (rank == me()) continue;
-        std::memcpy(output() + (static_cast<std::size_t>(rank) * total + done) * element, halfData(rank, half),
-                    chunk * element);
-      }
+    if (movesOnly(op.kind)) {
+      readMoves();
+      endRound();
+    } else if (op.kind == Collective::ReduceScatter) {
+      reduceOurBlock();
       endRound();
     } else if (small) {
       // Rank order, from the halves (never from `out`, which may be our input).
@@ -335,14 +340,17 @@ struct ShmCollectives::Impl {
     return true;
   }
 
-  // Every block straight from its owner's buffer into ours: one copy per block.
+  // Every block others give us straight from its owner's buffer into ours: one copy per block.
   bool afterPosted() {
     const std::size_t block = total * element;
-    for (int rank = 0; rank < size(); ++rank) {
-      std::byte* into = output() + static_cast<std::size_t>(rank) * block;
-      if (rank == me()) {
-        if (into != input()) std::memcpy(into, input(), block);
-      } else if (!readPeer(rank, into, fingerprint(rank).input, block)) {
+    for (int from = 0; from < size(); ++from) {
+      const auto move = moveOf(op.kind, from, me(), op.root);
+      if (!move) continue;
+      std::byte* into = output() + move->target * block;
+      if (from == me()) {
+        const std::byte* own = input() + move->source * block;
+        if (into != own) std::memcpy(into, own, block);
+      } else if (!readPeer(from, into, fingerprint(from).input + move->source * block, block)) {
         return false;
       }
     }
@@ -483,10 +491,11 @@ ShmCollectives::ShmCollectives(const asio::any_io_executor& io, std::shared_ptr<
 ShmCollectives::~ShmCollectives() { impl_->announceClosed(); }
 
 bool ShmCollectives::handles(Collective kind, std::size_t bytes) const {
-  if (kind == Collective::Allreduce) return true;
-  // Large allgather blocks read straight from their owners; where that is not allowed, the
-  // transport (ring, through its slots) does better than the arena's extra copy.
-  return kind == Collective::Allgather &&
+  if (kind == Collective::Allreduce || kind == Collective::ReduceScatter) return true;
+  // Large blocks read straight from their owners; where that is not allowed, the transport
+  // (through its rings' slots, or process_vm_readv where only some pairs allow it) does better
+  // than the arena's extra copy.
+  return movesOnly(kind) &&
          (impl_->readEveryone || impl_->params.crossMemoryBytes == 0 || bytes < impl_->params.crossMemoryBytes);
 }
 
@@ -500,14 +509,17 @@ void ShmCollectives::start(ShmOperation operation) {
   impl.done = 0;
   impl.phase = Phase::Begin;
   const std::size_t bytes = impl.total * impl.element;
-  if (Status populated = impl.populateHalves(bytes); !populated.isOk()) {
+  impl.slots = impl.op.kind == Collective::ReduceScatter ? static_cast<std::size_t>(impl.size())
+               : movesOnly(impl.op.kind)                 ? slotsOf(impl.op.kind, impl.size())
+                                                         : 1;
+  impl.small = impl.op.kind == Collective::Allreduce && bytes <= kSmallBytes;
+  // Every rank decides alike: the same call, sizes and readEveryone on every rank.
+  impl.direct = impl.readEveryone && impl.size() > 1 && movesOnly(impl.op.kind) &&
+                bytes >= directBytes(impl.op.kind, impl.size());
+  if (Status populated = impl.populateHalves(impl.direct ? 0 : bytes * impl.slots); !populated.isOk()) {
     impl.finish(populated);
     return;
   }
-  impl.small = impl.op.kind == Collective::Allreduce && bytes <= kSmallBytes;
-  // Every rank decides alike: the same call, sizes and readEveryone on every rank.
-  impl.direct = impl.readEveryone && impl.size() > 1 && impl.op.kind == Collective::Allgather &&
-                bytes >= directAllgatherBytes(impl.size());
   impl.posted = static_cast<int>(impl.operations++ & 1);
   impl.header(impl.me())->posted[impl.posted] = Fingerprint{impl.op.sequence,
                                                             impl.op.count,
@@ -516,7 +528,8 @@ void ShmCollectives::start(ShmOperation operation) {
                                                             static_cast<std::uint32_t>(impl.op.op),
                                                             1,
                                                             reinterpret_cast<std::uint64_t>(impl.op.input),
-                                                            reinterpret_cast<std::uint64_t>(impl.op.output)};
+                                                            reinterpret_cast<std::uint64_t>(impl.op.output),
+                                                            static_cast<std::uint32_t>(impl.op.root)};
   if (impl.params.checkCalls) impl.ourSummary = callSummary(impl.header(impl.me())->posted[impl.posted]);
   if (impl.direct && impl.total != 0) impl.beginDirect();
   impl.advance();

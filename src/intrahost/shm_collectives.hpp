@@ -19,6 +19,13 @@
 //              where every pair allows process_vm_readv: each rank publishes its buffers'
 //              addresses, reads every other block straight from its owner into its output (one
 //              copy per block), and publishes again so no rank returns a buffer still being read.
+//   broadcast, alltoall, gather, scatter  as allgather, with the blocks each rank gives each
+//              other rank of intrahost/moves.hpp: through the arena (a sender writes each block
+//              it gives once, into a slot of its half; receivers copy it out), or, from 8 KiB
+//              blocks where every pair allows process_vm_readv, straight from the owner's buffer.
+//   reduce_scatter  each rank copies the blocks others reduce into its half and publishes;
+//              once all have, rank r reduces block r over all ranks in rank order, from the
+//              halves and its own input, into its output. One synchronisation per round.
 //
 // Why the halves are safe to reuse without a third synchronisation: a rank writes half h again
 // two rounds later, after it has seen every peer publish the round in between, and a peer
@@ -73,10 +80,11 @@ struct ShmOperation {
   std::uint64_t sequence = 0;
   const void* input = nullptr;
   void* output = nullptr;
-  std::size_t count = 0;  // allreduce: elements; allgather: elements per rank
+  std::size_t count = 0;  // as CollectiveCall::count: allreduce, broadcast: elements; else a block
   DataType type = DataType::f32;
   ReduceOp op = ReduceOp::sum;
   std::function<void(const Status&)> onDone;  // on the driving thread
+  int root = 0;                               // rooted collectives only
 };
 
 class ShmCollectives final : public Engine {
@@ -85,9 +93,10 @@ class ShmCollectives final : public Engine {
   ShmCollectives(const asio::any_io_executor& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params);
   ~ShmCollectives();
 
-  // Whether start() should run `kind` with `bytes` per rank: allreduce always; allgather unless
-  // its blocks are large and process_vm_readv is not allowed everywhere (then the transport's
-  // ring beats the arena's extra copy).
+  // Whether start() should run `kind` with `bytes` per rank (a block, as CollectiveCall::count):
+  // allreduce and reduce_scatter always; the moving collectives (moves.hpp) unless their blocks
+  // are large and process_vm_readv is not allowed everywhere (then the transport's ring beats
+  // the arena's extra copy); never reduce, barrier or alltoallv.
   bool handles(Collective kind, std::size_t bytes) const;
 
   void start(ShmOperation operation);

@@ -141,7 +141,7 @@ void OperationRunner::announce(const Pending& pending, const tuning::Choice& cho
 void OperationRunner::startInSharedMemory(const CollectiveCall& call) {
   runningIn_ = parts_.shm;
   parts_.shm->start(intrahost::ShmOperation{call.kind, current_->sequence, call.send, call.recv, call.count, call.type,
-                                            call.op, [this](const Status& status) { finish(status); }});
+                                            call.op, [this](const Status& status) { finish(status); }, call.root});
 }
 
 void OperationRunner::startSchedule(const CollectiveCall& call, tuning::Algorithm algorithm) {

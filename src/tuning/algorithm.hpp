@@ -20,7 +20,7 @@ enum class Algorithm {
   Hierarchical,      // allreduce: reduce inside hosts, ring among host leaders, hand back
   Rabenseifner,      // allreduce: recursive-halving reduce-scatter + recursive-doubling allgather
   DoubleTree,        // allreduce: two pipelined binary trees with disjoint interiors, half the data each
-  SharedMemory,      // allreduce, allgather on one host: the shared-memory engine (intrahost/), no schedule
+  SharedMemory,      // one host: the shared-memory engine (intrahost/), no schedule; not reduce, alltoallv
   Ordered,           // allreduce, reduce-scatter, reduce folded in rank order: deterministic mode (docs/numerics.md)
   BruckDirect,       // allgather, reduce-scatter: Bruck's log2 rounds straight into place, any rank count
 };
