@@ -346,8 +346,8 @@ TEST_CASE("abort() from another thread ends blocked calls at once; a second dest
 }
 
 TEST_CASE("mismatched calls of each kind name both sides on every rank", "[multiproc][errors]") {
-  // Over messages (the shared-memory collectives have their own check, tested above).
-  const std::string transport = GENERATE(as<std::string>{}, "tcp", "shm-messages");
+  // Over messages and in the shared-memory engine (which runs the broadcast too).
+  const std::string transport = GENERATE(as<std::string>{}, "tcp", "shm-messages", "shm");
   const int kind = GENERATE(range(0, 4));
   bootstrap::LaunchOptions options = over(transport, quiet("5s"));
   runRanks(

@@ -1,8 +1,10 @@
 // reduceScatter, broadcast, reduce, gather, scatter, alltoall and barrier over real processes,
-// on every transport (none of them runs in the shared-memory engine: all go through the
-// executor), checked byte for byte against a reference computed here. Counts cover empty,
-// single, fewer than ranks, a small odd count (the latency algorithms) and about a million
-// elements (the bandwidth algorithms).
+// on every transport, checked byte for byte against a reference computed here. Over "shm" all
+// but reduce and barrier run in the shared-memory engine (intrahost/): small blocks through its
+// arena, large ones read straight from their owners; with process_vm_readv off, everything
+// through the arena, in several rounds for the large ones. Counts cover empty, single, fewer
+// than ranks, a small odd count (the latency algorithms) and about a million elements (the
+// bandwidth algorithms).
 
 #include "reduce/reduce.hpp"
 #include "support/multiproc.hpp"
@@ -267,6 +269,23 @@ TEST_CASE("reduceScatter, broadcast, reduce, gather, scatter and alltoall are ex
           return checkEverything(comm);
         },
         over(transport));
+  }
+}
+
+TEST_CASE("the shared-memory engine's arena moves and reduces exactly without process_vm_readv", "[multiproc][more]") {
+  // The large checks take several rounds of the arena's halves; 3 ranks divide nothing evenly.
+  const int ranks = GENERATE(2, 3, 4);
+  using namespace std::string_literals;
+  auto options = over("shm");
+  options.environment["BANYAN_SHM_CMA_BYTES"] = "0"s;
+  SECTION(std::to_string(ranks) + " ranks") {
+    runRanks(
+        ranks,
+        [](int) {
+          auto comm = Communicator::fromEnvironment();
+          return checkEverything(comm);
+        },
+        options);
   }
 }
 

@@ -226,6 +226,61 @@ TEST_CASE("a rank killed mid-job leaves no segment and fails its peers quickly",
   CHECK(leftSince(before).empty());
 }
 
+TEST_CASE("a rank killed before a moving or reduce-scatter call fails its peers in the engine", "[multiproc][shm]") {
+  // The shared-memory engine's broadcast, alltoall, gather, scatter and reduce_scatter, 1 MiB
+  // blocks: broadcast and gather read straight from their owners; alltoall and scatter, with
+  // process_vm_readv off, go through the arena, as reduce_scatter always does.
+  const int kind = GENERATE(range(0, 5));
+  const std::string cma = kind == 1 || kind == 3 ? "0" : "65536";
+  bootstrap::LaunchOptions options = over("shm");
+  options.environment["BANYAN_DEBUG"] = "none";
+  options.environment["BANYAN_SHM_CMA_BYTES"] = cma;
+  const auto call = [kind](Communicator& comm, std::vector<float>& a, std::vector<float>& b) {
+    const std::size_t block = a.size() / 3;
+    switch (kind) {
+      case 0:
+        comm.broadcast(a.data(), a.size(), DataType::f32, 0);
+        break;
+      case 1:
+        comm.alltoall(a.data(), b.data(), block, DataType::f32);
+        break;
+      case 2:
+        comm.gather(a.data(), b.data(), block, DataType::f32, 0);
+        break;
+      case 3:
+        comm.scatter(a.data(), b.data(), block, DataType::f32, 0);
+        break;
+      default:
+        comm.reduceScatter(a.data(), b.data(), block, DataType::f32, ReduceOp::sum);
+        break;
+    }
+  };
+  const auto exits = bootstrap::launchLocal(
+      3,
+      [&](int) {
+        auto comm = Communicator::fromEnvironment();
+        std::vector<float> a(3 << 18, 1.0f), b(3 << 18, 0.0f);
+        call(comm, a, b);
+        if (comm.rank() == 1) raise(SIGKILL);
+        const auto start = std::chrono::steady_clock::now();
+        try {
+          call(comm, a, b);
+        } catch (const Error& error) {
+          RANK_EXPECT(comm.rank(), error.code() == ErrorCode::Remote);
+          RANK_EXPECT(comm.rank(), std::string(error.what()).find("rank 1") != std::string::npos);
+          RANK_EXPECT(comm.rank(), std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+          return 0;
+        }
+        std::fprintf(stderr, "rank %d: collective %d without rank 1 succeeded\n", comm.rank(), kind);
+        return 1;
+      },
+      options);
+  REQUIRE(exits.size() == 3);
+  CHECK(exits[0].ok());
+  CHECK(exits[2].ok());
+  CHECK_FALSE(exits[1].ok());
+}
+
 TEST_CASE("a stale segment under a job's name does not corrupt the job", "[multiproc][shm]") {
   const std::string transport = GENERATE(as<std::string>{}, "shm-messages", "shm");
   // Garbage where the job's segments will go, as a job killed during set-up leaves it.

@@ -77,7 +77,7 @@ TEST_CASE("every registry row is found by its names, and names are unique", "[un
   CHECK(tuning::algorithmFromName("rd") == Algorithm::RecursiveDoubling);
   CHECK(tuning::algorithmFromName("tree") == Algorithm::DoubleTree);
   CHECK_FALSE(tuning::algorithmFromName("pigeon"));
-  CHECK(tuning::algorithmNames(Collective::ReduceScatter) == "ring, recursive-halving, ordered, bruck-direct");
+  CHECK(tuning::algorithmNames(Collective::ReduceScatter) == "ring, recursive-halving, shm, ordered, bruck-direct");
   CHECK(tuning::pricedCollectives() == std::vector<Collective>{Collective::Allreduce, Collective::Allgather,
                                                                Collective::ReduceScatter, Collective::Broadcast});
 }
