@@ -37,11 +37,14 @@ std::size_t directAllgatherBytes(int ranks) {
   return 8 * 1024 * peers * peers;
 }
 
-// Smallest block of the other moving collectives read straight from its owner (moves.hpp).
-// FIXME measured crossovers
+// Smallest block of the other moving collectives (moves.hpp) read straight from its owner.
+// Where a rank reads p - 1 blocks (alltoall; gather on its root), allgather's crossover; where
+// each reads one (broadcast, scatter), its 2-rank crossover, 8 KiB: one system call against one
+// extra copy, whatever the rank count. Not yet measured apart from allgather (the machine was
+// too loaded when this was written: bench/RESULTS.md, issue 20).
 std::size_t directBytes(Collective kind, int ranks) {
-  if (kind == Collective::Allgather) return directAllgatherBytes(ranks);
-  return 8 * 1024;
+  if (kind == Collective::Broadcast || kind == Collective::Scatter) return 8 * 1024;
+  return directAllgatherBytes(ranks);
 }
 
 // Arena rounds: Begin -> WaitInputs -> (WaitResults) -> Begin ...
@@ -73,6 +76,7 @@ struct ShmCollectives::Impl {
   std::uint64_t rounds = 0;      // rounds started, which picks the half
   std::uint64_t operations = 0;  // operations started, which picks the posted fingerprint
   bool readEveryone = false;     // every rank can process_vm_readv every other
+  bool coreEach = false;         // the host has a core for every rank (the same answer on every rank)
   std::size_t populated = 0;     // bytes at the start of each of our halves that have pages
 
   // The running operation.
@@ -181,8 +185,6 @@ struct ShmCollectives::Impl {
   void beginRound() {
     chunk = std::min(total - done, kHalfBytes / (slots * element));
     half = static_cast<int>(rounds++ & 1);
-    std::byte* mine = halfData(me(), half);
-    const std::byte* from = input() + done * element;
     if (movesOnly(op.kind)) {
       writeMoves();
     } else if (op.kind == Collective::ReduceScatter) {
@@ -191,7 +193,18 @@ struct ShmCollectives::Impl {
         const auto b = static_cast<std::size_t>(rank);
         if (rank != me()) std::memcpy(slot(me(), b), inputAt(b), chunk * element);
       }
-    } else if (small) {
+    } else {
+      writeAllreduceInput();
+    }
+    publish();
+    target = epoch;
+    phase = Phase::WaitInputs;
+  }
+
+  void writeAllreduceInput() {
+    std::byte* mine = halfData(me(), half);
+    const std::byte* from = input() + done * element;
+    if (small) {
       std::memcpy(mine, from, chunk * element);
     } else {
       // Only the slices other ranks reduce; ours is reduced straight from the input.
@@ -201,9 +214,6 @@ struct ShmCollectives::Impl {
         std::memcpy(mine + part.offset * element, from + part.offset * element, part.count * element);
       }
     }
-    publish();
-    target = epoch;
-    phase = Phase::WaitInputs;
   }
 
   // A round of moves (moves.hpp), first half: each block this rank gives others goes into its
@@ -254,14 +264,18 @@ struct ShmCollectives::Impl {
   }
 
   void afterInputs() {
-    std::byte* out = output() + done * element;
     if (movesOnly(op.kind)) {
       readMoves();
       endRound();
-    } else if (op.kind == Collective::ReduceScatter) {
+      return;
+    }
+    if (op.kind == Collective::ReduceScatter) {
       reduceOurBlock();
       endRound();
-    } else if (small) {
+      return;
+    }
+    std::byte* out = output() + done * element;
+    if (small) {
       // Rank order, from the halves (never from `out`, which may be our input).
       if (size() == 1) {
         std::memcpy(out, halfData(0, half), chunk * element);
@@ -481,6 +495,8 @@ void ShmCollectives::Impl::setUp(Store& store) {
   }
   readEveryone = true;
   for (int rank = 0; rank < size(); ++rank) readEveryone = readEveryone && header(rank)->readsEveryPeer != 0;
+  // The host's processor count, not this rank's affinity mask: every rank must decide alike.
+  coreEach = static_cast<long>(size()) <= ::sysconf(_SC_NPROCESSORS_ONLN);
 }
 
 ShmCollectives::ShmCollectives(const asio::any_io_executor& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params)
@@ -492,11 +508,16 @@ ShmCollectives::~ShmCollectives() { impl_->announceClosed(); }
 
 bool ShmCollectives::handles(Collective kind, std::size_t bytes) const {
   if (kind == Collective::Allreduce || kind == Collective::ReduceScatter) return true;
+  if (!movesOnly(kind)) return false;
+  // Every synchronisation waits for every rank: with more ranks than cores each one waits for
+  // ranks to be scheduled in turn, while a schedule's transfers need only their two ranks. 4 ranks
+  // on 2 cores, 64 KiB: gather, scatter, broadcast and alltoall took 1.4-10x the schedules' time
+  // (bench/RESULTS.md, issue 20). Allgather measured otherwise, so it keeps the engine.
+  if (kind != Collective::Allgather && !impl_->coreEach) return false;
   // Large blocks read straight from their owners; where that is not allowed, the transport
   // (through its rings' slots, or process_vm_readv where only some pairs allow it) does better
   // than the arena's extra copy.
-  return movesOnly(kind) &&
-         (impl_->readEveryone || impl_->params.crossMemoryBytes == 0 || bytes < impl_->params.crossMemoryBytes);
+  return impl_->readEveryone || impl_->params.crossMemoryBytes == 0 || bytes < impl_->params.crossMemoryBytes;
 }
 
 void ShmCollectives::start(ShmOperation operation) {
