@@ -6,6 +6,7 @@
 # banyan is faster) and of B's speed over A's, with the per-pass range.
 #
 #   bench/weak.sh BUILD_A BUILD_B        e.g. bench/weak.sh ../wt-shm-weak-base/build build
+#   bench/weak.sh --summary OUT_DIR      the table again, from a finished or interrupted run
 #
 # Environment: WEAK_PASSES (3), WEAK_COLLECTIVES ("broadcast alltoall gather scatter
 # reduce_scatter allgather"), WEAK_SIZES ("64K 4M", banyan-bench's -b: the send buffer of
@@ -16,22 +17,26 @@
 set -uo pipefail
 
 if (($# < 2)); then
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 A=$1
 B=$2
+SUMMARY_ONLY=0
+[[ $A == --summary ]] && SUMMARY_ONLY=1
 OUT=${WEAK_OUT:-bench/out/weak-$(date +%Y%m%d-%H%M%S)}
+((SUMMARY_ONLY)) && OUT=$B
 ITERS=${WEAK_ITERS:-20}
 mkdir -p "$OUT"
 if [[ $(id -u) -eq 0 ]]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-for tool in "$A/tools/banyan-bench" "$B/tools/banyan-bench" "$B/tools/banyan-bench-mpi"; do
+((SUMMARY_ONLY)) || for tool in "$A/tools/banyan-bench" "$B/tools/banyan-bench" "$B/tools/banyan-bench-mpi"; do
   [[ -x $tool ]] || { echo "weak.sh: $tool not found: build first" >&2; exit 2; }
 done
 
 status=0
+((SUMMARY_ONLY)) && WEAK_PASSES=0
 for ((pass = 1; pass <= ${WEAK_PASSES:-3}; pass++)); do
   for np in ${WEAK_RANKS:-2 4}; do
     for coll in ${WEAK_COLLECTIVES:-broadcast alltoall gather scatter reduce_scatter allgather}; do
@@ -53,6 +58,7 @@ for ((pass = 1; pass <= ${WEAK_PASSES:-3}; pass++)); do
   echo "weak.sh: pass $pass done ($(date +%H:%M:%S))"
 done
 
+((SUMMARY_ONLY)) && A="(build A of the run)" && B="(build B)"
 echo "== A = $A, B = $B; ratios = Open MPI (vader) time / banyan time, median over passes [min-max]"
 python3 - "$OUT" <<'EOF' || status=1
 import glob, json, os, re, statistics, sys
