@@ -499,7 +499,8 @@ void ShmCollectives::Impl::setUp(Store& store) {
   coreEach = static_cast<long>(size()) <= ::sysconf(_SC_NPROCESSORS_ONLN);
 }
 
-ShmCollectives::ShmCollectives(const asio::any_io_executor& io, std::shared_ptr<Store> store, const ShmCollectivesParams& params)
+ShmCollectives::ShmCollectives(const asio::any_io_executor& io, std::shared_ptr<Store> store,
+                               const ShmCollectivesParams& params)
     : impl_(std::make_unique<Impl>(io, params)) {
   impl_->setUp(*store);
 }

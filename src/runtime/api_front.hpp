@@ -25,8 +25,7 @@ namespace banyan::detail {
 class ApiFront {
  public:
   ApiFront(const Identity& identity, std::chrono::milliseconds timeout, ProgressDriver& driver,
-           asio::any_io_executor executor, OperationRunner& runner,
-           observe::FlightRecorder* recorder);
+           asio::any_io_executor executor, OperationRunner& runner, observe::FlightRecorder* recorder);
 
   // Checks the call (throws InvalidUsage), keeps it if this thread has a group open, else queues
   // it; returns its Work. `blocking`: the caller waits at once, and will drive progress itself.

@@ -70,8 +70,8 @@ detail::CommunicatorImpl& checked(const std::unique_ptr<detail::CommunicatorImpl
 
 }  // namespace
 
-Communicator Communicator::createWithOwnStore(std::shared_ptr<Store> store, int rank, int size,
-                                              const Options& options, const Communicator& family) {
+Communicator Communicator::createWithOwnStore(std::shared_ptr<Store> store, int rank, int size, const Options& options,
+                                              const Communicator& family) {
   auto driver = checked(family.impl_, "createWithOwnStore (the family communicator)").family();
   return Communicator(
       std::make_unique<detail::CommunicatorImpl>(std::move(store), rank, size, options, 0, std::move(driver)));

@@ -124,10 +124,10 @@ void CommunicatorImpl::setUp(std::unique_lock<std::mutex>& creating) {
     throw;
   }
   failures_ = std::make_unique<FailureAccounts>(store_, identity_, config_.timeout, *control_);
-  runner_ = std::make_unique<OperationRunner>(RunnerParts{*driver_, executor_, *schedule_, shm_.get(), *p2p_,
-                                                          *selector_, *failures_, *control_, recorder_.get(),
-                                                          tracer_.get()},
-                                              identity_, config_);
+  runner_ =
+      std::make_unique<OperationRunner>(RunnerParts{*driver_, executor_, *schedule_, shm_.get(), *p2p_, *selector_,
+                                                    *failures_, *control_, recorder_.get(), tracer_.get()},
+                                        identity_, config_);
   front_ = std::make_unique<ApiFront>(identity_, config_.timeout, *driver_, executor_, *runner_, recorder_.get());
   logAlgorithmTable();
   log::info(identity_.logAs(log::Subsystem::Init), "{}: created with {} store requests from rank {}{}", identity_.name,
@@ -136,7 +136,9 @@ void CommunicatorImpl::setUp(std::unique_lock<std::mutex>& creating) {
 
 std::shared_ptr<ProgressDriver> CommunicatorImpl::family() {
   std::lock_guard lock(closeMutex_);
-  if (closed_) fail(ErrorCode::InvalidUsage, "{} is closed on rank {}: no communicator can share its event loop", identity_.name, identity_.rank);
+  if (closed_)
+    fail(ErrorCode::InvalidUsage, "{} is closed on rank {}: no communicator can share its event loop", identity_.name,
+         identity_.rank);
   return driver_;
 }
 

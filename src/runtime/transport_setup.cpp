@@ -160,8 +160,9 @@ std::string listenAddress(const Store& store, const config::Config& config) {
   return listen;
 }
 
-TransportSetup setUpTransports(const asio::any_io_executor& io, const std::shared_ptr<Store>& store, const TransportParams& params,
-                               const config::Config& config, const topology::HostLayout* known) {
+TransportSetup setUpTransports(const asio::any_io_executor& io, const std::shared_ptr<Store>& store,
+                               const TransportParams& params, const config::Config& config,
+                               const topology::HostLayout* known) {
   TransportSetup setup;
   if (known != nullptr) {
     setup.layout = *known;

@@ -61,7 +61,8 @@ struct TransportParams {
 std::string listenAddress(const Store& store, const config::Config& config);
 
 // `known`: the host layout, when an earlier call has exchanged it already.
-TransportSetup setUpTransports(const asio::any_io_executor& io, const std::shared_ptr<Store>& store, const TransportParams& params,
-                               const config::Config& config, const topology::HostLayout* known = nullptr);
+TransportSetup setUpTransports(const asio::any_io_executor& io, const std::shared_ptr<Store>& store,
+                               const TransportParams& params, const config::Config& config,
+                               const topology::HostLayout* known = nullptr);
 
 }  // namespace banyan::runtime

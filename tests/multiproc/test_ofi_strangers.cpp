@@ -209,8 +209,8 @@ int member(int rank, const std::string& provider) {
   params.size = 2;
   params.timeout = 30s;
   params.key = security::deriveKey("the job's own secret");  // the stranger does not have it
-  self.transport =
-      std::make_unique<ofi::OfiTransport>(self.io.get_executor(), ofi::chooseProvider({provider, true, "127.0.0.1"}), params);
+  self.transport = std::make_unique<ofi::OfiTransport>(self.io.get_executor(),
+                                                       ofi::chooseProvider({provider, true, "127.0.0.1"}), params);
   const std::string mine = self.transport->address();
   store->set(fmt::format("member/{}", rank), Store::Bytes(mine.begin(), mine.end()), 30s);
   const auto theirs = store->get(fmt::format("member/{}", 1 - rank), 30s);

@@ -157,7 +157,6 @@ TEST_CASE("createWithOwnStore: ranks that made different communicators before st
   });
 }
 
-
 // Split communicators share their parent's event loop and progress thread (docs/architecture.md,
 // "Groups over their parent's connections", step 1): each adds only its control channel's
 // thread. They close in any order: a child closed while its parent has work in flight leaves

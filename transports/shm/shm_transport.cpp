@@ -390,7 +390,8 @@ void ShmTransport::Impl::setUp(Store& store) {
   }
 }
 
-ShmTransport::ShmTransport(const asio::any_io_executor& io, std::shared_ptr<Store> store, const ShmTransportParams& params)
+ShmTransport::ShmTransport(const asio::any_io_executor& io, std::shared_ptr<Store> store,
+                           const ShmTransportParams& params)
     : impl_(std::make_unique<Impl>(io, params)) {
   impl_->setUp(*store);
 }

@@ -215,7 +215,8 @@ void TcpTransport::Impl::shutdownAll(const Status& why) {
   for (auto& message : messages) message->partDone(why);
 }
 
-TcpTransport::TcpTransport(const asio::any_io_executor& io, std::shared_ptr<Store> store, const TcpTransportParams& params)
+TcpTransport::TcpTransport(const asio::any_io_executor& io, std::shared_ptr<Store> store,
+                           const TcpTransportParams& params)
     : impl_(std::make_unique<Impl>(io, std::move(store), params)) {
   impl_->listen();
   // The accept loop starts on the progress thread, where every other socket operation runs.
