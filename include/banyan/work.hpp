@@ -38,9 +38,11 @@ class Work {
   // operations), or at once on this thread if it has ended already. Callbacks run before the
   // operation counts as ended, so once wait() returns they have all run. Callbacks of one
   // operation run in the order they were added, and operations complete in issue order, so
-  // their callbacks do too. A callback must be short and must not call a blocking operation or
-  // wait() on the same communicator (it runs where that communicator makes progress); it may
-  // start *Async operations. An exception it throws is caught and dropped.
+  // their callbacks do too. A callback must be short and must not call a blocking operation,
+  // wait() or close() on the same communicator or one of its family (those split from it or it
+  // from, and those made with it as createWithOwnStore's family: they share the event loop the
+  // callback runs on); it may start *Async operations. An exception it throws is caught and
+  // dropped.
   void then(std::function<void(const std::optional<Error>&)> callback) const;
 
  private:
