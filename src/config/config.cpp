@@ -50,8 +50,9 @@ constexpr std::array<Variable, 37> kVariables{{
      "0 never uses it. Where Yama's ptrace_scope is 1, using it lets any process of the same "
      "user read this one (PR_SET_PTRACER_ANY, process-wide); 0 leaves that setting alone."},
     {"BANYAN_SHM_COLLECTIVES", "1",
-     "1: when every rank is on one host, allreduce and allgather work directly in shared memory "
-     "(see docs/shared-memory.md); 0: they run as messages over the transport."},
+     "1: when every rank is on one host, allreduce, reduce_scatter, allgather, broadcast, alltoall, gather and "
+     "scatter work directly in shared memory (see docs/shared-memory.md); 0: they run as messages over the "
+     "transport."},
     {"BANYAN_CHECK", "1",
      "1: every collective carries a fingerprint of the call (kind, sequence number, count, type, "
      "op, root) that its peers check, so ranks in different calls fail with an error naming both; "
