@@ -31,7 +31,9 @@ excluded=(
   # The same check of the PMIx bootstrap under mpirun (its crash_after_create ranks too).
   "under mpirun the PMIx bootstrap leaves signal dispositions*"
 )
-exclusion=""
+# Hidden cases ([.name]: opt-in soaks such as 1k-4k thread-ranks) never run here: a spec made
+# only of exclusions would otherwise include them (Catch2 runs hidden cases for such a spec).
+exclusion="~[.]"
 for name in "${excluded[@]}"; do exclusion+="~\"$name\""; done
 # A Catch2 spec with the exclusions in each of its ','-separated clauses.
 withExclusions() {
