@@ -64,9 +64,8 @@ class ProgressDriver final : public Driver {
   void wakeProgressThread();
 
   // The driver lock, if nobody holds it (a blocking call that finds nobody driving starts its
-  // operation at once), or blocking (close()).
+  // operation at once).
   std::unique_lock<std::mutex> tryHold() { return std::unique_lock(driverMutex_, std::try_to_lock); }
-  std::unique_lock<std::mutex> hold() { return std::unique_lock(driverMutex_); }
   // The driver lock, taken from the progress thread if it drives (it steps aside, as for a
   // waiting caller), else waited for: a member being created or closed runs the loop alone.
   // handBack() returns it and wakes the progress thread if operations are outstanding.
