@@ -57,6 +57,34 @@ void PerPeerTransport::awake() {
   for (auto& transport : transports_) transport->awake();
 }
 
+std::unique_ptr<Transport> PerPeerTransport::openChannel(const ChannelSpec& spec,
+                                                         const asio::any_io_executor& executor) {
+  std::vector<int> route(spec.ranks.size(), -1);
+  std::vector<bool> used(transports_.size(), false);
+  for (std::size_t r = 0; r < spec.ranks.size(); ++r) {
+    const int mine = spec.ranks[r];
+    if (mine < 0 || mine >= static_cast<int>(route_.size())) {
+      fail(ErrorCode::Internal, "channel rank {} maps to rank {}, outside 0..{}", r, mine, route_.size() - 1);
+    }
+    route[r] = route_[static_cast<std::size_t>(mine)];
+    if (route[r] >= 0) used[static_cast<std::size_t>(route[r])] = true;
+  }
+  // Only the transports the channel's peers route through; the others' indices close up.
+  std::vector<std::unique_ptr<Transport>> channels;
+  std::vector<int> renumbered(transports_.size(), -1);
+  for (std::size_t i = 0; i < transports_.size(); ++i) {
+    if (!used[i]) continue;
+    auto channel = transports_[i]->openChannel(spec, executor);
+    if (!channel) return nullptr;
+    renumbered[i] = static_cast<int>(channels.size());
+    channels.push_back(std::move(channel));
+  }
+  for (auto& r : route) {
+    if (r >= 0) r = renumbered[static_cast<std::size_t>(r)];
+  }
+  return std::make_unique<PerPeerTransport>(std::move(channels), std::move(route));
+}
+
 std::string_view PerPeerTransport::transportOf(int peer) const {
   if (peer < 0 || peer >= static_cast<int>(route_.size()) || route_[static_cast<std::size_t>(peer)] < 0) return {};
   return transports_[static_cast<std::size_t>(route_[static_cast<std::size_t>(peer)])]->name();

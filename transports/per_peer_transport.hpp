@@ -24,6 +24,9 @@ class PerPeerTransport final : public Transport {
   std::size_t poll() override;
   bool prepareToSleep() override;
   void awake() override;
+  // Opens the channel on every transport of this one (null if any cannot share); the channel's
+  // rank r goes by the transport of this one's rank spec.ranks[r].
+  std::unique_ptr<Transport> openChannel(const ChannelSpec& spec, const asio::any_io_executor& executor) override;
 
   // The transport that carries messages to `peer` ("" for this rank).
   std::string_view transportOf(int peer) const;

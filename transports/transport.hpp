@@ -18,14 +18,31 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
+
+namespace asio {
+class any_io_executor;
+}
 
 namespace banyan::transport {
 
 // Runs on the progress thread once the operation has finished (buffer reusable / filled) or
 // failed. A failed Status names the peer and the cause.
 using Completion = std::function<void(const Status&)>;
+
+// Another communicator of the family (a split, a subset, a torch group) sending over this
+// transport's connections instead of opening its own (docs/architecture.md, "Groups over their
+// parent's connections").
+struct ChannelSpec {
+  // Tells the channel's messages apart on the wire: the same on every member (the communicator's
+  // agreed nonce), never 0 (the transport's own messages travel on channel 0).
+  std::uint64_t id = 0;
+  // ranks[r]: this transport's rank of the channel's rank r.
+  std::vector<int> ranks;
+};
 
 class Transport {
  public:
@@ -57,6 +74,26 @@ class Transport {
   // returns true. awake() is called when the driver runs again.
   virtual bool prepareToSleep() { return true; }
   virtual void awake() {}
+
+  // A transport for the channel `spec` over this one's connections, or null if this transport
+  // cannot share them (the caller then opens its own). The channel keeps the contract above per
+  // (peer, channel), in its own ranks:
+  // - A message may arrive before the receiver has opened its channel, or before the receive
+  //   is posted: it is kept (copied aside) and delivered then; one channel never holds up
+  //   another's messages behind it.
+  // - Its shutdown(why) ends that channel only: its queued operations fail with `why`, and each
+  //   peer's receives on the channel from this rank fail ("closed its connection"), as when a
+  //   communicator's own connection closes. A message that does not match its receive fails
+  //   that channel only. A connection that breaks fails every channel through it.
+  // - Its completions run on the progress thread as the transport's own do, and none runs once
+  //   the returned transport is destroyed; what the channel posts to the event loop goes through
+  //   `executor` (the channel communicator's, runtime/member_executor.hpp).
+  // The connections close when this transport and every channel opened on it are destroyed.
+  // A channel's openChannel opens another channel on the same connections.
+  virtual std::unique_ptr<Transport> openChannel(const ChannelSpec& /*spec*/,
+                                                 const asio::any_io_executor& /*executor*/) {
+    return nullptr;
+  }
 };
 
 }  // namespace banyan::transport
