@@ -57,8 +57,8 @@ void PerPeerTransport::awake() {
   for (auto& transport : transports_) transport->awake();
 }
 
-std::unique_ptr<Transport> PerPeerTransport::openChannel(const ChannelSpec& spec,
-                                                         const asio::any_io_executor& executor) {
+std::unique_ptr<PerPeerTransport> PerPeerTransport::openChannels(const ChannelSpec& spec,
+                                                                 const asio::any_io_executor& executor) {
   std::vector<int> route(spec.ranks.size(), -1);
   std::vector<bool> used(transports_.size(), false);
   for (std::size_t r = 0; r < spec.ranks.size(); ++r) {

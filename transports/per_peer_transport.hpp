@@ -26,7 +26,10 @@ class PerPeerTransport final : public Transport {
   void awake() override;
   // Opens the channel on every transport of this one (null if any cannot share); the channel's
   // rank r goes by the transport of this one's rank spec.ranks[r].
-  std::unique_ptr<Transport> openChannel(const ChannelSpec& spec, const asio::any_io_executor& executor) override;
+  std::unique_ptr<Transport> openChannel(const ChannelSpec& spec, const asio::any_io_executor& executor) override {
+    return openChannels(spec, executor);
+  }
+  std::unique_ptr<PerPeerTransport> openChannels(const ChannelSpec& spec, const asio::any_io_executor& executor);
 
   // The transport that carries messages to `peer` ("" for this rank).
   std::string_view transportOf(int peer) const;

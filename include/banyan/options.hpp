@@ -27,6 +27,9 @@ struct Options {
   // BANYAN_SHM_COLLECTIVES: with every rank on one host, run allreduce/allgather directly in
   // shared memory (true, default) or as messages over the transport (false).
   std::optional<bool> shmCollectives;
+  // BANYAN_SHARE_CONNECTIONS: a communicator made from another (split, subset, a torch group)
+  // sends over its family's connections (true, default) or opens its own (false).
+  std::optional<bool> shareConnections;
   // BANYAN_CHECK: peers compare a fingerprint of each collective call (kind, sequence number,
   // count, type, op, root) and fail calls that disagree, naming both (true, default).
   std::optional<bool> checkCalls;

@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 37> kVariables{{
+constexpr std::array<Variable, 38> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -53,6 +53,10 @@ constexpr std::array<Variable, 37> kVariables{{
      "1: when every rank is on one host, allreduce, reduce_scatter, allgather, broadcast, alltoall, gather and "
      "scatter work directly in shared memory (see docs/shared-memory.md); 0: they run as messages over the "
      "transport."},
+    {"BANYAN_SHARE_CONNECTIONS", "1",
+     "1: a communicator made from another (split, subset, a torch group) sends over its family's TCP connections "
+     "and shared-memory rings, each message marked with its communicator, instead of opening its own (see "
+     "docs/architecture.md, \"Groups over their parent's connections\"); 0: it opens its own."},
     {"BANYAN_CHECK", "1",
      "1: every collective carries a fingerprint of the call (kind, sequence number, count, type, "
      "op, root) that its peers check, so ranks in different calls fail with an error naming both; "
@@ -352,6 +356,12 @@ Config resolve(const Options& options) {
     config.shmCollectives = *options.shmCollectives;
   } else if (const char* v = env("BANYAN_SHM_COLLECTIVES")) {
     config.shmCollectives = parseZeroOne(v, "BANYAN_SHM_COLLECTIVES");
+  }
+
+  if (options.shareConnections) {
+    config.shareConnections = *options.shareConnections;
+  } else if (const char* v = env("BANYAN_SHARE_CONNECTIONS")) {
+    config.shareConnections = parseZeroOne(v, "BANYAN_SHARE_CONNECTIONS");
   }
 
   if (options.checkCalls) {

@@ -45,7 +45,8 @@ struct Config {
   std::size_t ofiRegistrationCache = 64;
   std::size_t crossMemoryBytes = 64 * 1024;  // 0: never
   bool shmCollectives = true;
-  bool checkCalls = true;  // BANYAN_CHECK: peers compare each call's fingerprint
+  bool shareConnections = true;  // BANYAN_SHARE_CONNECTIONS: groups use their family's connections
+  bool checkCalls = true;        // BANYAN_CHECK: peers compare each call's fingerprint
   std::size_t sliceBytes = 1024 * 1024;
   std::size_t p2pEagerBytes = 64 * 1024;  // larger point-to-point messages wait for their receive
   int socketsPerPeer = 1;

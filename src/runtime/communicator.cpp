@@ -72,9 +72,9 @@ detail::CommunicatorImpl& checked(const std::unique_ptr<detail::CommunicatorImpl
 
 Communicator Communicator::createWithOwnStore(std::shared_ptr<Store> store, int rank, int size, const Options& options,
                                               const Communicator& family) {
-  auto driver = checked(family.impl_, "createWithOwnStore (the family communicator)").family();
+  auto shared = checked(family.impl_, "createWithOwnStore (the family communicator)").family();
   return Communicator(
-      std::make_unique<detail::CommunicatorImpl>(std::move(store), rank, size, options, 0, std::move(driver)));
+      std::make_unique<detail::CommunicatorImpl>(std::move(store), rank, size, options, 0, std::move(shared)));
 }
 
 void Communicator::allreduce(const void* send, void* recv, std::size_t count, DataType type, Reduction op) {

@@ -51,13 +51,14 @@ std::shared_ptr<bootstrap::CountingStore> counted(std::shared_ptr<Store> store) 
 std::uint64_t takeCommunicatorId() { return gCommunicatorCount++; }
 
 CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options,
-                                   std::optional<std::uint64_t> givenId, std::shared_ptr<ProgressDriver> family)
+                                   std::optional<std::uint64_t> givenId, Family family)
     : options_(options),
       config_(config::resolve(options)),
       storeCount_(counted(std::move(store))),
       store_(storeCount_),
-      driver_(family ? std::move(family)
-                     : std::make_shared<ProgressDriver>(spinWindow(config_, size), ranksOutnumberCores(size))) {
+      driver_(family.driver ? std::move(family.driver)
+                            : std::make_shared<ProgressDriver>(spinWindow(config_, size), ranksOutnumberCores(size))),
+      share_(config_.shareConnections ? std::move(family.share) : runtime::ConnectionShare{}) {
   log::setLevel(config_.logLevel);
   log::setSubsystems(config_.logSubsystems);
   if (!store_) fail(ErrorCode::InvalidUsage, "Communicator::create: the store is null");
@@ -79,6 +80,10 @@ CommunicatorImpl::CommunicatorImpl(std::shared_ptr<Store> store, int rank, int s
   } catch (...) {
     if (!creating.owns_lock() && driver_->started()) creating = driver_->takeOver();
     leaveFamily();
+    p2p_.reset();
+    p2pTransport_.reset();
+    transport_.reset();
+    connections_.reset();
     if (creating.owns_lock()) driver_->handBack(std::move(creating));
     if (driver_->leave()) driver_->stop();
     throw;
@@ -101,8 +106,24 @@ void CommunicatorImpl::setUp(std::unique_lock<std::mutex>& creating) {
       rank, size, nonce, runtime::listenAddress(*store_, config_),
       resilience::LivenessSettings{config_.heartbeat, config_.heartbeatMisses}, identity_.name, identity_.number);
   if (driver_->started()) creating = driver_->takeOver();
-  auto setup = runtime::setUpTransports(
-      executor_, store_, {rank, size, nonce, id, identity_.prefix, "", key, nullptr, control_->address()}, config_);
+  // Connections of its own, unless every rank can send through its family's (decided from what
+  // all ranks publish with their host identities).
+  auto own = std::make_shared<runtime::SharedConnections>(driver_, nonce);
+  runtime::TransportParams params{rank, size, nonce, id, identity_.prefix, "", key, nullptr, control_->address()};
+  if (share_.connections) {
+    params.connectionRank = share_.rank;
+    params.connectionsId = share_.connections->id();
+  }
+  auto setup = runtime::setUpTransports(own->executor(), store_, params, config_);
+  if (setup.connectionRanks.empty()) {
+    connections_ = std::move(own);
+  } else {
+    own.reset();
+    connections_ = share_.connections;
+    connectionRanks_ = setup.connectionRanks;
+    setup.transport = connections_->collectives->openChannels({nonce, connectionRanks_}, executor_);
+    for (int r = 0; r < size; ++r) setup.sharedMemory |= r != rank && setup.transport->transportOf(r) == "shm";
+  }
   log::info(identity_.logAs(log::Subsystem::Init), "{}: rank {} of {} on {} host(s), {}; slice {} B, timeout {} ms",
             identity_.name, rank, size, setup.layout.hostCount, setup.summary, config_.sliceBytes,
             config_.timeout.count());
@@ -134,12 +155,16 @@ void CommunicatorImpl::setUp(std::unique_lock<std::mutex>& creating) {
             storeCount_->requests(), rank, creating.owns_lock() ? ", sharing its parent's event loop" : "");
 }
 
-std::shared_ptr<ProgressDriver> CommunicatorImpl::family() {
+Family CommunicatorImpl::family() {
   std::lock_guard lock(closeMutex_);
   if (closed_)
     fail(ErrorCode::InvalidUsage, "{} is closed on rank {}: no communicator can share its event loop", identity_.name,
          identity_.rank);
-  return driver_;
+  Family family{driver_, {}};
+  if (!connectionRanks_.empty()) {
+    family.share = {connections_, connectionRanks_[static_cast<std::size_t>(identity_.rank)]};
+  }
+  return family;
 }
 
 // Holding the driver lock (or before the progress thread runs): no handler of this communicator
@@ -207,7 +232,7 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
   const int rank = identity_.rank, size = identity_.size;
   const auto id = static_cast<std::uint64_t>(identity_.number);
   layout_ = std::move(setup.layout);
-  transport_ = std::move(setup.transport);
+  setUpConnections(setup, nonce, key);
   schedule_ = std::make_unique<runtime::ScheduleEngine>(
       *transport_, [this](std::function<void()> work) { asio::post(executor_, std::move(work)); }, rank, size,
       config_.sliceBytes);
@@ -224,15 +249,6 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
               "onto a schedule",
               identity_.name);
   }
-  // Point-to-point gets connections of its own (see p2p/point_to_point.hpp); TCP ones form on
-  // first use, shared-memory rings now. Its hellos carry a nonce of their own, so a connection
-  // meant for one channel can never join the other.
-  constexpr std::uint64_t kPointToPointNonce = 0x7032702d6e6f6e63ull;
-  auto channel = runtime::setUpTransports(executor_, store_,
-                                          {rank, size, nonce ^ kPointToPointNonce, id,
-                                           fmt::format("{}p2p/", identity_.prefix), "p", key, setup.liveness, ""},
-                                          config_, &layout_);
-  p2pTransport_ = std::move(channel.transport);
   p2p_ = std::make_unique<p2p::PointToPoint>(*p2pTransport_, rank, size, config_.p2pEagerBytes, identity_.name);
   driver_->addEngine(*p2p_);
   if (setup.sharedMemory && layout_.localRanks.front() == rank) {
@@ -242,6 +258,44 @@ void CommunicatorImpl::setUpEngines(runtime::TransportSetup& setup, std::uint64_
     // peer that is replacing a stale segment under one of our names.
     transport::shm::removeStale("/banyan-");
   }
+}
+
+void CommunicatorImpl::setUpConnections(runtime::TransportSetup& setup, std::uint64_t nonce,
+                                        const std::optional<security::JobKey>& key) {
+  const int rank = identity_.rank, size = identity_.size;
+  if (!connectionRanks_.empty()) {
+    transport_ = std::move(setup.transport);
+    p2pTransport_ = connections_->pointToPoint->openChannels({nonce, connectionRanks_}, executor_);
+    return;
+  }
+  // Point-to-point gets connections of its own (see p2p/point_to_point.hpp); TCP ones form on
+  // first use, shared-memory rings now. Its hellos carry a nonce of their own, so a connection
+  // meant for one channel can never join the other.
+  constexpr std::uint64_t kPointToPointNonce = 0x7032702d6e6f6e63ull;
+  auto pointToPoint =
+      runtime::setUpTransports(connections_->executor(), store_,
+                               {rank, size, nonce ^ kPointToPointNonce, static_cast<std::uint64_t>(identity_.number),
+                                fmt::format("{}p2p/", identity_.prefix), "p", key, setup.liveness, ""},
+                               config_, &layout_);
+  if (config_.shareConnections) {
+    // This communicator's own messages go on a channel too, so that the connections can outlive
+    // it for the communicators made from it (and nothing of theirs runs on its executor).
+    std::vector<int> ranks(static_cast<std::size_t>(size));
+    for (int r = 0; r < size; ++r) ranks[static_cast<std::size_t>(r)] = r;
+    auto collectives = setup.transport->openChannels({nonce, ranks}, executor_);
+    auto points = pointToPoint.transport->openChannels({nonce, ranks}, executor_);
+    if (collectives && points) {
+      connections_->collectives = std::move(setup.transport);
+      connections_->pointToPoint = std::move(pointToPoint.transport);
+      transport_ = std::move(collectives);
+      p2pTransport_ = std::move(points);
+      connectionRanks_ = std::move(ranks);
+      return;
+    }
+  }
+  // A transport that cannot carry channels (ofi): this communicator's own, never shared.
+  transport_ = std::move(setup.transport);
+  p2pTransport_ = std::move(pointToPoint.transport);
 }
 
 void CommunicatorImpl::setUpObservers() {
@@ -308,6 +362,12 @@ void CommunicatorImpl::close() {
     auto driving = driver_->takeOver();
     driver_->io().poll();
     leaveFamily();
+    // The connections may be the family's, in use by its other members on the progress thread:
+    // this member's channels end (and the connections close, if it was their last) under the lock.
+    p2p_.reset();
+    p2pTransport_.reset();
+    transport_.reset();
+    connections_.reset();
     driver_->handBack(std::move(driving));
   }
   if (driver_->leave()) driver_->stop();
@@ -317,9 +377,6 @@ void CommunicatorImpl::close() {
     tracer_.reset();  // writes the trace's closing "]"
   }
   shm_.reset();
-  p2p_.reset();
-  p2pTransport_.reset();
-  transport_.reset();
 }
 
 }  // namespace banyan::detail

@@ -25,6 +25,7 @@
 #include "runtime/operation_runner.hpp"
 #include "runtime/progress_driver.hpp"
 #include "runtime/schedule_engine.hpp"
+#include "runtime/shared_connections.hpp"
 #include "runtime/transport_setup.hpp"
 #include "tuning/selector.hpp"
 
@@ -44,14 +45,21 @@ namespace banyan::detail {
 // share (as with MPI_Comm_dup), so their store keys never collide. Returns the next number.
 std::uint64_t takeCommunicatorId();
 
+// What a communicator made from another shares with it: the event loop and progress thread
+// (progress_driver.hpp), and the connections (runtime/shared_connections.hpp) where they can carry
+// its messages.
+struct Family {
+  std::shared_ptr<ProgressDriver> driver;  // null: a driver of its own
+  runtime::ConnectionShare share;
+};
+
 class CommunicatorImpl final {
  public:
   // `id` numbers the communicator in this process (store keys, segment names); by default the
   // next number. Every rank must number its communicators alike (see takeCommunicatorId).
-  // `family`: the driver of the communicator this one is split from, whose event loop and
-  // progress thread it shares (progress_driver.hpp); null: a driver of its own.
+  // `family`: what the communicator this one is made from shares with it (none: its own).
   CommunicatorImpl(std::shared_ptr<Store> store, int rank, int size, const Options& options,
-                   std::optional<std::uint64_t> id = std::nullopt, std::shared_ptr<ProgressDriver> family = nullptr);
+                   std::optional<std::uint64_t> id = std::nullopt, Family family = {});
   ~CommunicatorImpl();
 
   int rank() const { return identity_.rank; }
@@ -67,8 +75,8 @@ class CommunicatorImpl final {
   }
   // Numbers this communicator's split() calls, which every rank makes in the same order.
   std::uint64_t nextSplit() { return splits_++; }
-  // The driver its split communicators share; InvalidUsage once this one is closed.
-  std::shared_ptr<ProgressDriver> family();
+  // What communicators made from this one share with it; InvalidUsage once it is closed.
+  Family family();
 
   // Checks the call (throws InvalidUsage) and queues it; returns its Work. `blocking`: the
   // caller waits at once, and will drive progress itself.
@@ -93,6 +101,10 @@ class CommunicatorImpl final {
   // Throws the loss behind a failed set-up, if the control channel knows of one.
   void throwLossBehind(const Error& failed);
   void setUpEngines(runtime::TransportSetup& setup, std::uint64_t nonce, const std::optional<security::JobKey>& key);
+  // The point-to-point transport, and whether this communicator's connections can be shared
+  // (then both transports become channels of connections_).
+  void setUpConnections(runtime::TransportSetup& setup, std::uint64_t nonce,
+                        const std::optional<security::JobKey>& key);
   void setUpObservers();
   void setUpSelector(const runtime::TransportSetup& setup);
   void logAlgorithmTable() const;
@@ -108,8 +120,13 @@ class CommunicatorImpl final {
   asio::any_io_executor executor_;          // the driver's event loop, through member_
   bool closed_ = false;                     // under closeMutex_
   topology::HostLayout layout_;
-  std::unique_ptr<transport::Transport> transport_;     // the collectives' connections
-  std::unique_ptr<transport::Transport> p2pTransport_;  // point-to-point's own (see p2p/)
+  runtime::ConnectionShare share_;  // given by the communicator this one is made from
+  // The family's connections (this one's own, or those it shares); declared before the
+  // transports, which may be channels of them.
+  std::shared_ptr<runtime::SharedConnections> connections_;
+  std::vector<int> connectionRanks_;                           // by rank, the rank in connections_; empty: not shared
+  std::unique_ptr<transport::PerPeerTransport> transport_;     // the collectives' connections
+  std::unique_ptr<transport::PerPeerTransport> p2pTransport_;  // point-to-point's own (see p2p/)
   std::unique_ptr<runtime::ScheduleEngine> schedule_;
   std::unique_ptr<intrahost::ShmCollectives> shm_;  // when every rank is on this host; else null
   std::unique_ptr<p2p::PointToPoint> p2p_;

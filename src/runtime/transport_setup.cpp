@@ -18,7 +18,42 @@ namespace {
 struct HostExchange {
   topology::HostLayout layout;
   std::vector<std::string> controlAddresses;  // by rank
+  std::vector<int> connectionRanks;           // by rank; empty unless every rank shares the same connections
 };
+
+// The last line of a published entry, taken off it.
+std::string takeLastLine(std::string& entry, int rank) {
+  const auto last = entry.rfind('\n');
+  if (last == std::string::npos || last == 0) {
+    fail(ErrorCode::Remote, "the store holds a malformed host identity of rank {}: it runs another version of banyan?",
+         rank);
+  }
+  std::string line = entry.substr(last + 1);
+  entry.resize(last);
+  return line;
+}
+
+// "<connections id>/<rank there>", or "-" for a rank that does not share (transport.hpp, openChannel).
+std::string shareText(const TransportParams& params) {
+  return params.connectionRank >= 0 ? fmt::format("{:x}/{}", params.connectionsId, params.connectionRank) : "-";
+}
+
+// The ranks of the connections every member shares, or empty if any member shares none or others.
+std::vector<int> sharedRanks(const std::vector<std::string>& shares, const std::string& mine) {
+  std::vector<int> ranks;
+  const auto slash = mine.find('/');
+  if (slash == std::string::npos) return ranks;
+  const std::string id = mine.substr(0, slash + 1);
+  for (const auto& share : shares) {
+    int rank = -1;
+    if (share.compare(0, id.size(), id) != 0 ||
+        std::from_chars(share.data() + id.size(), share.data() + share.size(), rank).ec != std::errc() || rank < 0) {
+      return {};
+    }
+    ranks.push_back(rank);
+  }
+  return ranks;
+}
 
 // Every rank's "<host identity>\n<pid>\n<control address>", by rank, in O(1) store requests per
 // rank: each rank but 0 sets its own key, rank 0 reads them all and publishes them as one
@@ -80,11 +115,13 @@ std::vector<std::string> gatherPublished(Store& store, const TransportParams& pa
 }
 
 HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chrono::milliseconds timeout) {
-  // "<host identity>\n<pid>\n<control address>": the pid lets peers on the same host watch this
-  // process's exit; the control address is where its control channel listens (resilience/).
+  // "<host identity>\n<pid>\n<control address>\n<share>": the pid lets peers on the same host
+  // watch this process's exit; the control address is where its control channel listens
+  // (resilience/); the share names the family connections this rank would send through.
   const std::string identity = bootstrap::hostIdentity();
+  const std::string share = shareText(params);
   const std::string published =
-      fmt::format("{}\n{}\n{}", identity, static_cast<long>(::getpid()), params.controlAddress);
+      fmt::format("{}\n{}\n{}\n{}", identity, static_cast<long>(::getpid()), params.controlAddress, share);
   const auto all = gatherPublished(store, params, published, timeout);
   HostExchange exchange;
   topology::HostLayout& layout = exchange.layout;
@@ -94,24 +131,20 @@ HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chr
   exchange.controlAddresses.resize(static_cast<std::size_t>(params.size));
   layout.pidOfRank[static_cast<std::size_t>(params.rank)] = static_cast<int>(::getpid());
   exchange.controlAddresses[static_cast<std::size_t>(params.rank)] = params.controlAddress;
+  std::vector<std::string> shares(static_cast<std::size_t>(params.size), share);
   for (int rank = 0; rank < params.size; ++rank) {
     std::string theirs = identity;
     if (rank != params.rank) {
       theirs = all[static_cast<std::size_t>(rank)];
-      const auto last = theirs.rfind('\n');
-      const auto pidLine = last == std::string::npos || last == 0 ? std::string::npos : theirs.rfind('\n', last - 1);
-      if (pidLine == std::string::npos) {
-        fail(ErrorCode::Remote,
-             "the store holds a malformed host identity of rank {}: it runs another version of banyan?", rank);
-      }
-      layout.pidOfRank[static_cast<std::size_t>(rank)] = std::atoi(theirs.c_str() + pidLine + 1);
-      exchange.controlAddresses[static_cast<std::size_t>(rank)] = theirs.substr(last + 1);
-      theirs.resize(pidLine);
+      shares[static_cast<std::size_t>(rank)] = takeLastLine(theirs, rank);
+      exchange.controlAddresses[static_cast<std::size_t>(rank)] = takeLastLine(theirs, rank);
+      layout.pidOfRank[static_cast<std::size_t>(rank)] = std::atoi(takeLastLine(theirs, rank).c_str());
     }
     auto [it, added] = hostIndex.emplace(theirs, static_cast<int>(hostIndex.size()));
     layout.hostOfRank[static_cast<std::size_t>(rank)] = it->second;
   }
   layout.hostCount = static_cast<int>(hostIndex.size());
+  exchange.connectionRanks = sharedRanks(shares, share);
   const int mine = layout.hostOfRank[static_cast<std::size_t>(params.rank)];
   for (int rank = 0; rank < params.size; ++rank) {
     if (layout.hostOfRank[static_cast<std::size_t>(rank)] == mine) layout.localRanks.push_back(rank);
@@ -170,10 +203,26 @@ TransportSetup setUpTransports(const asio::any_io_executor& io, const std::share
     auto exchange = exchangeHosts(*store, params, config.timeout);
     setup.layout = std::move(exchange.layout);
     setup.controlAddresses = std::move(exchange.controlAddresses);
+    setup.connectionRanks = std::move(exchange.connectionRanks);
   } else {
     setup.layout.hostOfRank = {0};
     setup.layout.localRanks = {params.rank};
     setup.controlAddresses = {params.controlAddress};
+    if (params.connectionRank >= 0) setup.connectionRanks = {params.connectionRank};
+  }
+  if (!setup.connectionRanks.empty()) {
+    // Every member sends through its family's connections: nothing to open, and every member
+    // knows it from the same published entries. Its peers on this host are watched as the
+    // transports would (their exits tell a death from a close).
+    setup.liveness = params.liveness ? params.liveness : std::make_shared<transport::PeerLiveness>(params.size);
+    const int mine = setup.layout.hostOfRank[static_cast<std::size_t>(params.rank)];
+    for (int rank = 0; rank < params.size; ++rank) {
+      if (rank != params.rank && setup.layout.hostOfRank[static_cast<std::size_t>(rank)] == mine) {
+        setup.liveness->watch(rank, setup.layout.pidOfRank[static_cast<std::size_t>(rank)]);
+      }
+    }
+    setup.summary = "over its family's connections";
+    return setup;
   }
   const transport::SetUpContext context = contextFor(io, store, params, config, setup.layout);
   std::vector<int> unrouted;

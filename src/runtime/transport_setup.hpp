@@ -37,6 +37,9 @@ struct TransportSetup {
   // Every rank's control channel address (resilience/control_plane.hpp), by rank; empty when
   // the layout was known already (`known` below).
   std::vector<std::string> controlAddresses;
+  // Set when every rank shares its family's connections (TransportParams::connectionRank): each
+  // rank's rank there, and `transport` is null (the caller opens its channel).
+  std::vector<int> connectionRanks;
 };
 
 struct TransportParams {
@@ -54,6 +57,11 @@ struct TransportParams {
   std::shared_ptr<transport::PeerLiveness> liveness;
   // This rank's control channel address, published with its host identity.
   std::string controlAddress;
+  // This rank's rank in the family connections it could send through (identified by
+  // connectionsId), published with its host identity; -1: none. When every rank names the same
+  // ones, no transport is opened (TransportSetup::connectionRanks).
+  int connectionRank = -1;
+  std::uint64_t connectionsId = 0;
 };
 
 // The address this rank's sockets listen on: BANYAN_SOCKET_ADDR, else the interface it reaches

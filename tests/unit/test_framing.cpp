@@ -6,11 +6,13 @@ using namespace banyan;
 using namespace banyan::transport::tcp;
 
 TEST_CASE("frame headers round-trip and reject garbage", "[framing]") {
-  FrameHeader header{0x1234567890abcdefULL, 1ULL << 40};
+  FrameHeader header{0x1234567890abcdefULL, 1ULL << 40, 0xfedcba9876543210ULL};
   FrameHeader decoded;
   REQUIRE(decodeFrameHeader(encodeFrameHeader(header), decoded).isOk());
   CHECK(decoded.tag == header.tag);
   CHECK(decoded.length == header.length);
+  CHECK(decoded.channel == header.channel);
+  CHECK(decoded.flags == 0);
 
   auto bytes = encodeFrameHeader(header);
   bytes[0] ^= 0xff;
@@ -25,8 +27,14 @@ TEST_CASE("frame headers round-trip and reject garbage", "[framing]") {
   CHECK_THAT(status.message(), Catch::Contains("bound"));
 
   bytes = encodeFrameHeader(header);
-  bytes[5] = 1;  // reserved bits must be zero
+  bytes[5] = 1;  // unknown flag bits must be zero
   CHECK_FALSE(decodeFrameHeader(bytes, decoded).isOk());
+
+  // A channel-closed frame carries no payload.
+  REQUIRE(decodeFrameHeader(encodeFrameHeader({0, 0, 9, kFrameChannelClosed}), decoded).isOk());
+  CHECK(decoded.flags == kFrameChannelClosed);
+  CHECK(decoded.channel == 9);
+  CHECK_FALSE(decodeFrameHeader(encodeFrameHeader({0, 8, 9, kFrameChannelClosed}), decoded).isOk());
 }
 
 TEST_CASE("hellos round-trip and name a wrong version", "[framing]") {

@@ -189,8 +189,8 @@ void TcpTransport::Impl::adopt(int peerRank, std::uint32_t index, std::unique_pt
   Connection& connection = peers[peerRank].connections[index];
   connection.socket = std::move(socket);
   log::trace(log::Where{log::Subsystem::Transport, params.rank}, "tcp: connection {} with {} up", index, who(peerRank));
-  pumpSends(peerRank, connection);
-  pumpRecvs(peerRank, connection);
+  pumpSends(peerRank, index);
+  pumpRecvs(peerRank, index);
 }
 
 void TcpTransport::Impl::closeSockets() {

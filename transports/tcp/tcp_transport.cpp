@@ -1,22 +1,48 @@
-// The TCP transport's messages: per-connection send and receive queues, frames written and
-// read straight from and into the caller's buffers, and what happens when a peer fails.
+// The TCP transport's messages: per-connection send queues, per-channel receive queues, frames
+// written straight from the caller's buffers and read into them (or aside, for a receive not
+// posted yet), and what happens when a peer fails.
 
 #include "transports/tcp/tcp_transport_impl.hpp"
 
 namespace banyan::transport::tcp {
 
-void TcpTransport::Impl::post(int peerRank, std::uint64_t tag, std::uint8_t* data, std::size_t bytes, Completion done,
-                              bool isSend) {
-  if (shutDown) {
-    asio::post(io, [done = std::move(done), status = failure] { done(status); });
-    return;
+ChannelPeer& TcpTransport::Impl::channelPeer(Channel& channel, int peerRank) {
+  ChannelPeer& peer = channel.peers[peerRank];
+  if (peer.recvs.empty()) {
+    peer.recvs.resize(static_cast<std::size_t>(params.socketsPerPeer));
+    peer.arrived.resize(static_cast<std::size_t>(params.socketsPerPeer));
+    peer.closedOn.resize(static_cast<std::size_t>(params.socketsPerPeer));
   }
-  Peer& peer = peers[peerRank];
-  const std::uint64_t sequence = isSend ? peer.sendCount++ : peer.recvCount++;
+  return peer;
+}
+
+void TcpTransport::Impl::completeLater(std::uint64_t channelId, std::shared_ptr<Message> message, Status status) {
+  const auto it = channels.find(channelId);
+  if (it == channels.end() || !it->second.executor) return;
+  asio::post(*it->second.executor,
+             [message = std::move(message), status = std::move(status)] { message->partDone(status); });
+}
+
+void TcpTransport::Impl::post(std::uint64_t channelId, int peerRank, std::uint64_t tag, std::uint8_t* data,
+                              std::size_t bytes, Completion done, bool isSend) {
+  Channel& channel = channels[channelId];
   auto message = std::make_shared<Message>();
   message->done = std::move(done);
-
+  message->partsLeft = 1;
+  if (channel.shutDown) {
+    completeLater(channelId, std::move(message), channel.failure);
+    return;
+  }
+  ChannelPeer& peer = channelPeer(channel, peerRank);
+  const std::uint64_t sequence = isSend ? peer.sendCount++ : peer.recvCount++;
   const auto connectionCount = static_cast<std::size_t>(params.socketsPerPeer);
+  const auto enqueue = [&](std::size_t index, Part part) {
+    if (isSend) {
+      enqueueSend(peerRank, index, std::move(part));
+    } else {
+      enqueueRecv(channelId, peerRank, index, std::move(part));
+    }
+  };
   if (bytes >= kStripeBytes && connectionCount > 1) {
     // Cut into equal parts (the last takes the remainder), one per connection.
     message->partsLeft = connectionCount;
@@ -24,15 +50,15 @@ void TcpTransport::Impl::post(int peerRank, std::uint64_t tag, std::uint8_t* dat
     for (std::size_t i = 0; i < connectionCount; ++i) {
       const std::size_t offset = i * partBytes;
       const std::size_t length = (i + 1 == connectionCount) ? bytes - offset : partBytes;
-      enqueue(peerRank, i, Part{tag, data + offset, length, message}, isSend);
+      enqueue(i, Part{channelId, tag, data + offset, length, message});
     }
   } else {
-    message->partsLeft = 1;
-    enqueue(peerRank, sequence % connectionCount, Part{tag, data, bytes, message}, isSend);
+    enqueue(sequence % connectionCount, Part{channelId, tag, data, bytes, message});
   }
 
-  if (!peer.contacted) {
-    peer.contacted = true;
+  Peer& contact = peers[peerRank];
+  if (!contact.contacted) {
+    contact.contacted = true;
     // From the event loop, not inside this call: the first contact can fail at once (no address
     // in the store, a store that died with rank 0), and that completes the queued message, which
     // transport.hpp promises never to do inside the posting call (the executor's loop over its
@@ -49,95 +75,207 @@ void TcpTransport::Impl::post(int peerRank, std::uint64_t tag, std::uint8_t* dat
   }
 }
 
-void TcpTransport::Impl::enqueue(int peerRank, std::size_t index, Part part, bool isSend) {
-  Connection& connection = peers[peerRank].connections[index];
-  if (isSend) {
-    connection.sends.push_back(std::move(part));
-    pumpSends(peerRank, connection);
-  } else {
-    connection.recvs.push_back(std::move(part));
-    pumpRecvs(peerRank, connection);
-  }
+void TcpTransport::Impl::enqueueSend(int peerRank, std::size_t index, Part part) {
+  peers[peerRank].connections[index].sends.push_back(std::move(part));
+  pumpSends(peerRank, index);
 }
 
-void TcpTransport::Impl::pumpSends(int peerRank, Connection& connection) {
+void TcpTransport::Impl::enqueueRecv(std::uint64_t channelId, int peerRank, std::size_t index, Part part) {
+  ChannelPeer& peer = channelPeer(channels[channelId], peerRank);
+  auto& arrived = peer.arrived[index];
+  if (!arrived.empty()) {
+    // It came before this receive: check it as a frame read now would be, and copy it in.
+    Arrived early = std::move(arrived.front());
+    arrived.pop_front();
+    const FrameHeader header{early.tag, early.payload.size(), channelId};
+    Status status = mismatch(peerRank, header, part);
+    if (status.isOk() && part.bytes != 0) std::memcpy(part.data, early.payload.data(), part.bytes);
+    completeLater(channelId, std::move(part.message), std::move(status));
+    return;
+  }
+  if (peer.closedOn[index]) {
+    completeLater(
+        channelId, std::move(part.message),
+        Status::make(ErrorCode::Remote, "{} closed its connection (shut its communicator down)", who(peerRank))
+            .withLostPeer(peerRank));
+    return;
+  }
+  peer.recvs[index].push_back(std::move(part));
+  ++peers[peerRank].connections[index].wanted;
+  pumpRecvs(peerRank, index);
+}
+
+void TcpTransport::Impl::pumpSends(int peerRank, std::size_t index) {
+  Connection& connection = peers[peerRank].connections[index];
   if (connection.writing || connection.sends.empty() || !connection.socket) return;
   connection.writing = true;
-  const Part& part = connection.sends.front();
-  connection.txHeader = encodeFrameHeader({part.tag, part.bytes});
+  connection.txPart = std::move(connection.sends.front());
+  connection.sends.pop_front();
+  const Part& part = connection.txPart;
+  connection.txHeader = encodeFrameHeader({part.tag, part.bytes, part.channel, part.flags});
   const std::array<asio::const_buffer, 2> buffers{asio::buffer(connection.txHeader),
                                                   asio::buffer(part.data, part.bytes)};
   asio::async_write(*connection.socket, buffers, TransferAllUncapped{kFrameHeaderSize + part.bytes},
-                    [this, peerRank, &connection](const asio::error_code& ec, std::size_t) {
+                    [this, peerRank, index](const asio::error_code& ec, std::size_t) {
                       if (shutDown) return;
-                      connection.writing = false;
+                      Connection& done = peers[peerRank].connections[index];
+                      done.writing = false;
                       if (ec) {
                         failPeer(peerRank, ioError(peerRank, ec, "sending to"));
                         return;
                       }
-                      Part done = std::move(connection.sends.front());
-                      connection.sends.pop_front();
-                      pumpSends(peerRank, connection);
-                      done.message->partDone(Status::ok());
+                      auto message = std::move(done.txPart.message);
+                      done.txPart = Part{};
+                      pumpSends(peerRank, index);
+                      if (message) message->partDone(Status::ok());
                     });
 }
 
-// Reads the next frame straight into the posted receive: header and payload in one read
-// (one system call for a small message). The completion condition looks at the header as
-// soon as it has arrived and stops the read if the frame is not the one expected, so a
-// shorter or different message is reported, never waited for.
-void TcpTransport::Impl::pumpRecvs(int peerRank, Connection& connection) {
-  if (connection.reading || connection.recvs.empty() || !connection.socket) return;
+void TcpTransport::Impl::pumpRecvs(int peerRank, std::size_t index) {
+  Connection& connection = peers[peerRank].connections[index];
+  if (connection.reading || connection.wanted == 0 || !connection.socket) return;
   connection.reading = true;
-  connection.rxChecked = false;
-  connection.rxStatus = Status::ok();
-  const Part& part = connection.recvs.front();
-  const std::array<asio::mutable_buffer, 2> buffers{asio::buffer(connection.rxHeader),
-                                                    asio::buffer(part.data, part.bytes)};
-  const std::size_t total = kFrameHeaderSize + part.bytes;
-  auto checkHeader = [this, peerRank, &connection, total](const asio::error_code& ec, std::size_t done) -> std::size_t {
-    if (ec) return 0;
-    if (!connection.rxChecked && done >= kFrameHeaderSize) {
-      connection.rxChecked = true;
-      connection.rxStatus = checkFrame(peerRank, connection);
-      if (!connection.rxStatus.isOk()) return 0;
-    }
-    return total - done;
-  };
-  asio::async_read(*connection.socket, buffers, checkHeader,
-                   [this, peerRank, &connection](const asio::error_code& ec, std::size_t) {
+  asio::async_read(*connection.socket, asio::buffer(connection.rxHeader),
+                   [this, peerRank, index](const asio::error_code& ec, std::size_t) {
                      if (shutDown) return;
-                     connection.reading = false;
                      if (ec) {
+                       peers[peerRank].connections[index].reading = false;
                        failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
                        return;
                      }
-                     // Asio skips the completion condition when one read fills every
-                     // buffer (the usual case for small messages): check here as well.
-                     if (!connection.rxChecked) connection.rxStatus = checkFrame(peerRank, connection);
-                     if (!connection.rxStatus.isOk()) {
-                       failPeer(peerRank, connection.rxStatus);
-                       return;
-                     }
-                     Part done = std::move(connection.recvs.front());
-                     connection.recvs.pop_front();
-                     pumpRecvs(peerRank, connection);
-                     done.message->partDone(Status::ok());
+                     onFrame(peerRank, index);
                    });
 }
 
-Status TcpTransport::Impl::checkFrame(int peerRank, const Connection& connection) const {
-  FrameHeader header;
-  Status status = decodeFrameHeader(connection.rxHeader, header);
-  const Part& part = connection.recvs.front();
-  if (status.isOk() && (header.tag != part.tag || header.length != part.bytes)) {
-    status = Status::make(ErrorCode::Remote,
-                          "message from {} does not match: it is tag {:#x} with {} bytes, rank {} expected tag "
-                          "{:#x} with {} bytes (did the ranks call different operations?)",
-                          who(peerRank), header.tag, header.length, params.rank, part.tag, part.bytes)
-                 .withMismatch(peerRank, header.tag);
+// A frame's header is in: decide where its payload goes.
+void TcpTransport::Impl::onFrame(int peerRank, std::size_t index) {
+  Connection& connection = peers[peerRank].connections[index];
+  FrameHeader& header = connection.rxFrame;
+  if (Status status = decodeFrameHeader(connection.rxHeader, header); !status.isOk()) {
+    connection.reading = false;
+    failPeer(peerRank, Status::make(ErrorCode::Remote, "from {}: {}", who(peerRank), status.message()));
+    return;
   }
-  return status;
+  if ((header.flags & kFrameChannelClosed) != 0) {
+    channelClosedByPeer(header.channel, peerRank, index);
+    frameDone(peerRank, index);
+    return;
+  }
+  if (closedChannels.contains(header.channel)) {
+    skipPayload(peerRank, index, header.length);
+    return;
+  }
+  Channel& channel = channels[header.channel];
+  if (channel.shutDown) {
+    skipPayload(peerRank, index, header.length);
+    return;
+  }
+  ChannelPeer& peer = channelPeer(channel, peerRank);
+  auto& posted = peer.recvs[index];
+  if (posted.empty()) {
+    // Nobody waits for it yet (its receive, or its whole channel, comes later): read it aside.
+    connection.rxArrived = std::make_unique<Arrived>(Arrived{header.tag, {}});
+    try {
+      connection.rxArrived->payload.resize(header.length);
+    } catch (const std::bad_alloc&) {
+      connection.reading = false;
+      failPeer(peerRank, Status::make(ErrorCode::System, "no memory to keep a {}-byte message from {}", header.length,
+                                      who(peerRank)));
+      return;
+    }
+    readPayload(peerRank, index, connection.rxArrived->payload.data(), header.length);
+    return;
+  }
+  connection.rxPart = std::move(posted.front());
+  posted.pop_front();
+  --connection.wanted;
+  if (Status status = mismatch(peerRank, header, connection.rxPart); !status.isOk()) {
+    // The stream keeps its place (the payload is skipped); only this channel's receive fails,
+    // and its communicator ends the channel.
+    auto message = std::move(connection.rxPart.message);
+    connection.rxPart = Part{};
+    if (message) message->partDone(status);
+    skipPayload(peerRank, index, header.length);
+    return;
+  }
+  readPayload(peerRank, index, connection.rxPart.data, header.length);
+}
+
+void TcpTransport::Impl::readPayload(int peerRank, std::size_t index, std::uint8_t* data, std::size_t bytes) {
+  Connection& connection = peers[peerRank].connections[index];
+  if (bytes == 0) {
+    frameDone(peerRank, index);
+    return;
+  }
+  asio::async_read(*connection.socket, asio::buffer(data, bytes), TransferAllUncapped{bytes},
+                   [this, peerRank, index](const asio::error_code& ec, std::size_t) {
+                     if (shutDown) return;
+                     if (ec) {
+                       peers[peerRank].connections[index].reading = false;
+                       failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
+                       return;
+                     }
+                     frameDone(peerRank, index);
+                   });
+}
+
+void TcpTransport::Impl::skipPayload(int peerRank, std::size_t index, std::uint64_t left) {
+  if (left == 0) {
+    frameDone(peerRank, index);
+    return;
+  }
+  if (discard.empty()) discard.resize(64 * 1024);
+  const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(left, discard.size()));
+  Connection& connection = peers[peerRank].connections[index];
+  asio::async_read(*connection.socket, asio::buffer(discard.data(), chunk), TransferAllUncapped{chunk},
+                   [this, peerRank, index, left, chunk](const asio::error_code& ec, std::size_t) {
+                     if (shutDown) return;
+                     if (ec) {
+                       peers[peerRank].connections[index].reading = false;
+                       failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
+                       return;
+                     }
+                     skipPayload(peerRank, index, left - chunk);
+                   });
+}
+
+// The frame is read whole: hand it to its receive (or keep it), then read the next one.
+void TcpTransport::Impl::frameDone(int peerRank, std::size_t index) {
+  Connection& connection = peers[peerRank].connections[index];
+  connection.reading = false;
+  std::shared_ptr<Message> message = std::move(connection.rxPart.message);
+  connection.rxPart = Part{};
+  Status status;
+  if (connection.rxArrived) {
+    const std::uint64_t channelId = connection.rxFrame.channel;
+    auto early = std::move(connection.rxArrived);
+    const auto it = channels.find(channelId);
+    if (it != channels.end() && !it->second.shutDown) {
+      ChannelPeer& peer = channelPeer(it->second, peerRank);
+      if (peer.recvs[index].empty()) {
+        peer.arrived[index].push_back(std::move(*early));
+      } else {
+        // Its receive was posted while it was being read aside.
+        Part part = std::move(peer.recvs[index].front());
+        peer.recvs[index].pop_front();
+        --connection.wanted;
+        status = mismatch(peerRank, connection.rxFrame, part);
+        if (status.isOk() && part.bytes != 0) std::memcpy(part.data, early->payload.data(), part.bytes);
+        message = std::move(part.message);
+      }
+    }
+  }
+  pumpRecvs(peerRank, index);
+  if (message) message->partDone(status);
+}
+
+Status TcpTransport::Impl::mismatch(int peerRank, const FrameHeader& header, const Part& part) const {
+  if (header.tag == part.tag && header.length == part.bytes) return Status::ok();
+  return Status::make(ErrorCode::Remote,
+                      "message from {} does not match: it is tag {:#x} with {} bytes, rank {} expected tag "
+                      "{:#x} with {} bytes (did the ranks call different operations?)",
+                      who(peerRank), header.tag, header.length, params.rank, part.tag, part.bytes)
+      .withMismatch(peerRank, header.tag);
 }
 
 // A peer that went away shows as EOF or a reset when reading, a broken pipe when writing:
@@ -173,78 +311,33 @@ bool TcpTransport::Impl::peerExited(int peerRank) {
   return liveness->exited(peerRank, waited ? std::chrono::milliseconds(0) : kExitWait);
 }
 
-void TcpTransport::watchPeerProcess(int peer, int pid) {
-  // Called during setup, before any connection exists to break.
-  impl_->liveness->watch(peer, pid);
-}
-
-// Fails every queued part of one peer. The executor reacts by shutting the whole transport
-// down, since a communicator whose streams lost their place cannot go on.
-
 void TcpTransport::Impl::failPeer(int peerRank, const Status& status) {
   std::vector<std::shared_ptr<Message>> messages;
+  for (auto& [id, channel] : channels) {
+    const auto it = channel.peers.find(peerRank);
+    if (it == channel.peers.end()) continue;
+    for (auto& queue : it->second.recvs) {
+      for (auto& part : queue) messages.push_back(std::move(part.message));
+      queue.clear();
+    }
+  }
   for (auto& connection : peers[peerRank].connections) {
-    for (auto& part : connection.sends) messages.push_back(part.message);
-    for (auto& part : connection.recvs) messages.push_back(part.message);
+    for (auto& part : connection.sends) messages.push_back(std::move(part.message));
     connection.sends.clear();
-    connection.recvs.clear();
+    messages.push_back(std::move(connection.txPart.message));
+    messages.push_back(std::move(connection.rxPart.message));
+    connection.txPart = connection.rxPart = Part{};
+    connection.rxArrived.reset();
+    connection.wanted = 0;
     if (connection.socket) {
       asio::error_code ignored;
       connection.socket->close(ignored);
     }
     connection.writing = connection.reading = false;
   }
-  for (auto& message : messages) message->partDone(status);
-}
-
-void TcpTransport::Impl::shutdownAll(const Status& why) {
-  if (shutDown) return;
-  // Fail queued work first (callbacks may post more, which now fails at once via `failure`).
-  failure = why;
-  std::vector<std::shared_ptr<Message>> messages;
-  for (auto& peer : peers) {
-    for (auto& connection : peer.connections) {
-      for (auto& part : connection.sends) messages.push_back(part.message);
-      for (auto& part : connection.recvs) messages.push_back(part.message);
-      connection.sends.clear();
-      connection.recvs.clear();
-    }
+  for (auto& message : messages) {
+    if (message) message->partDone(status);
   }
-  shutDown = true;
-  closeSockets();
-  for (auto& message : messages) message->partDone(why);
 }
-
-TcpTransport::TcpTransport(const asio::any_io_executor& io, std::shared_ptr<Store> store,
-                           const TcpTransportParams& params)
-    : impl_(std::make_unique<Impl>(io, std::move(store), params)) {
-  impl_->listen();
-  // The accept loop starts on the progress thread, where every other socket operation runs.
-  asio::post(io, [impl = impl_.get()] {
-    if (!impl->shutDown) impl->startAccepting();
-  });
-}
-
-TcpTransport::~TcpTransport() {
-  impl_->shutDown = true;
-  impl_->closeSockets();
-}
-
-void TcpTransport::send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
-  impl_->post(peer, tag, static_cast<std::uint8_t*>(const_cast<void*>(data)), bytes, std::move(done), true);
-}
-
-void TcpTransport::recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
-  impl_->post(peer, tag, static_cast<std::uint8_t*>(data), bytes, std::move(done), false);
-}
-
-void TcpTransport::shutdown(const Status& why) { impl_->shutdownAll(why); }
-
-std::string TcpTransport::describePeer(int peer) const {
-  if (peer < 0 || peer >= static_cast<int>(impl_->peers.size())) return {};
-  return impl_->who(peer);
-}
-
-const std::string& TcpTransport::listenAddress() const { return impl_->listenText; }
 
 }  // namespace banyan::transport::tcp

@@ -10,9 +10,11 @@
 // into one part per connection; smaller messages go whole, round-robin. Both ends count a
 // pair's messages the same way, so they agree on which connection carries which part.
 //
-// Memory stays bounded whatever a peer sends: a connection is read only when a receive is
-// posted for it, straight into the receiver's buffer, so unexpected data waits in the
-// kernel's socket buffer (and then in the sender's) under TCP flow control.
+// Memory stays bounded by what the ranks' programs send: a connection is read only when a
+// receive is posted on it, so data nobody asked for waits in the kernel's socket buffer (and
+// then in the sender's) under TCP flow control. Every frame carries its channel
+// (transport.hpp, openChannel): a frame of a channel with no receive posted, read because
+// another channel's receive is, is copied aside until its receive comes.
 
 #include "config/config.hpp"
 #include "security/job_key.hpp"
@@ -62,6 +64,7 @@ class TcpTransport final : public Transport {
   void recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) override;
   void shutdown(const Status& why) override;
   std::string describePeer(int peer) const override;
+  std::unique_ptr<Transport> openChannel(const ChannelSpec& spec, const asio::any_io_executor& executor) override;
 
   // "ip:port" this transport listens on.
   const std::string& listenAddress() const;
@@ -69,9 +72,14 @@ class TcpTransport final : public Transport {
   // exit when the kernel says the process has ended (peer_liveness.hpp).
   void watchPeerProcess(int peer, int pid);
 
- private:
+  // The connections and their queues (tcp_transport_impl.hpp), shared by every channel's handle.
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  // Opens a channel on `impl` (tcp_channel.cpp; a channel's own openChannel comes here too).
+  static std::unique_ptr<Transport> openOn(const std::shared_ptr<Impl>& impl, const ChannelSpec& spec,
+                                           const asio::any_io_executor& executor);
+
+ private:
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace banyan::transport::tcp

@@ -7,7 +7,10 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/host_port.hpp"
@@ -44,30 +47,60 @@ struct Message {
 
 // A contiguous piece of a message that travels on one connection with its own frame header.
 struct Part {
+  std::uint64_t channel = 0;
   std::uint64_t tag = 0;
   std::uint8_t* data = nullptr;  // const for sends; one type keeps the queues simple
   std::size_t bytes = 0;
-  std::shared_ptr<Message> message;
+  std::shared_ptr<Message> message;  // null: nobody waits for it (a channel-closed notice, an orphan)
+  std::uint32_t flags = 0;           // kFrameChannelClosed
+};
+
+// A message that came before its receive was posted (or before its channel was opened here),
+// kept until the receive comes.
+struct Arrived {
+  std::uint64_t tag = 0;
+  std::vector<std::uint8_t> payload;
+};
+
+// One channel's traffic with one peer. Both ends count the channel's messages the same way, so
+// they agree on which connection carries which part.
+struct ChannelPeer {
+  std::uint64_t sendCount = 0;
+  std::uint64_t recvCount = 0;
+  std::vector<std::deque<Part>> recvs;       // per connection, in posting order
+  std::vector<std::deque<Arrived>> arrived;  // per connection, in arrival order
+  std::vector<bool> closedOn;                // per connection: the peer's end of the channel shut down (its
+                                             // notice comes on every connection, after what it sent there)
+};
+
+// A communicator's messages over these connections (transport.hpp, openChannel). Channel 0 is
+// the transport's own.
+struct Channel {
+  bool opened = false;    // a handle on this rank sends and receives on it (else it only keeps early arrivals)
+  bool shutDown = false;  // later posts fail with `failure`
+  Status failure;
+  std::optional<asio::any_io_executor> executor;  // where its posted completions run
+  std::unordered_map<int, ChannelPeer> peers;     // by this transport's rank
 };
 
 struct Connection {
   std::unique_ptr<tcp::socket> socket;  // null until connected and greeted
-  std::deque<Part> sends;
-  std::deque<Part> recvs;
+  std::deque<Part> sends;               // every channel's, in posting order
+  std::size_t wanted = 0;               // receives posted on this connection, every channel
   bool writing = false;
   bool reading = false;
+  Part txPart;                         // the part being written (out of `sends`)
+  Part rxPart;                         // the receive whose payload is being read (out of its channel's queue)
+  std::unique_ptr<Arrived> rxArrived;  // or the early arrival being read aside
   FrameHeaderBytes txHeader{};
   FrameHeaderBytes rxHeader{};
-  bool rxChecked = false;  // the current read has checked its frame header
-  Status rxStatus;         // what that check found
+  FrameHeader rxFrame;  // the header just read
 };
 
 struct Peer {
   std::vector<Connection> connections;
   bool contacted = false;  // the first message was posted (a connect started, if ours to make)
-  std::uint64_t sendCount = 0;
-  std::uint64_t recvCount = 0;
-  std::string address;  // "ip:port" once known
+  std::string address;     // "ip:port" once known
 };
 
 // Completion condition "everything, in as few system calls as the socket allows". Asio's own
@@ -93,8 +126,12 @@ struct TcpTransport::Impl {
   std::vector<Peer> peers;
   std::shared_ptr<PeerLiveness> liveness;  // peers on this host whose exit the kernel reports
   std::vector<bool> exitWaited;            // per peer: peerExited() has waited for it once
-  Status failure;                          // set by shutdown(); every later post fails with it
-  bool shutDown = false;
+  bool shutDown = false;                   // the last handle is gone: nothing more happens
+  // Channel 0 (the transport's own) and every channel opened or heard of; closed: a handle
+  // existed and is gone, and what still arrives for it is dropped.
+  std::unordered_map<std::uint64_t, Channel> channels;
+  std::unordered_set<std::uint64_t> closedChannels;
+  std::vector<std::uint8_t> discard;  // where payloads nobody will take are read
   // Connections still in their hello or challenge-response, accepted or our own; owned here so
   // shutdown can close them. The deadline closes the socket, which ends the pending read.
   struct Greeting {
@@ -108,6 +145,7 @@ struct TcpTransport::Impl {
   };
   std::vector<std::shared_ptr<Greeting>> greeting;
 
+  ~Impl();
   Impl(const asio::any_io_executor& context, std::shared_ptr<Store> s, const TcpTransportParams& p)
       : io(context),
         store(std::move(s)),
@@ -117,8 +155,16 @@ struct TcpTransport::Impl {
         liveness(p.liveness ? p.liveness : std::make_shared<PeerLiveness>(p.size)),
         exitWaited(static_cast<std::size_t>(p.size)) {
     for (auto& peer : peers) peer.connections.resize(params.socketsPerPeer);
+    Channel& own = channels[0];
+    own.opened = true;
+    own.executor = context;
   }
 
+  std::vector<int> everyone() const {
+    std::vector<int> ranks(static_cast<std::size_t>(params.size));
+    for (int r = 0; r < params.size; ++r) ranks[static_cast<std::size_t>(r)] = r;
+    return ranks;
+  }
   std::string addressKey(int rank) const { return fmt::format("{}tcp/{}", params.storePrefix, rank); }
 
   // ---- connection set-up -------------------------------------------------------------
@@ -149,24 +195,38 @@ struct TcpTransport::Impl {
   // Here a failure does fail the peer: the address in the store does not lead to that rank.
   void answerChallenge(const std::shared_ptr<Greeting>& entry, int peerRank, std::uint32_t index);
   void adopt(int peerRank, std::uint32_t index, std::unique_ptr<tcp::socket> socket);
-  void post(int peerRank, std::uint64_t tag, std::uint8_t* data, std::size_t bytes, Completion done, bool isSend);
-  void enqueue(int peerRank, std::size_t index, Part part, bool isSend);
-  void pumpSends(int peerRank, Connection& connection);
-  // Reads the next frame straight into the posted receive: header and payload in one read
-  // (one system call for a small message). The completion condition looks at the header as
-  // soon as it has arrived and stops the read if the frame is not the one expected, so a
-  // shorter or different message is reported, never waited for.
-  void pumpRecvs(int peerRank, Connection& connection);
-  Status checkFrame(int peerRank, const Connection& connection) const;
+  void post(std::uint64_t channel, int peerRank, std::uint64_t tag, std::uint8_t* data, std::size_t bytes,
+            Completion done, bool isSend);
+  ChannelPeer& channelPeer(Channel& channel, int peerRank);
+  void enqueueSend(int peerRank, std::size_t index, Part part);
+  void enqueueRecv(std::uint64_t channelId, int peerRank, std::size_t index, Part part);
+  void pumpSends(int peerRank, std::size_t index);
+  // Reads the next frame's header, then its payload straight into the receive posted for it
+  // on its channel, or aside (Arrived) when none is posted yet. A connection is read only while
+  // some receive is posted on it, so what nobody asked for waits under TCP flow control.
+  void pumpRecvs(int peerRank, std::size_t index);
+  void onFrame(int peerRank, std::size_t index);
+  void readPayload(int peerRank, std::size_t index, std::uint8_t* data, std::size_t bytes);
+  void skipPayload(int peerRank, std::size_t index, std::uint64_t left);
+  void frameDone(int peerRank, std::size_t index);
+  // The peer's end of a channel shut down: its receives from the peer fail from now on.
+  void channelClosedByPeer(std::uint64_t channelId, int peerRank, std::size_t index);
+  // A handle's end: shutdown (why set: its operations fail with it) or destruction (why null:
+  // its operations are dropped, none of their completions runs). `members`: the transport's
+  // ranks to tell (their receives on the channel from this rank fail).
+  void endChannel(std::uint64_t channelId, const Status* why, const std::vector<int>& members);
+  // Completes a part from the event loop, through its channel's executor (never inside the
+  // call that posted it, and never after its channel's owner is gone).
+  void completeLater(std::uint64_t channelId, std::shared_ptr<Message> message, Status status);
+  Status mismatch(int peerRank, const FrameHeader& header, const Part& part) const;
   // A peer that went away shows as EOF or a reset when reading, a broken pipe when writing:
   // all say the same thing to the user.
   Status ioError(int peerRank, const asio::error_code& ec, const char* doing);
   // Whether the peer's process on this host is seen to have exited (peer_liveness.hpp).
   bool peerExited(int peerRank);
-  // Fails every queued part of one peer. The executor reacts by shutting the whole transport
-  // down, since a communicator whose streams lost their place cannot go on.
+  // Fails every queued part of one peer, on every channel, and closes its connections: the
+  // streams have lost their place.
   void failPeer(int peerRank, const Status& status);
-  void shutdownAll(const Status& why);
   void closeSockets();
 };
 

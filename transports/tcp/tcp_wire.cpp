@@ -60,20 +60,26 @@ Status decodeHello(const HelloBytes& bytes, Hello& out) {
 FrameHeaderBytes encodeFrameHeader(const FrameHeader& header) {
   FrameHeaderBytes bytes{};
   put<std::uint32_t>(&bytes[0], kFrameMagic);
-  put<std::uint32_t>(&bytes[4], 0);
-  put<std::uint64_t>(&bytes[8], header.tag);
-  put<std::uint64_t>(&bytes[16], header.length);
+  put<std::uint32_t>(&bytes[4], header.flags);
+  put<std::uint64_t>(&bytes[8], header.channel);
+  put<std::uint64_t>(&bytes[16], header.tag);
+  put<std::uint64_t>(&bytes[24], header.length);
   return bytes;
 }
 
 Status decodeFrameHeader(const FrameHeaderBytes& bytes, FrameHeader& out) {
   const auto magic = get<std::uint32_t>(&bytes[0]);
-  const auto reserved = get<std::uint32_t>(&bytes[4]);
-  if (magic != kFrameMagic || reserved != 0) {
-    return Status::make(ErrorCode::Remote, "garbled frame header (magic {:#010x}, reserved {:#x})", magic, reserved);
+  const auto flags = get<std::uint32_t>(&bytes[4]);
+  if (magic != kFrameMagic || (flags & ~kFrameChannelClosed) != 0) {
+    return Status::make(ErrorCode::Remote, "garbled frame header (magic {:#010x}, flags {:#x})", magic, flags);
   }
-  out.tag = get<std::uint64_t>(&bytes[8]);
-  out.length = get<std::uint64_t>(&bytes[16]);
+  out.flags = flags;
+  out.channel = get<std::uint64_t>(&bytes[8]);
+  out.tag = get<std::uint64_t>(&bytes[16]);
+  out.length = get<std::uint64_t>(&bytes[24]);
+  if ((flags & kFrameChannelClosed) != 0 && out.length != 0) {
+    return Status::make(ErrorCode::Remote, "a channel-closed frame announces {} bytes of payload", out.length);
+  }
   if (out.length > kMaxPayload) {
     return Status::make(ErrorCode::Remote, "frame announces {} bytes, more than the {} byte bound", out.length,
                         kMaxPayload);
