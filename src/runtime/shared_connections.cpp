@@ -3,7 +3,10 @@
 namespace banyan::runtime {
 
 SharedConnections::SharedConnections(std::shared_ptr<detail::ProgressDriver> driver, std::uint64_t id)
-    : driver_(std::move(driver)), member_(driver_->join()), executor_(detail::memberExecutor(driver_->io(), member_)), id_(id) {}
+    : driver_(std::move(driver)),
+      member_(driver_->join()),
+      executor_(detail::memberExecutor(driver_->io(), member_)),
+      id_(id) {}
 
 SharedConnections::~SharedConnections() {
   collectives.reset();

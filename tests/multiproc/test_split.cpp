@@ -10,7 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -28,6 +31,30 @@ int threadCount() {
     ++n;
   }
   return n;
+}
+
+// This process's established TCP connections (its socket descriptors found in /proc/net/tcp and
+// tcp6 in state 01): what a communicator has opened between ranks, plus the store's.
+int establishedTcpConnections() {
+  std::set<std::string> mine;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const auto target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0) mine.insert(target.substr(8, target.size() - 9));
+  }
+  int count = 0;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+      if (state == "01" && mine.count(inode) != 0) ++count;
+    }
+  }
+  return count;
 }
 
 }  // namespace
@@ -202,4 +229,65 @@ TEST_CASE("split communicators run on their parent's progress thread, and close 
         return 0;
       },
       over(transport));
+}
+
+// Issue 23: groups made from a communicator send over its connections. Over TCP, once the parent
+// has connected every pair, eight more communicators (the world, two halves, four pairs, a
+// reversed copy) add no connection; with BANYAN_SHARE_CONNECTIONS=0 they open their own (which
+// shows the count can see them).
+TEST_CASE("split communicators open no TCP connection of their own", "[multiproc][split]") {
+  const bool share = GENERATE(true, false);
+  CAPTURE(share);
+  auto options = over("tcp");
+  options.environment["BANYAN_SHARE_CONNECTIONS"] = share ? "1" : "0";
+  runRanks(
+      4,
+      [share](int) {
+        auto parent = Communicator::fromEnvironment();
+        const int rank = parent.rank();
+        // Every pair connected, on both of the parent's transports.
+        std::vector<std::int32_t> out(4, rank), in(4, -1);
+        parent.alltoall(out.data(), in.data(), 1, DataType::i32);
+        for (int peer = 0; peer < 4; ++peer) {
+          if (peer == rank) continue;
+          std::int32_t value = rank, got = -1;
+          Work sent = parent.sendAsync(&value, 1, DataType::i32, peer, 0);
+          parent.recv(&got, 1, DataType::i32, peer, 0);
+          sent.wait();
+          RANK_EXPECT(rank, got == peer);
+        }
+        const int before = establishedTcpConnections();
+
+        std::vector<Communicator> groups;
+        auto keep = [&](std::optional<Communicator> made) {
+          if (made) groups.push_back(std::move(*made));
+        };
+        keep(parent.split(0, rank));                               // the world
+        keep(parent.split(rank / 2, rank));                        // halves: {0,1} {2,3}
+        keep(parent.split(rank % 2, rank));                        // pairs: {0,2} {1,3}
+        keep(parent.split(rank == 0 || rank == 3 ? 0 : 1, rank));  // pairs: {0,3} {1,2}
+        keep(parent.split(0, -rank));                              // the world, reversed
+        RANK_EXPECT(rank, groups.size() == 5);
+        for (auto& group : groups) {
+          std::int64_t value = group.rank() + 1;
+          group.allreduce(&value, &value, 1, DataType::i64, ReduceOp::sum);
+          RANK_EXPECT(rank, value == group.size() * (group.size() + 1) / 2);
+          std::vector<std::int32_t> mine(static_cast<std::size_t>(group.size()), group.rank()),
+              theirs(static_cast<std::size_t>(group.size()), -1);
+          group.alltoall(mine.data(), theirs.data(), 1, DataType::i32);
+          for (int r = 0; r < group.size(); ++r) RANK_EXPECT(rank, theirs[static_cast<std::size_t>(r)] == r);
+        }
+        const int after = establishedTcpConnections();
+        if (share) {
+          RANK_EXPECT(rank, after == before);
+        } else {
+          RANK_EXPECT(rank, after > before);
+        }
+        // And the parent still works over the connections its groups used.
+        std::int64_t sum = rank;
+        parent.allreduce(&sum, &sum, 1, DataType::i64, ReduceOp::sum);
+        RANK_EXPECT(rank, sum == 6);
+        return 0;
+      },
+      options);
 }

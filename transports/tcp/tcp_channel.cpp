@@ -122,9 +122,9 @@ void TcpTransport::Impl::channelClosedByPeer(std::uint64_t channelId, int peerRa
   for (auto& part : queue) messages.push_back(std::move(part.message));
   peers[peerRank].connections[index].wanted -= queue.size();
   queue.clear();
-  const Status why = Status::make(ErrorCode::Remote, "{} closed its connection (shut its communicator down)",
-                                  who(peerRank))
-                         .withLostPeer(peerRank);
+  const Status why =
+      Status::make(ErrorCode::Remote, "{} closed its connection (shut its communicator down)", who(peerRank))
+          .withLostPeer(peerRank);
   for (auto& message : messages) {
     if (message) message->partDone(why);
   }
