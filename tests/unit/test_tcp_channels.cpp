@@ -76,8 +76,7 @@ std::vector<std::uint8_t> pattern(std::size_t bytes, std::uint8_t seed) {
 
 }  // namespace
 
-TEST_CASE("tcp channels: messages of several channels interleave, each matched in its own order",
-          "[tcp-channels]") {
+TEST_CASE("tcp channels: messages of several channels interleave, each matched in its own order", "[tcp-channels]") {
   const int sockets = GENERATE(1, 2);
   Pair pair(sockets);
   auto a0 = pair.rank[0]->openChannel({0xa, {0, 1}}, pair.io.get_executor());

@@ -102,7 +102,7 @@ void TcpTransport::Impl::enqueueRecv(std::uint64_t channelId, int peerRank, std:
   }
   peer.recvs[index].push_back(std::move(part));
   ++peers[peerRank].connections[index].wanted;
-  pumpRecvs(peerRank, index);
+  pumpRecvs(peerRank, index, false);
 }
 
 void TcpTransport::Impl::pumpSends(int peerRank, std::size_t index) {
@@ -131,83 +131,115 @@ void TcpTransport::Impl::pumpSends(int peerRank, std::size_t index) {
                     });
 }
 
-void TcpTransport::Impl::pumpRecvs(int peerRank, std::size_t index) {
+void TcpTransport::Impl::pumpRecvs(int peerRank, std::size_t index, bool inHandler) {
   Connection& connection = peers[peerRank].connections[index];
-  if (connection.reading || connection.wanted == 0 || !connection.socket) return;
-  connection.reading = true;
-  asio::async_read(*connection.socket, asio::buffer(connection.rxHeader),
-                   [this, peerRank, index](const asio::error_code& ec, std::size_t) {
-                     if (shutDown) return;
-                     if (ec) {
-                       peers[peerRank].connections[index].reading = false;
-                       failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
-                       return;
-                     }
-                     onFrame(peerRank, index);
-                   });
-}
-
-// A frame's header is in: decide where its payload goes.
-void TcpTransport::Impl::onFrame(int peerRank, std::size_t index) {
-  Connection& connection = peers[peerRank].connections[index];
-  FrameHeader& header = connection.rxFrame;
-  if (Status status = decodeFrameHeader(connection.rxHeader, header); !status.isOk()) {
-    connection.reading = false;
-    failPeer(peerRank, Status::make(ErrorCode::Remote, "from {}: {}", who(peerRank), status.message()));
-    return;
-  }
-  if ((header.flags & kFrameChannelClosed) != 0) {
-    channelClosedByPeer(header.channel, peerRank, index);
-    frameDone(peerRank, index);
-    return;
-  }
-  if (closedChannels.contains(header.channel)) {
-    skipPayload(peerRank, index, header.length);
-    return;
-  }
-  Channel& channel = channels[header.channel];
-  if (channel.shutDown) {
-    skipPayload(peerRank, index, header.length);
-    return;
-  }
-  ChannelPeer& peer = channelPeer(channel, peerRank);
-  auto& posted = peer.recvs[index];
-  if (posted.empty()) {
-    // Nobody waits for it yet (its receive, or its whole channel, comes later): read it aside.
-    connection.rxArrived = std::make_unique<Arrived>(Arrived{header.tag, {}});
-    try {
-      connection.rxArrived->payload.resize(header.length);
-    } catch (const std::bad_alloc&) {
-      connection.reading = false;
-      failPeer(peerRank, Status::make(ErrorCode::System, "no memory to keep a {}-byte message from {}", header.length,
-                                      who(peerRank)));
+  while (!connection.reading && connection.wanted > 0 && connection.socket) {
+    if (connection.rxEnd - connection.rxBegin < kFrameHeaderSize) {
+      stageMore(peerRank, index);
       return;
     }
-    readPayload(peerRank, index, connection.rxArrived->payload.data(), header.length);
-    return;
+    connection.reading = true;
+    if (!inHandler) {
+      asio::post(io, [this, peerRank, index] {
+        if (shutDown) return;
+        peers[peerRank].connections[index].reading = false;
+        pumpRecvs(peerRank, index);
+      });
+      return;
+    }
+    if (!takeFrame(peerRank, index)) return;
   }
-  connection.rxPart = std::move(posted.front());
-  posted.pop_front();
-  --connection.wanted;
-  if (Status status = mismatch(peerRank, header, connection.rxPart); !status.isOk()) {
-    // The stream keeps its place (the payload is skipped); only this channel's receive fails,
-    // and its communicator ends the channel.
-    auto message = std::move(connection.rxPart.message);
-    connection.rxPart = Part{};
-    if (message) message->partDone(status);
-    skipPayload(peerRank, index, header.length);
-    return;
-  }
-  readPayload(peerRank, index, connection.rxPart.data, header.length);
 }
 
-void TcpTransport::Impl::readPayload(int peerRank, std::size_t index, std::uint8_t* data, std::size_t bytes) {
+void TcpTransport::Impl::stageMore(int peerRank, std::size_t index) {
+  constexpr std::size_t kStagingBytes = 8 * 1024;
   Connection& connection = peers[peerRank].connections[index];
-  if (bytes == 0) {
-    frameDone(peerRank, index);
-    return;
+  auto& staged = connection.rxStaged;
+  if (staged.empty()) staged.resize(kStagingBytes);
+  // What is left of the last read moves to the front.
+  const std::size_t have = connection.rxEnd - connection.rxBegin;
+  if (connection.rxBegin != 0) std::memmove(staged.data(), staged.data() + connection.rxBegin, have);
+  connection.rxBegin = 0;
+  connection.rxEnd = have;
+  connection.reading = true;
+  asio::async_read(*connection.socket, asio::buffer(staged.data() + have, staged.size() - have),
+                   asio::transfer_at_least(kFrameHeaderSize - have),
+                   [this, peerRank, index](const asio::error_code& ec, std::size_t bytes) {
+                     if (shutDown) return;
+                     Connection& done = peers[peerRank].connections[index];
+                     done.reading = false;
+                     if (ec) {
+                       failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
+                       return;
+                     }
+                     done.rxEnd += bytes;
+                     pumpRecvs(peerRank, index);
+                   });
+}
+
+bool TcpTransport::Impl::takeFrame(int peerRank, std::size_t index) {
+  Connection& connection = peers[peerRank].connections[index];
+  FrameHeader& header = connection.rxFrame;
+  FrameHeaderBytes bytes;
+  std::memcpy(bytes.data(), connection.rxStaged.data() + connection.rxBegin, kFrameHeaderSize);
+  connection.rxBegin += kFrameHeaderSize;
+  if (Status status = decodeFrameHeader(bytes, header); !status.isOk()) {
+    connection.reading = false;
+    failPeer(peerRank, Status::make(ErrorCode::Remote, "from {}: {}", who(peerRank), status.message()));
+    return false;
   }
-  asio::async_read(*connection.socket, asio::buffer(data, bytes), TransferAllUncapped{bytes},
+  if ((header.flags & kFrameChannelClosed) != 0) {
+    connection.reading = false;
+    channelClosedByPeer(header.channel, peerRank, index);
+    return true;
+  }
+  // Where the payload goes: a posted receive, aside (nobody waits for it yet: its receive, or
+  // its whole channel, comes later), or nowhere (its channel has ended here).
+  std::uint8_t* target = nullptr;
+  Channel* channel = nullptr;
+  if (!closedChannels.contains(header.channel)) channel = &channels[header.channel];
+  if (channel != nullptr && !channel->shutDown) {
+    auto& posted = channelPeer(*channel, peerRank).recvs[index];
+    if (posted.empty()) {
+      try {
+        connection.rxArrived = std::make_unique<Arrived>(Arrived{header.tag, std::vector<std::uint8_t>(header.length)});
+      } catch (const std::bad_alloc&) {
+        connection.reading = false;
+        failPeer(peerRank, Status::make(ErrorCode::System, "no memory to keep a {}-byte message from {}", header.length,
+                                        who(peerRank)));
+        return false;
+      }
+      target = connection.rxArrived->payload.data();
+    } else {
+      connection.rxPart = std::move(posted.front());
+      posted.pop_front();
+      --connection.wanted;
+      if (Status status = mismatch(peerRank, header, connection.rxPart); !status.isOk()) {
+        // The stream keeps its place (the payload is skipped); only this channel's receive
+        // fails, and its communicator ends the channel.
+        auto message = std::move(connection.rxPart.message);
+        connection.rxPart = Part{};
+        if (message) message->partDone(status);
+      } else {
+        target = connection.rxPart.data;
+      }
+    }
+  }
+  const std::size_t staged = connection.rxEnd - connection.rxBegin;
+  const std::size_t now = static_cast<std::size_t>(std::min<std::uint64_t>(header.length, staged));
+  if (target != nullptr && now != 0) std::memcpy(target, connection.rxStaged.data() + connection.rxBegin, now);
+  connection.rxBegin += now;
+  const std::uint64_t left = header.length - now;
+  if (left == 0) {
+    finishFrame(peerRank, index);
+    return true;
+  }
+  if (target == nullptr) {
+    skipPayload(peerRank, index, left);
+    return false;
+  }
+  // The rest straight from the socket into its place.
+  asio::async_read(*connection.socket, asio::buffer(target + now, left), TransferAllUncapped{left},
                    [this, peerRank, index](const asio::error_code& ec, std::size_t) {
                      if (shutDown) return;
                      if (ec) {
@@ -215,15 +247,13 @@ void TcpTransport::Impl::readPayload(int peerRank, std::size_t index, std::uint8
                        failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
                        return;
                      }
-                     frameDone(peerRank, index);
+                     finishFrame(peerRank, index);
+                     pumpRecvs(peerRank, index);
                    });
+  return false;
 }
 
 void TcpTransport::Impl::skipPayload(int peerRank, std::size_t index, std::uint64_t left) {
-  if (left == 0) {
-    frameDone(peerRank, index);
-    return;
-  }
   if (discard.empty()) discard.resize(64 * 1024);
   const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(left, discard.size()));
   Connection& connection = peers[peerRank].connections[index];
@@ -235,12 +265,16 @@ void TcpTransport::Impl::skipPayload(int peerRank, std::size_t index, std::uint6
                        failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
                        return;
                      }
-                     skipPayload(peerRank, index, left - chunk);
+                     if (left > chunk) {
+                       skipPayload(peerRank, index, left - chunk);
+                       return;
+                     }
+                     finishFrame(peerRank, index);
+                     pumpRecvs(peerRank, index);
                    });
 }
 
-// The frame is read whole: hand it to its receive (or keep it), then read the next one.
-void TcpTransport::Impl::frameDone(int peerRank, std::size_t index) {
+void TcpTransport::Impl::finishFrame(int peerRank, std::size_t index) {
   Connection& connection = peers[peerRank].connections[index];
   connection.reading = false;
   std::shared_ptr<Message> message = std::move(connection.rxPart.message);
@@ -265,7 +299,6 @@ void TcpTransport::Impl::frameDone(int peerRank, std::size_t index) {
       }
     }
   }
-  pumpRecvs(peerRank, index);
   if (message) message->partDone(status);
 }
 
@@ -328,6 +361,7 @@ void TcpTransport::Impl::failPeer(int peerRank, const Status& status) {
     messages.push_back(std::move(connection.rxPart.message));
     connection.txPart = connection.rxPart = Part{};
     connection.rxArrived.reset();
+    connection.rxBegin = connection.rxEnd = 0;
     connection.wanted = 0;
     if (connection.socket) {
       asio::error_code ignored;

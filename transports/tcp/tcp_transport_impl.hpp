@@ -93,8 +93,11 @@ struct Connection {
   Part rxPart;                         // the receive whose payload is being read (out of its channel's queue)
   std::unique_ptr<Arrived> rxArrived;  // or the early arrival being read aside
   FrameHeaderBytes txHeader{};
-  FrameHeaderBytes rxHeader{};
-  FrameHeader rxFrame;  // the header just read
+  FrameHeader rxFrame;  // the frame being received
+  // What one read took off the socket beyond the frame it wanted: the next frames' headers and
+  // small payloads, so a small message costs one system call (allocated at the first read).
+  std::vector<std::uint8_t> rxStaged;
+  std::size_t rxBegin = 0, rxEnd = 0;
 };
 
 struct Peer {
@@ -204,11 +207,17 @@ struct TcpTransport::Impl {
   // Reads the next frame's header, then its payload straight into the receive posted for it
   // on its channel, or aside (Arrived) when none is posted yet. A connection is read only while
   // some receive is posted on it, so what nobody asked for waits under TCP flow control.
-  void pumpRecvs(int peerRank, std::size_t index);
-  void onFrame(int peerRank, std::size_t index);
-  void readPayload(int peerRank, std::size_t index, std::uint8_t* data, std::size_t bytes);
+  // `inHandler`: called from the event loop (else from a posting call, which must not complete
+  // anything: a frame already staged is then taken from the event loop).
+  void pumpRecvs(int peerRank, std::size_t index, bool inHandler = true);
+  // Reads what the socket has (at least a header) into the staging buffer.
+  void stageMore(int peerRank, std::size_t index);
+  // Takes the staged frame: true if it was whole (the caller goes on), false if the rest of its
+  // payload is being read (the read goes on from its completion).
+  bool takeFrame(int peerRank, std::size_t index);
   void skipPayload(int peerRank, std::size_t index, std::uint64_t left);
-  void frameDone(int peerRank, std::size_t index);
+  // The frame is in: hands it to its receive, or keeps it aside.
+  void finishFrame(int peerRank, std::size_t index);
   // The peer's end of a channel shut down: its receives from the peer fail from now on.
   void channelClosedByPeer(std::uint64_t channelId, int peerRank, std::size_t index);
   // A handle's end: shutdown (why set: its operations fail with it) or destruction (why null:
