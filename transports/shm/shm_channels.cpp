@@ -124,7 +124,9 @@ void ShmTransport::Impl::failChannelPeer(ShmChannel& channel, Peer& peer, const 
   from.recvs.clear();
   if (peer.arrival.channel == &channel && peer.arrival.into == Arrival::Into::Recv) peer.arrival.discard();
   auto& sends = peer.sends;
-  const auto unsent = [&](const SendOp& op) { return op.channel == &channel && !op.closing && op.written == 0 && !op.posted; };
+  const auto unsent = [&](const SendOp& op) {
+    return op.channel == &channel && !op.closing && op.written == 0 && !op.posted;
+  };
   for (auto& op : sends) {
     if (unsent(op)) complete(&channel, std::move(op.done), why);
   }

@@ -71,10 +71,10 @@ struct ChannelPeer {
 
 struct ShmChannel {
   std::uint64_t id = 0;
-  bool opened = false;       // a handle exists or existed here (not only messages for it)
-  bool destroyed = false;    // its handle is gone: none of its completions may run
-  Status closed;             // shut down here: later posts fail with it, its messages are dropped
-  std::vector<int> rankOf;   // by local index: the peer's rank in the channel, -1 if not a member
+  bool opened = false;             // a handle exists or existed here (not only messages for it)
+  bool destroyed = false;          // its handle is gone: none of its completions may run
+  Status closed;                   // shut down here: later posts fail with it, its messages are dropped
+  std::vector<int> rankOf;         // by local index: the peer's rank in the channel, -1 if not a member
   std::vector<ChannelPeer> peers;  // by local index
 };
 
@@ -115,8 +115,8 @@ struct ShmTransport::Impl {
     pid_t pid = 0;
     bool crossMemoryToPeer = false;                             // the peer can read my memory
     std::unique_ptr<asio::posix::stream_descriptor> exitWatch;  // pidfd: readable once it exits
-    std::string gone;     // why the peer can no longer take part ("" while it can)
-    bool exited = false;  // its process has ended (not only its connection)
+    std::string gone;          // why the peer can no longer take part ("" while it can)
+    bool exited = false;       // its process has ended (not only its connection)
     std::deque<SendOp> sends;  // every channel's, in posting order
     std::size_t waiting = 0;   // receives posted from this peer, over every channel
     Arrival arrival;
@@ -183,8 +183,8 @@ struct ShmTransport::Impl {
   void destroyChannel(ShmChannel& channel);
   void failChannelPeer(ShmChannel& channel, Peer& peer, const Status& why);
   Status closedStatus(const Peer& peer, const ShmChannel& channel) const;
-  Status mismatchStatus(const Peer& peer, const ShmChannel& channel, std::uint64_t theirTag,
-                        std::size_t theirBytes, std::uint64_t myTag, std::size_t myBytes) const;
+  Status mismatchStatus(const Peer& peer, const ShmChannel& channel, std::uint64_t theirTag, std::size_t theirBytes,
+                        std::uint64_t myTag, std::size_t myBytes) const;
   int channelRank(const Peer& peer, const ShmChannel& channel) const;
 };
 

@@ -23,8 +23,9 @@ bool ShmTransport::Impl::pumpRecvs(Peer& peer) {
     const SlotHeader& slot = *peer.view.slot(myLocal, head);
     if (slot.kind == SlotKind::ChannelClosed) {
       if (arrival.active() && arrival.channel->id != slot.channel) {
-        failAll(Status::make(ErrorCode::Remote, "shm: rank {} closed channel {} in the middle of a message of channel {}",
-                             peer.rank, slot.channel, arrival.channel->id));
+        failAll(Status::make(ErrorCode::Remote,
+                             "shm: rank {} closed channel {} in the middle of a message of channel {}", peer.rank,
+                             slot.channel, arrival.channel->id));
         return true;
       }
       // In the middle of a message: the sender ended its channel there, and lends no more of it.
