@@ -73,6 +73,7 @@ void ShmTransport::Impl::shutdownChannel(ShmChannel& channel, const Status& why)
     return;
   }
   for (auto& peer : peers) {
+    if (shutDown) return;  // progress() below found the transport broken: failAll ended everything
     if (peer.rank < 0) continue;
     auto& sends = peer.sends;
     SendOp closing{nullptr, 0, 0, {}, &channel};
