@@ -10,10 +10,8 @@
 namespace banyan::transport::shm {
 
 // The channel a slot names, made (not yet open) for a message that comes before its channel is
-// opened here. The previous message's channel is looked at first: with one channel in use, no
-// look-up.
-ShmChannel& ShmTransport::Impl::channelOf(Peer& peer, std::uint64_t id) {
-  if (peer.lastChannel != nullptr && peer.lastChannel->id == id) return *peer.lastChannel;
+// opened here.
+ShmChannel& ShmTransport::Impl::channelNamed(Peer& peer, std::uint64_t id) {
   auto& entry = channels[id];
   if (!entry) {
     entry = std::make_unique<ShmChannel>();

@@ -98,6 +98,8 @@ struct Arrival {
 };
 
 struct Completed {
+  Completed(Completion&& done, Status&& status, ShmChannel* channel)
+      : done(std::move(done)), status(std::move(status)), channel(channel) {}
   Completion done;
   Status status;
   ShmChannel* channel;  // whose completion this is (dropped if its handle goes first)
@@ -145,6 +147,7 @@ struct ShmTransport::Impl {
 
   // shm_transport.cpp: set-up and the peers' liveness.
   void setUp(Store& store);
+  // The small steps of every message are defined below, in this header, so that they inline.
   Peer* peerOf(int rank);
   std::string describe(const Peer& peer, const ShmChannel& channel) const;
   void wake(Peer& peer);
@@ -152,7 +155,8 @@ struct ShmTransport::Impl {
   std::size_t runDue();
   bool hasWork();
   bool progress(Peer& peer);
-  void checkGone(Peer& peer);
+  void checkGone(Peer& peer);  // if the peer has left: failGone
+  void failGone(Peer& peer);
   void lookForClosedPeers();
   void watchExit(Peer& peer);
   void failAll(const Status& why);
@@ -162,14 +166,17 @@ struct ShmTransport::Impl {
 
   // shm_send.cpp
   bool pumpSends(Peer& peer);
+  // Whether the ring has its pages (populateRingNow if not yet); false after completing `done`.
   bool populateRing(Peer& peer, bool outgoing, std::size_t inlineBytes, ShmChannel& channel, Completion& done);
+  bool populateRingNow(Peer& peer, bool outgoing, std::size_t inlineBytes, ShmChannel& channel, Completion& done);
   void send(ShmChannel& channel, int rank, int channelRank, std::uint64_t tag, const void* data, std::size_t bytes,
-            Completion done);
+            Completion& done);
 
   // shm_receive.cpp
   bool pumpRecvs(Peer& peer);
   void recv(ShmChannel& channel, int rank, int channelRank, std::uint64_t tag, void* data, std::size_t bytes,
-            Completion done);
+            Completion& done);
+  bool takeWhole(Peer& peer, const SlotHeader& slot);
   bool startMessage(Peer& peer, const SlotHeader& slot);
   bool readSlot(Peer& peer, const SlotHeader& slot);
   void finishMessage(Peer& peer);
@@ -177,7 +184,8 @@ struct ShmTransport::Impl {
   void peerClosedChannel(Peer& peer, ShmChannel& channel);
 
   // shm_channels.cpp
-  ShmChannel& channelOf(Peer& peer, std::uint64_t id);
+  ShmChannel& channelOf(Peer& peer, std::uint64_t id);  // the previous message's, or channelNamed
+  ShmChannel& channelNamed(Peer& peer, std::uint64_t id);
   ShmChannel& openChannel(std::uint64_t id, const std::vector<int>& ranks);
   void shutdownChannel(ShmChannel& channel, const Status& why);
   void destroyChannel(ShmChannel& channel);
@@ -187,5 +195,44 @@ struct ShmTransport::Impl {
                         std::uint64_t myTag, std::size_t myBytes) const;
   int channelRank(const Peer& peer, const ShmChannel& channel) const;
 };
+
+inline ShmTransport::Impl::Peer* ShmTransport::Impl::peerOf(int rank) {
+  if (rank < 0 || rank >= static_cast<int>(localOfRank.size()) || rank == params.rank) return nullptr;
+  const int local = localOfRank[static_cast<std::size_t>(rank)];
+  return local < 0 ? nullptr : &peers[static_cast<std::size_t>(local)];
+}
+
+inline void ShmTransport::Impl::complete(ShmChannel* channel, Completion&& done, Status status) {
+  if (done) due.emplace_back(std::move(done), std::move(status), channel);
+}
+
+inline void ShmTransport::Impl::wake(Peer& peer) {
+  if (takeSleeper(peer.view.header()->sleeping)) doorbell->ring(peer.doorbell);
+}
+
+inline bool ShmTransport::Impl::progress(Peer& peer) {
+  const bool sent = !peer.sends.empty() && pumpSends(peer);
+  const bool received = (peer.waiting != 0 || peer.arrival.active()) && pumpRecvs(peer);
+  // The peer may sleep waiting for what we just did: data in its ring, or slots handed back.
+  if (sent || received) wake(peer);
+  return sent || received;
+}
+
+// With one channel in use, no look-up.
+inline ShmChannel& ShmTransport::Impl::channelOf(Peer& peer, std::uint64_t id) {
+  if (peer.lastChannel != nullptr && peer.lastChannel->id == id) return *peer.lastChannel;
+  return channelNamed(peer, id);
+}
+
+inline void ShmTransport::Impl::checkGone(Peer& peer) {
+  if (!peer.gone.empty()) failGone(peer);
+}
+
+inline bool ShmTransport::Impl::populateRing(Peer& peer, bool outgoing, std::size_t inlineBytes, ShmChannel& channel,
+                                             Completion& done) {
+  constexpr std::size_t kFirstPayload = 4096 - sizeof(SlotHeader);
+  if (outgoing ? peer.outSmall && (peer.outFull || inlineBytes <= kFirstPayload) : peer.inControl) return true;
+  return populateRingNow(peer, outgoing, inlineBytes, channel, done);
+}
 
 }  // namespace banyan::transport::shm

@@ -13,6 +13,27 @@
 
 namespace banyan::transport::shm {
 
+// The usual message, taken in one step: one slot, of the previous message's channel, whose
+// head receive expects it. False if it is not that (the general path then looks at it).
+bool ShmTransport::Impl::takeWhole(Peer& peer, const SlotHeader& slot) {
+  ShmChannel* channel = peer.lastChannel;
+  if (slot.kind != SlotKind::Inline || slot.bytes != slot.messageBytes || channel == nullptr ||
+      channel->id != slot.channel) {
+    return false;
+  }
+  // A receive is queued only on an open channel whose peer has not failed, and only while no
+  // kept message is waiting: the general path's checks hold.
+  auto& recvs = channel->peers[static_cast<std::size_t>(peer.local)].recvs;
+  if (recvs.empty() || recvs.front().tag != slot.tag || recvs.front().bytes != slot.messageBytes) return false;
+  if (slot.bytes != 0) {
+    std::memcpy(recvs.front().data, SegmentView::payload(const_cast<SlotHeader*>(&slot)), slot.bytes);
+  }
+  complete(channel, std::move(recvs.front().done), Status::ok());
+  recvs.pop_front();
+  --peer.waiting;
+  return true;
+}
+
 bool ShmTransport::Impl::pumpRecvs(Peer& peer) {
   bool moved = false;
   Arrival& arrival = peer.arrival;
@@ -21,6 +42,11 @@ bool ShmTransport::Impl::pumpRecvs(Peer& peer) {
     const std::uint64_t head = peer.in->head.load(std::memory_order_relaxed);
     if (peer.in->tail.load(std::memory_order_acquire) == head) break;
     const SlotHeader& slot = *peer.view.slot(myLocal, head);
+    if (!arrival.active() && takeWhole(peer, slot)) {
+      peer.in->head.store(head + 1, std::memory_order_release);
+      moved = true;
+      continue;
+    }
     if (slot.kind == SlotKind::ChannelClosed) {
       if (arrival.active() && arrival.channel->id != slot.channel) {
         failAll(Status::make(ErrorCode::Remote,
@@ -144,7 +170,8 @@ void ShmTransport::Impl::finishMessage(Peer& peer) {
     // A receive posted while the message was coming in takes it now.
     if (!from.recvs.empty()) deliverKept(channel, peer, from.kept.front());
   }
-  arrival = Arrival{};
+  arrival.into = Arrival::Into::Nothing;
+  arrival.data = nullptr;
 }
 
 // Hands the oldest kept message to the oldest receive (both exist), checked as in the ring.
@@ -172,7 +199,7 @@ void ShmTransport::Impl::peerClosedChannel(Peer& peer, ShmChannel& channel) {
 }
 
 void ShmTransport::Impl::recv(ShmChannel& channel, int rank, int channelRank, std::uint64_t tag, void* data,
-                              std::size_t bytes, Completion done) {
+                              std::size_t bytes, Completion& done) {
   Peer* peer = accept(channel, rank, channelRank, done);
   if (peer == nullptr || !populateRing(*peer, false, 0, channel, done)) return;
   ChannelPeer& from = channel.peers[static_cast<std::size_t>(peer->local)];

@@ -62,7 +62,7 @@ bool ShmTransport::Impl::pumpSends(Peer& peer) {
 }
 
 void ShmTransport::Impl::send(ShmChannel& channel, int rank, int channelRank, std::uint64_t tag, const void* data,
-                              std::size_t bytes, Completion done) {
+                              std::size_t bytes, Completion& done) {
   Peer* peer = accept(channel, rank, channelRank, done);
   if (peer == nullptr) return;
   const Status& failed = channel.peers[static_cast<std::size_t>(peer->local)].failure;
@@ -72,6 +72,25 @@ void ShmTransport::Impl::send(ShmChannel& channel, int rank, int channelRank, st
   }
   const bool crossMemory = peer->crossMemoryToPeer && bytes >= params.crossMemoryBytes && bytes != 0;
   if (!populateRing(*peer, true, crossMemory ? 0 : bytes, channel, done)) return;
+  // The usual small message: nothing queued before it and a free slot, so it is written now
+  // (what pumpSends would do, without the queue).
+  if (peer->sends.empty() && !crossMemory && bytes <= params.geometry.slotPayload) {
+    const std::uint64_t tail = peer->out->tail.load(std::memory_order_relaxed);
+    if (tail - peer->out->head.load(std::memory_order_acquire) < params.geometry.slots) {
+      SlotHeader* slot = myView.slot(peer->local, tail);
+      slot->tag = tag;
+      slot->messageBytes = bytes;
+      slot->channel = channel.id;
+      slot->kind = SlotKind::Inline;
+      slot->bytes = static_cast<std::uint32_t>(bytes);
+      if (bytes != 0) std::memcpy(SegmentView::payload(slot), data, bytes);
+      peer->out->tail.store(tail + 1, std::memory_order_release);
+      complete(&channel, std::move(done), Status::ok());
+      wake(*peer);
+      checkGone(*peer);
+      return;
+    }
+  }
   SendOp op{static_cast<const std::byte*>(data), bytes, tag, std::move(done), &channel};
   op.crossMemory = crossMemory;
   peer->sends.push_back(std::move(op));
@@ -86,8 +105,8 @@ void ShmTransport::Impl::send(ShmChannel& channel, int rank, int channelRank, st
 // never need more: 17 pages); on its first message that fills more of a slot, the whole ring
 // (513 KiB). The receiver only reads pages the sender allocated, except the control line,
 // which it may read first. Returns false after completing `done` with the error.
-bool ShmTransport::Impl::populateRing(Peer& peer, bool outgoing, std::size_t inlineBytes, ShmChannel& channel,
-                                      Completion& done) {
+bool ShmTransport::Impl::populateRingNow(Peer& peer, bool outgoing, std::size_t inlineBytes, ShmChannel& channel,
+                                         Completion& done) {
   constexpr std::size_t kPage = 4096;
   const bool control = !outgoing && !peer.inControl;
   const bool small = outgoing && !peer.outSmall;

@@ -26,30 +26,8 @@ ShmTransport::Impl::Impl(const asio::any_io_executor& io, ShmTransportParams p) 
 // cross-memory attach, too), before the segments go.
 ShmTransport::Impl::~Impl() { announceClosed(); }
 
-ShmTransport::Impl::Peer* ShmTransport::Impl::peerOf(int rank) {
-  if (rank < 0 || rank >= static_cast<int>(localOfRank.size()) || rank == params.rank) return nullptr;
-  const int local = localOfRank[static_cast<std::size_t>(rank)];
-  return local < 0 ? nullptr : &peers[static_cast<std::size_t>(local)];
-}
-
 std::string ShmTransport::Impl::describe(const Peer& peer, const ShmChannel& channel) const {
   return fmt::format("rank {} (pid {}, shared memory)", channelRank(peer, channel), peer.pid);
-}
-
-void ShmTransport::Impl::complete(ShmChannel* channel, Completion&& done, Status status) {
-  if (done) due.push_back(Completed{std::move(done), std::move(status), channel});
-}
-
-void ShmTransport::Impl::wake(Peer& peer) {
-  if (takeSleeper(peer.view.header()->sleeping)) doorbell->ring(peer.doorbell);
-}
-
-bool ShmTransport::Impl::progress(Peer& peer) {
-  const bool sent = !peer.sends.empty() && pumpSends(peer);
-  const bool received = (peer.waiting != 0 || peer.arrival.active()) && pumpRecvs(peer);
-  // The peer may sleep waiting for what we just did: data in its ring, or slots handed back.
-  if (sent || received) wake(peer);
-  return sent || received;
 }
 
 std::size_t ShmTransport::Impl::runDue() {
@@ -83,8 +61,8 @@ bool ShmTransport::Impl::hasWork() {
 
 // A peer that left: what it already put in its ring is still ours to read (its segment stays
 // mapped), so only operations that can no longer complete fail, on every channel.
-void ShmTransport::Impl::checkGone(Peer& peer) {
-  if (peer.gone.empty() || shutDown) return;
+void ShmTransport::Impl::failGone(Peer& peer) {
+  if (shutDown) return;
   // Sends it completed before leaving (slots it handed back) and messages it left in the
   // ring count: only what can no longer complete fails.
   if (!peer.sends.empty()) pumpSends(peer);
@@ -263,11 +241,11 @@ ShmTransport::Impl::Peer* ShmTransport::Impl::accept(ShmChannel& channel, int ra
 }
 
 void ShmTransport::send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
-  impl_->send(*channel_, transportRank(peer), peer, tag, data, bytes, std::move(done));
+  impl_->send(*channel_, transportRank(peer), peer, tag, data, bytes, done);
 }
 
 void ShmTransport::recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
-  impl_->recv(*channel_, transportRank(peer), peer, tag, data, bytes, std::move(done));
+  impl_->recv(*channel_, transportRank(peer), peer, tag, data, bytes, done);
 }
 
 std::unique_ptr<Transport> ShmTransport::openChannel(const ChannelSpec& spec, const asio::any_io_executor&) {
