@@ -211,6 +211,11 @@ TEST_CASE("shm channels: a mismatch fails its channel only", "[shm-channels]") {
   a1->recv(0, 7, &wordIn, 8, laterA.done());  // the channel stays failed with that peer
   drive(pair.io, all, [&] { return laterA.status.has_value(); });
   CHECK(laterA.status->mismatchPeer() == 0);
+  // The sender hears at once, as when a mismatch closes a connection: its receives on A fail.
+  Outcome senderWaits;
+  a0->recv(1, 8, &word, 8, senderWaits.done());
+  drive(pair.io, all, [&] { return senderWaits.status.has_value(); });
+  CHECK(senderWaits.status->message().find("closed its connection") != std::string::npos);
   // B, both ways, and the transports' own channel go on.
   std::uint64_t one = 1, two = 2, three = 3, oneIn = 0, twoIn = 0, threeIn = 0;
   Outcome s1, r1, s2, r2, s3, r3;

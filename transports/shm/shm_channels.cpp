@@ -89,11 +89,7 @@ void ShmTransport::Impl::shutdownChannel(ShmChannel& channel, const Status& why)
     sends.erase(std::remove_if(sends.begin(), sends.end(),
                                [&](const SendOp& op) { return op.channel == &channel && !op.closing; }),
                 sends.end());
-    Completion none;
-    if (!closed && channel.rankOf[static_cast<std::size_t>(peer.local)] >= 0 &&
-        populateRing(peer, true, 0, channel, none)) {
-      sends.push_back(std::move(closing));
-    }
+    if (!closed && channel.rankOf[static_cast<std::size_t>(peer.local)] >= 0) queueChannelClosed(channel, peer);
     ChannelPeer& from = channel.peers[static_cast<std::size_t>(peer.local)];
     for (auto& op : from.recvs) complete(&channel, std::move(op.done), why);
     peer.waiting -= from.recvs.size();
@@ -111,6 +107,24 @@ void ShmTransport::Impl::destroyChannel(ShmChannel& channel) {
   due.erase(std::remove_if(due.begin(), due.end(), [&](const Completed& entry) { return entry.channel == &channel; }),
             due.end());
   for (auto& from : channel.peers) std::deque<KeptMessage>().swap(from.kept);
+}
+
+// A ChannelClosed slot to `peer` after what is queued for it.
+void ShmTransport::Impl::queueChannelClosed(ShmChannel& channel, Peer& peer) {
+  Completion none;
+  if (!populateRing(peer, true, 0, channel, none)) return;  // the peer will time out
+  SendOp closing{nullptr, 0, 0, {}, &channel};
+  closing.closing = true;
+  peer.sends.push_back(std::move(closing));
+}
+
+// A message that does not fit its receive breaks the pair's channel, as a mismatch closes a TCP
+// connection: this side's operations with the peer fail with the mismatch, and the peer hears
+// at once (its receives fail as for a closed connection) rather than wait for a message that
+// will not come. Its runtime then looks for this rank's account of the mismatch.
+void ShmTransport::Impl::breakChannelPeer(ShmChannel& channel, Peer& peer, const Status& why) {
+  failChannelPeer(channel, peer, why);
+  queueChannelClosed(channel, peer);
 }
 
 // `peer`'s operations on `channel` fail with `why`, now and later (a mismatch, or the peer

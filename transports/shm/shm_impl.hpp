@@ -190,6 +190,8 @@ struct ShmTransport::Impl {
   void shutdownChannel(ShmChannel& channel, const Status& why);
   void destroyChannel(ShmChannel& channel);
   void failChannelPeer(ShmChannel& channel, Peer& peer, const Status& why);
+  void breakChannelPeer(ShmChannel& channel, Peer& peer, const Status& why);
+  void queueChannelClosed(ShmChannel& channel, Peer& peer);
   Status closedStatus(const Peer& peer, const ShmChannel& channel) const;
   Status mismatchStatus(const Peer& peer, const ShmChannel& channel, std::uint64_t theirTag, std::size_t theirBytes,
                         std::uint64_t myTag, std::size_t myBytes) const;

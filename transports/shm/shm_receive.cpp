@@ -94,7 +94,7 @@ bool ShmTransport::Impl::startMessage(Peer& peer, const SlotHeader& slot) {
   }
   const RecvOp& op = from.recvs.front();
   if (slot.tag != op.tag || slot.messageBytes != op.bytes) {
-    failChannelPeer(channel, peer, mismatchStatus(peer, channel, slot.tag, slot.messageBytes, op.tag, op.bytes));
+    breakChannelPeer(channel, peer, mismatchStatus(peer, channel, slot.tag, slot.messageBytes, op.tag, op.bytes));
     arrival.discard();
     return true;
   }
@@ -184,7 +184,7 @@ void ShmTransport::Impl::deliverKept(ShmChannel& channel, Peer& peer, KeptMessag
     const Status why = mismatchStatus(peer, channel, message.tag, message.bytes, op.tag, op.bytes);
     complete(&channel, std::move(op.done), why);
     from.kept.clear();
-    failChannelPeer(channel, peer, why);
+    breakChannelPeer(channel, peer, why);
     return;
   }
   if (message.bytes != 0) std::memcpy(op.data, message.data.get(), message.bytes);
