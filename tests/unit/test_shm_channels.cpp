@@ -301,3 +301,26 @@ TEST_CASE("shm channels: the transport's own handle goes, its channels stay", "[
   CHECK(ranAfterDestroy == 0);
   CHECK(lost == 0);
 }
+
+TEST_CASE("shm channels: a receiver's channel that shuts down mid-message drops the rest of it", "[shm-channels]") {
+  Pair pair;
+  auto a0 = pair.open(0, 11, {0, 1}), a1 = pair.open(1, 11, {0, 1});
+  auto b0 = pair.open(0, 22, {0, 1}), b1 = pair.open(1, 22, {0, 1});
+  // 700 KiB inline (11 slots): rank 0's send writes the first 8, rank 1's receive reads them.
+  const auto big = pattern(700 * 1024, 9);
+  std::vector<std::uint8_t> bigIn(big.size());
+  std::uint64_t word = 5, wordIn = 0;
+  Outcome sentBig, sentWord, gotBig, gotWord;
+  a0->send(1, 1, big.data(), big.size(), sentBig.done());
+  b0->send(1, 2, &word, 8, sentWord.done());
+  a1->recv(0, 1, bigIn.data(), bigIn.size(), gotBig.done());
+  pair.rank[1]->poll();  // rank 0 does not run: the message stops after its 8th slot
+  CHECK(!gotBig.status);
+  a1->shutdown(Status::make(ErrorCode::Aborted, "test: A ends on the receiver"));
+  b1->recv(0, 2, &wordIn, 8, gotWord.done());
+  std::vector<Transport*> all{pair.rank[0].get(), pair.rank[1].get()};
+  drive(pair.io, all, [&] { return gotBig.status && gotWord.status && sentBig.status && sentWord.status; });
+  CHECK(gotBig.status->message() == "test: A ends on the receiver");
+  CHECK(sentBig.ok());  // its slots were taken (and dropped)
+  CHECK((gotWord.ok() && sentWord.ok() && wordIn == 5));
+}
