@@ -179,6 +179,8 @@ struct ShmTransport::Impl {
   bool takeWhole(Peer& peer, const SlotHeader& slot);
   bool startMessage(Peer& peer, const SlotHeader& slot);
   bool readSlot(Peer& peer, const SlotHeader& slot);
+  bool readCrossMemory(Peer& peer, const ShmChannel& channel, std::byte* into, std::size_t bytes,
+                       std::uint64_t address);
   void finishMessage(Peer& peer);
   void deliverKept(ShmChannel& channel, Peer& peer, KeptMessage& message);
   void peerClosedChannel(Peer& peer, ShmChannel& channel);

@@ -13,19 +13,23 @@
 
 namespace banyan::transport::shm {
 
-// The usual message, taken in one step: one slot, of the previous message's channel, whose
-// head receive expects it. False if it is not that (the general path then looks at it).
+// The usual message, taken in one step: one slot (inline or by cross-memory attach), of the
+// previous message's channel, whose head receive expects it. False if it is not that (the
+// general path then looks at it), or if the transport failed reading it.
 bool ShmTransport::Impl::takeWhole(Peer& peer, const SlotHeader& slot) {
   ShmChannel* channel = peer.lastChannel;
-  if (slot.kind != SlotKind::Inline || slot.bytes != slot.messageBytes || channel == nullptr ||
-      channel->id != slot.channel) {
+  const bool crossMemory = slot.kind == SlotKind::CrossMemory;
+  if (channel == nullptr || channel->id != slot.channel ||
+      !(crossMemory || (slot.kind == SlotKind::Inline && slot.bytes == slot.messageBytes))) {
     return false;
   }
   // A receive is queued only on an open channel whose peer has not failed, and only while no
   // kept message is waiting: the general path's checks hold.
   auto& recvs = channel->peers[static_cast<std::size_t>(peer.local)].recvs;
   if (recvs.empty() || recvs.front().tag != slot.tag || recvs.front().bytes != slot.messageBytes) return false;
-  if (slot.bytes != 0) {
+  if (crossMemory) {
+    if (!readCrossMemory(peer, *channel, recvs.front().data, slot.messageBytes, slot.address)) return false;
+  } else if (slot.bytes != 0) {
     std::memcpy(recvs.front().data, SegmentView::payload(const_cast<SlotHeader*>(&slot)), slot.bytes);
   }
   complete(channel, std::move(recvs.front().done), Status::ok());
@@ -47,6 +51,7 @@ bool ShmTransport::Impl::pumpRecvs(Peer& peer) {
       moved = true;
       continue;
     }
+    if (shutDown) return true;  // takeWhole's read failed the transport
     if (slot.kind == SlotKind::ChannelClosed) {
       if (arrival.active() && arrival.channel->id != slot.channel) {
         failAll(Status::make(ErrorCode::Remote,
@@ -113,31 +118,9 @@ bool ShmTransport::Impl::readSlot(Peer& peer, const SlotHeader& slot) {
   }
   if (slot.kind == SlotKind::CrossMemory) {
     // Nothing is read for a message that goes nowhere: the slot is handed back all the same.
-    if (arrival.data != nullptr) {
-      Status status = crossMemoryRead(peer.pid, arrival.data, slot.address, arrival.bytes);
-      // A sender that shut down (its operation failed) has handed its buffer back to its
-      // caller: whatever we read may be stale, so the flag is checked after the copy.
-      if (peer.view.header()->closed.load(std::memory_order_acquire) != 0) {
-        failAll(Status::make(ErrorCode::Remote, "{} closed its connection while its {}-byte message was being read",
-                             describe(peer, *arrival.channel), arrival.bytes)
-                    .withLostPeer(channelRank(peer, *arrival.channel)));
-        return false;
-      }
-      if (!status.isOk()) {
-        // A sender killed mid-message takes its memory with it: that is the peer lost, not a
-        // local system error.
-        if (status.code() == ErrorCode::Remote) {
-          failAll(Status::make(ErrorCode::Remote,
-                               "{} closed its connection: the process exited while its {}-byte "
-                               "message was being read",
-                               describe(peer, *arrival.channel), arrival.bytes)
-                      .withLostPeer(channelRank(peer, *arrival.channel), true));
-        } else {
-          failAll(Status::make(ErrorCode::System, "shm: reading {} bytes from rank {}: {}", arrival.bytes, peer.rank,
-                               status.message()));
-        }
-        return false;
-      }
+    if (arrival.data != nullptr &&
+        !readCrossMemory(peer, *arrival.channel, arrival.data, arrival.bytes, slot.address)) {
+      return false;
     }
     arrival.received = arrival.bytes;
     return true;
@@ -153,6 +136,33 @@ bool ShmTransport::Impl::readSlot(Peer& peer, const SlotHeader& slot) {
   }
   arrival.received += part;
   return true;
+}
+
+// Copies a message lent by cross-memory attach. False if the transport failed.
+bool ShmTransport::Impl::readCrossMemory(Peer& peer, const ShmChannel& channel, std::byte* into, std::size_t bytes,
+                                         std::uint64_t address) {
+  Status status = crossMemoryRead(peer.pid, into, address, bytes);
+  // A sender that shut down (its operation failed) has handed its buffer back to its
+  // caller: whatever we read may be stale, so the flag is checked after the copy.
+  if (peer.view.header()->closed.load(std::memory_order_acquire) != 0) {
+    failAll(Status::make(ErrorCode::Remote, "{} closed its connection while its {}-byte message was being read",
+                         describe(peer, channel), bytes)
+                .withLostPeer(channelRank(peer, channel)));
+    return false;
+  }
+  if (status.isOk()) return true;
+  // A sender killed mid-message takes its memory with it: that is the peer lost, not a local
+  // system error.
+  if (status.code() == ErrorCode::Remote) {
+    failAll(Status::make(ErrorCode::Remote,
+                         "{} closed its connection: the process exited while its {}-byte message was being read",
+                         describe(peer, channel), bytes)
+                .withLostPeer(channelRank(peer, channel), true));
+  } else {
+    failAll(
+        Status::make(ErrorCode::System, "shm: reading {} bytes from rank {}: {}", bytes, peer.rank, status.message()));
+  }
+  return false;
 }
 
 // The message's last slot is read.
