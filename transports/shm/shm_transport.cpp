@@ -1,5 +1,7 @@
 #include "transports/shm/shm_transport.hpp"
 
+#include "transports/shm/shm_impl.hpp"
+
 #include "transports/shm/cma.hpp"
 #include "transports/shm/doorbell.hpp"
 #include "transports/shm/segment.hpp"
@@ -16,321 +18,127 @@
 
 namespace banyan::transport::shm {
 
-namespace {
+ShmTransport::Impl::Impl(const asio::any_io_executor& io, ShmTransportParams p) : io(io), params(std::move(p)) {
+  if (!params.liveness) params.liveness = std::make_shared<PeerLiveness>(params.size);
+}
 
-struct SendOp {
-  const std::byte* data;
-  std::size_t bytes;
-  std::uint64_t tag;
-  Completion done;
-  bool crossMemory = false;
-  std::size_t written = 0;     // Inline: bytes already in slots
-  bool posted = false;         // every slot of the message is in the ring
-  std::uint64_t lastSlot = 0;  // CrossMemory: the slot whose release completes the send
-};
+// The last handle is gone: the peers learn it from the flag (a reader of a buffer we lent by
+// cross-memory attach, too), before the segments go.
+ShmTransport::Impl::~Impl() { announceClosed(); }
 
-struct RecvOp {
-  std::byte* data;
-  std::size_t bytes;
-  std::uint64_t tag;
-  Completion done;
-  std::size_t received = 0;
-};
+std::string ShmTransport::Impl::describe(const Peer& peer, const ShmChannel& channel) const {
+  return fmt::format("rank {} (pid {}, shared memory)", channelRank(peer, channel), peer.pid);
+}
 
-}  // namespace
+std::size_t ShmTransport::Impl::runDue() {
+  std::size_t ran = 0;
+  while (!due.empty()) {
+    Completed next = std::move(due.front());
+    due.pop_front();
+    next.done(next.status);
+    ++ran;
+  }
+  return ran;
+}
 
-struct ShmTransport::Impl {
-  struct Peer {
-    int rank = -1;
-    int local = -1;  // index in params.localRanks
-    Segment segment;
-    SegmentView view;            // the peer's segment
-    RingControl* out = nullptr;  // in my segment: my messages to the peer
-    RingControl* in = nullptr;   // in the peer's segment: its messages to me
-    std::string doorbell;
-    pid_t pid = 0;
-    bool crossMemoryToPeer = false;                             // the peer can read my memory
-    std::unique_ptr<asio::posix::stream_descriptor> exitWatch;  // pidfd: readable once it exits
-    std::string gone;     // why the peer can no longer take part ("" while it can)
-    bool exited = false;  // its process has ended (not only its connection)
-    std::deque<SendOp> sends;
-    std::deque<RecvOp> recvs;
-    // How much of this pair's rings have pages (Residency::OnFirstUse): see populateRing.
-    bool outSmall = false;   // our ring to the peer: its control, slot headers and first pages
-    bool outFull = false;    // ... and every slot whole
-    bool inControl = false;  // the peer's ring to us: its control (head and tail)
+bool ShmTransport::Impl::hasWork() {
+  if (!due.empty()) return true;
+  for (auto& peer : peers) {
+    if (peer.rank < 0) continue;
+    if ((peer.waiting != 0 || peer.arrival.active()) &&
+        peer.in->tail.load(std::memory_order_acquire) != peer.in->head.load(std::memory_order_relaxed)) {
+      return true;
+    }
+    if (!peer.sends.empty()) {
+      const SendOp& op = peer.sends.front();
+      const std::uint64_t head = peer.out->head.load(std::memory_order_acquire);
+      if (!op.posted && peer.out->tail.load(std::memory_order_relaxed) - head < params.geometry.slots) return true;
+      if (op.posted && head > op.lastSlot) return true;
+    }
+  }
+  return false;
+}
+
+// A peer that left: what it already put in its ring is still ours to read (its segment stays
+// mapped), so only operations that can no longer complete fail, on every channel.
+void ShmTransport::Impl::failGone(Peer& peer) {
+  if (shutDown) return;
+  // Sends it completed before leaving (slots it handed back) and messages it left in the
+  // ring count: only what can no longer complete fails.
+  if (!peer.sends.empty()) pumpSends(peer);
+  if (peer.waiting != 0 || peer.arrival.active()) pumpRecvs(peer);
+  if (shutDown) return;
+  // Only this peer's operations fail, as with TCP: the collectives' executor shuts the whole
+  // transport down on any failure, while point-to-point goes on with the other peers.
+  const auto why = [&](const ShmChannel& channel) {
+    return Status::make(ErrorCode::Remote, "{} {}", describe(peer, channel), peer.gone)
+        .withLostPeer(channelRank(peer, channel), peer.exited);
   };
-
-  Impl(const asio::any_io_executor& io, ShmTransportParams p) : io(io), params(std::move(p)) {
-    if (!params.liveness) params.liveness = std::make_shared<PeerLiveness>(params.size);
+  for (auto& op : peer.sends) {
+    if (op.done) complete(op.channel, std::move(op.done), why(*op.channel));
   }
-
-  asio::any_io_executor io;
-  ShmTransportParams params;
-  int myLocal = -1;
-  Segment mine;
-  SegmentView myView;
-  std::unique_ptr<Doorbell> doorbell;
-  std::vector<Peer> peers;                        // by local index (mine unused)
-  std::vector<int> localOfRank;                   // global rank -> local index, -1 if not on this host
-  std::deque<std::pair<Completion, Status>> due;  // completions poll() runs
-  bool shutDown = false;
-  Status failure;
-
-  Peer* peerOf(int rank) {
-    if (rank < 0 || rank >= static_cast<int>(localOfRank.size()) || rank == params.rank) return nullptr;
-    const int local = localOfRank[static_cast<std::size_t>(rank)];
-    return local < 0 ? nullptr : &peers[static_cast<std::size_t>(local)];
+  peer.sends.clear();
+  if (peer.waiting == 0) return;
+  for (auto& [id, channel] : channels) {
+    if (channel->peers.empty()) continue;
+    auto& recvs = channel->peers[static_cast<std::size_t>(peer.local)].recvs;
+    for (auto& op : recvs) complete(channel.get(), std::move(op.done), why(*channel));
+    recvs.clear();
   }
+  peer.waiting = 0;
+  if (peer.arrival.into == Arrival::Into::Recv) peer.arrival.discard();
+}
 
-  void complete(Completion&& done, Status status) { due.emplace_back(std::move(done), std::move(status)); }
-
-  void wake(Peer& peer) {
-    if (takeSleeper(peer.view.header()->sleeping)) doorbell->ring(peer.doorbell);
-  }
-
-  // Moves as much of the peer's send queue into its ring as fits; true if anything moved.
-  bool pumpSends(Peer& peer) {
-    bool moved = false;
-    const auto& geometry = params.geometry;
-    while (!peer.sends.empty()) {
-      SendOp& op = peer.sends.front();
-      while (!op.posted) {
-        const std::uint64_t tail = peer.out->tail.load(std::memory_order_relaxed);
-        if (tail - peer.out->head.load(std::memory_order_acquire) >= geometry.slots) break;
-        SlotHeader* slot = myView.slot(peer.local, tail);
-        slot->tag = op.tag;
-        slot->messageBytes = op.bytes;
-        if (op.crossMemory) {
-          slot->kind = SlotKind::CrossMemory;
-          slot->bytes = 0;
-          slot->address = reinterpret_cast<std::uint64_t>(op.data);
-          op.posted = true;
-          op.lastSlot = tail;
-        } else {
-          const std::size_t part = std::min<std::size_t>(op.bytes - op.written, geometry.slotPayload);
-          slot->kind = SlotKind::Inline;
-          slot->bytes = static_cast<std::uint32_t>(part);
-          if (part != 0) std::memcpy(SegmentView::payload(slot), op.data + op.written, part);
-          op.written += part;
-          op.posted = op.written == op.bytes;
-        }
-        peer.out->tail.store(tail + 1, std::memory_order_release);
-        moved = true;
-      }
-      if (!op.posted) break;
-      if (op.crossMemory && peer.out->head.load(std::memory_order_acquire) <= op.lastSlot) break;
-      complete(std::move(op.done), Status::ok());
-      peer.sends.pop_front();
-      moved = true;
-    }
-    return moved;
-  }
-
-  // Takes messages from the peer's ring into posted receives; true if anything moved.
-  bool pumpRecvs(Peer& peer) {
-    bool moved = false;
-    while (!peer.recvs.empty()) {
-      const std::uint64_t head = peer.in->head.load(std::memory_order_relaxed);
-      if (peer.in->tail.load(std::memory_order_acquire) == head) break;
-      RecvOp& op = peer.recvs.front();
-      SlotHeader* slot = peer.view.slot(myLocal, head);
-      if (slot->tag != op.tag || slot->messageBytes != op.bytes) {
-        failAll(Status::make(ErrorCode::Remote,
-                             "shm: rank {} sent a message of {} bytes for operation {}, but rank {} expected {} bytes "
-                             "for operation {} (the ranks disagree on the sequence of collectives)",
-                             peer.rank, slot->messageBytes, slot->tag, params.rank, op.bytes, op.tag)
-                    .withMismatch(peer.rank, slot->tag));
-        return true;
-      }
-      if (slot->kind == SlotKind::CrossMemory) {
-        Status status = crossMemoryRead(peer.pid, op.data, slot->address, op.bytes);
-        // A sender that shut down (its operation failed) has handed its buffer back to its
-        // caller: whatever we read may be stale, so the flag is checked after the copy.
-        if (peer.view.header()->closed.load(std::memory_order_acquire) != 0) {
-          failAll(Status::make(ErrorCode::Remote, "{} closed its connection while its {}-byte message was being read",
-                               describe(peer), op.bytes)
-                      .withLostPeer(peer.rank));
-          return true;
-        }
-        if (!status.isOk()) {
-          // A sender killed mid-message takes its memory with it: that is the peer lost, not a
-          // local system error.
-          if (status.code() == ErrorCode::Remote) {
-            failAll(Status::make(ErrorCode::Remote,
-                                 "{} closed its connection: the process exited while its {}-byte "
-                                 "message was being read",
-                                 describe(peer), op.bytes)
-                        .withLostPeer(peer.rank, true));
-          } else {
-            failAll(Status::make(ErrorCode::System, "shm: reading {} bytes from rank {}: {}", op.bytes, peer.rank,
-                                 status.message()));
-          }
-          return true;
-        }
-        op.received = op.bytes;
-      } else {
-        const std::size_t part = slot->bytes;
-        if (part > op.bytes - op.received) {
-          failAll(Status::make(ErrorCode::Remote, "shm: rank {} overran a {}-byte message to rank {}", peer.rank,
-                               op.bytes, params.rank));
-          return true;
-        }
-        if (part != 0) std::memcpy(op.data + op.received, SegmentView::payload(slot), part);
-        op.received += part;
-      }
-      peer.in->head.store(head + 1, std::memory_order_release);
-      moved = true;
-      if (op.received == op.bytes) {
-        complete(std::move(op.done), Status::ok());
-        peer.recvs.pop_front();
-      }
-    }
-    return moved;
-  }
-
-  bool progress(Peer& peer) {
-    const bool sent = !peer.sends.empty() && pumpSends(peer);
-    const bool received = !peer.recvs.empty() && pumpRecvs(peer);
-    // The peer may sleep waiting for what we just did: data in its ring, or slots handed back.
-    if (sent || received) wake(peer);
-    return sent || received;
-  }
-
-  std::size_t runDue() {
-    std::size_t ran = 0;
-    while (!due.empty()) {
-      auto [done, status] = std::move(due.front());
-      due.pop_front();
-      done(status);
-      ++ran;
-    }
-    return ran;
-  }
-
-  bool hasWork() {
-    if (!due.empty()) return true;
-    for (auto& peer : peers) {
-      if (peer.rank < 0) continue;
-      if (!peer.recvs.empty() &&
-          peer.in->tail.load(std::memory_order_acquire) != peer.in->head.load(std::memory_order_relaxed)) {
-        return true;
-      }
-      if (!peer.sends.empty()) {
-        const SendOp& op = peer.sends.front();
-        const std::uint64_t head = peer.out->head.load(std::memory_order_acquire);
-        if (!op.posted && peer.out->tail.load(std::memory_order_relaxed) - head < params.geometry.slots) return true;
-        if (op.posted && head > op.lastSlot) return true;
-      }
-    }
-    return false;
-  }
-
-  // A peer that left: what it already put in its ring is still ours to read (its segment stays
-  // mapped), so only operations that can no longer complete fail.
-  void checkGone(Peer& peer) {
-    if (peer.gone.empty() || shutDown) return;
-    // Sends it completed before leaving (slots it handed back) and messages it left in the
-    // ring count: only what can no longer complete fails.
-    if (!peer.sends.empty()) pumpSends(peer);
-    if (!peer.recvs.empty()) pumpRecvs(peer);
-    // Only this peer's operations fail, as with TCP: the collectives' executor shuts the whole
-    // transport down on any failure, while point-to-point goes on with the other peers.
-    if (!peer.recvs.empty() || !peer.sends.empty()) {
-      const Status why =
-          Status::make(ErrorCode::Remote, "{} {}", describe(peer), peer.gone).withLostPeer(peer.rank, peer.exited);
-      for (auto& op : peer.sends) complete(std::move(op.done), why);
-      for (auto& op : peer.recvs) complete(std::move(op.done), why);
-      peer.sends.clear();
-      peer.recvs.clear();
-    }
-  }
-
-  std::string describe(const Peer& peer) const {
-    return fmt::format("rank {} (pid {}, shared memory)", peer.rank, peer.pid);
-  }
-
-  // Runs when the doorbell rings: a peer that shut down rings everyone on its way out.
-  void lookForClosedPeers() {
-    for (auto& peer : peers) {
-      if (peer.rank >= 0 && peer.gone.empty() && peer.view.header()->closed.load(std::memory_order_acquire) != 0) {
-        peer.gone = "closed its connection (shut its communicator down)";
-        checkGone(peer);
-      }
-    }
-  }
-
-  void watchExit(Peer& peer) {
-    params.liveness->watch(peer.rank, peer.pid);
-    peer.exitWatch = params.liveness->onExit(io, peer.rank, [this, &peer] {
-      if (peer.gone.empty()) peer.gone = "closed its connection: the process exited";
-      peer.exited = true;
+// Runs when the doorbell rings: a peer that shut down rings everyone on its way out.
+void ShmTransport::Impl::lookForClosedPeers() {
+  for (auto& peer : peers) {
+    if (peer.rank >= 0 && peer.gone.empty() && peer.view.header()->closed.load(std::memory_order_acquire) != 0) {
+      peer.gone = "closed its connection (shut its communicator down)";
       checkGone(peer);
-    });
-  }
-
-  void failAll(const Status& why) {
-    if (shutDown) return;
-    shutDown = true;
-    failure = why;
-    announceClosed();
-    for (auto& peer : peers) {
-      for (auto& op : peer.sends) complete(std::move(op.done), why);
-      for (auto& op : peer.recvs) complete(std::move(op.done), why);
-      peer.sends.clear();
-      peer.recvs.clear();
     }
   }
+}
 
-  // Tells the peers this transport is done: one waiting for us fails now, not at its timeout,
-  // and one reading a message of ours by cross-memory attach knows the buffer is no longer ours
-  // to lend (set before any send's completion hands its buffer back).
-  void announceClosed() {
-    if (myView.base == nullptr || myView.header()->closed.exchange(1, std::memory_order_seq_cst) != 0) return;
-    for (auto& peer : peers) {
-      if (peer.rank >= 0) doorbell->ring(peer.doorbell);
+void ShmTransport::Impl::watchExit(Peer& peer) {
+  params.liveness->watch(peer.rank, peer.pid);
+  peer.exitWatch = params.liveness->onExit(io, peer.rank, [this, &peer] {
+    if (peer.gone.empty()) peer.gone = "closed its connection: the process exited";
+    peer.exited = true;
+    checkGone(peer);
+  });
+}
+
+// Ends every channel: the transport can no longer be trusted (or a buffer it lent by
+// cross-memory attach cannot be taken back any other way).
+void ShmTransport::Impl::failAll(const Status& why) {
+  if (shutDown) return;
+  shutDown = true;
+  failure = why;
+  announceClosed();
+  for (auto& peer : peers) {
+    for (auto& op : peer.sends) complete(op.channel, std::move(op.done), why);
+    peer.sends.clear();
+    peer.waiting = 0;
+    peer.arrival = Arrival{};
+  }
+  for (auto& [id, channel] : channels) {
+    for (auto& channelPeer : channel->peers) {
+      for (auto& op : channelPeer.recvs) complete(channel.get(), std::move(op.done), why);
+      channelPeer.recvs.clear();
+      channelPeer.kept.clear();
     }
   }
+}
 
-  // Gives a ring its pages before they are first used, a batch at a time: a fault per page in
-  // the middle of a collective would cost more, and a full /dev/shm fails the call with an
-  // error instead of a SIGBUS. The sender allocates: on its first message to the peer the
-  // ring's control, every slot header and the first page of every payload (small messages
-  // never need more: 17 pages); on its first message that fills more of a slot, the whole ring
-  // (513 KiB). The receiver only reads pages the sender allocated, except the control line,
-  // which it may read first. Returns false after completing `done` with the error.
-  bool populateRing(Peer& peer, bool outgoing, std::size_t inlineBytes, Completion& done) {
-    constexpr std::size_t kPage = 4096;
-    const bool control = !outgoing && !peer.inControl;
-    const bool small = outgoing && !peer.outSmall;
-    const bool whole = outgoing && !peer.outFull && inlineBytes > kPage - sizeof(SlotHeader);
-    if (!control && !small && !whole) return true;  // the usual case: one look at three flags
-    const auto& geometry = params.geometry;
-    const auto bytesOf = [](void* at) { return reinterpret_cast<std::byte*>(at); };
-    const std::string what = fmt::format("the ring from rank {} to rank {}", outgoing ? params.rank : peer.rank,
-                                         outgoing ? peer.rank : params.rank);
-    try {
-      if (control) Segment::populate(bytesOf(peer.in), sizeof(RingControl), what);
-      if (small) {
-        Segment::populate(bytesOf(peer.out), sizeof(RingControl), what);
-        for (std::uint64_t slot = 0; slot < geometry.slots; ++slot) {
-          Segment::populate(bytesOf(myView.slot(peer.local, slot)), std::min(geometry.slotStride(), kPage), what);
-        }
-      }
-      if (whole) Segment::populate(bytesOf(peer.out), geometry.ringBytes(), what);
-    } catch (const Error& e) {
-      complete(std::move(done), Status::make(e.code(), "shm: {}", e.detail()));
-      return false;
-    }
-    peer.inControl = peer.inControl || control;
-    peer.outSmall = peer.outSmall || small;
-    peer.outFull = peer.outFull || whole;
-    return true;
+// Tells the peers this transport is done: one waiting for us fails now, not at its timeout,
+// and one reading a message of ours by cross-memory attach knows the buffer is no longer ours
+// to lend (set before any send's completion hands its buffer back).
+void ShmTransport::Impl::announceClosed() {
+  if (myView.base == nullptr || myView.header()->closed.exchange(1, std::memory_order_seq_cst) != 0) return;
+  for (auto& peer : peers) {
+    if (peer.rank >= 0) doorbell->ring(peer.doorbell);
   }
-
-  Peer* accept(int peerRank, Completion& done);
-  void setUp(Store& store);
-};
+}
 
 void ShmTransport::Impl::setUp(Store& store) {
   const auto& locals = params.localRanks;
@@ -392,54 +200,76 @@ void ShmTransport::Impl::setUp(Store& store) {
 
 ShmTransport::ShmTransport(const asio::any_io_executor& io, std::shared_ptr<Store> store,
                            const ShmTransportParams& params)
-    : impl_(std::make_unique<Impl>(io, params)) {
+    : impl_(std::make_shared<Impl>(io, params)) {
   impl_->setUp(*store);
+  channel_ = &impl_->openChannel(0, {});
 }
 
-ShmTransport::~ShmTransport() { impl_->announceClosed(); }
+ShmTransport::ShmTransport(std::shared_ptr<Impl> impl, ShmChannel& channel, std::vector<int> ranks)
+    : impl_(std::move(impl)), channel_(&channel), ranks_(std::move(ranks)) {}
+
+// The channel ends here (its completions never run); the Impl, when this was its last handle,
+// tells the peers that the whole transport has closed.
+ShmTransport::~ShmTransport() {
+  if (impl_.use_count() > 1) impl_->destroyChannel(*channel_);
+}
+
+int ShmTransport::transportRank(int channelRank) const {
+  if (ranks_.empty()) return channelRank;
+  if (channelRank < 0 || channelRank >= static_cast<int>(ranks_.size())) return -1;
+  return ranks_[static_cast<std::size_t>(channelRank)];
+}
 
 // The peer a send or receive goes to, or nullptr after completing `done` with the reason there
-// is none (the transport is shut down, or the rank is not on this host).
-ShmTransport::Impl::Peer* ShmTransport::Impl::accept(int peerRank, Completion& done) {
+// is none (the transport or the channel is shut down, or the rank is not on this host).
+ShmTransport::Impl::Peer* ShmTransport::Impl::accept(ShmChannel& channel, int rank, int channelRank, Completion& done) {
   if (shutDown) {
-    complete(std::move(done), failure);
+    complete(&channel, std::move(done), failure);
     return nullptr;
   }
-  Peer* peer = peerOf(peerRank);
+  if (!channel.closed.isOk()) {
+    complete(&channel, std::move(done), channel.closed);
+    return nullptr;
+  }
+  Peer* peer = peerOf(rank);
   if (peer == nullptr) {
-    complete(std::move(done),
-             Status::make(ErrorCode::Internal, "shm: rank {} is not on the host of rank {}", peerRank, params.rank));
+    complete(&channel, std::move(done),
+             Status::make(ErrorCode::Internal, "shm: rank {} is not on the host of rank {}", channelRank,
+                          channel.rankOf[static_cast<std::size_t>(myLocal)]));
   }
   return peer;
 }
 
-void ShmTransport::send(int peerRank, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
-  Impl& impl = *impl_;
-  Impl::Peer* peer = impl.accept(peerRank, done);
-  if (peer == nullptr) return;
-  const bool crossMemory = peer->crossMemoryToPeer && bytes >= impl.params.crossMemoryBytes && bytes != 0;
-  if (!impl.populateRing(*peer, true, crossMemory ? 0 : bytes, done)) return;
-  SendOp op{static_cast<const std::byte*>(data), bytes, tag, std::move(done)};
-  op.crossMemory = crossMemory;
-  peer->sends.push_back(std::move(op));
-  if (peer->sends.size() == 1) impl.progress(*peer);
-  impl.checkGone(*peer);
+void ShmTransport::send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
+  impl_->send(*channel_, transportRank(peer), peer, tag, data, bytes, done);
 }
 
-void ShmTransport::recv(int peerRank, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
-  Impl& impl = *impl_;
-  Impl::Peer* peer = impl.accept(peerRank, done);
-  if (peer == nullptr || !impl.populateRing(*peer, false, 0, done)) return;
-  peer->recvs.push_back(RecvOp{static_cast<std::byte*>(data), bytes, tag, std::move(done)});
-  if (peer->recvs.size() == 1) impl.progress(*peer);
-  impl.checkGone(*peer);
+void ShmTransport::recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
+  impl_->recv(*channel_, transportRank(peer), peer, tag, data, bytes, done);
+}
+
+std::unique_ptr<Transport> ShmTransport::openChannel(const ChannelSpec& spec, const asio::any_io_executor&) {
+  if (spec.id == 0) fail(ErrorCode::Internal, "shm: channel 0 is the transport's own; a channel needs another id");
+  const int size = ranks_.empty() ? impl_->params.size : static_cast<int>(ranks_.size());
+  std::vector<int> ranks(spec.ranks.size(), -1);
+  for (std::size_t r = 0; r < spec.ranks.size(); ++r) {
+    const int mine = spec.ranks[r];
+    if (mine < 0 || mine >= size) {
+      fail(ErrorCode::Internal, "shm: channel rank {} maps to rank {}, outside 0..{}", r, mine, size - 1);
+    }
+    ranks[r] = transportRank(mine);
+  }
+  ShmChannel& channel = impl_->openChannel(spec.id, ranks);
+  return std::unique_ptr<Transport>(new ShmTransport(impl_, channel, std::move(ranks)));
 }
 
 std::size_t ShmTransport::poll() {
   Impl& impl = *impl_;
   bool moved = false;
   for (auto& peer : impl.peers) {
-    if (peer.rank >= 0 && (!peer.sends.empty() || !peer.recvs.empty())) moved |= impl.progress(peer);
+    if (peer.rank >= 0 && (!peer.sends.empty() || peer.waiting != 0 || peer.arrival.active())) {
+      moved |= impl.progress(peer);
+    }
   }
   return impl.runDue() + (moved ? 1 : 0);
 }
@@ -456,12 +286,12 @@ bool ShmTransport::prepareToSleep() {
 
 void ShmTransport::awake() { impl_->myView.header()->sleeping.store(0, std::memory_order_relaxed); }
 
-void ShmTransport::shutdown(const Status& why) { impl_->failAll(why); }
+void ShmTransport::shutdown(const Status& why) { impl_->shutdownChannel(*channel_, why); }
 
 std::string ShmTransport::describePeer(int peerRank) const {
-  const Impl::Peer* peer = impl_->peerOf(peerRank);
+  const Impl::Peer* peer = impl_->peerOf(transportRank(peerRank));
   if (peer == nullptr) return fmt::format("rank {}", peerRank);
-  return impl_->describe(*peer);
+  return impl_->describe(*peer, *channel_);
 }
 
 int ShmTransport::crossMemoryPeers() const {

@@ -9,6 +9,10 @@
 //
 // Progress is by polling (Transport::poll, called by the driver between event-loop rounds);
 // the doorbell wakes a driver that has gone to sleep.
+//
+// A ShmTransport is a handle on shared state (shm_impl.hpp): the one constructed is channel 0,
+// each openChannel another handle on the same segments and rings. poll/prepareToSleep/awake of
+// any handle make progress for every channel; the segments go with the last handle.
 
 #include "transports/peer_liveness.hpp"
 #include "transports/shm/shm_wire.hpp"
@@ -26,6 +30,8 @@ class any_io_executor;
 }
 
 namespace banyan::transport::shm {
+
+struct ShmChannel;
 
 struct ShmTransportParams {
   int rank = 0;
@@ -58,12 +64,22 @@ class ShmTransport final : public Transport {
   bool prepareToSleep() override;
   void awake() override;
 
+  // Another handle on the same rings for `spec` (transport.hpp); `executor` is unused: nothing
+  // of shm's goes through the event loop per channel.
+  std::unique_ptr<Transport> openChannel(const ChannelSpec& spec, const asio::any_io_executor& executor) override;
+
   // How many local peers this rank reads by cross-memory attach (the rest use the ring).
   int crossMemoryPeers() const;
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+
+  ShmTransport(std::shared_ptr<Impl> impl, ShmChannel& channel, std::vector<int> ranks);
+  int transportRank(int channelRank) const;
+
+  std::shared_ptr<Impl> impl_;
+  ShmChannel* channel_;
+  std::vector<int> ranks_;  // channel rank -> the transport's rank; empty: the same (channel 0)
 };
 
 }  // namespace banyan::transport::shm

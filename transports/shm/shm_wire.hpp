@@ -13,6 +13,11 @@
 // payload takes several consecutive slots; a message sent by cross-memory attach takes one slot
 // holding its address, and the slot is handed back (head moves) only after the receiver has
 // copied it, which is how the sender learns that its buffer is free again.
+//
+// Every slot names its message's channel (transport.hpp, ChannelSpec; 0: the transport's own).
+// A ChannelClosed slot (no payload) says the sender's channel has ended: the receiver's
+// receives on it from the sender fail, and a message of that channel it was in the middle of
+// ends there (the sender lent nothing more of it).
 
 #include <atomic>
 #include <cstddef>
@@ -34,7 +39,7 @@ struct alignas(kCacheLine) SegmentHeader {
 };
 static_assert(sizeof(SegmentHeader) <= kHeaderBytes);
 
-enum class SlotKind : std::uint32_t { Inline = 0, CrossMemory = 1 };
+enum class SlotKind : std::uint32_t { Inline = 0, CrossMemory = 1, ChannelClosed = 2 };
 
 struct alignas(kCacheLine) SlotHeader {
   std::uint64_t tag;
@@ -42,7 +47,9 @@ struct alignas(kCacheLine) SlotHeader {
   std::uint32_t bytes;         // payload in this slot (Inline)
   SlotKind kind;
   std::uint64_t address;  // CrossMemory: where the message is in the sender
+  std::uint64_t channel;  // the message's channel
 };
+static_assert(sizeof(SlotHeader) == kCacheLine);
 
 struct RingControl {
   alignas(kCacheLine) std::atomic<std::uint64_t> tail;
