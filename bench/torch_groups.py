@@ -6,7 +6,10 @@ same run (issue 23).
 
     PYTHONPATH=build/python /usr/bin/python3 bench/torch_groups.py [--backends banyan gloo]
 
-Launches its own ranks (one process each, the torch store in rank 0) on loopback.
+Launches its own ranks (one process each, the torch store in rank 0) on loopback. Before the
+groups, an all_to_all over the world connects every pair. BANYAN_* variables pass to the ranks
+(BANYAN_TRANSPORT=tcp: the ranks talk as between hosts; BANYAN_SHARE_CONNECTIONS=0: groups open
+their own connections); the row names the ones set.
 """
 
 import argparse
@@ -30,6 +33,27 @@ def fds():
         kind = target.split(":")[0] if ":" in target else "file"
         kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
+
+
+def tcp_connections():
+    """Established TCP connections of this process (its sockets found in /proc/net/tcp{,6})."""
+    mine = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                if fields[3] == "01" and fields[9] in mine:
+                    count += 1
+    return count
 
 
 def threads():
@@ -62,8 +86,10 @@ def rank_main(backend):
     dist.init_process_group(backend, rank=rank, world_size=size, timeout=datetime.timedelta(seconds=120))
     warm = torch.ones(1024)
     dist.all_reduce(warm)
+    dist.all_to_all_single(torch.zeros(4), torch.arange(4, dtype=torch.float32))
     dist.barrier()
     fds_before, (resident_before, host_before), threads_before = fds(), shared_memory(), threads()
+    tcp_before = tcp_connections()
     dist.barrier()
     start = time.perf_counter()
     groups = [dist.new_group(ranks, backend=backend) for ranks in GROUPS_OF_4]
@@ -76,10 +102,12 @@ def rank_main(backend):
                 raise SystemExit(f"rank {rank}: all_reduce on {ranks} gave {x[0].item()}")
     dist.barrier()
     fds_after, (resident_after, host_after), threads_after = fds(), shared_memory(), threads()
+    tcp_after = tcp_connections()
     dist.barrier()
     print(f"RESULT {backend} {rank} {fds_after.get('socket', 0) - fds_before.get('socket', 0)} "
           f"{sum(fds_after.values()) - sum(fds_before.values())} {resident_after - resident_before} "
-          f"{host_after - host_before} {created:.3f} {threads_after - threads_before}", flush=True)
+          f"{host_after - host_before} {created:.3f} {threads_after - threads_before} {tcp_after - tcp_before}",
+          flush=True)
     dist.destroy_process_group()
 
 
@@ -113,9 +141,10 @@ def main():
     if args.rank_of:
         rank_main(args.rank_of)
         return
-    print("| backend | sockets added (4 ranks) | fds added | threads added | shm resident added per rank | "
-          "host shared memory added | creating the 8 groups |")
-    print("|---|---|---|---|---|---|---|")
+    print("| backend | TCP connections added | sockets added (4 ranks) | fds added | threads added | "
+          "shm resident added per rank | host shared memory added | creating the 8 groups |")
+    print("|---|---|---|---|---|---|---|---|")
+    settings = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("BANYAN_"))
     for backend in args.backends:
         rows = run(backend)
         sockets = sum(int(r[1]) for r in rows)
@@ -124,8 +153,10 @@ def main():
         host = int(rows[0][4])
         created = max(float(r[5]) for r in rows)
         added_threads = sum(int(r[6]) for r in rows)
-        print(f"| {backend} | {sockets} | {descriptors} | {added_threads} | {resident / 1024:.0f} KiB (max) | "
-              f"{host / 1024:.0f} KiB | {created:.2f} s |", flush=True)
+        connections = sum(int(r[7]) for r in rows) // 2  # each is counted at both of its ends
+        label = f"{backend} ({settings})" if backend == "banyan" and settings else backend
+        print(f"| {label} | {connections} | {sockets} | {descriptors} | {added_threads} | "
+              f"{resident / 1024:.0f} KiB (max) | {host / 1024:.0f} KiB | {created:.2f} s |", flush=True)
 
 
 if __name__ == "__main__":
