@@ -324,3 +324,21 @@ TEST_CASE("shm channels: a receiver's channel that shuts down mid-message drops 
   CHECK(sentBig.ok());  // its slots were taken (and dropped)
   CHECK((gotWord.ok() && sentWord.ok() && wordIn == 5));
 }
+
+TEST_CASE("shm channels: a peer whose whole transport closes fails every channel with it", "[shm-channels]") {
+  Pair pair;
+  auto a0 = pair.open(0, 11, {1, 0});
+  {
+    auto a1 = pair.open(1, 11, {1, 0});
+    pair.rank[1].reset();  // a1 still holds rank 1's transport: only channel 0 ends there
+  }                        // now the last handle: rank 1's segment says closed and rings rank 0's doorbell
+  std::uint64_t ownIn = 0, aIn = 0;
+  Outcome own, onA;
+  pair.rank[0]->recv(1, 1, &ownIn, 8, own.done());
+  a0->recv(0, 2, &aIn, 8, onA.done());
+  drive(pair.io, {pair.rank[0].get()}, [&] { return own.status && onA.status; });
+  CHECK(own.status->message().find("closed its connection") != std::string::npos);
+  CHECK(own.status->lostPeer() == 1);
+  CHECK(onA.status->message().find("closed its connection (shut its communicator down)") != std::string::npos);
+  CHECK(onA.status->lostPeer() == 0);  // rank 1 is channel A's rank 0
+}

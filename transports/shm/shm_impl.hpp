@@ -159,7 +159,7 @@ struct ShmTransport::Impl {
   void failGone(Peer& peer);
   void lookForClosedPeers();
   void watchExit(Peer& peer);
-  void failAll(const Status& why);
+  void failAll(const Status& why, const Peer* lost = nullptr);
   void announceClosed();
 
   Peer* accept(ShmChannel& channel, int rank, int channelRank, Completion& done);

@@ -147,7 +147,8 @@ bool ShmTransport::Impl::readCrossMemory(Peer& peer, const ShmChannel& channel, 
   if (peer.view.header()->closed.load(std::memory_order_acquire) != 0) {
     failAll(Status::make(ErrorCode::Remote, "{} closed its connection while its {}-byte message was being read",
                          describe(peer, channel), bytes)
-                .withLostPeer(channelRank(peer, channel)));
+                .withLostPeer(channelRank(peer, channel)),
+            &peer);
     return false;
   }
   if (status.isOk()) return true;
@@ -157,7 +158,8 @@ bool ShmTransport::Impl::readCrossMemory(Peer& peer, const ShmChannel& channel, 
     failAll(Status::make(ErrorCode::Remote,
                          "{} closed its connection: the process exited while its {}-byte message was being read",
                          describe(peer, channel), bytes)
-                .withLostPeer(channelRank(peer, channel), true));
+                .withLostPeer(channelRank(peer, channel), true),
+            &peer);
   } else {
     failAll(
         Status::make(ErrorCode::System, "shm: reading {} bytes from rank {}: {}", bytes, peer.rank, status.message()));

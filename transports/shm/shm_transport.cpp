@@ -109,21 +109,26 @@ void ShmTransport::Impl::watchExit(Peer& peer) {
 }
 
 // Ends every channel: the transport can no longer be trusted (or a buffer it lent by
-// cross-memory attach cannot be taken back any other way).
-void ShmTransport::Impl::failAll(const Status& why) {
+// cross-memory attach cannot be taken back any other way). `lost`: the peer `why` names as lost,
+// which each channel's operations name in that channel's ranks.
+void ShmTransport::Impl::failAll(const Status& why, const Peer* lost) {
   if (shutDown) return;
   shutDown = true;
   failure = why;
   announceClosed();
+  const auto whyOn = [&](const ShmChannel* channel) {
+    if (lost == nullptr || channel == nullptr || why.lostPeer() < 0) return why;
+    return why.withLostPeer(channelRank(*lost, *channel), why.lostPeerExited());
+  };
   for (auto& peer : peers) {
-    for (auto& op : peer.sends) complete(op.channel, std::move(op.done), why);
+    for (auto& op : peer.sends) complete(op.channel, std::move(op.done), whyOn(op.channel));
     peer.sends.clear();
     peer.waiting = 0;
     peer.arrival = Arrival{};
   }
   for (auto& [id, channel] : channels) {
     for (auto& channelPeer : channel->peers) {
-      for (auto& op : channelPeer.recvs) complete(channel.get(), std::move(op.done), why);
+      for (auto& op : channelPeer.recvs) complete(channel.get(), std::move(op.done), whyOn(channel.get()));
       channelPeer.recvs.clear();
       channelPeer.kept.clear();
     }
