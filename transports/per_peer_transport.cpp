@@ -57,8 +57,37 @@ void PerPeerTransport::awake() {
   for (auto& transport : transports_) transport->awake();
 }
 
+namespace {
+
+// A transport that cannot carry channels, lent to the communicator that opened it: its messages
+// go on the transport itself (the peer's end of such a pair does the same, since both ends of a
+// pair route through the same kind). The owner (runtime::SharedConnections) outlives it.
+class BorrowedTransport final : public Transport {
+ public:
+  explicit BorrowedTransport(Transport& inner) : inner_(inner) {}
+  std::string_view name() const override { return inner_.name(); }
+  void send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) override {
+    inner_.send(peer, tag, data, bytes, std::move(done));
+  }
+  void recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) override {
+    inner_.recv(peer, tag, data, bytes, std::move(done));
+  }
+  void shutdown(const Status& why) override { inner_.shutdown(why); }
+  std::string describePeer(int peer) const override { return inner_.describePeer(peer); }
+  std::size_t poll() override { return inner_.poll(); }
+  bool prepareToSleep() override { return inner_.prepareToSleep(); }
+  void awake() override { inner_.awake(); }
+
+ private:
+  Transport& inner_;
+};
+
+}  // namespace
+
 std::unique_ptr<PerPeerTransport> PerPeerTransport::openChannels(const ChannelSpec& spec,
-                                                                 const asio::any_io_executor& executor) {
+                                                                 const asio::any_io_executor& executor,
+                                                                 Unshared unshared, bool* borrowed) {
+  if (borrowed != nullptr) *borrowed = false;
   std::vector<int> route(spec.ranks.size(), -1);
   std::vector<bool> used(transports_.size(), false);
   for (std::size_t r = 0; r < spec.ranks.size(); ++r) {
@@ -75,7 +104,11 @@ std::unique_ptr<PerPeerTransport> PerPeerTransport::openChannels(const ChannelSp
   for (std::size_t i = 0; i < transports_.size(); ++i) {
     if (!used[i]) continue;
     auto channel = transports_[i]->openChannel(spec, executor);
-    if (!channel) return nullptr;
+    if (!channel && unshared == Unshared::Refuse) return nullptr;
+    if (!channel) {
+      channel = std::make_unique<BorrowedTransport>(*transports_[i]);
+      if (borrowed != nullptr) *borrowed = true;
+    }
     renumbered[i] = static_cast<int>(channels.size());
     channels.push_back(std::move(channel));
   }

@@ -29,7 +29,12 @@ class PerPeerTransport final : public Transport {
   std::unique_ptr<Transport> openChannel(const ChannelSpec& spec, const asio::any_io_executor& executor) override {
     return openChannels(spec, executor);
   }
-  std::unique_ptr<PerPeerTransport> openChannels(const ChannelSpec& spec, const asio::any_io_executor& executor);
+  // What openChannels does with a transport that cannot carry channels (ofi): refuse (null), or
+  // borrow it as it is, for the communicator that opened it (identity ranks only; `*borrowed`
+  // says whether it had to).
+  enum class Unshared { Refuse, Borrow };
+  std::unique_ptr<PerPeerTransport> openChannels(const ChannelSpec& spec, const asio::any_io_executor& executor,
+                                                 Unshared unshared = Unshared::Refuse, bool* borrowed = nullptr);
 
   // The transport that carries messages to `peer` ("" for this rank).
   std::string_view transportOf(int peer) const;

@@ -277,25 +277,21 @@ void CommunicatorImpl::setUpConnections(runtime::TransportSetup& setup, std::uin
                                {rank, size, nonce ^ kPointToPointNonce, static_cast<std::uint64_t>(identity_.number),
                                 fmt::format("{}p2p/", identity_.prefix), "p", key, setup.liveness, ""},
                                config_, &layout_);
-  if (config_.shareConnections) {
-    // This communicator's own messages go on a channel too, so that the connections can outlive
-    // it for the communicators made from it (and nothing of theirs runs on its executor).
-    std::vector<int> ranks(static_cast<std::size_t>(size));
-    for (int r = 0; r < size; ++r) ranks[static_cast<std::size_t>(r)] = r;
-    auto collectives = setup.transport->openChannels({nonce, ranks}, executor_);
-    auto points = pointToPoint.transport->openChannels({nonce, ranks}, executor_);
-    if (collectives && points) {
-      connections_->collectives = std::move(setup.transport);
-      connections_->pointToPoint = std::move(pointToPoint.transport);
-      transport_ = std::move(collectives);
-      p2pTransport_ = std::move(points);
-      connectionRanks_ = std::move(ranks);
-      return;
-    }
-  }
-  // A transport that cannot carry channels (ofi): this communicator's own, never shared.
-  transport_ = std::move(setup.transport);
-  p2pTransport_ = std::move(pointToPoint.transport);
+  // This communicator's own messages go on a channel too (numbered with its nonce), so that the
+  // connections can outlive it for the communicators made from it, and nothing of theirs runs on
+  // its executor. Always, whatever BANYAN_SHARE_CONNECTIONS says: every rank must put a pair's
+  // messages on the same channel. A transport that cannot carry channels (ofi) is used as it is,
+  // and then no communicator made from this one can share (every rank learns that from the
+  // others' published shares).
+  std::vector<int> ranks(static_cast<std::size_t>(size));
+  for (int r = 0; r < size; ++r) ranks[static_cast<std::size_t>(r)] = r;
+  using Unshared = transport::PerPeerTransport::Unshared;
+  bool borrowedCollectives = false, borrowedPoints = false;
+  transport_ = setup.transport->openChannels({nonce, ranks}, executor_, Unshared::Borrow, &borrowedCollectives);
+  p2pTransport_ = pointToPoint.transport->openChannels({nonce, ranks}, executor_, Unshared::Borrow, &borrowedPoints);
+  connections_->collectives = std::move(setup.transport);
+  connections_->pointToPoint = std::move(pointToPoint.transport);
+  if (config_.shareConnections && !borrowedCollectives && !borrowedPoints) connectionRanks_ = std::move(ranks);
 }
 
 void CommunicatorImpl::setUpObservers() {

@@ -216,9 +216,14 @@ bool TcpTransport::Impl::takeFrame(int peerRank, std::size_t index) {
       --connection.wanted;
       if (Status status = mismatch(peerRank, header, connection.rxPart); !status.isOk()) {
         // The stream keeps its place (the payload is skipped); only this channel's receive
-        // fails, and its communicator ends the channel.
+        // fails, and its communicator ends the channel. The peer hears of it at once, as it
+        // did when a mismatch closed the connection: its receives on the channel from this rank
+        // fail, and its runtime looks for this rank's account.
         auto message = std::move(connection.rxPart.message);
         connection.rxPart = Part{};
+        for (std::size_t i = 0; i < peers[peerRank].connections.size(); ++i) {
+          enqueueSend(peerRank, i, Part{header.channel, 0, nullptr, 0, nullptr, kFrameChannelClosed});
+        }
         if (message) message->partDone(status);
       } else {
         target = connection.rxPart.data;
