@@ -91,6 +91,36 @@ TEST_CASE("Every collective on 2 simulated hosts x 2 ranks over libfabric's tcp;
 }
 #endif
 
+// Issue 23: groups made from the world (examples/groups.cpp: tensor- and data-parallel splits
+// and a reversed copy) send over the world's connections, shared memory inside a host and TCP
+// between hosts, and open no TCP connection of their own. With BANYAN_SHARE_CONNECTIONS=0 they
+// do, which shows the count sees them.
+TEST_CASE("Groups on 2 simulated hosts x 2 ranks open no TCP connection of their own", "[multiproc][netns]") {
+  requireNamespaces();
+  for (const bool share : {true, false}) {
+    CAPTURE(share);
+    const auto [status, output] = runShell(fmt::format(
+        "timeout 300 {0}/tools/netns-hosts.sh with 2 -- bash -c 'port=$((20000 + RANDOM % 12000)); pids=(); "
+        "for r in 3 2 1 0; do BANYAN_SHARE_CONNECTIONS={2} BANYAN_TIMEOUT=60s RANK=$r WORLD_SIZE=4 "
+        "MASTER_ADDR=10.213.0.1 MASTER_PORT=$port \"$NETNS_HOSTS_SCRIPT\" run $((r / 2)) {1}/examples/groups_example "
+        "& pids+=($!); done; s=0; for p in \"${{pids[@]}}\"; do wait $p || s=1; done; exit $s'",
+        kSource, kBuild, share ? 1 : 0));
+    INFO(output);
+    CHECK(status == 0);
+    CHECK(occurrences(output, "3 groups right") == 4);
+    int sameCount = 0;
+    for (int rank = 0; rank < 4; ++rank) {
+      for (int n = 0; n < 8; ++n) {
+        sameCount += static_cast<int>(occurrences(
+            output,
+            fmt::format("rank {}: 3 groups right; TCP connections before the groups {}, after {}\n", rank, n, n)));
+      }
+    }
+    // Each rank has one peer on its host (shared memory) and two on the other (TCP).
+    CHECK(sameCount == (share ? 4 : 0));
+  }
+}
+
 TEST_CASE("netns-hosts.sh gives each host its own hostname and address, and removes everything", "[multiproc][netns]") {
   requireNamespaces();
   const auto [status, output] = runShell(fmt::format(
