@@ -110,7 +110,7 @@ TEST_CASE("Groups on 2 simulated hosts x 2 ranks open no TCP connection of their
     CHECK(occurrences(output, "3 groups right") == 4);
     int sameCount = 0;
     for (int rank = 0; rank < 4; ++rank) {
-      for (int n = 0; n < 8; ++n) {
+      for (int n = 0; n < 64; ++n) {
         sameCount += static_cast<int>(occurrences(
             output,
             fmt::format("rank {}: 3 groups right; TCP connections before the groups {}, after {}\n", rank, n, n)));

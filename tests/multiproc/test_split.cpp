@@ -3,6 +3,10 @@
 // of all three in flight at once.
 
 #include "support/multiproc.hpp"
+#include "support/ports.hpp"
+#include "support/shell.hpp"
+
+#include <fmt/format.h>
 
 #include <banyan/banyan.hpp>
 
@@ -10,10 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,30 +32,6 @@ int threadCount() {
     ++n;
   }
   return n;
-}
-
-// This process's established TCP connections (its socket descriptors found in /proc/net/tcp and
-// tcp6 in state 01): what a communicator has opened between ranks, plus the store's.
-int establishedTcpConnections() {
-  std::set<std::string> mine;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-    std::error_code ec;
-    const auto target = std::filesystem::read_symlink(entry.path(), ec).string();
-    if (!ec && target.rfind("socket:[", 0) == 0) mine.insert(target.substr(8, target.size() - 9));
-  }
-  int count = 0;
-  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(table);
-    std::string line;
-    std::getline(in, line);  // the header
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
-      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
-      if (state == "01" && mine.count(inode) != 0) ++count;
-    }
-  }
-  return count;
 }
 
 }  // namespace
@@ -231,63 +208,31 @@ TEST_CASE("split communicators run on their parent's progress thread, and close 
       over(transport));
 }
 
-// Issue 23: groups made from a communicator send over its connections. Over TCP, once the parent
-// has connected every pair, eight more communicators (the world, two halves, four pairs, a
-// reversed copy) add no connection; with BANYAN_SHARE_CONNECTIONS=0 they open their own (which
-// shows the count can see them).
+// Issue 23: groups made from a communicator send over its connections. examples/groups.cpp, 4
+// ranks over TCP on loopback (torchrun-style variables): once the world has connected every
+// pair, its tensor- and data-parallel splits and a reversed copy add no established connection
+// (each rank counts its own in /proc/net/tcp); with BANYAN_SHARE_CONNECTIONS=0 every rank's
+// count grows, which shows the count sees them. (On simulated hosts: test_multihost.cpp.)
 TEST_CASE("split communicators open no TCP connection of their own", "[multiproc][split]") {
-  const bool share = GENERATE(true, false);
-  CAPTURE(share);
-  auto options = over("tcp");
-  options.environment["BANYAN_SHARE_CONNECTIONS"] = share ? "1" : "0";
-  runRanks(
-      4,
-      [share](int) {
-        auto parent = Communicator::fromEnvironment();
-        const int rank = parent.rank();
-        // Every pair connected, on both of the parent's transports.
-        std::vector<std::int32_t> out(4, rank), in(4, -1);
-        parent.alltoall(out.data(), in.data(), 1, DataType::i32);
-        for (int peer = 0; peer < 4; ++peer) {
-          if (peer == rank) continue;
-          std::int32_t value = rank, got = -1;
-          Work sent = parent.sendAsync(&value, 1, DataType::i32, peer, 0);
-          parent.recv(&got, 1, DataType::i32, peer, 0);
-          sent.wait();
-          RANK_EXPECT(rank, got == peer);
-        }
-        const int before = establishedTcpConnections();
-
-        std::vector<Communicator> groups;
-        auto keep = [&](std::optional<Communicator> made) {
-          if (made) groups.push_back(std::move(*made));
-        };
-        keep(parent.split(0, rank));                               // the world
-        keep(parent.split(rank / 2, rank));                        // halves: {0,1} {2,3}
-        keep(parent.split(rank % 2, rank));                        // pairs: {0,2} {1,3}
-        keep(parent.split(rank == 0 || rank == 3 ? 0 : 1, rank));  // pairs: {0,3} {1,2}
-        keep(parent.split(0, -rank));                              // the world, reversed
-        RANK_EXPECT(rank, groups.size() == 5);
-        for (auto& group : groups) {
-          std::int64_t value = group.rank() + 1;
-          group.allreduce(&value, &value, 1, DataType::i64, ReduceOp::sum);
-          RANK_EXPECT(rank, value == group.size() * (group.size() + 1) / 2);
-          std::vector<std::int32_t> mine(static_cast<std::size_t>(group.size()), group.rank()),
-              theirs(static_cast<std::size_t>(group.size()), -1);
-          group.alltoall(mine.data(), theirs.data(), 1, DataType::i32);
-          for (int r = 0; r < group.size(); ++r) RANK_EXPECT(rank, theirs[static_cast<std::size_t>(r)] == r);
-        }
-        const int after = establishedTcpConnections();
-        if (share) {
-          RANK_EXPECT(rank, after == before);
-        } else {
-          RANK_EXPECT(rank, after > before);
-        }
-        // And the parent still works over the connections its groups used.
-        std::int64_t sum = rank;
-        parent.allreduce(&sum, &sum, 1, DataType::i64, ReduceOp::sum);
-        RANK_EXPECT(rank, sum == 6);
-        return 0;
-      },
-      options);
+  for (const bool share : {true, false}) {
+    CAPTURE(share);
+    // POSIX sh (runShell): the ranks in the background, then every one's exit status.
+    const auto [status, output] = banyan::test::runShell(fmt::format(
+        "pids=''; for r in 3 2 1 0; do BANYAN_TRANSPORT=tcp BANYAN_SHARE_CONNECTIONS={1} BANYAN_TIMEOUT=60s RANK=$r "
+        "WORLD_SIZE=4 MASTER_ADDR=127.0.0.1 MASTER_PORT={2} timeout 120 {0}/examples/groups_example & "
+        "pids=\"$pids $!\"; done; s=0; for p in $pids; do wait $p || s=1; done; exit $s",
+        BANYAN_BUILD_DIR, share ? 1 : 0, banyan::test::unusedPort()));
+    INFO(output);
+    CHECK(status == 0);
+    CHECK(banyan::test::occurrences(output, "3 groups right") == 4);
+    int unchanged = 0;
+    for (int rank = 0; rank < 4; ++rank) {
+      for (int n = 0; n < 64; ++n) {
+        unchanged += static_cast<int>(banyan::test::occurrences(
+            output,
+            fmt::format("rank {}: 3 groups right; TCP connections before the groups {}, after {}\n", rank, n, n)));
+      }
+    }
+    CHECK(unchanged == (share ? 4 : 0));
+  }
 }
