@@ -164,17 +164,12 @@ void TcpTransport::Impl::stageMore(int peerRank, std::size_t index) {
   connection.reading = true;
   asio::async_read(*connection.socket, asio::buffer(staged.data() + have, staged.size() - have),
                    asio::transfer_at_least(kFrameHeaderSize - have),
-                   [this, peerRank, index](const asio::error_code& ec, std::size_t bytes) {
-                     if (shutDown) return;
+                   readHandler(peerRank, index, [this, peerRank, index](std::size_t bytes) {
                      Connection& done = peers[peerRank].connections[index];
                      done.reading = false;
-                     if (ec) {
-                       failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
-                       return;
-                     }
                      done.rxEnd += bytes;
                      pumpRecvs(peerRank, index);
-                   });
+                   }));
 }
 
 bool TcpTransport::Impl::takeFrame(int peerRank, std::size_t index) {
@@ -245,16 +240,10 @@ bool TcpTransport::Impl::takeFrame(int peerRank, std::size_t index) {
   }
   // The rest straight from the socket into its place.
   asio::async_read(*connection.socket, asio::buffer(target + now, left), TransferAllUncapped{left},
-                   [this, peerRank, index](const asio::error_code& ec, std::size_t) {
-                     if (shutDown) return;
-                     if (ec) {
-                       peers[peerRank].connections[index].reading = false;
-                       failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
-                       return;
-                     }
+                   readHandler(peerRank, index, [this, peerRank, index](std::size_t) {
                      finishFrame(peerRank, index);
                      pumpRecvs(peerRank, index);
-                   });
+                   }));
   return false;
 }
 
@@ -263,20 +252,14 @@ void TcpTransport::Impl::skipPayload(int peerRank, std::size_t index, std::uint6
   const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(left, discard.size()));
   Connection& connection = peers[peerRank].connections[index];
   asio::async_read(*connection.socket, asio::buffer(discard.data(), chunk), TransferAllUncapped{chunk},
-                   [this, peerRank, index, left, chunk](const asio::error_code& ec, std::size_t) {
-                     if (shutDown) return;
-                     if (ec) {
-                       peers[peerRank].connections[index].reading = false;
-                       failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
-                       return;
-                     }
+                   readHandler(peerRank, index, [this, peerRank, index, left, chunk](std::size_t) {
                      if (left > chunk) {
                        skipPayload(peerRank, index, left - chunk);
                        return;
                      }
                      finishFrame(peerRank, index);
                      pumpRecvs(peerRank, index);
-                   });
+                   }));
 }
 
 void TcpTransport::Impl::finishFrame(int peerRank, std::size_t index) {

@@ -216,6 +216,20 @@ struct TcpTransport::Impl {
   // payload is being read (the read goes on from its completion).
   bool takeFrame(int peerRank, std::size_t index);
   void skipPayload(int peerRank, std::size_t index, std::uint64_t left);
+  // The completion of a read on a connection: a failed read fails the peer, a finished one goes
+  // on with `then(bytes)`.
+  template <typename Then>
+  auto readHandler(int peerRank, std::size_t index, Then then) {
+    return [this, peerRank, index, then = std::move(then)](const asio::error_code& ec, std::size_t bytes) {
+      if (shutDown) return;
+      if (ec) {
+        peers[peerRank].connections[index].reading = false;
+        failPeer(peerRank, ioError(peerRank, ec, "receiving from"));
+        return;
+      }
+      then(bytes);
+    };
+  }
   // The frame is in: hands it to its receive, or keeps it aside.
   void finishFrame(int peerRank, std::size_t index);
   // The peer's end of a channel shut down: its receives from the peer fail from now on.
