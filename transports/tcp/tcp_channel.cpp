@@ -99,10 +99,9 @@ std::unique_ptr<Transport> TcpTransport::openOn(const std::shared_ptr<Impl>& imp
     fail(ErrorCode::Internal, "tcp: channel {:#x} was open here before (two communicators with one nonce?)", spec.id);
   }
   Channel& channel = impl->channels[spec.id];
-  if (channel.opened) {
+  if (channel.executor) {
     fail(ErrorCode::Internal, "tcp: channel {:#x} is open already (two communicators with one nonce?)", spec.id);
   }
-  channel.opened = true;
   channel.executor = executor;
   return std::make_unique<TcpChannel>(impl, spec.id, spec.ranks);
 }

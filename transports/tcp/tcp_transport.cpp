@@ -85,11 +85,8 @@ void TcpTransport::Impl::enqueueRecv(std::uint64_t channelId, int peerRank, std:
   auto& arrived = peer.arrived[index];
   if (!arrived.empty()) {
     // It came before this receive: check it as a frame read now would be, and copy it in.
-    Arrived early = std::move(arrived.front());
+    Status status = takeArrived(peerRank, arrived.front(), part);
     arrived.pop_front();
-    const FrameHeader header{early.tag, early.payload.size(), channelId};
-    Status status = mismatch(peerRank, header, part);
-    if (status.isOk() && part.bytes != 0) std::memcpy(part.data, early.payload.data(), part.bytes);
     completeLater(channelId, std::move(part.message), std::move(status));
     return;
   }
@@ -281,13 +278,18 @@ void TcpTransport::Impl::finishFrame(int peerRank, std::size_t index) {
         Part part = std::move(peer.recvs[index].front());
         peer.recvs[index].pop_front();
         --connection.wanted;
-        status = mismatch(peerRank, connection.rxFrame, part);
-        if (status.isOk() && part.bytes != 0) std::memcpy(part.data, early->payload.data(), part.bytes);
+        status = takeArrived(peerRank, *early, part);
         message = std::move(part.message);
       }
     }
   }
   if (message) message->partDone(status);
+}
+
+Status TcpTransport::Impl::takeArrived(int peerRank, const Arrived& early, const Part& part) const {
+  Status status = mismatch(peerRank, FrameHeader{early.tag, early.payload.size()}, part);
+  if (status.isOk() && part.bytes != 0) std::memcpy(part.data, early.payload.data(), part.bytes);
+  return status;
 }
 
 Status TcpTransport::Impl::mismatch(int peerRank, const FrameHeader& header, const Part& part) const {

@@ -76,11 +76,12 @@ struct ChannelPeer {
 // A communicator's messages over these connections (transport.hpp, openChannel). Channel 0 is
 // the transport's own.
 struct Channel {
-  bool opened = false;    // a handle on this rank sends and receives on it (else it only keeps early arrivals)
   bool shutDown = false;  // later posts fail with `failure`
   Status failure;
-  std::optional<asio::any_io_executor> executor;  // where its posted completions run
-  std::unordered_map<int, ChannelPeer> peers;     // by this transport's rank
+  // Where its posted completions run; set once a handle on this rank has opened it (until then
+  // the channel only keeps early arrivals).
+  std::optional<asio::any_io_executor> executor;
+  std::unordered_map<int, ChannelPeer> peers;  // by this transport's rank
 };
 
 struct Connection {
@@ -159,7 +160,6 @@ struct TcpTransport::Impl {
         exitWaited(static_cast<std::size_t>(p.size)) {
     for (auto& peer : peers) peer.connections.resize(params.socketsPerPeer);
     Channel& own = channels[0];
-    own.opened = true;
     own.executor = context;
   }
 
@@ -242,6 +242,8 @@ struct TcpTransport::Impl {
   // call that posted it, and never after its channel's owner is gone).
   void completeLater(std::uint64_t channelId, std::shared_ptr<Message> message, Status status);
   Status mismatch(int peerRank, const FrameHeader& header, const Part& part) const;
+  // Copies a message kept aside into its receive, checked as a frame read now would be.
+  Status takeArrived(int peerRank, const Arrived& early, const Part& part) const;
   // A peer that went away shows as EOF or a reset when reading, a broken pipe when writing:
   // all say the same thing to the user.
   Status ioError(int peerRank, const asio::error_code& ec, const char* doing);
