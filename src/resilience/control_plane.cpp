@@ -143,6 +143,8 @@ void ControlPlane::start(const std::vector<std::string>& addresses,
       }
     }
   }
+  after_ = (rank_ + 1) % size_;
+  before_ = (rank_ - 1 + size_) % size_;
   liveness_ = std::move(liveness);
   thread_ = std::thread([this] { run(); });
 }
@@ -179,23 +181,17 @@ void ControlPlane::sendToAllLive(const ControlMessage& message) {
   for (int r : targets) sendTo(r, message);
 }
 
-std::vector<int> ControlPlane::neighbours() const {
+std::vector<int> ControlPlane::neighbours() {
   std::vector<int> found;
   if (peers_.empty()) return found;
-  for (int step = 1; step < size_; ++step) {
-    const int after = (rank_ + step) % size_;
-    if (!peers_[static_cast<std::size_t>(after)].gone()) {
-      found.push_back(after);
-      break;
-    }
-  }
-  for (int step = 1; step < size_; ++step) {
-    const int before = (rank_ - step + size_) % size_;
-    if (!peers_[static_cast<std::size_t>(before)].gone()) {
-      if (found.empty() || found.front() != before) found.push_back(before);
-      break;
-    }
-  }
+  // A rank gone stays gone, so each side's search goes on from where it last stopped: O(n) over
+  // the whole run, where a scan per call made a close of n ranks (n goodbyes, each waking the
+  // thread) cost O(n^2) on every rank.
+  const auto gone = [&](int r) { return r != rank_ && peers_[static_cast<std::size_t>(r)].gone(); };
+  while (gone(after_)) after_ = (after_ + 1) % size_;
+  while (gone(before_)) before_ = (before_ - 1 + size_) % size_;
+  if (after_ != rank_) found.push_back(after_);
+  if (before_ != rank_ && before_ != after_) found.push_back(before_);
   return found;
 }
 
@@ -304,13 +300,18 @@ void ControlPlane::handle(const ControlMessage& m) {
       if (recordLoss(notice)) lossRecorded(notice);
       return;
     }
-    case MessageKind::Goodbye:
+    case MessageKind::Goodbye: {
+      const auto around = neighbours();
+      const bool watched = std::find(around.begin(), around.end(), m.from) != around.end();
       sender.closed = true;
       lock.unlock();
       recordDeparture(
           {FailureNotice::Kind::Closed, m.from, m.from, m.from, "closed its communicator with no operation pending"});
-      wake();  // the thread watches the new neighbours from now
+      // The thread watches the new neighbours from now; a goodbye from anyone else changes
+      // nothing it watches (at a close every rank hears n - 1 of them).
+      if (watched) wake();
       return;
+    }
     case MessageKind::Revoke: {
       if (revoked_) return;
       revoked_ = Status::make(ErrorCode::Aborted, "{} was revoked by rank {}: {}", name_, m.subject, m.text);
@@ -384,14 +385,11 @@ bool ControlPlane::recordLoss(const FailureNotice& notice) {
 void ControlPlane::recordDeparture(const FailureNotice& notice) {
   {
     std::lock_guard lock(mutex_);
-    auto same = std::find_if(departures_.begin(), departures_.end(),
-                             [&](const FailureNotice& known) { return known.lost == notice.lost; });
-    if (same != departures_.end()) {
+    auto [same, added] = departures_.try_emplace(notice.lost, notice);
+    if (!added) {
       // A closing rank's goodbye follows its account of a failure: the account says more.
-      if (notice.kind == FailureNotice::Kind::Closed && same->kind == FailureNotice::Kind::Departed) return;
-      *same = notice;
-    } else {
-      departures_.push_back(notice);
+      if (notice.kind == FailureNotice::Kind::Closed && same->second.kind == FailureNotice::Kind::Departed) return;
+      same->second = notice;
     }
   }
   changed_.notify_all();
@@ -478,10 +476,8 @@ std::optional<FailureNotice> ControlPlane::lossOf(int rank, std::chrono::millise
     for (const auto& notice : losses_) {
       if (notice.lost == rank) return &notice;
     }
-    for (const auto& notice : departures_) {
-      if (notice.lost == rank) return &notice;
-    }
-    return nullptr;
+    const auto departed = departures_.find(rank);
+    return departed != departures_.end() ? &departed->second : nullptr;
   };
   changed_.wait_for(lock, wait, [&] { return find() != nullptr; });
   if (const auto* notice = find()) return *notice;
@@ -491,10 +487,8 @@ std::optional<FailureNotice> ControlPlane::lossOf(int rank, std::chrono::millise
 std::optional<FailureNotice> ControlPlane::causeBehind(int peer, std::chrono::milliseconds wait) const {
   std::unique_lock lock(mutex_);
   const auto departure = [&]() -> const FailureNotice* {
-    for (const auto& notice : departures_) {
-      if (notice.lost == peer) return &notice;
-    }
-    return nullptr;
+    const auto departed = departures_.find(peer);
+    return departed != departures_.end() ? &departed->second : nullptr;
   };
   changed_.wait_for(lock, wait, [&] { return !losses_.empty() || departure() != nullptr || revoked_; });
   if (!losses_.empty()) return losses_.front();

@@ -156,7 +156,7 @@ class ControlPlane {
   void recordDeparture(const FailureNotice& notice);
   void lossRecorded(const FailureNotice& notice);
   // The nearest live ranks before and after this one (at most two, distinct); mutex_ held.
-  std::vector<int> neighbours() const;
+  std::vector<int> neighbours();
   void checkNeighbours(std::chrono::steady_clock::time_point now);
   std::string silenceCause(int rank, std::chrono::steady_clock::duration silent, std::uint64_t entered) const;
   void wake();
@@ -186,7 +186,9 @@ class ControlPlane {
   mutable std::condition_variable changed_;
   std::vector<Peer> peers_;
   std::vector<FailureNotice> losses_;      // in the order learned
-  std::vector<FailureNotice> departures_;  // one per rank, the latest
+  std::map<int, FailureNotice> departures_;  // rank -> its latest account or goodbye
+  int after_ = 0;   // where neighbours() last found the nearest live rank after this one
+  int before_ = 0;  // and before it
   std::optional<Status> revoked_;
   bool declaredLost_ = false;                  // a peer declared this rank lost: the others go on without it
   std::uint64_t epochs_ = 0;                   // agree() calls so far
