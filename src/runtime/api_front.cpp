@@ -99,56 +99,67 @@ Work ApiFront::groupEnd() {
   auto batch = groups_.end();
   if (!batch) return Work();
   auto group = batch->group;
-  issue(std::move(*batch));
+  // As for a blocking call: when nobody drives, the group's calls start on this thread at once
+  // (its caller most often waits for the group next), skipping a post through the event loop.
+  // The progress thread is woken either way, so the group goes on if the caller computes.
+  auto driver = driver_.tryHold();
+  issue(std::move(*batch), driver.owns_lock());
+  if (driver.owns_lock()) driver.unlock();
   driver_.wakeProgressThread();
   return Work(group);
 }
 
-// A group's calls are numbered together and posted as one handler, so they start together.
-void ApiFront::issue(GroupBatch batch) {
-  std::lock_guard lock(mutex_);
-  if (closed_) {
-    const Status closed =
-        Status::make(ErrorCode::InvalidUsage, "groupEnd on {} after close() (rank {})", identity_.name, identity_.rank);
+// A group's calls are numbered together and started together: here, holding the driver lock
+// with nothing posted before them, or as one handler posted to the loop.
+void ApiFront::issue(GroupBatch batch, bool driving) {
+  std::vector<GroupStart> starts;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) {
+      const Status closed = Status::make(ErrorCode::InvalidUsage, "groupEnd on {} after close() (rank {})",
+                                         identity_.name, identity_.rank);
+      for (auto& call : batch.calls) {
+        if (call.fused) {
+          for (auto& part : call.fused->parts) part.state->complete(closed);
+        } else {
+          call.state->complete(closed);
+        }
+      }
+      return;
+    }
     for (auto& call : batch.calls) {
-      if (call.fused) {
-        for (auto& part : call.fused->parts) part.state->complete(closed);
+      driver_.operationQueued();
+      if (call.collective) {
+        starts.push_back({Pending{*call.collective, ++sequence_, call.state, call.fused}, std::nullopt, 0, nullptr});
+        recordQueued(*starts.back().collective);
       } else {
-        call.state->complete(closed);
+        starts.push_back({std::nullopt, call.pointToPoint, ++p2pSequence_, call.state});
       }
     }
-    return;
+    if (!driving || postedStarts_ > 0 || postedPointToPoint_ > 0) {
+      ++postedStarts_;
+      ++postedPointToPoint_;
+      asio::post(executor_, [this, starts = std::move(starts)]() mutable {
+        --postedStarts_;
+        --postedPointToPoint_;
+        start(starts);
+      });
+      return;
+    }
   }
-  struct Start {
-    std::optional<Pending> collective;
-    std::optional<PointToPointCall> pointToPoint;
-    std::uint64_t number = 0;
-    std::shared_ptr<WorkState> state;
-  };
-  std::vector<Start> starts;
-  for (auto& call : batch.calls) {
-    driver_.operationQueued();
-    if (call.collective) {
-      starts.push_back({Pending{*call.collective, ++sequence_, call.state, call.fused}, std::nullopt, 0, nullptr});
-      recordQueued(*starts.back().collective);
+  // Outside mutex_, as in submit(): starting may complete operations, whose callbacks may submit more.
+  start(starts);
+}
+
+void ApiFront::start(std::vector<GroupStart>& starts) {
+  for (auto& start : starts) {
+    if (start.collective) {
+      runner_.add(std::move(*start.collective));
     } else {
-      starts.push_back({std::nullopt, call.pointToPoint, ++p2pSequence_, call.state});
+      runner_.startTransfer(*start.pointToPoint, start.number, start.state);
     }
   }
-  ++postedStarts_;
-  ++postedPointToPoint_;
-  asio::post(executor_, [this, starts = std::move(starts)]() mutable {
-    --postedStarts_;
-    --postedPointToPoint_;
-    for (auto& start : starts) {
-      if (start.collective) {
-        runner_.add(std::move(*start.collective));
-      } else {
-        runner_.startTransfer(*start.pointToPoint, start.number, start.state);
-      }
-    }
-    runner_.startNext();
-  });
+  runner_.startNext();
 }
 
 void ApiFront::close() {

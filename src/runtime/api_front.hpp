@@ -37,7 +37,17 @@ class ApiFront {
   void close();
 
  private:
-  void issue(GroupBatch batch);
+  // One call of a group, numbered, ready to start.
+  struct GroupStart {
+    std::optional<Pending> collective;
+    std::optional<PointToPointCall> pointToPoint;
+    std::uint64_t number = 0;
+    std::shared_ptr<WorkState> state;
+  };
+  // `driving`: the caller holds the driver lock, so the group may start on its thread.
+  void issue(GroupBatch batch, bool driving);
+  // On the driving thread.
+  void start(std::vector<GroupStart>& starts);
   void recordQueued(const Pending& pending);
   std::shared_ptr<WorkState> newState();
 
