@@ -7,6 +7,7 @@ PerPeerTransport::PerPeerTransport(std::vector<std::unique_ptr<Transport>> trans
   for (const auto& transport : transports_) {
     if (!name_.empty()) name_ += "+";
     name_ += transport->name();
+    inMemory_ |= transport->answersInMemory();
   }
 }
 
@@ -77,6 +78,7 @@ class BorrowedTransport final : public Transport {
   std::size_t poll() override { return inner_.poll(); }
   bool prepareToSleep() override { return inner_.prepareToSleep(); }
   void awake() override { inner_.awake(); }
+  bool answersInMemory() const override { return inner_.answersInMemory(); }
 
  private:
   Transport& inner_;

@@ -24,6 +24,9 @@ class PerPeerTransport final : public Transport {
   std::size_t poll() override;
   bool prepareToSleep() override;
   void awake() override;
+  // Any of its transports does: a wait on a peer of the others is then polled a little less
+  // often in the event loop (every 16th look at memory; progress_driver.cpp).
+  bool answersInMemory() const override { return inMemory_; }
   // Opens the channel on every transport of this one (null if any cannot share); the channel's
   // rank r goes by the transport of this one's rank spec.ranks[r].
   std::unique_ptr<Transport> openChannel(const ChannelSpec& spec, const asio::any_io_executor& executor) override {
@@ -45,6 +48,7 @@ class PerPeerTransport final : public Transport {
   std::vector<std::unique_ptr<Transport>> transports_;
   std::vector<int> route_;
   std::string name_;
+  bool inMemory_ = false;
 };
 
 }  // namespace banyan::transport

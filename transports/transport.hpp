@@ -74,6 +74,11 @@ class Transport {
   // returns true. awake() is called when the driver runs again.
   virtual bool prepareToSleep() { return true; }
   virtual void awake() {}
+  // True when peers answer through memory that poll() reads (shared memory), not through the
+  // event loop's descriptors: while an engine waits on such a transport, the driver reads the
+  // clock and asks the event loop for events only every few polls (a syscall each, several
+  // times a look at memory on a VM).
+  virtual bool answersInMemory() const { return false; }
 
   // A transport for the channel `spec` over this one's connections, or null if this transport
   // cannot share them (the caller then opens its own). The channel keeps the contract above per

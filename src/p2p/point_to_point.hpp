@@ -74,6 +74,7 @@ class PointToPoint final : public Engine {
   }
   // Operations not yet ended.
   bool busy() const override;
+  bool answersInMemory() const override { return listening_ && busy() && channel_.answersInMemory(); }
   // Fails every operation with `why` and refuses later ones.
   void fail(const Status& why) override;
   // What is pending: "recv from rank 2 tag 5 (64 B), send to rank 1 tag 3 (waiting for its receive)".

@@ -43,6 +43,7 @@ class ScheduleEngine final : public Engine {
   bool prepareToSleep() override { return transport_.prepareToSleep(); }
   void awake() override { transport_.awake(); }
   bool busy() const override { return executor_.busy(); }
+  bool answersInMemory() const override { return busy() && transport_.answersInMemory(); }
   void fail(const Status& why) override { executor_.fail(why); }
   std::string describePending() const override { return executor_.describePending(); }
 

@@ -63,6 +63,7 @@ class ShmTransport final : public Transport {
   std::size_t poll() override;
   bool prepareToSleep() override;
   void awake() override;
+  bool answersInMemory() const override { return true; }
 
   // Another handle on the same rings for `spec` (transport.hpp); `executor` is unused: nothing
   // of shm's goes through the event loop per channel.
