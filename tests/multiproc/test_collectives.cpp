@@ -6,6 +6,7 @@
 
 #include <banyan/banyan.hpp>
 
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -269,6 +270,50 @@ TEST_CASE("a Work callback may start the next asynchronous operation", "[multipr
         return 0;
       },
       over(transport));
+}
+
+// The progress thread's contract: an asynchronous operation ends while its caller computes and
+// never waits, even with each rank bound to one core, where that thread must share the core
+// with a caller that never blocks (it sleeps as SCHED_BATCH and is woken without preempting:
+// docs/architecture.md). A large allreduce (many slices) and a rendezvous send/receive pair
+// (past the eager size: each side must answer the other's handshake) over every transport.
+TEST_CASE("asynchronous operations end while every caller computes and never waits", "[multiproc][async]") {
+  const std::string transport = BANYAN_EACH_TRANSPORT_AND_OFI();
+  bootstrap::LaunchOptions options = over(transport);
+  options.bindToCores = true;
+  runRanks(
+      2,
+      [](int) {
+        auto comm = Communicator::fromEnvironment();
+        const int rank = comm.rank();
+        const int peer = 1 - rank;
+        constexpr std::size_t kReduced = 1 << 20;  // 4 MiB of i32: four 1 MiB slices and more
+        constexpr std::size_t kSent = 1 << 19;     // 2 MiB: past the 64 KiB eager size
+        std::vector<std::int32_t> reduced(kReduced, rank + 1), sent(kSent, rank + 10), received(kSent, 0);
+        std::vector<Work> works;
+        works.push_back(comm.allreduceAsync(reduced.data(), reduced.data(), kReduced, DataType::i32, ReduceOp::sum));
+        comm.groupStart();
+        comm.sendAsync(sent.data(), kSent, DataType::i32, peer, 7);
+        comm.recvAsync(received.data(), kSent, DataType::i32, peer, 7);
+        works.push_back(comm.groupEnd());
+        // Compute, never calling into banyan but to ask whether the work is done.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        volatile std::uint64_t sum = 0;
+        const auto done = [&] {
+          for (const auto& work : works)
+            if (!work.test()) return false;
+          return true;
+        };
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+          for (int i = 0; i < 10000; ++i) sum = sum + static_cast<std::uint64_t>(i);
+        }
+        RANK_EXPECT(rank, done());
+        for (const auto& work : works) RANK_EXPECT(rank, !work.error());
+        RANK_EXPECT(rank, reduced.front() == 3 && reduced.back() == 3);
+        RANK_EXPECT(rank, received.front() == peer + 10 && received.back() == peer + 10);
+        return 0;
+      },
+      options);
 }
 
 TEST_CASE("two communicators on one store stay apart", "[multiproc][collectives]") {
