@@ -168,6 +168,14 @@ Bytes encodeResponse(const Response& response) {
   return frame;
 }
 
+Bytes encodeOkResponseHead(std::size_t payloadBytes) {
+  Bytes head;
+  head.reserve(kHeaderBytes + 1);
+  putU32(head, static_cast<std::uint32_t>(1 + payloadBytes));
+  putU8(head, static_cast<std::uint8_t>(ResponseStatus::Ok));
+  return head;
+}
+
 Response okResponse(Bytes payload) { return {ResponseStatus::Ok, std::move(payload)}; }
 
 Response errorResponse(const std::string& message) {

@@ -63,6 +63,10 @@ struct Response {
 Bytes encodeRequest(const Request& request);
 Bytes encodeResponse(const Response& response);
 Response okResponse(Bytes payload = {});
+// The frame header and status of an Ok response whose `payloadBytes` of payload follow from a
+// buffer of their own: the server answers a Get with the stored value itself, one buffer shared
+// by every waiter it wakes, not a copy per answer.
+Bytes encodeOkResponseHead(std::size_t payloadBytes);
 Response errorResponse(const std::string& message);
 
 // The body length in a frame header, checked against `maxBody`.

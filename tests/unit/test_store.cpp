@@ -136,6 +136,13 @@ TEST_CASE("store protocol round-trips responses", "[store]") {
     CHECK(decoded.status == response.status);
     CHECK(decoded.payload == response.payload);
   }
+  // The server's Get answer: a head, then the stored value from its own buffer. On the wire it
+  // must be exactly the frame encodeResponse makes.
+  for (const auto& value : {bytes(""), bytes("value"), bytes(std::string(70000, 'v'))}) {
+    auto frame = protocol::encodeOkResponseHead(value.size());
+    frame.insert(frame.end(), value.begin(), value.end());
+    CHECK(frame == protocol::encodeResponse(protocol::okResponse(value)));
+  }
   for (const bool allSet : {false, true}) {
     bool decoded = !allSet;
     REQUIRE(protocol::decodeCheckResult(protocol::encodeCheckResult(allSet), decoded));
