@@ -101,7 +101,8 @@ class ControlPlane {
   // This rank's operation failed for a reason of its own, `account`: peers that see it close
   // read why (lossOf). May be called again with a fuller account, which replaces the first.
   void leave(const std::string& account);
-  // This rank closes with no operation pending: its neighbours stop watching it.
+  // This rank closes with no operation pending: its neighbours stop watching it, and it stops
+  // watching (and beating for) them.
   void sayGoodbye();
   // The first loss known here, waiting up to `wait` for one to arrive.
   std::optional<FailureNotice> firstLoss(std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;
@@ -191,6 +192,7 @@ class ControlPlane {
   int before_ = 0;  // and before it
   std::optional<Status> revoked_;
   bool declaredLost_ = false;                  // a peer declared this rank lost: the others go on without it
+  bool saidGoodbye_ = false;                   // closing: watches and beats for nobody (run())
   std::uint64_t epochs_ = 0;                   // agree() calls so far
   std::map<std::uint64_t, Ballot> myBallots_;  // what this rank proposed
   std::map<std::uint64_t, std::map<int, Ballot>> proposals_;  // as coordinator: epoch -> rank -> ballot
