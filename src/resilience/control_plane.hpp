@@ -186,10 +186,10 @@ class ControlPlane {
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::vector<Peer> peers_;
-  std::vector<FailureNotice> losses_;      // in the order learned
+  std::vector<FailureNotice> losses_;        // in the order learned
   std::map<int, FailureNotice> departures_;  // rank -> its latest account or goodbye
-  int after_ = 0;   // where neighbours() last found the nearest live rank after this one
-  int before_ = 0;  // and before it
+  int after_ = 0;                            // where neighbours() last found the nearest live rank after this one
+  int before_ = 0;                           // and before it
   std::optional<Status> revoked_;
   bool declaredLost_ = false;                  // a peer declared this rank lost: the others go on without it
   bool saidGoodbye_ = false;                   // closing: watches and beats for nobody (run())
