@@ -15,7 +15,8 @@ struct RankMap {
   bool identity = true;
 
   explicit RankMap(std::vector<int> ranks) : transportRank(std::move(ranks)) {
-    for (std::size_t r = 0; r < transportRank.size(); ++r) identity = identity && transportRank[r] == static_cast<int>(r);
+    for (std::size_t r = 0; r < transportRank.size(); ++r)
+      identity = identity && transportRank[r] == static_cast<int>(r);
     // A communicator's own channel maps every rank to itself: no table (~40 B a rank).
     if (identity) return;
     for (std::size_t r = 0; r < transportRank.size(); ++r) channelRankOf.emplace(transportRank[r], static_cast<int>(r));
