@@ -129,7 +129,14 @@ void ControlPlane::start(const std::vector<std::string>& addresses,
     }
     const std::string what = fmt::format("{}: rank {}'s control address", name_, r);
     const HostPort published = parseHostPort(addresses[static_cast<std::size_t>(r)], what);
-    peer.address = resolve(published.host, published.port, peer.addressLength, what);
+    unsigned length = 0;
+    const auto resolved = resolve(published.host, published.port, length, what);
+    if (length > peer.address.size()) {
+      fail(ErrorCode::InvalidUsage, "{}: '{}' is not an IPv4 or IPv6 address", what,
+           addresses[static_cast<std::size_t>(r)]);
+    }
+    std::memcpy(peer.address.data(), resolved.data(), length);
+    peer.addressLength = length;
     const auto family = reinterpret_cast<const sockaddr*>(peer.address.data())->sa_family;
     if (family != family_ && otherFamilySocket_ < 0) {
       // A peer that listens on the other family (BANYAN_SOCKET_ADDR differs between ranks):
@@ -160,7 +167,7 @@ ControlMessage ControlPlane::header(MessageKind kind) const {
 void ControlPlane::sendTo(int rank, const ControlMessage& message) {
   if (rank == rank_ || rank < 0 || rank >= size_) return;
   const auto& peer = peers_[static_cast<std::size_t>(rank)];
-  if (peer.address.empty()) return;
+  if (peer.addressLength == 0) return;
   const auto bytes = encode(message);
   // Best effort: a full socket buffer or an unreachable host loses this datagram, and the
   // protocols above resend what matters (agreement) or have a second path (the data
