@@ -83,7 +83,13 @@ PointToPoint::PointToPoint(transport::Transport& channel, int rank, int size, st
       name_(std::move(describe)),
       alive_(std::make_shared<bool>(true)) {
   static_assert(sizeof(Header) == 32, "the header's layout is the wire format");
-  for (int r = 0; r < size; ++r) peers_.push_back(std::make_unique<PeerState>());
+  peers_.resize(static_cast<std::size_t>(size));
+}
+
+PointToPoint::PeerState& PointToPoint::stateOf(int peer) {
+  auto& state = peers_[static_cast<std::size_t>(peer)];
+  if (!state) state = std::make_unique<PeerState>();
+  return *state;
 }
 
 PointToPoint::~PointToPoint() { alive_.reset(); }
@@ -114,7 +120,7 @@ void PointToPoint::send(int peer, int tag, const void* data, std::size_t bytes, 
   active_.push_back(op);
   if (!broken_.isOk()) return finish(op, broken_);
   if (peer == rank_) return sendToSelf(op);
-  PeerState& to = *peers_[static_cast<std::size_t>(peer)];
+  PeerState& to = stateOf(peer);
   if (!to.lost.isOk()) return finish(op, to.lost);
   listen();  // a Clear may come back, and must be read
   Header header;
@@ -158,8 +164,8 @@ void PointToPoint::recv(int peer, int tag, void* data, std::size_t bytes, Clock:
     unexpected_.erase(it);
     return bind(op, held);
   }
-  if (peer != kAnySource && !peers_[static_cast<std::size_t>(peer)]->lost.isOk()) {
-    return finish(op, peers_[static_cast<std::size_t>(peer)]->lost);
+  if (peer != kAnySource && !stateOf(peer).lost.isOk()) {
+    return finish(op, stateOf(peer).lost);
   }
   posted_.push_back(op);
 }
@@ -225,7 +231,7 @@ void PointToPoint::bind(const std::shared_ptr<Op>& recv, const std::shared_ptr<U
     return;
   }
   // A large message still with its sender: clear it to send.
-  PeerState& from = *peers_[static_cast<std::size_t>(message.source)];
+  PeerState& from = stateOf(message.source);
   if (!from.lost.isOk()) return finish(recv, from.lost);
   recv->id = message.id;
   recv->mismatch = mismatch;
@@ -260,7 +266,7 @@ void PointToPoint::listen() {
 }
 
 void PointToPoint::postHeaderRecv(int peer) {
-  PeerState& state = *peers_[static_cast<std::size_t>(peer)];
+  PeerState& state = stateOf(peer);
   std::weak_ptr<bool> alive = alive_;
   channel_.recv(peer, kHeaderTag, &state.incoming, sizeof(Header), [this, alive, peer](const Status& status) {
     if (alive.expired()) return;
@@ -289,7 +295,7 @@ void PointToPoint::sendPayload(int peer, std::uint64_t id, const void* data, std
 void PointToPoint::onHeader(int peer, const Status& status) {
   if (!broken_.isOk()) return;
   if (!status.isOk()) return losePeer(peer, status);
-  const Header header = peers_[static_cast<std::size_t>(peer)]->incoming;
+  const Header header = stateOf(peer).incoming;
   const auto kind = static_cast<Kind>(header.kind);
   const bool known = kind == Kind::Eager || kind == Kind::Ready || kind == Kind::Clear || kind == Kind::Data;
   if (header.magic != kMagic || !known || header.tag < 0 || header.bytes > kMaxBytes) {
@@ -314,7 +320,7 @@ void PointToPoint::onHeader(int peer, const Status& status) {
       onData(peer, header.id, header.bytes);
       break;
   }
-  if (broken_.isOk() && peers_[static_cast<std::size_t>(peer)]->lost.isOk()) postHeaderRecv(peer);
+  if (broken_.isOk() && stateOf(peer).lost.isOk()) postHeaderRecv(peer);
 }
 
 void PointToPoint::onEager(int peer, int tag, std::size_t bytes) {
@@ -372,7 +378,7 @@ void PointToPoint::onReady(int peer, int tag, std::size_t bytes, std::uint64_t i
 }
 
 void PointToPoint::onClear(int peer, std::uint64_t id) {
-  PeerState& to = *peers_[static_cast<std::size_t>(peer)];
+  PeerState& to = stateOf(peer);
   auto it = to.waitingClear.find(id);
   if (it == to.waitingClear.end()) {
     // The send timed out before its receive came; that receive will time out in turn.
@@ -391,7 +397,7 @@ void PointToPoint::onClear(int peer, std::uint64_t id) {
 }
 
 void PointToPoint::onData(int peer, std::uint64_t id, std::size_t bytes) {
-  PeerState& from = *peers_[static_cast<std::size_t>(peer)];
+  PeerState& from = stateOf(peer);
   std::weak_ptr<bool> alive = alive_;
   auto it = from.waitingData.find(id);
   if (it == from.waitingData.end()) {
@@ -450,6 +456,7 @@ void PointToPoint::expire(Clock::time_point now) {
       continue;
     }
     for (auto& peer : peers_) {
+      if (!peer) continue;
       std::erase_if(peer->waitingClear, [&](const auto& entry) { return entry.second == op; });
       std::erase_if(peer->waitingData, [&](const auto& entry) { return entry.second == op; });
     }
@@ -462,7 +469,7 @@ void PointToPoint::expire(Clock::time_point now) {
 }
 
 void PointToPoint::losePeer(int peer, const Status& why) {
-  PeerState& state = *peers_[static_cast<std::size_t>(peer)];
+  PeerState& state = stateOf(peer);
   if (!state.lost.isOk() || !broken_.isOk()) return;
   state.lost = why;
   state.waitingClear.clear();

@@ -101,6 +101,7 @@ class PointToPoint final : public Engine {
   std::shared_ptr<Op> takePostedRecv(int peer, int tag);
   void finish(const std::shared_ptr<Op>& op, const Status& status);
   void losePeer(int peer, const Status& why);
+  PeerState& stateOf(int peer);
   void breakChannel(const Status& why);
 
   transport::Transport& channel_;
@@ -111,6 +112,7 @@ class PointToPoint final : public Engine {
   bool listening_ = false;
   Status broken_;  // the whole channel is unusable
   std::uint64_t nextId_ = 1;
+  // Made on first use (stateOf): a PeerState is ~200 B, and a rank talks to few of its peers.
   std::vector<std::unique_ptr<PeerState>> peers_;
   std::list<std::shared_ptr<Op>> posted_;                // receives not yet matched, in posting order
   std::list<std::shared_ptr<Unexpected>> unexpected_;    // messages not yet matched, in arrival order

@@ -129,7 +129,14 @@ void ControlPlane::start(const std::vector<std::string>& addresses,
     }
     const std::string what = fmt::format("{}: rank {}'s control address", name_, r);
     const HostPort published = parseHostPort(addresses[static_cast<std::size_t>(r)], what);
-    peer.address = resolve(published.host, published.port, peer.addressLength, what);
+    unsigned length = 0;
+    const auto resolved = resolve(published.host, published.port, length, what);
+    if (length > peer.address.size()) {
+      fail(ErrorCode::InvalidUsage, "{}: '{}' is not an IPv4 or IPv6 address", what,
+           addresses[static_cast<std::size_t>(r)]);
+    }
+    std::memcpy(peer.address.data(), resolved.data(), length);
+    peer.addressLength = length;
     const auto family = reinterpret_cast<const sockaddr*>(peer.address.data())->sa_family;
     if (family != family_ && otherFamilySocket_ < 0) {
       // A peer that listens on the other family (BANYAN_SOCKET_ADDR differs between ranks):
@@ -160,7 +167,7 @@ ControlMessage ControlPlane::header(MessageKind kind) const {
 void ControlPlane::sendTo(int rank, const ControlMessage& message) {
   if (rank == rank_ || rank < 0 || rank >= size_) return;
   const auto& peer = peers_[static_cast<std::size_t>(rank)];
-  if (peer.address.empty()) return;
+  if (peer.addressLength == 0) return;
   const auto bytes = encode(message);
   // Best effort: a full socket buffer or an unreachable host loses this datagram, and the
   // protocols above resend what matters (agreement) or have a second path (the data
@@ -204,7 +211,10 @@ void ControlPlane::run() {
     std::vector<int> around;
     {
       std::lock_guard lock(mutex_);
-      around = neighbours();
+      // A rank that said goodbye watches nobody and beats for nobody: its neighbours stopped
+      // beating for it when they heard the goodbye, so their silence now is no news (at 512
+      // thread-ranks a close that took over a window declared live neighbours lost).
+      if (!saidGoodbye_) around = neighbours();
     }
     for (int r : around) {
       const int fd = liveness_ ? liveness_->descriptor(r) : -1;
@@ -304,6 +314,12 @@ void ControlPlane::handle(const ControlMessage& m) {
       const auto around = neighbours();
       const bool watched = std::find(around.begin(), around.end(), m.from) != around.end();
       sender.closed = true;
+      if (watched) {
+        // The new neighbours beat for this rank only from when they hear the same goodbye: what
+        // they were silent before was not meant for us (as after a loss, recordLoss).
+        const auto now = Clock::now();
+        for (int r : neighbours()) peers_[static_cast<std::size_t>(r)].lastHeard = now;
+      }
       lock.unlock();
       recordDeparture(
           {FailureNotice::Kind::Closed, m.from, m.from, m.from, "closed its communicator with no operation pending"});
@@ -405,6 +421,10 @@ void ControlPlane::leave(const std::string& account) {
 
 void ControlPlane::sayGoodbye() {
   if (peers_.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    saidGoodbye_ = true;
+  }
   sendToAllLive(header(MessageKind::Goodbye));
 }
 
@@ -436,7 +456,7 @@ void ControlPlane::checkNeighbours(Clock::time_point now) {
     std::lock_guard lock(mutex_);
     // Declared lost itself (it was stopped, say): the others no longer send it heartbeats, and
     // their silence now is no news.
-    if (declaredLost_) return;
+    if (declaredLost_ || saidGoodbye_) return;
     for (int r : neighbours()) {
       const auto& peer = peers_[static_cast<std::size_t>(r)];
       // A neighbour never heard from may still be setting up (ranks start their channels a

@@ -24,6 +24,9 @@
 #include "common/status.hpp"
 #include "resilience/control_wire.hpp"
 
+#include <netinet/in.h>
+
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -101,7 +104,8 @@ class ControlPlane {
   // This rank's operation failed for a reason of its own, `account`: peers that see it close
   // read why (lossOf). May be called again with a fuller account, which replaces the first.
   void leave(const std::string& account);
-  // This rank closes with no operation pending: its neighbours stop watching it.
+  // This rank closes with no operation pending: its neighbours stop watching it, and it stops
+  // watching (and beating for) them.
   void sayGoodbye();
   // The first loss known here, waiting up to `wait` for one to arrive.
   std::optional<FailureNotice> firstLoss(std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;
@@ -135,7 +139,9 @@ class ControlPlane {
 
  private:
   struct Peer {
-    std::vector<std::uint8_t> address;  // sockaddr storage
+    // Its sockaddr_in or sockaddr_in6, in place (a heap block per peer was 32 B more); length 0
+    // for none.
+    alignas(sockaddr_in6) std::array<std::uint8_t, sizeof(sockaddr_in6)> address{};
     unsigned addressLength = 0;
     std::chrono::steady_clock::time_point lastHeard{};
     std::uint64_t entered = 0;
@@ -185,12 +191,13 @@ class ControlPlane {
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::vector<Peer> peers_;
-  std::vector<FailureNotice> losses_;      // in the order learned
+  std::vector<FailureNotice> losses_;        // in the order learned
   std::map<int, FailureNotice> departures_;  // rank -> its latest account or goodbye
-  int after_ = 0;   // where neighbours() last found the nearest live rank after this one
-  int before_ = 0;  // and before it
+  int after_ = 0;                            // where neighbours() last found the nearest live rank after this one
+  int before_ = 0;                           // and before it
   std::optional<Status> revoked_;
   bool declaredLost_ = false;                  // a peer declared this rank lost: the others go on without it
+  bool saidGoodbye_ = false;                   // closing: watches and beats for nobody (run())
   std::uint64_t epochs_ = 0;                   // agree() calls so far
   std::map<std::uint64_t, Ballot> myBallots_;  // what this rank proposed
   std::map<std::uint64_t, std::map<int, Ballot>> proposals_;  // as coordinator: epoch -> rank -> ballot

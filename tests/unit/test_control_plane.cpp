@@ -126,6 +126,34 @@ TEST_CASE("a rank that falls silent is declared lost by its neighbours, and ever
   CHECK_THAT(lines, !Catch::Contains(" c- "));
 }
 
+TEST_CASE("a rank that said goodbye declares nobody lost while it lingers, and its neighbours watch past it",
+          "[unit][resilience]") {
+  // A 1 s window (3 s for a rank never heard): wide enough for a loaded machine's scheduling.
+  Job job(5, LivenessSettings{100ms, 10});
+  // Longer than a never-heard rank's grace: ranks 1 and 3 have not heard each other yet, and
+  // each starts its window over the other when rank 2's goodbye makes them neighbours.
+  std::this_thread::sleep_for(3500ms);
+  job.planes[2]->sayGoodbye();
+  // Rank 2 is still closing (its plane lives on, as during a slow close()): its neighbours stop
+  // beating for it, and it must not take their silence for a loss.
+  std::this_thread::sleep_for(2500ms);
+  for (int r = 0; r < 5; ++r) {
+    INFO("rank " << r);
+    CHECK(job.planes[static_cast<std::size_t>(r)]->lost() == std::vector<int>{});
+    CHECK(job.breaks[static_cast<std::size_t>(r)] == 0);
+  }
+  for (int r : {0, 1, 3, 4}) {
+    const auto notice = job.planes[static_cast<std::size_t>(r)]->lossOf(2);
+    REQUIRE(notice);
+    CHECK(notice->kind == FailureNotice::Kind::Closed);
+  }
+  // Ranks 1 and 3 now watch each other: one that goes silent is found.
+  job.silence(3);
+  const auto start = std::chrono::steady_clock::now();
+  while (!job.planes[1]->isLost(3) && std::chrono::steady_clock::now() - start < 5s) std::this_thread::sleep_for(10ms);
+  CHECK(job.planes[1]->isLost(3));
+}
+
 TEST_CASE("agree() gives every rank the AND of the flags and the same lost ranks", "[unit][resilience]") {
   Job job(4, LivenessSettings{100ms, 10});
   auto answers = agreeAll(job, {0b111, 0b101, 0b111, 0b100});

@@ -11,16 +11,18 @@ namespace {
 // A channel's ranks against the transport's: both ways, and who to tell when it ends.
 struct RankMap {
   std::vector<int> transportRank;              // by channel rank
-  std::unordered_map<int, int> channelRankOf;  // by transport rank
+  std::unordered_map<int, int> channelRankOf;  // by transport rank; empty where they are the same
   bool identity = true;
 
   explicit RankMap(std::vector<int> ranks) : transportRank(std::move(ranks)) {
-    for (std::size_t r = 0; r < transportRank.size(); ++r) {
-      channelRankOf.emplace(transportRank[r], static_cast<int>(r));
+    for (std::size_t r = 0; r < transportRank.size(); ++r)
       identity = identity && transportRank[r] == static_cast<int>(r);
-    }
+    // A communicator's own channel maps every rank to itself: no table (~40 B a rank).
+    if (identity) return;
+    for (std::size_t r = 0; r < transportRank.size(); ++r) channelRankOf.emplace(transportRank[r], static_cast<int>(r));
   }
   int channelRank(int transport) const {
+    if (identity) return transport >= 0 && transport < static_cast<int>(transportRank.size()) ? transport : -1;
     const auto it = channelRankOf.find(transport);
     return it == channelRankOf.end() ? -1 : it->second;
   }

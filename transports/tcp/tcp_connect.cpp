@@ -80,7 +80,7 @@ void TcpTransport::Impl::greet(const std::shared_ptr<tcp::socket>& socket) {
                                  parsed.socketIndex >= static_cast<std::uint32_t>(params.socketsPerPeer))) {
       status = Status::make(ErrorCode::Remote, "hello claims rank {} connection {}, which may not connect to rank {}",
                             parsed.rank, parsed.socketIndex, params.rank);
-    } else if (status.isOk() && peers[parsed.rank].connections[parsed.socketIndex].socket) {
+    } else if (status.isOk() && connected(static_cast<int>(parsed.rank), parsed.socketIndex)) {
       status = Status::make(ErrorCode::Remote, "second connection {} from rank {}", parsed.socketIndex, parsed.rank);
     } else if (status.isOk() && params.key && !authenticating) {
       status = Status::make(ErrorCode::Unauthenticated,
@@ -186,7 +186,7 @@ void TcpTransport::Impl::adopt(int peerRank, std::uint32_t index, std::unique_pt
     socket->set_option(asio::socket_base::send_buffer_size(bytes), ignored);
     socket->set_option(asio::socket_base::receive_buffer_size(bytes), ignored);
   }
-  Connection& connection = peers[peerRank].connections[index];
+  Connection& connection = connectionsOf(peerRank)[index];
   connection.socket = std::move(socket);
   log::trace(log::Where{log::Subsystem::Transport, params.rank}, "tcp: connection {} with {} up", index, who(peerRank));
   pumpSends(peerRank, index);

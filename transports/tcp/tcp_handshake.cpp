@@ -43,7 +43,7 @@ void TcpTransport::Impl::challenge(const std::shared_ptr<Greeting>& entry, const
                 return refuse("authentication failed: the proof does not match this job's key");
               }
               // Checked again now: the slot may have filled while this connection authenticated.
-              if (peers[hello.rank].connections[hello.socketIndex].socket) {
+              if (connected(static_cast<int>(hello.rank), hello.socketIndex)) {
                 return refuse(fmt::format("second connection {} from rank {}", hello.socketIndex, hello.rank));
               }
               endGreeting(entry);

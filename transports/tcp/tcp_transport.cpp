@@ -9,6 +9,7 @@ namespace banyan::transport::tcp {
 ChannelPeer& TcpTransport::Impl::channelPeer(Channel& channel, int peerRank) {
   ChannelPeer& peer = channel.peers[peerRank];
   if (peer.recvs.empty()) {
+    connectionsOf(peerRank);  // its queues count on the connections' (`wanted`)
     peer.recvs.resize(static_cast<std::size_t>(params.socketsPerPeer));
     peer.arrived.resize(static_cast<std::size_t>(params.socketsPerPeer));
     peer.closedOn.resize(static_cast<std::size_t>(params.socketsPerPeer));
@@ -76,7 +77,7 @@ void TcpTransport::Impl::post(std::uint64_t channelId, int peerRank, std::uint64
 }
 
 void TcpTransport::Impl::enqueueSend(int peerRank, std::size_t index, Part part) {
-  peers[peerRank].connections[index].sends.push_back(std::move(part));
+  connectionsOf(peerRank)[index].sends.push_back(std::move(part));
   pumpSends(peerRank, index);
 }
 
@@ -98,7 +99,7 @@ void TcpTransport::Impl::enqueueRecv(std::uint64_t channelId, int peerRank, std:
     return;
   }
   peer.recvs[index].push_back(std::move(part));
-  ++peers[peerRank].connections[index].wanted;
+  ++connectionsOf(peerRank)[index].wanted;
   pumpRecvs(peerRank, index, false);
 }
 

@@ -102,6 +102,9 @@ struct Connection {
 };
 
 struct Peer {
+  // Made on first use (connectionsOf): a rank has a Peer for every other rank but talks to a
+  // few (log2 n for recursive doubling, 2 for a ring), and a Connection with its send queue costs
+  // ~900 B (libstdc++'s deque allocates a 512 B block when it is made).
   std::vector<Connection> connections;
   bool contacted = false;  // the first message was posted (a connect started, if ours to make)
   std::string address;     // "ip:port" once known
@@ -158,7 +161,6 @@ struct TcpTransport::Impl {
         peers(p.size),
         liveness(p.liveness ? p.liveness : std::make_shared<PeerLiveness>(p.size)),
         exitWaited(static_cast<std::size_t>(p.size)) {
-    for (auto& peer : peers) peer.connections.resize(params.socketsPerPeer);
     Channel& own = channels[0];
     own.executor = context;
   }
@@ -169,6 +171,18 @@ struct TcpTransport::Impl {
     return ranks;
   }
   std::string addressKey(int rank) const { return fmt::format("{}tcp/{}", params.storePrefix, rank); }
+  // A peer's connections, made the first time a message is posted to it, its hello arrives, or
+  // a frame from it is taken; until then `connections` is empty.
+  std::vector<Connection>& connectionsOf(int peerRank) {
+    auto& connections = peers[peerRank].connections;
+    if (connections.empty()) connections.resize(static_cast<std::size_t>(params.socketsPerPeer));
+    return connections;
+  }
+  // Whether connection `index` with `peerRank` is up (false for a peer never talked to).
+  bool connected(int peerRank, std::uint32_t index) const {
+    const auto& connections = peers[peerRank].connections;
+    return index < connections.size() && connections[index].socket != nullptr;
+  }
 
   // ---- connection set-up -------------------------------------------------------------
 
