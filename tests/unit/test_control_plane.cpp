@@ -26,8 +26,10 @@ using namespace std::chrono_literals;
 namespace {
 
 struct Job {
-  std::vector<std::unique_ptr<ControlPlane>> planes;
+  // Before the planes, so it outlives them: their threads call the listeners below until each
+  // plane is destroyed (declared after, it went first, and a late notice wrote freed memory).
   std::vector<std::atomic<int>> breaks;
+  std::vector<std::unique_ptr<ControlPlane>> planes;
 
   Job(int size, LivenessSettings settings) : breaks(static_cast<std::size_t>(size)) {
     std::vector<std::string> addresses;
@@ -174,10 +176,23 @@ TEST_CASE("agree() gives every rank the AND of the flags and the same lost ranks
   }
 }
 
+// Waits up to 5 s for `condition` (datagrams on a loaded machine take their time), then for a
+// moment more, so a second notice that should not come has the chance to.
+template <typename Condition>
+void settle(Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!condition() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(100ms);
+}
+
 TEST_CASE("an announced loss and a revocation reach every rank once", "[unit][resilience]") {
   Job job(4, LivenessSettings{0ms, 5});  // no heartbeats: only what is sent
   job.planes[1]->announce(3, "its process exited");
-  std::this_thread::sleep_for(200ms);
+  settle([&] {
+    for (int r : {0, 1, 2, 3})
+      if (job.breaks[static_cast<std::size_t>(r)] == 0) return false;
+    return true;
+  });
   for (int r : {0, 1, 2}) {
     const auto notice = job.planes[static_cast<std::size_t>(r)]->firstLoss(1s);
     REQUIRE(notice);
@@ -186,7 +201,11 @@ TEST_CASE("an announced loss and a revocation reach every rank once", "[unit][re
   }
   CHECK(job.planes[0]->describe(*job.planes[0]->firstLoss()) == "rank 3 was lost: its process exited (seen by rank 1)");
   job.planes[2]->revoke("testing");
-  std::this_thread::sleep_for(200ms);
+  settle([&] {
+    for (int r : {0, 1, 2})
+      if (!job.planes[static_cast<std::size_t>(r)]->revoked()) return false;
+    return true;
+  });
   for (int r : {0, 1, 2}) {
     const auto revoked = job.planes[static_cast<std::size_t>(r)]->revoked();
     REQUIRE(revoked);
