@@ -100,7 +100,7 @@ class ProgressDriver final : public Driver {
   bool closing_ = false;                      // under wakeMutex_
   std::atomic<std::int64_t> outstanding_{0};  // queued or running operations
   std::atomic<bool> progressDriving_{false};  // the progress thread holds driverMutex_
-  std::atomic<int> stepAsideRequests_{0};     // callers waiting to take over from it
+  std::atomic<int> stepAsideRequests_{0};     // callers driving or trying to: it steps aside, stays asleep
   std::atomic<int> takeOverRequests_{0};      // takeOver() callers: whoever drives lets go
   std::thread progress_;
 };
