@@ -91,6 +91,10 @@ for entry in "${suites[@]}"; do
     RUN_TESTS_PROGRESS=$("$binary" --list-test-names-only ${filter[$name]:+"${filter[$name]}"} | grep -c . || true)
     export RUN_TESTS_PROGRESS
   fi
+  # Each case's whole time (tests/support/catch_main.cpp); the slowest are printed below.
+  durations="$out/$name.durations"
+  rm -f "$durations"
+  export RUN_TESTS_DURATIONS="$durations"
   start=$(date +%s)
   timeout --signal=KILL "$deadline" "${command[@]}"
   rc=$?
@@ -108,6 +112,10 @@ for entry in "${suites[@]}"; do
     open && /<\/testcase>/ { if (bad) fails++; open = 0 }
     END { print total - fails, fails + 0 }' "$xml")
   echo "   $p passed, $f failed in $((end - start)) s"
+  if [[ -s "$durations" ]]; then
+    echo "   slowest cases (s):"
+    sort -t$'\t' -k1,1 -g -r "$durations" | head -8 | awk -F'\t' '{ printf "     %6.1f  %s\n", $1, $2 }'
+  fi
   if ((f > 0)) || ((rc != 0)); then
     status=1
     # Show what failed, with Catch2's own messages.
