@@ -11,6 +11,7 @@
 #include "transports/peer_liveness.hpp"
 
 #include <arpa/inet.h>
+#include <linux/errqueue.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -28,6 +29,27 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kReceiveBuffer = 4 << 20;
+
+// Asks the kernel to queue the ICMP errors that datagrams from `fd` meet (a closed port's
+// port-unreachable above all), so receiveErrors() reads which rank refused.
+void reportErrors(int fd, int family) {
+  const int on = 1;
+  if (family == AF_INET6) {
+    ::setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
+  } else {
+    ::setsockopt(fd, SOL_IP, IP_RECVERR, &on, sizeof on);
+  }
+}
+
+// How many live ranks on each side of a closing rank hear its goodbye: ceil(log2 n), at least
+// 1. Its watchers are the nearest on each side; the next ones would watch it should those
+// close at the same moment (their goodbyes crossing), so a run of up to this many neighbours
+// closing together still tells every watcher that inherits one of them.
+int goodbyeReach(int size) {
+  int reach = 1;
+  while ((1 << reach) < size && reach < 30) ++reach;
+  return reach;
+}
 
 // A numeric host and a port -> sockaddr bytes; throws InvalidUsage naming `what`.
 std::vector<std::uint8_t> resolve(const std::string& host, std::uint16_t port, unsigned& length,
@@ -86,6 +108,7 @@ ControlPlane::ControlPlane(int rank, int size, std::uint64_t nonce, const std::s
   socket_ = ::socket(address->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (socket_ < 0) fail(ErrorCode::System, "{}: control channel socket: {}", name_, errnoText(errno));
   ::setsockopt(socket_, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer, sizeof kReceiveBuffer);
+  reportErrors(socket_, family_);
   if (::bind(socket_, address, length) != 0) {
     const int err = errno;
     ::close(socket_);
@@ -148,6 +171,7 @@ void ControlPlane::start(const std::vector<std::string>& addresses,
         fail(ErrorCode::System, "{}: cannot reach rank {} at {}: control channel socket: {}", name_, r,
              addresses[static_cast<std::size_t>(r)], errnoText(errno));
       }
+      reportErrors(otherFamilySocket_, family);
     }
   }
   after_ = (rank_ + 1) % size_;
@@ -173,8 +197,22 @@ void ControlPlane::sendTo(int rank, const ControlMessage& message) {
   // protocols above resend what matters (agreement) or have a second path (the data
   // connections close too).
   const auto* to = reinterpret_cast<const sockaddr*>(peer.address.data());
-  [[maybe_unused]] const auto sent = ::sendto(to->sa_family == family_ ? socket_ : otherFamilySocket_, bytes.data(),
-                                              bytes.size(), MSG_NOSIGNAL, to, peer.addressLength);
+  const int fd = to->sa_family == family_ ? socket_ : otherFamilySocket_;
+  const auto sent = ::sendto(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL, to, peer.addressLength);
+  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    // An earlier datagram's ICMP error (IP_RECVERR) is reported by the next call on the socket,
+    // which it fails unsent: once more. (The error's details stay queued for receiveErrors.)
+    [[maybe_unused]] const auto again = ::sendto(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL, to, peer.addressLength);
+  }
+}
+
+void ControlPlane::sendGoodbye(int rank) {
+  {
+    std::lock_guard lock(mutex_);
+    peers_[static_cast<std::size_t>(rank)].toldGoodbye = true;
+  }
+  sendTo(rank, header(MessageKind::Goodbye));
+  goodbyesSent_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ControlPlane::sendToAllLive(const ControlMessage& message) {
@@ -207,6 +245,9 @@ void ControlPlane::run() {
   auto nextBeat = Clock::now();
   while (!stopping_) {
     std::vector<pollfd> fds{{socket_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    // The other family's socket receives nothing, but its ICMP errors (POLLERR) name ranks too.
+    if (otherFamilySocket_ >= 0) fds.push_back({otherFamilySocket_, 0, 0});
+    const std::size_t firstWatched = fds.size();
     std::vector<int> watched;
     std::vector<int> around;
     {
@@ -234,8 +275,11 @@ void ControlPlane::run() {
       break;
     }
     if (fds[0].revents & POLLIN) receiveAll();
+    // After the datagrams: a goodbye that came says more than its port's refusal after it.
+    if (fds[0].revents & POLLERR) receiveErrors(socket_);
+    if (firstWatched > 2 && (fds[2].revents & POLLERR)) receiveErrors(otherFamilySocket_);
     for (std::size_t i = 0; i < watched.size(); ++i) {
-      if (fds[i + 2].revents & (POLLIN | POLLHUP)) {
+      if (fds[i + firstWatched].revents & (POLLIN | POLLHUP)) {
         // Whatever it sent before it exited (a goodbye, its account) counts first.
         receiveAll();
         announce(watched[i], fmt::format("its process (pid {}, on this host) exited",
@@ -261,9 +305,15 @@ void ControlPlane::run() {
 
 void ControlPlane::receiveAll() {
   std::uint8_t buffer[kMaxDatagram];
-  for (;;) {
+  for (int errors = 0;;) {
     const auto got = ::recv(socket_, buffer, sizeof buffer, 0);
-    if (got < 0) return;  // EAGAIN: drained
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // drained
+      // An ICMP error reported once (IP_RECVERR; receiveErrors reads which rank): the
+      // datagrams queued behind it are still there.
+      if (++errors > 8) return;
+      continue;
+    }
     const auto message = decode(buffer, static_cast<std::size_t>(got));
     // Another job's or a stranger's datagram, or a rank number out of range: not ours.
     if (!message || message->nonce != nonce_ || message->from >= size_ || message->from == rank_) continue;
@@ -277,6 +327,15 @@ void ControlPlane::handle(const ControlMessage& m) {
   // A rank declared lost stays lost (its later words would contradict what survivors acted on).
   if (sender.lost) return;
   sender.lastHeard = Clock::now();
+  if (saidGoodbye_ &&
+      (m.kind == MessageKind::Heartbeat || m.kind == MessageKind::Query || m.kind == MessageKind::Propose)) {
+    // A rank that still counts this one live (it was told nothing: it watches this rank since
+    // its neighbour closed, or waits for it in agreement, or asks why its connection closed)
+    // hears the goodbye now.
+    lock.unlock();
+    sendGoodbye(m.from);
+    lock.lock();
+  }
   switch (m.kind) {
     case MessageKind::Heartbeat:
       sender.entered = m.entered;
@@ -310,24 +369,9 @@ void ControlPlane::handle(const ControlMessage& m) {
       if (recordLoss(notice)) lossRecorded(notice);
       return;
     }
-    case MessageKind::Goodbye: {
-      const auto around = neighbours();
-      const bool watched = std::find(around.begin(), around.end(), m.from) != around.end();
-      sender.closed = true;
-      if (watched) {
-        // The new neighbours beat for this rank only from when they hear the same goodbye: what
-        // they were silent before was not meant for us (as after a loss, recordLoss).
-        const auto now = Clock::now();
-        for (int r : neighbours()) peers_[static_cast<std::size_t>(r)].lastHeard = now;
-      }
-      lock.unlock();
-      recordDeparture(
-          {FailureNotice::Kind::Closed, m.from, m.from, m.from, "closed its communicator with no operation pending"});
-      // The thread watches the new neighbours from now; a goodbye from anyone else changes
-      // nothing it watches (at a close every rank hears n - 1 of them).
-      if (watched) wake();
+    case MessageKind::Goodbye:
+      markClosed(m.from, "closed its communicator with no operation pending", lock);
       return;
-    }
     case MessageKind::Revoke: {
       if (revoked_) return;
       revoked_ = Status::make(ErrorCode::Aborted, "{} was revoked by rank {}: {}", name_, m.subject, m.text);
@@ -419,13 +463,128 @@ void ControlPlane::leave(const std::string& account) {
   sendToAllLive(message);
 }
 
+void ControlPlane::markClosed(int rank, const std::string& cause, std::unique_lock<std::mutex>& lock) {
+  auto& peer = peers_[static_cast<std::size_t>(rank)];
+  if (peer.gone()) {
+    lock.unlock();
+    return;
+  }
+  const auto around = neighbours();
+  const bool watched = std::find(around.begin(), around.end(), rank) != around.end();
+  peer.closed = true;
+  std::vector<int> fresh;
+  if (watched) {
+    // The new neighbours beat for this rank only from when they hear the same goodbye: what
+    // they were silent before was not meant for us (as after a loss, recordLoss).
+    const auto now = Clock::now();
+    for (int r : neighbours()) {
+      peers_[static_cast<std::size_t>(r)].lastHeard = now;
+      if (std::find(around.begin(), around.end(), r) == around.end()) fresh.push_back(r);
+    }
+  }
+  const bool beating = !saidGoodbye_ && settings_.period.count() > 0;
+  lock.unlock();
+  recordDeparture({FailureNotice::Kind::Closed, rank, rank, rank, cause});
+  if (!watched) return;  // a goodbye from anyone else changes nothing this rank watches
+  if (beating) {
+    // A new neighbour that closed too answers this beat with its goodbye, or its port refuses
+    // it: found now, not a liveness window later.
+    ControlMessage beat = header(MessageKind::Heartbeat);
+    beat.entered = entered_.load(std::memory_order_relaxed);
+    for (int r : fresh) sendTo(r, beat);
+  }
+  wake();  // the thread watches the new neighbours from now
+}
+
 void ControlPlane::sayGoodbye() {
   if (peers_.empty()) return;
+  std::vector<int> told;
   {
     std::lock_guard lock(mutex_);
+    if (saidGoodbye_) return;
     saidGoodbye_ = true;
+    // The nearest live ranks on each side (goodbyeReach): the two that watch this rank, and
+    // those that would inherit it. Everyone else learns it when it asks (handle(), and the
+    // refusal of this rank's port once its channel is closed: receiveErrors()).
+    const int reach = goodbyeReach(size_);
+    for (const int step : {1, size_ - 1}) {
+      int r = rank_;
+      for (int found = 0; found < reach;) {
+        r = (r + step) % size_;
+        if (r == rank_) break;
+        if (peers_[static_cast<std::size_t>(r)].gone()) continue;
+        if (std::find(told.begin(), told.end(), r) == told.end()) told.push_back(r);
+        ++found;
+      }
+    }
   }
-  sendToAllLive(header(MessageKind::Goodbye));
+  for (int r : told) sendGoodbye(r);
+}
+
+void ControlPlane::receiveErrors(int fd) {
+  for (;;) {
+    sockaddr_storage to{};  // the address of the datagram that met the error
+    std::uint8_t data[1];
+    iovec part{data, sizeof data};
+    alignas(cmsghdr) std::uint8_t control[256];
+    msghdr message{};
+    message.msg_name = &to;
+    message.msg_namelen = sizeof to;
+    message.msg_iov = &part;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    if (::recvmsg(fd, &message, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;  // drained
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+      const bool error = (c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+                         (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR);
+      if (!error) continue;
+      sock_extended_err what{};
+      std::memcpy(&what, CMSG_DATA(c), sizeof what);
+      const bool icmp = what.ee_origin == SO_EE_ORIGIN_ICMP || what.ee_origin == SO_EE_ORIGIN_ICMP6;
+      if (!icmp || what.ee_errno != ECONNREFUSED) continue;  // a host or net unreachable: no news
+      if (const int r = rankAt(to); r >= 0) refusedBy(r);
+    }
+  }
+}
+
+int ControlPlane::rankAt(const sockaddr_storage& address) const {
+  for (int r = 0; r < static_cast<int>(peers_.size()); ++r) {
+    const auto& peer = peers_[static_cast<std::size_t>(r)];
+    if (r == rank_ || peer.addressLength == 0) continue;
+    const auto* known = reinterpret_cast<const sockaddr*>(peer.address.data());
+    if (known->sa_family != address.ss_family) continue;
+    if (address.ss_family == AF_INET) {
+      const auto& a = reinterpret_cast<const sockaddr_in&>(address);
+      const auto* b = reinterpret_cast<const sockaddr_in*>(peer.address.data());
+      if (a.sin_port == b->sin_port && a.sin_addr.s_addr == b->sin_addr.s_addr) return r;
+    } else if (address.ss_family == AF_INET6) {
+      const auto& a = reinterpret_cast<const sockaddr_in6&>(address);
+      const auto* b = reinterpret_cast<const sockaddr_in6*>(peer.address.data());
+      if (a.sin6_port == b->sin6_port && std::memcmp(&a.sin6_addr, &b->sin6_addr, sizeof a.sin6_addr) == 0) return r;
+    }
+  }
+  return -1;
+}
+
+void ControlPlane::refusedBy(int rank) {
+  // Whether its process runs: this one (thread-ranks), or another of this host not exited. Then
+  // only its channel closed, and that is a close. A process that exited (or one on another
+  // host, where nothing tells) may have closed first or died: that stays open, and its
+  // watchers' pidfd or heartbeats decide.
+  const pid_t pid = liveness_ ? liveness_->pidOf(rank) : 0;
+  const bool runs = pid > 0 && (pid == ::getpid() || !liveness_->exited(rank));
+  std::unique_lock lock(mutex_);
+  auto& peer = peers_[static_cast<std::size_t>(rank)];
+  if (peer.gone()) return;
+  if (runs) {
+    markClosed(rank, "closed its communicator (its control port refuses datagrams while its process runs)", lock);
+    return;
+  }
+  if (peer.refused) return;
+  peer.refused = true;
+  lock.unlock();
+  changed_.notify_all();  // agreement waits for it no more
 }
 
 void ControlPlane::lossRecorded(const FailureNotice& notice) {
@@ -504,12 +663,22 @@ std::optional<FailureNotice> ControlPlane::lossOf(int rank, std::chrono::millise
   return std::nullopt;
 }
 
-std::optional<FailureNotice> ControlPlane::causeBehind(int peer, std::chrono::milliseconds wait) const {
+std::optional<FailureNotice> ControlPlane::causeBehind(int peer, std::chrono::milliseconds wait) {
   std::unique_lock lock(mutex_);
   const auto departure = [&]() -> const FailureNotice* {
     const auto departed = departures_.find(peer);
     return departed != departures_.end() ? &departed->second : nullptr;
   };
+  if (wait.count() > 0 && peer >= 0 && peer < size_ && peer != rank_ && losses_.empty() && departure() == nullptr &&
+      !peers_.empty()) {
+    // Its goodbye went to its neighbours only: ask. A rank that closed answers a Query with its
+    // goodbye (epoch 0 is no agreement's), and a closed port refuses it (receiveErrors).
+    lock.unlock();
+    ControlMessage ask = header(MessageKind::Query);
+    ask.ballot.epoch = 0;
+    sendTo(peer, ask);
+    lock.lock();
+  }
   changed_.wait_for(lock, wait, [&] { return !losses_.empty() || departure() != nullptr || revoked_; });
   if (!losses_.empty()) return losses_.front();
   if (const auto* notice = departure()) return *notice;
