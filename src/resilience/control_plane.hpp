@@ -165,7 +165,6 @@ class ControlPlane {
     // host): closed or gone. Not waited for in agreement; still watched if a neighbour (a
     // process that died there is found by its silence), and a loss notice about it counts.
     bool refused = false;
-    bool toldGoodbye = false;  // this rank said goodbye to it
     bool gone() const { return lost || closed; }
     bool absent() const { return gone() || refused; }  // for agreement
   };

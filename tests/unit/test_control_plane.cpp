@@ -239,8 +239,7 @@ std::shared_ptr<const transport::PeerLiveness> allInThisProcess(int size) {
 
 }  // namespace
 
-TEST_CASE("closing ranks send O(log n) goodbyes each, not n - 1, and nobody is declared lost",
-          "[unit][resilience]") {
+TEST_CASE("closing ranks send O(log n) goodbyes each, not n - 1, and nobody is declared lost", "[unit][resilience]") {
   constexpr int kSize = 64;
   Job job(kSize, LivenessSettings{100ms, 10}, allInThisProcess(kSize));
   std::this_thread::sleep_for(500ms);
