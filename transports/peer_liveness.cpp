@@ -42,10 +42,6 @@ PeerLiveness::~PeerLiveness() {
 
 void PeerLiveness::watch(int rank, pid_t pid) {
   if (!known(rank) || pid <= 0 || pids_[static_cast<std::size_t>(rank)] == pid) return;
-  // A peer in this very process (ranks run as threads, tools/thread_ranks) cannot exit without
-  // this rank: there is nothing to watch, and a pidfd per such peer was n - 1 descriptors per
-  // rank, n^2 in the process (all 20000 allowed here were gone at ~150 thread-ranks).
-  if (pid == ::getpid()) return;
   int& fd = fds_[static_cast<std::size_t>(rank)];
   if (fd >= 0 && std::count(fds_.begin(), fds_.end(), fd) == 1) {  // a new pid for this rank: rare
     std::erase_if(fdOfPid_, [&](const auto& entry) { return entry.second == fd; });
@@ -53,6 +49,12 @@ void PeerLiveness::watch(int rank, pid_t pid) {
   }
   fd = -1;
   pids_[static_cast<std::size_t>(rank)] = pid;
+  // A peer in this very process (ranks run as threads, tools/thread_ranks) cannot exit without
+  // this rank: there is nothing to watch (its pid is kept: the control channel tells by it that
+  // a peer whose port refuses datagrams closed rather than died), and a pidfd per such peer was
+  // n - 1 descriptors per rank, n^2 in the process (all 20000 allowed here were gone at ~150
+  // thread-ranks).
+  if (pid == ::getpid()) return;
   // Ranks of one process (thread-ranks split over a few processes) share one pidfd: one per
   // process watched, not one per rank.
   if (auto it = fdOfPid_.find(pid); it != fdOfPid_.end()) {

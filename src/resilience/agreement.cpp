@@ -11,6 +11,9 @@
 // (the next lowest survivor) hears of it from whoever got it and adopts it rather than
 // deciding anew: every survivor that returns returns the same. Losses are learnt from notices
 // and heartbeats, so a coordinator that dies or stops is replaced within the liveness window.
+// A rank that closed told only its neighbours (sayGoodbye): the others learn it here, when their
+// Propose or Query reaches it, from its goodbye in answer or its port's refusal (ICMP), and
+// wait for it no more; it is named among the failed, as before.
 
 #include "resilience/control_plane.hpp"
 
@@ -44,7 +47,7 @@ Agreement ControlPlane::agree(std::uint64_t flag, const std::function<std::strin
     epoch = ++epochs_;
     Ballot mine{epoch, flag, {}, {}};
     for (int r = 0; r < size_; ++r) {
-      if (peers_[static_cast<std::size_t>(r)].gone()) mine.failed.push_back(r);
+      if (peers_[static_cast<std::size_t>(r)].absent()) mine.failed.push_back(r);
     }
     if (mine.failed.size() > kMaxFailedRanks) {
       fail(ErrorCode::NotSupported, "{}: agree() with {} failed ranks: at most {} fit in one datagram", name_,
@@ -88,7 +91,7 @@ std::optional<Ballot> ControlPlane::coordinate(std::uint64_t epoch, const std::f
   std::unique_lock lock(mutex_);
   int coordinator = -1;
   for (int r = 0; r < size_ && coordinator < 0; ++r) {
-    if (!peers_[static_cast<std::size_t>(r)].gone()) coordinator = r;
+    if (!peers_[static_cast<std::size_t>(r)].absent()) coordinator = r;
   }
   if (auto decided = decisions_.find(epoch); decided != decisions_.end()) {
     Ballot decision = decided->second;
@@ -114,7 +117,7 @@ std::optional<Ballot> ControlPlane::coordinate(std::uint64_t epoch, const std::f
   const auto& received = proposals_[epoch];
   std::vector<int> missing;
   for (int r = 0; r < size_; ++r) {
-    if (r != rank_ && !peers_[static_cast<std::size_t>(r)].gone() && received.find(r) == received.end()) {
+    if (r != rank_ && !peers_[static_cast<std::size_t>(r)].absent() && received.find(r) == received.end()) {
       missing.push_back(r);
     }
   }
@@ -131,13 +134,13 @@ std::optional<Ballot> ControlPlane::coordinate(std::uint64_t epoch, const std::f
   std::set<int> failed(mine.failed.begin(), mine.failed.end());
   std::set<int> proposed{rank_};
   for (const auto& [r, ballot] : received) {
-    if (peers_[static_cast<std::size_t>(r)].gone()) continue;
+    if (peers_[static_cast<std::size_t>(r)].absent()) continue;
     decision.flag &= ballot.flag;
     failed.insert(ballot.failed.begin(), ballot.failed.end());
     proposed.insert(r);
   }
   for (int r = 0; r < size_; ++r) {
-    if (peers_[static_cast<std::size_t>(r)].gone()) failed.insert(r);
+    if (peers_[static_cast<std::size_t>(r)].absent()) failed.insert(r);
   }
   for (int r : proposed) failed.erase(r);  // a rank that proposed is alive, whoever suspected it
   decision.failed.assign(failed.begin(), failed.end());

@@ -2,7 +2,7 @@
 // UDP socket, an eventfd that ends it, and the pidfds of this rank's neighbours on this host; it
 // wakes for a datagram, an exit, or the next heartbeat.
 //
-// Agreement (agree()) is in agreement.cpp.
+// Agreement (agree()) is in agreement.cpp; goodbyes, accounts and refusals in departures.cpp.
 
 #include "resilience/control_plane.hpp"
 
@@ -28,6 +28,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kReceiveBuffer = 4 << 20;
+
+// Asks the kernel to queue the ICMP errors that datagrams from `fd` meet (a closed port's
+// port-unreachable above all), so receiveErrors() reads which rank refused.
+void reportErrors(int fd, int family) {
+  const int on = 1;
+  if (family == AF_INET6) {
+    ::setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
+  } else {
+    ::setsockopt(fd, SOL_IP, IP_RECVERR, &on, sizeof on);
+  }
+}
 
 // A numeric host and a port -> sockaddr bytes; throws InvalidUsage naming `what`.
 std::vector<std::uint8_t> resolve(const std::string& host, std::uint16_t port, unsigned& length,
@@ -86,6 +97,7 @@ ControlPlane::ControlPlane(int rank, int size, std::uint64_t nonce, const std::s
   socket_ = ::socket(address->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (socket_ < 0) fail(ErrorCode::System, "{}: control channel socket: {}", name_, errnoText(errno));
   ::setsockopt(socket_, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer, sizeof kReceiveBuffer);
+  reportErrors(socket_, family_);
   if (::bind(socket_, address, length) != 0) {
     const int err = errno;
     ::close(socket_);
@@ -148,6 +160,7 @@ void ControlPlane::start(const std::vector<std::string>& addresses,
         fail(ErrorCode::System, "{}: cannot reach rank {} at {}: control channel socket: {}", name_, r,
              addresses[static_cast<std::size_t>(r)], errnoText(errno));
       }
+      reportErrors(otherFamilySocket_, family);
     }
   }
   after_ = (rank_ + 1) % size_;
@@ -173,8 +186,13 @@ void ControlPlane::sendTo(int rank, const ControlMessage& message) {
   // protocols above resend what matters (agreement) or have a second path (the data
   // connections close too).
   const auto* to = reinterpret_cast<const sockaddr*>(peer.address.data());
-  [[maybe_unused]] const auto sent = ::sendto(to->sa_family == family_ ? socket_ : otherFamilySocket_, bytes.data(),
-                                              bytes.size(), MSG_NOSIGNAL, to, peer.addressLength);
+  const int fd = to->sa_family == family_ ? socket_ : otherFamilySocket_;
+  const auto sent = ::sendto(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL, to, peer.addressLength);
+  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    // An earlier datagram's ICMP error (IP_RECVERR) is reported by the next call on the socket,
+    // which it fails unsent: once more. (The error's details stay queued for receiveErrors.)
+    [[maybe_unused]] const auto again = ::sendto(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL, to, peer.addressLength);
+  }
 }
 
 void ControlPlane::sendToAllLive(const ControlMessage& message) {
@@ -207,6 +225,9 @@ void ControlPlane::run() {
   auto nextBeat = Clock::now();
   while (!stopping_) {
     std::vector<pollfd> fds{{socket_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    // The other family's socket receives nothing, but its ICMP errors (POLLERR) name ranks too.
+    if (otherFamilySocket_ >= 0) fds.push_back({otherFamilySocket_, 0, 0});
+    const std::size_t firstWatched = fds.size();
     std::vector<int> watched;
     std::vector<int> around;
     {
@@ -234,8 +255,11 @@ void ControlPlane::run() {
       break;
     }
     if (fds[0].revents & POLLIN) receiveAll();
+    // After the datagrams: a goodbye that came says more than its port's refusal after it.
+    if (fds[0].revents & POLLERR) receiveErrors(socket_);
+    if (firstWatched > 2 && (fds[2].revents & POLLERR)) receiveErrors(otherFamilySocket_);
     for (std::size_t i = 0; i < watched.size(); ++i) {
-      if (fds[i + 2].revents & (POLLIN | POLLHUP)) {
+      if (fds[i + firstWatched].revents & (POLLIN | POLLHUP)) {
         // Whatever it sent before it exited (a goodbye, its account) counts first.
         receiveAll();
         announce(watched[i], fmt::format("its process (pid {}, on this host) exited",
@@ -261,9 +285,15 @@ void ControlPlane::run() {
 
 void ControlPlane::receiveAll() {
   std::uint8_t buffer[kMaxDatagram];
-  for (;;) {
+  for (int errors = 0;;) {
     const auto got = ::recv(socket_, buffer, sizeof buffer, 0);
-    if (got < 0) return;  // EAGAIN: drained
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // drained
+      // An ICMP error reported once (IP_RECVERR; receiveErrors reads which rank): the
+      // datagrams queued behind it are still there.
+      if (++errors > 8) return;
+      continue;
+    }
     const auto message = decode(buffer, static_cast<std::size_t>(got));
     // Another job's or a stranger's datagram, or a rank number out of range: not ours.
     if (!message || message->nonce != nonce_ || message->from >= size_ || message->from == rank_) continue;
@@ -277,6 +307,15 @@ void ControlPlane::handle(const ControlMessage& m) {
   // A rank declared lost stays lost (its later words would contradict what survivors acted on).
   if (sender.lost) return;
   sender.lastHeard = Clock::now();
+  if (saidGoodbye_ &&
+      (m.kind == MessageKind::Heartbeat || m.kind == MessageKind::Query || m.kind == MessageKind::Propose)) {
+    // A rank that still counts this one live (it was told nothing: it watches this rank since
+    // its neighbour closed, or waits for it in agreement, or asks why its connection closed)
+    // hears the goodbye now.
+    lock.unlock();
+    sendGoodbye(m.from);
+    lock.lock();
+  }
   switch (m.kind) {
     case MessageKind::Heartbeat:
       sender.entered = m.entered;
@@ -310,24 +349,9 @@ void ControlPlane::handle(const ControlMessage& m) {
       if (recordLoss(notice)) lossRecorded(notice);
       return;
     }
-    case MessageKind::Goodbye: {
-      const auto around = neighbours();
-      const bool watched = std::find(around.begin(), around.end(), m.from) != around.end();
-      sender.closed = true;
-      if (watched) {
-        // The new neighbours beat for this rank only from when they hear the same goodbye: what
-        // they were silent before was not meant for us (as after a loss, recordLoss).
-        const auto now = Clock::now();
-        for (int r : neighbours()) peers_[static_cast<std::size_t>(r)].lastHeard = now;
-      }
-      lock.unlock();
-      recordDeparture(
-          {FailureNotice::Kind::Closed, m.from, m.from, m.from, "closed its communicator with no operation pending"});
-      // The thread watches the new neighbours from now; a goodbye from anyone else changes
-      // nothing it watches (at a close every rank hears n - 1 of them).
-      if (watched) wake();
+    case MessageKind::Goodbye:
+      markClosed(m.from, "closed its communicator with no operation pending", lock);
       return;
-    }
     case MessageKind::Revoke: {
       if (revoked_) return;
       revoked_ = Status::make(ErrorCode::Aborted, "{} was revoked by rank {}: {}", name_, m.subject, m.text);
@@ -396,36 +420,6 @@ bool ControlPlane::recordLoss(const FailureNotice& notice) {
   changed_.notify_all();
   wake();  // the thread watches the new neighbours from now
   return true;
-}
-
-void ControlPlane::recordDeparture(const FailureNotice& notice) {
-  {
-    std::lock_guard lock(mutex_);
-    auto [same, added] = departures_.try_emplace(notice.lost, notice);
-    if (!added) {
-      // A closing rank's goodbye follows its account of a failure: the account says more.
-      if (notice.kind == FailureNotice::Kind::Closed && same->second.kind == FailureNotice::Kind::Departed) return;
-      same->second = notice;
-    }
-  }
-  changed_.notify_all();
-}
-
-void ControlPlane::leave(const std::string& account) {
-  ControlMessage message = header(MessageKind::Failure);
-  message.subject = rank_;
-  message.detectedBy = rank_;
-  message.text = account;
-  sendToAllLive(message);
-}
-
-void ControlPlane::sayGoodbye() {
-  if (peers_.empty()) return;
-  {
-    std::lock_guard lock(mutex_);
-    saidGoodbye_ = true;
-  }
-  sendToAllLive(header(MessageKind::Goodbye));
 }
 
 void ControlPlane::lossRecorded(const FailureNotice& notice) {
@@ -501,18 +495,6 @@ std::optional<FailureNotice> ControlPlane::lossOf(int rank, std::chrono::millise
   };
   changed_.wait_for(lock, wait, [&] { return find() != nullptr; });
   if (const auto* notice = find()) return *notice;
-  return std::nullopt;
-}
-
-std::optional<FailureNotice> ControlPlane::causeBehind(int peer, std::chrono::milliseconds wait) const {
-  std::unique_lock lock(mutex_);
-  const auto departure = [&]() -> const FailureNotice* {
-    const auto departed = departures_.find(peer);
-    return departed != departures_.end() ? &departed->second : nullptr;
-  };
-  changed_.wait_for(lock, wait, [&] { return !losses_.empty() || departure() != nullptr || revoked_; });
-  if (!losses_.empty()) return losses_.front();
-  if (const auto* notice = departure()) return *notice;
   return std::nullopt;
 }
 

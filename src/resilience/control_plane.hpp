@@ -13,6 +13,15 @@
 //   rank was lost and why, before it closes its connections; every survivor then fails its
 //   pending and later operations naming the lost rank, whether or not it talked to it, and a
 //   survivor that sees its neighbour close learns from the notice why (failure_accounts.hpp).
+// - Goodbyes. A rank that closes with nothing pending tells the (at most two) ranks that watch
+//   it, its live neighbours, and nobody else: O(1) datagrams per rank at close, where one to
+//   every rank was n - 1 (n^2 in all; 16 s of a 1024-rank close). Everyone else learns it when
+//   it asks: a rank that said goodbye answers any heartbeat, Propose or Query with its goodbye,
+//   and once its channel is closed its port answers with ICMP port-unreachable, which this
+//   socket reads (IP_RECVERR) as "refused". A refusal from a rank whose process runs (this
+//   process, or one of this host's not exited) is a goodbye; from a rank on another host it
+//   means "closed, or its process is gone": agreement waits for it no more, and a loss notice
+//   about it still counts.
 // - Revocation (revoke()): every pending and later operation on every rank ends with Aborted.
 // - Agreement (agree()): the survivors agree on a value and on the set of failed ranks, without
 //   the store; shrink() builds on it.
@@ -107,11 +116,15 @@ class ControlPlane {
   // This rank closes with no operation pending: its neighbours stop watching it, and it stops
   // watching (and beating for) them.
   void sayGoodbye();
+  // Goodbye datagrams this rank sent (its own at close and its answers to those that asked):
+  // at most a few, whatever the size (tests).
+  std::uint64_t goodbyesSent() const { return goodbyesSent_.load(std::memory_order_relaxed); }
   // The first loss known here, waiting up to `wait` for one to arrive.
   std::optional<FailureNotice> firstLoss(std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;
   // Why `peer` closed on this rank: the first loss known (whoever it was), else `peer`'s own
-  // account or goodbye; waits up to `wait` for either.
-  std::optional<FailureNotice> causeBehind(int peer, std::chrono::milliseconds wait) const;
+  // account or goodbye; waits up to `wait` for either, and asks `peer` (a rank that closed
+  // answers with its goodbye, or its port refuses) when nothing is known of it yet.
+  std::optional<FailureNotice> causeBehind(int peer, std::chrono::milliseconds wait);
   // What is known of `rank`'s loss or departure, waiting up to `wait` for a notice.
   std::optional<FailureNotice> lossOf(int rank, std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;
   bool isLost(int rank) const;
@@ -148,7 +161,12 @@ class ControlPlane {
     bool heard = false;  // a heartbeat came: until then it gets a longer grace (set-up)
     bool lost = false;
     bool closed = false;  // said goodbye: not watched, not waited for in agreement
+    // Its port refused a datagram (ICMP) and nothing says whether its process lives (another
+    // host): closed or gone. Not waited for in agreement; still watched if a neighbour (a
+    // process that died there is found by its silence), and a loss notice about it counts.
+    bool refused = false;
     bool gone() const { return lost || closed; }
+    bool absent() const { return gone() || refused; }  // for agreement
   };
 
   void run();
@@ -156,6 +174,14 @@ class ControlPlane {
   void handle(const ControlMessage& message);
   void sendTo(int rank, const ControlMessage& message);
   void sendToAllLive(const ControlMessage& message);
+  void sendGoodbye(int rank);
+  // The ICMP errors queued on `fd` (IP_RECVERR): a refusal names a rank whose port is closed.
+  void receiveErrors(int fd);
+  int rankAt(const sockaddr_storage& address) const;
+  void refusedBy(int rank);
+  // `rank` closed (its goodbye, or a refusal while its process runs): neither watched nor
+  // waited for from now. Takes mutex_ from `lock` and releases it.
+  void markClosed(int rank, const std::string& cause, std::unique_lock<std::mutex>& lock);
   ControlMessage header(MessageKind kind) const;
   // Records a loss (under mutex_); true if it was news.
   bool recordLoss(const FailureNotice& notice);
@@ -186,6 +212,7 @@ class ControlPlane {
   std::atomic<std::uint64_t> entered_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> broken_{false};
+  std::atomic<std::uint64_t> goodbyesSent_{0};
   std::thread thread_;
 
   mutable std::mutex mutex_;

@@ -4,6 +4,7 @@
 // would coordinate is the one gone.
 
 #include "resilience/control_plane.hpp"
+#include "transports/peer_liveness.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
@@ -31,7 +32,10 @@ struct Job {
   std::vector<std::atomic<int>> breaks;
   std::vector<std::unique_ptr<ControlPlane>> planes;
 
-  Job(int size, LivenessSettings settings) : breaks(static_cast<std::size_t>(size)) {
+  // `liveness`: null, as for ranks on other hosts (nothing tells whether a peer's process runs),
+  // or one that says every rank runs in this process (thread-ranks).
+  Job(int size, LivenessSettings settings, std::shared_ptr<const transport::PeerLiveness> liveness = nullptr)
+      : breaks(static_cast<std::size_t>(size)) {
     std::vector<std::string> addresses;
     for (int r = 0; r < size; ++r) {
       planes.push_back(std::make_unique<ControlPlane>(r, size, 77, "127.0.0.1", settings, "test", 5));
@@ -40,7 +44,7 @@ struct Job {
     for (int r = 0; r < size; ++r) {
       planes[static_cast<std::size_t>(r)]->setListener(
           [this, r](const Status&) { ++breaks[static_cast<std::size_t>(r)]; });
-      planes[static_cast<std::size_t>(r)]->start(addresses, nullptr);
+      planes[static_cast<std::size_t>(r)]->start(addresses, liveness);
     }
   }
   // The rank's process "dies": its plane goes silent at once.
@@ -144,6 +148,7 @@ TEST_CASE("a rank that said goodbye declares nobody lost while it lingers, and i
     CHECK(job.planes[static_cast<std::size_t>(r)]->lost() == std::vector<int>{});
     CHECK(job.breaks[static_cast<std::size_t>(r)] == 0);
   }
+  // Its goodbye went to the ranks within ceil(log2 5) = 3 live ranks on each side: all four here.
   for (int r : {0, 1, 3, 4}) {
     const auto notice = job.planes[static_cast<std::size_t>(r)]->lossOf(2);
     REQUIRE(notice);
@@ -221,4 +226,110 @@ TEST_CASE("an announced loss and a revocation reach every rank once", "[unit][re
   // It takes no part in the survivors' agreement (no group of its own: no split brain).
   CHECK_THROWS_WITH(job.planes[3]->agree(1, {}, std::chrono::steady_clock::now() + 2s),
                     Catch::Contains("go on without this one"));
+}
+
+namespace {
+
+// Every rank of the job in this process, as thread-ranks are: a refused port then means closed.
+std::shared_ptr<const transport::PeerLiveness> allInThisProcess(int size) {
+  auto liveness = std::make_shared<transport::PeerLiveness>(size);
+  for (int r = 0; r < size; ++r) liveness->watch(r, ::getpid());
+  return liveness;
+}
+
+}  // namespace
+
+TEST_CASE("closing ranks send O(log n) goodbyes each, not n - 1, and nobody is declared lost", "[unit][resilience]") {
+  constexpr int kSize = 64;
+  Job job(kSize, LivenessSettings{100ms, 10}, allInThisProcess(kSize));
+  std::this_thread::sleep_for(500ms);
+  // Half the ranks close, one after another and (every fourth pair) next to each other.
+  std::vector<int> closing;
+  for (int r = 0; r < kSize; r += 2) closing.push_back(r);
+  for (int r = 1; r < kSize; r += 8) closing.push_back(r);
+  for (int r : closing) job.planes[static_cast<std::size_t>(r)]->sayGoodbye();
+  // Two liveness windows: a rank that watched a closed one and was not told would have declared
+  // it lost by now.
+  std::this_thread::sleep_for(2500ms);
+  for (int r : closing) {
+    INFO("rank " << r);
+    // ceil(log2 64) = 6 on each side, and a few answers to ranks that asked before they heard.
+    CHECK(job.planes[static_cast<std::size_t>(r)]->goodbyesSent() <= 16);
+  }
+  for (int r = 0; r < kSize; ++r) {
+    INFO("rank " << r);
+    CHECK(job.planes[static_cast<std::size_t>(r)]->lost() == std::vector<int>{});
+    CHECK(job.breaks[static_cast<std::size_t>(r)] == 0);
+  }
+}
+
+TEST_CASE("neighbours that close together, their channels gone, leave no watcher declaring them lost",
+          "[unit][resilience]") {
+  // 32 ranks: each goodbye reaches 5 live ranks on each side. Ranks 8 to 20 close at once and
+  // their channels close: rank 7 is told of 8-12 only, and finds 13 and on by asking (their
+  // ports refuse, and every rank of this process runs: closed, not lost).
+  constexpr int kSize = 32;
+  Job job(kSize, LivenessSettings{100ms, 10}, allInThisProcess(kSize));
+  std::this_thread::sleep_for(500ms);
+  for (int r = 8; r <= 20; ++r) job.planes[static_cast<std::size_t>(r)]->sayGoodbye();
+  for (int r = 8; r <= 20; ++r) job.silence(r);
+  std::this_thread::sleep_for(3s);  // three liveness windows
+  for (int r = 0; r < kSize; ++r) {
+    if (!job.planes[static_cast<std::size_t>(r)]) continue;
+    INFO("rank " << r);
+    CHECK(job.planes[static_cast<std::size_t>(r)]->lost() == std::vector<int>{});
+    CHECK(job.breaks[static_cast<std::size_t>(r)] == 0);
+  }
+  // Ranks 7 and 21 now watch each other: rank 7's heartbeats find rank 21's channel closed (in
+  // this process: a close) within a period or two; nobody else sends it anything.
+  CHECK_FALSE(job.planes[7]->lossOf(21));
+  job.silence(21);
+  const auto notice = job.planes[7]->lossOf(21, 2s);
+  REQUIRE(notice);
+  CHECK(notice->kind == FailureNotice::Kind::Closed);
+  CHECK_FALSE(job.planes[7]->isLost(21));
+}
+
+TEST_CASE("agree() after ranks closed without telling the coordinator ends at once and names them",
+          "[unit][resilience]") {
+  // No heartbeats: only what agree() sends finds them. Rank 0, the coordinator-to-be, and rank 3
+  // close their channels without a goodbye to anyone; their ports refuse the survivors' Propose
+  // and Query.
+  for (const bool thisProcess : {false, true}) {
+    INFO((thisProcess ? "ranks known to run in this process" : "nothing known of their processes"));
+    Job job(6, LivenessSettings{0ms, 5}, thisProcess ? allInThisProcess(6) : nullptr);
+    job.silence(0);
+    job.silence(3);
+    const auto start = std::chrono::steady_clock::now();
+    const auto answers = agreeAll(job, {0, 0b11, 0b11, 0, 0b10, 0b11});
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took < 5s);  // agree() waited 20 s (its deadline) for them before
+    REQUIRE(answers.size() == 4);
+    for (const auto& a : answers) {
+      CHECK(a.flag == 0b10);
+      CHECK(a.failed == std::vector<int>{0, 3});
+      CHECK(a.coordinator == 1);
+    }
+    if (thisProcess) {
+      // Their processes run: they closed, and the survivors read it so.
+      for (int r : {1, 2, 4, 5}) {
+        const auto notice = job.planes[static_cast<std::size_t>(r)]->lossOf(0);
+        REQUIRE(notice);
+        CHECK(notice->kind == FailureNotice::Kind::Closed);
+      }
+    }
+  }
+}
+
+TEST_CASE("a rank asked why a peer's connection closed hears the goodbye it was not sent", "[unit][resilience]") {
+  Job job(64, LivenessSettings{0ms, 5});
+  job.planes[40]->sayGoodbye();  // ranks 34-46 hear it; rank 0 does not
+  std::this_thread::sleep_for(200ms);
+  CHECK_FALSE(job.planes[0]->lossOf(40));
+  // Rank 40 is still closing (its channel open): asked, it answers with its goodbye.
+  const auto notice = job.planes[0]->causeBehind(40, 2s);
+  REQUIRE(notice);
+  CHECK(notice->kind == FailureNotice::Kind::Closed);
+  CHECK(notice->lost == 40);
+  CHECK(job.planes[40]->goodbyesSent() <= 13);
 }
