@@ -1,11 +1,14 @@
 // banyan-thread-ranks: creates N ranks as threads of this process (tools/thread_ranks), runs
 // one checked allreduce on all of them and prints what it took (bench/scale.sh's thread rows).
 //
-//   banyan-thread-ranks -n 4096 [-p PROCESSES] [-t TRANSPORT] [-c COUNT] [--heartbeat-ms MS] [--timeout-s S]
+//   banyan-thread-ranks -n 4096 [-p PROCESSES] [-k ROOTS] [-t TRANSPORT] [-c COUNT] [--heartbeat-ms MS] [--timeout-s S]
 //
 // -p splits the ranks over that many forked processes (thread_ranks.hpp says why: descriptors);
 // -p equal to -n runs one rank per process, as a job of processes would (bench/scale.sh's init
 // rows), where -t shm (BANYAN_TRANSPORT's values) works too. The default transport is tcp.
+//
+// -k gives the ranks that many store roots (the harness serves them all; docs/launchers.md,
+// "Several store roots").
 //
 // Prints one line of key=value pairs; exits 1 when a rank failed or computed a wrong sum.
 //
@@ -29,7 +32,8 @@ namespace {
 
 int usage(const std::string& why) {
   fmt::print(stderr,
-             "banyan-thread-ranks: {}\nusage: banyan-thread-ranks -n RANKS [-p PROCESSES] [-t TRANSPORT] [-c COUNT] "
+             "banyan-thread-ranks: {}\nusage: banyan-thread-ranks -n RANKS [-p PROCESSES] [-k ROOTS] [-t TRANSPORT] "
+             "[-c COUNT] "
              "[--heartbeat-ms "
              "MS] [--timeout-s S]\n",
              why);
@@ -76,6 +80,8 @@ int main(int argc, char** argv) {
       run.ranks = static_cast<int>(value);
     } else if (flag == "-p") {
       run.processes = static_cast<int>(value);
+    } else if (flag == "-k") {
+      run.roots = static_cast<int>(value);
     } else if (flag == "-c") {
       run.count = static_cast<std::size_t>(value);
     } else if (flag == "--heartbeat-ms") {
@@ -91,14 +97,15 @@ int main(int argc, char** argv) {
   try {
     const auto report = banyan::tools::runThreadRanks(run);
     fmt::print(
-        "ranks={} processes={} create_s={:.3f} first_allreduce_s={:.3f} close_s={:.3f} close_one_median_s={:.3f} "
+        "ranks={} processes={} roots={} create_s={:.3f} first_allreduce_s={:.3f} close_s={:.3f} "
+        "close_one_median_s={:.3f} "
         "close_one_max_s={:.3f} store_requests_per_rank={} "
         "store_requests_rank0={} "
         "fds_per_rank={:.1f} threads_per_rank={:.2f} peak_kib_per_rank={:.0f} wrong={} failed={} nofile={}\n",
-        report.ranks, report.processes, report.createSeconds, report.firstAllreduceSeconds, report.closeSeconds,
-        report.closeOneMedianSeconds, report.closeOneMaxSeconds, report.storeRequestsMax, report.storeRequestsRankZero,
-        report.fdsPerRank, report.threadsPerRank, report.peakKibPerRank, report.wrongResults, report.errors.size(),
-        limit);
+        report.ranks, report.processes, run.roots, report.createSeconds, report.firstAllreduceSeconds,
+        report.closeSeconds, report.closeOneMedianSeconds, report.closeOneMaxSeconds, report.storeRequestsMax,
+        report.storeRequestsRankZero, report.fdsPerRank, report.threadsPerRank, report.peakKibPerRank,
+        report.wrongResults, report.errors.size(), limit);
     for (std::size_t i = 0; i < report.errors.size() && i < 10; ++i) fmt::print(stderr, "{}\n", report.errors[i]);
     return report.errors.empty() && report.wrongResults == 0 ? 0 : 1;
   } catch (const banyan::Error& e) {

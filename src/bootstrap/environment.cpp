@@ -5,6 +5,7 @@
 #include "bootstrap/pmix_environment.hpp"
 #include "bootstrap/serving_store.hpp"
 #include "bootstrap/slurm_environment.hpp"
+#include "bootstrap/store_roots_environment.hpp"
 #include "common/host_port.hpp"
 #include "common/status.hpp"
 
@@ -157,6 +158,8 @@ std::optional<JobEnvironment> jobFromEnvironment() {
     }
   }
   if (!job) job = jobFromSlurm();
+  // More store roots for the largest jobs (docs/launchers.md): the job's store is root 0.
+  if (job) job->store = withStoreRoots(std::move(job->store), job->rank, job->size);
   // Several jobs may share one store server; a prefix keeps their keys apart.
   if (job) {
     if (const char* prefix = std::getenv("BANYAN_STORE_PREFIX"); prefix != nullptr && *prefix != '\0') {

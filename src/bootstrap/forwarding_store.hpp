@@ -26,6 +26,7 @@ class ForwardingStore : public Store {
     return inner_->check(keys, timeout);
   }
   std::string localAddress() const override { return inner_->localAddress(); }
+  const std::shared_ptr<Store>& inner() const { return inner_; }
 
  private:
   std::shared_ptr<Store> inner_;

@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 38> kVariables{{
+constexpr std::array<Variable, 39> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -140,6 +140,10 @@ constexpr std::array<Variable, 38> kVariables{{
     {"BANYAN_SIZE", "(unset)", "Bootstrap: number of ranks in the job."},
     {"BANYAN_STORE_ADDR", "(unset)",
      "Bootstrap: host:port of the job's TCP store; an IPv6 address in brackets, `[::1]:29500`."},
+    {"BANYAN_STORE_ROOTS", "(unset)",
+     "Bootstrap, for the largest jobs: host:port,host:port,... of store roots beyond the job's store (root 0). Rank r "
+     "keeps its keys on root r * k / n of k roots; creation gathers the host list in two levels. The first rank of a "
+     "root's block serves it when the entry names its host (docs/launchers.md, \"Several store roots\")."},
     {"BANYAN_STORE_PREFIX", "(unset)",
      "Bootstrap: prefix for this job's store keys, so jobs can share one store server."},
     {"BANYAN_STORE_LINGER", "60s",

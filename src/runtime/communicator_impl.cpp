@@ -4,6 +4,7 @@
 #include "runtime/communicator_impl.hpp"
 
 #include "bootstrap/counting_store.hpp"
+#include "bootstrap/store_roots.hpp"
 #include "common/log.hpp"
 #include "observe/communicator_summary.hpp"
 #include "runtime/link_probe.hpp"
@@ -11,6 +12,7 @@
 #include "security/key_source.hpp"
 #include "transports/shm/segment.hpp"
 
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <sched.h>
@@ -44,6 +46,12 @@ std::chrono::microseconds spinWindow(const config::Config& config, int size) {
 // its creation made). Null stays null, for the constructor to refuse.
 std::shared_ptr<bootstrap::CountingStore> counted(std::shared_ptr<Store> store) {
   return store ? std::make_shared<bootstrap::CountingStore>(std::move(store)) : nullptr;
+}
+
+// With several store roots, the requests this process sent each so far: ", per store root [3, 5]".
+std::string requestsPerRoot(const Store& store) {
+  const auto* roots = bootstrap::findRoots(store);
+  return roots ? fmt::format(", per store root so far [{}]", fmt::join(roots->requestsPerRoot(), ", ")) : "";
 }
 
 }  // namespace
@@ -100,8 +108,8 @@ void CommunicatorImpl::setUp(std::unique_lock<std::mutex>& creating) {
   const auto id = static_cast<std::uint64_t>(identity_.number);
   const std::uint64_t nonce = agreeNonce();
   // The job key every TCP connection of this communicator proves it holds (docs/security.md).
-  const auto key =
-      security::communicatorKey(config_.auth, *store_, rank, identity_.prefix + "authkey", config_.timeout);
+  const auto key = security::communicatorKey(config_.auth, *store_, rank,
+                                             bootstrap::everyRootKey(identity_.prefix, "authkey"), config_.timeout);
   control_ = std::make_unique<resilience::ControlPlane>(
       rank, size, nonce, runtime::listenAddress(*store_, config_),
       resilience::LivenessSettings{config_.heartbeat, config_.heartbeatMisses}, identity_.name, identity_.number);
@@ -151,8 +159,9 @@ void CommunicatorImpl::setUp(std::unique_lock<std::mutex>& creating) {
                                         identity_, config_);
   front_ = std::make_unique<ApiFront>(identity_, config_.timeout, *driver_, executor_, *runner_, recorder_.get());
   logAlgorithmTable();
-  log::info(identity_.logAs(log::Subsystem::Init), "{}: created with {} store requests from rank {}{}", identity_.name,
-            storeCount_->requests(), rank, creating.owns_lock() ? ", sharing its parent's event loop" : "");
+  log::info(identity_.logAs(log::Subsystem::Init), "{}: created with {} store requests from rank {}{}{}",
+            identity_.name, storeCount_->requests(), rank, requestsPerRoot(*store_),
+            creating.owns_lock() ? ", sharing its parent's event loop" : "");
 }
 
 Family CommunicatorImpl::family() {
@@ -210,7 +219,7 @@ void CommunicatorImpl::revoke() { control_->revoke(fmt::format("revoke() was cal
 // Rank 0 draws the nonce every hello must carry; reading it is also the moment each rank
 // learns that rank 0 exists.
 std::uint64_t CommunicatorImpl::agreeNonce() {
-  const std::string nonceKey = identity_.prefix + "nonce";
+  const std::string nonceKey = bootstrap::everyRootKey(identity_.prefix, "nonce");
   if (identity_.rank == 0) {
     const std::string text = std::to_string(randomNonce());
     store_->set(nonceKey, Store::Bytes(text.begin(), text.end()), config_.timeout);

@@ -1,5 +1,7 @@
 #include "runtime/selector_setup.hpp"
 
+#include "bootstrap/store_roots.hpp"
+
 #include "common/status.hpp"
 #include "topology/probe.hpp"
 
@@ -29,8 +31,12 @@ void agreeTuneTable(Store& store, int rank, int size, const std::string& storePr
                     const std::optional<tuning::TuneTable>& table, std::chrono::milliseconds timeout) {
   if (size == 1) return;
   const std::string mine = describe(table);
-  const auto key = [&](int r) { return fmt::format("{}tune/hash/{}", storePrefix, r); };
-  const std::string verdictKey = storePrefix + "tune/verdict";
+  // Rank 0's hash and verdict are read by every rank: on every store root; the others' on their
+  // own (bootstrap/store_roots.hpp).
+  const auto key = [&](int r) {
+    return r == 0 ? bootstrap::everyRootKey(storePrefix, "tune-hash") : bootstrap::rankKey(storePrefix, "tune/hash", r);
+  };
+  const std::string verdictKey = bootstrap::everyRootKey(storePrefix, "tune-verdict");
   const auto differ = [](const std::string& root, int r, const std::string& theirs) {
     return fmt::format(
         "BANYAN_TUNE_FILE differs between ranks: rank 0 has {}, rank {} has {}; every rank must "

@@ -10,6 +10,7 @@
 #include "bootstrap/host_identity.hpp"
 #include "common/host_port.hpp"
 #include "common/status.hpp"
+#include "runtime/host_gather.hpp"
 #include "transports/transport_kind.hpp"
 
 namespace banyan::runtime {
@@ -55,65 +56,6 @@ std::vector<int> sharedRanks(const std::vector<std::string>& shares, const std::
   return ranks;
 }
 
-// Every rank's "<host identity>\n<pid>\n<control address>", by rank, in O(1) store requests per
-// rank: each rank but 0 sets its own key, rank 0 reads them all and publishes them as one
-// value, which the others read. (Each rank reading every key was n - 1 requests per rank, n^2
-// in all: at thousands of ranks the store's load, and creation time, grew with the square.)
-std::vector<std::string> gatherPublished(Store& store, const TransportParams& params, const std::string& mine,
-                                         std::chrono::milliseconds timeout) {
-  const auto key = [&](int rank) { return fmt::format("{}host/{}", params.storePrefix, rank); };
-  const std::string allKey = params.storePrefix + "hosts";
-  const auto bytesOf = [](const std::string& text) { return Store::Bytes(text.begin(), text.end()); };
-  std::vector<std::string> published(static_cast<std::size_t>(params.size));
-  if (params.rank == 0) {
-    published[0] = mine;
-    std::string all;
-    for (int rank = 1; rank < params.size; ++rank) {
-      Store::Bytes bytes;
-      try {
-        bytes = store.get(key(rank), timeout);
-      } catch (const Error& e) {
-        if (e.code() != ErrorCode::Timeout) throw;
-        // Say whom: the rank every other one waits for here has not started, or died starting.
-        fail(ErrorCode::Timeout,
-             "rank {} did not join: it published no host identity within {} ms (not started, "
-             "or died while starting): {}",
-             rank, timeout.count(), e.detail());
-      }
-      published[static_cast<std::size_t>(rank)].assign(bytes.begin(), bytes.end());
-    }
-    // "<length>:<entry>" per rank: entries hold newlines, and a length never misreads.
-    for (const auto& entry : published) all += fmt::format("{}:{}", entry.size(), entry);
-    store.set(allKey, bytesOf(all), timeout);
-    return published;
-  }
-  store.set(key(params.rank), bytesOf(mine), timeout);
-  Store::Bytes bytes;
-  try {
-    bytes = store.get(allKey, timeout);
-  } catch (const Error& e) {
-    if (e.code() != ErrorCode::Timeout) throw;
-    fail(ErrorCode::Timeout,
-         "rank 0 did not publish the ranks' host identities within {} ms: a rank did not join (rank 0 names it), "
-         "or rank 0 itself did not start: {}",
-         timeout.count(), e.detail());
-  }
-  const std::string all(bytes.begin(), bytes.end());
-  std::size_t at = 0;
-  for (auto& entry : published) {
-    const std::size_t colon = all.find(':', at);
-    std::size_t length = 0;
-    const bool number = colon != std::string::npos &&
-                        std::from_chars(all.data() + at, all.data() + colon, length).ptr == all.data() + colon;
-    if (!number || colon + 1 + length > all.size()) {
-      fail(ErrorCode::Remote, "the store holds a malformed '{}': rank 0 runs another version of banyan?", allKey);
-    }
-    entry = all.substr(colon + 1, length);
-    at = colon + 1 + length;
-  }
-  return published;
-}
-
 HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chrono::milliseconds timeout) {
   // "<host identity>\n<pid>\n<control address>\n<share>": the pid lets peers on the same host
   // watch this process's exit; the control address is where its control channel listens
@@ -122,7 +64,7 @@ HostExchange exchangeHosts(Store& store, const TransportParams& params, std::chr
   const std::string share = shareText(params);
   const std::string published =
       fmt::format("{}\n{}\n{}\n{}", identity, static_cast<long>(::getpid()), params.controlAddress, share);
-  const auto all = gatherPublished(store, params, published, timeout);
+  const auto all = gatherPublished(store, params.storePrefix, params.rank, params.size, published, timeout);
   HostExchange exchange;
   topology::HostLayout& layout = exchange.layout;
   std::map<std::string, int> hostIndex;

@@ -38,7 +38,7 @@ Topology assemble(Store& store, const ProbeParams& params, const LocalFacts& min
   for (int rank = 0; rank < t.size; ++rank) {
     HostInfo& host = t.hosts[static_cast<std::size_t>(t.hostOfRank[static_cast<std::size_t>(rank)])];
     if (host.ranks.empty()) {  // `rank` is the host's first rank: it published the facts
-      const std::string key = fmt::format("{}topo/facts/{}", params.storePrefix, rank);
+      const std::string key = fmt::format("{}topo/facts/@{}", params.storePrefix, rank);
       host = rank == params.rank ? decode(encode(mine), key) : decode(asString(store.get(key, params.timeout)), key);
     }
     host.ranks.push_back(rank);
@@ -76,11 +76,13 @@ Topology discover(Store& store, const ProbeParams& params) {
     }
     return true;
   }();
-  const std::string textKey = params.storePrefix + "topo/text";
+  // "@<rank>": on the writer's store root; "*": on every root, read from one's own
+  // (bootstrap/store_roots.hpp).
+  const std::string textKey = params.storePrefix + "*topo-text";
   if (params.rank != 0) {
     if (hostLeader) {
       const std::string facts = encode(localFacts(params.tcpAddress));
-      store.set(fmt::format("{}topo/facts/{}", params.storePrefix, params.rank),
+      store.set(fmt::format("{}topo/facts/@{}", params.storePrefix, params.rank),
                 Store::Bytes(facts.begin(), facts.end()), params.timeout);
     }
     return parse(asString(store.get(textKey, params.timeout)), "from rank 0 (store key " + textKey + ")");

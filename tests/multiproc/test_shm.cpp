@@ -84,7 +84,7 @@ class FixedKeyStore final : public bootstrap::ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
   void set(const std::string& key, const Bytes& value, std::chrono::milliseconds timeout) override {
-    if (key.ends_with("/nonce")) {
+    if (key.ends_with("/*nonce")) {
       const std::string fixed = std::to_string(kKey);
       ForwardingStore::set(key, Bytes(fixed.begin(), fixed.end()), timeout);
     } else {

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <sstream>
 
 namespace banyan::tools {
@@ -46,11 +47,30 @@ std::pair<int, std::uint16_t> listenOnLoopback() {
   return {fd, ntohs(address.sin_port)};
 }
 
-ThreadRankShare shareOf(const ThreadRankRun& run, int process, std::uint16_t port) {
+ThreadRankShare shareOf(const ThreadRankRun& run, int process, std::uint16_t port,
+                        const std::vector<std::uint16_t>& rootPorts) {
   const int base = run.ranks / run.processes, extra = run.ranks % run.processes;
   const int first = process * base + std::min(process, extra);
-  return {first, base + (process < extra ? 1 : 0), port, process};
+  return {first, base + (process < extra ? 1 : 0), port, process, rootPorts};
 }
+
+// The roots beyond the first, listening before any fork (their servers start after the last).
+struct ExtraRoots {
+  std::vector<int> listening;
+  std::vector<std::uint16_t> ports;
+  explicit ExtraRoots(const ThreadRankRun& run) {
+    for (int j = 1; j < run.roots; ++j) {
+      auto [fd, port] = listenOnLoopback();
+      listening.push_back(fd);
+      ports.push_back(port);
+    }
+  }
+  std::vector<std::unique_ptr<TcpStoreServer>> serve() const {
+    std::vector<std::unique_ptr<TcpStoreServer>> servers;
+    for (int fd : listening) servers.push_back(std::make_unique<TcpStoreServer>(fd));
+    return servers;
+  }
+};
 
 // Reads `fd` to its end or until `deadline`; false on the deadline.
 bool readAll(int fd, std::string& text, std::chrono::steady_clock::time_point deadline) {
@@ -92,6 +112,7 @@ ThreadRankReport combine(const ThreadRankRun& run, const std::vector<ThreadRankR
 
 ThreadRankReport runForked(const ThreadRankRun& run) {
   auto [listening, port] = listenOnLoopback();
+  const ExtraRoots extra(run);
   struct Child {
     pid_t pid;
     int pipe;
@@ -104,8 +125,9 @@ ThreadRankReport runForked(const ThreadRankRun& run) {
     if (pid < 0) fail(ErrorCode::System, "thread ranks: fork: {}", std::strerror(errno));
     if (pid == 0) {
       ::close(listening);
+      for (int fd : extra.listening) ::close(fd);
       ::close(ends[0]);
-      const std::string text = encodeReport(runShare(run, shareOf(run, process, port)));
+      const std::string text = encodeReport(runShare(run, shareOf(run, process, port, extra.ports)));
       for (std::size_t at = 0; at < text.size();) {
         const auto wrote = ::write(ends[1], text.data() + at, text.size() - at);
         if (wrote <= 0) break;
@@ -117,6 +139,7 @@ ThreadRankReport runForked(const ThreadRankRun& run) {
     children.push_back({pid, ends[0]});
   }
   TcpStoreServer server(listening);
+  const auto extraServers = extra.serve();
   // Each share ends within its barriers' and ranks' deadlines; this bounds a share that hangs.
   const auto deadline = std::chrono::steady_clock::now() + 4 * run.timeout + std::chrono::seconds(60);
   std::vector<ThreadRankReport> shares;
@@ -184,9 +207,14 @@ ThreadRankReport runThreadRanks(const ThreadRankRun& run) {
   if (run.processes < 1 || run.processes > run.ranks) {
     fail(ErrorCode::InvalidUsage, "thread ranks: {} processes for {} ranks (1 to the ranks)", run.processes, run.ranks);
   }
+  if (run.roots < 1 || run.roots > run.ranks) {
+    fail(ErrorCode::InvalidUsage, "thread ranks: {} store roots for {} ranks (1 to the ranks)", run.roots, run.ranks);
+  }
   if (run.processes > 1) return runForked(run);
   TcpStoreServer server("127.0.0.1", 0);
-  auto report = runShare(run, {0, run.ranks, server.port(), 0});
+  const ExtraRoots extra(run);
+  const auto extraServers = extra.serve();
+  auto report = runShare(run, {0, run.ranks, server.port(), 0, extra.ports});
   report.ranks = run.ranks;
   return report;
 }

@@ -7,6 +7,7 @@
 #include "tools/thread_ranks/thread_ranks.hpp"
 
 #include "bootstrap/counting_store.hpp"
+#include "bootstrap/store_roots.hpp"
 #include "common/status.hpp"
 
 #include <banyan/communicator.hpp>
@@ -23,6 +24,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <numeric>
 
 namespace banyan::tools {
 namespace {
@@ -84,7 +86,8 @@ class Share {
     bool arrived = false;
     bool reduced = false;
     try {
-      auto counted = std::make_shared<bootstrap::CountingStore>(std::make_shared<TcpStore>("127.0.0.1", share_.port));
+      auto roots = storeOf(rank);
+      auto counted = std::make_shared<bootstrap::CountingStore>(roots);
       Options options;
       options.transport = run_.transport;
       options.timeout = run_.timeout;
@@ -92,6 +95,10 @@ class Share {
       options.heartbeatMisses = run_.heartbeatMisses;
       auto communicator = Communicator::createWithOwnStore(counted, rank, run_.ranks, options);
       outcome.storeRequests = counted->requests();
+      if (const auto* multi = bootstrap::findRoots(*roots)) {
+        const auto perRoot = multi->requestsPerRoot();
+        outcome.storeRequests = std::accumulate(perRoot.begin(), perRoot.end(), std::uint64_t{0});
+      }
       created_.arrive_and_wait();
       arrived = true;
       std::vector<double> values(run_.count);
@@ -114,6 +121,15 @@ class Share {
       if (!reduced) reduced_.arrive_and_drop();
     }
     closed_.arrive_and_wait();  // the communicator closed when its scope (the try) ended
+  }
+
+  // Rank `rank`'s store: the one server, or a MultiRootStore over the run's roots.
+  std::shared_ptr<Store> storeOf(int rank) const {
+    std::shared_ptr<Store> first = std::make_shared<TcpStore>("127.0.0.1", share_.port);
+    if (share_.rootPorts.empty()) return first;
+    std::vector<std::shared_ptr<Store>> roots{first};
+    for (std::uint16_t port : share_.rootPorts) roots.push_back(std::make_shared<TcpStore>("127.0.0.1", port));
+    return std::make_shared<bootstrap::MultiRootStore>(std::move(roots), rank, run_.ranks);
   }
 
   // A rank whose thread never started: the others are not held at the barriers for it (they

@@ -43,6 +43,9 @@ struct ThreadRankRun {
   // Stack of each rank's own thread (banyan's threads keep the default): thousands of 8 MiB
   // stacks are address space only, but a small one keeps the process's maps short.
   std::size_t stackBytes = 256 * 1024;
+  // Store roots (bootstrap/store_roots.hpp): 1 is the one store; k > 1 serves k - 1 more in the
+  // harness's process and gives every rank a MultiRootStore over all k.
+  int roots = 1;
 };
 
 struct ThreadRankReport {
@@ -53,7 +56,9 @@ struct ThreadRankReport {
   double closeSeconds = 0;           // from then to the last communicator closed
   double closeOneMedianSeconds = 0;  // one rank's close(), median and largest over the ranks
   double closeOneMaxSeconds = 0;
-  std::uint64_t storeRequestsMax = 0;  // per rank, rank 0 aside (it gathers n - 1 keys)
+  // Per rank, rank 0 aside (it gathers n - 1 keys; n / k + 2k with k roots, and the roots'
+  // leaders n / k each). With several roots, the requests sent to all of them.
+  std::uint64_t storeRequestsMax = 0;
   std::uint64_t storeRequestsRankZero = 0;
   // Of the ranks' processes (the store's aside), after the allreduce, less what each held
   // before, divided by its ranks; the mean over the processes.
@@ -79,12 +84,14 @@ std::uint64_t filesNeeded(int ranks);
 ThreadRankReport runThreadRanks(const ThreadRankRun& run);
 
 // One process's share of a run: ranks first..first+count-1 of run.ranks, through the store at
-// 127.0.0.1:port; `process` of run.processes names its keys for the barriers across processes.
+// 127.0.0.1:port (and the roots beyond it at rootPorts); `process` of run.processes names its
+// keys for the barriers across processes.
 struct ThreadRankShare {
   int first = 0;
   int count = 0;
   std::uint16_t port = 0;
   int process = 0;
+  std::vector<std::uint16_t> rootPorts;
 };
 ThreadRankReport runShare(const ThreadRankRun& run, const ThreadRankShare& share);
 

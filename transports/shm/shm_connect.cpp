@@ -7,7 +7,8 @@ namespace {
 
 // Announces this rank's `what` and waits until every other rank has announced it too.
 void barrier(Store& store, const SegmentExchange& exchange, const char* what) {
-  const auto key = [&](int rank) { return fmt::format("{}{}/{}", exchange.keyPrefix, what, rank); };
+  // "/@<rank>": on the writer's store root, when there are several (bootstrap/store_roots.hpp).
+  const auto key = [&](int rank) { return fmt::format("{}{}/@{}", exchange.keyPrefix, what, rank); };
   store.set(key(exchange.me), Store::Bytes{'1'}, exchange.timeout);
   std::vector<std::string> others;
   for (int rank : exchange.ranks) {

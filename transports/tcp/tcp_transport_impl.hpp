@@ -170,7 +170,8 @@ struct TcpTransport::Impl {
     for (int r = 0; r < params.size; ++r) ranks[static_cast<std::size_t>(r)] = r;
     return ranks;
   }
-  std::string addressKey(int rank) const { return fmt::format("{}tcp/{}", params.storePrefix, rank); }
+  // "/@<rank>": on the writer's store root, when there are several (bootstrap/store_roots.hpp).
+  std::string addressKey(int rank) const { return fmt::format("{}tcp/@{}", params.storePrefix, rank); }
   // A peer's connections, made the first time a message is posted to it, its hello arrives, or
   // a frame from it is taken; until then `connections` is empty.
   std::vector<Connection>& connectionsOf(int peerRank) {
