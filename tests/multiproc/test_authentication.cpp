@@ -302,7 +302,7 @@ TEST_CASE("strangers on every port of a job: random bytes, a replayed handshake,
         std::vector<std::thread> relays;
         if (comm.rank() == 2) {
           // Put a relay in front of both of this rank's ports before the others look them up.
-          for (const char* key : {"banyan/0/tcp/2", "banyan/0/p2p/tcp/2"}) {
+          for (const char* key : {"banyan/0/tcp/@2", "banyan/0/p2p/tcp/@2"}) {
             const std::string real = storeValue(store, key);
             std::string relayAddress;
             const int listening = listenLoopback(relayAddress);

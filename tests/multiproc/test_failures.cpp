@@ -273,7 +273,7 @@ TEST_CASE("strangers on a rank's port are turned away and the job goes on", "[mu
           // Rank 1 accepts connections (the lower rank connects); find its port in the store.
           auto [host, port] = bootstrap::parseHostPort(std::getenv("BANYAN_STORE_ADDR"), "BANYAN_STORE_ADDR");
           TcpStore store(host, port);
-          const auto bytes = store.get("banyan/0/tcp/1", std::chrono::seconds(5));
+          const auto bytes = store.get("banyan/0/tcp/@1", std::chrono::seconds(5));
           const std::string address(bytes.begin(), bytes.end());
           const auto colon = address.rfind(':');
           sockaddr_in target{};
