@@ -107,7 +107,9 @@ void MultiRootStore::wait(const std::vector<std::string>& keys, std::chrono::mil
        })) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    onRoot(root, [&](Store& s) { s.wait(some, std::max(left, std::chrono::milliseconds(1))); });
+    // A named reference: clang 14 (the fuzz build's compiler) cannot capture a structured binding.
+    const auto& onThisRoot = some;
+    onRoot(root, [&](Store& s) { s.wait(onThisRoot, std::max(left, std::chrono::milliseconds(1))); });
   }
 }
 
@@ -116,7 +118,8 @@ bool MultiRootStore::check(const std::vector<std::string>& keys, std::chrono::mi
          const int root = routeOf(key);
          return root >= 0 ? root : ownRoot();
        })) {
-    if (!onRoot(root, [&](Store& s) { return s.check(some, timeout); })) return false;
+    const auto& onThisRoot = some;  // clang 14 cannot capture a structured binding
+    if (!onRoot(root, [&](Store& s) { return s.check(onThisRoot, timeout); })) return false;
   }
   return true;
 }

@@ -187,11 +187,13 @@ void ControlPlane::sendTo(int rank, const ControlMessage& message) {
   // connections close too).
   const auto* to = reinterpret_cast<const sockaddr*>(peer.address.data());
   const int fd = to->sa_family == family_ ? socket_ : otherFamilySocket_;
-  const auto sent = ::sendto(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL, to, peer.addressLength);
-  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-    // An earlier datagram's ICMP error (IP_RECVERR) is reported by the next call on the socket,
-    // which it fails unsent: once more. (The error's details stay queued for receiveErrors.)
-    [[maybe_unused]] const auto again = ::sendto(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL, to, peer.addressLength);
+  // An earlier datagram's ICMP error (IP_RECVERR) is reported by the next call on the socket,
+  // which it fails unsent, one error per call: try again while that is what failed, so that a
+  // failure notice sent after heartbeats to a dead neighbour is not lost to their refusals.
+  // (The errors' details stay queued for receiveErrors.)
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const auto sent = ::sendto(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL, to, peer.addressLength);
+    if (sent >= 0 || errno == EAGAIN || errno == EWOULDBLOCK) return;
   }
 }
 

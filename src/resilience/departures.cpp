@@ -174,12 +174,14 @@ int ControlPlane::rankAt(const sockaddr_storage& address) const {
 }
 
 void ControlPlane::refusedBy(int rank) {
-  // Whether its process runs: this one (thread-ranks), or another of this host not exited. Then
-  // only its channel closed, and that is a close. A process that exited (or one on another
-  // host, where nothing tells) may have closed first or died: that stays open, and its
-  // watchers' pidfd or heartbeats decide.
+  // Whether its process surely runs: only this one (thread-ranks). Then only its channel
+  // closed, and that is a close. Any other process may be dying: a killed process's sockets
+  // close (and refuse) before its pidfd says it exited, so a refusal from one whose pidfd is
+  // still quiet was taken for a close of a rank that had been killed (the fault-injection case
+  // "a rank killed at a random moment"). That stays open, and its watchers' pidfd or heartbeats
+  // decide.
   const pid_t pid = liveness_ ? liveness_->pidOf(rank) : 0;
-  const bool runs = pid > 0 && (pid == ::getpid() || !liveness_->exited(rank));
+  const bool runs = pid > 0 && pid == ::getpid();
   std::unique_lock lock(mutex_);
   auto& peer = peers_[static_cast<std::size_t>(rank)];
   if (peer.gone()) return;
