@@ -54,6 +54,28 @@ int MultiRootStore::routeOf(const std::string& key) const {
   return 0;
 }
 
+int MultiRootStore::readRootOf(const std::string& key) const {
+  const int root = routeOf(key);
+  return root >= 0 ? root : ownRoot();
+}
+
+namespace {
+
+// What is left of `deadline`, at least 1 ms: each root of a multi-root call gets the rest.
+std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  return std::max(left, std::chrono::milliseconds(1));
+}
+
+std::map<int, std::vector<std::string>> byRoot(const std::vector<std::string>& keys,
+                                               const std::function<int(const std::string&)>& rootOfKey) {
+  std::map<int, std::vector<std::string>> grouped;
+  for (const auto& key : keys) grouped[rootOfKey(key)].push_back(key);
+  return grouped;
+}
+
+}  // namespace
+
 template <typename Call>
 auto MultiRootStore::onRoot(int root, Call&& call) {
   const auto j = static_cast<std::size_t>(root);
@@ -71,15 +93,12 @@ void MultiRootStore::set(const std::string& key, const Bytes& value, std::chrono
   if (root >= 0) return onRoot(root, [&](Store& s) { s.set(key, value, timeout); });
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (int j = rootCount() - 1; j >= 0; --j) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    onRoot(j, [&](Store& s) { s.set(key, value, std::max(left, std::chrono::milliseconds(1))); });
+    onRoot(j, [&](Store& s) { s.set(key, value, remaining(deadline)); });
   }
 }
 
 Store::Bytes MultiRootStore::get(const std::string& key, std::chrono::milliseconds timeout) {
-  const int root = routeOf(key);
-  return onRoot(root >= 0 ? root : ownRoot(), [&](Store& s) { return s.get(key, timeout); });
+  return onRoot(readRootOf(key), [&](Store& s) { return s.get(key, timeout); });
 }
 
 std::int64_t MultiRootStore::add(const std::string& key, std::int64_t delta, std::chrono::milliseconds timeout) {
@@ -88,36 +107,17 @@ std::int64_t MultiRootStore::add(const std::string& key, std::int64_t delta, std
   return onRoot(root, [&](Store& s) { return s.add(key, delta, timeout); });
 }
 
-namespace {
-
-std::map<int, std::vector<std::string>> byRoot(const std::vector<std::string>& keys,
-                                               const std::function<int(const std::string&)>& rootOfKey) {
-  std::map<int, std::vector<std::string>> grouped;
-  for (const auto& key : keys) grouped[rootOfKey(key)].push_back(key);
-  return grouped;
-}
-
-}  // namespace
-
 void MultiRootStore::wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (auto& [root, some] : byRoot(keys, [this](const std::string& key) {
-         const int root = routeOf(key);
-         return root >= 0 ? root : ownRoot();
-       })) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  for (auto& [root, some] : byRoot(keys, [this](const std::string& key) { return readRootOf(key); })) {
     // A named reference: clang 14 (the fuzz build's compiler) cannot capture a structured binding.
     const auto& onThisRoot = some;
-    onRoot(root, [&](Store& s) { s.wait(onThisRoot, std::max(left, std::chrono::milliseconds(1))); });
+    onRoot(root, [&](Store& s) { s.wait(onThisRoot, remaining(deadline)); });
   }
 }
 
 bool MultiRootStore::check(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
-  for (auto& [root, some] : byRoot(keys, [this](const std::string& key) {
-         const int root = routeOf(key);
-         return root >= 0 ? root : ownRoot();
-       })) {
+  for (auto& [root, some] : byRoot(keys, [this](const std::string& key) { return readRootOf(key); })) {
     const auto& onThisRoot = some;  // clang 14 cannot capture a structured binding
     if (!onRoot(root, [&](Store& s) { return s.check(onThisRoot, timeout); })) return false;
   }

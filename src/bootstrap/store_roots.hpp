@@ -54,6 +54,8 @@ class MultiRootStore final : public Store {
 
  private:
   int routeOf(const std::string& key) const;  // a root, or -1 for every root
+  // The root a read of `key` goes to: its own root, or this rank's for a key set on every root.
+  int readRootOf(const std::string& key) const;
   template <typename Call>
   auto onRoot(int root, Call&& call);
 
