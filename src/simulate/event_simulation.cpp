@@ -16,6 +16,7 @@ constexpr std::uint8_t kNoOp = 1;    // a Copy onto itself
 constexpr std::uint8_t kDone = 2;    // finished
 constexpr std::uint8_t kParked = 4;  // a ready Send waiting for an earlier Send to the same peer
 constexpr std::uint8_t kPosted = 8;  // a Recv handed to the transport (it and every earlier Recv from its peer ready)
+constexpr std::uint8_t kGated = 16;  // a step without dependencies of a call after the first: waits for the call before
 constexpr std::uint32_t kNone = 0xffffffffu;
 
 bool isMessage(std::uint8_t kind) {
@@ -55,11 +56,16 @@ std::string invalidReason(const Cluster& c) {
   if (!positive(c.reduceMBps)) return fmt::format("reduce rate must be positive, not {}", c.reduceMBps);
   if (!(c.inter.latencyUs >= 0)) return fmt::format("inter latency must not be negative, not {}", c.inter.latencyUs);
   if (!(c.intra.latencyUs >= 0)) return fmt::format("intra latency must not be negative, not {}", c.intra.latencyUs);
+  if (!(c.inter.cpuUs >= 0 && c.inter.cpuUs < 1e300))
+    return fmt::format("inter CPU per message must not be negative, not {}", c.inter.cpuUs);
+  if (!(c.intra.cpuUs >= 0 && c.intra.cpuUs < 1e300))
+    return fmt::format("intra CPU per message must not be negative, not {}", c.intra.cpuUs);
+  if (c.machineCores < 0) return fmt::format("machine cores must not be negative, not {}", c.machineCores);
   return {};
 }
 
-EventSimulation::EventSimulation(const Cluster& cluster, Symmetry symmetry, std::size_t elementSize)
-    : cluster_(cluster), symmetry_(symmetry), element_(elementSize) {
+EventSimulation::EventSimulation(const Cluster& cluster, Symmetry symmetry, std::size_t elementSize, int calls)
+    : cluster_(cluster), symmetry_(symmetry), element_(elementSize), calls_(std::max(1, calls)) {
   stepBegin_.push_back(0);
   dependentsBegin_.push_back(0);
   slotBegin_.push_back(0);
@@ -73,16 +79,27 @@ int EventSimulation::simulatedRanks() const {
 
 void EventSimulation::add(const algorithms::Schedule& schedule) {
   const auto rank = static_cast<int>(stepBegin_.size() - 1);
+  const std::size_t rankFirst = kind_.size();
+  for (int call = 0; call < calls_; ++call) addCall(schedule, call > 0);
+  stepBegin_.push_back(static_cast<std::uint32_t>(kind_.size()));
+  indexPeers(rank, rankFirst, kind_.size());
+}
+
+// One call's steps of the rank being added; `gated`: its first steps wait for the call before.
+void EventSimulation::addCall(const algorithms::Schedule& schedule, bool gated) {
   const std::size_t first = kind_.size();
   const std::size_t n = schedule.steps.size();
+  callBegin_.push_back(static_cast<std::uint32_t>(first));
+  callRemaining_.push_back(static_cast<std::uint32_t>(n));
   std::vector<std::uint32_t> counts(n, 0);
   for (std::size_t i = 0; i < n; ++i) {
     const algorithms::Step& s = schedule.steps[i];
     const bool noOp = s.kind == StepKind::Copy && s.dst.buffer == s.a.buffer && s.dst.offset == s.a.offset &&
                       s.dst.count == s.a.count;
+    const bool waitsForCall = gated && s.depCount == 0;
     kind_.push_back(static_cast<std::uint8_t>(s.kind));
-    waiting_.push_back(s.depCount);
-    flags_.push_back(noOp ? kNoOp : 0);
+    waiting_.push_back(static_cast<std::uint8_t>(s.depCount + (waitsForCall ? 1 : 0)));
+    flags_.push_back(static_cast<std::uint8_t>((noOp ? kNoOp : 0) | (waitsForCall ? kGated : 0)));
     peer_.push_back(s.peer);
     ordinal_.push_back(0);
     slot_.push_back(kNone);
@@ -106,8 +123,6 @@ void EventSimulation::add(const algorithms::Schedule& schedule) {
     const algorithms::Step& s = schedule.steps[i];
     for (std::size_t d = 0; d < s.depCount; ++d) dependents_[at[s.deps[d]]++] = static_cast<std::uint32_t>(first + i);
   }
-  stepBegin_.push_back(static_cast<std::uint32_t>(kind_.size()));
-  indexPeers(rank, first, kind_.size());
 }
 
 void EventSimulation::indexPeers(int rank, std::size_t first, std::size_t end) {
@@ -196,6 +211,7 @@ std::string EventSimulation::matchSends() {
                              describe(recv), bytes_[recv]);
         }
         match_[send] = recv;
+        match_[recv] = send;
       }
     }
   }
@@ -229,6 +245,11 @@ void EventSimulation::becomeReady(std::uint32_t step) {
 void EventSimulation::finish(std::uint32_t step, double time) {
   flags_[step] |= kDone;
   last_ = std::max(last_, time);
+  if (calls_ > 1) {
+    const auto call =
+        static_cast<std::size_t>(std::upper_bound(callBegin_.begin(), callBegin_.end(), step) - callBegin_.begin() - 1);
+    if (--callRemaining_[call] == 0) callDone(call, time);
+  }
   for (std::uint32_t i = dependentsBegin_[step]; i < dependentsBegin_[step + 1]; ++i) {
     const std::uint32_t next = dependents_[i];
     ready_[next] = std::max(ready_[next], time);
@@ -247,6 +268,17 @@ void EventSimulation::transfer(std::uint32_t step, int rank, double time) {
   const int q = simRankOf(p);
   const bool inter = crossesHosts(rank, p);
   const Link& link = inter ? cluster_.inter : cluster_.intra;
+  const std::uint32_t recv = match_[step];
+  const bool pooled = cluster_.machineCores > 0;
+  if (link.cpuUs > 0 || pooled) time = runOnCore(rank, time, link.cpuUs);
+  if (pooled && !inter) {
+    // A copy by the receiver (receive()): the Send finishes with it; the next Send to this
+    // peer may go as soon as this one is handed over.
+    arrival_[recv] = time + link.latencyUs;
+    if (flags_[recv] & kPosted) push(recv, std::max(ready_[recv], arrival_[recv]));
+    releaseNextSend(slot, k, time);
+    return;
+  }
   const bool oneHost = symmetry_ != Symmetry::None;
   Port& out = inter ? nicPort_[oneHost ? 0 : static_cast<std::size_t>(cluster_.hostOf(rank))]
                     : rankPort_[static_cast<std::size_t>(rank)];
@@ -257,10 +289,26 @@ void EventSimulation::transfer(std::uint32_t step, int rank, double time) {
   out.outFree = start + busy;
   const double landed = std::max(start, in.inFree) + busy;
   in.inFree = landed;
-  const std::uint32_t recv = match_[step];
   arrival_[recv] = landed + link.latencyUs;
   if (flags_[recv] & kPosted) push(recv, std::max(ready_[recv], arrival_[recv]));
   finish(step, start + busy);
+  releaseNextSend(slot, k, start);
+}
+
+// A rank's call ended at `time`: its next call, if it has one, begins.
+void EventSimulation::callDone(std::size_t call, double time) {
+  if (call % static_cast<std::size_t>(calls_) == static_cast<std::size_t>(calls_) - 1) return;  // the rank's last
+  const std::uint32_t end =
+      call + 2 < callBegin_.size() ? callBegin_[call + 2] : static_cast<std::uint32_t>(kind_.size());
+  for (std::uint32_t g = callBegin_[call + 1]; g < end; ++g) {
+    if (!(flags_[g] & kGated)) continue;
+    ready_[g] = std::max(ready_[g], time);
+    if (--waiting_[g] == 0) becomeReady(g);
+  }
+}
+
+// The k-th Send of `slot` has started at `start`: the one after it, if parked, may go.
+void EventSimulation::releaseNextSend(std::uint32_t slot, std::uint32_t k, double start) {
   ++nextSend_[slot];
   if (k + 1 < sendsBegin_[slot + 1] - sendsBegin_[slot]) {
     const std::uint32_t following = sends_[sendsBegin_[slot] + k + 1];
@@ -272,17 +320,40 @@ void EventSimulation::transfer(std::uint32_t step, int rank, double time) {
   }
 }
 
+// A posted Recv whose bytes have arrived (or, a copy, whose Send has been handed over).
+void EventSimulation::receive(std::uint32_t step, int rank, double time) {
+  const bool inter = cluster_.hostOf(rank) != cluster_.hostOf(peer_[step]);
+  const Link& link = inter ? cluster_.inter : cluster_.intra;
+  if (cluster_.machineCores > 0 && !inter) {
+    const double copied = runOnCore(rank, time, link.cpuUs + bytes_[step] / link.bandwidthMBps);
+    finish(step, copied);
+    return finish(match_[step], copied);
+  }
+  finish(step, link.cpuUs > 0 ? runOnCore(rank, time, link.cpuUs) : time);
+}
+
+// Runs `duration` of work on `rank`'s thread from `at` or when it is free, and with a machine's
+// pool on its core free first; returns when the work ends.
+double EventSimulation::runOnCore(int rank, double at, double duration) {
+  double& own = core_[static_cast<std::size_t>(rank)];
+  double start = std::max(at, own);
+  if (!pool_.empty() && duration > 0) {
+    const auto core = std::min_element(pool_.begin(), pool_.end());
+    start = std::max(start, *core);
+    *core = start + duration;
+  }
+  own = start + duration;
+  return own;
+}
+
 void EventSimulation::execute(const Event& event) {
   const std::uint32_t step = event.step;
   const auto kind = static_cast<StepKind>(kind_[step]);
-  if (kind == StepKind::Recv) return finish(step, event.time);
+  if (kind == StepKind::Recv) return receive(step, event.rank, event.time);
   if (kind == StepKind::Send) return transfer(step, event.rank, event.time);
   if (flags_[step] & kNoOp) return finish(step, event.time);
-  double& core = core_[static_cast<std::size_t>(event.rank)];
   const double rate = kind == StepKind::Reduce ? cluster_.reduceMBps : cluster_.copyMBps;
-  const double start = std::max(event.time, core);
-  core = start + bytes_[step] / rate;
-  finish(step, core);
+  finish(step, runOnCore(event.rank, event.time, bytes_[step] / rate));
 }
 
 SimulationResult EventSimulation::run() {
@@ -305,6 +376,7 @@ SimulationResult EventSimulation::run() {
   rankPort_.assign(static_cast<std::size_t>(ranks), Port{});
   nicPort_.assign(symmetry_ == Symmetry::None ? static_cast<std::size_t>(cluster_.hosts) : 1, Port{});
   core_.assign(static_cast<std::size_t>(ranks), 0.0);
+  pool_.assign(static_cast<std::size_t>(cluster_.machineCores), 0.0);
   for (std::uint32_t g = 0; g < kind_.size(); ++g) {
     if (waiting_[g] == 0) becomeReady(g);
   }
@@ -322,7 +394,7 @@ SimulationResult EventSimulation::run() {
       return result;
     }
   }
-  result.us = last_;
+  result.us = last_ / calls_;
   return result;
 }
 

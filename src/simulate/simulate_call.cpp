@@ -108,7 +108,8 @@ Outcome simulateCall(const Cluster& cluster, const Call& call, const SimulateOpt
     host0Steps += host0.back().steps.size();
   }
   const double host0Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-  if (options.useSymmetry && cluster.hosts > 1 && !isRooted(call.collective)) {
+  // One machine's cores shared by every host: no host stands for the others.
+  if (options.useSymmetry && cluster.hosts > 1 && cluster.machineCores == 0 && !isRooted(call.collective)) {
     const std::vector<int> hosts = sampledHosts(cluster.hosts, options.sampledHosts);
     for (Symmetry symmetry : {Symmetry::Rotation, Symmetry::Xor}) {
       if (symmetry == Symmetry::Xor && !(powerOfTwo(cluster.hosts) && powerOfTwo(cluster.ranksPerHost))) continue;
@@ -121,14 +122,14 @@ Outcome simulateCall(const Cluster& cluster, const Call& call, const SimulateOpt
         }
       }
       if (!holds) continue;
-      EventSimulation simulation(cluster, symmetry, call.elementSize);
+      EventSimulation simulation(cluster, symmetry, call.elementSize, call.calls);
       for (const Schedule& schedule : host0) simulation.add(schedule);
       return finish(simulation, symmetry);
     }
   }
 
   // Every rank, each schedule handed over as it is made (the simulation keeps a compact copy).
-  const double estimatedSteps = static_cast<double>(host0Steps) * cluster.hosts;
+  const double estimatedSteps = static_cast<double>(host0Steps) * cluster.hosts * std::max(1, call.calls);
   if (estimatedSteps > static_cast<double>(options.maxSteps)) {
     outcome.why = fmt::format(
         "over the budget: about {:.3g} steps (host 0's times the hosts) against --max-steps {}, "
@@ -143,11 +144,11 @@ Outcome simulateCall(const Cluster& cluster, const Call& call, const SimulateOpt
         host0Seconds * cluster.hosts, host0Seconds);
     return outcome;
   }
-  EventSimulation simulation(cluster, Symmetry::None, call.elementSize);
+  EventSimulation simulation(cluster, Symmetry::None, call.elementSize, call.calls);
   std::size_t steps = 0;
   for (int r = 0; r < n; ++r) {
     const Schedule schedule = r < cluster.ranksPerHost ? std::move(host0[static_cast<std::size_t>(r)]) : generate(r);
-    steps += schedule.steps.size();
+    steps += schedule.steps.size() * static_cast<std::size_t>(std::max(1, call.calls));
     if (steps > options.maxSteps) {
       outcome.why = fmt::format(
           "over the budget: more than {} steps in the first {} of {} ranks, and no host "

@@ -36,6 +36,7 @@ struct Call {
   std::size_t elementSize = 4;
   int root = 0;
   std::size_t maxSliceBytes = 1024 * 1024;  // BANYAN_SLICE_BYTES's default
+  int calls = 1;  // back to back, as a benchmark's loop makes them (EventSimulation's "calls")
 };
 
 struct SimulateOptions {

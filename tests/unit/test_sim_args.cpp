@@ -92,4 +92,26 @@ TEST_CASE("banyan-sim: bad flags are refused, naming what is wrong", "[sim-args]
   CHECK_THAT(errorOf({"sendrecv", "--hosts", "4", "--inter", "100Gbit,5us"}),
              Catch::Contains("unknown collective 'sendrecv'"));
   CHECK_THAT(errorOf({"--validate", "bench/out/x", "--hosts", "4"}), Catch::Contains("--validate takes its layouts"));
+  CHECK_THAT(errorOf({"allreduce", "--hosts", "4", "--inter", "100Gbit,5us", "--inter-cpu", "5"}),
+             Catch::Contains("--inter-cpu '5': expected a time"));
+  CHECK_THAT(errorOf({"allreduce", "--hosts", "4", "--inter", "100Gbit,5us", "--machine-cores", "0"}),
+             Catch::Contains("--machine-cores '0'"));
+  CHECK_THAT(errorOf({"--validate", "bench/out/x", "--calls", "1001"}), Catch::Contains("--calls '1001'"));
+}
+
+TEST_CASE("banyan-sim: a message's CPU and one machine's cores", "[sim-args]") {
+  const auto parsed =
+      parseSimArgs({"banyan-sim", "allreduce", "--hosts", "4", "--ranks-per-host", "2", "--inter", "1Gbit,20us",
+                    "--intra", "4GB/s,1us", "--inter-cpu", "8us", "--intra-cpu", "500ns", "--machine-cores", "2"});
+  REQUIRE(std::holds_alternative<SimArgs>(parsed));
+  const SimArgs& a = std::get<SimArgs>(parsed);
+  CHECK(a.cluster.inter.cpuUs == Approx(8));
+  CHECK(a.cluster.intra.cpuUs == Approx(0.5));
+  CHECK(a.cluster.inter.latencyUs == Approx(20));
+  CHECK(a.cluster.machineCores == 2);
+  const auto validate = parseSimArgs({"banyan-sim", "--validate", "d", "--inter-cpu", "8us", "--calls", "1"});
+  REQUIRE(std::holds_alternative<SimArgs>(validate));
+  CHECK(std::get<SimArgs>(validate).givenCpu);
+  CHECK(std::get<SimArgs>(validate).cluster.inter.cpuUs == Approx(8));
+  CHECK(std::get<SimArgs>(validate).validateCalls == 1);
 }

@@ -117,6 +117,67 @@ TEST_CASE("simulate: ranks of one host share its NIC, each way", "[simulate]") {
         Approx(251.0));
 }
 
+TEST_CASE("simulate: a message's CPU holds both ends' cores", "[simulate]") {
+  // 1 MB between two hosts, 5 us of a core at each end: 5 + 1000 + 10 + 5 us.
+  Cluster c = cluster(2, 1);
+  c.inter.cpuUs = 5;
+  CHECK(run(c, {exchange(1, 1000000), exchange(0, 1000000)}) == Approx(1020.0));
+  // Ten 8-byte messages one way: the sender's core sends one every 5 us, so the last leaves at
+  // 50 + 0.008, arrives 10 us later and takes 5 us more at the receiver.
+  Schedule sender, receiver;
+  for (int m = 0; m < 10; ++m) {
+    sender.add(algorithms::sendStep(1, in(0, 8)));
+    receiver.add(algorithms::recvStep(0, out(0, 8)));
+  }
+  CHECK(run(c, {sender, receiver}) == Approx(50.008 + 10 + 5));
+}
+
+TEST_CASE("simulate: ranks of one machine take turns on its cores", "[simulate]") {
+  // Two ranks of one host exchange 1 MB: each receiver copies it (1e6 / 4000 us) once the send
+  // is there (1 us latency). With a core each the copies overlap; with one core they follow
+  // each other.
+  Cluster c = cluster(1, 2);
+  const std::vector<Schedule> pair = {exchange(1, 1000000), exchange(0, 1000000)};
+  c.machineCores = 2;
+  CHECK(run(c, pair) == Approx(251.0));
+  c.machineCores = 1;
+  CHECK(run(c, pair) == Approx(501.0));
+  // Four ranks on 2 hosts of one 2-core machine, each reducing 1 MB (500 us at 2000 B/us):
+  // two at a time.
+  Cluster four = cluster(2, 2);
+  four.machineCores = 2;
+  Schedule reduce;
+  reduce.add(algorithms::reduceStep(out(0, 1000000), out(0, 1000000), in(0, 1000000)));
+  CHECK(run(four, {reduce, reduce, reduce, reduce}) == Approx(1000.0));
+  four.machineCores = 0;  // a core per rank
+  CHECK(run(four, {reduce, reduce, reduce, reduce}) == Approx(500.0));
+}
+
+TEST_CASE("simulate: calls back to back overlap as a benchmark's loop lets them", "[simulate]") {
+  // One 100 kB message from host 0 to host 1 per call: alone 100 + 10 us. Four calls in a row:
+  // the sender's sends are done when their bytes are out, so it starts the next at once; the
+  // last arrives at 4 * 100 + 10, 102.5 us a call.
+  Schedule sender, receiver;
+  sender.add(algorithms::sendStep(1, in(0, 100000)));
+  receiver.add(algorithms::recvStep(0, out(0, 100000)));
+  const auto perCall = [&](int calls) {
+    EventSimulation simulation(cluster(2, 1), Symmetry::None, 1, calls);
+    simulation.add(sender);
+    simulation.add(receiver);
+    const simulate::SimulationResult result = simulation.run();
+    INFO(result.error);
+    REQUIRE(result.error.empty());
+    return result.us;
+  };
+  CHECK(perCall(1) == Approx(110.0));
+  CHECK(perCall(4) == Approx(102.5));
+  // An exchange cannot overlap: each call waits for the other rank's message, 110 us a call.
+  EventSimulation both(cluster(2, 1), Symmetry::None, 1, 4);
+  both.add(exchange(1, 100000));
+  both.add(exchange(0, 100000));
+  CHECK(both.run().us == Approx(110.0));
+}
+
 TEST_CASE("simulate: one host standing for all gives every rank's answer", "[simulate]") {
   // The symmetric run (host 0's ranks only) against the whole run, same schedules.
   const Cluster c = cluster(8, 4);

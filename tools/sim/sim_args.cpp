@@ -125,6 +125,14 @@ std::string simUsage() {
          "                         (estimated from host 0's; default 30)\n"
          "  --model                also print the cost model's time for each algorithm\n"
          "  --no-symmetry          simulate every rank even where one host stands for all\n"
+         "  --inter-cpu LAT        a core's time each message between hosts costs either end (default 0)\n"
+         "  --intra-cpu LAT        the same inside a host (default 0)\n"
+         "  --machine-cores N      every rank runs on one machine of N cores (network-namespace hosts):\n"
+         "                         work waits for a free core, and a message inside a host is a copy\n"
+         "                         by its receiver (default 0: a core per rank)\n"
+         "  --intra-bw BW          with --validate: the intra bandwidth only (the probed latency kept)\n"
+         "  --calls N              with --validate: simulate up to N of each measured batch's calls back\n"
+         "                         to back, as they ran (default 16; 1: one call alone)\n"
          "  --validate DIR         replay bench/topo.sh's output DIR (LAYOUT.topo, LAYOUT_COLL.tsv):\n"
          "                         simulated against measured per algorithm and size, on the figures\n"
          "                         each job probed, or those given with --inter, --intra, --memory\n"
@@ -138,7 +146,7 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
   args.sweep.stepFactor = 4;
   args.sweep.dataType = DataType::f32;
   bool haveCollective = false, haveHosts = false, haveInter = false, haveIntra = false;
-  std::optional<double> memory, reduce;
+  std::optional<double> memory, reduce, interCpu, intraCpu;
   for (std::size_t i = 1; i < argv.size(); ++i) {
     const std::string_view flag = argv[i];
     if (flag == "-h" || flag == "--help") {
@@ -172,7 +180,9 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
                                                "-d",          "-r",
                                                "--algo",      "--slice-bytes",
                                                "--max-steps", "--max-seconds",
-                                               "--validate"};
+                                               "--validate",  "--inter-cpu",
+                                               "--intra-cpu", "--machine-cores",
+                                               "--calls",     "--intra-bw"};
     if (std::find(std::begin(kValued), std::end(kValued), flag) == std::end(kValued)) {
       return fmt::format("unknown option '{}' (banyan-sim --help lists them)", flag);
     }
@@ -189,10 +199,10 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
     } else if (flag == "--inter" || flag == "--intra") {
       if (auto why = parseLink(flag, value, flag == "--inter" ? args.cluster.inter : args.cluster.intra)) return *why;
       (flag == "--inter" ? haveInter : haveIntra) = true;
-    } else if (flag == "--memory" || flag == "--reduce") {
+    } else if (flag == "--memory" || flag == "--reduce" || flag == "--intra-bw") {
       const auto rate = parseBandwidth(value);
       if (!rate || *rate <= 0) return bad("a bandwidth such as 20GB/s or 100Gbit");
-      (flag == "--memory" ? memory : reduce) = *rate;
+      (flag == "--memory" ? memory : flag == "--reduce" ? reduce : args.givenIntraBandwidth) = *rate;
     } else if (flag == "-b" || flag == "-e" || flag == "-i" || flag == "--slice-bytes") {
       const auto bytes = bench::parseByteSize(value);
       if (!bytes || (flag == "--slice-bytes" && *bytes == 0)) return bad("a byte count such as 8, 4K, 64M or 1G");
@@ -221,6 +231,18 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
       const auto n = wholeNumber(value);
       if (!n || *n < 1 || *n > 86400) return bad("whole seconds from 1 to 86400");
       args.maxGenerateSeconds = static_cast<double>(*n);
+    } else if (flag == "--inter-cpu" || flag == "--intra-cpu") {
+      const auto us = parseLatency(value);
+      if (!us) return bad("a time such as 5us, 800ns or 0");
+      (flag == "--inter-cpu" ? interCpu : intraCpu) = *us;
+    } else if (flag == "--calls") {
+      const auto n = wholeNumber(value);
+      if (!n || *n < 1 || *n > 1000) return bad("a whole number from 1 to 1000");
+      args.validateCalls = static_cast<int>(*n);
+    } else if (flag == "--machine-cores") {
+      const auto n = wholeNumber(value);
+      if (!n || *n < 1 || *n > 1 << 20) return bad("a whole number from 1 to 1048576");
+      args.cluster.machineCores = static_cast<int>(*n);
     } else if (flag == "--validate") {
       args.validateDir = std::string(value);
     } else if (flag == "--algo") {
@@ -235,6 +257,10 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
       }
     }
   }
+  // After the links: --inter and --intra set whole Links.
+  args.cluster.inter.cpuUs = interCpu.value_or(0);
+  args.cluster.intra.cpuUs = intraCpu.value_or(0);
+  args.givenCpu = interCpu || intraCpu;
   if (!args.validateDir.empty()) {
     if (haveCollective || haveHosts) return "--validate takes its layouts from DIR: no collective or --hosts with it";
     args.givenInter = haveInter;
@@ -253,6 +279,8 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
   if (!haveIntra && c.ranksPerHost > 1) return "--intra is missing: between ranks of a host, e.g. --intra 20GB/s,1us";
   if (!haveInter) args.cluster.inter = {0, 1};                                 // never used: one host
   if (!haveIntra) args.cluster.intra = {0, args.cluster.inter.bandwidthMBps};  // never used: one rank a host
+  args.cluster.inter.cpuUs = interCpu.value_or(0);
+  args.cluster.intra.cpuUs = intraCpu.value_or(0);
   // Local copies: --memory, else the intra-host rate, else (one rank a host, no --intra) 10 GB/s.
   args.cluster.copyMBps = memory.value_or(haveIntra ? args.cluster.intra.bandwidthMBps : 10000.0);
   args.cluster.reduceMBps = reduce.value_or(args.cluster.copyMBps);

@@ -3,8 +3,9 @@
 //   banyan-sim COLLECTIVE --hosts H --ranks-per-host R --inter BW,LAT --intra BW,LAT
 //              [-b MIN] [-e MAX] [-f FACTOR | -i STEP] [-d TYPE] [-r ROOT] [--algo A,B]
 //              [--memory BW] [--reduce BW] [--slice-bytes N] [--max-steps N] [--max-seconds S]
-//              [--model] [--no-symmetry]
+//              [--model] [--no-symmetry] [--inter-cpu LAT] [--intra-cpu LAT] [--machine-cores N]
 //   banyan-sim --validate DIR [--algo A,B] [--max-steps N] [--inter BW,LAT] [--intra BW,LAT] [--memory BW]
+//              [--inter-cpu LAT] [--intra-cpu LAT] [--machine-cores N] [--intra-bw BW] [--calls N]
 //              (the figures given replace those the measured job probed)
 // Bandwidths as 100Gbit (bits per second, decimal), 12.5GB/s, 800MB/s; latencies as 5us,
 // 1.5us, 800ns, 2ms. Sizes and the sweep as banyan-bench's (nccl-tests').
@@ -35,6 +36,10 @@ struct SimArgs {
   // With --validate: the figures given on the command line replace the probed ones.
   bool givenInter = false, givenIntra = false;
   std::optional<double> givenMemory, givenReduce;
+  std::optional<double> givenIntraBandwidth;  // --intra-bw: the intra bandwidth alone, the probed latency kept
+  bool givenCpu = false;
+  int validateCalls = 16;  // --calls: how many of a measured batch's calls to simulate back to back  // --inter-cpu or
+                           // --intra-cpu (in cluster.inter/intra.cpuUs)
   bool help = false;
 };
 
