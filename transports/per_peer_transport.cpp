@@ -20,11 +20,23 @@ Transport& PerPeerTransport::of(int peer) const {
 }
 
 void PerPeerTransport::send(int peer, std::uint64_t tag, const void* data, std::size_t bytes, Completion done) {
-  of(peer).send(peer, tag, data, bytes, std::move(done));
+  Transport& transport = of(peer);
+  if (inMemory_ && !transport.answersInMemory()) done = countedElsewhere(std::move(done));
+  transport.send(peer, tag, data, bytes, std::move(done));
 }
 
 void PerPeerTransport::recv(int peer, std::uint64_t tag, void* data, std::size_t bytes, Completion done) {
-  of(peer).recv(peer, tag, data, bytes, std::move(done));
+  Transport& transport = of(peer);
+  if (inMemory_ && !transport.answersInMemory()) done = countedElsewhere(std::move(done));
+  transport.recv(peer, tag, data, bytes, std::move(done));
+}
+
+Completion PerPeerTransport::countedElsewhere(Completion done) {
+  elsewhere_.fetch_add(1, std::memory_order_relaxed);
+  return [this, done = std::move(done)](const Status& status) {
+    elsewhere_.fetch_sub(1, std::memory_order_relaxed);
+    if (done) done(status);
+  };
 }
 
 void PerPeerTransport::shutdown(const Status& why) {

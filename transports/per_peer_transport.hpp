@@ -5,6 +5,7 @@
 
 #include "transports/transport.hpp"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,9 +25,12 @@ class PerPeerTransport final : public Transport {
   std::size_t poll() override;
   bool prepareToSleep() override;
   void awake() override;
-  // Any of its transports does: a wait on a peer of the others is then polled a little less
-  // often in the event loop (every 16th look at memory; progress_driver.cpp).
-  bool answersInMemory() const override { return inMemory_; }
+  // Any of its transports does and no operation is outstanding on the others: the event loop is
+  // then looked at every 16th look at memory (progress_driver.cpp). While a message to or from
+  // a peer over TCP is outstanding it must be looked at every time: with ranks that outnumber
+  // cores each look also yields the core, and every 16th look made a TCP step of 2 hosts x 2
+  // ranks on 2 cores cost ~3x (bench/RESULTS.md, 2026-12-06, the spin experiment).
+  bool answersInMemory() const override { return inMemory_ && elsewhere_.load(std::memory_order_relaxed) == 0; }
   // Opens the channel on every transport of this one (null if any cannot share); the channel's
   // rank r goes by the transport of this one's rank spec.ranks[r].
   std::unique_ptr<Transport> openChannel(const ChannelSpec& spec, const asio::any_io_executor& executor) override {
@@ -44,7 +48,12 @@ class PerPeerTransport final : public Transport {
 
  private:
   Transport& of(int peer) const;
+  // `done`, counted among the operations outstanding on a transport that does not answer in
+  // memory while it is.
+  Completion countedElsewhere(Completion done);
 
+  // Declared before the transports: their completions (at shutdown too) count it down.
+  std::atomic<std::size_t> elsewhere_{0};
   std::vector<std::unique_ptr<Transport>> transports_;
   std::vector<int> route_;
   std::string name_;
