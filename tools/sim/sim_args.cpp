@@ -105,6 +105,7 @@ std::optional<double> parseLatency(std::string_view text) {
 std::string simUsage() {
   return "usage: banyan-sim COLLECTIVE --hosts H --ranks-per-host R --inter BW,LAT --intra BW,LAT [options]\n"
          "       banyan-sim --validate DIR [--algo A,B] [--inter BW,LAT] [--intra BW,LAT] [--memory BW]\n"
+         "                  [--machine-cores N] [--inter-cpu LAT] [--intra-cpu LAT] [--intra-bw BW] [--calls N]\n"
          "Simulates the registry's schedules, event by event, on a modelled cluster and prints an\n"
          "nccl-tests-style table: per algorithm the simulated time of one call and its busbw, and the\n"
          "selector's pick (the cost model's) for each size. COLLECTIVE: allreduce, allgather,\n"
