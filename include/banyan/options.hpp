@@ -43,6 +43,9 @@ struct Options {
   std::optional<int> socketsPerPeer;
   // BANYAN_SOCKET_BUFFER: SO_SNDBUF/SO_RCVBUF of each TCP connection; 0 = kernel autotuning.
   std::optional<std::size_t> socketBufferBytes;
+  // BANYAN_TCP_CONGESTION: congestion control of the TCP data connections: "system" (never
+  // changed; the default), "auto" (bbr becomes cubic, others stay) or a name such as "cubic".
+  std::optional<std::string> tcpCongestion;
   // BANYAN_SOCKET_ADDR: local address the TCP transport listens on. Default: the address
   // this host uses to reach the store (loopback when the store is local).
   std::optional<std::string> socketAddr;

@@ -11,7 +11,7 @@
 namespace banyan::config {
 namespace {
 
-constexpr std::array<Variable, 39> kVariables{{
+constexpr std::array<Variable, 40> kVariables{{
     {"BANYAN_TIMEOUT", "300s",
      "Deadline for every wait: connects, store calls, collectives. Seconds, or with a unit "
      "(ms, s, m)."},
@@ -72,6 +72,13 @@ constexpr std::array<Variable, 39> kVariables{{
     {"BANYAN_SOCKET_BUFFER", "4M",
      "Send and receive buffer of each TCP connection (bytes, K/M suffixes; the kernel caps it at "
      "net.core.wmem_max/rmem_max). 0 leaves it to the kernel's autotuning."},
+    {"BANYAN_TCP_CONGESTION", "system",
+     "Congestion control of banyan's TCP data connections. system: as the system sets it; auto: "
+     "a connection the system gives bbr uses cubic instead, any other stays (bbr paced 64 KiB "
+     "recursive-doubling exchanges 1.2-3.6x slower than cubic between netns hosts at 1 Gbit/s, "
+     "while the default algorithms' sweep showed no consistent difference: bench/RESULTS.md); a "
+     "name (cubic, reno, dctcp, ...): every data connection, refused at creation unless the "
+     "kernel lists it in tcp_available_congestion_control."},
     {"BANYAN_SOCKET_ADDR", "(address used to reach the store)",
      "Local IP address (IPv4, or IPv6 bare or in brackets: `fd00:ba::2`, `[::1]`) the TCP transport and the control "
      "channel listen on; its family is the one this rank publishes (see \"Address family\" below). Link-local IPv6 "
@@ -411,6 +418,20 @@ Config resolve(const Options& options) {
   if (config.socketBufferBytes > (std::size_t{1} << 30)) {
     fail(ErrorCode::InvalidUsage, "socket buffer {} bytes is more than 1 GiB (BANYAN_SOCKET_BUFFER)",
          config.socketBufferBytes);
+  }
+
+  if (options.tcpCongestion) {
+    config.tcpCongestion = *options.tcpCongestion;
+  } else if (const char* v = env("BANYAN_TCP_CONGESTION")) {
+    config.tcpCongestion = v;
+  }
+  if (config.tcpCongestion.empty() || config.tcpCongestion.size() > 15 ||
+      !std::all_of(config.tcpCongestion.begin(), config.tcpCongestion.end(),
+                   [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; })) {
+    fail(ErrorCode::InvalidUsage,
+         "BANYAN_TCP_CONGESTION '{}': expected auto, system or a congestion control's name (at most 15 letters, "
+         "digits, '_' or '-')",
+         config.tcpCongestion);
   }
 
   if (options.socketAddr) {

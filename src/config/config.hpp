@@ -51,7 +51,8 @@ struct Config {
   std::size_t p2pEagerBytes = 64 * 1024;  // larger point-to-point messages wait for their receive
   int socketsPerPeer = 1;
   std::size_t socketBufferBytes = 4 * 1024 * 1024;
-  std::string socketAddr;  // empty: derive from the store connection
+  std::string tcpCongestion = "system";  // BANYAN_TCP_CONGESTION: auto, system or a name (tcp_congestion.hpp)
+  std::string socketAddr;                // empty: derive from the store connection
   log::LogLevel logLevel = log::LogLevel::Warn;
   unsigned logSubsystems = log::kAllSubsystems;  // bit(log::Subsystem) set: its INFO/TRACE lines print
   // Flight recorder (src/observe/): where each communicator's ring of recent operations is

@@ -226,6 +226,8 @@ std::string TcpTransport::describePeer(int peer) const {
 
 const std::string& TcpTransport::listenAddress() const { return impl_->listenText; }
 
+std::string TcpTransport::congestion() const { return impl_->congestion.describe(); }
+
 void TcpTransport::watchPeerProcess(int peer, int pid) {
   // Called during setup, before any connection exists to break.
   impl_->liveness->watch(peer, pid);

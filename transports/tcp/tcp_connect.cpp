@@ -178,6 +178,12 @@ void TcpTransport::Impl::connectTo(int peerRank) {
 void TcpTransport::Impl::adopt(int peerRank, std::uint32_t index, std::unique_ptr<tcp::socket> socket) {
   asio::error_code ignored;
   socket->set_option(tcp::no_delay(true), ignored);
+  if (std::string why = applyCongestion(socket->native_handle(), congestion); !why.empty() && !congestionWarned) {
+    congestionWarned = true;
+    log::warn(log::Where{log::Subsystem::Transport, params.rank},
+              "tcp: connection with {}: {} (BANYAN_TCP_CONGESTION={}); it keeps the system's", who(peerRank), why,
+              params.congestion);
+  }
   if (params.socketBufferBytes > 0) {
     // A fresh connection's autotuned buffers start small and grow over the first megabytes;
     // until then a large message stalls on a full socket (1 MiB allgather, 2 ranks, fresh

@@ -20,8 +20,8 @@ class TcpKind final : public TransportKind {
     auto tcp = std::make_unique<TcpTransport>(
         context.io, context.store,
         TcpTransportParams{context.rank, context.size, context.nonce, context.storePrefix, context.listenAddress,
-                           config.socketsPerPeer, config.socketBufferBytes, config.timeout, context.key,
-                           context.liveness});
+                           config.socketsPerPeer, config.socketBufferBytes, config.tcpCongestion, config.timeout,
+                           context.key, context.liveness});
     const std::vector<int>& pids = context.layout.pidOfRank;
     for (int rank : peers) {
       // A peer on this host: its exit tells a death from a deliberate close at once.
@@ -30,9 +30,9 @@ class TcpKind final : public TransportKind {
       }
     }
     OpenedTransport opened;
-    opened.summary =
-        fmt::format("tcp over {} on {} to {} rank(s), {} socket(s) per peer", familyName(tcp->listenAddress()),
-                    tcp->listenAddress(), peers.size(), config.socketsPerPeer);
+    opened.summary = fmt::format("tcp over {} on {} to {} rank(s), {} socket(s) per peer, congestion control {}",
+                                 familyName(tcp->listenAddress()), tcp->listenAddress(), peers.size(),
+                                 config.socketsPerPeer, tcp->congestion());
     opened.transport = std::move(tcp);
     return opened;
   }

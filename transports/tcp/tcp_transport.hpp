@@ -44,6 +44,7 @@ struct TcpTransportParams {
   std::string listenAddress;  // IP to listen on
   int socketsPerPeer = 1;
   std::size_t socketBufferBytes = 0;          // SO_SNDBUF/SO_RCVBUF; 0 leaves them to the kernel
+  std::string congestion = "system";          // BANYAN_TCP_CONGESTION (tcp_congestion.hpp)
   std::chrono::milliseconds timeout{300000};  // for store lookups and handshakes
   // The job key: with one, every connection starts with the challenge-response of
   // security/handshake.hpp; without (BANYAN_AUTH=off), with the hello alone.
@@ -68,6 +69,8 @@ class TcpTransport final : public Transport {
 
   // "ip:port" this transport listens on.
   const std::string& listenAddress() const;
+  // The congestion control its data connections get (BANYAN_TCP_CONGESTION), for the summary.
+  std::string congestion() const;
   // `peer` runs on this host as process `pid`: a broken connection to it is reported as its
   // exit when the kernel says the process has ended (peer_liveness.hpp).
   void watchPeerProcess(int peer, int pid);

@@ -16,6 +16,7 @@
 #include "common/host_port.hpp"
 #include "common/log.hpp"
 #include "security/handshake.hpp"
+#include "transports/tcp/tcp_congestion.hpp"
 #include "transports/tcp/tcp_transport.hpp"
 #include "transports/tcp/tcp_wire.hpp"
 
@@ -151,6 +152,8 @@ struct TcpTransport::Impl {
     bool timedOut = false;
   };
   std::vector<std::shared_ptr<Greeting>> greeting;
+  CongestionPolicy congestion;    // resolved from params.congestion at construction
+  bool congestionWarned = false;  // one WARN line per transport when a connection refuses it
 
   ~Impl();
   Impl(const asio::any_io_executor& context, std::shared_ptr<Store> s, const TcpTransportParams& p)
@@ -160,7 +163,8 @@ struct TcpTransport::Impl {
         acceptor(context),
         peers(p.size),
         liveness(p.liveness ? p.liveness : std::make_shared<PeerLiveness>(p.size)),
-        exitWaited(static_cast<std::size_t>(p.size)) {
+        exitWaited(static_cast<std::size_t>(p.size)),
+        congestion(resolveCongestion(p.congestion)) {
     Channel& own = channels[0];
     own.executor = context;
   }
