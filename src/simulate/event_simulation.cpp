@@ -322,7 +322,7 @@ void EventSimulation::releaseNextSend(std::uint32_t slot, std::uint32_t k, doubl
 
 // A posted Recv whose bytes have arrived (or, a copy, whose Send has been handed over).
 void EventSimulation::receive(std::uint32_t step, int rank, double time) {
-  const bool inter = cluster_.hostOf(rank) != cluster_.hostOf(peer_[step]);
+  const bool inter = crossesHosts(rank, peer_[step]);
   const Link& link = inter ? cluster_.inter : cluster_.intra;
   if (cluster_.machineCores > 0 && !inter) {
     const double copied = runOnCore(rank, time, link.cpuUs + bytes_[step] / link.bandwidthMBps);

@@ -258,7 +258,7 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
       }
     }
   }
-  // After the links: --inter and --intra set whole Links.
+  // After the links: --inter and --intra set whole Links, the CPU figures included.
   args.cluster.inter.cpuUs = interCpu.value_or(0);
   args.cluster.intra.cpuUs = intraCpu.value_or(0);
   args.givenCpu = interCpu || intraCpu;
@@ -278,10 +278,9 @@ std::variant<SimArgs, std::string> parseSimArgs(const std::vector<std::string_vi
   }
   if (!haveInter && c.hosts > 1) return "--inter is missing: each host's NIC, e.g. --inter 100Gbit,5us";
   if (!haveIntra && c.ranksPerHost > 1) return "--intra is missing: between ranks of a host, e.g. --intra 20GB/s,1us";
-  if (!haveInter) args.cluster.inter = {0, 1};                                 // never used: one host
-  if (!haveIntra) args.cluster.intra = {0, args.cluster.inter.bandwidthMBps};  // never used: one rank a host
-  args.cluster.inter.cpuUs = interCpu.value_or(0);
-  args.cluster.intra.cpuUs = intraCpu.value_or(0);
+  // Never used (one host; one rank a host), but valid; the CPU figures set above stay.
+  if (!haveInter) args.cluster.inter.bandwidthMBps = 1;
+  if (!haveIntra) args.cluster.intra.bandwidthMBps = args.cluster.inter.bandwidthMBps;
   // Local copies: --memory, else the intra-host rate, else (one rank a host, no --intra) 10 GB/s.
   args.cluster.copyMBps = memory.value_or(haveIntra ? args.cluster.intra.bandwidthMBps : 10000.0);
   args.cluster.reduceMBps = reduce.value_or(args.cluster.copyMBps);
