@@ -13,7 +13,12 @@
 
 #include <banyan/banyan.hpp>
 
+#include <fmt/format.h>
+
+#include <sys/mman.h>
+
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -54,8 +59,47 @@ test::faults::Plan planFor(unsigned seed, bool stop) {
 constexpr int kNamedVictim = 0;     // right error, in time, naming the victim
 constexpr int kOtherwiseRight = 3;  // right error, in time, not naming the victim (stops only)
 
-// Runs one trial; `stop`: SIGSTOP instead of SIGKILL. Returns the ranks' exits.
-std::vector<bootstrap::RankExit> runTrial(const std::string& transport, unsigned seed, bool stop) {
+// What each survivor saw, in memory its forked rank writes and the test reads after the trial:
+// a failure's message then carries the survivors' own words, whatever became of their stderr
+// (CI shows the JUnit report, not the ranks' output).
+class SurvivorReports {
+ public:
+  static constexpr std::size_t kSlot = 2048;
+  explicit SurvivorReports(int ranks) : ranks_(ranks) {
+    void* at = mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (at != MAP_FAILED) slots_ = static_cast<char*>(at);
+    if (slots_ != nullptr) std::memset(slots_, 0, bytes());
+  }
+  ~SurvivorReports() {
+    if (slots_ != nullptr) munmap(slots_, bytes());
+  }
+  SurvivorReports(const SurvivorReports&) = delete;
+  SurvivorReports& operator=(const SurvivorReports&) = delete;
+
+  // In rank `rank`'s process.
+  void write(int rank, const std::string& text) {
+    if (slots_ == nullptr || rank < 0 || rank >= ranks_) return;
+    std::snprintf(slots_ + static_cast<std::size_t>(rank) * kSlot, kSlot, "%s", text.c_str());
+  }
+  std::string describe() const {
+    std::string all;
+    for (int r = 0; slots_ != nullptr && r < ranks_; ++r) {
+      const char* slot = slots_ + static_cast<std::size_t>(r) * kSlot;
+      if (*slot != '\0') all += fmt::format("rank {} saw: {}\n", r, std::string(slot, strnlen(slot, kSlot)));
+    }
+    return all;
+  }
+
+ private:
+  std::size_t bytes() const { return static_cast<std::size_t>(ranks_) * kSlot; }
+  int ranks_;
+  char* slots_ = nullptr;
+};
+
+// Runs one trial; `stop`: SIGSTOP instead of SIGKILL. Returns the ranks' exits; `reports` gets
+// what each survivor saw.
+std::vector<bootstrap::RankExit> runTrial(const std::string& transport, unsigned seed, bool stop,
+                                          SurvivorReports& reports) {
   const test::faults::Plan plan = planFor(seed, stop);
   const std::string named = test::faults::victimNamed(transport, plan.victim);
   // The bound on the fault-to-error time: a stop is reported once the heartbeats' window (1 s)
@@ -66,6 +110,12 @@ std::vector<bootstrap::RankExit> runTrial(const std::string& transport, unsigned
       kRanks,
       [&](int rank) {
         const auto outcome = test::faults::runRank(plan, named);
+        reports.write(
+            rank, outcome.setupFailed ? "(set-up failed) " + outcome.text
+                  : outcome.errored
+                      ? fmt::format("{:.0f} ms after the fault: {}",
+                                    std::chrono::duration<double, std::milli>(outcome.detected).count(), outcome.text)
+                      : std::string("(no error)"));
         if (outcome.setupFailed) {
           std::fprintf(stderr, "rank %d: the job did not start (before any fault): %s\n", rank, outcome.text.c_str());
           return 1;
@@ -102,9 +152,10 @@ TEST_CASE("a rank killed at a random moment: every survivor's error names it, in
   const std::string transport = BANYAN_FAULT_TRANSPORTS();
   const unsigned seed = GENERATE(11u, 12u, 13u);
   const test::faults::Plan trial = planFor(seed, false);
-  const auto exits = runTrial(transport, seed, false);
+  SurvivorReports reports(kRanks);
+  const auto exits = runTrial(transport, seed, false, reports);
   INFO("transport " << transport << ", victim " << trial.victim << " after " << trial.delay.count() << " us\n"
-                    << describe(exits));
+                    << describe(exits) << reports.describe());
   for (const auto& exit : exits) {
     if (exit.rank == trial.victim) {
       CHECK(exit.signal == SIGKILL);
@@ -119,9 +170,10 @@ TEST_CASE("a rank stopped at a random moment: every survivor names it, within th
   const std::string transport = BANYAN_FAULT_TRANSPORTS();
   const unsigned seed = GENERATE(21u, 22u);
   const test::faults::Plan trial = planFor(seed, true);
-  const auto exits = runTrial(transport, seed, true);
+  SurvivorReports reports(kRanks);
+  const auto exits = runTrial(transport, seed, true, reports);
   INFO("transport " << transport << ", victim " << trial.victim << " after " << trial.delay.count() << " us\n"
-                    << describe(exits));
+                    << describe(exits) << reports.describe());
   int named = 0;
   for (const auto& exit : exits) {
     if (exit.rank == trial.victim) {
