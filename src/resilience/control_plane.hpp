@@ -21,7 +21,9 @@
 //   socket reads (IP_RECVERR) as "refused". A refusal from a rank whose process runs (this
 //   process, or one of this host's not exited) is a goodbye; from a rank on another host it
 //   means "closed, or its process is gone": agreement waits for it no more, and a loss notice
-//   about it still counts.
+//   about it still counts. A rank that closes after a loss sends the loss's notice ahead of each
+//   goodbye: a peer that sees it close before the announcer's notice reached it learns the
+//   cause, not "it closed".
 // - Revocation (revoke()): every pending and later operation on every rank ends with Aborted.
 // - Agreement (agree()): the survivors agree on a value and on the set of failed ranks, without
 //   the store; shrink() builds on it.

@@ -44,6 +44,20 @@ int goodbyeReach(int size) {
 }  // namespace
 
 void ControlPlane::sendGoodbye(int rank) {
+  // A rank that closes after a loss names the rank lost first, ahead of its goodbye. The loss's
+  // announcer sends one datagram per rank, so the fan-out is not atomic: a rank told early can
+  // fail its operation and close before a rank told late has the notice, and that rank, seeing
+  // the close first (the goodbye, or shared memory marked closed), took it for the cause. Seen
+  // in the fault trials under load: a survivor reported "rank 0 closed its communicator with no
+  // operation pending" where rank 3 had been killed. Already known there, the notice changes
+  // nothing (recordLoss keeps the first).
+  if (const auto loss = firstLoss()) {
+    ControlMessage notice = header(MessageKind::Failure);
+    notice.subject = loss->lost;
+    notice.detectedBy = loss->detectedBy;
+    notice.text = loss->cause;
+    sendTo(rank, notice);
+  }
   sendTo(rank, header(MessageKind::Goodbye));
   goodbyesSent_.fetch_add(1, std::memory_order_relaxed);
 }

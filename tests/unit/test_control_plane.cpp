@@ -4,11 +4,15 @@
 // would coordinate is the one gone.
 
 #include "resilience/control_plane.hpp"
+#include "resilience/control_wire.hpp"
 #include "transports/peer_liveness.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -294,6 +298,69 @@ TEST_CASE("neighbours that close together, their channels gone, leave no watcher
   REQUIRE(notice);
   CHECK(notice->kind == FailureNotice::Kind::Closed);
   CHECK_FALSE(job.planes[7]->isLost(21));
+}
+
+namespace {
+
+// One datagram to a plane, from a socket of no rank's: what a rank's control socket would send.
+void sendDatagram(const std::string& address, const ControlMessage& message) {
+  const auto colon = address.rfind(':');
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+  REQUIRE(::inet_pton(AF_INET, address.substr(0, colon).c_str(), &to.sin_addr) == 1);
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
+  const auto bytes = encode(message);
+  CHECK(::sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) ==
+        static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+}  // namespace
+
+TEST_CASE("a rank that closes after a loss names the lost rank to those it tells, and to those that ask",
+          "[unit][resilience]") {
+  // The announcer's notice reaches rank 0 alone, as when its fan-out (one datagram per rank) is
+  // overtaken: rank 0 fails and closes before the others have the notice. No heartbeats, so
+  // nothing but rank 0's goodbye and its answers can tell them.
+  constexpr int kSize = 16;
+  Job job(kSize, LivenessSettings{0ms, 5});
+  ControlMessage notice;
+  notice.kind = MessageKind::Failure;
+  notice.nonce = 77;
+  notice.from = 6;
+  notice.subject = 5;
+  notice.detectedBy = 6;
+  notice.text = "its process (pid 1, on this host) exited";
+  sendDatagram(job.planes[0]->address(), notice);
+  REQUIRE(job.planes[0]->lossOf(5, 2s));
+  CHECK_FALSE(job.planes[1]->lossOf(5));
+  job.planes[0]->sayGoodbye();
+  // Told (ceil(log2 16) = 4 live ranks on each side): the loss first, then the goodbye.
+  for (int r : {1, 4, 12, 15}) {
+    INFO("rank " << r);
+    const auto cause = job.planes[static_cast<std::size_t>(r)]->causeBehind(0, 2s);
+    REQUIRE(cause);
+    CHECK(cause->kind == FailureNotice::Kind::Lost);
+    CHECK(cause->lost == 5);
+    CHECK(cause->learnedFrom == 0);
+    CHECK(job.planes[static_cast<std::size_t>(r)]->isLost(5));
+  }
+  // Not told: rank 8 asks rank 0 why it closed (as a rank whose connection with it closed
+  // does) and hears the loss as well as the goodbye.
+  const auto asked = job.planes[8]->causeBehind(0, 2s);
+  REQUIRE(asked);
+  CHECK(asked->kind == FailureNotice::Kind::Lost);
+  CHECK(asked->lost == 5);
+  CHECK(asked->cause == notice.text);
+  // A rank that knows of no loss (rank 10: neither told nor asking) says goodbye alone.
+  CHECK_FALSE(job.planes[10]->firstLoss());
+  job.planes[10]->sayGoodbye();
+  const auto closed = job.planes[9]->causeBehind(10, 2s);
+  REQUIRE(closed);
+  CHECK(closed->kind == FailureNotice::Kind::Closed);
+  CHECK_FALSE(job.planes[9]->isLost(5));
 }
 
 TEST_CASE("agree() after ranks closed without telling the coordinator ends at once and names them",
