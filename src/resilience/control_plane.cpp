@@ -505,6 +505,10 @@ bool ControlPlane::isLost(int rank) const {
   return rank >= 0 && static_cast<std::size_t>(rank) < peers_.size() && peers_[static_cast<std::size_t>(rank)].lost;
 }
 
+bool ControlPlane::processRuns(int rank, std::chrono::milliseconds settle) const {
+  return liveness_ && liveness_->pidOf(rank) > 0 && !liveness_->exited(rank, settle);
+}
+
 std::vector<int> ControlPlane::lost() const {
   std::lock_guard lock(mutex_);
   std::vector<int> ranks;

@@ -130,6 +130,10 @@ class ControlPlane {
   // What is known of `rank`'s loss or departure, waiting up to `wait` for a notice.
   std::optional<FailureNotice> lossOf(int rank, std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;
   bool isLost(int rank) const;
+  // True if `rank` runs on this host and its process has not exited (waiting up to `settle`
+  // for the kernel to say it has: a killed process's sockets close before its pidfd fires).
+  // False for ranks of other hosts: nothing here can tell.
+  bool processRuns(int rank, std::chrono::milliseconds settle) const;
   std::vector<int> lost() const;
   // "rank 2 was lost: its process exited (seen by rank 1)"
   std::string describe(const FailureNotice& notice) const;

@@ -6,7 +6,8 @@
 // and said so before closing. Both are sent before their senders close any connection, so a
 // notice that exists is already in this rank's socket buffer when it sees the close; the wait
 // covers the control thread's turn to read it (short when the peer's process is known to have
-// exited, kLookupTimeout when only a connection closed: a live peer may be about to write).
+// exited, kLookupTimeout when only a connection closed: a live peer may be about to write; and
+// kLiveCloseWait more for a peer of this host whose process still runs, which surely will).
 // If no word comes, this rank saw the loss first-hand: it announces it to every rank, so every
 // survivor's error names the rank really lost, whether or not it talked to it, and whether or
 // not the store (served by rank 0 under torchrun and mpirun) is still there.
@@ -23,6 +24,7 @@
 #include "common/log.hpp"
 #include "runtime/call_text.hpp"
 
+#include <algorithm>
 #include <optional>
 
 namespace banyan::detail {
@@ -31,6 +33,10 @@ namespace {
 
 constexpr std::chrono::milliseconds kLookupTimeout{500};
 constexpr std::chrono::milliseconds kExitedLookup{100};
+// A peer of this host whose process still runs, seen to close: how much longer to wait for its
+// word, and how long its pidfd may lag a kill (a killed process's sockets close first).
+constexpr std::chrono::milliseconds kLiveCloseWait{2000};
+constexpr std::chrono::milliseconds kExitSettle{50};
 constexpr std::chrono::milliseconds kPublishTimeout{1000};
 
 // `message` without a leading "<context>: " (the operation, said once already).
@@ -92,6 +98,14 @@ Status FailureAccounts::explainLoss(const Status& failed, const std::string& ope
   const bool named = peer >= 0 && peer != identity_.rank && peer < identity_.size;
   const auto wait = !named ? std::chrono::milliseconds(0) : failed.lostPeerExited() ? kExitedLookup : kLookupTimeout;
   auto known = control_.causeBehind(named ? peer : -1, wait);
+  if (!known && named && !failed.lostPeerExited() && control_.processRuns(peer, kExitSettle)) {
+    // A rank of this host whose process runs closed its side: it failed or closed, and says
+    // which (its account, its goodbye, or the loss it failed on) once its threads get a turn.
+    // A shared-memory rank marks its memory closed as soon as its operation fails, before its
+    // account goes out; on a loaded machine that took longer than kLookupTimeout, and this rank
+    // declared a live rank lost.
+    known = control_.causeBehind(peer, std::min(kLiveCloseWait, timeout_));
+  }
   if (auto revoked = control_.revoked()) return revoked->withContext(operation);
   if (!known) {
     if (!named) return failed;  // a timeout, say, with no loss known anywhere
