@@ -46,7 +46,8 @@ TEST_CASE("a peer of this host that closes and speaks late is heard, not declare
     std::this_thread::sleep_for(1s);
     planes[0]->leave("allreduce #3 on rank 0 of 2: not done within the 30000 ms timeout");
   });
-  const Status closed = Status(ErrorCode::Remote, "rank 0 (pid 1, shared memory) closed its connection").withLostPeer(0);
+  const Status closed =
+      Status(ErrorCode::Remote, "rank 0 (pid 1, shared memory) closed its connection").withLostPeer(0);
   const Status told = accounts.settleTransfer(closed, "recv #1 from rank 0 on rank 1 of 2");
   late.get();
   INFO(told.message());
