@@ -3,11 +3,12 @@
 // A rank whose operation fails because a peer went (its connection closed, its process exited)
 // asks the control channel why, waiting a little for a notice: the first rank lost, if any
 // rank has announced one, or the peer's own account if the peer failed for a reason of its own
-// and said so before closing. Both are sent before their senders close any connection, so a
-// notice that exists is already in this rank's socket buffer when it sees the close; the wait
+// and said so before closing. Both are sent before their senders close any TCP connection, so a
+// notice that exists is already in this rank's socket buffer when it sees such a close; the wait
 // covers the control thread's turn to read it (short when the peer's process is known to have
-// exited, kLookupTimeout when only a connection closed: a live peer may be about to write; and
-// kLiveCloseWait more for a peer of this host whose process still runs, which surely will).
+// exited, kLookupTimeout when only a connection closed: a live peer may be about to write). Shared
+// memory is the exception: a rank marks it closed the moment its operation fails, before its
+// account goes out, so a peer of this host whose process still runs gets kLiveCloseWait more.
 // If no word comes, this rank saw the loss first-hand: it announces it to every rank, so every
 // survivor's error names the rank really lost, whether or not it talked to it, and whether or
 // not the store (served by rank 0 under torchrun and mpirun) is still there.
