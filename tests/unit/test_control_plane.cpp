@@ -5,6 +5,7 @@
 
 #include "resilience/control_plane.hpp"
 #include "resilience/control_wire.hpp"
+#include "support/control_plane_job.hpp"
 #include "transports/peer_liveness.hpp"
 
 #include <fmt/format.h>
@@ -27,33 +28,10 @@
 using namespace banyan;
 using namespace banyan::resilience;
 using namespace std::chrono_literals;
+using banyan::test::allInThisProcess;
+using banyan::test::Job;
 
 namespace {
-
-struct Job {
-  // Before the planes, so it outlives them: their threads call the listeners below until each
-  // plane is destroyed (declared after, it went first, and a late notice wrote freed memory).
-  std::vector<std::atomic<int>> breaks;
-  std::vector<std::unique_ptr<ControlPlane>> planes;
-
-  // `liveness`: null, as for ranks on other hosts (nothing tells whether a peer's process runs),
-  // or one that says every rank runs in this process (thread-ranks).
-  Job(int size, LivenessSettings settings, std::shared_ptr<const transport::PeerLiveness> liveness = nullptr)
-      : breaks(static_cast<std::size_t>(size)) {
-    std::vector<std::string> addresses;
-    for (int r = 0; r < size; ++r) {
-      planes.push_back(std::make_unique<ControlPlane>(r, size, 77, "127.0.0.1", settings, "test", 5));
-      addresses.push_back(planes.back()->address());
-    }
-    for (int r = 0; r < size; ++r) {
-      planes[static_cast<std::size_t>(r)]->setListener(
-          [this, r](const Status&) { ++breaks[static_cast<std::size_t>(r)]; });
-      planes[static_cast<std::size_t>(r)]->start(addresses, liveness);
-    }
-  }
-  // The rank's process "dies": its plane goes silent at once.
-  void silence(int rank) { planes[static_cast<std::size_t>(rank)].reset(); }
-};
 
 // Sends this process's stderr (where log lines go) to a file while alive; text() reads it.
 class StderrCapture {
@@ -235,17 +213,6 @@ TEST_CASE("an announced loss and a revocation reach every rank once", "[unit][re
                     Catch::Contains("go on without this one"));
 }
 
-namespace {
-
-// Every rank of the job in this process, as thread-ranks are: a refused port then means closed.
-std::shared_ptr<const transport::PeerLiveness> allInThisProcess(int size) {
-  auto liveness = std::make_shared<transport::PeerLiveness>(size);
-  for (int r = 0; r < size; ++r) liveness->watch(r, ::getpid());
-  return liveness;
-}
-
-}  // namespace
-
 // Heartbeats for the cases with 32-64 ranks in this process: every 100 ms, lost after 25 missed.
 const LivenessSettings kCrowdedLiveness{100ms, 25};
 
@@ -333,7 +300,7 @@ TEST_CASE("a rank that closes after a loss names the lost rank to those it tells
   Job job(kSize, LivenessSettings{0ms, 5});
   ControlMessage notice;
   notice.kind = MessageKind::Failure;
-  notice.nonce = 77;
+  notice.nonce = banyan::test::kJobNonce;
   notice.from = 6;
   notice.subject = 5;
   notice.detectedBy = 6;

@@ -1,20 +1,15 @@
 // How a rank explains a peer's close (src/runtime/failure_accounts.hpp), with two ranks'
 // control planes in this process over real UDP sockets on loopback.
 
-#include "resilience/control_plane.hpp"
 #include "runtime/failure_accounts.hpp"
-#include "transports/peer_liveness.hpp"
+#include "support/control_plane_job.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
 #include <chrono>
 #include <future>
-#include <memory>
 #include <string>
 #include <thread>
-#include <vector>
 
 using namespace banyan;
 using namespace std::chrono_literals;
@@ -25,16 +20,8 @@ TEST_CASE("a peer of this host that closes and speaks late is heard, not declare
   // Its process runs (both ranks are this process), so rank 1 waits for the word instead of
   // announcing a live rank lost after the short lookup.
   constexpr int kSize = 2;
-  auto liveness = std::make_shared<transport::PeerLiveness>(kSize);
-  for (int r = 0; r < kSize; ++r) liveness->watch(r, ::getpid());
-  const resilience::LivenessSettings noBeats{0ms, 5};
-  std::vector<std::unique_ptr<resilience::ControlPlane>> planes;
-  std::vector<std::string> addresses;
-  for (int r = 0; r < kSize; ++r) {
-    planes.push_back(std::make_unique<resilience::ControlPlane>(r, kSize, 91, "127.0.0.1", noBeats, "test", 1));
-    addresses.push_back(planes.back()->address());
-  }
-  for (auto& plane : planes) plane->start(addresses, liveness);
+  test::Job job(kSize, resilience::LivenessSettings{0ms, 5}, test::allInThisProcess(kSize));
+  auto& planes = job.planes;
   detail::Identity identity;
   identity.rank = 1;
   identity.size = kSize;
